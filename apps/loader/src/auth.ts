@@ -1,0 +1,70 @@
+/**
+ * @module auth
+ * `Authorization: Bearer <key>` → tenant. Keys are configured as SHA-256 hashes (DWL_API_KEYS,
+ * a Worker secret), so the loader never holds a key in clear; comparison is constant-time.
+ * In local mode the documented dev key `dwl_local_dev` maps to tenant `local`.
+ */
+import { DwlHttpError } from "./errors.ts";
+
+export const DEV_API_KEY = "dwl_local_dev";
+export const DEV_TENANT = "local";
+
+const encoder = new TextEncoder();
+
+async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+function hexToBytes(hex: string): Uint8Array | undefined {
+  if (!/^[0-9a-f]{64}$/i.test(hex)) return undefined;
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+interface KeyEntry {
+  hash: Uint8Array;
+  tenant: string;
+}
+
+function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
+  if (!env.DWL_API_KEYS) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(env.DWL_API_KEYS);
+  } catch {
+    throw new DwlHttpError(500, "not_configured", "DWL_API_KEYS is not valid JSON: expected { \"<sha256 hex of key>\": \"<tenant>\" }");
+  }
+  const entries: KeyEntry[] = [];
+  for (const [hex, tenant] of Object.entries(parsed as Record<string, unknown>)) {
+    const hash = hexToBytes(hex);
+    if (hash && typeof tenant === "string") entries.push({ hash, tenant });
+  }
+  return entries;
+}
+
+/** Resolves the tenant of a request or throws 401 (bad key) / 503 (no keys configured). */
+export async function authenticate(header: string | undefined, env: Pick<Env, "DWL_API_KEYS" | "DWL_MODE">): Promise<string> {
+  const local = env.DWL_MODE === "local";
+  const keys = configuredKeys(env);
+  if (local) keys.push({ hash: await sha256(DEV_API_KEY), tenant: DEV_TENANT });
+  if (keys.length === 0) {
+    throw new DwlHttpError(
+      503,
+      "not_configured",
+      "no API keys are configured: set the DWL_API_KEYS secret to { \"<sha256 hex of key>\": \"<tenant>\" } (see README, Tenants)",
+    );
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  if (!match?.[1]) {
+    throw new DwlHttpError(401, "unauthorized", "missing API key: send `Authorization: Bearer <key>`");
+  }
+  const presented = await sha256(match[1]);
+  let tenant: string | undefined;
+  // Compare against every key so timing does not reveal which one (or whether any) matched.
+  for (const key of keys) {
+    if (crypto.subtle.timingSafeEqual(key.hash, presented) && tenant === undefined) tenant = key.tenant;
+  }
+  if (tenant === undefined) throw new DwlHttpError(401, "unauthorized", "invalid API key");
+  return tenant;
+}

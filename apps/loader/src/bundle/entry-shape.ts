@@ -1,0 +1,32 @@
+/**
+ * @module entry-shape
+ * Recognises a bare function expression (`async (input, env) => …`, the form Code Mode models
+ * write) and turns it into a module whose default export is that function. Parsed, not guessed:
+ * an IIFE such as `(async () => {…})()` stays a script.
+ */
+import { parse } from "acorn";
+import { getEsbuild, type Loader } from "./esbuild.ts";
+
+/** Cheap pre-check so ordinary modules never pay for the parse. */
+const MAY_BE_FUNCTION = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:async\b|function\b|\()/;
+const FUNCTION_NODES = new Set(["ArrowFunctionExpression", "FunctionExpression", "FunctionDeclaration"]);
+
+/**
+ * Returns the source rewritten as `export default (<fn>);` when it is exactly one function
+ * expression, otherwise undefined. The prefix sits on line 1, so line numbers are unchanged.
+ */
+export async function asDefaultExportedFunction(source: string, loader: Loader): Promise<string | undefined> {
+  if (!MAY_BE_FUNCTION.test(source)) return undefined;
+  const candidate = `export default (${source.replace(/[\s;]+$/, "")}\n);\n`;
+  const esbuild = await getEsbuild();
+  let js: string;
+  try {
+    js = (await esbuild.transform(candidate, { loader, target: "es2022", logLevel: "silent" })).code;
+  } catch {
+    return undefined;
+  }
+  const program = parse(js, { ecmaVersion: "latest", sourceType: "module" });
+  const [only] = program.body;
+  if (program.body.length !== 1 || only?.type !== "ExportDefaultDeclaration") return undefined;
+  return FUNCTION_NODES.has(only.declaration.type) ? candidate : undefined;
+}

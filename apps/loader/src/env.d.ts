@@ -1,0 +1,28 @@
+/** Bindings and vars of the loader Worker (root wrangler.toml). */
+interface Env {
+  LOADER: WorkerLoader;
+  KV: KVNamespace;
+  FILES: R2Bucket;
+  /** "local" accepts the dev key `dwl_local_dev`; anything else requires DWL_API_KEYS. */
+  DWL_MODE?: string;
+  /** JSON object: SHA-256 hex of an API key → tenant id. A Worker secret when deployed. */
+  DWL_API_KEYS?: string;
+  /** Overrides of the server maxima and defaults in limits.ts (decimal strings). */
+  DWL_MAX_CPU_MS?: string;
+  DWL_DEFAULT_CPU_MS?: string;
+  DWL_MAX_SUBREQUESTS?: string;
+  DWL_DEFAULT_SUBREQUESTS?: string;
+  DWL_MAX_TIMEOUT_MS?: string;
+  DWL_DEFAULT_TIMEOUT_MS?: string;
+  DWL_MAX_CODE_BYTES?: string;
+  DWL_MAX_INPUT_BYTES?: string;
+  DWL_MAX_RESULT_BYTES?: string;
+  DWL_MAX_LOG_LINES?: string;
+  DWL_MAX_LOG_BYTES?: string;
+  /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
+  DWL_CPU_ENFORCEMENT?: string;
+}
+
+declare namespace Cloudflare {
+  interface Env extends globalThis.Env {}
+}

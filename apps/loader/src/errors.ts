@@ -1,0 +1,36 @@
+/**
+ * @module errors
+ * `DwlHttpError` for request-level failures (400/401/404/413/429/5xx) and the one `onError`
+ * that renders it as `{ error: { type, message, issues? } }`. Program failures never use this:
+ * they are values (`{ ok: false, error }`) with HTTP 200.
+ */
+import type { RequestErrorBody, RequestErrorType, RequestIssue } from "@dwl/protocol";
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export class DwlHttpError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly type: RequestErrorType,
+    message: string,
+    readonly issues?: RequestIssue[],
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = "DwlHttpError";
+  }
+
+  toBody(): RequestErrorBody {
+    return { error: { type: this.type, message: this.message, ...(this.issues ? { issues: this.issues } : {}) } };
+  }
+}
+
+/** Maps any thrown value to JSON; unknown errors become a 500 without internals in the body. */
+export function renderError(err: unknown, c: Context): Response {
+  if (err instanceof DwlHttpError) {
+    return c.json(err.toBody(), err.status, err.headers);
+  }
+  console.error("dwl: unhandled error", err);
+  const body: RequestErrorBody = { error: { type: "internal", message: "internal error in the loader" } };
+  return c.json(body, 500);
+}

@@ -1,0 +1,28 @@
+/**
+ * @module index
+ * The loader Worker: a Hono app (auth → routes) plus the top-level exports of every entrypoint
+ * class handed to child isolates.
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "./app-env.ts";
+import { authenticate } from "./auth.ts";
+import { DwlHttpError, renderError } from "./errors.ts";
+import { readServerLimits } from "./limits.ts";
+import { executeRoute } from "./routes/execute.ts";
+
+const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.use("*", async (c, next) => {
+  c.set("tenant", await authenticate(c.req.header("authorization"), c.env));
+  c.set("server", readServerLimits(c.env));
+  await next();
+});
+
+app.route("/execute", executeRoute);
+
+app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
+app.onError(renderError);
+
+export default app satisfies ExportedHandler<Env>;

@@ -1,0 +1,83 @@
+/**
+ * @module limits
+ * Every limit of the loader: defaults, server maxima (overridable by Worker vars, see README
+ * "Limits"), and the child isolates' compatibility settings. Request limits pass through
+ * `clampLimits()` only.
+ */
+import type { Limits } from "@dwl/protocol";
+
+export const DEFAULT_CPU_MS = 50;
+export const MAX_CPU_MS = 30_000;
+export const DEFAULT_SUBREQUESTS = 50;
+export const MAX_SUBREQUESTS = 50;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const MAX_TIMEOUT_MS = 30_000;
+/** Total UTF-8 bytes of `code` or of all `files`. */
+export const MAX_CODE_BYTES = 1024 * 1024;
+/** UTF-8 bytes of `input` as JSON. */
+export const MAX_INPUT_BYTES = 1024 * 1024;
+/** UTF-8 bytes of the encoded result (or of a fetch program's response body). */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+export const MAX_LOG_LINES = 1_000;
+export const MAX_LOG_BYTES = 64 * 1024;
+/** A request body larger than this is refused with 413 before it is parsed. */
+export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
+/** The parent's own deadline beyond the child's timer, for a child that cannot answer at all. */
+export const PARENT_TIMEOUT_GRACE_MS = 2_000;
+
+export const CHILD_COMPATIBILITY_DATE = "2026-11-01";
+export const CHILD_COMPATIBILITY_FLAGS = ["nodejs_compat"];
+
+export type CpuEnforcement = "instrument" | "platform" | "both";
+
+/** The server's effective configuration, read once per request from the Worker's vars. */
+export interface ServerLimits {
+  defaultCpuMs: number;
+  maxCpuMs: number;
+  defaultSubRequests: number;
+  maxSubRequests: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  maxCodeBytes: number;
+  maxInputBytes: number;
+  maxResultBytes: number;
+  maxLogLines: number;
+  maxLogBytes: number;
+  cpuEnforcement: CpuEnforcement;
+}
+
+/** Limits of one run after clamping to the server maxima. */
+export type EffectiveLimits = Required<Limits>;
+
+function positiveInt(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 0 ? n : fallback;
+}
+
+export function readServerLimits(env: Partial<Env>): ServerLimits {
+  const enforcement = env.DWL_CPU_ENFORCEMENT;
+  return {
+    defaultCpuMs: positiveInt(env.DWL_DEFAULT_CPU_MS, DEFAULT_CPU_MS),
+    maxCpuMs: positiveInt(env.DWL_MAX_CPU_MS, MAX_CPU_MS),
+    defaultSubRequests: positiveInt(env.DWL_DEFAULT_SUBREQUESTS, DEFAULT_SUBREQUESTS),
+    maxSubRequests: positiveInt(env.DWL_MAX_SUBREQUESTS, MAX_SUBREQUESTS),
+    defaultTimeoutMs: positiveInt(env.DWL_DEFAULT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+    maxTimeoutMs: positiveInt(env.DWL_MAX_TIMEOUT_MS, MAX_TIMEOUT_MS),
+    maxCodeBytes: positiveInt(env.DWL_MAX_CODE_BYTES, MAX_CODE_BYTES),
+    maxInputBytes: positiveInt(env.DWL_MAX_INPUT_BYTES, MAX_INPUT_BYTES),
+    maxResultBytes: positiveInt(env.DWL_MAX_RESULT_BYTES, MAX_RESULT_BYTES),
+    maxLogLines: positiveInt(env.DWL_MAX_LOG_LINES, MAX_LOG_LINES),
+    maxLogBytes: positiveInt(env.DWL_MAX_LOG_BYTES, MAX_LOG_BYTES),
+    cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
+  };
+}
+
+/** Fills defaults and caps each requested limit at the server maximum (never an error). */
+export function clampLimits(requested: Limits | undefined, server: ServerLimits): EffectiveLimits {
+  return {
+    cpuMs: Math.min(requested?.cpuMs ?? server.defaultCpuMs, server.maxCpuMs),
+    subRequests: Math.min(requested?.subRequests ?? server.defaultSubRequests, server.maxSubRequests),
+    timeoutMs: Math.min(requested?.timeoutMs ?? server.defaultTimeoutMs, server.maxTimeoutMs),
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * @module routes/execute
+ * POST /execute: validate → execute → JSON. HTTP 200 whenever the program ran (even if it
+ * failed); 4xx only for a request that could not be run at all.
+ */
+import { ExecuteRequestSchema } from "@dwl/protocol";
+import { Hono } from "hono";
+import { DwlHttpError } from "../errors.ts";
+import { executeProgram } from "../execute.ts";
+import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
+import type { AppEnv } from "../app-env.ts";
+import { sourceBytes } from "../program-source.ts";
+import { parseJson, readBodyText, validate } from "../validate.ts";
+
+export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
+  const server = c.get("server");
+  const text = await readBodyText(c.req.raw, server.maxCodeBytes * 2 + server.maxInputBytes + REQUEST_OVERHEAD_BYTES);
+  const body = validate(ExecuteRequestSchema, parseJson(text));
+
+  const codeBytes = sourceBytes(body);
+  if (codeBytes > server.maxCodeBytes) {
+    const field = body.code !== undefined ? "code" : "files";
+    throw new DwlHttpError(413, "payload_too_large", `\`${field}\` is ${codeBytes} bytes, over the ${server.maxCodeBytes}-byte limit`, [
+      { path: [field], message: `at most ${server.maxCodeBytes} bytes`, code: "too_big" },
+    ]);
+  }
+  if (body.input !== undefined) {
+    const inputBytes = new TextEncoder().encode(JSON.stringify(body.input)).byteLength;
+    if (inputBytes > server.maxInputBytes) {
+      throw new DwlHttpError(413, "payload_too_large", `\`input\` is ${inputBytes} bytes of JSON, over the ${server.maxInputBytes}-byte limit`, [
+        { path: ["input"], message: `at most ${server.maxInputBytes} bytes`, code: "too_big" },
+      ]);
+    }
+  }
+
+  const json = await executeProgram(body, { env: c.env, tenant: c.get("tenant"), server });
+  return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
+});

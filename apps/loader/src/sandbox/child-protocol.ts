@@ -1,0 +1,33 @@
+/**
+ * @module child-protocol
+ * What the loader and the harness (harness.child.js) exchange over RPC. Internal: the wire
+ * format users see is in @dwl/protocol.
+ */
+import type { EgressRecord, ExecutionError, LogEntry, ProgramRequest } from "@dwl/protocol";
+import type { ProgramShape } from "../bundle/bundle.ts";
+import type { EffectiveLimits } from "../limits.ts";
+
+export interface ChildCall {
+  shape: ProgramShape;
+  input: unknown;
+  request?: ProgramRequest;
+  limits: EffectiveLimits;
+  maxResultBytes: number;
+  maxLogLines: number;
+  maxLogBytes: number;
+}
+
+interface ChildReport {
+  logs: LogEntry[];
+  logsTruncated: boolean;
+  egress: EgressRecord[];
+  runMs: number;
+}
+
+/** `result` is already JSON text, encoded (and size-checked) inside the child. */
+export type ChildOutcome = ChildReport & ({ ok: true; result: string } | { ok: false; error: ExecutionError });
+
+/** The harness's RPC surface, as the loader sees it. */
+export interface HarnessEntrypoint {
+  run(call: ChildCall): Promise<ChildOutcome>;
+}

@@ -1,0 +1,242 @@
+// The main module of every child isolate. It is evaluated before the user's program (which it
+// imports lazily, inside a run), so it captures the intrinsics it relies on before user code
+// can replace them. One isolate may serve several runs at once (a warm, content-addressed
+// isolate): everything per run lives in an AsyncLocalStorage store, never in module state.
+// Loaded as text by the loader (wrangler.toml rule "Text" for *.child.js); plain JS on purpose.
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { format } from "node:util";
+
+const runs = new AsyncLocalStorage();
+const stringify = JSON.stringify;
+const now = performance.now.bind(performance);
+const originalFetch = globalThis.fetch.bind(globalThis);
+const startTimer = setTimeout;
+const stopTimer = clearTimeout;
+const encoder = new TextEncoder();
+const LOG_LEVELS = ["log", "info", "warn", "error", "debug"];
+
+/** A failure that ends the run with this `type`, whatever the program does afterwards. */
+class LimitError extends Error {
+  constructor(type, name, message) {
+    super(message);
+    this.name = name;
+    this.type = type;
+  }
+}
+
+function byteLength(text) {
+  // Cheap bound first: UTF-16 length * 3 is an upper bound of the UTF-8 length.
+  return text.length * 3 <= 1024 ? text.length * 3 : encoder.encode(text).length;
+}
+
+class LogBuffer {
+  constructor(maxLines, maxBytes, started) {
+    this.entries = [];
+    this.bytes = 0;
+    this.dropped = 0;
+    this.maxLines = maxLines;
+    this.maxBytes = maxBytes;
+    this.started = started;
+  }
+
+  add(level, args) {
+    if (this.dropped > 0) return void this.dropped++;
+    let message;
+    try {
+      message = format(...args);
+    } catch (err) {
+      message = `[unprintable log arguments: ${err?.message ?? err}]`;
+    }
+    const room = this.maxBytes - this.bytes;
+    const size = byteLength(message);
+    if (this.entries.length >= this.maxLines || room <= 0) return void this.dropped++;
+    if (size > room) {
+      // One huge line is cut rather than dropped: its start is usually what matters.
+      message = `${message.slice(0, Math.max(0, room - 64))}… [line cut at ${room} bytes]`;
+    }
+    this.bytes += Math.min(size, room);
+    this.entries.push({ level, message, time: Math.round((now() - this.started) * 100) / 100 });
+  }
+
+  toJSON() {
+    const entries = this.entries.slice();
+    if (this.dropped > 0) {
+      entries.push({
+        level: "warn",
+        message: `[dwl] logs truncated: ${this.dropped} more line(s) dropped (limits: ${this.maxLines} lines, ${this.maxBytes} bytes)`,
+        time: Math.round((now() - this.started) * 100) / 100,
+      });
+    }
+    return { logs: entries, truncated: this.dropped > 0 || this.entries.some((e) => e.message.endsWith(" bytes]")) };
+  }
+}
+
+for (const level of LOG_LEVELS) {
+  console[level] = (...args) => runs.getStore()?.logs.add(level, args);
+}
+console.trace = (...args) => runs.getStore()?.logs.add("debug", args);
+console.dir = (value) => runs.getStore()?.logs.add("log", [value]);
+console.table = (value) => runs.getStore()?.logs.add("log", [value]);
+
+/** Every outbound request is counted against `subRequests` and recorded for the egress audit. */
+globalThis.fetch = async function fetch(input, init) {
+  const run = runs.getStore();
+  const request = new Request(input, init);
+  if (run) {
+    run.subRequests++;
+    if (run.subRequests > run.limits.subRequests) {
+      const err = new LimitError(
+        "subrequest_limit",
+        "SubrequestLimitError",
+        `subrequest limit reached: this run may make at most ${run.limits.subRequests} outbound request(s) (limits.subRequests)`,
+      );
+      run.failure ??= err;
+      throw err;
+    }
+  }
+  const started = now();
+  const record = { method: request.method, url: request.url, status: 0, ms: 0 };
+  run?.egress.push(record);
+  try {
+    const response = await originalFetch(request);
+    record.status = response.status;
+    return response;
+  } finally {
+    record.ms = Math.round((now() - started) * 100) / 100;
+  }
+};
+
+function toJsonValue(key, value) {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Map) return Array.from(value.entries());
+  if (value instanceof Set) return Array.from(value.values());
+  if (ArrayBuffer.isView(value)) {
+    return value instanceof DataView ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) : Array.from(value);
+  }
+  if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+/** The documented encoding of results (README "Results"); throws LimitError or a plain Error. */
+function encodeResult(value, maxBytes) {
+  let json;
+  try {
+    json = stringify(value, toJsonValue);
+  } catch (err) {
+    if (err instanceof LimitError) throw err;
+    const why = err instanceof TypeError && /circular/i.test(String(err.message)) ? "it contains a circular reference" : String(err?.message ?? err);
+    throw Object.assign(new TypeError(`the result cannot be serialised to JSON: ${why}`), { name: "ResultError" });
+  }
+  json ??= "null";
+  if (json.length > maxBytes || byteLength(json) > maxBytes) {
+    throw new LimitError("output_too_large", "OutputTooLargeError", `the result is ${byteLength(json)} bytes of JSON, over the ${maxBytes}-byte limit`);
+  }
+  return json;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|image\/svg|[^;]*\+(json|xml))/i;
+
+async function encodeResponse(response, maxBytes) {
+  if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+  const headers = {};
+  response.headers.forEach((value, name) => (headers[name] = value));
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes.byteLength > maxBytes) {
+    throw new LimitError("output_too_large", "OutputTooLargeError", `the response body is ${bytes.byteLength} bytes, over the ${maxBytes}-byte limit`);
+  }
+  const type = response.headers.get("content-type") ?? "text/plain";
+  if (TEXT_TYPES.test(type)) {
+    try {
+      return { status: response.status, headers, body: new TextDecoder("utf-8", { fatal: true }).decode(bytes), bodyEncoding: "text" };
+    } catch {
+      // not valid UTF-8 after all: fall through to base64
+    }
+  }
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return { status: response.status, headers, body: btoa(binary), bodyEncoding: "base64" };
+}
+
+function describeError(err) {
+  if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
+  if (err instanceof Error) {
+    return { type: "runtime", name: String(err.name), message: String(err.message), stack: typeof err.stack === "string" ? err.stack : undefined };
+  }
+  let message;
+  try {
+    message = typeof err === "string" ? err : format("%o", err);
+  } catch {
+    message = "[unprintable thrown value]";
+  }
+  return { type: "runtime", name: "Error", message: `Uncaught ${message}` };
+}
+
+function toRequest(spec) {
+  const url = new URL(spec?.path ?? "/", "http://localhost");
+  return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
+}
+
+async function invoke(call, env) {
+  const module = await import("./user.js");
+  const program = module.default;
+  if (call.shape === "script") {
+    await program();
+    return { kind: "result", value: null };
+  }
+  if (typeof program === "function") return { kind: "result", value: await program(call.input, env) };
+  if (program !== null && typeof program === "object" && typeof program.fetch === "function") {
+    const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
+    const response = await program.fetch(toRequest(call.request), env, ctx);
+    return { kind: "response", response };
+  }
+  throw new TypeError("the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method");
+}
+
+/** Entry point the loader calls over RPC. Per-run settings arrive as the argument. */
+export class Run extends WorkerEntrypoint {
+  async run(call) {
+    const started = now();
+    const run = {
+      limits: call.limits,
+      logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
+      egress: [],
+      subRequests: 0,
+      failure: undefined,
+    };
+    const outcome = await runs.run(run, () => this.#settle(run, call));
+    const { logs, truncated } = run.logs.toJSON();
+    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: Math.round((now() - started) * 100) / 100 };
+  }
+
+  async #settle(run, call) {
+    let timer;
+    const timedOut = new Promise((resolve) => {
+      timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
+    });
+    try {
+      const done = await Promise.race([invoke(call, this.env), timedOut]);
+      if (run.failure) return { ok: false, error: describeError(run.failure) };
+      if (done.kind === "timeout") {
+        return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+      }
+      if (done.kind === "response") {
+        // waitUntil work keeps running in the isolate but does not hold the response.
+        const response = await encodeResponse(done.response, call.maxResultBytes);
+        return { ok: true, result: stringify(response) };
+      }
+      return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
+    } catch (err) {
+      return { ok: false, error: describeError(run.failure ?? err) };
+    } finally {
+      stopTimer(timer);
+    }
+  }
+}
+
+export default {
+  fetch() {
+    return new Response("DWL child isolate: call the Run entrypoint over RPC", { status: 404 });
+  },
+};

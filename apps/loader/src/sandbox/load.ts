@@ -1,0 +1,38 @@
+/**
+ * @module load
+ * The only caller of the Worker Loader binding. Isolates are content-addressed: the id hashes
+ * the bundle together with everything baked into the child (its `env`, `globalOutbound` and
+ * their props, compatibility settings), so a warm isolate is reused only by runs that would have
+ * built exactly the same one, and never carries one tenant's scope into another's run.
+ */
+import type { Bundle } from "../bundle/bundle.ts";
+import { USER_MODULE } from "../bundle/bundle.ts";
+import { sha256Hex } from "../bundle/cache.ts";
+import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
+import HARNESS_SOURCE from "./harness.child.js";
+
+export const HARNESS_MODULE = "harness.js";
+
+/** Everything a child isolate is created with besides its code. Part of the isolate id. */
+export interface ChildScope {
+  tenant: string;
+}
+
+export async function isolateIdFor(bundleKey: string, scope: ChildScope): Promise<string> {
+  const material = JSON.stringify([bundleKey, scope.tenant, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
+  return `dwl-${await sha256Hex(material)}`;
+}
+
+export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, server: ServerLimits): WorkerStub {
+  const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: server.maxCpuMs, subRequests: server.maxSubRequests };
+  return loader.get(isolateId, () => ({
+    compatibilityDate: CHILD_COMPATIBILITY_DATE,
+    compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
+    mainModule: HARNESS_MODULE,
+    modules: { [HARNESS_MODULE]: HARNESS_SOURCE, [USER_MODULE]: bundle.code },
+    env: {},
+    // No network until the egress gateway grants it: fetch() throws inside the program.
+    globalOutbound: null,
+    ...(platformLimits ? { limits: platformLimits } : {}),
+  }));
+}

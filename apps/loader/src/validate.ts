@@ -1,0 +1,61 @@
+/**
+ * @module validate
+ * Reads a JSON request body under a byte cap and validates it with a protocol schema, turning
+ * every problem into a DwlHttpError that names the field (400) or the size (413).
+ */
+import type { z } from "zod";
+import { DwlHttpError } from "./errors.ts";
+
+/** Reads at most `maxBytes` of the body; a larger body is refused without buffering it all. */
+export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  const declared = Number(request.headers.get("content-length") ?? "NaN");
+  if (declared > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+function tooLarge(maxBytes: number): DwlHttpError {
+  return new DwlHttpError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new DwlHttpError(400, "invalid_request", `the body is not valid JSON: ${(err as Error).message}`, [
+      { path: [], message: "expected a JSON object", code: "invalid_json" },
+    ]);
+  }
+}
+
+export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    path: issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
+    message: issue.message,
+    code: issue.code,
+  }));
+  const first = issues[0];
+  const where = first && first.path.length > 0 ? `\`${first.path.join(".")}\`: ` : "";
+  throw new DwlHttpError(400, "invalid_request", `invalid request: ${where}${first?.message ?? "invalid body"}`, issues);
+}

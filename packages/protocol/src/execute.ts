@@ -1,0 +1,135 @@
+/**
+ * @module execute
+ * Wire format of `POST /execute` (SPEC.md). Field names are normative.
+ */
+import { z } from "zod";
+import { ExecutionErrorSchema } from "./errors.ts";
+
+/** Paths of `files`: relative, forward slashes, no `..`, one of the supported extensions. */
+export const SOURCE_FILE_EXTENSIONS = [".ts", ".tsx", ".js", ".mjs", ".jsx", ".json"] as const;
+
+export const SourcePathSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((p) => !p.startsWith("/") && !p.includes("\\") && !p.split("/").some((s) => s === ".." || s === "." || s === ""), {
+    message: "must be a relative path with forward slashes and no '.', '..' or empty segments",
+  })
+  .refine((p) => SOURCE_FILE_EXTENSIONS.some((ext) => p.endsWith(ext)), {
+    message: `must end in one of ${SOURCE_FILE_EXTENSIONS.join(" ")}`,
+  });
+
+export const LimitsSchema = z.strictObject({
+  cpuMs: z.number().int().positive().optional(),
+  subRequests: z.number().int().nonnegative().optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
+export const EgressSchema = z.strictObject({
+  allow: z.array(z.string().min(1).max(253)).max(100).optional(),
+  credentials: z.array(z.string().min(1).max(64)).max(20).optional(),
+});
+
+export const StorageSchema = z.strictObject({
+  namespace: z.string().optional(),
+});
+
+/** For programs that export a `fetch` handler: the request they are invoked with. */
+export const ProgramRequestSchema = z.strictObject({
+  method: z.string().regex(/^[A-Za-z]+$/, "must be an HTTP method").optional(),
+  path: z.string().startsWith("/", "must start with '/'").optional(),
+  headers: z.record(z.string(), z.string()).optional(),
+  body: z.string().optional(),
+});
+export type ProgramRequest = z.infer<typeof ProgramRequestSchema>;
+
+/** Fields shared by `/execute` and (later) `/sandboxes`: what the program is and what it may use. */
+export const ProgramSourceShape = {
+  code: z.string().optional(),
+  files: z.record(SourcePathSchema, z.string()).optional(),
+  entry: SourcePathSchema.optional(),
+  dependencies: z.record(z.string().min(1).max(214), z.string().min(1).max(256)).optional(),
+  limits: LimitsSchema.optional(),
+  egress: EgressSchema.optional(),
+  storage: StorageSchema.optional(),
+  tools: z.array(z.string().min(1).max(64)).max(32).optional(),
+};
+
+export const ExecuteRequestSchema = z
+  .strictObject({
+    ...ProgramSourceShape,
+    input: z.json().optional(),
+    request: ProgramRequestSchema.optional(),
+  })
+  .superRefine((body, ctx) => {
+    if (body.code === undefined && body.files === undefined) {
+      ctx.addIssue({ code: "custom", path: ["code"], message: "either `code` or `files` is required" });
+    }
+    if (body.code !== undefined && body.files !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["files"], message: "give either `code` or `files`, not both" });
+    }
+    if (body.files !== undefined && Object.keys(body.files).length === 0) {
+      ctx.addIssue({ code: "custom", path: ["files"], message: "must name at least one file" });
+    }
+    if (body.entry !== undefined && body.files === undefined) {
+      ctx.addIssue({ code: "custom", path: ["entry"], message: "`entry` only applies with `files`" });
+    }
+    if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
+      ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
+    }
+  });
+export type ExecuteRequest = z.infer<typeof ExecuteRequestSchema>;
+
+export const LOG_LEVELS = ["log", "info", "warn", "error", "debug"] as const;
+export const LogEntrySchema = z.object({
+  level: z.enum(LOG_LEVELS),
+  message: z.string(),
+  /** Milliseconds since the run started. */
+  time: z.number(),
+});
+export type LogEntry = z.infer<typeof LogEntrySchema>;
+
+export const EgressRecordSchema = z.object({
+  method: z.string(),
+  url: z.string(),
+  status: z.number().int(),
+  ms: z.number(),
+  credentials: z.array(z.string()).optional(),
+  denied: z.string().optional(),
+});
+export type EgressRecord = z.infer<typeof EgressRecordSchema>;
+
+export const TimingSchema = z.object({
+  totalMs: z.number(),
+  bundleMs: z.number(),
+  startMs: z.number(),
+  runMs: z.number(),
+  /** The bundle came from cache (no resolution, no bundling). */
+  cached: z.boolean(),
+});
+export type Timing = z.infer<typeof TimingSchema>;
+
+/** What a Worker-module program answered (shape 3): body as text, or base64 when binary. */
+export const ProgramResponseSchema = z.object({
+  status: z.number().int(),
+  headers: z.record(z.string(), z.string()),
+  body: z.string(),
+  bodyEncoding: z.enum(["text", "base64"]).optional(),
+});
+export type ProgramResponse = z.infer<typeof ProgramResponseSchema>;
+
+const responseCommon = {
+  logs: z.array(LogEntrySchema),
+  /** Set when `logs` was cut at the line or byte limit (a final entry says how much was dropped). */
+  logsTruncated: z.boolean().optional(),
+  egress: z.array(EgressRecordSchema),
+  timing: TimingSchema,
+  executionId: z.string(),
+};
+
+export const ExecuteResponseSchema = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), result: z.json(), ...responseCommon }),
+  z.object({ ok: z.literal(false), error: ExecutionErrorSchema, ...responseCommon }),
+]);
+export type ExecuteResponse = z.infer<typeof ExecuteResponseSchema>;

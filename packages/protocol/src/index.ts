@@ -1,0 +1,48 @@
+/**
+ * @module @dwl/protocol
+ * The one source of truth for DWL's wire format: zod schemas and the types inferred from them.
+ */
+export {
+  EXECUTION_ERROR_TYPES,
+  ExecutionErrorSchema,
+  ExecutionErrorTypeSchema,
+  REQUEST_ERROR_TYPES,
+  RequestErrorBodySchema,
+  RequestErrorTypeSchema,
+  RequestIssueSchema,
+  SourceLocationSchema,
+} from "./errors.ts";
+export type {
+  ExecutionError,
+  ExecutionErrorType,
+  RequestErrorBody,
+  RequestErrorType,
+  RequestIssue,
+  SourceLocation,
+} from "./errors.ts";
+export {
+  EgressRecordSchema,
+  EgressSchema,
+  ExecuteRequestSchema,
+  ExecuteResponseSchema,
+  LimitsSchema,
+  LOG_LEVELS,
+  LogEntrySchema,
+  ProgramRequestSchema,
+  ProgramResponseSchema,
+  ProgramSourceShape,
+  SOURCE_FILE_EXTENSIONS,
+  SourcePathSchema,
+  StorageSchema,
+  TimingSchema,
+} from "./execute.ts";
+export type {
+  EgressRecord,
+  ExecuteRequest,
+  ExecuteResponse,
+  Limits,
+  LogEntry,
+  ProgramRequest,
+  ProgramResponse,
+  Timing,
+} from "./execute.ts";

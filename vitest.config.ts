@@ -1,15 +1,36 @@
+import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+
+/** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
+const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
 
 export default defineConfig({
   test: {
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { DWL_API_KEYS: JSON.stringify(testApiKeys) } },
+          }),
+        ],
         test: {
           name: "workerd",
           // The first request in a fresh test runtime pays for compiling esbuild.wasm (~7 s).
-          testTimeout: 30_000, include: ["apps/**/*.test.ts", "packages/**/*.test.ts"], exclude: ["**/*.node.test.ts", "**/node_modules/**"] },
+          testTimeout: 30_000,
+          include: ["apps/**/*.test.ts", "packages/**/*.test.ts"],
+          exclude: ["**/*.node.test.ts", "**/node_modules/**"],
+        },
+      },
+      {
+        test: {
+          name: "node",
+          include: ["**/*.node.test.ts"],
+          exclude: ["**/node_modules/**"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
       },
     ],
   },

@@ -26,3 +26,10 @@ interface Env {
 declare namespace Cloudflare {
   interface Env extends globalThis.Env {}
 }
+
+declare namespace Cloudflare {
+  interface GlobalProps {
+    /** Types `ctx.exports` (loopback stubs of the entrypoints handed to children). */
+    mainModule: typeof import("./index.ts");
+  }
+}

@@ -126,6 +126,8 @@ const responseCommon = {
   egress: z.array(EgressRecordSchema),
   timing: TimingSchema,
   executionId: z.string(),
+  /** The limits the run had, after defaults and the server's maxima were applied. */
+  limits: z.object({ cpuMs: z.number(), subRequests: z.number(), timeoutMs: z.number() }).optional(),
 };
 
 export const ExecuteResponseSchema = z.discriminatedUnion("ok", [

@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { execute, expectFailure, expectOk } from "../helpers.ts";
+
+describe("compile errors", () => {
+  it("names file, line and column of a syntax error", async () => {
+    const res = expectFailure(await execute({ files: { "index.ts": "export default () => {\n  let x = ;\n};\n" } }));
+    expect(res.error.type).toBe("compile");
+    expect(res.error.message).toMatch(/^index\.ts:2:11: /);
+    expect(res.error).toMatchObject({ location: { file: "index.ts", line: 2, column: 11 } });
+  });
+
+  it("names a relative import that matches no file", async () => {
+    const res = expectFailure(await execute({ files: { "index.ts": "import { x } from './missing';\nexport default () => x;" } }));
+    expect(res.error.type).toBe("compile");
+    expect(res.error.message).toContain('"./missing"');
+  });
+
+  it("asks for a dependencies entry for an unlisted npm import", async () => {
+    const res = expectFailure(await execute({ code: "import { Hono } from 'hono';\nexport default () => new Hono();" }));
+    expect(res.error.type).toBe("compile");
+    expect(res.error.message).toContain('"dependencies": { "hono"');
+  });
+});
+
+describe("runtime errors", () => {
+  it("maps stack frames to the user's files and lines", async () => {
+    const res = expectFailure(
+      await execute({
+        files: {
+          "index.ts": "import { fail } from './lib/fail.ts';\n\nexport default () => {\n  return fail('boom');\n};\n",
+          "lib/fail.ts": "interface Nothing { a: number }\n\nexport function fail(why: string): never {\n  throw new RangeError(why);\n}\n",
+        },
+      }),
+    );
+    expect(res.error).toMatchObject({ type: "runtime", name: "RangeError", message: "boom" });
+    const stack = res.error.stack ?? "";
+    expect(stack).toContain("RangeError: boom");
+    expect(stack).toMatch(/at fail \(lib\/fail\.ts:4:\d+\)/);
+    expect(stack).toMatch(/index\.ts:4:\d+/);
+    expect(stack).not.toMatch(/user\.js|harness|node-internal/);
+  });
+
+  it("maps the stack of a script that throws at top level", async () => {
+    const res = expectFailure(await execute({ code: "const a = 1;\nconsole.log(a);\nthrow new Error('top');\n" }));
+    expect(res.error).toMatchObject({ type: "runtime", name: "Error", message: "top" });
+    expect(res.error.stack).toMatch(/index\.ts:3:\d+/);
+    expect(res.logs.map((l) => l.message)).toEqual(["1"]);
+  });
+
+  it("reports a thrown non-Error value", async () => {
+    const res = expectFailure(await execute({ code: "export default () => { throw 'plain string' }" }));
+    expect(res.error).toMatchObject({ type: "runtime", message: "Uncaught plain string" });
+  });
+
+  it("refuses a default export that is neither a function nor a fetch handler", async () => {
+    const res = expectFailure(await execute({ code: "export default 42" }));
+    expect(res.error.type).toBe("runtime");
+    expect(res.error.message).toContain("default export must be a function");
+  });
+});
+
+describe("limits enforced during the run", () => {
+  it("ends a long setTimeout with `timeout`, then keeps serving", async () => {
+    const res = expectFailure(await execute({ code: "export default () => new Promise((r) => setTimeout(r, 60_000))", limits: { timeoutMs: 300 } }));
+    expect(res.error.type).toBe("timeout");
+    expect(res.timing.runMs).toBeGreaterThanOrEqual(250);
+    expect(expectOk(await execute({ code: "export default () => 'next'" })).result).toBe("next");
+  });
+
+  it("ends a promise that never settles with `timeout`", async () => {
+    const res = expectFailure(await execute({ code: "await new Promise(() => {});", limits: { timeoutMs: 300 } }));
+    expect(res.error.type).toBe("timeout");
+  });
+
+  it("ends the run with `subrequest_limit` past limits.subRequests, even if the program catches it", async () => {
+    const res = expectFailure(
+      await execute({
+        code: "export default async () => { try { await fetch('https://example.com/'); } catch (e) { console.log(e.name); } return 'swallowed'; }",
+        limits: { subRequests: 0 },
+      }),
+    );
+    expect(res.error.type).toBe("subrequest_limit");
+    expect(res.logs.map((l) => l.message)).toEqual(["SubrequestLimitError"]);
+  });
+
+  it("counts each outbound request against limits.subRequests", async () => {
+    const code = "export default async () => { for (let i = 0; i < 3; i++) await fetch('https://example.com/').catch(() => {}); return 'done'; }";
+    expect(expectFailure(await execute({ code, limits: { subRequests: 2 } })).error.type).toBe("subrequest_limit");
+    const within = expectOk(await execute({ code, limits: { subRequests: 3 } }));
+    expect(within.result).toBe("done");
+    expect(within.egress).toHaveLength(3);
+  });
+});

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { execute, expectOk } from "../helpers.ts";
+
+describe("logs", () => {
+  it("captures every console level in order, with objects rendered readably", async () => {
+    const res = expectOk(
+      await execute({ code: "console.log('a', 1); console.info({ x: [1, 2] }); console.warn('w'); console.error(new Error('e').message); console.debug('d %s', 'fmt');" }),
+    );
+    expect(res.logs.map(({ level, message }) => [level, message])).toEqual([
+      ["log", "a 1"],
+      ["info", "{ x: [ 1, 2 ] }"],
+      ["warn", "w"],
+      ["error", "e"],
+      ["debug", "d fmt"],
+    ]);
+    for (const entry of res.logs) expect(entry.time).toBeGreaterThanOrEqual(0);
+    expect(res.logsTruncated).toBeUndefined();
+  });
+
+  it("keeps 1,000 lines and marks the truncation", async () => {
+    const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
+    expect(res.logs).toHaveLength(1001);
+    expect(res.logs[999]?.message).toBe("line 999");
+    expect(res.logs[1000]).toMatchObject({ level: "warn" });
+    expect(res.logs[1000]?.message).toContain("500 more line(s) dropped");
+    expect(res.logsTruncated).toBe(true);
+  });
+
+  it("cuts one huge line at the 64 KiB byte limit and marks it", async () => {
+    const res = expectOk(await execute({ code: "console.log('y'.repeat(200_000)); console.log('after');" }));
+    const first = res.logs[0]?.message ?? "";
+    expect(first.length).toBeLessThanOrEqual(64 * 1024);
+    expect(first).toContain("[line cut at");
+    expect(res.logsTruncated).toBe(true);
+    expect(res.logs.at(-1)?.message).toContain("1 more line(s) dropped");
+  });
+});

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { call, execute, executeRejected, expectOk } from "../helpers.ts";
+
+describe("request validation", () => {
+  it("answers invalid JSON with 400", async () => {
+    const { status, body } = await executeRejected("{ not json");
+    expect(status).toBe(400);
+    expect(body.error.type).toBe("invalid_request");
+  });
+
+  it("requires code or files, naming the field", async () => {
+    const { status, body } = await executeRejected({ input: 1 });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["code"]);
+  });
+
+  it("names a field of the wrong type", async () => {
+    const { status, body } = await executeRejected({ code: 5 });
+    expect(status).toBe(400);
+    expect(body.error.issues?.map((i) => i.path)).toContainEqual(["code"]);
+  });
+
+  it("names an invalid limit", async () => {
+    const { status, body } = await executeRejected({ code: "1", limits: { cpuMs: -1 } });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["limits", "cpuMs"]);
+  });
+
+  it("refuses a file path that escapes the project", async () => {
+    const { status, body } = await executeRejected({ files: { "../x.ts": "1" } });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["files", "../x.ts"]);
+  });
+
+  it("refuses an entry that is not among the files", async () => {
+    const { status, body } = await executeRejected({ files: { "a.ts": "1" }, entry: "b.ts" });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["entry"]);
+  });
+
+  it("accepts code of exactly 1 MiB and answers 413 one byte over", async () => {
+    const limit = 1024 * 1024;
+    const head = "export default () => 1;\n//";
+    const atLimit = head + "x".repeat(limit - head.length);
+    expect(expectOk(await execute({ code: atLimit })).result).toBe(1);
+    const { status, body } = await executeRejected({ code: `${atLimit}x` });
+    expect(status).toBe(413);
+    expect(body.error).toMatchObject({ type: "payload_too_large", issues: [{ path: ["code"] }] });
+  });
+
+  it("answers 413 for input over 1 MiB", async () => {
+    const { status, body } = await executeRejected({ code: "export default (i) => i.length", input: "x".repeat(1024 * 1024) });
+    expect(status).toBe(413);
+    expect(body.error.issues?.[0]?.path).toEqual(["input"]);
+  });
+
+  it("caps requested limits at the server maxima and reports them", async () => {
+    const res = await execute({ code: "export default () => 1", limits: { cpuMs: 1e9, timeoutMs: 1e9, subRequests: 1e6 } });
+    expect(res.limits).toEqual({ cpuMs: 30_000, timeoutMs: 30_000, subRequests: 50 });
+  });
+});
+
+describe("authentication", () => {
+  it("answers 401 without a key", async () => {
+    const { status, body } = await executeRejected({ code: "1" }, null);
+    expect(status).toBe(401);
+    expect(body.error.type).toBe("unauthorized");
+  });
+
+  it("answers 401 for a wrong key", async () => {
+    const { status } = await executeRejected({ code: "1" }, "dwl_wrong");
+    expect(status).toBe(401);
+  });
+
+  it("serves /healthz without a key", async () => {
+    const res = await call("/healthz", { key: null });
+    expect(res.status).toBe(200);
+  });
+});

@@ -1,0 +1,37 @@
+import { describe, expect, it } from "vitest";
+import { execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+
+describe("warm reuse", () => {
+  it("reuses the bundle and the isolate for the same program (module state persists)", async () => {
+    const code = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    const first = expectOk(await execute({ code }));
+    const second = expectOk(await execute({ code }));
+    expect(first.timing.cached).toBe(false);
+    expect(second.timing.cached).toBe(true);
+    expect([first.result, second.result]).toEqual([1, 2]);
+  });
+
+  it("never lets another tenant's run land in a warm isolate", async () => {
+    const code = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    expect(expectOk(await execute({ code })).result).toBe(1);
+    expect(expectOk(await execute({ code })).result).toBe(2);
+    const other = expectOk(await execute({ code }, OTHER_TENANT_KEY));
+    expect(other.result).toBe(1);
+    expect(other.timing.cached).toBe(true); // same bundle, different isolate
+  });
+
+  it("runs a script's statements again on every execution", async () => {
+    const code = `console.log("ran"); // ${crypto.randomUUID()}`;
+    expect(expectOk(await execute({ code })).logs).toHaveLength(1);
+    expect(expectOk(await execute({ code })).logs).toHaveLength(1);
+  });
+
+  it("keeps the logs of concurrent runs in one isolate apart", async () => {
+    const code = `export default async (i) => { for (let n = 0; n < 5; n++) { console.log(i); await new Promise((r) => setTimeout(r, 1)); } return i; } // ${crypto.randomUUID()}`;
+    const results = await Promise.all([1, 2, 3].map((input) => execute({ code, input })));
+    for (const [index, res] of results.entries()) {
+      const ok = expectOk(res);
+      expect(ok.logs.map((l) => l.message)).toEqual(Array(5).fill(String(index + 1)));
+    }
+  });
+});

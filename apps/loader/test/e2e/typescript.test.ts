@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { execute, expectOk } from "../helpers.ts";
+
+describe("TypeScript and multi-file programs", () => {
+  it("bundles enums, generics, satisfies and decorators", async () => {
+    const code = `
+enum Color { Red = "red", Green = "green" }
+function first<T>(xs: T[]): T | undefined { return xs[0]; }
+const config = { retries: 3 } satisfies Record<string, number>;
+function logged(value: any, context: ClassMethodDecoratorContext) {
+  return function (this: unknown, ...args: unknown[]) { return "decorated:" + value.apply(this, args); };
+}
+class Greeter { @logged greet(name: string) { return "hi " + name; } }
+export default (): unknown => [Color.Green, first([7, 8]), config.retries, new Greeter().greet("ts")];
+`;
+    expect(expectOk(await execute({ code })).result).toEqual(["green", 7, 3, "decorated:hi ts"]);
+  });
+
+  it("resolves relative imports (with and without extensions, index files) and JSON", async () => {
+    const res = expectOk(
+      await execute({
+        files: {
+          "main.ts": "import { add } from './lib/math';\nimport { twice } from './lib/index.js';\nimport data from './data.json';\nexport default () => twice(add(data.a, data.b));",
+          "lib/math.ts": "export const add = (a: number, b: number) => a + b;",
+          "lib/index.ts": "export { twice } from './twice.ts';",
+          "lib/twice.ts": "export const twice = (n: number) => n * 2;",
+          "data.json": '{ "a": 2, "b": 3 }',
+        },
+        entry: "main.ts",
+      }),
+    );
+    expect(res.result).toBe(10);
+  });
+
+  it("picks index.js as the entry when there is no index.ts", async () => {
+    const res = expectOk(await execute({ files: { "index.js": "import v from './v.js'; export default () => v", "v.js": "export default 'js entry'" } }));
+    expect(res.result).toBe("js entry");
+  });
+
+  it("runs JSX with a local factory", async () => {
+    const res = expectOk(
+      await execute({ files: { "index.jsx": "const React = { createElement: (t, p, ...c) => ({ t, c }) };\nexport default () => <b>hi</b>;" } }),
+    );
+    expect(res.result).toEqual({ t: "b", c: ["hi"] });
+  });
+});

@@ -7,7 +7,7 @@ import type { ExecuteRequest, ExecutionError } from "@dwl/protocol";
 import { bundleProgram, USER_MODULE } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
-import { clampLimits, type ServerLimits } from "./limits.ts";
+import { clampLimits, FUEL_PER_CPU_MS, type ServerLimits } from "./limits.ts";
 import { programSource } from "./program-source.ts";
 import type { ChildOutcome } from "./sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild } from "./sandbox/load.ts";
@@ -33,7 +33,8 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
   const started = performance.now();
   const executionId = crypto.randomUUID();
   const limits = clampLimits(body.limits, server);
-  const source = await programSource(body);
+  const metered = server.cpuEnforcement !== "platform";
+  const source = await programSource(body, metered);
 
   let bundled;
   try {
@@ -62,6 +63,7 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
     input: body.input ?? null,
     ...(body.request ? { request: body.request } : {}),
     limits,
+    fuel: metered ? limits.cpuMs * FUEL_PER_CPU_MS : null,
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,

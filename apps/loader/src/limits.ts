@@ -25,6 +25,13 @@ export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 /** The parent's own deadline beyond the child's timer, for a child that cannot answer at all. */
 export const PARENT_TIMEOUT_GRACE_MS = 2_000;
 
+/**
+ * Fuel checks per millisecond of CPU: how `cpuMs` becomes a fuel budget for metered code (one
+ * unit per loop iteration or function call). Calibrated on the reference machine (2 cores) with
+ * `pnpm bench`'s calibration programs; see README "Security model" for the measurement.
+ */
+export const FUEL_PER_CPU_MS = 100_000;
+
 export const CHILD_COMPATIBILITY_DATE = "2026-11-01";
 export const CHILD_COMPATIBILITY_FLAGS = ["nodejs_compat"];
 

@@ -17,6 +17,7 @@ const BUNDLE_FORMAT_VERSION = "1";
 export interface ProgramSource {
   files: SourceFiles;
   entry: string;
+  meter: boolean;
   /** Content hash of everything that determines the bundle. */
   key: string;
 }
@@ -42,9 +43,9 @@ export function sourceBytes(body: SourceFields): number {
   return total;
 }
 
-export async function programSource(body: SourceFields): Promise<ProgramSource> {
+export async function programSource(body: SourceFields, meter: boolean): Promise<ProgramSource> {
   const files: SourceFiles = body.code !== undefined ? { [SINGLE_MODULE_NAME]: body.code } : (body.files ?? {});
   const entry = body.entry ?? pickEntry(files);
-  const canonical = JSON.stringify([BUNDLE_FORMAT_VERSION, entry, Object.keys(files).sort().map((name) => [name, files[name]])]);
-  return { files, entry, key: await sha256Hex(canonical) };
+  const canonical = JSON.stringify([BUNDLE_FORMAT_VERSION, meter, entry, Object.keys(files).sort().map((name) => [name, files[name]])]);
+  return { files, entry, meter, key: await sha256Hex(canonical) };
 }

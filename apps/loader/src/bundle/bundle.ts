@@ -29,13 +29,15 @@ export interface Bundle {
 export interface BundleInput {
   files: SourceFiles;
   entry: string;
+  /** Insert fuel checks (CPU metering); see rewrite.ts. */
+  meter: boolean;
 }
 
 function isBuildFailure(err: unknown): err is BuildFailure {
   return typeof err === "object" && err !== null && Array.isArray((err as BuildFailure).errors);
 }
 
-export async function bundleProgram({ files, entry }: BundleInput): Promise<Bundle> {
+export async function bundleProgram({ files, entry, meter }: BundleInput): Promise<Bundle> {
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
   const asFunction = await asDefaultExportedFunction(entrySource, loaderFor(entry));
@@ -75,6 +77,6 @@ export async function bundleProgram({ files, entry }: BundleInput): Promise<Bund
 
   const map = JSON.parse(mapFile.text) as { sources: string[] };
   map.sources = map.sources.map((s) => (s.startsWith(`${VIRTUAL_NAMESPACE}:`) ? s.slice(VIRTUAL_NAMESPACE.length + 1) : s));
-  const rewritten = rewriteBundle(js.text, JSON.stringify(map), USER_MODULE, { wrapScript: shape === "script" });
+  const rewritten = rewriteBundle(js.text, JSON.stringify(map), USER_MODULE, { wrapScript: shape === "script", meter });
   return { code: rewritten.code, map: rewritten.map, shape };
 }

@@ -1,16 +1,25 @@
 /**
  * @module rewrite
- * Post-bundle source edits done on one acorn AST with magic-string, composing the source map
- * so stack traces still land on the user's lines: a script (no default export) becomes the body
- * of `export default async function`, so it runs on every call (a module body runs only once
- * per isolate, and workerd forbids I/O in module scope; top-level await keeps working).
+ * Post-bundle source edits, done on one acorn AST with magic-string and a composed source map so
+ * stack traces still land on the user's lines:
+ * - metering: a fuel check at the top of every loop body and every function body (README
+ *   "Security model"), covering the user's code and every bundled dependency;
+ * - scripts (no default export) become the body of `export default async function`, so they run
+ *   on every call (a module body runs once per isolate, and workerd forbids I/O in module scope;
+ *   top-level await keeps working).
+ * All insertions stay on their original lines, so line numbers never shift.
  */
 import remapping from "@jridgewell/remapping";
-import { parse } from "acorn";
+import { parse, type Node } from "acorn";
+import { simple } from "acorn-walk";
 import MagicString from "magic-string";
+
+/** Name of the refuel function the harness installs on globalThis (non-writable). */
+export const REFUEL_GLOBAL = "__dwlRefuel";
 
 export interface RewriteOptions {
   wrapScript: boolean;
+  meter: boolean;
 }
 
 export interface Rewritten {
@@ -18,24 +27,95 @@ export interface Rewritten {
   map: string;
 }
 
-export function rewriteBundle(code: string, esbuildMap: string, fileName: string, options: RewriteOptions): Rewritten {
-  if (!options.wrapScript) return { code, map: esbuildMap };
-  const program = parse(code, { ecmaVersion: "latest", sourceType: "module" });
-  const s = new MagicString(code);
+type Loop = Node & { body: Node };
+type FunctionNode = Node & { body: Node & { body?: (Node & { directive?: string })[] }; expression?: boolean };
+
+function randomSuffix(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Inserts `--fuel < 0 && (fuel = refuel())` checks. The names are random per bundle so a program
+ * cannot name (and reset) its own counter; `refuel()` throws once the run's budget is spent.
+ */
+function meter(s: MagicString, program: Node, code: string): string {
+  const suffix = randomSuffix();
+  if (code.includes(`__dwl_f_${suffix}`)) throw new Error("fuel counter name collision");
+  const fuel = `__dwl_f_${suffix}`;
+  const refuel = `__dwl_r_${suffix}`;
+  const check = `(--${fuel} < 0 && (${fuel} = ${refuel}()))`;
+
+  const loopBody = (node: Loop) => {
+    const body = node.body;
+    if (body.type === "BlockStatement") s.appendLeft(body.start + 1, `${check};`);
+    else {
+      s.appendLeft(body.start, `{${check};`);
+      s.prependRight(body.end, "}");
+    }
+  };
+  const functionBody = (node: FunctionNode) => {
+    const body = node.body;
+    if (body.type !== "BlockStatement") {
+      // Expression-bodied arrow: `x => expr` becomes `x => (check, expr)`.
+      s.appendLeft(body.start, `(${check}, `);
+      s.prependRight(body.end, ")");
+      return;
+    }
+    // After any directive prologue ("use strict" must stay first to stay a directive).
+    let at = body.start + 1;
+    for (const statement of body.body ?? []) {
+      if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
+      else break;
+    }
+    s.appendLeft(at, `${check};`);
+  };
+  simple(program, {
+    ForStatement: loopBody,
+    ForInStatement: loopBody,
+    ForOfStatement: loopBody,
+    WhileStatement: loopBody,
+    DoWhileStatement: loopBody,
+    FunctionDeclaration: functionBody,
+    FunctionExpression: functionBody,
+    ArrowFunctionExpression: functionBody,
+  } as Parameters<typeof simple>[1]);
+  return `var ${fuel} = 0, ${refuel} = globalThis.${REFUEL_GLOBAL};`;
+}
+
+interface ScriptWrapper {
+  /** The module's imports, hoisted out of the function (imports must stay at module level). */
+  imports: string;
+  head: string;
+  tail: string;
+}
+
+function wrapScript(s: MagicString, program: Node & { body: Node[] }, code: string): ScriptWrapper {
   const hoisted: string[] = [];
   for (const node of program.body) {
     if (node.type === "ImportDeclaration") {
       hoisted.push(code.slice(node.start, node.end).replace(/\s*\n\s*/g, " "));
       s.remove(node.start, node.end);
-    } else if (node.type === "ExportNamedDeclaration" && node.declaration) {
-      s.remove(node.start, node.declaration.start);
-    } else if (node.type === "ExportNamedDeclaration" || node.type === "ExportAllDeclaration") {
+    } else if (node.type === "ExportNamedDeclaration") {
+      const declaration = (node as Node & { declaration?: Node | null }).declaration;
+      if (declaration) s.remove(node.start, declaration.start);
+      else s.remove(node.start, node.end);
+    } else if (node.type === "ExportAllDeclaration") {
       s.remove(node.start, node.end);
     }
   }
-  // Everything lands on line 1, so the bundle's line numbers are unchanged.
-  s.prepend(`${hoisted.join(" ")}export default async function __dwlScript() {`);
-  s.append("\n}\n");
+  return { imports: hoisted.join(" "), head: "export default async function __dwlScript() {", tail: "\n}\n" };
+}
+
+export function rewriteBundle(code: string, esbuildMap: string, fileName: string, options: RewriteOptions): Rewritten {
+  if (!options.wrapScript && !options.meter) return { code, map: esbuildMap };
+  const program = parse(code, { ecmaVersion: "latest", sourceType: "module" }) as Node & { body: Node[] };
+  const s = new MagicString(code);
+  // Metering first: it only inserts, so the script wrapper's removals stay valid.
+  const fuelDeclaration = options.meter ? meter(s, program, code) : "";
+  const wrapper = options.wrapScript ? wrapScript(s, program, code) : { imports: "", head: "", tail: "" };
+  // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
+  s.prepend(`${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
+  if (wrapper.tail) s.append(wrapper.tail);
   const edits = s.generateMap({ hires: true, source: fileName, file: fileName, includeContent: false });
   const composed = remapping([edits.toString(), esbuildMap], () => null);
   return { code: s.toString(), map: composed.toString() };

@@ -12,6 +12,8 @@ export interface ChildCall {
   input: unknown;
   request?: ProgramRequest;
   limits: EffectiveLimits;
+  /** Fuel budget of the run (cpuMs × FUEL_PER_CPU_MS), or null when the code is not metered. */
+  fuel: number | null;
   maxResultBytes: number;
   maxLogLines: number;
   maxLogBytes: number;

@@ -25,6 +25,12 @@ class LimitError extends Error {
   }
 }
 
+/** Records the first limit a run hit and ends it now, even if the program swallows the error. */
+function failRun(run, err) {
+  run.failure ??= err;
+  run.ended?.({ kind: "failed" });
+}
+
 function byteLength(text) {
   // Cheap bound first: UTF-16 length * 3 is an upper bound of the UTF-8 length.
   return text.length * 3 <= 1024 ? text.length * 3 : encoder.encode(text).length;
@@ -72,6 +78,55 @@ class LogBuffer {
   }
 }
 
+/**
+ * Metered code (bundle/rewrite.ts) counts down a local counter and calls this every FUEL_BATCH
+ * checks. Two budgets, whichever runs out first:
+ * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
+ *   the clock is frozen during execution, as on Cloudflare);
+ * - the clock, where it advances during execution (local workerd): the time of each continuous
+ *   slice of work. A slice starts at the first check after the event loop was idle and ends when
+ *   a macrotask gets to run, so microtask storms and costly operations per check (a stack
+ *   overflow caught and retried) are charged at their real cost, and I/O waits are not.
+ * Once either is spent every later check of that run throws again at once, so catching the
+ * error (try/catch, finally, a loop in the catch) cannot buy more time.
+ */
+const FUEL_BATCH = 4_096;
+function refuel() {
+  const run = runs.getStore();
+  if (run === undefined || run.fuel === null) return FUEL_BATCH;
+  if (run.cpuError) throw run.cpuError;
+  run.fuelUsed += FUEL_BATCH;
+  if (run.fuelUsed > run.fuel || clockCpuMs(run) > run.limits.cpuMs) {
+    run.cpuError = new LimitError(
+      "cpu_limit",
+      "CpuLimitError",
+      `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs)`,
+    );
+    failRun(run, run.cpuError);
+    throw run.cpuError;
+  }
+  return FUEL_BATCH;
+}
+
+function clockCpuMs(run) {
+  const t = now();
+  if (run.sliceStart === undefined) {
+    try {
+      startTimer(() => {
+        run.clockMs += now() - run.sliceStart;
+        run.sliceStart = undefined;
+      }, 0);
+    } catch {
+      // Module evaluation runs in workerd's global scope, where timers are forbidden: there
+      // only fuel applies.
+      return run.clockMs;
+    }
+    run.sliceStart = t;
+  }
+  return run.clockMs + (t - run.sliceStart);
+}
+Object.defineProperty(globalThis, "__dwlRefuel", { value: refuel, writable: false, configurable: false, enumerable: false });
+
 for (const level of LOG_LEVELS) {
   console[level] = (...args) => runs.getStore()?.logs.add(level, args);
 }
@@ -91,7 +146,7 @@ globalThis.fetch = async function fetch(input, init) {
         "SubrequestLimitError",
         `subrequest limit reached: this run may make at most ${run.limits.subRequests} outbound request(s) (limits.subRequests)`,
       );
-      run.failure ??= err;
+      failRun(run, err);
       throw err;
     }
   }
@@ -203,7 +258,13 @@ export class Run extends WorkerEntrypoint {
       logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
       egress: [],
       subRequests: 0,
+      fuel: call.fuel,
+      fuelUsed: 0,
+      clockMs: 0,
+      sliceStart: undefined,
+      cpuError: undefined,
       failure: undefined,
+      ended: undefined,
     };
     const outcome = await runs.run(run, () => this.#settle(run, call));
     const { logs, truncated } = run.logs.toJSON();
@@ -212,11 +273,12 @@ export class Run extends WorkerEntrypoint {
 
   async #settle(run, call) {
     let timer;
-    const timedOut = new Promise((resolve) => {
+    const ended = new Promise((resolve) => {
+      run.ended = resolve;
       timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
     });
     try {
-      const done = await Promise.race([invoke(call, this.env), timedOut]);
+      const done = await Promise.race([invoke(call, this.env), ended]);
       if (run.failure) return { ok: false, error: describeError(run.failure) };
       if (done.kind === "timeout") {
         return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };

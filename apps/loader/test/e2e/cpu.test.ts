@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import { execute, expectFailure, expectOk } from "../helpers.ts";
+
+async function expectCpuLimit(code: string, cpuMs = 50): Promise<void> {
+  const res = expectFailure(await execute({ code, limits: { cpuMs, timeoutMs: 20_000 } }));
+  expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
+  expect(expectOk(await execute({ code: "export default () => 'next run is fine'" })).result).toBe("next run is fine");
+}
+
+describe("CPU metering (instrumented code)", () => {
+  it("stops a synchronous infinite loop", () => expectCpuLimit("while (true) {}"));
+
+  it("stops a loop in a default-export function", () => expectCpuLimit("export default () => { let i = 0; for (;;) i++; }"));
+
+  it("cannot be escaped with try/catch/finally", () =>
+    expectCpuLimit("export default () => { for (;;) { try { while (true) {} } catch (e) {} finally { for (;;) {} } } }"));
+
+  it("cannot be escaped by re-entering a loop from the catch block", () =>
+    expectCpuLimit("function spin() { try { for (;;) {} } catch { spin(); } }\nexport default () => spin();"));
+
+  it("stops exponential recursion that swallows stack overflows", () =>
+    expectCpuLimit("function f() { try { f(); } catch { f(); } }\nexport default () => f();"));
+
+  it("stops a loop in module scope, where workerd forbids timers (fuel alone)", () =>
+    expectCpuLimit("let n = 0;\nwhile (true) n++;\nexport default () => n;"));
+
+  it("stops a loop of awaits", () => expectCpuLimit("export default async () => { for (;;) await null; }"));
+
+  it("stops a microtask storm", () =>
+    expectCpuLimit("const storm = () => Promise.resolve().then(storm);\nexport default async () => { storm(); await new Promise(() => {}); }"));
+
+  it("stops a CPU-heavy loop in a fetch handler", () =>
+    expectCpuLimit("export default { fetch() { let x = 0; while (true) x += Math.random(); } }"));
+
+  it("meters bundled dependencies too (code in another file)", async () => {
+    const res = expectFailure(
+      await execute({ files: { "index.ts": "import { spin } from './lib.ts';\nexport default () => spin();", "lib.ts": "export const spin = () => { while (true) {} };" }, limits: { cpuMs: 20 } }),
+    );
+    expect(res.error.type).toBe("cpu_limit");
+  });
+
+  it("lets the same work finish under a larger budget", async () => {
+    const code = "export default () => { let s = 0; for (let i = 0; i < 3e6; i++) s += i % 7; return s; }";
+    expect(expectFailure(await execute({ code, limits: { cpuMs: 5 } })).error.type).toBe("cpu_limit");
+    expect(expectOk(await execute({ code, limits: { cpuMs: 1_000 } })).result).toBe(8999994);
+  });
+
+  it("does not charge one run's loop to a concurrent run of the same program", async () => {
+    const code = `export default async (spin) => { await new Promise((r) => setTimeout(r, 5)); if (spin) for (;;) {} return "quiet"; } // ${crypto.randomUUID()}`;
+    const [spinner, quiet] = await Promise.all([execute({ code, input: true }), execute({ code, input: false })]);
+    expect(expectFailure(spinner).error.type).toBe("cpu_limit");
+    expect(expectOk(quiet).result).toBe("quiet");
+  });
+
+  it("keeps stack traces on the user's lines in metered code", async () => {
+    const res = expectFailure(await execute({ files: { "index.ts": "const f = (x: number) => {\n  if (x > 2) throw new Error('deep');\n  return f(x + 1);\n};\nexport default () => f(0);" } }));
+    expect(res.error.stack).toMatch(/index\.ts:2:\d+/);
+    expect(res.error.stack).not.toContain("__dwl");
+  });
+});

@@ -20,6 +20,8 @@ export const REFUEL_GLOBAL = "__dwlRefuel";
 export interface RewriteOptions {
   wrapScript: boolean;
   meter: boolean;
+  /** Offset of a lone function to turn into the default export (the direct path's bare function). */
+  exportDefaultAt?: number;
 }
 
 export interface Rewritten {
@@ -106,17 +108,39 @@ function wrapScript(s: MagicString, program: Node & { body: Node[] }, code: stri
   return { imports: hoisted.join(" "), head: "export default async function __dwlScript() {", tail: "\n}\n" };
 }
 
-export function rewriteBundle(code: string, esbuildMap: string, fileName: string, options: RewriteOptions): Rewritten {
-  if (!options.wrapScript && !options.meter) return { code, map: esbuildMap };
-  const program = parse(code, { ecmaVersion: "latest", sourceType: "module" }) as Node & { body: Node[] };
+export type Program = Node & { body: Node[] };
+
+export function parseModule(code: string): Program {
+  return parse(code, { ecmaVersion: "latest", sourceType: "module" }) as Program;
+}
+
+export interface RewriteInput {
+  code: string;
+  /** Module name of the output inside the child (the `file` of the map). */
+  fileName: string;
+  /** The map of `code` to the user's sources (esbuild's), or the user's file name when `code` is that file. */
+  source: { map: string } | { name: string };
+  /** `code` already parsed, when the caller had to parse it anyway. */
+  program?: Program;
+}
+
+export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rewritten {
+  const { code, fileName, source } = input;
+  const sourceName = "name" in source ? source.name : fileName;
   const s = new MagicString(code);
-  // Metering first: it only inserts, so the script wrapper's removals stay valid.
-  const fuelDeclaration = options.meter ? meter(s, program, code) : "";
-  const wrapper = options.wrapScript ? wrapScript(s, program, code) : { imports: "", head: "", tail: "" };
-  // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
-  s.prepend(`${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
-  if (wrapper.tail) s.append(wrapper.tail);
-  const edits = s.generateMap({ hires: true, source: fileName, file: fileName, includeContent: false });
-  const composed = remapping([edits.toString(), esbuildMap], () => null);
-  return { code: s.toString(), map: composed.toString() };
+  if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined) {
+    const program = input.program ?? parseModule(code);
+    if (options.exportDefaultAt !== undefined) s.appendLeft(options.exportDefaultAt, "export default ");
+    // Metering first: it only inserts, so the script wrapper's removals stay valid.
+    const fuelDeclaration = options.meter ? meter(s, program, code) : "";
+    const wrapper = options.wrapScript ? wrapScript(s, program, code) : { imports: "", head: "", tail: "" };
+    // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
+    s.prepend(`${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
+    if (wrapper.tail) s.append(wrapper.tail);
+  } else if ("map" in source) {
+    return { code, map: source.map };
+  }
+  const edits = s.generateMap({ hires: true, source: sourceName, file: fileName, includeContent: false }).toString();
+  const map = "map" in source ? remapping([edits, source.map], () => null).toString() : edits;
+  return { code: s.toString(), map };
 }

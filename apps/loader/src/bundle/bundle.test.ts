@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { bundleProgram } from "./bundle.ts";
+import { CompileError } from "./compile-error.ts";
+
+const bundle = (files: Record<string, string>, entry = Object.keys(files)[0] ?? "index.js", meter = false) => bundleProgram({ files, entry, meter });
+
+describe("bundleProgram", () => {
+  describe("direct path (one plain-JS module, no esbuild)", () => {
+    it("ships the module as written", async () => {
+      const source = "export default (a) => a + 1;";
+      expect(await bundle({ "index.ts": source })).toMatchObject({ code: source, shape: "module" });
+    });
+
+    it("turns a lone function expression or declaration into the default export", async () => {
+      expect(await bundle({ "index.ts": "async (input) => input" })).toMatchObject({ code: "export default async (input) => input", shape: "module" });
+      expect(await bundle({ "index.ts": "function main() { return 1 }" })).toMatchObject({ code: "export default function main() { return 1 }", shape: "module" });
+    });
+
+    it("keeps an immediately-invoked function a script", async () => {
+      expect((await bundle({ "index.ts": "(async () => { console.log(1) })()" })).shape).toBe("script");
+    });
+
+    it("wraps a script, hoisting runtime imports out of the wrapper on line 1", async () => {
+      const { code, shape } = await bundle({ "index.js": "import { Buffer } from 'node:buffer';\nconsole.log(Buffer.from('a'));" });
+      expect(shape).toBe("script");
+      expect(code.split("\n")[0]).toMatch(/^import \{ Buffer \} from 'node:buffer';export default async function __dwlScript\(\) \{$/);
+      expect(code.split("\n")[1]).toBe("console.log(Buffer.from('a'));");
+    });
+
+    it("falls back to esbuild for TypeScript and for relative imports", async () => {
+      expect((await bundle({ "index.ts": "export default (a: number) => a" })).code).toContain("// dwl:index.ts");
+      const multi = await bundle({ "index.js": "import x from './x.js'; export default () => x", "x.js": "export default 1" });
+      expect(multi.code).toContain("// dwl:x.js");
+    });
+  });
+
+  it("inserts fuel checks in loops and functions without moving lines", async () => {
+    const source = "export default function f(n) {\n  'use strict';\n  for (;;) n++;\n  while (n) { n-- }\n  return () => n;\n}";
+    const { code } = await bundle({ "index.js": source }, "index.js", true);
+    const lines = code.split("\n");
+    expect(lines).toHaveLength(source.split("\n").length);
+    expect(lines[0]).toMatch(/^var __dwl_f_[0-9a-f]{12} = 0, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;export default function f\(n\) \{$/);
+    expect(lines[1]).toMatch(/^ {2}'use strict';\(--__dwl_f_/); // after the directive prologue
+    expect(lines[2]).toMatch(/for \(;;\) \{\(--__dwl_f_\w+ < 0 && .*\);n\+\+;\}/);
+    expect(lines[3]).toMatch(/while \(n\) \{\(--__dwl_f_/);
+    expect(lines[4]).toMatch(/return \(\) => \(\(--__dwl_f_\w+ < 0 && .*\), n\);/);
+  });
+
+  it("reports a syntax error with file, line and 1-based column", async () => {
+    const err = await bundle({ "index.ts": "const a: number = ;" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CompileError);
+    expect((err as CompileError).location).toMatchObject({ file: "index.ts", line: 1, column: 19 });
+  });
+});

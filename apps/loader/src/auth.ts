@@ -27,8 +27,13 @@ interface KeyEntry {
   tenant: string;
 }
 
+/** Parsed once per distinct DWL_API_KEYS value (vars are fixed for an isolate's lifetime). */
+let parsedKeys: { source: string; entries: KeyEntry[] } | undefined;
+let devKeyHash: Promise<Uint8Array> | undefined;
+
 function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
   if (!env.DWL_API_KEYS) return [];
+  if (parsedKeys?.source === env.DWL_API_KEYS) return parsedKeys.entries;
   let parsed: unknown;
   try {
     parsed = JSON.parse(env.DWL_API_KEYS);
@@ -40,14 +45,15 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
     const hash = hexToBytes(hex);
     if (hash && typeof tenant === "string") entries.push({ hash, tenant });
   }
+  parsedKeys = { source: env.DWL_API_KEYS, entries };
   return entries;
 }
 
 /** Resolves the tenant of a request or throws 401 (bad key) / 503 (no keys configured). */
 export async function authenticate(header: string | undefined, env: Pick<Env, "DWL_API_KEYS" | "DWL_MODE">): Promise<string> {
   const local = env.DWL_MODE === "local";
-  const keys = configuredKeys(env);
-  if (local) keys.push({ hash: await sha256(DEV_API_KEY), tenant: DEV_TENANT });
+  const keys = [...configuredKeys(env)];
+  if (local) keys.push({ hash: await (devKeyHash ??= sha256(DEV_API_KEY)), tenant: DEV_TENANT });
   if (keys.length === 0) {
     throw new DwlHttpError(
       503,

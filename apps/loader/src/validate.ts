@@ -11,6 +11,12 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return "";
+  // A declared length within the cap lets the runtime read the body natively in one go.
+  if (Number.isInteger(declared)) {
+    const text = await request.text();
+    if (text.length > maxBytes) throw tooLarge(maxBytes);
+    return text;
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

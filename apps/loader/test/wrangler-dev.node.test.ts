@@ -79,6 +79,12 @@ describe("wrangler dev over HTTP", () => {
     expect(RequestErrorBodySchema.parse(await res.json()).error.type).toBe("unauthorized");
   });
 
+  it("defuses a catastrophic regular expression (V8 flags from scripts/serve.mjs)", async () => {
+    // Without the linear-time fallback this backtracks for minutes and freezes the whole runtime.
+    const res = await post("/execute", { code: 'export default () => /(a+)+$/.test("a".repeat(40) + "b")', limits: { timeoutMs: 5_000 } });
+    expect(ExecuteResponseSchema.parse(await res.json())).toMatchObject({ ok: true, result: false });
+  });
+
   it("ends a never-settling program with `timeout` and keeps serving", async () => {
     const slow = ExecuteResponseSchema.parse(await (await post("/execute", { code: "await new Promise(() => {})", limits: { timeoutMs: 200 } })).json());
     expect(slow.ok).toBe(false);

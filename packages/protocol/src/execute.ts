@@ -59,7 +59,8 @@ export const ProgramSourceShape = {
 export const ExecuteRequestSchema = z
   .strictObject({
     ...ProgramSourceShape,
-    input: z.json().optional(),
+    /** Any JSON value. Not re-validated: it arrives through JSON.parse (or the client's JSON.stringify). */
+    input: z.unknown().optional(),
     request: ProgramRequestSchema.optional(),
   })
   .superRefine((body, ctx) => {

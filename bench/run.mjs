@@ -1,12 +1,15 @@
 // Latency/throughput bench of the loader against the bare Worker Loader binding (`npm run bench`).
 //
-// Serves two Workers with `wrangler dev` on loopback, side by side:
+// Serves three Workers with `wrangler dev` on loopback, side by side:
 //   - the loader (wrangler.toml at the repository root), POST /execute;
+//   - the same loader with `--var DWL_CPU_ENFORCEMENT:platform` (no CPU metering), for d.;
 //   - bench/raw-worker, a baseline that calls env.LOADER.load()/get() directly with a trivial child.
 // Then measures, interleaving baseline and loader so machine noise lands on both:
 //   a. cold: a new program every request (bundle cache and isolate cache miss) vs raw /load;
 //   b. warm: the same program, throughput at fixed concurrency, vs raw /get;
-//   c. TypeScript multi-file bundling: timing.bundleMs on a bundle-cache miss and on a hit.
+//   c. TypeScript multi-file bundling: timing.bundleMs on a bundle-cache miss and on a hit;
+//   d. metering overhead: CPU-heavy programs on the loader (fuel-metered) vs. a second loader
+//      started with DWL_CPU_ENFORCEMENT=platform (not instrumented), timing.runMs per program.
 // Prints a table and writes bench/results.md. Bounded by a global deadline; every process it
 // starts runs in its own process group and is killed on exit, error, or signal.
 import { spawn } from "node:child_process";
@@ -27,8 +30,11 @@ const WARM_CONCURRENCY = 10;
 const WARM_ROUNDS = 10;
 const TS_ITERATIONS = 40;
 const WARMUP_REQUESTS = 10;
+/** d. Metering overhead: runs per CPU-heavy program and instance, after this many warm-up runs. */
+const CPU_ITERATIONS = 30;
+const CPU_WARMUP = 3;
 
-const GOALS = { coldRatio: 1.3, warmRatio: 0.8, tsMissMs: 25, tsHitMs: 1 };
+const GOALS = { coldRatio: 1.3, warmRatio: 0.8, tsMissMs: 25, tsHitMs: 1, meterOverheadPct: 15 };
 
 /** Whole run, startup included; the task is required to stop well under 3 minutes. */
 const DEADLINE_MS = 170_000;
@@ -164,8 +170,8 @@ async function waitReady({ name, url, server }) {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/** One timed request to the loader; checks that the program ran and returned `expect`. */
-async function execute(loaderUrl, body, expect) {
+/** One timed POST /execute; returns the client latency, HTTP status and parsed body. */
+async function post(loaderUrl, body) {
   const started = performance.now();
   const res = await fetch(`${loaderUrl}/execute`, {
     method: "POST",
@@ -181,8 +187,18 @@ async function execute(loaderUrl, body, expect) {
   } catch {
     throw new Error(`/execute answered ${res.status} with non-JSON: ${text.slice(0, 300)}`);
   }
-  if (res.status !== 200 || json.ok !== true || JSON.stringify(json.result) !== JSON.stringify(expect)) {
-    throw new Error(`/execute answered ${res.status}: ${text.slice(0, 500)}`);
+  return { ms, status: res.status, json, text };
+}
+
+/**
+ * One timed request to the loader; checks that the program ran and returned `expect` (a value
+ * compared as JSON, or a predicate for results that vary, like a Monte Carlo estimate).
+ */
+async function execute(loaderUrl, body, expect) {
+  const { ms, status, json, text } = await post(loaderUrl, body);
+  const matches = typeof expect === "function" ? expect(json.result) : JSON.stringify(json.result) === JSON.stringify(expect);
+  if (status !== 200 || json.ok !== true || !matches) {
+    throw new Error(`/execute answered ${status}: ${text.slice(0, 500)}`);
   }
   return { ms, timing: json.timing };
 }
@@ -247,6 +263,71 @@ const tsProgram = (tag) => ({
   },
 });
 
+// CPU-heavy programs for d. (metering overhead): the same text every request, so after warm-up
+// each one is a bundle-cache hit in a warm isolate with its JIT state, and runMs is execution.
+const CPU_LIMITS = { cpuMs: 30_000, timeoutMs: 30_000 };
+const cpuPrograms = [
+  {
+    name: "Monte Carlo π, 10^6 points",
+    key: "pi",
+    code:
+      "export default (n) => { let inside = 0; for (let i = 0; i < n; i++) { const x = Math.random(), y = Math.random(); " +
+      "if (x * x + y * y <= 1) inside++; } return 4 * inside / n; }\n",
+    input: 1_000_000,
+    expect: (r) => typeof r === "number" && Math.abs(r - Math.PI) < 0.01,
+  },
+  {
+    // Object building, JSON round trip, array methods with callbacks (a fuel check per call).
+    name: "JSON transform, 20k objects",
+    key: "json",
+    code: [
+      "export default (n) => {",
+      "  const items = [];",
+      "  for (let i = 0; i < n; i++) {",
+      '    items.push({ id: i, name: `item-${i}`, tags: [`t${i % 7}`, `u${i % 13}`], score: (i * 7919) % 1000, meta: { even: i % 2 === 0, parts: [i, i * 2, i * 3] } });',
+      "  }",
+      "  const text = JSON.stringify(items);",
+      "  const copy = JSON.parse(text);",
+      "  const total = copy.filter((o) => o.meta.even).map((o) => o.score + o.meta.parts[2]).reduce((a, b) => a + b, 0);",
+      "  const byTag = copy.reduce((acc, o) => { acc[o.tags[1]] = (acc[o.tags[1]] ?? 0) + o.score; return acc; }, {});",
+      "  return { total, tags: Object.keys(byTag).length, max: Math.max(...Object.values(byTag)), bytes: text.length };",
+      "};",
+      "",
+    ].join("\n"),
+    input: 20_000,
+    expect: undefined, // filled in below by running the same code here
+  },
+  {
+    // fib(25) (~250k calls) runs in 0–1 ms, below the resolution of workerd's millisecond clock;
+    // fib(32) makes 7 million calls in ~15 ms.
+    name: "recursive fib(32)",
+    key: "fib",
+    code: "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }\nexport default (n) => fib(n);\n",
+    input: 32,
+    expect: 2178309,
+  },
+  {
+    // For information (no goal): a loop body with next to nothing to dilute the fuel check. Its
+    // steady state varies from run to run with the JIT tier V8 ends up in: see results.md.
+    name: "tight integer loop, 5·10^6 iterations",
+    key: "loop",
+    code: "export default (n) => { let s = 0; for (let i = 0; i < n; i++) s = (s + i * 31) | 0; return s; }\n",
+    input: 5_000_000,
+    expect: undefined, // filled in below
+    informational: true,
+  },
+];
+// Deterministic answers not written above: computed by running the same source in this process.
+for (const program of cpuPrograms.filter((p) => p.expect === undefined)) {
+  const fn = new Function(`return ${program.code.replace("export default", "").trim().replace(/;$/, "")}`)();
+  program.expect = fn(program.input);
+}
+/** Must be stopped by the meter (default limits); never sent to the unmetered instance. */
+const INFINITE_LOOP = "export default () => { while (true) {} }\n";
+/** 2·10^7 loop iterations: over the default fuel budget (50 ms × 100,000 checks) but finite. */
+const LONG_LOOP = "export default (n) => { let s = 0; for (let i = 0; i < n; i++) s = (s + i) % 1000003; return s; }\n";
+const LONG_LOOP_INPUT = 20_000_000;
+
 // ---------------------------------------------------------------------------------------------
 // Statistics and report
 
@@ -256,6 +337,7 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 const median = (values) => percentile(values, 50);
+const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
 const verdict = (ok) => (ok ? "met" : "MISSED");
 
@@ -281,10 +363,13 @@ async function main() {
 
   const loader = await startWrangler("loader", []);
   const rawWorker = await startWrangler("raw", ["--config", "bench/raw-worker/wrangler.toml"]);
-  await Promise.all([waitReady(loader), waitReady(rawWorker)]);
+  // Second loader, same code, CPU metering off: the reference for d. (metering overhead).
+  const platformLoader = await startWrangler("loader-platform", ["--var", "DWL_CPU_ENFORCEMENT:platform"]);
+  await Promise.all([waitReady(loader), waitReady(rawWorker), waitReady(platformLoader)]);
   const L = loader.url;
   const R = rawWorker.url;
-  console.log(`  loader   ${L}\n  baseline ${R}`);
+  const P = platformLoader.url;
+  console.log(`  loader   ${L}\n  baseline ${R}\n  loader, DWL_CPU_ENFORCEMENT=platform ${P}`);
 
   // Warm-up: the loader's first request initialises esbuild-wasm; both sides get their first
   // isolates, JIT and connection pools going before anything is measured.
@@ -342,6 +427,47 @@ async function main() {
     ts.hit.push(hit.timing.bundleMs);
   }
 
+  // d. Metering overhead: CPU-heavy programs on the metered loader (L) and the unmetered one (P).
+  // First check that L really meters and P really does not, then measure, alternating sides.
+  console.log("metering: checking that the metered instance stops loops and the unmetered one does not ...");
+  const stopped = await post(L, { code: INFINITE_LOOP });
+  if (stopped.status !== 200 || stopped.json.ok !== false || stopped.json.error?.type !== "cpu_limit") {
+    throw new Error(`while(true){} on the metered loader was not stopped with cpu_limit: ${stopped.status} ${stopped.text.slice(0, 500)}`);
+  }
+  const overBudget = await post(L, { code: LONG_LOOP, input: LONG_LOOP_INPUT });
+  if (overBudget.json.ok !== false || overBudget.json.error?.type !== "cpu_limit") {
+    throw new Error(`a 2·10^7-iteration loop with default limits was not stopped on the metered loader: ${overBudget.text.slice(0, 500)}`);
+  }
+  await execute(P, { code: LONG_LOOP, input: LONG_LOOP_INPUT }, 1830); // fails if P were metered
+  const meterCheck = {
+    infiniteLoop: `ok:${stopped.json.ok}, error.type ${stopped.json.error.type}, ${fmt(stopped.ms, 0)} ms`,
+    overBudget: `metered: ${overBudget.json.error.type}; unmetered: ok`,
+  };
+
+  console.log(`metering overhead: ${CPU_WARMUP} warm-up + ${CPU_ITERATIONS} runs x ${cpuPrograms.length} programs x 2 instances ...`);
+  const cpuSides = { metered: L, unmetered: P };
+  const cpu = Object.fromEntries(
+    cpuPrograms.map((p) => [p.key, { metered: { run: [], client: [], warmup: [] }, unmetered: { run: [], client: [], warmup: [] } }]),
+  );
+  const cpuRequest = (program) => ({ code: program.code, input: program.input, limits: CPU_LIMITS });
+  for (let i = 0; i < CPU_WARMUP; i++) {
+    for (const program of cpuPrograms) {
+      for (const [side, url] of Object.entries(cpuSides)) {
+        cpu[program.key][side].warmup.push((await execute(url, cpuRequest(program), program.expect)).timing.runMs);
+      }
+    }
+  }
+  for (let i = 0; i < CPU_ITERATIONS; i++) {
+    for (const program of cpuPrograms) {
+      for (const side of i % 2 === 0 ? ["unmetered", "metered"] : ["metered", "unmetered"]) {
+        const r = await execute(cpuSides[side], cpuRequest(program), program.expect);
+        if (!r.timing.cached) throw new Error(`${program.key} on ${side}: bundle cache miss after warm-up`);
+        cpu[program.key][side].run.push(r.timing.runMs);
+        cpu[program.key][side].client.push(r.ms);
+      }
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   const coldP50 = median(cold.loader);
   const rawP50 = median(cold.raw);
@@ -354,6 +480,33 @@ async function main() {
   const outsideP50 = median(cold.loader.map((ms, i) => ms - cold.timings[i].totalMs));
   const coldNoBundleRatio = median(cold.loader.map((ms, i) => ms - cold.timings[i].bundleMs)) / rawP50;
 
+  const overheadPct = (metered, unmetered) => (metered / unmetered - 1) * 100;
+  const pct = (n) => (Number.isFinite(n) ? `${n >= 0 ? "+" : ""}${n.toFixed(1)} %` : "n/a");
+  const cpuStats = cpuPrograms.map((program) => {
+    const { metered, unmetered } = cpu[program.key];
+    const runM = median(metered.run);
+    const runU = median(unmetered.run);
+    const clientM = median(metered.client);
+    const clientU = median(unmetered.client);
+    // With a whole-millisecond clock the mean of many runs resolves finer than the median.
+    const meanM = mean(metered.run);
+    const meanU = mean(unmetered.run);
+    return {
+      program,
+      runM,
+      runU,
+      runOverhead: overheadPct(runM, runU),
+      meanM,
+      meanU,
+      meanOverhead: overheadPct(meanM, meanU),
+      clientM,
+      clientU,
+      clientOverhead: overheadPct(clientM, clientU),
+    };
+  });
+  // workerd's clock may move in whole milliseconds: then runMs of a few-ms program is coarse.
+  const runMsInteger = cpuPrograms.every((p) => [...cpu[p.key].metered.run, ...cpu[p.key].unmetered.run].every(Number.isInteger));
+
   const rows = [
     ["measure", "loader", "baseline", "ratio", "goal", ""],
     ["a. cold p50 (ms)", fmt(coldP50), fmt(rawP50), fmt(coldRatio), `≤ ${GOALS.coldRatio}`, verdict(coldRatio <= GOALS.coldRatio)],
@@ -362,6 +515,30 @@ async function main() {
     ["b. warm p50 (ms)", fmt(median(warm.loader.latencies)), fmt(median(warm.raw.latencies)), "", "", ""],
     ["c. TS bundleMs p50, miss", fmt(tsMiss), "", "", `≤ ${GOALS.tsMissMs} ms`, verdict(tsMiss <= GOALS.tsMissMs)],
     ["c. TS bundleMs p50, hit", fmt(tsHit), "", "", `≤ ${GOALS.tsHitMs} ms`, verdict(tsHit <= GOALS.tsHitMs)],
+    ...cpuStats.map((c) => [
+      `d. ${c.program.key} runMs p50, metered vs. unmetered (ms)`,
+      fmt(c.runM),
+      fmt(c.runU),
+      `${fmt(c.runM / c.runU)} (${pct(c.runOverhead)})`,
+      c.program.informational ? "(info)" : `≤ +${GOALS.meterOverheadPct} %`,
+      c.program.informational ? "" : verdict(c.runOverhead <= GOALS.meterOverheadPct),
+    ]),
+  ];
+  const meterRows = [
+    ["program", "runMs p50 metered", "runMs p50 unmetered", "overhead", "runMs mean metered / unmetered", "overhead", "client p50 metered", "client p50 unmetered", "overhead", "runMs p95 metered / unmetered", "warm-up runs' runMs metered / unmetered"],
+    ...cpuStats.map((c) => [
+      c.program.name,
+      fmt(c.runM),
+      fmt(c.runU),
+      pct(c.runOverhead),
+      `${fmt(c.meanM)} / ${fmt(c.meanU)}`,
+      pct(c.meanOverhead),
+      fmt(c.clientM),
+      fmt(c.clientU),
+      pct(c.clientOverhead),
+      `${fmt(percentile(cpu[c.program.key].metered.run, 95))} / ${fmt(percentile(cpu[c.program.key].unmetered.run, 95))}`,
+      `${cpu[c.program.key].metered.warmup.join(", ")} / ${cpu[c.program.key].unmetered.warmup.join(", ")}`,
+    ]),
   ];
   const breakdown = [
     ["cold loader, p50 of", "ms"],
@@ -379,7 +556,13 @@ async function main() {
   const machine =
     `${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
     `Node ${process.versions.node}, wrangler ${wranglerVersion}, load average at start ${loadAtStart}`;
-  console.log(`\n${textTable(rows)}\n\n${textTable(breakdown)}\n\nmachine: ${machine}`);
+  console.log(
+    `\n${textTable(rows)}\n\n${textTable(breakdown)}\n\n` +
+      `d. metering overhead (instrument vs. platform, ${CPU_ITERATIONS} runs each, ms):\n${textTable(meterRows)}\n` +
+      `meter check: while(true){} with default limits → ${meterCheck.infiniteLoop}; 2·10^7-iteration loop → ${meterCheck.overBudget}` +
+      `${runMsInteger ? "\nnote: every runMs was a whole number of ms (coarse clock); compare client latency too" : ""}` +
+      `\n\nmachine: ${machine}`,
+  );
 
   const md = [
     "# DWL bench results",
@@ -401,6 +584,26 @@ async function main() {
     "",
     markdownTable(breakdown),
     "",
+    "## d. Metering overhead",
+    "",
+    `Two loader instances in the same run: the default (\`DWL_CPU_ENFORCEMENT=instrument\`: fuel checks at every loop body and function entry) and a second one started with \`--var DWL_CPU_ENFORCEMENT:platform\` (no instrumentation). ` +
+      `Each program is sent with the same text every time and \`limits: ${JSON.stringify(CPU_LIMITS)}\`: ${CPU_WARMUP} warm-up runs per instance, then ${CPU_ITERATIONS} measured runs each, instances alternating, all bundle-cache hits in a warm isolate. ` +
+      "`runMs` is the child's own time for the call (the harness's `performance.now()` around the program); client latency is the whole POST /execute. In the main table, \"loader\" is the metered instance and \"baseline\" the unmetered one.",
+    "",
+    markdownTable(meterRows),
+    "",
+    `Meter check (metered instance only): \`while (true) {}\` with default limits → ${meterCheck.infiniteLoop}. ` +
+      `A finite 2·10^7-iteration loop with default limits → ${meterCheck.overBudget}, which also shows the second instance is not instrumented.` +
+      (runMsInteger ? " Every `runMs` here was a whole number of milliseconds, so the medians move in 1 ms steps (±10 % on a 10 ms program); the means and the client latencies resolve finer." : ""),
+    "",
+    "The tight integer loop has no goal (informational): its figures depend on how V8 happens to tier the loop in that run more than on the fuel check. " +
+      "Across the runs made while this section was written, each side landed either at ~18–20 ms or at a few ms, independently: metered 5 ms vs. unmetered 19 ms, " +
+      "both 19 ms, and metered 6 ms vs. unmetered 2 ms (+200 %, the check's real cost in an empty loop when both reach the top tier). " +
+      "The instrumented loop's first calls are the slow ones (~26–35 ms): see its warm-up column.",
+    "",
+    "Programs:",
+    "",
+    ...cpuPrograms.flatMap((p) => [`- ${p.name}, input \`${JSON.stringify(p.input)}\`:`, "", "  ```js", ...p.code.trimEnd().split("\n").map((l) => `  ${l}`), "  ```", ""]),
   ].join("\n");
   writeFileSync(RESULTS_FILE, md);
   console.log(`\nwrote ${RESULTS_FILE}`);

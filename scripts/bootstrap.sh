@@ -34,6 +34,7 @@ export PATH
 export XDG_CONFIG_HOME="$STAMPS/config"
 export WRANGLER_SEND_METRICS=false
 export CI_DISABLE_UPDATE_CHECK=1
+export npm_config_update_notifier=false
 
 # 2. Workspace dependencies, exactly as locked.
 install_once pnpm.lock pnpm-lock.yaml \

@@ -214,8 +214,17 @@ async function encodeResponse(response, maxBytes) {
   return { status: response.status, headers, body: btoa(binary), bodyEncoding: "base64" };
 }
 
+/**
+ * V8's own allocation limits (string length, array and buffer sizes) mean the run ran out of
+ * memory. V8 marks them only by message, so that is what is matched.
+ */
+const ENGINE_MEMORY_ERROR = /^(Invalid (string|array|typed array) length|Array buffer allocation failed)/;
+
 function describeError(err) {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
+  if (err instanceof RangeError && ENGINE_MEMORY_ERROR.test(String(err.message))) {
+    return { type: "memory_limit", name: "MemoryLimitError", message: `out of memory: ${err.message}`, stack: err.stack };
+  }
   if (err instanceof Error) {
     return { type: "runtime", name: String(err.name), message: String(err.message), stack: typeof err.stack === "string" ? err.stack : undefined };
   }

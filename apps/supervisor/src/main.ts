@@ -1,0 +1,93 @@
+/**
+ * @module main
+ * `npm run dev`: the loader under `wrangler dev`, behind a supervising proxy on the public port
+ * (default 8787). Configuration by environment: PORT, DWL_STATE_DIR (local KV/R2 state,
+ * default .wrangler/state), DWL_HEAP_MB (per-isolate V8 heap, default 256), DWL_WATCHDOG_MS
+ * (default 10000), DWL_MAX_RSS_MB (the runtime's resident memory cap, default 2048),
+ * DWL_MAX_BODY_BYTES (default 8 MiB). Extra arguments go to wrangler dev.
+ */
+import { createServer, type IncomingMessage } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { Runtime } from "./runtime.ts";
+import { Supervisor } from "./supervisor.ts";
+import type { BufferedRequest } from "./upstream.ts";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+const port = Number(process.env.PORT ?? 8787);
+const heapLimitMb = Number(process.env.DWL_HEAP_MB ?? 256);
+const watchdogMs = Number(process.env.DWL_WATCHDOG_MS ?? 10_000);
+const maxResidentMb = Number(process.env.DWL_MAX_RSS_MB ?? 2048);
+const maxBodyBytes = Number(process.env.DWL_MAX_BODY_BYTES ?? 8 * 1024 * 1024);
+
+/**
+ * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
+ * linear-time engine instead of freezing the runtime; a smaller heap makes a memory bomb abort
+ * in ~1 s instead of ~6 s. Cost: workerd's bootstrap compile cache is skipped, so a new isolate
+ * starts a few ms slower (bench/results.md).
+ */
+const v8Flags = [
+  "--enable-experimental-regexp-engine-on-excessive-backtracks",
+  "--regexp-backtracks-before-fallback=10000",
+  `--max-old-space-size=${heapLimitMb}`,
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+}
+
+async function readRequest(req: IncomingMessage): Promise<BufferedRequest | "too large"> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBodyBytes) return "too large";
+    chunks.push(chunk);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value;
+  return { method: req.method ?? "GET", path: req.url ?? "/", headers, body: chunks.length ? Buffer.concat(chunks) : undefined };
+}
+
+const internalPort = await freePort();
+const runtime = new Runtime({
+  root,
+  port: internalPort,
+  stateDir: process.env.DWL_STATE_DIR ?? ".wrangler/state",
+  v8Flags,
+  extraArgs: process.argv.slice(2),
+});
+const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb });
+
+const server = createServer(async (req, res) => {
+  const request = await readRequest(req);
+  if (request === "too large") {
+    res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { type: "payload_too_large", message: `the request body is over ${maxBodyBytes} bytes` } }));
+    return;
+  }
+  const response = await supervisor.handle(request);
+  res.writeHead(response.status, [...response.headers, ["content-length", String(response.body.length)]].flat());
+  res.end(response.body);
+});
+
+runtime.on("exit", (code) => {
+  supervisor.stop();
+  server.close();
+  process.exit(code);
+});
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    runtime.stop();
+    setTimeout(() => process.exit(0), 3_000).unref();
+  });
+}
+
+runtime.start();
+await supervisor.waitHealthy();
+supervisor.startWatchdog();
+server.listen(port, "127.0.0.1", () => console.log(`[dwl] loader ready on http://127.0.0.1:${port} (supervised; runtime on :${internalPort})`));

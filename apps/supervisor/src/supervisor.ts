@@ -1,0 +1,176 @@
+/**
+ * @module supervisor
+ * Keeps innocent requests alive across a runtime crash and finds the guilty one.
+ *
+ * workerd runs every isolate in one process: when one program exhausts the heap (or the
+ * watchdog kills a hung runtime), every request in flight dies with it, and nothing says which
+ * one was to blame. The supervisor holds new requests at a gate while the runtime restarts,
+ * then replays the requests that were in flight one at a time: a replay that brings the
+ * runtime down again is the culprit and gets a verdict (memory_limit / cpu_limit); the others
+ * complete normally (marked `x-dwl-replayed: 1`). A lone request in flight is the culprit
+ * without a replay. Requests that reached an already-dead runtime are simply resent.
+ */
+import type { CrashCause, Runtime } from "./runtime.ts";
+import { forward, isHealthy, LOST, type BufferedRequest, type BufferedResponse } from "./upstream.ts";
+import { verdictFor } from "./verdict.ts";
+
+export interface SupervisorOptions {
+  origin: string;
+  /** The runtime is declared hung after this long without a healthy answer. */
+  watchdogMs: number;
+  heapLimitMb: number;
+  /** The runtime is killed (as a memory crash) when its resident memory passes this. */
+  maxResidentMb: number;
+  /** How long a failed request waits for the crash report that explains it. */
+  crashReportWaitMs?: number;
+}
+
+interface Suspect {
+  request: BufferedRequest;
+  startedAt: number;
+  resolve: (response: BufferedResponse) => void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Supervisor {
+  private epoch = 0;
+  private lastCause: CrashCause = "unknown";
+  private gate: Promise<void> | undefined;
+  private inflight = new Map<symbol, number>();
+  private suspects: Suspect[] = [];
+  private lastHealthyAt = Date.now();
+  private monitors: ReturnType<typeof setInterval>[] = [];
+  private readonly options: SupervisorOptions;
+  private readonly runtime: Runtime;
+
+  constructor(runtime: Runtime, options: SupervisorOptions) {
+    this.runtime = runtime;
+    this.options = options;
+    runtime.on("crash", (cause) => this.onCrash(cause));
+  }
+
+  async handle(request: BufferedRequest): Promise<BufferedResponse> {
+    while (this.gate) await this.gate;
+    const startedAt = Date.now();
+    const sentEpoch = this.epoch;
+    const id = Symbol();
+    this.inflight.set(id, sentEpoch);
+    let response: BufferedResponse | typeof LOST;
+    try {
+      response = await forward(this.options.origin, request);
+    } finally {
+      this.inflight.delete(id);
+    }
+    if (response !== LOST) return response;
+
+    await this.waitForEpochAfter(sentEpoch, this.options.crashReportWaitMs ?? 5_000);
+    if (this.epoch === sentEpoch) {
+      const body = { error: { type: "internal", message: "the runtime is unavailable; retry shortly" } };
+      return { status: 503, headers: [["content-type", "application/json"], ["retry-after", "1"]], body: Buffer.from(JSON.stringify(body)) };
+    }
+    // It was in flight when the runtime went down: a suspect until its replay says otherwise.
+    return new Promise((resolve) => this.suspects.push({ request, startedAt, resolve }));
+  }
+
+  /**
+   * Starts two monitors: resident memory every 100 ms (V8's heap cap does not cover
+   * ArrayBuffers, so a typed-array bomb is caught here), and /healthz probes: a runtime silent
+   * for `watchdogMs` is killed and restarted (a native hang the fuel checks cannot see).
+   */
+  startWatchdog(probeIntervalMs = 250): void {
+    this.lastHealthyAt = Date.now();
+    const memory = setInterval(() => {
+      if (this.gate) return;
+      const residentMb = this.runtime.residentMb();
+      if (residentMb <= this.options.maxResidentMb) return;
+      console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${this.options.maxResidentMb} MB: restarting it`);
+      this.restart("memory");
+    }, 100);
+    let probing = false;
+    const health = setInterval(async () => {
+      if (probing) return;
+      probing = true;
+      try {
+        if (this.gate || (await isHealthy(this.options.origin, Math.min(1_000, this.options.watchdogMs)))) this.lastHealthyAt = Date.now();
+        else if (!this.gate && Date.now() - this.lastHealthyAt > this.options.watchdogMs) {
+          console.error(`[dwl supervisor] runtime unresponsive for ${Date.now() - this.lastHealthyAt} ms: restarting it`);
+          this.restart("hang");
+        }
+      } finally {
+        probing = false;
+      }
+    }, probeIntervalMs);
+    this.monitors = [memory, health];
+  }
+
+  private restart(cause: CrashCause): void {
+    this.runtime.expectCrash(cause);
+    this.runtime.killUserRuntime();
+    this.lastHealthyAt = Date.now();
+  }
+
+  stop(): void {
+    for (const monitor of this.monitors) clearInterval(monitor);
+  }
+
+  private onCrash(cause: CrashCause): void {
+    this.epoch++;
+    this.lastCause = cause;
+    console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);
+    this.gate ??= this.recover().finally(() => {
+      this.gate = undefined;
+    });
+  }
+
+  private async recover(): Promise<void> {
+    await this.waitHealthy();
+    // Everything that was in flight at the crash has failed by now, or fails within moments.
+    const settleUntil = Date.now() + 5_000;
+    while ([...this.inflight.values()].some((e) => e < this.epoch) && Date.now() < settleUntil) await sleep(20);
+    const batch = this.suspects.splice(0);
+    if (batch.length === 1) {
+      const [only] = batch as [Suspect];
+      only.resolve(this.verdict(only, this.lastCause));
+      return;
+    }
+    for (const suspect of batch) {
+      const before = this.epoch;
+      const replay = await forward(this.options.origin, suspect.request);
+      if (replay !== LOST) {
+        suspect.resolve({ ...replay, headers: [...replay.headers, ["x-dwl-replayed", "1"]] });
+        continue;
+      }
+      await this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000);
+      suspect.resolve(this.verdict(suspect, this.lastCause));
+      await this.waitHealthy();
+    }
+  }
+
+  private verdict(suspect: Suspect, cause: CrashCause): BufferedResponse {
+    return verdictFor(suspect.request, {
+      cause,
+      heapLimitMb: this.options.heapLimitMb,
+      maxResidentMb: this.options.maxResidentMb,
+      watchdogMs: this.options.watchdogMs,
+      elapsedMs: Date.now() - suspect.startedAt,
+    });
+  }
+
+  private async waitForEpochAfter(epoch: number, maxMs: number): Promise<void> {
+    const until = Date.now() + maxMs;
+    while (this.epoch === epoch && Date.now() < until) await sleep(20);
+  }
+
+  async waitHealthy(maxMs = 120_000): Promise<void> {
+    const until = Date.now() + maxMs;
+    while (Date.now() < until) {
+      if (await isHealthy(this.options.origin, 1_000)) {
+        this.lastHealthyAt = Date.now();
+        return;
+      }
+      await sleep(100);
+    }
+    throw new Error("the runtime did not come back");
+  }
+}

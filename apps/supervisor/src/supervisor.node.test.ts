@@ -1,0 +1,56 @@
+/**
+ * The supervised local runtime (`npm run dev`) under memory bombs and native hangs: the guilty
+ * execution gets a structured verdict, innocent executions in flight at the same time complete,
+ * and the loader serves again right after.
+ */
+import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
+
+let server: DevServer;
+
+beforeAll(async () => {
+  server = await startDevServer({ DWL_WATCHDOG_MS: "1500", DWL_MAX_RSS_MB: "1024" });
+});
+afterAll(() => server?.stop());
+
+async function execute(body: unknown): Promise<ExecuteResponse> {
+  const res = await server.post("/execute", body);
+  expect(res.status).toBe(200);
+  return ExecuteResponseSchema.parse(await res.json());
+}
+
+const generous = { cpuMs: 30_000, timeoutMs: 30_000 };
+const innocent = (n: number) => execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 300)); return ${n}; }` });
+
+async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): Promise<void> {
+  const res = await execute({ code, limits: generous });
+  expect(res.ok).toBe(false);
+  if (!res.ok) expect(res.error.type).toBe(type);
+  const started = Date.now();
+  expect(await execute({ code: "export default () => 'serving again'" })).toMatchObject({ ok: true, result: "serving again" });
+  expect(Date.now() - started).toBeLessThan(2_000);
+}
+
+describe("supervised runtime", () => {
+  it("answers a heap bomb with memory_limit while concurrent innocent runs complete", async () => {
+    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    const innocents = [innocent(1), innocent(2), innocent(3)];
+    const verdict = await bomb;
+    expect(verdict.ok).toBe(false);
+    if (!verdict.ok) expect(verdict.error).toMatchObject({ type: "memory_limit", name: "MemoryLimitError" });
+    expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2, 3]);
+  });
+
+  it("answers Map growth with memory_limit", () =>
+    expectVerdict("export default () => { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i, s: 'v' + i }); }", "memory_limit"));
+
+  it("answers a typed-array bomb (outside the V8 heap) with memory_limit", () =>
+    expectVerdict("export default () => { const keep = []; for (;;) keep.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }", "memory_limit"));
+
+  it("answers a string bomb with memory_limit", () =>
+    expectVerdict("export default () => { let s = 'x'; const keep = []; for (;;) { s = s + s; keep.push(s + '!'); } }", "memory_limit"));
+
+  it("restarts a runtime frozen in native work and answers cpu_limit", () =>
+    expectVerdict("export default () => { const b = new Float64Array(4e7); for (let i = 0; i < b.length; i++) b[i] = Math.random(); b.sort(); return b[0]; }", "cpu_limit"));
+});

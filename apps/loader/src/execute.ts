@@ -67,7 +67,7 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,
-  });
+  }, server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests });
   const finished = performance.now();
 
   const callMs = finished - bundleDone;

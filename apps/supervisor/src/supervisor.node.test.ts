@@ -24,9 +24,12 @@ const generous = { cpuMs: 30_000, timeoutMs: 30_000 };
 const innocent = (n: number) => execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 300)); return ${n}; }` });
 
 async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): Promise<void> {
-  const res = await execute({ code, limits: generous });
+  const guilty = execute({ code, limits: generous });
+  const innocents = [innocent(1), innocent(2)];
+  const res = await guilty;
   expect(res.ok).toBe(false);
   if (!res.ok) expect(res.error.type).toBe(type);
+  expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2]);
   const started = Date.now();
   expect(await execute({ code: "export default () => 'serving again'" })).toMatchObject({ ok: true, result: "serving again" });
   expect(Date.now() - started).toBeLessThan(2_000);
@@ -42,7 +45,7 @@ describe("supervised runtime", () => {
     expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2, 3]);
   });
 
-  it("answers Map growth with memory_limit", () =>
+  it("answers Map growth with memory_limit (innocents complete)", () =>
     expectVerdict("export default () => { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i, s: 'v' + i }); }", "memory_limit"));
 
   it("answers a typed-array bomb (outside the V8 heap) with memory_limit", () =>

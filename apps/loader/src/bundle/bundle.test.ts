@@ -46,6 +46,11 @@ describe("bundleProgram", () => {
     expect(lines[4]).toMatch(/return \(\) => \(\(--__dwl_f_\w+ < 0 && .*\), n\);/);
   });
 
+  it("leaves code unmetered when metering is off (DWL_CPU_ENFORCEMENT=platform)", async () => {
+    const { code } = await bundle({ "index.js": "export default () => { for (;;) {} }" }, "index.js", false);
+    expect(code).not.toContain("__dwl");
+  });
+
   it("reports a syntax error with file, line and 1-based column", async () => {
     const err = await bundle({ "index.ts": "const a: number = ;" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CompileError);

@@ -10,8 +10,12 @@ import type { ChildCall, ChildOutcome, HarnessEntrypoint } from "./child-protoco
 
 const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
 
-export async function runInChild(stub: WorkerStub, call: ChildCall): Promise<ChildOutcome> {
-  const entrypoint = stub.getEntrypoint("Run") as unknown as HarnessEntrypoint & Partial<Disposable>;
+/**
+ * `platformLimits` go to the Worker Loader with the entrypoint, per run (Cloudflare applies the
+ * lower of these and the WorkerCode's; open-source workerd ignores both).
+ */
+export async function runInChild(stub: WorkerStub, call: ChildCall, platformLimits?: { cpuMs: number; subRequests: number }): Promise<ChildOutcome> {
+  const entrypoint = stub.getEntrypoint("Run", platformLimits ? { limits: platformLimits } : {}) as unknown as HarnessEntrypoint & Partial<Disposable>;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<ChildOutcome>((resolve) => {
     timer = setTimeout(

@@ -19,6 +19,8 @@ interface Env {
   DWL_MAX_RESULT_BYTES?: string;
   DWL_MAX_LOG_LINES?: string;
   DWL_MAX_LOG_BYTES?: string;
+  DWL_MAX_KV_VALUE_BYTES?: string;
+  DWL_MAX_FILE_BYTES?: string;
   /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
   DWL_CPU_ENFORCEMENT?: string;
 }

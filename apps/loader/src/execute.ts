@@ -7,7 +7,7 @@ import type { ExecuteRequest, ExecutionError } from "@dwl/protocol";
 import { bundleProgram, USER_MODULE } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
-import { clampLimits, FUEL_PER_CPU_MS, type ServerLimits } from "./limits.ts";
+import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type ServerLimits } from "./limits.ts";
 import { programSource } from "./program-source.ts";
 import type { ChildOutcome } from "./sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild } from "./sandbox/load.ts";
@@ -56,8 +56,9 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
   const bundleDone = performance.now();
   const { bundle, cached } = bundled;
 
-  const isolateId = await isolateIdFor(source.key, { tenant });
-  const stub = loadChild(env.LOADER, isolateId, bundle, server);
+  const scope = { tenant, namespace: body.storage?.namespace ?? DEFAULT_NAMESPACE };
+  const isolateId = await isolateIdFor(source.key, scope);
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server);
   const outcome: ChildOutcome = await runInChild(stub, {
     shape: bundle.shape,
     input: body.input ?? null,

@@ -9,6 +9,7 @@ import { authenticate } from "./auth.ts";
 import { DwlHttpError, renderError } from "./errors.ts";
 import { readServerLimits } from "./limits.ts";
 import { executeRoute } from "./routes/execute.ts";
+import { filesRoute } from "./routes/files.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -21,8 +22,13 @@ app.use("*", async (c, next) => {
 });
 
 app.route("/execute", executeRoute);
+app.route("/files", filesRoute);
 
 app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
 app.onError(renderError);
 
 export default app satisfies ExportedHandler<Env>;
+
+// Entrypoints handed to child isolates as capabilities (ctx.exports.X({ props })).
+export { ScopedFiles } from "./bindings/files.ts";
+export { ScopedKv } from "./bindings/kv.ts";

@@ -20,6 +20,15 @@ export const MAX_INPUT_BYTES = 1024 * 1024;
 export const MAX_RESULT_BYTES = 1024 * 1024;
 export const MAX_LOG_LINES = 1_000;
 export const MAX_LOG_BYTES = 64 * 1024;
+/** UTF-8 bytes of a storage key relative to its namespace (KV allows 512 with our prefix). */
+export const MAX_STORAGE_KEY_BYTES = 256;
+/** Bytes of one env.KV value. */
+export const MAX_KV_VALUE_BYTES = 1024 * 1024;
+/** Bytes of one env.FILES object (and of a PUT /files upload). */
+export const MAX_FILE_BYTES = 10 * 1024 * 1024;
+/** Largest page of a KV or FILES listing (also the default page size). */
+export const MAX_LIST_LIMIT = 1_000;
+export const DEFAULT_NAMESPACE = "default";
 /** A request body larger than this is refused with 413 before it is parsed. */
 export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 /** The parent's own deadline beyond the child's timer, for a child that cannot answer at all. */
@@ -50,6 +59,8 @@ export interface ServerLimits {
   maxResultBytes: number;
   maxLogLines: number;
   maxLogBytes: number;
+  maxKvValueBytes: number;
+  maxFileBytes: number;
   cpuEnforcement: CpuEnforcement;
 }
 
@@ -76,6 +87,8 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     maxResultBytes: positiveInt(env.DWL_MAX_RESULT_BYTES, MAX_RESULT_BYTES),
     maxLogLines: positiveInt(env.DWL_MAX_LOG_LINES, MAX_LOG_LINES),
     maxLogBytes: positiveInt(env.DWL_MAX_LOG_BYTES, MAX_LOG_BYTES),
+    maxKvValueBytes: positiveInt(env.DWL_MAX_KV_VALUE_BYTES, MAX_KV_VALUE_BYTES),
+    maxFileBytes: positiveInt(env.DWL_MAX_FILE_BYTES, MAX_FILE_BYTES),
     cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
   };
 }

@@ -31,8 +31,13 @@ export const EgressSchema = z.strictObject({
   credentials: z.array(z.string().min(1).max(64)).max(20).optional(),
 });
 
+/** A tenant's storage namespace: 1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit. */
+export const NamespaceSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
+
 export const StorageSchema = z.strictObject({
-  namespace: z.string().optional(),
+  namespace: NamespaceSchema.optional(),
 });
 
 /** For programs that export a `fetch` handler: the request they are invoked with. */

@@ -28,6 +28,7 @@ export {
   LimitsSchema,
   LOG_LEVELS,
   LogEntrySchema,
+  NamespaceSchema,
   ProgramRequestSchema,
   ProgramResponseSchema,
   ProgramSourceShape,

@@ -237,6 +237,99 @@ function describeError(err) {
   return { type: "runtime", name: "Error", message: `Uncaught ${message}` };
 }
 
+const ERROR_CLASSES = { TypeError, RangeError, SyntaxError };
+
+/** Capabilities answer `{ value } | { error }` (bindings/rpc-result.ts); programs see exceptions. */
+async function unwrap(resultPromise) {
+  const result = await resultPromise;
+  if (result && typeof result === "object" && "error" in result) {
+    const { name, message } = result.error;
+    const err = new (ERROR_CLASSES[name] ?? Error)(message);
+    if (!(name in ERROR_CLASSES)) err.name = name;
+    throw err;
+  }
+  return result?.value;
+}
+
+function kvFacade(stub) {
+  return Object.freeze({
+    get: (key, type) => unwrap(stub.get(key, type)),
+    getWithMetadata: (key, type) => unwrap(stub.getWithMetadata(key, type)),
+    put: (key, value, options) => unwrap(stub.put(key, value, options)),
+    delete: (key) => unwrap(stub.delete(key)),
+    list: (options) => unwrap(stub.list(options)),
+  });
+}
+
+/**
+ * `env.FILES` as programs expect R2 to behave (sync `size`/`etag`, `text()`, `json()`, `body`…),
+ * built over the loader's ScopedFiles RPC stub, which can only carry plain data and streams.
+ */
+function filesFacade(stub) {
+  const toObject = (info, body) => {
+    const object = {
+      ...info,
+      writeHttpMetadata(headers) {
+        const m = info.httpMetadata ?? {};
+        if (m.contentType) headers.set("content-type", m.contentType);
+        if (m.contentLanguage) headers.set("content-language", m.contentLanguage);
+        if (m.contentDisposition) headers.set("content-disposition", m.contentDisposition);
+        if (m.contentEncoding) headers.set("content-encoding", m.contentEncoding);
+        if (m.cacheControl) headers.set("cache-control", m.cacheControl);
+      },
+    };
+    if (body) {
+      const response = new Response(body);
+      Object.assign(object, {
+        body: response.body,
+        get bodyUsed() {
+          return response.bodyUsed;
+        },
+        text: () => response.text(),
+        json: () => response.json(),
+        arrayBuffer: () => response.arrayBuffer(),
+        bytes: async () => new Uint8Array(await response.arrayBuffer()),
+        blob: () => response.blob(),
+      });
+    }
+    return object;
+  };
+  const toValue = async (value) => {
+    if (value instanceof Blob) return value.arrayBuffer();
+    if (value instanceof Response || value instanceof Request) return value.arrayBuffer();
+    return value;
+  };
+  return Object.freeze({
+    async head(key) {
+      const info = await unwrap(stub.head(key));
+      return info && toObject(info);
+    },
+    async get(key) {
+      const found = await unwrap(stub.get(key));
+      return found && toObject(found.info, found.body);
+    },
+    async put(key, value, options) {
+      return toObject(await unwrap(stub.put(key, await toValue(value), options)));
+    },
+    delete: (keys) => unwrap(stub.delete(keys)),
+    async list(options) {
+      const page = await unwrap(stub.list(options));
+      return { ...page, objects: page.objects.map((info) => toObject(info)) };
+    },
+  });
+}
+
+/** The `env` programs see: the isolate's capabilities, with R2-like and KV-like surfaces. */
+let programEnv;
+function envFor(raw) {
+  if (programEnv) return programEnv;
+  const env = {};
+  const facades = { KV: kvFacade, FILES: filesFacade };
+  for (const [name, value] of Object.entries(raw ?? {})) env[name] = facades[name] ? facades[name](value) : value;
+  programEnv = Object.freeze(env);
+  return programEnv;
+}
+
 function toRequest(spec) {
   const url = new URL(spec?.path ?? "/", "http://localhost");
   return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
@@ -287,7 +380,7 @@ export class Run extends WorkerEntrypoint {
       timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
     });
     try {
-      const done = await Promise.race([invoke(call, this.env), ended]);
+      const done = await Promise.race([invoke(call, envFor(this.env)), ended]);
       if (run.failure) return { ok: false, error: describeError(run.failure) };
       if (done.kind === "timeout") {
         return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };

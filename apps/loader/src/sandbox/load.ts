@@ -5,6 +5,7 @@
  * their props, compatibility settings), so a warm isolate is reused only by runs that would have
  * built exactly the same one, and never carries one tenant's scope into another's run.
  */
+import { exports } from "cloudflare:workers";
 import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
@@ -16,21 +17,29 @@ export const HARNESS_MODULE = "harness.js";
 /** Everything a child isolate is created with besides its code. Part of the isolate id. */
 export interface ChildScope {
   tenant: string;
+  /** Storage namespace `env.KV` / `env.FILES` are confined to. */
+  namespace: string;
 }
 
 export async function isolateIdFor(bundleKey: string, scope: ChildScope): Promise<string> {
-  const material = JSON.stringify([bundleKey, scope.tenant, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
+  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
   return `dwl-${await sha256Hex(material)}`;
 }
 
-export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, server: ServerLimits): WorkerStub {
+/** Capabilities baked into the child's `env`: loopback stubs whose props fix the scope. */
+function childEnv(scope: ChildScope): Record<string, unknown> {
+  const props = { tenant: scope.tenant, namespace: scope.namespace };
+  return { KV: exports.ScopedKv({ props }), FILES: exports.ScopedFiles({ props }) };
+}
+
+export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits): WorkerStub {
   const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: server.maxCpuMs, subRequests: server.maxSubRequests };
   return loader.get(isolateId, () => ({
     compatibilityDate: CHILD_COMPATIBILITY_DATE,
     compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
     mainModule: HARNESS_MODULE,
     modules: { [HARNESS_MODULE]: HARNESS_SOURCE, [USER_MODULE]: bundle.code },
-    env: {},
+    env: childEnv(scope),
     // No network until the egress gateway grants it: fetch() throws inside the program.
     globalOutbound: null,
     ...(platformLimits ? { limits: platformLimits } : {}),

@@ -1,0 +1,111 @@
+/**
+ * @module kv
+ * `env.KV` of a program: Workers KV confined to one tenant's namespace. The child holds a
+ * loopback stub of this entrypoint (props fixed by the loader), never the KV binding itself.
+ */
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { MAX_LIST_LIMIT, readServerLimits } from "../limits.ts";
+import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
+import { asRpcResult, type RpcResult } from "./rpc-result.ts";
+import type { ScopedStorageProps } from "./scoped-storage-props.ts";
+
+type ValueType = "text" | "json" | "arrayBuffer";
+
+export interface KvPutOptions {
+  expirationTtl?: number;
+  expiration?: number;
+  metadata?: unknown;
+}
+
+export interface KvListOptions {
+  prefix?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+function valueType(type: unknown): ValueType {
+  const name = typeof type === "object" && type !== null ? (type as { type?: unknown }).type : type;
+  if (name === undefined || name === "text" || name === "json" || name === "arrayBuffer") return name ?? "text";
+  throw new TypeError(`unsupported KV value type ${JSON.stringify(name)}: use "text", "json" or "arrayBuffer"`);
+}
+
+function byteLength(value: unknown): number {
+  if (typeof value === "string") return new TextEncoder().encode(value).byteLength;
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return value.byteLength;
+  throw new TypeError("KV values must be a string, an ArrayBuffer or a typed array (JSON.stringify objects first)");
+}
+
+export interface KvListResult {
+  keys: { name: string; expiration?: number; metadata?: unknown }[];
+  list_complete: boolean;
+  cursor?: string;
+}
+
+export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
+  private get prefix(): string {
+    return scopePrefix(this.ctx.props.tenant, this.ctx.props.namespace);
+  }
+
+  private async getValue(key: string, type?: ValueType | { type?: ValueType }): Promise<unknown> {
+    return this.env.KV.get(this.prefix + validateKey(key), valueType(type) as "text");
+  }
+
+  private async getValueWithMetadata(key: string, type?: ValueType | { type?: ValueType }): Promise<{ value: unknown; metadata: unknown }> {
+    const { value, metadata } = await this.env.KV.getWithMetadata(this.prefix + validateKey(key), valueType(type) as "text");
+    return { value, metadata };
+  }
+
+  private async putValue(key: string, value: string | ArrayBuffer | ArrayBufferView, options?: KvPutOptions): Promise<void> {
+    const full = this.prefix + validateKey(key);
+    const max = readServerLimits(this.env).maxKvValueBytes;
+    const size = byteLength(value);
+    if (size > max) throw new StorageLimitError(`KV value for "${key}" is ${size} bytes, over the ${max}-byte limit`);
+    if (options?.expirationTtl !== undefined && !(Number.isInteger(options.expirationTtl) && options.expirationTtl >= 60)) {
+      throw new RangeError("expirationTtl must be an integer number of seconds, at least 60");
+    }
+    const metadata = options?.metadata;
+    if (metadata !== undefined && JSON.stringify(metadata).length > 1024) throw new RangeError("KV metadata must serialise to at most 1024 bytes of JSON");
+    await this.env.KV.put(full, value as string, {
+      ...(options?.expirationTtl !== undefined ? { expirationTtl: options.expirationTtl } : {}),
+      ...(options?.expiration !== undefined ? { expiration: options.expiration } : {}),
+      ...(metadata !== undefined ? { metadata } : {}),
+    });
+  }
+
+  private async deleteKey(key: string): Promise<void> {
+    await this.env.KV.delete(this.prefix + validateKey(key));
+  }
+
+  private async listKeys(options: KvListOptions = {}): Promise<KvListResult> {
+    const limit = options.limit ?? MAX_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    const prefix = this.prefix;
+    const page = await this.env.KV.list({ prefix: prefix + validatePrefix(options.prefix), limit, ...(options.cursor ? { cursor: options.cursor } : {}) });
+    return {
+      // Every listed key starts with our prefix (KV filters by it); strip it so keys stay relative.
+      keys: page.keys.filter((k) => k.name.startsWith(prefix)).map((k) => ({ ...k, name: k.name.slice(prefix.length) })),
+      list_complete: page.list_complete,
+      ...(page.list_complete ? {} : { cursor: page.cursor }),
+    };
+  }
+
+  get(key: string, type?: ValueType | { type?: ValueType }): Promise<RpcResult<unknown>> {
+    return asRpcResult(() => this.getValue(key, type));
+  }
+
+  getWithMetadata(key: string, type?: ValueType | { type?: ValueType }): Promise<RpcResult<{ value: unknown; metadata: unknown }>> {
+    return asRpcResult(() => this.getValueWithMetadata(key, type));
+  }
+
+  put(key: string, value: string | ArrayBuffer | ArrayBufferView, options?: KvPutOptions): Promise<RpcResult<void>> {
+    return asRpcResult(() => this.putValue(key, value, options));
+  }
+
+  delete(key: string): Promise<RpcResult<void>> {
+    return asRpcResult(() => this.deleteKey(key));
+  }
+
+  list(options?: KvListOptions): Promise<RpcResult<KvListResult>> {
+    return asRpcResult(() => this.listKeys(options));
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * @module tenant-files
+ * R2 confined to one tenant's namespace: the one implementation behind both `env.FILES` in
+ * programs (ScopedFiles) and the `/files` HTTP routes, so both scope keys identically.
+ */
+import { MAX_LIST_LIMIT } from "../limits.ts";
+import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
+
+/** What a program or client sees of a stored object: R2's fields, key relative to the namespace. */
+export interface FileInfo {
+  key: string;
+  size: number;
+  etag: string;
+  httpEtag: string;
+  uploaded: Date;
+  version: string;
+  httpMetadata: R2HTTPMetadata;
+  customMetadata: Record<string, string>;
+}
+
+export interface FilePutOptions {
+  httpMetadata?: R2HTTPMetadata;
+  customMetadata?: Record<string, string>;
+}
+
+export interface FileListOptions {
+  prefix?: string;
+  cursor?: string;
+  limit?: number;
+  delimiter?: string;
+}
+
+export interface FileList {
+  objects: FileInfo[];
+  truncated: boolean;
+  cursor?: string;
+  delimitedPrefixes: string[];
+}
+
+export type FileValue = string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array> | null;
+
+const HTTP_METADATA_FIELDS = ["contentType", "contentLanguage", "contentDisposition", "contentEncoding", "cacheControl"] as const;
+
+function cleanHttpMetadata(input: unknown): R2HTTPMetadata {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== "object") throw new TypeError("httpMetadata must be an object like { contentType: \"image/svg+xml\" }");
+  const out: Record<string, string> = {};
+  for (const field of HTTP_METADATA_FIELDS) {
+    const value = (input as Record<string, unknown>)[field];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value.length > 256) throw new TypeError(`httpMetadata.${field} must be a string of at most 256 characters`);
+    out[field] = value;
+  }
+  return out;
+}
+
+function cleanCustomMetadata(input: unknown): Record<string, string> {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== "object") throw new TypeError("customMetadata must be an object of string values");
+  const entries = Object.entries(input as Record<string, unknown>);
+  if (entries.some(([, v]) => typeof v !== "string")) throw new TypeError("customMetadata values must be strings");
+  if (JSON.stringify(input).length > 2048) throw new RangeError("customMetadata must serialise to at most 2048 bytes of JSON");
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+/** Reads a body into memory under a cap (R2 needs a known length; programs send small files). */
+async function toBytes(value: FileValue, maxBytes: number, key: string): Promise<Uint8Array | string> {
+  const tooBig = (size: number | string) => new StorageLimitError(`file "${key}" is ${size} bytes, over the ${maxBytes}-byte limit`);
+  if (value === null) return "";
+  if (typeof value === "string") {
+    const size = new TextEncoder().encode(value).byteLength;
+    if (size > maxBytes) throw tooBig(size);
+    return value;
+  }
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    if (value.byteLength > maxBytes) throw tooBig(value.byteLength);
+    return value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (value instanceof ReadableStream) {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const reader = value.getReader();
+    for (;;) {
+      const { done, value: chunk } = await reader.read();
+      if (done) break;
+      total += chunk.byteLength;
+      if (total > maxBytes) {
+        await reader.cancel();
+        throw tooBig(`over ${maxBytes}`);
+      }
+      chunks.push(chunk);
+    }
+    const bytes = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      bytes.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    return bytes;
+  }
+  throw new TypeError("file contents must be a string, an ArrayBuffer, a typed array or a ReadableStream");
+}
+
+export class TenantFiles {
+  private readonly prefix: string;
+
+  constructor(
+    private readonly bucket: R2Bucket,
+    tenant: string,
+    namespace: string,
+    private readonly maxFileBytes: number,
+  ) {
+    this.prefix = scopePrefix(tenant, namespace);
+  }
+
+  private info(object: R2Object): FileInfo {
+    return {
+      key: object.key.slice(this.prefix.length),
+      size: object.size,
+      etag: object.etag,
+      httpEtag: object.httpEtag,
+      uploaded: object.uploaded,
+      version: object.version,
+      httpMetadata: object.httpMetadata ?? {},
+      customMetadata: object.customMetadata ?? {},
+    };
+  }
+
+  async head(key: string): Promise<FileInfo | null> {
+    const object = await this.bucket.head(this.prefix + validateKey(key));
+    return object ? this.info(object) : null;
+  }
+
+  async get(key: string): Promise<{ info: FileInfo; body: ReadableStream<Uint8Array> } | null> {
+    const object = await this.bucket.get(this.prefix + validateKey(key));
+    return object ? { info: this.info(object), body: object.body } : null;
+  }
+
+  async put(key: string, value: FileValue, options: FilePutOptions = {}): Promise<FileInfo> {
+    const full = this.prefix + validateKey(key);
+    const httpMetadata = cleanHttpMetadata(options.httpMetadata);
+    const customMetadata = cleanCustomMetadata(options.customMetadata);
+    const body = await toBytes(value, this.maxFileBytes, key);
+    const object = await this.bucket.put(full, body, { httpMetadata, customMetadata });
+    return this.info(object);
+  }
+
+  async delete(keys: string | string[]): Promise<void> {
+    const list = Array.isArray(keys) ? keys : [keys];
+    if (list.length > MAX_LIST_LIMIT) throw new RangeError(`delete at most ${MAX_LIST_LIMIT} keys at once`);
+    await this.bucket.delete(list.map((k) => this.prefix + validateKey(k)));
+  }
+
+  async list(options: FileListOptions = {}): Promise<FileList> {
+    const limit = options.limit ?? MAX_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    if (options.delimiter !== undefined && options.delimiter !== "/") throw new TypeError('the only supported delimiter is "/"');
+    const page = await this.bucket.list({
+      prefix: this.prefix + validatePrefix(options.prefix),
+      limit,
+      include: ["httpMetadata", "customMetadata"],
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+      ...(options.delimiter ? { delimiter: options.delimiter } : {}),
+    });
+    return {
+      // R2 filters by our prefix; the check keeps that an invariant rather than an assumption.
+      objects: page.objects.filter((o) => o.key.startsWith(this.prefix)).map((o) => this.info(o)),
+      truncated: page.truncated,
+      ...(page.truncated ? { cursor: page.cursor } : {}),
+      delimitedPrefixes: page.delimitedPrefixes.filter((p) => p.startsWith(this.prefix)).map((p) => p.slice(this.prefix.length)),
+    };
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * @module routes/files
+ * The tenant's files over HTTP, scoped exactly like `env.FILES` (same TenantFiles):
+ * GET /files/:namespace?prefix=&cursor=&limit= lists; GET/HEAD/PUT/DELETE /files/:namespace/<key>.
+ * Objects are served with their stored content type (an SVG renders in a browser) under a
+ * sandboxing CSP, so a stored document can never script the loader's own origin.
+ */
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { StorageKeyError, StorageLimitError, validateNamespace } from "../bindings/keys.ts";
+import { TenantFiles, type FileInfo } from "../bindings/tenant-files.ts";
+import { DwlHttpError } from "../errors.ts";
+
+const SERVED_OBJECT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; media-src data:";
+
+function filesFor(c: Context<AppEnv>): TenantFiles {
+  return new TenantFiles(c.env.FILES, c.get("tenant"), c.req.param("namespace") ?? "", c.get("server").maxFileBytes);
+}
+
+/** The object key: everything after /files/:namespace/, percent-decoded once per segment. */
+function keyOf(c: Context<AppEnv>): string {
+  const path = new URL(c.req.url).pathname;
+  const rest = path.split("/").slice(3);
+  try {
+    return rest.map((segment) => decodeURIComponent(segment)).join("/");
+  } catch {
+    throw new DwlHttpError(400, "invalid_request", "the key in the URL is not valid percent-encoding", [{ path: ["key"], message: "bad percent-encoding" }]);
+  }
+}
+
+/** Turns the storage layer's validation errors into 400s that name the field. */
+async function scoped<T>(field: "key" | "namespace" | "prefix", work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof StorageLimitError) throw new DwlHttpError(413, "payload_too_large", err.message, [{ path: [field], message: err.message }]);
+    if (err instanceof StorageKeyError || err instanceof RangeError || err instanceof TypeError) {
+      throw new DwlHttpError(400, "invalid_request", err.message, [{ path: [field], message: err.message }]);
+    }
+    throw err;
+  }
+}
+
+function objectHeaders(info: FileInfo): Headers {
+  const headers = new Headers({
+    "content-type": info.httpMetadata.contentType ?? "application/octet-stream",
+    "content-length": String(info.size),
+    etag: info.httpEtag,
+    "last-modified": info.uploaded.toUTCString(),
+    "x-content-type-options": "nosniff",
+    "content-security-policy": SERVED_OBJECT_CSP,
+  });
+  if (info.httpMetadata.contentDisposition) headers.set("content-disposition", info.httpMetadata.contentDisposition);
+  if (info.httpMetadata.cacheControl) headers.set("cache-control", info.httpMetadata.cacheControl);
+  return headers;
+}
+
+const notFound = (key: string) => new DwlHttpError(404, "not_found", `no file "${key}" in this namespace`);
+
+export const filesRoute = new Hono<AppEnv>()
+  .use("/:namespace/*", async (c, next) => {
+    await scoped("namespace", async () => validateNamespace(c.req.param("namespace")));
+    await next();
+  })
+  .use("/:namespace", async (c, next) => {
+    await scoped("namespace", async () => validateNamespace(c.req.param("namespace")));
+    await next();
+  })
+  .get("/:namespace", async (c) => {
+    const limit = c.req.query("limit");
+    const cursor = c.req.query("cursor");
+    const delimiter = c.req.query("delimiter");
+    const page = await scoped("prefix", () =>
+      filesFor(c).list({
+        prefix: c.req.query("prefix") ?? "",
+        ...(limit !== undefined ? { limit: Number(limit) } : {}),
+        ...(cursor ? { cursor } : {}),
+        ...(delimiter ? { delimiter } : {}),
+      }),
+    );
+    return c.json(page);
+  })
+  .on(["GET", "HEAD"], "/:namespace/*", async (c) => {
+    const key = keyOf(c);
+    if (c.req.method === "HEAD") {
+      const info = await scoped("key", () => filesFor(c).head(key));
+      if (!info) throw notFound(key);
+      return new Response(null, { headers: objectHeaders(info) });
+    }
+    const found = await scoped("key", () => filesFor(c).get(key));
+    if (!found) throw notFound(key);
+    return new Response(found.body, { headers: objectHeaders(found.info) });
+  })
+  .put("/:namespace/*", async (c) => {
+    const key = keyOf(c);
+    const max = c.get("server").maxFileBytes;
+    if (Number(c.req.header("content-length") ?? 0) > max) {
+      throw new DwlHttpError(413, "payload_too_large", `the file is over the ${max}-byte limit`, [{ path: ["body"], message: `at most ${max} bytes` }]);
+    }
+    const contentType = c.req.header("content-type");
+    const info = await scoped("key", () => filesFor(c).put(key, c.req.raw.body, contentType ? { httpMetadata: { contentType } } : {}));
+    return c.json(info, 201);
+  })
+  .delete("/:namespace/*", async (c) => {
+    const key = keyOf(c);
+    await scoped("key", () => filesFor(c).delete(key));
+    return c.body(null, 204);
+  });

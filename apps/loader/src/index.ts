@@ -8,6 +8,7 @@ import type { AppEnv } from "./app-env.ts";
 import { authenticate } from "./auth.ts";
 import { DwlHttpError, renderError } from "./errors.ts";
 import { readServerLimits } from "./limits.ts";
+import { credentialsRoute } from "./routes/credentials.ts";
 import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
 
@@ -23,6 +24,7 @@ app.use("*", async (c, next) => {
 
 app.route("/execute", executeRoute);
 app.route("/files", filesRoute);
+app.route("/credentials", credentialsRoute);
 
 app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
 app.onError(renderError);
@@ -32,3 +34,4 @@ export default app satisfies ExportedHandler<Env>;
 // Entrypoints handed to child isolates as capabilities (ctx.exports.X({ props })).
 export { ScopedFiles } from "./bindings/files.ts";
 export { ScopedKv } from "./bindings/kv.ts";
+export { EgressGateway } from "./egress/gateway.ts";

@@ -12,6 +12,10 @@ export interface ChildCall {
   input: unknown;
   request?: ProgramRequest;
   limits: EffectiveLimits;
+  /** credential name → per-run placeholder (env.SECRETS in the program) */
+  secrets: Record<string, string>;
+  /** Signed per-run context the harness attaches to every outbound request (egress/run-token.ts). */
+  runToken: string | null;
   /** Fuel budget of the run (cpuMs × FUEL_PER_CPU_MS), or null when the code is not metered. */
   fuel: number | null;
   maxResultBytes: number;

@@ -134,7 +134,24 @@ console.trace = (...args) => runs.getStore()?.logs.add("debug", args);
 console.dir = (value) => runs.getStore()?.logs.add("log", [value]);
 console.table = (value) => runs.getStore()?.logs.add("log", [value]);
 
-/** Every outbound request is counted against `subRequests` and recorded for the egress audit. */
+/** Headers shared with the egress gateway (egress/gateway.ts, egress/run-token.ts). */
+const RUN_TOKEN_HEADER = "x-dwl-run";
+const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
+const EGRESS_AUDIT_HEADER = "x-dwl-egress";
+
+/** Thrown in the program when the gateway refuses a request; the run goes on if it is caught. */
+class EgressDeniedError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "EgressDeniedError";
+    this.type = "egress_denied";
+  }
+}
+
+/**
+ * Every outbound request is counted against `subRequests`, tagged with the run's signed token
+ * for the gateway, and recorded for the egress audit (with what the gateway reports back).
+ */
 globalThis.fetch = async function fetch(input, init) {
   const run = runs.getStore();
   const request = new Request(input, init);
@@ -150,13 +167,37 @@ globalThis.fetch = async function fetch(input, init) {
       throw err;
     }
   }
+  const headers = new Headers(request.headers);
+  headers.delete(RUN_TOKEN_HEADER);
+  if (run?.runToken) headers.set(RUN_TOKEN_HEADER, run.runToken);
   const started = now();
   const record = { method: request.method, url: request.url, status: 0, ms: 0 };
   run?.egress.push(record);
   try {
-    const response = await originalFetch(request);
+    const response = await originalFetch(new Request(request, { headers }));
+    if (response.headers.get(EGRESS_DENIED_HEADER)) {
+      let reason = "egress refused by the gateway";
+      try {
+        reason = (await response.json()).reason ?? reason;
+      } catch {
+        // keep the generic reason
+      }
+      record.denied = reason;
+      throw new EgressDeniedError(reason);
+    }
     record.status = response.status;
-    return response;
+    const audit = response.headers.get(EGRESS_AUDIT_HEADER);
+    if (audit === null) return response;
+    try {
+      const { url, credentials } = JSON.parse(audit);
+      if (typeof url === "string") record.url = url;
+      if (Array.isArray(credentials) && credentials.length > 0) record.credentials = credentials;
+    } catch {
+      // a malformed audit header only costs the audit detail
+    }
+    const clean = new Response(response.body, response);
+    clean.headers.delete(EGRESS_AUDIT_HEADER);
+    return clean;
   } finally {
     record.ms = Math.round((now() - started) * 100) / 100;
   }
@@ -222,6 +263,7 @@ const ENGINE_MEMORY_ERROR = /^(Invalid (string|array|typed array) length|Array b
 
 function describeError(err) {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
+  if (err instanceof EgressDeniedError) return { type: "egress_denied", name: err.name, message: err.message, stack: err.stack };
   if (err instanceof RangeError && ENGINE_MEMORY_ERROR.test(String(err.message))) {
     return { type: "memory_limit", name: "MemoryLimitError", message: `out of memory: ${err.message}`, stack: err.stack };
   }
@@ -319,15 +361,19 @@ function filesFacade(stub) {
   });
 }
 
-/** The `env` programs see: the isolate's capabilities, with R2-like and KV-like surfaces. */
-let programEnv;
-function envFor(raw) {
-  if (programEnv) return programEnv;
-  const env = {};
-  const facades = { KV: kvFacade, FILES: filesFacade };
-  for (const [name, value] of Object.entries(raw ?? {})) env[name] = facades[name] ? facades[name](value) : value;
-  programEnv = Object.freeze(env);
-  return programEnv;
+/**
+ * The `env` programs see: the isolate's capabilities with R2-like and KV-like surfaces, plus
+ * `SECRETS`, this run's credential placeholders (opaque strings the gateway swaps for the real
+ * values on requests to the credential's hosts).
+ */
+let capabilities;
+function envFor(raw, secrets) {
+  if (!capabilities) {
+    capabilities = {};
+    const facades = { KV: kvFacade, FILES: filesFacade };
+    for (const [name, value] of Object.entries(raw ?? {})) capabilities[name] = facades[name] ? facades[name](value) : value;
+  }
+  return Object.freeze({ ...capabilities, SECRETS: Object.freeze({ ...secrets }) });
 }
 
 function toRequest(spec) {
@@ -360,6 +406,7 @@ export class Run extends WorkerEntrypoint {
       logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
       egress: [],
       subRequests: 0,
+      runToken: call.runToken,
       fuel: call.fuel,
       fuelUsed: 0,
       clockMs: 0,
@@ -380,7 +427,7 @@ export class Run extends WorkerEntrypoint {
       timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
     });
     try {
-      const done = await Promise.race([invoke(call, envFor(this.env)), ended]);
+      const done = await Promise.race([invoke(call, envFor(this.env, call.secrets)), ended]);
       if (run.failure) return { ok: false, error: describeError(run.failure) };
       if (done.kind === "timeout") {
         return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };

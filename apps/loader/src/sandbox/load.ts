@@ -19,10 +19,12 @@ export interface ChildScope {
   tenant: string;
   /** Storage namespace `env.KV` / `env.FILES` are confined to. */
   namespace: string;
+  /** Canonical `egress.allow` rules and credential names, sorted: the gateway's props. */
+  egress: { allow: string[]; credentials: string[] };
 }
 
 export async function isolateIdFor(bundleKey: string, scope: ChildScope): Promise<string> {
-  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
+  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, scope.egress, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
   return `dwl-${await sha256Hex(material)}`;
 }
 
@@ -40,8 +42,8 @@ export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundl
     mainModule: HARNESS_MODULE,
     modules: { [HARNESS_MODULE]: HARNESS_SOURCE, [USER_MODULE]: bundle.code },
     env: childEnv(scope),
-    // No network until the egress gateway grants it: fetch() throws inside the program.
-    globalOutbound: null,
+    // Every outbound request goes through the gateway, which denies by default.
+    globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),
     ...(platformLimits ? { limits: platformLimits } : {}),
   }));
 }

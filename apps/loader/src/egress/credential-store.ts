@@ -1,0 +1,107 @@
+/**
+ * @module egress/credential-store
+ * A tenant's credentials in KV, sealed with AES-GCM (secrets.ts) under the tenant and name, so a
+ * ciphertext copied to another tenant or name does not open. Keys live under `__dwl/`, outside
+ * every tenant's storage prefix (`t/…`), so no program's env.KV can reach them.
+ */
+import type { CredentialInfo, CredentialPut } from "@dwl/protocol";
+import { ANY_HOST, formatRule, parseAllowRule, type EgressRule } from "./policy.ts";
+import { openSecret, sealSecret } from "./secrets.ts";
+
+export const DEFAULT_CREDENTIAL_HEADER = "authorization";
+export const DEFAULT_CREDENTIAL_FORMAT = "Bearer {value}";
+
+interface StoredCredential extends CredentialInfo {
+  sealed: string;
+  format: string;
+}
+
+/** A credential ready for injection (only ever held by the gateway). */
+export interface OpenCredential {
+  name: string;
+  rules: EgressRule[];
+  header: string;
+  headerValue: string;
+}
+
+export class CredentialHostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CredentialHostError";
+  }
+}
+
+/** Parses a credential's hosts; `*` is refused (it would send the secret everywhere). */
+export function credentialRules(hosts: readonly string[]): EgressRule[] {
+  return hosts.map((text) => {
+    const rule = parseAllowRule(text);
+    if (rule.host === ANY_HOST) throw new CredentialHostError(`a credential cannot be bound to "${text}": name the hosts it is for`);
+    return rule;
+  });
+}
+
+export class CredentialStore {
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly tenant: string,
+    private readonly key: string,
+  ) {}
+
+  private kvKey(name: string): string {
+    return `__dwl/credentials/${this.tenant}/${name}`;
+  }
+
+  async put(name: string, input: CredentialPut): Promise<CredentialInfo> {
+    const rules = credentialRules(input.hosts);
+    const existing = await this.kv.get<StoredCredential>(this.kvKey(name), "json");
+    const now = new Date().toISOString();
+    const stored: StoredCredential = {
+      name,
+      hosts: rules.map(formatRule),
+      header: (input.header ?? DEFAULT_CREDENTIAL_HEADER).toLowerCase(),
+      format: input.format ?? DEFAULT_CREDENTIAL_FORMAT,
+      sealed: await sealSecret(this.key, input.value, { tenant: this.tenant, name }),
+      createdAt: existing?.createdAt ?? now,
+      updatedAt: now,
+    };
+    await this.kv.put(this.kvKey(name), JSON.stringify(stored));
+    return info(stored);
+  }
+
+  async list(): Promise<CredentialInfo[]> {
+    const out: CredentialInfo[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.kv.list({ prefix: this.kvKey(""), ...(cursor ? { cursor } : {}) });
+      for (const key of page.keys) {
+        const stored = await this.kv.get<StoredCredential>(key.name, "json");
+        if (stored) out.push(info(stored));
+      }
+      cursor = page.list_complete ? undefined : page.cursor;
+    } while (cursor);
+    return out;
+  }
+
+  async exists(name: string): Promise<boolean> {
+    return (await this.kv.get(this.kvKey(name))) !== null;
+  }
+
+  /** Returns whether it existed. */
+  async delete(name: string): Promise<boolean> {
+    const existed = await this.exists(name);
+    await this.kv.delete(this.kvKey(name));
+    return existed;
+  }
+
+  /** Decrypts for injection; null when missing. Throws SecretError if the ciphertext does not open. */
+  async open(name: string): Promise<OpenCredential | null> {
+    const stored = await this.kv.get<StoredCredential>(this.kvKey(name), "json");
+    if (!stored) return null;
+    const value = await openSecret(this.key, stored.sealed, { tenant: this.tenant, name });
+    return { name, rules: credentialRules(stored.hosts), header: stored.header, headerValue: stored.format.replaceAll("{value}", value) };
+  }
+}
+
+function info(stored: StoredCredential): CredentialInfo {
+  return { name: stored.name, hosts: stored.hosts, header: stored.header, createdAt: stored.createdAt, updatedAt: stored.updatedAt };
+}

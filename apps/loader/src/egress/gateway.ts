@@ -1,0 +1,143 @@
+/**
+ * @module egress/gateway
+ * Every outbound `fetch` of a child arrives here (`globalOutbound`). The gateway applies the
+ * policy fixed for the isolate (tenant, allow rules, credential names), injects credentials on
+ * requests to their hosts, swaps per-run placeholders for real values, follows redirects itself
+ * (re-checking every hop and never carrying a credential to a host it is not bound to), and
+ * reports what happened in a response header the harness turns into the audit.
+ */
+import { WorkerEntrypoint } from "cloudflare:workers";
+import { CredentialStore, type OpenCredential } from "./credential-store.ts";
+import { encryptionKey } from "./encryption-key.ts";
+import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressProtocol } from "./policy.ts";
+import { RUN_TOKEN_HEADER, verifyRunToken, type RunContext } from "./run-token.ts";
+
+export interface EgressGatewayProps {
+  tenant: string;
+  /** `egress.allow` rules, canonical. */
+  allow: string[];
+  /** Credential names the program asked for. */
+  credentials: string[];
+}
+
+/** Set on the gateway's own answers; anything an upstream sends under these names is dropped. */
+export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
+export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
+
+export const MAX_EGRESS_REDIRECTS = 10;
+/** Request bodies are buffered (to resend on 307/308 and to look for placeholders). */
+export const MAX_EGRESS_BODY_BYTES = 10 * 1024 * 1024;
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+function denied(reason: string): Response {
+  return new Response(JSON.stringify({ reason }), { status: 403, headers: { [EGRESS_DENIED_HEADER]: "1", "content-type": "application/json" } });
+}
+
+/** The URL as the audit shows it: query values of credential-bearing requests redacted. */
+function auditUrl(url: URL, redact: boolean): string {
+  const copy = new URL(url);
+  copy.username = "";
+  copy.password = "";
+  if (redact) for (const key of [...new Set(copy.searchParams.keys())]) copy.searchParams.set(key, "REDACTED");
+  return copy.href;
+}
+
+export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
+  override async fetch(request: Request): Promise<Response> {
+    const { tenant, allow, credentials: names } = this.ctx.props;
+    const key = encryptionKey(this.env);
+    const run: RunContext | null = await verifyRunToken(key, request.headers.get(RUN_TOKEN_HEADER));
+    const store = new CredentialStore(this.env.KV, tenant, key);
+    const credentials: OpenCredential[] = [];
+    for (const name of names) {
+      const credential = await store.open(name).catch(() => null);
+      if (credential) credentials.push(credential);
+    }
+    const allowLoopback = this.env.DWL_EGRESS_ALLOW_LOOPBACK === "true";
+    const policy: EgressPolicy = { rules: [...allow.map(parseAllowRule), ...credentials.flatMap((c) => c.rules)], allowLoopback };
+
+    const baseHeaders = new Headers(request.headers);
+    baseHeaders.delete(RUN_TOKEN_HEADER);
+    const body = request.body ? await readCapped(request) : undefined;
+    if (body === "too large") return denied(`egress refused: request bodies are limited to ${MAX_EGRESS_BODY_BYTES} bytes`);
+
+    const placeholders = Object.entries(run?.placeholders ?? {});
+    let method = request.method;
+    let payload: ArrayBuffer | undefined = body;
+    let url = request.url;
+    const used = new Set<string>();
+    for (let hop = 0; ; hop++) {
+      const check = checkUrl(url, policy);
+      if (!check.ok) return denied(check.reason);
+      const protocol = check.url.protocol as EgressProtocol;
+      const secureEnough = protocol === "https:" || allowLoopback;
+      const appliesHere = (c: OpenCredential) => secureEnough && c.rules.some((rule) => hostMatches(check.host, check.port, rule, protocol));
+
+      const headers = new Headers(baseHeaders);
+      // Placeholders: swapped for the real value where the credential applies; elsewhere the
+      // first request is refused (no smuggling), and a redirect hop just loses the header.
+      const bodyText = payload && placeholders.length > 0 ? new TextDecoder().decode(payload) : "";
+      for (const [placeholder, name] of placeholders) {
+        const credential = credentials.find((c) => c.name === name);
+        const inUrl = url.includes(placeholder);
+        const inBody = bodyText.includes(placeholder);
+        const headerNames = [...headers].filter(([, value]) => value.includes(placeholder)).map(([n]) => n);
+        if (!inUrl && !inBody && headerNames.length === 0) continue;
+        const applies = credential !== undefined && appliesHere(credential);
+        if (!applies || inUrl || inBody) {
+          if (hop > 0 && !inUrl && !inBody) {
+            for (const n of headerNames) headers.delete(n);
+            continue;
+          }
+          const where = inUrl ? "the URL" : inBody ? "the body" : "a header";
+          return denied(
+            `egress to ${check.host} refused: it carries the placeholder of credential "${name}" in ${where}; ` +
+              (credential ? `that credential may only be sent in headers to ${credential.rules.length} bound host(s) over https` : "that credential is not available"),
+          );
+        }
+        for (const n of headerNames) headers.set(n, (headers.get(n) ?? "").replaceAll(placeholder, credential.headerValue));
+        used.add(name);
+      }
+      // Named credentials are injected on their hosts, replacing a header of the same name.
+      for (const credential of credentials) {
+        if (!appliesHere(credential)) continue;
+        headers.set(credential.header, credential.headerValue);
+        used.add(credential.name);
+      }
+
+      const target = new URL(check.url);
+      target.username = "";
+      target.password = "";
+      let response: Response;
+      try {
+        response = await fetch(target, { method, headers, ...(payload !== undefined && method !== "GET" && method !== "HEAD" ? { body: payload } : {}), redirect: "manual" });
+      } catch (err) {
+        return new Response(JSON.stringify({ reason: `egress to ${check.host} failed: ${(err as Error).message}` }), {
+          status: 502,
+          headers: { [EGRESS_AUDIT_HEADER]: JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], error: true }) },
+        });
+      }
+      const location = response.headers.get("location");
+      if (REDIRECT_STATUSES.has(response.status) && location && hop < MAX_EGRESS_REDIRECTS) {
+        url = new URL(location, target).href;
+        if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
+          method = "GET";
+          payload = undefined;
+          baseHeaders.delete("content-type");
+        }
+        used.clear();
+        continue;
+      }
+      const headersOut = new Headers(response.headers);
+      for (const name of [...headersOut.keys()]) if (name.startsWith("x-dwl-")) headersOut.delete(name);
+      headersOut.set(EGRESS_AUDIT_HEADER, JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }));
+      return new Response(response.body, { status: response.status, statusText: response.statusText, headers: headersOut });
+    }
+  }
+}
+
+async function readCapped(request: Request): Promise<ArrayBuffer | "too large"> {
+  const bytes = await request.arrayBuffer();
+  return bytes.byteLength > MAX_EGRESS_BODY_BYTES ? "too large" : bytes;
+}

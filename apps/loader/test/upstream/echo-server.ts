@@ -1,0 +1,38 @@
+/**
+ * Stands in for the public internet in egress tests: a loopback HTTP server that echoes what it
+ * receives (method, path, headers, body) as JSON, redirects on /redirect?to=<url>&status=302, and
+ * remembers the last request per path so a test can ask what really arrived (GET /__seen?path=).
+ * Started by vitest.config.ts in the Node process; tests reach it through DWL_TEST_UPSTREAM.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface EchoServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startEchoServer(): Promise<EchoServer> {
+  const seen = new Map<string, unknown>();
+  const server: Server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+    const url = new URL(req.url ?? "/", "http://upstream");
+    if (url.pathname === "/__seen") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(seen.get(url.searchParams.get("path") ?? "") ?? null));
+      return;
+    }
+    seen.set(url.pathname, { method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+    if (url.pathname === "/redirect") {
+      res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/" }).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json", "x-dwl-egress": "forged-by-upstream" });
+    res.end(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // Never the reason the test process stays alive.
+  server.unref();
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}

@@ -3,6 +3,9 @@ interface Env {
   LOADER: WorkerLoader;
   KV: KVNamespace;
   FILES: R2Bucket;
+  SANDBOXES: DurableObjectNamespace<import("./sandboxes/registry.ts").SandboxRegistry>;
+  /** Most sandboxes one tenant may have (default 100). */
+  DWL_MAX_SANDBOXES?: string;
   /** "local" accepts the dev key `dwl_local_dev`; anything else requires DWL_API_KEYS. */
   DWL_MODE?: string;
   /** JSON object: SHA-256 hex of an API key → tenant id. A Worker secret when deployed. */

@@ -1,17 +1,17 @@
 /**
  * @module execute
- * The execution pipeline shared by every way of running a program (POST /execute now; sandboxes
- * and MCP later): bundle (cached) → spawn a child isolate → run → collect one response.
+ * The execution pipeline shared by every way of running a program (POST /execute, sandboxes,
+ * MCP): bundle (cached) → spawn a child isolate → run → collect one response.
  */
 import type { ExecuteRequest, ExecutionError } from "@dwl/protocol";
-import { bundleProgram, USER_MODULE } from "./bundle/bundle.ts";
+import { bundleProgram, USER_MODULE, type Bundle } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
-import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type ServerLimits } from "./limits.ts";
-import { runEgress } from "./egress/run-egress.ts";
+import { runEgress, type RunEgress } from "./egress/run-egress.ts";
+import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
 import { programSource } from "./program-source.ts";
-import type { ChildOutcome } from "./sandbox/child-protocol.ts";
-import { isolateIdFor, loadChild } from "./sandbox/load.ts";
+import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
+import { isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
 import { runInChild } from "./sandbox/run.ts";
 import { mapStack, traceMapFor } from "./sandbox/stack.ts";
 
@@ -24,69 +24,122 @@ export interface ExecutionContext {
   server: ServerLimits;
 }
 
+/** A program ready to run: its bundle and the content key that addresses it. */
+export interface CompiledProgram {
+  bundle: Bundle;
+  key: string;
+  cached: boolean;
+}
+
+/** How one run is set up: the /execute fields besides the program itself. */
+export type RunSettings = Pick<ExecuteRequest, "input" | "request" | "limits" | "egress" | "storage">;
+
+/** Clock readings of one execution, for `timing`. */
+export interface RunClock {
+  executionId: string;
+  started: number;
+  compiled: number;
+}
+
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+export function isMetered(server: ServerLimits): boolean {
+  return server.cpuEnforcement !== "platform";
+}
+
+/** Bundles (or finds in the cache) a program. Throws CompileError for the program's mistakes. */
+export async function compileProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies">, server: ServerLimits): Promise<CompiledProgram> {
+  const source = await programSource(body, isMetered(server));
+  const { bundle, cached } = await bundles.getOrBuild(source.key, () => bundleProgram(source));
+  return { bundle, key: source.key, cached };
+}
+
+export function compileFailure(err: CompileError): ExecutionError {
+  return { type: "compile", name: "CompileError", message: err.message, ...(err.location ? { location: err.location } : {}) };
+}
 
 /**
  * Runs one program and returns the response body as JSON text. The result is spliced in as the
  * child encoded it, so a large result is never parsed and re-encoded by the loader.
  */
-export async function executeProgram(body: ExecuteRequest, { env, tenant, server }: ExecutionContext): Promise<string> {
-  const started = performance.now();
-  const executionId = crypto.randomUUID();
-  const limits = clampLimits(body.limits, server);
-  const egress = await runEgress(body.egress, tenant, env, executionId);
-  const metered = server.cpuEnforcement !== "platform";
-  const source = await programSource(body, metered);
-
-  let bundled;
+export async function executeProgram(body: ExecuteRequest, context: ExecutionContext): Promise<string> {
+  const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
+  const limits = clampLimits(body.limits, context.server);
+  // Request mistakes (bad rules, unknown credentials) are answered before any bundling.
+  const egress = await runEgress(body.egress, context.tenant, context.env, clock.executionId);
+  let compiled: CompiledProgram;
   try {
-    bundled = await bundles.getOrBuild(source.key, () => bundleProgram(source));
+    compiled = await compileProgram(body, context.server);
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;
-    const bundleMs = round(performance.now() - started);
-    const error: ExecutionError = { type: "compile", name: "CompileError", message: err.message, ...(err.location ? { location: err.location } : {}) };
+    const bundleMs = round(performance.now() - clock.started);
     return JSON.stringify({
       ok: false,
-      error,
+      error: compileFailure(err),
       logs: [],
       egress: [],
       timing: { totalMs: bundleMs, bundleMs, startMs: 0, runMs: 0, cached: false },
-      executionId,
+      executionId: clock.executionId,
       limits,
     });
   }
-  const bundleDone = performance.now();
-  const { bundle, cached } = bundled;
+  clock.compiled = performance.now();
+  return (await runCompiled(compiled, body, context, clock, egress)).json;
+}
 
-  const scope = { tenant, namespace: body.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope };
-  const isolateId = await isolateIdFor(source.key, scope);
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server);
-  const outcome: ChildOutcome = await runInChild(stub, {
+/** Everything baked into the child for these settings (part of its isolate id). */
+export function childScope(tenant: string, settings: Pick<RunSettings, "storage">, egress: RunEgress): ChildScope {
+  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope };
+}
+
+/** The per-run settings the harness receives. */
+export function childCall(bundle: Bundle, settings: RunSettings, limits: EffectiveLimits, egress: RunEgress, server: ServerLimits): ChildCall {
+  return {
     shape: bundle.shape,
-    input: body.input ?? null,
-    ...(body.request ? { request: body.request } : {}),
+    input: settings.input ?? null,
+    ...(settings.request ? { request: settings.request } : {}),
     limits,
     secrets: egress.secrets,
     runToken: egress.runToken,
-    fuel: metered ? limits.cpuMs * FUEL_PER_CPU_MS : null,
+    fuel: isMetered(server) ? limits.cpuMs * FUEL_PER_CPU_MS : null,
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,
-  }, server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests });
+  };
+}
+
+export function platformLimits(limits: EffectiveLimits, server: ServerLimits): { cpuMs: number; subRequests: number } | undefined {
+  return server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests };
+}
+
+/** Spawns (or reuses) the child for a compiled program, runs it once and builds the response. */
+export async function runCompiled(
+  compiled: CompiledProgram,
+  settings: RunSettings,
+  { env, tenant, server }: ExecutionContext,
+  clock: RunClock,
+  egress?: RunEgress,
+): Promise<{ json: string; outcome: ChildOutcome }> {
+  const { bundle, key, cached } = compiled;
+  const limits = clampLimits(settings.limits, server);
+  const runEgressSettings = egress ?? (await runEgress(settings.egress, tenant, env, clock.executionId));
+  const scope = childScope(tenant, settings, runEgressSettings);
+  const stub = loadChild(env.LOADER, await isolateIdFor(key, scope), bundle, scope, server);
+  const outcome = await runInChild(stub, childCall(bundle, settings, limits, runEgressSettings, server), platformLimits(limits, server));
   const finished = performance.now();
 
-  const callMs = finished - bundleDone;
+  const callMs = finished - clock.compiled;
   const timing = {
-    totalMs: round(finished - started),
-    bundleMs: round(bundleDone - started),
+    totalMs: round(finished - clock.started),
+    bundleMs: round(clock.compiled - clock.started),
     startMs: round(Math.max(0, callMs - outcome.runMs)),
     runMs: round(Math.min(outcome.runMs, callMs)),
     cached,
   };
-  const rest = { logs: outcome.logs, ...(outcome.logsTruncated ? { logsTruncated: true } : {}), egress: outcome.egress, timing, executionId, limits };
-  if (outcome.ok) return `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`;
+  const rest = { logs: outcome.logs, ...(outcome.logsTruncated ? { logsTruncated: true } : {}), egress: outcome.egress, timing, executionId: clock.executionId, limits };
+  if (outcome.ok) return { json: `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`, outcome };
 
   const error = outcome.error;
   if (error.stack) error.stack = mapStack(error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
-  return JSON.stringify({ ok: false, error, ...rest });
+  return { json: JSON.stringify({ ok: false, error, ...rest }), outcome };
 }

@@ -11,6 +11,7 @@ import { readServerLimits } from "./limits.ts";
 import { credentialsRoute } from "./routes/credentials.ts";
 import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
+import { sandboxesRoute } from "./routes/sandboxes.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -25,6 +26,7 @@ app.use("*", async (c, next) => {
 app.route("/execute", executeRoute);
 app.route("/files", filesRoute);
 app.route("/credentials", credentialsRoute);
+app.route("/sandboxes", sandboxesRoute);
 
 app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
 app.onError(renderError);
@@ -35,3 +37,4 @@ export default app satisfies ExportedHandler<Env>;
 export { ScopedFiles } from "./bindings/files.ts";
 export { ScopedKv } from "./bindings/kv.ts";
 export { EgressGateway } from "./egress/gateway.ts";
+export { SandboxRegistry } from "./sandboxes/registry.ts";

@@ -49,3 +49,13 @@ export type {
 } from "./execute.ts";
 export { CredentialInfoSchema, CredentialListSchema, CredentialNameSchema, CredentialPutSchema } from "./credentials.ts";
 export type { CredentialInfo, CredentialPut } from "./credentials.ts";
+export {
+  SandboxDefinitionSchema,
+  SandboxExecuteSchema,
+  SandboxInfoSchema,
+  SandboxListSchema,
+  SandboxLogEntrySchema,
+  SandboxLogsSchema,
+  SandboxNameSchema,
+} from "./sandbox.ts";
+export type { SandboxDefinition, SandboxInfo, SandboxList, SandboxLogEntry } from "./sandbox.ts";

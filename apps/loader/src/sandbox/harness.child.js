@@ -397,24 +397,93 @@ async function invoke(call, env) {
   throw new TypeError("the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method");
 }
 
+/** The per-run state every hook (console, fetch, refuel) finds through the AsyncLocalStorage. */
+function newRun(call, started) {
+  return {
+    limits: call.limits,
+    logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
+    egress: [],
+    subRequests: 0,
+    runToken: call.runToken,
+    fuel: call.fuel,
+    fuelUsed: 0,
+    clockMs: 0,
+    sliceStart: undefined,
+    cpuError: undefined,
+    failure: undefined,
+    ended: undefined,
+  };
+}
+
+/** The end of a run, reported to the loader in a header (URI-encoded JSON, cut to fit). */
+const REPORT_HEADER = "x-dwl-report";
+const MAX_REPORT_CHARS = 16 * 1024;
+
+function reportHeader(report) {
+  let logs = report.logs;
+  for (;;) {
+    const encoded = encodeURIComponent(stringify({ ...report, logs }));
+    if (encoded.length <= MAX_REPORT_CHARS || logs.length === 0) return encoded.slice(0, MAX_REPORT_CHARS);
+    logs = logs.slice(Math.ceil(logs.length / 2));
+  }
+}
+
 /** Entry point the loader calls over RPC. Per-run settings arrive as the argument. */
 export class Run extends WorkerEntrypoint {
+  /**
+   * Serves one HTTP request of a persistent sandbox with the program's fetch handler; per-run
+   * settings arrive in the entrypoint's props. The response streams back as the program made it;
+   * logs and any error travel in the x-dwl-report header, which the loader removes.
+   */
+  async fetch(request) {
+    const call = this.ctx.props?.call;
+    if (!call) return new Response("DWL child isolate: nothing to serve", { status: 404 });
+    const started = now();
+    const run = newRun(call, started);
+    const outcome = await runs.run(run, () => this.#serve(run, call, request));
+    const { logs } = run.logs.toJSON();
+    const runMs = Math.round((now() - started) * 100) / 100;
+    if (outcome.response) {
+      const response = new Response(outcome.response.body, outcome.response);
+      response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
+      return response;
+    }
+    return new Response(null, { status: 500, headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, error: outcome.error }) } });
+  }
+
+  async #serve(run, call, request) {
+    let timer;
+    const ended = new Promise((resolve) => {
+      run.ended = resolve;
+      timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
+    });
+    try {
+      const serve = (async () => {
+        const program = (await import("./user.js")).default;
+        if (program === null || typeof program !== "object" || typeof program.fetch !== "function") {
+          throw new TypeError("this sandbox's program has no fetch handler: export default { fetch(request, env, ctx) { … } }");
+        }
+        const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
+        const response = await program.fetch(request, envFor(this.env, call.secrets), ctx);
+        if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+        return { kind: "response", response };
+      })();
+      const done = await Promise.race([serve, ended]);
+      if (run.failure) return { error: describeError(run.failure) };
+      if (done.kind === "timeout") {
+        return { error: { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+      }
+      return { response: done.response };
+    } catch (err) {
+      return { error: describeError(run.failure ?? err) };
+    } finally {
+      stopTimer(timer);
+    }
+  }
+
   async run(call) {
     const started = now();
-    const run = {
-      limits: call.limits,
-      logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
-      egress: [],
-      subRequests: 0,
-      runToken: call.runToken,
-      fuel: call.fuel,
-      fuelUsed: 0,
-      clockMs: 0,
-      sliceStart: undefined,
-      cpuError: undefined,
-      failure: undefined,
-      ended: undefined,
-    };
+    const run = newRun(call, started);
     const outcome = await runs.run(run, () => this.#settle(run, call));
     const { logs, truncated } = run.logs.toJSON();
     return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: Math.round((now() - started) * 100) / 100 };

@@ -1,0 +1,69 @@
+/**
+ * @module routes/sandboxes
+ * Persistent sandboxes over HTTP (README "Sandboxes"). Another tenant's id answers 404, never
+ * 403: existence does not leak.
+ */
+import { SandboxDefinitionSchema, SandboxExecuteSchema } from "@dwl/protocol";
+import { Hono, type Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+import { DwlHttpError } from "../errors.ts";
+import type { ExecutionContext } from "../execute.ts";
+import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
+import {
+  createSandbox,
+  deleteSandbox,
+  executeSandbox,
+  getSandbox,
+  listSandboxes,
+  sandboxInfo,
+  sandboxLogs,
+  serveSandboxHttp,
+  updateSandbox,
+} from "../sandboxes/service.ts";
+import { parseJson, readBodyText, validate } from "../validate.ts";
+
+const MAX_PAGE = 100;
+
+function contextOf(c: Context<AppEnv>): ExecutionContext {
+  return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
+}
+
+const originOf = (c: Context<AppEnv>) => new URL(c.req.url).origin;
+const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) => c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
+
+async function definitionOf(c: Context<AppEnv>) {
+  const server = c.get("server");
+  return validate(SandboxDefinitionSchema, parseJson(await readBodyText(c.req.raw, server.maxCodeBytes * 2 + REQUEST_OVERHEAD_BYTES)));
+}
+
+export const sandboxesRoute = new Hono<AppEnv>()
+  .post("/", async (c) => c.json(await createSandbox(await definitionOf(c), contextOf(c), originOf(c)), 201))
+  .get("/", async (c) => {
+    const limit = Number(c.req.query("limit") ?? MAX_PAGE);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      throw new DwlHttpError(400, "invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [{ path: ["limit"], message: "out of range" }]);
+    }
+    const page = await listSandboxes(contextOf(c), limit, c.req.query("cursor") || undefined);
+    return c.json({ sandboxes: page.records.map((r) => sandboxInfo(r, originOf(c))), ...(page.cursor ? { cursor: page.cursor } : {}) });
+  })
+  .get("/:id", async (c) => c.json(sandboxInfo(await getSandbox(c.req.param("id"), contextOf(c)), originOf(c))))
+  .put("/:id", async (c) => c.json(await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c))))
+  .delete("/:id", async (c) => {
+    await deleteSandbox(c.req.param("id"), contextOf(c));
+    return c.body(null, 204);
+  })
+  .get("/:id/logs", async (c) => c.json({ entries: await sandboxLogs(c.req.param("id"), contextOf(c)) }))
+  .post("/:id/execute", async (c) => {
+    const server = c.get("server");
+    const body = validate(SandboxExecuteSchema, parseJson((await readBodyText(c.req.raw, server.maxInputBytes + REQUEST_OVERHEAD_BYTES)) || "{}"));
+    const json = await executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c));
+    return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
+  })
+  .all("/:id/http/*", async (c) => {
+    const id = c.req.param("id");
+    const prefix = `/sandboxes/${id}/http`;
+    const pathname = new URL(c.req.url).pathname;
+    const path = pathname.startsWith(prefix) ? pathname.slice(prefix.length) || "/" : "/";
+    return serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c));
+  })
+  .all("/:id/http", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));

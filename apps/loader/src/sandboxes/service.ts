@@ -1,0 +1,195 @@
+/**
+ * @module sandboxes/service
+ * Persistent sandboxes: create/update (bundle once, store bundle + definition), read, delete,
+ * call the default function, and serve HTTP through the program's fetch handler. Metadata comes
+ * from the tenant's SandboxRegistry on every request, so deletes and updates take effect at once.
+ */
+import type { SandboxDefinition, SandboxInfo, SandboxLogEntry } from "@dwl/protocol";
+import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
+import { CompileError } from "../bundle/compile-error.ts";
+import { runEgress } from "../egress/run-egress.ts";
+import { DwlHttpError } from "../errors.ts";
+import { childCall, childScope, compileProgram, platformLimits, runCompiled, type ExecutionContext } from "../execute.ts";
+import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
+import type { ChildOutcome } from "../sandbox/child-protocol.ts";
+import { isolateIdFor, loadChild } from "../sandbox/load.ts";
+import { mapStack, traceMapFor } from "../sandbox/stack.ts";
+import { loadBundle, saveBundle } from "./bundle-store.ts";
+import type { SandboxRecord } from "./registry.ts";
+
+export const DEFAULT_MAX_SANDBOXES = 100;
+/** Bytes of a sandbox's bundled code (what is stored and loaded into its isolate). */
+export const MAX_SANDBOX_BUNDLE_BYTES = 5 * 1024 * 1024;
+const REPORT_HEADER = "x-dwl-report";
+
+function registry(env: Env, tenant: string) {
+  return env.SANDBOXES.get(env.SANDBOXES.idFromName(tenant));
+}
+
+function notFound(id: string): DwlHttpError {
+  return new DwlHttpError(404, "not_found", `no sandbox "${id}"`);
+}
+
+export function sandboxInfo(record: SandboxRecord, origin: string): SandboxInfo {
+  return {
+    id: record.id,
+    ...(record.name !== undefined ? { name: record.name } : {}),
+    url: `${origin}/sandboxes/${record.id}/http/`,
+    version: record.version,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    entry: record.entry,
+    ...record.settings,
+  };
+}
+
+/** Bundles a definition and stores the bundle; a program mistake is a 400 naming the source. */
+async function compileAndStore(definition: SandboxDefinition, context: ExecutionContext): Promise<{ key: string; entry: string }> {
+  let compiled;
+  try {
+    compiled = await compileProgram(definition, context.server);
+  } catch (err) {
+    if (!(err instanceof CompileError)) throw err;
+    const field = err.location?.file && definition.files ? ["files", err.location.file] : ["code"];
+    throw new DwlHttpError(400, "invalid_request", `the program does not compile: ${err.message}`, [{ path: field, message: err.message, code: "compile" }]);
+  }
+  const size = compiled.bundle.code.length;
+  if (size > MAX_SANDBOX_BUNDLE_BYTES) {
+    throw new DwlHttpError(413, "payload_too_large", `the bundled program is ${size} bytes, over the ${MAX_SANDBOX_BUNDLE_BYTES}-byte sandbox limit`, [
+      { path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` },
+    ]);
+  }
+  await saveBundle(context.env.FILES, compiled.key, compiled.bundle);
+  const entry = definition.entry ?? (definition.code !== undefined ? "index.ts" : (Object.keys(definition.files ?? {})[0] ?? "index.ts"));
+  return { key: compiled.key, entry };
+}
+
+function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
+  const { dependencies, limits, egress, storage, tools } = definition;
+  return { ...(dependencies ? { dependencies } : {}), ...(limits ? { limits } : {}), ...(egress ? { egress } : {}), ...(storage ? { storage } : {}), ...(tools ? { tools } : {}) };
+}
+
+export async function createSandbox(definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
+  // Egress settings are checked now (rules, credentials), not at the first request.
+  await runEgress(definition.egress, context.tenant, context.env, "validation");
+  const { key, entry } = await compileAndStore(definition, context);
+  const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
+  const record = await registry(context.env, context.tenant).create(
+    { id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: key, settings: settingsOf(definition) },
+    max,
+  );
+  if (!record) throw new DwlHttpError(409, "invalid_request", `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`);
+  return sandboxInfo(record, origin);
+}
+
+export async function updateSandbox(id: string, definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
+  const sandboxes = registry(context.env, context.tenant);
+  if (!(await sandboxes.get(id))) throw notFound(id);
+  await runEgress(definition.egress, context.tenant, context.env, "validation");
+  const { key, entry } = await compileAndStore(definition, context);
+  const record = await sandboxes.update(id, { entry, bundleKey: key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) });
+  if (!record) throw notFound(id);
+  return sandboxInfo(record, origin);
+}
+
+export async function getSandbox(id: string, context: ExecutionContext): Promise<SandboxRecord> {
+  const record = await registry(context.env, context.tenant).get(id);
+  if (!record) throw notFound(id);
+  return record;
+}
+
+export async function listSandboxes(context: ExecutionContext, limit: number, cursor?: string): Promise<{ records: SandboxRecord[]; cursor?: string }> {
+  return registry(context.env, context.tenant).list(limit, cursor);
+}
+
+export async function deleteSandbox(id: string, context: ExecutionContext): Promise<void> {
+  if (!(await registry(context.env, context.tenant).delete(id))) throw notFound(id);
+}
+
+export async function sandboxLogs(id: string, context: ExecutionContext): Promise<SandboxLogEntry[]> {
+  const sandboxes = registry(context.env, context.tenant);
+  if (!(await sandboxes.get(id))) throw notFound(id);
+  return sandboxes.logs(id);
+}
+
+async function bundleOf(record: SandboxRecord, env: Env): Promise<Bundle> {
+  const bundle = await loadBundle(env.FILES, record.bundleKey);
+  if (!bundle) throw new DwlHttpError(500, "internal", `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`);
+  return bundle;
+}
+
+function logEntries(executionId: string, kind: SandboxLogEntry["kind"], outcome: Pick<ChildOutcome, "logs"> & { error?: SandboxLogEntry["error"] }): SandboxLogEntry[] {
+  const time = new Date().toISOString();
+  const entries: SandboxLogEntry[] = outcome.logs.map((l) => ({ time, executionId, kind, level: l.level, message: l.message }));
+  if (outcome.error) entries.push({ time, executionId, kind, level: "error", message: `${outcome.error.name}: ${outcome.error.message}`, error: outcome.error });
+  return entries;
+}
+
+/** POST /sandboxes/:id/execute: calls the default function with `input`, like /execute. */
+export async function executeSandbox(id: string, input: unknown, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<string> {
+  const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
+  const record = await getSandbox(id, context);
+  const bundle = await bundleOf(record, context.env);
+  clock.compiled = performance.now();
+  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true }, { ...record.settings, input }, context, clock);
+  waitUntil(registry(context.env, context.tenant).appendLogs(id, logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) })));
+  return json;
+}
+
+interface HttpReport {
+  logs: ChildOutcome["logs"];
+  runMs: number;
+  error?: SandboxLogEntry["error"];
+}
+
+/** ANY /sandboxes/:id/http/*: the program's fetch handler answers, streaming both ways. */
+export async function serveSandboxHttp(id: string, request: Request, path: string, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+  const { env, tenant, server } = context;
+  const executionId = crypto.randomUUID();
+  const record = await getSandbox(id, context);
+  const bundle = await bundleOf(record, env);
+  const settings = record.settings;
+  const limits = clampLimits(settings.limits, server);
+  const egress = await runEgress(settings.egress, tenant, env, executionId);
+  const scope = childScope(tenant, settings, egress);
+  const stub = loadChild(env.LOADER, await isolateIdFor(record.bundleKey, scope), bundle, scope, server);
+  const call = childCall(bundle, settings, limits, egress, server);
+  const platform = platformLimits(limits, server);
+  const entrypoint = stub.getEntrypoint("Run", { props: { call }, ...(platform ? { limits: platform } : {}) });
+
+  const incoming = new URL(request.url);
+  const headers = new Headers(request.headers);
+  // The tenant's API key authorises the call to the loader; it is not the program's to see.
+  headers.delete("authorization");
+  headers.set("x-forwarded-prefix", `/sandboxes/${id}/http`);
+  const forwarded = new Request(new URL(path + incoming.search, incoming.origin), {
+    method: request.method,
+    headers,
+    ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
+  });
+
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<Response>((resolve) => {
+    timer = setTimeout(() => resolve(new Response(null, { status: 504 })), limits.timeoutMs + PARENT_TIMEOUT_GRACE_MS);
+  });
+  const response = await Promise.race([entrypoint.fetch(forwarded), deadline]).finally(() => timer !== undefined && clearTimeout(timer));
+
+  let report: HttpReport = { logs: [], runMs: 0 };
+  try {
+    report = JSON.parse(decodeURIComponent(response.headers.get(REPORT_HEADER) ?? "")) as HttpReport;
+  } catch {
+    if (response.status === 504) report.error = { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${limits.timeoutMs} ms` };
+  }
+  if (report.error?.stack) report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
+  waitUntil(registry(env, tenant).appendLogs(id, logEntries(executionId, "request", report)));
+
+  if (report.error) {
+    const status = report.error.type === "timeout" ? 504 : 500;
+    return Response.json({ error: report.error, executionId }, { status, headers: { "x-dwl-execution-id": executionId } });
+  }
+  const out = new Response(response.body, response);
+  out.headers.delete(REPORT_HEADER);
+  out.headers.set("x-dwl-execution-id", executionId);
+  return out;
+}

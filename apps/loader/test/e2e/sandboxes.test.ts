@@ -1,0 +1,137 @@
+import { SandboxInfoSchema, SandboxListSchema, SandboxLogsSchema, type SandboxInfo } from "@dwl/protocol";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { forgetLoadedBundles } from "../../src/sandboxes/bundle-store.ts";
+import { call, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+import { ExecuteResponseSchema } from "@dwl/protocol";
+
+const app = `
+let hits = 0;
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    hits++;
+    if (url.pathname === "/echo") return new Response(request.body, { headers: { "content-type": request.headers.get("content-type") ?? "application/octet-stream" } });
+    if (url.pathname === "/stream") {
+      const body = new ReadableStream({ async start(c) { for (const part of ["a", "b", "c"]) { c.enqueue(new TextEncoder().encode(part)); await new Promise((r) => setTimeout(r, 5)); } c.close(); } });
+      return new Response(body);
+    }
+    if (url.pathname === "/boom") throw new Error("handler exploded");
+    console.log("served", url.pathname, url.search);
+    return Response.json({ path: url.pathname, query: url.search, method: request.method, hits, auth: request.headers.get("authorization"), prefix: request.headers.get("x-forwarded-prefix") });
+  },
+};`;
+
+async function create(body: object, key?: string): Promise<SandboxInfo> {
+  const res = await call("/sandboxes", { method: "POST", body: JSON.stringify(body), ...(key ? { key } : {}) });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return SandboxInfoSchema.parse(await res.json());
+}
+
+const http = (id: string, path: string, init: RequestInit & { key?: string } = {}) => call(`/sandboxes/${id}/http${path}`, init);
+
+describe("sandboxes", () => {
+  it("serves several paths with method, query and state kept between requests", async () => {
+    const sandbox = await create({ code: app, name: "demo app" });
+    expect(sandbox).toMatchObject({ name: "demo app", version: 1, url: expect.stringMatching(new RegExp(`/sandboxes/${sandbox.id}/http/$`)) });
+    const first = await (await http(sandbox.id, "/hello?x=1")).json();
+    expect(first).toEqual({ path: "/hello", query: "?x=1", method: "GET", hits: 1, auth: null, prefix: `/sandboxes/${sandbox.id}/http` });
+    const second = await (await http(sandbox.id, "/other", { method: "DELETE" })).json();
+    expect(second).toMatchObject({ path: "/other", method: "DELETE", hits: 2 });
+  });
+
+  it("round-trips binary and streamed bodies", async () => {
+    const sandbox = await create({ code: app });
+    const bytes = new Uint8Array(256).map((_, i) => i);
+    const echoed = await http(sandbox.id, "/echo", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
+    expect(new Uint8Array(await echoed.arrayBuffer())).toEqual(bytes);
+    expect(await (await http(sandbox.id, "/stream")).text()).toBe("abc");
+  });
+
+  it("runs the new version right after an update, and answers 404 right after a delete", async () => {
+    const sandbox = await create({ code: "export default { fetch: () => new Response('v1') }" });
+    expect(await (await http(sandbox.id, "/")).text()).toBe("v1");
+    const updated = await call(`/sandboxes/${sandbox.id}`, { method: "PUT", body: JSON.stringify({ code: "export default { fetch: () => new Response('v2') }" }) });
+    expect(SandboxInfoSchema.parse(await updated.json()).version).toBe(2);
+    expect(await (await http(sandbox.id, "/")).text()).toBe("v2");
+    expect((await call(`/sandboxes/${sandbox.id}`, { method: "DELETE" })).status).toBe(204);
+    expect((await http(sandbox.id, "/")).status).toBe(404);
+    expect((await call(`/sandboxes/${sandbox.id}`)).status).toBe(404);
+  });
+
+  it("answers another tenant's sandbox with 404, never 403", async () => {
+    const sandbox = await create({ code: app });
+    for (const res of [await http(sandbox.id, "/", { key: OTHER_TENANT_KEY }), await call(`/sandboxes/${sandbox.id}`, { key: OTHER_TENANT_KEY }), await call(`/sandboxes/${sandbox.id}`, { method: "DELETE", key: OTHER_TENANT_KEY })]) {
+      expect(res.status).toBe(404);
+    }
+    const list = SandboxListSchema.parse(await (await call("/sandboxes", { key: OTHER_TENANT_KEY })).json());
+    expect(list.sandboxes.map((s) => s.id)).not.toContain(sandbox.id);
+  });
+
+  it("lists the tenant's sandboxes with pagination", async () => {
+    const ids = [(await create({ code: app, name: "p1" })).id, (await create({ code: app, name: "p2" })).id];
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = SandboxListSchema.parse(await (await call(`/sandboxes?limit=2${cursor ? `&cursor=${cursor}` : ""}`)).json());
+      expect(page.sandboxes.length).toBeLessThanOrEqual(2);
+      seen.push(...page.sandboxes.map((s) => s.id));
+      cursor = page.cursor;
+    } while (cursor);
+    for (const id of ids) expect(seen).toContain(id);
+  });
+
+  it("calls the default function with POST /sandboxes/:id/execute", async () => {
+    const sandbox = await create({ code: "let calls = 0; export default (input) => ({ doubled: input * 2, calls: ++calls })" });
+    const run = async (input: number) => ExecuteResponseSchema.parse(await (await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: JSON.stringify({ input }) })).json());
+    expect(expectOk(await run(21)).result).toEqual({ doubled: 42, calls: 1 });
+    expect(expectOk(await run(1)).result).toEqual({ doubled: 2, calls: 2 });
+  });
+
+  it("reports handler errors with the user's line and keeps them in the logs", async () => {
+    const sandbox = await create({ code: app });
+    await http(sandbox.id, "/logged?q=1");
+    const failed = await http(sandbox.id, "/boom");
+    expect(failed.status).toBe(500);
+    const body = (await failed.json()) as { error: { type: string; message: string; stack: string } };
+    expect(body.error).toMatchObject({ type: "runtime", message: "handler exploded" });
+    expect(body.error.stack).toMatch(/index\.ts:\d+:\d+/);
+    const logs = SandboxLogsSchema.parse(await (await call(`/sandboxes/${sandbox.id}/logs`)).json());
+    expect(logs.entries.map((e) => e.message)).toEqual(expect.arrayContaining(["served /logged ?q=1", "Error: handler exploded"]));
+  });
+
+  it("recreates the isolate from the stored bundle (a fresh loader instance)", async () => {
+    const sandbox = await create({ code: "export default { fetch: () => new Response('from storage') }" });
+    forgetLoadedBundles();
+    expect(await (await http(sandbox.id, "/")).text()).toBe("from storage");
+    const stored = await env.FILES.list({ prefix: "__dwl/bundles/" });
+    expect(stored.objects.length).toBeGreaterThan(0);
+  });
+
+  it("refuses a program that does not compile with 400 naming the source", async () => {
+    const res = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: "export default {" }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual(["code"]);
+  });
+
+  it("applies its limits to HTTP requests (cpu_limit as a 500 with the error type)", async () => {
+    const sandbox = await create({ code: "export default { fetch() { for (;;) {} } }", limits: { cpuMs: 20 } });
+    const res = await http(sandbox.id, "/");
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe("cpu_limit");
+  });
+
+  it("gives its program the sandbox's storage namespace", async () => {
+    const namespace = `sb-${crypto.randomUUID().slice(0, 8)}`;
+    const sandbox = await create({ code: "export default { async fetch(_, env) { await env.KV.put('k', 'v'); return new Response(await env.KV.get('k')); } }", storage: { namespace } });
+    expect(await (await http(sandbox.id, "/")).text()).toBe("v");
+    expect(await env.KV.get(`t/local/${namespace}/k`)).toBe("v");
+  });
+
+  it("treats a script without a fetch handler as a clear error", async () => {
+    const sandbox = await create({ code: "export default () => 1" });
+    const res = await http(sandbox.id, "/");
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * @module sandbox
+ * Wire format of persistent sandboxes (`/sandboxes`): named programs that stay addressable.
+ */
+import { z } from "zod";
+import { ExecutionErrorSchema } from "./errors.ts";
+import { ProgramSourceShape } from "./execute.ts";
+
+/** A sandbox's display name: optional, 1-64 printable characters. */
+export const SandboxNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+
+const definitionChecks = (body: { code?: string | undefined; files?: Record<string, string> | undefined; entry?: string | undefined }, ctx: z.RefinementCtx) => {
+  if (body.code === undefined && body.files === undefined) ctx.addIssue({ code: "custom", path: ["code"], message: "either `code` or `files` is required" });
+  if (body.code !== undefined && body.files !== undefined) ctx.addIssue({ code: "custom", path: ["files"], message: "give either `code` or `files`, not both" });
+  if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
+    ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
+  }
+};
+
+/** `POST /sandboxes` and `PUT /sandboxes/:id`: the /execute fields minus `input`/`request`, plus `name`. */
+export const SandboxDefinitionSchema = z.strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() }).superRefine(definitionChecks);
+export type SandboxDefinition = z.infer<typeof SandboxDefinitionSchema>;
+
+export const SandboxInfoSchema = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  /** Where its fetch handler is served: `<origin>/sandboxes/<id>/http/`. */
+  url: z.string(),
+  version: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  entry: z.string(),
+  dependencies: z.record(z.string(), z.string()).optional(),
+  limits: z.object({ cpuMs: z.number().optional(), subRequests: z.number().optional(), timeoutMs: z.number().optional() }).optional(),
+  egress: z.object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() }).optional(),
+  storage: z.object({ namespace: z.string().optional() }).optional(),
+  tools: z.array(z.string()).optional(),
+});
+export type SandboxInfo = z.infer<typeof SandboxInfoSchema>;
+
+export const SandboxListSchema = z.object({ sandboxes: z.array(SandboxInfoSchema), cursor: z.string().optional() });
+export type SandboxList = z.infer<typeof SandboxListSchema>;
+
+export const SandboxExecuteSchema = z.strictObject({ input: z.unknown().optional() });
+
+export const SandboxLogEntrySchema = z.object({
+  time: z.string(),
+  executionId: z.string(),
+  /** `request` for a served HTTP request, `execute` for a call of its default function. */
+  kind: z.enum(["request", "execute"]),
+  level: z.enum(["log", "info", "warn", "error", "debug"]),
+  message: z.string(),
+  error: ExecutionErrorSchema.optional(),
+});
+export type SandboxLogEntry = z.infer<typeof SandboxLogEntrySchema>;
+
+export const SandboxLogsSchema = z.object({ entries: z.array(SandboxLogEntrySchema) });

@@ -10,6 +10,7 @@ import { CompileError } from "./bundle/compile-error.ts";
 import { runEgress, type RunEgress } from "./egress/run-egress.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
 import { programSource } from "./program-source.ts";
+import { resolveTools } from "./tools/registry.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
 import { runInChild } from "./sandbox/run.ts";
@@ -32,7 +33,7 @@ export interface CompiledProgram {
 }
 
 /** How one run is set up: the /execute fields besides the program itself. */
-export type RunSettings = Pick<ExecuteRequest, "input" | "request" | "limits" | "egress" | "storage">;
+export type RunSettings = Pick<ExecuteRequest, "input" | "request" | "limits" | "egress" | "storage" | "tools">;
 
 /** Clock readings of one execution, for `timing`. */
 export interface RunClock {
@@ -65,8 +66,9 @@ export function compileFailure(err: CompileError): ExecutionError {
 export async function executeProgram(body: ExecuteRequest, context: ExecutionContext): Promise<string> {
   const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
   const limits = clampLimits(body.limits, context.server);
-  // Request mistakes (bad rules, unknown credentials) are answered before any bundling.
+  // Request mistakes (bad rules, unknown credentials or tools) are answered before any bundling.
   const egress = await runEgress(body.egress, context.tenant, context.env, clock.executionId);
+  resolveTools(body.tools);
   let compiled: CompiledProgram;
   try {
     compiled = await compileProgram(body, context.server);
@@ -88,8 +90,8 @@ export async function executeProgram(body: ExecuteRequest, context: ExecutionCon
 }
 
 /** Everything baked into the child for these settings (part of its isolate id). */
-export function childScope(tenant: string, settings: Pick<RunSettings, "storage">, egress: RunEgress): ChildScope {
-  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope };
+export function childScope(tenant: string, settings: Pick<RunSettings, "storage" | "tools">, egress: RunEgress): ChildScope {
+  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope, tools: resolveTools(settings.tools) };
 }
 
 /** The per-run settings the harness receives. */

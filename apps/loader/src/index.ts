@@ -11,6 +11,7 @@ import { readServerLimits } from "./limits.ts";
 import { credentialsRoute } from "./routes/credentials.ts";
 import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
+import { mcpRoute } from "./routes/mcp.ts";
 import { sandboxesRoute } from "./routes/sandboxes.ts";
 
 const app = new Hono<AppEnv>();
@@ -27,6 +28,7 @@ app.route("/execute", executeRoute);
 app.route("/files", filesRoute);
 app.route("/credentials", credentialsRoute);
 app.route("/sandboxes", sandboxesRoute);
+app.route("/mcp", mcpRoute);
 
 app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
 app.onError(renderError);
@@ -38,3 +40,5 @@ export { ScopedFiles } from "./bindings/files.ts";
 export { ScopedKv } from "./bindings/kv.ts";
 export { EgressGateway } from "./egress/gateway.ts";
 export { SandboxRegistry } from "./sandboxes/registry.ts";
+export { JsonApiTool } from "./tools/json-api.ts";
+export { NotesTool } from "./tools/notes.ts";

@@ -303,6 +303,16 @@ function kvFacade(stub) {
   });
 }
 
+/** Operator tools: every method answers `{ value } | { error }`; the program sees values and exceptions. */
+function toolFacade(stub) {
+  return new Proxy(Object.freeze({}), {
+    get(_target, method) {
+      if (typeof method !== "string" || method === "then") return undefined;
+      return (...args) => unwrap(stub[method](...args));
+    },
+  });
+}
+
 /**
  * `env.FILES` as programs expect R2 to behave (sync `size`/`etag`, `text()`, `json()`, `body`…),
  * built over the loader's ScopedFiles RPC stub, which can only carry plain data and streams.
@@ -371,7 +381,7 @@ function envFor(raw, secrets) {
   if (!capabilities) {
     capabilities = {};
     const facades = { KV: kvFacade, FILES: filesFacade };
-    for (const [name, value] of Object.entries(raw ?? {})) capabilities[name] = facades[name] ? facades[name](value) : value;
+    for (const [name, value] of Object.entries(raw ?? {})) capabilities[name] = (facades[name] ?? toolFacade)(value);
   }
   return Object.freeze({ ...capabilities, SECRETS: Object.freeze({ ...secrets }) });
 }

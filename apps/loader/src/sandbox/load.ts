@@ -10,6 +10,7 @@ import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
+import { TOOLS } from "../tools/registry.ts";
 import HARNESS_SOURCE from "./harness.child.js";
 
 export const HARNESS_MODULE = "harness.js";
@@ -21,17 +22,24 @@ export interface ChildScope {
   namespace: string;
   /** Canonical `egress.allow` rules and credential names, sorted: the gateway's props. */
   egress: { allow: string[]; credentials: string[] };
+  /** Operator tools handed to the program (tools/registry.ts names), sorted. */
+  tools: string[];
 }
 
 export async function isolateIdFor(bundleKey: string, scope: ChildScope): Promise<string> {
-  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, scope.egress, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
+  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, scope.egress, scope.tools, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
   return `dwl-${await sha256Hex(material)}`;
 }
 
 /** Capabilities baked into the child's `env`: loopback stubs whose props fix the scope. */
 function childEnv(scope: ChildScope): Record<string, unknown> {
   const props = { tenant: scope.tenant, namespace: scope.namespace };
-  return { KV: exports.ScopedKv({ props }), FILES: exports.ScopedFiles({ props }) };
+  const env: Record<string, unknown> = { KV: exports.ScopedKv({ props }), FILES: exports.ScopedFiles({ props }) };
+  for (const name of scope.tools) {
+    const tool = TOOLS[name];
+    if (tool) env[tool.binding] = exports[tool.entrypoint]({ props: { ...props, egress: scope.egress } });
+  }
+  return env;
 }
 
 export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits): WorkerStub {

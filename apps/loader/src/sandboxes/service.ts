@@ -14,6 +14,7 @@ import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
+import { resolveTools } from "../tools/registry.ts";
 import { loadBundle, saveBundle } from "./bundle-store.ts";
 import type { SandboxRecord } from "./registry.ts";
 
@@ -70,8 +71,9 @@ function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
 }
 
 export async function createSandbox(definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
-  // Egress settings are checked now (rules, credentials), not at the first request.
+  // Egress settings and tools are checked now, not at the first request.
   await runEgress(definition.egress, context.tenant, context.env, "validation");
+  resolveTools(definition.tools);
   const { key, entry } = await compileAndStore(definition, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
   const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
@@ -87,6 +89,7 @@ export async function updateSandbox(id: string, definition: SandboxDefinition, c
   const sandboxes = registry(context.env, context.tenant);
   if (!(await sandboxes.get(id))) throw notFound(id);
   await runEgress(definition.egress, context.tenant, context.env, "validation");
+  resolveTools(definition.tools);
   const { key, entry } = await compileAndStore(definition, context);
   const record = await sandboxes.update(id, { entry, bundleKey: key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) });
   if (!record) throw notFound(id);

@@ -1,0 +1,87 @@
+/**
+ * @module mcp/server
+ * Code Mode over MCP: a stateless Streamable HTTP server with exactly two tools, `search` (the
+ * declarations of everything a program can use) and `execute` (POST /execute's semantics). A
+ * model writes one short program instead of calling tools one by one. Built on the official SDK;
+ * a fresh server per request, since nothing is kept between requests.
+ */
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
+import { ExecuteRequestSchema, type ExecuteResponse } from "@dwl/protocol";
+import { z } from "zod";
+import { DwlHttpError } from "../errors.ts";
+import { executeProgram, type ExecutionContext } from "../execute.ts";
+import { searchCatalog } from "./catalog.ts";
+
+export const SEARCH_DESCRIPTION =
+  "Search the TypeScript API available to programs run by `execute`: env.KV, env.FILES, fetch/egress rules and credentials, operator tools, program shapes, limits. Returns matching declarations. Call it before writing code that uses storage, network or tools.";
+
+export const EXECUTE_DESCRIPTION =
+  "Run one JavaScript/TypeScript program in a fresh sandbox and get its result, console logs and errors. Write the whole task as one program, e.g. `async (input, env) => { … return value }` or a module with `export default`. On failure you get the error type, message and a stack with your own line numbers: fix the code and retry.";
+
+const MAX_RESULT_CHARS = 50_000;
+
+const executeShape = {
+  code: z.string().describe("the program"),
+  input: z.unknown().optional().describe("JSON passed as the first argument"),
+  dependencies: z.record(z.string(), z.string()).optional().describe('npm packages, e.g. {"zod":"^4"}'),
+  egress: z.object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() }).optional().describe("hosts to allow; credentials to inject"),
+  storage: z.object({ namespace: z.string().optional() }).optional(),
+  tools: z.array(z.string()).optional().describe("operator tools to enable"),
+  limits: z.object({ cpuMs: z.number().optional(), timeoutMs: z.number().optional(), subRequests: z.number().optional() }).optional(),
+};
+
+/** A readable account of a run for a model: result or error first, then logs and timing. */
+export function describeRun(res: ExecuteResponse): string {
+  const lines: string[] = [];
+  if (res.ok) {
+    const json = JSON.stringify(res.result, null, 2) ?? "null";
+    lines.push(`result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`);
+  } else {
+    lines.push(`error (${res.error.type}): ${res.error.name}: ${res.error.message}`);
+    if ("location" in res.error && res.error.location) {
+      const { file, line, column, lineText } = res.error.location;
+      lines.push(`at ${file}:${line}:${column}${lineText ? `\n  ${lineText}` : ""}`);
+    }
+    if (res.error.stack) lines.push(`stack:\n${res.error.stack}`);
+  }
+  if (res.logs.length > 0) lines.push(`logs:\n${res.logs.map((l) => `[${l.level}] ${l.message}`).join("\n")}`);
+  if (res.egress.length > 0) lines.push(`egress:\n${res.egress.map((e) => `${e.method} ${e.url} → ${e.denied ? `denied: ${e.denied}` : e.status}`).join("\n")}`);
+  lines.push(`timing: ${res.timing.totalMs} ms total (${res.timing.runMs} ms running)`);
+  return lines.join("\n\n");
+}
+
+function buildServer(context: ExecutionContext): McpServer {
+  const server = new McpServer({ name: "dwl", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
+  server.registerTool("search", { description: SEARCH_DESCRIPTION, inputSchema: { query: z.string().describe("what you need, e.g. 'save a file'") } }, async ({ query }) => {
+    const { sections, matched } = searchCatalog(query);
+    const head = matched ? `Matches for "${query}":` : `Nothing matched "${query}"; everything available:`;
+    return { content: [{ type: "text" as const, text: [head, ...sections.map((s) => `## ${s.title}\n${s.text}`)].join("\n\n") }] };
+  });
+  server.registerTool("execute", { description: EXECUTE_DESCRIPTION, inputSchema: executeShape }, async (args) => {
+    const parsed = ExecuteRequestSchema.safeParse(args);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { isError: true, content: [{ type: "text" as const, text: `invalid arguments: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`.trim() }] };
+    }
+    try {
+      const response = JSON.parse(await executeProgram(parsed.data, context)) as ExecuteResponse;
+      return { isError: !response.ok, content: [{ type: "text" as const, text: describeRun(response) }], structuredContent: response as unknown as Record<string, unknown> };
+    } catch (err) {
+      if (err instanceof DwlHttpError) return { isError: true, content: [{ type: "text" as const, text: `request refused: ${err.message}` }] };
+      throw err;
+    }
+  });
+  return server;
+}
+
+/** Handles one MCP request (JSON response, or SSE when the client lists text/event-stream first). */
+export async function handleMcp(request: Request, context: ExecutionContext): Promise<Response> {
+  const accept = request.headers.get("accept") ?? "";
+  const sse = accept.indexOf("text/event-stream") !== -1 && (accept.indexOf("application/json") === -1 || accept.indexOf("text/event-stream") < accept.indexOf("application/json"));
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !sse });
+  const server = buildServer(context);
+  await server.connect(transport);
+  return transport.handleRequest(request);
+}

@@ -1,0 +1,36 @@
+/**
+ * @module tools/registry
+ * The one place operator tools are registered. To add a tool: write a WorkerEntrypoint with
+ * typed methods returning `RpcResult` (tools/notes.ts is a template), export it from index.ts,
+ * and add an entry here with its TypeScript declaration (what MCP `search` shows to models).
+ */
+import { DwlHttpError } from "../errors.ts";
+import { JSON_API_DECLARATION } from "./json-api.ts";
+import { NOTES_DECLARATION } from "./notes.ts";
+
+export interface ToolDefinition {
+  /** Name of the binding in the program: `env.<binding>`. */
+  binding: string;
+  /** The exported entrypoint class (index.ts) that implements it. */
+  entrypoint: "NotesTool" | "JsonApiTool";
+  summary: string;
+  declaration: string;
+}
+
+export const TOOLS: Readonly<Record<string, ToolDefinition>> = {
+  notes: { binding: "NOTES", entrypoint: "NotesTool", summary: "a searchable notebook in the tenant's storage", declaration: NOTES_DECLARATION },
+  "json-api": { binding: "JSON_API", entrypoint: "JsonApiTool", summary: "JSON over HTTP through the egress gateway, with stored credentials", declaration: JSON_API_DECLARATION },
+};
+
+/** Validates `tools` (unknown names are a 400 naming the entry) and returns them sorted, unique. */
+export function resolveTools(names: readonly string[] | undefined): string[] {
+  const unique = [...new Set(names ?? [])].sort();
+  (names ?? []).forEach((name, index) => {
+    if (!(name in TOOLS)) {
+      throw new DwlHttpError(400, "invalid_request", `unknown tool "${name}": available tools are ${Object.keys(TOOLS).join(", ")}`, [
+        { path: ["tools", index], message: `unknown tool "${name}"` },
+      ]);
+    }
+  });
+  return unique;
+}

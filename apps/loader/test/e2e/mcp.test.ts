@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { call } from "../helpers.ts";
+
+interface RpcResponse {
+  result?: { tools?: { name: string; description: string; inputSchema: unknown }[]; content?: { type: string; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown>; serverInfo?: unknown };
+  error?: { code: number; message: string };
+}
+
+async function rpc(method: string, params: unknown, accept = "application/json, text/event-stream"): Promise<RpcResponse> {
+  const res = await call("/mcp", { method: "POST", headers: { accept, "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  expect(res.status).toBe(200);
+  const text = await res.text();
+  if (res.headers.get("content-type")?.includes("text/event-stream")) {
+    const data = text.split("\n").find((line) => line.startsWith("data: "));
+    return JSON.parse(data?.slice(6) ?? "{}") as RpcResponse;
+  }
+  return JSON.parse(text) as RpcResponse;
+}
+
+const callTool = (name: string, args: unknown) => rpc("tools/call", { name, arguments: args });
+const text = (res: RpcResponse) => res.result?.content?.map((c) => c.text).join("\n") ?? "";
+
+describe("MCP server", () => {
+  it("initialises and lists exactly two tools", async () => {
+    const init = await rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } });
+    expect(init.result?.serverInfo).toMatchObject({ name: "dwl" });
+    const tools = (await rpc("tools/list", {})).result?.tools ?? [];
+    expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
+  });
+
+  it("answers over text/event-stream when the client prefers it", async () => {
+    const res = await call("/mcp", { method: "POST", headers: { accept: "text/event-stream, application/json", "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list", params: {} }) });
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    expect(await res.text()).toContain('"name":"execute"');
+  });
+
+  it("search returns the matching declarations", async () => {
+    const res = await callTool("search", { query: "save a file with a content type" });
+    expect(res.result?.isError).toBeFalsy();
+    expect(text(res)).toContain("interface Files");
+    expect(text(res)).toContain("put(key: string");
+    const notes = await callTool("search", { query: "notebook notes tool" });
+    expect(text(notes)).toContain("env.NOTES");
+  });
+
+  it("execute runs a program and reports result and logs", async () => {
+    const res = await callTool("execute", { code: "async (input) => { console.log('summing'); return input.reduce((a, b) => a + b, 0) }", input: [1, 2, 3] });
+    expect(res.result?.isError).toBe(false);
+    expect(text(res)).toContain("result:\n6");
+    expect(text(res)).toContain("[log] summing");
+    expect(res.result?.structuredContent).toMatchObject({ ok: true, result: 6 });
+  });
+
+  it("execute reports a runtime error with the user's line, as an error result", async () => {
+    const res = await callTool("execute", { code: "export default () => {\n  const user = undefined;\n  return user.name;\n}" });
+    expect(res.result?.isError).toBe(true);
+    expect(text(res)).toContain("error (runtime): TypeError");
+    expect(text(res)).toMatch(/index\.ts:3:\d+/);
+  });
+
+  it("execute reports a compile error with file, line and the offending code", async () => {
+    const res = await callTool("execute", { code: "export default () => {\n  return 1 +;\n}" });
+    expect(res.result?.isError).toBe(true);
+    expect(text(res)).toContain("error (compile)");
+    expect(text(res)).toContain("at index.ts:2:");
+  });
+
+  it("execute calls an operator tool", async () => {
+    const res = await callTool("execute", {
+      code: "export default async (_, env) => { await env.NOTES.add('mcp', 'written by a model'); return (await env.NOTES.search('model')).map((n) => n.title); }",
+      tools: ["notes"],
+      storage: { namespace: `mcp-${crypto.randomUUID().slice(0, 8)}` },
+    });
+    expect(res.result?.isError).toBe(false);
+    expect(res.result?.structuredContent).toMatchObject({ ok: true, result: ["mcp"] });
+  });
+
+  it("refuses unauthenticated requests", async () => {
+    const res = await call("/mcp", { method: "POST", key: null, body: "{}" });
+    expect(res.status).toBe(401);
+  });
+});

@@ -1,0 +1,65 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, execute, executeRejected, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+
+const upstream = env.DWL_TEST_UPSTREAM as string;
+const upstreamHost = new URL(upstream).host;
+const ns = () => `tools-${crypto.randomUUID().slice(0, 8)}`;
+
+describe("operator tools", () => {
+  it("answers an unknown tool with 400 naming the entry", async () => {
+    const { status, body } = await executeRejected({ code: "1", tools: ["notes", "nope"] });
+    expect(status).toBe(400);
+    expect(body.error.issues?.[0]?.path).toEqual(["tools", 1]);
+  });
+
+  it("hands no tools by default", async () => {
+    expect(expectOk(await execute({ code: "export default (_, env) => Object.keys(env).sort()" })).result).toEqual(["FILES", "KV", "SECRETS"]);
+  });
+
+  describe("notes", () => {
+    it("adds, searches, lists, gets and removes notes that persist between runs", async () => {
+      const namespace = ns();
+      const add = expectOk(await execute({ code: "export default async (_, env) => { await env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel']); return (await env.NOTES.add('Groceries', 'eggs, milk')).id; }", tools: ["notes"], storage: { namespace } }));
+      const id = add.result as string;
+      const read = expectOk(
+        await execute({
+          code: `export default async (_, env) => ({ found: (await env.NOTES.search('louvre')).map((n) => n.title), tagged: (await env.NOTES.list('travel')).length, all: (await env.NOTES.list()).length, one: (await env.NOTES.get(${JSON.stringify(id)})).text, removed: await env.NOTES.remove(${JSON.stringify(id)}), after: (await env.NOTES.list()).length })`,
+          tools: ["notes"],
+          storage: { namespace },
+        }),
+      );
+      expect(read.result).toEqual({ found: ["Paris trip"], tagged: 1, all: 2, one: "eggs, milk", removed: true, after: 1 });
+    });
+
+    it("keeps notes per tenant and namespace", async () => {
+      const namespace = ns();
+      await execute({ code: "export default async (_, env) => env.NOTES.add('mine', 'secret plan')", tools: ["notes"], storage: { namespace } });
+      const count = "export default async (_, env) => (await env.NOTES.list()).length";
+      expect(expectOk(await execute({ code: count, tools: ["notes"], storage: { namespace } }, OTHER_TENANT_KEY)).result).toBe(0);
+      expect(expectOk(await execute({ code: count, tools: ["notes"], storage: { namespace: ns() } })).result).toBe(0);
+    });
+
+    it("turns a tool's validation error into an exception in the program", async () => {
+      const res = expectFailure(await execute({ code: "export default async (_, env) => env.NOTES.add('', 'x')", tools: ["notes"], storage: { namespace: ns() } }));
+      expect(res.error).toMatchObject({ type: "runtime", name: "TypeError" });
+      expect(res.error.message).toContain("title");
+    });
+  });
+
+  describe("json-api", () => {
+    it("calls an allowed API with the stored credential injected by the gateway", async () => {
+      const name = `api${crypto.randomUUID().slice(0, 6)}`;
+      await call(`/credentials/${name}`, { method: "PUT", body: JSON.stringify({ value: "tool-secret", hosts: [upstreamHost] }) });
+      const res = expectOk(
+        await execute({ code: `export default async (_, env) => { const r = await env.JSON_API.post("${upstream}/api/items", { a: 1 }, { query: { page: 2 } }); return { status: r.status, got: r.data }; }`, tools: ["json-api"], egress: { credentials: [name] } }),
+      );
+      expect(res.result).toMatchObject({ status: 200, got: { method: "POST", path: "/api/items?page=2", body: '{"a":1}', headers: { authorization: "Bearer tool-secret", "content-type": "application/json" } } });
+    });
+
+    it("is refused where the program's own fetch would be", async () => {
+      const res = expectFailure(await execute({ code: `export default async (_, env) => env.JSON_API.get("${upstream}/x")`, tools: ["json-api"] }));
+      expect(res.error.name).toBe("EgressDeniedError");
+    });
+  });
+});

@@ -4,6 +4,10 @@ interface Env {
   KV: KVNamespace;
   FILES: R2Bucket;
   SANDBOXES: DurableObjectNamespace<import("./sandboxes/registry.ts").SandboxRegistry>;
+  TENANT_GATES: DurableObjectNamespace<import("./fairness/tenant-gate.ts").TenantGate>;
+  /** Per-tenant admission (fairness/): executions per minute and at once. */
+  DWL_RATE_PER_MINUTE?: string;
+  DWL_MAX_CONCURRENT?: string;
   /** Most sandboxes one tenant may have (default 100). */
   DWL_MAX_SANDBOXES?: string;
   /** "local" accepts the dev key `dwl_local_dev`; anything else requires DWL_API_KEYS. */

@@ -9,6 +9,7 @@ import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
 import { runEgress, type RunEgress } from "./egress/run-egress.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
+import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
 import { resolveTools } from "./tools/registry.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
@@ -40,6 +41,8 @@ export interface RunClock {
   executionId: string;
   started: number;
   compiled: number;
+  /** For the execution log line (observability.ts). */
+  kind?: "execute" | "sandbox-execute";
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -139,6 +142,20 @@ export async function runCompiled(
     cached,
   };
   const rest = { logs: outcome.logs, ...(outcome.logsTruncated ? { logsTruncated: true } : {}), egress: outcome.egress, timing, executionId: clock.executionId, limits };
+  logExecution({
+    executionId: clock.executionId,
+    tenant,
+    kind: clock.kind ?? "execute",
+    shape: bundle.shape,
+    outcome: outcome.ok ? "ok" : outcome.error.type,
+    cached,
+    totalMs: timing.totalMs,
+    bundleMs: timing.bundleMs,
+    runMs: timing.runMs,
+    ...(outcome.ok ? { resultBytes: outcome.result.length } : {}),
+    logLines: outcome.logs.length,
+    egressCalls: outcome.egress.length,
+  });
   if (outcome.ok) return { json: `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`, outcome };
 
   const error = outcome.error;

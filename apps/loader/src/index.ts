@@ -39,6 +39,7 @@ export default app satisfies ExportedHandler<Env>;
 export { ScopedFiles } from "./bindings/files.ts";
 export { ScopedKv } from "./bindings/kv.ts";
 export { EgressGateway } from "./egress/gateway.ts";
+export { TenantGate } from "./fairness/tenant-gate.ts";
 export { SandboxRegistry } from "./sandboxes/registry.ts";
 export { JsonApiTool } from "./tools/json-api.ts";
 export { NotesTool } from "./tools/notes.ts";

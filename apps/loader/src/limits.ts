@@ -29,6 +29,10 @@ export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** Largest page of a KV or FILES listing (also the default page size). */
 export const MAX_LIST_LIMIT = 1_000;
 export const DEFAULT_NAMESPACE = "default";
+/** Executions one tenant may start per minute (token bucket; bursts up to the same number). */
+export const RATE_PER_MINUTE = 1_200;
+/** Executions one tenant may have running at once. */
+export const MAX_CONCURRENT_EXECUTIONS = 50;
 /** A request body larger than this is refused with 413 before it is parsed. */
 export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 /** The parent's own deadline beyond the child's timer, for a child that cannot answer at all. */
@@ -61,6 +65,8 @@ export interface ServerLimits {
   maxLogBytes: number;
   maxKvValueBytes: number;
   maxFileBytes: number;
+  ratePerMinute: number;
+  maxConcurrent: number;
   cpuEnforcement: CpuEnforcement;
 }
 
@@ -89,6 +95,8 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     maxLogBytes: positiveInt(env.DWL_MAX_LOG_BYTES, MAX_LOG_BYTES),
     maxKvValueBytes: positiveInt(env.DWL_MAX_KV_VALUE_BYTES, MAX_KV_VALUE_BYTES),
     maxFileBytes: positiveInt(env.DWL_MAX_FILE_BYTES, MAX_FILE_BYTES),
+    ratePerMinute: positiveInt(env.DWL_RATE_PER_MINUTE, RATE_PER_MINUTE),
+    maxConcurrent: positiveInt(env.DWL_MAX_CONCURRENT, MAX_CONCURRENT_EXECUTIONS),
     cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
   };
 }

@@ -12,6 +12,7 @@ import { ExecuteRequestSchema, type ExecuteResponse } from "@dwl/protocol";
 import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram, type ExecutionContext } from "../execute.ts";
+import { admitted } from "../fairness/admit.ts";
 import { searchCatalog } from "./catalog.ts";
 
 export const SEARCH_DESCRIPTION =
@@ -66,7 +67,7 @@ function buildServer(context: ExecutionContext): McpServer {
       return { isError: true, content: [{ type: "text" as const, text: `invalid arguments: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`.trim() }] };
     }
     try {
-      const response = JSON.parse(await executeProgram(parsed.data, context)) as ExecuteResponse;
+      const response = JSON.parse(await admitted(context.env, context.tenant, context.server, () => executeProgram(parsed.data, context))) as ExecuteResponse;
       return { isError: !response.ok, content: [{ type: "text" as const, text: describeRun(response) }], structuredContent: response as unknown as Record<string, unknown> };
     } catch (err) {
       if (err instanceof DwlHttpError) return { isError: true, content: [{ type: "text" as const, text: `request refused: ${err.message}` }] };

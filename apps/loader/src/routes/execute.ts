@@ -7,6 +7,7 @@ import { ExecuteRequestSchema } from "@dwl/protocol";
 import { Hono } from "hono";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram } from "../execute.ts";
+import { admitted } from "../fairness/admit.ts";
 import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
 import type { AppEnv } from "../app-env.ts";
 import { sourceBytes } from "../program-source.ts";
@@ -33,6 +34,6 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
     }
   }
 
-  const json = await executeProgram(body, { env: c.env, tenant: c.get("tenant"), server });
+  const json = await admitted(c.env, c.get("tenant"), server, () => executeProgram(body, { env: c.env, tenant: c.get("tenant"), server }));
   return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
 });

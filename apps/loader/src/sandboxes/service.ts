@@ -11,6 +11,7 @@ import { runEgress } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
 import { childCall, childScope, compileProgram, platformLimits, runCompiled, type ExecutionContext } from "../execute.ts";
 import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
+import { logExecution } from "../observability.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
@@ -131,7 +132,7 @@ function logEntries(executionId: string, kind: SandboxLogEntry["kind"], outcome:
 
 /** POST /sandboxes/:id/execute: calls the default function with `input`, like /execute. */
 export async function executeSandbox(id: string, input: unknown, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<string> {
-  const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
+  const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0, kind: "sandbox-execute" as const };
   const record = await getSandbox(id, context);
   const bundle = await bundleOf(record, context.env);
   clock.compiled = performance.now();
@@ -186,6 +187,7 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   }
   if (report.error?.stack) report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(executionId, "request", report)));
+  logExecution({ executionId, tenant, kind: "sandbox-http", outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length });
 
   if (report.error) {
     const status = report.error.type === "timeout" ? 504 : 500;

@@ -18,6 +18,7 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
+                DWL_MODE: "local",
                 DWL_API_KEYS: JSON.stringify(testApiKeys),
                 // Test configuration only: lets egress reach the loopback upstream above.
                 DWL_EGRESS_ALLOW_LOOPBACK: "true",

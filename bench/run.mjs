@@ -361,10 +361,11 @@ async function main() {
   const wranglerVersion = JSON.parse(readFileSync(`${ROOT}node_modules/wrangler/package.json`, "utf8")).version;
   console.log(`DWL bench: starting loader and baseline Worker (wrangler ${wranglerVersion}) ...`);
 
-  const loader = await startWrangler("loader", []);
+  // DWL_MODE=local: the loader accepts the dev key (wrangler.toml defaults to production).
+  const loader = await startWrangler("loader", ["--var", "DWL_MODE:local"]);
   const rawWorker = await startWrangler("raw", ["--config", "bench/raw-worker/wrangler.toml"]);
   // Second loader, same code, CPU metering off: the reference for d. (metering overhead).
-  const platformLoader = await startWrangler("loader-platform", ["--var", "DWL_CPU_ENFORCEMENT:platform"]);
+  const platformLoader = await startWrangler("loader-platform", ["--var", "DWL_MODE:local", "--var", "DWL_CPU_ENFORCEMENT:platform"]);
   await Promise.all([waitReady(loader), waitReady(rawWorker), waitReady(platformLoader)]);
   const L = loader.url;
   const R = rawWorker.url;

@@ -58,7 +58,7 @@ export async function authenticate(header: string | undefined, env: Pick<Env, "D
     throw new DwlHttpError(
       503,
       "not_configured",
-      "no API keys are configured: set the DWL_API_KEYS secret to { \"<sha256 hex of key>\": \"<tenant>\" } (see README, Tenants)",
+      "no API keys are configured: set the DWL_API_KEYS secret to { \"<sha256 hex of key>\": \"<tenant>\" } (see README, Tenants and keys); for local development run `npm run dev`, which accepts the dev key dwl_local_dev",
     );
   }
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");

@@ -60,7 +60,8 @@ const runtime = new Runtime({
   port: internalPort,
   stateDir: process.env.DWL_STATE_DIR ?? ".wrangler/state",
   v8Flags,
-  extraArgs: process.argv.slice(2),
+  // Local mode: the dev key works and credentials use the documented dev encryption key.
+  extraArgs: ["--var", "DWL_MODE:local", ...process.argv.slice(2)],
 });
 const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb });
 

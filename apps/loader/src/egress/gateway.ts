@@ -46,13 +46,16 @@ function auditUrl(url: URL, redact: boolean): string {
 export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
   override async fetch(request: Request): Promise<Response> {
     const { tenant, allow, credentials: names } = this.ctx.props;
-    const key = encryptionKey(this.env);
-    const run: RunContext | null = await verifyRunToken(key, request.headers.get(RUN_TOKEN_HEADER));
-    const store = new CredentialStore(this.env.KV, tenant, key);
+    // The key is only needed (and only required, when deployed) once credentials are involved.
+    const key = names.length > 0 ? encryptionKey(this.env) : undefined;
+    const run: RunContext | null = key ? await verifyRunToken(key, request.headers.get(RUN_TOKEN_HEADER)) : null;
     const credentials: OpenCredential[] = [];
-    for (const name of names) {
-      const credential = await store.open(name).catch(() => null);
-      if (credential) credentials.push(credential);
+    if (key) {
+      const store = new CredentialStore(this.env.KV, tenant, key);
+      for (const name of names) {
+        const credential = await store.open(name).catch(() => null);
+        if (credential) credentials.push(credential);
+      }
     }
     const allowLoopback = this.env.DWL_EGRESS_ALLOW_LOOPBACK === "true";
     const policy: EgressPolicy = { rules: [...allow.map(parseAllowRule), ...credentials.flatMap((c) => c.rules)], allowLoopback };

@@ -28,23 +28,23 @@ export async function runEgress(egress: ExecuteRequest["egress"], tenant: string
     }
   });
   const credentials = [...new Set(egress?.credentials ?? [])].sort();
-  if (allow.length === 0 && credentials.length === 0) return { scope: { allow: [], credentials: [] }, secrets: {}, runToken: null };
+  const scope = { allow: [...new Set(allow)].sort(), credentials };
+  // Without credentials there is nothing to seal or sign: no encryption key needed.
+  if (credentials.length === 0) return { scope, secrets: {}, runToken: null };
 
   const key = encryptionKey(env);
-  if (credentials.length > 0) {
-    const store = new CredentialStore(env.KV, tenant, key);
-    for (const [index, name] of credentials.entries()) {
-      if (!(await store.exists(name))) {
-        throw new DwlHttpError(400, "invalid_request", `no credential named "${name}": create it with PUT /credentials/${name}`, [
-          { path: ["egress", "credentials", index], message: `no credential named "${name}"` },
-        ]);
-      }
+  const store = new CredentialStore(env.KV, tenant, key);
+  for (const [index, name] of credentials.entries()) {
+    if (!(await store.exists(name))) {
+      throw new DwlHttpError(400, "invalid_request", `no credential named "${name}": create it with PUT /credentials/${name}`, [
+        { path: ["egress", "credentials", index], message: `no credential named "${name}"` },
+      ]);
     }
   }
   const secrets = Object.fromEntries(credentials.map((name) => [name, newPlaceholder(name)]));
   const placeholders = Object.fromEntries(Object.entries(secrets).map(([name, placeholder]) => [placeholder, name]));
   return {
-    scope: { allow: [...new Set(allow)].sort(), credentials },
+    scope,
     secrets,
     runToken: await signRunToken(key, { executionId, placeholders }),
   };

@@ -39,6 +39,8 @@ export default defineConfig({
         test: {
           name: "node",
           include: ["**/*.node.test.ts"],
+          // Each file starts its own wrangler dev: one at a time on a 2-core machine.
+          fileParallelism: false,
           exclude: ["**/node_modules/**"],
           testTimeout: 120_000,
           hookTimeout: 120_000,

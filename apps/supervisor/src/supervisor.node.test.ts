@@ -10,7 +10,7 @@ import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts"
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDevServer({ DWL_WATCHDOG_MS: "1500", DWL_MAX_RSS_MB: "1024" });
+  server = await startDevServer({ DWL_WATCHDOG_MS: "3000", DWL_MAX_RSS_MB: "1024" });
 });
 afterAll(() => server?.stop());
 
@@ -55,5 +55,5 @@ describe("supervised runtime", () => {
     expectVerdict("export default () => { let s = 'x'; const keep = []; for (;;) { s = s + s; keep.push(s + '!'); } }", "memory_limit"));
 
   it("restarts a runtime frozen in native work and answers cpu_limit", () =>
-    expectVerdict("export default () => { const b = new Float64Array(4e7); for (let i = 0; i < b.length; i++) b[i] = Math.random(); b.sort(); return b[0]; }", "cpu_limit"));
+    expectVerdict("export default () => { const b = new Float64Array(5e7); for (let i = 0; i < b.length; i++) b[i] = Math.random(); b.sort(); return b[0]; }", "cpu_limit"));
 });

@@ -37,6 +37,8 @@ export class Supervisor {
   private epoch = 0;
   private lastCause: CrashCause = "unknown";
   private gate: Promise<void> | undefined;
+  /** From a crash until the runtime answers again: the monitors must not judge it meanwhile. */
+  private restarting = false;
   private inflight = new Map<symbol, number>();
   private suspects: Suspect[] = [];
   private lastHealthyAt = Date.now();
@@ -80,8 +82,9 @@ export class Supervisor {
    */
   startWatchdog(probeIntervalMs = 250): void {
     this.lastHealthyAt = Date.now();
+    // Both monitors stay on while suspects are replayed: a replayed bomb must be caught again.
     const memory = setInterval(() => {
-      if (this.gate) return;
+      if (this.restarting) return;
       const residentMb = this.runtime.residentMb();
       if (residentMb <= this.options.maxResidentMb) return;
       console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${this.options.maxResidentMb} MB: restarting it`);
@@ -92,8 +95,8 @@ export class Supervisor {
       if (probing) return;
       probing = true;
       try {
-        if (this.gate || (await isHealthy(this.options.origin, Math.min(1_000, this.options.watchdogMs)))) this.lastHealthyAt = Date.now();
-        else if (!this.gate && Date.now() - this.lastHealthyAt > this.options.watchdogMs) {
+        if (this.restarting || (await isHealthy(this.options.origin, Math.min(1_000, this.options.watchdogMs)))) this.lastHealthyAt = Date.now();
+        else if (!this.restarting && Date.now() - this.lastHealthyAt > this.options.watchdogMs) {
           console.error(`[dwl supervisor] runtime unresponsive for ${Date.now() - this.lastHealthyAt} ms: restarting it`);
           this.restart("hang");
         }
@@ -105,8 +108,10 @@ export class Supervisor {
   }
 
   private restart(cause: CrashCause): void {
+    this.restarting = true;
     this.runtime.expectCrash(cause);
-    this.runtime.killUserRuntime();
+    // No process found (already gone): nothing will report a crash, so keep monitoring.
+    if (!this.runtime.killUserRuntime()) this.restarting = false;
     this.lastHealthyAt = Date.now();
   }
 
@@ -117,6 +122,7 @@ export class Supervisor {
   private onCrash(cause: CrashCause): void {
     this.epoch++;
     this.lastCause = cause;
+    this.restarting = true;
     console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);
     this.gate ??= this.recover().finally(() => {
       this.gate = undefined;
@@ -167,6 +173,7 @@ export class Supervisor {
     while (Date.now() < until) {
       if (await isHealthy(this.options.origin, 1_000)) {
         this.lastHealthyAt = Date.now();
+        this.restarting = false;
         return;
       }
       await sleep(100);

@@ -13,7 +13,7 @@ import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
 import { resolveTools } from "./tools/registry.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
-import { isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
+import { callerKeyFor, isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
 import { runInChild } from "./sandbox/run.ts";
 import { mapStack, traceMapFor } from "./sandbox/stack.ts";
 
@@ -98,8 +98,9 @@ export function childScope(tenant: string, settings: Pick<RunSettings, "storage"
 }
 
 /** The per-run settings the harness receives. */
-export function childCall(bundle: Bundle, settings: RunSettings, limits: EffectiveLimits, egress: RunEgress, server: ServerLimits): ChildCall {
+export function childCall(bundle: Bundle, settings: RunSettings, limits: EffectiveLimits, egress: RunEgress, server: ServerLimits, callerKey: string): ChildCall {
   return {
+    callerKey,
     shape: bundle.shape,
     input: settings.input ?? null,
     ...(settings.request ? { request: settings.request } : {}),
@@ -129,8 +130,10 @@ export async function runCompiled(
   const limits = clampLimits(settings.limits, server);
   const runEgressSettings = egress ?? (await runEgress(settings.egress, tenant, env, clock.executionId));
   const scope = childScope(tenant, settings, runEgressSettings);
-  const stub = loadChild(env.LOADER, await isolateIdFor(key, scope), bundle, scope, server);
-  const outcome = await runInChild(stub, childCall(bundle, settings, limits, runEgressSettings, server), platformLimits(limits, server));
+  const isolateId = await isolateIdFor(key, scope);
+  const callerKey = await callerKeyFor(env, isolateId);
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey);
+  const outcome = await runInChild(stub, childCall(bundle, settings, limits, runEgressSettings, server, callerKey), platformLimits(limits, server));
   const finished = performance.now();
 
   const callMs = finished - clock.compiled;

@@ -16,6 +16,8 @@ export const MAX_TIMEOUT_MS = 30_000;
 export const MAX_CODE_BYTES = 1024 * 1024;
 /** UTF-8 bytes of `input` as JSON. */
 export const MAX_INPUT_BYTES = 1024 * 1024;
+/** Nesting depth of `input` (deeper JSON would overflow the stack when handed to the child). */
+export const MAX_INPUT_DEPTH = 1_024;
 /** UTF-8 bytes of the encoded result (or of a fetch program's response body). */
 export const MAX_RESULT_BYTES = 1024 * 1024;
 export const MAX_LOG_LINES = 1_000;

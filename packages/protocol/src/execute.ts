@@ -40,13 +40,28 @@ export const StorageSchema = z.strictObject({
   namespace: NamespaceSchema.optional(),
 });
 
+const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** For programs that export a `fetch` handler: the request they are invoked with. */
-export const ProgramRequestSchema = z.strictObject({
-  method: z.string().regex(/^[A-Za-z]+$/, "must be an HTTP method").optional(),
-  path: z.string().startsWith("/", "must start with '/'").optional(),
-  headers: z.record(z.string(), z.string()).optional(),
-  body: z.string().optional(),
-});
+export const ProgramRequestSchema = z
+  .strictObject({
+    method: z
+      .string()
+      .regex(HTTP_TOKEN, "must be an HTTP method")
+      .refine((m) => !["CONNECT", "TRACE", "TRACK"].includes(m.toUpperCase()), "CONNECT, TRACE and TRACK cannot be sent to a program")
+      .optional(),
+    path: z.string().startsWith("/", "must start with '/'").max(8192).optional(),
+    headers: z
+      .record(z.string().regex(HTTP_TOKEN, "header names must be HTTP tokens"), z.string().refine((v) => !/[\r\n\0]/.test(v), "header values must not contain CR, LF or NUL"))
+      .optional(),
+    body: z.string().optional(),
+  })
+  .superRefine((request, ctx) => {
+    const method = (request.method ?? "GET").toUpperCase();
+    if (request.body !== undefined && (method === "GET" || method === "HEAD")) {
+      ctx.addIssue({ code: "custom", path: ["body"], message: `a ${method} request cannot have a body` });
+    }
+  });
 export type ProgramRequest = z.infer<typeof ProgramRequestSchema>;
 
 /** Fields shared by `/execute` and (later) `/sandboxes`: what the program is and what it may use. */

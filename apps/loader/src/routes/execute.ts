@@ -8,7 +8,7 @@ import { Hono } from "hono";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
-import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
+import { MAX_INPUT_DEPTH, REQUEST_OVERHEAD_BYTES } from "../limits.ts";
 import type { AppEnv } from "../app-env.ts";
 import { sourceBytes } from "../program-source.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
@@ -25,6 +25,11 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
       { path: [field], message: `at most ${server.maxCodeBytes} bytes`, code: "too_big" },
     ]);
   }
+  if (body.input !== undefined && jsonDepth(body.input, MAX_INPUT_DEPTH) > MAX_INPUT_DEPTH) {
+    throw new DwlHttpError(400, "invalid_request", `\`input\` is nested more than ${MAX_INPUT_DEPTH} levels deep`, [
+      { path: ["input"], message: `at most ${MAX_INPUT_DEPTH} levels of nesting`, code: "too_deep" },
+    ]);
+  }
   if (body.input !== undefined) {
     const inputBytes = new TextEncoder().encode(JSON.stringify(body.input)).byteLength;
     if (inputBytes > server.maxInputBytes) {
@@ -37,3 +42,17 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
   const json = await admitted(c.env, c.get("tenant"), server, () => executeProgram(body, { env: c.env, tenant: c.get("tenant"), server }));
   return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
 });
+
+/** Nesting depth of a JSON value, walked without recursion; stops counting past `limit`. */
+function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (node === null || typeof node !== "object") continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}

@@ -8,6 +8,8 @@ import type { ProgramShape } from "../bundle/bundle.ts";
 import type { EffectiveLimits } from "../limits.ts";
 
 export interface ChildCall {
+  /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */
+  callerKey: string;
   shape: ProgramShape;
   input: unknown;
   request?: ProgramRequest;

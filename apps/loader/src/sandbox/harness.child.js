@@ -8,7 +8,25 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
 
 const runs = new AsyncLocalStorage();
+// Bound now: a program may replace AsyncLocalStorage.prototype.getStore (a native no-op would
+// otherwise switch off metering, subrequest counting and log capture for its runs).
+const currentRun = AsyncLocalStorage.prototype.getStore.bind(runs);
+const runWith = AsyncLocalStorage.prototype.run.bind(runs);
 const stringify = JSON.stringify;
+const mathRound = Math.round;
+const mathMax = Math.max;
+const mathCeil = Math.ceil;
+const arraySlice = Function.prototype.call.bind(Array.prototype.slice);
+const arrayPush = Function.prototype.call.bind(Array.prototype.push);
+const roundMs = (ms) => mathRound(ms * 100) / 100;
+
+/**
+ * Only the loader may start a run: it bakes this per-isolate key into the module text (see
+ * sandbox/load.ts) and sends it with every call. A program can reach the Run entrypoint (through
+ * cloudflare:workers exports or by importing this module) but cannot name the key: it appears in
+ * no function's source text.
+ */
+const CALLER_KEY = "__DWL_CALLER_KEY__";
 const now = performance.now.bind(performance);
 const originalFetch = globalThis.fetch.bind(globalThis);
 const startTimer = setTimeout;
@@ -59,19 +77,19 @@ class LogBuffer {
     if (this.entries.length >= this.maxLines || room <= 0) return void this.dropped++;
     if (size > room) {
       // One huge line is cut rather than dropped: its start is usually what matters.
-      message = `${message.slice(0, Math.max(0, room - 64))}… [line cut at ${room} bytes]`;
+      message = `${message.slice(0, mathMax(0, room - 64))}… [line cut at ${room} bytes]`;
     }
-    this.bytes += Math.min(size, room);
-    this.entries.push({ level, message, time: Math.round((now() - this.started) * 100) / 100 });
+    this.bytes += size < room ? size : room;
+    arrayPush(this.entries, { level, message, time: roundMs(now() - this.started) });
   }
 
   toJSON() {
-    const entries = this.entries.slice();
+    const entries = arraySlice(this.entries);
     if (this.dropped > 0) {
       entries.push({
         level: "warn",
         message: `[dwl] logs truncated: ${this.dropped} more line(s) dropped (limits: ${this.maxLines} lines, ${this.maxBytes} bytes)`,
-        time: Math.round((now() - this.started) * 100) / 100,
+        time: roundMs(now() - this.started),
       });
     }
     return { logs: entries, truncated: this.dropped > 0 || this.entries.some((e) => e.message.endsWith(" bytes]")) };
@@ -92,7 +110,7 @@ class LogBuffer {
  */
 const FUEL_BATCH = 4_096;
 function refuel() {
-  const run = runs.getStore();
+  const run = currentRun();
   if (run === undefined || run.fuel === null) return FUEL_BATCH;
   if (run.cpuError) throw run.cpuError;
   run.fuelUsed += FUEL_BATCH;
@@ -128,11 +146,11 @@ function clockCpuMs(run) {
 Object.defineProperty(globalThis, "__dwlRefuel", { value: refuel, writable: false, configurable: false, enumerable: false });
 
 for (const level of LOG_LEVELS) {
-  console[level] = (...args) => runs.getStore()?.logs.add(level, args);
+  console[level] = (...args) => currentRun()?.logs.add(level, args);
 }
-console.trace = (...args) => runs.getStore()?.logs.add("debug", args);
-console.dir = (value) => runs.getStore()?.logs.add("log", [value]);
-console.table = (value) => runs.getStore()?.logs.add("log", [value]);
+console.trace = (...args) => currentRun()?.logs.add("debug", args);
+console.dir = (value) => currentRun()?.logs.add("log", [value]);
+console.table = (value) => currentRun()?.logs.add("log", [value]);
 
 /** Headers shared with the egress gateway (egress/gateway.ts, egress/run-token.ts). */
 const RUN_TOKEN_HEADER = "x-dwl-run";
@@ -152,21 +170,24 @@ class EgressDeniedError extends Error {
  * Every outbound request is counted against `subRequests`, tagged with the run's signed token
  * for the gateway, and recorded for the egress audit (with what the gateway reports back).
  */
-globalThis.fetch = async function fetch(input, init) {
-  const run = runs.getStore();
-  const request = new Request(input, init);
-  if (run) {
-    run.subRequests++;
-    if (run.subRequests > run.limits.subRequests) {
-      const err = new LimitError(
-        "subrequest_limit",
-        "SubrequestLimitError",
-        `subrequest limit reached: this run may make at most ${run.limits.subRequests} outbound request(s) (limits.subRequests)`,
-      );
-      failRun(run, err);
-      throw err;
-    }
+function chargeSubrequest(run) {
+  if (!run) return;
+  run.subRequests++;
+  if (run.subRequests > run.limits.subRequests) {
+    const err = new LimitError(
+      "subrequest_limit",
+      "SubrequestLimitError",
+      `subrequest limit reached: this run may make at most ${run.limits.subRequests} outbound request(s) (limits.subRequests)`,
+    );
+    failRun(run, err);
+    throw err;
   }
+}
+
+globalThis.fetch = async function fetch(input, init) {
+  const run = currentRun();
+  const request = new Request(input, init);
+  chargeSubrequest(run);
   const headers = new Headers(request.headers);
   headers.delete(RUN_TOKEN_HEADER);
   if (run?.runToken) headers.set(RUN_TOKEN_HEADER, run.runToken);
@@ -199,9 +220,28 @@ globalThis.fetch = async function fetch(input, init) {
     clean.headers.delete(EGRESS_AUDIT_HEADER);
     return clean;
   } finally {
-    record.ms = Math.round((now() - started) * 100) / 100;
+    record.ms = roundMs(now() - started);
   }
 };
+
+/**
+ * WebSocket and EventSource open connections without calling fetch: they are counted and
+ * audited here too (the gateway's policy applies to them as to any outbound request).
+ */
+for (const name of ["WebSocket", "EventSource"]) {
+  const Original = globalThis[name];
+  if (typeof Original !== "function") continue;
+  const Wrapped = class extends Original {
+    constructor(url, ...rest) {
+      const run = currentRun();
+      chargeSubrequest(run);
+      if (run) arrayPush(run.egress, { method: "GET", url: String(url), status: 0, ms: 0 });
+      super(url, ...rest);
+    }
+  };
+  Object.defineProperty(Wrapped, "name", { value: name });
+  globalThis[name] = Wrapped;
+}
 
 function toJsonValue(key, value) {
   if (typeof value === "bigint") return value.toString();
@@ -234,25 +274,63 @@ function encodeResult(value, maxBytes) {
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|image\/svg|[^;]*\+(json|xml))/i;
 
+const tooLarge = (what, size, maxBytes) =>
+  new LimitError("output_too_large", "OutputTooLargeError", `the response ${what} ${size} bytes, over the ${maxBytes}-byte limit (headers and body)`);
+
+/** Reads a body up to `maxBytes`, cancelling the stream as soon as it is over (never buffers more). */
+async function readCapped(body, maxBytes, budget) {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > budget) {
+      await reader.cancel().catch(() => {});
+      throw new LimitError("output_too_large", "OutputTooLargeError", `the response is over the ${maxBytes}-byte limit (headers and body; reading stopped there)`);
+    }
+    arrayPush(chunks, value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * A fetch program's Response as `{ status, headers, body, bodyEncoding }`. Headers and body
+ * together count against the result limit, and the body is read under that cap.
+ */
 async function encodeResponse(response, maxBytes) {
   if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
-  const headers = {};
-  response.headers.forEach((value, name) => (headers[name] = value));
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes.byteLength > maxBytes) {
-    throw new LimitError("output_too_large", "OutputTooLargeError", `the response body is ${bytes.byteLength} bytes, over the ${maxBytes}-byte limit`);
-  }
+  // No prototype: a program's Object.prototype.toJSON cannot replace the envelope.
+  const headers = Object.create(null);
+  let headerBytes = 0;
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+    headerBytes += byteLength(name) + byteLength(value) + 6;
+  });
+  if (headerBytes > maxBytes) throw tooLarge("headers are", headerBytes, maxBytes);
+  const bytes = await readCapped(response.body, maxBytes, maxBytes - headerBytes);
+  const envelope = (body, bodyEncoding) => Object.assign(Object.create(null), { status: response.status, headers, body, bodyEncoding });
   const type = response.headers.get("content-type") ?? "text/plain";
   if (TEXT_TYPES.test(type)) {
     try {
-      return { status: response.status, headers, body: new TextDecoder("utf-8", { fatal: true }).decode(bytes), bodyEncoding: "text" };
+      return envelope(new TextDecoder("utf-8", { fatal: true }).decode(bytes), "text");
     } catch {
       // not valid UTF-8 after all: fall through to base64
     }
   }
   let binary = "";
   for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return { status: response.status, headers, body: btoa(binary), bodyEncoding: "base64" };
+  const encoded = btoa(binary);
+  if (headerBytes + encoded.length > maxBytes) throw tooLarge("is", headerBytes + encoded.length, maxBytes);
+  return envelope(encoded, "base64");
 }
 
 /**
@@ -387,7 +465,8 @@ function envFor(raw, secrets) {
 }
 
 function toRequest(spec) {
-  const url = new URL(spec?.path ?? "/", "http://localhost");
+  // Concatenated, not resolved: a path like "//evil.example/x" must not change the host.
+  const url = new URL(`http://localhost${spec?.path ?? "/"}`);
   return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
 }
 
@@ -434,7 +513,7 @@ function reportHeader(report) {
   for (;;) {
     const encoded = encodeURIComponent(stringify({ ...report, logs }));
     if (encoded.length <= MAX_REPORT_CHARS || logs.length === 0) return encoded.slice(0, MAX_REPORT_CHARS);
-    logs = logs.slice(Math.ceil(logs.length / 2));
+    logs = arraySlice(logs, mathCeil(logs.length / 2));
   }
 }
 
@@ -447,12 +526,12 @@ export class Run extends WorkerEntrypoint {
    */
   async fetch(request) {
     const call = this.ctx.props?.call;
-    if (!call) return new Response("DWL child isolate: nothing to serve", { status: 404 });
+    if (!call || this.ctx.props?.callerKey !== CALLER_KEY) return new Response("DWL child isolate: nothing to serve", { status: 404 });
     const started = now();
     const run = newRun(call, started);
-    const outcome = await runs.run(run, () => this.#serve(run, call, request));
+    const outcome = await runWith(run, () => this.#serve(run, call, request));
     const { logs } = run.logs.toJSON();
-    const runMs = Math.round((now() - started) * 100) / 100;
+    const runMs = roundMs(now() - started);
     if (outcome.response) {
       const response = new Response(outcome.response.body, outcome.response);
       response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
@@ -492,11 +571,12 @@ export class Run extends WorkerEntrypoint {
   }
 
   async run(call) {
+    if (call?.callerKey !== CALLER_KEY) throw new TypeError("runs are started by the loader only");
     const started = now();
     const run = newRun(call, started);
-    const outcome = await runs.run(run, () => this.#settle(run, call));
+    const outcome = await runWith(run, () => this.#settle(run, call));
     const { logs, truncated } = run.logs.toJSON();
-    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: Math.round((now() - started) * 100) / 100 };
+    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: roundMs(now() - started) };
   }
 
   async #settle(run, call) {
@@ -512,9 +592,15 @@ export class Run extends WorkerEntrypoint {
         return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
       }
       if (done.kind === "response") {
+        // The body is read under the same deadline (a body that never ends is a timeout), and
         // waitUntil work keeps running in the isolate but does not hold the response.
-        const response = await encodeResponse(done.response, call.maxResultBytes);
-        return { ok: true, result: stringify(response) };
+        const encoded = await Promise.race([encodeResponse(done.response, call.maxResultBytes), ended]);
+        if (run.failure) return { ok: false, error: describeError(run.failure) };
+        if (encoded.kind === "timeout") {
+          done.response.body?.cancel().catch(() => {});
+          return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the response body was not complete within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+        }
+        return { ok: true, result: stringify(encoded) };
       }
       return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
     } catch (err) {

@@ -14,6 +14,8 @@ import { TOOLS } from "../tools/registry.ts";
 import HARNESS_SOURCE from "./harness.child.js";
 
 export const HARNESS_MODULE = "harness.js";
+const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
+if (!HARNESS_SOURCE.includes(`"${CALLER_KEY_PLACEHOLDER}"`)) throw new Error("harness.child.js lost its caller-key placeholder");
 
 /** Everything a child isolate is created with besides its code. Part of the isolate id. */
 export interface ChildScope {
@@ -42,13 +44,26 @@ function childEnv(scope: ChildScope): Record<string, unknown> {
   return env;
 }
 
-export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits): WorkerStub {
+/** A random secret of this loader isolate, for caller keys when no server secret is configured. */
+const LOCAL_SALT = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/**
+ * The key that lets the loader (and only the loader) start runs in a child: baked into the
+ * harness text, sent with every call. Derived from a server secret and the isolate id, so every
+ * loader instance builds identical code for one id, as Worker Loader caching requires.
+ */
+export async function callerKeyFor(env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTION_KEY" | "DWL_MODE">, isolateId: string): Promise<string> {
+  const secret = env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY) ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}` : LOCAL_SALT;
+  return sha256Hex(`dwl/caller-key/v1|${secret}|${isolateId}`);
+}
+
+export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits, callerKey: string): WorkerStub {
   const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: server.maxCpuMs, subRequests: server.maxSubRequests };
   return loader.get(isolateId, () => ({
     compatibilityDate: CHILD_COMPATIBILITY_DATE,
     compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
     mainModule: HARNESS_MODULE,
-    modules: { [HARNESS_MODULE]: HARNESS_SOURCE, [USER_MODULE]: bundle.code },
+    modules: { [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey), [USER_MODULE]: bundle.code },
     env: childEnv(scope),
     // Every outbound request goes through the gateway, which denies by default.
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),

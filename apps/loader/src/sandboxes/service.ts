@@ -13,7 +13,7 @@ import { childCall, childScope, compileProgram, platformLimits, runCompiled, typ
 import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
 import { logExecution } from "../observability.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
-import { isolateIdFor, loadChild } from "../sandbox/load.ts";
+import { callerKeyFor, isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
 import { resolveTools } from "../tools/registry.ts";
 import { loadBundle, saveBundle } from "./bundle-store.ts";
@@ -157,10 +157,12 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const limits = clampLimits(settings.limits, server);
   const egress = await runEgress(settings.egress, tenant, env, executionId);
   const scope = childScope(tenant, settings, egress);
-  const stub = loadChild(env.LOADER, await isolateIdFor(record.bundleKey, scope), bundle, scope, server);
-  const call = childCall(bundle, settings, limits, egress, server);
+  const isolateId = await isolateIdFor(record.bundleKey, scope);
+  const callerKey = await callerKeyFor(env, isolateId);
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey);
+  const call = childCall(bundle, settings, limits, egress, server, callerKey);
   const platform = platformLimits(limits, server);
-  const entrypoint = stub.getEntrypoint("Run", { props: { call }, ...(platform ? { limits: platform } : {}) });
+  const entrypoint = stub.getEntrypoint("Run", { props: { call, callerKey }, ...(platform ? { limits: platform } : {}) });
 
   const incoming = new URL(request.url);
   const headers = new Headers(request.headers);

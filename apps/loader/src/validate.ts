@@ -5,6 +5,7 @@
  */
 import type { z } from "zod";
 import { DwlHttpError } from "./errors.ts";
+import { readCapped, TOO_LARGE } from "./read-capped.ts";
 
 /** Reads at most `maxBytes` of the body; a larger body is refused without buffering it all. */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
@@ -17,25 +18,8 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
     if (text.length > maxBytes) throw tooLarge(maxBytes);
     return text;
   }
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readCapped(request.body, maxBytes);
+  if (bytes === TOO_LARGE) throw tooLarge(maxBytes);
   return new TextDecoder().decode(bytes);
 }
 

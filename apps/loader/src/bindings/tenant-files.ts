@@ -4,6 +4,7 @@
  * programs (ScopedFiles) and the `/files` HTTP routes, so both scope keys identically.
  */
 import { MAX_LIST_LIMIT } from "../limits.ts";
+import { readCapped, TOO_LARGE } from "../read-capped.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
 
 /** What a program or client sees of a stored object: R2's fields, key relative to the namespace. */
@@ -77,25 +78,8 @@ async function toBytes(value: FileValue, maxBytes: number, key: string): Promise
     return value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
   if (value instanceof ReadableStream) {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const reader = value.getReader();
-    for (;;) {
-      const { done, value: chunk } = await reader.read();
-      if (done) break;
-      total += chunk.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel();
-        throw tooBig(`over ${maxBytes}`);
-      }
-      chunks.push(chunk);
-    }
-    const bytes = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
+    const bytes = await readCapped(value, maxBytes);
+    if (bytes === TOO_LARGE) throw tooBig(`over ${maxBytes}`);
     return bytes;
   }
   throw new TypeError("file contents must be a string, an ArrayBuffer, a typed array or a ReadableStream");

@@ -14,7 +14,7 @@ export default defineConfig({
     projects: [
       {
         plugins: [
-          cloudflareTest({
+          cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: {
@@ -23,12 +23,15 @@ export default defineConfig({
                 // Test configuration only: lets egress reach the loopback upstream above.
                 DWL_EGRESS_ALLOW_LOOPBACK: "true",
                 DWL_TEST_UPSTREAM: upstream.url,
+                // The loopback npm registry started by globalSetup below.
+                DWL_NPM_REGISTRY: inject<string>("npmRegistry"),
               },
             },
-          }),
+          })),
         ],
         test: {
           name: "workerd",
+          globalSetup: ["apps/loader/test/npm-registry/global-setup.mjs"],
           // The first request in a fresh test runtime pays for compiling esbuild.wasm (~7 s).
           testTimeout: 30_000,
           include: ["apps/**/*.test.ts", "packages/**/*.test.ts"],

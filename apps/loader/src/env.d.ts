@@ -34,6 +34,8 @@ interface Env {
   DWL_EGRESS_ALLOW_LOOPBACK?: string;
   /** Tests only: the loopback echo upstream started by vitest.config.ts. */
   DWL_TEST_UPSTREAM?: string;
+  /** npm registry for `dependencies` (default https://registry.npmjs.org). */
+  DWL_NPM_REGISTRY?: string;
   /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
   DWL_CPU_ENFORCEMENT?: string;
 }

@@ -1,6 +1,6 @@
 /**
  * @module program-source
- * From a request's `code` / `files` / `entry` to the files and entry point to bundle, and the
+ * From a request's `code` / `files` / `entry` / `dependencies` to what bundling needs, and the
  * content key that addresses the bundle in the cache.
  */
 import type { ExecuteRequest } from "@dwl/protocol";
@@ -18,11 +18,17 @@ export interface ProgramSource {
   files: SourceFiles;
   entry: string;
   meter: boolean;
-  /** Content hash of everything that determines the bundle. */
+  /** npm package name → range, as requested (resolved while bundling). */
+  dependencies: Record<string, string>;
+  /**
+   * Content hash of everything that determines the bundle. Dependencies count as their ranges,
+   * not the versions they resolve to: a cached bundle keeps the versions it was built with
+   * (until it is evicted or the loader restarts), so a repeat run needs no registry at all.
+   */
   key: string;
 }
 
-type SourceFields = Pick<ExecuteRequest, "code" | "files" | "entry">;
+type SourceFields = Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies">;
 
 function pickEntry(files: SourceFiles): string {
   const names = Object.keys(files);
@@ -46,6 +52,9 @@ export function sourceBytes(body: SourceFields): number {
 export async function programSource(body: SourceFields, meter: boolean): Promise<ProgramSource> {
   const files: SourceFiles = body.code !== undefined ? { [SINGLE_MODULE_NAME]: body.code } : (body.files ?? {});
   const entry = body.entry ?? pickEntry(files);
-  const canonical = JSON.stringify([BUNDLE_FORMAT_VERSION, meter, entry, Object.keys(files).sort().map((name) => [name, files[name]])]);
-  return { files, entry, meter, key: await sha256Hex(canonical) };
+  const dependencies = Object.fromEntries(Object.entries(body.dependencies ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const parts: unknown[] = [BUNDLE_FORMAT_VERSION, meter, entry, Object.keys(files).sort().map((name) => [name, files[name]])];
+  // Appended only when present, so the keys of programs without dependencies stay as they were.
+  if (Object.keys(dependencies).length > 0) parts.push(Object.entries(dependencies));
+  return { files, entry, meter, dependencies, key: await sha256Hex(JSON.stringify(parts)) };
 }

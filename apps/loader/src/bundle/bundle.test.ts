@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { namespacedRegistry, requestCounts } from "../../test/npm-registry/registry.ts";
 import { bundleProgram } from "./bundle.ts";
 import { CompileError } from "./compile-error.ts";
 
@@ -55,5 +56,33 @@ describe("bundleProgram", () => {
     const err = await bundle({ "index.ts": "const a: number = ;" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CompileError);
     expect((err as CompileError).location).toMatchObject({ file: "index.ts", line: 1, column: 19 });
+  });
+
+  describe("npm dependencies", () => {
+    const npm = { registry: namespacedRegistry("bundle") };
+    const withDeps = (code: string, dependencies: Record<string, string>) => bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter: false, dependencies }, npm);
+
+    it("bundles the installed files of a bare import and names them node_modules/<name>/… in the map", async () => {
+      const { code, map } = await withDeps("import v from 'dwl-versions';\nexport default () => v;", { "dwl-versions": "^2" });
+      expect(code).toContain('"2.0.0"');
+      expect((JSON.parse(map) as { sources: string[] }).sources).toContain("node_modules/dwl-versions/index.js");
+    });
+
+    it("hands `require` of a Node built-in to the runtime as an import, not esbuild's throwing shim", async () => {
+      const { code } = await withDeps("import ring from 'dwl-cjs-builtins';\nexport default ring;", { "dwl-cjs-builtins": "1" });
+      expect(code).toMatch(/import \* as \w+ from "node:events"/);
+      expect(code).not.toContain('__require("node:events")');
+    });
+
+    it("drops the unused modules of a package marked side-effect free", async () => {
+      const { code } = await withDeps("import { Hono } from 'hono';\nexport default () => typeof Hono;", { hono: "^4" });
+      expect(code).not.toContain("hono/dist/middleware/cors");
+      expect(code.length).toBeLessThan(200_000);
+    });
+
+    it("does not install anything for a program that imports no package", async () => {
+      await bundleProgram({ files: { "index.js": "export default () => 1" }, entry: "index.js", meter: false, dependencies: { "dwl-cache-never": "1" } }, npm);
+      expect(await requestCounts(["dwl-cache-never"], "bundle")).toEqual({ packuments: 0, tarballs: 0 });
+    });
   });
 });

@@ -1,15 +1,19 @@
 /**
  * @module bundle
  * Turns a request's sources into one ES module for the child isolate: esbuild-wasm bundles the
- * files in memory (TypeScript, JSX, JSON, relative imports), then `rewrite` adapts the program's
- * shape. The result carries a source map whose sources are the user's own file names.
+ * files in memory (TypeScript, JSX, JSON, relative imports, npm `dependencies` installed by
+ * ../npm/install.ts), then `rewrite` adapts the program's shape. The result carries a source map
+ * whose sources are the user's own file names (and `node_modules/<name>/…` for packages).
  */
+import { env } from "cloudflare:workers";
+import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";
+import { MAX_BUNDLE_BYTES } from "../npm/limits.ts";
 import { CompileError } from "./compile-error.ts";
 import { asDefaultExportedFunction } from "./entry-shape.ts";
 import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import { loaderFor, virtualFiles, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
+import { loaderFor, npmDisplayPath, NPM_NAMESPACE, virtualFiles, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
 
 /** Module name of the user's program inside the child isolate (it appears in raw stacks). */
 export const USER_MODULE = "user.js";
@@ -32,6 +36,8 @@ export interface BundleInput {
   entry: string;
   /** Insert fuel checks (CPU metering); see rewrite.ts. */
   meter: boolean;
+  /** npm package name → semver range or dist-tag. */
+  dependencies?: Record<string, string>;
 }
 
 function isBuildFailure(err: unknown): err is BuildFailure {
@@ -79,11 +85,25 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
 
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 
-export async function bundleProgram({ files, entry, meter }: BundleInput): Promise<Bundle> {
+/** Source-map names: the user's files as they are, package files as `node_modules/<name>/<file>`. */
+function displaySource(source: string): string {
+  if (source.startsWith(`${VIRTUAL_NAMESPACE}:`)) return source.slice(VIRTUAL_NAMESPACE.length + 1);
+  if (source.startsWith(`${NPM_NAMESPACE}:`)) return npmDisplayPath(source.slice(NPM_NAMESPACE.length + 1));
+  return source;
+}
+
+/**
+ * Bundles one program. `npm` says where packages come from; by default the Worker's own
+ * configuration (DWL_NPM_REGISTRY, the KV and FILES bindings).
+ */
+export async function bundleProgram({ files, entry, meter, dependencies }: BundleInput, npm?: NpmEnvironment): Promise<Bundle> {
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
+  // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
+  let packages: InstalledPackages | undefined;
+  if (dependencies && Object.keys(dependencies).length > 0) packages = await installDependencies(dependencies, npm ?? npmEnvironment(env));
   const asFunction = await asDefaultExportedFunction(entrySource, loaderFor(entry));
   const source = (path: string): string => (path === entry && asFunction !== undefined ? asFunction : (files[path] ?? ""));
 
@@ -106,21 +126,28 @@ export async function bundleProgram({ files, entry, meter }: BundleInput): Promi
       metafile: true,
       logLevel: "silent",
       legalComments: "none",
-      plugins: [virtualFiles(files, entry, source)],
+      plugins: [virtualFiles({ files, entry, source, ...(packages ? { packages } : {}) })],
     });
   } catch (err) {
-    if (isBuildFailure(err)) throw CompileError.fromEsbuild(err.errors);
+    if (isBuildFailure(err)) {
+      // Errors inside a package point at node_modules/<name>/<file>, as its stack frames do.
+      for (const { location } of err.errors) if (location) location.file = displaySource(location.file);
+      throw CompileError.fromEsbuild(err.errors);
+    }
     throw err;
   }
 
   const js = result.outputFiles.find((f) => f.path.endsWith(".js"));
   const mapFile = result.outputFiles.find((f) => f.path.endsWith(".js.map"));
   if (!js || !mapFile) throw new CompileError("bundling produced no output");
+  if (js.contents.byteLength > MAX_BUNDLE_BYTES) {
+    throw new CompileError(`the bundled program is ${js.contents.byteLength} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
+  }
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
   const shape: ProgramShape = output?.exports.includes("default") ? "module" : "script";
 
   const map = JSON.parse(mapFile.text) as { sources: string[] };
-  map.sources = map.sources.map((s) => (s.startsWith(`${VIRTUAL_NAMESPACE}:`) ? s.slice(VIRTUAL_NAMESPACE.length + 1) : s));
+  map.sources = map.sources.map(displaySource);
   const rewritten = rewriteBundle({ code: js.text, fileName: USER_MODULE, source: { map: JSON.stringify(map) } }, { wrapScript: shape === "script", meter });
   return { code: rewritten.code, map: rewritten.map, shape };
 }

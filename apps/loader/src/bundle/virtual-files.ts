@@ -1,23 +1,44 @@
 /**
  * @module virtual-files
- * An esbuild plugin that serves the request's `files` from memory: relative imports resolve
- * between them (with extension and `index.*` lookup), runtime built-ins (`node:*`,
- * `cloudflare:*`) stay external for the child's runtime, and anything else is a compile error.
+ * An esbuild plugin that serves everything from memory: the request's `files` (relative imports
+ * with extension and `index.*` lookup) and the installed npm packages (bare imports, through
+ * npm/module-resolver.ts). Runtime built-ins (`node:*`, `cloudflare:*`) stay external for the
+ * child's runtime; an npm import the program did not list in `dependencies` is a compile error
+ * that shows the line to add.
+ *
+ * `require()` of a built-in cannot stay external: in an ES module bundle esbuild turns it into a
+ * `__require` shim that throws. It resolves instead to a small CommonJS module re-exporting the
+ * built-in's default export, which is what `require` returns in Node.
  */
+import { nodeBuiltin } from "../npm/node-builtins.ts";
+import { ModuleResolver, splitBareSpecifier, type ImportStyle, type Resolution } from "../npm/module-resolver.ts";
+import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
+import type { ImportKind, OnResolveResult } from "esbuild-wasm/esm/browser.js";
 import type { Loader, Plugin } from "./esbuild.ts";
 
 export const VIRTUAL_NAMESPACE = "dwl";
+/** Files of installed packages: path `<name>@<version>/<file>`. */
+export const NPM_NAMESPACE = "npm";
+/** `require("node:x")`: CommonJS module whose exports are the built-in's default export. */
+const NODE_REQUIRE_NAMESPACE = "dwl-node-require";
+/** The ES module behind it, which can import the built-in. */
+const NODE_IMPORT_NAMESPACE = "dwl-node-import";
+/** A module that throws when evaluated: an optional `require()` whose target does not exist. */
+const MISSING_NAMESPACE = "dwl-missing";
 
 /** Tried in order when an import names a file without its extension. */
 const RESOLVE_EXTENSIONS = [".ts", ".tsx", ".js", ".mjs", ".jsx", ".json"];
 
-/** Node built-ins the child can import without the `node:` prefix (nodejs_compat). */
-const NODE_BUILTINS = new Set([
-  "assert", "async_hooks", "buffer", "crypto", "diagnostics_channel", "events", "path", "process",
-  "stream", "string_decoder", "timers", "url", "util", "zlib",
-]);
-
 export type SourceFiles = Record<string, string>;
+
+export interface VirtualFilesOptions {
+  files: SourceFiles;
+  entry: string;
+  /** The source of a user file (the entry may have been rewritten). */
+  source: (path: string) => string;
+  /** Resolved and unpacked `dependencies`, when the program has any. */
+  packages?: InstalledPackages;
+}
 
 export function loaderFor(path: string): Loader {
   if (path.endsWith(".ts")) return "ts";
@@ -41,25 +62,86 @@ function joinPath(importer: string, spec: string): string | null {
 }
 
 function findFile(files: SourceFiles, path: string): string | undefined {
-  if (path in files) return path;
-  for (const ext of RESOLVE_EXTENSIONS) if (path + ext in files) return path + ext;
+  const has = (p: string) => Object.hasOwn(files, p);
+  if (has(path)) return path;
+  for (const ext of RESOLVE_EXTENSIONS) if (has(path + ext)) return path + ext;
   // TypeScript's convention: `./x.js` may name `./x.ts`.
   const ts = path.replace(/\.(m?js|jsx)$/, (_m, e: string) => (e === "jsx" ? ".tsx" : ".ts"));
-  if (ts !== path && ts in files) return ts;
-  for (const ext of RESOLVE_EXTENSIONS) if (`${path}/index${ext}` in files) return `${path}/index${ext}`;
+  if (ts !== path && has(ts)) return ts;
+  for (const ext of RESOLVE_EXTENSIONS) if (has(`${path}/index${ext}`)) return `${path}/index${ext}`;
   return undefined;
 }
 
-export function virtualFiles(files: SourceFiles, entry: string, source: (path: string) => string): Plugin {
+/** `hono@4.1.0/dist/index.js` → package id and file; scoped ids have one more segment. */
+function splitNpmPath(path: string): { id: string; file: string } {
+  const parts = path.split("/");
+  const idParts = path.startsWith("@") ? 2 : 1;
+  return { id: parts.slice(0, idParts).join("/"), file: parts.slice(idParts).join("/") };
+}
+
+/** How a package file shows in source maps, stacks and errors. */
+export function npmDisplayPath(path: string): string {
+  const { id, file } = splitNpmPath(path);
+  return `node_modules/${id.slice(0, id.lastIndexOf("@"))}/${file}`;
+}
+
+function missingDependencyText(spec: string): string {
+  const name = splitBareSpecifier(spec)?.name ?? spec;
+  return `Cannot import "${spec}": npm packages must be listed in \`dependencies\` (for example "dependencies": { "${name}": "*" })`;
+}
+
+const styleOf = (kind: ImportKind): ImportStyle => (kind === "require-call" || kind === "require-resolve" ? "require" : "import");
+
+export function virtualFiles({ files, entry, source, packages }: VirtualFilesOptions): Plugin {
+  const resolver = packages ? new ModuleResolver(packages) : undefined;
+
+  const toResult = (resolution: Resolution): OnResolveResult => {
+    if ("error" in resolution) return { errors: [{ text: resolution.error }] };
+    const { pkg, path } = resolution;
+    // `"sideEffects": false` lets esbuild drop modules whose exports go unused (hono relies on it).
+    return { path: `${pkg.id}/${path}`, namespace: NPM_NAMESPACE, ...(pkg.manifest.sideEffects === false ? { sideEffects: false } : {}) };
+  };
+
+  /** A bare import that cannot be satisfied: fatal for a static import, a throwing module otherwise. */
+  const unresolvable = (kind: ImportKind, text: string): OnResolveResult =>
+    kind === "import-statement" || kind === "entry-point" ? { errors: [{ text }] } : { path: text, namespace: MISSING_NAMESPACE };
+
+  const bare = (spec: string, from: InstalledPackage | null, kind: ImportKind): OnResolveResult => {
+    const parsed = splitBareSpecifier(spec);
+    const pkg = parsed && resolver?.packageFor(parsed.name, from);
+    if (!parsed || !resolver || !pkg) {
+      if (!from) return { errors: [{ text: missingDependencyText(spec) }] };
+      return unresolvable(kind, `${from.id} imports "${spec}", which is not installed (not among its dependencies); add "${parsed?.name ?? spec}" to \`dependencies\``);
+    }
+    return toResult(resolver.subpath(pkg, parsed.subpath, styleOf(kind)));
+  };
+
   return {
     name: "dwl-virtual-files",
     setup(build) {
       build.onResolve({ filter: /.*/ }, (args) => {
         if (args.kind === "entry-point") return { path: entry, namespace: VIRTUAL_NAMESPACE };
         const spec = args.path;
-        if (spec.startsWith("node:") || spec.startsWith("cloudflare:")) return { path: spec, external: true };
-        if (NODE_BUILTINS.has(spec)) return { path: `node:${spec}`, external: true };
+        if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
+        if (spec.startsWith("cloudflare:")) return { path: spec, external: true };
+
+        const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;
+        const from = importer ? resolver?.packageById(importer.id) : undefined;
+        if (importer && !from) return { errors: [{ text: `internal: unknown package ${importer.id}` }] };
+        const who = from ? from.id : args.importer;
+
+        const builtin = nodeBuiltin(spec);
+        const bareName = splitBareSpecifier(spec)?.name;
+        if (builtin && !(bareName && resolver?.dependsOn(bareName, from ?? null))) {
+          if ("missing" in builtin) {
+            return unresolvable(args.kind, `${who} imports "${spec}", a Node built-in that the runtime lacks`);
+          }
+          if (styleOf(args.kind) === "require") return { path: builtin.available, namespace: NODE_REQUIRE_NAMESPACE };
+          return { path: builtin.available, external: true };
+        }
+
         if (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/")) {
+          if (from && importer && resolver) return toResult(resolver.relative(from, importer.file, spec));
           const joined = joinPath(args.importer, spec);
           const found = joined === null ? undefined : findFile(files, joined);
           if (found === undefined) {
@@ -67,17 +149,35 @@ export function virtualFiles(files: SourceFiles, entry: string, source: (path: s
           }
           return { path: found, namespace: VIRTUAL_NAMESPACE };
         }
-        return {
-          errors: [
-            {
-              text: `Cannot import "${spec}": npm packages must be listed in \`dependencies\` (for example "dependencies": { "${spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]}": "*" })`,
-            },
-          ],
-        };
+
+        if (spec.startsWith("#") && from && resolver) {
+          const mapped = resolver.hashImport(from, spec, styleOf(args.kind));
+          return "bare" in mapped ? bare(mapped.bare, from, args.kind) : toResult(mapped);
+        }
+        return bare(spec, from ?? null, args.kind);
       });
+
       build.onLoad({ filter: /.*/, namespace: VIRTUAL_NAMESPACE }, (args) => ({
         contents: source(args.path),
         loader: loaderFor(args.path),
+      }));
+      build.onLoad({ filter: /.*/, namespace: NPM_NAMESPACE }, (args) => {
+        const { id, file } = splitNpmPath(args.path);
+        const contents = resolver?.packageById(id)?.files[file];
+        if (contents === undefined) return { errors: [{ text: `internal: ${args.path} is not installed` }] };
+        return { contents, loader: file.endsWith(".json") ? "json" : "js" };
+      });
+      build.onLoad({ filter: /.*/, namespace: NODE_REQUIRE_NAMESPACE }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(args.path)}).value;`,
+        loader: "js",
+      }));
+      build.onLoad({ filter: /.*/, namespace: NODE_IMPORT_NAMESPACE }, (args) => ({
+        contents: `import * as m from ${JSON.stringify(args.path)};\nexport const value = m.default ?? m;`,
+        loader: "js",
+      }));
+      build.onLoad({ filter: /.*/, namespace: MISSING_NAMESPACE }, (args) => ({
+        contents: `throw new Error(${JSON.stringify(args.path)});`,
+        loader: "js",
       }));
     },
   };

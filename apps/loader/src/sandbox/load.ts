@@ -44,8 +44,15 @@ function childEnv(scope: ChildScope): Record<string, unknown> {
   return env;
 }
 
-/** A random secret of this loader isolate, for caller keys when no server secret is configured. */
-const LOCAL_SALT = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+/**
+ * A random secret of this loader isolate, for caller keys when no server secret is configured.
+ * Made on first use: workerd forbids generating random values in global scope.
+ */
+let localSalt: string | undefined;
+function localSaltOnce(): string {
+  localSalt ??= Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return localSalt;
+}
 
 /**
  * The key that lets the loader (and only the loader) start runs in a child: baked into the
@@ -53,7 +60,7 @@ const LOCAL_SALT = Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) =>
  * loader instance builds identical code for one id, as Worker Loader caching requires.
  */
 export async function callerKeyFor(env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTION_KEY" | "DWL_MODE">, isolateId: string): Promise<string> {
-  const secret = env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY) ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}` : LOCAL_SALT;
+  const secret = env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY) ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}` : localSaltOnce();
   return sha256Hex(`dwl/caller-key/v1|${secret}|${isolateId}`);
 }
 

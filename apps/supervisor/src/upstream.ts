@@ -25,6 +25,8 @@ const SKIPPED_HEADERS = new Set(["host", "connection", "content-length", "transf
 export async function forward(origin: string, request: BufferedRequest): Promise<BufferedResponse | typeof LOST> {
   const headers = new Headers();
   for (const [name, value] of Object.entries(request.headers)) if (!SKIPPED_HEADERS.has(name)) headers.set(name, value);
+  // The loader builds public URLs (a sandbox's `url`) from this, not from our internal port.
+  if (request.headers.host) headers.set("x-forwarded-host", request.headers.host);
   let response: Response;
   try {
     response = await fetch(origin + request.path, {

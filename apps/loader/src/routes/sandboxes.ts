@@ -29,7 +29,12 @@ function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
 }
 
-const originOf = (c: Context<AppEnv>) => new URL(c.req.url).origin;
+/** The origin clients used: behind the local supervisor the request arrives on an internal port. */
+function originOf(c: Context<AppEnv>): string {
+  const url = new URL(c.req.url);
+  const forwarded = c.req.header("x-forwarded-host");
+  return forwarded && /^[A-Za-z0-9.-]+(:\d+)?$/.test(forwarded) ? `${url.protocol}//${forwarded}` : url.origin;
+}
 const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) => c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
 
 async function definitionOf(c: Context<AppEnv>) {

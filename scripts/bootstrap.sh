@@ -41,4 +41,8 @@ export npm_config_update_notifier=false
 install_once pnpm.lock pnpm-lock.yaml \
   pnpm install --frozen-lockfile --reporter=append-only --config.confirmModulesPurge=false
 
+# 3. The playground's browser bundle (apps/playground → apps/loader/src/playground/assets.generated.ts,
+#    imported by the Worker): skipped in a few ms when its inputs have not changed.
+node apps/playground/build.mjs
+
 exec "$@"

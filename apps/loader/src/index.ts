@@ -8,6 +8,7 @@ import type { AppEnv } from "./app-env.ts";
 import { authenticate } from "./auth.ts";
 import { DwlHttpError, renderError } from "./errors.ts";
 import { readServerLimits } from "./limits.ts";
+import { playgroundRoute } from "./playground/route.ts";
 import { credentialsRoute } from "./routes/credentials.ts";
 import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
@@ -17,6 +18,8 @@ import { sandboxesRoute } from "./routes/sandboxes.ts";
 const app = new Hono<AppEnv>();
 
 app.get("/healthz", (c) => c.json({ ok: true }));
+// The browser playground: GET / and its assets, public (the key stays in the browser).
+app.route("/", playgroundRoute);
 
 app.use("*", async (c, next) => {
   c.set("tenant", await authenticate(c.req.header("authorization"), c.env));

@@ -72,7 +72,8 @@ const server = createServer(async (req, res) => {
     return;
   }
   const response = await supervisor.handle(request);
-  res.writeHead(response.status, [...response.headers, ["content-length", String(response.body.length)]].flat());
+  const lengthKnown = request.method === "HEAD" && response.headers.some(([name]) => name === "content-length");
+  res.writeHead(response.status, [...response.headers, ...(lengthKnown ? [] : [["content-length", String(response.body.length)]])].flat());
   res.end(response.body);
 });
 

@@ -97,6 +97,8 @@ export class Supervisor {
       try {
         if (this.restarting || (await isHealthy(this.options.origin, Math.min(1_000, this.options.watchdogMs)))) this.lastHealthyAt = Date.now();
         else if (!this.restarting && Date.now() - this.lastHealthyAt > this.options.watchdogMs) {
+          // A heap bomb makes V8 collect garbage back to back before it aborts (by itself, with a
+          // heap message: "memory"); DWL_WATCHDOG_MS must stay well above that time.
           console.error(`[dwl supervisor] runtime unresponsive for ${Date.now() - this.lastHealthyAt} ms: restarting it`);
           this.restart("hang");
         }

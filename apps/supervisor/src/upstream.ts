@@ -42,7 +42,8 @@ export async function forward(origin: string, request: BufferedRequest): Promise
   if (response.status >= 500 && !(response.headers.get("content-type") ?? "").includes("json")) return LOST;
   const out: [string, string][] = [];
   response.headers.forEach((value, name) => {
-    if (!SKIPPED_HEADERS.has(name)) out.push([name, value]);
+    // A HEAD answer has no body: its content-length describes the resource, so keep it.
+    if (!SKIPPED_HEADERS.has(name) || (name === "content-length" && request.method === "HEAD")) out.push([name, value]);
   });
   return { status: response.status, headers: out, body };
 }

@@ -56,6 +56,10 @@ export class SandboxRegistry extends DurableObject<Env> {
     `);
   }
 
+  count(): number {
+    return Number(this.sql.exec("SELECT COUNT(*) AS n FROM sandboxes").one().n);
+  }
+
   /** Creates a sandbox unless the tenant already has `max`; returns null when full. */
   create(record: Omit<SandboxRecord, "version" | "createdAt" | "updatedAt">, max: number): SandboxRecord | null {
     const count = Number(this.sql.exec("SELECT COUNT(*) AS n FROM sandboxes").one().n);

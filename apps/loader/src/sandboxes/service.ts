@@ -28,6 +28,10 @@ function registry(env: Env, tenant: string) {
   return env.SANDBOXES.get(env.SANDBOXES.idFromName(tenant));
 }
 
+function tooMany(max: number): DwlHttpError {
+  return new DwlHttpError(409, "invalid_request", `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`);
+}
+
 function notFound(id: string): DwlHttpError {
   return new DwlHttpError(404, "not_found", `no sandbox "${id}"`);
 }
@@ -75,14 +79,17 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
   // Egress settings and tools are checked now, not at the first request.
   await runEgress(definition.egress, context.tenant, context.env, "validation");
   resolveTools(definition.tools);
+  const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
+  const sandboxes = registry(context.env, context.tenant);
+  // Refused before anything is stored, so a create over the limit leaves nothing behind.
+  if ((await sandboxes.count()) >= max) throw tooMany(max);
   const { key, entry } = await compileAndStore(definition, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
-  const record = await registry(context.env, context.tenant).create(
+  const record = await sandboxes.create(
     { id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: key, settings: settingsOf(definition) },
     max,
   );
-  if (!record) throw new DwlHttpError(409, "invalid_request", `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`);
+  if (!record) throw tooMany(max);
   return sandboxInfo(record, origin);
 }
 

@@ -135,3 +135,17 @@ describe("sandboxes", () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
 });
+
+describe("sandbox limits", () => {
+  it("refuses a sandbox past the tenant's limit with 409, storing nothing", async () => {
+    const { createSandbox } = await import("../../src/sandboxes/service.ts");
+    const { readServerLimits } = await import("../../src/limits.ts");
+    const context = { env: { ...env, DWL_MAX_SANDBOXES: "1" }, tenant: `limit-${crypto.randomUUID()}`, server: readServerLimits({}) };
+    await createSandbox({ code: "export default { fetch: () => new Response('one') }" }, context, "http://x");
+    const before = (await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length;
+    const marker = crypto.randomUUID();
+    const err = await createSandbox({ code: `export default { fetch: () => new Response('${marker}') }` }, context, "http://x").catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409 });
+    expect((await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length).toBe(before);
+  });
+});

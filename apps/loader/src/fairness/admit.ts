@@ -6,7 +6,11 @@
 import { DwlHttpError } from "../errors.ts";
 import { PARENT_TIMEOUT_GRACE_MS, type ServerLimits } from "../limits.ts";
 
-export async function admitted<T>(env: Env, tenant: string, server: ServerLimits, work: () => Promise<T>): Promise<T> {
+/**
+ * `waitUntil` (the request's) lets the release finish after the response is sent instead of
+ * holding it for another Durable Object round trip; without it the release is awaited.
+ */
+export async function admitted<T>(env: Env, tenant: string, server: ServerLimits, work: () => Promise<T>, waitUntil?: (p: Promise<unknown>) => void): Promise<T> {
   const gate = env.TENANT_GATES.get(env.TENANT_GATES.idFromName(tenant));
   const admission = await gate.acquire({
     perMinute: server.ratePerMinute,
@@ -21,6 +25,8 @@ export async function admitted<T>(env: Env, tenant: string, server: ServerLimits
   try {
     return await work();
   } finally {
-    await gate.release(admission.lease).catch(() => {});
+    const release = gate.release(admission.lease).catch(() => {});
+    if (waitUntil) waitUntil(release);
+    else await release;
   }
 }

@@ -39,7 +39,7 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
     }
   }
 
-  const json = await admitted(c.env, c.get("tenant"), server, () => executeProgram(body, { env: c.env, tenant: c.get("tenant"), server }));
+  const json = await admitted(c.env, c.get("tenant"), server, () => executeProgram(body, { env: c.env, tenant: c.get("tenant"), server }), (p) => c.executionCtx.waitUntil(p));
   return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
 });
 

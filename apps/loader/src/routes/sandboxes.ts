@@ -62,7 +62,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .post("/:id/execute", async (c) => {
     const server = c.get("server");
     const body = validate(SandboxExecuteSchema, parseJson((await readBodyText(c.req.raw, server.maxInputBytes + REQUEST_OVERHEAD_BYTES)) || "{}"));
-    const json = await admitted(c.env, c.get("tenant"), server, () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)));
+    const json = await admitted(c.env, c.get("tenant"), server, () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)), waitUntilOf(c));
     return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
   })
   .all("/:id/http/*", async (c) => {
@@ -70,6 +70,6 @@ export const sandboxesRoute = new Hono<AppEnv>()
     const prefix = `/sandboxes/${id}/http`;
     const pathname = new URL(c.req.url).pathname;
     const path = pathname.startsWith(prefix) ? pathname.slice(prefix.length) || "/" : "/";
-    return admitted(c.env, c.get("tenant"), c.get("server"), () => serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c)));
+    return admitted(c.env, c.get("tenant"), c.get("server"), () => serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c)), waitUntilOf(c));
   })
   .all("/:id/http", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));

@@ -11,7 +11,7 @@
  * built-in's default export, which is what `require` returns in Node.
  */
 import { nodeBuiltin } from "../npm/node-builtins.ts";
-import { ModuleResolver, splitBareSpecifier, type ImportStyle, type Resolution } from "../npm/module-resolver.ts";
+import { joinPackagePath, ModuleResolver, splitBareSpecifier, type ImportStyle, type Resolution } from "../npm/module-resolver.ts";
 import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
 import type { ImportKind, OnResolveResult } from "esbuild-wasm/esm/browser.js";
 import type { Loader, Plugin } from "./esbuild.ts";
@@ -48,17 +48,9 @@ export function loaderFor(path: string): Loader {
   return "js";
 }
 
-/** Joins `spec` onto the directory of `importer`, normalising `.` and `..`; null if it escapes the root. */
+/** Joins `spec` onto the directory of `importer` (or the root, for `/…`); null if it escapes the root. */
 function joinPath(importer: string, spec: string): string | null {
-  const parts = spec.startsWith("/") ? [] : importer.split("/").slice(0, -1);
-  for (const segment of spec.split("/")) {
-    if (segment === "" || segment === ".") continue;
-    if (segment === "..") {
-      if (parts.length === 0) return null;
-      parts.pop();
-    } else parts.push(segment);
-  }
-  return parts.join("/");
+  return joinPackagePath(spec.startsWith("/") ? "" : importer, spec);
 }
 
 function findFile(files: SourceFiles, path: string): string | undefined {

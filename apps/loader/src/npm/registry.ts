@@ -17,6 +17,7 @@ import {
   REGISTRY_TIMEOUT_MS,
 } from "./limits.ts";
 import { MemoryCache } from "./memory-cache.ts";
+import { readCapped as readStreamCapped, TOO_LARGE } from "../read-capped.ts";
 
 /** What resolution and download need of one published version; the rest of the metadata is dropped. */
 export interface VersionInfo {
@@ -95,27 +96,9 @@ async function readCapped(res: Response, maxBytes: number, what: string): Promis
     await res.body?.cancel();
     throw tooLarge();
   }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (res.body) {
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        await reader.cancel();
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-  }
-  const body = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
+  if (!res.body) return new Uint8Array(0);
+  const body = await readStreamCapped(res.body, maxBytes);
+  if (body === TOO_LARGE) throw tooLarge();
   return body;
 }
 

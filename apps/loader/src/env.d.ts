@@ -38,6 +38,10 @@ interface Env {
   DWL_NPM_REGISTRY?: string;
   /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
   DWL_CPU_ENFORCEMENT?: string;
+  /** Where per-tenant admission is kept: "isolate" (default in local mode) or "durable-object". */
+  DWL_ADMISSION?: string;
+  /** Batch interval of the execution log lines in ms; 0 writes each at once (default deployed). */
+  DWL_LOG_FLUSH_MS?: string;
 }
 
 declare namespace Cloudflare {

@@ -158,7 +158,7 @@ export async function runCompiled(
     ...(outcome.ok ? { resultBytes: outcome.result.length } : {}),
     logLines: outcome.logs.length,
     egressCalls: outcome.egress.length,
-  });
+  }, server.logFlushMs);
   if (outcome.ok) return { json: `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`, outcome };
 
   const error = outcome.error;

@@ -33,6 +33,8 @@ export const MAX_LIST_LIMIT = 1_000;
 export const DEFAULT_NAMESPACE = "default";
 /** Executions one tenant may start per minute (token bucket; bursts up to the same number). */
 export const RATE_PER_MINUTE = 1_200;
+/** Local mode writes execution log lines in batches this often (observability.ts). */
+export const LOCAL_LOG_FLUSH_MS = 100;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /** A request body larger than this is refused with 413 before it is parsed. */
@@ -70,6 +72,10 @@ export interface ServerLimits {
   ratePerMinute: number;
   maxConcurrent: number;
   cpuEnforcement: CpuEnforcement;
+  /** Where per-tenant admission is kept (fairness/admit.ts). */
+  admission: "isolate" | "durable-object";
+  /** Execution log lines are written in batches this often; 0 writes each at once (observability.ts). */
+  logFlushMs: number;
 }
 
 /** Limits of one run after clamping to the server maxima. */
@@ -83,6 +89,7 @@ function positiveInt(value: string | undefined, fallback: number): number {
 
 export function readServerLimits(env: Partial<Env>): ServerLimits {
   const enforcement = env.DWL_CPU_ENFORCEMENT;
+  const local = env.DWL_MODE === "local";
   return {
     defaultCpuMs: positiveInt(env.DWL_DEFAULT_CPU_MS, DEFAULT_CPU_MS),
     maxCpuMs: positiveInt(env.DWL_MAX_CPU_MS, MAX_CPU_MS),
@@ -100,6 +107,8 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     ratePerMinute: positiveInt(env.DWL_RATE_PER_MINUTE, RATE_PER_MINUTE),
     maxConcurrent: positiveInt(env.DWL_MAX_CONCURRENT, MAX_CONCURRENT_EXECUTIONS),
     cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
+    admission: env.DWL_ADMISSION === "isolate" || env.DWL_ADMISSION === "durable-object" ? env.DWL_ADMISSION : local ? "isolate" : "durable-object",
+    logFlushMs: positiveInt(env.DWL_LOG_FLUSH_MS, local ? LOCAL_LOG_FLUSH_MS : 0),
   };
 }
 

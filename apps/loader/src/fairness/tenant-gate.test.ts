@@ -39,13 +39,29 @@ describe("TenantGate", () => {
   });
 });
 
-describe("admitted()", () => {
-  it("answers 429 with Retry-After past the tenant's rate", async () => {
+describe.each(["durable-object", "isolate"] as const)("admitted() with %s admission", (admission) => {
+  it("answers 429 with Retry-After past the tenant's rate, and keeps tenants apart", async () => {
     const tenant = `t-${crypto.randomUUID()}`;
-    const server = { ...readServerLimits({}), ratePerMinute: 1 };
+    const server = { ...readServerLimits({}), ratePerMinute: 1, admission };
     expect(await admitted(env, tenant, server, async () => "first")).toBe("first");
     const err = await admitted(env, tenant, server, async () => "second").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DwlHttpError);
     expect(err).toMatchObject({ status: 429, type: "rate_limited", headers: { "retry-after": expect.stringMatching(/^\d+$/) } });
+    expect(await admitted(env, `other-${tenant}`, server, async () => "other")).toBe("other");
+  });
+
+  it("releases the lease when the work fails", async () => {
+    const tenant = `t-${crypto.randomUUID()}`;
+    const server = { ...readServerLimits({}), maxConcurrent: 1, admission };
+    await expect(admitted(env, tenant, server, async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await admitted(env, tenant, server, async () => "after")).toBe("after");
+  });
+});
+
+describe("readServerLimits()", () => {
+  it("keeps admission in the isolate and batches log lines in local mode only", () => {
+    expect(readServerLimits({ DWL_MODE: "local" })).toMatchObject({ admission: "isolate", logFlushMs: 100 });
+    expect(readServerLimits({})).toMatchObject({ admission: "durable-object", logFlushMs: 0 });
+    expect(readServerLimits({ DWL_MODE: "local", DWL_ADMISSION: "durable-object", DWL_LOG_FLUSH_MS: "0" })).toMatchObject({ admission: "durable-object", logFlushMs: 0 });
   });
 });

@@ -1,50 +1,22 @@
 /**
  * @module fairness/tenant-gate
- * Per-tenant admission for executions: a token bucket (rate) and a lease count (concurrency),
- * held by one Durable Object per tenant so the limits are global (every loader instance asks the
- * same object) and work the same under `wrangler dev`. Leases expire on their own, so a lost
- * release (a crashed request) cannot lock a tenant out.
+ * Per-tenant admission held by one Durable Object per tenant, so the limits are global: every
+ * loader instance asks the same object. Leases expire on their own, so a lost release (a crashed
+ * request) cannot lock a tenant out.
  */
 import { DurableObject } from "cloudflare:workers";
+import { AdmissionLedger, type Admission, type GateLimits } from "./ledger.ts";
 
-export interface GateLimits {
-  /** Executions admitted per minute (bucket refill), bursting up to the same number. */
-  perMinute: number;
-  /** Executions running at once. */
-  concurrent: number;
-  /** A lease not released within this long is considered finished. */
-  leaseMs: number;
-}
-
-export type Admission = { ok: true; lease: string } | { ok: false; reason: "rate" | "concurrency"; retryAfterMs: number };
+export type { Admission, GateLimits } from "./ledger.ts";
 
 export class TenantGate extends DurableObject<Env> {
-  private tokens = -1;
-  private refilledAt = 0;
-  private readonly leases = new Map<string, number>();
+  private readonly ledger = new AdmissionLedger();
 
   acquire(limits: GateLimits): Admission {
-    const now = Date.now();
-    for (const [lease, expires] of this.leases) if (expires <= now) this.leases.delete(lease);
-    if (this.tokens < 0) {
-      this.tokens = limits.perMinute;
-      this.refilledAt = now;
-    }
-    const perMs = limits.perMinute / 60_000;
-    this.tokens = Math.min(limits.perMinute, this.tokens + (now - this.refilledAt) * perMs);
-    this.refilledAt = now;
-    if (this.leases.size >= limits.concurrent) {
-      const soonest = Math.min(...this.leases.values());
-      return { ok: false, reason: "concurrency", retryAfterMs: Math.max(100, Math.min(soonest - now, 1_000)) };
-    }
-    if (this.tokens < 1) return { ok: false, reason: "rate", retryAfterMs: Math.ceil((1 - this.tokens) / perMs) };
-    this.tokens -= 1;
-    const lease = crypto.randomUUID();
-    this.leases.set(lease, now + limits.leaseMs);
-    return { ok: true, lease };
+    return this.ledger.acquire(limits);
   }
 
   release(lease: string): void {
-    this.leases.delete(lease);
+    this.ledger.release(lease);
   }
 }

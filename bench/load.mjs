@@ -40,7 +40,7 @@ const QUIET = "quiet";
 const PROGRAMS_PER_TENANT = 4;
 const FLOODS = 2;
 const FLOOD_MS = 20_000;
-const FLOOD_MAX_REQUESTS = 40_000;
+const FLOOD_MAX_REQUESTS = 400_000;
 const QUIET_ALONE = 100;
 /** The quiet tenant's p95 during the flood may be this many times its p95 alone... */
 const QUIET_P95_FACTOR = 10;

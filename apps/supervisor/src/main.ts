@@ -4,14 +4,19 @@
  * (default 8787). Configuration by environment: PORT, DWL_STATE_DIR (local KV/R2 state,
  * default .wrangler/state), DWL_HEAP_MB (per-isolate V8 heap, default 256), DWL_WATCHDOG_MS
  * (default 10000), DWL_MAX_RSS_MB (the runtime's resident memory cap, default 2048),
- * DWL_MAX_BODY_BYTES (default 8 MiB). Extra arguments go to wrangler dev.
+ * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the runtime at
+ * once, default 16) and DWL_KEY_QUEUE (more waiting here, default 64; see key-admission.ts).
+ * Extra arguments go to wrangler dev.
  */
+import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
+import { KeyAdmission } from "./key-admission.ts";
 import { Runtime } from "./runtime.ts";
 import { Supervisor } from "./supervisor.ts";
-import type { BufferedRequest } from "./upstream.ts";
+import type { BufferedRequest, BufferedResponse } from "./upstream.ts";
+import { isExecution } from "./verdict.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const port = Number(process.env.PORT ?? 8787);
@@ -19,6 +24,7 @@ const heapLimitMb = Number(process.env.DWL_HEAP_MB ?? 256);
 const watchdogMs = Number(process.env.DWL_WATCHDOG_MS ?? 10_000);
 const maxResidentMb = Number(process.env.DWL_MAX_RSS_MB ?? 2048);
 const maxBodyBytes = Number(process.env.DWL_MAX_BODY_BYTES ?? 8 * 1024 * 1024);
+const admission = new KeyAdmission({ concurrency: Number(process.env.DWL_KEY_CONCURRENCY ?? 16), queue: Number(process.env.DWL_KEY_QUEUE ?? 64) });
 
 /**
  * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
@@ -65,13 +71,44 @@ const runtime = new Runtime({
 });
 const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb });
 
+/** Requests are grouped by the credential they present (hashed; no header: one shared group). */
+const admissionKey = (request: BufferedRequest) => createHash("sha256").update(request.headers.authorization ?? "").digest("hex");
+
+function rateLimited(retryAfterSeconds: number, message: string): BufferedResponse {
+  const body = { error: { type: "rate_limited", message: `${message}; retry in ${retryAfterSeconds} s` } };
+  return { status: 429, headers: [["content-type", "application/json; charset=utf-8"], ["retry-after", String(retryAfterSeconds)]], body: Buffer.from(JSON.stringify(body)) };
+}
+
+/** The runtime's answer, or this process's 429 when the request's key is over its share. */
+async function admitted(request: BufferedRequest): Promise<BufferedResponse> {
+  // The health probe must answer even while a key is flooding.
+  if (request.path === "/healthz") return supervisor.handle(request);
+  const key = admissionKey(request);
+  const execution = isExecution(request);
+  const slot = admission.enter(key, execution);
+  if ("refused" in slot) {
+    return slot.refused === "queue_full"
+      ? rateLimited(slot.retryAfterSeconds, `this API key has over ${admission.limits.concurrency + admission.limits.queue} requests running or waiting`)
+      : rateLimited(slot.retryAfterSeconds, "this API key is over its execution limits");
+  }
+  const release = await slot;
+  try {
+    const response = await supervisor.handle(request);
+    const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
+    if (response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(key, retryAfter);
+    return response;
+  } finally {
+    release();
+  }
+}
+
 const server = createServer(async (req, res) => {
   const request = await readRequest(req);
   if (request === "too large") {
     res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { type: "payload_too_large", message: `the request body is over ${maxBodyBytes} bytes` } }));
     return;
   }
-  const response = await supervisor.handle(request);
+  const response = await admitted(request);
   const lengthKnown = request.method === "HEAD" && response.headers.some(([name]) => name === "content-length");
   res.writeHead(response.status, [...response.headers, ...(lengthKnown ? [] : [["content-length", String(response.body.length)]])].flat());
   res.end(response.body);

@@ -11,6 +11,14 @@ import type { BufferedRequest, BufferedResponse } from "./upstream.ts";
 
 const EXECUTION_PATH = /^\/(execute|sandboxes\/[^/]+\/execute)(\?|$)/;
 
+/**
+ * A request that runs a program and that the loader's per-tenant admission may answer with 429
+ * (MCP tool calls are refused inside a 200 JSON-RPC answer instead).
+ */
+export function isExecution(request: BufferedRequest): boolean {
+  return (request.method === "POST" && EXECUTION_PATH.test(request.path)) || /^\/sandboxes\/[^/]+\/http(\/|\?|$)/.test(request.path);
+}
+
 export interface VerdictContext {
   cause: CrashCause;
   heapLimitMb: number;

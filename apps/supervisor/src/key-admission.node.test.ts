@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { KeyAdmission } from "./key-admission.ts";
+
+const isRefusal = (slot: unknown): slot is { refused: string; retryAfterSeconds: number } => typeof slot === "object" && slot !== null && "refused" in slot;
+
+describe("KeyAdmission", () => {
+  it("runs up to `concurrency` per key, queues `queue` more in order, and refuses the rest", async () => {
+    const admission = new KeyAdmission({ concurrency: 2, queue: 1 });
+    const slots = [0, 1, 2, 3].map(() => admission.enter("flood", true));
+    expect(slots.slice(0, 3).every((s) => s instanceof Promise)).toBe(true);
+    expect(slots[3]).toEqual({ refused: "queue_full", retryAfterSeconds: 1 });
+
+    const order: number[] = [];
+    const [a, b, c] = slots as [Promise<() => void>, Promise<() => void>, Promise<() => void>];
+    const releaseA = await a;
+    await b;
+    void c.then(() => order.push(3));
+    await Promise.resolve();
+    expect(order).toEqual([]);
+    releaseA();
+    await c;
+    expect(order).toEqual([3]);
+  });
+
+  it("keeps keys apart: a full key does not delay another", async () => {
+    const admission = new KeyAdmission({ concurrency: 1, queue: 0 });
+    await admission.enter("flood", true);
+    expect(isRefusal(admission.enter("flood", true))).toBe(true);
+    const quiet = admission.enter("quiet", true);
+    expect(quiet).toBeInstanceOf(Promise);
+    (await (quiet as Promise<() => void>))();
+  });
+
+  it("holds a key's executions back until the loader's Retry-After, but not its other requests", () => {
+    const admission = new KeyAdmission({ concurrency: 4, queue: 4 });
+    admission.block("k", 3, 1_000);
+    expect(admission.enter("k", true, 1_500)).toEqual({ refused: "retry_after", retryAfterSeconds: 3 });
+    expect(admission.enter("k", false, 1_500)).toBeInstanceOf(Promise);
+    expect(admission.enter("k", true, 4_001)).toBeInstanceOf(Promise);
+  });
+
+  it("forgets idle keys, and a release counts once", async () => {
+    const admission = new KeyAdmission({ concurrency: 1, queue: 0 });
+    const release = await (admission.enter("k", true) as Promise<() => void>);
+    release();
+    release();
+    expect(admission.size).toBe(0);
+    const again = await (admission.enter("k", true) as Promise<() => void>);
+    expect(isRefusal(admission.enter("k", true))).toBe(true);
+    again();
+  });
+});

@@ -35,6 +35,12 @@ export const DEFAULT_NAMESPACE = "default";
 export const RATE_PER_MINUTE = 1_200;
 /** Local mode writes execution log lines in batches this often (observability.ts). */
 export const LOCAL_LOG_FLUSH_MS = 100;
+/**
+ * Local mode keeps this many distinct programs warm per loader isolate (LOADER.get); later new
+ * programs run in a throw-away isolate. workerd under wrangler dev never evicts warm isolates and
+ * fails after ~1,050 of them; deployed, the platform evicts them, so there is no bound.
+ */
+export const LOCAL_MAX_WARM_ISOLATES = 512;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /** A request body larger than this is refused with 413 before it is parsed. */
@@ -76,6 +82,8 @@ export interface ServerLimits {
   admission: "isolate" | "durable-object";
   /** Execution log lines are written in batches this often; 0 writes each at once (observability.ts). */
   logFlushMs: number;
+  /** Distinct programs kept warm with LOADER.get per loader isolate; 0 = no bound (sandbox/load.ts). */
+  maxWarmIsolates: number;
 }
 
 /** Limits of one run after clamping to the server maxima. */
@@ -109,6 +117,7 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
     admission: env.DWL_ADMISSION === "isolate" || env.DWL_ADMISSION === "durable-object" ? env.DWL_ADMISSION : local ? "isolate" : "durable-object",
     logFlushMs: positiveInt(env.DWL_LOG_FLUSH_MS, local ? LOCAL_LOG_FLUSH_MS : 0),
+    maxWarmIsolates: positiveInt(env.DWL_MAX_WARM_ISOLATES, local ? LOCAL_MAX_WARM_ISOLATES : 0),
   };
 }
 

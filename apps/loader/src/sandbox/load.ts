@@ -64,9 +64,22 @@ export async function callerKeyFor(env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTI
   return sha256Hex(`dwl/caller-key/v1|${secret}|${isolateId}`);
 }
 
-export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits, callerKey: string): WorkerStub {
+/**
+ * Isolate ids this loader isolate has started with `LOADER.get`, when they are bounded
+ * (`server.maxWarmIsolates`). workerd under `wrangler dev` never evicts them: each holds ~2.8 MB
+ * and V8 gives out after about 1,050 (bench/run.mjs, scale). The set only grows, like the
+ * runtime's own cache it mirrors.
+ */
+const warmIsolateIds = new Set<string>();
+
+/**
+ * The child for one run: `LOADER.get` (reused while warm) for a pinned program (a stored
+ * sandbox), a program seen before, or while fewer than `server.maxWarmIsolates` ids are warm;
+ * past that bound a new program gets `LOADER.load`, an isolate dropped after the run.
+ */
+export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits, callerKey: string, pinned = false): WorkerStub {
   const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: server.maxCpuMs, subRequests: server.maxSubRequests };
-  return loader.get(isolateId, () => ({
+  const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: CHILD_COMPATIBILITY_DATE,
     compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
     mainModule: HARNESS_MODULE,
@@ -75,5 +88,15 @@ export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundl
     // Every outbound request goes through the gateway, which denies by default.
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),
     ...(platformLimits ? { limits: platformLimits } : {}),
-  }));
+  });
+  if (server.maxWarmIsolates > 0 && !pinned && !warmIsolateIds.has(isolateId)) {
+    if (warmIsolateIds.size >= server.maxWarmIsolates) return loader.load(code());
+    warmIsolateIds.add(isolateId);
+  }
+  return loader.get(isolateId, code);
+}
+
+/** How many program isolates this loader isolate holds warm (bounded ones only). */
+export function warmIsolateCount(): number {
+  return warmIsolateIds.size;
 }

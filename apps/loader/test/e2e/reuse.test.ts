@@ -1,4 +1,9 @@
+import type { ExecuteResponse } from "@dwl/protocol";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { executeProgram } from "../../src/execute.ts";
+import { readServerLimits } from "../../src/limits.ts";
+import { warmIsolateCount } from "../../src/sandbox/load.ts";
 import { execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 
 describe("warm reuse", () => {
@@ -33,5 +38,37 @@ describe("warm reuse", () => {
       const ok = expectOk(res);
       expect(ok.logs.map((l) => l.message)).toEqual(Array(5).fill(String(index + 1)));
     }
+  });
+});
+
+describe("warm isolate bound (DWL_MAX_WARM_ISOLATES)", () => {
+  const runOnce = async (code: string, maxWarmIsolates: number) => {
+    const server = { ...readServerLimits(env), maxWarmIsolates };
+    return JSON.parse(await executeProgram({ code }, { env, tenant: "bound-test", server })) as ExecuteResponse;
+  };
+
+  it("keeps programs warm up to the bound, then runs new ones in throw-away isolates", async () => {
+    const bound = warmIsolateCount() + 1;
+    const warm = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    const overflow = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    expect(expectOk(await runOnce(warm, bound)).result).toBe(1);
+    expect(expectOk(await runOnce(warm, bound)).result).toBe(2);
+    expect(warmIsolateCount()).toBe(bound);
+    // Past the bound: a fresh isolate each run, so module state starts over; the bundle is still cached.
+    const first = expectOk(await runOnce(overflow, bound));
+    const second = expectOk(await runOnce(overflow, bound));
+    expect([first.result, second.result]).toEqual([1, 1]);
+    expect(second.timing.cached).toBe(true);
+    expect(warmIsolateCount()).toBe(bound);
+    // A program that was warm before the bound was reached stays warm.
+    expect(expectOk(await runOnce(warm, bound)).result).toBe(3);
+  });
+
+  it("has no bound at 0 (deployed default: the platform evicts)", async () => {
+    const code = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    const before = warmIsolateCount();
+    expect(expectOk(await runOnce(code, 0)).result).toBe(1);
+    expect(expectOk(await runOnce(code, 0)).result).toBe(2);
+    expect(warmIsolateCount()).toBe(before);
   });
 });

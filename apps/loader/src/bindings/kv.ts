@@ -7,6 +7,7 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { MAX_LIST_LIMIT, readServerLimits } from "../limits.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
 import { asRpcResult, type RpcResult } from "./rpc-result.ts";
+import { storageCall } from "./storage-error.ts";
 import type { ScopedStorageProps } from "./scoped-storage-props.ts";
 
 type ValueType = "text" | "json" | "arrayBuffer";
@@ -47,11 +48,15 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
   }
 
   private async getValue(key: string, type?: ValueType | { type?: ValueType }): Promise<unknown> {
-    return this.env.KV.get(this.prefix + validateKey(key), valueType(type) as "text");
+    const full = this.prefix + validateKey(key);
+    const as = valueType(type) as "text";
+    return storageCall("KV", "get", JSON.stringify(key), () => this.env.KV.get(full, as));
   }
 
   private async getValueWithMetadata(key: string, type?: ValueType | { type?: ValueType }): Promise<{ value: unknown; metadata: unknown }> {
-    const { value, metadata } = await this.env.KV.getWithMetadata(this.prefix + validateKey(key), valueType(type) as "text");
+    const full = this.prefix + validateKey(key);
+    const as = valueType(type) as "text";
+    const { value, metadata } = await storageCall("KV", "getWithMetadata", JSON.stringify(key), () => this.env.KV.getWithMetadata(full, as));
     return { value, metadata };
   }
 
@@ -63,24 +68,31 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     if (options?.expirationTtl !== undefined && !(Number.isInteger(options.expirationTtl) && options.expirationTtl >= 60)) {
       throw new RangeError("expirationTtl must be an integer number of seconds, at least 60");
     }
+    // Checked here because KV's own refusal would reach the program as a StorageError.
+    if (options?.expiration !== undefined && !(Number.isInteger(options.expiration) && options.expiration >= Date.now() / 1000 + 60)) {
+      throw new RangeError("expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now");
+    }
     const metadata = options?.metadata;
     if (metadata !== undefined && JSON.stringify(metadata).length > 1024) throw new RangeError("KV metadata must serialise to at most 1024 bytes of JSON");
-    await this.env.KV.put(full, value as string, {
+    const putOptions: KVNamespacePutOptions = {
       ...(options?.expirationTtl !== undefined ? { expirationTtl: options.expirationTtl } : {}),
       ...(options?.expiration !== undefined ? { expiration: options.expiration } : {}),
       ...(metadata !== undefined ? { metadata } : {}),
-    });
+    };
+    await storageCall("KV", "put", JSON.stringify(key), () => this.env.KV.put(full, value as string, putOptions));
   }
 
   private async deleteKey(key: string): Promise<void> {
-    await this.env.KV.delete(this.prefix + validateKey(key));
+    const full = this.prefix + validateKey(key);
+    await storageCall("KV", "delete", JSON.stringify(key), () => this.env.KV.delete(full));
   }
 
   private async listKeys(options: KvListOptions = {}): Promise<KvListResult> {
     const limit = options.limit ?? MAX_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     const prefix = this.prefix;
-    const page = await this.env.KV.list({ prefix: prefix + validatePrefix(options.prefix), limit, ...(options.cursor ? { cursor: options.cursor } : {}) });
+    const listOptions = { prefix: prefix + validatePrefix(options.prefix), limit, ...(options.cursor ? { cursor: options.cursor } : {}) };
+    const page = await storageCall("KV", "list", undefined, () => this.env.KV.list(listOptions));
     return {
       // Every listed key starts with our prefix (KV filters by it); strip it so keys stay relative.
       keys: page.keys.filter((k) => k.name.startsWith(prefix)).map((k) => ({ ...k, name: k.name.slice(prefix.length) })),

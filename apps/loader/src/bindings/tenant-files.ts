@@ -6,6 +6,7 @@
 import { MAX_LIST_LIMIT } from "../limits.ts";
 import { readCapped, TOO_LARGE } from "../read-capped.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
+import { storageCall } from "./storage-error.ts";
 
 /** What a program or client sees of a stored object: R2's fields, key relative to the namespace. */
 export interface FileInfo {
@@ -111,12 +112,14 @@ export class TenantFiles {
   }
 
   async head(key: string): Promise<FileInfo | null> {
-    const object = await this.bucket.head(this.prefix + validateKey(key));
+    const full = this.prefix + validateKey(key);
+    const object = await storageCall("FILES", "head", JSON.stringify(key), () => this.bucket.head(full));
     return object ? this.info(object) : null;
   }
 
   async get(key: string): Promise<{ info: FileInfo; body: ReadableStream<Uint8Array> } | null> {
-    const object = await this.bucket.get(this.prefix + validateKey(key));
+    const full = this.prefix + validateKey(key);
+    const object = await storageCall("FILES", "get", JSON.stringify(key), () => this.bucket.get(full));
     return object ? { info: this.info(object), body: object.body } : null;
   }
 
@@ -125,27 +128,29 @@ export class TenantFiles {
     const httpMetadata = cleanHttpMetadata(options.httpMetadata);
     const customMetadata = cleanCustomMetadata(options.customMetadata);
     const body = await toBytes(value, this.maxFileBytes, key);
-    const object = await this.bucket.put(full, body, { httpMetadata, customMetadata });
+    const object = await storageCall("FILES", "put", JSON.stringify(key), () => this.bucket.put(full, body, { httpMetadata, customMetadata }));
     return this.info(object);
   }
 
   async delete(keys: string | string[]): Promise<void> {
     const list = Array.isArray(keys) ? keys : [keys];
     if (list.length > MAX_LIST_LIMIT) throw new RangeError(`delete at most ${MAX_LIST_LIMIT} keys at once`);
-    await this.bucket.delete(list.map((k) => this.prefix + validateKey(k)));
+    const full = list.map((k) => this.prefix + validateKey(k));
+    await storageCall("FILES", "delete", list.length === 1 ? JSON.stringify(list[0]) : `${list.length} keys`, () => this.bucket.delete(full));
   }
 
   async list(options: FileListOptions = {}): Promise<FileList> {
     const limit = options.limit ?? MAX_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     if (options.delimiter !== undefined && options.delimiter !== "/") throw new TypeError('the only supported delimiter is "/"');
-    const page = await this.bucket.list({
+    const listOptions: R2ListOptions = {
       prefix: this.prefix + validatePrefix(options.prefix),
       limit,
       include: ["httpMetadata", "customMetadata"],
       ...(options.cursor ? { cursor: options.cursor } : {}),
       ...(options.delimiter ? { delimiter: options.delimiter } : {}),
-    });
+    };
+    const page = await storageCall("FILES", "list", undefined, () => this.bucket.list(listOptions));
     return {
       // R2 filters by our prefix; the check keeps that an invariant rather than an assumption.
       objects: page.objects.filter((o) => o.key.startsWith(this.prefix)).map((o) => this.info(o)),

@@ -3,7 +3,9 @@
  * One esbuild-wasm instance per loader isolate, initialised on first use. `worker: false`
  * because workerd has no Web Workers; the wasm arrives as a CompiledWasm module (wrangler.toml
  * rule), so nothing is fetched or compiled at run time. A failed initialisation is forgotten so
- * the next request retries instead of failing forever.
+ * the next request retries instead of failing forever, and it reaches the client as a 500
+ * `internal` that says what failed (the cause goes to the loader's log, not to the client).
+ * Programs that need no bundler (plain JavaScript, bundle.ts `bundleDirect`) never get here.
  *
  * patches/esbuild-wasm@0.28.2.patch: with `worker: false`, esbuild-wasm delivers every message
  * to the Go side through `setTimeout(0)`, which costs about a millisecond per round trip in
@@ -12,18 +14,48 @@
  */
 import * as esbuild from "esbuild-wasm/esm/browser.js";
 import wasmModule from "esbuild-wasm/esbuild.wasm";
+import { DwlHttpError } from "../errors.ts";
 
 let ready: Promise<typeof esbuild> | undefined;
+/** esbuild-wasm refuses a second `initialize` after a success, so a retry must know. */
+let started = false;
+/** Set only by `failNextEsbuildInitialisation` (tests). */
+let injectedFailure: Error | undefined;
+
+async function initialise(): Promise<typeof esbuild> {
+  if (injectedFailure) {
+    const err = injectedFailure;
+    injectedFailure = undefined;
+    throw err;
+  }
+  if (!started) {
+    await esbuild.initialize({ wasmModule, worker: false });
+    started = true;
+  }
+  return esbuild;
+}
+
+export const BUNDLER_UNAVAILABLE_MESSAGE =
+  "the bundler (esbuild) failed to start, so TypeScript, JSX, multi-file and npm programs cannot be built right now; retry the request (plain JavaScript programs are not affected)";
 
 export function getEsbuild(): Promise<typeof esbuild> {
-  ready ??= esbuild.initialize({ wasmModule, worker: false }).then(
-    () => esbuild,
-    (err: unknown) => {
-      ready = undefined;
-      throw err;
-    },
-  );
+  ready ??= initialise().catch((err: unknown) => {
+    ready = undefined;
+    console.error("dwl: esbuild initialisation failed", err);
+    throw new DwlHttpError(500, "internal", BUNDLER_UNAVAILABLE_MESSAGE);
+  });
   return ready;
+}
+
+/**
+ * Test seam, used only by apps/loader/test/e2e/faults.test.ts: the next initialisation fails
+ * with `err`, as a broken or missing wasm module would, and an instance already running in
+ * this isolate is forgotten first so that the failure is reached. Nothing else can provoke it:
+ * the wasm module is bound at deploy time and esbuild-wasm allows one `initialize` per isolate.
+ */
+export function failNextEsbuildInitialisation(err: Error): void {
+  injectedFailure = err;
+  ready = undefined;
 }
 
 export type { BuildFailure, Loader, Message, Plugin } from "esbuild-wasm/esm/browser.js";

@@ -5,6 +5,7 @@
  * every tenant's storage prefix (`t/…`), so no program's env.KV can reach them.
  */
 import type { CredentialInfo, CredentialPut } from "@dwl/protocol";
+import { DwlHttpError } from "../errors.ts";
 import { ANY_HOST, formatRule, parseAllowRule, type EgressRule } from "./policy.ts";
 import { openSecret, sealSecret } from "./secrets.ts";
 
@@ -51,9 +52,23 @@ export class CredentialStore {
     return `__dwl/credentials/${this.tenant}/${name}`;
   }
 
+  /**
+   * One KV call. A failure is a 500 that says the credential store failed, with KV's own error
+   * (which names the internal `__dwl/` key) kept for the loader's log. Each change is a single
+   * KV put or delete, so a failed request leaves no half-written credential.
+   */
+  private async kvCall<T>(op: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      console.error(`dwl: credential store: KV ${op} failed`, err);
+      throw new DwlHttpError(500, "internal", `the credential store is unavailable (KV ${op} failed); retry the request`);
+    }
+  }
+
   async put(name: string, input: CredentialPut): Promise<CredentialInfo> {
     const rules = credentialRules(input.hosts);
-    const existing = await this.kv.get<StoredCredential>(this.kvKey(name), "json");
+    const existing = await this.kvCall("get", () => this.kv.get<StoredCredential>(this.kvKey(name), "json"));
     const now = new Date().toISOString();
     const stored: StoredCredential = {
       name,
@@ -64,7 +79,7 @@ export class CredentialStore {
       createdAt: existing?.createdAt ?? now,
       updatedAt: now,
     };
-    await this.kv.put(this.kvKey(name), JSON.stringify(stored));
+    await this.kvCall("put", () => this.kv.put(this.kvKey(name), JSON.stringify(stored)));
     return info(stored);
   }
 
@@ -72,9 +87,10 @@ export class CredentialStore {
     const out: CredentialInfo[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.kv.list({ prefix: this.kvKey(""), ...(cursor ? { cursor } : {}) });
+      const after = cursor;
+      const page = await this.kvCall("list", () => this.kv.list({ prefix: this.kvKey(""), ...(after ? { cursor: after } : {}) }));
       for (const key of page.keys) {
-        const stored = await this.kv.get<StoredCredential>(key.name, "json");
+        const stored = await this.kvCall("get", () => this.kv.get<StoredCredential>(key.name, "json"));
         if (stored) out.push(info(stored));
       }
       cursor = page.list_complete ? undefined : page.cursor;
@@ -83,19 +99,19 @@ export class CredentialStore {
   }
 
   async exists(name: string): Promise<boolean> {
-    return (await this.kv.get(this.kvKey(name))) !== null;
+    return (await this.kvCall("get", () => this.kv.get(this.kvKey(name)))) !== null;
   }
 
   /** Returns whether it existed. */
   async delete(name: string): Promise<boolean> {
     const existed = await this.exists(name);
-    await this.kv.delete(this.kvKey(name));
+    await this.kvCall("delete", () => this.kv.delete(this.kvKey(name)));
     return existed;
   }
 
   /** Decrypts for injection; null when missing. Throws SecretError if the ciphertext does not open. */
   async open(name: string): Promise<OpenCredential | null> {
-    const stored = await this.kv.get<StoredCredential>(this.kvKey(name), "json");
+    const stored = await this.kvCall("get", () => this.kv.get<StoredCredential>(this.kvKey(name), "json"));
     if (!stored) return null;
     const value = await openSecret(this.key, stored.sealed, { tenant: this.tenant, name });
     return { name, rules: credentialRules(stored.hosts), header: stored.header, headerValue: stored.format.replaceAll("{value}", value) };

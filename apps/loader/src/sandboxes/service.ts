@@ -9,7 +9,7 @@ import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../bundle/compile-error.ts";
 import { runEgress } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
-import { childCall, childScope, compileProgram, platformLimits, runCompiled, type ExecutionContext } from "../execute.ts";
+import { childCall, childScope, compileProgram, platformLimits, runCompiled, type CompiledProgram, type ExecutionContext } from "../execute.ts";
 import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
 import { logExecution } from "../observability.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
@@ -49,8 +49,8 @@ export function sandboxInfo(record: SandboxRecord, origin: string): SandboxInfo 
   };
 }
 
-/** Bundles a definition and stores the bundle; a program mistake is a 400 naming the source. */
-async function compileAndStore(definition: SandboxDefinition, context: ExecutionContext): Promise<{ key: string; entry: string }> {
+/** Bundles a definition (nothing is stored); a program mistake is a 400 naming the source. */
+async function compileDefinition(definition: SandboxDefinition, context: ExecutionContext): Promise<{ compiled: CompiledProgram; entry: string }> {
   let compiled;
   try {
     compiled = await compileProgram(definition, context.server);
@@ -65,9 +65,8 @@ async function compileAndStore(definition: SandboxDefinition, context: Execution
       { path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` },
     ]);
   }
-  await saveBundle(context.env.FILES, compiled.key, compiled.bundle);
   const entry = definition.entry ?? (definition.code !== undefined ? "index.ts" : (Object.keys(definition.files ?? {})[0] ?? "index.ts"));
-  return { key: compiled.key, entry };
+  return { compiled, entry };
 }
 
 function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
@@ -82,24 +81,66 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
   const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
   const sandboxes = registry(context.env, context.tenant);
   // Refused before anything is stored, so a create over the limit leaves nothing behind.
-  if ((await sandboxes.count()) >= max) throw tooMany(max);
-  const { key, entry } = await compileAndStore(definition, context);
+  const count = await storageStep("the sandbox registry failed: the sandbox was not created; retry the request", () => sandboxes.count());
+  if (count >= max) throw tooMany(max);
+  const { compiled, entry } = await compileDefinition(definition, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
-  const record = await sandboxes.create(
-    { id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: key, settings: settingsOf(definition) },
-    max,
-  );
+  // The registry row first, then the bundle: a failure after the row is undone by deleting the
+  // row, which only this request knows. The other order would have to undo by deleting the
+  // bundle, which is content-addressed and may already serve another sandbox (of any tenant).
+  // The price: for a moment the tenant's list shows a sandbox whose bundle is not stored yet.
+  let failed = "the sandbox registry";
+  let record: SandboxRecord | null;
+  try {
+    record = await sandboxes.create({ id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: compiled.key, settings: settingsOf(definition) }, max);
+    failed = "the bundle store";
+    if (record) await saveBundle(context.env.FILES, compiled.key, compiled.bundle);
+  } catch (err) {
+    console.error(`dwl: sandbox create failed in ${failed}`, err);
+    // Also after a failed `create` call: the row may have been written before the call failed.
+    if (await forgetRow(sandboxes, id)) throw new DwlHttpError(500, "internal", `${failed} failed: the sandbox was not created; retry the request`);
+    throw new DwlHttpError(500, "internal", `${failed} failed: sandbox "${id}" may remain without its program; delete it (DELETE /sandboxes/${id}) and retry`);
+  }
   if (!record) throw tooMany(max);
   return sandboxInfo(record, origin);
 }
 
+/** Deletes a half-created sandbox's row; false when that failed too (the row may remain). */
+async function forgetRow(sandboxes: ReturnType<typeof registry>, id: string): Promise<boolean> {
+  try {
+    await sandboxes.delete(id);
+    return true;
+  } catch (err) {
+    console.error(`dwl: could not delete the registry row of the failed create of ${id}`, err);
+    return false;
+  }
+}
+
+/**
+ * One Durable Object or R2 call of a sandbox write. Its failure reaches the client as a 500 that
+ * says what happened (`message`), not as the storage layer's own error; the cause is logged.
+ */
+async function storageStep<T>(message: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    console.error(`dwl: sandbox storage failed: ${message}`, err);
+    throw new DwlHttpError(500, "internal", message);
+  }
+}
+
 export async function updateSandbox(id: string, definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
   const sandboxes = registry(context.env, context.tenant);
-  if (!(await sandboxes.get(id))) throw notFound(id);
+  const unchanged = "the sandbox was not changed; retry the request";
+  if (!(await storageStep(`the sandbox registry failed: ${unchanged}`, () => sandboxes.get(id)))) throw notFound(id);
   await runEgress(definition.egress, context.tenant, context.env, "validation");
   resolveTools(definition.tools);
-  const { key, entry } = await compileAndStore(definition, context);
-  const record = await sandboxes.update(id, { entry, bundleKey: key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) });
+  const { compiled, entry } = await compileDefinition(definition, context);
+  // The bundle first: the sandbox keeps running its current version until the row points here.
+  await storageStep(`the new bundle could not be stored: ${unchanged}`, () => saveBundle(context.env.FILES, compiled.key, compiled.bundle));
+  const record = await storageStep(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
+    sandboxes.update(id, { entry, bundleKey: compiled.key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) }),
+  );
   if (!record) throw notFound(id);
   return sandboxInfo(record, origin);
 }

@@ -1,0 +1,61 @@
+/**
+ * Issue 11, faults: esbuild-wasm fails to initialise. A program that needs the bundler gets a
+ * clear 500 `internal` (no cause, no stack of the loader), the failure is forgotten so the next
+ * request retries, and programs that skip the bundler keep running meanwhile.
+ */
+import { RequestErrorBodySchema } from "@dwl/protocol";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { BUNDLER_UNAVAILABLE_MESSAGE, failNextEsbuildInitialisation } from "../../src/bundle/esbuild.ts";
+import { call, execute, expectOk } from "../helpers.ts";
+
+const CAUSE = "wasm-init-cause-that-must-stay-inside";
+/** A fresh TypeScript program each time, so the bundle cache never answers for esbuild. */
+const typescript = () => `const n: number = 21; // ${crypto.randomUUID()}\nexport default (): number => n * 2;`;
+
+async function expectBundlerUnavailable(response: Response): Promise<void> {
+  const text = await response.text();
+  expect(response.status, text).toBe(500);
+  expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({ error: { type: "internal", message: BUNDLER_UNAVAILABLE_MESSAGE } });
+  expect(text).not.toContain(CAUSE);
+}
+
+const post = (path: string, body: object) => call(path, { method: "POST", body: JSON.stringify(body) });
+
+describe("esbuild initialisation failure", () => {
+  let logged: string[];
+  beforeEach(() => {
+    logged = [];
+    vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void logged.push(args.map(String).join(" ")));
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  it("answers a TypeScript program with a clear error, then retries and succeeds", async () => {
+    failNextEsbuildInitialisation(new Error(CAUSE));
+    await expectBundlerUnavailable(await post("/execute", { code: typescript() }));
+    // The cause is for the operator: in the loader's log, not in the response.
+    expect(logged.some((line) => line.includes(CAUSE))).toBe(true);
+    expect(expectOk(await execute({ code: typescript() })).result).toBe(42);
+  });
+
+  it("keeps running plain JavaScript while the bundler is down", async () => {
+    failNextEsbuildInitialisation(new Error(CAUSE));
+    // The direct path never starts esbuild: the injected failure is still pending afterwards.
+    expect(expectOk(await execute({ code: "export default (input) => input * 2", input: 21 })).result).toBe(42);
+    expect(expectOk(await execute({ code: "async (input) => input + 1", input: 1 })).result).toBe(2);
+    await expectBundlerUnavailable(await post("/execute", { code: typescript() }));
+    expect(expectOk(await execute({ code: typescript() })).result).toBe(42);
+  });
+
+  it("refuses a sandbox that needs the bundler and stores nothing for it", async () => {
+    const before = await sandboxIds();
+    failNextEsbuildInitialisation(new Error(CAUSE));
+    await expectBundlerUnavailable(await post("/sandboxes", { code: typescript() }));
+    expect(await sandboxIds()).toEqual(before);
+    expect((await post("/sandboxes", { code: typescript() })).status).toBe(201);
+  });
+});
+
+async function sandboxIds(): Promise<string[]> {
+  const body = (await (await call("/sandboxes")).json()) as { sandboxes: { id: string }[] };
+  return body.sandboxes.map((s) => s.id);
+}

@@ -42,7 +42,7 @@ interface Env {
   DWL_ADMISSION?: string;
   /** Batch interval of the execution log lines in ms; 0 writes each at once (default deployed). */
   DWL_LOG_FLUSH_MS?: string;
-  /** Distinct programs kept warm per loader isolate; 0 = no bound (default deployed), 512 local. */
+  /** Distinct programs kept warm per loader isolate; 0 = no bound (default deployed), 256 local. */
   DWL_MAX_WARM_ISOLATES?: string;
 }
 

@@ -31,6 +31,8 @@ export interface CompiledProgram {
   bundle: Bundle;
   key: string;
   cached: boolean;
+  /** A stored sandbox: always kept warm, whatever the warm-isolate bound (sandbox/load.ts). */
+  pinned?: boolean;
 }
 
 /** How one run is set up: the /execute fields besides the program itself. */
@@ -126,13 +128,13 @@ export async function runCompiled(
   clock: RunClock,
   egress?: RunEgress,
 ): Promise<{ json: string; outcome: ChildOutcome }> {
-  const { bundle, key, cached } = compiled;
+  const { bundle, key, cached, pinned } = compiled;
   const limits = clampLimits(settings.limits, server);
   const runEgressSettings = egress ?? (await runEgress(settings.egress, tenant, env, clock.executionId));
   const scope = childScope(tenant, settings, runEgressSettings);
   const isolateId = await isolateIdFor(key, scope);
   const callerKey = await callerKeyFor(env, isolateId);
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey);
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned);
   const outcome = await runInChild(stub, childCall(bundle, settings, limits, runEgressSettings, server, callerKey), platformLimits(limits, server));
   const finished = performance.now();
 

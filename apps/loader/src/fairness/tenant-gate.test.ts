@@ -60,7 +60,7 @@ describe.each(["durable-object", "isolate"] as const)("admitted() with %s admiss
 
 describe("readServerLimits()", () => {
   it("keeps admission in the isolate, batches log lines and bounds warm isolates in local mode only", () => {
-    expect(readServerLimits({ DWL_MODE: "local" })).toMatchObject({ admission: "isolate", logFlushMs: 100, maxWarmIsolates: 512 });
+    expect(readServerLimits({ DWL_MODE: "local" })).toMatchObject({ admission: "isolate", logFlushMs: 100, maxWarmIsolates: 256 });
     expect(readServerLimits({})).toMatchObject({ admission: "durable-object", logFlushMs: 0, maxWarmIsolates: 0 });
     expect(readServerLimits({ DWL_MODE: "local", DWL_ADMISSION: "durable-object", DWL_LOG_FLUSH_MS: "0" })).toMatchObject({ admission: "durable-object", logFlushMs: 0 });
   });

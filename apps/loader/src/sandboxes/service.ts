@@ -184,7 +184,7 @@ export async function executeSandbox(id: string, input: unknown, context: Execut
   const record = await getSandbox(id, context);
   const bundle = await bundleOf(record, context.env);
   clock.compiled = performance.now();
-  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true }, { ...record.settings, input }, context, clock);
+  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true, pinned: true }, { ...record.settings, input }, context, clock);
   waitUntil(registry(context.env, context.tenant).appendLogs(id, logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) })));
   return json;
 }
@@ -207,7 +207,7 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const scope = childScope(tenant, settings, egress);
   const isolateId = await isolateIdFor(record.bundleKey, scope);
   const callerKey = await callerKeyFor(env, isolateId);
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey);
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, true);
   const call = childCall(bundle, settings, limits, egress, server, callerKey);
   const platform = platformLimits(limits, server);
   const entrypoint = stub.getEntrypoint("Run", { props: { call, callerKey }, ...(platform ? { limits: platform } : {}) });
@@ -237,7 +237,7 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   }
   if (report.error?.stack) report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(executionId, "request", report)));
-  logExecution({ executionId, tenant, kind: "sandbox-http", outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length });
+  logExecution({ executionId, tenant, kind: "sandbox-http", outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length }, server.logFlushMs);
 
   if (report.error) {
     const status = report.error.type === "timeout" ? 504 : 500;

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { executeProgram } from "../../src/execute.ts";
 import { readServerLimits } from "../../src/limits.ts";
 import { warmIsolateCount } from "../../src/sandbox/load.ts";
-import { execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+import { executeSandbox } from "../../src/sandboxes/service.ts";
+import { call, execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 
 describe("warm reuse", () => {
   it("reuses the bundle and the isolate for the same program (module state persists)", async () => {
@@ -70,5 +71,21 @@ describe("warm isolate bound (DWL_MAX_WARM_ISOLATES)", () => {
     expect(expectOk(await runOnce(code, 0)).result).toBe(1);
     expect(expectOk(await runOnce(code, 0)).result).toBe(2);
     expect(warmIsolateCount()).toBe(before);
+  });
+});
+
+describe("warm isolate bound and sandboxes", () => {
+  it("keeps a stored sandbox warm even when the bound is reached", async () => {
+    const created = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}` }) });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    // Fill the bound: one more warm program, then no room for another.
+    const fill = { ...readServerLimits(env), maxWarmIsolates: warmIsolateCount() + 1 };
+    await executeProgram({ code: `export default () => 1; // ${crypto.randomUUID()}` }, { env, tenant: "local", server: fill });
+    const server = { ...readServerLimits(env), maxWarmIsolates: warmIsolateCount() };
+    const context = { env, tenant: "local", server };
+    const runs: unknown[] = [];
+    for (let i = 0; i < 2; i++) runs.push(expectOk(JSON.parse(await executeSandbox(id, null, context, () => {})) as ExecuteResponse).result);
+    expect(runs).toEqual([1, 2]);
   });
 });

@@ -11,6 +11,7 @@ import { CredentialStore, type OpenCredential } from "./credential-store.ts";
 import { encryptionKey } from "./encryption-key.ts";
 import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressProtocol } from "./policy.ts";
 import { RUN_TOKEN_HEADER, verifyRunToken, type RunContext } from "./run-token.ts";
+import { SecretError } from "./secrets.ts";
 
 export interface EgressGatewayProps {
   tenant: string;
@@ -53,7 +54,16 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
     if (key) {
       const store = new CredentialStore(this.env.KV, tenant, key);
       for (const name of names) {
-        const credential = await store.open(name).catch(() => null);
+        let credential: OpenCredential | null;
+        try {
+          credential = await store.open(name);
+        } catch (err) {
+          // Fail closed, and say so: without the credential the request would go out unsigned
+          // or be refused as an unlisted host, and the program could not tell why.
+          console.error(`[dwl] egress: credential "${name}" of tenant ${tenant} could not be opened:`, err);
+          const why = err instanceof SecretError ? "it does not decrypt with this loader's encryption key; store it again" : "the credential store is unavailable; retry the run";
+          return denied(`egress refused: credential "${name}" could not be opened (${why})`);
+        }
         if (credential) credentials.push(credential);
       }
     }

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { CredentialStore } from "../../src/egress/credential-store.ts";
 import { call, execute, executeRejected, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 
 const upstream = env.DWL_TEST_UPSTREAM as string;
@@ -179,6 +180,7 @@ describe("credentials", () => {
     // The copy does not open, so the credential (and the hosts it would grant) is not there.
     const res = expectFailure(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } }, OTHER_TENANT_KEY));
     expect(res.error.type).toBe("egress_denied");
+    expect(res.error.message).toContain(`credential "${name}" could not be opened (it does not decrypt with this loader's encryption key`);
     expect(await seen(path)).toBeNull();
   });
 
@@ -187,5 +189,24 @@ describe("credentials", () => {
     await putCredential(name, { value: "v-for-query", hosts: [upstreamHost] });
     const res = expectOk(await execute({ code: `export default async () => (await fetch("${upstream}/q?token=abc&x=1")).status`, egress: { credentials: [name] } }));
     expect(res.egress[0]?.url).toBe(`${upstream}/q?token=REDACTED&x=REDACTED`);
+  });
+
+  describe("with the credential store failing during the run", () => {
+    afterEach(() => vi.restoreAllMocks());
+
+    it("refuses the request with a clear reason instead of sending it without the credential", async () => {
+      const name = `down${unique()}`;
+      await putCredential(name, { value: "never-sent-value", hosts: [upstreamHost] });
+      // The run is admitted (the credential exists); opening it in the gateway then fails.
+      vi.spyOn(CredentialStore.prototype, "open").mockRejectedValue(new Error("injected: KV get failed"));
+      const path = `/down-${unique()}`;
+      const res = expectFailure(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } }));
+      expect(res.error.message).toContain(`credential "${name}" could not be opened (the credential store is unavailable`);
+      expect(JSON.stringify(res)).not.toContain("injected: KV get failed");
+      expect(res.egress).toEqual([expect.objectContaining({ url: `${upstream}${path}`, denied: expect.stringContaining("credential store is unavailable") })]);
+      expect(await seen(path)).toBeNull();
+      vi.restoreAllMocks();
+      expect(expectOk(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } })).result).toBe(200);
+    });
   });
 });

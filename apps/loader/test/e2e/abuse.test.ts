@@ -578,9 +578,11 @@ describe("built-ins replaced by the program", () => {
   });
 
   it("returns the real result when the program sets Array.prototype.map = null", async () => {
-    const res = await expectRunOk({ code: `export default () => { Array.prototype.map = null; console.log({ a: [1, 2] }); return [1, 2, 3]; };${fresh()}` });
+    const res = await expectRunOk({ code: `export default () => { Array.prototype.map = null; console.log({ a: [1, 2] }, 3); return [1, 2, 3]; };${fresh()}` });
     expect(res.result).toEqual([1, 2, 3]);
-    expect(res.logs.map((l) => l.message)).toEqual(["{ a: [ 1, 2 ] }"]);
+    // node:util is loaded on the first object log and cannot initialise with map broken: the
+    // harness falls back to JSON for this program's own logs (harness.child.js, nodeFormat).
+    expect(res.logs.map((l) => l.message)).toEqual(['{"a":[1,2]} 3']);
   });
 
   it("returns the real result when the program replaces JSON.stringify", async () => {

@@ -1,7 +1,25 @@
+import { format } from "node:util";
 import { describe, expect, it } from "vitest";
 import { execute, expectOk } from "../helpers.ts";
 
 describe("logs", () => {
+  it("renders every kind of argument exactly as Node's util.format does", async () => {
+    // The harness joins primitives itself and hands the rest to node:util (loaded on first use).
+    const calls = [
+      `"a", 1, -0, 0, 5n, NaN, -Infinity, 1.5e300, true, null, undefined, Symbol("s"), ""`,
+      `1, "raw string", 2`,
+      `"%s is %d years and %i, %f, %j %o %O %c %%", "Bob", 42, "7.9", "1.5", { a: 1 }, [1], { b: 2 }, "color: red"`,
+      `"100%", 5`,
+      `{ x: [1, { y: new Map([[1, 2]]) }] }, [undefined, null], new Set(["a"])`,
+      `() => 1, class A {}, new Error("boom").message`,
+      `"%s", Symbol("t")`,
+    ];
+    const res = expectOk(await execute({ code: calls.map((args) => `console.log(${args});`).join("\n") }));
+    // The same calls evaluated here, formatted by Node's util.format.
+    const expected = calls.map((args) => format(...(new Function(`return [${args}];`)() as unknown[])));
+    expect(res.logs.map((entry) => entry.message)).toEqual(expected);
+  });
+
   it("captures every console level in order, with objects rendered readably", async () => {
     const res = expectOk(
       await execute({ code: "console.log('a', 1); console.info({ x: [1, 2] }); console.warn('w'); console.error(new Error('e').message); console.debug('d %s', 'fmt');" }),

@@ -1,7 +1,11 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { startEchoServer } from "./apps/loader/test/upstream/echo-server.ts";
+
+// The minified child harness the loader ships (skipped when harness.child.js has not changed).
+execFileSync(process.execPath, ["apps/loader/build-harness.mjs"], { stdio: "inherit" });
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };

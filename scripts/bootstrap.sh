@@ -41,8 +41,10 @@ export npm_config_update_notifier=false
 install_once pnpm.lock pnpm-lock.yaml \
   pnpm install --frozen-lockfile --reporter=append-only --config.confirmModulesPurge=false
 
-# 3. The playground's browser bundle (apps/playground → apps/loader/src/playground/assets.generated.ts,
-#    imported by the Worker): skipped in a few ms when its inputs have not changed.
+# 3. Generated modules the Worker imports, each skipped in a few ms when its inputs have not
+#    changed: the minified child harness (apps/loader/build-harness.mjs) and the playground's
+#    browser bundle (apps/playground → apps/loader/src/playground/assets.generated.ts).
+node apps/loader/build-harness.mjs
 node apps/playground/build.mjs
 
 exec "$@"

@@ -6,6 +6,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import { buildHarness } from "../../apps/loader/build-harness.mjs";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const WRANGLER = `${ROOT}node_modules/wrangler/bin/wrangler.js`;
@@ -178,6 +179,8 @@ export function spawnServer(name, command, args, env = {}) {
  * Returns a handle that `restartWrangler` can start again with the same arguments.
  */
 export async function startWrangler(name, args) {
+  // The loader ships the minified child harness: rebuild it if harness.child.js changed.
+  await buildHarness();
   const port = await freePort();
   // Explicit inspector port: several `wrangler dev` at once would otherwise all want 9229.
   const inspectorPort = await freePort();

@@ -11,7 +11,8 @@ import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
 import { TOOLS } from "../tools/registry.ts";
-import HARNESS_SOURCE from "./harness.child.js";
+// The minified text of harness.child.js (apps/loader/build-harness.mjs; regenerated when it changes).
+import HARNESS_SOURCE from "./harness.min.child.js";
 
 export const HARNESS_MODULE = "harness.js";
 const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";

@@ -5,7 +5,9 @@
  * default .wrangler/state), DWL_HEAP_MB (per-isolate V8 heap, default 256), DWL_WATCHDOG_MS
  * (default 10000), DWL_MAX_RSS_MB (the runtime's resident memory cap, default 2048),
  * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the runtime at
- * once, default 16) and DWL_KEY_QUEUE (more waiting here, default 64; see key-admission.ts).
+ * once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34: together the
+ * loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429; see
+ * key-admission.ts).
  * Extra arguments go to wrangler dev.
  */
 import { createHash } from "node:crypto";
@@ -24,7 +26,12 @@ const heapLimitMb = Number(process.env.DWL_HEAP_MB ?? 256);
 const watchdogMs = Number(process.env.DWL_WATCHDOG_MS ?? 10_000);
 const maxResidentMb = Number(process.env.DWL_MAX_RSS_MB ?? 2048);
 const maxBodyBytes = Number(process.env.DWL_MAX_BODY_BYTES ?? 8 * 1024 * 1024);
-const admission = new KeyAdmission({ concurrency: Number(process.env.DWL_KEY_CONCURRENCY ?? 16), queue: Number(process.env.DWL_KEY_QUEUE ?? 64) });
+/**
+ * 16 in the runtime per key keeps a flood's requests few there (the runtime interleaves all it
+ * holds, so a quiet tenant's run waits for every one of them); the 34 waiting keep 50 admitted
+ * per key, the loader's default limit, so the 51st gets 429 as the loader would answer.
+ */
+const admission = new KeyAdmission({ concurrency: Number(process.env.DWL_KEY_CONCURRENCY ?? 16), queue: Number(process.env.DWL_KEY_QUEUE ?? 34) });
 
 /**
  * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
@@ -88,7 +95,7 @@ async function admitted(request: BufferedRequest): Promise<BufferedResponse> {
   const slot = admission.enter(key, execution);
   if ("refused" in slot) {
     return slot.refused === "queue_full"
-      ? rateLimited(slot.retryAfterSeconds, `this API key has over ${admission.limits.concurrency + admission.limits.queue} requests running or waiting`)
+      ? rateLimited(slot.retryAfterSeconds, `this API key already has ${admission.limits.concurrency} requests running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`)
       : rateLimited(slot.retryAfterSeconds, "this API key is over its execution limits");
   }
   const release = await slot;

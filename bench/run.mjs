@@ -880,7 +880,7 @@ function scaleReport(s) {
     fmt(r.perThousandMb, 0),
   ];
   const table = [
-    ["path", "programs", "failed", "runtime crashes", "first crash after", "wall s", "of which waiting for restarts s", "programs/s", "RSS before MB", "RSS peak MB", "RSS after MB", "MB per isolate alive (until 1st crash)", "MB per 1,000 programs (after − before)"],
+    ["path", "programs", "failed", "runtime crashes", "first crash after", "wall s", "of which waiting for restarts s", "programs/s", "RSS before MB", "RSS peak MB", "RSS after MB", "MB per program alive (until 1st crash)", "MB per 1,000 programs (after − before)"],
     side(s.execute, "/execute (loader)"),
     side(s.rawLoad, "raw LOADER.load"),
     side(s.rawGet, "raw LOADER.get(id) (info)"),
@@ -910,10 +910,10 @@ function scaleReport(s) {
     "",
     cacheLine,
     "",
-    "How to read it: `LOADER.load()` isolates are dropped once their request is done, so raw /load's RSS stays flat. `LOADER.get(id)` isolates stay cached under `wrangler dev`/workerd for the runtime's lifetime — nothing evicts them — " +
-      "so every distinct program /execute has seen holds memory until the process dies, and when their V8 heaps exhaust what the process can reserve, workerd aborts with `V8 fatal error … allocation failed: JavaScript heap out of memory` " +
-      "(logged with tiny heap figures: it is the new isolate that cannot get memory, not a big one). miniflare restarts the runtime, in-flight requests fail, and the count starts again. " +
-      "The raw `get(id)` row shows the same ceiling without any DWL code (its children are smaller, so it lasts longer).",
+    "How to read it: `LOADER.load()` isolates are dropped once their request is done, so raw /load's RSS grows only slowly. `LOADER.get(id)` isolates stay cached under `wrangler dev`/workerd for the runtime's lifetime — nothing evicts them — " +
+      "so with one per distinct program, their V8 heaps eventually exhaust what the process can reserve and workerd aborts with `V8 fatal error … allocation failed: JavaScript heap out of memory` " +
+      "(logged with tiny heap figures: it is the new isolate that cannot get memory, not a big one); miniflare restarts the runtime, in-flight requests fail, and the count starts again: the raw `get(id)` row. " +
+      "The loader in local mode keeps only its first `DWL_MAX_WARM_ISOLATES` (256) distinct programs warm with `LOADER.get` and runs later new ones with `LOADER.load`, so its RSS is those warm isolates (~3 MB each) plus load()'s slow growth, and it never reaches that ceiling.",
   ].join("\n");
   return {
     text: `${textTable(table)}\nratio (time per program) ${fmt(throughputRatio)}, without restart waits ${fmt(workRatio)}. ${errorsLine}\n${cacheLine}`,
@@ -1038,7 +1038,7 @@ async function main() {
       console.log("g. alternatives: process per execution, QuickJS-wasm ...");
       const alt = await alternatives();
       executeCold ??= { source: "not measured in this run", p50: NaN, p95: NaN, n: 0 };
-      executeCold.memory = scaleResults ? `${fmt(scaleResults.execute.perIsolateMb, 2)} MB (f.: RSS growth per cached isolate)` : "see f.";
+      executeCold.memory = scaleResults ? `${fmt(scaleResults.execute.perIsolateMb, 2)} MB (f.: RSS growth per program over ${SCALE_PROGRAMS.toLocaleString("en-US")}; a warm isolate holds ~3 MB)` : "see f.";
       const report = alternativesReport(alt, executeCold);
       reports.push(report);
       console.log(`\n${report.text}\n`);

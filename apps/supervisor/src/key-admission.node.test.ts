@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
 import { KeyAdmission } from "./key-admission.ts";
 
 const isRefusal = (slot: unknown): slot is { refused: string; retryAfterSeconds: number } => typeof slot === "object" && slot !== null && "refused" in slot;
@@ -48,5 +49,40 @@ describe("KeyAdmission", () => {
     const again = await (admission.enter("k", true) as Promise<() => void>);
     expect(isRefusal(admission.enter("k", true))).toBe(true);
     again();
+  });
+});
+
+describe("the supervised dev server's per-key admission", () => {
+  let server: DevServer;
+  beforeAll(async () => {
+    server = await startDevServer({ DWL_KEY_CONCURRENCY: "1", DWL_KEY_QUEUE: "1" });
+  });
+  afterAll(() => server?.stop());
+
+  const sleeper = (ms: number) => server.post("/execute", { code: `export default () => new Promise((r) => setTimeout(() => r(${ms}), ${ms}))` });
+
+  it("runs one, queues one and refuses the next at once with 429 and Retry-After; other keys and /healthz pass", async () => {
+    await (await sleeper(0)).arrayBuffer(); // bundled and warm
+    const running = sleeper(1_500);
+    await new Promise((r) => setTimeout(r, 200));
+    const queued = sleeper(10);
+    await new Promise((r) => setTimeout(r, 100));
+
+    const started = Date.now();
+    const refused = await sleeper(10);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(await refused.json()).toEqual({ error: { type: "rate_limited", message: "this API key already has 1 request running and 1 waiting; retry in 1 s" } });
+
+    // Another credential is its own group (this one is not a valid key: the loader answers 401).
+    expect((await server.post("/execute", { code: "export default () => 1" }, "some-other-key")).status).toBe(401);
+    expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+
+    // The queued request ran after the running one, in order, and both succeeded.
+    const [first, second] = await Promise.all([running, queued]);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(((await second.json()) as { result: unknown }).result).toBe(10);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
   });
 });

@@ -86,6 +86,8 @@ function rateLimited(retryAfterSeconds: number, message: string): BufferedRespon
   return { status: 429, headers: [["content-type", "application/json; charset=utf-8"], ["retry-after", String(retryAfterSeconds)]], body: Buffer.from(JSON.stringify(body)) };
 }
 
+const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
+
 /** The runtime's answer, or this process's 429 when the request's key is over its share. */
 async function admitted(request: BufferedRequest): Promise<BufferedResponse> {
   // The health probe must answer even while a key is flooding.
@@ -95,7 +97,7 @@ async function admitted(request: BufferedRequest): Promise<BufferedResponse> {
   const slot = admission.enter(key, execution);
   if ("refused" in slot) {
     return slot.refused === "queue_full"
-      ? rateLimited(slot.retryAfterSeconds, `this API key already has ${admission.limits.concurrency} requests running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`)
+      ? rateLimited(slot.retryAfterSeconds, `this API key already has ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`)
       : rateLimited(slot.retryAfterSeconds, "this API key is over its execution limits");
   }
   const release = await slot;

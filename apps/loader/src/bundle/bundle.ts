@@ -13,7 +13,8 @@ import { asDefaultExportedFunction } from "./entry-shape.ts";
 import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import { loaderFor, npmDisplayPath, NPM_NAMESPACE, virtualFiles, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
+import { IncrementalBuilder } from "./incremental.ts";
+import { loaderFor, npmDisplayPath, NPM_NAMESPACE, virtualFileHandlers, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
 
 /** Module name of the user's program inside the child isolate (it appears in raw stacks). */
 export const USER_MODULE = "user.js";
@@ -92,6 +93,24 @@ function displaySource(source: string): string {
   return source;
 }
 
+/** esbuild's options for every program; the entry and the files come from the plugin. */
+const builder = new IncrementalBuilder({
+  bundle: true,
+  write: false,
+  outfile: USER_MODULE,
+  format: "esm",
+  platform: "neutral",
+  // Lowers what V8 lacks (decorators) and keeps everything else native.
+  target: "es2022",
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  sourcemap: "external",
+  sourcesContent: false,
+  metafile: true,
+  logLevel: "silent",
+  legalComments: "none",
+});
+
 /**
  * Bundles one program. `npm` says where packages come from; by default the Worker's own
  * configuration (DWL_NPM_REGISTRY, the KV and FILES bindings).
@@ -110,24 +129,7 @@ export async function bundleProgram({ files, entry, meter, dependencies }: Bundl
   const esbuild = await getEsbuild();
   let result;
   try {
-    result = await esbuild.build({
-      entryPoints: [entry],
-      bundle: true,
-      write: false,
-      outfile: USER_MODULE,
-      format: "esm",
-      platform: "neutral",
-      // Lowers what V8 lacks (decorators) and keeps everything else native.
-      target: "es2022",
-      conditions: ["workerd", "worker", "browser"],
-      mainFields: ["module", "main"],
-      sourcemap: "external",
-      sourcesContent: false,
-      metafile: true,
-      logLevel: "silent",
-      legalComments: "none",
-      plugins: [virtualFiles({ files, entry, source, ...(packages ? { packages } : {}) })],
-    });
+    result = await builder.build(esbuild, virtualFileHandlers({ files, entry, source, ...(packages ? { packages } : {}) }));
   } catch (err) {
     if (isBuildFailure(err)) {
       // Errors inside a package point at node_modules/<name>/<file>, as its stack frames do.

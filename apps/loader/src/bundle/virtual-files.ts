@@ -13,7 +13,7 @@
 import { nodeBuiltin } from "../npm/node-builtins.ts";
 import { joinPackagePath, ModuleResolver, splitBareSpecifier, type ImportStyle, type Resolution } from "../npm/module-resolver.ts";
 import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
-import type { ImportKind, OnResolveResult } from "esbuild-wasm/esm/browser.js";
+import type { ImportKind, OnLoadArgs, OnLoadResult, OnResolveArgs, OnResolveResult } from "esbuild-wasm/esm/browser.js";
 import type { Loader, Plugin } from "./esbuild.ts";
 
 export const VIRTUAL_NAMESPACE = "dwl";
@@ -84,7 +84,29 @@ function missingDependencyText(spec: string): string {
 
 const styleOf = (kind: ImportKind): ImportStyle => (kind === "require-call" || kind === "require-resolve" ? "require" : "import");
 
-export function virtualFiles({ files, entry, source, packages }: VirtualFilesOptions): Plugin {
+/** The plugin's two callbacks, as plain functions: bundle/incremental.ts swaps them per build. */
+export interface VirtualFileHandlers {
+  resolve(args: OnResolveArgs): OnResolveResult;
+  load(args: OnLoadArgs): OnLoadResult | undefined;
+}
+
+/** A plugin that hands every resolve and load to `handlers()`, read at each call. */
+export function delegatingPlugin(handlers: () => VirtualFileHandlers): Plugin {
+  return {
+    name: "dwl-virtual-files",
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => handlers().resolve(args));
+      build.onLoad({ filter: /.*/ }, (args) => handlers().load(args));
+    },
+  };
+}
+
+export function virtualFiles(options: VirtualFilesOptions): Plugin {
+  const handlers = virtualFileHandlers(options);
+  return delegatingPlugin(() => handlers);
+}
+
+export function virtualFileHandlers({ files, entry, source, packages }: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 
   const toResult = (resolution: Resolution): OnResolveResult => {
@@ -108,69 +130,60 @@ export function virtualFiles({ files, entry, source, packages }: VirtualFilesOpt
     return toResult(resolver.subpath(pkg, parsed.subpath, styleOf(kind)));
   };
 
+  const loaders: Record<string, (path: string) => OnLoadResult> = {
+    [VIRTUAL_NAMESPACE]: (path) => ({ contents: source(path), loader: loaderFor(path) }),
+    [NPM_NAMESPACE]: (path) => {
+      const { id, file } = splitNpmPath(path);
+      const contents = resolver?.packageById(id)?.files[file];
+      if (contents === undefined) return { errors: [{ text: `internal: ${path} is not installed` }] };
+      return { contents, loader: file.endsWith(".json") ? "json" : "js" };
+    },
+    [NODE_REQUIRE_NAMESPACE]: (path) => ({ contents: `module.exports = require(${JSON.stringify(path)}).value;`, loader: "js" }),
+    [NODE_IMPORT_NAMESPACE]: (path) => ({
+      contents: `import * as m from ${JSON.stringify(path)};\nexport const value = m.default ?? m;`,
+      loader: "js",
+    }),
+    [MISSING_NAMESPACE]: (path) => ({ contents: `throw new Error(${JSON.stringify(path)});`, loader: "js" }),
+  };
+
   return {
-    name: "dwl-virtual-files",
-    setup(build) {
-      build.onResolve({ filter: /.*/ }, (args) => {
-        if (args.kind === "entry-point") return { path: entry, namespace: VIRTUAL_NAMESPACE };
-        const spec = args.path;
-        if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
-        if (spec.startsWith("cloudflare:")) return { path: spec, external: true };
+    load: (args) => (Object.hasOwn(loaders, args.namespace) ? loaders[args.namespace]!(args.path) : undefined),
+    resolve: (args) => {
+      if (args.kind === "entry-point") return { path: entry, namespace: VIRTUAL_NAMESPACE };
+      const spec = args.path;
+      if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
+      if (spec.startsWith("cloudflare:")) return { path: spec, external: true };
 
-        const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;
-        const from = importer ? resolver?.packageById(importer.id) : undefined;
-        if (importer && !from) return { errors: [{ text: `internal: unknown package ${importer.id}` }] };
-        const who = from ? from.id : args.importer;
+      const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;
+      const from = importer ? resolver?.packageById(importer.id) : undefined;
+      if (importer && !from) return { errors: [{ text: `internal: unknown package ${importer.id}` }] };
+      const who = from ? from.id : args.importer;
 
-        const builtin = nodeBuiltin(spec);
-        const bareName = splitBareSpecifier(spec)?.name;
-        if (builtin && !(bareName && resolver?.dependsOn(bareName, from ?? null))) {
-          if ("missing" in builtin) {
-            return unresolvable(args.kind, `${who} imports "${spec}", a Node built-in that the runtime lacks`);
-          }
-          if (styleOf(args.kind) === "require") return { path: builtin.available, namespace: NODE_REQUIRE_NAMESPACE };
-          return { path: builtin.available, external: true };
+      const builtin = nodeBuiltin(spec);
+      const bareName = splitBareSpecifier(spec)?.name;
+      if (builtin && !(bareName && resolver?.dependsOn(bareName, from ?? null))) {
+        if ("missing" in builtin) {
+          return unresolvable(args.kind, `${who} imports "${spec}", a Node built-in that the runtime lacks`);
         }
+        if (styleOf(args.kind) === "require") return { path: builtin.available, namespace: NODE_REQUIRE_NAMESPACE };
+        return { path: builtin.available, external: true };
+      }
 
-        if (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/")) {
-          if (from && importer && resolver) return toResult(resolver.relative(from, importer.file, spec));
-          const joined = joinPath(args.importer, spec);
-          const found = joined === null ? undefined : findFile(files, joined);
-          if (found === undefined) {
-            return { errors: [{ text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` }] };
-          }
-          return { path: found, namespace: VIRTUAL_NAMESPACE };
+      if (spec.startsWith("./") || spec.startsWith("../") || spec.startsWith("/")) {
+        if (from && importer && resolver) return toResult(resolver.relative(from, importer.file, spec));
+        const joined = joinPath(args.importer, spec);
+        const found = joined === null ? undefined : findFile(files, joined);
+        if (found === undefined) {
+          return { errors: [{ text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` }] };
         }
+        return { path: found, namespace: VIRTUAL_NAMESPACE };
+      }
 
-        if (spec.startsWith("#") && from && resolver) {
-          const mapped = resolver.hashImport(from, spec, styleOf(args.kind));
-          return "bare" in mapped ? bare(mapped.bare, from, args.kind) : toResult(mapped);
-        }
-        return bare(spec, from ?? null, args.kind);
-      });
-
-      build.onLoad({ filter: /.*/, namespace: VIRTUAL_NAMESPACE }, (args) => ({
-        contents: source(args.path),
-        loader: loaderFor(args.path),
-      }));
-      build.onLoad({ filter: /.*/, namespace: NPM_NAMESPACE }, (args) => {
-        const { id, file } = splitNpmPath(args.path);
-        const contents = resolver?.packageById(id)?.files[file];
-        if (contents === undefined) return { errors: [{ text: `internal: ${args.path} is not installed` }] };
-        return { contents, loader: file.endsWith(".json") ? "json" : "js" };
-      });
-      build.onLoad({ filter: /.*/, namespace: NODE_REQUIRE_NAMESPACE }, (args) => ({
-        contents: `module.exports = require(${JSON.stringify(args.path)}).value;`,
-        loader: "js",
-      }));
-      build.onLoad({ filter: /.*/, namespace: NODE_IMPORT_NAMESPACE }, (args) => ({
-        contents: `import * as m from ${JSON.stringify(args.path)};\nexport const value = m.default ?? m;`,
-        loader: "js",
-      }));
-      build.onLoad({ filter: /.*/, namespace: MISSING_NAMESPACE }, (args) => ({
-        contents: `throw new Error(${JSON.stringify(args.path)});`,
-        loader: "js",
-      }));
+      if (spec.startsWith("#") && from && resolver) {
+        const mapped = resolver.hashImport(from, spec, styleOf(args.kind));
+        return "bare" in mapped ? bare(mapped.bare, from, args.kind) : toResult(mapped);
+      }
+      return bare(spec, from ?? null, args.kind);
     },
   };
 }

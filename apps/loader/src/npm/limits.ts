@@ -48,3 +48,9 @@ export const METADATA_TTL_MS = 5 * 60_000;
 export const METADATA_MEMORY_CACHE_BYTES = 8 * 1024 * 1024;
 /** Bytes of unpacked package files kept in the loader isolate's memory. */
 export const PACKAGE_MEMORY_CACHE_BYTES = 32 * 1024 * 1024;
+/**
+ * Source bytes (JavaScript, TypeScript, JSON; latest contents per path) that the loader's
+ * long-lived esbuild context may hold parsed for reuse by later builds (bundle/incremental.ts);
+ * esbuild's ASTs take about 20 times that in wasm memory. Past it, the context is dropped.
+ */
+export const ESBUILD_CONTEXT_SOURCE_BYTES = 1024 * 1024;

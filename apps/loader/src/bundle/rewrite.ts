@@ -7,7 +7,9 @@
  * - scripts (no default export) become the body of `export default async function`, so they run
  *   on every call (a module body runs once per isolate, and workerd forbids I/O in module scope;
  *   top-level await keeps working).
- * All insertions stay on their original lines, so line numbers never shift.
+ * All insertions stay on their original lines, so line numbers never shift. When the edits only
+ * insert (a metered module: no script wrapper), the map is esbuild's with columns shifted
+ * (`shiftMap`) rather than composed with a hires map of the edits: Hono bundle ~11 → ~4 ms.
  */
 import remapping from "@jridgewell/remapping";
 import { parse, type Node } from "acorn";
@@ -40,7 +42,17 @@ function randomSuffix(): string {
  * Inserts `--fuel < 0 && (fuel = refuel())` checks. The names are random per bundle so a program
  * cannot name (and reset) its own counter; `refuel()` throws once the run's budget is spent.
  */
-function meter(s: MagicString, program: Node, code: string): string {
+function meter(s: MagicString, program: Node, code: string, inserted?: Insertion[]): string {
+  // Every metering edit inserts text before one character of `code` (appendLeft and prependRight
+  // differ only in which chunk owns the text); `shiftMap` needs where and how much.
+  const left = (at: number, text: string) => {
+    inserted?.push([at, text.length]);
+    s.appendLeft(at, text);
+  };
+  const right = (at: number, text: string) => {
+    inserted?.push([at, text.length]);
+    s.prependRight(at, text);
+  };
   const suffix = randomSuffix();
   if (code.includes(`__dwl_f_${suffix}`)) throw new Error("fuel counter name collision");
   const fuel = `__dwl_f_${suffix}`;
@@ -49,18 +61,18 @@ function meter(s: MagicString, program: Node, code: string): string {
 
   const loopBody = (node: Loop) => {
     const body = node.body;
-    if (body.type === "BlockStatement") s.appendLeft(body.start + 1, `${check};`);
+    if (body.type === "BlockStatement") left(body.start + 1, `${check};`);
     else {
-      s.appendLeft(body.start, `{${check};`);
-      s.prependRight(body.end, "}");
+      left(body.start, `{${check};`);
+      right(body.end, "}");
     }
   };
   const functionBody = (node: FunctionNode) => {
     const body = node.body;
     if (body.type !== "BlockStatement") {
       // Expression-bodied arrow: `x => expr` becomes `x => (check, expr)`.
-      s.appendLeft(body.start, `(${check}, `);
-      s.prependRight(body.end, ")");
+      left(body.start, `(${check}, `);
+      right(body.end, ")");
       return;
     }
     // After any directive prologue ("use strict" must stay first to stay a directive).
@@ -69,7 +81,7 @@ function meter(s: MagicString, program: Node, code: string): string {
       if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
       else break;
     }
-    s.appendLeft(at, `${check};`);
+    left(at, `${check};`);
   };
   simple(program, {
     ForStatement: loopBody,
@@ -124,8 +136,108 @@ export interface RewriteInput {
   program?: Program;
 }
 
+/** Text of `length` UTF-16 units inserted before `code[offset]`. */
+export type Insertion = [offset: number, length: number];
+
+const BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const BASE64_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < BASE64.length; i++) BASE64_VALUE[BASE64.charCodeAt(i)] = i;
+
+function vlq(value: number): string {
+  let rest = value < 0 ? (-value << 1) | 1 : value << 1;
+  let out = "";
+  do {
+    let digit = rest & 31;
+    rest >>>= 5;
+    if (rest > 0) digit |= 32;
+    out += BASE64[digit];
+  } while (rest > 0);
+  return out;
+}
+
+/**
+ * The map of `code` with `inserted` applied, from the map of `code` itself, when the edits only
+ * insert: each segment keeps its source, line, column and name and only its generated column
+ * moves right by the text inserted on its line at or before it, so a position inside inserted
+ * text maps where the character before it did. Gives the same lookups as composing a hires
+ * magic-string map with the original one (remapping), in a fraction of the time: only the
+ * generated-column field of each segment is decoded, the rest is copied as it is.
+ */
+export function shiftMap(code: string, map: string, inserted: Insertion[], fileName: string): string {
+  const parsed = JSON.parse(map) as { mappings: string; [key: string]: unknown };
+  // Insertions per line of `code`, as [column, length], in column order.
+  const perLine = new Map<number, Insertion[]>();
+  if (inserted.length > 0) {
+    inserted.sort((a, b) => a[0] - b[0]);
+    let line = 0;
+    let lineStart = 0;
+    for (const [offset, length] of inserted) {
+      for (let nl = code.indexOf("\n", lineStart); nl !== -1 && nl < offset; nl = code.indexOf("\n", lineStart)) {
+        line++;
+        lineStart = nl + 1;
+      }
+      const list = perLine.get(line);
+      if (list) list.push([offset - lineStart, length]);
+      else perLine.set(line, [[offset - lineStart, length]]);
+    }
+  }
+  const { mappings } = parsed;
+  let out = "";
+  let line = 0;
+  let i = 0;
+  while (i <= mappings.length) {
+    const semicolon = mappings.indexOf(";", i);
+    const end = semicolon === -1 ? mappings.length : semicolon;
+    const insertions = perLine.get(line);
+    if (!insertions) out += mappings.slice(i, end);
+    else {
+      let column = 0;
+      let shiftedColumn = 0;
+      let next = 0;
+      let shift = 0;
+      let j = i;
+      while (j < end) {
+        // Decode the generated column (first field), copy the other fields verbatim.
+        let value = 0;
+        let bit = 0;
+        let digit: number;
+        do {
+          digit = BASE64_VALUE[mappings.charCodeAt(j++)]!;
+          value |= (digit & 31) << bit;
+          bit += 5;
+        } while (digit & 32);
+        column += value & 1 ? -(value >>> 1) : value >>> 1;
+        while (next < insertions.length && insertions[next]![0] <= column) shift += insertions[next++]![1];
+        const comma = mappings.indexOf(",", j);
+        const segmentEnd = comma === -1 || comma > end ? end : comma;
+        out += vlq(column + shift - shiftedColumn) + mappings.slice(j, segmentEnd);
+        shiftedColumn = column + shift;
+        j = segmentEnd;
+        if (j < end) {
+          out += ",";
+          j++;
+        }
+      }
+    }
+    if (end === mappings.length) break;
+    out += ";";
+    i = end + 1;
+    line++;
+  }
+  return JSON.stringify({ ...parsed, file: fileName, mappings: out });
+}
+
 export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rewritten {
   const { code, fileName, source } = input;
+  if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && "map" in source) {
+    // Insertions only (the common case for a bundle): shift esbuild's map instead of composing.
+    const s = new MagicString(code);
+    const inserted: Insertion[] = [];
+    const fuelDeclaration = meter(s, input.program ?? parseModule(code), code, inserted);
+    s.prepend(fuelDeclaration);
+    inserted.push([0, fuelDeclaration.length]);
+    return { code: s.toString(), map: shiftMap(code, source.map, inserted, fileName) };
+  }
   const sourceName = "name" in source ? source.name : fileName;
   const s = new MagicString(code);
   if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined) {

@@ -1,0 +1,64 @@
+import remapping from "@jridgewell/remapping";
+import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import MagicString from "magic-string";
+import { describe, expect, it } from "vitest";
+import { getEsbuild } from "./esbuild.ts";
+import { rewriteBundle, shiftMap, type Insertion } from "./rewrite.ts";
+
+const SOURCE = [
+  'import { x } from "./x";',
+  "export default async function main(input: { n: number }) {",
+  '  "use strict";',
+  "  for (let i = 0; i < input.n; i++) x(i);",
+  "  while (input.n--) { const f = (a: number) => a * 2; f(1); }",
+  '  return [1, 2].map((v) => v + "é\u2028").join(",");',
+  "}",
+].join("\n");
+
+/** Every position of `code`: where each map sends it. */
+function lookups(code: string, map: string): string[] {
+  const traced = new TraceMap(map);
+  const out: string[] = [];
+  code.split("\n").forEach((text, line) => {
+    for (let column = 0; column <= text.length; column++) {
+      const p = originalPositionFor(traced, { line: line + 1, column });
+      out.push(`${line + 1}:${column} → ${p.source}:${p.line}:${p.column}:${p.name}`);
+    }
+  });
+  return out;
+}
+
+describe("shiftMap", () => {
+  it("maps every position as composing a hires magic-string map with the original does", async () => {
+    const esbuild = await getEsbuild();
+    const { code, map } = await esbuild.transform(SOURCE, { loader: "ts", sourcemap: "external", sourcefile: "main.ts", format: "esm" });
+    // Insertions everywhere: line starts, mid-line, several at one offset, at segment starts.
+    const inserted: Insertion[] = [];
+    const s = new MagicString(code);
+    for (let at = 0; at < code.length; at += 7) {
+      const text = "/*" + "z".repeat(at % 5) + "*/";
+      if (at % 2) s.appendLeft(at, text);
+      else s.prependRight(at, text);
+      inserted.push([at, text.length]);
+      if (at % 3 === 0) {
+        s.appendLeft(at, "()");
+        inserted.push([at, 2]);
+      }
+    }
+    const composed = remapping([s.generateMap({ hires: true, source: "user.js", file: "user.js" }).toString(), map], () => null).toString();
+    const shifted = shiftMap(code, map, inserted, "user.js");
+    expect(lookups(s.toString(), shifted)).toEqual(lookups(s.toString(), composed));
+    expect(JSON.parse(shifted)).toMatchObject({ file: "user.js", sources: JSON.parse(map).sources });
+  });
+
+  it("is what rewriteBundle uses for a metered module, with the lines and sources kept", async () => {
+    const esbuild = await getEsbuild();
+    const { code, map } = await esbuild.transform(SOURCE, { loader: "ts", sourcemap: "external", sourcefile: "main.ts", format: "esm" });
+    const rewritten = rewriteBundle({ code, fileName: "user.js", source: { map } }, { wrapScript: false, meter: true });
+    expect(rewritten.code.split("\n")).toHaveLength(code.split("\n").length);
+    const traced = new TraceMap(rewritten.map);
+    const line = rewritten.code.split("\n").findIndex((l) => l.includes("f(1)"));
+    const column = rewritten.code.split("\n")[line]!.indexOf("f(1)");
+    expect(originalPositionFor(traced, { line: line + 1, column })).toMatchObject({ source: "main.ts", line: 5 });
+  });
+});

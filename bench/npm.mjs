@@ -1,7 +1,11 @@
 // npm dependency benchmark (issue 6), part of `npm run bench`: the Hono program of the README
 // against a loopback registry serving real tarballs (the test suite's), on a fresh loader:
 //   1. first execution with cold package caches (one sample: caches only start cold once),
-//   2. new program text with the packages warm (bundle-cache miss, package-cache hit),
+//   2. new program text with the packages warm (bundle-cache miss, package-cache hit): first the
+//      WARMUP programs right after the cold one, while V8 is still tiering up esbuild.wasm on a
+//      background thread (~1.5 s at 100 % of a core, which slows every build 2-4x; the same
+//      warm-up bench/run.mjs gives its TS row), reported on their own, then ITERATIONS settled
+//      ones,
 //   3. the same program again (bundle-cache hit),
 // plus esbuild-wasm's initialisation, read as the first TypeScript bundle of a fresh loader
 // minus a warm one. Figures are the loader's own `timing.bundleMs`. Writes bench/npm-results.md.
@@ -12,6 +16,7 @@ import { ROOT, runBounded, startWrangler, waitReady } from "./lib/procs.mjs";
 import { fmt, markdownTable, median, textTable, verdict } from "./lib/stats.mjs";
 
 const ITERATIONS = 15;
+const WARMUP = 15;
 const HEADERS = { authorization: "Bearer dwl_local_dev", "content-type": "application/json" };
 
 const honoProgram = (marker) => ({
@@ -39,6 +44,8 @@ async function main() {
     const warmTs = median(await Promise.all([1, 2, 3].map(async (i) => (await execute(loader.url, tsProgram(`warm-${i}`))).timing.bundleMs)));
 
     const cold = (await execute(loader.url, honoProgram("cold"))).timing.bundleMs;
+    const tieringUp = [];
+    for (let i = 0; i < WARMUP; i++) tieringUp.push((await execute(loader.url, honoProgram(`warm-up-${i}`))).timing.bundleMs);
     const warmPackages = [];
     for (let i = 0; i < ITERATIONS; i++) warmPackages.push((await execute(loader.url, honoProgram(`new-${i}`))).timing.bundleMs);
     const hits = [];
@@ -53,7 +60,8 @@ async function main() {
     const rows = [
       ["measure (Hono + hono/cors, loopback registry)", "ms", "goal", ""],
       ["first execution, cold package caches (bundleMs, 1 sample)", fmt(cold), "", ""],
-      [`new program, packages warm (bundleMs p50 of ${ITERATIONS})`, fmt(median(warmPackages)), "≤ 60 ms", verdict(median(warmPackages) <= 60)],
+      [`new program, packages warm, first ${WARMUP} after the cold one (bundleMs p50; esbuild.wasm still tiering up)`, fmt(median(tieringUp)), "", ""],
+      [`new program, packages warm, settled (bundleMs p50 of the next ${ITERATIONS})`, fmt(median(warmPackages)), "≤ 60 ms", verdict(median(warmPackages) <= 60)],
       [`bundle-cache hit (bundleMs p50 of ${ITERATIONS})`, fmt(median(hits)), "≤ 1 ms", verdict(median(hits) <= 1)],
       ["bundle-cache hit (totalMs p50)", fmt(median(hitTotals)), "", ""],
       ["esbuild-wasm initialisation (first TS bundle − warm TS bundle)", fmt(firstTs - warmTs), "", ""],

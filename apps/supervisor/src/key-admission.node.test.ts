@@ -75,6 +75,11 @@ describe("the supervised dev server's per-key admission", () => {
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(await refused.json()).toEqual({ error: { type: "rate_limited", message: "this API key already has 1 request running and 1 waiting; retry in 1 s" } });
 
+    // Refused before its body is read: a 6 MB body changes nothing.
+    const big = await server.post("/execute", { code: "export default () => 1", input: "x".repeat(6 * 1024 * 1024) });
+    expect(big.status).toBe(429);
+    await big.arrayBuffer();
+
     // Another credential is its own group (this one is not a valid key: the loader answers 401).
     expect((await server.post("/execute", { code: "export default () => 1" }, "some-other-key")).status).toBe(401);
     expect((await fetch(`${server.base}/healthz`)).status).toBe(200);

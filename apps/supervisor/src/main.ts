@@ -11,7 +11,7 @@
  * Extra arguments go to wrangler dev.
  */
 import { createHash } from "node:crypto";
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createNetServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { KeyAdmission } from "./key-admission.ts";
@@ -79,48 +79,61 @@ const runtime = new Runtime({
 const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb });
 
 /** Requests are grouped by the credential they present (hashed; no header: one shared group). */
-const admissionKey = (request: BufferedRequest) => createHash("sha256").update(request.headers.authorization ?? "").digest("hex");
+const admissionKey = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");
+
+const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
 
 function rateLimited(retryAfterSeconds: number, message: string): BufferedResponse {
   const body = { error: { type: "rate_limited", message: `${message}; retry in ${retryAfterSeconds} s` } };
   return { status: 429, headers: [["content-type", "application/json; charset=utf-8"], ["retry-after", String(retryAfterSeconds)]], body: Buffer.from(JSON.stringify(body)) };
 }
 
-const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
-
-/** The runtime's answer, or this process's 429 when the request's key is over its share. */
-async function admitted(request: BufferedRequest): Promise<BufferedResponse> {
-  // The health probe must answer even while a key is flooding.
-  if (request.path === "/healthz") return supervisor.handle(request);
-  const key = admissionKey(request);
-  const execution = isExecution(request);
-  const slot = admission.enter(key, execution);
-  if ("refused" in slot) {
-    return slot.refused === "queue_full"
-      ? rateLimited(slot.retryAfterSeconds, `this API key already has ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`)
-      : rateLimited(slot.retryAfterSeconds, "this API key is over its execution limits");
-  }
-  const release = await slot;
-  try {
-    const response = await supervisor.handle(request);
-    const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
-    if (response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(key, retryAfter);
-    return response;
-  } finally {
-    release();
-  }
-}
-
-const server = createServer(async (req, res) => {
-  const request = await readRequest(req);
-  if (request === "too large") {
-    res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { type: "payload_too_large", message: `the request body is over ${maxBodyBytes} bytes` } }));
-    return;
-  }
-  const response = await admitted(request);
-  const lengthKnown = request.method === "HEAD" && response.headers.some(([name]) => name === "content-length");
+function send(res: ServerResponse, response: BufferedResponse, method: string): void {
+  const lengthKnown = method === "HEAD" && response.headers.some(([name]) => name === "content-length");
   res.writeHead(response.status, [...response.headers, ...(lengthKnown ? [] : [["content-length", String(response.body.length)]])].flat());
   res.end(response.body);
+}
+
+/**
+ * Admission comes before the body is read: a refused request costs a hash and a small answer,
+ * and the body of a request still waiting for its slot stays in the socket, not in memory.
+ */
+const server = createServer(async (req, res) => {
+  const method = req.method ?? "GET";
+  const path = req.url ?? "/";
+  // The health probe must answer even while a key is flooding.
+  const key = path === "/healthz" ? undefined : admissionKey(req.headers.authorization);
+  const execution = isExecution({ method, path });
+  let release: (() => void) | undefined;
+  if (key !== undefined) {
+    const slot = admission.enter(key, execution);
+    if ("refused" in slot) {
+      req.resume(); // discard the body unread
+      const message = slot.refused === "queue_full"
+        ? `this API key already has ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`
+        : "this API key is over its execution limits";
+      send(res, rateLimited(slot.retryAfterSeconds, message), method);
+      return;
+    }
+    release = await slot;
+  }
+  try {
+    const request = await readRequest(req);
+    if (request === "too large") {
+      res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { type: "payload_too_large", message: `the request body is over ${maxBodyBytes} bytes` } }));
+      return;
+    }
+    const response = await supervisor.handle(request);
+    const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
+    // The loader refused this key's execution: hold its next ones here until Retry-After.
+    if (key !== undefined && response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(key, retryAfter);
+    send(res, response, method);
+  } catch {
+    // The client went away mid-body (or the socket failed): nothing left to answer.
+    res.destroy();
+  } finally {
+    release?.();
+  }
 });
 
 runtime.on("exit", (code) => {

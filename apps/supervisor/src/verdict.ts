@@ -15,7 +15,7 @@ const EXECUTION_PATH = /^\/(execute|sandboxes\/[^/]+\/execute)(\?|$)/;
  * A request that runs a program and that the loader's per-tenant admission may answer with 429
  * (MCP tool calls are refused inside a 200 JSON-RPC answer instead).
  */
-export function isExecution(request: BufferedRequest): boolean {
+export function isExecution(request: Pick<BufferedRequest, "method" | "path">): boolean {
   return (request.method === "POST" && EXECUTION_PATH.test(request.path)) || /^\/sandboxes\/[^/]+\/http(\/|\?|$)/.test(request.path);
 }
 

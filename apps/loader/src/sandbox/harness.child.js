@@ -143,7 +143,16 @@ class LogBuffer {
       message = `${message.slice(0, mathMax(0, room - 64))}… [line cut at ${room} bytes]`;
     }
     this.bytes += size < room ? size : room;
-    arrayPush(this.entries, { level, message, time: roundMs(now() - this.started) });
+    arrayPush(this.entries, { level, message, time: this.elapsed() });
+  }
+
+  /**
+   * ms since the run began. While workerd evaluates the program's module (its top-level code,
+   * on the first run of an isolate) the clock reads 0 as in any global scope, so such lines
+   * would be stamped -<epoch ms>: they get 0, which is when they ran.
+   */
+  elapsed() {
+    return roundMs(mathMax(0, now() - this.started));
   }
 
   toJSON() {
@@ -152,7 +161,7 @@ class LogBuffer {
       entries.push({
         level: "warn",
         message: `[dwl] logs truncated: ${this.dropped} more line(s) dropped (limits: ${this.maxLines} lines, ${this.maxBytes} bytes)`,
-        time: roundMs(now() - this.started),
+        time: this.elapsed(),
       });
     }
     return { logs: entries, truncated: this.dropped > 0 || this.entries.some((e) => e.message.endsWith(" bytes]")) };

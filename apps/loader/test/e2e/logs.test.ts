@@ -35,6 +35,13 @@ describe("logs", () => {
     expect(res.logsTruncated).toBeUndefined();
   });
 
+  it("stamps lines logged by the module's top-level code with time 0, not a negative clock", async () => {
+    const res = expectOk(await execute({ code: `console.log("at import"); export default () => { console.log("in run"); return 1; }; // ${crypto.randomUUID()}` }));
+    expect(res.logs.map((entry) => entry.message)).toEqual(["at import", "in run"]);
+    for (const entry of res.logs) expect(entry.time).toBeGreaterThanOrEqual(0);
+    expect(res.logs[0]?.time).toBe(0);
+  });
+
   it("keeps 1,000 lines and marks the truncation", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
     expect(res.logs).toHaveLength(1001);

@@ -17,15 +17,25 @@ export class StorageError extends DwlHttpError {
 }
 
 /**
- * Runs one call of the KV or R2 binding. `subject` is what the caller named (`"visits"`,
- * `3 keys`), already relative to its namespace.
+ * Runs one storage call (KV, R2, a Durable Object) for the loader. What the storage layer threw
+ * can name internal keys, so it goes to the loader's log; the caller gets `message`, as a 500
+ * `internal` unless `asError` says otherwise. The one place storage failures are translated:
+ * programs' bindings (below), the credential store and sandbox writes.
  */
-export async function storageCall<T>(store: "KV" | "FILES", op: string, subject: string | undefined, call: () => Promise<T>): Promise<T> {
+export async function storageOperation<T>(message: string, call: () => Promise<T>, asError = (text: string): Error => new DwlHttpError(500, "internal", text)): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    console.error(`dwl: storage error in ${store} ${op}`, err);
-    const of = subject === undefined ? "" : ` of ${subject}`;
-    throw new StorageError(`${store} ${op}${of} failed: the storage service returned an error; retrying may help`);
+    console.error(`dwl: ${message}`, err);
+    throw asError(message);
   }
+}
+
+/**
+ * Runs one call of the KV or R2 binding for a program. `subject` is what the caller named
+ * (`"visits"`, `3 keys`), already relative to its namespace.
+ */
+export function storageCall<T>(store: "KV" | "FILES", op: string, subject: string | undefined, call: () => Promise<T>): Promise<T> {
+  const of = subject === undefined ? "" : ` of ${subject}`;
+  return storageOperation(`${store} ${op}${of} failed: the storage service returned an error; retrying may help`, call, (text) => new StorageError(text));
 }

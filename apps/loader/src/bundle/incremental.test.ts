@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
 import { getEsbuild } from "./esbuild.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { virtualFileHandlers, virtualFiles, type SourceFiles } from "./virtual-files.ts";
+import { delegatingPlugin, virtualFileHandlers, type SourceFiles } from "./virtual-files.ts";
 
 const OPTIONS = { bundle: true, write: false, outfile: "user.js", format: "esm", platform: "neutral", sourcemap: "external", metafile: true, logLevel: "silent" } as const;
 
@@ -49,7 +49,8 @@ describe("IncrementalBuilder", () => {
     const packages = installed(lib("1.0.0", "export const v = 41;"));
     const first = await build(builder, files, packages);
     const second = await build(builder, files, packages);
-    const plugin = virtualFiles({ files, entry: "main.ts", source: (p) => files[p as "main.ts"] ?? "", packages });
+    const handlers = virtualFileHandlers({ files, entry: "main.ts", source: (p) => files[p as "main.ts"] ?? "", packages });
+    const plugin = delegatingPlugin(() => handlers);
     const oneOff = await (await getEsbuild()).build({ ...OPTIONS, entryPoints: ["main.ts"], plugins: [plugin] });
     expect(second).toBe(first);
     expect(oneOff.outputFiles.find((f) => f.path.endsWith(".js"))!.text).toBe(first);

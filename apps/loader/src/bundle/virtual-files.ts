@@ -101,11 +101,6 @@ export function delegatingPlugin(handlers: () => VirtualFileHandlers): Plugin {
   };
 }
 
-export function virtualFiles(options: VirtualFilesOptions): Plugin {
-  const handlers = virtualFileHandlers(options);
-  return delegatingPlugin(() => handlers);
-}
-
 export function virtualFileHandlers({ files, entry, source, packages }: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 

@@ -5,7 +5,7 @@
  * every tenant's storage prefix (`t/…`), so no program's env.KV can reach them.
  */
 import type { CredentialInfo, CredentialPut } from "@dwl/protocol";
-import { DwlHttpError } from "../errors.ts";
+import { storageOperation } from "../bindings/storage-error.ts";
 import { ANY_HOST, formatRule, parseAllowRule, type EgressRule } from "./policy.ts";
 import { openSecret, sealSecret } from "./secrets.ts";
 
@@ -57,13 +57,8 @@ export class CredentialStore {
    * (which names the internal `__dwl/` key) kept for the loader's log. Each change is a single
    * KV put or delete, so a failed request leaves no half-written credential.
    */
-  private async kvCall<T>(op: string, call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (err) {
-      console.error(`dwl: credential store: KV ${op} failed`, err);
-      throw new DwlHttpError(500, "internal", `the credential store is unavailable (KV ${op} failed); retry the request`);
-    }
+  private kvCall<T>(op: string, call: () => Promise<T>): Promise<T> {
+    return storageOperation(`the credential store is unavailable (KV ${op} failed); retry the request`, call);
   }
 
   async put(name: string, input: CredentialPut): Promise<CredentialInfo> {

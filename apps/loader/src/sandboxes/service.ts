@@ -5,6 +5,7 @@
  * from the tenant's SandboxRegistry on every request, so deletes and updates take effect at once.
  */
 import type { SandboxDefinition, SandboxInfo, SandboxLogEntry } from "@dwl/protocol";
+import { storageOperation } from "../bindings/storage-error.ts";
 import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../bundle/compile-error.ts";
 import { runEgress } from "../egress/run-egress.ts";
@@ -81,7 +82,7 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
   const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
   const sandboxes = registry(context.env, context.tenant);
   // Refused before anything is stored, so a create over the limit leaves nothing behind.
-  const count = await storageStep("the sandbox registry failed: the sandbox was not created; retry the request", () => sandboxes.count());
+  const count = await storageOperation("the sandbox registry failed: the sandbox was not created; retry the request", () => sandboxes.count());
   if (count >= max) throw tooMany(max);
   const { compiled, entry } = await compileDefinition(definition, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -116,29 +117,16 @@ async function forgetRow(sandboxes: ReturnType<typeof registry>, id: string): Pr
   }
 }
 
-/**
- * One Durable Object or R2 call of a sandbox write. Its failure reaches the client as a 500 that
- * says what happened (`message`), not as the storage layer's own error; the cause is logged.
- */
-async function storageStep<T>(message: string, step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    console.error(`dwl: sandbox storage failed: ${message}`, err);
-    throw new DwlHttpError(500, "internal", message);
-  }
-}
-
 export async function updateSandbox(id: string, definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
   const sandboxes = registry(context.env, context.tenant);
   const unchanged = "the sandbox was not changed; retry the request";
-  if (!(await storageStep(`the sandbox registry failed: ${unchanged}`, () => sandboxes.get(id)))) throw notFound(id);
+  if (!(await storageOperation(`the sandbox registry failed: ${unchanged}`, () => sandboxes.get(id)))) throw notFound(id);
   await runEgress(definition.egress, context.tenant, context.env, "validation");
   resolveTools(definition.tools);
   const { compiled, entry } = await compileDefinition(definition, context);
   // The bundle first: the sandbox keeps running its current version until the row points here.
-  await storageStep(`the new bundle could not be stored: ${unchanged}`, () => saveBundle(context.env.FILES, compiled.key, compiled.bundle));
-  const record = await storageStep(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
+  await storageOperation(`the new bundle could not be stored: ${unchanged}`, () => saveBundle(context.env.FILES, compiled.key, compiled.bundle));
+  const record = await storageOperation(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
     sandboxes.update(id, { entry, bundleKey: compiled.key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) }),
   );
   if (!record) throw notFound(id);

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../apps/loader/test/dev-server.ts";
-import { DwlClient, DwlRequestError } from "./index.ts";
+import { rejection } from "./expect-rejection.node-test-util.ts";
+import { DwlClient } from "./index.ts";
 
 let server: DevServer;
 let dwl: DwlClient;
@@ -13,15 +14,6 @@ beforeAll(async () => {
   dwl = new DwlClient({ url: server.base, key: "dwl_local_dev" });
 });
 afterAll(() => server?.stop());
-
-async function rejection(promise: Promise<unknown>): Promise<DwlRequestError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DwlRequestError);
-  return err as DwlRequestError;
-}
 
 /** Polls until `check` passes (sandbox logs are appended after the answer, with waitUntil). */
 async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, ms = 10_000): Promise<T> {

@@ -5,7 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { DwlClient, DwlRequestError, parseRetryAfter } from "./index.ts";
+import { rejection } from "./expect-rejection.node-test-util.ts";
+import { DwlClient, parseRetryAfter } from "./index.ts";
 
 const OK_RUN = {
   ok: true,
@@ -48,15 +49,6 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   res.end(JSON.stringify(body));
 };
 const rateLimited = (retryAfter?: string) => json(429, { error: { type: "rate_limited", message: "slow down" } }, retryAfter === undefined ? {} : { "retry-after": retryAfter });
-
-async function rejection(promise: Promise<unknown>): Promise<DwlRequestError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DwlRequestError);
-  return err as DwlRequestError;
-}
 
 describe("429 retries", () => {
   it("waits Retry-After, then retries and returns the answer", async () => {

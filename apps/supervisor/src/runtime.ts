@@ -10,7 +10,8 @@ import { EventEmitter } from "node:events";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-export type CrashCause = "memory" | "hang" | "unknown";
+/** Why the runtime went down; "recycle" is the supervisor restarting an idle runtime on purpose. */
+export type CrashCause = "memory" | "hang" | "recycle" | "unknown";
 
 export interface RuntimeOptions {
   root: string;
@@ -40,7 +41,14 @@ export class Runtime extends EventEmitter<{ crash: [CrashCause]; exit: [number] 
     this.child = spawn(process.execPath, [wrangler, "dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", stateDir, ...extraArgs], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, MINIFLARE_WORKERD_V8_FLAGS: [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags].join(" ").trim() },
+      env: {
+        // wrangler's local trace explorer streams every request to a collector in the runtime:
+        // measured, it cost a third of the runtime's CPU in a flood and ~70 MB of its memory, and
+        // DWL writes its own execution log. X_LOCAL_OBSERVABILITY=true brings it back.
+        X_LOCAL_OBSERVABILITY: "false",
+        ...process.env,
+        MINIFLARE_WORKERD_V8_FLAGS: [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags].join(" ").trim(),
+      },
     });
     for (const [stream, sink] of [
       [this.child.stdout, process.stdout],

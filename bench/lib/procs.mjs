@@ -224,8 +224,8 @@ export async function waitReady({ name, url, server }, timeoutMs = STARTUP_TIMEO
  * The processes of a server's process group, with what they are, their resident memory (VmRSS,
  * MiB) and CPU time so far (user + system, seconds). wrangler runs two workerd processes: its
  * proxy, which owns the public port, and the runtime holding the Worker and its child isolates,
- * which miniflare starts on `entry=127.0.0.1:0` (a restarted runtime is a new pid in the same
- * group, so it is still found).
+ * the one with the inspector and debug port (its `entry` port is 0 only at first start: a restart
+ * reuses the port it got). A restarted runtime is a new pid in the same group, so it is found.
  */
 export function processesOf(server) {
   const pgid = server.child.pid;
@@ -257,7 +257,7 @@ const NODE_SCRIPTS = { "main.ts": "supervisor (node)", "serve.mjs": "serve.mjs l
 
 function kindOf(argv) {
   const exe = argv[0].split("/").pop();
-  if (exe === "workerd") return argv.some((a) => a === "--socket-addr=entry=127.0.0.1:0") ? "workerd runtime" : "workerd proxy";
+  if (exe === "workerd") return argv.some((a) => a.startsWith("--inspector-addr=") || a.startsWith("--debug-port=")) ? "workerd runtime" : "workerd proxy";
   if (exe === "esbuild") return "esbuild";
   const script = argv.slice(1).find((a) => !a.startsWith("-"))?.split("/").pop();
   return script ? (NODE_SCRIPTS[script] ?? `node ${script}`) : exe;

@@ -11,6 +11,8 @@ import { join } from "node:path";
 export interface DevServer {
   base: string;
   post(path: string, body: unknown, key?: string | null): Promise<Response>;
+  /** Everything the server printed so far (stdout and stderr). */
+  output(): string;
   stop(): void;
 }
 
@@ -63,6 +65,7 @@ export async function startDevServer(env: Record<string, string> = {}): Promise<
   return {
     base,
     stop,
+    output: () => output,
     post: (path, body, key = "dwl_local_dev") =>
       fetch(`${base}${path}`, {
         method: "POST",

@@ -7,7 +7,9 @@
  * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the runtime at
  * once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34: together the
  * loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429; see
- * key-admission.ts).
+ * key-admission.ts), DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB (default
+ * 320): a runtime idle that long with more resident memory than that is restarted to give back
+ * a burst's high-water mark (see supervisor.ts).
  * Extra arguments go to wrangler dev.
  */
 import { createHash } from "node:crypto";
@@ -26,6 +28,12 @@ const heapLimitMb = Number(process.env.DWL_HEAP_MB ?? 256);
 const watchdogMs = Number(process.env.DWL_WATCHDOG_MS ?? 10_000);
 const maxResidentMb = Number(process.env.DWL_MAX_RSS_MB ?? 2048);
 const maxBodyBytes = Number(process.env.DWL_MAX_BODY_BYTES ?? 8 * 1024 * 1024);
+/**
+ * 320 MB: a fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with
+ * 20), and a burst of a few thousand executions leaves workerd at 420-540 MB.
+ */
+const recycleIdleMs = Number(process.env.DWL_RECYCLE_IDLE_MS ?? 10_000);
+const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: Number(process.env.DWL_RECYCLE_RSS_MB ?? 320) } : undefined;
 /**
  * 16 in the runtime per key keeps a flood's requests few there (the runtime interleaves all it
  * holds, so a quiet tenant's run waits for every one of them); the 34 waiting keep 50 admitted
@@ -76,7 +84,7 @@ const runtime = new Runtime({
   // Local mode: the dev key works and credentials use the documented dev encryption key.
   extraArgs: ["--var", "DWL_MODE:local", ...process.argv.slice(2)],
 });
-const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb });
+const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb, recycle });
 
 /** Requests are grouped by the credential they present (hashed; no header: one shared group). */
 const admissionKey = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");

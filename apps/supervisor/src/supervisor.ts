@@ -9,6 +9,10 @@
  * runtime down again is the culprit and gets a verdict (memory_limit / cpu_limit); the others
  * complete normally (marked `x-dwl-replayed: 1`). A lone request in flight is the culprit
  * without a replay. Requests that reached an already-dead runtime are simply resent.
+ *
+ * It also recycles an idle runtime whose resident memory stayed high: workerd keeps the
+ * high-water mark of a burst (its allocator and idle isolates' heaps hold freed memory; nothing
+ * inside the Worker can make it give that back), and a restart while nothing runs returns it.
  */
 import type { CrashCause, Runtime } from "./runtime.ts";
 import { forward, isHealthy, LOST, type BufferedRequest, type BufferedResponse } from "./upstream.ts";
@@ -23,6 +27,12 @@ export interface SupervisorOptions {
   maxResidentMb: number;
   /** How long a failed request waits for the crash report that explains it. */
   crashReportWaitMs?: number;
+  /**
+   * Restart the runtime once it has run nothing for `idleMs` while its resident memory is above
+   * `residentMb`. Costs the warm isolates (the next run of each program starts cold); stored
+   * state (KV, R2, sandboxes) is on disk and stays. Absent: never.
+   */
+  recycle?: { idleMs: number; residentMb: number };
 }
 
 interface Suspect {
@@ -42,6 +52,8 @@ export class Supervisor {
   private inflight = new Map<symbol, number>();
   private suspects: Suspect[] = [];
   private lastHealthyAt = Date.now();
+  /** When a request (other than /healthz) last entered or left: idle means none in flight since. */
+  private lastBusyAt = Date.now();
   private monitors: ReturnType<typeof setInterval>[] = [];
   private readonly options: SupervisorOptions;
   private readonly runtime: Runtime;
@@ -58,11 +70,15 @@ export class Supervisor {
     const sentEpoch = this.epoch;
     const id = Symbol();
     this.inflight.set(id, sentEpoch);
+    // A monitor polling /healthz must not keep a runtime from ever counting as idle.
+    const work = request.path !== "/healthz";
+    if (work) this.lastBusyAt = Date.now();
     let response: BufferedResponse | typeof LOST;
     try {
       response = await forward(this.options.origin, request);
     } finally {
       this.inflight.delete(id);
+      if (work) this.lastBusyAt = Date.now();
     }
     if (response !== LOST) return response;
 
@@ -86,6 +102,7 @@ export class Supervisor {
     const memory = setInterval(() => {
       if (this.restarting) return;
       const residentMb = this.runtime.residentMb();
+      if (this.shouldRecycle(residentMb)) return this.recycle(residentMb);
       if (residentMb <= this.options.maxResidentMb) return;
       console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${this.options.maxResidentMb} MB: restarting it`);
       this.restart("memory");
@@ -117,6 +134,40 @@ export class Supervisor {
     this.lastHealthyAt = Date.now();
   }
 
+  private shouldRecycle(residentMb: number): boolean {
+    const { recycle } = this.options;
+    return recycle !== undefined && residentMb > recycle.residentMb && this.idleFor() >= recycle.idleMs;
+  }
+
+  private idleFor(): number {
+    const idle = this.inflight.size === 0 && this.suspects.length === 0 && this.gate === undefined && !this.restarting;
+    return idle ? Date.now() - this.lastBusyAt : 0;
+  }
+
+  /**
+   * The gate closes before the kill: a request arriving meanwhile waits for the new runtime
+   * instead of reaching a dying one (where it would count as a crash suspect).
+   */
+  private recycle(residentMb: number): void {
+    console.error(
+      `[dwl supervisor] runtime idle for ${Math.round(this.idleFor() / 1000)} s with ${Math.round(residentMb)} MB resident (> ${this.options.recycle?.residentMb} MB): restarting it to give that memory back`,
+    );
+    const before = this.epoch;
+    this.restarting = true;
+    this.runtime.expectCrash("recycle");
+    if (!this.runtime.killUserRuntime()) {
+      this.restarting = false;
+      return;
+    }
+    this.gate = this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000)
+      .then(() => this.waitHealthy())
+      .catch((error: unknown) => console.error(`[dwl supervisor] after recycling: ${String(error)}`))
+      .finally(() => {
+        this.gate = undefined;
+        this.lastBusyAt = Date.now();
+      });
+  }
+
   stop(): void {
     for (const monitor of this.monitors) clearInterval(monitor);
   }
@@ -125,6 +176,8 @@ export class Supervisor {
     this.epoch++;
     this.lastCause = cause;
     this.restarting = true;
+    // A recycle holds requests already (see recycle()).
+    if (cause === "recycle") return;
     console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);
     this.gate ??= this.recover().finally(() => {
       this.gate = undefined;

@@ -135,9 +135,14 @@ export async function freePort() {
   return port;
 }
 
-/** wrangler's environment: config and logs inside the project, no metrics or update checks. */
+/**
+ * wrangler's environment: config and logs inside the project, no metrics or update checks, and
+ * no local trace explorer, as under `npm run dev` (apps/supervisor/src/runtime.ts), so that the
+ * raw baselines run on the same footing as the loader.
+ */
 export const WRANGLER_ENV = {
   XDG_CONFIG_HOME: `${ROOT}.dwl/config`,
+  X_LOCAL_OBSERVABILITY: "false",
   WRANGLER_SEND_METRICS: "false",
   CI_DISABLE_UPDATE_CHECK: "1",
 };

@@ -128,9 +128,10 @@ export class Supervisor {
 
   private restart(cause: CrashCause): void {
     this.restarting = true;
-    this.runtime.expectCrash(cause);
-    // No process found (already gone): nothing will report a crash, so keep monitoring.
-    if (!this.runtime.killUserRuntime()) this.restarting = false;
+    // No process found (already gone): nothing will report a crash, so keep monitoring. The cause
+    // is marked after the kill (its report arrives later, through a pipe), and only if one died.
+    if (this.runtime.killUserRuntime()) this.runtime.expectCrash(cause);
+    else this.restarting = false;
     this.lastHealthyAt = Date.now();
   }
 
@@ -154,11 +155,11 @@ export class Supervisor {
     );
     const before = this.epoch;
     this.restarting = true;
-    this.runtime.expectCrash("recycle");
     if (!this.runtime.killUserRuntime()) {
       this.restarting = false;
       return;
     }
+    this.runtime.expectCrash("recycle");
     this.gate = this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000)
       .then(() => this.waitHealthy())
       .catch((error: unknown) => console.error(`[dwl supervisor] after recycling: ${String(error)}`))

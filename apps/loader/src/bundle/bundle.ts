@@ -14,7 +14,7 @@ import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { loaderFor, npmDisplayPath, NPM_NAMESPACE, virtualFileHandlers, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
+import { loaderFor, npmDisplayPath, NPM_NAMESPACE, SOCKETS_SPECIFIER, virtualFileHandlers, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
 
 /** Module name of the user's program inside the child isolate (it appears in raw stacks). */
 export const USER_MODULE = "user.js";
@@ -47,7 +47,7 @@ function isBuildFailure(err: unknown): err is BuildFailure {
 
 /**
  * The direct path: a single plain-JavaScript module that imports nothing but runtime built-ins
- * needs no bundler. acorn parses it (the metering pass needs the AST anyway) and it ships as is,
+ * (other than `cloudflare:sockets`, which the bundler replaces) needs no bundler. acorn parses it (the metering pass needs the AST anyway) and it ships as is,
  * which saves esbuild's ~20 ms on a cold run. Anything acorn cannot parse (TypeScript, JSX,
  * decorators) or that imports other modules goes through esbuild.
  */
@@ -63,7 +63,7 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   let hasDefault = false;
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (typeof from === "string" && !from.startsWith("node:") && !from.startsWith("cloudflare:")) return undefined;
+    if (typeof from === "string" && ((!from.startsWith("node:") && !from.startsWith("cloudflare:")) || from === SOCKETS_SPECIFIER)) return undefined;
     if (node.type === "ExportDefaultDeclaration") hasDefault = true;
     if (node.type === "ExportNamedDeclaration") {
       const specifiers = (node as Node & { specifiers: { exported: { name?: string; value?: string } }[] }).specifiers;

@@ -25,6 +25,17 @@ const NODE_REQUIRE_NAMESPACE = "dwl-node-require";
 const NODE_IMPORT_NAMESPACE = "dwl-node-import";
 /** A module that throws when evaluated: an optional `require()` whose target does not exist. */
 const MISSING_NAMESPACE = "dwl-missing";
+/**
+ * `cloudflare:sockets` as programs see it: the runtime's raw TCP has no way through the egress
+ * gateway (its `connect()` fails with a bare "Network connection lost."), so `connect()` throws
+ * the harness's egress_denied error instead, which says what to use, and the egress audit
+ * records the attempt. A specifier computed at run time still reaches the runtime's module.
+ */
+export const SOCKETS_SPECIFIER = "cloudflare:sockets";
+const SOCKETS_NAMESPACE = "dwl-sockets";
+const SOCKETS_SHIM = `export function connect(address) { throw globalThis.__dwlRefuseSocket(address); }
+export default { connect };
+`;
 
 /** Tried in order when an import names a file without its extension. */
 const RESOLVE_EXTENSIONS = [".ts", ".tsx", ".js", ".mjs", ".jsx", ".json"];
@@ -139,6 +150,7 @@ export function virtualFileHandlers({ files, entry, source, packages }: VirtualF
       loader: "js",
     }),
     [MISSING_NAMESPACE]: (path) => ({ contents: `throw new Error(${JSON.stringify(path)});`, loader: "js" }),
+    [SOCKETS_NAMESPACE]: () => ({ contents: SOCKETS_SHIM, loader: "js" }),
   };
 
   return {
@@ -147,6 +159,7 @@ export function virtualFileHandlers({ files, entry, source, packages }: VirtualF
       if (args.kind === "entry-point") return { path: entry, namespace: VIRTUAL_NAMESPACE };
       const spec = args.path;
       if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
+      if (spec === SOCKETS_SPECIFIER) return { path: spec, namespace: SOCKETS_NAMESPACE };
       if (spec.startsWith("cloudflare:")) return { path: spec, external: true };
 
       const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;

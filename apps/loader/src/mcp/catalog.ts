@@ -60,6 +60,7 @@ const EGRESS_RULES = `// fetch() rules: every request goes through the egress ga
 //   (default "authorization: Bearer <value>") on requests to the credential's hosts over https.
 //   You never see the value; env.SECRETS.github is a placeholder you may put in a header for SDKs.
 // - Redirects are followed by the gateway; each request counts against limits.subRequests.
+// - No raw TCP: cloudflare:sockets connect() throws EgressDeniedError; use fetch().
 const res = await fetch("https://api.github.com/user", { headers: { "user-agent": "dwl" } });`;
 
 export function catalog(): CatalogSection[] {
@@ -67,7 +68,7 @@ export function catalog(): CatalogSection[] {
     { title: "Program shapes, env, results, limits and errors", keywords: "program shape default export function fetch handler script input result env limits errors console logs dependencies npm typescript", text: PROGRAM_SHAPES },
     { title: "env.KV (key-value storage)", keywords: "kv key value storage get put delete list json metadata expiration namespace", text: KV_DECLARATION },
     { title: "env.FILES (file / object storage)", keywords: "files r2 object storage blob upload download svg image get put head delete list content type", text: FILES_DECLARATION },
-    { title: "fetch and egress rules, credentials, env.SECRETS", keywords: "fetch http request network egress allow allowlist credentials secrets token api header redirect", text: EGRESS_RULES },
+    { title: "fetch and egress rules, credentials, env.SECRETS", keywords: "fetch http request network egress allow allowlist credentials secrets token api header redirect tcp socket connect", text: EGRESS_RULES },
     ...Object.entries(TOOLS).map(([name, tool]) => ({
       title: `Operator tool "${name}": env.${tool.binding} (${tool.summary})`,
       keywords: `tool ${name} ${tool.binding.toLowerCase()} ${tool.summary}`,

@@ -239,6 +239,25 @@ class EgressDeniedError extends Error {
 }
 
 /**
+ * `connect()` of `cloudflare:sockets` (the bundler swaps in a module that calls this): raw TCP
+ * cannot pass the egress gateway, so the attempt is refused with a reason the model can act on,
+ * and recorded in the audit like a refused fetch.
+ */
+function refuseSocket(address) {
+  let target;
+  try {
+    target = typeof address === "string" ? address : `${address?.hostname}:${address?.port}`;
+  } catch {
+    target = "?";
+  }
+  const reason = `raw TCP sockets are not available to programs (cloudflare:sockets connect("${target}")); reach the network with fetch() to a host in egress.allow`;
+  const run = currentRun();
+  if (run) arrayPush(run.egress, { method: "CONNECT", url: `tcp://${target}`, status: 0, ms: 0, denied: reason });
+  return new EgressDeniedError(reason);
+}
+Object.defineProperty(globalThis, "__dwlRefuseSocket", { value: refuseSocket, writable: false, configurable: false, enumerable: false });
+
+/**
  * Every outbound request is counted against `subRequests`, tagged with the run's signed token
  * for the gateway, and recorded for the egress audit (with what the gateway reports back).
  */

@@ -285,8 +285,9 @@ describe("reaching the loader's bindings and secrets", () => {
   metaUrl: String(import.meta.url),
 });${fresh()}`,
     });
-    // __dwlRefuel is the one harness global, on purpose (non-writable, see below).
-    expect(res.result).toEqual({ globals: ["__dwlRefuel"], processEnv: [], meta: [], metaUrl: "undefined" });
+    // The harness's two globals, on purpose (non-writable, see below): the fuel check and the
+    // refusal behind cloudflare:sockets' connect().
+    expect(res.result).toEqual({ globals: ["__dwlRefuel", "__dwlRefuseSocket"], processEnv: [], meta: [], metaUrl: "undefined" });
   });
 
   it("gives `import { env } from 'cloudflare:workers'` only the scoped KV and FILES stubs", async () => {
@@ -378,15 +379,26 @@ export default (input, env) => {
     await expectStillServing();
   });
 
-  it("does not reach the network through cloudflare:sockets connect()", async () => {
+  it("refuses cloudflare:sockets connect() with egress_denied, audited, without reaching the network", async () => {
     const path = `/sock-${uid()}`;
-    const res = await expectRunOk({
+    const connectAndRead = `const s = connect("${upstreamHost}"); const w = s.writable.getWriter(); await w.write(new TextEncoder().encode("GET ${path} HTTP/1.0\\r\\nhost: x\\r\\n\\r\\n")); const r = await s.readable.getReader().read(); return "read " + r.done;`;
+    const caught = await expectRunOk({
       code: `import { connect } from "cloudflare:sockets";
-export default async () => { try { const s = connect("${upstreamHost}"); const w = s.writable.getWriter(); await w.write(new TextEncoder().encode("GET ${path} HTTP/1.0\\r\\nhost: x\\r\\n\\r\\n")); const r = await s.readable.getReader().read(); return "read " + r.done; } catch (e) { return e.message; } };${fresh()}`,
+export default async () => { try { ${connectAndRead} } catch (e) { return e.name + ": " + e.message; } };${fresh()}`,
       egress: { allow: [upstreamHost] },
       limits: { timeoutMs: 2_000 },
     });
-    expect(res.result).toBe("Network connection lost.");
+    expect(caught.result).toBe(
+      `EgressDeniedError: raw TCP sockets are not available to programs (cloudflare:sockets connect("${upstreamHost}")); reach the network with fetch() to a host in egress.allow`,
+    );
+    expect(caught.egress).toEqual([expect.objectContaining({ method: "CONNECT", url: `tcp://${upstreamHost}`, status: 0, denied: expect.stringContaining("raw TCP") })]);
+    // Uncaught, through the bundler (TypeScript) and a dynamic import: the run's error type.
+    const uncaught = await expectRunError(
+      { code: `export default async (): Promise<string> => { const { connect } = await import("cloudflare:sockets"); ${connectAndRead} };${fresh()}`, limits: { timeoutMs: 2_000 } },
+      "egress_denied",
+      "EgressDeniedError",
+    );
+    expect(uncaught.egress).toHaveLength(1);
     expect(await seenUpstream(path)).toBeNull();
   });
 });

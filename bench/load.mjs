@@ -15,7 +15,10 @@
 //      come back;
 //   4. the same flood a second time, then settle again: memory that grows flood after flood is a
 //      leak, memory that stays at the first flood's level is a high-water mark.
-// Asserts: every answer is 200 (with the program's result) or 429 with a valid Retry-After;
+//   5. invented keys: FORGED_CONNECTIONS connections each sending a new random key with every
+//      request for FORGED_MS (no per-key limit can hold such a client), the quiet tenant probing.
+// Asserts: every answer is 200 (with the program's result) or 429 with a valid Retry-After (401
+// or 429 for invented keys, during which the quiet tenant's p95 has the same bound);
 // nothing else (no dropped or reset connections, no timeouts, no 5xx); the quiet tenant never
 // gets a 429 and its p95 during the flood stays within QUIET_P95_FACTOR × alone (or under
 // QUIET_P95_FLOOR_MS, whichever is larger); every well-behaved tenant gets work done; the runtime
@@ -40,6 +43,9 @@ const FLOODERS = [
 const QUIET = "quiet";
 const PROGRAMS_PER_TENANT = 4;
 const FLOODS = 2;
+/** Then connections sending a freshly invented key with every request (401 or 429 expected). */
+const FORGED_CONNECTIONS = 700;
+const FORGED_MS = 10_000;
 const FLOOD_MS = 20_000;
 const FLOOD_MAX_REQUESTS = 400_000;
 const QUIET_ALONE = 100;
@@ -172,6 +178,48 @@ async function flood(url, server) {
   return { tallies, quiet, wallMs, cpu, runtimePeakMb: rssPeak.stop().peak, totalConnections };
 }
 
+/**
+ * Invented credentials: a client sending a new random key with every request, so that no
+ * per-key limit applies to it (the supervisor makes keys the loader has not accepted share one
+ * group). The quiet tenant probes meanwhile.
+ */
+async function forgedFlood(url) {
+  const forged = { sent: 0, unauthorized: 0, limited: 0, violations: new Map() };
+  const quiet = tally();
+  const agent = agentFor(FORGED_CONNECTIONS);
+  const quietAgent = agentFor(1);
+  const end = performance.now() + FORGED_MS;
+  let flooding = true;
+  const quietLoop = (async () => {
+    for (let i = 0; flooding; i++) {
+      const r = await execute(quietAgent, url, QUIET, i % PROGRAMS_PER_TENANT);
+      record(quiet, r, classify(r));
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: FORGED_CONNECTIONS }, async () => {
+      while (performance.now() < end) {
+        const r = await request(agent, `${url}/execute`, {
+          method: "POST",
+          headers: { authorization: `Bearer dwl_forged_${randomBytes(12).toString("hex")}`, "content-type": "application/json" },
+          body: JSON.stringify({ code: program("forged", 0), input: INPUT }),
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        });
+        forged.sent++;
+        const kind = r.status === 401 ? "unauthorized" : classify(r);
+        if (kind === "unauthorized") forged.unauthorized++;
+        else if (kind === "limited") forged.limited++;
+        else forged.violations.set(kind, (forged.violations.get(kind) ?? 0) + 1);
+      }
+    }),
+  );
+  flooding = false;
+  await quietLoop;
+  agent.destroy();
+  quietAgent.destroy();
+  return { forged, quiet };
+}
+
 const RECYCLE_LINE = /runtime idle for \d+ s with (\d+) MB resident/;
 
 /**
@@ -272,6 +320,8 @@ async function main() {
     f.memory = await settle(server, inspectorPort, threshold, url);
     floods.push(f);
   }
+  console.log(`forged keys: ${FORGED_CONNECTIONS} connections, a new invented key per request, + quiet 1, ${FORGED_MS / 1000} s ...`);
+  const forgery = await forgedFlood(url);
 
   // ---------------------------------------------------------------------------------------------
   const [first] = floods;
@@ -330,6 +380,16 @@ async function main() {
       what: `quiet p95 during the floods ≤ max(${QUIET_P95_FACTOR} × alone, ${QUIET_P95_FLOOR_MS} ms)`,
       ok: quietDuring.sent > 0 && duringP95 <= quietBound,
       detail: `${fmt(duringP95)} ms during (${quietDuring.sent} requests) vs. ${fmt(aloneP95)} ms alone: ${fmt(duringP95 / aloneP95, 0)}×, bound ${fmt(quietBound, 0)} ms`,
+    },
+    {
+      what: `invented keys (${FORGED_CONNECTIONS} connections, a new one per request) get 401 or 429 and nothing else`,
+      ok: forgery.forged.violations.size === 0 && forgery.quiet.violations.size === 0 && forgery.quiet.limited === 0,
+      detail: `${forgery.forged.sent} requests: ${forgery.forged.unauthorized} × 401, ${forgery.forged.limited} × 429${[...forgery.forged.violations].map(([k, v]) => `, ${v}× ${k}`).join("")}`,
+    },
+    {
+      what: `quiet p95 during the invented-key flood ≤ max(${QUIET_P95_FACTOR} × alone, ${QUIET_P95_FLOOR_MS} ms)`,
+      ok: forgery.quiet.sent > 0 && percentile(forgery.quiet.latencies, 95) <= quietBound,
+      detail: `${fmt(percentile(forgery.quiet.latencies, 95))} ms (${forgery.quiet.sent} requests, p50 ${fmt(percentile(forgery.quiet.latencies, 50))} ms)`,
     },
     {
       what: "every well-behaved tenant gets executions through",

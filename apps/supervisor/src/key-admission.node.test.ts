@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { KeyAdmission } from "./key-admission.ts";
+import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
 
 const isRefusal = (slot: unknown): slot is { refused: string; retryAfterSeconds: number } => typeof slot === "object" && slot !== null && "refused" in slot;
 
@@ -52,6 +54,24 @@ describe("KeyAdmission", () => {
   });
 });
 
+describe("VerifiedKeys", () => {
+  it("groups a key with every unaccepted one until the runtime answers it with anything but 401", () => {
+    const keys = new VerifiedKeys(2);
+    expect(keys.groupOf("a")).toBe(UNVERIFIED_GROUP);
+    keys.answered("a", 401);
+    expect(keys.groupOf("a")).toBe(UNVERIFIED_GROUP);
+    keys.answered("a", 400);
+    expect(keys.groupOf("a")).toBe("a");
+  });
+
+  it("remembers at most `max` keys, forgetting the oldest", () => {
+    const keys = new VerifiedKeys(2);
+    for (const k of ["a", "b", "c"]) keys.answered(k, 200);
+    expect(keys.size).toBe(2);
+    expect([keys.groupOf("a"), keys.groupOf("b"), keys.groupOf("c")]).toEqual([UNVERIFIED_GROUP, "b", "c"]);
+  });
+});
+
 describe("the supervised dev server's per-key admission", () => {
   let server: DevServer;
   beforeAll(async () => {
@@ -89,5 +109,43 @@ describe("the supervised dev server's per-key admission", () => {
     expect([first.status, second.status]).toEqual([200, 200]);
     expect(((await second.json()) as { result: unknown }).result).toBe(10);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+  });
+
+  /** POST /execute whose body is held back until `finish` is called: it keeps its slot meanwhile. */
+  function heldOpen(key: string): { finish: () => void; answer: Promise<number> } {
+    const url = new URL(`${server.base}/execute`);
+    const body = JSON.stringify({ code: "export default () => 1" });
+    let req: ClientRequest | undefined;
+    const answer = new Promise<number>((resolve, reject) => {
+      const headers = { authorization: `Bearer ${key}`, "content-type": "application/json", "content-length": String(body.length) };
+      req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers }, (res: IncomingMessage) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 10));
+    });
+    return { finish: () => req?.end(body.slice(10)), answer };
+  }
+
+  it("makes keys the loader has not accepted share one group, apart from accepted keys", async () => {
+    expect((await sleeper(0)).status).toBe(200); // the dev key is accepted: a group of its own
+    const first = heldOpen("forged-1");
+    await new Promise((r) => setTimeout(r, 200));
+    const second = heldOpen("forged-2");
+    await new Promise((r) => setTimeout(r, 200));
+
+    // A third invented key finds the shared group full (1 running, 1 waiting): 429 at once.
+    const third = await server.post("/execute", { code: "export default () => 1" }, "forged-3");
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { error: { message: string } }).error.message).toBe(
+      "API keys the loader has not accepted yet together have 1 request running and 1 waiting; retry in 1 s",
+    );
+    // The accepted key is not held up by them.
+    expect((await sleeper(10)).status).toBe(200);
+
+    first.finish();
+    second.finish();
+    expect(await Promise.all([first.answer, second.answer])).toEqual([401, 401]);
   });
 });

@@ -4,12 +4,13 @@
  * (default 8787). Configuration by environment: PORT, DWL_STATE_DIR (local KV/R2 state,
  * default .wrangler/state), DWL_HEAP_MB (per-isolate V8 heap, default 256), DWL_WATCHDOG_MS
  * (default 10000), DWL_MAX_RSS_MB (the runtime's resident memory cap, default 2048),
- * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the runtime at
- * once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34: together the
- * loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429; see
- * key-admission.ts), DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB (default
- * 320): a runtime idle that long with more resident memory than that is restarted to give back
- * a burst's high-water mark (see supervisor.ts).
+ * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the
+ * runtime at once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34:
+ * together the loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429;
+ * see key-admission.ts; keys the loader has not accepted yet share one such group:
+ * verified-keys.ts), DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB
+ * (default 320): a runtime idle that long with more resident memory than that is restarted to
+ * give back a burst's high-water mark (see supervisor.ts).
  * Extra arguments go to wrangler dev.
  */
 import { createHash } from "node:crypto";
@@ -19,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { KeyAdmission } from "./key-admission.ts";
 import { Runtime } from "./runtime.ts";
 import { Supervisor } from "./supervisor.ts";
+import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
 import type { BufferedRequest, BufferedResponse } from "./upstream.ts";
 import { isExecution } from "./verdict.ts";
 
@@ -87,7 +89,9 @@ const runtime = new Runtime({
 const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb, recycle });
 
 /** Requests are grouped by the credential they present (hashed; no header: one shared group). */
-const admissionKey = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");
+const credentialOf = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");
+/** ...once the runtime has accepted it; until then it shares one group (see verified-keys.ts). */
+const verifiedKeys = new VerifiedKeys(10_000);
 
 const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
 
@@ -110,15 +114,17 @@ const server = createServer(async (req, res) => {
   const method = req.method ?? "GET";
   const path = req.url ?? "/";
   // The health probe must answer even while a key is flooding.
-  const key = path === "/healthz" ? undefined : admissionKey(req.headers.authorization);
+  const credential = path === "/healthz" ? undefined : credentialOf(req.headers.authorization);
+  const group = credential === undefined ? undefined : verifiedKeys.groupOf(credential);
   const execution = isExecution({ method, path });
   let release: (() => void) | undefined;
-  if (key !== undefined) {
-    const slot = admission.enter(key, execution);
+  if (group !== undefined) {
+    const slot = admission.enter(group, execution);
     if ("refused" in slot) {
       req.resume(); // discard the body unread
+      const holders = group === UNVERIFIED_GROUP ? "API keys the loader has not accepted yet together have" : "this API key already has";
       const message = slot.refused === "queue_full"
-        ? `this API key already has ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`
+        ? `${holders} ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`
         : "this API key is over its execution limits";
       send(res, rateLimited(slot.retryAfterSeconds, message), method);
       return;
@@ -132,9 +138,11 @@ const server = createServer(async (req, res) => {
       return;
     }
     const response = await supervisor.handle(request);
+    if (credential !== undefined) verifiedKeys.answered(credential, response.status);
     const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
-    // The loader refused this key's execution: hold its next ones here until Retry-After.
-    if (key !== undefined && response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(key, retryAfter);
+    // The loader refused this key's execution: hold its next ones here until Retry-After (the key
+    // was accepted, so this is its own group now).
+    if (credential !== undefined && response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(verifiedKeys.groupOf(credential), retryAfter);
     send(res, response, method);
   } catch {
     // The client went away mid-body (or the socket failed): nothing left to answer.

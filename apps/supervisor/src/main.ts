@@ -7,10 +7,12 @@
  * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the
  * runtime at once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34:
  * together the loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429;
- * see key-admission.ts; keys the loader has not accepted yet share one such group:
- * verified-keys.ts), DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB
- * (default 320): a runtime idle that long with more resident memory than that is restarted to
- * give back a burst's high-water mark (see supervisor.ts).
+ * see key-admission.ts; keys the loader has not accepted yet share one such group, and
+ * DWL_ACCEPTED_KEYS_MAX, default 10000, accepted ones are remembered: verified-keys.ts),
+ * DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB (default 320): a runtime
+ * idle that long with more resident memory than that is restarted to give back a burst's
+ * high-water mark (see supervisor.ts). A setting that is not a whole number in its range stops
+ * the start with a message naming it.
  * Extra arguments go to wrangler dev.
  */
 import { createHash } from "node:crypto";
@@ -25,23 +27,33 @@ import type { BufferedRequest, BufferedResponse } from "./upstream.ts";
 import { isExecution } from "./verdict.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const port = Number(process.env.PORT ?? 8787);
-const heapLimitMb = Number(process.env.DWL_HEAP_MB ?? 256);
-const watchdogMs = Number(process.env.DWL_WATCHDOG_MS ?? 10_000);
-const maxResidentMb = Number(process.env.DWL_MAX_RSS_MB ?? 2048);
-const maxBodyBytes = Number(process.env.DWL_MAX_BODY_BYTES ?? 8 * 1024 * 1024);
+/** A whole-number setting from the environment; anything else stops the start, naming it. */
+function setting(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (Number.isSafeInteger(value) && value >= min) return value;
+  console.error(`[dwl] ${name}=${JSON.stringify(raw)} is not a whole number ≥ ${min} (default ${fallback})`);
+  process.exit(2);
+}
+
+const port = setting("PORT", 8787, 0);
+const heapLimitMb = setting("DWL_HEAP_MB", 256);
+const watchdogMs = setting("DWL_WATCHDOG_MS", 10_000);
+const maxResidentMb = setting("DWL_MAX_RSS_MB", 2048);
+const maxBodyBytes = setting("DWL_MAX_BODY_BYTES", 8 * 1024 * 1024);
 /**
  * 320 MB: a fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with
  * 20), and a burst of a few thousand executions leaves workerd at 420-540 MB.
  */
-const recycleIdleMs = Number(process.env.DWL_RECYCLE_IDLE_MS ?? 10_000);
-const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: Number(process.env.DWL_RECYCLE_RSS_MB ?? 320) } : undefined;
+const recycleIdleMs = setting("DWL_RECYCLE_IDLE_MS", 10_000, 0);
+const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: setting("DWL_RECYCLE_RSS_MB", 320) } : undefined;
 /**
  * 16 in the runtime per key keeps a flood's requests few there (the runtime interleaves all it
  * holds, so a quiet tenant's run waits for every one of them); the 34 waiting keep 50 admitted
  * per key, the loader's default limit, so the 51st gets 429 as the loader would answer.
  */
-const admission = new KeyAdmission({ concurrency: Number(process.env.DWL_KEY_CONCURRENCY ?? 16), queue: Number(process.env.DWL_KEY_QUEUE ?? 34) });
+const admission = new KeyAdmission({ concurrency: setting("DWL_KEY_CONCURRENCY", 16), queue: setting("DWL_KEY_QUEUE", 34, 0) });
 
 /**
  * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
@@ -91,7 +103,7 @@ const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${interna
 /** Requests are grouped by the credential they present (hashed; no header: one shared group). */
 const credentialOf = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");
 /** ...once the runtime has accepted it; until then it shares one group (see verified-keys.ts). */
-const verifiedKeys = new VerifiedKeys(10_000);
+const verifiedKeys = new VerifiedKeys(setting("DWL_ACCEPTED_KEYS_MAX", 10_000));
 
 const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
 

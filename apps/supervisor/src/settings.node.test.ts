@@ -1,0 +1,21 @@
+/** `npm run dev` refuses a malformed setting at once, naming it, instead of running with NaN. */
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+
+const root = new URL("../../../", import.meta.url).pathname;
+
+function start(env: Record<string, string>) {
+  return spawnSync(process.execPath, ["scripts/serve.mjs"], { cwd: root, env: { ...process.env, PORT: "0", ...env }, encoding: "utf8", timeout: 20_000 });
+}
+
+describe("supervisor settings", () => {
+  it.each([
+    ["DWL_KEY_QUEUE", "abc", "≥ 0 (default 34)"],
+    ["DWL_KEY_CONCURRENCY", "0", "≥ 1 (default 16)"],
+    ["DWL_RECYCLE_RSS_MB", "1.5", "≥ 1 (default 320)"],
+  ])("stops on %s=%s", (name, value, range) => {
+    const run = start({ [name]: value });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`[dwl] ${name}=${JSON.stringify(value)} is not a whole number ${range}`);
+  });
+});

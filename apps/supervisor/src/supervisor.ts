@@ -29,8 +29,8 @@ export interface SupervisorOptions {
   crashReportWaitMs?: number;
   /**
    * Restart the runtime once it has run nothing for `idleMs` while its resident memory is above
-   * `residentMb`. Costs the warm isolates (the next run of each program starts cold); stored
-   * state (KV, R2, sandboxes) is on disk and stays. Absent: never.
+   * `residentMb`. Costs the warm isolates and the in-memory bundle cache (the next run of each
+   * program starts cold); stored state (KV, R2, sandboxes) is on disk and stays. Absent: never.
    */
   recycle?: { idleMs: number; residentMb: number };
 }

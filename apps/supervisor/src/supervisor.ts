@@ -175,10 +175,11 @@ export class Supervisor {
 
   private onCrash(cause: CrashCause): void {
     this.epoch++;
+    // recycle() holds requests and waits for the new runtime itself; its report may even come
+    // after that wait, and must not leave the monitors switched off.
+    if (cause === "recycle") return;
     this.lastCause = cause;
     this.restarting = true;
-    // A recycle holds requests already (see recycle()).
-    if (cause === "recycle") return;
     console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);
     this.gate ??= this.recover().finally(() => {
       this.gate = undefined;

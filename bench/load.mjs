@@ -282,6 +282,7 @@ async function main() {
   const supervisorLines = () => server.log.filter((l) => l.includes("[dwl supervisor]"));
   const supervisorBefore = supervisorLines().length;
   const crashesBefore = server.crashes;
+  const recyclesBefore = recycleLines(server).length;
 
   // 1. Warm-up, sequential: every tenant's programs get their isolates.
   const one = agentFor(1);
@@ -340,7 +341,8 @@ async function main() {
   const aloneP95 = percentile(alone.latencies, 95);
   const duringP95 = percentile(quietDuring.latencies, 95);
   const quietBound = Math.max(QUIET_P95_FACTOR * aloneP95, QUIET_P95_FLOOR_MS);
-  const recycles = floods.reduce((a, f) => a + f.memory.recycles, 0);
+  // All of them, not only those in the settle periods: each one is also a "crash" line.
+  const recycles = recycleLines(server).length - recyclesBefore;
   const supervisorEvents = supervisorLines().slice(supervisorBefore).filter((l) => !RECYCLE_LINE.test(l));
   // A recycle kills the runtime on purpose, and miniflare reports that as a crash too.
   const runtimeCrashes = server.crashes - crashesBefore - recycles;

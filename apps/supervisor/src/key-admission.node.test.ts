@@ -55,20 +55,26 @@ describe("KeyAdmission", () => {
 });
 
 describe("VerifiedKeys", () => {
-  it("groups a key with every unaccepted one until the runtime answers it with anything but 401", () => {
+  it("groups a key with every unaccepted one until an authenticated route answers it with anything but 401", () => {
     const keys = new VerifiedKeys(2);
     expect(keys.groupOf("a")).toBe(UNVERIFIED_GROUP);
-    keys.answered("a", 401);
+    keys.answered("a", "/execute", 401);
     expect(keys.groupOf("a")).toBe(UNVERIFIED_GROUP);
-    keys.answered("a", 400);
+    // Public routes answer any key: no proof.
+    for (const path of ["/", "/playground/app.js", "/healthz?x", "/executes"]) keys.answered("a", path, 200);
+    expect(keys.groupOf("a")).toBe(UNVERIFIED_GROUP);
+    keys.answered("a", "/sandboxes/sb_1/http/x?y", 404);
     expect(keys.groupOf("a")).toBe("a");
   });
 
-  it("remembers at most `max` keys, forgetting the oldest", () => {
+  it("remembers at most `max` keys, forgetting the least recently seen", () => {
     const keys = new VerifiedKeys(2);
-    for (const k of ["a", "b", "c"]) keys.answered(k, 200);
+    keys.answered("a", "/execute", 200);
+    keys.answered("b", "/execute", 200);
+    expect(keys.groupOf("a")).toBe("a"); // seen: b is now the oldest
+    keys.answered("c", "/mcp", 200);
     expect(keys.size).toBe(2);
-    expect([keys.groupOf("a"), keys.groupOf("b"), keys.groupOf("c")]).toEqual([UNVERIFIED_GROUP, "b", "c"]);
+    expect([keys.groupOf("a"), keys.groupOf("b"), keys.groupOf("c")]).toEqual(["a", UNVERIFIED_GROUP, "c"]);
   });
 });
 

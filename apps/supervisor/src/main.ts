@@ -47,7 +47,8 @@ const maxBodyBytes = setting("DWL_MAX_BODY_BYTES", 8 * 1024 * 1024);
  * 20), and a burst of a few thousand executions leaves workerd at 420-540 MB.
  */
 const recycleIdleMs = setting("DWL_RECYCLE_IDLE_MS", 10_000, 0);
-const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: setting("DWL_RECYCLE_RSS_MB", 320) } : undefined;
+const recycleResidentMb = setting("DWL_RECYCLE_RSS_MB", 320);
+const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: recycleResidentMb } : undefined;
 /**
  * 16 in the runtime per key keeps a flood's requests few there (the runtime interleaves all it
  * holds, so a quiet tenant's run waits for every one of them); the 34 waiting keep 50 admitted
@@ -150,7 +151,7 @@ const server = createServer(async (req, res) => {
       return;
     }
     const response = await supervisor.handle(request);
-    if (credential !== undefined) verifiedKeys.answered(credential, response.status);
+    if (credential !== undefined) verifiedKeys.answered(credential, path, response.status);
     const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
     // The loader refused this key's execution: hold its next ones here until Retry-After (the key
     // was accepted, so this is its own group now).

@@ -74,6 +74,11 @@ export class Runtime extends EventEmitter<{ crash: [CrashCause]; exit: [number] 
     this.pendingCause = cause;
   }
 
+  /** Forgets a cause marked with expectCrash() whose crash was never reported. */
+  clearExpectedCrash(): void {
+    this.pendingCause = undefined;
+  }
+
   private scan(line: string): void {
     if (HEAP_LINE.test(line)) this.pendingCause ??= "memory";
     if (CRASH_LINE.test(line)) {

@@ -54,6 +54,11 @@ export class Supervisor {
   private lastHealthyAt = Date.now();
   /** When a request (other than /healthz) last entered or left: idle means none in flight since. */
   private lastBusyAt = Date.now();
+  /** Failed requests waiting to learn whether the runtime crashed under them. */
+  private awaitingReport = 0;
+  /** From a recycle's kill until its new runtime answers (or that wait gives up). */
+  private recycling = false;
+  private warnedFreshAboveRecycle = false;
   private monitors: ReturnType<typeof setInterval>[] = [];
   private readonly options: SupervisorOptions;
   private readonly runtime: Runtime;
@@ -82,7 +87,13 @@ export class Supervisor {
     }
     if (response !== LOST) return response;
 
-    await this.waitForEpochAfter(sentEpoch, this.options.crashReportWaitMs ?? 5_000);
+    // Still busy: a recycle now would advance the epoch and make this request a crash suspect.
+    this.awaitingReport++;
+    try {
+      await this.waitForEpochAfter(sentEpoch, this.options.crashReportWaitMs ?? 5_000);
+    } finally {
+      this.awaitingReport--;
+    }
     if (this.epoch === sentEpoch) {
       const body = { error: { type: "internal", message: "the runtime is unavailable; retry shortly" } };
       return { status: 503, headers: [["content-type", "application/json"], ["retry-after", "1"]], body: Buffer.from(JSON.stringify(body)) };
@@ -141,7 +152,7 @@ export class Supervisor {
   }
 
   private idleFor(): number {
-    const idle = this.inflight.size === 0 && this.suspects.length === 0 && this.gate === undefined && !this.restarting;
+    const idle = this.inflight.size === 0 && this.awaitingReport === 0 && this.suspects.length === 0 && this.gate === undefined && !this.restarting;
     return idle ? Date.now() - this.lastBusyAt : 0;
   }
 
@@ -159,14 +170,36 @@ export class Supervisor {
       this.restarting = false;
       return;
     }
+    this.recycling = true;
     this.runtime.expectCrash("recycle");
     this.gate = this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000)
-      .then(() => this.waitHealthy())
-      .catch((error: unknown) => console.error(`[dwl supervisor] after recycling: ${String(error)}`))
+      .then(() => {
+        // No report (miniflare says nothing when it was restarting the runtime anyway): the
+        // expected cause must not label the next real crash.
+        if (this.epoch === before) this.runtime.clearExpectedCrash();
+        return this.waitHealthy();
+      })
+      .then(() => this.warnIfFreshAboveThreshold())
+      .catch((error: unknown) => {
+        console.error(`[dwl supervisor] after recycling: ${String(error)}`);
+        this.restarting = false; // let the watchdog take over
+      })
       .finally(() => {
+        this.recycling = false;
         this.gate = undefined;
         this.lastBusyAt = Date.now();
       });
+  }
+
+  /** A threshold below a fresh runtime's own size would recycle it after every idle period. */
+  private warnIfFreshAboveThreshold(): void {
+    const threshold = this.options.recycle?.residentMb ?? Infinity;
+    const freshMb = this.runtime.residentMb();
+    if (freshMb <= threshold || this.warnedFreshAboveRecycle) return;
+    this.warnedFreshAboveRecycle = true;
+    console.error(
+      `[dwl supervisor] a fresh runtime already holds ${Math.round(freshMb)} MB, above DWL_RECYCLE_RSS_MB (${threshold}): it will be recycled after every idle period; raise DWL_RECYCLE_RSS_MB`,
+    );
   }
 
   stop(): void {
@@ -175,9 +208,10 @@ export class Supervisor {
 
   private onCrash(cause: CrashCause): void {
     this.epoch++;
-    // recycle() holds requests and waits for the new runtime itself; its report may even come
-    // after that wait, and must not leave the monitors switched off.
-    if (cause === "recycle") return;
+    // recycle() holds requests and waits for the new runtime itself.
+    if (cause === "recycle" && this.recycling) return;
+    // A recycle's report that comes after that wait would be a crash nobody expected.
+    if (cause === "recycle") cause = "unknown";
     this.lastCause = cause;
     this.restarting = true;
     console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);

@@ -6,10 +6,18 @@
  * credential for every request: each would get slots of its own, and together they would reach
  * the runtime unbounded (measured: 700 connections sending random keys took a quiet tenant's p95
  * from 5 ms to ~1 s). So every credential the runtime has not accepted yet shares one group, and
- * the first answer other than 401 gives a credential its own. Bounded: past `max` the oldest is
- * forgotten, and shares the unverified group again until its next accepted request.
+ * the first answer other than 401 to an authenticated route gives a credential its own (public
+ * routes, `GET /` and the playground, answer 200 to any key). Bounded: past `max` the least
+ * recently seen is forgotten, and shares the unverified group again until its next accepted
+ * request.
  */
 export const UNVERIFIED_GROUP = "unverified credentials";
+
+/**
+ * The loader's routes behind its auth middleware (apps/loader/src/index.ts): with an unknown key
+ * they answer 401 before anything else, so any other answer means the key was accepted.
+ */
+const AUTHENTICATED_ROUTE = /^\/(execute|files|credentials|sandboxes|mcp)(\/|\?|$)/;
 
 export class VerifiedKeys {
   private readonly keys = new Set<string>();
@@ -19,14 +27,16 @@ export class VerifiedKeys {
     this.max = max;
   }
 
-  /** The admission group of a (hashed) credential. */
+  /** The admission group of a (hashed) credential; a known one counts as recently seen. */
   groupOf(key: string): string {
-    return this.keys.has(key) ? key : UNVERIFIED_GROUP;
+    if (!this.keys.delete(key)) return UNVERIFIED_GROUP;
+    this.keys.add(key);
+    return key;
   }
 
-  /** The runtime answered a request carrying `key` with `status`. */
-  answered(key: string, status: number): void {
-    if (status === 401 || this.keys.has(key)) return;
+  /** The runtime answered a request for `path` carrying `key` with `status`. */
+  answered(key: string, path: string, status: number): void {
+    if (status === 401 || !AUTHENTICATED_ROUTE.test(path) || this.keys.has(key)) return;
     this.keys.add(key);
     if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
   }

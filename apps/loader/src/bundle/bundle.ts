@@ -53,7 +53,7 @@ function isBuildFailure(err: unknown): err is BuildFailure {
  */
 function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle | undefined {
   const source = files[entry];
-  if (source === undefined || Object.keys(files).length !== 1 || entry.endsWith(".json") || source.includes("import(")) return undefined;
+  if (source === undefined || Object.keys(files).length !== 1 || entry.endsWith(".json") || DYNAMIC_IMPORT.test(source)) return undefined;
   let program: Program;
   try {
     program = parseModule(source);
@@ -83,6 +83,9 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   );
   return { code: rewritten.code, map: rewritten.map, shape };
 }
+
+/** `import(` with any spacing (over-matching, e.g. in a string, only costs the direct path). */
+const DYNAMIC_IMPORT = /\bimport\s*\(/;
 
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 

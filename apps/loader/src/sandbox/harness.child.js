@@ -19,6 +19,7 @@ const arraySlice = Function.prototype.call.bind(Array.prototype.slice);
 const arrayPush = Function.prototype.call.bind(Array.prototype.push);
 const roundMs = (ms) => mathRound(ms * 100) / 100;
 const stringIncludes = Function.prototype.call.bind(String.prototype.includes);
+const stringSlice = Function.prototype.call.bind(String.prototype.slice);
 const objectIs = Object.is;
 const toText = String;
 
@@ -246,12 +247,14 @@ class EgressDeniedError extends Error {
 function refuseSocket(address) {
   let target;
   try {
-    target = typeof address === "string" ? address : `${address?.hostname}:${address?.port}`;
+    target = stringSlice(typeof address === "string" ? address : `${address?.hostname}:${address?.port}`, 0, 256);
   } catch {
     target = "?";
   }
   const reason = `raw TCP sockets are not available to programs (cloudflare:sockets connect("${target}")); reach the network with fetch() to a host in egress.allow`;
   const run = currentRun();
+  // Counted like any outbound attempt, which also bounds the audit a loop of attempts can grow.
+  chargeSubrequest(run);
   if (run) arrayPush(run.egress, { method: "CONNECT", url: `tcp://${target}`, status: 0, ms: 0, denied: reason });
   return new EgressDeniedError(reason);
 }

@@ -399,6 +399,23 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
       "EgressDeniedError",
     );
     expect(uncaught.egress).toHaveLength(1);
+    // `import (` with a space: still bundled, still refused.
+    const spaced = await expectRunOk({ code: `export default async () => { const { connect } = await import ("cloudflare:sockets"); try { connect("${upstreamHost}"); } catch (e) { return e.name; } };${fresh()}` });
+    expect(spaced.result).toBe("EgressDeniedError");
+    // Attempts count against subRequests, so a loop of them cannot grow the audit without bound.
+    const looped = await expectRunError(
+      { code: `import { connect } from "cloudflare:sockets";\nexport default () => { for (;;) { try { connect("x".repeat(5000) + ":1"); } catch (e) { if (e.name !== "EgressDeniedError") throw e; } } };${fresh()}`, limits: { subRequests: 5 } },
+      "subrequest_limit",
+    );
+    expect(looped.egress).toHaveLength(5);
+    expect(looped.egress[0]?.url.length).toBeLessThanOrEqual("tcp://".length + 256);
+    // The runtime's own module (a specifier computed at run time bypasses the bundler) fails too.
+    const computed = await expectRunOk({
+      code: `export default async () => { const name = ["cloudflare", "sockets"].join(":"); const { connect } = await import(name); try { ${connectAndRead} } catch (e) { return e.message; } };${fresh()}`,
+      egress: { allow: [upstreamHost] },
+      limits: { timeoutMs: 2_000 },
+    });
+    expect(computed.result).toBe("Network connection lost.");
     expect(await seenUpstream(path)).toBeNull();
   });
 });

@@ -266,7 +266,14 @@ async function runtimeRss(server, agent, url) {
   }
 }
 
-const recycleLines = (server) => server.log.filter((l) => RECYCLE_LINE.test(l));
+/** The supervisor's recycle announcements so far (server.log keeps only the tail). */
+const recycleLines = (server) => {
+  if (!server.recycleLines) {
+    server.recycleLines = [];
+    server.lineListeners.push((line) => RECYCLE_LINE.test(line) && server.recycleLines.push(line));
+  }
+  return server.recycleLines;
+};
 
 async function main() {
   const port = await freePort();
@@ -279,8 +286,9 @@ async function main() {
     DWL_STATE_DIR: stateDir,
   });
   await waitReady({ name: "serve", url, server }, STARTUP_TIMEOUT_MS);
-  const supervisorLines = () => server.log.filter((l) => l.includes("[dwl supervisor]"));
-  const supervisorBefore = supervisorLines().length;
+  // Collected as they come (server.log keeps only its last lines).
+  const supervisorEvents = [];
+  server.lineListeners.push((line) => line.includes("[dwl supervisor]") && !RECYCLE_LINE.test(line) && supervisorEvents.push(line));
   const crashesBefore = server.crashes;
   const recyclesBefore = recycleLines(server).length;
 
@@ -343,7 +351,6 @@ async function main() {
   const quietBound = Math.max(QUIET_P95_FACTOR * aloneP95, QUIET_P95_FLOOR_MS);
   // All of them, not only those in the settle periods: each one is also a "crash" line.
   const recycles = recycleLines(server).length - recyclesBefore;
-  const supervisorEvents = supervisorLines().slice(supervisorBefore).filter((l) => !RECYCLE_LINE.test(l));
   // A recycle kills the runtime on purpose, and miniflare reports that as a crash too.
   const runtimeCrashes = server.crashes - crashesBefore - recycles;
   /** The memory a flood left behind: what the supervisor saw before recycling, else what stayed. */

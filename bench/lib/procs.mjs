@@ -36,6 +36,7 @@ const tempDirs = [];
  * @property {string[]} log   the last 300 lines of output, for error reports
  * @property {number} crashes how many times miniflare reported a runtime crash
  * @property {number} reloads how many times wrangler rebuilt after a file change
+ * @property {((line: string) => void)[]} lineListeners called with every line of output (`log` keeps only the tail)
  * @property {Promise<void>} exit
  */
 
@@ -156,7 +157,7 @@ export function spawnServer(name, command, args, env = {}) {
     env: { ...process.env, ...WRANGLER_ENV, ...env },
   });
   /** @type {Server} */
-  const server = { name, child, exited: false, log: [], crashes: 0, reloads: 0, exit: undefined };
+  const server = { name, child, exited: false, log: [], crashes: 0, reloads: 0, lineListeners: [], exit: undefined };
   server.exit = new Promise((resolve) => child.once("exit", () => resolve()));
   server.exit.then(() => (server.exited = true));
   servers.push(server);
@@ -171,6 +172,7 @@ export function spawnServer(name, command, args, env = {}) {
         if (!line) continue;
         if (CRASH_LINE.test(line)) server.crashes++;
         if (RELOAD_LINE.test(line)) server.reloads++;
+        for (const listen of server.lineListeners) listen(line);
         server.log.push(line);
       }
       if (server.log.length > 300) server.log.splice(0, server.log.length - 300);

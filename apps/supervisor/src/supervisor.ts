@@ -137,13 +137,16 @@ export class Supervisor {
     this.monitors = [memory, health];
   }
 
-  private restart(cause: CrashCause): void {
+  /** Kills the runtime on purpose (miniflare starts a new one); false if none was running. */
+  private restart(cause: CrashCause): boolean {
     this.restarting = true;
     // No process found (already gone): nothing will report a crash, so keep monitoring. The cause
     // is marked after the kill (its report arrives later, through a pipe), and only if one died.
-    if (this.runtime.killUserRuntime()) this.runtime.expectCrash(cause);
+    const killed = this.runtime.killUserRuntime();
+    if (killed) this.runtime.expectCrash(cause);
     else this.restarting = false;
     this.lastHealthyAt = Date.now();
+    return killed;
   }
 
   private shouldRecycle(residentMb: number): boolean {
@@ -157,21 +160,17 @@ export class Supervisor {
   }
 
   /**
-   * The gate closes before the kill: a request arriving meanwhile waits for the new runtime
-   * instead of reaching a dying one (where it would count as a crash suspect).
+   * The gate closes in the same tick as the kill, before any request can be sent: a request
+   * arriving meanwhile waits for the new runtime instead of reaching a dying one (where it would
+   * count as a crash suspect).
    */
   private recycle(residentMb: number): void {
     console.error(
       `[dwl supervisor] runtime idle for ${Math.round(this.idleFor() / 1000)} s with ${Math.round(residentMb)} MB resident (> ${this.options.recycle?.residentMb} MB): restarting it to give that memory back`,
     );
     const before = this.epoch;
-    this.restarting = true;
-    if (!this.runtime.killUserRuntime()) {
-      this.restarting = false;
-      return;
-    }
+    if (!this.restart("recycle")) return;
     this.recycling = true;
-    this.runtime.expectCrash("recycle");
     this.gate = this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000)
       .then(() => {
         // No report (miniflare says nothing when it was restarting the runtime anyway): the

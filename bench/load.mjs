@@ -131,27 +131,40 @@ function cpuSnapshot(server) {
   return byKind;
 }
 
+/** The quiet tenant sending one request at a time until stopped; `stop()` gives its tally. */
+function probeQuiet(url) {
+  const quiet = tally();
+  const agent = agentFor(1);
+  let probing = true;
+  const loop = (async () => {
+    for (let i = 0; probing; i++) {
+      const r = await execute(agent, url, QUIET, i % PROGRAMS_PER_TENANT);
+      record(quiet, r, classify(r));
+    }
+  })();
+  return {
+    async stop() {
+      probing = false;
+      await loop;
+      agent.destroy();
+      return quiet;
+    },
+  };
+}
+
 /** One flood (see the header), with the quiet tenant probing throughout. */
 async function flood(url, server) {
   const totalConnections = FLOODERS.reduce((a, f) => a + f.connections, 0);
   const tallies = Object.fromEntries(FLOODERS.map((f) => [f.tenant, tally()]));
-  const quiet = tally();
   const floodAgent = agentFor(totalConnections);
-  const quietAgent = agentFor(1);
   const rssPeak = sampler(() => rssOf(server, "workerd runtime"), 250);
   const cpuBefore = cpuSnapshot(server);
   let started = 0;
-  let flooding = true;
   const floodStart = performance.now();
   const floodEnd = floodStart + FLOOD_MS;
   const more = () => started < FLOOD_MAX_REQUESTS && performance.now() < floodEnd;
 
-  const quietLoop = (async () => {
-    for (let i = 0; flooding; i++) {
-      const r = await execute(quietAgent, url, QUIET, i % PROGRAMS_PER_TENANT);
-      record(quiet, r, classify(r));
-    }
-  })();
+  const probe = probeQuiet(url);
   // All 1,000 start in the same tick: the first wave is 1,000 concurrent executions.
   const workers = FLOODERS.flatMap((f) =>
     Array.from({ length: f.connections }, async (_, c) => {
@@ -168,12 +181,10 @@ async function flood(url, server) {
     }),
   );
   await Promise.all(workers);
-  flooding = false;
-  await quietLoop;
+  const quiet = await probe.stop();
   const wallMs = performance.now() - floodStart;
   const cpuAfter = cpuSnapshot(server);
   floodAgent.destroy();
-  quietAgent.destroy();
   const cpu = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, cpuAfter[k] - (cpuBefore[k] ?? 0)]));
   return { tallies, quiet, wallMs, cpu, runtimePeakMb: rssPeak.stop().peak, totalConnections };
 }
@@ -185,17 +196,9 @@ async function flood(url, server) {
  */
 async function forgedFlood(url) {
   const forged = { sent: 0, unauthorized: 0, limited: 0, violations: new Map() };
-  const quiet = tally();
   const agent = agentFor(FORGED_CONNECTIONS);
-  const quietAgent = agentFor(1);
   const end = performance.now() + FORGED_MS;
-  let flooding = true;
-  const quietLoop = (async () => {
-    for (let i = 0; flooding; i++) {
-      const r = await execute(quietAgent, url, QUIET, i % PROGRAMS_PER_TENANT);
-      record(quiet, r, classify(r));
-    }
-  })();
+  const probe = probeQuiet(url);
   await Promise.all(
     Array.from({ length: FORGED_CONNECTIONS }, async () => {
       while (performance.now() < end) {
@@ -213,10 +216,8 @@ async function forgedFlood(url) {
       }
     }),
   );
-  flooding = false;
-  await quietLoop;
+  const quiet = await probe.stop();
   agent.destroy();
-  quietAgent.destroy();
   return { forged, quiet };
 }
 

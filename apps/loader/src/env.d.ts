@@ -44,6 +44,11 @@ interface Env {
   DWL_LOG_FLUSH_MS?: string;
   /** Distinct programs kept warm per loader isolate; 0 = no bound (default deployed), 256 local. */
   DWL_MAX_WARM_ISOLATES?: string;
+  /**
+   * Set only by the local supervisor: its loopback base URL (http://127.0.0.1:<port> or
+   * http://localhost:<port>), where effect notices go (supervision/effects.ts). Unset deployed.
+   */
+  DWL_SUPERVISOR_URL?: string;
 }
 
 declare namespace Cloudflare {

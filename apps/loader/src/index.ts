@@ -14,6 +14,7 @@ import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
 import { mcpRoute } from "./routes/mcp.ts";
 import { sandboxesRoute } from "./routes/sandboxes.ts";
+import { trackSupervisedRequest } from "./supervision/effects.ts";
 
 const app = new Hono<AppEnv>();
 
@@ -26,6 +27,8 @@ app.use("*", async (c, next) => {
   c.set("server", readServerLimits(c.env));
   await next();
 });
+// After auth: a supervised request's effects are attributed to its tenant.
+app.use("*", trackSupervisedRequest);
 
 app.route("/execute", executeRoute);
 app.route("/files", filesRoute);

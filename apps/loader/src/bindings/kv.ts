@@ -5,6 +5,7 @@
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { MAX_LIST_LIMIT, readServerLimits } from "../limits.ts";
+import { beforeSideEffect } from "../supervision/effects.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
 import { asRpcResult, type RpcResult } from "./rpc-result.ts";
 import { storageCall } from "./storage-error.ts";
@@ -79,11 +80,13 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
       ...(options?.expiration !== undefined ? { expiration: options.expiration } : {}),
       ...(metadata !== undefined ? { metadata } : {}),
     };
+    await beforeSideEffect(this.env, this.ctx.props.tenant);
     await storageCall("KV", "put", JSON.stringify(key), () => this.env.KV.put(full, value as string, putOptions));
   }
 
   private async deleteKey(key: string): Promise<void> {
     const full = this.prefix + validateKey(key);
+    await beforeSideEffect(this.env, this.ctx.props.tenant);
     await storageCall("KV", "delete", JSON.stringify(key), () => this.env.KV.delete(full));
   }
 

@@ -94,6 +94,8 @@ export class TenantFiles {
     tenant: string,
     namespace: string,
     private readonly maxFileBytes: number,
+    /** Awaited right before each write (put, delete): ScopedFiles reports effects to the supervisor here. */
+    private readonly beforeWrite: () => Promise<void> = async () => {},
   ) {
     this.prefix = scopePrefix(tenant, namespace);
   }
@@ -128,6 +130,7 @@ export class TenantFiles {
     const httpMetadata = cleanHttpMetadata(options.httpMetadata);
     const customMetadata = cleanCustomMetadata(options.customMetadata);
     const body = await toBytes(value, this.maxFileBytes, key);
+    await this.beforeWrite();
     const object = await storageCall("FILES", "put", JSON.stringify(key), () => this.bucket.put(full, body, { httpMetadata, customMetadata }));
     return this.info(object);
   }
@@ -136,6 +139,7 @@ export class TenantFiles {
     const list = Array.isArray(keys) ? keys : [keys];
     if (list.length > MAX_LIST_LIMIT) throw new RangeError(`delete at most ${MAX_LIST_LIMIT} keys at once`);
     const full = list.map((k) => this.prefix + validateKey(k));
+    await this.beforeWrite();
     await storageCall("FILES", "delete", list.length === 1 ? JSON.stringify(list[0]) : `${list.length} keys`, () => this.bucket.delete(full));
   }
 

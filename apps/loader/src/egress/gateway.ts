@@ -7,6 +7,7 @@
  * reports what happened in a response header the harness turns into the audit.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { beforeSideEffect, EffectNoticeError } from "../supervision/effects.ts";
 import { CredentialStore, type OpenCredential } from "./credential-store.ts";
 import { encryptionKey } from "./encryption-key.ts";
 import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressProtocol } from "./policy.ts";
@@ -122,6 +123,14 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       const target = new URL(check.url);
       target.username = "";
       target.password = "";
+      // Every hop that leaves is an effect (a GET may still change something upstream); refused
+      // ones never leave, so they are not reported.
+      try {
+        await beforeSideEffect(this.env, tenant);
+      } catch (err) {
+        if (err instanceof EffectNoticeError) return denied(`egress to ${check.host} refused: ${err.message}`);
+        throw err;
+      }
       let response: Response;
       try {
         response = await fetch(target, { method, headers, ...(payload !== undefined && method !== "GET" && method !== "HEAD" ? { body: payload } : {}), redirect: "manual" });

@@ -4,10 +4,10 @@
  * through the same egress gateway and policy as the program's own fetch — so a stored credential
  * named in `egress.credentials` is injected on its hosts and the program never holds it.
  */
-import { exports, WorkerEntrypoint } from "cloudflare:workers";
-import { asRpcResult, type RpcResult } from "../bindings/rpc-result.ts";
+import { exports } from "cloudflare:workers";
+import type { RpcResult } from "../bindings/rpc-result.ts";
 import { EGRESS_DENIED_HEADER } from "../egress/gateway.ts";
-import type { ToolProps } from "./tool-props.ts";
+import { ToolEntrypoint } from "./tool-entrypoint.ts";
 
 export interface JsonApiResponse {
   status: number;
@@ -44,7 +44,7 @@ export class EgressDeniedByGateway extends Error {
   }
 }
 
-export class JsonApiTool extends WorkerEntrypoint<Env, ToolProps> {
+export class JsonApiTool extends ToolEntrypoint {
   private async call(method: string, url: string, body: unknown, options: JsonApiOptions = {}): Promise<JsonApiResponse> {
     const target = new URL(String(url));
     for (const [key, value] of Object.entries(options.query ?? {})) target.searchParams.set(key, String(value));
@@ -74,18 +74,18 @@ export class JsonApiTool extends WorkerEntrypoint<Env, ToolProps> {
   }
 
   get(url: string, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return asRpcResult(() => this.call("GET", url, undefined, options));
+    return this.toolCall(() => this.call("GET", url, undefined, options));
   }
 
   post(url: string, body: unknown, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return asRpcResult(() => this.call("POST", url, body, options));
+    return this.toolCall(() => this.call("POST", url, body, options));
   }
 
   put(url: string, body: unknown, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return asRpcResult(() => this.call("PUT", url, body, options));
+    return this.toolCall(() => this.call("PUT", url, body, options));
   }
 
   delete(url: string, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return asRpcResult(() => this.call("DELETE", url, undefined, options));
+    return this.toolCall(() => this.call("DELETE", url, undefined, options));
   }
 }

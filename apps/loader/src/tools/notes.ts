@@ -4,10 +4,9 @@
  * an agent can keep findings between runs. Stored in KV under `notes/` of the run's namespace
  * (the same place `env.KV` sees, with the same key rules).
  */
-import { WorkerEntrypoint } from "cloudflare:workers";
 import { scopePrefix } from "../bindings/keys.ts";
-import { asRpcResult, type RpcResult } from "../bindings/rpc-result.ts";
-import type { ToolProps } from "./tool-props.ts";
+import type { RpcResult } from "../bindings/rpc-result.ts";
+import { ToolEntrypoint } from "./tool-entrypoint.ts";
 
 export interface Note {
   id: string;
@@ -36,7 +35,7 @@ interface Notes {
 interface Note { id: string; title: string; text: string; tags: string[]; createdAt: string }
 // env.NOTES: Notes  (enable with tools: ["notes"])`;
 
-export class NotesTool extends WorkerEntrypoint<Env, ToolProps> {
+export class NotesTool extends ToolEntrypoint {
   private get prefix(): string {
     return `${scopePrefix(this.ctx.props.tenant, this.ctx.props.namespace)}notes/`;
   }
@@ -57,7 +56,7 @@ export class NotesTool extends WorkerEntrypoint<Env, ToolProps> {
   }
 
   add(title: string, text: string, tags: string[] = []): Promise<RpcResult<Note>> {
-    return asRpcResult(async () => {
+    return this.toolCall(async () => {
       if (typeof title !== "string" || title.length === 0 || title.length > 200) throw new TypeError("title must be a string of 1-200 characters");
       if (typeof text !== "string" || text.length > MAX_NOTE_CHARS) throw new RangeError(`text must be a string of at most ${MAX_NOTE_CHARS} characters`);
       if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length > 50) || tags.length > 20) throw new TypeError("tags must be at most 20 strings of at most 50 characters");
@@ -68,11 +67,11 @@ export class NotesTool extends WorkerEntrypoint<Env, ToolProps> {
   }
 
   get(id: string): Promise<RpcResult<Note | null>> {
-    return asRpcResult(async () => (/^[0-9a-f-]{36}$/.test(String(id)) ? await this.env.KV.get<Note>(this.prefix + id, "json") : null));
+    return this.toolCall(async () => (/^[0-9a-f-]{36}$/.test(String(id)) ? await this.env.KV.get<Note>(this.prefix + id, "json") : null));
   }
 
   search(query: string, limit = 10): Promise<RpcResult<Note[]>> {
-    return asRpcResult(async () => {
+    return this.toolCall(async () => {
       const words = String(query).toLowerCase().split(/\s+/).filter(Boolean);
       const matches = (await this.all()).filter((note) => {
         const haystack = `${note.title}\n${note.text}\n${note.tags.join(" ")}`.toLowerCase();
@@ -83,11 +82,11 @@ export class NotesTool extends WorkerEntrypoint<Env, ToolProps> {
   }
 
   list(tag?: string): Promise<RpcResult<Note[]>> {
-    return asRpcResult(async () => (await this.all()).filter((note) => tag === undefined || note.tags.includes(tag)));
+    return this.toolCall(async () => (await this.all()).filter((note) => tag === undefined || note.tags.includes(tag)));
   }
 
   remove(id: string): Promise<RpcResult<boolean>> {
-    return asRpcResult(async () => {
+    return this.toolCall(async () => {
       if (!/^[0-9a-f-]{36}$/.test(String(id))) return false;
       const existed = (await this.env.KV.get(this.prefix + id)) !== null;
       await this.env.KV.delete(this.prefix + id);

@@ -1,8 +1,9 @@
 /**
  * @module tools/registry
- * The one place operator tools are registered. To add a tool: write a WorkerEntrypoint with
- * typed methods returning `RpcResult` (tools/notes.ts is a template), export it from index.ts,
- * and add an entry here with its TypeScript declaration (what MCP `search` shows to models).
+ * The one place operator tools are registered. To add a tool: write a ToolEntrypoint subclass
+ * whose typed methods answer through `this.toolCall` (tools/notes.ts is a template; the base
+ * class holds the rules every tool shares), export it from index.ts, and add an entry here with
+ * its TypeScript declaration (what MCP `search` shows to models).
  */
 import { DwlHttpError } from "../errors.ts";
 import { JSON_API_DECLARATION } from "./json-api.ts";

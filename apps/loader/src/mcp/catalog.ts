@@ -27,7 +27,7 @@ interface Env {
 }
 // Results: BigInt → string, Map → [key, value][], Set → array, Date → ISO string, typed arrays → number[].
 // Limits: cpuMs (default 50), timeoutMs (default 10000), subRequests (default 50), result ≤ 1 MiB.
-// Errors come back as { type: compile | runtime | timeout | cpu_limit | memory_limit | subrequest_limit | egress_denied | output_too_large, name, message, stack }.`;
+// Errors come back as { type: compile | runtime | timeout | cpu_limit | memory_limit | subrequest_limit | egress_denied | output_too_large | runtime_restarted, name, message, stack }.`;
 
 const KV_DECLARATION = `/** env.KV: Workers KV confined to the run's namespace (storage.namespace, default "default"). */
 interface KV {

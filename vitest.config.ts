@@ -27,6 +27,9 @@ export default defineConfig({
                 // Test configuration only: lets egress reach the loopback upstream above.
                 DWL_EGRESS_ALLOW_LOOPBACK: "true",
                 DWL_TEST_UPSTREAM: upstream.url,
+                // Effect notices go to the echo upstream (supervision.test.ts); only requests
+                // carrying a supervisor token send any, and no other test sends one.
+                DWL_SUPERVISOR_URL: `${upstream.url}/supervisor`,
                 // The loopback npm registry started by globalSetup below.
                 DWL_NPM_REGISTRY: inject<string>("npmRegistry"),
               },

@@ -49,6 +49,11 @@ interface Env {
    * http://localhost:<port>), where effect notices go (supervision/effects.ts). Unset deployed.
    */
   DWL_SUPERVISOR_URL?: string;
+  /**
+   * The origin clients reach the loader on (e.g. "http://127.0.0.1:8787"): sandbox `url`s and the
+   * request URL a sandbox sees use it. Unset, the request's own origin (public-origin.ts).
+   */
+  DWL_PUBLIC_ORIGIN?: string;
 }
 
 declare namespace Cloudflare {

@@ -10,6 +10,7 @@ import { DwlHttpError } from "../errors.ts";
 import type { ExecutionContext } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
 import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
+import { publicOrigin } from "../public-origin.ts";
 import {
   createSandbox,
   deleteSandbox,
@@ -29,12 +30,7 @@ function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
 }
 
-/** The origin clients used: behind the local supervisor the request arrives on an internal port. */
-function originOf(c: Context<AppEnv>): string {
-  const url = new URL(c.req.url);
-  const forwarded = c.req.header("x-forwarded-host");
-  return forwarded && /^[A-Za-z0-9.-]+(:\d+)?$/.test(forwarded) ? `${url.protocol}//${forwarded}` : url.origin;
-}
+const originOf = (c: Context<AppEnv>) => publicOrigin(c.env, c.req.url);
 const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) => c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
 
 async function definitionOf(c: Context<AppEnv>) {

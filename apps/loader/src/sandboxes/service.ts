@@ -4,7 +4,7 @@
  * call the default function, and serve HTTP through the program's fetch handler. Metadata comes
  * from the tenant's SandboxRegistry on every request, so deletes and updates take effect at once.
  */
-import type { SandboxDefinition, SandboxInfo, SandboxLogEntry } from "@dwl/protocol";
+import { SUPERVISED_REQUEST_HEADER, type SandboxDefinition, type SandboxInfo, type SandboxLogEntry } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
 import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../bundle/compile-error.ts";
@@ -13,6 +13,7 @@ import { DwlHttpError } from "../errors.ts";
 import { childCall, childScope, compileProgram, platformLimits, runCompiled, type CompiledProgram, type ExecutionContext } from "../execute.ts";
 import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
 import { logExecution } from "../observability.ts";
+import { publicOrigin } from "../public-origin.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
@@ -202,10 +203,12 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
 
   const incoming = new URL(request.url);
   const headers = new Headers(request.headers);
-  // The tenant's API key authorises the call to the loader; it is not the program's to see.
+  // The tenant's API key authorises the call to the loader, and the supervisor's token names the
+  // request to the supervisor; neither is the program's to see.
   headers.delete("authorization");
+  headers.delete(SUPERVISED_REQUEST_HEADER);
   headers.set("x-forwarded-prefix", `/sandboxes/${id}/http`);
-  const forwarded = new Request(new URL(path + incoming.search, incoming.origin), {
+  const forwarded = new Request(new URL(path + incoming.search, publicOrigin(env, request.url)), {
     method: request.method,
     headers,
     ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),

@@ -4,6 +4,7 @@
  * a Worker secret), so the loader never holds a key in clear; comparison is constant-time.
  * In local mode the documented dev key `dwl_local_dev` maps to tenant `local`.
  */
+import { apiKeyOf } from "@dwl/protocol";
 import { DwlHttpError } from "./errors.ts";
 
 export const DEV_API_KEY = "dwl_local_dev";
@@ -61,11 +62,11 @@ export async function authenticate(header: string | undefined, env: Pick<Env, "D
       "no API keys are configured: set the DWL_API_KEYS secret to { \"<sha256 hex of key>\": \"<tenant>\" } (see README, Tenants and keys); for local development run `npm run dev`, which accepts the dev key dwl_local_dev",
     );
   }
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
-  if (!match?.[1]) {
+  const presentedKey = apiKeyOf(header);
+  if (!presentedKey) {
     throw new DwlHttpError(401, "unauthorized", "missing API key: send `Authorization: Bearer <key>`");
   }
-  const presented = await sha256(match[1]);
+  const presented = await sha256(presentedKey);
   let tenant: string | undefined;
   // Compare against every key so timing does not reveal which one (or whether any) matched.
   for (const key of keys) {

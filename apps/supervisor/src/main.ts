@@ -1,183 +1,208 @@
 /**
  * @module main
- * `npm run dev`: the loader under `wrangler dev`, behind a supervising proxy on the public port
- * (default 8787). Configuration by environment: PORT, DWL_STATE_DIR (local KV/R2 state,
- * default .wrangler/state), DWL_HEAP_MB (per-isolate V8 heap, default 256), DWL_WATCHDOG_MS
- * (default 10000), DWL_MAX_RSS_MB (the runtime's resident memory cap, default 2048),
- * DWL_MAX_BODY_BYTES (default 8 MiB), DWL_KEY_CONCURRENCY (requests of one API key in the
- * runtime at once, default 16) and DWL_KEY_QUEUE (more waiting here in order, default 34:
- * together the loader's default per-tenant DWL_MAX_CONCURRENT of 50, past which it answers 429;
- * see key-admission.ts; keys the loader has not accepted yet share one such group, and
- * DWL_ACCEPTED_KEYS_MAX, default 10000, accepted ones are remembered: verified-keys.ts),
- * DWL_RECYCLE_IDLE_MS (default 10000; 0: never) and DWL_RECYCLE_RSS_MB (default 320): a runtime
- * idle that long with more resident memory than that is restarted to give back a burst's
- * high-water mark (see supervisor.ts). A setting that is not a whole number in its range stops
- * the start with a message naming it.
- * Extra arguments go to wrangler dev.
+ * `npm run dev`: the loader under workerd (run by miniflare in this process, see
+ * runtime/runtime.ts) behind the supervisor on the public port (default 8787). Settings come
+ * from the environment (settings.ts; README "Settings"). Arguments: `--var NAME:VALUE` sets a
+ * Worker var, as for `wrangler dev`.
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { createServer as createNetServer } from "node:net";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KeyAdmission } from "./key-admission.ts";
-import { Runtime } from "./runtime.ts";
+import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
+import { Admission, type Refusal } from "./admission.ts";
+import { requestError, type Answer } from "./answers.ts";
+import { startControlEndpoint } from "./control.ts";
+import { Flights } from "./flights.ts";
+import { forwardableHeaders, RuntimeClient } from "./forward.ts";
+import { routeOf } from "./routes.ts";
+import { buildLoader } from "./runtime/build.ts";
+import { Runtime } from "./runtime/runtime.ts";
+import { readSettings, SettingError, type Settings } from "./settings.ts";
 import { Supervisor } from "./supervisor.ts";
 import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
-import type { BufferedRequest, BufferedResponse } from "./upstream.ts";
-import { isExecution } from "./verdict.ts";
+import { Watchdog } from "./watchdog.ts";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-/** A whole-number setting from the environment; anything else stops the start, naming it. */
-function setting(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (Number.isSafeInteger(value) && value >= min) return value;
-  console.error(`[dwl] ${name}=${JSON.stringify(raw)} is not a whole number ≥ ${min} (default ${fallback})`);
+
+function fail(message: string): never {
+  console.error(`[dwl] ${message}`);
   process.exit(2);
 }
 
-const port = setting("PORT", 8787, 0);
-const heapLimitMb = setting("DWL_HEAP_MB", 256);
-const watchdogMs = setting("DWL_WATCHDOG_MS", 10_000);
-const maxResidentMb = setting("DWL_MAX_RSS_MB", 2048);
-const maxBodyBytes = setting("DWL_MAX_BODY_BYTES", 8 * 1024 * 1024);
-/**
- * 320 MB: a fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with
- * 20), and a burst of a few thousand executions leaves workerd at 420-540 MB.
- */
-const recycleIdleMs = setting("DWL_RECYCLE_IDLE_MS", 10_000, 0);
-const recycleResidentMb = setting("DWL_RECYCLE_RSS_MB", 320);
-const recycle = recycleIdleMs > 0 ? { idleMs: recycleIdleMs, residentMb: recycleResidentMb } : undefined;
-/**
- * 16 in the runtime per key keeps a flood's requests few there (the runtime interleaves all it
- * holds, so a quiet tenant's run waits for every one of them); the 34 waiting keep 50 admitted
- * per key, the loader's default limit, so the 51st gets 429 as the loader would answer.
- */
-const admission = new KeyAdmission({ concurrency: setting("DWL_KEY_CONCURRENCY", 16), queue: setting("DWL_KEY_QUEUE", 34, 0) });
+function workerVars(args: string[]): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    const value = arg === "--var" ? args[++i] : arg.startsWith("--var=") ? arg.slice("--var=".length) : undefined;
+    const match = value === undefined ? null : /^([A-Za-z_][A-Za-z0-9_]*):(.*)$/s.exec(value);
+    if (!match) fail(`unknown argument ${JSON.stringify(arg)}: npm run dev takes only --var NAME:VALUE (a Worker var)`);
+    vars[match[1] as string] = match[2] as string;
+  }
+  return vars;
+}
+
+let settings: Settings;
+try {
+  settings = readSettings();
+} catch (error) {
+  if (error instanceof SettingError) fail(error.message);
+  throw error;
+}
+const extraVars = workerVars(process.argv.slice(2));
 
 /**
  * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
  * linear-time engine instead of freezing the runtime; a smaller heap makes a memory bomb abort
- * in ~1 s instead of ~6 s. Cost: workerd's bootstrap compile cache is skipped, so a new isolate
- * starts a few ms slower (bench/results.md).
+ * in ~1 s instead of ~6 s.
  */
 const v8Flags = [
   "--enable-experimental-regexp-engine-on-excessive-backtracks",
   "--regexp-backtracks-before-fallback=10000",
-  `--max-old-space-size=${heapLimitMb}`,
+  `--max-old-space-size=${settings.heapLimitMb}`,
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer().listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
-    });
-  });
+const flights = new Flights();
+const admission = new Admission({
+  perKey: settings.keyConcurrency,
+  total: settings.runtimeConcurrency,
+  queueMax: settings.queueMax,
+  queueBodyBytes: settings.queueBodyBytes,
+  maxWaitMs: settings.queueMaxWaitMs,
+});
+/** Admission groups by the key the loader would accept; keys it has not accepted yet share one group. */
+const verifiedKeys = new VerifiedKeys(settings.acceptedKeysMax);
+const hashOf = (key: string) => createHash("sha256").update(key).digest("hex");
+
+/** Headers a client may not set: the supervisor's own, and the Host-derived ones the loader must not trust. */
+const CLIENT_MAY_NOT_SET = new Set([SUPERVISED_REQUEST_HEADER, "x-forwarded-host"]);
+
+let supervisor: Supervisor | undefined;
+let runtimeClient: RuntimeClient | undefined;
+let markReady!: () => void;
+const ready = new Promise<void>((resolve) => (markReady = resolve));
+
+function answer(res: ServerResponse, { status, headers, body }: Answer): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }
 
-async function readRequest(req: IncomingMessage): Promise<BufferedRequest | "too large"> {
+function refusalAnswer(refusal: Refusal): Answer {
+  const wait = `${Math.ceil(refusal.expectedWaitMs / 1000)} s`;
+  const why = {
+    expected_wait: `the expected wait in this API key's queue (about ${wait}) is longer than a run may wait (DWL_QUEUE_MAX_WAIT_MS, ${settings.queueMaxWaitMs} ms)`,
+    queue_full: `the local queue is full (DWL_QUEUE_MAX, ${settings.queueMax} requests waiting)`,
+    queue_memory: `the local queue holds as many request bodies as it may (DWL_QUEUE_BODY_BYTES, ${settings.queueBodyBytes} bytes)`,
+  }[refusal.refused];
+  return requestError(429, "rate_limited", `${why}; retry in ${refusal.retryAfterSeconds} s`, { "retry-after": String(refusal.retryAfterSeconds) });
+}
+
+/** The whole body, or undefined if the client went away or it is over the cap (answered here). */
+async function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBodyBytes) return "too large";
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > settings.maxBodyBytes) {
+        answer(res, requestError(413, "payload_too_large", `the request body is over ${settings.maxBodyBytes} bytes`));
+        req.resume();
+        return undefined;
+      }
+      chunks.push(chunk);
+    }
+  } catch {
+    return undefined;
   }
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers[name] = value;
-  return { method: req.method ?? "GET", path: req.url ?? "/", headers, body: chunks.length ? Buffer.concat(chunks) : undefined };
+  return Buffer.concat(chunks);
 }
 
-const internalPort = await freePort();
-const runtime = new Runtime({
-  root,
-  port: internalPort,
-  stateDir: process.env.DWL_STATE_DIR ?? ".wrangler/state",
-  v8Flags,
-  // Local mode: the dev key works and credentials use the documented dev encryption key.
-  extraArgs: ["--var", "DWL_MODE:local", ...process.argv.slice(2)],
-});
-const supervisor = new Supervisor(runtime, { origin: `http://127.0.0.1:${internalPort}`, watchdogMs, heapLimitMb, maxResidentMb, recycle });
-
-/** Requests are grouped by the credential they present (hashed; no header: one shared group). */
-const credentialOf = (authorization: string | undefined) => createHash("sha256").update(authorization ?? "").digest("hex");
-/** ...once the runtime has accepted it; until then it shares one group (see verified-keys.ts). */
-const verifiedKeys = new VerifiedKeys(setting("DWL_ACCEPTED_KEYS_MAX", 10_000));
-
-const requests = (n: number) => `${n} request${n === 1 ? "" : "s"}`;
-
-function rateLimited(retryAfterSeconds: number, message: string): BufferedResponse {
-  const body = { error: { type: "rate_limited", message: `${message}; retry in ${retryAfterSeconds} s` } };
-  return { status: 429, headers: [["content-type", "application/json; charset=utf-8"], ["retry-after", String(retryAfterSeconds)]], body: Buffer.from(JSON.stringify(body)) };
-}
-
-function send(res: ServerResponse, response: BufferedResponse, method: string): void {
-  const lengthKnown = method === "HEAD" && response.headers.some(([name]) => name === "content-length");
-  res.writeHead(response.status, [...response.headers, ...(lengthKnown ? [] : [["content-length", String(response.body.length)]])].flat());
-  res.end(response.body);
-}
-
-/**
- * Admission comes before the body is read: a refused request costs a hash and a small answer,
- * and the body of a request still waiting for its slot stays in the socket, not in memory.
- */
-const server = createServer(async (req, res) => {
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  await ready;
+  if (!supervisor) return;
   const method = req.method ?? "GET";
   const path = req.url ?? "/";
-  // The health probe must answer even while a key is flooding.
-  const credential = path === "/healthz" ? undefined : credentialOf(req.headers.authorization);
-  const group = credential === undefined ? undefined : verifiedKeys.groupOf(credential);
-  const execution = isExecution({ method, path });
-  let release: (() => void) | undefined;
-  if (group !== undefined) {
-    const slot = admission.enter(group, execution);
-    if ("refused" in slot) {
-      req.resume(); // discard the body unread
-      const holders = group === UNVERIFIED_GROUP ? "API keys the loader has not accepted yet together have" : "this API key already has";
-      const message = slot.refused === "queue_full"
-        ? `${holders} ${requests(admission.limits.concurrency)} running${admission.limits.queue ? ` and ${admission.limits.queue} waiting` : ""}`
-        : "this API key is over its execution limits";
-      send(res, rateLimited(slot.retryAfterSeconds, message), method);
-      return;
-    }
-    release = await slot;
+  const route = routeOf(method, path);
+  const declaredLength = Number(req.headers["content-length"] ?? 0);
+  if (declaredLength > settings.maxBodyBytes) {
+    answer(res, requestError(413, "payload_too_large", `the request body is over ${settings.maxBodyBytes} bytes`));
+    req.resume();
+    return;
   }
-  try {
-    const request = await readRequest(req);
-    if (request === "too large") {
-      res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: { type: "payload_too_large", message: `the request body is over ${maxBodyBytes} bytes` } }));
-      return;
-    }
-    const response = await supervisor.handle(request);
-    if (credential !== undefined) verifiedKeys.answered(credential, path, response.status);
-    const retryAfter = Number(response.headers.find(([name]) => name === "retry-after")?.[1]);
-    // The loader refused this key's execution: hold its next ones here until Retry-After (the key
-    // was accepted, so this is its own group now).
-    if (credential !== undefined && response.status === 429 && execution && Number.isInteger(retryAfter) && retryAfter > 0) admission.block(verifiedKeys.groupOf(credential), retryAfter);
-    send(res, response, method);
-  } catch {
-    // The client went away mid-body (or the socket failed): nothing left to answer.
-    res.destroy();
-  } finally {
-    release?.();
-  }
-});
+  const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
+  const keyHash = key === undefined ? undefined : hashOf(key);
+  const group = keyHash === undefined ? UNVERIFIED_GROUP : verifiedKeys.groupOf(keyHash);
+  const hasBody = method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
 
-runtime.on("exit", (code) => {
-  supervisor.stop();
-  server.close();
-  process.exit(code);
-});
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    runtime.stop();
-    setTimeout(() => process.exit(0), 3_000).unref();
-  });
+  // A program request waits for its slot only once its whole body is here: idle connections
+  // that send headers and nothing else hold no slot. A key not accepted yet streams nothing.
+  let body: Buffer | IncomingMessage | undefined;
+  if (hasBody && route.program && (route.buffersBody || group === UNVERIFIED_GROUP)) {
+    body = await readBody(req, res);
+    if (body === undefined) return;
+  } else if (hasBody) body = req;
+
+  let release = () => {};
+  if (route.program) {
+    const ticket = admission.enter(group, Buffer.isBuffer(body) ? body.length : 0);
+    if ("refused" in ticket) {
+      if (body === req) req.resume();
+      return answer(res, refusalAnswer(ticket));
+    }
+    release = ticket.release;
+    const left = new Promise<boolean>((resolve) => res.once("close", () => resolve(true)));
+    if (await Promise.race([ticket.admitted.then(() => false), left])) return release();
+  }
+
+  const flight = flights.open({ method, route, body: Buffer.isBuffer(body) ? body : body ? "streamed" : undefined, generation: 0 });
+  const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
+  headers.push([SUPERVISED_REQUEST_HEADER, flight.token]);
+  await supervisor.relay(flight, { method, path, headers, body, maxBodyBytes: settings.maxBodyBytes }, res, release);
+  if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, path, res.statusCode);
 }
 
-runtime.start();
-await supervisor.waitHealthy();
-supervisor.startWatchdog();
-server.listen(port, "127.0.0.1", () => console.log(`[dwl] loader ready on http://127.0.0.1:${port} (supervised; runtime on :${internalPort})`));
+const server = createServer((req, res) => {
+  handle(req, res).catch((error: unknown) => {
+    console.error("[dwl supervisor] request failed:", error);
+    answer(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
+  });
+});
+// A slow client has this long to send its whole request.
+server.requestTimeout = 120_000;
+
+const control = await startControlEndpoint(flights);
+await new Promise<void>((resolve) => server.listen(settings.port, "127.0.0.1", resolve));
+const address = server.address();
+if (!address || typeof address !== "object") fail("the public port has no address");
+const publicHost = `127.0.0.1:${address.port}`;
+
+const build = await buildLoader(root, join(root, ".dwl/dev-build")).catch((error: unknown) => fail(String(error instanceof Error ? error.message : error)));
+const runtime = new Runtime({
+  root,
+  build,
+  stateDir: settings.stateDir,
+  v8Flags,
+  // Local mode: the dev key works and credentials use the documented dev encryption key.
+  vars: { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars },
+});
+runtime.on("fatal", (error) => fail(`the runtime cannot run: ${error.message}`));
+await runtime.start();
+runtimeClient = new RuntimeClient(runtime.origin, publicHost);
+supervisor = new Supervisor(runtime, runtimeClient, flights, { heapLimitMb: settings.heapLimitMb, maxResidentMb: settings.maxResidentMb, watchdogMs: settings.watchdogMs });
+const recycle = settings.recycleIdleMs > 0 ? { idleMs: settings.recycleIdleMs, residentMb: settings.recycleResidentMb } : undefined;
+const watchdog = new Watchdog(runtime, supervisor, { watchdogMs: settings.watchdogMs, maxResidentMb: settings.maxResidentMb, recycle });
+watchdog.start();
+markReady();
+console.log(`[dwl] loader ready on http://${publicHost} (supervised; runtime on ${runtime.origin})`);
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    watchdog.stop();
+    runtimeClient?.close();
+    server.close();
+    control.server.close();
+    setTimeout(() => process.exit(0), 3_000).unref();
+    void runtime.stop().finally(() => process.exit(0));
+  });
+}

@@ -1,273 +1,183 @@
 /**
  * @module supervisor
- * Keeps innocent requests alive across a runtime crash and finds the guilty one.
+ * Runs each request against the runtime at most once, and decides what happens to the requests
+ * in flight when the runtime goes down.
  *
  * workerd runs every isolate in one process: when one program exhausts the heap (or the
- * watchdog kills a hung runtime), every request in flight dies with it, and nothing says which
- * one was to blame. The supervisor holds new requests at a gate while the runtime restarts,
- * then replays the requests that were in flight one at a time: a replay that brings the
- * runtime down again is the culprit and gets a verdict (memory_limit / cpu_limit); the others
- * complete normally (marked `x-dwl-replayed: 1`). A lone request in flight is the culprit
- * without a replay. Requests that reached an already-dead runtime are simply resent.
- *
- * It also recycles an idle runtime whose resident memory stayed high: workerd keeps the
- * high-water mark of a burst (its allocator and idle isolates' heaps hold freed memory; nothing
- * inside the Worker can make it give that back), and a restart while nothing runs returns it.
+ * watchdog kills a runtime frozen in native work), every request in flight dies with it and
+ * nothing says which one was to blame. When that happens:
+ * - a program run alone in flight took it down: it gets the verdict (memory_limit, cpu_limit);
+ * - a request that may have had an effect (the loader reported a storage write, an egress
+ *   request or a tool call; part of its answer was sent; its body was streamed, not kept; or it
+ *   writes by its very route) is never sent again: it gets `runtime_restarted`;
+ * - every other one is sent again, one at a time, as soon as the runtime is back (invisible:
+ *   it had done nothing yet); one that is in flight at a second crash is judged the cause.
+ * New requests never wait for those resends, only for the runtime to be back (about a second).
  */
-import type { CrashCause, Runtime } from "./runtime.ts";
-import { forward, isHealthy, LOST, type BufferedRequest, type BufferedResponse } from "./upstream.ts";
-import { verdictFor } from "./verdict.ts";
+import type { ServerResponse } from "node:http";
+import { runtimeRestarted, verdict, requestError, type Answer } from "./answers.ts";
+import { resendable, type Flight, type Flights } from "./flights.ts";
+import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
+import type { DownCause, Runtime } from "./runtime/runtime.ts";
 
 export interface SupervisorOptions {
-  origin: string;
-  /** The runtime is declared hung after this long without a healthy answer. */
-  watchdogMs: number;
   heapLimitMb: number;
-  /** The runtime is killed (as a memory crash) when its resident memory passes this. */
   maxResidentMb: number;
-  /** How long a failed request waits for the crash report that explains it. */
-  crashReportWaitMs?: number;
-  /**
-   * Restart the runtime once it has run nothing for `idleMs` while its resident memory is above
-   * `residentMb`. Costs the warm isolates and the in-memory bundle cache (the next run of each
-   * program starts cold); stored state (KV, R2, sandboxes) is on disk and stays. Absent: never.
-   */
-  recycle?: { idleMs: number; residentMb: number };
+  watchdogMs: number;
+  /** How long a request whose connection failed waits to learn whether the runtime went down. */
+  downReportWaitMs?: number;
+  /** How long a request waits for a runtime that is restarting. */
+  restartWaitMs?: number;
 }
 
-interface Suspect {
-  request: BufferedRequest;
-  startedAt: number;
-  resolve: (response: BufferedResponse) => void;
+type Fate = { kind: "verdict"; cause: DownCause } | { kind: "restarted" } | { kind: "resend" };
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (value: T) => void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** A request that could not reach a live runtime this many times in a row gets 503. */
+const MAX_UNREACHED_ATTEMPTS = 5;
 
 export class Supervisor {
-  private epoch = 0;
-  private lastCause: CrashCause = "unknown";
-  private gate: Promise<void> | undefined;
-  /** From a crash until the runtime answers again: the monitors must not judge it meanwhile. */
-  private restarting = false;
-  private inflight = new Map<symbol, number>();
-  private suspects: Suspect[] = [];
-  private lastHealthyAt = Date.now();
-  /** When a request (other than /healthz) last entered or left: idle means none in flight since. */
-  private lastBusyAt = Date.now();
-  /** Failed requests waiting to learn whether the runtime crashed under them. */
-  private awaitingReport = 0;
-  /** From a recycle's kill until its new runtime answers (or that wait gives up). */
-  private recycling = false;
-  private warnedFreshAboveRecycle = false;
-  private monitors: ReturnType<typeof setInterval>[] = [];
+  readonly flights: Flights;
+  /** Counts runtime processes: a request sent to one generation dies with it. */
+  private generation = 0;
+  private live: Deferred<void> | undefined;
+  private readonly fates = new Map<Flight, Deferred<Fate>>();
+  /** Resends after a crash go one at a time, so that a second crash names its cause. */
+  private resendTurn: Promise<void> = Promise.resolve();
+  /** When a request (other than the health probe) last entered or left the runtime. */
+  lastBusyAt = Date.now();
+  private readonly client: RuntimeClient;
   private readonly options: SupervisorOptions;
-  private readonly runtime: Runtime;
 
-  constructor(runtime: Runtime, options: SupervisorOptions) {
-    this.runtime = runtime;
+  constructor(runtime: Runtime, client: RuntimeClient, flights: Flights, options: SupervisorOptions) {
+    this.flights = flights;
+    this.client = client;
     this.options = options;
-    runtime.on("crash", (cause) => this.onCrash(cause));
+    runtime.on("down", (cause) => this.onDown(cause));
+    runtime.on("up", () => this.onUp());
   }
 
-  async handle(request: BufferedRequest): Promise<BufferedResponse> {
-    while (this.gate) await this.gate;
-    const startedAt = Date.now();
-    const sentEpoch = this.epoch;
-    const id = Symbol();
-    this.inflight.set(id, sentEpoch);
-    // A monitor polling /healthz must not keep a runtime from ever counting as idle.
-    const work = request.path !== "/healthz";
+  /** Whether the runtime is serving (not between a crash and its restart). */
+  get isUp(): boolean {
+    return this.live === undefined;
+  }
+
+  /** Nothing in flight, the runtime up: a restart now would cut nothing short. */
+  get idle(): boolean {
+    return this.isUp && this.flights.size === 0;
+  }
+
+  /**
+   * Relays one request to the runtime and its answer to `res`. `released` is called once the
+   * request no longer counts as running (its answer began, or it ended).
+   */
+  async relay(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
+    const work = !flight.route.health;
     if (work) this.lastBusyAt = Date.now();
-    let response: BufferedResponse | typeof LOST;
     try {
-      response = await forward(this.options.origin, request);
+      await this.attempts(flight, attempt, res, released);
     } finally {
-      this.inflight.delete(id);
+      this.fates.delete(flight);
+      this.flights.close(flight);
+      released();
       if (work) this.lastBusyAt = Date.now();
     }
-    if (response !== LOST) return response;
-
-    // Still busy: a recycle now would advance the epoch and make this request a crash suspect.
-    this.awaitingReport++;
-    try {
-      await this.waitForEpochAfter(sentEpoch, this.options.crashReportWaitMs ?? 5_000);
-    } finally {
-      this.awaitingReport--;
-    }
-    if (this.epoch === sentEpoch) {
-      const body = { error: { type: "internal", message: "the runtime is unavailable; retry shortly" } };
-      return { status: 503, headers: [["content-type", "application/json"], ["retry-after", "1"]], body: Buffer.from(JSON.stringify(body)) };
-    }
-    // It was in flight when the runtime went down: a suspect until its replay says otherwise.
-    return new Promise((resolve) => this.suspects.push({ request, startedAt, resolve }));
   }
 
-  /**
-   * Starts two monitors: resident memory every 100 ms (V8's heap cap does not cover
-   * ArrayBuffers, so a typed-array bomb is caught here), and /healthz probes: a runtime silent
-   * for `watchdogMs` is killed and restarted (a native hang the fuel checks cannot see).
-   */
-  startWatchdog(probeIntervalMs = 250): void {
-    this.lastHealthyAt = Date.now();
-    // Both monitors stay on while suspects are replayed: a replayed bomb must be caught again.
-    const memory = setInterval(() => {
-      if (this.restarting) return;
-      const residentMb = this.runtime.residentMb();
-      if (this.shouldRecycle(residentMb)) return this.recycle(residentMb);
-      if (residentMb <= this.options.maxResidentMb) return;
-      console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${this.options.maxResidentMb} MB: restarting it`);
-      this.restart("memory");
-    }, 100);
-    let probing = false;
-    const health = setInterval(async () => {
-      if (probing) return;
-      probing = true;
-      try {
-        if (this.restarting || (await isHealthy(this.options.origin, Math.min(1_000, this.options.watchdogMs)))) this.lastHealthyAt = Date.now();
-        else if (!this.restarting && Date.now() - this.lastHealthyAt > this.options.watchdogMs) {
-          // A heap bomb makes V8 collect garbage back to back before it aborts (by itself, with a
-          // heap message: "memory"); DWL_WATCHDOG_MS must stay well above that time.
-          console.error(`[dwl supervisor] runtime unresponsive for ${Date.now() - this.lastHealthyAt} ms: restarting it`);
-          this.restart("hang");
-        }
-      } finally {
-        probing = false;
-      }
-    }, probeIntervalMs);
-    this.monitors = [memory, health];
-  }
-
-  /** Kills the runtime on purpose (miniflare starts a new one); false if none was running. */
-  private restart(cause: CrashCause): boolean {
-    this.restarting = true;
-    // No process found (already gone): nothing will report a crash, so keep monitoring. The cause
-    // is marked after the kill (its report arrives later, through a pipe), and only if one died.
-    const killed = this.runtime.killUserRuntime();
-    if (killed) this.runtime.expectCrash(cause);
-    else this.restarting = false;
-    this.lastHealthyAt = Date.now();
-    return killed;
-  }
-
-  private shouldRecycle(residentMb: number): boolean {
-    const { recycle } = this.options;
-    return recycle !== undefined && residentMb > recycle.residentMb && this.idleFor() >= recycle.idleMs;
-  }
-
-  private idleFor(): number {
-    const idle = this.inflight.size === 0 && this.awaitingReport === 0 && this.suspects.length === 0 && this.gate === undefined && !this.restarting;
-    return idle ? Date.now() - this.lastBusyAt : 0;
-  }
-
-  /**
-   * The gate closes in the same tick as the kill, before any request can be sent: a request
-   * arriving meanwhile waits for the new runtime instead of reaching a dying one (where it would
-   * count as a crash suspect).
-   */
-  private recycle(residentMb: number): void {
-    console.error(
-      `[dwl supervisor] runtime idle for ${Math.round(this.idleFor() / 1000)} s with ${Math.round(residentMb)} MB resident (> ${this.options.recycle?.residentMb} MB): restarting it to give that memory back`,
-    );
-    const before = this.epoch;
-    if (!this.restart("recycle")) return;
-    this.recycling = true;
-    this.gate = this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000)
-      .then(() => {
-        // No report (miniflare says nothing when it was restarting the runtime anyway): the
-        // expected cause must not label the next real crash.
-        if (this.epoch === before) this.runtime.clearExpectedCrash();
-        return this.waitHealthy();
-      })
-      .then(() => this.warnIfFreshAboveThreshold())
-      .catch((error: unknown) => {
-        console.error(`[dwl supervisor] after recycling: ${String(error)}`);
-        this.restarting = false; // let the watchdog take over
-      })
-      .finally(() => {
-        this.recycling = false;
-        this.gate = undefined;
-        this.lastBusyAt = Date.now();
+  private async attempts(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
+    let unreached = 0;
+    let resendTurnDone: (() => void) | undefined;
+    for (;;) {
+      if (!(await this.waitLive())) return answer(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
+      flight.generation = this.generation;
+      flight.attempts++;
+      const fate = deferred<Fate>();
+      this.fates.set(flight, fate);
+      const outcome: Outcome = await this.client.send(attempt, res, () => {
+        flight.answered = true;
+        released();
       });
-  }
-
-  /** A threshold below a fresh runtime's own size would recycle it after every idle period. */
-  private warnIfFreshAboveThreshold(): void {
-    const threshold = this.options.recycle?.residentMb ?? Infinity;
-    const freshMb = this.runtime.residentMb();
-    if (freshMb <= threshold || this.warnedFreshAboveRecycle) return;
-    this.warnedFreshAboveRecycle = true;
-    console.error(
-      `[dwl supervisor] a fresh runtime already holds ${Math.round(freshMb)} MB, above DWL_RECYCLE_RSS_MB (${threshold}): it will be recycled after every idle period; raise DWL_RECYCLE_RSS_MB`,
-    );
-  }
-
-  stop(): void {
-    for (const monitor of this.monitors) clearInterval(monitor);
-  }
-
-  private onCrash(cause: CrashCause): void {
-    this.epoch++;
-    // recycle() holds requests and waits for the new runtime itself.
-    if (cause === "recycle" && this.recycling) return;
-    // A recycle's report that comes after that wait would be a crash nobody expected.
-    if (cause === "recycle") cause = "unknown";
-    this.lastCause = cause;
-    this.restarting = true;
-    console.error(`[dwl supervisor] runtime crashed (${cause}); holding new requests until it is back`);
-    this.gate ??= this.recover().finally(() => {
-      this.gate = undefined;
-    });
-  }
-
-  private async recover(): Promise<void> {
-    await this.waitHealthy();
-    // Everything that was in flight at the crash has failed by now, or fails within moments.
-    const settleUntil = Date.now() + 5_000;
-    while ([...this.inflight.values()].some((e) => e < this.epoch) && Date.now() < settleUntil) await sleep(20);
-    const batch = this.suspects.splice(0);
-    if (batch.length === 1) {
-      const [only] = batch as [Suspect];
-      only.resolve(this.verdict(only, this.lastCause));
-      return;
-    }
-    for (const suspect of batch) {
-      const before = this.epoch;
-      const replay = await forward(this.options.origin, suspect.request);
-      if (replay !== LOST) {
-        suspect.resolve({ ...replay, headers: [...replay.headers, ["x-dwl-replayed", "1"]] });
+      resendTurnDone?.();
+      resendTurnDone = undefined;
+      switch (outcome.kind) {
+        case "answered":
+        case "broken":
+        case "client_gone":
+          return;
+        case "too_large":
+          return answer(res, requestError(413, "payload_too_large", `the request body is over ${attempt.maxBodyBytes} bytes`));
+        case "unrelayable":
+          return answer(res, requestError(502, "internal", outcome.message));
+      }
+      if (!outcome.reached) {
+        // Refused: nothing was received, so sending again cannot run anything twice.
+        if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
+          return answer(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
+        }
+        await sleep(100);
         continue;
       }
-      await this.waitForEpochAfter(before, this.options.crashReportWaitMs ?? 5_000);
-      suspect.resolve(this.verdict(suspect, this.lastCause));
-      await this.waitHealthy();
-    }
-  }
-
-  private verdict(suspect: Suspect, cause: CrashCause): BufferedResponse {
-    return verdictFor(suspect.request, {
-      cause,
-      heapLimitMb: this.options.heapLimitMb,
-      maxResidentMb: this.options.maxResidentMb,
-      watchdogMs: this.options.watchdogMs,
-      elapsedMs: Date.now() - suspect.startedAt,
-    });
-  }
-
-  private async waitForEpochAfter(epoch: number, maxMs: number): Promise<void> {
-    const until = Date.now() + maxMs;
-    while (this.epoch === epoch && Date.now() < until) await sleep(20);
-  }
-
-  async waitHealthy(maxMs = 120_000): Promise<void> {
-    const until = Date.now() + maxMs;
-    while (Date.now() < until) {
-      if (await isHealthy(this.options.origin, 1_000)) {
-        this.lastHealthyAt = Date.now();
-        this.restarting = false;
-        return;
+      const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
+      if (decided === undefined) return answer(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
+      if (decided.kind === "verdict") {
+        return answer(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
       }
-      await sleep(100);
+      if (decided.kind === "restarted") return answer(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+      resendTurnDone = await this.takeResendTurn();
     }
-    throw new Error("the runtime did not come back");
   }
+
+  private async takeResendTurn(): Promise<() => void> {
+    const turn = deferred<void>();
+    const previous = this.resendTurn;
+    this.resendTurn = previous.then(() => turn.promise);
+    await previous;
+    return () => turn.resolve();
+  }
+
+  private async waitLive(): Promise<boolean> {
+    const live = this.live;
+    if (!live) return true;
+    const back = await Promise.race([live.promise.then(() => true), sleep(this.options.restartWaitMs ?? 60_000).then(() => false)]);
+    return back && this.waitLive();
+  }
+
+  private onDown(cause: DownCause): void {
+    const generation = this.generation++;
+    this.live ??= deferred<void>();
+    const victims = this.flights.inGeneration(generation);
+    const programs = victims.filter((flight) => flight.route.program);
+    console.error(`[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`);
+    for (const flight of victims) this.fates.get(flight)?.resolve(this.fateOf(flight, programs, cause));
+  }
+
+  private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {
+    const culprit = cause !== "recycle" && flight.route.program && (programs.length === 1 || (flight.attempts >= 2 && resendable(flight)));
+    if (culprit) return { kind: "verdict", cause };
+    return resendable(flight) ? { kind: "resend" } : { kind: "restarted" };
+  }
+
+  private onUp(): void {
+    const live = this.live;
+    this.live = undefined;
+    live?.resolve();
+  }
+}
+
+function answer(res: ServerResponse, { status, headers, body }: Answer): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }

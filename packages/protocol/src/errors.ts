@@ -16,6 +16,7 @@ export const EXECUTION_ERROR_TYPES = [
   "subrequest_limit",
   "egress_denied",
   "output_too_large",
+  "runtime_restarted",
 ] as const;
 
 export const ExecutionErrorTypeSchema = z.enum(EXECUTION_ERROR_TYPES);
@@ -50,6 +51,7 @@ export const ExecutionErrorSchema = z.discriminatedUnion("type", [
   plainError("subrequest_limit"),
   plainError("egress_denied"),
   plainError("output_too_large"),
+  plainError("runtime_restarted"),
 ]);
 export type ExecutionError = z.infer<typeof ExecutionErrorSchema>;
 
@@ -62,6 +64,7 @@ export const REQUEST_ERROR_TYPES = [
   "rate_limited",
   "not_configured",
   "internal",
+  "runtime_restarted",
 ] as const;
 export const RequestErrorTypeSchema = z.enum(REQUEST_ERROR_TYPES);
 export type RequestErrorType = z.infer<typeof RequestErrorTypeSchema>;

@@ -1,0 +1,169 @@
+/**
+ * @module admission
+ * Who runs next inside the runtime: a bounded number of program runs per API key and in all,
+ * the rest waiting here, served round robin by key.
+ *
+ * Under workerd every run shares one thread, so a quiet tenant's run waits for every run the
+ * runtime already holds. Keeping each key's runs there few (`perKey`) and handing freed slots to
+ * the waiting keys in turn keeps one key's flood from slowing another. A burst is queued, not
+ * refused: a request is refused only when its expected wait is longer than `maxWaitMs` (it would
+ * time out anyway) or when the queue's count or memory bound is reached; the refusal says how
+ * long the wait is expected to be.
+ */
+export interface AdmissionLimits {
+  perKey: number;
+  total: number;
+  queueMax: number;
+  queueBodyBytes: number;
+  maxWaitMs: number;
+}
+
+export type Refusal = { refused: "expected_wait" | "queue_full" | "queue_memory"; retryAfterSeconds: number; expectedWaitMs: number };
+
+export interface Ticket {
+  /** Resolves once the request may go to the runtime. */
+  admitted: Promise<void>;
+  /** Gives the slot back (or leaves the queue); safe to call more than once. */
+  release: () => void;
+}
+
+interface Waiter {
+  key: string;
+  bodyBytes: number;
+  admit: () => void;
+  /** Whether it still waits (a client that left is skipped). */
+  waiting: boolean;
+}
+
+interface KeyState {
+  running: number;
+  queue: Waiter[];
+  /** Moving average of how long one of this key's runs holds its slot, ms. */
+  serviceMs: number;
+}
+
+/** A key's first runs are assumed this long until measured: a trivial run takes a few ms. */
+const INITIAL_SERVICE_MS = 20;
+const SMOOTHING = 0.2;
+
+export class Admission {
+  private readonly keys = new Map<string, KeyState>();
+  /** Keys with waiters, in the order they get the next free slot. */
+  private readonly turn: string[] = [];
+  private running = 0;
+  private waiting = 0;
+  private waitingBodyBytes = 0;
+  readonly limits: AdmissionLimits;
+
+  constructor(limits: AdmissionLimits) {
+    this.limits = limits;
+  }
+
+  enter(key: string, bodyBytes = 0): Ticket | Refusal {
+    const state = this.stateOf(key);
+    if (state.running < this.limits.perKey && this.running < this.limits.total && state.queue.length === 0) {
+      this.start(state);
+      return this.ticket(key, state, Promise.resolve(), undefined);
+    }
+    const expectedWaitMs = this.expectedWaitMs(state);
+    const refuse = (refused: Refusal["refused"]): Refusal => ({ refused, expectedWaitMs, retryAfterSeconds: Math.max(1, Math.ceil(expectedWaitMs / 1000)) });
+    if (expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
+    if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
+    if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
+    let admit!: () => void;
+    const admitted = new Promise<void>((resolve) => (admit = resolve));
+    const waiter: Waiter = { key, bodyBytes, admit, waiting: true };
+    state.queue.push(waiter);
+    if (!this.turn.includes(key)) this.turn.push(key);
+    this.waiting++;
+    this.waitingBodyBytes += bodyBytes;
+    return this.ticket(key, state, admitted, waiter);
+  }
+
+  /** Requests waiting, all keys (for tests and logs). */
+  get queued(): number {
+    return this.waiting;
+  }
+
+  /** Keys currently tracked (idle keys are forgotten). */
+  get size(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Waiters ahead of this one get slots `perKey` at a time (fewer when all slots are busy), each
+   * round lasting about one service time.
+   */
+  private expectedWaitMs(state: KeyState): number {
+    const parallel = Math.max(1, Math.min(this.limits.perKey, this.limits.total));
+    return Math.ceil((state.queue.length + 1) / parallel) * state.serviceMs;
+  }
+
+  private ticket(key: string, state: KeyState, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
+    let released = false;
+    let startedAt = waiter ? 0 : Date.now();
+    void admitted.then(() => (startedAt = Date.now()));
+    return {
+      admitted,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (waiter?.waiting) {
+          // Left before its turn: it never held a slot.
+          waiter.waiting = false;
+          this.leaveQueue(waiter);
+          state.queue.splice(state.queue.indexOf(waiter), 1);
+          this.forgetIfIdle(key, state);
+          return;
+        }
+        state.serviceMs += SMOOTHING * (Date.now() - startedAt - state.serviceMs);
+        state.running--;
+        this.running--;
+        this.next();
+        this.forgetIfIdle(key, state);
+      },
+    };
+  }
+
+  private start(state: KeyState): void {
+    state.running++;
+    this.running++;
+  }
+
+  private leaveQueue(waiter: Waiter): void {
+    this.waiting--;
+    this.waitingBodyBytes -= waiter.bodyBytes;
+  }
+
+  /** Hands free slots to waiting keys in turn, one request each per pass. */
+  private next(): void {
+    let skipped = 0;
+    while (this.running < this.limits.total && this.turn.length > skipped) {
+      const key = this.turn.shift() as string;
+      const state = this.keys.get(key);
+      if (!state || state.queue.length === 0) continue;
+      if (state.running >= this.limits.perKey) {
+        this.turn.push(key);
+        skipped++;
+        continue;
+      }
+      const waiter = state.queue.shift() as Waiter;
+      waiter.waiting = false;
+      this.leaveQueue(waiter);
+      this.start(state);
+      waiter.admit();
+      if (state.queue.length > 0 && !this.turn.includes(key)) this.turn.push(key);
+      skipped = 0;
+    }
+  }
+
+  private stateOf(key: string): KeyState {
+    let state = this.keys.get(key);
+    if (!state) this.keys.set(key, (state = { running: 0, queue: [], serviceMs: INITIAL_SERVICE_MS }));
+    return state;
+  }
+
+  private forgetIfIdle(key: string, state: KeyState): void {
+    if (state.running === 0 && state.queue.length === 0) this.keys.delete(key);
+  }
+}

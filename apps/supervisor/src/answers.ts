@@ -1,0 +1,81 @@
+/**
+ * @module answers
+ * The answers the supervisor gives itself, in the wire format (packages/protocol): refusals,
+ * the verdict for the run that took the runtime down, and `runtime_restarted` for runs cut
+ * short by someone else's crash.
+ */
+import { randomUUID } from "node:crypto";
+import type { ExecuteResponse, ExecutionError, RequestErrorBody, RequestErrorType } from "@dwl/protocol";
+import type { DownCause } from "./runtime/runtime.ts";
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const JSON_TYPE = "application/json; charset=utf-8";
+
+export function requestError(status: number, type: RequestErrorType, message: string, headers: Record<string, string> = {}): Answer {
+  const body: RequestErrorBody = { error: { type, message } };
+  return { status, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
+}
+
+/** A failed run, shaped as POST /execute answers one: HTTP 200, `ok: false`. */
+function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<string, string> = {}): Answer {
+  const body: ExecuteResponse = {
+    ok: false,
+    error,
+    logs: [],
+    egress: [],
+    timing: { totalMs: elapsedMs, bundleMs: 0, startMs: 0, runMs: elapsedMs, cached: false },
+    executionId: randomUUID(),
+  };
+  return { status: 200, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
+}
+
+export interface VerdictContext {
+  cause: DownCause;
+  heapLimitMb: number;
+  maxResidentMb: number;
+  watchdogMs: number;
+  elapsedMs: number;
+}
+
+function describe({ cause, heapLimitMb, maxResidentMb, watchdogMs }: VerdictContext): ExecutionError {
+  if (cause === "memory") {
+    return {
+      type: "memory_limit",
+      name: "MemoryLimitError",
+      message: `the program exhausted its memory (local limits: ${heapLimitMb} MB of JavaScript heap per isolate, ${maxResidentMb} MB for the runtime); the runtime was restarted`,
+    };
+  }
+  if (cause === "hang") {
+    return {
+      type: "cpu_limit",
+      name: "CpuLimitError",
+      message: `the runtime stopped responding for over ${watchdogMs} ms in work that metering cannot interrupt (a long native operation); it was restarted`,
+    };
+  }
+  return { type: "runtime", name: "RuntimeCrash", message: "the runtime crashed while running this program; it was restarted" };
+}
+
+/** For the run judged to have taken the runtime down. */
+export function verdict(executionShaped: boolean, context: VerdictContext): Answer {
+  const error = describe(context);
+  if (executionShaped) return failedRun(error, context.elapsedMs);
+  return requestError(502, "internal", `${error.message} (${error.type})`);
+}
+
+/** Seconds a client should wait before retrying a run cut short by a restart: it takes ~1 s. */
+export const RESTART_RETRY_AFTER_SECONDS = 1;
+
+const RESTARTED_MESSAGE =
+  "this run was cut short when another run took the local runtime down; it may have partly happened (a storage write, an outbound request, a tool call or part of its response), so it was not run again: retry only if it is safe to run twice";
+
+/** For a run that was in flight when another run took the runtime down, and may have had an effect. */
+export function runtimeRestarted(executionShaped: boolean, elapsedMs: number): Answer {
+  const headers = { "retry-after": String(RESTART_RETRY_AFTER_SECONDS) };
+  if (executionShaped) return failedRun({ type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE }, elapsedMs, headers);
+  return requestError(503, "runtime_restarted", RESTARTED_MESSAGE, headers);
+}

@@ -1,0 +1,67 @@
+/**
+ * @module flights
+ * The requests the runtime holds right now, and what each may have done there: what the
+ * supervisor needs to decide, when the runtime goes down under them, which ones it may send
+ * again without anyone being able to tell.
+ */
+import { randomBytes } from "node:crypto";
+import type { Route } from "./routes.ts";
+
+export interface Flight {
+  /** Names the request to the loader (SUPERVISED_REQUEST_HEADER) and in its effect notices. */
+  token: string;
+  method: string;
+  route: Route;
+  /** The body kept for a resend; undefined when there is none, "streamed" when it was not kept. */
+  body: Buffer | "streamed" | undefined;
+  /** The runtime generation this attempt was sent to. */
+  generation: number;
+  /** How many times it has been sent. */
+  attempts: number;
+  /** The loader reported a side effect of this request (or one of its tenant's, conservatively). */
+  effectful: boolean;
+  /** The runtime's answer began: the client has seen part of it. */
+  answered: boolean;
+  startedAt: number;
+}
+
+export class Flights {
+  private readonly byToken = new Map<string, Flight>();
+
+  open(fields: Pick<Flight, "method" | "route" | "body" | "generation">): Flight {
+    const flight: Flight = { ...fields, token: randomBytes(16).toString("base64url"), attempts: 0, effectful: false, answered: false, startedAt: Date.now() };
+    this.byToken.set(flight.token, flight);
+    return flight;
+  }
+
+  close(flight: Flight): void {
+    this.byToken.delete(flight.token);
+  }
+
+  /** The loader is about to cause a side effect for these requests (unknown tokens: already gone). */
+  markEffectful(tokens: readonly string[]): void {
+    for (const token of tokens) {
+      const flight = this.byToken.get(token);
+      if (flight) flight.effectful = true;
+    }
+  }
+
+  /** Requests sent to runtime generation `generation` and not finished. */
+  inGeneration(generation: number): Flight[] {
+    return [...this.byToken.values()].filter((flight) => flight.generation === generation);
+  }
+
+  get size(): number {
+    return this.byToken.size;
+  }
+}
+
+/**
+ * Whether `flight` can be sent again without anyone being able to tell it was sent twice: no
+ * byte of its answer was seen, the loader reported no side effect, its body was kept, and either
+ * it only reads (GET/HEAD) or it runs a program whose effects the loader reports.
+ */
+export function resendable(flight: Flight): boolean {
+  if (flight.answered || flight.effectful || flight.body === "streamed") return false;
+  return flight.method === "GET" || flight.method === "HEAD" || flight.route.reportsEffects;
+}

@@ -1,0 +1,156 @@
+/**
+ * @module forward
+ * One attempt to hand a request to the runtime and its answer to the client, streaming both
+ * ways: the client's body flows to the runtime as it arrives (counted against the cap), the
+ * runtime's answer flows back chunk by chunk, and a client that goes away aborts the upstream
+ * request at once.
+ */
+import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Readable } from "node:stream";
+
+export type Outcome =
+  /** The runtime's answer reached the client whole. */
+  | { kind: "answered"; status: number }
+  /** The connection to the runtime failed before an answer began. `reached`: the request may have been received. */
+  | { kind: "lost"; reached: boolean }
+  /** The answer had begun when the connection failed: the client's connection was cut. */
+  | { kind: "broken" }
+  | { kind: "client_gone" }
+  | { kind: "too_large" }
+  /** The runtime answered something this process cannot relay (headers over the size bound). */
+  | { kind: "unrelayable"; message: string };
+
+export interface AttemptRequest {
+  method: string;
+  path: string;
+  headers: [string, string][];
+  /** A buffered body can be sent again; a client's stream only once. */
+  body: Buffer | Readable | undefined;
+  maxBodyBytes: number;
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and those this hop sets itself. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect", "host"]);
+
+/** Response headers larger than this are refused by the HTTP parser; the answer says so. */
+export const MAX_RESPONSE_HEADER_BYTES = 256 * 1024;
+
+export function forwardableHeaders(rawHeaders: string[], skip: ReadonlySet<string>): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (!HOP_BY_HOP.has(lower) && !skip.has(lower)) out.push([name, rawHeaders[i + 1] as string]);
+  }
+  return out;
+}
+
+export class RuntimeClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
+  private readonly host: string;
+  private readonly port: number;
+  private readonly publicHost: string;
+
+  constructor(origin: string, publicHost: string) {
+    const url = new URL(origin);
+    this.host = url.hostname;
+    this.port = Number(url.port);
+    this.publicHost = publicHost;
+  }
+
+  /**
+   * Sends `attempt` and relays the answer to `client`. `onHead` runs when the runtime's answer
+   * begins, before its first byte is relayed (from then on the request is never sent again).
+   */
+  send(attempt: AttemptRequest, client: ServerResponse, onHead: () => void): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let settled = false;
+      const settle = (outcome: Outcome) => {
+        if (settled) return;
+        settled = true;
+        client.off("close", onClientClose);
+        resolve(outcome);
+      };
+      const upstream = request({
+        host: this.host,
+        port: this.port,
+        method: attempt.method,
+        path: attempt.path,
+        agent: this.agent,
+        maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
+        // workerd builds request.url from Host: the public one, never the runtime's own port.
+        headers: [["host", this.publicHost], ...attempt.headers].flat() as unknown as OutgoingHttpHeaders,
+        setHost: false,
+      });
+      upstream.maxHeadersCount = 0;
+      let answering = false;
+      let tooLarge = false;
+
+      const onClientClose = () => {
+        if (client.writableFinished) return;
+        upstream.destroy();
+        settle({ kind: "client_gone" });
+      };
+      client.on("close", onClientClose);
+
+      upstream.on("error", (error: NodeJS.ErrnoException) => {
+        if (tooLarge) return settle({ kind: "too_large" });
+        if (answering) {
+          client.destroy();
+          return settle({ kind: "broken" });
+        }
+        if (error.code === "HPE_HEADER_OVERFLOW") return settle({ kind: "unrelayable", message: `the answer's headers are larger than ${MAX_RESPONSE_HEADER_BYTES} bytes` });
+        settle({ kind: "lost", reached: error.code !== "ECONNREFUSED" });
+      });
+
+      upstream.on("response", (answer: IncomingMessage) => {
+        answering = true;
+        onHead();
+        const out = forwardableHeaders(answer.rawHeaders, NO_SKIP);
+        client.writeHead(answer.statusCode ?? 502, out.flat());
+        // Headers go out at once: a streamed answer's first chunk must not wait for the second.
+        client.flushHeaders();
+        answer.on("data", (chunk: Buffer) => {
+          if (!client.write(chunk)) {
+            answer.pause();
+            client.once("drain", () => answer.resume());
+          }
+        });
+        answer.on("end", () => {
+          client.end();
+          settle({ kind: "answered", status: answer.statusCode ?? 502 });
+        });
+        answer.on("error", () => {
+          client.destroy();
+          settle({ kind: "broken" });
+        });
+        answer.on("aborted", () => {
+          client.destroy();
+          settle({ kind: "broken" });
+        });
+      });
+
+      const { body } = attempt;
+      if (body === undefined) upstream.end();
+      else if (Buffer.isBuffer(body)) upstream.end(body);
+      else {
+        let total = 0;
+        body.on("data", (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > attempt.maxBodyBytes && !tooLarge) {
+            tooLarge = true;
+            body.unpipe(upstream);
+            upstream.destroy(new Error("request body over the cap"));
+          }
+        });
+        body.pipe(upstream);
+      }
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+const NO_SKIP: ReadonlySet<string> = new Set();

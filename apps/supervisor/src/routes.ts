@@ -1,0 +1,40 @@
+/**
+ * @module routes
+ * What the supervisor needs to know of a request from its method and path alone (the loader's
+ * routes: apps/loader/src/index.ts).
+ */
+export interface Route {
+  /** The health probe: never queued, never needs a key. */
+  health: boolean;
+  /** Runs or bundles a program: takes an admission slot. */
+  program: boolean;
+  /** Runs a program whose effects the loader reports (effect notices), so it may be resent while it has none. */
+  reportsEffects: boolean;
+  /** Answered like POST /execute (HTTP 200, `ok: false`) when it fails. */
+  executionShaped: boolean;
+  /** Its JSON body is read whole before admission (a waiting request must be worth running). */
+  buffersBody: boolean;
+  /** Behind the loader's authentication: any answer but 401 means the key was accepted. */
+  authenticated: boolean;
+}
+
+const EXECUTE = /^\/(execute|sandboxes\/[^/?]+\/execute)(\?|$)/;
+const SANDBOX_HTTP = /^\/sandboxes\/[^/?]+\/http(\/|\?|$)/;
+const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/?]+)?(\?|$)/;
+const MCP = /^\/mcp(\?|$)/;
+const AUTHENTICATED = /^\/(execute|files|credentials|sandboxes|mcp)(\/|\?|$)/;
+
+export function routeOf(method: string, path: string): Route {
+  const execute = method === "POST" && EXECUTE.test(path);
+  const sandboxHttp = SANDBOX_HTTP.test(path);
+  const mcpCall = method === "POST" && MCP.test(path);
+  const bundles = (method === "POST" || method === "PUT") && SANDBOX_DEFINITION.test(path);
+  return {
+    health: path === "/healthz" || path.startsWith("/healthz?"),
+    program: execute || sandboxHttp || mcpCall || bundles,
+    reportsEffects: execute || sandboxHttp || mcpCall,
+    executionShaped: execute,
+    buffersBody: execute || mcpCall || bundles,
+    authenticated: AUTHENTICATED.test(path),
+  };
+}

@@ -1,0 +1,135 @@
+/**
+ * @module runtime/runtime
+ * The loader under workerd, run by miniflare in this process (wrangler's own local engine, fed
+ * wrangler.toml through wrangler's programmatic API and the bundle a deploy would upload: build.ts).
+ *
+ * The supervisor talks to the loader's own socket (miniflare's direct socket): no wrangler
+ * proxy, no second workerd, no wrangler process in between. workerd aborts the whole process
+ * when an isolate exhausts the heap; miniflare then starts a new one on the same port. This
+ * module reports both moments from the process itself (process-tap.ts): `down` with its cause
+ * when the workerd process exits, `up` once the new one serves.
+ */
+import type { ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import type { LoaderBuild } from "./build.ts";
+import { tapWorkerdSpawns } from "./process-tap.ts";
+
+/** Why the runtime went down; "recycle" is the supervisor restarting an idle runtime on purpose. */
+export type DownCause = "memory" | "hang" | "recycle" | "unknown";
+
+export interface RuntimeOptions {
+  root: string;
+  build: LoaderBuild;
+  stateDir: string;
+  v8Flags: string[];
+  /** Worker vars on top of wrangler.toml's (DWL_MODE, the supervisor's URLs, --var arguments). */
+  vars: Record<string, string>;
+}
+
+/**
+ * V8's own report of a heap exhaustion, which workerd prints before it aborts. Trusted only as
+ * a line the process wrote outside structured logging (a program's console output is always a
+ * structured JSON line) or as a structured line at level "fatal", which no console call has.
+ */
+const HEAP_EXHAUSTED = /Reached heap limit|JavaScript heap out of memory|allocation failed/;
+
+export class Runtime extends EventEmitter<{ down: [DownCause]; up: []; fatal: [Error] }> {
+  private miniflare: Miniflare | undefined;
+  private process: ChildProcess | undefined;
+  private expectedCause: DownCause | undefined;
+  private heapExhausted = false;
+  private stopping = false;
+  private untap: (() => void) | undefined;
+  /** The loader's own socket; the same across restarts. */
+  origin = "";
+  readonly options: RuntimeOptions;
+
+  constructor(options: RuntimeOptions) {
+    super();
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    const { root, build, stateDir, v8Flags, vars } = this.options;
+    process.env.MINIFLARE_WORKERD_V8_FLAGS = [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags].join(" ").trim();
+    this.untap = tapWorkerdSpawns((child) => this.watch(child));
+    const configured = build.workerOptions;
+    this.miniflare = new Miniflare(
+      convertV4MiniflareOptions({
+        ...configured,
+        rootPath: root,
+        modulesRoot: build.dir,
+        modules: build.modules,
+        bindings: { ...(configured.bindings as Record<string, unknown> | undefined), ...vars },
+        unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+        resourcePersistencePath: join(resolve(root, stateDir), "v3"),
+        handleStructuredLogs: (log) => this.log(log),
+        unsafeHandleRuntimeRestart: () => {
+          this.emit("up");
+        },
+      } as Parameters<typeof convertV4MiniflareOptions>[0]),
+    );
+    await this.miniflare.ready;
+    this.origin = (await this.miniflare.unsafeGetDirectURL()).origin;
+  }
+
+  private watch(child: ChildProcess): void {
+    this.process = child;
+    this.heapExhausted = false;
+    child.stderr?.on("data", (chunk: Buffer) => this.scanRaw(chunk.toString()));
+    child.stdout?.on("data", (chunk: Buffer) => this.scanRaw(chunk.toString()));
+    child.once("exit", () => {
+      if (this.process === child) this.process = undefined;
+      if (this.stopping) return;
+      const cause = this.expectedCause ?? (this.heapExhausted ? "memory" : "unknown");
+      this.expectedCause = undefined;
+      this.emit("down", cause);
+    });
+  }
+
+  /** Lines the process wrote itself, outside structured logging. */
+  private scanRaw(text: string): void {
+    for (const line of text.split("\n")) {
+      if (!line || line.startsWith("{")) continue;
+      if (HEAP_EXHAUSTED.test(line)) this.heapExhausted = true;
+    }
+  }
+
+  private log({ level, message }: { level: string; message: string }): void {
+    if (level === "fatal" && HEAP_EXHAUSTED.test(message)) this.heapExhausted = true;
+    const sink = level === "error" || level === "fatal" || level === "warn" ? process.stderr : process.stdout;
+    sink.write(`${message}\n`);
+  }
+
+  /** Resident memory of the runtime process in MiB (ArrayBuffers live outside the V8 heap cap). */
+  residentMb(): number {
+    const pid = this.process?.pid;
+    if (pid === undefined) return 0;
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.process?.pid;
+  }
+
+  /** SIGKILLs the runtime on purpose; miniflare starts a new one. False if none was running. */
+  kill(cause: DownCause): boolean {
+    const child = this.process;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return false;
+    this.expectedCause = cause;
+    return child.kill("SIGKILL");
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.untap?.();
+    await this.miniflare?.dispose();
+  }
+}

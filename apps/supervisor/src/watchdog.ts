@@ -1,0 +1,117 @@
+/**
+ * @module watchdog
+ * The monitors that restart the runtime on purpose:
+ * - resident memory every 100 ms: over the cap, it is killed as a memory crash (V8's heap cap
+ *   does not cover ArrayBuffers, so a typed-array bomb is caught here);
+ * - /healthz probes: a runtime silent for `watchdogMs` is killed as a hang (native work that
+ *   the fuel checks cannot interrupt);
+ * - idle recycling: workerd keeps the high-water mark of a burst (its allocator and idle
+ *   isolates' heaps hold freed memory; nothing inside the Worker can make it give that back),
+ *   so a runtime that ran nothing for `recycle.idleMs` with more than `recycle.residentMb`
+ *   resident is restarted. That costs the warm isolates and the in-memory bundle cache; stored
+ *   state (KV, R2, sandboxes) is on disk and stays.
+ */
+import type { Runtime } from "./runtime/runtime.ts";
+import type { Supervisor } from "./supervisor.ts";
+
+export interface WatchdogOptions {
+  watchdogMs: number;
+  maxResidentMb: number;
+  recycle?: { idleMs: number; residentMb: number };
+  probeIntervalMs?: number;
+}
+
+export class Watchdog {
+  private timers: ReturnType<typeof setInterval>[] = [];
+  private lastHealthyAt = Date.now();
+  private warnedFreshAboveRecycle = false;
+  private recycledAt = 0;
+  /** When the current runtime began serving: a fresh one must stay idle a full period too. */
+  private upAt = Date.now();
+  private readonly runtime: Runtime;
+  private readonly supervisor: Supervisor;
+  private readonly options: WatchdogOptions;
+
+  constructor(runtime: Runtime, supervisor: Supervisor, options: WatchdogOptions) {
+    this.runtime = runtime;
+    this.supervisor = supervisor;
+    this.options = options;
+    runtime.on("up", () => {
+      this.lastHealthyAt = Date.now();
+      this.upAt = Date.now();
+      if (this.recycledAt > 0) this.warnIfFreshAboveThreshold();
+    });
+  }
+
+  start(): void {
+    this.lastHealthyAt = Date.now();
+    this.timers.push(setInterval(() => this.checkMemory(), 100));
+    let probing = false;
+    this.timers.push(
+      setInterval(async () => {
+        if (probing) return;
+        probing = true;
+        try {
+          await this.probe();
+        } finally {
+          probing = false;
+        }
+      }, this.options.probeIntervalMs ?? 250),
+    );
+  }
+
+  stop(): void {
+    for (const timer of this.timers) clearInterval(timer);
+  }
+
+  private checkMemory(): void {
+    if (!this.supervisor.isUp) return;
+    const residentMb = this.runtime.residentMb();
+    const { recycle, maxResidentMb } = this.options;
+    const idleMs = this.supervisor.idle ? Date.now() - Math.max(this.supervisor.lastBusyAt, this.upAt) : 0;
+    if (recycle && residentMb > recycle.residentMb && idleMs >= recycle.idleMs) {
+      console.error(
+        `[dwl supervisor] runtime idle for ${Math.round(idleMs / 1000)} s with ${Math.round(residentMb)} MB resident (> ${recycle.residentMb} MB): restarting it to give that memory back`,
+      );
+      this.recycledAt = Date.now();
+      this.runtime.kill("recycle");
+      return;
+    }
+    if (residentMb <= maxResidentMb) return;
+    console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${maxResidentMb} MB: restarting it`);
+    this.runtime.kill("memory");
+  }
+
+  private async probe(): Promise<void> {
+    if (!this.supervisor.isUp) {
+      this.lastHealthyAt = Date.now();
+      return;
+    }
+    try {
+      const res = await fetch(`${this.runtime.origin}/healthz`, { signal: AbortSignal.timeout(Math.min(1_000, this.options.watchdogMs)) });
+      await res.arrayBuffer();
+      if (res.ok) this.lastHealthyAt = Date.now();
+    } catch {
+      // counted below
+    }
+    const silentMs = Date.now() - this.lastHealthyAt;
+    if (this.supervisor.isUp && silentMs > this.options.watchdogMs) {
+      // A heap bomb makes V8 collect garbage back to back before it aborts (by itself, with a
+      // heap message: "memory"); DWL_WATCHDOG_MS must stay well above that time.
+      console.error(`[dwl supervisor] runtime unresponsive for ${silentMs} ms: restarting it`);
+      this.lastHealthyAt = Date.now();
+      this.runtime.kill("hang");
+    }
+  }
+
+  /** A threshold below a fresh runtime's own size would recycle it after every idle period. */
+  private warnIfFreshAboveThreshold(): void {
+    const threshold = this.options.recycle?.residentMb ?? Infinity;
+    const freshMb = this.runtime.residentMb();
+    if (freshMb <= threshold || this.warnedFreshAboveRecycle) return;
+    this.warnedFreshAboveRecycle = true;
+    console.error(
+      `[dwl supervisor] a fresh runtime already holds ${Math.round(freshMb)} MB, above DWL_RECYCLE_RSS_MB (${threshold}): it will be recycled after every idle period; raise DWL_RECYCLE_RSS_MB`,
+    );
+  }
+}

@@ -82,6 +82,13 @@ const INPUT_OPTION: Record<string, OptionSpec> = {
   input: { type: "string", arg: "<json|@file>", help: "input as JSON, or @file / @- to read it" },
 };
 
+const IDEMPOTENT_OPTION: Record<string, OptionSpec> = {
+  idempotent: { type: "boolean", help: "running it twice is harmless: run again after `runtime_restarted` (another run took the runtime down)" },
+};
+
+/** The per-call options of an execution: the interrupt signal, and `--idempotent`. */
+const executeOptions = (ctx: Context) => ({ signal: ctx.signal, idempotent: ctx.values.idempotent === true });
+
 const out = (text: string) => process.stdout.write(text);
 const printJson = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
 
@@ -194,7 +201,7 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
     usage: "<file|dir|-> [options]",
     summary: "Run a program once: a file, a directory (multi-file program) or stdin (-).",
     args: [1, 1],
-    options: { ...INPUT_OPTION, ...PROGRAM_OPTIONS },
+    options: { ...INPUT_OPTION, ...PROGRAM_OPTIONS, ...IDEMPOTENT_OPTION },
     examples: [
       `dwl exec prog.ts --input '{"n":21}'`,
       "dwl exec ./my-app --dep lodash@^4.17.0 --ns demo",
@@ -206,7 +213,7 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       if (target === "-" && inputFlag === "@-") throw new UsageError("the program and --input cannot both come from stdin");
       const program = await readProgram(target, ctx.values.entry as string | undefined);
       const body = { ...programSettings(ctx.values as ProgramFlags, program.source), ...(await parseInput(inputFlag)) };
-      return execution(ctx, program.label, program.sources, () => ctx.client.execute(body, { signal: ctx.signal }));
+      return execution(ctx, program.label, program.sources, () => ctx.client.execute(body, executeOptions(ctx)));
     },
   },
   sandbox: {
@@ -304,14 +311,14 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       },
     },
     exec: {
-      usage: "<id> [--input <json|@file>]",
+      usage: "<id> [--input <json|@file>] [--idempotent]",
       summary: "Call a sandbox's default function once.",
       args: [1, 1],
-      options: INPUT_OPTION,
+      options: { ...INPUT_OPTION, ...IDEMPOTENT_OPTION },
       async run(ctx) {
         const id = arg(ctx, 0);
         const body = await parseInput(ctx.values.input as string | undefined);
-        return execution(ctx, id, {}, () => ctx.client.sandboxes.execute(id, body, { signal: ctx.signal }));
+        return execution(ctx, id, {}, () => ctx.client.sandboxes.execute(id, body, executeOptions(ctx)));
       },
     },
   },

@@ -28,9 +28,9 @@ import { FileInfoSchema, FileListSchema, type FileHead, type FileInfo, type File
 
 /** Per call, including every retry and its wait; `Infinity` (or 0) for none. */
 export const DEFAULT_TIMEOUT_MS = 120_000;
-/** How many times a `429` is retried before its error is thrown. */
+/** How many times a call is retried (after a `429`, or a `runtime_restarted` with `idempotent`) before its answer stands. */
 export const DEFAULT_RETRIES = 3;
-/** First backoff after a `429`; doubled on each retry, randomised by up to half. */
+/** First backoff before a retry; doubled on each retry, randomised by up to half. */
 const RETRY_BASE_DELAY_MS = 500;
 const MAX_BACKOFF_DELAY_MS = 30_000;
 
@@ -43,7 +43,10 @@ export interface DwlClientOptions {
   fetch?: typeof fetch;
   /** Default deadline of each call in ms (`DEFAULT_TIMEOUT_MS`); `Infinity` or `0` for none. */
   timeoutMs?: number;
-  /** How many times a `429` is retried (`DEFAULT_RETRIES`); `0` to never retry. */
+  /**
+   * How many times a call is retried (`DEFAULT_RETRIES`); `0` to never retry. One budget per call,
+   * shared by `429`s and (with `idempotent`) `runtime_restarted` answers.
+   */
   retries?: number;
 }
 
@@ -53,6 +56,17 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Overrides the client's `timeoutMs` for this call. */
   timeoutMs?: number;
+  /**
+   * The caller's word that running this call twice is harmless. A `runtime_restarted` answer
+   * means the loader's runtime went down because of another run while this one was in flight,
+   * possibly after this one had a side effect; the loader never replays it. With `true`, the
+   * client sends the call again after the answer's `Retry-After` (at least the usual backoff),
+   * within the client's `retries` and this call's deadline. Without it (the default) the answer
+   * stands: `execute` and `sandboxes.execute` resolve with `{ ok: false, error: { type:
+   * "runtime_restarted" } }`, other calls reject with a `DwlRequestError` of that type (status
+   * 503, `retryAfterMs` set). A body that is a `ReadableStream` is sent once whatever this says.
+   */
+  idempotent?: boolean;
 }
 
 export interface FileListOptions extends RequestOptions {
@@ -78,9 +92,11 @@ export interface SandboxListOptions extends RequestOptions {
   limit?: number;
 }
 
-/** `RequestInit` for `sandboxes.fetch`, plus the client's per-call deadline. */
+/** `RequestInit` for `sandboxes.fetch`, plus the client's per-call deadline and `idempotent` (see `RequestOptions`). */
 export interface SandboxFetchInit extends RequestInit {
   timeoutMs?: number;
+  /** Retry a loader's `503` `runtime_restarted` (JSON body); the program's own answers, `429`s included, never are. */
+  idempotent?: boolean;
 }
 
 export interface SandboxesApi {
@@ -94,11 +110,12 @@ export interface SandboxesApi {
   delete(id: string, options?: RequestOptions): Promise<void>;
   /**
    * `ANY /sandboxes/:id/http/<path>`: the program's fetch handler answers. The raw `Response` is
-   * returned whatever its status (it may be the program's own 4xx/5xx); nothing is retried.
-   * `authorization` carries the API key (the loader does not forward it to the program).
+   * returned whatever its status (it may be the program's own 4xx/5xx); nothing is retried, except
+   * the loader's `runtime_restarted` with `idempotent: true`. `authorization` carries the API key
+   * (the loader does not forward it to the program).
    */
   fetch(id: string, path?: string, init?: SandboxFetchInit): Promise<Response>;
-  /** `POST /sandboxes/:id/execute`: calls its default function with `input`. */
+  /** `POST /sandboxes/:id/execute`: calls its default function with `input`; `idempotent` as for `DwlClient.execute`. */
   execute(id: string, body?: { input?: unknown }, options?: RequestOptions): Promise<ExecuteResponse>;
   logs(id: string, options?: RequestOptions): Promise<{ entries: SandboxLogEntry[] }>;
 }
@@ -136,6 +153,10 @@ interface Call {
   init?: RequestInit;
   /** `false` when the body cannot be sent twice (a stream) or a 429 may not be the loader's. */
   retry: boolean;
+  /** The caller allows resending after `runtime_restarted` (`RequestOptions.idempotent`). */
+  idempotent?: boolean | undefined;
+  /** The answer is an `ExecuteResponse`: `runtime_restarted` also comes as a `200` with `ok: false`. */
+  execution?: boolean;
   /** Answer every status as is instead of throwing on non-2xx (`sandboxes.fetch`). */
   raw?: boolean;
   /** Answer a 404 as is (`files.get`/`head` map it to `null`). */
@@ -188,7 +209,7 @@ export class DwlClient {
       update: async (id, definition, o) => this.#json(SandboxInfoSchema, { method: "PUT", path: sandbox(id), json: definition, retry: true, ...only(o) }),
       delete: async (id, o) => this.#empty({ method: "DELETE", path: sandbox(id), retry: true, ...only(o) }),
       fetch: async (id, path = "/", init = {}) => {
-        const { timeoutMs, signal, headers, body, method, ...rest } = init;
+        const { timeoutMs, idempotent, signal, headers, body, method, ...rest } = init;
         const prefix = sandbox(id, "/http");
         const full = `${prefix}${path.startsWith("/") ? path : `/${path}`}`;
         // `..` in `path` would be resolved by URL parsing and leave the sandbox (`/../logs`).
@@ -200,6 +221,7 @@ export class DwlClient {
           body: body ?? null,
           signal,
           timeoutMs,
+          idempotent,
           init: rest,
           retry: false,
           raw: true,
@@ -207,7 +229,8 @@ export class DwlClient {
         pending.settle(true);
         return pending.response;
       },
-      execute: async (id, body = {}, o) => this.#json(ExecuteResponseSchema, { method: "POST", path: sandbox(id, "/execute"), json: body, retry: true, ...only(o) }),
+      execute: async (id, body = {}, o) =>
+        this.#json(ExecuteResponseSchema, { method: "POST", path: sandbox(id, "/execute"), json: body, retry: true, execution: true, ...only(o) }),
       logs: async (id, o) => this.#json(SandboxLogsSchema, { method: "GET", path: sandbox(id, "/logs"), retry: true, ...only(o) }),
     };
 
@@ -271,9 +294,14 @@ export class DwlClient {
   /**
    * `POST /execute`: runs a program once. Resolves with `ok: false` when the program failed
    * (compile error, throw, limit…); rejects only when the request did not get its answer.
+   * `ok: false` with `error.type` `runtime_restarted` means another run took the runtime down
+   * while this one ran: pass `{ idempotent: true }` to have it run again (see `RequestOptions`).
+   *
+   * @example
+   * const run = await dwl.execute({ code: "export default (n: number) => n * 2", input: 21 }, { idempotent: true });
    */
   execute(body: ExecuteRequest, options?: RequestOptions): Promise<ExecuteResponse> {
-    return this.#json(ExecuteResponseSchema, { method: "POST", path: "/execute", json: body, retry: true, ...only(options) });
+    return this.#json(ExecuteResponseSchema, { method: "POST", path: "/execute", json: body, retry: true, execution: true, ...only(options) });
   }
 
   /** Sends, reads a JSON answer and validates it; non-2xx answers become `DwlRequestError`. */
@@ -318,9 +346,9 @@ export class DwlClient {
   }
 
   /**
-   * One call: retries 429s (waiting `Retry-After`, at least an exponential backoff), enforces the
-   * deadline across all attempts and links the caller's signal. Non-2xx answers throw, except
-   * with `raw` and 404s with `notFoundIsNull`.
+   * One call: retries 429s, and `runtime_restarted` answers of idempotent calls (waiting
+   * `Retry-After`, at least an exponential backoff), enforces the deadline across all attempts and
+   * links the caller's signal. Non-2xx answers throw, except with `raw` and 404s with `notFoundIsNull`.
    */
   async #send(call: Call): Promise<Pending> {
     const controller = new AbortController();
@@ -358,17 +386,20 @@ export class DwlClient {
         const init: RequestInit & { duplex?: "half" } = { ...call.init, method: call.method, headers, body, signal: controller.signal };
         if (streamed) init.duplex = "half"; // Node's fetch refuses a stream body without it
         const response = await doFetch(url, init);
-        if (response.ok || call.raw || (call.notFoundIsNull && response.status === 404)) return { response, ...state };
         const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
-        if (response.status === 429 && call.retry && attempt < this.#retries) {
+        const retryable =
+          attempt < this.#retries &&
+          ((response.status === 429 && call.retry && !call.raw) || (call.idempotent === true && !streamed && (await runtimeRestarted(response, call))));
+        if (retryable) {
           const waitMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt));
-          // Waiting past the deadline would only end in a timeout: report the 429 now instead.
+          // Waiting past the deadline would only end in a timeout: give this answer now instead.
           if (Date.now() + waitMs < deadline) {
             await response.body?.cancel();
             await sleep(waitMs, controller.signal);
             continue;
           }
         }
+        if (response.ok || call.raw || (call.notFoundIsNull && response.status === 404)) return { response, ...state };
         throw await requestErrorFrom(response, retryAfterMs);
       }
     } catch (err) {
@@ -408,7 +439,33 @@ function refused(field: string, message: string): DwlRequestError {
 
 /** The per-call fields of an options object (drops list filters, and anything that could override the call). */
 function only(options: RequestOptions = {}): RequestOptions {
-  return { ...(options.signal ? { signal: options.signal } : {}), ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) };
+  return {
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+    ...(options.idempotent !== undefined ? { idempotent: options.idempotent } : {}),
+  };
+}
+
+/**
+ * Whether an answer is the loader's `runtime_restarted`: a `503` `{ error: { type } }`, or for
+ * executions a `200` `{ ok: false, error: { type } }`. Reads a clone, so `response` stays readable.
+ * A raw (`sandboxes.fetch`) answer is only read when it is JSON: a program's own `503` may be an
+ * endless stream.
+ */
+async function runtimeRestarted(response: Response, call: Call): Promise<boolean> {
+  const execution = call.execution === true && response.status === 200;
+  if (!execution && response.status !== 503) return false;
+  if (call.raw && !/\bjson\b/i.test(response.headers.get("content-type") ?? "")) return false;
+  const text = await response.clone().text(); // a failed read (abort, deadline, network) is the call's failure
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  if (typeof body !== "object" || body === null) return false;
+  const { ok, error } = body as { ok?: unknown; error?: { type?: unknown } };
+  return (!execution || ok === false) && typeof error === "object" && error !== null && error.type === "runtime_restarted";
 }
 
 function queryString(query: Call["query"]): string {

@@ -21,7 +21,7 @@ export interface DwlRequestErrorInit {
   type: DwlRequestErrorType;
   message: string;
   issues?: RequestIssue[] | undefined;
-  /** Set on a 429 that was not retried further: how long the server asked to wait. */
+  /** Set on a `429` or `runtime_restarted` that was not retried further: how long the server asked to wait. */
   retryAfterMs?: number | undefined;
   cause?: unknown;
 }

@@ -7,9 +7,12 @@
  */
 import { ExecuteResponseSchema, SUPERVISED_REQUEST_HEADER, type ExecuteResponse } from "@dwl/protocol";
 import { env } from "cloudflare:workers";
+import { Hono } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { AppEnv } from "../../src/app-env.ts";
 import * as main from "../../src/index.ts";
 import { scopePrefix } from "../../src/bindings/keys.ts";
+import { beforeSideEffect, trackSupervisedRequest } from "../../src/supervision/effects.ts";
 import { TOOLS } from "../../src/tools/registry.ts";
 import { ToolEntrypoint } from "../../src/tools/tool-entrypoint.ts";
 import { call, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
@@ -158,5 +161,46 @@ describe("effect notices", () => {
     expect(expectOk(await other).result).toBe("released");
     expect(notices).toHaveLength(1);
     expect(notices[0]?.requests.sort()).toEqual([waiting, writer].sort());
+  });
+});
+
+describe("DWL_SUPERVISOR_URL", () => {
+  /** One supervised request through the middleware whose handler attempts an effect. */
+  async function effectUnder(supervisorUrl: string): Promise<string> {
+    const app = new Hono<AppEnv>()
+      .use("*", async (c, next) => {
+        c.set("tenant", `t-${unique()}`);
+        await next();
+      })
+      .use("*", trackSupervisedRequest)
+      .get("/", async (c) => {
+        try {
+          await beforeSideEffect(c.env, c.get("tenant"));
+          return c.text("performed");
+        } catch (err) {
+          return c.text(`${(err as Error).name}: ${(err as Error).message}`);
+        }
+      });
+    const res = await app.request("/", { headers: { [SUPERVISED_REQUEST_HEADER]: unique() } }, { DWL_SUPERVISOR_URL: supervisorUrl } as Env);
+    return res.text();
+  }
+
+  it.each(["http://example.com:8080", "https://127.0.0.1:1", "http://127.0.0.1:1/x?y=1", "not a url"])("fails every effect when it is %j (not a loopback http URL)", async (url) => {
+    const notices = watchNotices();
+    const error = vi.spyOn(console, "error").mockImplementation(() => {});
+    const outcome = await effectUnder(url);
+    expect(outcome).toMatch(/^EffectNoticeError: the local supervisor could not record this side effect; it was not performed \(DWL_SUPERVISOR_URL must be/);
+    expect(notices).toEqual([]);
+    expect(error).toHaveBeenCalledOnce();
+  });
+
+  it("keeps a base path: notices go to <url>/effects", async () => {
+    const calls: string[] = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+      calls.push(input instanceof Request ? input.url : String(input));
+      return new Response(null, { status: 204 });
+    });
+    expect(await effectUnder("http://localhost:9/base/")).toBe("performed");
+    expect(calls).toEqual(["http://localhost:9/base/effects"]);
   });
 });

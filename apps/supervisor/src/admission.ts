@@ -38,13 +38,18 @@ interface Waiter {
 interface KeyState {
   running: number;
   queue: Waiter[];
-  /** Moving average of how long one of this key's runs holds its slot, ms. */
-  serviceMs: number;
+  /** Time between two of this key's slots coming free while it had requests waiting, ms (the latest ones). */
+  gapsMs: number[];
+  /** When the key's last slot came free, or its queue last began: where the next gap starts. */
+  gapFrom: number;
 }
 
-/** A key's first runs are assumed this long until measured: a trivial run takes a few ms. */
-const INITIAL_SERVICE_MS = 20;
-const SMOOTHING = 0.2;
+/**
+ * Gaps measured before a wait is predicted from them. Their median is the prediction: a key's
+ * first run in a burst is slow (its program is bundled and its isolate started), and one such
+ * gap must not make the whole burst look long.
+ */
+const GAP_SAMPLES = 31;
 
 export class Admission {
   private readonly keys = new Map<string, KeyState>();
@@ -66,13 +71,14 @@ export class Admission {
       return this.ticket(key, state, Promise.resolve(), undefined);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
-    const refuse = (refused: Refusal["refused"]): Refusal => ({ refused, expectedWaitMs, retryAfterSeconds: Math.max(1, Math.ceil(expectedWaitMs / 1000)) });
-    if (expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
+    const refuse = (refused: Refusal["refused"]): Refusal => ({ refused, expectedWaitMs: expectedWaitMs ?? 0, retryAfterSeconds: Math.max(1, Math.ceil((expectedWaitMs ?? 0) / 1000)) });
+    if (expectedWaitMs !== undefined && expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
     if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
     const waiter: Waiter = { key, bodyBytes, admit, waiting: true };
+    if (state.queue.length === 0) state.gapFrom = Date.now();
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
@@ -91,18 +97,17 @@ export class Admission {
   }
 
   /**
-   * Waiters ahead of this one get slots `perKey` at a time (fewer when all slots are busy), each
-   * round lasting about one service time.
+   * One measured gap for each request ahead and this one; undefined until enough gaps were
+   * measured (until then only the count and memory bounds refuse).
    */
-  private expectedWaitMs(state: KeyState): number {
-    const parallel = Math.max(1, Math.min(this.limits.perKey, this.limits.total));
-    return Math.ceil((state.queue.length + 1) / parallel) * state.serviceMs;
+  private expectedWaitMs(state: KeyState): number | undefined {
+    if (state.gapsMs.length < GAP_SAMPLES) return undefined;
+    const sorted = [...state.gapsMs].sort((a, b) => a - b);
+    return (state.queue.length + 1) * (sorted[sorted.length >> 1] as number);
   }
 
   private ticket(key: string, state: KeyState, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
     let released = false;
-    let startedAt = waiter ? 0 : Date.now();
-    void admitted.then(() => (startedAt = Date.now()));
     return {
       admitted,
       release: () => {
@@ -116,7 +121,12 @@ export class Admission {
           this.forgetIfIdle(key, state);
           return;
         }
-        state.serviceMs += SMOOTHING * (Date.now() - startedAt - state.serviceMs);
+        if (state.queue.length > 0) {
+          const now = Date.now();
+          state.gapsMs.push(now - state.gapFrom);
+          if (state.gapsMs.length > GAP_SAMPLES) state.gapsMs.shift();
+          state.gapFrom = now;
+        }
         state.running--;
         this.running--;
         this.next();
@@ -159,7 +169,7 @@ export class Admission {
 
   private stateOf(key: string): KeyState {
     let state = this.keys.get(key);
-    if (!state) this.keys.set(key, (state = { running: 0, queue: [], serviceMs: INITIAL_SERVICE_MS }));
+    if (!state) this.keys.set(key, (state = { running: 0, queue: [], gapsMs: [], gapFrom: Date.now() }));
     return state;
   }
 

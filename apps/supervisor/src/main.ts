@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Refusal } from "./admission.ts";
@@ -177,7 +177,8 @@ const address = server.address();
 if (!address || typeof address !== "object") fail("the public port has no address");
 const publicHost = `127.0.0.1:${address.port}`;
 
-const build = await buildLoader(root, join(root, ".dwl/dev-build")).catch((error: unknown) => fail(String(error instanceof Error ? error.message : error)));
+// Beside the state it serves: two loaders started at once (a test, a bench) never share a build.
+const build = await buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) => fail(String(error instanceof Error ? error.message : error)));
 const runtime = new Runtime({
   root,
   build,

@@ -10,12 +10,24 @@ function start(env: Record<string, string>) {
 
 describe("supervisor settings", () => {
   it.each([
-    ["DWL_KEY_QUEUE", "abc", "≥ 0 (default 34)"],
+    ["DWL_QUEUE_MAX_WAIT_MS", "abc", "≥ 1 (default 30000)"],
     ["DWL_KEY_CONCURRENCY", "0", "≥ 1 (default 16)"],
     ["DWL_RECYCLE_RSS_MB", "1.5", "≥ 1 (default 320)"],
   ])("stops on %s=%s", (name, value, range) => {
     const run = start({ [name]: value });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(`[dwl] ${name}=${JSON.stringify(value)} is not a whole number ${range}`);
+  });
+
+  it("names a setting that no longer exists instead of ignoring it", () => {
+    const run = start({ DWL_KEY_QUEUE: "34" });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain("[dwl] DWL_KEY_QUEUE is no longer used");
+  });
+
+  it("refuses an argument it does not know", () => {
+    const run = spawnSync(process.execPath, ["scripts/serve.mjs", "--persist-to", "x"], { cwd: root, env: { ...process.env, PORT: "0" }, encoding: "utf8", timeout: 20_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain('unknown argument "--persist-to"');
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The supervised local runtime (`npm run dev`) under memory bombs and native hangs: the guilty
- * execution gets a structured verdict, innocent executions in flight at the same time complete,
- * and the loader serves again right after.
+ * execution gets a structured verdict, innocent executions in flight at the same time complete
+ * when they had done nothing yet, are never run twice when they had, and the loader serves
+ * again right after.
  */
 import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -59,4 +60,25 @@ describe("supervised runtime", () => {
   it("restarts a runtime frozen in native work and answers cpu_limit", () =>
     // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
     expectVerdict("export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); return a[0]; }", "cpu_limit"));
+
+  it("never runs a program twice: one that wrote before another run's crash gets runtime_restarted", async () => {
+    const namespace = `counter-${Date.now()}`;
+    const increment = `export default async (_, env) => {
+      const n = Number((await env.KV.get("n")) ?? 0) + 1;
+      await env.KV.put("n", String(n));
+      await new Promise((r) => setTimeout(r, 1500));
+      return n;
+    }`;
+    const writer = server.post("/execute", { code: increment, storage: { namespace } });
+    await new Promise((r) => setTimeout(r, 400));
+    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    const written = await writer;
+    expect(written.headers.get("retry-after")).toBe("1");
+    const answer = ExecuteResponseSchema.parse(await written.json());
+    expect(answer.ok).toBe(false);
+    if (!answer.ok) expect(answer.error.type).toBe("runtime_restarted");
+    const verdict = await bomb;
+    if (!verdict.ok) expect(verdict.error.type).toBe("memory_limit");
+    expect(await execute({ code: "export default (_, env) => env.KV.get('n')", storage: { namespace } })).toMatchObject({ ok: true, result: "1" });
+  });
 });

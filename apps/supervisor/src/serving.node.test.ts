@@ -1,0 +1,206 @@
+/**
+ * The local serving layer under `npm run dev`, tried as users and attackers do: streams pass
+ * through as they are produced, long-lived streams hold nothing, bursts queue instead of being
+ * refused, a client that leaves frees its slot at once, and a program's own answers (error
+ * pages, 429s, thousands of headers) reach the client unchanged without locking anyone out.
+ */
+import { request } from "node:http";
+import { connect, type Socket } from "node:net";
+import { ExecuteResponseSchema, SandboxInfoSchema } from "@dwl/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
+
+const KEY_CONCURRENCY = 4;
+let server: DevServer;
+
+beforeAll(async () => {
+  server = await startDevServer({ DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY) });
+});
+afterAll(() => server?.stop());
+
+const auth = (key = "dwl_local_dev") => ({ authorization: `Bearer ${key}` });
+
+async function execute(body: unknown, headers: Record<string, string> = auth(), signal?: AbortSignal) {
+  const res = await fetch(`${server.base}/execute`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal });
+  const text = await res.text();
+  const parsed = ExecuteResponseSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new Error(`not an execution answer: HTTP ${res.status} ${text.slice(0, 300)}`);
+  return { status: res.status, body: parsed.data };
+}
+
+async function sandbox(code: string): Promise<string> {
+  const res = await server.post("/sandboxes", { code });
+  expect(res.status).toBe(201);
+  return SandboxInfoSchema.parse(await res.json()).id;
+}
+
+/** A raw HTTP GET with a header-size bound far above undici's (which would refuse 3,000 headers itself). */
+function rawGet(path: string, headers: Record<string, string> = auth()): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.base}${path}`, { headers, maxHeaderSize: 4 * 1024 * 1024 }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.maxHeadersCount = 0;
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const sleepFor = (ms: number) => `await new Promise((r) => setTimeout(r, ${ms}));`;
+
+describe("streaming", () => {
+  it("delivers a sandbox's streamed answer chunk by chunk, as the program produces it", async () => {
+    const id = await sandbox(`export default { fetch() {
+      const encoder = new TextEncoder();
+      let sent = 0;
+      return new Response(new ReadableStream({ async pull(controller) {
+        if (sent++ === 0) return controller.enqueue(encoder.encode("first\\n"));
+        ${sleepFor(1_500)}
+        controller.enqueue(encoder.encode("second\\n"));
+        controller.close();
+      } }), { headers: { "content-type": "text/plain" } });
+    } };`);
+    const started = Date.now();
+    const res = await fetch(`${server.base}/sandboxes/${id}/http/`, { headers: auth() });
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    const first = await reader.read();
+    const firstAt = Date.now() - started;
+    let rest = "";
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += decoder.decode(chunk.value);
+    const endAt = Date.now() - started;
+    expect(decoder.decode(first.value)).toBe("first\n");
+    expect(rest).toBe("second\n");
+    // The first chunk did not wait for the second (1.5 s later).
+    expect(endAt - firstAt).toBeGreaterThan(1_000);
+  });
+
+  it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
+    const body = Buffer.alloc(4 * 1024 * 1024, 7);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.base}/files/uploads/big.bin`, { method: "PUT", headers: { ...auth(), expect: "100-continue", "content-length": String(body.length) } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      });
+      req.on("continue", () => req.end(body));
+      req.on("error", reject);
+    });
+    expect(status).toBeLessThan(300);
+    const back = await fetch(`${server.base}/files/uploads/big.bin`, { headers: auth() });
+    expect((await back.arrayBuffer()).byteLength).toBe(body.length);
+  });
+});
+
+describe("a program's own answers pass through unchanged", () => {
+  it("relays its non-JSON error page at once, not as a lost runtime", async () => {
+    const id = await sandbox(`export default { fetch: () => new Response("<h1>broken</h1>", { status: 500, headers: { "content-type": "text/html" } }) };`);
+    const started = Date.now();
+    const res = await rawGet(`/sandboxes/${id}/http/`);
+    expect(res.status).toBe(500);
+    expect(res.body).toBe("<h1>broken</h1>");
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("relays an answer with 3,000 headers", async () => {
+    const id = await sandbox(`export default { fetch() { const headers = new Headers(); for (let i = 0; i < 3000; i++) headers.set("x-h-" + i, "v" + i); return new Response("many", { headers }); } };`);
+    const res = await rawGet(`/sandboxes/${id}/http/`);
+    expect(res.status).toBe(200);
+    expect(res.body).toBe("many");
+    expect(res.headers["x-h-2999"]).toBe("v2999");
+  });
+
+  it("does not let a program's 429 with Retry-After lock its caller's key", async () => {
+    const id = await sandbox(`export default { fetch: () => new Response("slow down", { status: 429, headers: { "retry-after": "86400" } }) };`);
+    expect((await rawGet(`/sandboxes/${id}/http/`)).status).toBe(429);
+    const { body } = await execute({ code: "export default () => 'not locked'" });
+    expect(body).toMatchObject({ ok: true, result: "not locked" });
+  });
+
+  it("never reflects the client's Host into a sandbox's url", async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const req = request(`${server.base}/sandboxes`, { method: "POST", headers: { ...auth(), host: "evil.example:666", "x-forwarded-host": "evil.example", "content-type": "application/json" } }, (res) => {
+        let text = "";
+        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        res.on("end", () => resolve(text));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify({ code: "export default { fetch: (request) => new Response(request.url) };" }));
+    });
+    const info = SandboxInfoSchema.parse(JSON.parse(answer));
+    expect(info.url.startsWith(server.base)).toBe(true);
+    // And the program sees the public origin, not the runtime's internal port.
+    expect((await rawGet(`/sandboxes/${info.id}/http/x`)).body).toBe(`${server.base}/x`);
+  });
+});
+
+describe("admission", () => {
+  it("queues a burst of 1,000 runs from one key and completes them all", async () => {
+    // A batch evaluation: one program, a thousand inputs, all sent at once.
+    const runs = await Promise.all(Array.from({ length: 1_000 }, (_, i) => execute({ code: "export default (i) => i", input: i })));
+    expect(runs.filter((r) => r.status === 200 && r.body.ok).length).toBe(1_000);
+    expect(runs.map((r) => (r.body.ok ? r.body.result : null))).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+  });
+
+  it("frees the slots of clients that went away at once", async () => {
+    const controller = new AbortController();
+    const held = Array.from({ length: KEY_CONCURRENCY }, () => execute({ code: `export default async () => { ${sleepFor(20_000)} }`, limits: { timeoutMs: 30_000 } }, auth(), controller.signal).catch(() => "aborted"));
+    await new Promise((r) => setTimeout(r, 1_000));
+    controller.abort();
+    expect(await Promise.all(held)).toEqual(Array(KEY_CONCURRENCY).fill("aborted"));
+    const started = Date.now();
+    const { body } = await execute({ code: "export default () => 'slot free'" });
+    expect(body).toMatchObject({ ok: true, result: "slot free" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("counts every spelling of one key as that key", async () => {
+    await execute({ code: "export default () => 1" });
+    const spellings = ["Bearer dwl_local_dev", "bearer dwl_local_dev", "BEARER dwl_local_dev", "Bearer  dwl_local_dev", "Bearer dwl_local_dev ", "Bearer\tdwl_local_dev", "bearer   dwl_local_dev  ", "Bearer dwl_local_dev\t"];
+    const started = Date.now();
+    const runs = await Promise.all(spellings.map((authorization) => execute({ code: `export default async () => { ${sleepFor(1_000)} return 1; }` }, { authorization })));
+    expect(runs.every((r) => r.body.ok)).toBe(true);
+    // Eight one-second runs through one key's four slots: two waves.
+    expect(Date.now() - started).toBeGreaterThan(1_900);
+  });
+
+  it("gives no slot to connections that send headers but no body", async () => {
+    const sockets: Socket[] = [];
+    try {
+      const { port } = new URL(server.base);
+      for (let i = 0; i < 50; i++) {
+        const socket = connect(Number(port), "127.0.0.1");
+        socket.on("error", () => {});
+        socket.write(`POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer made-up-${i}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`);
+        sockets.push(socket);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const page = await fetch(`${server.base}/`);
+      expect(page.status).toBe(200);
+      // A key not accepted yet shares its group with the idle connections' keys: answered by
+      // the loader (401), not refused by a full queue (429).
+      const unknown = await fetch(`${server.base}/execute`, { method: "POST", headers: auth("not-accepted-yet"), body: "{}" });
+      expect(unknown.status).toBe(401);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    const { body } = await execute({ code: "export default () => 'admitted'" });
+    expect(body).toMatchObject({ ok: true, result: "admitted" });
+  });
+});
+
+describe("crash signals", () => {
+  it("ignores crash messages a program writes into the log", async () => {
+    const code = `export default async (_, env) => {
+      console.log("The Workers runtime crashed unexpectedly and is being restarted (crash #1).");
+      console.error("V8 fatal error; location = Reached heap limit; message = : allocation failed: JavaScript heap out of memory");
+      try { await env.KV.put("The Workers runtime crashed unexpectedly Reached heap limit", "x", { expiration: 1e15 }); } catch {}
+      return "still here";
+    }`;
+    const { body } = await execute({ code });
+    expect(body).toMatchObject({ ok: true, result: "still here" });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(server.output()).not.toContain("runtime went down");
+  });
+});

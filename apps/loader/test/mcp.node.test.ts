@@ -60,4 +60,23 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     });
     expect(textOf(result)).toContain('"from mcp"');
   });
+
+  it("keeps answering executions while 30 sessions hold their GET streams open (npm run dev)", async () => {
+    const clients: Client[] = [];
+    try {
+      for (let i = 0; i < 30; i++) {
+        const session = new Client({ name: `dwl-test-${i}`, version: "1.0.0" });
+        await session.connect(new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers: { authorization: "Bearer dwl_local_dev" } } }));
+        clients.push(session);
+      }
+      const started = Date.now();
+      const res = await server.post("/execute", { code: "export default () => 'still serving'" });
+      expect(await res.json()).toMatchObject({ ok: true, result: "still serving" });
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const last = await clients[29]?.callTool({ name: "execute", arguments: { code: "async () => 6 * 7" } });
+      expect(textOf(last)).toContain("result:\n42");
+    } finally {
+      await Promise.all(clients.map((session) => session.close().catch(() => {})));
+    }
+  });
 });

@@ -282,8 +282,9 @@ async function main() {
   const stateDir = tempDir("dwl-load-state-");
   const url = `http://127.0.0.1:${port}`;
   console.log(`DWL load test: starting the supervised dev server on ${url} with ${TENANTS.length} tenants (${TENANTS.join(", ")}) ...`);
-  const server = spawnServer("serve", process.execPath, [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`, "--inspector-port", String(inspectorPort)], {
+  const server = spawnServer("serve", process.execPath, [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`], {
     PORT: String(port),
+    DWL_INSPECTOR_PORT: String(inspectorPort),
     DWL_STATE_DIR: stateDir,
   });
   await waitReady({ name: "serve", url, server }, STARTUP_TIMEOUT_MS);

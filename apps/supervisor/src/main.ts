@@ -184,6 +184,7 @@ const runtime = new Runtime({
   build,
   stateDir: settings.stateDir,
   v8Flags,
+  ...(settings.inspectorPort ? { inspectorPort: settings.inspectorPort } : {}),
   // Local mode: the dev key works and credentials use the documented dev encryption key.
   vars: { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars },
 });

@@ -32,6 +32,8 @@ export interface Settings {
   /** Recycle a runtime idle this long (0: never) whose resident memory is above `recycleResidentMb`. */
   recycleIdleMs: number;
   recycleResidentMb: number;
+  /** A port for the Chrome DevTools inspector of the loader (0: none). */
+  inspectorPort: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -75,6 +77,7 @@ export function readSettings(env: Env = process.env): Settings {
     // A fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with 20
     // under wrangler dev); a burst of a few thousand executions leaves workerd far above.
     recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB", 320),
+    inspectorPort: whole(env, "DWL_INSPECTOR_PORT", 0, 0),
   };
   if (settings.keyConcurrency > settings.runtimeConcurrency) {
     throw new SettingError(`DWL_KEY_CONCURRENCY (${settings.keyConcurrency}) is above DWL_RUNTIME_CONCURRENCY (${settings.runtimeConcurrency})`);

@@ -27,6 +27,8 @@ export interface RuntimeOptions {
   v8Flags: string[];
   /** Worker vars on top of wrangler.toml's (DWL_MODE, the supervisor's URLs, --var arguments). */
   vars: Record<string, string>;
+  /** The DevTools inspector's port, or undefined for none. */
+  inspectorPort?: number;
 }
 
 /**
@@ -65,6 +67,7 @@ export class Runtime extends EventEmitter<{ down: [DownCause]; up: []; fatal: [E
         modules: build.modules,
         bindings: { ...(configured.bindings as Record<string, unknown> | undefined), ...vars },
         unsafeDirectSockets: [{ host: "127.0.0.1", port: 0 }],
+        ...(this.options.inspectorPort ? { inspectorPort: this.options.inspectorPort } : {}),
         resourcePersistencePath: join(resolve(root, stateDir), "v3"),
         handleStructuredLogs: (log) => this.log(log),
         unsafeHandleRuntimeRestart: () => {

@@ -108,8 +108,9 @@ export class RuntimeClient {
         onHead();
         const out = forwardableHeaders(answer.rawHeaders, NO_SKIP);
         client.writeHead(answer.statusCode ?? 502, out.flat());
-        // Headers go out at once: a streamed answer's first chunk must not wait for the second.
-        client.flushHeaders();
+        // A stream's headers go out at once (an SSE client waits for them before any event); an
+        // answer of known length sends them with its body, in one write.
+        if (answer.headers["content-length"] === undefined) client.flushHeaders();
         answer.on("data", (chunk: Buffer) => {
           if (!client.write(chunk)) {
             answer.pause();

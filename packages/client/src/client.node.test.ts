@@ -10,7 +10,9 @@ import { DwlClient } from "./index.ts";
 let server: DevServer;
 let dwl: DwlClient;
 beforeAll(async () => {
-  server = await startDevServer();
+  // The loader's own per-tenant limit (50 at once) must be reachable: the supervisor's per-key
+  // slots (16 by default) would otherwise queue the flood below before the loader sees it.
+  server = await startDevServer({ DWL_KEY_CONCURRENCY: "64", DWL_RUNTIME_CONCURRENCY: "64" });
   dwl = new DwlClient({ url: server.base, key: "dwl_local_dev" });
 });
 afterAll(() => server?.stop());

@@ -5,6 +5,7 @@
  * short by someone else's crash.
  */
 import { randomUUID } from "node:crypto";
+import type { ServerResponse } from "node:http";
 import type { ExecuteResponse, ExecutionError, RequestErrorBody, RequestErrorType } from "@dwl/protocol";
 import type { DownCause } from "./runtime/runtime.ts";
 
@@ -16,10 +17,19 @@ export interface Answer {
 
 const JSON_TYPE = "application/json; charset=utf-8";
 
+/** Sends `answer` unless the client already has (part of) another one or is gone. */
+export function send(res: ServerResponse, { status, headers, body }: Answer): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
 export function requestError(status: number, type: RequestErrorType, message: string, headers: Record<string, string> = {}): Answer {
   const body: RequestErrorBody = { error: { type, message } };
   return { status, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
 }
+
+export const bodyTooLarge = (maxBytes: number): Answer => requestError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
 
 /** A failed run, shaped as POST /execute answers one: HTTP 200, `ok: false`. */
 function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<string, string> = {}): Answer {

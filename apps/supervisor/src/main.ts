@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Refusal } from "./admission.ts";
-import { requestError, type Answer } from "./answers.ts";
+import { bodyTooLarge, requestError, send, type Answer } from "./answers.ts";
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
@@ -82,11 +82,6 @@ let runtimeClient: RuntimeClient | undefined;
 let markReady!: () => void;
 const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-function answer(res: ServerResponse, { status, headers, body }: Answer): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}
 
 function refusalAnswer(refusal: Refusal): Answer {
   const wait = `${Math.ceil(refusal.expectedWaitMs / 1000)} s`;
@@ -106,7 +101,7 @@ async function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buff
     for await (const chunk of req as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (total > settings.maxBodyBytes) {
-        answer(res, requestError(413, "payload_too_large", `the request body is over ${settings.maxBodyBytes} bytes`));
+        send(res, bodyTooLarge(settings.maxBodyBytes));
         req.resume();
         return undefined;
       }
@@ -126,7 +121,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const route = routeOf(method, path);
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   if (declaredLength > settings.maxBodyBytes) {
-    answer(res, requestError(413, "payload_too_large", `the request body is over ${settings.maxBodyBytes} bytes`));
+    send(res, bodyTooLarge(settings.maxBodyBytes));
     req.resume();
     return;
   }
@@ -148,7 +143,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     const ticket = admission.enter(group, Buffer.isBuffer(body) ? body.length : 0);
     if ("refused" in ticket) {
       if (body === req) req.resume();
-      return answer(res, refusalAnswer(ticket));
+      return send(res, refusalAnswer(ticket));
     }
     release = ticket.release;
     const left = new Promise<boolean>((resolve) => res.once("close", () => resolve(true)));
@@ -165,7 +160,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 const server = createServer((req, res) => {
   handle(req, res).catch((error: unknown) => {
     console.error("[dwl supervisor] request failed:", error);
-    answer(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
+    send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
 });
 // A slow client has this long to send its whole request.

@@ -15,7 +15,7 @@
  * New requests never wait for those resends, only for the runtime to be back (about a second).
  */
 import type { ServerResponse } from "node:http";
-import { runtimeRestarted, verdict, requestError, type Answer } from "./answers.ts";
+import { bodyTooLarge, requestError, runtimeRestarted, send, verdict } from "./answers.ts";
 import { resendable, type Flight, type Flights } from "./flights.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
 import type { DownCause, Runtime } from "./runtime/runtime.ts";
@@ -100,7 +100,7 @@ export class Supervisor {
     let unreached = 0;
     let resendTurnDone: (() => void) | undefined;
     for (;;) {
-      if (!(await this.waitLive())) return answer(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
+      if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
       flight.generation = this.generation;
       flight.attempts++;
       const fate = deferred<Fate>();
@@ -117,24 +117,24 @@ export class Supervisor {
         case "client_gone":
           return;
         case "too_large":
-          return answer(res, requestError(413, "payload_too_large", `the request body is over ${attempt.maxBodyBytes} bytes`));
+          return send(res, bodyTooLarge(attempt.maxBodyBytes));
         case "unrelayable":
-          return answer(res, requestError(502, "internal", outcome.message));
+          return send(res, requestError(502, "internal", outcome.message));
       }
       if (!outcome.reached) {
         // Refused: nothing was received, so sending again cannot run anything twice.
         if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
-          return answer(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
+          return send(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
         }
         await sleep(100);
         continue;
       }
       const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
-      if (decided === undefined) return answer(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
+      if (decided === undefined) return send(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
       if (decided.kind === "verdict") {
-        return answer(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
+        return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
       }
-      if (decided.kind === "restarted") return answer(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+      if (decided.kind === "restarted") return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
       resendTurnDone = await this.takeResendTurn();
     }
   }
@@ -176,8 +176,3 @@ export class Supervisor {
   }
 }
 
-function answer(res: ServerResponse, { status, headers, body }: Answer): void {
-  if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
-  res.end(body);
-}

@@ -1,0 +1,87 @@
+/**
+ * The admission queue in isolation: per-key and total slots, round robin across keys, clients
+ * that leave, and refusals only past the expected-wait, count and memory bounds.
+ */
+import { describe, expect, it } from "vitest";
+import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
+
+const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({ perKey: 2, total: 3, queueMax: 100, queueBodyBytes: 1_000, maxWaitMs: 30_000, ...overrides });
+
+function ticket(admission: Admission, key: string, bodyBytes = 0): Ticket {
+  const entered = admission.enter(key, bodyBytes);
+  if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
+  return entered;
+}
+
+/** Which of `tickets` have been admitted, after pending promise callbacks ran. */
+async function admittedOf(tickets: Record<string, Ticket>): Promise<string[]> {
+  const admitted: string[] = [];
+  for (const [name, t] of Object.entries(tickets)) void t.admitted.then(() => admitted.push(name));
+  await new Promise((r) => setTimeout(r, 0));
+  return admitted.sort();
+}
+
+describe("admission", () => {
+  it("admits up to perKey per key and total in all, and queues the rest", async () => {
+    const admission = new Admission(limits());
+    const t = { a1: ticket(admission, "a"), a2: ticket(admission, "a"), a3: ticket(admission, "a"), b1: ticket(admission, "b"), b2: ticket(admission, "b") };
+    expect(await admittedOf(t)).toEqual(["a1", "a2", "b1"]);
+    expect(admission.queued).toBe(2);
+  });
+
+  it("hands freed slots to waiting keys in turn, not to the key that floods", async () => {
+    const admission = new Admission(limits({ perKey: 3, total: 3 }));
+    const running = [ticket(admission, "flood"), ticket(admission, "flood"), ticket(admission, "flood")];
+    const flood = Array.from({ length: 5 }, () => ticket(admission, "flood"));
+    const quiet = ticket(admission, "quiet");
+    running[0]?.release();
+    // The flood waited first, but the quiet key's turn comes with the first free slot after it.
+    expect(await admittedOf({ flood0: flood[0] as Ticket, quiet })).toEqual(["flood0"]);
+    running[1]?.release();
+    expect(await admittedOf({ quiet })).toEqual(["quiet"]);
+  });
+
+  it("forgets a client that leaves the queue, and never gives it a slot", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1 }));
+    const first = ticket(admission, "a");
+    const leaving = ticket(admission, "a", 100);
+    const next = ticket(admission, "a");
+    leaving.release();
+    expect(admission.queued).toBe(1);
+    first.release();
+    expect(await admittedOf({ leaving, next })).toEqual(["next"]);
+    next.release();
+    expect(admission.size).toBe(0);
+  });
+
+  it("refuses past the count and memory bounds only", () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, queueMax: 2, queueBodyBytes: 150 }));
+    ticket(admission, "a");
+    ticket(admission, "a", 100);
+    expect(admission.enter("b", 100)).toMatchObject({ refused: "queue_memory", retryAfterSeconds: 1 });
+    ticket(admission, "b", 10);
+    expect(admission.enter("c", 0)).toMatchObject({ refused: "queue_full" });
+  });
+
+  it("refuses when the wait predicted from measured gaps exceeds maxWaitMs, with that wait as Retry-After", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 2_000 }));
+    let current = ticket(admission, "a");
+    const waiting = Array.from({ length: 40 }, () => ticket(admission, "a"));
+    // 31 gaps of ~20 ms each: a prediction exists from then on.
+    for (const next of waiting.slice(0, 32)) {
+      await new Promise((r) => setTimeout(r, 20));
+      current.release();
+      await next.admitted;
+      current = next;
+    }
+    // 8 waiting + this one, ~20 ms each: well under 2 s.
+    expect("refused" in admission.enter("a")).toBe(false);
+    for (let i = 0; i < 100; i++) admission.enter("a");
+    const refused = admission.enter("a");
+    expect(refused).toMatchObject({ refused: "expected_wait" });
+    if ("refused" in refused) {
+      expect(refused.expectedWaitMs).toBeGreaterThan(2_000);
+      expect(refused.retryAfterSeconds).toBe(Math.ceil(refused.expectedWaitMs / 1000));
+    }
+  });
+});

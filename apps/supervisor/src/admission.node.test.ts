@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
+import { routeOf, runsIn } from "./routes.ts";
 
 const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({ perKey: 2, total: 3, queueMax: 100, queueBodyBytes: 1_000, maxWaitMs: 30_000, ...overrides });
 
@@ -83,5 +84,22 @@ describe("admission", () => {
       expect(refused.expectedWaitMs).toBeGreaterThan(2_000);
       expect(refused.retryAfterSeconds).toBe(Math.ceil(refused.expectedWaitMs / 1000));
     }
+  });
+
+  it("counts the runs a request starts: an MCP batch of tools/call takes one slot per call, up to perKey", async () => {
+    const mcp = routeOf("POST", "/mcp");
+    const call = (id: number) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "execute", arguments: { code: "1" } } });
+    expect(runsIn(mcp, Buffer.from(JSON.stringify([call(1), call(2), call(3), { jsonrpc: "2.0", id: 4, method: "tools/list" }])))).toBe(3);
+    expect(runsIn(mcp, Buffer.from(JSON.stringify(call(1))))).toBe(1);
+    expect(runsIn(routeOf("POST", "/execute"), Buffer.from("[1,2,3]"))).toBe(1);
+
+    const admission = new Admission(limits({ perKey: 4, total: 4 }));
+    const batch = admission.enter("a", 0, 50);
+    if ("refused" in batch) throw new Error("refused");
+    const single = ticket(admission, "b");
+    // The batch counts as 4 runs (capped at perKey): nothing else fits until it ends.
+    expect(await admittedOf({ batch, single })).toEqual(["batch"]);
+    batch.release();
+    expect(await admittedOf({ single })).toEqual(["single"]);
   });
 });

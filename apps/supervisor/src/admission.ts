@@ -29,6 +29,8 @@ export interface Ticket {
 
 interface Waiter {
   key: string;
+  /** Slots it takes: the runs one request starts (an MCP batch can start several). */
+  slots: number;
   bodyBytes: number;
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
@@ -64,11 +66,16 @@ export class Admission {
     this.limits = limits;
   }
 
-  enter(key: string, bodyBytes = 0): Ticket | Refusal {
+  /**
+   * A place for one request of `key` that starts `runs` runs (at most `perKey` are counted, so
+   * that any request can be admitted), holding `bodyBytes` while it waits.
+   */
+  enter(key: string, bodyBytes = 0, runs = 1): Ticket | Refusal {
     const state = this.stateOf(key);
-    if (state.running < this.limits.perKey && this.running < this.limits.total && state.queue.length === 0) {
-      this.start(state);
-      return this.ticket(key, state, Promise.resolve(), undefined);
+    const slots = Math.max(1, Math.min(runs, this.limits.perKey, this.limits.total));
+    if (this.fits(state, slots) && state.queue.length === 0) {
+      this.start(state, slots);
+      return this.ticket(key, state, slots, Promise.resolve(), undefined);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => ({ refused, expectedWaitMs: expectedWaitMs ?? 0, retryAfterSeconds: Math.max(1, Math.ceil((expectedWaitMs ?? 0) / 1000)) });
@@ -77,13 +84,13 @@ export class Admission {
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
-    const waiter: Waiter = { key, bodyBytes, admit, waiting: true };
+    const waiter: Waiter = { key, slots, bodyBytes, admit, waiting: true };
     if (state.queue.length === 0) state.gapFrom = Date.now();
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
     this.waitingBodyBytes += bodyBytes;
-    return this.ticket(key, state, admitted, waiter);
+    return this.ticket(key, state, slots, admitted, waiter);
   }
 
   /** Requests waiting, all keys (for tests and logs). */
@@ -106,7 +113,7 @@ export class Admission {
     return (state.queue.length + 1) * (sorted[sorted.length >> 1] as number);
   }
 
-  private ticket(key: string, state: KeyState, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
+  private ticket(key: string, state: KeyState, slots: number, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
     let released = false;
     return {
       admitted,
@@ -127,17 +134,21 @@ export class Admission {
           if (state.gapsMs.length > GAP_SAMPLES) state.gapsMs.shift();
           state.gapFrom = now;
         }
-        state.running--;
-        this.running--;
+        state.running -= slots;
+        this.running -= slots;
         this.next();
         this.forgetIfIdle(key, state);
       },
     };
   }
 
-  private start(state: KeyState): void {
-    state.running++;
-    this.running++;
+  private fits(state: KeyState, slots: number): boolean {
+    return state.running + slots <= this.limits.perKey && this.running + slots <= this.limits.total;
+  }
+
+  private start(state: KeyState, slots: number): void {
+    state.running += slots;
+    this.running += slots;
   }
 
   private leaveQueue(waiter: Waiter): void {
@@ -152,7 +163,7 @@ export class Admission {
       const key = this.turn.shift() as string;
       const state = this.keys.get(key);
       if (!state || state.queue.length === 0) continue;
-      if (state.running >= this.limits.perKey) {
+      if (!this.fits(state, (state.queue[0] as Waiter).slots)) {
         this.turn.push(key);
         skipped++;
         continue;
@@ -160,7 +171,7 @@ export class Admission {
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
       this.leaveQueue(waiter);
-      this.start(state);
+      this.start(state, waiter.slots);
       waiter.admit();
       if (state.queue.length > 0 && !this.turn.includes(key)) this.turn.push(key);
       skipped = 0;

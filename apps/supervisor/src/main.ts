@@ -15,7 +15,7 @@ import { bodyTooLarge, requestError, send, type Answer } from "./answers.ts";
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { routeOf } from "./routes.ts";
+import { routeOf, runsIn } from "./routes.ts";
 import { buildLoader } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import { readSettings, SettingError, type Settings } from "./settings.ts";
@@ -140,7 +140,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 
   let release = () => {};
   if (route.program) {
-    const ticket = admission.enter(group, Buffer.isBuffer(body) ? body.length : 0);
+    const buffered = Buffer.isBuffer(body) ? body : undefined;
+    const ticket = admission.enter(group, buffered?.length ?? 0, runsIn(route, buffered));
     if ("refused" in ticket) {
       if (body === req) req.resume();
       return send(res, refusalAnswer(ticket));

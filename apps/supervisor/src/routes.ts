@@ -16,6 +16,8 @@ export interface Route {
   buffersBody: boolean;
   /** Behind the loader's authentication: any answer but 401 means the key was accepted. */
   authenticated: boolean;
+  /** A JSON-RPC request (MCP): a batch may start one run per `tools/call`. */
+  jsonRpc: boolean;
 }
 
 const EXECUTE = /^\/(execute|sandboxes\/[^/?]+\/execute)(\?|$)/;
@@ -36,5 +38,18 @@ export function routeOf(method: string, path: string): Route {
     executionShaped: execute,
     buffersBody: execute || mcpCall || bundles,
     authenticated: AUTHENTICATED.test(path),
+    jsonRpc: mcpCall,
   };
+}
+
+/** How many runs a request body may start: one, or one per `tools/call` of a JSON-RPC batch. */
+export function runsIn(route: Route, body: Buffer | undefined): number {
+  if (!route.jsonRpc || !body || body[0] !== 0x5b /* [ */) return 1;
+  try {
+    const batch: unknown = JSON.parse(body.toString("utf8"));
+    if (!Array.isArray(batch)) return 1;
+    return Math.max(1, batch.filter((message: unknown) => (message as { method?: unknown } | null)?.method === "tools/call").length);
+  } catch {
+    return 1;
+  }
 }

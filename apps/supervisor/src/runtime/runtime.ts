@@ -58,6 +58,9 @@ export class Runtime extends EventEmitter<{ down: [DownCause]; up: []; fatal: [E
     const { root, build, stateDir, v8Flags, vars } = this.options;
     process.env.MINIFLARE_WORKERD_V8_FLAGS = [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags].join(" ").trim();
     this.untap = tapWorkerdSpawns((child) => this.watch(child));
+    // However this process ends (an uncaught error included), its workerd must not outlive it
+    // holding the port and the state.
+    process.once("exit", () => this.process?.kill("SIGKILL"));
     const configured = build.workerOptions;
     this.miniflare = new Miniflare(
       convertV4MiniflareOptions({

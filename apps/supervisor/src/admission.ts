@@ -21,6 +21,8 @@ export interface AdmissionLimits {
 export type Refusal = { refused: "expected_wait" | "queue_full" | "queue_memory"; retryAfterSeconds: number; expectedWaitMs: number };
 
 export interface Ticket {
+  /** Whether it got its slot at once (`admitted` is then already resolved). */
+  immediate: boolean;
   /** Resolves once the request may go to the runtime. */
   admitted: Promise<void>;
   /** Gives the slot back (or leaves the queue); safe to call more than once. */
@@ -116,6 +118,7 @@ export class Admission {
   private ticket(key: string, state: KeyState, slots: number, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
     let released = false;
     return {
+      immediate: waiter === undefined,
       admitted,
       release: () => {
         if (released) return;

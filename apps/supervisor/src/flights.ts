@@ -27,9 +27,15 @@ export interface Flight {
 
 export class Flights {
   private readonly byToken = new Map<string, Flight>();
+  /**
+   * Tokens need to be unique, not secret: a client's own token is always replaced, and only the
+   * loader can reach the endpoint that takes them (control.ts).
+   */
+  private readonly prefix = randomBytes(6).toString("base64url");
+  private sequence = 0;
 
   open(fields: Pick<Flight, "method" | "route" | "body" | "generation">): Flight {
-    const flight: Flight = { ...fields, token: randomBytes(16).toString("base64url"), attempts: 0, effectful: false, answered: false, startedAt: Date.now() };
+    const flight: Flight = { ...fields, token: `${this.prefix}${(this.sequence++).toString(36)}`, attempts: 0, effectful: false, answered: false, startedAt: Date.now() };
     this.byToken.set(flight.token, flight);
     return flight;
   }

@@ -147,8 +147,10 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
       return send(res, refusalAnswer(ticket));
     }
     release = ticket.release;
-    const left = new Promise<boolean>((resolve) => res.once("close", () => resolve(true)));
-    if (await Promise.race([ticket.admitted.then(() => false), left])) return release();
+    if (!ticket.immediate) {
+      const left = new Promise<boolean>((resolve) => res.once("close", () => resolve(true)));
+      if (await Promise.race([ticket.admitted.then(() => false), left])) return release();
+    }
   }
 
   const flight = flights.open({ method, route, body: Buffer.isBuffer(body) ? body : body ? "streamed" : undefined, generation: 0 });

@@ -290,7 +290,7 @@ async function main() {
   await waitReady({ name: "serve", url, server }, STARTUP_TIMEOUT_MS);
   // Collected as they come (server.log keeps only its last lines).
   const supervisorEvents = [];
-  server.lineListeners.push((line) => line.includes("[dwl supervisor]") && !RECYCLE_LINE.test(line) && supervisorEvents.push(line));
+  server.lineListeners.push((line) => line.includes("[dwl supervisor]") && !RECYCLE_LINE.test(line) && !line.includes("went down (recycle)") && supervisorEvents.push(line));
   const crashesBefore = server.crashes;
   const recyclesBefore = recycleLines(server).length;
 

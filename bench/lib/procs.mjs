@@ -14,8 +14,11 @@ export const WRANGLER = `${ROOT}node_modules/wrangler/bin/wrangler.js`;
 const STARTUP_TIMEOUT_MS = 90_000;
 /** Between SIGTERM to a server's process group and SIGKILL. */
 const KILL_GRACE_MS = 4_000;
-/** miniflare's line when workerd died and is being restarted (e.g. V8 out of memory). */
-const CRASH_LINE = /The Workers runtime crashed unexpectedly/;
+/**
+ * The line that says workerd died and is being restarted (e.g. V8 out of memory): miniflare's
+ * under a plain `wrangler dev`, the supervisor's under `npm run dev`.
+ */
+const CRASH_LINE = /The Workers runtime crashed unexpectedly|\[dwl supervisor\] runtime went down/;
 /**
  * wrangler's line when it rebuilds after a source file changed (others may edit the repository
  * while a bench runs): in-flight POSTs then fail with 503 "Your worker restarted mid-request".

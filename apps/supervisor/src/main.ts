@@ -186,7 +186,6 @@ const runtime = new Runtime({
   // Local mode: the dev key works and credentials use the documented dev encryption key.
   vars: { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars },
 });
-runtime.on("fatal", (error) => fail(`the runtime cannot run: ${error.message}`));
 await runtime.start();
 runtimeClient = new RuntimeClient(runtime.origin, publicHost);
 supervisor = new Supervisor(runtime, runtimeClient, flights, { heapLimitMb: settings.heapLimitMb, maxResidentMb: settings.maxResidentMb, watchdogMs: settings.watchdogMs });

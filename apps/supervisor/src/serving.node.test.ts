@@ -11,10 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
 
 const KEY_CONCURRENCY = 4;
+/** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
+const MAX_BODY_BYTES = 6 * 1024 * 1024;
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDevServer({ DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY) });
+  server = await startDevServer({ DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY), DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
 });
 afterAll(() => server?.stop());
 
@@ -90,6 +92,45 @@ describe("streaming", () => {
     expect(status).toBeLessThan(300);
     const back = await fetch(`${server.base}/files/uploads/big.bin`, { headers: auth() });
     expect((await back.arrayBuffer()).byteLength).toBe(body.length);
+  });
+});
+
+/** Streams `total` bytes in 1 MiB chunks, without a content-length (chunked), to PUT `path`. */
+function streamedPut(path: string, total: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.base}${path}`, { method: "PUT", headers: auth() }, (res) => {
+      let body = "";
+      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    let sent = 0;
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    const pump = () => {
+      while (sent < total) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
+        sent += piece.length;
+        if (!req.write(piece)) return void req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+describe("the body cap, counted while the body streams", () => {
+  it("relays a streamed upload of exactly the cap", async () => {
+    const { status } = await streamedPut("/files/uploads/at-cap.bin", MAX_BODY_BYTES);
+    expect(status).toBeLessThan(300);
+  });
+
+  it("cuts a streamed body one byte over the cap with 413, and refuses a declared one at once", async () => {
+    const over = await streamedPut("/files/uploads/over.bin", MAX_BODY_BYTES + 1);
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toMatchObject({ error: { type: "payload_too_large" } });
+    const declared = await fetch(`${server.base}/files/uploads/over.bin`, { method: "PUT", headers: auth(), body: Buffer.alloc(MAX_BODY_BYTES + 1) });
+    expect(declared.status).toBe(413);
+    expect((await fetch(`${server.base}/files/uploads/over.bin`, { headers: auth() })).status).toBe(404);
   });
 });
 

@@ -63,7 +63,8 @@ export function readSettings(env: Env = process.env): Settings {
     heapLimitMb: whole(env, "DWL_HEAP_MB", 256),
     watchdogMs: whole(env, "DWL_WATCHDOG_MS", 10_000),
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB", 2048),
-    maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES", 8 * 1024 * 1024),
+    // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
+    maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES", 16 * 1024 * 1024),
     // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
     // quiet tenant's run waits behind every one of them.
     keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY", 16),

@@ -38,7 +38,7 @@ export interface RuntimeOptions {
  */
 const HEAP_EXHAUSTED = /Reached heap limit|JavaScript heap out of memory|allocation failed/;
 
-export class Runtime extends EventEmitter<{ down: [DownCause]; up: []; fatal: [Error] }> {
+export class Runtime extends EventEmitter<{ down: [DownCause]; up: [] }> {
   private miniflare: Miniflare | undefined;
   private process: ChildProcess | undefined;
   private expectedCause: DownCause | undefined;

@@ -81,4 +81,21 @@ describe("supervised runtime", () => {
     if (!verdict.ok) expect(verdict.error.type).toBe("memory_limit");
     expect(await execute({ code: "export default (_, env) => env.KV.get('n')", storage: { namespace } })).toMatchObject({ ok: true, result: "1" });
   });
+
+  it("serves new requests at once while the runs cut short are resent one at a time", async () => {
+    const downs = () => server.output().split("runtime went down").length;
+    const before = downs();
+    const slow = (n: number) => execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 2500)); return ${n}; }`, limits: generous });
+    const sleepers = [slow(1), slow(2), slow(3)];
+    await new Promise((r) => setTimeout(r, 300));
+    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    while (downs() === before) await new Promise((r) => setTimeout(r, 20));
+    // The three sleepers are being resent, 2.5 s each, one after the other: a newcomer does not wait for them.
+    const started = Date.now();
+    expect(await execute({ code: "export default () => 'not held'" })).toMatchObject({ ok: true, result: "not held" });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect((await Promise.all(sleepers)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2, 3]);
+    const verdict = await bomb;
+    expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
+  });
 });

@@ -97,9 +97,31 @@ export class Supervisor {
   }
 
   private async attempts(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
+    let endTurn: (() => void) | undefined;
+    try {
+      await this.attemptUntilDecided(flight, attempt, res, released, (turnEnd) => (endTurn = turnEnd), () => endTurn?.());
+    } finally {
+      endTurn?.();
+    }
+  }
+
+  /**
+   * Sends until an attempt is answered or decided. `holdTurn` receives the end of a resend turn
+   * taken after a crash; `endTurn` ends it (once the resend's answer begins: a streamed answer
+   * must not hold up the other resends for as long as it streams).
+   */
+  private async attemptUntilDecided(
+    flight: Flight,
+    attempt: AttemptRequest,
+    res: ServerResponse,
+    released: () => void,
+    holdTurn: (end: () => void) => void,
+    endTurn: () => void,
+  ): Promise<void> {
     let unreached = 0;
-    let resendTurnDone: (() => void) | undefined;
     for (;;) {
+      // A client that left while its request waited for the runtime or for its resend turn.
+      if (res.destroyed) return;
       if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
       flight.generation = this.generation;
       flight.attempts++;
@@ -108,9 +130,9 @@ export class Supervisor {
       const outcome: Outcome = await this.client.send(attempt, res, () => {
         flight.answered = true;
         released();
+        endTurn();
       });
-      resendTurnDone?.();
-      resendTurnDone = undefined;
+      endTurn();
       switch (outcome.kind) {
         case "answered":
         case "broken":
@@ -135,10 +157,11 @@ export class Supervisor {
         return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
       }
       if (decided.kind === "restarted") return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
-      resendTurnDone = await this.takeResendTurn();
+      holdTurn(await this.takeResendTurn());
     }
   }
 
+  /** Waits for the previous resend to begin answering; the returned function ends this turn (once is enough). */
   private async takeResendTurn(): Promise<() => void> {
     const turn = deferred<void>();
     const previous = this.resendTurn;

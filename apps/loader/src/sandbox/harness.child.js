@@ -278,7 +278,7 @@ function chargeSubrequest(run) {
   }
 }
 
-globalThis.fetch = async function fetch(input, init) {
+async function harnessFetch(input, init) {
   const run = currentRun();
   const request = new Request(input, init);
   chargeSubrequest(run);
@@ -316,7 +316,29 @@ globalThis.fetch = async function fetch(input, init) {
   } finally {
     record.ms = roundMs(now() - started);
   }
-};
+}
+
+// Kept apart from globalThis.fetch, which the program may replace: tools use this one.
+globalThis.fetch = harnessFetch;
+
+/**
+ * The network a tool call gets (tools/tool-entrypoint.ts `egressFetch`): the harness's fetch, as
+ * the run that called the tool, so a tool's requests are counted, audited and policed exactly
+ * like the program's. Refusals come back as values (an error thrown across RPC loses its name).
+ */
+function toolNetwork(run) {
+  return (request) =>
+    runWith(run, async () => {
+      if (!run || run.failure) return { denied: "egress refused: the run that called this tool has ended" };
+      try {
+        return { response: await harnessFetch(request) };
+      } catch (err) {
+        if (err instanceof EgressDeniedError) return { denied: err.message };
+        if (err instanceof LimitError) return { limit: err.message };
+        throw err;
+      }
+    });
+}
 
 /**
  * WebSocket and EventSource open connections without calling fetch: they are counted and
@@ -480,7 +502,8 @@ function toolFacade(stub) {
   return new Proxy(Object.freeze({}), {
     get(_target, method) {
       if (typeof method !== "string" || method === "then") return undefined;
-      return (...args) => unwrap(stub[method](...args));
+      // Through the tool framework's one entry, handing over this run's network.
+      return (...args) => unwrap(stub.invokeTool(method, args, toolNetwork(currentRun())));
     },
   });
 }

@@ -1,12 +1,11 @@
 /**
  * @module tools/json-api
  * Operator tool `env.JSON_API`: JSON-over-HTTP calls made by the loader on the program's behalf,
- * through the same egress gateway and policy as the program's own fetch — so a stored credential
- * named in `egress.credentials` is injected on its hosts and the program never holds it.
+ * through the run's own fetch (the base class's `egressFetch`): the same egress gateway, policy,
+ * `limits.subRequests` and audit — so a stored credential named in `egress.credentials` is
+ * injected on its hosts and the program never holds it.
  */
-import { exports } from "cloudflare:workers";
 import type { RpcResult } from "../bindings/rpc-result.ts";
-import { EGRESS_DENIED_HEADER } from "../egress/gateway.ts";
 import { ToolEntrypoint } from "./tool-entrypoint.ts";
 
 export interface JsonApiResponse {
@@ -24,8 +23,8 @@ export interface JsonApiOptions {
 
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
-export const JSON_API_DECLARATION = `/** JSON over HTTP through the egress gateway: same allowlist as fetch; credentials named in
- * egress.credentials are added on their hosts (you never see them). Throws EgressDeniedError when refused. */
+export const JSON_API_DECLARATION = `/** JSON over HTTP made as your own fetch: same allowlist, counted in limits.subRequests and shown in egress;
+ * credentials named in egress.credentials are added on their hosts (you never see them). Throws EgressDeniedError when refused. */
 interface JsonApi {
   get(url: string, options?: JsonApiOptions): Promise<JsonApiResponse>;
   post(url: string, body: unknown, options?: JsonApiOptions): Promise<JsonApiResponse>;
@@ -37,26 +36,15 @@ interface JsonApiOptions { headers?: Record<string, string>; query?: Record<stri
 interface JsonApiResponse { status: number; ok: boolean; headers: Record<string, string>; data: unknown }
 // env.JSON_API: JsonApi  (enable with tools: ["json-api"])`;
 
-export class EgressDeniedByGateway extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "EgressDeniedError";
-  }
-}
-
 export class JsonApiTool extends ToolEntrypoint {
-  private async call(method: string, url: string, body: unknown, options: JsonApiOptions = {}): Promise<JsonApiResponse> {
+  async #call(method: string, url: string, body: unknown, options: JsonApiOptions = {}): Promise<JsonApiResponse> {
     const target = new URL(String(url));
     for (const [key, value] of Object.entries(options.query ?? {})) target.searchParams.set(key, String(value));
     const headers = new Headers(options.headers ?? {});
     headers.set("accept", "application/json");
     if (body !== undefined) headers.set("content-type", "application/json");
-    const gateway = exports.EgressGateway({ props: { tenant: this.ctx.props.tenant, ...this.ctx.props.egress } });
-    const response = await gateway.fetch(new Request(target, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }));
-    if (response.headers.get(EGRESS_DENIED_HEADER)) {
-      const { reason } = (await response.json()) as { reason: string };
-      throw new EgressDeniedByGateway(reason);
-    }
+    // Counted, audited and policed as the run's own request (tools/tool-entrypoint.ts).
+    const response = await this.egressFetch(new Request(target, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }));
     const bytes = await response.arrayBuffer();
     if (bytes.byteLength > MAX_RESPONSE_BYTES) throw new RangeError(`the response is ${bytes.byteLength} bytes, over the ${MAX_RESPONSE_BYTES}-byte limit`);
     const text = new TextDecoder().decode(bytes);
@@ -74,18 +62,18 @@ export class JsonApiTool extends ToolEntrypoint {
   }
 
   get(url: string, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return this.toolCall(() => this.call("GET", url, undefined, options));
+    return this.toolCall(() => this.#call("GET", url, undefined, options));
   }
 
   post(url: string, body: unknown, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return this.toolCall(() => this.call("POST", url, body, options));
+    return this.toolCall(() => this.#call("POST", url, body, options));
   }
 
   put(url: string, body: unknown, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return this.toolCall(() => this.call("PUT", url, body, options));
+    return this.toolCall(() => this.#call("PUT", url, body, options));
   }
 
   delete(url: string, options?: JsonApiOptions): Promise<RpcResult<JsonApiResponse>> {
-    return this.toolCall(() => this.call("DELETE", url, undefined, options));
+    return this.toolCall(() => this.#call("DELETE", url, undefined, options));
   }
 }

@@ -40,7 +40,7 @@ export class NotesTool extends ToolEntrypoint {
     return `${scopePrefix(this.ctx.props.tenant, this.ctx.props.namespace)}notes/`;
   }
 
-  private async all(): Promise<Note[]> {
+  async #all(): Promise<Note[]> {
     const notes: Note[] = [];
     let cursor: string | undefined;
     do {
@@ -73,7 +73,7 @@ export class NotesTool extends ToolEntrypoint {
   search(query: string, limit = 10): Promise<RpcResult<Note[]>> {
     return this.toolCall(async () => {
       const words = String(query).toLowerCase().split(/\s+/).filter(Boolean);
-      const matches = (await this.all()).filter((note) => {
+      const matches = (await this.#all()).filter((note) => {
         const haystack = `${note.title}\n${note.text}\n${note.tags.join(" ")}`.toLowerCase();
         return words.every((w) => haystack.includes(w));
       });
@@ -82,7 +82,7 @@ export class NotesTool extends ToolEntrypoint {
   }
 
   list(tag?: string): Promise<RpcResult<Note[]>> {
-    return this.toolCall(async () => (await this.all()).filter((note) => tag === undefined || note.tags.includes(tag)));
+    return this.toolCall(async () => (await this.#all()).filter((note) => tag === undefined || note.tags.includes(tag)));
   }
 
   remove(id: string): Promise<RpcResult<boolean>> {

@@ -60,6 +60,36 @@ describe("operator tools", () => {
     it("is refused where the program's own fetch would be", async () => {
       const res = expectFailure(await execute({ code: `export default async (_, env) => env.JSON_API.get("${upstream}/x")`, tools: ["json-api"] }));
       expect(res.error.name).toBe("EgressDeniedError");
+      expect(res.egress).toEqual([expect.objectContaining({ method: "GET", url: `${upstream}/x`, denied: expect.stringContaining("egress.allow") })]);
+    });
+  });
+
+  describe("network rule of every tool (issue 20)", () => {
+    it("audits a tool's requests in the run's egress like the program's fetch", async () => {
+      const path = `/tool-audit-${crypto.randomUUID().slice(0, 8)}`;
+      const res = expectOk(await execute({ code: `export default async (_, env) => (await env.JSON_API.post("${upstream}${path}", { n: 1 })).status`, tools: ["json-api"], egress: { allow: [upstreamHost] } }));
+      expect(res.result).toBe(200);
+      expect(res.egress).toEqual([expect.objectContaining({ method: "POST", url: `${upstream}${path}`, status: 200 })]);
+    });
+
+    it("counts a tool's requests against limits.subRequests and ends the run as a fetch over it would", async () => {
+      const res = expectFailure(
+        await execute({
+          code: `export default async (_, env) => { for (let i = 0; i < 100; i++) { try { await env.JSON_API.post("${upstream}/loop", { i }); } catch {} } return "escaped"; }`,
+          tools: ["json-api"],
+          egress: { allow: [upstreamHost] },
+          limits: { subRequests: 2 },
+        }),
+      );
+      expect(res.error).toMatchObject({ type: "subrequest_limit", name: "SubrequestLimitError" });
+      expect(res.egress).toHaveLength(2);
+    });
+
+    it("shares one budget between the program's fetch and its tools", async () => {
+      const res = expectFailure(
+        await execute({ code: `export default async (_, env) => { await fetch("${upstream}/a"); await env.JSON_API.get("${upstream}/b"); return "escaped"; }`, tools: ["json-api"], egress: { allow: [upstreamHost] }, limits: { subRequests: 1 } }),
+      );
+      expect(res.error.type).toBe("subrequest_limit");
     });
   });
 });

@@ -10,7 +10,7 @@ import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
-import { TOOLS } from "../tools/registry.ts";
+import { toolDefinition } from "../tools/registry.ts";
 // The minified text of harness.child.js (apps/loader/build-harness.mjs; regenerated when it changes).
 import HARNESS_SOURCE from "./harness.min.child.js";
 
@@ -39,7 +39,7 @@ function childEnv(scope: ChildScope): Record<string, unknown> {
   const props = { tenant: scope.tenant, namespace: scope.namespace };
   const env: Record<string, unknown> = { KV: exports.ScopedKv({ props }), FILES: exports.ScopedFiles({ props }) };
   for (const name of scope.tools) {
-    const tool = TOOLS[name];
+    const tool = toolDefinition(name);
     if (tool) env[tool.binding] = exports[tool.entrypoint]({ props: { ...props, egress: scope.egress } });
   }
   return env;

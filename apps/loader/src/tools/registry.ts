@@ -23,11 +23,19 @@ export const TOOLS: Readonly<Record<string, ToolDefinition>> = {
   "json-api": { binding: "JSON_API", entrypoint: "JsonApiTool", summary: "JSON over HTTP through the egress gateway, with stored credentials", declaration: JSON_API_DECLARATION },
 };
 
+/**
+ * The tool of that name, or undefined. An own-property lookup: `constructor`, `__proto__` or
+ * `toString` are inherited from Object.prototype, not tools (`name in TOOLS` took them for ones).
+ */
+export function toolDefinition(name: string): ToolDefinition | undefined {
+  return Object.hasOwn(TOOLS, name) ? TOOLS[name] : undefined;
+}
+
 /** Validates `tools` (unknown names are a 400 naming the entry) and returns them sorted, unique. */
 export function resolveTools(names: readonly string[] | undefined): string[] {
   const unique = [...new Set(names ?? [])].sort();
   (names ?? []).forEach((name, index) => {
-    if (!(name in TOOLS)) {
+    if (!toolDefinition(name)) {
       throw new DwlHttpError(400, "invalid_request", `unknown tool "${name}": available tools are ${Object.keys(TOOLS).join(", ")}`, [
         { path: ["tools", index], message: `unknown tool "${name}"` },
       ]);

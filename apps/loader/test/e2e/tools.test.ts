@@ -13,6 +13,21 @@ describe("operator tools", () => {
     expect(body.error.issues?.[0]?.path).toEqual(["tools", 1]);
   });
 
+  it("answers names inherited from Object.prototype as unknown tools, not as tools (issue 20)", async () => {
+    for (const name of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      const { status, body } = await executeRejected({ code: "1", tools: [name] });
+      expect(status, name).toBe(400);
+      expect(body.error.message).toContain(`unknown tool "${name}"`);
+      expect(body.error.issues?.[0]?.path).toEqual(["tools", 0]);
+    }
+  });
+
+  it("refuses to store a sandbox with a tool name inherited from Object.prototype (issue 20)", async () => {
+    const res = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: "export default { fetch: () => new Response('x') }", tools: ["constructor"] }) });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('unknown tool \\"constructor\\"');
+  });
+
   it("hands no tools by default", async () => {
     expect(expectOk(await execute({ code: "export default (_, env) => Object.keys(env).sort()" })).result).toEqual(["FILES", "KV", "SECRETS"]);
   });

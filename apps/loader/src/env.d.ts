@@ -8,8 +8,10 @@ interface Env {
   /** Per-tenant admission (fairness/): executions per minute and at once. */
   DWL_RATE_PER_MINUTE?: string;
   DWL_MAX_CONCURRENT?: string;
-  /** Most sandboxes one tenant may have (default 100). */
+  /** Per-tenant sandbox quotas (limits.ts): count (100), stored bundle bytes (64 MiB), creates+updates per minute (60). */
   DWL_MAX_SANDBOXES?: string;
+  DWL_MAX_SANDBOX_STORAGE_BYTES?: string;
+  DWL_SANDBOX_WRITES_PER_MINUTE?: string;
   /** "local" accepts the dev key `dwl_local_dev`; anything else requires DWL_API_KEYS. */
   DWL_MODE?: string;
   /** JSON object: SHA-256 hex of an API key → tenant id. A Worker secret when deployed. */

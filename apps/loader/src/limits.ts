@@ -33,6 +33,15 @@ export const MAX_LIST_LIMIT = 1_000;
 export const DEFAULT_NAMESPACE = "default";
 /** Executions one tenant may start per minute (token bucket; bursts up to the same number). */
 export const RATE_PER_MINUTE = 1_200;
+/** Sandboxes one tenant may have (DWL_MAX_SANDBOXES). */
+export const MAX_SANDBOXES = 100;
+/**
+ * Bytes of stored sandbox bundles one tenant may have, shared ones counted once
+ * (DWL_MAX_SANDBOX_STORAGE_BYTES): room for a dozen of the largest (5 MiB) bundles.
+ */
+export const MAX_SANDBOX_STORAGE_BYTES = 64 * 1024 * 1024;
+/** Sandbox creates and updates one tenant may attempt per minute (DWL_SANDBOX_WRITES_PER_MINUTE). */
+export const SANDBOX_WRITES_PER_MINUTE = 60;
 /** Local mode writes execution log lines in batches this often (observability.ts). */
 export const LOCAL_LOG_FLUSH_MS = 100;
 /**
@@ -78,6 +87,10 @@ export interface ServerLimits {
   maxFileBytes: number;
   ratePerMinute: number;
   maxConcurrent: number;
+  /** Per-tenant sandbox quotas (sandboxes/service.ts). */
+  maxSandboxes: number;
+  maxSandboxStorageBytes: number;
+  sandboxWritesPerMinute: number;
   cpuEnforcement: CpuEnforcement;
   /** Where per-tenant admission is kept (fairness/admit.ts). */
   admission: "isolate" | "durable-object";
@@ -115,6 +128,9 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     maxFileBytes: positiveInt(env.DWL_MAX_FILE_BYTES, MAX_FILE_BYTES),
     ratePerMinute: positiveInt(env.DWL_RATE_PER_MINUTE, RATE_PER_MINUTE),
     maxConcurrent: positiveInt(env.DWL_MAX_CONCURRENT, MAX_CONCURRENT_EXECUTIONS),
+    maxSandboxes: positiveInt(env.DWL_MAX_SANDBOXES, MAX_SANDBOXES),
+    maxSandboxStorageBytes: positiveInt(env.DWL_MAX_SANDBOX_STORAGE_BYTES, MAX_SANDBOX_STORAGE_BYTES),
+    sandboxWritesPerMinute: positiveInt(env.DWL_SANDBOX_WRITES_PER_MINUTE, SANDBOX_WRITES_PER_MINUTE),
     cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
     admission: env.DWL_ADMISSION === "isolate" || env.DWL_ADMISSION === "durable-object" ? env.DWL_ADMISSION : local ? "isolate" : "durable-object",
     logFlushMs: positiveInt(env.DWL_LOG_FLUSH_MS, local ? LOCAL_LOG_FLUSH_MS : 0),

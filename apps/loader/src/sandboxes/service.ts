@@ -3,6 +3,8 @@
  * Persistent sandboxes: create/update (bundle once, store bundle + definition), read, delete,
  * call the default function, and serve HTTP through the program's fetch handler. Metadata comes
  * from the tenant's SandboxRegistry on every request, so deletes and updates take effect at once.
+ * Writes pass the tenant's quotas (count, stored bytes, writes per minute; limits.ts) and end by
+ * collecting the bundles no sandbox uses any more.
  */
 import { SUPERVISED_REQUEST_HEADER, type SandboxDefinition, type SandboxInfo, type SandboxLogEntry } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
@@ -18,10 +20,9 @@ import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
 import { resolveTools } from "../tools/registry.ts";
-import { loadBundle, saveBundle } from "./bundle-store.ts";
-import type { SandboxRecord } from "./registry.ts";
+import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
+import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 
-export const DEFAULT_MAX_SANDBOXES = 100;
 /** Bytes of a sandbox's bundled code (what is stored and loaded into its isolate). */
 export const MAX_SANDBOX_BUNDLE_BYTES = 5 * 1024 * 1024;
 const REPORT_HEADER = "x-dwl-report";
@@ -29,9 +30,75 @@ const REPORT_HEADER = "x-dwl-report";
 function registry(env: Env, tenant: string) {
   return env.SANDBOXES.get(env.SANDBOXES.idFromName(tenant));
 }
+type Registry = ReturnType<typeof registry>;
 
 function tooMany(max: number): DwlHttpError {
   return new DwlHttpError(409, "invalid_request", `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`);
+}
+
+/** Turns the registry's refusal of a write into its request error. */
+function refused(refusal: WriteRefusal, context: ExecutionContext, id: string | undefined, bytes = 0): DwlHttpError {
+  const { server } = context;
+  switch (refusal.refused) {
+    case "missing":
+      return notFound(id ?? "");
+    case "count":
+      return tooMany(server.maxSandboxes);
+    case "rate": {
+      const seconds = String(refusal.retryAfterSeconds ?? 60);
+      const message = `this tenant has written ${server.sandboxWritesPerMinute} sandboxes in the last minute (DWL_SANDBOX_WRITES_PER_MINUTE); retry in ${seconds} s`;
+      return new DwlHttpError(429, "rate_limited", message, undefined, { "retry-after": seconds });
+    }
+    case "bytes":
+      return new DwlHttpError(
+        413,
+        "payload_too_large",
+        `this tenant's sandbox bundles take ${refusal.used ?? 0} bytes; this ${bytes}-byte bundle would pass the ${server.maxSandboxStorageBytes}-byte quota (DWL_MAX_SANDBOX_STORAGE_BYTES): delete or shrink a sandbox first`,
+        [{ path: ["code"], message: `over the tenant's ${server.maxSandboxStorageBytes}-byte sandbox storage` }],
+      );
+  }
+}
+
+function quotaOf(context: ExecutionContext): WriteQuota {
+  return { maxSandboxes: context.server.maxSandboxes, writesPerMinute: context.server.sandboxWritesPerMinute };
+}
+
+/**
+ * Stores a compiled bundle for a write: reserved in the registry (the bytes quota), then put in
+ * R2. On failure the reservation is released and the error thrown as `failure`.
+ */
+async function storeBundle(sandboxes: Registry, compiled: CompiledProgram, context: ExecutionContext, failure: string, replacing?: string): Promise<void> {
+  const body = encodeBundle(compiled.bundle);
+  const object = bundleObjectKey(context.tenant, compiled.key);
+  const refusal = await storageOperation(`the sandbox registry failed: ${failure}`, () =>
+    sandboxes.reserveBundle(compiled.key, object, body.byteLength, context.server.maxSandboxStorageBytes, replacing),
+  );
+  if (refusal) throw refused(refusal, context, replacing, body.byteLength);
+  try {
+    await storageOperation(`the bundle store failed: ${failure}`, () => saveBundle(context.env.FILES, context.tenant, compiled.key, compiled.bundle, body));
+  } catch (err) {
+    await release(sandboxes, compiled.key);
+    throw err;
+  }
+}
+
+/** Gives back a failed write's reservation; if even that fails, the reservation expires. */
+async function release(sandboxes: Registry, key: string): Promise<void> {
+  try {
+    await sandboxes.releaseBundle(key);
+    await sandboxes.collect();
+  } catch (err) {
+    console.error(`dwl: could not release the bundle reservation ${key} (it expires)`, err);
+  }
+}
+
+/** Deletes the bundles the tenant no longer uses; a failure is logged and retried by the next write. */
+async function collect(sandboxes: Registry): Promise<void> {
+  try {
+    await sandboxes.collect();
+  } catch (err) {
+    console.error("dwl: could not collect unused sandbox bundles (the next write retries)", err);
+  }
 }
 
 function notFound(id: string): DwlHttpError {
@@ -80,35 +147,37 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
   // Egress settings and tools are checked now, not at the first request.
   await runEgress(definition.egress, context.tenant, context.env, "validation");
   resolveTools(definition.tools);
-  const max = Number(context.env.DWL_MAX_SANDBOXES ?? DEFAULT_MAX_SANDBOXES);
   const sandboxes = registry(context.env, context.tenant);
-  // Refused before anything is stored, so a create over the limit leaves nothing behind.
-  const count = await storageOperation("the sandbox registry failed: the sandbox was not created; retry the request", () => sandboxes.count());
-  if (count >= max) throw tooMany(max);
+  const notCreated = "the sandbox was not created; retry the request";
+  // Count and rate are checked before compiling (the costly part), so a refused create stores nothing.
+  const refusal = await storageOperation(`the sandbox registry failed: ${notCreated}`, () => sandboxes.admitWrite(quotaOf(context)));
+  if (refusal) throw refused(refusal, context, undefined);
   const { compiled, entry } = await compileDefinition(definition, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
-  // The registry row first, then the bundle: a failure after the row is undone by deleting the
-  // row, which only this request knows. The other order would have to undo by deleting the
-  // bundle, which is content-addressed and may already serve another sandbox (of any tenant).
-  // The price: for a moment the tenant's list shows a sandbox whose bundle is not stored yet.
-  let failed = "the sandbox registry";
+  // The bundle first, then the row: until the row commits, the registry's reservation keeps the
+  // bundle from collection, and a failed create leaves at most an unused bundle the next sweep takes.
+  await storeBundle(sandboxes, compiled, context, notCreated);
   let record: SandboxRecord | null;
   try {
-    record = await sandboxes.create({ id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: compiled.key, settings: settingsOf(definition) }, max);
-    failed = "the bundle store";
-    if (record) await saveBundle(context.env.FILES, compiled.key, compiled.bundle);
+    record = await storageOperation(`the sandbox registry failed: ${notCreated}`, () =>
+      sandboxes.create({ id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: compiled.key, settings: settingsOf(definition) }, context.server.maxSandboxes),
+    );
   } catch (err) {
-    console.error(`dwl: sandbox create failed in ${failed}`, err);
-    // Also after a failed `create` call: the row may have been written before the call failed.
-    if (await forgetRow(sandboxes, id)) throw new DwlHttpError(500, "internal", `${failed} failed: the sandbox was not created; retry the request`);
-    throw new DwlHttpError(500, "internal", `${failed} failed: sandbox "${id}" may remain without its program; delete it (DELETE /sandboxes/${id}) and retry`);
+    // The row may have been written before the call failed: only this request knows its id.
+    const forgotten = await forgetRow(sandboxes, id);
+    await release(sandboxes, compiled.key);
+    if (forgotten) throw err;
+    throw new DwlHttpError(500, "internal", `the sandbox registry failed: sandbox "${id}" may remain; delete it (DELETE /sandboxes/${id}) and retry`);
   }
-  if (!record) throw tooMany(max);
+  if (!record) {
+    await release(sandboxes, compiled.key);
+    throw tooMany(context.server.maxSandboxes);
+  }
   return sandboxInfo(record, origin);
 }
 
 /** Deletes a half-created sandbox's row; false when that failed too (the row may remain). */
-async function forgetRow(sandboxes: ReturnType<typeof registry>, id: string): Promise<boolean> {
+async function forgetRow(sandboxes: Registry, id: string): Promise<boolean> {
   try {
     await sandboxes.delete(id);
     return true;
@@ -121,16 +190,28 @@ async function forgetRow(sandboxes: ReturnType<typeof registry>, id: string): Pr
 export async function updateSandbox(id: string, definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
   const sandboxes = registry(context.env, context.tenant);
   const unchanged = "the sandbox was not changed; retry the request";
-  if (!(await storageOperation(`the sandbox registry failed: ${unchanged}`, () => sandboxes.get(id)))) throw notFound(id);
+  const refusal = await storageOperation(`the sandbox registry failed: ${unchanged}`, () => sandboxes.admitWrite(quotaOf(context), id));
+  if (refusal) throw refused(refusal, context, id);
   await runEgress(definition.egress, context.tenant, context.env, "validation");
   resolveTools(definition.tools);
   const { compiled, entry } = await compileDefinition(definition, context);
   // The bundle first: the sandbox keeps running its current version until the row points here.
-  await storageOperation(`the new bundle could not be stored: ${unchanged}`, () => saveBundle(context.env.FILES, compiled.key, compiled.bundle));
-  const record = await storageOperation(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
-    sandboxes.update(id, { entry, bundleKey: compiled.key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) }),
-  );
-  if (!record) throw notFound(id);
+  await storeBundle(sandboxes, compiled, context, unchanged, id);
+  let record: SandboxRecord | null;
+  try {
+    record = await storageOperation(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
+      sandboxes.update(id, { entry, bundleKey: compiled.key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) }),
+    );
+  } catch (err) {
+    await release(sandboxes, compiled.key);
+    throw err;
+  }
+  if (!record) {
+    await release(sandboxes, compiled.key);
+    throw notFound(id);
+  }
+  // The previous version's bundle, if no other sandbox of the tenant uses it.
+  await collect(sandboxes);
   return sandboxInfo(record, origin);
 }
 
@@ -145,7 +226,9 @@ export async function listSandboxes(context: ExecutionContext, limit: number, cu
 }
 
 export async function deleteSandbox(id: string, context: ExecutionContext): Promise<void> {
-  if (!(await registry(context.env, context.tenant).delete(id))) throw notFound(id);
+  const sandboxes = registry(context.env, context.tenant);
+  if (!(await sandboxes.delete(id))) throw notFound(id);
+  await collect(sandboxes);
 }
 
 export async function sandboxLogs(id: string, context: ExecutionContext): Promise<SandboxLogEntry[]> {
@@ -154,8 +237,8 @@ export async function sandboxLogs(id: string, context: ExecutionContext): Promis
   return sandboxes.logs(id);
 }
 
-async function bundleOf(record: SandboxRecord, env: Env): Promise<Bundle> {
-  const bundle = await loadBundle(env.FILES, record.bundleKey);
+async function bundleOf(record: SandboxRecord, env: Env, tenant: string): Promise<Bundle> {
+  const bundle = await loadBundle(env.FILES, tenant, record.bundleKey);
   if (!bundle) throw new DwlHttpError(500, "internal", `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`);
   return bundle;
 }
@@ -171,7 +254,7 @@ function logEntries(executionId: string, kind: SandboxLogEntry["kind"], outcome:
 export async function executeSandbox(id: string, input: unknown, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<string> {
   const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0, kind: "sandbox-execute" as const };
   const record = await getSandbox(id, context);
-  const bundle = await bundleOf(record, context.env);
+  const bundle = await bundleOf(record, context.env, context.tenant);
   clock.compiled = performance.now();
   const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true, pinned: true }, { ...record.settings, input }, context, clock);
   waitUntil(registry(context.env, context.tenant).appendLogs(id, logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) })));
@@ -189,7 +272,7 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const { env, tenant, server } = context;
   const executionId = crypto.randomUUID();
   const record = await getSandbox(id, context);
-  const bundle = await bundleOf(record, env);
+  const bundle = await bundleOf(record, env, tenant);
   const settings = record.settings;
   const limits = clampLimits(settings.limits, server);
   const egress = await runEgress(settings.egress, tenant, env, executionId);

@@ -147,22 +147,27 @@ describe("sandbox create with failing storage", () => {
   });
 
   it("the registry unreachable from the start: refused before anything is bundled or stored", async () => {
-    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({ count: rejecting(), create: rejecting() }));
+    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({ admitWrite: rejecting(), reserveBundle: rejecting(), create: rejecting() }));
     await expectCreateFails(envWith({ SANDBOXES }), "the sandbox registry failed: the sandbox was not created; retry the request");
   });
 
   it("says which sandbox may remain when even the clean-up fails", async () => {
-    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({ delete: rejecting() }));
-    const FILES = withOverrides(env.FILES, { put: rejecting() });
+    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, (real) => ({
+      create: async (record: SandboxRecord, max: number) => {
+        await real.create(record, max);
+        throw fault();
+      },
+      delete: rejecting(),
+    }));
     const before = await sandboxIds();
-    const res = await callWithEnv(envWith({ FILES, SANDBOXES }), "/sandboxes", { method: "POST", body: JSON.stringify({ code: `export default () => "${crypto.randomUUID()}"` }) });
+    const res = await callWithEnv(envWith({ SANDBOXES }), "/sandboxes", { method: "POST", body: JSON.stringify({ code: `export default () => "${crypto.randomUUID()}"` }) });
     expect(res.status).toBe(500);
     const { error } = RequestErrorBodySchema.parse(await res.json());
     const left = (await sandboxIds()).filter((id) => !before.includes(id));
     expect(left).toHaveLength(1);
     expect(error).toEqual({
       type: "internal",
-      message: `the bundle store failed: sandbox "${left[0]}" may remain without its program; delete it (DELETE /sandboxes/${left[0]}) and retry`,
+      message: `the sandbox registry failed: sandbox "${left[0]}" may remain; delete it (DELETE /sandboxes/${left[0]}) and retry`,
     });
     expect((await call(`/sandboxes/${left[0]}`, { method: "DELETE" })).status).toBe(204);
   });

@@ -1,7 +1,9 @@
 import { SandboxInfoSchema, SandboxListSchema, SandboxLogsSchema, type SandboxInfo } from "@dwl/protocol";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { forgetLoadedBundles } from "../../src/sandboxes/bundle-store.ts";
+import { readServerLimits } from "../../src/limits.ts";
+import { forgetLoadedBundles, loadBundle } from "../../src/sandboxes/bundle-store.ts";
+import { createSandbox, deleteSandbox, getSandbox, updateSandbox } from "../../src/sandboxes/service.ts";
 import { call, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 import { ExecuteResponseSchema } from "@dwl/protocol";
 
@@ -137,15 +139,96 @@ describe("sandboxes", () => {
 });
 
 describe("sandbox limits", () => {
-  it("refuses a sandbox past the tenant's limit with 409, storing nothing", async () => {
-    const { createSandbox } = await import("../../src/sandboxes/service.ts");
-    const { readServerLimits } = await import("../../src/limits.ts");
-    const context = { env: { ...env, DWL_MAX_SANDBOXES: "1" }, tenant: `limit-${crypto.randomUUID()}`, server: readServerLimits({}) };
-    await createSandbox({ code: "export default { fetch: () => new Response('one') }" }, context, "http://x");
+  const program = (marker: string, pad = 0) => ({ code: `export default { fetch: () => new Response(${JSON.stringify(marker)}) }; // ${"x".repeat(pad)}` });
+
+  /** A fresh tenant with these quota vars, driving the service as the routes do. */
+  function tenantWith(vars: Partial<Env> = {}) {
+    const tenant = `quota-${crypto.randomUUID()}`;
+    const context = { env, tenant, server: readServerLimits(vars) };
+    const prefix = `__dwl/bundles/t/${encodeURIComponent(tenant)}/`;
+    return {
+      context,
+      create: (body: object) => createSandbox(body, context, "http://x"),
+      update: (id: string, body: object) => updateSandbox(id, body, context, "http://x"),
+      remove: (id: string) => deleteSandbox(id, context),
+      bundles: async () => (await env.FILES.list({ prefix })).objects,
+    };
+  }
+
+  it("refuses a sandbox past the tenant's limit with 409, storing nothing; exactly the limit passes", async () => {
+    const t = tenantWith({ DWL_MAX_SANDBOXES: "2" });
+    await t.create(program("one"));
+    await t.create(program("two"));
     const before = (await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length;
-    const marker = crypto.randomUUID();
-    const err = await createSandbox({ code: `export default { fetch: () => new Response('${marker}') }` }, context, "http://x").catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 409 });
+    const err = await t.create(program(crypto.randomUUID())).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409, type: "invalid_request", message: expect.stringContaining("DWL_MAX_SANDBOXES") });
     expect((await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length).toBe(before);
+  });
+
+  it("deletes the bundles of replaced versions and of a deleted sandbox (8 updates of ~400 KB, then a delete)", async () => {
+    const t = tenantWith();
+    const sandbox = await t.create(program("v0", 400_000));
+    for (let v = 1; v <= 8; v++) {
+      await t.update(sandbox.id, program(`v${v}`, 400_000));
+      const stored = await t.bundles();
+      expect(stored).toHaveLength(1);
+      expect(stored[0]?.size).toBeGreaterThan(400_000);
+    }
+    const res = await call(`/sandboxes/${sandbox.id}`, { method: "DELETE" });
+    expect(res.status).toBe(404); // another tenant (the dev key's) cannot reach it
+    await t.remove(sandbox.id);
+    expect(await t.bundles()).toEqual([]);
+  });
+
+  it("keeps a bundle two sandboxes share until the last of them is deleted, and never another tenant's", async () => {
+    const t = tenantWith();
+    const other = tenantWith();
+    const shared = program(`shared ${crypto.randomUUID()}`);
+    const a = await t.create(shared);
+    const b = await t.create(shared);
+    const theirs = await other.create(shared);
+    expect(await t.bundles()).toHaveLength(1);
+    await t.remove(a.id);
+    expect(await t.bundles()).toHaveLength(1);
+    forgetLoadedBundles();
+    expect(await loadBundle(env.FILES, t.context.tenant, (await getSandbox(b.id, t.context)).bundleKey)).not.toBeNull();
+    await t.remove(b.id);
+    expect(await t.bundles()).toEqual([]);
+    expect(await other.bundles()).toHaveLength(1);
+    await other.remove(theirs.id);
+    expect(await other.bundles()).toEqual([]);
+  });
+
+  it("refuses a bundle past the tenant's storage quota with 413; exactly the quota passes, and an update may reuse its own bytes", async () => {
+    const scratch = tenantWith();
+    const [p1, p2, p3] = [program("first", 1000), program("second", 2000), program("third", 1000)];
+    const sizes: number[] = [];
+    for (const p of [p1, p2]) {
+      const s = await scratch.create(p);
+      sizes.push((await scratch.bundles())[0]?.size ?? 0);
+      await scratch.remove(s.id);
+    }
+    const t = tenantWith({ DWL_MAX_SANDBOX_STORAGE_BYTES: String(sizes[0]! + sizes[1]!) });
+    const first = await t.create(p1);
+    await t.create(p2);
+    const err = await t.create(p3).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 413, type: "payload_too_large", message: expect.stringContaining("DWL_MAX_SANDBOX_STORAGE_BYTES") });
+    expect(await t.bundles()).toHaveLength(2);
+    // The update frees the first bundle, so the same-size third fits in its place.
+    await t.update(first.id, p3);
+    expect(await t.bundles()).toHaveLength(2);
+  });
+
+  it("answers 429 with Retry-After past the tenant's writes per minute; exactly the rate passes", async () => {
+    const t = tenantWith({ DWL_SANDBOX_WRITES_PER_MINUTE: "3" });
+    const sandbox = await t.create(program("r0"));
+    await t.update(sandbox.id, program("r1"));
+    await t.update(sandbox.id, program("r2"));
+    const err = await t.update(sandbox.id, program("r3")).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 429, type: "rate_limited", headers: { "retry-after": expect.stringMatching(/^[1-9]\d*$/) } });
+    expect((await getSandbox(sandbox.id, t.context)).version).toBe(3);
+    // A delete is not a write of this quota: it frees storage.
+    await t.remove(sandbox.id);
+    expect(await t.bundles()).toEqual([]);
   });
 });

@@ -17,10 +17,33 @@ function filesFor(c: Context<AppEnv>): TenantFiles {
   return new TenantFiles(c.env.FILES, c.get("tenant"), c.req.param("namespace") ?? "", c.get("server").maxFileBytes);
 }
 
+/**
+ * The path as the client sent it. Not `new URL(...).pathname`: URL parsing resolves `.`/`..`
+ * segments, percent-encoded ones too (`%2e%2e`), which would move a request into another
+ * namespace or key than the one it names.
+ */
+function rawPath(url: string): string {
+  const start = url.indexOf("/", url.indexOf("://") + 3);
+  if (start < 0) return "/";
+  const end = url.search(/[?#]/);
+  return url.slice(start, end < start ? undefined : end);
+}
+
+/** A `.` or `..` segment, however it is percent-encoded, is refused rather than resolved. */
+export function assertNoDotSegments(url: string): void {
+  const dotted = rawPath(url)
+    .split("/")
+    .some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
+  if (dotted) {
+    throw new DwlHttpError(400, "invalid_request", "/files paths may not contain . or .. segments (encoded or not): name the namespace and key directly", [
+      { path: ["key"], message: "dot segment in the path" },
+    ]);
+  }
+}
+
 /** The object key: everything after /files/:namespace/, percent-decoded once per segment. */
 function keyOf(c: Context<AppEnv>): string {
-  const path = new URL(c.req.url).pathname;
-  const rest = path.split("/").slice(3);
+  const rest = rawPath(c.req.url).split("/").slice(3);
   try {
     return rest.map((segment) => decodeURIComponent(segment)).join("/");
   } catch {
@@ -58,6 +81,10 @@ function objectHeaders(info: FileInfo): Headers {
 const notFound = (key: string) => new DwlHttpError(404, "not_found", `no file "${key}" in this namespace`);
 
 export const filesRoute = new Hono<AppEnv>()
+  .use("*", async (c, next) => {
+    assertNoDotSegments(c.req.url);
+    await next();
+  })
   .use("/:namespace/*", async (c, next) => {
     await scoped("namespace", async () => validateNamespace(c.req.param("namespace")));
     await next();

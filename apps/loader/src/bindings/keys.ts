@@ -28,6 +28,8 @@ const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 const LOOK_ALIKES = /[\u2024\u2044\u2215\u29F5\u29F8\uFE52\uFE68\uFF0E\uFF0F\uFF3C\u3002\uFF61]/u;
 /** Control, format (zero-width, bidi overrides), line/paragraph separators, private use, unassigned. */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}]/u;
+/** Half of a UTF-16 surrogate pair without its other half (a `u` regex sees pairs as one). */
+const LONE_SURROGATE = /\p{Cs}/u;
 /** Percent-encodings of `.`, `/`, `\` (and `%` itself), which some layer might decode later. */
 const ENCODED_SEPARATOR = /%(2e|2f|5c|25)/i;
 
@@ -47,6 +49,9 @@ export function validateKey(key: unknown, what = "key"): string {
     throw new StorageKeyError(`invalid ${what} ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${why}`);
   };
   if (key.length === 0) fail("it is empty");
+  // A lone surrogate has no UTF-8 form: storage would refuse it (as a retryable error), or two
+  // keys would become the same U+FFFD key on the way.
+  if (LONE_SURROGATE.test(key)) fail("it contains a lone surrogate (not valid Unicode text)");
   const bytes = new TextEncoder().encode(key).byteLength;
   if (bytes > MAX_STORAGE_KEY_BYTES) fail(`it is ${bytes} bytes, over the ${MAX_STORAGE_KEY_BYTES}-byte limit`);
   if (INVISIBLE.test(key)) fail("it contains control or invisible characters");

@@ -101,6 +101,8 @@ describe("isolation between tenants and namespaces", () => {
     ["e\u0301", "normal form"],
     ["a//b", "empty path segments"],
     ["", "empty"],
+    ["a\ud800b", "lone surrogate"],
+    ["\udfff", "lone surrogate"],
     ["k".repeat(257), "over the 256-byte limit"],
   ];
   it.each(escapes)("refuses the key %j in KV and FILES", async (key, why) => {

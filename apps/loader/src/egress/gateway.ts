@@ -85,7 +85,9 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       const check = checkUrl(url, policy);
       if (!check.ok) return denied(check.reason);
       const protocol = check.url.protocol as EgressProtocol;
-      const secureEnough = protocol === "https:" || allowLoopback;
+      // Plain http only to this machine (local tests): anywhere else it would hand the
+      // credential to every network hop, whatever DWL_EGRESS_ALLOW_LOOPBACK says.
+      const secureEnough = protocol === "https:" || (allowLoopback && check.loopback);
       const appliesHere = (c: OpenCredential) => secureEnough && c.rules.some((rule) => hostMatches(check.host, check.port, rule, protocol));
 
       const headers = new Headers(baseHeaders);

@@ -33,7 +33,7 @@ export type EgressProtocol = "http:" | "https:";
 export type EgressDenyRule = "scheme" | "forbidden_address" | "not_allowed" | "invalid_url";
 
 export type EgressCheck =
-  | { ok: true; url: URL; host: string; port: number }
+  | { ok: true; url: URL; host: string; port: number; /** 127.0.0.0/8, ::1 or localhost */ loopback: boolean }
   | { ok: false; reason: string; rule: EgressDenyRule };
 
 /** The host of the rule `*`: any host (forbidden addresses are still refused). */
@@ -194,7 +194,7 @@ export function checkUrl(url: string, policy: EgressPolicy): EgressCheck {
   }
   const port = parsed.port === "" ? DEFAULT_PORTS[protocol] : Number(parsed.port);
   if (policy.rules.some((rule) => hostMatches(name, port, rule, protocol))) {
-    return { ok: true, url: parsed, host: name, port };
+    return { ok: true, url: parsed, host: name, port, loopback: forbidden?.category === "loopback" };
   }
   return deny("not_allowed", notAllowedReason(host, port, protocol, policy.rules));
 }

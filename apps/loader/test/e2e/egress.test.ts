@@ -148,6 +148,21 @@ describe("credentials", () => {
     expect(await seen("/steal")).toBeNull();
   });
 
+  it("sends a credential over plain http only to loopback, even with DWL_EGRESS_ALLOW_LOOPBACK (issue 20)", async () => {
+    // The test loader runs with DWL_EGRESS_ALLOW_LOOPBACK=true; the host below is not loopback
+    // and never resolves, so the audit alone shows whether the credential went with the request.
+    const host = `cred-${unique()}.invalid`;
+    const name = `hp${unique()}`;
+    await putCredential(name, { value: "plain-http-secret", hosts: [host] });
+    const injected = expectOk(
+      await execute({ code: `export default async () => { try { return (await fetch("http://${host}/x")).status; } catch (e) { return e.name; } }`, egress: { credentials: [name] }, limits: { timeoutMs: 5_000 } }),
+    );
+    expect(injected.egress[0]?.credentials).toBeUndefined();
+    const placeholder = expectFailure(await execute({ code: `export default async (_, env) => fetch("http://${host}/x", { headers: { authorization: env.SECRETS["${name}"] } })`, egress: { credentials: [name] }, limits: { timeoutMs: 5_000 } }));
+    expect(placeholder.error.type).toBe("egress_denied");
+    expect(placeholder.error.message).toContain("over https");
+  });
+
   it("drops the credential when a redirect leads to another host", async () => {
     const name = `rd${unique()}`;
     await putCredential(name, { value: "redirect-secret", hosts: [upstreamHost] });

@@ -23,6 +23,8 @@ export interface OpenCredential {
   rules: EgressRule[];
   header: string;
   headerValue: string;
+  /** The bare secret, only to take it back out of responses (egress/scrub.ts). */
+  value: string;
 }
 
 export class CredentialHostError extends Error {
@@ -109,7 +111,7 @@ export class CredentialStore {
     const stored = await this.kvCall("get", () => this.kv.get<StoredCredential>(this.kvKey(name), "json"));
     if (!stored) return null;
     const value = await openSecret(this.key, stored.sealed, { tenant: this.tenant, name });
-    return { name, rules: credentialRules(stored.hosts), header: stored.header, headerValue: stored.format.replaceAll("{value}", value) };
+    return { name, rules: credentialRules(stored.hosts), header: stored.header, headerValue: stored.format.replaceAll("{value}", value), value };
   }
 }
 

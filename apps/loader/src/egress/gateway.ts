@@ -12,6 +12,7 @@ import { CredentialStore, type OpenCredential } from "./credential-store.ts";
 import { encryptionKey } from "./encryption-key.ts";
 import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressProtocol } from "./policy.ts";
 import { RUN_TOKEN_HEADER, verifyRunToken, type RunContext } from "./run-token.ts";
+import { scrubResponse } from "./scrub.ts";
 import { SecretError } from "./secrets.ts";
 
 export interface EgressGatewayProps {
@@ -153,10 +154,20 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         used.clear();
         continue;
       }
-      const headersOut = new Headers(response.headers);
+      let final = response;
+      if (used.size > 0) {
+        // An upstream that echoes the request would hand the credential back: the program
+        // sees the placeholder instead (egress/scrub.ts).
+        const placeholderOf = new Map(placeholders.map(([placeholder, name]) => [name, placeholder]));
+        const scrubs = credentials.map((c) => ({ value: c.value, replacement: placeholderOf.get(c.name) ?? `[credential ${c.name}]` }));
+        const scrubbed = await scrubResponse(response, scrubs, MAX_EGRESS_BODY_BYTES);
+        if (typeof scrubbed === "string") return denied(`egress to ${check.host} refused: ${scrubbed}`);
+        final = scrubbed;
+      }
+      const headersOut = new Headers(final.headers);
       for (const name of [...headersOut.keys()]) if (name.startsWith("x-dwl-")) headersOut.delete(name);
       headersOut.set(EGRESS_AUDIT_HEADER, JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }));
-      return new Response(response.body, { status: response.status, statusText: response.statusText, headers: headersOut });
+      return new Response(final.body, { status: final.status, statusText: final.statusText, headers: headersOut });
     }
   }
 }

@@ -128,6 +128,21 @@ describe("credentials", () => {
     expect(res.egress).toEqual([expect.objectContaining({ status: 200, credentials: [name] })]);
   });
 
+  it("hands back the placeholder, not the value, when the host echoes the credential (issue 20)", async () => {
+    const name = `echo${unique()}`;
+    await putCredential(name, { value: "echoed-secret-value", hosts: [upstreamHost] });
+    const res = expectOk(
+      await execute({
+        code: `export default async (_, env) => { const r = await fetch("${upstream}/echo-${unique()}"); return { header: r.headers.get("x-echoed-authorization"), body: await r.text(), placeholder: env.SECRETS["${name}"] }; }`,
+        egress: { credentials: [name] },
+      }),
+    );
+    const { header, body, placeholder } = res.result as { header: string; body: string; placeholder: string };
+    expect(JSON.stringify(res)).not.toContain("echoed-secret-value");
+    expect(header).toBe(`Bearer ${placeholder}`);
+    expect(JSON.parse(body).headers.authorization).toBe(`Bearer ${placeholder}`);
+  });
+
   it("swaps a placeholder for the value only on the credential's hosts", async () => {
     const name = `ph${unique()}`;
     await putCredential(name, { value: "placeholder-backed-secret", hosts: [upstreamHost], header: "x-api-key", format: "{value}" });

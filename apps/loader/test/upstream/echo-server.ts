@@ -27,7 +27,9 @@ export async function startEchoServer(): Promise<EchoServer> {
       res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/" }).end();
       return;
     }
-    res.writeHead(200, { "content-type": "application/json", "x-dwl-egress": "forged-by-upstream" });
+    // Echoes the request's authorization in a header too, as httpbin-like hosts do.
+    const echoed = req.headers.authorization ? { "x-echoed-authorization": req.headers.authorization } : {};
+    res.writeHead(200, { "content-type": "application/json", "x-dwl-egress": "forged-by-upstream", ...echoed });
     res.end(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -173,6 +173,8 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
     await release(sandboxes, compiled.key);
     throw tooMany(context.server.maxSandboxes);
   }
+  // Nothing of this create to collect; a sweep an earlier write could not finish is retried here.
+  await collect(sandboxes);
   return sandboxInfo(record, origin);
 }
 

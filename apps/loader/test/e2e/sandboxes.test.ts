@@ -2,7 +2,7 @@ import { SandboxInfoSchema, SandboxListSchema, SandboxLogsSchema, type SandboxIn
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { readServerLimits } from "../../src/limits.ts";
-import { forgetLoadedBundles, loadBundle } from "../../src/sandboxes/bundle-store.ts";
+import { bundleObjectKey, forgetLoadedBundles, loadBundle } from "../../src/sandboxes/bundle-store.ts";
 import { createSandbox, deleteSandbox, getSandbox, updateSandbox } from "../../src/sandboxes/service.ts";
 import { call, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 import { ExecuteResponseSchema } from "@dwl/protocol";
@@ -197,6 +197,28 @@ describe("sandbox limits", () => {
     expect(await other.bundles()).toHaveLength(1);
     await other.remove(theirs.id);
     expect(await other.bundles()).toEqual([]);
+  });
+
+  it("never collects a bundle a write has reserved but not yet committed", async () => {
+    const t = tenantWith();
+    const registry = env.SANDBOXES.get(env.SANDBOXES.idFromName(t.context.tenant));
+    const key = `reserved-${crypto.randomUUID()}`;
+    const object = bundleObjectKey(t.context.tenant, key);
+    expect(await registry.reserveBundle(key, object, 2, 100)).toBeNull();
+    await env.FILES.put(object, "{}");
+    expect(await registry.collect()).toBe(0);
+    expect(await env.FILES.head(object)).not.toBeNull();
+    // A failed write gives its reservation back; the next sweep takes the bundle.
+    await registry.releaseBundle(key);
+    expect(await registry.collect()).toBe(1);
+    expect(await env.FILES.head(object)).toBeNull();
+  });
+
+  it("still loads a bundle stored before bundles were per tenant", async () => {
+    const key = `legacy-${crypto.randomUUID()}`;
+    await env.FILES.put(`__dwl/bundles/${key}.json`, JSON.stringify({ legacy: true }));
+    forgetLoadedBundles();
+    expect(await loadBundle(env.FILES, "any-tenant", key)).toEqual({ legacy: true });
   });
 
   it("refuses a bundle past the tenant's storage quota with 413; exactly the quota passes, and an update may reuse its own bytes", async () => {

@@ -8,6 +8,8 @@ interface Env {
   /** Per-tenant admission (fairness/): executions per minute and at once. */
   DWL_RATE_PER_MINUTE?: string;
   DWL_MAX_CONCURRENT?: string;
+  DWL_ADMISSION_QUEUE?: string;
+  DWL_ADMISSION_MAX_WAIT_MS?: string;
   /** Per-tenant sandbox quotas (limits.ts): count (100), stored bundle bytes (64 MiB), creates+updates per minute (60). */
   DWL_MAX_SANDBOXES?: string;
   DWL_MAX_SANDBOX_STORAGE_BYTES?: string;

@@ -53,6 +53,11 @@ export const LOCAL_LOG_FLUSH_MS = 100;
 export const LOCAL_MAX_WARM_ISOLATES = 256;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
+/**
+ * Executions of one tenant waiting for room past its rate or concurrency (each holds its parsed
+ * request meanwhile: at most ~2 MiB of code and input).
+ */
+export const ADMISSION_QUEUE = 1_000;
 /** A request body larger than this is refused with 413 before it is parsed. */
 export const REQUEST_OVERHEAD_BYTES = 64 * 1024;
 /** The parent's own deadline beyond the child's timer, for a child that cannot answer at all. */
@@ -87,6 +92,10 @@ export interface ServerLimits {
   maxFileBytes: number;
   ratePerMinute: number;
   maxConcurrent: number;
+  /** Executions of a tenant waiting for room (fairness/ledger.ts); 0: refuse at once. */
+  admissionQueue: number;
+  /** The longest an execution waits for room (default: the longest timeoutMs). */
+  admissionMaxWaitMs: number;
   /** Per-tenant sandbox quotas (sandboxes/service.ts). */
   maxSandboxes: number;
   maxSandboxStorageBytes: number;
@@ -128,6 +137,8 @@ export function readServerLimits(env: Partial<Env>): ServerLimits {
     maxFileBytes: positiveInt(env.DWL_MAX_FILE_BYTES, MAX_FILE_BYTES),
     ratePerMinute: positiveInt(env.DWL_RATE_PER_MINUTE, RATE_PER_MINUTE),
     maxConcurrent: positiveInt(env.DWL_MAX_CONCURRENT, MAX_CONCURRENT_EXECUTIONS),
+    admissionQueue: positiveInt(env.DWL_ADMISSION_QUEUE, ADMISSION_QUEUE),
+    admissionMaxWaitMs: positiveInt(env.DWL_ADMISSION_MAX_WAIT_MS, positiveInt(env.DWL_MAX_TIMEOUT_MS, MAX_TIMEOUT_MS)),
     maxSandboxes: positiveInt(env.DWL_MAX_SANDBOXES, MAX_SANDBOXES),
     maxSandboxStorageBytes: positiveInt(env.DWL_MAX_SANDBOX_STORAGE_BYTES, MAX_SANDBOX_STORAGE_BYTES),
     sandboxWritesPerMinute: positiveInt(env.DWL_SANDBOX_WRITES_PER_MINUTE, SANDBOX_WRITES_PER_MINUTE),

@@ -27,12 +27,13 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startDevServer(env: Record<string, string> = {}): Promise<DevServer> {
+/** `args` go to `npm run dev` (scripts/serve.mjs): `--var NAME:VALUE` sets a Worker var. */
+export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const stateDir = mkdtempSync(join(tmpdir(), "dwl-state-"));
   let output = "";
-  const child = spawn(process.execPath, ["scripts/serve.mjs"], {
+  const child = spawn(process.execPath, ["scripts/serve.mjs", ...args], {
     cwd: root,
     env: { ...process.env, ...env, PORT: String(port), DWL_STATE_DIR: stateDir, XDG_CONFIG_HOME: join(root, ".dwl/config") },
     detached: true,

@@ -1,7 +1,8 @@
 /**
  * @module fairness/admit
- * Wraps an execution in its tenant's admission: 429 with Retry-After when the tenant is over
- * its rate or concurrency limit (never a dropped connection), the lease released afterwards.
+ * Wraps an execution in its tenant's admission: over the tenant's rate or concurrency it waits
+ * its turn (fairness/ledger.ts), and gets 429 with Retry-After only when that wait would be too
+ * long or too many already wait (never a dropped connection); the lease released afterwards.
  *
  * Where the ledger lives is `server.admission`: "durable-object" (one TenantGate per tenant:
  * global across loader instances, the default when deployed) or "isolate" (this loader
@@ -40,11 +41,18 @@ export async function admitted<T>(env: Env, tenant: string, server: ServerLimits
     perMinute: server.ratePerMinute,
     concurrent: server.maxConcurrent,
     leaseMs: server.maxTimeoutMs + PARENT_TIMEOUT_GRACE_MS * 2,
+    maxWaitMs: server.admissionMaxWaitMs,
+    queueMax: server.admissionQueue,
   });
   if (!admission.ok) {
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
-    const what = admission.reason === "rate" ? `more than ${server.ratePerMinute} executions per minute` : `more than ${server.maxConcurrent} executions at once`;
-    throw new DwlHttpError(429, "rate_limited", `this tenant is running ${what}; retry in ${seconds} s`, undefined, { "retry-after": String(seconds) });
+    const wait = `the wait for a turn would be longer than ${server.admissionMaxWaitMs} ms`;
+    const why = {
+      rate: `this tenant is starting more than ${server.ratePerMinute} executions per minute and ${wait}`,
+      concurrency: `this tenant is running more than ${server.maxConcurrent} executions at once and ${wait}`,
+      queue: `this tenant already has ${server.admissionQueue} executions waiting for a turn`,
+    }[admission.reason];
+    throw new DwlHttpError(429, "rate_limited", `${why}; retry in ${seconds} s`, undefined, { "retry-after": String(seconds) });
   }
   try {
     return await work();

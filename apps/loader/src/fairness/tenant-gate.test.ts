@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { DwlHttpError } from "../errors.ts";
 import { readServerLimits } from "../limits.ts";
 import { admitted } from "./admit.ts";
+import { AdmissionLedger } from "./ledger.ts";
 
 const gate = () => env.TENANT_GATES.get(env.TENANT_GATES.idFromName(`gate-${crypto.randomUUID()}`));
 
@@ -39,7 +40,65 @@ describe("TenantGate", () => {
   });
 });
 
+describe("a burst is queued, not refused", () => {
+  it("waits for a released lease, in arrival order", async () => {
+    const ledger = new AdmissionLedger();
+    const limits = { perMinute: 1_000, concurrent: 2, leaseMs: 60_000, maxWaitMs: 5_000, queueMax: 10 };
+    const [a] = [await ledger.acquire(limits), await ledger.acquire(limits)];
+    const order: string[] = [];
+    const third = Promise.resolve(ledger.acquire(limits)).then((r) => (order.push("third"), r));
+    const fourth = Promise.resolve(ledger.acquire(limits)).then((r) => (order.push("fourth"), r));
+    expect(ledger.queued).toBe(2);
+    if (a?.ok) ledger.release(a.lease);
+    expect(await third).toMatchObject({ ok: true });
+    expect(order).toEqual(["third"]);
+    expect(ledger.queued).toBe(1);
+    void fourth;
+  });
+
+  it("waits for the bucket's next token when that is soon enough, and refuses at once when not", async () => {
+    const ledger = new AdmissionLedger();
+    // One token a second; a burst of 60 empties the bucket.
+    const limits = { perMinute: 60, concurrent: 10_000, leaseMs: 60_000, maxWaitMs: 2_500, queueMax: 100 };
+    for (let i = 0; i < 60; i++) expect(await ledger.acquire(limits)).toMatchObject({ ok: true });
+    const next = ledger.acquire(limits);
+    expect(next).toBeInstanceOf(Promise);
+    // The second in line would wait ~2 s (under 2.5 s): it queues; the third ~3 s: refused at once, told how long.
+    const second = ledger.acquire(limits);
+    expect(second).toBeInstanceOf(Promise);
+    const third = ledger.acquire(limits);
+    expect(third).toMatchObject({ ok: false, reason: "rate" });
+    if (!(third instanceof Promise) && !third.ok) expect(third.retryAfterMs).toBeGreaterThan(2_500);
+    expect(await next).toMatchObject({ ok: true });
+    expect(await second).toMatchObject({ ok: true });
+  });
+
+  it("refuses at once when queueMax requests already wait", async () => {
+    const ledger = new AdmissionLedger();
+    const limits = { perMinute: 1_000, concurrent: 1, leaseMs: 60_000, maxWaitMs: 5_000, queueMax: 1 };
+    await ledger.acquire(limits);
+    void ledger.acquire(limits);
+    expect(ledger.acquire(limits)).toMatchObject({ ok: false, reason: "queue" });
+  });
+});
+
 describe.each(["durable-object", "isolate"] as const)("admitted() with %s admission", (admission) => {
+  it("runs a burst of 20 against a concurrency of 2: all of them, two at a time", async () => {
+    const tenant = `t-${crypto.randomUUID()}`;
+    const server = { ...readServerLimits({}), maxConcurrent: 2, admission };
+    let running = 0;
+    let most = 0;
+    const work = async () => {
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 30));
+      running--;
+      return "done";
+    };
+    const results = await Promise.all(Array.from({ length: 20 }, () => admitted(env, tenant, server, work)));
+    expect(results).toEqual(Array(20).fill("done"));
+    expect(most).toBe(2);
+  });
+
   it("answers 429 with Retry-After past the tenant's rate, and keeps tenants apart", async () => {
     const tenant = `t-${crypto.randomUUID()}`;
     const server = { ...readServerLimits({}), ratePerMinute: 1, admission };

@@ -12,7 +12,8 @@ export type { Admission, GateLimits } from "./ledger.ts";
 export class TenantGate extends DurableObject<Env> {
   private readonly ledger = new AdmissionLedger();
 
-  acquire(limits: GateLimits): Admission {
+  /** Waits (bounded by `limits.maxWaitMs`) for the tenant to have room: other calls, releases included, are served meanwhile. */
+  acquire(limits: GateLimits): Admission | Promise<Admission> {
     return this.ledger.acquire(limits);
   }
 

@@ -1,31 +1,127 @@
-// Builds dist/: a self-contained, installable @dwl/client (JavaScript for Node >= 20, browsers and
-// Workers). @dwl/protocol is bundled in (it is not published); zod stays a dependency. In the
-// repo the sources run directly (`pnpm dwl`); dist/ is for `npm install -g packages/client/dist`
-// or `npm pack packages/client/dist`. Typings are not emitted yet (they would need @dwl/protocol's).
+// Builds dist/: the publishable @dwl/client package (`npm pack ./packages/client/dist`).
+//
+//   dist/index.js      the SDK, ESM, platform neutral (Node >= 20, browsers, Workers)
+//   dist/cli.js        the `dwl` bin, ESM for Node >= 20
+//   dist/types/        declarations (tsc, tsconfig.build.json), @dwl/protocol's included
+//   dist/package.json  exports map, bin, zod as the one dependency; README.md and LICENSE
+//
+// @dwl/protocol is bundled into the JS and its declarations shipped beside the SDK's: it is a
+// workspace-only package of .ts sources and is not published. `--js` builds only the two JS files,
+// and only when a source is newer (~0.1 s): what the repository's launcher (bin/dwl.mjs) needs.
 import { build } from "esbuild";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const root = new URL("../", import.meta.url);
-const out = new URL("dist/", root);
-const pkg = JSON.parse(await readFile(new URL("package.json", root), "utf8"));
+const root = fileURLToPath(new URL("../", import.meta.url));
+const repo = join(root, "../..");
+const out = join(root, "dist");
+const SOURCE_DIRS = [join(root, "src"), join(repo, "packages/protocol/src")];
 
-await rm(out, { recursive: true, force: true });
-await mkdir(out, { recursive: true });
-const common = { bundle: true, format: "esm", external: ["zod"], logLevel: "warning", absWorkingDir: new URL(".", root).pathname };
-// The SDK: no Node APIs (platform neutral), so it bundles for browsers and Workers too.
-await build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.js", platform: "neutral", target: "es2022" });
-await build({ ...common, entryPoints: ["src/cli.ts"], outfile: "dist/cli.js", platform: "node", target: "node20" });
+/** Newest modification time (ms) of the files under `dirs`, or 0. */
+async function newest(dirs) {
+  let max = 0;
+  for (const dir of dirs) {
+    for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) max = Math.max(max, (await stat(join(entry.parentPath ?? entry.path, entry.name))).mtimeMs);
+    }
+  }
+  return max;
+}
 
-const manifest = {
-  name: pkg.name,
-  version: pkg.version,
-  description: pkg.description,
-  type: "module",
-  main: "./index.js",
-  exports: { ".": "./index.js" },
-  bin: { dwl: "./cli.js" },
-  engines: pkg.engines,
-  dependencies: pkg.dependencies,
-};
-await writeFile(new URL("package.json", out), `${JSON.stringify(manifest, null, 2)}\n`);
-console.log(`built ${out.pathname} (${pkg.name}@${pkg.version})`);
+/**
+ * Bundles `entry` to `dist/<name>` through a temporary file and a rename: concurrent launchers
+ * (parallel tests, two terminals) never import a half-written file.
+ */
+async function bundle(entry, name, platform) {
+  const result = await build({
+    entryPoints: [join(root, entry)],
+    bundle: true,
+    format: "esm",
+    platform,
+    target: platform === "node" ? "node20" : "es2022",
+    external: ["zod"],
+    write: false,
+    logLevel: "warning",
+    absWorkingDir: root,
+  });
+  const [file] = result.outputFiles;
+  const tmp = join(out, `.${name}.${process.pid}.tmp`);
+  await writeFile(tmp, file.contents);
+  await rename(tmp, join(out, name));
+}
+
+/** Builds dist/index.js and dist/cli.js when missing or older than a source file. */
+export async function buildJs({ force = false } = {}) {
+  const target = join(out, "cli.js");
+  if (!force) {
+    const built = await stat(target).then((s) => s.mtimeMs, () => 0);
+    if (built > (await newest(SOURCE_DIRS))) return false;
+  }
+  await mkdir(out, { recursive: true });
+  // The SDK uses no Node APIs, so it bundles for browsers and Workers too.
+  await bundle("src/index.ts", "index.js", "neutral");
+  await bundle("src/cli.ts", "cli.js", "node");
+  return true;
+}
+
+/** Emits declarations and points their `.ts` and `@dwl/protocol` specifiers at the shipped files. */
+async function buildTypes() {
+  const tsc = createRequire(join(repo, "package.json")).resolve("typescript/bin/tsc");
+  execFileSync(process.execPath, [tsc, "-p", join(root, "tsconfig.build.json")], { stdio: "inherit" });
+  const types = join(out, "types");
+  const protocolIndex = join(types, "protocol/src/index.js");
+  for (const entry of await readdir(types, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".d.ts")) continue;
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    let toProtocol = relative(dirname(path), protocolIndex);
+    if (!toProtocol.startsWith(".")) toProtocol = `./${toProtocol}`;
+    const text = (await readFile(path, "utf8"))
+      .replace(/(from\s+|import\()"(\.{1,2}\/[^"]+)\.ts"/g, '$1"$2.js"')
+      .replace(/(from\s+|import\()"@dwl\/protocol"/g, `$1"${toProtocol}"`);
+    await writeFile(path, text);
+  }
+}
+
+/** The whole package. */
+export async function buildPackage() {
+  const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+  await rm(out, { recursive: true, force: true });
+  await buildJs({ force: true });
+  await buildTypes();
+  const manifest = {
+    name: pkg.name,
+    version: pkg.version,
+    description: pkg.description,
+    license: pkg.license,
+    type: "module",
+    main: "./index.js",
+    types: "./types/client/src/index.d.ts",
+    exports: {
+      ".": { types: "./types/client/src/index.d.ts", import: "./index.js", default: "./index.js" },
+      "./package.json": "./package.json",
+    },
+    bin: { dwl: "./cli.js" },
+    files: ["index.js", "cli.js", "types", "README.md", "LICENSE"],
+    engines: pkg.engines,
+    dependencies: pkg.dependencies,
+  };
+  await writeFile(join(out, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+  await copyFile(join(root, "README.md"), join(out, "README.md"));
+  await copyFile(join(repo, "LICENSE"), join(out, "LICENSE"));
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const started = performance.now();
+  if (process.argv.includes("--js")) await buildJs();
+  else {
+    const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+    await buildPackage();
+    // Under `npm run`, INIT_CWD is the user's folder (the script runs in packages/client).
+    const shown = relative(process.env.INIT_CWD ?? process.cwd(), out) || ".";
+    console.log(`built ${out} (${pkg.name}@${pkg.version}) in ${Math.round(performance.now() - started)} ms; pack it with \`npm pack ${shown.startsWith(".") ? shown : `./${shown}`}\``);
+  }
+}

@@ -3,7 +3,8 @@
  * @module cli
  * `dwl`: the loader from a terminal, on top of `DwlClient`. Noun then verb (`dwl sandbox create`),
  * `--help` everywhere, `--json` for scripts. Exit codes: 0 done, 1 the program failed
- * (`ok: false`), 2 a request or usage error, 130 interrupted. Runs on Node's type stripping
+ * (`ok: false`), 2 a request or usage error, 130 interrupted. Users run it built to JavaScript
+ * (scripts/build.mjs → dist/cli.js, Node >= 20); tests run the source on Node's type stripping
  * (erasable TypeScript only: no enums, namespaces or parameter properties).
  */
 import type { ExecuteResponse, SandboxDefinition, SandboxInfo } from "@dwl/protocol";
@@ -588,10 +589,15 @@ function isEntry(): boolean {
   }
 }
 
-if (isEntry()) {
+/**
+ * Runs the CLI as a process: `argv` without `node cli.js`, Ctrl-C aborts the call in flight, and the
+ * exit code goes to `process.exitCode`. The package bin calls it on import; the repository's
+ * launcher (bin/dwl.mjs) calls it after building.
+ */
+export function runProcess(argv: string[] = process.argv.slice(2)): Promise<void> {
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort());
-  main(process.argv.slice(2), controller.signal).then(
+  return main(argv, controller.signal).then(
     (code) => {
       process.exitCode = code;
     },
@@ -603,3 +609,5 @@ if (isEntry()) {
     },
   );
 }
+
+if (isEntry()) void runProcess();

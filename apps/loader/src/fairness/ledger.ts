@@ -19,7 +19,7 @@ export interface GateLimits {
   leaseMs: number;
   /** The longest a request waits for its turn; 0 (or absent): it never waits. */
   maxWaitMs?: number;
-  /** Requests waiting at once (each holds its parsed request meanwhile). */
+  /** Requests waiting at once (each holds its parsed request meanwhile); 0 (or absent): none wait. */
   queueMax?: number;
 }
 
@@ -47,7 +47,7 @@ export class AdmissionLedger {
   /** A lease now, or once the tenant has room (see the module comment), or a refusal. */
   acquire(limits: GateLimits, now = Date.now()): Admission | Promise<Admission> {
     const atOnce = this.waiters.length === 0 ? this.tryAcquire(limits, now) : this.refusalNow(limits, now);
-    if (atOnce.ok || !limits.maxWaitMs) return atOnce;
+    if (atOnce.ok || !limits.maxWaitMs || !limits.queueMax) return atOnce;
     const expectedMs = this.expectedWaitMs(limits, atOnce);
     if (this.waiters.length >= (limits.queueMax ?? 0)) return { ok: false, reason: "queue", retryAfterMs: Math.max(atOnce.retryAfterMs, expectedMs ?? 0) };
     if (expectedMs !== undefined && expectedMs > limits.maxWaitMs) return { ...atOnce, retryAfterMs: expectedMs };

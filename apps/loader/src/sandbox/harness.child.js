@@ -183,8 +183,8 @@ class LogBuffer {
  */
 const FUEL_BATCH = 4_096;
 function refuel() {
-  const run = currentRun();
-  if (run === undefined || run.fuel === null) return FUEL_BATCH;
+  const run = currentRun() ?? orphanRun();
+  if (run.fuel === null) return FUEL_BATCH;
   if (run.cpuError) throw run.cpuError;
   run.fuelUsed += FUEL_BATCH;
   if (run.fuelUsed > run.fuel || clockCpuMs(run) > run.limits.cpuMs) {
@@ -197,6 +197,75 @@ function refuel() {
     throw run.cpuError;
   }
   return FUEL_BATCH;
+}
+
+/**
+ * The run that pays for metered code running outside any run's async context ("orphan" code):
+ * callbacks the runtime calls from nowhere, such as a FinalizationRegistry cleanup, a WebSocket
+ * or WebSocketPair `message` listener, or whatever such code schedules in turn. Handing those a
+ * free batch ran them unmetered, and locally a loop there held the whole runtime (every tenant).
+ * They are charged to the run that started last in this isolate: still in flight, it ends with
+ * cpu_limit; already settled, its unused budget is all the orphan code gets (the same rule as a
+ * timer it left behind), and once that is spent every later check throws again at once. Before
+ * any run there is no budget at all (program code only loads inside a run, so none should run).
+ */
+let lastRun;
+let noRunError;
+function orphanRun() {
+  if (lastRun !== undefined) return lastRun;
+  noRunError ??= new LimitError("cpu_limit", "CpuLimitError", "CPU limit reached: program code ran outside any run");
+  throw noRunError;
+}
+
+/**
+ * Callbacks the runtime calls without any run's context are charged (see orphanRun) to the run
+ * that registered them, when it can be known: a FinalizationRegistry's cleanup and an event
+ * listener (WebSocket and WebSocketPair messages, EventSource, AbortSignal…). Called from inside
+ * a run, they keep that run's context as before. Code that gets around these wrappers still pays
+ * through orphanRun(); they only pick the fairer payer.
+ */
+const reflectApply = Reflect.apply;
+const inRunOf = (registrant, fn, self, args) => {
+  const run = currentRun() ?? registrant;
+  return run === undefined ? reflectApply(fn, self, args) : runWith(run, reflectApply, fn, self, args);
+};
+const OriginalRegistry = globalThis.FinalizationRegistry;
+if (typeof OriginalRegistry === "function") {
+  const FinalizationRegistry = function FinalizationRegistry(cleanup) {
+    if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
+    const registrant = currentRun();
+    const wrapped = typeof cleanup === "function" ? (held) => inRunOf(registrant, cleanup, undefined, [held]) : cleanup;
+    return Reflect.construct(OriginalRegistry, [wrapped], new.target === FinalizationRegistry ? OriginalRegistry : new.target);
+  };
+  FinalizationRegistry.prototype = OriginalRegistry.prototype;
+  Object.defineProperty(OriginalRegistry.prototype, "constructor", { value: FinalizationRegistry, writable: true, configurable: true, enumerable: false });
+  globalThis.FinalizationRegistry = FinalizationRegistry;
+}
+if (typeof EventTarget === "function") {
+  const add = EventTarget.prototype.addEventListener;
+  const remove = EventTarget.prototype.removeEventListener;
+  const wrappers = new WeakMap();
+  const weakGet = Function.prototype.call.bind(WeakMap.prototype.get);
+  const weakSet = Function.prototype.call.bind(WeakMap.prototype.set);
+  const wrapperOf = (listener) => {
+    if (listener === null || (typeof listener !== "function" && typeof listener !== "object")) return listener;
+    let wrapper = weakGet(wrappers, listener);
+    if (wrapper === undefined) {
+      const registrant = currentRun();
+      wrapper = function (event) {
+        return typeof listener === "function" ? inRunOf(registrant, listener, this, [event]) : inRunOf(registrant, listener.handleEvent, listener, [event]);
+      };
+      weakSet(wrappers, listener, wrapper);
+    }
+    return wrapper;
+  };
+  EventTarget.prototype.addEventListener = function addEventListener(type, listener, options) {
+    return reflectApply(add, this, [type, wrapperOf(listener), options]);
+  };
+  EventTarget.prototype.removeEventListener = function removeEventListener(type, listener, options) {
+    const wrapper = listener !== null && (typeof listener === "function" || typeof listener === "object") ? weakGet(wrappers, listener) : undefined;
+    return reflectApply(remove, this, [type, wrapper ?? listener, options]);
+  };
 }
 
 function clockCpuMs(run) {
@@ -265,6 +334,8 @@ Object.defineProperty(globalThis, "__dwlRefuseSocket", { value: refuseSocket, wr
  * for the gateway, and recorded for the egress audit (with what the gateway reports back).
  */
 function chargeSubrequest(run) {
+  // Orphan code (see orphanRun) spends the last run's allowance, like its fuel.
+  run ??= lastRun;
   if (!run) return;
   run.subRequests++;
   if (run.subRequests > run.limits.subRequests) {
@@ -605,7 +676,7 @@ async function invoke(call, env) {
 
 /** The per-run state every hook (console, fetch, refuel) finds through the AsyncLocalStorage. */
 function newRun(call, started) {
-  return {
+  lastRun = {
     limits: call.limits,
     logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
     egress: [],
@@ -619,6 +690,7 @@ function newRun(call, started) {
     failure: undefined,
     ended: undefined,
   };
+  return lastRun;
 }
 
 /** The end of a run, reported to the loader in a header (URI-encoded JSON, cut to fit). */

@@ -65,6 +65,8 @@ export class Supervisor {
     this.flights = flights;
     this.client = client;
     this.options = options;
+    // New requests wait from the moment the runtime is known to be going, not from its report.
+    runtime.on("going", () => (this.live ??= deferred<void>()));
     runtime.on("down", (cause) => this.onDown(cause));
     runtime.on("up", () => this.onUp());
   }
@@ -132,7 +134,8 @@ export class Supervisor {
         released();
         endTurn();
       });
-      endTurn();
+      // A resend refused by a runtime not listening yet keeps its turn while it tries again.
+      if (outcome.kind !== "lost" || outcome.reached) endTurn();
       switch (outcome.kind) {
         case "answered":
         case "broken":
@@ -183,7 +186,10 @@ export class Supervisor {
     const victims = this.flights.inGeneration(generation);
     const programs = victims.filter((flight) => flight.route.program);
     console.error(`[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`);
-    for (const flight of victims) this.fates.get(flight)?.resolve(this.fateOf(flight, programs, cause));
+    for (const flight of victims) {
+      const fate = this.fateOf(flight, programs, cause);
+      this.fates.get(flight)?.resolve(fate);
+    }
   }
 
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {

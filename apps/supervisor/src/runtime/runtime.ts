@@ -38,12 +38,23 @@ export interface RuntimeOptions {
  */
 const HEAP_EXHAUSTED = /Reached heap limit|JavaScript heap out of memory|allocation failed/;
 
-export class Runtime extends EventEmitter<{ down: [DownCause]; up: [] }> {
+/** Miniflare reads the process's pipes through its own streams: lines still in them when the pipes close. */
+const LATE_LINES_MS = 25;
+
+/**
+ * `going`: the runtime stops serving now (killed on purpose, or its process exited): send it
+ * nothing more. `down`: its output read to the end, with the cause. `up`: a new one serves.
+ */
+export class Runtime extends EventEmitter<{ going: []; down: [DownCause]; up: [] }> {
   private miniflare: Miniflare | undefined;
   private process: ChildProcess | undefined;
   private expectedCause: DownCause | undefined;
   private heapExhausted = false;
   private stopping = false;
+  private downsPending = 0;
+  /** A kill announced its `going` already; the exit must not say it again. */
+  private killing = false;
+  private upDeferred = false;
   private untap: (() => void) | undefined;
   /** The loader's own socket; the same across restarts. */
   origin = "";
@@ -74,7 +85,9 @@ export class Runtime extends EventEmitter<{ down: [DownCause]; up: [] }> {
         resourcePersistencePath: join(resolve(root, stateDir), "v3"),
         handleStructuredLogs: (log) => this.log(log),
         unsafeHandleRuntimeRestart: () => {
-          this.emit("up");
+          // "up" never overtakes the "down" it follows (that one waits for the last output).
+          if (this.downsPending > 0) this.upDeferred = true;
+          else this.emit("up");
         },
       } as Parameters<typeof convertV4MiniflareOptions>[0]),
     );
@@ -84,15 +97,31 @@ export class Runtime extends EventEmitter<{ down: [DownCause]; up: [] }> {
 
   private watch(child: ChildProcess): void {
     this.process = child;
-    this.heapExhausted = false;
     child.stderr?.on("data", (chunk: Buffer) => this.scanRaw(chunk.toString()));
     child.stdout?.on("data", (chunk: Buffer) => this.scanRaw(chunk.toString()));
     child.once("exit", () => {
       if (this.process === child) this.process = undefined;
       if (this.stopping) return;
-      const cause = this.expectedCause ?? (this.heapExhausted ? "memory" : "unknown");
-      this.expectedCause = undefined;
-      this.emit("down", cause);
+      this.downsPending++;
+      if (!this.killing) this.emit("going");
+      this.killing = false;
+    });
+    // Judged once its output has been read to the end ("close" comes after "exit" and the last
+    // byte of its pipes): its heap message may arrive after its exit, and must neither be missed
+    // nor be taken for the next process's.
+    child.once("close", () => {
+      setTimeout(() => {
+        if (this.stopping) return;
+        const cause = this.expectedCause ?? (this.heapExhausted ? "memory" : "unknown");
+        this.expectedCause = undefined;
+        this.heapExhausted = false;
+        this.downsPending--;
+        this.emit("down", cause);
+        if (this.downsPending === 0 && this.upDeferred) {
+          this.upDeferred = false;
+          this.emit("up");
+        }
+      }, LATE_LINES_MS);
     });
   }
 
@@ -130,6 +159,9 @@ export class Runtime extends EventEmitter<{ down: [DownCause]; up: [] }> {
     const child = this.process;
     if (!child || child.exitCode !== null || child.signalCode !== null) return false;
     this.expectedCause = cause;
+    // Said before the kill: nothing may be sent to a process that is about to die.
+    this.killing = true;
+    this.emit("going");
     return child.kill("SIGKILL");
   }
 

@@ -21,6 +21,10 @@ export const SEARCH_DESCRIPTION =
 export const EXECUTE_DESCRIPTION =
   "Run one JavaScript/TypeScript program in a fresh sandbox and get its result, console logs and errors. Write the whole task as one program, e.g. `async (input, env) => { … return value }` or a module with `export default`. On failure you get the error type, message and a stack with your own line numbers: fix the code and retry.";
 
+/** Told to the client at initialisation: how the two tools are meant to be used together. */
+export const SERVER_INSTRUCTIONS =
+  "Code Mode: instead of many tool calls, write one short TypeScript program. Call `search` to find the API a program can use (env.KV, env.FILES, fetch and egress rules, operator tools), then run the program with `execute`. Each run starts from a clean sandbox; storage persists between runs.";
+
 const MAX_RESULT_CHARS = 50_000;
 
 const executeShape = {
@@ -54,13 +58,16 @@ export function describeRun(res: ExecuteResponse): string {
 }
 
 function buildServer(context: ExecutionContext): McpServer {
-  const server = new McpServer({ name: "dwl", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
-  server.registerTool("search", { description: SEARCH_DESCRIPTION, inputSchema: { query: z.string().describe("what you need, e.g. 'save a file'") } }, async ({ query }) => {
+  const server = new McpServer({ name: "dwl", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), instructions: SERVER_INSTRUCTIONS });
+  const searchAnnotations = { title: "Search the program API", readOnlyHint: true, idempotentHint: true, openWorldHint: false };
+  server.registerTool("search", { description: SEARCH_DESCRIPTION, annotations: searchAnnotations, inputSchema: { query: z.string().describe("what you need, e.g. 'save a file'") } }, async ({ query }) => {
     const { sections, matched } = searchCatalog(query);
     const head = matched ? `Matches for "${query}":` : `Nothing matched "${query}"; everything available:`;
     return { content: [{ type: "text" as const, text: [head, ...sections.map((s) => `## ${s.title}\n${s.text}`)].join("\n\n") }] };
   });
-  server.registerTool("execute", { description: EXECUTE_DESCRIPTION, inputSchema: executeShape }, async (args) => {
+  // A program may write storage and reach allowed hosts: not read-only, not idempotent.
+  const executeAnnotations = { title: "Run a program", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
+  server.registerTool("execute", { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeShape }, async (args) => {
     const parsed = ExecuteRequestSchema.safeParse(args);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -74,6 +81,8 @@ function buildServer(context: ExecutionContext): McpServer {
       throw err;
     }
   });
+  // The tool list is fixed: there is never a change to announce.
+  server.server.registerCapabilities({ tools: { listChanged: false } });
   return server;
 }
 

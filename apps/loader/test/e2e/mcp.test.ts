@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { call } from "../helpers.ts";
 
 interface RpcResponse {
-  result?: { tools?: { name: string; description: string; inputSchema: unknown }[]; content?: { type: string; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown>; serverInfo?: unknown };
+  result?: { tools?: { name: string; description: string; inputSchema: unknown; annotations?: Record<string, unknown> }[]; capabilities?: { tools?: { listChanged?: boolean } }; instructions?: string; content?: { type: string; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown>; serverInfo?: unknown };
   error?: { code: number; message: string };
 }
 
@@ -26,6 +26,16 @@ describe("MCP server", () => {
     expect(init.result?.serverInfo).toMatchObject({ name: "dwl" });
     const tools = (await rpc("tools/list", {})).result?.tools ?? [];
     expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
+  });
+
+  it("says how to use its tools, marks search read-only and execute open-world, and never announces list changes", async () => {
+    const init = await rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } });
+    expect(init.result?.instructions).toContain("`search`");
+    expect(init.result?.capabilities?.tools?.listChanged).toBe(false);
+    const tools = (await rpc("tools/list", {})).result?.tools ?? [];
+    const byName = Object.fromEntries(tools.map((t) => [t.name, t.annotations]));
+    expect(byName.search).toMatchObject({ readOnlyHint: true, idempotentHint: true, openWorldHint: false });
+    expect(byName.execute).toMatchObject({ readOnlyHint: false, idempotentHint: false, openWorldHint: true });
   });
 
   it("answers over text/event-stream when the client prefers it", async () => {

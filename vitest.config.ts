@@ -39,8 +39,10 @@ export default defineConfig({
         test: {
           name: "workerd",
           globalSetup: ["apps/loader/test/npm-registry/global-setup.mjs"],
-          // The first request in a fresh test runtime pays for compiling esbuild.wasm (~7 s).
+          // The first request in a fresh test runtime pays for compiling esbuild.wasm (~7 s, far
+          // more on a busy machine), in a test or in a beforeAll that warms up.
           testTimeout: 30_000,
+          hookTimeout: 60_000,
           include: ["apps/**/*.test.ts", "packages/**/*.test.ts"],
           exclude: ["**/*.node.test.ts", "**/node_modules/**"],
         },

@@ -268,21 +268,6 @@ if (typeof EventTarget === "function") {
   };
 }
 
-/**
- * A run that ends over its clock budget ends with cpu_limit, never ok: a native call (a default
- * sort of a million numbers, a huge regex replace) runs no fuel check, so the slice it took is
- * seen only when control comes back to metered code, or here, when the run ends. Only where the
- * clock advances during execution (local workerd); deployed, the platform's cpuMs bounds it.
- */
-function endedOverBudget(run) {
-  if (run.fuel === null || run.cpuError) return run.cpuError;
-  const spentMs = run.clockMs + (run.sliceStart === undefined ? 0 : now() - run.sliceStart);
-  if (spentMs <= run.limits.cpuMs) return undefined;
-  run.cpuError = new LimitError("cpu_limit", "CpuLimitError", `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs), ${Math.round(spentMs)} ms of it in work no fuel check could interrupt`);
-  failRun(run, run.cpuError);
-  return run.cpuError;
-}
-
 function clockCpuMs(run) {
   const t = now();
   if (run.sliceStart === undefined) {
@@ -804,10 +789,8 @@ export class Run extends WorkerEntrypoint {
           done.response.body?.cancel().catch(() => {});
           return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the response body was not complete within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
         }
-        if (endedOverBudget(run)) return { ok: false, error: describeError(run.failure) };
         return { ok: true, result: stringify(encoded) };
       }
-      if (endedOverBudget(run)) return { ok: false, error: describeError(run.failure) };
       return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
     } catch (err) {
       return { ok: false, error: describeError(run.failure ?? err) };

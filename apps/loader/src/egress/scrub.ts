@@ -5,6 +5,7 @@
  * every credential value in the headers and in a text body is replaced by the run's placeholder
  * for it, which the program already holds and which is worthless outside its hosts.
  */
+import { readCapped, TOO_LARGE } from "../read-capped.ts";
 
 /** What a value is replaced with: the run's placeholder, or a fixed marker when there is none. */
 export interface Scrub {
@@ -34,24 +35,9 @@ export async function scrubResponse(response: Response, scrubs: readonly Scrub[]
   if (!response.body || !TEXT_TYPES.test(type) || response.headers.has("content-encoding")) {
     return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
   }
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      return `the response of a credential-bearing request is a text body over ${maxBytes} bytes, too large to check that it does not echo the credential`;
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
+  const bytes = await readCapped(response.body, maxBytes);
+  if (bytes === TOO_LARGE) {
+    return `the response of a credential-bearing request is a text body over ${maxBytes} bytes, too large to check that it does not echo the credential`;
   }
   const text = scrubText(new TextDecoder().decode(bytes), scrubs);
   headers.delete("content-length");

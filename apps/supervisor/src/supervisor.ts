@@ -98,69 +98,62 @@ export class Supervisor {
     }
   }
 
-  private async attempts(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
-    let endTurn: (() => void) | undefined;
-    try {
-      await this.attemptUntilDecided(flight, attempt, res, released, (turnEnd) => (endTurn = turnEnd), () => endTurn?.());
-    } finally {
-      endTurn?.();
-    }
-  }
-
   /**
-   * Sends until an attempt is answered or decided. `holdTurn` receives the end of a resend turn
-   * taken after a crash; `endTurn` ends it (once the resend's answer begins: a streamed answer
-   * must not hold up the other resends for as long as it streams).
+   * Sends until an attempt is answered or decided. A resend after a crash holds the resend turn
+   * until its answer begins (a streamed answer must not hold up the other resends for as long
+   * as it streams), or until it ends whatever way.
    */
-  private async attemptUntilDecided(
-    flight: Flight,
-    attempt: AttemptRequest,
-    res: ServerResponse,
-    released: () => void,
-    holdTurn: (end: () => void) => void,
-    endTurn: () => void,
-  ): Promise<void> {
-    let unreached = 0;
-    for (;;) {
-      // A client that left while its request waited for the runtime or for its resend turn.
-      if (res.destroyed) return;
-      if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
-      flight.generation = this.generation;
-      flight.attempts++;
-      const fate = deferred<Fate>();
-      this.fates.set(flight, fate);
-      const outcome: Outcome = await this.client.send(attempt, res, () => {
-        flight.answered = true;
-        released();
-        endTurn();
-      });
-      // A resend refused by a runtime not listening yet keeps its turn while it tries again.
-      if (outcome.kind !== "lost" || outcome.reached) endTurn();
-      switch (outcome.kind) {
-        case "answered":
-        case "broken":
-        case "client_gone":
-          return;
-        case "too_large":
-          return send(res, bodyTooLarge(attempt.maxBodyBytes));
-        case "unrelayable":
-          return send(res, requestError(502, "internal", outcome.message));
-      }
-      if (!outcome.reached) {
-        // Refused: nothing was received, so sending again cannot run anything twice.
-        if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
-          return send(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
+  private async attempts(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
+    let turn: (() => void) | undefined;
+    const endTurn = () => {
+      turn?.();
+      turn = undefined;
+    };
+    try {
+      let unreached = 0;
+      for (;;) {
+        // A client that left while its request waited for the runtime or for its resend turn.
+        if (res.destroyed) return;
+        if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
+        flight.generation = this.generation;
+        flight.attempts++;
+        const fate = deferred<Fate>();
+        this.fates.set(flight, fate);
+        const outcome: Outcome = await this.client.send(attempt, res, () => {
+          flight.answered = true;
+          released();
+          endTurn();
+        });
+        // A resend refused by a runtime not listening yet keeps its turn while it tries again.
+        if (outcome.kind !== "lost" || outcome.reached) endTurn();
+        switch (outcome.kind) {
+          case "answered":
+          case "broken":
+          case "client_gone":
+            return;
+          case "too_large":
+            return send(res, bodyTooLarge(attempt.maxBodyBytes));
+          case "unrelayable":
+            return send(res, requestError(502, "internal", outcome.message));
         }
-        await sleep(100);
-        continue;
+        if (!outcome.reached) {
+          // Refused: nothing was received, so sending again cannot run anything twice.
+          if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
+            return send(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
+          }
+          await sleep(100);
+          continue;
+        }
+        const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
+        if (decided === undefined) return send(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
+        if (decided.kind === "verdict") {
+          return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
+        }
+        if (decided.kind === "restarted") return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+        turn = await this.takeResendTurn();
       }
-      const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
-      if (decided === undefined) return send(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
-      if (decided.kind === "verdict") {
-        return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
-      }
-      if (decided.kind === "restarted") return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
-      holdTurn(await this.takeResendTurn());
+    } finally {
+      endTurn();
     }
   }
 

@@ -35,6 +35,17 @@ async function expectPromptService(): Promise<void> {
 const counted = (loop: string) => `state.received++; ${loop} state.finished++;`;
 const listener = (loop: string) => `() => { ${counted(loop)} }`;
 
+/** A run whose WebSocketPair delivers one message while it waits; `attach` installs the listener on `client`. */
+const messagedDuringRun = (attach: string) => `const state = { received: 0, finished: 0 };
+export default async () => {
+  const [client, server] = Object.values(new WebSocketPair());
+  server.accept(); client.accept();
+  ${attach};
+  server.send("go");
+  await new Promise((r) => setTimeout(r, 50));
+  return state;
+};${fresh()}`;
+
 describe("code the runtime calls outside the run's context", () => {
   // The first request of a test runtime compiles esbuild.wasm (seconds): not what is measured.
   beforeAll(async () => {
@@ -47,15 +58,7 @@ describe("code the runtime calls outside the run's context", () => {
   ] as const) {
     it(`stops ${what} in a WebSocketPair message listener during the run with cpu_limit`, async () => {
       const { res, wallMs } = await timed({
-        code: `const state = { received: 0, finished: 0 };
-export default async () => {
-  const [client, server] = Object.values(new WebSocketPair());
-  server.accept(); client.accept();
-  client.addEventListener("message", ${listener(loop)});
-  server.send("go");
-  await new Promise((r) => setTimeout(r, 50));
-  return state;
-};${fresh()}`,
+        code: messagedDuringRun(`client.addEventListener("message", ${listener(loop)})`),
         limits: { cpuMs: 50, timeoutMs: 10_000 },
       });
       expect(expectFailure(res).error.type).toBe("cpu_limit");
@@ -86,15 +89,7 @@ export default async (mode) => {
   // no registering run, so refuel()'s own rule (the isolate's last run pays) is what stops it.
   it("stops a loop in an onmessage handler (no registering run known) with cpu_limit", async () => {
     const { res, wallMs } = await timed({
-      code: `const state = { received: 0, finished: 0 };
-export default async () => {
-  const [client, server] = Object.values(new WebSocketPair());
-  server.accept(); client.accept();
-  client.onmessage = ${listener(LOOP)};
-  server.send("go");
-  await new Promise((r) => setTimeout(r, 50));
-  return state;
-};${fresh()}`,
+      code: messagedDuringRun(`client.onmessage = ${listener(LOOP)}`),
       limits: { cpuMs: 50, timeoutMs: 10_000 },
     });
     expect(expectFailure(res).error.type).toBe("cpu_limit");

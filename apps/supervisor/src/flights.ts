@@ -16,8 +16,11 @@ export interface Flight {
   body: Buffer | "streamed" | undefined;
   /** The runtime generation this attempt was sent to. */
   generation: number;
-  /** How many times it has been sent. */
-  attempts: number;
+  /**
+   * How many runtime crashes it was in flight for. Attempts the runtime refused (it was not
+   * listening yet) do not count: a request first sent after a crash is not a repeat suspect.
+   */
+  crashes: number;
   /** The loader reported a side effect of this request (or one of its tenant's, conservatively). */
   effectful: boolean;
   /** The runtime's answer began: the client has seen part of it. */
@@ -35,7 +38,7 @@ export class Flights {
   private sequence = 0;
 
   open(fields: Pick<Flight, "method" | "route" | "body" | "generation">): Flight {
-    const flight: Flight = { ...fields, token: `${this.prefix}${(this.sequence++).toString(36)}`, attempts: 0, effectful: false, answered: false, startedAt: Date.now() };
+    const flight: Flight = { ...fields, token: `${this.prefix}${(this.sequence++).toString(36)}`, crashes: 0, effectful: false, answered: false, startedAt: Date.now() };
     this.byToken.set(flight.token, flight);
     return flight;
   }

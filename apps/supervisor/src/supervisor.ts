@@ -45,6 +45,9 @@ function deferred<T>(): Deferred<T> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** The generation of a request that is in no runtime (its last attempt was refused). */
+const NOT_SENT = -1;
+
 /** A request that could not reach a live runtime this many times in a row gets 503. */
 const MAX_UNREACHED_ATTEMPTS = 5;
 
@@ -116,7 +119,6 @@ export class Supervisor {
         if (res.destroyed) return;
         if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
         flight.generation = this.generation;
-        flight.attempts++;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
         const outcome: Outcome = await this.client.send(attempt, res, () => {
@@ -137,7 +139,9 @@ export class Supervisor {
             return send(res, requestError(502, "internal", outcome.message));
         }
         if (!outcome.reached) {
-          // Refused: nothing was received, so sending again cannot run anything twice.
+          // Refused: nothing was received, so sending again cannot run anything twice; and the
+          // request was in no runtime, so a crash meanwhile does not make it a suspect.
+          flight.generation = NOT_SENT;
           if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
             return send(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
           }
@@ -180,13 +184,14 @@ export class Supervisor {
     const programs = victims.filter((flight) => flight.route.program);
     console.error(`[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`);
     for (const flight of victims) {
+      flight.crashes++;
       const fate = this.fateOf(flight, programs, cause);
       this.fates.get(flight)?.resolve(fate);
     }
   }
 
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {
-    const culprit = cause !== "recycle" && flight.route.program && (programs.length === 1 || (flight.attempts >= 2 && resendable(flight)));
+    const culprit = cause !== "recycle" && flight.route.program && (programs.length === 1 || (flight.crashes >= 2 && resendable(flight)));
     if (culprit) return { kind: "verdict", cause };
     return resendable(flight) ? { kind: "resend" } : { kind: "restarted" };
   }

@@ -6,7 +6,38 @@ import { z } from "zod";
 import { ExecutionErrorSchema } from "./errors.ts";
 
 /** Paths of `files`: relative, forward slashes, no `..`, one of the supported extensions. */
-export const SOURCE_FILE_EXTENSIONS = [".ts", ".tsx", ".js", ".mjs", ".jsx", ".json"] as const;
+export const SOURCE_FILE_EXTENSIONS = [".ts", ".tsx", ".js", ".mjs", ".jsx", ".json", ".py"] as const;
+
+/** Languages a program can be written in; Python runs on Pyodide (SPEC "Python programs"). */
+export const PROGRAM_LANGUAGES = ["javascript", "typescript", "python"] as const;
+export const ProgramLanguageSchema = z.enum(PROGRAM_LANGUAGES);
+export type ProgramLanguage = z.infer<typeof ProgramLanguageSchema>;
+
+/** A program is Python when it says so, or when its files are `.py` files. */
+export function isPythonProgram(body: { language?: ProgramLanguage | undefined; files?: Record<string, string> | undefined }): boolean {
+  if (body.language !== undefined) return body.language === "python";
+  return body.files !== undefined && Object.keys(body.files).some((path) => path.endsWith(".py"));
+}
+
+/**
+ * Checks that only make sense across fields of a program source: one language per program, and
+ * the npm `dependencies` only for JavaScript. Shared by `/execute` and `/sandboxes`.
+ */
+export function checkProgramLanguage(
+  body: { language?: ProgramLanguage | undefined; files?: Record<string, string> | undefined; dependencies?: Record<string, string> | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const paths = body.files === undefined ? [] : Object.keys(body.files);
+  const python = isPythonProgram(body);
+  if (python) {
+    const foreign = paths.find((path) => !path.endsWith(".py") && !path.endsWith(".json"));
+    if (foreign !== undefined) ctx.addIssue({ code: "custom", path: ["files", foreign], message: "a Python program has only .py (and .json data) files" });
+    if (body.dependencies !== undefined) ctx.addIssue({ code: "custom", path: ["dependencies"], message: "npm `dependencies` are for JavaScript programs; a Python program uses the standard library" });
+  } else {
+    const py = paths.find((path) => path.endsWith(".py"));
+    if (py !== undefined) ctx.addIssue({ code: "custom", path: ["files", py], message: `a .py file belongs to a Python program: set "language": "python" (or give only .py files)` });
+  }
+}
 
 export const SourcePathSchema = z
   .string()
@@ -67,6 +98,8 @@ export type ProgramRequest = z.infer<typeof ProgramRequestSchema>;
 /** Fields shared by `/execute` and (later) `/sandboxes`: what the program is and what it may use. */
 export const ProgramSourceShape = {
   code: z.string().optional(),
+  /** Default: python when `files` are `.py`, otherwise JavaScript/TypeScript (told apart by the bundler). */
+  language: ProgramLanguageSchema.optional(),
   files: z.record(SourcePathSchema, z.string()).optional(),
   entry: SourcePathSchema.optional(),
   dependencies: z.record(z.string().min(1).max(214), z.string().min(1).max(256)).optional(),
@@ -99,6 +132,7 @@ export const ExecuteRequestSchema = z
     if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
       ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
     }
+    checkProgramLanguage(body, ctx);
   });
 export type ExecuteRequest = z.infer<typeof ExecuteRequestSchema>;
 

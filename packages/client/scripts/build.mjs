@@ -1,9 +1,11 @@
 // Builds dist/: the publishable @dwl/client package (`npm pack ./packages/client/dist`).
 //
 //   dist/index.js      the SDK, ESM, platform neutral (Node >= 20, browsers, Workers)
+//   dist/ai.js         `@dwl/client/ai`: Code Mode for the Vercel AI SDK (`ai`, an optional peer)
 //   dist/cli.js        the `dwl` bin, ESM for Node >= 20
 //   dist/types/        declarations (tsc, tsconfig.build.json), @dwl/protocol's included
-//   dist/package.json  exports map, bin, zod as the one dependency; README.md and LICENSE
+//   dist/package.json  exports map, bin, zod as the one dependency, `ai` an optional peer; README.md
+//                      and LICENSE
 //
 // @dwl/protocol is bundled into the JS and its declarations shipped beside the SDK's: it is a
 // workspace-only package of .ts sources and is not published. `--js` builds only the two JS files,
@@ -35,14 +37,16 @@ async function newest(dirs) {
  * Bundles `entry` to `dist/<name>` through a temporary file and a rename: concurrent launchers
  * (parallel tests, two terminals) never import a half-written file.
  */
-async function bundle(entry, name, platform) {
+async function bundle(entry, name, platform, plugins = []) {
   const result = await build({
+    plugins,
     entryPoints: [join(root, entry)],
     bundle: true,
     format: "esm",
     platform,
     target: platform === "node" ? "node20" : "es2022",
-    external: ["zod"],
+    // ai.js imports the user's own `ai`; it is never bundled.
+    external: ["zod", "ai"],
     write: false,
     logLevel: "warning",
     absWorkingDir: root,
@@ -52,6 +56,14 @@ async function bundle(entry, name, platform) {
   await writeFile(tmp, file.contents);
   await rename(tmp, join(out, name));
 }
+
+/** ai.js imports the SDK from dist/index.js, so both share one `DwlRequestError` class. */
+const sdkEntryExternal = {
+  name: "sdk-entry-external",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/index\.ts$/ }, () => ({ path: "./index.js", external: true }));
+  },
+};
 
 /** Builds dist/index.js and dist/cli.js when missing or older than a source file. */
 export async function buildJs({ force = false } = {}) {
@@ -63,6 +75,7 @@ export async function buildJs({ force = false } = {}) {
   await mkdir(out, { recursive: true });
   // The SDK uses no Node APIs, so it bundles for browsers and Workers too.
   await bundle("src/index.ts", "index.js", "neutral");
+  await bundle("src/ai.ts", "ai.js", "neutral", [sdkEntryExternal]);
   await bundle("src/cli.ts", "cli.js", "node");
   return true;
 }
@@ -101,12 +114,15 @@ export async function buildPackage() {
     types: "./types/client/src/index.d.ts",
     exports: {
       ".": { types: "./types/client/src/index.d.ts", import: "./index.js", default: "./index.js" },
+      "./ai": { types: "./types/client/src/ai.d.ts", import: "./ai.js", default: "./ai.js" },
       "./package.json": "./package.json",
     },
     bin: { dwl: "./cli.js" },
-    files: ["index.js", "cli.js", "types", "README.md", "LICENSE"],
+    files: ["index.js", "ai.js", "cli.js", "types", "README.md", "LICENSE"],
     engines: pkg.engines,
     dependencies: pkg.dependencies,
+    peerDependencies: pkg.peerDependencies,
+    peerDependenciesMeta: pkg.peerDependenciesMeta,
   };
   await writeFile(join(out, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
   await copyFile(join(root, "README.md"), join(out, "README.md"));

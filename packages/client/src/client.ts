@@ -22,7 +22,7 @@ import {
   type SandboxList,
   type SandboxLogEntry,
 } from "@dwl/protocol";
-import type { z } from "zod";
+import { z } from "zod";
 import { DwlRequestError, requestErrorFrom } from "./errors.ts";
 import { FileInfoSchema, FileListSchema, type FileHead, type FileInfo, type FileList } from "./files-types.ts";
 
@@ -138,6 +138,12 @@ export interface CredentialsApi {
   list(options?: RequestOptions): Promise<{ credentials: CredentialInfo[] }>;
   delete(name: string, options?: RequestOptions): Promise<void>;
 }
+
+/** A JSON-RPC 2.0 answer of the MCP endpoint: `result` or `error`. */
+const JsonRpcAnswerSchema = z.object({
+  result: z.record(z.string(), z.unknown()).optional(),
+  error: z.object({ code: z.number(), message: z.string() }).optional(),
+});
 
 /** How one HTTP call is made and read. */
 interface Call {
@@ -302,6 +308,29 @@ export class DwlClient {
    */
   execute(body: ExecuteRequest, options?: RequestOptions): Promise<ExecuteResponse> {
     return this.#json(ExecuteResponseSchema, { method: "POST", path: "/execute", json: body, retry: true, execution: true, ...only(options) });
+  }
+
+  /**
+   * `POST /mcp`: one JSON-RPC request to the loader's MCP server, e.g. `tools/list`, or
+   * `tools/call` with `{ name: "search", arguments: { query } }`. The server is stateless, so no
+   * `initialize` comes first. Resolves with the JSON-RPC `result`; a JSON-RPC `error` rejects with a
+   * `DwlRequestError` of type `invalid_request` (status 200).
+   *
+   * @example
+   * const { tools } = await dwl.mcp("tools/list"); // [{ name: "search", … }, { name: "execute", … }]
+   */
+  async mcp(method: string, params?: Record<string, unknown>, options?: RequestOptions): Promise<Record<string, unknown>> {
+    const answer = await this.#json(JsonRpcAnswerSchema, {
+      method: "POST",
+      path: "/mcp",
+      json: { jsonrpc: "2.0", id: 1, method, ...(params ? { params } : {}) },
+      // Both are required by Streamable HTTP; JSON first asks for a plain JSON answer, not SSE.
+      headers: { accept: "application/json, text/event-stream" },
+      retry: true,
+      ...only(options),
+    });
+    if (answer.error) throw new DwlRequestError({ status: 200, type: "invalid_request", message: `MCP ${method}: ${answer.error.message} (code ${answer.error.code})` });
+    return answer.result ?? {};
   }
 
   /** Sends, reads a JSON answer and validates it; non-2xx answers become `DwlRequestError`. */

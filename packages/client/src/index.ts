@@ -16,6 +16,20 @@ export type {
   SandboxFetchInit,
   SandboxListOptions,
 } from "./client.ts";
+export {
+  apiDeclarations,
+  CODE_MODE_PARAMETERS,
+  CODE_MODE_TOOL_NAME,
+  codeModeFunction,
+  describeCodeMode,
+  formatCodeModeResult,
+  runCodeMode,
+  runCodeModeCall,
+  toAnthropicTool,
+  toOpenAIResponsesTool,
+  toOpenAITool,
+} from "./code-mode.ts";
+export type { ApiSection, CodeModeInput, CodeModeOptions, CodeModeResult, FunctionToolDefinition } from "./code-mode.ts";
 export { CLIENT_ERROR_TYPES, DwlRequestError } from "./errors.ts";
 export type { ClientErrorType, DwlRequestErrorInit, DwlRequestErrorType } from "./errors.ts";
 export { FileInfoSchema, FileListSchema } from "./files-types.ts";

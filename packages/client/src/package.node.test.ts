@@ -104,7 +104,7 @@ describe("the packed @dwl/client", () => {
     const pack = await run("npm", ["pack", join(CLIENT, "dist"), "--pack-destination", scratch, "--json"], scratch);
     expect(pack.code, pack.stderr).toBe(0);
     const [packed] = JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[];
-    expect(packed?.files.map((f) => f.path).sort()).toEqual(expect.arrayContaining(["LICENSE", "README.md", "cli.js", "index.js", "package.json", "types/client/src/index.d.ts"]));
+    expect(packed?.files.map((f) => f.path).sort()).toEqual(expect.arrayContaining(["LICENSE", "README.md", "ai.js", "cli.js", "index.js", "package.json", "types/client/src/ai.d.ts", "types/client/src/index.d.ts"]));
     project = join(scratch, "project");
     mkdirSync(project);
     writeFileSync(join(project, "package.json"), JSON.stringify({ name: "scratch", private: true, type: "module" }));
@@ -117,6 +117,9 @@ describe("the packed @dwl/client", () => {
     const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as Record<string, unknown>;
     expect(pkg).toMatchObject({ type: "module", license: "MIT", bin: { dwl: "./cli.js" }, exports: { ".": { types: expect.stringMatching(/\.d\.ts$/), import: "./index.js" } } });
     expect(Object.keys(pkg.dependencies as object)).toEqual(["zod"]);
+    // `@dwl/client/ai` imports the user's own `ai`; installing the SDK never pulls it in.
+    expect(pkg).toMatchObject({ exports: { "./ai": { import: "./ai.js" } }, peerDependencies: { ai: expect.any(String) }, peerDependenciesMeta: { ai: { optional: true } } });
+    expect(readdirSync(join(project, "node_modules"))).not.toContain("ai");
     expect(readFileSync(join(dir, "LICENSE"), "utf8")).toMatch(/^MIT License/);
     const files = readdirSync(dir, { recursive: true }).map(String);
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);

@@ -43,8 +43,10 @@ install_once pnpm.lock pnpm-lock.yaml \
 
 # 3. Generated modules the Worker imports, each skipped in a few ms when its inputs have not
 #    changed: the minified child harness (apps/loader/build-harness.mjs) and the playground's
-#    browser bundle (apps/playground → apps/loader/src/playground/assets.generated.ts).
+#    browser bundle (apps/playground → apps/loader/src/playground/assets.generated.ts), and the
+#    Pyodide runtime files served to Python children as static assets (.dwl/pyodide).
 node apps/loader/build-harness.mjs
+node apps/loader/build-pyodide.mjs
 node apps/playground/build.mjs
 
 exec "$@"

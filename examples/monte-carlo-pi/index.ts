@@ -1,6 +1,6 @@
 // Monte Carlo estimate of π: sample points in the unit square, count those inside the quarter
 // circle, draw them as an SVG saved to the tenant's files, and return the estimate.
-// Run it and download the chart: see README, "The Monte Carlo π demo".
+// Run it and download the chart: see docs/api.md, "The Monte Carlo π demo".
 
 interface Input {
   points?: number;

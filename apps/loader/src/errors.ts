@@ -8,6 +8,21 @@ import type { RequestErrorBody, RequestErrorType, RequestIssue } from "@dwl/prot
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
+/**
+ * The one table from a request error's type to its HTTP status. The request check
+ * (run/request-check.ts) and MCP decide the type; only this table decides the status.
+ */
+export const REQUEST_ERROR_STATUS: Readonly<Record<RequestErrorType, ContentfulStatusCode>> = {
+  invalid_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  payload_too_large: 413,
+  rate_limited: 429,
+  not_configured: 500,
+  internal: 500,
+  runtime_restarted: 503,
+};
+
 export class DwlHttpError extends Error {
   constructor(
     readonly status: ContentfulStatusCode,
@@ -18,6 +33,11 @@ export class DwlHttpError extends Error {
   ) {
     super(message);
     this.name = "DwlHttpError";
+  }
+
+  /** A request error whose status is its type's, from {@link REQUEST_ERROR_STATUS}. */
+  static of(type: RequestErrorType, message: string, issues?: RequestIssue[], headers?: Record<string, string>): DwlHttpError {
+    return new DwlHttpError(REQUEST_ERROR_STATUS[type], type, message, issues, headers);
   }
 
   toBody(): RequestErrorBody {

@@ -11,7 +11,7 @@ import { runEgress, type RunEgress } from "./egress/run-egress.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
 import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
-import { resolveTools } from "./tools/registry.ts";
+import { checkProgramRequest, type CheckedProgram } from "./run/request-check.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
 import { runInChild } from "./sandbox/run.ts";
@@ -66,14 +66,14 @@ export function compileFailure(err: CompileError): ExecutionError {
 
 /**
  * Runs one program and returns the response body as JSON text. The result is spliced in as the
- * child encoded it, so a large result is never parsed and re-encoded by the loader.
+ * child encoded it, so a large result is never parsed and re-encoded by the loader. `checked`:
+ * the request check's verdict when the route ran it already (before admission); otherwise the
+ * request is checked here, before any bundling.
  */
-export async function executeProgram(body: ExecuteRequest, context: ExecutionContext): Promise<string> {
+export async function executeProgram(body: ExecuteRequest, context: ExecutionContext, checked?: CheckedProgram): Promise<string> {
   const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
   const limits = clampLimits(body.limits, context.server);
-  // Request mistakes (bad rules, unknown credentials or tools) are answered before any bundling.
-  const egress = await runEgress(body.egress, context.tenant, context.env, clock.executionId);
-  resolveTools(body.tools);
+  const plan = checked ?? (await checkProgramRequest(body, context));
   let compiled: CompiledProgram;
   try {
     compiled = await compileProgram(body, context.server);
@@ -91,12 +91,12 @@ export async function executeProgram(body: ExecuteRequest, context: ExecutionCon
     });
   }
   clock.compiled = performance.now();
-  return (await runCompiled(compiled, body, context, clock, egress)).json;
+  return (await runCompiled(compiled, body, context, clock, plan)).json;
 }
 
 /** Everything baked into the child for these settings (part of its isolate id). */
-export function childScope(tenant: string, settings: Pick<RunSettings, "storage" | "tools">, egress: RunEgress): ChildScope {
-  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope, tools: resolveTools(settings.tools) };
+export function childScope(tenant: string, settings: Pick<RunSettings, "storage">, egress: RunEgress, checked: CheckedProgram): ChildScope {
+  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope, tools: checked.tools };
 }
 
 /** The per-run settings the harness receives. */
@@ -126,12 +126,12 @@ export async function runCompiled(
   settings: RunSettings,
   { env, tenant, server }: ExecutionContext,
   clock: RunClock,
-  egress?: RunEgress,
+  checked: CheckedProgram,
 ): Promise<{ json: string; outcome: ChildOutcome }> {
   const { bundle, key, cached, pinned } = compiled;
   const limits = clampLimits(settings.limits, server);
-  const runEgressSettings = egress ?? (await runEgress(settings.egress, tenant, env, clock.executionId));
-  const scope = childScope(tenant, settings, runEgressSettings);
+  const runEgressSettings = await runEgress(checked.egress, env, clock.executionId);
+  const scope = childScope(tenant, settings, runEgressSettings, checked);
   const isolateId = await isolateIdFor(key, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned);

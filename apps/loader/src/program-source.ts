@@ -6,7 +6,6 @@
 import type { ExecuteRequest } from "@dwl/protocol";
 import { sha256Hex } from "./bundle/cache.ts";
 import type { SourceFiles } from "./bundle/virtual-files.ts";
-import { DwlHttpError } from "./errors.ts";
 
 /** The name a single `code` module gets in stack traces and compile errors. */
 export const SINGLE_MODULE_NAME = "index.ts";
@@ -30,15 +29,13 @@ export interface ProgramSource {
 
 type SourceFields = Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies">;
 
-function pickEntry(files: SourceFiles): string {
+/**
+ * The entry of `files` when the request names none, or undefined when there is none to pick
+ * (run/request-check.ts refuses such a request with 400).
+ */
+export function defaultEntry(files: SourceFiles): string | undefined {
   const names = Object.keys(files);
-  const found = DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
-  if (found === undefined) {
-    throw new DwlHttpError(400, "invalid_request", "no entry file: add index.ts (or index.js) to `files`, or set `entry`", [
-      { path: ["entry"], message: "required when `files` has no index.ts or index.js", code: "custom" },
-    ]);
-  }
-  return found;
+  return DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
 }
 
 export function sourceBytes(body: SourceFields): number {
@@ -51,7 +48,8 @@ export function sourceBytes(body: SourceFields): number {
 
 export async function programSource(body: SourceFields, meter: boolean): Promise<ProgramSource> {
   const files: SourceFiles = body.code !== undefined ? { [SINGLE_MODULE_NAME]: body.code } : (body.files ?? {});
-  const entry = body.entry ?? pickEntry(files);
+  const entry = body.entry ?? defaultEntry(files);
+  if (entry === undefined) throw new Error("a program without an entry file passed the request check");
   const dependencies = Object.fromEntries(Object.entries(body.dependencies ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const parts: unknown[] = [BUNDLE_FORMAT_VERSION, meter, entry, Object.keys(files).sort().map((name) => [name, files[name]])];
   // Appended only when present, so the keys of programs without dependencies stay as they were.

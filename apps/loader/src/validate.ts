@@ -24,14 +24,14 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): DwlHttpError {
-  return new DwlHttpError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
+  return DwlHttpError.of("payload_too_large", `the request body is over ${maxBytes} bytes`);
 }
 
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new DwlHttpError(400, "invalid_request", `the body is not valid JSON: ${(err as Error).message}`, [
+    throw DwlHttpError.of("invalid_request", `the body is not valid JSON: ${(err as Error).message}`, [
       { path: [], message: "expected a JSON object", code: "invalid_json" },
     ]);
   }
@@ -47,5 +47,5 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infe
   }));
   const first = issues[0];
   const where = first && first.path.length > 0 ? `\`${first.path.join(".")}\`: ` : "";
-  throw new DwlHttpError(400, "invalid_request", `invalid request: ${where}${first?.message ?? "invalid body"}`, issues);
+  throw DwlHttpError.of("invalid_request", `invalid request: ${where}${first?.message ?? "invalid body"}`, issues);
 }

@@ -95,7 +95,40 @@ export const ProgramRequestSchema = z
   });
 export type ProgramRequest = z.infer<typeof ProgramRequestSchema>;
 
-/** Fields shared by `/execute` and (later) `/sandboxes`: what the program is and what it may use. */
+/** The cross-field part of a program source, as every schema that carries one sees it. */
+export interface ProgramSourceFields {
+  code?: string | undefined;
+  files?: Record<string, string> | undefined;
+  entry?: string | undefined;
+  language?: ProgramLanguage | undefined;
+  dependencies?: Record<string, string> | undefined;
+}
+
+/**
+ * The one cross-field check of a program source, shared by `/execute` (and MCP `execute`) and
+ * `/sandboxes`: exactly one of `code` and `files`, an `entry` that names one of the `files`, and
+ * one language per program ({@link checkProgramLanguage}).
+ */
+export function checkProgramSource(body: ProgramSourceFields, ctx: z.RefinementCtx): void {
+  if (body.code === undefined && body.files === undefined) {
+    ctx.addIssue({ code: "custom", path: ["code"], message: "either `code` or `files` is required" });
+  }
+  if (body.code !== undefined && body.files !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["files"], message: "give either `code` or `files`, not both" });
+  }
+  if (body.files !== undefined && Object.keys(body.files).length === 0) {
+    ctx.addIssue({ code: "custom", path: ["files"], message: "must name at least one file" });
+  }
+  if (body.entry !== undefined && body.files === undefined) {
+    ctx.addIssue({ code: "custom", path: ["entry"], message: "`entry` only applies with `files`" });
+  }
+  if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
+    ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
+  }
+  checkProgramLanguage(body, ctx);
+}
+
+/** Fields shared by `/execute` and `/sandboxes`: what the program is and what it may use. */
 export const ProgramSourceShape = {
   code: z.string().optional(),
   /** Default: python when `files` are `.py`, otherwise JavaScript/TypeScript (told apart by the bundler). */
@@ -116,24 +149,7 @@ export const ExecuteRequestSchema = z
     input: z.unknown().optional(),
     request: ProgramRequestSchema.optional(),
   })
-  .superRefine((body, ctx) => {
-    if (body.code === undefined && body.files === undefined) {
-      ctx.addIssue({ code: "custom", path: ["code"], message: "either `code` or `files` is required" });
-    }
-    if (body.code !== undefined && body.files !== undefined) {
-      ctx.addIssue({ code: "custom", path: ["files"], message: "give either `code` or `files`, not both" });
-    }
-    if (body.files !== undefined && Object.keys(body.files).length === 0) {
-      ctx.addIssue({ code: "custom", path: ["files"], message: "must name at least one file" });
-    }
-    if (body.entry !== undefined && body.files === undefined) {
-      ctx.addIssue({ code: "custom", path: ["entry"], message: "`entry` only applies with `files`" });
-    }
-    if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
-      ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
-    }
-    checkProgramLanguage(body, ctx);
-  });
+  .superRefine(checkProgramSource);
 export type ExecuteRequest = z.infer<typeof ExecuteRequestSchema>;
 
 export const LOG_LEVELS = ["log", "info", "warn", "error", "debug"] as const;

@@ -33,6 +33,7 @@ export {
   ProgramResponseSchema,
   ProgramSourceShape,
   checkProgramLanguage,
+  checkProgramSource,
   isPythonProgram,
   PROGRAM_LANGUAGES,
   ProgramLanguageSchema,
@@ -49,6 +50,7 @@ export type {
   LogEntry,
   ProgramLanguage,
   ProgramRequest,
+  ProgramSourceFields,
   ProgramResponse,
   Timing,
 } from "./execute.ts";

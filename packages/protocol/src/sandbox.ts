@@ -4,22 +4,13 @@
  */
 import { z } from "zod";
 import { ExecutionErrorSchema } from "./errors.ts";
-import { checkProgramLanguage, ProgramSourceShape, type ProgramLanguage } from "./execute.ts";
+import { checkProgramSource, ProgramSourceShape } from "./execute.ts";
 
 /** A sandbox's display name: optional, 1-64 printable characters. */
 export const SandboxNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
 
-const definitionChecks = (body: { code?: string | undefined; files?: Record<string, string> | undefined; entry?: string | undefined; language?: ProgramLanguage | undefined; dependencies?: Record<string, string> | undefined }, ctx: z.RefinementCtx) => {
-  if (body.code === undefined && body.files === undefined) ctx.addIssue({ code: "custom", path: ["code"], message: "either `code` or `files` is required" });
-  if (body.code !== undefined && body.files !== undefined) ctx.addIssue({ code: "custom", path: ["files"], message: "give either `code` or `files`, not both" });
-  if (body.entry !== undefined && body.files !== undefined && !(body.entry in body.files)) {
-    ctx.addIssue({ code: "custom", path: ["entry"], message: `no file named "${body.entry}" in \`files\`` });
-  }
-  checkProgramLanguage(body, ctx);
-};
-
 /** `POST /sandboxes` and `PUT /sandboxes/:id`: the /execute fields minus `input`/`request`, plus `name`. */
-export const SandboxDefinitionSchema = z.strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() }).superRefine(definitionChecks);
+export const SandboxDefinitionSchema = z.strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() }).superRefine(checkProgramSource);
 export type SandboxDefinition = z.infer<typeof SandboxDefinitionSchema>;
 
 export const SandboxInfoSchema = z.object({

@@ -13,6 +13,8 @@ import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram, type ExecutionContext } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
+import { checkProgramRequest } from "../run/request-check.ts";
+import { validate } from "../validate.ts";
 import { searchCatalog } from "./catalog.ts";
 
 export const SEARCH_DESCRIPTION =
@@ -27,8 +29,15 @@ export const SERVER_INSTRUCTIONS =
 
 const MAX_RESULT_CHARS = 50_000;
 
+/**
+ * Deliberately loose: the SDK refuses arguments that fail this schema in its own words, so the
+ * real validation is ExecuteRequestSchema and the request check, which report the same error
+ * types as POST /execute.
+ */
 const executeShape = {
-  code: z.string().describe("the program"),
+  code: z.string().optional().describe("the program (or `files`)"),
+  files: z.record(z.string(), z.string()).optional().describe("path → source, for several modules"),
+  entry: z.string().optional().describe("entry file of `files`"),
   input: z.unknown().optional().describe("JSON passed as the first argument"),
   dependencies: z.record(z.string(), z.string()).optional().describe('npm packages, e.g. {"zod":"^4"}'),
   egress: z.object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() }).optional().describe("hosts to allow; credentials to inject"),
@@ -57,6 +66,19 @@ export function describeRun(res: ExecuteResponse): string {
   return lines.join("\n\n");
 }
 
+/**
+ * A request the loader refuses, as an error result: the same `{ error: { type, message, issues } }`
+ * POST /execute answers with (and its HTTP status), the type also in the text a model reads.
+ */
+function refusal(err: DwlHttpError) {
+  const issues = (err.issues ?? []).map((i) => `\n- ${i.path.join(".") || "(arguments)"}: ${i.message}`).join("");
+  return {
+    isError: true,
+    content: [{ type: "text" as const, text: `request refused (${err.type}, HTTP ${err.status}): ${err.message}${issues}` }],
+    structuredContent: { ...err.toBody(), status: err.status } as Record<string, unknown>,
+  };
+}
+
 function buildServer(context: ExecutionContext): McpServer {
   const server = new McpServer({ name: "dwl", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), instructions: SERVER_INSTRUCTIONS });
   const searchAnnotations = { title: "Search the program API", readOnlyHint: true, idempotentHint: true, openWorldHint: false };
@@ -68,16 +90,13 @@ function buildServer(context: ExecutionContext): McpServer {
   // A program may write storage and reach allowed hosts: not read-only, not idempotent.
   const executeAnnotations = { title: "Run a program", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
   server.registerTool("execute", { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeShape }, async (args) => {
-    const parsed = ExecuteRequestSchema.safeParse(args);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      return { isError: true, content: [{ type: "text" as const, text: `invalid arguments: ${issue?.path.join(".") ?? ""} ${issue?.message ?? ""}`.trim() }] };
-    }
     try {
-      const response = JSON.parse(await admitted(context.env, context.tenant, context.server, () => executeProgram(parsed.data, context))) as ExecuteResponse;
+      const body = validate(ExecuteRequestSchema, args);
+      const checked = await checkProgramRequest(body, context);
+      const response = JSON.parse(await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked))) as ExecuteResponse;
       return { isError: !response.ok, content: [{ type: "text" as const, text: describeRun(response) }], structuredContent: response as unknown as Record<string, unknown> };
     } catch (err) {
-      if (err instanceof DwlHttpError) return { isError: true, content: [{ type: "text" as const, text: `request refused: ${err.message}` }] };
+      if (err instanceof DwlHttpError) return refusal(err);
       throw err;
     }
   });

@@ -9,7 +9,6 @@ import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
 import type { ExecutionContext } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
-import { REQUEST_OVERHEAD_BYTES } from "../limits.ts";
 import { publicOrigin } from "../public-origin.ts";
 import {
   createSandbox,
@@ -22,7 +21,7 @@ import {
   serveSandboxHttp,
   updateSandbox,
 } from "../sandboxes/service.ts";
-import { parseJson, readBodyText, validate } from "../validate.ts";
+import { readProgramRequest } from "../run/request-check.ts";
 
 const MAX_PAGE = 100;
 
@@ -33,10 +32,7 @@ function contextOf(c: Context<AppEnv>): ExecutionContext {
 const originOf = (c: Context<AppEnv>) => publicOrigin(c.env, c.req.url);
 const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) => c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
 
-async function definitionOf(c: Context<AppEnv>) {
-  const server = c.get("server");
-  return validate(SandboxDefinitionSchema, parseJson(await readBodyText(c.req.raw, server.maxCodeBytes * 2 + REQUEST_OVERHEAD_BYTES)));
-}
+const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, SandboxDefinitionSchema, c.get("server"));
 
 export const sandboxesRoute = new Hono<AppEnv>()
   .post("/", async (c) => c.json(await createSandbox(await definitionOf(c), contextOf(c), originOf(c)), 201))
@@ -57,7 +53,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .get("/:id/logs", async (c) => c.json({ entries: await sandboxLogs(c.req.param("id"), contextOf(c)) }))
   .post("/:id/execute", async (c) => {
     const server = c.get("server");
-    const body = validate(SandboxExecuteSchema, parseJson((await readBodyText(c.req.raw, server.maxInputBytes + REQUEST_OVERHEAD_BYTES)) || "{}"));
+    const body = await readProgramRequest(c.req.raw, SandboxExecuteSchema, server, "{}");
     const json = await admitted(c.env, c.get("tenant"), server, () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)), waitUntilOf(c));
     return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
   })

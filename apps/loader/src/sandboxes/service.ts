@@ -19,7 +19,7 @@ import { publicOrigin } from "../public-origin.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild } from "../sandbox/load.ts";
 import { mapStack, traceMapFor } from "../sandbox/stack.ts";
-import { resolveTools } from "../tools/registry.ts";
+import { checkProgramRequest, type CheckedProgram } from "../run/request-check.ts";
 import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 
@@ -118,8 +118,8 @@ export function sandboxInfo(record: SandboxRecord, origin: string): SandboxInfo 
   };
 }
 
-/** Bundles a definition (nothing is stored); a program mistake is a 400 naming the source. */
-async function compileDefinition(definition: SandboxDefinition, context: ExecutionContext): Promise<{ compiled: CompiledProgram; entry: string }> {
+/** Bundles a checked definition (nothing is stored); a program mistake is a 400 naming the source. */
+async function compileDefinition(definition: SandboxDefinition, checked: CheckedProgram, context: ExecutionContext): Promise<{ compiled: CompiledProgram; entry: string }> {
   let compiled;
   try {
     compiled = await compileProgram(definition, context.server);
@@ -134,8 +134,8 @@ async function compileDefinition(definition: SandboxDefinition, context: Executi
       { path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` },
     ]);
   }
-  const entry = definition.entry ?? (definition.code !== undefined ? "index.ts" : (Object.keys(definition.files ?? {})[0] ?? "index.ts"));
-  return { compiled, entry };
+  // The entry the bundle was built from (a definition always carries code or files).
+  return { compiled, entry: checked.entry ?? "index.ts" };
 }
 
 function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
@@ -144,15 +144,14 @@ function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
 }
 
 export async function createSandbox(definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
-  // Egress settings and tools are checked now, not at the first request.
-  await runEgress(definition.egress, context.tenant, context.env, "validation");
-  resolveTools(definition.tools);
+  // The whole definition is checked now (sizes, entry, egress, tools), not at the first request.
+  const checked = await checkProgramRequest(definition, context);
   const sandboxes = registry(context.env, context.tenant);
   const notCreated = "the sandbox was not created; retry the request";
   // Count and rate are checked before compiling (the costly part), so a refused create stores nothing.
   const refusal = await storageOperation(`the sandbox registry failed: ${notCreated}`, () => sandboxes.admitWrite(quotaOf(context)));
   if (refusal) throw refused(refusal, context, undefined);
-  const { compiled, entry } = await compileDefinition(definition, context);
+  const { compiled, entry } = await compileDefinition(definition, checked, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
   // The bundle first, then the row: until the row commits, the registry's reservation keeps the
   // bundle from collection, and a failed create leaves at most an unused bundle the next sweep takes.
@@ -194,9 +193,8 @@ export async function updateSandbox(id: string, definition: SandboxDefinition, c
   const unchanged = "the sandbox was not changed; retry the request";
   const refusal = await storageOperation(`the sandbox registry failed: ${unchanged}`, () => sandboxes.admitWrite(quotaOf(context), id));
   if (refusal) throw refused(refusal, context, id);
-  await runEgress(definition.egress, context.tenant, context.env, "validation");
-  resolveTools(definition.tools);
-  const { compiled, entry } = await compileDefinition(definition, context);
+  const checked = await checkProgramRequest(definition, context);
+  const { compiled, entry } = await compileDefinition(definition, checked, context);
   // The bundle first: the sandbox keeps running its current version until the row points here.
   await storeBundle(sandboxes, compiled, context, unchanged, id);
   let record: SandboxRecord | null;
@@ -256,9 +254,12 @@ function logEntries(executionId: string, kind: SandboxLogEntry["kind"], outcome:
 export async function executeSandbox(id: string, input: unknown, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<string> {
   const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0, kind: "sandbox-execute" as const };
   const record = await getSandbox(id, context);
+  const settings = { ...record.settings, input };
+  // The stored settings (a credential may have been deleted since) and this call's input.
+  const checked = await checkProgramRequest(settings, context);
   const bundle = await bundleOf(record, context.env, context.tenant);
   clock.compiled = performance.now();
-  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true, pinned: true }, { ...record.settings, input }, context, clock);
+  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true, pinned: true }, settings, context, clock, checked);
   waitUntil(registry(context.env, context.tenant).appendLogs(id, logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) })));
   return json;
 }
@@ -277,8 +278,9 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const bundle = await bundleOf(record, env, tenant);
   const settings = record.settings;
   const limits = clampLimits(settings.limits, server);
-  const egress = await runEgress(settings.egress, tenant, env, executionId);
-  const scope = childScope(tenant, settings, egress);
+  const checked = await checkProgramRequest(settings, context);
+  const egress = await runEgress(checked.egress, env, executionId);
+  const scope = childScope(tenant, settings, egress, checked);
   const isolateId = await isolateIdFor(record.bundleKey, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, true);

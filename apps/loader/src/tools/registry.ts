@@ -5,7 +5,6 @@
  * class holds the rules every tool shares), export it from index.ts, and add an entry here with
  * its TypeScript declaration (what MCP `search` shows to models).
  */
-import { DwlHttpError } from "../errors.ts";
 import { JSON_API_DECLARATION } from "./json-api.ts";
 import { NOTES_DECLARATION } from "./notes.ts";
 
@@ -29,17 +28,4 @@ export const TOOLS: Readonly<Record<string, ToolDefinition>> = {
  */
 export function toolDefinition(name: string): ToolDefinition | undefined {
   return Object.hasOwn(TOOLS, name) ? TOOLS[name] : undefined;
-}
-
-/** Validates `tools` (unknown names are a 400 naming the entry) and returns them sorted, unique. */
-export function resolveTools(names: readonly string[] | undefined): string[] {
-  const unique = [...new Set(names ?? [])].sort();
-  (names ?? []).forEach((name, index) => {
-    if (!toolDefinition(name)) {
-      throw new DwlHttpError(400, "invalid_request", `unknown tool "${name}": available tools are ${Object.keys(TOOLS).join(", ")}`, [
-        { path: ["tools", index], message: `unknown tool "${name}"` },
-      ]);
-    }
-  });
-  return unique;
 }

@@ -3,6 +3,11 @@
 # Idempotent and fast on the second run: each install step is skipped when its lockfile
 # has not changed since the last successful install (stamp files under .dwl/).
 set -eu
+# `--user-config` first: keep the caller's own wrangler configuration, so `npm run deploy` and
+# `npm run wrangler -- …` see the user's `wrangler login` (docs/deploy.md). Without it, wrangler's
+# logs and config stay inside the project, as local serving and the tests want.
+USER_CONFIG=false
+if [ "${1:-}" = "--user-config" ]; then USER_CONFIG=true; shift; fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STAMPS="$ROOT/.dwl"
 mkdir -p "$STAMPS/bin"
@@ -31,8 +36,8 @@ ln -sf "$ROOT/tools/node_modules/pnpm/bin/pnpm.cjs" "$STAMPS/bin/pnpm"
 PATH="$STAMPS/bin:$PATH"
 export PATH
 
-# Keep wrangler's logs and config inside the project, not in ~/.config.
-export XDG_CONFIG_HOME="$STAMPS/config"
+# Keep wrangler's logs and config inside the project, not in ~/.config (except for --user-config).
+if [ "$USER_CONFIG" = false ]; then export XDG_CONFIG_HOME="$STAMPS/config"; fi
 export WRANGLER_SEND_METRICS=false
 export CI_DISABLE_UPDATE_CHECK=1
 export npm_config_update_notifier=false

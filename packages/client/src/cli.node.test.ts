@@ -3,6 +3,7 @@
  * the real loader over HTTP: output, `--json`, exit codes. Plus the local program reading.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -233,6 +234,43 @@ describe("dwl sandbox", () => {
     const gone = await dwl(["sandbox", "get", info.id]);
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain("not_found (404)");
+  });
+});
+
+describe("dwl smoke and dwl keys", () => {
+  it("checks an execution, a sandbox and MCP tools/list on the URL given, and exits 0", async () => {
+    const run = await dwl(["smoke", server.base], { env: { DWL_URL: "http://127.0.0.1:9" } });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^✓ execute POST \/execute → 42 /);
+    expect(lines[1]).toMatch(/^✓ sandbox POST \/sandboxes → GET \/sandboxes\/[^/]+\/http\/ping → DELETE /);
+    expect(lines[2]).toMatch(/^✓ mcp {5}POST \/mcp tools\/list → search, execute /);
+    expect(lines[3]).toBe(`✓ ${server.base} works (MCP endpoint: ${server.base}/mcp)`);
+    const { sandboxes } = await (await fetch(`${server.base}/sandboxes`, { headers: { authorization: "Bearer dwl_local_dev" } })).json() as { sandboxes: { name?: string }[] };
+    expect(sandboxes.filter((s) => s.name === "dwl-smoke")).toEqual([]);
+  });
+
+  it("reports each failed check with --json and exits 1 when the key is refused", async () => {
+    const run = await dwl(["smoke", "--json", "--key", "dwl_wrong"]);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as { ok: boolean; checks: { name: string; ok: boolean; detail: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.map((c) => [c.name, c.ok, c.detail.split(":")[0]])).toEqual([
+      ["execute", false, "unauthorized (401)"],
+      ["sandbox", false, "unauthorized (401)"],
+      ["mcp", false, "unauthorized (401)"],
+    ]);
+  });
+
+  it("makes an API key whose SHA-256 is the DWL_API_KEYS entry, and an encryption key", async () => {
+    const run = await dwl(["keys", "new", "--tenant", "acme", "--encryption-key", "--json"]);
+    expect(run.code).toBe(0);
+    const made = JSON.parse(run.stdout) as { key: string; sha256: string; apiKeys: Record<string, string>; encryptionKey: string };
+    expect(made.key).toMatch(/^dwl_[A-Za-z0-9_-]{43}$/);
+    expect(made.apiKeys).toEqual({ [createHash("sha256").update(made.key).digest("hex")]: "acme" });
+    expect(made.encryptionKey.length).toBeGreaterThanOrEqual(32);
+    expect((await dwl(["keys", "new", "--tenant", "../x"])).code).toBe(2);
   });
 });
 

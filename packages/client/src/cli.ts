@@ -16,7 +16,9 @@ import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseInput, positiveInt, programSettings, readProgram, readStdin, readStdinBytes, UsageError, type ProgramFlags } from "./cli/program.ts";
+import { newApiKey, newEncryptionKey } from "./cli/keys.ts";
 import { paintFor, renderExecution, renderLogs, renderRequestError, startSpinner, table, type Paint } from "./cli/render.ts";
+import { smoke } from "./cli/smoke.ts";
 import { DwlClient } from "./client.ts";
 import { DwlRequestError } from "./errors.ts";
 
@@ -46,6 +48,8 @@ interface Context {
   args: string[];
   values: Values;
   client: DwlClient;
+  /** The API key `client` uses (for commands that make a client of their own). */
+  key: string;
   json: boolean;
   paint: Paint;
   signal: AbortSignal;
@@ -215,6 +219,59 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       const program = await readProgram(target, ctx.values.entry as string | undefined);
       const body = { ...programSettings(ctx.values as ProgramFlags, program.source), ...(await parseInput(inputFlag)) };
       return execution(ctx, program.label, program.sources, () => ctx.client.execute(body, executeOptions(ctx)));
+    },
+  },
+  smoke: {
+    usage: "[url]",
+    summary: "Check a loader end to end with one key: an execution, a sandbox (create, call, delete) and MCP tools/list. Exits 0 when all pass, 1 when one fails.",
+    args: [0, 1],
+    examples: ["dwl smoke", "dwl smoke https://dwl-loader.example.workers.dev --key \"$DWL_KEY\""],
+    async run(ctx) {
+      let client = ctx.client;
+      if (ctx.args[0]) {
+        try {
+          client = new DwlClient({ url: arg(ctx, 0), key: ctx.key });
+        } catch {
+          throw new UsageError(`${arg(ctx, 0)} is not an http(s) URL`);
+        }
+      }
+      const spinner = startSpinner(`checking ${client.url}`);
+      const checks = await smoke(client, ctx.signal).finally(() => spinner.stop());
+      const ok = checks.every((c) => c.ok);
+      if (ctx.json) printJson({ ok, url: client.url, checks });
+      else {
+        const p = ctx.paint;
+        for (const c of checks) out(`${c.ok ? p.green("✓") : p.red("✗")} ${c.name.padEnd(8)}${c.detail} ${p.dim(`${c.ms} ms`)}\n`);
+        const failed = checks.filter((c) => !c.ok).length;
+        out(ok ? `${p.green("✓")} ${client.url} works (MCP endpoint: ${client.url}/mcp)\n` : `${p.red("✗")} ${failed} of ${checks.length} checks failed on ${client.url}\n`);
+      }
+      return ok ? EXIT_OK : EXIT_PROGRAM_FAILED;
+    },
+  },
+  keys: {
+    new: {
+      usage: "[--tenant <name>] [--encryption-key]",
+      summary: "Make an API key: printed once with its SHA-256 hash and the DWL_API_KEYS secret that accepts it (the loader stores only the hash). Nothing is sent anywhere.",
+      args: [0, 0],
+      options: {
+        tenant: { type: "string", arg: "<name>", help: "tenant the key belongs to (default `default`): its storage, sandboxes and credentials" },
+        "encryption-key": { type: "boolean", help: "also print a fresh DWL_ENCRYPTION_KEY" },
+      },
+      examples: ["dwl keys new --tenant acme", "npm run deploy -- --new-key   # make one and set it on the deployed Worker"],
+      async run(ctx) {
+        const tenant = (ctx.values.tenant as string | undefined) ?? "default";
+        if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(tenant)) throw new UsageError("--tenant must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
+        const made = newApiKey(tenant);
+        const encryptionKey = ctx.values["encryption-key"] === true ? newEncryptionKey() : undefined;
+        if (ctx.json) return printJson({ ...made, ...(encryptionKey ? { encryptionKey } : {}) }), EXIT_OK;
+        const p = ctx.paint;
+        out(`${p.bold("API key")} (shown once; give it to the client): ${made.key}\n`);
+        out(`tenant ${tenant}, sha256 ${made.sha256}\n\n`);
+        out(`DWL_API_KEYS accepting only this key (merge entries to keep several keys):\n  ${JSON.stringify(made.apiKeys)}\n`);
+        if (encryptionKey) out(`\nDWL_ENCRYPTION_KEY:\n  ${encryptionKey}\n`);
+        out(p.dim(`\nSet on a deployed loader: npm run wrangler -- secret put DWL_API_KEYS   (paste the JSON)\n`));
+        return EXIT_OK;
+      },
     },
   },
   sandbox: {
@@ -560,13 +617,11 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
     throw new UsageError(`expected ${min === max ? min : `${min}${max === Infinity ? " or more" : `-${max}`}`} argument${max === 1 ? "" : "s"}, got ${parsed.positionals.length} (usage: dwl ${words} ${command.usage})`);
   }
   const values = parsed.values as Values;
-  const client = new DwlClient({
-    url: (values.url as string | undefined) ?? process.env.DWL_URL ?? DEFAULT_URL,
-    key: (values.key as string | undefined) ?? process.env.DWL_KEY ?? DEFAULT_KEY,
-  });
+  const key = (values.key as string | undefined) ?? process.env.DWL_KEY ?? DEFAULT_KEY;
+  const client = new DwlClient({ url: (values.url as string | undefined) ?? process.env.DWL_URL ?? DEFAULT_URL, key });
   const json = values.json === true;
   try {
-    return await command.run({ args: parsed.positionals, values, client, json, paint, signal });
+    return await command.run({ args: parsed.positionals, values, client, key, json, paint, signal });
   } catch (err) {
     if (err instanceof DwlRequestError) {
       if (err.type === "aborted") return EXIT_INTERRUPTED;

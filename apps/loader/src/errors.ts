@@ -7,6 +7,7 @@
 import type { RequestErrorBody, RequestErrorType, RequestIssue } from "@dwl/protocol";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { SettingError } from "./settings.ts";
 
 /**
  * The one table from a request error's type to its HTTP status. The request check
@@ -49,6 +50,11 @@ export class DwlHttpError extends Error {
 export function renderError(err: unknown, c: Context): Response {
   if (err instanceof DwlHttpError) {
     return c.json(err.toBody(), err.status, err.headers);
+  }
+  // A bad Worker var (settings.ts): every request says which one, /healthz included.
+  if (err instanceof SettingError) {
+    const refusal = DwlHttpError.of("not_configured", `the loader is misconfigured: ${err.message}`);
+    return c.json(refusal.toBody(), refusal.status);
   }
   console.error("dwl: unhandled error", err);
   const body: RequestErrorBody = { error: { type: "internal", message: "internal error in the loader" } };

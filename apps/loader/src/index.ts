@@ -18,7 +18,11 @@ import { trackSupervisedRequest } from "./supervision/effects.ts";
 
 const app = new Hono<AppEnv>();
 
-app.get("/healthz", (c) => c.json({ ok: true }));
+// Healthy only with valid settings: a probe (the local supervisor's, a deploy check) sees a bad var.
+app.get("/healthz", (c) => {
+  readServerLimits(c.env);
+  return c.json({ ok: true });
+});
 // The browser playground: GET / and its assets, public (the key stays in the browser).
 app.route("/", playgroundRoute);
 

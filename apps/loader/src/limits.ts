@@ -1,10 +1,11 @@
 /**
  * @module limits
- * Every limit of the loader: defaults, server maxima (overridable by Worker vars, see README
- * "Limits"), and the child isolates' compatibility settings. Request limits pass through
- * `clampLimits()` only.
+ * Every limit of the loader: defaults, server maxima (overridable by Worker vars, parsed and
+ * validated by settings.ts; docs/configuration.md), and the child isolates' compatibility
+ * settings. Request limits pass through `clampLimits()` only.
  */
 import type { Limits } from "@dwl/protocol";
+import { checkSettings, choiceSetting, integerSetting, rawSetting, type SettingVars } from "./settings.ts";
 
 export const DEFAULT_CPU_MS = 50;
 export const MAX_CPU_MS = 30_000;
@@ -112,41 +113,47 @@ export interface ServerLimits {
 /** Limits of one run after clamping to the server maxima. */
 export type EffectiveLimits = Required<Limits>;
 
-function positiveInt(value: string | undefined, fallback: number): number {
-  if (value === undefined || value === "") return fallback;
-  const n = Number(value);
-  return Number.isInteger(n) && n >= 0 ? n : fallback;
-}
+const parsedLimits = new WeakMap<object, ServerLimits>();
 
-export function readServerLimits(env: Partial<Env>): ServerLimits {
-  const enforcement = env.DWL_CPU_ENFORCEMENT;
-  const local = env.DWL_MODE === "local";
-  return {
-    defaultCpuMs: positiveInt(env.DWL_DEFAULT_CPU_MS, DEFAULT_CPU_MS),
-    maxCpuMs: positiveInt(env.DWL_MAX_CPU_MS, MAX_CPU_MS),
-    defaultSubRequests: positiveInt(env.DWL_DEFAULT_SUBREQUESTS, DEFAULT_SUBREQUESTS),
-    maxSubRequests: positiveInt(env.DWL_MAX_SUBREQUESTS, MAX_SUBREQUESTS),
-    defaultTimeoutMs: positiveInt(env.DWL_DEFAULT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
-    maxTimeoutMs: positiveInt(env.DWL_MAX_TIMEOUT_MS, MAX_TIMEOUT_MS),
-    maxCodeBytes: positiveInt(env.DWL_MAX_CODE_BYTES, MAX_CODE_BYTES),
-    maxInputBytes: positiveInt(env.DWL_MAX_INPUT_BYTES, MAX_INPUT_BYTES),
-    maxResultBytes: positiveInt(env.DWL_MAX_RESULT_BYTES, MAX_RESULT_BYTES),
-    maxLogLines: positiveInt(env.DWL_MAX_LOG_LINES, MAX_LOG_LINES),
-    maxLogBytes: positiveInt(env.DWL_MAX_LOG_BYTES, MAX_LOG_BYTES),
-    maxKvValueBytes: positiveInt(env.DWL_MAX_KV_VALUE_BYTES, MAX_KV_VALUE_BYTES),
-    maxFileBytes: positiveInt(env.DWL_MAX_FILE_BYTES, MAX_FILE_BYTES),
-    ratePerMinute: positiveInt(env.DWL_RATE_PER_MINUTE, RATE_PER_MINUTE),
-    maxConcurrent: positiveInt(env.DWL_MAX_CONCURRENT, MAX_CONCURRENT_EXECUTIONS),
-    admissionQueue: positiveInt(env.DWL_ADMISSION_QUEUE, ADMISSION_QUEUE),
-    admissionMaxWaitMs: positiveInt(env.DWL_ADMISSION_MAX_WAIT_MS, positiveInt(env.DWL_MAX_TIMEOUT_MS, MAX_TIMEOUT_MS)),
-    maxSandboxes: positiveInt(env.DWL_MAX_SANDBOXES, MAX_SANDBOXES),
-    maxSandboxStorageBytes: positiveInt(env.DWL_MAX_SANDBOX_STORAGE_BYTES, MAX_SANDBOX_STORAGE_BYTES),
-    sandboxWritesPerMinute: positiveInt(env.DWL_SANDBOX_WRITES_PER_MINUTE, SANDBOX_WRITES_PER_MINUTE),
-    cpuEnforcement: enforcement === "platform" || enforcement === "both" ? enforcement : "instrument",
-    admission: env.DWL_ADMISSION === "isolate" || env.DWL_ADMISSION === "durable-object" ? env.DWL_ADMISSION : local ? "isolate" : "durable-object",
-    logFlushMs: positiveInt(env.DWL_LOG_FLUSH_MS, local ? LOCAL_LOG_FLUSH_MS : 0),
-    maxWarmIsolates: positiveInt(env.DWL_MAX_WARM_ISOLATES, local ? LOCAL_MAX_WARM_ISOLATES : 0),
+/**
+ * The server's limits from the Worker's vars (settings.ts parses and validates each one; a bad
+ * value throws a SettingError naming it). Parsed once per vars object.
+ */
+export function readServerLimits(env: SettingVars): ServerLimits {
+  const known = parsedLimits.get(env);
+  if (known) return known;
+  checkSettings(env);
+  const local = rawSetting(env, "DWL_MODE") === "local";
+  const int = (name: string, fallback: number) => integerSetting(env, name, fallback);
+  const maxTimeoutMs = int("DWL_MAX_TIMEOUT_MS", MAX_TIMEOUT_MS);
+  const limits: ServerLimits = {
+    defaultCpuMs: int("DWL_DEFAULT_CPU_MS", DEFAULT_CPU_MS),
+    maxCpuMs: int("DWL_MAX_CPU_MS", MAX_CPU_MS),
+    defaultSubRequests: int("DWL_DEFAULT_SUBREQUESTS", DEFAULT_SUBREQUESTS),
+    maxSubRequests: int("DWL_MAX_SUBREQUESTS", MAX_SUBREQUESTS),
+    defaultTimeoutMs: int("DWL_DEFAULT_TIMEOUT_MS", DEFAULT_TIMEOUT_MS),
+    maxTimeoutMs,
+    maxCodeBytes: int("DWL_MAX_CODE_BYTES", MAX_CODE_BYTES),
+    maxInputBytes: int("DWL_MAX_INPUT_BYTES", MAX_INPUT_BYTES),
+    maxResultBytes: int("DWL_MAX_RESULT_BYTES", MAX_RESULT_BYTES),
+    maxLogLines: int("DWL_MAX_LOG_LINES", MAX_LOG_LINES),
+    maxLogBytes: int("DWL_MAX_LOG_BYTES", MAX_LOG_BYTES),
+    maxKvValueBytes: int("DWL_MAX_KV_VALUE_BYTES", MAX_KV_VALUE_BYTES),
+    maxFileBytes: int("DWL_MAX_FILE_BYTES", MAX_FILE_BYTES),
+    ratePerMinute: int("DWL_RATE_PER_MINUTE", RATE_PER_MINUTE),
+    maxConcurrent: int("DWL_MAX_CONCURRENT", MAX_CONCURRENT_EXECUTIONS),
+    admissionQueue: int("DWL_ADMISSION_QUEUE", ADMISSION_QUEUE),
+    admissionMaxWaitMs: int("DWL_ADMISSION_MAX_WAIT_MS", maxTimeoutMs),
+    maxSandboxes: int("DWL_MAX_SANDBOXES", MAX_SANDBOXES),
+    maxSandboxStorageBytes: int("DWL_MAX_SANDBOX_STORAGE_BYTES", MAX_SANDBOX_STORAGE_BYTES),
+    sandboxWritesPerMinute: int("DWL_SANDBOX_WRITES_PER_MINUTE", SANDBOX_WRITES_PER_MINUTE),
+    cpuEnforcement: choiceSetting<CpuEnforcement>(env, "DWL_CPU_ENFORCEMENT", "instrument"),
+    admission: choiceSetting<ServerLimits["admission"]>(env, "DWL_ADMISSION", local ? "isolate" : "durable-object"),
+    logFlushMs: int("DWL_LOG_FLUSH_MS", local ? LOCAL_LOG_FLUSH_MS : 0),
+    maxWarmIsolates: int("DWL_MAX_WARM_ISOLATES", local ? LOCAL_MAX_WARM_ISOLATES : 0),
   };
+  parsedLimits.set(env, limits);
+  return limits;
 }
 
 /** Fills defaults and caps each requested limit at the server maximum (never an error). */

@@ -2,8 +2,9 @@
  * @module main
  * `npm run dev`: the loader under workerd (run by miniflare in this process, see
  * runtime/runtime.ts) behind the supervisor on the public port (default 8787). Settings come
- * from the environment (settings.ts; README "Settings"). Arguments: `--var NAME:VALUE` sets a
- * Worker var, as for `wrangler dev`.
+ * from the environment (settings.ts; README "Settings"), and so do the loader's own settings
+ * (apps/loader/src/settings.ts, docs/configuration.md), checked here before the runtime starts.
+ * Arguments: `--var NAME:VALUE` sets a Worker var, as for `wrangler dev`.
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -20,6 +21,7 @@ import { forwardableHeaders, RuntimeClient } from "./forward.ts";
 import { routeOf, runsIn } from "./routes.ts";
 import { buildLoader } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
+import { checkSettings as checkLoaderSettings, SettingError as LoaderSettingError, settingsFromEnvironment } from "../../loader/src/settings.ts";
 import { readSettings, SettingError, type Settings } from "./settings.ts";
 import { Supervisor } from "./supervisor.ts";
 import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
@@ -61,7 +63,19 @@ try {
   if (error instanceof SettingError) fail(error.message);
   throw error;
 }
-const extraVars = workerVars(process.argv.slice(2));
+/** The loader's own settings (apps/loader/src/settings.ts): from the environment, then `--var`. */
+const extraVars = { ...settingsFromEnvironment(process.env), ...workerVars(process.argv.slice(2)) };
+
+/** Stops the start on a loader setting the loader would refuse, with the loader's own words. */
+function checkLoaderVars(vars: object): void {
+  try {
+    checkLoaderSettings(vars);
+  } catch (error) {
+    if (error instanceof LoaderSettingError) fail(error.message);
+    throw error;
+  }
+}
+checkLoaderVars(extraVars);
 
 /**
  * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
@@ -189,6 +203,9 @@ const publicHost = `127.0.0.1:${address.port}`;
 
 // Beside the state it serves: two loaders started at once (a test, a bench) never share a build.
 const build = await buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) => fail(String(error instanceof Error ? error.message : error)));
+const loaderVars = { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars };
+// wrangler.toml's [vars] under these: a bad value there stops the start too, before workerd runs.
+checkLoaderVars({ ...(build.workerOptions.bindings as object | undefined), ...loaderVars });
 const runtime = new Runtime({
   root,
   build,
@@ -196,7 +213,7 @@ const runtime = new Runtime({
   v8Flags,
   ...(settings.inspectorPort ? { inspectorPort: settings.inspectorPort } : {}),
   // Local mode: the dev key works and credentials use the documented dev encryption key.
-  vars: { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars },
+  vars: loaderVars,
 });
 await runtime.start();
 runtimeClient = new RuntimeClient(runtime.origin, publicHost);

@@ -19,6 +19,15 @@ describe("supervisor settings", () => {
     expect(run.stderr).toContain(`[dwl] ${name}=${JSON.stringify(value)} is not a whole number ${range}`);
   });
 
+  it("stops on a loader setting the loader would refuse, from the environment or --var, before starting it", () => {
+    const fromEnv = start({ DWL_MAX_SANDBOXES: "abc" });
+    expect(fromEnv.status).toBe(2);
+    expect(fromEnv.stderr).toContain('[dwl] DWL_MAX_SANDBOXES="abc" is not a whole number ≥ 0 (default 100)');
+    const fromVar = spawnSync(process.execPath, ["scripts/serve.mjs", "--var", "DWL_CPU_ENFORCEMENT:fast"], { cwd: root, env: { ...process.env, PORT: "0" }, encoding: "utf8", timeout: 20_000 });
+    expect(fromVar.status).toBe(2);
+    expect(fromVar.stderr).toContain('[dwl] DWL_CPU_ENFORCEMENT="fast" is not one of instrument, platform, both');
+  });
+
   it("names a setting that no longer exists instead of ignoring it", () => {
     const run = start({ DWL_KEY_QUEUE: "34" });
     expect(run.status).toBe(2);

@@ -45,9 +45,46 @@ const RETIRED: Record<string, string> = {
 
 export class SettingError extends Error {}
 
-function whole(env: Env, name: string, fallback: number, min = 1): number {
+/** One setting of the supervisor (docs/configuration.md lists these beside the loader's). */
+export interface SupervisorSetting {
+  name: string;
+  /** Whole-number settings: their default and smallest value; `DWL_STATE_DIR` is a path. */
+  fallback: number | string;
+  min?: number;
+  summary: string;
+}
+
+/** Every setting the supervisor reads, in the order docs/configuration.md lists them. */
+export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
+  { name: "PORT", fallback: 8787, min: 0, summary: "public port (0: any free one)" },
+  { name: "DWL_STATE_DIR", fallback: ".wrangler/state", summary: "local KV/R2/Durable Object state and the loader's build" },
+  { name: "DWL_HEAP_MB", fallback: 256, min: 1, summary: "V8 heap per isolate, MB" },
+  { name: "DWL_WATCHDOG_MS", fallback: 10_000, min: 1, summary: "runtime silent this long → restarted, the run gets `cpu_limit`" },
+  { name: "DWL_MAX_RSS_MB", fallback: 2048, min: 1, summary: "runtime resident memory cap, MB" },
+  // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
+  { name: "DWL_MAX_BODY_BYTES", fallback: 16 * 1024 * 1024, min: 1, summary: "request body cap (413), counted while it streams" },
+  // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
+  // quiet tenant's run waits behind every one of them.
+  { name: "DWL_KEY_CONCURRENCY", fallback: 16, min: 1, summary: "program requests of one key inside the runtime" },
+  { name: "DWL_RUNTIME_CONCURRENCY", fallback: 64, min: 1, summary: "program requests of all keys inside the runtime" },
+  { name: "DWL_QUEUE_MAX", fallback: 10_000, min: 0, summary: "requests waiting, all keys" },
+  { name: "DWL_QUEUE_BODY_BYTES", fallback: 256 * 1024 * 1024, min: 0, summary: "bytes of bodies held by waiting requests" },
+  // The longest timeoutMs a run may ask for: a wait longer than that outlives any run.
+  { name: "DWL_QUEUE_MAX_WAIT_MS", fallback: 30_000, min: 1, summary: "a longer expected wait is refused (429)" },
+  { name: "DWL_ACCEPTED_KEYS_MAX", fallback: 10_000, min: 1, summary: "accepted keys remembered for admission" },
+  { name: "DWL_RECYCLE_IDLE_MS", fallback: 10_000, min: 0, summary: "idle time before an idle runtime is recycled (0: never)" },
+  // A fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with 20
+  // under wrangler dev); a burst of a few thousand executions leaves workerd far above.
+  { name: "DWL_RECYCLE_RSS_MB", fallback: 320, min: 1, summary: "resident memory above which an idle runtime is recycled, MB" },
+  { name: "DWL_INSPECTOR_PORT", fallback: 0, min: 0, summary: "Chrome DevTools inspector port for the loader (0: off)" },
+];
+
+const BY_NAME = new Map(SUPERVISOR_SETTINGS.map((setting) => [setting.name, setting]));
+
+function whole(env: Env, name: string): number {
+  const { fallback, min = 1 } = BY_NAME.get(name) as SupervisorSetting;
   const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
+  if (raw === undefined || raw === "") return fallback as number;
   const value = Number(raw);
   if (Number.isSafeInteger(value) && value >= min) return value;
   throw new SettingError(`${name}=${JSON.stringify(raw)} is not a whole number ≥ ${min} (default ${fallback})`);
@@ -58,27 +95,21 @@ export function readSettings(env: Env = process.env): Settings {
     if (env[name] !== undefined) throw new SettingError(`${name} is no longer used: ${why}`);
   }
   const settings: Settings = {
-    port: whole(env, "PORT", 8787, 0),
+    port: whole(env, "PORT"),
     stateDir: env.DWL_STATE_DIR || ".wrangler/state",
-    heapLimitMb: whole(env, "DWL_HEAP_MB", 256),
-    watchdogMs: whole(env, "DWL_WATCHDOG_MS", 10_000),
-    maxResidentMb: whole(env, "DWL_MAX_RSS_MB", 2048),
-    // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
-    maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES", 16 * 1024 * 1024),
-    // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
-    // quiet tenant's run waits behind every one of them.
-    keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY", 16),
-    runtimeConcurrency: whole(env, "DWL_RUNTIME_CONCURRENCY", 64),
-    queueMax: whole(env, "DWL_QUEUE_MAX", 10_000, 0),
-    queueBodyBytes: whole(env, "DWL_QUEUE_BODY_BYTES", 256 * 1024 * 1024, 0),
-    // The longest timeoutMs a run may ask for: a wait longer than that outlives any run.
-    queueMaxWaitMs: whole(env, "DWL_QUEUE_MAX_WAIT_MS", 30_000),
-    acceptedKeysMax: whole(env, "DWL_ACCEPTED_KEYS_MAX", 10_000),
-    recycleIdleMs: whole(env, "DWL_RECYCLE_IDLE_MS", 10_000, 0),
-    // A fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with 20
-    // under wrangler dev); a burst of a few thousand executions leaves workerd far above.
-    recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB", 320),
-    inspectorPort: whole(env, "DWL_INSPECTOR_PORT", 0, 0),
+    heapLimitMb: whole(env, "DWL_HEAP_MB"),
+    watchdogMs: whole(env, "DWL_WATCHDOG_MS"),
+    maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
+    maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES"),
+    keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY"),
+    runtimeConcurrency: whole(env, "DWL_RUNTIME_CONCURRENCY"),
+    queueMax: whole(env, "DWL_QUEUE_MAX"),
+    queueBodyBytes: whole(env, "DWL_QUEUE_BODY_BYTES"),
+    queueMaxWaitMs: whole(env, "DWL_QUEUE_MAX_WAIT_MS"),
+    acceptedKeysMax: whole(env, "DWL_ACCEPTED_KEYS_MAX"),
+    recycleIdleMs: whole(env, "DWL_RECYCLE_IDLE_MS"),
+    recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB"),
+    inspectorPort: whole(env, "DWL_INSPECTOR_PORT"),
   };
   if (settings.keyConcurrency > settings.runtimeConcurrency) {
     throw new SettingError(`DWL_KEY_CONCURRENCY (${settings.keyConcurrency}) is above DWL_RUNTIME_CONCURRENCY (${settings.runtimeConcurrency})`);

@@ -1,6 +1,8 @@
 /** Bindings and vars of the loader Worker (root wrangler.toml). */
 interface Env {
   LOADER: WorkerLoader;
+  /** Pyodide's runtime files (static assets; python/runtime-files.ts). */
+  PYODIDE: Fetcher;
   KV: KVNamespace;
   FILES: R2Bucket;
   SANDBOXES: DurableObjectNamespace<import("./sandboxes/registry.ts").SandboxRegistry>;

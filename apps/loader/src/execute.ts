@@ -3,7 +3,7 @@
  * The execution pipeline shared by every way of running a program (POST /execute, sandboxes,
  * MCP): bundle (cached) → spawn a child isolate → run → collect one response.
  */
-import type { ExecuteRequest, ExecutionError } from "@dwl/protocol";
+import { isPythonProgram, type ExecuteRequest, type ExecutionError } from "@dwl/protocol";
 import { bundleProgram, USER_MODULE, type Bundle } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
 import { CompileError } from "./bundle/compile-error.ts";
@@ -11,6 +11,9 @@ import { runEgress, type RunEgress } from "./egress/run-egress.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
 import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
+import { ensurePythonBooted } from "./python/boot.ts";
+import { PYTHON_CHILD_KEY, PYTHON_HEAP_LIMIT_BYTES, pythonBundle, pythonProgram, pythonProgramKey } from "./python/program.ts";
+import { pythonRuntimeModules } from "./python/runtime-files.ts";
 import { checkProgramRequest, type CheckedProgram } from "./run/request-check.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
@@ -54,7 +57,11 @@ export function isMetered(server: ServerLimits): boolean {
 }
 
 /** Bundles (or finds in the cache) a program. Throws CompileError for the program's mistakes. */
-export async function compileProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies">, server: ServerLimits): Promise<CompiledProgram> {
+export async function compileProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies" | "language">, server: ServerLimits): Promise<CompiledProgram> {
+  if (isPythonProgram(body)) {
+    const program = pythonProgram(body);
+    return { bundle: pythonBundle(program), key: await pythonProgramKey(program), cached: true };
+  }
   const source = await programSource(body, isMetered(server));
   const { bundle, cached } = await bundles.getOrBuild(source.key, () => bundleProgram(source));
   return { bundle, key: source.key, cached };
@@ -99,6 +106,14 @@ export function childScope(tenant: string, settings: Pick<RunSettings, "storage"
   return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope, tools: checked.tools };
 }
 
+/**
+ * The content key a program's child is addressed by: its bundle's, or for Python the shared
+ * runtime's (one booted child per tenant scope runs all of its Python programs).
+ */
+export function childKey(compiled: Pick<CompiledProgram, "bundle" | "key">): string {
+  return compiled.bundle.python ? PYTHON_CHILD_KEY : compiled.key;
+}
+
 /** The per-run settings the harness receives. */
 export function childCall(bundle: Bundle, settings: RunSettings, limits: EffectiveLimits, egress: RunEgress, server: ServerLimits, callerKey: string): ChildCall {
   return {
@@ -113,6 +128,7 @@ export function childCall(bundle: Bundle, settings: RunSettings, limits: Effecti
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,
+    ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: PYTHON_HEAP_LIMIT_BYTES } } : {}),
   };
 }
 
@@ -132,10 +148,13 @@ export async function runCompiled(
   const limits = clampLimits(settings.limits, server);
   const runEgressSettings = await runEgress(checked.egress, env, clock.executionId);
   const scope = childScope(tenant, settings, runEgressSettings, checked);
-  const isolateId = await isolateIdFor(key, scope);
+  const isolateId = await isolateIdFor(childKey(compiled), scope);
   const callerKey = await callerKeyFor(env, isolateId);
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned);
-  const outcome = await runInChild(stub, childCall(bundle, settings, limits, runEgressSettings, server, callerKey), platformLimits(limits, server));
+  const runtimeModules = bundle.python ? await pythonRuntimeModules(env.PYODIDE) : undefined;
+  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
+  const call = childCall(bundle, settings, limits, runEgressSettings, server, callerKey);
+  const boot = bundle.python ? await ensurePythonBooted(isolateId, stub, call, platformLimits(limits, server)) : undefined;
+  const outcome = boot && !boot.ok ? boot : await runInChild(stub, call, platformLimits(limits, server));
   const finished = performance.now();
 
   const callMs = finished - clock.compiled;
@@ -164,6 +183,6 @@ export async function runCompiled(
   if (outcome.ok) return { json: `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`, outcome };
 
   const error = outcome.error;
-  if (error.stack) error.stack = mapStack(error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
+  if (error.stack && !bundle.python) error.stack = mapStack(error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
   return { json: JSON.stringify({ ok: false, error, ...rest }), outcome };
 }

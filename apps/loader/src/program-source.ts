@@ -9,7 +9,7 @@ import type { SourceFiles } from "./bundle/virtual-files.ts";
 
 /** The name a single `code` module gets in stack traces and compile errors. */
 export const SINGLE_MODULE_NAME = "index.ts";
-const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs"];
+const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Bumped whenever bundling or rewriting changes its output for the same input. */
 const BUNDLE_FORMAT_VERSION = "1";
 

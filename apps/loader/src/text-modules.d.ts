@@ -3,3 +3,8 @@ declare module "*.child.js" {
   const source: string;
   export default source;
 }
+/** The Python runner shipped to Python children as text (wrangler.toml "Text" rule). */
+declare module "*.py" {
+  const source: string;
+  export default source;
+}

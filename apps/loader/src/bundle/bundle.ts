@@ -30,6 +30,8 @@ export interface Bundle {
   /** Source map (JSON) from `code` to the user's files. */
   map: string;
   shape: ProgramShape;
+  /** A Python program: `code` is the shared Python child module, these files go with each run. */
+  python?: import("../python/program.ts").PythonProgram;
 }
 
 export interface BundleInput {

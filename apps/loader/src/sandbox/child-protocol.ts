@@ -6,6 +6,7 @@
 import type { EgressRecord, ExecutionError, LogEntry, ProgramRequest } from "@dwl/protocol";
 import type { ProgramShape } from "../bundle/bundle.ts";
 import type { EffectiveLimits } from "../limits.ts";
+import type { PythonProgram } from "../python/program.ts";
 
 export interface ChildCall {
   /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */
@@ -23,6 +24,15 @@ export interface ChildCall {
   maxResultBytes: number;
   maxLogLines: number;
   maxLogBytes: number;
+  /** A Python run: the program's files, handed to the Python child's program module. */
+  python?: PythonCall;
+}
+
+export interface PythonCall extends PythonProgram {
+  /** Bound of the child's Python (wasm) heap. */
+  heapLimitBytes: number;
+  /** Only boot Pyodide (python/boot.ts); no program runs. */
+  boot?: boolean;
 }
 
 interface ChildReport {

@@ -526,8 +526,25 @@ async function encodeResponse(response, maxBytes) {
  */
 const ENGINE_MEMORY_ERROR = /^(Invalid (string|array|typed array) length|Array buffer allocation failed)/;
 
+/**
+ * A program that does not compile, found inside the child (Python parses its files there):
+ * reported as `compile` with the location, like a bundling error of the loader.
+ */
+class ProgramCompileError extends Error {
+  constructor(message, location) {
+    super(message);
+    this.name = "SyntaxError";
+    this.location = location;
+  }
+}
+Object.defineProperty(globalThis, "__dwlCompileError", { value: ProgramCompileError, writable: false, configurable: false, enumerable: false });
+// Python's heap bound is enforced inside the child (python-child.child.js), which reports it here.
+const memoryLimitError = (message) => new LimitError("memory_limit", "MemoryLimitError", message);
+Object.defineProperty(globalThis, "__dwlMemoryLimitError", { value: memoryLimitError, writable: false, configurable: false, enumerable: false });
+
 function describeError(err) {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
+  if (err instanceof ProgramCompileError) return { type: "compile", name: err.name, message: err.message, ...(err.location ? { location: err.location } : {}) };
   if (err instanceof EgressDeniedError) return { type: "egress_denied", name: err.name, message: err.message, stack: err.stack };
   if (err instanceof RangeError && ENGINE_MEMORY_ERROR.test(String(err.message))) {
     return { type: "memory_limit", name: "MemoryLimitError", message: `out of memory: ${err.message}`, stack: err.stack };
@@ -665,7 +682,8 @@ async function invoke(call, env) {
     await program();
     return { kind: "result", value: null };
   }
-  if (typeof program === "function") return { kind: "result", value: await program(call.input, env) };
+  // A Python child's program module takes the run's Python files as a third argument.
+  if (typeof program === "function") return { kind: "result", value: await (call.python ? program(call.input, env, call.python) : program(call.input, env)) };
   if (program !== null && typeof program === "object" && typeof program.fetch === "function") {
     const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
     const response = await program.fetch(toRequest(call.request), env, ctx);

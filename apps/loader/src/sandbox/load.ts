@@ -10,6 +10,7 @@ import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
+import { PYTHON_BOOT_CPU_MS, PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
 import { toolDefinition } from "../tools/registry.ts";
 // The minified text of harness.child.js (apps/loader/build-harness.mjs; regenerated when it changes).
 import HARNESS_SOURCE from "./harness.min.child.js";
@@ -78,13 +79,27 @@ const warmIsolateIds = new Set<string>();
  * sandbox), a program seen before, or while fewer than `server.maxWarmIsolates` ids are warm;
  * past that bound a new program gets `LOADER.load`, an isolate dropped after the run.
  */
-export function loadChild(loader: WorkerLoader, isolateId: string, bundle: Bundle, scope: ChildScope, server: ServerLimits, callerKey: string, pinned = false): WorkerStub {
-  const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: server.maxCpuMs, subRequests: server.maxSubRequests };
+export function loadChild(
+  loader: WorkerLoader,
+  isolateId: string,
+  bundle: Bundle,
+  scope: ChildScope,
+  server: ServerLimits,
+  callerKey: string,
+  pinned = false,
+  runtimeModules: Record<string, WorkerLoaderModule> = {},
+): WorkerStub {
+  // A Python child boots Pyodide (~1.6 s of CPU) in a call of its own (python/boot.ts), which
+  // the isolate-wide CPU bound must allow.
+  const maxCpuMs = bundle.python ? Math.max(server.maxCpuMs, PYTHON_BOOT_CPU_MS) : server.maxCpuMs;
+  const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: maxCpuMs, subRequests: server.maxSubRequests };
   const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: CHILD_COMPATIBILITY_DATE,
-    compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
+    // Pyodide takes a child with Node's `process` for Node.js and reaches for node:fs and ws;
+    // a Python child gets only what the harness needs (AsyncLocalStorage).
+    compatibilityFlags: bundle.python ? PYTHON_CHILD_COMPATIBILITY_FLAGS : CHILD_COMPATIBILITY_FLAGS,
     mainModule: HARNESS_MODULE,
-    modules: { [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey), [USER_MODULE]: bundle.code },
+    modules: { ...runtimeModules, [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey), [USER_MODULE]: bundle.code },
     env: childEnv(scope),
     // Every outbound request goes through the gateway, which denies by default.
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),

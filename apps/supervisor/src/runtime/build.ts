@@ -25,7 +25,7 @@ export interface LoaderBuild {
 function moduleType(file: string): BuiltModule["type"] | undefined {
   if (file === "index.js") return "ESModule";
   if (file.endsWith(".wasm")) return "CompiledWasm";
-  if (file.endsWith(".child.js")) return "Text";
+  if (file.endsWith(".child.js") || file.endsWith(".py")) return "Text";
   return undefined;
 }
 

@@ -1,0 +1,225 @@
+"""Runs one Python program inside a Pyodide child (loaded once per child by python-child.child.js).
+
+Each run gets its own directory, its own `__main__` globals and its own user modules, all removed
+when it ends, so nothing of one run is visible to the next. CPU is metered with sys.monitoring:
+every function start and every jump (each loop iteration, comprehensions included) counts down a
+batch; each spent batch is charged to the run by the harness's refuel hook, which raises once the
+run's budget (limits.cpuMs) is spent. The run reports a JSON object, never raises.
+"""
+
+import ast
+import builtins
+import inspect
+import json
+import math
+import os
+import shutil
+import sys
+import traceback
+
+from pyodide.ffi import JsException
+
+ROOT = "/home/pyodide/dwl"
+
+
+class CpuLimitExceeded(BaseException):
+    """Raised at a fuel check once the run's CPU budget is spent (BaseException: `except Exception` does not swallow it)."""
+
+
+class _Meter:
+    """Counts monitored events and charges the harness once per batch."""
+
+    def __init__(self, events_per_batch):
+        self.events_per_batch = events_per_batch
+        self.left = events_per_batch
+        self.refuel = None
+        self.active = 0
+        self.spent = False
+        self.monitoring = sys.monitoring
+        self.tool = self.monitoring.OPTIMIZER_ID
+        self.monitoring.use_tool_id(self.tool, "dwl-meter")
+        tick = self.tick
+        self.monitoring.register_callback(self.tool, self.monitoring.events.PY_START, tick)
+        self.monitoring.register_callback(self.tool, self.monitoring.events.JUMP, tick)
+
+    def tick(self, *_):
+        self.left -= 1
+        if self.left > 0:
+            return
+        self.left = self.events_per_batch
+        try:
+            self.refuel()
+        except JsException:
+            raise CpuLimitExceeded("CPU limit reached") from None
+
+    def start(self, refuel):
+        self.refuel = refuel
+        if self.active == 0:
+            events = self.monitoring.events
+            self.monitoring.set_events(self.tool, events.PY_START | events.JUMP)
+        self.active += 1
+
+    def stop(self):
+        self.active -= 1
+        if self.active == 0:
+            self.monitoring.set_events(self.tool, 0)
+
+
+_meter = None
+_runs = 0
+
+
+# Imported at boot: their first import costs up to ~130 ms of CPU (statistics, pyodide.http),
+# which a run would otherwise pay out of its CPU budget (50 ms by default).
+PRELOADED = ["statistics", "pyodide.http", "csv", "hashlib", "datetime", "uuid", "zoneinfo", "heapq", "bisect", "copy", "enum", "pprint", "html", "urllib.parse", "xml.etree.ElementTree"]
+
+
+def setup(events_per_batch):
+    """Called once after boot. Hides sys.monitoring so a program cannot switch its meter off by accident."""
+    global _meter
+    for name in PRELOADED:
+        __import__(name)
+    _meter = _Meter(events_per_batch)
+    del sys.monitoring
+
+
+def _relative(path, root):
+    return path[len(root) + 1 :] if path.startswith(root + "/") else path
+
+
+def _user_frames(tb, root):
+    """The traceback's frames in the program's own files, with paths relative to the program."""
+    frames = []
+    for frame in traceback.extract_tb(tb):
+        if frame.filename.startswith(root + "/"):
+            frame.filename = _relative(frame.filename, root)
+            frames.append(frame)
+    return frames
+
+
+# JS errors the harness classifies itself (egress_denied); they go back to it as they are.
+_HARNESS_ERRORS = ("EgressDeniedError",)
+
+
+def _failure(kind, err, root):
+    name = type(err).__name__
+    message = str(err)
+    frames = _user_frames(err.__traceback__, root)
+    stack = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) if frames else ""
+    stack += "".join(traceback.format_exception_only(type(err), err)).replace(root + "/", "")
+    report = {"ok": False, "kind": kind, "name": name, "message": message, "stack": stack}
+    cause, seen = err, set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, JsException) and getattr(cause, "name", None) in _HARNESS_ERRORS:
+            report["jsError"] = cause
+            break
+        cause = cause.__cause__ or cause.__context__
+    return report
+
+
+def _compile_failure(err, root):
+    path = _relative(err.filename or "", root)
+    location = {"file": path, "line": err.lineno or 1, "column": max(0, (err.offset or 1) - 1)}
+    message = f"{path}:{err.lineno}:{err.offset}: {err.msg}"
+    return {"ok": False, "kind": "compile", "name": type(err).__name__, "message": message, "location": location}
+
+
+def _jsonable(value, depth=0):
+    """The result as JSON data: tuples and sets become lists, NaN and infinities null, other objects their repr."""
+    if depth > 200:
+        raise ValueError("the result is nested more than 200 levels deep")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "to_py"):
+        return _jsonable(value.to_py(), depth + 1)
+    return repr(value)
+
+
+def _write_files(root, files):
+    for path, source in files.items():
+        full = os.path.join(root, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w", encoding="utf-8") as handle:
+            handle.write(source)
+
+
+def _forget_modules(root):
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if path.startswith(root + "/"):
+            del sys.modules[name]
+
+
+async def _settle(value):
+    return await value if inspect.isawaitable(value) else value
+
+
+def _call_main(main, program_input, env):
+    try:
+        parameters = inspect.signature(main).parameters.values()
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        takes_all = any(p.kind == p.VAR_POSITIONAL for p in parameters)
+        count = 2 if takes_all else min(2, len(positional))
+    except (TypeError, ValueError):
+        count = 2
+    return main(*(program_input, env)[:count])
+
+
+async def run(files_json, entry, input_json, env, refuel):
+    """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
+    global _runs
+    _runs += 1
+    root = f"{ROOT}/r{_runs}"
+    files = json.loads(files_json)
+    _write_files(root, files)
+    sys.path.insert(0, root)
+    try:
+        trees = {}
+        for path, source in files.items():
+            if path.endswith(".py"):
+                try:
+                    trees[path] = ast.parse(source, filename=os.path.join(root, path))
+                except SyntaxError as err:
+                    return _compile_failure(err, root)
+        tree = trees[entry]
+        last = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        entry_path = os.path.join(root, entry)
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        try:
+            body = compile(tree, entry_path, "exec", flags=flags)
+            tail = compile(last, entry_path, "eval", flags=flags) if last is not None else None
+        except SyntaxError as err:
+            return _compile_failure(err, root)
+        scope = {"__name__": "__main__", "__file__": entry_path, "__builtins__": builtins}
+        program_input = json.loads(input_json)
+        _meter.start(refuel)
+        try:
+            await _settle(eval(body, scope))
+            result = await _settle(eval(tail, scope)) if tail is not None else None
+            main = scope.get("main")
+            if callable(main) and getattr(main, "__module__", None) == "__main__":
+                result = await _settle(_call_main(main, program_input, env))
+        finally:
+            _meter.stop()
+        return {"ok": True, "result": _jsonable(result)}
+    except CpuLimitExceeded as err:
+        return {"ok": False, "kind": "cpu_limit", "name": "CpuLimitError", "message": str(err)}
+    except MemoryError as err:
+        return _failure("memory_limit", err, root)
+    except BaseException as err:
+        return _failure("runtime", err, root)
+    finally:
+        sys.path.remove(root)
+        _forget_modules(root)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,55 @@
+/**
+ * @module python/runtime-files
+ * The Pyodide runtime a Python child is built from: the files of the pinned `pyodide` package,
+ * served to the loader as static assets (binding PYODIDE, apps/loader/build-pyodide.mjs), read
+ * once per loader isolate and handed to every Python child as modules. Nothing is fetched from
+ * the network and nothing is compiled at run time (children may not compile wasm).
+ */
+import RUNNER_SOURCE from "./runner.py";
+
+/** Module names the child's program module (python-child.child.js) imports. */
+const FILES = {
+  "pyodide.mjs": "js",
+  "pyodide.asm.mjs": "js",
+  "pyodide.asm.wasm": "wasm",
+  "python_stdlib.zip": "data",
+  "pyodide-lock.json": "json",
+} as const;
+
+/**
+ * Evaluated before pyodide.mjs (the program module imports it first). workerd gives every
+ * isolate a `process` with `versions.node`, so Pyodide would take the child for Node.js and load
+ * node:fs, ws and a `require`; without it Pyodide uses its workerd and browser paths.
+ */
+const PRELUDE = `Object.defineProperty(globalThis, "process", { value: undefined, writable: true, configurable: true });`;
+
+let loading: Promise<Record<string, WorkerLoaderModule>> | undefined;
+
+async function readAsset(assets: Fetcher, name: string): Promise<Response> {
+  const response = await assets.fetch(new Request(`https://assets.invalid/${name}`));
+  if (!response.ok) throw new Error(`the Pyodide runtime file ${name} is missing from the PYODIDE assets (status ${response.status}): run node apps/loader/build-pyodide.mjs`);
+  return response;
+}
+
+async function load(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
+  const modules: Record<string, WorkerLoaderModule> = { "dwl_runner.py": { text: RUNNER_SOURCE }, "dwl_prelude.js": { js: PRELUDE } };
+  await Promise.all(
+    Object.entries(FILES).map(async ([name, kind]) => {
+      const response = await readAsset(assets, name);
+      if (kind === "js") modules[name] = { js: await response.text() };
+      else if (kind === "json") modules[name] = { json: await response.json() };
+      else if (kind === "wasm") modules[name] = { wasm: await response.arrayBuffer() };
+      else modules[name] = { data: await response.arrayBuffer() };
+    }),
+  );
+  return modules;
+}
+
+/** The runtime's modules (~13.5 MB, kept by this loader isolate once read). */
+export function pythonRuntimeModules(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
+  loading ??= load(assets);
+  loading.catch(() => {
+    loading = undefined;
+  });
+  return loading;
+}

@@ -12,7 +12,7 @@
 // Options: --tenant <name> (the new key's tenant, default "default"), --new-key (replace
 // DWL_API_KEYS with one new key: older keys stop working), --skip-smoke.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -34,14 +34,18 @@ function fail(message) {
   process.exit(1);
 }
 
-/** Runs wrangler; `echo` streams its output to the terminal as well as capturing it. */
-function wrangler(args, { echo = false } = {}) {
+/**
+ * Runs wrangler, capturing its output; with `terminal` it has the terminal instead, so it stays
+ * interactive (wrangler asks only when stdin and stdout are TTYs, e.g. to register a workers.dev
+ * subdomain on a first deploy) and `env` carries anything else it needs.
+ */
+function wrangler(args, { terminal = false, env = {} } = {}) {
   return new Promise((resolve) => {
-    const child = spawn("wrangler", args, { stdio: ["inherit", "pipe", "pipe"], env: process.env });
+    const child = spawn("wrangler", args, { stdio: terminal ? "inherit" : ["inherit", "pipe", "pipe"], env: { ...process.env, ...env } });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => ((stdout += d), echo && process.stdout.write(d)));
-    child.stderr.on("data", (d) => ((stderr += d), echo && process.stderr.write(d)));
+    child.stdout?.on("data", (d) => (stdout += d));
+    child.stderr?.on("data", (d) => (stderr += d));
     child.on("error", (err) => resolve({ code: -1, stdout, stderr: `${stderr}${err.message}` }));
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
@@ -90,27 +94,40 @@ if (!present.includes("DWL_API_KEYS") || values["new-key"]) {
 // Never replaced here: credentials stored under the old one would become unreadable.
 if (!present.includes("DWL_ENCRYPTION_KEY")) secrets.DWL_ENCRYPTION_KEY = newEncryptionKey();
 
-// 3. Deploy, with the new secrets in the same upload.
+// 3. Deploy, with the new secrets in the same upload. A private folder holds the secrets file
+//    and wrangler's machine-readable output (where the deployed URLs are), and is removed after.
+const work = mkdtempSync(join(tmpdir(), "dwl-deploy-"));
+const outputFile = join(work, "wrangler-output.ndjson");
 const args = ["deploy"];
-let secretsDir;
 if (Object.keys(secrets).length > 0) {
-  secretsDir = mkdtempSync(join(tmpdir(), "dwl-secrets-"));
-  const file = join(secretsDir, "secrets.json");
+  const file = join(work, "secrets.json");
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   args.push("--secrets-file", file);
   console.log(`Setting ${Object.keys(secrets).join(" and ")} with this deploy (generated here, never written to the project)`);
 }
 let deployed;
+let output = "";
 try {
-  deployed = await wrangler(args, { echo: true });
+  deployed = await wrangler(args, { terminal: true, env: { WRANGLER_OUTPUT_FILE_PATH: outputFile } });
+  output = existsSync(outputFile) ? readFileSync(outputFile, "utf8") : "";
 } finally {
-  if (secretsDir) rmSync(secretsDir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
 }
 if (deployed.code !== 0) fail("`wrangler deploy` failed (its output is above); nothing was changed by this script. See docs/deploy.md, Troubleshooting.");
 
-// wrangler prints "Deployed <name> triggers (…)" then one indented line per URL.
-const afterDeployed = deployed.stdout.split(/^Deployed .*$/m)[1] ?? "";
-const url = /^\s+(https?:\/\/\S+?)\/?\s*$/m.exec(afterDeployed)?.[1];
+// One JSON object per line; the "deploy" entry lists the URLs it serves (workers.dev, routes).
+const targets = output
+  .split("\n")
+  .flatMap((line) => {
+    try {
+      const entry = JSON.parse(line);
+      return entry?.type === "deploy" && Array.isArray(entry.targets) ? entry.targets.map(String) : [];
+    } catch {
+      return [];
+    }
+  })
+  .map((t) => (/^https?:\/\//.test(t) ? t : t.endsWith("workers.dev") ? `https://${t}` : t));
+const url = targets.find((t) => /^https?:\/\/[^/*]+\/?$/.test(t))?.replace(/\/$/, "");
 
 console.log("");
 if (url) {

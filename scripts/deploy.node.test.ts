@@ -1,7 +1,8 @@
 /**
  * `npm run deploy`'s script (scripts/deploy.mjs) with a scripted `wrangler` first on PATH, which
  * records its calls and plays a Cloudflare account: signed out, a first deploy (no Worker yet), a
- * redeploy. The smoke check after the redeploy runs against the real loader (`npm run dev`).
+ * redeploy. The smoke check after the redeploy runs against the real loader (`npm run dev`), as does
+ * `npm run smoke`.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -32,6 +33,8 @@ if (command === "whoami") {
   if (!process.env.FAKE_SECRETS) { console.error('✘ [ERROR] Worker "dwl-loader" not found.'); process.exit(1); }
   console.log(JSON.stringify(process.env.FAKE_SECRETS.split(",").map((name) => ({ name, type: "secret_text" }))));
 } else if (command === "deploy") {
+  fs.appendFileSync(process.env.WRANGLER_OUTPUT_FILE_PATH, JSON.stringify({ type: "wrangler-session", version: 1 }) + "\\n");
+  fs.appendFileSync(process.env.WRANGLER_OUTPUT_FILE_PATH, JSON.stringify({ type: "deploy", version: 1, worker_name: "dwl-loader", targets: [process.env.FAKE_URL] }) + "\\n");
   console.log("Uploaded dwl-loader (1.00 sec)");
   console.log("Deployed dwl-loader triggers (0.50 sec)");
   console.log("  " + process.env.FAKE_URL);
@@ -64,7 +67,7 @@ function deploy(args: string[], env: Record<string, string>): Promise<{ code: nu
   writeFileSync(join(state, "calls.jsonl"), "");
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   delete childEnv.DWL_KEY; // only the test's own
-  Object.assign(childEnv, { PATH: `${fake}${delimiter}${process.env.PATH}`, FAKE_STATE: state, FAKE_URL: "https://dwl-loader.example.workers.dev" }, env);
+  Object.assign(childEnv, { PATH: `${fake}${delimiter}${process.env.PATH}`, FAKE_STATE: state, FAKE_URL: "dwl-loader.example.workers.dev" }, env);
   return new Promise((resolve) => {
     execFile(process.execPath, ["scripts/deploy.mjs", ...args], { cwd: ROOT, env: childEnv, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
       const calls = readFileSync(join(state, "calls.jsonl"), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Call);
@@ -120,6 +123,17 @@ describe("npm run deploy", () => {
     expect(run.stdout).not.toMatch(/API key for tenant/);
     expect(run.stdout).toMatch(/✓ execute .*\n✓ sandbox .*\n✓ mcp .*search, execute/);
     expect(run.stdout).toContain(`✓ ${server.base} works`);
+  });
+
+  it("`npm run smoke -- <url>` checks a loader and exits 0", async () => {
+    const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
+      const env = { ...process.env, DWL_KEY: "dwl_local_dev", NO_COLOR: "1" };
+      execFile("npm", ["run", "--silent", "smoke", "--", server.base], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 }, (err, stdout) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout }),
+      );
+    });
+    expect(run.stdout).toContain(`✓ ${server.base} works`);
+    expect(run.code).toBe(0);
   });
 
   it("keeps an existing encryption key when --new-key replaces the API keys", async () => {

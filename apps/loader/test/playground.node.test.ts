@@ -3,8 +3,9 @@
  * the loader under `wrangler dev`. Runs every example and checks what a person sees. The browser
  * is never downloaded: when /usr/bin/chromium is missing, the set-up installs Debian's package
  * with apt (as root), and otherwise skips with the reason. `DWL_CHROMIUM` names another binary.
- * Screenshots go to apps/loader/test/artifacts/ (gitignored); docs/playground.png, the README's,
- * is written when missing or with DWL_UPDATE_SCREENSHOTS=1.
+ * Also checks the layout at 375, 800 and 1,400 px (no panel over another, Run and the result
+ * reachable). Screenshots go to apps/loader/test/artifacts/ (gitignored); docs/playground.png, the
+ * README's, is written when missing or with DWL_UPDATE_SCREENSHOTS=1.
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -79,6 +80,52 @@ afterAll(async () => {
   if (profile) rmSync(profile, { recursive: true, force: true });
   server?.stop();
 });
+
+/** Viewport widths the layout must hold at: a phone, a small tablet, a wide screen. */
+const WIDTHS = [375, 800, 1400];
+
+/**
+ * In the page: every pair of visible panels whose boxes intersect (by more than a pixel, for
+ * shared borders), and every panel that sticks out of the viewport's width.
+ */
+function measureLayout(): { overlaps: string[]; outside: string[]; scrollWidth: number } {
+  const groups = [
+    [".bar", ".source", ".output"],
+    // Every panel of both columns against every other: a column's content can spill over the other's box.
+    [".bar", ".files", "#editor", "#options-box", "#example-note", "#status", "#error-pane", ".pane:has(#result)", "#preview-pane", ".pane:has(#logs)", "#egress-pane", ".pane:has(#timing)"],
+    ["#example", "#mode", "#api-key", "#api-key-toggle", "#run"],
+  ];
+  const overlaps: string[] = [];
+  const outside: string[] = [];
+  for (const group of groups) {
+    const boxes = group
+      .map((selector) => ({ selector, element: document.querySelector(selector) as HTMLElement | null }))
+      .filter((entry): entry is { selector: string; element: HTMLElement } => entry.element !== null && entry.element.offsetParent !== null)
+      .map(({ selector, element }) => ({ selector, box: element.getBoundingClientRect() }));
+    for (const { selector, box } of boxes) if (box.left < -1 || box.right > innerWidth + 1) outside.push(`${selector} spans ${Math.round(box.left)}..${Math.round(box.right)}`);
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i]!.box;
+        const b = boxes[j]!.box;
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > 1 && h > 1) overlaps.push(`${boxes[i]!.selector} overlaps ${boxes[j]!.selector}`);
+      }
+    }
+  }
+  return { overlaps, outside, scrollWidth: document.documentElement.scrollWidth };
+}
+
+/** In the page: whether a tap at the centre of `selector` lands on it (nothing drawn on top). */
+function hitsItself(selector: string): boolean {
+  const element = document.querySelector(selector)!;
+  const box = element.getBoundingClientRect();
+  const x = box.left + box.width / 2;
+  const y = box.top + Math.min(box.height / 2, 20);
+  if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return false;
+  const hit = document.elementFromPoint(x, y);
+  return hit !== null && element.contains(hit);
+}
 
 const text = async (selector: string) => ((await page.locator(selector).first().textContent()) ?? "").trim();
 
@@ -237,6 +284,41 @@ describe("the playground page", () => {
     expect(await text("#error-message")).toContain("dwl_local_dev");
     await page.fill("#api-key", "dwl_local_dev");
     expect(await runExample("hello")).toMatch(/^ok in/);
+  });
+
+  it("runs hello world with Run at 375, 800 and 1,400 px: no panel overlaps another, the page scrolls to the result", async (ctx) => {
+    if (skipReason) return ctx.skip();
+    for (const width of WIDTHS) {
+      const narrow = await context.newPage();
+      narrow.on("pageerror", (error) => problems.push(`page error at ${width} px: ${error.message}`));
+      await narrow.setViewportSize({ width, height: width < 600 ? 740 : 900 });
+      await narrow.goto(`${server.base}/`);
+      await narrow.waitForSelector("body[data-ready=true] .cm-editor");
+      await narrow.fill("#api-key", "dwl_local_dev");
+      await narrow.selectOption("#example", "hello");
+
+      // Run is reachable: scrolled into view, and a click lands on it (playwright refuses to click a covered element).
+      await narrow.locator("#run").scrollIntoViewIfNeeded();
+      await narrow.click("#run", { timeout: 10_000 });
+      await narrow.waitForSelector('#status[data-state="ok"]', { timeout: 60_000 });
+      await narrow.locator("#timing-legend li").first().waitFor();
+
+      const layout = await narrow.evaluate(measureLayout);
+      expect(layout.overlaps, `overlapping panels at ${width} px`).toEqual([]);
+      expect(layout.outside, `panels wider than the ${width} px page`).toEqual([]);
+      expect(layout.scrollWidth, `horizontal overflow at ${width} px`).toBeLessThanOrEqual(width);
+
+      // The result is reachable: scrolled into view, it is what a tap at its centre hits.
+      await narrow.locator("#result").scrollIntoViewIfNeeded();
+      expect(await narrow.evaluate(hitsItself, "#result"), `#result covered at ${width} px`).toBe(true);
+      expect(await narrow.locator("#result").textContent()).toContain('"greeting": "Hello, world!"');
+      // The timing bar has a legend naming each coloured part.
+      expect(await narrow.locator("#timing-legend li").evaluateAll((items) => items.map((li) => li.className))).toEqual(
+        expect.arrayContaining(["legend-bundle", "legend-start", "legend-run"]),
+      );
+      await narrow.screenshot({ path: join(artifacts, `playground-${width}.png`), fullPage: true });
+      await narrow.close();
+    }
   });
 
   it("ran without script errors or Content-Security-Policy violations", (ctx) => {

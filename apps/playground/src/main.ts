@@ -16,6 +16,8 @@ const DEV_KEY = "dwl_local_dev";
 const STORE = { key: "dwl-playground:key", example: "dwl-playground:example", sandbox: "dwl-playground:sandbox" } as const;
 const IMAGE_KEY = /^[^\s:?#]+\.(?:svg|png|jpe?g|gif|webp)$/i;
 const MAX_IMAGES = 4;
+/** Where style.css switches to one column (its `@media (max-width: 900px)`). */
+const ONE_COLUMN = "(max-width: 900px)";
 
 const stored = {
   get: (name: string): string | null => {
@@ -143,6 +145,7 @@ async function run(): Promise<void> {
   panes.clear();
   editor.markError(null);
   panes.setStatus("Running…", "running");
+  revealStatus();
   const started = performance.now();
   try {
     const options = readOptions();
@@ -155,6 +158,13 @@ async function run(): Promise<void> {
     runButton.disabled = false;
     runButton.removeAttribute("aria-busy");
   }
+}
+
+/** In the one-column layout the output sits below the editor: bring the status (and the result under it) into view. */
+function revealStatus(): void {
+  const status = $("status");
+  const { top, bottom } = status.getBoundingClientRect();
+  if (matchMedia(ONE_COLUMN).matches && (top < 0 || bottom > innerHeight)) status.scrollIntoView({ block: "start" });
 }
 
 async function runExecute(options: Record<string, unknown>, started: number): Promise<void> {

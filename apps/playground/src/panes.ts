@@ -40,6 +40,7 @@ export class Panes {
   private readonly errorLocation = byId<HTMLButtonElement>("error-location");
   private readonly timing = byId("timing");
   private readonly timingBar = byId("timing-bar");
+  private readonly timingLegend = byId("timing-legend");
   private imageUrls: string[] = [];
   private jumpTo: ErrorMark | null = null;
 
@@ -118,13 +119,21 @@ export class Panes {
       }),
     );
     this.timingBar.replaceChildren();
+    this.timingLegend.replaceChildren();
     if (!timing || timing.totalMs <= 0) return;
     const other = Math.max(timing.totalMs - timing.bundleMs - timing.startMs - timing.runMs, 0);
-    for (const [name, value] of [["bundle", timing.bundleMs], ["start", timing.startMs], ["run", timing.runMs], ["other", other]] as const) {
-      const segment = element("span", `segment ${name}`);
+    for (const part of TIMING_PARTS) {
+      const value = part.name === "other" ? other : timing[part.field];
+      // "other" is only rounding in today's loader: listed when it is there at all.
+      if (part.name === "other" && value <= 0) continue;
+      const segment = element("span", `segment ${part.name}`);
       segment.style.width = `${(100 * value) / timing.totalMs}%`;
-      segment.title = `${name}: ${ms(value)}`;
+      segment.title = `${part.label}: ${ms(value)}`;
       this.timingBar.append(segment);
+      const entry = element("li", `legend-${part.name}`);
+      entry.title = part.meaning;
+      entry.append(element("span", `swatch ${part.name}`), element("span", "", part.label), element("span", "value", ms(value)));
+      this.timingLegend.append(entry);
     }
   }
 
@@ -150,6 +159,14 @@ export class Panes {
     this.images.append(element("p", "hint", `${key}: ${message}`));
   }
 }
+
+/** The timing bar's segments, in order, with what the legend says about each. */
+const TIMING_PARTS = [
+  { name: "bundle", field: "bundleMs", label: "bundle", meaning: "bundleMs: resolving and bundling the program (about 0 on a cache hit)" },
+  { name: "start", field: "startMs", label: "start", meaning: "startMs: the isolate start plus RPC" },
+  { name: "run", field: "runMs", label: "run", meaning: "runMs: the program's own time inside the child" },
+  { name: "other", field: "totalMs", label: "other", meaning: "the rest of totalMs" },
+] as const;
 
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 

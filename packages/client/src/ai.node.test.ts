@@ -92,4 +92,10 @@ describe("the JSON-schema function tool (OpenAI, Anthropic)", () => {
     const notJson = await runCodeModeCall(dwl, "{code:");
     expect(notJson).toMatchObject({ isError: true, result: { ok: false, error: { type: "invalid_request" } } });
   });
+
+  it("DwlClient.mcp answers JSON-RPC results, and rejects a JSON-RPC error as invalid_request", async () => {
+    const { tools } = (await dwl.mcp("tools/list")) as { tools: { name: string }[] };
+    expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
+    await expect(dwl.mcp("no/such/method")).rejects.toMatchObject({ name: "DwlRequestError", type: "invalid_request", status: 200 });
+  });
 });

@@ -3,14 +3,14 @@
  * there is one, as on a fresh machine; else this Node with type stripping off):
  * - packed: scripts/build.mjs, `npm pack`, `npm install <tarball>` into a scratch project (zod comes
  *   from the npm registry or npm's cache), then the SDK from TypeScript (`tsc --noEmit`, types must
- *   resolve) and plain JS, and the installed `dwl` bin;
+ *   resolve) and plain JS, and the installed `dwl` bin; `@dwl/client/ai` beside the user's own `ai`;
  * - from a checkout: `npx dwl` and `npm run dwl -- …` from another folder, with paths relative to
  *   that folder.
  * The loader is a loopback stub that echoes the request (the real one is cli.node.test.ts's).
  */
 import { execFile, execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -163,6 +163,41 @@ describe("the packed @dwl/client", () => {
     const js = await node(["use.mjs", stubUrl], project);
     expect(js.stderr).toBe("");
     expect(JSON.parse(js.stdout)).toMatchObject({ ok: true, result: { body: { code: "export default () => 1", input: 21 }, authorization: "Bearer k1" } });
+  }, STEP_TIMEOUT_MS);
+
+  it("gives `@dwl/client/ai` to a project that has `ai`: types resolve against the user's own `ai`, and it imports", async () => {
+    // The project's `ai` stands in for the user's `npm install ai` (no registry round trip).
+    symlinkSync(realpathSync(join(CLIENT, "node_modules/ai")), join(project, "node_modules/ai"), "dir");
+    writeFileSync(
+      join(project, "agent.ts"),
+      [
+        'import { generateText, type Tool } from "ai";',
+        'import { DwlClient, codeModeFunction, toAnthropicTool, type CodeModeResult } from "@dwl/client";',
+        'import { codeModeTool } from "@dwl/client/ai";',
+        "type IsAny<T> = 0 extends 1 & T ? true : false;",
+        'const dwl = new DwlClient({ url: "http://127.0.0.1:8787", key: "dwl_local_dev" });',
+        'const tool = await codeModeTool(dwl, { storage: { namespace: "agent" } });',
+        "const notAny: [IsAny<typeof tool>, IsAny<CodeModeResult>] = [false, false];",
+        "const asTool: Tool = tool;",
+        "declare const model: Parameters<typeof generateText>[0][\"model\"];",
+        'const run = () => generateText({ model, tools: { execute_program: tool }, prompt: "hi" });',
+        "const anthropic: { name: string; input_schema: object } = toAnthropicTool(await codeModeFunction(dwl));",
+        "export { notAny, asTool, run, anthropic };",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(project, "tsconfig.ai.json"),
+      JSON.stringify({ compilerOptions: { target: "es2022", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: true, lib: ["es2022", "dom"], types: [] }, files: ["agent.ts"] }),
+    );
+    const tsc = await run(process.execPath, [TSC, "-p", "tsconfig.ai.json"], project);
+    expect(tsc.stdout + tsc.stderr).toBe("");
+    expect(tsc.code).toBe(0);
+    // `ai` needs Node >= 22 itself, so this runs on this Node, not the old one.
+    writeFileSync(join(project, "agent.mjs"), 'const { codeModeTool } = await import("@dwl/client/ai");\nconsole.log(typeof codeModeTool);\n');
+    const js = await run(process.execPath, ["agent.mjs"], project);
+    expect(js.stderr).toBe("");
+    expect(js.stdout.trim()).toBe("function");
   }, STEP_TIMEOUT_MS);
 
   it("installs a `dwl` bin that runs, with paths from the caller's folder", async () => {

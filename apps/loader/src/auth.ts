@@ -39,7 +39,7 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
   try {
     parsed = JSON.parse(env.DWL_API_KEYS);
   } catch {
-    throw new DwlHttpError(500, "not_configured", "DWL_API_KEYS is not valid JSON: expected { \"<sha256 hex of key>\": \"<tenant>\" }");
+    throw DwlHttpError.of("not_configured", "DWL_API_KEYS is not valid JSON: expected { \"<sha256 hex of key>\": \"<tenant>\" }");
   }
   const entries: KeyEntry[] = [];
   for (const [hex, tenant] of Object.entries(parsed as Record<string, unknown>)) {
@@ -64,7 +64,7 @@ export async function authenticate(header: string | undefined, env: Pick<Env, "D
   }
   const presentedKey = apiKeyOf(header);
   if (!presentedKey) {
-    throw new DwlHttpError(401, "unauthorized", "missing API key: send `Authorization: Bearer <key>`");
+    throw DwlHttpError.of("unauthorized", "missing API key: send `Authorization: Bearer <key>`");
   }
   const presented = await sha256(presentedKey);
   let tenant: string | undefined;
@@ -72,6 +72,6 @@ export async function authenticate(header: string | undefined, env: Pick<Env, "D
   for (const key of keys) {
     if (crypto.subtle.timingSafeEqual(key.hash, presented) && tenant === undefined) tenant = key.tenant;
   }
-  if (tenant === undefined) throw new DwlHttpError(401, "unauthorized", "invalid API key");
+  if (tenant === undefined) throw DwlHttpError.of("unauthorized", "invalid API key");
   return tenant;
 }

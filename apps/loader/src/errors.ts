@@ -24,6 +24,11 @@ export const REQUEST_ERROR_STATUS: Readonly<Record<RequestErrorType, ContentfulS
   runtime_restarted: 503,
 };
 
+/**
+ * A request-level failure. Build it with {@link DwlHttpError.of} (status from the table); the
+ * constructor's explicit status is for the few answers that differ from their type's: 409 for a
+ * tenant's full sandbox quota, 503 while a required secret (API keys, encryption key) is unset.
+ */
 export class DwlHttpError extends Error {
   constructor(
     readonly status: ContentfulStatusCode,

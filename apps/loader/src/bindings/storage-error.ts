@@ -22,7 +22,7 @@ export class StorageError extends DwlHttpError {
  * `internal` unless `asError` says otherwise. The one place storage failures are translated:
  * programs' bindings (below), the credential store and sandbox writes.
  */
-export async function storageOperation<T>(message: string, call: () => Promise<T>, asError = (text: string): Error => new DwlHttpError(500, "internal", text)): Promise<T> {
+export async function storageOperation<T>(message: string, call: () => Promise<T>, asError = (text: string): Error => DwlHttpError.of("internal", text)): Promise<T> {
   try {
     return await call();
   } catch (err) {

@@ -52,7 +52,7 @@ export async function admitted<T>(env: Env, tenant: string, server: ServerLimits
       concurrency: `this tenant is running more than ${server.maxConcurrent} executions at once and ${wait}`,
       queue: `this tenant already has ${server.admissionQueue} executions waiting for a turn`,
     }[admission.reason];
-    throw new DwlHttpError(429, "rate_limited", `${why}; retry in ${seconds} s`, undefined, { "retry-after": String(seconds) });
+    throw DwlHttpError.of("rate_limited", `${why}; retry in ${seconds} s`, undefined, { "retry-after": String(seconds) });
   }
   try {
     return await work();

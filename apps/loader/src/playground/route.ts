@@ -68,7 +68,7 @@ export const playgroundRoute = new Hono<AppEnv>()
   )
   .get("/playground/:asset", (c) => {
     const asset = PLAYGROUND_ASSETS[c.req.path];
-    if (!asset) throw new DwlHttpError(404, "not_found", `no playground asset ${c.req.path}`);
+    if (!asset) throw DwlHttpError.of("not_found", `no playground asset ${c.req.path}`);
     const etag = `"${c.req.path.split(".").at(-2) ?? ""}"`;
     const headers = { ...COMMON_HEADERS, "cache-control": `public, max-age=${ONE_YEAR_S}, immutable`, etag };
     if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);

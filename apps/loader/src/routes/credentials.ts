@@ -21,7 +21,7 @@ function storeFor(c: Context<AppEnv>): CredentialStore {
 function nameOf(c: Context<AppEnv>): string {
   const parsed = CredentialNameSchema.safeParse(c.req.param("name"));
   if (!parsed.success) {
-    throw new DwlHttpError(400, "invalid_request", `invalid credential name: ${parsed.error.issues[0]?.message ?? "bad name"}`, [
+    throw DwlHttpError.of("invalid_request", `invalid credential name: ${parsed.error.issues[0]?.message ?? "bad name"}`, [
       { path: ["name"], message: parsed.error.issues[0]?.message ?? "bad name" },
     ]);
   }
@@ -37,13 +37,13 @@ export const credentialsRoute = new Hono<AppEnv>()
       return c.json(await storeFor(c).put(name, body), 200);
     } catch (err) {
       if (err instanceof EgressRuleError || err instanceof CredentialHostError) {
-        throw new DwlHttpError(400, "invalid_request", err.message, [{ path: ["hosts"], message: err.message }]);
+        throw DwlHttpError.of("invalid_request", err.message, [{ path: ["hosts"], message: err.message }]);
       }
       throw err;
     }
   })
   .delete("/:name", async (c) => {
     const name = nameOf(c);
-    if (!(await storeFor(c).delete(name))) throw new DwlHttpError(404, "not_found", `no credential named "${name}"`);
+    if (!(await storeFor(c).delete(name))) throw DwlHttpError.of("not_found", `no credential named "${name}"`);
     return c.body(null, 204);
   });

@@ -39,7 +39,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .get("/", async (c) => {
     const limit = Number(c.req.query("limit") ?? MAX_PAGE);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw new DwlHttpError(400, "invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [{ path: ["limit"], message: "out of range" }]);
+      throw DwlHttpError.of("invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [{ path: ["limit"], message: "out of range" }]);
     }
     const page = await listSandboxes(contextOf(c), limit, c.req.query("cursor") || undefined);
     return c.json({ sandboxes: page.records.map((r) => sandboxInfo(r, originOf(c))), ...(page.cursor ? { cursor: page.cursor } : {}) });

@@ -47,11 +47,10 @@ function refused(refusal: WriteRefusal, context: ExecutionContext, id: string | 
     case "rate": {
       const seconds = String(refusal.retryAfterSeconds ?? 60);
       const message = `this tenant has written ${server.sandboxWritesPerMinute} sandboxes in the last minute (DWL_SANDBOX_WRITES_PER_MINUTE); retry in ${seconds} s`;
-      return new DwlHttpError(429, "rate_limited", message, undefined, { "retry-after": seconds });
+      return DwlHttpError.of("rate_limited", message, undefined, { "retry-after": seconds });
     }
     case "bytes":
-      return new DwlHttpError(
-        413,
+      return DwlHttpError.of(
         "payload_too_large",
         `this tenant's sandbox bundles take ${refusal.used ?? 0} bytes; this ${bytes}-byte bundle would pass the ${server.maxSandboxStorageBytes}-byte quota (DWL_MAX_SANDBOX_STORAGE_BYTES): delete or shrink a sandbox first`,
         [{ path: ["code"], message: `over the tenant's ${server.maxSandboxStorageBytes}-byte sandbox storage` }],
@@ -102,7 +101,7 @@ async function collect(sandboxes: Registry): Promise<void> {
 }
 
 function notFound(id: string): DwlHttpError {
-  return new DwlHttpError(404, "not_found", `no sandbox "${id}"`);
+  return DwlHttpError.of("not_found", `no sandbox "${id}"`);
 }
 
 export function sandboxInfo(record: SandboxRecord, origin: string): SandboxInfo {
@@ -126,11 +125,11 @@ async function compileDefinition(definition: SandboxDefinition, checked: Checked
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;
     const field = err.location?.file && definition.files ? ["files", err.location.file] : ["code"];
-    throw new DwlHttpError(400, "invalid_request", `the program does not compile: ${err.message}`, [{ path: field, message: err.message, code: "compile" }]);
+    throw DwlHttpError.of("invalid_request", `the program does not compile: ${err.message}`, [{ path: field, message: err.message, code: "compile" }]);
   }
   const size = compiled.bundle.code.length;
   if (size > MAX_SANDBOX_BUNDLE_BYTES) {
-    throw new DwlHttpError(413, "payload_too_large", `the bundled program is ${size} bytes, over the ${MAX_SANDBOX_BUNDLE_BYTES}-byte sandbox limit`, [
+    throw DwlHttpError.of("payload_too_large", `the bundled program is ${size} bytes, over the ${MAX_SANDBOX_BUNDLE_BYTES}-byte sandbox limit`, [
       { path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` },
     ]);
   }
@@ -166,7 +165,7 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
     const forgotten = await forgetRow(sandboxes, id);
     await release(sandboxes, compiled.key);
     if (forgotten) throw err;
-    throw new DwlHttpError(500, "internal", `the sandbox registry failed: sandbox "${id}" may remain; delete it (DELETE /sandboxes/${id}) and retry`);
+    throw DwlHttpError.of("internal", `the sandbox registry failed: sandbox "${id}" may remain; delete it (DELETE /sandboxes/${id}) and retry`);
   }
   if (!record) {
     await release(sandboxes, compiled.key);
@@ -239,7 +238,7 @@ export async function sandboxLogs(id: string, context: ExecutionContext): Promis
 
 async function bundleOf(record: SandboxRecord, env: Env, tenant: string): Promise<Bundle> {
   const bundle = await loadBundle(env.FILES, tenant, record.bundleKey);
-  if (!bundle) throw new DwlHttpError(500, "internal", `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`);
+  if (!bundle) throw DwlHttpError.of("internal", `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`);
   return bundle;
 }
 

@@ -27,8 +27,9 @@ app.get("/healthz", (c) => {
 app.route("/", playgroundRoute);
 
 app.use("*", async (c, next) => {
-  c.set("tenant", await authenticate(c.req.header("authorization"), c.env));
+  // Settings first: a bad var answers 500 naming it, whatever the key.
   c.set("server", readServerLimits(c.env));
+  c.set("tenant", await authenticate(c.req.header("authorization"), c.env));
   await next();
 });
 // After auth: a supervised request's effects are attributed to its tenant.
@@ -40,7 +41,7 @@ app.route("/credentials", credentialsRoute);
 app.route("/sandboxes", sandboxesRoute);
 app.route("/mcp", mcpRoute);
 
-app.notFound((c) => c.json(new DwlHttpError(404, "not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
+app.notFound((c) => c.json(DwlHttpError.of("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
 app.onError(renderError);
 
 export default app satisfies ExportedHandler<Env>;

@@ -16,10 +16,10 @@ describe("loader settings", () => {
     ["DWL_ADMISSION", "global", 'DWL_ADMISSION="global" is not one of isolate, durable-object'],
     ["DWL_MODE", "locl", 'DWL_MODE="locl" is not one of local, production'],
     ["DWL_EGRESS_ALLOW_LOOPBACK", "yes", 'DWL_EGRESS_ALLOW_LOOPBACK="yes" is not one of true, false'],
-    ["DWL_NPM_REGISTRY", "registry.npmjs.org", 'DWL_NPM_REGISTRY="registry.npmjs.org" is not an http(s) URL'],
-    ["DWL_PUBLIC_ORIGIN", "http://127.0.0.1:8787/app", 'DWL_PUBLIC_ORIGIN="http://127.0.0.1:8787/app" is not an http(s) origin without a path'],
-    ["DWL_SUPERVISOR_URL", "http://example.com:1", 'DWL_SUPERVISOR_URL="http://example.com:1" is not an http://127.0.0.1:<port>'],
-    ["DWL_API_KEYS", "[1]", 'DWL_API_KEYS is not a JSON object'],
+    ["DWL_NPM_REGISTRY", "registry.npmjs.org", 'DWL_NPM_REGISTRY must be an http(s) URL; got "registry.npmjs.org"'],
+    ["DWL_PUBLIC_ORIGIN", "http://127.0.0.1:8787/app", 'DWL_PUBLIC_ORIGIN must be an http(s) origin without a path, like "http://127.0.0.1:8787"; got "http://127.0.0.1:8787/app"'],
+    ["DWL_SUPERVISOR_URL", "http://example.com:1", 'DWL_SUPERVISOR_URL must be an http://127.0.0.1:<port> or http://localhost:<port> URL; got "http://example.com:1"'],
+    ["DWL_API_KEYS", "[1]", 'DWL_API_KEYS is not valid JSON: expected { "<sha256 hex of key>": "<tenant>" }'],
   ])("refuses %s=%s by name, never as 'no limit'", (name, value, message) => {
     expect(() => checkSettings({ [name]: value })).toThrow(SettingError);
     expect(() => checkSettings({ [name]: value })).toThrow(message);
@@ -27,7 +27,7 @@ describe("loader settings", () => {
   });
 
   it("never echoes a secret's value", () => {
-    expect(() => checkSettings({ DWL_API_KEYS: "not json, secret-ish" })).toThrow(/^DWL_API_KEYS is not/);
+    expect(() => checkSettings({ DWL_API_KEYS: "not json, secret-ish" })).toThrow(/^DWL_API_KEYS is not valid JSON: expected \{ "<sha256 hex of key>": "<tenant>" \}$/);
   });
 
   it("takes numbers from [vars] as written, and empty values as unset", () => {

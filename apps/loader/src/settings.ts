@@ -129,21 +129,28 @@ export function choiceSetting<T extends string>(vars: SettingVars, name: string,
   throw new SettingError(`${name}=${shown(raw)} is not one of ${values.join(", ")} (default ${s.defaultText})`);
 }
 
-function checkText(s: SettingSpec, raw: string): string | undefined {
+/** An http(s) origin without path, query or fragment, or undefined. */
+function bareOrigin(raw: string): string | undefined {
+  const url = URL.parse(raw);
+  const bare = url !== null && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password && !raw.endsWith("?") && !raw.endsWith("#");
+  return bare && (url.protocol === "http:" || url.protocol === "https:") ? url.origin : undefined;
+}
+
+/** What is wrong with a text setting's value, or undefined when it is fine. */
+function textProblem(s: SettingSpec, raw: string): string | undefined {
+  const got = `; got ${shown(raw)}`;
   switch (s.kind) {
     case "url": {
       const url = URL.parse(raw);
-      return url && (url.protocol === "http:" || url.protocol === "https:") ? undefined : "is not an http(s) URL";
+      return url && (url.protocol === "http:" || url.protocol === "https:") ? undefined : `${s.name} must be an http(s) URL${got}`;
     }
-    case "origin": {
-      const url = URL.parse(raw);
-      const bare = url !== null && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password && !raw.endsWith("?") && !raw.endsWith("#");
-      return bare && (url.protocol === "http:" || url.protocol === "https:") ? undefined : 'is not an http(s) origin without a path, like "http://127.0.0.1:8787"';
-    }
+    case "origin":
+      return bareOrigin(raw) !== undefined ? undefined : `${s.name} must be an http(s) origin without a path, like "http://127.0.0.1:8787"${got}`;
     case "loopback-url": {
       const url = URL.parse(raw);
       const loopback = url !== null && (url.hostname === "127.0.0.1" || url.hostname === "localhost");
-      return loopback && url.protocol === "http:" && !url.username && !url.password && !url.search && !url.hash ? undefined : "is not an http://127.0.0.1:<port> or http://localhost:<port> URL";
+      const ok = loopback && url.protocol === "http:" && !url.username && !url.password && !url.search && !url.hash;
+      return ok ? undefined : `${s.name} must be an http://127.0.0.1:<port> or http://localhost:<port> URL${got}`;
     }
     case "api-keys": {
       let parsed: unknown;
@@ -153,11 +160,21 @@ function checkText(s: SettingSpec, raw: string): string | undefined {
         parsed = undefined;
       }
       const ok = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every((tenant) => typeof tenant === "string");
-      return ok ? undefined : 'is not a JSON object { "<sha256 hex of key>": "<tenant>" }';
+      // A secret: its value is never echoed.
+      return ok ? undefined : `${s.name} is not valid JSON: expected { "<sha256 hex of key>": "<tenant>" }`;
     }
     default:
       return undefined;
   }
+}
+
+/** DWL_PUBLIC_ORIGIN as an origin, or undefined when unset (public-origin.ts). */
+export function publicOriginSetting(vars: SettingVars): string | undefined {
+  const raw = rawSetting(vars, "DWL_PUBLIC_ORIGIN");
+  if (raw === undefined) return undefined;
+  const origin = bareOrigin(raw);
+  if (origin === undefined) throw new SettingError(textProblem(spec("DWL_PUBLIC_ORIGIN"), raw) as string);
+  return origin;
 }
 
 /**
@@ -171,8 +188,8 @@ export function checkSettings(vars: SettingVars): void {
     if (s.kind === "integer") integerSetting(vars, s.name, 0);
     else if (s.kind === "choice") choiceSetting(vars, s.name, "");
     else {
-      const problem = checkText(s, raw);
-      if (problem) throw new SettingError(`${s.name}${s.kind === "api-keys" || s.kind === "secret" ? "" : `=${shown(raw)}`} ${problem}`);
+      const problem = textProblem(s, raw);
+      if (problem) throw new SettingError(problem);
     }
   }
 }

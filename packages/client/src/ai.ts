@@ -7,7 +7,7 @@
 import { jsonSchema, tool, type Tool } from "ai";
 // Only from the SDK's entry point: the build keeps it an import of dist/index.js, so `DwlClient`
 // and `DwlRequestError` are the user's own classes here, not a second bundled copy.
-import { apiDeclarations, CODE_MODE_PARAMETERS, describeCodeMode, runCodeMode, type CodeModeInput, type CodeModeOptions, type CodeModeResult, type DwlClient, type RequestOptions } from "./index.ts";
+import { apiDeclarations, codeModeParameters, describeCodeMode, runCodeMode, type CodeModeInput, type CodeModeOptions, type CodeModeResult, type DwlClient, type RequestOptions } from "./index.ts";
 
 /**
  * A Code Mode tool for `generateText`, `streamText` or an `Agent`. Async: it reads the API
@@ -26,7 +26,7 @@ export async function codeModeTool(dwl: DwlClient, options: CodeModeOptions = {}
   const sections = await apiDeclarations(dwl, { tools: options.tools ?? [], ...request });
   return tool({
     description: describeCodeMode(sections, options),
-    inputSchema: jsonSchema<CodeModeInput>(structuredClone(CODE_MODE_PARAMETERS) as Parameters<typeof jsonSchema>[0]),
+    inputSchema: jsonSchema<CodeModeInput>(codeModeParameters() as Parameters<typeof jsonSchema>[0]),
     // The generation's abort signal stops the run's HTTP call too.
     execute: (input, { abortSignal }) => runCodeMode(dwl, input, options, { ...request, ...(abortSignal ? { signal: abortSignal } : {}) }),
   });

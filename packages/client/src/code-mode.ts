@@ -65,26 +65,39 @@ export interface ApiSection {
   text: string;
 }
 
+/**
+ * The arguments' JSON Schema. A type alias with mutable arrays, so that it is assignable where the
+ * OpenAI and Anthropic SDKs declare `{ [key: string]: unknown }` and `required?: string[]`.
+ */
+export type CodeModeParameters = {
+  type: "object";
+  properties: { code: { type: "string"; description: string }; input: { description: string } };
+  required: string[];
+  additionalProperties: false;
+};
+
 /** A function tool as JSON Schema: `{ name, description, parameters }` (OpenAI's and most frameworks' shape). */
-export interface FunctionToolDefinition {
+export type FunctionToolDefinition = {
   name: string;
   description: string;
-  parameters: typeof CODE_MODE_PARAMETERS;
-}
+  parameters: CodeModeParameters;
+};
 
-/** The arguments' JSON Schema: `code` (required) and `input`. */
-export const CODE_MODE_PARAMETERS = {
-  type: "object",
-  properties: {
-    code: {
-      type: "string",
-      description: "A whole TypeScript program: `async (input, env) => { … return result }` or a module with `export default`.",
+/** A fresh copy of the arguments' JSON Schema: `code` (required) and `input`. */
+export function codeModeParameters(): CodeModeParameters {
+  return {
+    type: "object",
+    properties: {
+      code: {
+        type: "string",
+        description: "A whole TypeScript program: `async (input, env) => { … return result }` or a module with `export default`.",
+      },
+      input: { description: "Optional JSON value passed to the program as its first argument." },
     },
-    input: { description: "Optional JSON value passed to the program as its first argument." },
-  },
-  required: ["code"],
-  additionalProperties: false,
-} as const;
+    required: ["code"],
+    additionalProperties: false,
+  };
+}
 
 const DEFAULT_INSTRUCTIONS =
   "Run one TypeScript program in a fresh, isolated sandbox and get back its result, console logs and errors. Do the whole task in one program (loops, branches, several API calls) instead of many tool calls. On failure you get the error type, message and a stack with your own line numbers: fix the code and call again.";
@@ -135,7 +148,7 @@ export function describeCodeMode(sections: ApiSection[], options: CodeModeOption
  */
 export async function codeModeFunction(dwl: DwlClient, options: CodeModeOptions = {}, request: RequestOptions = {}): Promise<FunctionToolDefinition> {
   const sections = await apiDeclarations(dwl, { tools: options.tools ?? [], ...request });
-  return { name: options.name ?? CODE_MODE_TOOL_NAME, description: describeCodeMode(sections, options), parameters: CODE_MODE_PARAMETERS };
+  return { name: options.name ?? CODE_MODE_TOOL_NAME, description: describeCodeMode(sections, options), parameters: codeModeParameters() };
 }
 
 /** OpenAI Chat Completions' shape (`tools: [{ type: "function", function }]`). */

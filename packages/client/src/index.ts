@@ -18,9 +18,9 @@ export type {
 } from "./client.ts";
 export {
   apiDeclarations,
-  CODE_MODE_PARAMETERS,
   CODE_MODE_TOOL_NAME,
   codeModeFunction,
+  codeModeParameters,
   describeCodeMode,
   formatCodeModeResult,
   runCodeMode,
@@ -29,7 +29,7 @@ export {
   toOpenAIResponsesTool,
   toOpenAITool,
 } from "./code-mode.ts";
-export type { ApiSection, CodeModeInput, CodeModeOptions, CodeModeResult, FunctionToolDefinition } from "./code-mode.ts";
+export type { ApiSection, CodeModeInput, CodeModeOptions, CodeModeParameters, CodeModeResult, FunctionToolDefinition } from "./code-mode.ts";
 export { CLIENT_ERROR_TYPES, DwlRequestError } from "./errors.ts";
 export type { ClientErrorType, DwlRequestErrorInit, DwlRequestErrorType } from "./errors.ts";
 export { FileInfoSchema, FileListSchema } from "./files-types.ts";

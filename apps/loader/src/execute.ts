@@ -13,7 +13,7 @@ import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
 import { ensurePythonBooted } from "./python/boot.ts";
 import { PYTHON_CHILD_KEY, PYTHON_HEAP_LIMIT_BYTES, pythonBundle, pythonProgram, pythonProgramKey } from "./python/program.ts";
-import { pythonRuntimeModules } from "./python/runtime-files.ts";
+import { pythonChildModules } from "./python/runtime-files.ts";
 import { checkProgramRequest, type CheckedProgram } from "./run/request-check.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
 import { callerKeyFor, isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
@@ -150,7 +150,7 @@ export async function runCompiled(
   const scope = childScope(tenant, settings, runEgressSettings, checked);
   const isolateId = await isolateIdFor(childKey(compiled), scope);
   const callerKey = await callerKeyFor(env, isolateId);
-  const runtimeModules = bundle.python ? await pythonRuntimeModules(env.PYODIDE) : undefined;
+  const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
   const call = childCall(bundle, settings, limits, runEgressSettings, server, callerKey);
   const boot = bundle.python ? await ensurePythonBooted(isolateId, stub, call, platformLimits(limits, server)) : undefined;

@@ -1,84 +1,42 @@
 // The program module (`user.js`) of a Python child: the harness calls its default export like a
 // JS program's, `(input, env, python)`, where `python` carries the program's files for this run.
-// Pyodide boots once per child, on the first run, from the modules the loader gave the child
-// (python/runtime-files.ts): nothing is fetched, nothing is compiled at run time.
-import "./dwl_prelude.js";
-import { loadPyodide } from "./pyodide.mjs";
-import createPyodideModule from "./pyodide.asm.mjs";
-import pyodideWasm from "./pyodide.asm.wasm";
-import stdlibZip from "./python_stdlib.zip";
-import lockFile from "./pyodide-lock.json";
+// Pyodide starts once per child, on its first call (python/boot.ts makes that a call of its
+// own), from the loader's memory snapshot when there is one.
+import { gunzip, heapLimit, loadRunner, setHeapLimit, startPyodide } from "./dwl_boot.js";
 import RUNNER_SOURCE from "./dwl_runner.py";
-
-// Pyodide builds URLs for its files; none of them is fetched from the network (see fetch below).
-const BASE = "https://pyodide.dwl.invalid/";
-const STDLIB_URL = `${BASE}python_stdlib.zip`;
+import snapshotGzip from "./dwl_snapshot.bin";
 
 // Monitored Python events per charge of the harness's fuel batch (4,096 units, 100,000 per ms):
 // a Python event (a call or a loop iteration, with the monitoring callback) costs ~0.2 µs here,
-// about 20 units (bench: python-meter).
+// about 20 units.
 const EVENTS_PER_BATCH = 200;
 
-// pyodide.mjs reads `location` to resolve URLs, even for files it never loads.
-globalThis.location ??= new URL(BASE);
-
-// Pyodide fetches its standard library from a URL; it is answered from the child's own module.
-const harnessFetch = globalThis.fetch;
-globalThis.fetch = function fetch(input, init) {
-  const url = typeof input === "string" ? input : input instanceof URL ? input.href : input?.url;
-  if (typeof url === "string" && url.startsWith(BASE)) {
-    return Promise.resolve(url === STDLIB_URL ? new Response(stdlibZip) : new Response(null, { status: 404 }));
-  }
-  return harnessFetch.call(this, input, init);
-};
-
-// Without it Emscripten listens for `message` events with useCapture=true, which workerd refuses.
-globalThis.setImmediate ??= (callback, ...args) => setTimeout(callback, 0, ...args);
-
-/** The bound of the wasm heap (the Python memory of every run of this child); set by the loader. */
-let heapLimitBytes = 128 * 1024 * 1024;
-
-/** Emscripten's wasm instantiation, on the precompiled module and with the heap bounded. */
-function instantiateWasm(imports, receive) {
-  // pyodide compiles two tiny helpers at run time, which children may not do; these are its own
-  // JS fallbacks for them.
-  const marker = Symbol("error marker");
-  imports.env.Jsv_GetError_import = () => marker;
-  imports.env.JsvError_Check = (value) => value === marker;
-  const instance = new WebAssembly.Instance(pyodideWasm, imports);
-  const memory = instance.exports.memory;
-  const grow = memory.grow.bind(memory);
-  memory.grow = (pages) => {
-    if (memory.buffer.byteLength + pages * 65_536 > heapLimitBytes) {
-      throw new RangeError(`the Python heap would exceed ${heapLimitBytes} bytes`);
-    }
-    return grow(pages);
-  };
-  receive(instance, pyodideWasm);
-  return {};
-}
+const WARM_UP = `
+import json, sys
+def f(n):
+    return [i * i for i in range(n) if i % 2] + list({i: i for i in range(n)})
+try:
+    raise ValueError(sum(f(50)))
+except ValueError as err:
+    print(json.dumps({"v": str(err)}), file=sys.stderr)
+async def main(input, env):
+    return {"ok": [f(10), (1, 2.5, None, True)]}
+`;
 
 let booting;
 function boot() {
   booting ??= (async () => {
-    const pyodide = await loadPyodide({
-      indexURL: BASE,
-      packageBaseUrl: BASE,
-      stdLibURL: STDLIB_URL,
-      lockFileContents: lockFile,
-      createPyodideModule: (settings) => createPyodideModule({ ...settings, instantiateWasm }),
-      stdout: (line) => console.log(line),
-      stderr: (line) => console.error(line),
-    });
+    const snapshot = snapshotGzip.byteLength > 0 ? await gunzip(snapshotGzip) : undefined;
+    const pyodide = await startPyodide({ snapshot });
     pyodide.setStdout({ batched: (line) => console.log(line) });
     pyodide.setStderr({ batched: (line) => console.error(line) });
-    const runner = pyodide.runPython(`
-import sys, types
-_dwl_runner = types.ModuleType("_dwl_runner")
-exec(compile(${JSON.stringify(RUNNER_SOURCE)}, "<dwl runner>", "exec"), _dwl_runner.__dict__)
-sys.modules["_dwl_runner"] = _dwl_runner
-_dwl_runner`);
+    const runner = loadRunner(pyodide, RUNNER_SOURCE);
+    runner.preload();
     runner.setup(EVENTS_PER_BATCH);
+    // One program through every common path (calls, loops, comprehensions, exceptions, output,
+    // JSON) before the first real run, which would otherwise pay for compiling them (~100 ms). Its
+// output goes to the boot call's logs, which nobody reads.
+    await runner.run(JSON.stringify({ "main.py": WARM_UP }), "main.py", "null", {}, () => {});
     return { pyodide, run: runner.run };
   })();
   booting.catch(() => {
@@ -135,7 +93,7 @@ function failureOf(report) {
     // The harness has already failed the run with its own cpu_limit error; this one only ends it.
     return Object.assign(new Error(report.message), { name: "CpuLimitError" });
   }
-  if (report.kind === "memory_limit") return globalThis.__dwlMemoryLimitError(`out of memory: the Python heap reached its bound of ${heapLimitBytes} bytes (${report.name})`);
+  if (report.kind === "memory_limit") return globalThis.__dwlMemoryLimitError(`out of memory: the Python heap reached its bound of ${heapLimit()} bytes (${report.name})`);
   const err = new Error(report.message);
   err.name = report.name;
   err.stack = report.stack;
@@ -143,7 +101,7 @@ function failureOf(report) {
 }
 
 export default async function runPython(input, env, python) {
-  if (python?.heapLimitBytes) heapLimitBytes = python.heapLimitBytes;
+  if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
   const { pyodide, run } = await boot();
   if (python?.boot) return null;
   const answer = await run(JSON.stringify(python.files), python.entry, JSON.stringify(input ?? null), pythonEnv(pyodide, env), globalThis.__dwlRefuel);

@@ -1,10 +1,12 @@
 /**
  * @module python/runtime-files
- * The Pyodide runtime a Python child is built from: the files of the pinned `pyodide` package,
- * served to the loader as static assets (binding PYODIDE, apps/loader/build-pyodide.mjs), read
- * once per loader isolate and handed to every Python child as modules. Nothing is fetched from
+ * The Pyodide runtime a Python child is built from: the files of the pinned `pyodide` package and
+ * a memory snapshot of a booted interpreter, served to the loader as static assets (binding
+ * PYODIDE, apps/loader/build-pyodide.mjs), read once per loader isolate and handed to every
+ * Python child as modules. Nothing is fetched from
  * the network and nothing is compiled at run time (children may not compile wasm).
  */
+import BOOT_SOURCE from "./pyodide-boot.child.js";
 import RUNNER_SOURCE from "./runner.py";
 
 /** Module names the child's program module (python-child.child.js) imports. */
@@ -23,6 +25,10 @@ const FILES = {
  */
 const PRELUDE = `Object.defineProperty(globalThis, "process", { value: undefined, writable: true, configurable: true });`;
 
+/** A Pyodide memory snapshot (gzip) made by build-pyodide.mjs, and its module name in a child. */
+const SNAPSHOT_FILE = "snapshot.bin.gz";
+const SNAPSHOT_MODULE = "dwl_snapshot.bin";
+
 let loading: Promise<Record<string, WorkerLoaderModule>> | undefined;
 
 async function readAsset(assets: Fetcher, name: string): Promise<Response> {
@@ -32,7 +38,10 @@ async function readAsset(assets: Fetcher, name: string): Promise<Response> {
 }
 
 async function load(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
-  const modules: Record<string, WorkerLoaderModule> = { "dwl_runner.py": { text: RUNNER_SOURCE }, "dwl_prelude.js": { js: PRELUDE } };
+  const modules: Record<string, WorkerLoaderModule> = { "dwl_runner.py": { text: RUNNER_SOURCE }, "dwl_prelude.js": { js: PRELUDE }, "dwl_boot.js": { js: BOOT_SOURCE } };
+  // The memory snapshot children start from (build-pyodide.mjs); without it they boot (slower).
+  const snapshot = await assets.fetch(new Request(`https://assets.invalid/${SNAPSHOT_FILE}`));
+  modules[SNAPSHOT_MODULE] = { data: snapshot.ok ? await snapshot.arrayBuffer() : new ArrayBuffer(0) };
   await Promise.all(
     Object.entries(FILES).map(async ([name, kind]) => {
       const response = await readAsset(assets, name);
@@ -46,10 +55,15 @@ async function load(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>
 }
 
 /** The runtime's modules (~13.5 MB, kept by this loader isolate once read). */
-export function pythonRuntimeModules(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
+function runtimeModules(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
   loading ??= load(assets);
   loading.catch(() => {
     loading = undefined;
   });
   return loading;
+}
+
+/** Every module of a Python child besides the harness and its program module. */
+export function pythonChildModules(env: Pick<Env, "PYODIDE">): Promise<Record<string, WorkerLoaderModule>> {
+  return runtimeModules(env.PYODIDE);
 }

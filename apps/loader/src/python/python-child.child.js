@@ -69,7 +69,8 @@ function forPython(pyodide, capability) {
       if (typeof member !== "function") return member;
       return async (...args) => {
         const value = await member(...args.map((arg) => toJsArgument(pyodide, arg)));
-        return isPlainData(value) && value !== null && typeof value === "object" ? pyodide.toPy(value) : value;
+        if (value === null) return undefined;
+        return isPlainData(value) && typeof value === "object" ? pyodide.toPy(value) : value;
       };
     },
   });
@@ -87,7 +88,11 @@ function pythonEnv(pyodide, env) {
 const ProgramCompileError = globalThis.__dwlCompileError;
 
 function failureOf(report) {
-  if (report.jsError) return report.jsError;
+  if (report.jsError) {
+    // Classified by the harness as it is (egress_denied), with the Python traceback as its stack.
+    report.jsError.stack = report.stack;
+    return report.jsError;
+  }
   if (report.kind === "compile") return new ProgramCompileError(report.message, report.location);
   if (report.kind === "cpu_limit") {
     // The harness has already failed the run with its own cpu_limit error; this one only ends it.

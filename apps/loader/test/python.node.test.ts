@@ -1,0 +1,162 @@
+/**
+ * Python programs through real requests to `npm run dev` (SPEC: Python programs). Node-side with
+ * its own dev server: under the vitest workerd pool's inspector, Pyodide runs ~10× slower.
+ */
+import { createHash } from "node:crypto";
+import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDevServer, type DevServer } from "./dev-server.ts";
+import { startEchoServer, type EchoServer } from "./upstream/echo-server.ts";
+
+const OTHER_KEY = "dwl_python_other_tenant";
+let server: DevServer;
+let upstream: EchoServer;
+
+beforeAll(async () => {
+  upstream = await startEchoServer();
+  const keys = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" });
+  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`]);
+  // The first Python run of a tenant starts its child; later tests measure runs, not that.
+  await run({ language: "python", code: "None" });
+  await run({ language: "python", code: "None" }, OTHER_KEY);
+}, 180_000);
+
+afterAll(async () => {
+  server?.stop();
+  await upstream?.close();
+});
+
+async function run(body: Record<string, unknown>, key?: string): Promise<ExecuteResponse> {
+  const res = await server.post("/execute", body, key);
+  const json = await res.json();
+  if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${JSON.stringify(json)}`);
+  return ExecuteResponseSchema.parse(json);
+}
+
+function ok(res: ExecuteResponse) {
+  if (!res.ok) throw new Error(`expected ok, got ${JSON.stringify(res.error)}; logs ${JSON.stringify(res.logs)}`);
+  return res;
+}
+
+function failed(res: ExecuteResponse) {
+  if (res.ok) throw new Error(`expected a failure, got ${JSON.stringify(res.result)}`);
+  return res;
+}
+
+describe("Python programs", { timeout: 60_000 }, () => {
+  it("answers the last expression, with print as log lines and sys.stderr as error lines", async () => {
+    const res = ok(await run({ language: "python", code: 'import sys\nprint("sampled", 3)\nprint("careful", file=sys.stderr)\n{"pi": round(3.14159, 2), "t": (1, 2)}' }));
+    expect(res.result).toEqual({ pi: 3.14, t: [1, 2] });
+    expect(res.logs.map(({ level, message }) => [level, message])).toEqual([
+      ["log", "sampled 3"],
+      ["error", "careful"],
+    ]);
+  });
+
+  it("calls main(input, env), sync or async, and takes .py files as Python without `language`", async () => {
+    const sync = ok(await run({ files: { "main.py": "def main(input, env):\n    return input['n'] * 2" }, input: { n: 21 } }));
+    expect(sync.result).toBe(42);
+    const files = { "main.py": "import helpers\nasync def main(input):\n    return helpers.double(input)", "helpers.py": "def double(x):\n    return [x, x]" };
+    expect(ok(await run({ files, input: "a" })).result).toEqual(["a", "a"]);
+    expect(ok(await run({ files: { "app.py": "7 * 6" }, entry: "app.py" })).result).toBe(42);
+  });
+
+  it("reaches env.KV and env.FILES, scoped like JS, and a saved file downloads from /files", async () => {
+    const code = [
+      "async def main(input, env):",
+      "    await env.KV.put('count', '1', {'expirationTtl': 3600})",
+      "    await env.FILES.put('chart.svg', '<svg xmlns=\"http://www.w3.org/2000/svg\"/>', {'httpMetadata': {'contentType': 'image/svg+xml'}})",
+      "    listed = await env.KV.list()",
+      "    stored = await env.FILES.get('chart.svg')",
+      "    return [await env.KV.get('count'), [k['name'] for k in listed['keys']], await stored.text()]",
+    ].join("\n");
+    const res = ok(await run({ language: "python", code, storage: { namespace: "py-storage" } }));
+    expect(res.result).toEqual(["1", ["count"], '<svg xmlns="http://www.w3.org/2000/svg"/>']);
+    const download = await fetch(`${server.base}/files/py-storage/chart.svg`, { headers: { authorization: "Bearer dwl_local_dev" } });
+    expect(download.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await download.text()).toContain("<svg");
+    // Another tenant's program sees none of it.
+    const other = ok(await run({ language: "python", code: "async def main(input, env):\n    return await env.KV.get('count')", storage: { namespace: "py-storage" } }, OTHER_KEY));
+    expect(other.result).toBeNull();
+  });
+
+  it("sends requests only through the egress gateway: denied by default, allowed and audited when listed, credentials by placeholder", async () => {
+    const fetchCode = (url: string, headers = "{}") => `from pyodide.http import pyfetch\nasync def main(input, env):\n    r = await pyfetch("${url}", headers=${headers})\n    return [r.status, (await r.json())['headers'].get('authorization')]`;
+    const denied = failed(await run({ language: "python", code: fetchCode(`${upstream.url}/denied`) }));
+    expect(denied.error).toMatchObject({ type: "egress_denied", name: "EgressDeniedError" });
+    expect(denied.error.stack).toContain('File "main.py"');
+    expect(denied.egress[0]).toMatchObject({ url: `${upstream.url}/denied` });
+
+    const host = new URL(upstream.url).host;
+    const put = await fetch(`${server.base}/credentials/pyapi`, {
+      method: "PUT",
+      headers: { authorization: "Bearer dwl_local_dev", "content-type": "application/json" },
+      body: JSON.stringify({ value: "real-secret", hosts: [host] }),
+    });
+    expect(put.status).toBeLessThan(300);
+    const allowed = ok(await run({ language: "python", code: fetchCode(`${upstream.url}/allowed`, `{"authorization": "Bearer " + env.SECRETS["pyapi"]}`), egress: { credentials: ["pyapi"] } }));
+    // The upstream got the value; the program saw only its placeholder, even in the echo.
+    const seen = (await (await fetch(`${upstream.url}/__seen?path=/allowed`)).json()) as { headers: Record<string, string> };
+    expect(seen.headers.authorization).toBe("Bearer real-secret");
+    expect(allowed.result).toEqual([200, expect.stringMatching(/^Bearer dwl_secret_pyapi_/)]);
+    expect(JSON.stringify(allowed)).not.toContain("real-secret");
+    expect(allowed.egress).toMatchObject([{ method: "GET", status: 200, credentials: ["pyapi"] }]);
+  });
+
+  it("ends an infinite loop as cpu_limit, even one that catches everything, while another tenant keeps answering", async () => {
+    const loop = run({ language: "python", code: "n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except BaseException:\n        pass", limits: { cpuMs: 200 } });
+    const other = await run({ language: "python", code: "sum(x * x for x in range(100))" }, OTHER_KEY);
+    expect(ok(other).result).toBe(328350);
+    const res = failed(await loop);
+    expect(res.error.type).toBe("cpu_limit");
+    // Comprehensions count too.
+    expect(failed(await run({ language: "python", code: "[i for i in range(10**9)]" })).error.type).toBe("cpu_limit");
+  });
+
+  it("turns a memory bomb into memory_limit for that run only", async () => {
+    const res = failed(await run({ language: "python", code: "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))", limits: { cpuMs: 1000 } }));
+    expect(res.error).toMatchObject({ type: "memory_limit", name: "MemoryLimitError" });
+    expect(ok(await run({ language: "python", code: "len(bytearray(1024))" })).result).toBe(1024);
+  });
+
+  it("ends a program that waits too long as timeout", async () => {
+    const res = failed(await run({ language: "python", code: "import asyncio\nawait asyncio.sleep(30)\n1", limits: { timeoutMs: 500 } }));
+    expect(res.error.type).toBe("timeout");
+  });
+
+  it("reports a SyntaxError as compile with the file and line, and an exception with a traceback of the user's files only", async () => {
+    const syntax = failed(await run({ files: { "main.py": "import util\nutil.go()", "util.py": "def go(:\n    pass" } }));
+    expect(syntax.error).toMatchObject({ type: "compile", name: "SyntaxError", location: { file: "util.py", line: 1 } });
+    const thrown = failed(await run({ files: { "main.py": "import util\nutil.divide(1)", "util.py": "def divide(x):\n    return x / 0" } }));
+    expect(thrown.error).toMatchObject({ type: "runtime", name: "ZeroDivisionError", message: "division by zero" });
+    expect(thrown.error.stack).toContain('File "main.py", line 2');
+    expect(thrown.error.stack).toContain('File "util.py", line 2, in divide');
+    expect(thrown.error.stack).not.toMatch(/dwl runner|\/home\/pyodide|_pyodide/);
+  });
+
+  it("starts every run from a clean namespace, and keeps tenants apart", async () => {
+    ok(await run({ files: { "main.py": "import state\nstate.value = 'mine'\nsecret = 1", "state.py": "value = None" } }));
+    const after = ok(await run({ files: { "main.py": "import state\n[state.value, 'secret' in globals()]", "state.py": "value = 'fresh'" } }));
+    expect(after.result).toEqual(["fresh", false]);
+    ok(await run({ language: "python", code: "import builtins\nbuiltins.leaked = 'tenant local'" }));
+    const other = ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'leaked', None)" }, OTHER_KEY));
+    expect(other.result).toBeNull();
+  });
+
+  it("refuses a program mixing languages, or npm dependencies for Python, naming the field", async () => {
+    const mixed = await server.post("/execute", { files: { "main.py": "1", "index.js": "1" } });
+    expect(mixed.status).toBe(400);
+    expect(JSON.stringify(await mixed.json())).toContain("index.js");
+    const deps = await server.post("/execute", { language: "python", code: "1", dependencies: { hono: "4" } });
+    expect(deps.status).toBe(400);
+    expect(JSON.stringify(await deps.json())).toContain("dependencies");
+  });
+
+  it("runs as a persistent sandbox", async () => {
+    const created = await server.post("/sandboxes", { files: { "main.py": "def main(input, env):\n    return {'hello': input}" } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const res = await server.post(`/sandboxes/${id}/execute`, { input: "py" });
+    expect(ExecuteResponseSchema.parse(await res.json())).toMatchObject({ ok: true, result: { hello: "py" } });
+  });
+});

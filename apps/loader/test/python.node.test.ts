@@ -4,6 +4,8 @@
  */
 import { createHash } from "node:crypto";
 import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "./dev-server.ts";
 import { startEchoServer, type EchoServer } from "./upstream/echo-server.ts";
@@ -150,6 +152,21 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const deps = await server.post("/execute", { language: "python", code: "1", dependencies: { hono: "4" } });
     expect(deps.status).toBe(400);
     expect(JSON.stringify(await deps.json())).toContain("dependencies");
+  });
+
+  it("runs through the MCP execute tool, and search finds how to write it", async () => {
+    const client = new Client({ name: "dwl-python-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers: { authorization: "Bearer dwl_local_dev" } } }));
+    try {
+      const text = (result: unknown) => (result as { content: { text: string }[] }).content.map((c) => c.text).join("\n");
+      expect(text(await client.callTool({ name: "search", arguments: { query: "python pyfetch" } }))).toContain("async def main(input, env)");
+      const ran = await client.callTool({ name: "execute", arguments: { language: "python", code: "print('from mcp')\n6 * 7" } });
+      expect(ran.isError).toBeFalsy();
+      expect(text(ran)).toContain("42");
+      expect(text(ran)).toContain("from mcp");
+    } finally {
+      await client.close();
+    }
   });
 
   it("runs as a persistent sandbox", async () => {

@@ -63,11 +63,29 @@ const EGRESS_RULES = `// fetch() rules: every request goes through the egress ga
 // - No raw TCP: cloudflare:sockets connect() throws EgressDeniedError; use fetch().
 const res = await fetch("https://api.github.com/user", { headers: { "user-agent": "dwl" } });`;
 
+const PYTHON_PROGRAMS = `# Python programs (Pyodide, Python 3.14, standard library only): execute with language: "python",
+# or files ending in .py (entry main.py; relative imports between the files work).
+# The result is main(input, env)'s return value (def or async def), else the last expression.
+# print() lines are "log" entries, sys.stderr lines "error" entries. Results: dict, list, tuple,
+# str, int, float, bool, None (NaN/inf → null; other objects → repr).
+async def main(input, env):
+    await env.KV.put("runs", "1")                     # same methods as in JS, awaited
+    count = await env.KV.get("runs")                  # None when missing
+    await env.FILES.put("chart.svg", svg, {"httpMetadata": {"contentType": "image/svg+xml"}})
+    obj = await env.FILES.get("chart.svg"); text = await obj.text()
+    from pyodide.http import pyfetch                  # the network, through the egress gateway
+    r = await pyfetch("https://api.example.com/x", headers={"authorization": "Bearer " + env.SECRETS["github"]})
+    return {"status": r.status, "data": await r.json()}
+# Plain-data answers (KV.list, JSON) arrive as dicts/lists; FILES objects keep their methods.
+# Errors: SyntaxError → compile (file, line); an uncaught exception → runtime with the traceback;
+# an endless loop → cpu_limit; a heap past its bound → memory_limit. No numpy or C extensions.`;
+
 export function catalog(): CatalogSection[] {
   return [
     { title: "Program shapes, env, results, limits and errors", keywords: "program shape default export function fetch handler script input result env limits errors console logs dependencies npm typescript", text: PROGRAM_SHAPES },
     { title: "env.KV (key-value storage)", keywords: "kv key value storage get put delete list json metadata expiration namespace", text: KV_DECLARATION },
     { title: "env.FILES (file / object storage)", keywords: "files r2 object storage blob upload download svg image get put head delete list content type", text: FILES_DECLARATION },
+    { title: "Python programs (language: python)", keywords: "python py pyodide main print stderr pyfetch asyncio await def traceback pip numpy", text: PYTHON_PROGRAMS },
     { title: "fetch and egress rules, credentials, env.SECRETS", keywords: "fetch http request network egress allow allowlist credentials secrets token api header redirect tcp socket connect", text: EGRESS_RULES },
     ...Object.entries(TOOLS).map(([name, tool]) => ({
       title: `Operator tool "${name}": env.${tool.binding} (${tool.summary})`,

@@ -8,7 +8,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
-import { ExecuteRequestSchema, type ExecuteResponse } from "@dwl/protocol";
+import { ExecuteRequestSchema, PROGRAM_LANGUAGES, type ExecuteResponse } from "@dwl/protocol";
 import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram, type ExecutionContext } from "../execute.ts";
@@ -36,6 +36,7 @@ const MAX_RESULT_CHARS = 50_000;
  */
 const executeShape = {
   code: z.string().optional().describe("the program (or `files`)"),
+  language: z.enum(PROGRAM_LANGUAGES).optional().describe("python runs on Pyodide (`main(input, env)` or last expression)"),
   files: z.record(z.string(), z.string()).optional().describe("path → source, for several modules"),
   entry: z.string().optional().describe("entry file of `files`"),
   input: z.unknown().optional().describe("JSON passed as the first argument"),

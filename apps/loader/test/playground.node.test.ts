@@ -300,7 +300,8 @@ describe("the playground page", () => {
       // Run is reachable: scrolled into view, and a click lands on it (playwright refuses to click a covered element).
       await narrow.locator("#run").scrollIntoViewIfNeeded();
       await narrow.click("#run", { timeout: 10_000 });
-      await narrow.waitForSelector('#status[data-state="ok"]', { timeout: 60_000 });
+      await narrow.waitForSelector('#status:is([data-state="ok"], [data-state="failed"])', { timeout: 60_000 });
+      expect(await narrow.locator("#status").textContent(), `the run at ${width} px`).toMatch(/^ok in/);
       await narrow.locator("#timing-legend li").first().waitFor();
 
       const layout = await narrow.evaluate(measureLayout);

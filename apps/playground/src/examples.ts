@@ -47,7 +47,9 @@ export const EXAMPLES: readonly Example[] = [
     title: "Monte Carlo π (SVG chart)",
     mode: "execute",
     files: { "index.ts": monteCarloPi },
-    options: { input: { points: 20000 }, storage: { namespace: "playground" } },
+    // cpuMs above the 50 ms default: locally the budget is clock time, and a first run on a busy
+    // machine (JIT, other processes) can take 100+ ms of it; the demo should not end in cpu_limit.
+    options: { input: { points: 20000 }, storage: { namespace: "playground" }, limits: { cpuMs: 1000 } },
     note: "Saves charts/pi.svg with env.FILES; the playground shows it from /files/<namespace>/charts/pi.svg.",
   },
   {

@@ -157,14 +157,20 @@ async function run(): Promise<void> {
     running = false;
     runButton.disabled = false;
     runButton.removeAttribute("aria-busy");
+    // In a frame of its own: CodeMirror scrolls to a marked error line in its next measure frame,
+    // which would otherwise take the view back up to the editor.
+    requestAnimationFrame(revealStatus);
   }
 }
 
-/** In the one-column layout the output sits below the editor: bring the status (and the result under it) into view. */
+/**
+ * In the one-column layout the output sits below the editor: bring the status, and what the run
+ * shows under it, to the top of the view. Called when a run starts and again when it ends, since
+ * the page is too short to scroll that far while the output is still empty.
+ */
 function revealStatus(): void {
-  const status = $("status");
-  const { top, bottom } = status.getBoundingClientRect();
-  if (matchMedia(ONE_COLUMN).matches && (top < 0 || bottom > innerHeight)) status.scrollIntoView({ block: "start" });
+  const { top } = $("status").getBoundingClientRect();
+  if (matchMedia(ONE_COLUMN).matches && (top < 0 || top > innerHeight * 0.4)) $("status").scrollIntoView({ block: "start" });
 }
 
 async function runExecute(options: Record<string, unknown>, started: number): Promise<void> {

@@ -50,6 +50,8 @@ interface Env {
   DWL_LOG_FLUSH_MS?: string;
   /** Distinct programs kept warm per loader isolate; 0 = no bound (default deployed), 256 local. */
   DWL_MAX_WARM_ISOLATES?: string;
+  DWL_PYTHON_HEAP_BYTES?: string;
+  DWL_PYTHON_CONCURRENT_BOOTS?: string;
   /**
    * Set only by the local supervisor: its loopback base URL (http://127.0.0.1:<port> or
    * http://localhost:<port>), where effect notices go (supervision/effects.ts). Unset deployed.

@@ -12,7 +12,7 @@ import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, 
 import { logExecution } from "./observability.ts";
 import { programSource } from "./program-source.ts";
 import { ensurePythonBooted } from "./python/boot.ts";
-import { PYTHON_CHILD_KEY, PYTHON_HEAP_LIMIT_BYTES, pythonBundle, pythonProgram, pythonProgramKey } from "./python/program.ts";
+import { PYTHON_CHILD_KEY, pythonBundle, pythonProgram, pythonProgramKey } from "./python/program.ts";
 import { pythonChildModules } from "./python/runtime-files.ts";
 import { checkProgramRequest, type CheckedProgram } from "./run/request-check.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
@@ -128,7 +128,7 @@ export function childCall(bundle: Bundle, settings: RunSettings, limits: Effecti
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,
-    ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: PYTHON_HEAP_LIMIT_BYTES } } : {}),
+    ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: server.pythonHeapBytes } } : {}),
   };
 }
 
@@ -153,7 +153,7 @@ export async function runCompiled(
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
   const call = childCall(bundle, settings, limits, runEgressSettings, server, callerKey);
-  const boot = bundle.python ? await ensurePythonBooted(isolateId, stub, call, platformLimits(limits, server)) : undefined;
+  const boot = bundle.python ? await ensurePythonBooted(isolateId, stub, call, server.pythonConcurrentBoots, platformLimits(limits, server)) : undefined;
   const outcome = boot && !boot.ok ? boot : await runInChild(stub, call, platformLimits(limits, server));
   const finished = performance.now();
 

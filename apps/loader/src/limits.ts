@@ -52,6 +52,15 @@ export const LOCAL_LOG_FLUSH_MS = 100;
  * supervisor's 2 GB cap. Deployed, the platform evicts them, so there is no bound.
  */
 export const LOCAL_MAX_WARM_ISOLATES = 256;
+
+/**
+ * A Python child's wasm heap, where Python allocates: past it an allocation fails, and a run that
+ * fails with MemoryError is reported as memory_limit. A started child uses ~31 MB of it. Deployed,
+ * the isolate's 128 MB bound (which also holds Pyodide's JS and compiled code) may come first.
+ */
+export const PYTHON_HEAP_BYTES = 128 * 1024 * 1024;
+/** One start at a time: each holds the local runtime's one thread (python/boot.ts). */
+export const PYTHON_CONCURRENT_BOOTS = 1;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /**
@@ -108,6 +117,10 @@ export interface ServerLimits {
   logFlushMs: number;
   /** Distinct programs kept warm with LOADER.get per loader isolate; 0 = no bound (sandbox/load.ts). */
   maxWarmIsolates: number;
+  /** Bound of a Python child's wasm heap (python/). */
+  pythonHeapBytes: number;
+  /** Python children started at once per loader isolate (python/boot.ts). */
+  pythonConcurrentBoots: number;
 }
 
 /** Limits of one run after clamping to the server maxima. */
@@ -151,6 +164,8 @@ export function readServerLimits(env: SettingVars): ServerLimits {
     admission: choiceSetting<ServerLimits["admission"]>(env, "DWL_ADMISSION", local ? "isolate" : "durable-object"),
     logFlushMs: int("DWL_LOG_FLUSH_MS", local ? LOCAL_LOG_FLUSH_MS : 0),
     maxWarmIsolates: int("DWL_MAX_WARM_ISOLATES", local ? LOCAL_MAX_WARM_ISOLATES : 0),
+    pythonHeapBytes: int("DWL_PYTHON_HEAP_BYTES", PYTHON_HEAP_BYTES),
+    pythonConcurrentBoots: int("DWL_PYTHON_CONCURRENT_BOOTS", PYTHON_CONCURRENT_BOOTS),
   };
   parsedLimits.set(env, limits);
   return limits;

@@ -60,6 +60,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   { name: "DWL_CPU_ENFORCEMENT", kind: "choice", values: ["instrument", "platform", "both"], scope: "both", defaultText: "instrument", summary: "how `cpuMs` is enforced: fuel-metered code, the platform's own limit, or both (docs/metering.md)" },
   int("DWL_LOG_FLUSH_MS", "100 local, 0 deployed", 0, "execution log lines are written in batches this often; 0 writes each at once"),
   int("DWL_MAX_WARM_ISOLATES", "256 local, 0 deployed", 0, "distinct programs kept warm per loader isolate; 0 = no bound"),
+  int("DWL_PYTHON_HEAP_BYTES", String(128 * MIB), 48 * MIB, "bytes of a Python child's heap (the wasm memory its runs share); a run that exhausts it ends as `memory_limit`"),
+  int("DWL_PYTHON_CONCURRENT_BOOTS", "1", 1, "Python children started at once per loader isolate (each start holds the local runtime ~1 s)"),
   { name: "DWL_NPM_REGISTRY", kind: "url", scope: "both", defaultText: "https://registry.npmjs.org", summary: "npm-compatible registry `dependencies` are resolved and downloaded from" },
   { name: "DWL_PUBLIC_ORIGIN", kind: "origin", scope: "both", defaultText: "the request's origin", summary: "origin clients reach the loader on, for sandbox `url`s; `npm run dev` sets it", setBySupervisor: true },
   { name: "DWL_SUPERVISOR_URL", kind: "loopback-url", scope: "local", defaultText: "(unset)", summary: "the local supervisor's loopback URL for effect notices; set only by `npm run dev`", setBySupervisor: true },

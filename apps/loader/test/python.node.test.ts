@@ -11,13 +11,15 @@ import { startDevServer, type DevServer } from "./dev-server.ts";
 import { startEchoServer, type EchoServer } from "./upstream/echo-server.ts";
 
 const OTHER_KEY = "dwl_python_other_tenant";
+/** DWL_PYTHON_HEAP_BYTES of the server: 64 MiB, of which a started child uses ~31 MB. */
+const HEAP_BYTES = 64 * 1024 * 1024;
 let server: DevServer;
 let upstream: EchoServer;
 
 beforeAll(async () => {
   upstream = await startEchoServer();
   const keys = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" });
-  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`]);
+  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`, "--var", `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`]);
   // The first Python run of a tenant starts its child; later tests measure runs, not that.
   await run({ language: "python", code: "None" });
   await run({ language: "python", code: "None" }, OTHER_KEY);
@@ -115,10 +117,13 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(failed(await run({ language: "python", code: "[i for i in range(10**9)]" })).error.type).toBe("cpu_limit");
   });
 
-  it("turns a memory bomb into memory_limit for that run only", async () => {
+  it("turns a memory bomb into memory_limit for that run only, at DWL_PYTHON_HEAP_BYTES", async () => {
     const res = failed(await run({ language: "python", code: "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))", limits: { cpuMs: 1000 } }));
     expect(res.error).toMatchObject({ type: "memory_limit", name: "MemoryLimitError" });
-    expect(ok(await run({ language: "python", code: "len(bytearray(1024))" })).result).toBe(1024);
+    expect(res.error.message).toContain(String(HEAP_BYTES));
+    // 40 MiB fits the default 128 MiB heap, not this server's 64 MiB; 8 MiB fits both.
+    expect(failed(await run({ language: "python", code: "len(bytearray(40 * 1024 * 1024))" })).error.type).toBe("memory_limit");
+    expect(ok(await run({ language: "python", code: "len(bytearray(8 * 1024 * 1024))" })).result).toBe(8 * 1024 * 1024);
   });
 
   it("ends a program that waits too long as timeout", async () => {

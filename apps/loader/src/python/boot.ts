@@ -3,8 +3,9 @@
  * Boots Pyodide in a Python child before its first run, in a call of its own: the boot (~1.6 s
  * of CPU, up to ~4 s right after a runtime start) is the runtime's cost, not the program's, so it
  * is charged to neither the run's timeoutMs nor its CPU budget (`timing.startMs` shows it).
- * Boots block the local runtime's one thread, so this loader isolate boots one child at a time:
- * other tenants' requests get the thread between boots instead of after a pile of them.
+ * Boots block the local runtime's one thread, so this loader isolate boots a bounded number of
+ * children at once (DWL_PYTHON_CONCURRENT_BOOTS, default 1): other tenants' requests get the
+ * thread between boots instead of after a pile of them.
  */
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
 import { runInChild } from "../sandbox/run.ts";
@@ -15,16 +16,14 @@ export const PYTHON_CHILD_COMPATIBILITY_FLAGS = ["nodejs_als"];
 export const PYTHON_BOOT_CPU_MS = 5_000;
 /** Wall clock a boot may take before its run is answered with the boot's failure. */
 export const PYTHON_BOOT_TIMEOUT_MS = 60_000;
-/** Boots in flight at once in one loader isolate. */
-const MAX_CONCURRENT_BOOTS = 1;
 
 /** Isolate ids this loader isolate has booted (or is booting): their runs need no boot call. */
 const booted = new Map<string, Promise<ChildOutcome>>();
 let bootsRunning = 0;
 const waitingForBoot: Array<() => void> = [];
 
-async function bootSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (bootsRunning >= MAX_CONCURRENT_BOOTS) await new Promise<void>((resolve) => waitingForBoot.push(resolve));
+async function bootSlot<T>(maxConcurrent: number, work: () => Promise<T>): Promise<T> {
+  if (bootsRunning >= maxConcurrent) await new Promise<void>((resolve) => waitingForBoot.push(resolve));
   bootsRunning += 1;
   try {
     return await work();
@@ -38,11 +37,17 @@ async function bootSlot<T>(work: () => Promise<T>): Promise<T> {
  * Boots the child of `isolateId` unless this loader isolate did already. Answers the boot's
  * outcome: a failed boot (reported to the run that needed it) is tried again by the next run.
  */
-export function ensurePythonBooted(isolateId: string, stub: WorkerStub, call: ChildCall, platformLimits?: { cpuMs: number; subRequests: number }): Promise<ChildOutcome> {
+export function ensurePythonBooted(
+  isolateId: string,
+  stub: WorkerStub,
+  call: ChildCall,
+  maxConcurrentBoots: number,
+  platformLimits?: { cpuMs: number; subRequests: number },
+): Promise<ChildOutcome> {
   let boot = booted.get(isolateId);
   if (boot === undefined) {
     const bootCall: ChildCall = { ...call, python: call.python && { ...call.python, boot: true }, fuel: null, limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS } };
-    boot = bootSlot(() => runInChild(stub, bootCall, platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) }));
+    boot = bootSlot(maxConcurrentBoots, () => runInChild(stub, bootCall, platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) }));
     booted.set(isolateId, boot);
     void boot.then((outcome) => {
       if (!outcome.ok) booted.delete(isolateId);

@@ -13,13 +13,6 @@ import PYTHON_CHILD_SOURCE from "./python-child.child.js";
 /** The entry of a Python program's `files` when the request names none. */
 export const PYTHON_DEFAULT_ENTRY = "main.py";
 
-/**
- * Bound of a Python child's wasm heap, where Python allocates: past it an allocation fails, and a
- * run that fails with MemoryError is reported as memory_limit. Deployed, the isolate's 128 MB
- * bound (which also holds Pyodide's ~30 MB of JS and compiled code) comes first.
- */
-export const PYTHON_HEAP_LIMIT_BYTES = 128 * 1024 * 1024;
-
 /** The program files of one Python run, as the child receives them. */
 export interface PythonProgram {
   files: Record<string, string>;

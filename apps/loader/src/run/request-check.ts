@@ -8,7 +8,7 @@
  * `ANY /sandboxes/:id/http/*` (the stored settings) and the MCP `execute` tool. The status of
  * each refusal comes from its type (errors.ts REQUEST_ERROR_STATUS).
  */
-import type { ExecuteRequest, RequestIssue } from "@dwl/protocol";
+import { isPythonProgram, type ExecuteRequest, type RequestIssue } from "@dwl/protocol";
 import type { z } from "zod";
 import { CredentialStore } from "../egress/credential-store.ts";
 import { encryptionKey } from "../egress/encryption-key.ts";
@@ -17,6 +17,7 @@ import type { EgressScope } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
 import { MAX_INPUT_DEPTH, REQUEST_OVERHEAD_BYTES, type ServerLimits } from "../limits.ts";
 import { defaultEntry, SINGLE_MODULE_NAME, sourceBytes } from "../program-source.ts";
+import { PYTHON_DEFAULT_ENTRY } from "../python/program.ts";
 import { toolDefinition, TOOLS } from "../tools/registry.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
 
@@ -58,7 +59,7 @@ export async function readProgramRequest<S extends z.ZodType>(request: Request, 
 }
 
 /**
- * Checks every field present, cheapest first, and throws the request's DwlHttpError: 413
+ * Checks every field present, in a fixed order, and throws the request's DwlHttpError: 413
  * (`payload_too_large`) for oversized code, files or input, 400 (`invalid_request`) for the rest.
  */
 export async function checkProgramRequest(fields: ProgramRequestFields, context: CheckContext): Promise<CheckedProgram> {
@@ -67,7 +68,8 @@ export async function checkProgramRequest(fields: ProgramRequestFields, context:
   if (fields.input !== undefined) checkInput(fields.input, server);
   const egress = await checkEgress(fields.egress, context);
   const tools = checkTools(fields.tools);
-  const entry = fields.files !== undefined ? (fields.entry ?? checkedDefaultEntry(fields.files)) : fields.code !== undefined ? SINGLE_MODULE_NAME : undefined;
+  const single = isPythonProgram(fields) ? PYTHON_DEFAULT_ENTRY : SINGLE_MODULE_NAME;
+  const entry = fields.files !== undefined ? (fields.entry ?? checkedDefaultEntry(fields.files)) : fields.code !== undefined ? single : undefined;
   return { ...(entry !== undefined ? { entry } : {}), egress, tools };
 }
 

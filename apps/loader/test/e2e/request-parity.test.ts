@@ -69,6 +69,8 @@ const definitions: { name: string; fields: Record<string, unknown>; expected: Re
   { name: "entry naming no file", fields: { files: { "index.ts": PROGRAM }, entry: "main.ts" }, expected: { status: 400, type: "invalid_request", path: ["entry"] } },
   { name: "entry without files", fields: { code: PROGRAM, entry: "index.ts" }, expected: { status: 400, type: "invalid_request", path: ["entry"] } },
   { name: "files with no entry to pick", fields: { files: { "a.ts": PROGRAM, "b.ts": PROGRAM } }, expected: { status: 400, type: "invalid_request", path: ["entry"] } },
+  // A .py file makes it a Python program, where the .ts file has no place.
+  { name: "two languages in one program", fields: { files: { "index.ts": PROGRAM, "util.py": "x = 1" } }, expected: { status: 400, type: "invalid_request", path: ["files", "index.ts"] } },
   { name: "bad egress rule", fields: { code: PROGRAM, egress: { allow: ["https://x.com"] } }, expected: { status: 400, type: "invalid_request", path: ["egress", "allow", 0] } },
   { name: "unknown credential", fields: { code: PROGRAM, egress: { credentials: ["no-such-credential"] } }, expected: { status: 400, type: "invalid_request", path: ["egress", "credentials", 0] } },
   { name: "unknown tool", fields: { code: PROGRAM, tools: ["no-such-tool"] }, expected: { status: 400, type: "invalid_request", path: ["tools", 0] } },

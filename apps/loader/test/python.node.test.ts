@@ -180,5 +180,8 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const { id } = (await created.json()) as { id: string };
     const res = await server.post(`/sandboxes/${id}/execute`, { input: "py" });
     expect(ExecuteResponseSchema.parse(await res.json())).toMatchObject({ ok: true, result: { hello: "py" } });
+    const http = await fetch(`${server.base}/sandboxes/${id}/http/`, { headers: { authorization: "Bearer dwl_local_dev" } });
+    expect(http.status).toBe(500);
+    expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
 });

@@ -275,6 +275,11 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const executionId = crypto.randomUUID();
   const record = await getSandbox(id, context);
   const bundle = await bundleOf(record, env, tenant);
+  if (bundle.python) {
+    // Answered as a JS program without a fetch handler is: Python programs have only main().
+    const error = { type: "runtime", name: "TypeError", message: "this sandbox is a Python program, which has no fetch handler: call it with POST /sandboxes/:id/execute" };
+    return Response.json({ error, executionId }, { status: 500, headers: { "x-dwl-execution-id": executionId } });
+  }
   const settings = record.settings;
   const limits = clampLimits(settings.limits, server);
   const checked = await checkProgramRequest(settings, context);

@@ -57,6 +57,7 @@ describe("codeModeTool with the Vercel AI SDK", () => {
     expect(description).toContain("interface Files");
     expect(description).toContain("fetch() is denied");
     expect(description).not.toContain("Operator tool");
+    expect(description).not.toMatch(/^## Python/m);
 
     const outputs = result.steps.flatMap((step) => step.toolResults.map((r) => r.output as CodeModeResult));
     expect(outputs).toHaveLength(2);

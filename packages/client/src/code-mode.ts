@@ -104,7 +104,8 @@ const DEFAULT_INSTRUCTIONS =
 
 /**
  * The declarations of everything a program can use, as the loader's MCP `search` answers them
- * (`query` narrows them; empty gives all). Operator-tool sections are kept only for `tools`.
+ * (`query` narrows them; empty gives all). Operator-tool sections are kept only for `tools`, and
+ * the Python section is left out (Code Mode programs are TypeScript).
  */
 export async function apiDeclarations(dwl: DwlClient, options: { query?: string; tools?: string[] } & RequestOptions = {}): Promise<ApiSection[]> {
   const { query = "", tools = [], ...request } = options;
@@ -120,6 +121,8 @@ export async function apiDeclarations(dwl: DwlClient, options: { query?: string;
       return { title: block.slice(0, newline).trim(), text: block.slice(newline + 1).trim() };
     });
   return sections.filter((s) => {
+    // The tool runs TypeScript/JavaScript: the loader's Python section would only mislead a model.
+    if (/^Python\b/.test(s.title)) return false;
     const tool = /^Operator tool "([^"]+)"/.exec(s.title)?.[1];
     return tool === undefined || tools.includes(tool);
   });

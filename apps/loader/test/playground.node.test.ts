@@ -286,7 +286,7 @@ describe("the playground page", () => {
     expect(await runExample("hello")).toMatch(/^ok in/);
   });
 
-  it("runs hello world with Run at 375, 800 and 1,400 px: no panel overlaps another, the page scrolls to the result", async (ctx) => {
+  it("runs hello world and the sandbox app with Run at 375, 800 and 1,400 px: no panel overlaps another, the page scrolls to the result", async (ctx) => {
     if (skipReason) return ctx.skip();
     for (const width of WIDTHS) {
       const narrow = await context.newPage();
@@ -318,6 +318,20 @@ describe("the playground page", () => {
         expect.arrayContaining(["legend-bundle", "legend-start", "legend-run"]),
       );
       await narrow.screenshot({ path: join(artifacts, `playground-${width}.png`), fullPage: true });
+
+      // The sandbox preview (a long address line, a frame) fits as well.
+      await narrow.selectOption("#example", "sandbox-app");
+      await narrow.locator("#run").scrollIntoViewIfNeeded();
+      await narrow.click("#run", { timeout: 10_000 });
+      await narrow.waitForSelector('#status:is([data-state="ok"], [data-state="failed"])', { timeout: 60_000 });
+      expect(await narrow.locator("#status").textContent(), `the sandbox run at ${width} px`).toMatch(/and previewed$/);
+      const preview = await narrow.evaluate(measureLayout);
+      expect(preview.overlaps, `overlapping panels with the preview at ${width} px`).toEqual([]);
+      expect(preview.outside, `panels wider than the ${width} px page with the preview`).toEqual([]);
+      expect(preview.scrollWidth, `horizontal overflow with the preview at ${width} px`).toBeLessThanOrEqual(width);
+      await narrow.locator("#preview").scrollIntoViewIfNeeded();
+      expect(await narrow.evaluate(hitsItself, "#preview"), `#preview covered at ${width} px`).toBe(true);
+      await narrow.screenshot({ path: join(artifacts, `playground-sandbox-${width}.png`), fullPage: true });
       await narrow.close();
     }
   });

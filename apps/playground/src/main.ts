@@ -208,6 +208,7 @@ async function loadPreview(id: string): Promise<number> {
   const path = `/${previewPath.value.trim().replace(/^\/+/, "")}`;
   previewPane.hidden = false;
   previewBase.textContent = `/sandboxes/${id}/http`;
+  previewBase.title = previewBase.textContent; // the label is cut with an ellipsis on a narrow screen
   const page = await api.sandboxHttp(id, path);
   previewStatus.textContent = `GET ${path} → ${page.status} ${page.contentType || "(no content type)"}`;
   previewPane.dataset.failed = String(page.status >= 500);

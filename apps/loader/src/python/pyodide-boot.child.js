@@ -75,8 +75,3 @@ exec(compile(${JSON.stringify(source)}, "<dwl runner>", "exec"), _dwl_runner.__d
 sys.modules["_dwl_runner"] = _dwl_runner
 _dwl_runner`);
 }
-
-/** A snapshot is ~31 MB raw, ~7 MB as shipped (gzip). */
-export async function gunzip(bytes) {
-  return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
-}

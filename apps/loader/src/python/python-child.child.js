@@ -1,10 +1,12 @@
 // The program module (`user.js`) of a Python child: the harness calls its default export like a
 // JS program's, `(input, env, python)`, where `python` carries the program's files for this run.
 // Pyodide starts once per child, on its first call (python/boot.ts makes that a call of its
-// own), from the loader's memory snapshot when there is one.
-import { gunzip, heapLimit, loadRunner, setHeapLimit, startPyodide } from "./dwl_boot.js";
+// own), from the memory snapshot the loader hands it (uncompressed) when there is one.
+import { heapLimit, loadRunner, setHeapLimit, startPyodide } from "./dwl_boot.js";
 import RUNNER_SOURCE from "./dwl_runner.py";
-import snapshotGzip from "./dwl_snapshot.bin";
+import snapshot from "./dwl_snapshot.bin";
+
+const yieldThread = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 // Monitored Python events per charge of the harness's fuel batch (4,096 units, 100,000 per ms):
 // a Python event (a call or a loop iteration, with the monitoring callback) costs ~0.2 µs here,
@@ -26,16 +28,19 @@ async def main(input, env):
 let booting;
 function boot() {
   booting ??= (async () => {
-    const snapshot = snapshotGzip.byteLength > 0 ? await gunzip(snapshotGzip) : undefined;
-    const pyodide = await startPyodide({ snapshot });
+    // Each step yields to the event loop before the next: locally every isolate shares one
+    // thread, and other tenants' requests get it between the steps of a start.
+    const pyodide = await startPyodide({ snapshot: snapshot.byteLength > 0 ? new Uint8Array(snapshot) : undefined });
+    await yieldThread();
     pyodide.setStdout({ batched: (line) => console.log(line) });
     pyodide.setStderr({ batched: (line) => console.error(line) });
     const runner = loadRunner(pyodide, RUNNER_SOURCE);
     runner.preload();
     runner.setup(EVENTS_PER_BATCH);
+    await yieldThread();
     // One program through every common path (calls, loops, comprehensions, exceptions, output,
     // JSON) before the first real run, which would otherwise pay for compiling them (~100 ms). Its
-// output goes to the boot call's logs, which nobody reads.
+    // output goes to the boot call's logs, which nobody reads.
     await runner.run(JSON.stringify({ "main.py": WARM_UP }), "main.py", "null", {}, () => {});
     return { pyodide, run: runner.run };
   })();

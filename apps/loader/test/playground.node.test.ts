@@ -154,6 +154,7 @@ describe("the playground page", () => {
       "Hello world",
       "Multi-file TypeScript",
       "Monte Carlo π (SVG chart)",
+      "Monte Carlo π in Python",
       "Sandbox app (iframe)",
       "Denied egress",
       "Runtime error",
@@ -219,6 +220,16 @@ describe("the playground page", () => {
       mkdirSync(join(root, "docs"), { recursive: true });
       copyFileSync(join(artifacts, "playground.png"), docs);
     }
+  });
+
+  it("runs Monte Carlo π in Python and shows its SVG", async (ctx) => {
+    if (skipReason) return ctx.skip();
+    const svg = page.waitForResponse((r) => r.url().endsWith("/files/playground/charts/pi-python.svg"));
+    expect(await runExample("monte-carlo-pi-python")).toMatch(/^ok in/);
+    expect((await svg).status()).toBe(200);
+    expect(await text("#result")).toMatch(/"estimate": 3\.\d+/);
+    expect(await text("#logs .message")).toMatch(/^sampled 20000 points, \d+ inside$/);
+    await page.waitForFunction(() => (document.querySelector("#images img") as HTMLImageElement | null)?.naturalWidth === 400);
   });
 
   it("deploys the sandbox app and shows its page in a sandboxed iframe that cannot reach the key", async (ctx) => {

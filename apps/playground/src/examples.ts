@@ -10,6 +10,7 @@ import multiFileIndex from "../examples/multi-file/index.ts?raw";
 import runtimeError from "../examples/runtime-error.ts?raw";
 import sandboxApp from "../examples/sandbox-app.ts?raw";
 import monteCarloPi from "../../../examples/monte-carlo-pi/index.ts?raw";
+import monteCarloPiPython from "../../../examples/monte-carlo-pi-python/main.py?raw";
 
 /** How Run sends the program: one-off `POST /execute`, or a sandbox plus a preview of `GET /`. */
 export type RunMode = "execute" | "sandbox";
@@ -51,6 +52,15 @@ export const EXAMPLES: readonly Example[] = [
     // machine (JIT, other processes) can take 100+ ms of it; the demo should not end in cpu_limit.
     options: { input: { points: 20000 }, storage: { namespace: "playground" }, limits: { cpuMs: 1000 } },
     note: "Saves charts/pi.svg with env.FILES; the playground shows it from /files/<namespace>/charts/pi.svg.",
+  },
+  {
+    id: "monte-carlo-pi-python",
+    title: "Monte Carlo π in Python",
+    mode: "execute",
+    files: { "main.py": monteCarloPiPython },
+    // Python loops cost far more CPU than JS ones (docs/python.md): the default 50 ms is too little.
+    options: { input: { points: 20000 }, storage: { namespace: "playground" }, limits: { cpuMs: 2000 } },
+    note: "Python on Pyodide: main(input, env) saves charts/pi-python.svg with env.FILES; the first run starts the tenant's Python child.",
   },
   {
     id: "sandbox-app",

@@ -113,6 +113,17 @@ describe("dwl exec", () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, result: 16 });
   });
 
+  it("runs Python: a .py file, a directory with main.py, and stdin with --language python", async () => {
+    write("calc.py", "def main(input, env):\n    return input * 3\n");
+    expect(JSON.parse((await dwl(["exec", "calc.py", "--input", "5", "--json"])).stdout)).toMatchObject({ ok: true, result: 15 });
+    write("pyapp/main.py", "import helper\nhelper.VALUE\n");
+    write("pyapp/helper.py", "VALUE = 'from a folder'\n");
+    expect(JSON.parse((await dwl(["exec", "pyapp", "--json"])).stdout)).toMatchObject({ ok: true, result: "from a folder" });
+    const piped = await dwl(["exec", "-", "--language", "python", "--json"], { stdin: "print('hi')\n6 * 7" });
+    expect(JSON.parse(piped.stdout)).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "hi" }] });
+    expect((await dwl(["exec", "-", "--language", "cobol"], { stdin: "1" })).code).toBe(2);
+  });
+
   it("passes limits: --timeout-ms ends a slow program with `timeout`", async () => {
     write("slow.ts", "export default () => new Promise((r) => setTimeout(r, 5000));\n");
     const run = await dwl(["exec", "slow.ts", "--timeout-ms", "200", "--json"]);

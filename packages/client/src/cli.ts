@@ -74,7 +74,8 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const PROGRAM_OPTIONS: Record<string, OptionSpec> = {
-  entry: { type: "string", arg: "<file>", help: "entry file of a directory (default index.ts, then index.js)" },
+  entry: { type: "string", arg: "<file>", help: "entry file of a directory (default index.ts, then index.js, then main.py)" },
+  language: { type: "string", arg: "<language>", help: "javascript, typescript or python (default: python for .py files; needed for Python on stdin)" },
   dep: { type: "string", multiple: true, arg: "<name@range>", help: "npm dependency, repeatable (a directory's package.json dependencies are added)" },
   ns: { type: "string", arg: "<namespace>", help: "storage namespace of env.KV / env.FILES (default `default`)" },
   allow: { type: "string", multiple: true, arg: "<host>", help: "host the program may fetch, repeatable (api.example.com, *.example.com, host:8443)" },
@@ -533,7 +534,7 @@ function mainHelp(): string {
   }
   const width = Math.max(...rows.map(([u]) => u.length));
   return [
-    "dwl: run JavaScript and TypeScript on a Dynamic Worker Loader",
+    "dwl: run JavaScript, TypeScript and Python on a Dynamic Worker Loader",
     "",
     "Usage: dwl <command> [options]",
     "",

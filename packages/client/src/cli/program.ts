@@ -3,8 +3,8 @@
  * What the CLI sends as a program: a file, a directory (multi-file program) or stdin, plus the
  * flags that shape it (`--dep`, `--ns`, `--allow`, `--cred`, limits) and `--input`. Node-only.
  */
-import type { ExecuteRequest } from "@dwl/protocol";
-import { SOURCE_FILE_EXTENSIONS } from "@dwl/protocol";
+import type { ExecuteRequest, ProgramLanguage } from "@dwl/protocol";
+import { PROGRAM_LANGUAGES, SOURCE_FILE_EXTENSIONS } from "@dwl/protocol";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 
@@ -14,7 +14,7 @@ export class UsageError extends Error {
 }
 
 /** Entry files a directory may have, in the loader's order (README: `entry`). */
-const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs"];
+const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Never part of a program directory. */
 const SKIPPED_DIRECTORIES = new Set(["node_modules"]);
 /** Refuse to walk a directory larger than this many source files (a wrong directory, most likely). */
@@ -163,6 +163,7 @@ export interface ProgramFlags {
   cred?: string[] | undefined;
   "cpu-ms"?: string | undefined;
   "timeout-ms"?: string | undefined;
+  language?: string | undefined;
 }
 
 /** The request fields the shared program flags set (dependencies from flags override package.json). */
@@ -170,8 +171,13 @@ export function programSettings(flags: ProgramFlags, base: LocalProgram["source"
   const dependencies = { ...base.dependencies, ...parseDependencies(flags.dep ?? []) };
   const cpuMs = positiveInt("cpu-ms", flags["cpu-ms"]);
   const timeoutMs = positiveInt("timeout-ms", flags["timeout-ms"]);
+  const language = flags.language;
+  if (language !== undefined && !(PROGRAM_LANGUAGES as readonly string[]).includes(language)) {
+    throw new UsageError(`--language ${language}: expected one of ${PROGRAM_LANGUAGES.join(", ")}`);
+  }
   return {
     ...base,
+    ...(language !== undefined ? { language: language as ProgramLanguage } : {}),
     ...(Object.keys(dependencies).length > 0 ? { dependencies } : {}),
     ...(flags.ns !== undefined ? { storage: { namespace: flags.ns } } : {}),
     ...(flags.allow?.length || flags.cred?.length

@@ -141,6 +141,12 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(thrown.error.stack).not.toMatch(/dwl runner|\/home\/pyodide|_pyodide/);
   });
 
+  it("draws different random numbers in every child, though all start from one snapshot", async () => {
+    const draw = (namespace: string) => run({ language: "python", code: "import random\n[random.random() for _ in range(3)]", storage: { namespace } });
+    const [a, b] = await Promise.all([draw("py-random-a"), draw("py-random-b")]);
+    expect(ok(a).result).not.toEqual(ok(b).result);
+  });
+
   it("starts every run from a clean namespace, and keeps tenants apart", async () => {
     ok(await run({ files: { "main.py": "import state\nstate.value = 'mine'\nsecret = 1", "state.py": "value = None" } }));
     const after = ok(await run({ files: { "main.py": "import state\n[state.value, 'secret' in globals()]", "state.py": "value = 'fresh'" } }));

@@ -83,6 +83,11 @@ def preload():
 def setup(events_per_batch):
     """Called once per child. Hides sys.monitoring so a program cannot switch its meter off by accident."""
     global _meter
+    # The memory snapshot holds the random generator's state: without a fresh seed every child
+    # would draw the same numbers.
+    import random
+
+    random.seed()
     _meter = _Meter(events_per_batch)
     del sys.monitoring
 

@@ -2,7 +2,7 @@
  * @module main
  * `npm run dev`: the loader under workerd (run by miniflare in this process, see
  * runtime/runtime.ts) behind the supervisor on the public port (default 8787). Settings come
- * from the environment (settings.ts; README "Settings"), and so do the loader's own settings
+ * from the environment (settings.ts; docs/local-serving.md), and so do the loader's own settings
  * (apps/loader/src/settings.ts, docs/configuration.md), checked here before the runtime starts.
  * Arguments: `--var NAME:VALUE` sets a Worker var, as for `wrangler dev`.
  */

@@ -1,6 +1,6 @@
 /**
  * @module routes/sandboxes
- * Persistent sandboxes over HTTP (README "Sandboxes"). Another tenant's id answers 404, never
+ * Persistent sandboxes over HTTP (docs/api.md, "Sandboxes"). Another tenant's id answers 404, never
  * 403: existence does not leak.
  */
 import { SandboxDefinitionSchema, SandboxExecuteSchema } from "@dwl/protocol";

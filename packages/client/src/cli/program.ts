@@ -13,7 +13,7 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Entry files a directory may have, in the loader's order (README: `entry`). */
+/** Entry files a directory may have, in the loader's order (docs/api.md: `entry`). */
 const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Never part of a program directory. */
 const SKIPPED_DIRECTORIES = new Set(["node_modules"]);

@@ -52,6 +52,7 @@ interface Env {
   DWL_MAX_WARM_ISOLATES?: string;
   DWL_PYTHON_HEAP_BYTES?: string;
   DWL_PYTHON_CONCURRENT_BOOTS?: string;
+  DWL_PYTHON_MAX_CHILDREN?: string;
   /**
    * Set only by the local supervisor: its loopback base URL (http://127.0.0.1:<port> or
    * http://localhost:<port>), where effect notices go (supervision/effects.ts). Unset deployed.

@@ -16,7 +16,7 @@ import { PYTHON_CHILD_KEY, pythonBundle, pythonProgram, pythonProgramKey } from 
 import { pythonChildModules } from "./python/runtime-files.ts";
 import { checkProgramRequest, type CheckedProgram } from "./run/request-check.ts";
 import type { ChildCall, ChildOutcome } from "./sandbox/child-protocol.ts";
-import { callerKeyFor, isolateIdFor, loadChild, type ChildScope } from "./sandbox/load.ts";
+import { callerKeyFor, isolateIdFor, openChild, type ChildScope } from "./sandbox/load.ts";
 import { runInChild } from "./sandbox/run.ts";
 import { mapStack, traceMapFor } from "./sandbox/stack.ts";
 
@@ -151,9 +151,9 @@ export async function runCompiled(
   const isolateId = await isolateIdFor(childKey(compiled), scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
+  const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
   const call = childCall(bundle, settings, limits, runEgressSettings, server, callerKey);
-  const boot = bundle.python ? await ensurePythonBooted(isolateId, stub, call, server.pythonConcurrentBoots, platformLimits(limits, server)) : undefined;
+  const boot = bundle.python ? await ensurePythonBooted(oneOff ? undefined : isolateId, stub, call, server.pythonConcurrentBoots, platformLimits(limits, server)) : undefined;
   const outcome = boot && !boot.ok ? boot : await runInChild(stub, call, platformLimits(limits, server));
   const finished = performance.now();
 

@@ -5,7 +5,7 @@
  * settings. Request limits pass through `clampLimits()` only.
  */
 import type { Limits } from "@dwl/protocol";
-import { checkSettings, choiceSetting, integerSetting, rawSetting, type SettingVars } from "./settings.ts";
+import { checkSettings, choiceSetting, integerSetting, isLocalMode, type SettingVars } from "./settings.ts";
 
 export const DEFAULT_CPU_MS = 50;
 export const MAX_CPU_MS = 30_000;
@@ -61,6 +61,11 @@ export const LOCAL_MAX_WARM_ISOLATES = 256;
 export const PYTHON_HEAP_BYTES = 128 * 1024 * 1024;
 /** One start at a time: each holds the local runtime's one thread (python/boot.ts). */
 export const PYTHON_CONCURRENT_BOOTS = 1;
+/**
+ * Python children kept started in local mode: each holds ~130 MB (bench: python), so 8 stay
+ * near 1 GB, under the supervisor's RSS cap. Deployed, the platform evicts them.
+ */
+export const LOCAL_PYTHON_MAX_CHILDREN = 8;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /**
@@ -121,6 +126,8 @@ export interface ServerLimits {
   pythonHeapBytes: number;
   /** Python children started at once per loader isolate (python/boot.ts). */
   pythonConcurrentBoots: number;
+  /** Python children kept started per loader isolate; 0 = no bound (sandbox/load.ts). */
+  pythonMaxChildren: number;
 }
 
 /** Limits of one run after clamping to the server maxima. */
@@ -136,7 +143,7 @@ export function readServerLimits(env: SettingVars): ServerLimits {
   const known = parsedLimits.get(env);
   if (known) return known;
   checkSettings(env);
-  const local = rawSetting(env, "DWL_MODE") === "local";
+  const local = isLocalMode(env);
   const int = (name: string, fallback: number) => integerSetting(env, name, fallback);
   const maxTimeoutMs = int("DWL_MAX_TIMEOUT_MS", MAX_TIMEOUT_MS);
   const limits: ServerLimits = {
@@ -166,6 +173,7 @@ export function readServerLimits(env: SettingVars): ServerLimits {
     maxWarmIsolates: int("DWL_MAX_WARM_ISOLATES", local ? LOCAL_MAX_WARM_ISOLATES : 0),
     pythonHeapBytes: int("DWL_PYTHON_HEAP_BYTES", PYTHON_HEAP_BYTES),
     pythonConcurrentBoots: int("DWL_PYTHON_CONCURRENT_BOOTS", PYTHON_CONCURRENT_BOOTS),
+    pythonMaxChildren: int("DWL_PYTHON_MAX_CHILDREN", local ? LOCAL_PYTHON_MAX_CHILDREN : 0),
   };
   parsedLimits.set(env, limits);
   return limits;

@@ -62,6 +62,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   int("DWL_MAX_WARM_ISOLATES", "256 local, 0 deployed", 0, "distinct programs kept warm per loader isolate; 0 = no bound"),
   int("DWL_PYTHON_HEAP_BYTES", String(128 * MIB), 48 * MIB, "bytes of a Python child's heap (the wasm memory its runs share); a run that exhausts it ends as `memory_limit`"),
   int("DWL_PYTHON_CONCURRENT_BOOTS", "1", 1, "Python children started at once per loader isolate (each start holds the local runtime ~1 s)"),
+  int("DWL_PYTHON_MAX_CHILDREN", "8 local, 0 deployed", 0, "Python children (one per tenant scope, ~130 MB each locally) kept started per loader isolate; past it a run gets a one-off child; 0 = no bound"),
   { name: "DWL_NPM_REGISTRY", kind: "url", scope: "both", defaultText: "https://registry.npmjs.org", summary: "npm-compatible registry `dependencies` are resolved and downloaded from" },
   { name: "DWL_PUBLIC_ORIGIN", kind: "origin", scope: "both", defaultText: "the request's origin", summary: "origin clients reach the loader on, for sandbox `url`s; `npm run dev` sets it", setBySupervisor: true },
   { name: "DWL_SUPERVISOR_URL", kind: "loopback-url", scope: "local", defaultText: "(unset)", summary: "the local supervisor's loopback URL for effect notices; set only by `npm run dev`", setBySupervisor: true },
@@ -168,6 +169,16 @@ function textProblem(s: SettingSpec, raw: string): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** `DWL_MODE = "local"`: the dev key and the dev encryption key are accepted. */
+export function isLocalMode(vars: SettingVars): boolean {
+  return rawSetting(vars, "DWL_MODE") === "local";
+}
+
+/** `DWL_EGRESS_ALLOW_LOOPBACK = "true"` (tests and local upstream stand-ins only). */
+export function egressAllowsLoopback(vars: SettingVars): boolean {
+  return rawSetting(vars, "DWL_EGRESS_ALLOW_LOOPBACK") === "true";
 }
 
 /** DWL_PUBLIC_ORIGIN as an origin, or undefined when unset (public-origin.ts). */

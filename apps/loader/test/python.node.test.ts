@@ -13,13 +13,15 @@ import { startEchoServer, type EchoServer } from "./upstream/echo-server.ts";
 const OTHER_KEY = "dwl_python_other_tenant";
 /** DWL_PYTHON_HEAP_BYTES of the server: 64 MiB, of which a started child uses ~31 MB. */
 const HEAP_BYTES = 64 * 1024 * 1024;
+/** DWL_PYTHON_MAX_CHILDREN of the server: the tests before the last one start four children. */
+const MAX_CHILDREN = 4;
 let server: DevServer;
 let upstream: EchoServer;
 
 beforeAll(async () => {
   upstream = await startEchoServer();
   const keys = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" });
-  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`, "--var", `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`]);
+  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`, "--var", `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`, "--var", `DWL_PYTHON_MAX_CHILDREN:${MAX_CHILDREN}`]);
   // The first Python run of a tenant starts its child; later tests measure runs, not that.
   await run({ language: "python", code: "None" });
   await run({ language: "python", code: "None" }, OTHER_KEY);
@@ -189,5 +191,17 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const http = await fetch(`${server.base}/sandboxes/${id}/http/`, { headers: { authorization: "Bearer dwl_local_dev" } });
     expect(http.status).toBe(500);
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
+  });
+
+  it("past DWL_PYTHON_MAX_CHILDREN, runs each program in a one-off child that keeps nothing", async () => {
+    // A warm child keeps interpreter state between runs of its scope (docs/python.md)...
+    ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'" }));
+    expect(ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'mark', None)" })).result).toBe("kept");
+    // ...a scope past the bound gets a new child for every run.
+    const over = { storage: { namespace: "py-over-bound" } };
+    ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'", ...over }));
+    const again = ok(await run({ language: "python", code: "import builtins\nprint('ran')\ngetattr(builtins, 'mark', None)", ...over }));
+    expect(again.result).toBeNull();
+    expect(again.logs.map((l) => l.message)).toEqual(["ran"]);
   });
 });

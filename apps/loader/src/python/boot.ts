@@ -34,20 +34,23 @@ async function bootSlot<T>(maxConcurrent: number, work: () => Promise<T>): Promi
 }
 
 /**
- * Boots the child of `isolateId` unless this loader isolate did already. Answers the boot's
+ * Boots the child of `isolateId` unless this loader isolate did already (a one-off child, with no
+ * id, every time). Answers the boot's
  * outcome: a failed boot (reported to the run that needed it) is tried again by the next run.
  */
 export function ensurePythonBooted(
-  isolateId: string,
+  isolateId: string | undefined,
   stub: WorkerStub,
   call: ChildCall,
   maxConcurrentBoots: number,
   platformLimits?: { cpuMs: number; subRequests: number },
 ): Promise<ChildOutcome> {
-  let boot = booted.get(isolateId);
+  let boot = isolateId === undefined ? undefined : booted.get(isolateId);
   if (boot === undefined) {
     const bootCall: ChildCall = { ...call, python: call.python && { ...call.python, boot: true }, fuel: null, limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS } };
     boot = bootSlot(maxConcurrentBoots, () => runInChild(stub, bootCall, platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) }));
+    // A one-off child (no id) is booted for its one run and forgotten.
+    if (isolateId === undefined) return boot;
     booted.set(isolateId, boot);
     void boot.then((outcome) => {
       if (!outcome.ok) booted.delete(isolateId);

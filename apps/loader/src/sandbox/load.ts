@@ -75,11 +75,29 @@ export async function callerKeyFor(env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTI
 const warmIsolateIds = new Set<string>();
 
 /**
- * The child for one run: `LOADER.get` (reused while warm) for a pinned program (a stored
- * sandbox), a program seen before, or while fewer than `server.maxWarmIsolates` ids are warm;
- * past that bound a new program gets `LOADER.load`, an isolate dropped after the run.
+ * Python children started by this loader isolate, bounded separately (`server.pythonMaxChildren`):
+ * each holds ~130 MB locally (bench: python), against ~3 MB for a JS program. Pinned or not: a
+ * Python sandbox shares its tenant scope's child.
  */
-export function loadChild(
+const warmPythonIds = new Set<string>();
+
+export interface OpenedChild {
+  stub: WorkerStub;
+  /** A one-off isolate (`LOADER.load`), dropped after the run: nothing of it is warm. */
+  oneOff: boolean;
+}
+
+/**
+ * The child for one run: `LOADER.get` (reused while warm) for a pinned program (a stored
+ * sandbox), a program seen before, or while fewer than `server.maxWarmIsolates` ids are warm
+ * (`server.pythonMaxChildren` for Python); past that bound a new program gets `LOADER.load`, an
+ * isolate dropped after the run.
+ */
+export function loadChild(...args: Parameters<typeof openChild>): WorkerStub {
+  return openChild(...args).stub;
+}
+
+export function openChild(
   loader: WorkerLoader,
   isolateId: string,
   bundle: Bundle,
@@ -88,7 +106,7 @@ export function loadChild(
   callerKey: string,
   pinned = false,
   runtimeModules: Record<string, WorkerLoaderModule> = {},
-): WorkerStub {
+): OpenedChild {
   // A Python child boots Pyodide (~1.6 s of CPU) in a call of its own (python/boot.ts), which
   // the isolate-wide CPU bound must allow.
   const maxCpuMs = bundle.python ? Math.max(server.maxCpuMs, PYTHON_BOOT_CPU_MS) : server.maxCpuMs;
@@ -105,11 +123,12 @@ export function loadChild(
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),
     ...(platformLimits ? { limits: platformLimits } : {}),
   });
-  if (server.maxWarmIsolates > 0 && !pinned && !warmIsolateIds.has(isolateId)) {
-    if (warmIsolateIds.size >= server.maxWarmIsolates) return loader.load(code());
-    warmIsolateIds.add(isolateId);
+  const [warm, bound] = bundle.python ? [warmPythonIds, server.pythonMaxChildren] : [warmIsolateIds, pinned ? 0 : server.maxWarmIsolates];
+  if (bound > 0 && !warm.has(isolateId)) {
+    if (warm.size >= bound) return { stub: loader.load(code()), oneOff: true };
+    warm.add(isolateId);
   }
-  return loader.get(isolateId, code);
+  return { stub: loader.get(isolateId, code), oneOff: false };
 }
 
 /** How many program isolates this loader isolate holds warm (bounded ones only). */

@@ -6,6 +6,7 @@
  */
 import { apiKeyOf } from "@dwl/protocol";
 import { DwlHttpError } from "./errors.ts";
+import { isLocalMode } from "./settings.ts";
 
 export const DEV_API_KEY = "dwl_local_dev";
 export const DEV_TENANT = "local";
@@ -52,7 +53,7 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
 
 /** Resolves the tenant of a request or throws 401 (bad key) / 503 (no keys configured). */
 export async function authenticate(header: string | undefined, env: Pick<Env, "DWL_API_KEYS" | "DWL_MODE">): Promise<string> {
-  const local = env.DWL_MODE === "local";
+  const local = isLocalMode(env);
   const keys = [...configuredKeys(env)];
   if (local) keys.push({ hash: await (devKeyHash ??= sha256(DEV_API_KEY)), tenant: DEV_TENANT });
   if (keys.length === 0) {

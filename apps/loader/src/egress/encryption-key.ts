@@ -4,11 +4,12 @@
  * documented dev value; a deployed loader without it refuses credential features (fails closed).
  */
 import { DwlHttpError } from "../errors.ts";
+import { isLocalMode } from "../settings.ts";
 import { DEV_ENCRYPTION_KEY } from "./secrets.ts";
 
 export function encryptionKey(env: Pick<Env, "DWL_ENCRYPTION_KEY" | "DWL_MODE">): string {
   if (env.DWL_ENCRYPTION_KEY) return env.DWL_ENCRYPTION_KEY;
-  if (env.DWL_MODE === "local") return DEV_ENCRYPTION_KEY;
+  if (isLocalMode(env)) return DEV_ENCRYPTION_KEY;
   throw new DwlHttpError(
     503,
     "not_configured",

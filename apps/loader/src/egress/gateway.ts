@@ -7,6 +7,7 @@
  * reports what happened in a response header the harness turns into the audit.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { egressAllowsLoopback } from "../settings.ts";
 import { beforeSideEffect, EffectNoticeError } from "../supervision/effects.ts";
 import { CredentialStore, type OpenCredential } from "./credential-store.ts";
 import { encryptionKey } from "./encryption-key.ts";
@@ -69,7 +70,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         if (credential) credentials.push(credential);
       }
     }
-    const allowLoopback = this.env.DWL_EGRESS_ALLOW_LOOPBACK === "true";
+    const allowLoopback = egressAllowsLoopback(this.env);
     const policy: EgressPolicy = { rules: [...allow.map(parseAllowRule), ...credentials.flatMap((c) => c.rules)], allowLoopback };
 
     const baseHeaders = new Headers(request.headers);

@@ -1,4 +1,4 @@
-/** Bindings and vars of the loader Worker (root wrangler.toml). */
+/** Bindings and vars of the loader Worker (root wrangler.toml). Every DWL_* var is parsed and validated by settings.ts (docs/configuration.md). */
 interface Env {
   LOADER: WorkerLoader;
   /** Pyodide's runtime files (static assets; python/runtime-files.ts). */

@@ -40,6 +40,23 @@ describe("loader settings", () => {
     expect(SETTINGS.filter((s) => s.setBySupervisor).map((s) => s.name).sort()).toEqual(["DWL_MODE", "DWL_PUBLIC_ORIGIN", "DWL_SUPERVISOR_URL"]);
   });
 
+  it("states each limit's real default (docs/configuration.md shows the same text)", () => {
+    for (const mode of ["local", "production"] as const) {
+      const defaults = readServerLimits({ DWL_MODE: mode });
+      for (const s of SETTINGS) {
+        if ((s.kind !== "integer" && s.kind !== "choice") || s.name === "DWL_MODE" || s.scope === "tests") continue;
+        // "100 local, 0 deployed" or one value for both.
+        const parts = s.defaultText.split(", ").map((part) => part.split(" ")[0] as string);
+        const value = parts.length === 2 ? parts[mode === "local" ? 0 : 1] : parts[0];
+        if (value === "`DWL_MAX_TIMEOUT_MS`") {
+          expect(readServerLimits({ DWL_MODE: mode, DWL_MAX_TIMEOUT_MS: "1234" }).admissionMaxWaitMs, s.name).toBe(1234);
+          continue;
+        }
+        expect(readServerLimits({ DWL_MODE: mode, [s.name]: value }), `${s.name}=${value} (${mode})`).toEqual(defaults);
+      }
+    }
+  });
+
   it("the test configuration itself is valid: /healthz answers", async () => {
     expect((await call("/healthz")).status).toBe(200);
   });

@@ -89,21 +89,19 @@ function pythonEnv(pyodide, env) {
   return Object.freeze(wrapped);
 }
 
-/** A Python SyntaxError: the harness reports it as a `compile` failure with its location. */
-const ProgramCompileError = globalThis.__dwlCompileError;
-
-function failureOf(report) {
+/** The error to end the run with, made with the harness's own failure types (`failures`). */
+function failureOf(report, failures) {
   if (report.jsError) {
     // Classified by the harness as it is (egress_denied), with the Python traceback as its stack.
     report.jsError.stack = report.stack;
     return report.jsError;
   }
-  if (report.kind === "compile") return new ProgramCompileError(report.message, report.location);
+  if (report.kind === "compile") return failures.compile(report.message, report.location);
   if (report.kind === "cpu_limit") {
     // The harness has already failed the run with its own cpu_limit error; this one only ends it.
     return Object.assign(new Error(report.message), { name: "CpuLimitError" });
   }
-  if (report.kind === "memory_limit") return globalThis.__dwlMemoryLimitError(`out of memory: the Python heap reached its bound of ${heapLimit()} bytes (${report.name})`);
+  if (report.kind === "memory_limit") return failures.memoryLimit(`out of memory: the Python heap reached its bound of ${heapLimit()} bytes (${report.name})`);
   const err = new Error(report.message);
   err.name = report.name;
   err.stack = report.stack;
@@ -117,6 +115,6 @@ export default async function runPython(input, env, python) {
   const answer = await run(JSON.stringify(python.files), python.entry, JSON.stringify(input ?? null), pythonEnv(pyodide, env), globalThis.__dwlRefuel);
   const report = answer.toJs({ dict_converter: Object.fromEntries });
   answer.destroy();
-  if (!report.ok) throw failureOf(report);
+  if (!report.ok) throw failureOf(report, python.failures);
   return report.result;
 }

@@ -537,10 +537,16 @@ class ProgramCompileError extends Error {
     this.location = location;
   }
 }
-Object.defineProperty(globalThis, "__dwlCompileError", { value: ProgramCompileError, writable: false, configurable: false, enumerable: false });
-// Python's heap bound is enforced inside the child (python-child.child.js), which reports it here.
-const memoryLimitError = (message) => new LimitError("memory_limit", "MemoryLimitError", message);
-Object.defineProperty(globalThis, "__dwlMemoryLimitError", { value: memoryLimitError, writable: false, configurable: false, enumerable: false });
+
+/**
+ * What a Python child's program module (python-child.child.js) reports failures with, handed to
+ * it with each call rather than put on globalThis: its SyntaxErrors, and its heap bound, which it
+ * enforces itself.
+ */
+const PYTHON_FAILURES = Object.freeze({
+  compile: (message, location) => new ProgramCompileError(message, location),
+  memoryLimit: (message) => new LimitError("memory_limit", "MemoryLimitError", message),
+});
 
 function describeError(err) {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
@@ -683,7 +689,9 @@ async function invoke(call, env) {
     return { kind: "result", value: null };
   }
   // A Python child's program module takes the run's Python files as a third argument.
-  if (typeof program === "function") return { kind: "result", value: await (call.python ? program(call.input, env, call.python) : program(call.input, env)) };
+  if (typeof program === "function") {
+    return { kind: "result", value: await (call.python ? program(call.input, env, { ...call.python, failures: PYTHON_FAILURES }) : program(call.input, env)) };
+  }
   if (program !== null && typeof program === "object" && typeof program.fetch === "function") {
     const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
     const response = await program.fetch(toRequest(call.request), env, ctx);

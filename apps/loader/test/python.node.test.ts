@@ -65,6 +65,14 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const files = { "main.py": "import helpers\nasync def main(input):\n    return helpers.double(input)", "helpers.py": "def double(x):\n    return [x, x]" };
     expect(ok(await run({ files, input: "a" })).result).toEqual(["a", "a"]);
     expect(ok(await run({ files: { "app.py": "7 * 6" }, entry: "app.py" })).result).toBe(42);
+    // Relative imports, packages as folders, and .json files read as data from the program's folder.
+    const packaged = {
+      "main.py": "from .lib.maths import triple\nimport json\nwith open('data.json') as f:\n    data = json.load(f)\ntriple(data['n'])",
+      "lib/maths.py": "from . import constants\ndef triple(x):\n    return x * constants.THREE",
+      "lib/constants.py": "THREE = 3",
+      "data.json": '{"n": 14}',
+    };
+    expect(ok(await run({ files: packaged })).result).toBe(42);
   });
 
   it("reaches env.KV and env.FILES, scoped like JS, and a saved file downloads from /files", async () => {

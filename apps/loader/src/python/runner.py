@@ -20,6 +20,8 @@ import traceback
 from pyodide.ffi import JsException
 
 ROOT = "/home/pyodide/dwl"
+# The package a run's files form (see run()).
+PACKAGE = "dwl_program"
 
 
 class CpuLimitExceeded(BaseException):
@@ -161,10 +163,10 @@ def _write_files(root, files):
             handle.write(source)
 
 
-def _forget_modules(root):
+def _forget_modules(base):
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
-        if path.startswith(root + "/"):
+        if path.startswith(base + "/") or name == PACKAGE or name.startswith(PACKAGE + "."):
             del sys.modules[name]
 
 
@@ -187,10 +189,15 @@ async def run(files_json, entry, input_json, env, refuel):
     """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
     global _runs
     _runs += 1
-    root = f"{ROOT}/r{_runs}"
+    # The files live in a package, so relative imports (`from .util import f`) work beside plain
+    # ones (`import util`, from the program's own folder, first on sys.path).
+    base = f"{ROOT}/r{_runs}"
+    root = f"{base}/{PACKAGE}"
     files = json.loads(files_json)
     _write_files(root, files)
-    sys.path.insert(0, root)
+    sys.path[:0] = [root, base]
+    cwd = os.getcwd()
+    os.chdir(root)
     try:
         trees = {}
         for path, source in files.items():
@@ -210,7 +217,8 @@ async def run(files_json, entry, input_json, env, refuel):
             tail = compile(last, entry_path, "eval", flags=flags) if last is not None else None
         except SyntaxError as err:
             return _compile_failure(err, root)
-        scope = {"__name__": "__main__", "__file__": entry_path, "__builtins__": builtins}
+        package = ".".join([PACKAGE, *os.path.dirname(entry).split("/")]).rstrip(".")
+        scope = {"__name__": "__main__", "__file__": entry_path, "__package__": package, "__builtins__": builtins}
         program_input = json.loads(input_json)
         _meter.start(refuel)
         try:
@@ -229,6 +237,8 @@ async def run(files_json, entry, input_json, env, refuel):
     except BaseException as err:
         return _failure("runtime", err, root)
     finally:
+        os.chdir(cwd)
         sys.path.remove(root)
-        _forget_modules(root)
-        shutil.rmtree(root, ignore_errors=True)
+        sys.path.remove(base)
+        _forget_modules(base)
+        shutil.rmtree(base, ignore_errors=True)

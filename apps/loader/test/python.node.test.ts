@@ -170,6 +170,9 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const mixed = await server.post("/execute", { files: { "main.py": "1", "index.js": "1" } });
     expect(mixed.status).toBe(400);
     expect(JSON.stringify(await mixed.json())).toContain("index.js");
+    const noEntry = await server.post("/execute", { files: { "a.py": "1", "b.py": "2" } });
+    expect(noEntry.status).toBe(400);
+    expect(((await noEntry.json()) as { error: { message: string } }).error.message).toContain("add main.py");
     const deps = await server.post("/execute", { language: "python", code: "1", dependencies: { hono: "4" } });
     expect(deps.status).toBe(400);
     expect(JSON.stringify(await deps.json())).toContain("dependencies");

@@ -148,6 +148,7 @@ function checkTools(names: readonly string[] | undefined): string[] {
 function checkedDefaultEntry(files: Record<string, string>): string {
   const entry = defaultEntry(files);
   if (entry !== undefined) return entry;
-  const issue: RequestIssue = { path: ["entry"], message: "required when `files` has no index.ts or index.js", code: "custom" };
-  throw DwlHttpError.of("invalid_request", "no entry file: add index.ts (or index.js) to `files`, or set `entry`", [issue]);
+  const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? "main.py" : "index.ts (or index.js)";
+  const issue: RequestIssue = { path: ["entry"], message: `required when \`files\` has no ${expected}`, code: "custom" };
+  throw DwlHttpError.of("invalid_request", `no entry file: add ${expected} to \`files\`, or set \`entry\``, [issue]);
 }

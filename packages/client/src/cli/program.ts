@@ -97,7 +97,7 @@ export async function readProgram(target: string, entry: string | undefined): Pr
     if (names.length === 0) throw new UsageError(`no source files (${SOURCE_FILE_EXTENSIONS.join(" ")}) in ${target}`);
     if (entry !== undefined && !(entry in files)) throw new UsageError(`--entry ${entry}: no such file in ${target} (has ${names.slice(0, 5).join(", ")}${names.length > 5 ? ", …" : ""})`);
     const chosen = entry ?? DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
-    if (chosen === undefined) throw new UsageError(`${target} has no index.ts or index.js: name the entry file with --entry`);
+    if (chosen === undefined) throw new UsageError(`${target} has no index.ts, index.js or main.py: name the entry file with --entry`);
     const dependencies = await packageDependencies(target);
     return {
       label: target,

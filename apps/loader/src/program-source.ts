@@ -11,7 +11,7 @@ import type { SourceFiles } from "./bundle/virtual-files.ts";
 export const SINGLE_MODULE_NAME = "index.ts";
 const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Bumped whenever bundling or rewriting changes its output for the same input. */
-const BUNDLE_FORMAT_VERSION = "1";
+const BUNDLE_FORMAT_VERSION = "2";
 
 export interface ProgramSource {
   files: SourceFiles;

@@ -14,7 +14,19 @@ import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { loaderFor, npmDisplayPath, NPM_NAMESPACE, SOCKETS_SPECIFIER, virtualFileHandlers, VIRTUAL_NAMESPACE, type SourceFiles } from "./virtual-files.ts";
+import { joinVendor, onlyVendorImports, VendorCache, vendorEntry, vendorImport, vendorKey, wrapVendor } from "./vendor.ts";
+import {
+  loaderFor,
+  npmDisplayPath,
+  NPM_NAMESPACE,
+  SOCKETS_SPECIFIER,
+  virtualFileHandlers,
+  VIRTUAL_NAMESPACE,
+  type SourceFiles,
+  type VendorImports,
+  type VirtualFileHandlers,
+  type VirtualFilesOptions,
+} from "./virtual-files.ts";
 
 /** Module name of the user's program inside the child isolate (it appears in raw stacks). */
 export const USER_MODULE = "user.js";
@@ -41,6 +53,11 @@ export interface BundleInput {
   meter: boolean;
   /** npm package name → semver range or dist-tag. */
   dependencies?: Record<string, string>;
+}
+
+export interface BundleOptions {
+  /** Packages from their own cached module (bundle/vendor.ts); false bundles them with the program (tests, bench). */
+  prebuiltPackages?: boolean;
 }
 
 function isBuildFailure(err: unknown): err is BuildFailure {
@@ -120,7 +137,7 @@ const builder = new IncrementalBuilder({
  * Bundles one program. `npm` says where packages come from; by default the Worker's own
  * configuration (DWL_NPM_REGISTRY, the KV and FILES bindings).
  */
-export async function bundleProgram({ files, entry, meter, dependencies }: BundleInput, npm?: NpmEnvironment): Promise<Bundle> {
+export async function bundleProgram({ files, entry, meter, dependencies }: BundleInput, npm?: NpmEnvironment, options: BundleOptions = {}): Promise<Bundle> {
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
   // A program that imports no package takes the direct path even when it lists dependencies.
@@ -132,9 +149,23 @@ export async function bundleProgram({ files, entry, meter, dependencies }: Bundl
   const source = (path: string): string => (path === entry && asFunction !== undefined ? asFunction : (files[path] ?? ""));
 
   const esbuild = await getEsbuild();
+  const handlers = { files, entry, source, ...(packages ? { packages } : {}) };
+  if (packages && options.prebuiltPackages !== false) {
+    const linked = await bundleWithVendor(esbuild, handlers, packages, meter);
+    if (linked) return linked;
+  }
+  const { code, map, shape } = await build(esbuild, virtualFileHandlers(handlers));
+  const rewritten = rewriteBundle({ code, fileName: USER_MODULE, source: { map } }, { wrapScript: shape === "script", meter });
+  return { code: rewritten.code, map: rewritten.map, shape };
+}
+
+type Esbuild = Awaited<ReturnType<typeof getEsbuild>>;
+
+/** One esbuild build: its code, its map (sources as users see them) and the program's shape. */
+async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<{ code: string; map: string; shape: ProgramShape }> {
   let result;
   try {
-    result = await builder.build(esbuild, virtualFileHandlers({ files, entry, source, ...(packages ? { packages } : {}) }));
+    result = await builder.build(esbuild, handlers);
   } catch (err) {
     if (isBuildFailure(err)) {
       // Errors inside a package point at node_modules/<name>/<file>, as its stack frames do.
@@ -155,6 +186,38 @@ export async function bundleProgram({ files, entry, meter, dependencies }: Bundl
 
   const map = JSON.parse(mapFile.text) as { sources: string[] };
   map.sources = map.sources.map(displaySource);
-  const rewritten = rewriteBundle({ code: js.text, fileName: USER_MODULE, source: { map: JSON.stringify(map) } }, { wrapScript: shape === "script", meter });
-  return { code: rewritten.code, map: rewritten.map, shape };
+  return { code: js.text, map: JSON.stringify(map), shape };
+}
+
+/** Pre-built packages' modules (bundle/vendor.ts), shared by every program of this loader isolate. */
+const vendors = new VendorCache();
+
+/**
+ * Builds the program's own files with its packages left external, and puts the packages'
+ * module, built once per package set (bundle/vendor.ts), in front. Undefined when the program
+ * uses its packages in a way only one bundle serves (then it is bundled as a whole).
+ */
+async function bundleWithVendor(esbuild: Esbuild, options: VirtualFilesOptions, packages: InstalledPackages, meter: boolean): Promise<Bundle | undefined> {
+  const imports: VendorImports = { specifiers: [], unsupported: false };
+  const own = await build(esbuild, virtualFileHandlers({ ...options, vendor: imports }));
+  if (imports.unsupported || imports.specifiers.length === 0) return undefined;
+  const program = parseModule(own.code);
+  if (!onlyVendorImports(program)) return undefined;
+  const { specifiers } = imports;
+  const vendor = await vendors.get(vendorKey(packages, specifiers, meter), async () => {
+    const entry = "<packages>.js";
+    const files: SourceFiles = { [entry]: vendorEntry(specifiers) };
+    const built = await build(esbuild, virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }));
+    return wrapVendor(built, specifiers.length, meter);
+  });
+  if (!vendor) return undefined;
+  const rewritten = rewriteBundle(
+    { code: own.code, fileName: USER_MODULE, source: { map: own.map }, program },
+    { wrapScript: own.shape === "script", meter, replaceImport: vendorImport(vendor.name) },
+  );
+  const joined = joinVendor(vendor, rewritten, USER_MODULE);
+  if (joined.code.length > MAX_BUNDLE_BYTES) {
+    throw new CompileError(`the bundled program is ${joined.code.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
+  }
+  return { ...joined, shape: own.shape };
 }

@@ -25,7 +25,17 @@ export interface RewriteOptions {
   meter: boolean;
   /** Offset of a lone function to turn into the default export (the direct path's bare function). */
   exportDefaultAt?: number;
+  /**
+   * Replacement text for an import declaration (bundle/vendor.ts: imports of the packages'
+   * pre-built module become reads of its object); undefined keeps the declaration.
+   */
+  replaceImport?: (node: ImportDeclaration) => string | undefined;
 }
+
+export type ImportDeclaration = Node & {
+  source: { value: string };
+  specifiers: (Node & { local: { name: string }; imported?: { name?: string; value?: string } })[];
+};
 
 export interface Rewritten {
   code: string;
@@ -43,7 +53,7 @@ function randomSuffix(): string {
  * Inserts `--fuel < 0 && (fuel = refuel())` checks. The names are random per bundle so a program
  * cannot name (and reset) its own counter; `refuel()` throws once the run's budget is spent.
  */
-function meter(s: MagicString, program: Node, code: string, inserted?: Insertion[]): string {
+export function meter(s: MagicString, program: Node, code: string, inserted?: Insertion[]): string {
   // Every metering edit inserts text before one character of `code` (appendLeft and prependRight
   // differ only in which chunk owns the text); `shiftMap` needs where and how much.
   const left = (at: number, text: string) => {
@@ -104,10 +114,10 @@ interface ScriptWrapper {
   tail: string;
 }
 
-function wrapScript(s: MagicString, program: Node & { body: Node[] }, code: string): ScriptWrapper {
+function wrapScript(s: MagicString, program: Node & { body: Node[] }, code: string, replaced: Set<Node>): ScriptWrapper {
   const hoisted: string[] = [];
   for (const node of program.body) {
-    if (node.type === "ImportDeclaration") {
+    if (node.type === "ImportDeclaration" && !replaced.has(node)) {
       hoisted.push(code.slice(node.start, node.end).replace(/\s*\n\s*/g, " "));
       s.remove(node.start, node.end);
     } else if (node.type === "ExportNamedDeclaration") {
@@ -177,7 +187,7 @@ export function shiftMap(code: string, map: string, inserted: Insertion[], fileN
 
 export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rewritten {
   const { code, fileName, source } = input;
-  if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && "map" in source) {
+  if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && !options.replaceImport && "map" in source) {
     // Insertions only (the common case for a bundle): shift esbuild's map instead of composing.
     const s = new MagicString(code);
     const inserted: Insertion[] = [];
@@ -188,12 +198,20 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
   }
   const sourceName = "name" in source ? source.name : fileName;
   const s = new MagicString(code);
-  if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined) {
+  if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined || options.replaceImport) {
     const program = input.program ?? parseModule(code);
     if (options.exportDefaultAt !== undefined) s.appendLeft(options.exportDefaultAt, "export default ");
+    // Replaced imports stay where they are (inside a script's wrapper: they read a module-level object).
+    const replaced = new Set<Node>();
+    for (const node of options.replaceImport ? program.body : []) {
+      const text = node.type === "ImportDeclaration" ? options.replaceImport!(node as ImportDeclaration) : undefined;
+      if (text === undefined) continue;
+      s.overwrite(node.start, node.end, text);
+      replaced.add(node);
+    }
     // Metering first: it only inserts, so the script wrapper's removals stay valid.
     const fuelDeclaration = options.meter ? meter(s, program, code) : "";
-    const wrapper = options.wrapScript ? wrapScript(s, program, code) : { imports: "", head: "", tail: "" };
+    const wrapper = options.wrapScript ? wrapScript(s, program, code, replaced) : { imports: "", head: "", tail: "" };
     // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
     s.prepend(`${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
     if (wrapper.tail) s.append(wrapper.tail);

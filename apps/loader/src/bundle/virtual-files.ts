@@ -49,6 +49,22 @@ export interface VirtualFilesOptions {
   source: (path: string) => string;
   /** Resolved and unpacked `dependencies`, when the program has any. */
   packages?: InstalledPackages;
+  /**
+   * Set by bundle/vendor.ts: the user's files import packages from a module built apart. Their
+   * bare imports are still checked here (listed in `dependencies`, the subpath exists), then
+   * left external as `VENDOR_PREFIX<index of the specifier>`.
+   */
+  vendor?: VendorImports;
+}
+
+/** External path of a bare import that bundle/vendor.ts serves. */
+export const VENDOR_PREFIX = "dwl-vendor:";
+
+export interface VendorImports {
+  /** Bare specifiers imported by the user's files, in first-seen order. */
+  specifiers: string[];
+  /** An import that the pre-built module cannot serve as it would be bundled (require, import()). */
+  unsupported: boolean;
 }
 
 export function loaderFor(path: string): Loader {
@@ -112,7 +128,7 @@ export function delegatingPlugin(handlers: () => VirtualFileHandlers): Plugin {
   };
 }
 
-export function virtualFileHandlers({ files, entry, source, packages }: VirtualFilesOptions): VirtualFileHandlers {
+export function virtualFileHandlers({ files, entry, source, packages, vendor }: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 
   const toResult = (resolution: Resolution): OnResolveResult => {
@@ -133,7 +149,14 @@ export function virtualFileHandlers({ files, entry, source, packages }: VirtualF
       if (!from) return { errors: [{ text: missingDependencyText(spec) }] };
       return unresolvable(kind, `${from.id} imports "${spec}", which is not installed (not among its dependencies); add "${parsed?.name ?? spec}" to \`dependencies\``);
     }
-    return toResult(resolver.subpath(pkg, parsed.subpath, styleOf(kind)));
+    const resolution = resolver.subpath(pkg, parsed.subpath, styleOf(kind));
+    if (vendor && !from && !("error" in resolution)) {
+      if (kind !== "import-statement") vendor.unsupported = true;
+      let index = vendor.specifiers.indexOf(spec);
+      if (index === -1) index = vendor.specifiers.push(spec) - 1;
+      return { path: `${VENDOR_PREFIX}${index}`, external: true };
+    }
+    return toResult(resolution);
   };
 
   const loaders: Record<string, (path: string) => OnLoadResult> = {

@@ -1,0 +1,213 @@
+/**
+ * @module vendor
+ * The npm packages of a program, built and metered apart from its own files and cached by what
+ * they are (the installed name@version set, the specifiers imported, metering on or off), so a
+ * new program that imports Hono gets esbuild to handle only its own files: measured, esbuild's
+ * cost grows by a millisecond or more per file it loads, and acorn's re-parse by the bundle's
+ * size (bench/npm.mjs).
+ *
+ * The packages' module is an arrow function's body, called once at the top of the program's
+ * module: `var __dwl_vendor_<random> = (() => { …packages…; return [ns0, ns1]; })();`. Its fuel
+ * counter is a local of that function, so no program can name it (the names stay random, and
+ * out of the program's scope). The user's build leaves each bare import external
+ * (`dwl-vendor:<i>`, see virtual-files.ts); rewrite.ts then turns each such import into a read
+ * of the namespace object, and the two source maps are joined line by line.
+ *
+ * Differences from one esbuild bundle, both accepted: packages evaluate before the program's
+ * own modules (not interleaved in import order), and an imported binding is read once (a
+ * package that reassigns an exported `let` later is not seen). Programs that `require()`,
+ * `import()` or re-export a package keep the one-bundle path.
+ */
+import { decode, encode, type SourceMapSegment } from "@jridgewell/sourcemap-codec";
+import MagicString from "magic-string";
+import type { Node } from "acorn";
+import type { InstalledPackages } from "../npm/install.ts";
+import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, type Program } from "./rewrite.ts";
+import { VENDOR_PREFIX } from "./virtual-files.ts";
+
+/** Bytes of pre-built package modules kept per loader isolate (least recently used goes first). */
+export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
+
+/** A pre-built packages' module, ready to be put in front of a program's own bundle. */
+export interface Vendor {
+  /** Module-level import statements of runtime built-ins (one line, no newline). */
+  imports: string;
+  /** `var <name> = (() => {` … `})();`, ending with a newline. */
+  code: string;
+  /** Name of the variable holding the namespace objects, by specifier index. */
+  name: string;
+  /** Decoded map of `code`, and its sources and names. */
+  lines: SourceMapSegment[][];
+  sources: string[];
+  names: string[];
+}
+
+export interface VendorBuildOutput {
+  code: string;
+  map: string;
+}
+
+function randomSuffix(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The entry module of the packages' build: each specifier's namespace, exported as e<i>. */
+export function vendorEntry(specifiers: string[]): string {
+  return specifiers.map((spec, i) => `export * as e${i} from ${JSON.stringify(spec)};\n`).join("");
+}
+
+/** Cache key of a packages' module: every installed package (immutable per name@version), the specifiers, metering. */
+export function vendorKey(packages: InstalledPackages, specifiers: string[], metered: boolean): string {
+  return JSON.stringify([metered, [...packages.packages.keys()].sort(), Object.entries(packages.root).sort(), specifiers]);
+}
+
+/** Same length, no code: keeps every column of the line, so the map needs no change for it. */
+const blank = (text: string): string => text.replace(/[^\n]/g, " ");
+
+/**
+ * Turns esbuild's output for `vendorEntry(specifiers)` into a `Vendor`, or undefined when it
+ * cannot live inside a function (top-level await).
+ */
+export function wrapVendor(output: VendorBuildOutput, count: number, metered: boolean): Vendor | undefined {
+  const { code } = output;
+  const program = parseModule(code);
+  const s = new MagicString(code);
+  const inserted: Insertion[] = [];
+  const fuel = metered ? meter(s, program, code, inserted) : "";
+  const suffix = randomSuffix();
+  const name = `__dwl_vendor_${suffix}`;
+  const hoisted: string[] = [];
+  const locals: string[] = [];
+  const exported = new Map<string, string>();
+  let importIndex = 0;
+  for (const node of program.body) {
+    if (node.type === "ImportDeclaration") {
+      const decl = node as ImportDeclaration;
+      const from = JSON.stringify(decl.source.value);
+      if (decl.specifiers.length === 0) hoisted.push(`import ${from};`);
+      else {
+        const ns = `__dwl_vi${importIndex++}_${suffix}`;
+        hoisted.push(`import * as ${ns} from ${from};`);
+        for (const sp of decl.specifiers) {
+          if (sp.type === "ImportNamespaceSpecifier") locals.push(`const ${sp.local.name} = ${ns};`);
+          else {
+            const imported = sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
+            locals.push(`const ${sp.local.name} = ${ns}[${JSON.stringify(imported)}];`);
+          }
+        }
+      }
+      s.overwrite(node.start, node.end, blank(code.slice(node.start, node.end)));
+    } else if (node.type === "ExportNamedDeclaration" && !(node as Node & { declaration?: unknown }).declaration) {
+      const specifiers = (node as Node & { specifiers: { local: { name: string }; exported: { name?: string; value?: string } }[] }).specifiers;
+      for (const sp of specifiers) exported.set(sp.exported.name ?? sp.exported.value ?? "", sp.local.name);
+      s.overwrite(node.start, node.end, blank(code.slice(node.start, node.end)));
+    } else if (node.type.startsWith("Export")) {
+      return undefined;
+    }
+  }
+  const namespaces: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const local = exported.get(`e${i}`);
+    if (local === undefined) return undefined;
+    namespaces.push(local);
+  }
+  const head = `var ${name} = (() => {${fuel}${locals.join("")}\n`;
+  const body = s.toString();
+  const wrapped = `${head}${body}${body.endsWith("\n") ? "" : "\n"}return [${namespaces.join(", ")}];\n})();\n`;
+  try {
+    // Once per cached module: anything that cannot stay inside the function (top-level await) fails here.
+    parseModule(`${hoisted.join("")}${wrapped}`);
+  } catch {
+    return undefined;
+  }
+  const shifted = JSON.parse(shiftMap(code, output.map, inserted, "vendor.js")) as { mappings: string; sources: string[]; names?: string[] };
+  return { imports: hoisted.join(""), code: wrapped, name, lines: [[], ...decode(shifted.mappings)], sources: shifted.sources, names: shifted.names ?? [] };
+}
+
+/** `import { a as b } from "dwl-vendor:0"` → `const { "a": b } = <name>[0];` (undefined: not a vendor import). */
+export function vendorImport(name: string): (node: ImportDeclaration) => string | undefined {
+  return (node) => {
+    const from = node.source.value;
+    if (!from.startsWith(VENDOR_PREFIX)) return undefined;
+    const target = `${name}[${Number(from.slice(VENDOR_PREFIX.length))}]`;
+    const parts: string[] = [];
+    const fields: string[] = [];
+    for (const sp of node.specifiers) {
+      if (sp.type === "ImportNamespaceSpecifier") parts.push(`const ${sp.local.name} = ${target};`);
+      else {
+        const imported = sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
+        fields.push(`${JSON.stringify(imported)}: ${sp.local.name}`);
+      }
+    }
+    if (fields.length > 0) parts.push(`const { ${fields.join(", ")} } = ${target};`);
+    return parts.join(" ");
+  };
+}
+
+/** Whether every mention of a vendor specifier in the user's bundle is an import declaration. */
+export function onlyVendorImports(program: Program): boolean {
+  for (const node of program.body) {
+    const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
+    if (typeof from === "string" && from.startsWith(VENDOR_PREFIX) && node.type !== "ImportDeclaration") return false;
+  }
+  return true;
+}
+
+/**
+ * The program's module: the vendor's imports and function, then the user's rewritten bundle; one
+ * map whose lines are the vendor's then the user's (sources and names joined).
+ */
+export function joinVendor(vendor: Vendor, user: { code: string; map: string }, fileName: string): { code: string; map: string } {
+  const userMap = JSON.parse(user.map) as { mappings: string; sources: string[]; names?: string[] };
+  const sources = [...vendor.sources, ...userMap.sources];
+  const names = [...vendor.names, ...(userMap.names ?? [])];
+  const userLines = decode(userMap.mappings).map((line) =>
+    line.map((seg): SourceMapSegment => {
+      if (seg.length === 1) return seg;
+      const moved: SourceMapSegment =
+        seg.length === 5 ? [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3], seg[4] + vendor.names.length] : [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3]];
+      return moved;
+    }),
+  );
+  // The imports go on the vendor's first line, which has no mappings.
+  const code = `${vendor.imports}${vendor.code}${user.code}`;
+  const vendorLineCount = vendor.code.split("\n").length - 1;
+  const vendorLines = vendor.lines.slice(0, vendorLineCount);
+  while (vendorLines.length < vendorLineCount) vendorLines.push([]);
+  const lines = [...vendorLines, ...userLines];
+  return { code, map: JSON.stringify({ version: 3, file: fileName, sources, names, mappings: encode(lines) }) };
+}
+
+/** Pre-built packages' modules by `vendorKey`, bounded by bytes; concurrent builds of one key share it. */
+export class VendorCache {
+  private readonly entries = new Map<string, { vendor: Promise<Vendor | undefined>; bytes: number }>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = MAX_VENDOR_CACHE_BYTES) {}
+
+  async get(key: string, build: () => Promise<Vendor | undefined>): Promise<Vendor | undefined> {
+    const hit = this.entries.get(key);
+    if (hit) {
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+      return hit.vendor;
+    }
+    const entry = { vendor: build(), bytes: 0 };
+    this.entries.set(key, entry);
+    try {
+      const vendor = await entry.vendor;
+      entry.bytes = vendor ? vendor.code.length * 2 + vendor.lines.length * 16 : 1;
+      this.bytes += entry.bytes;
+      for (const [k, e] of this.entries) {
+        if (this.bytes <= this.maxBytes) break;
+        if (e.bytes === 0) continue;
+        this.entries.delete(k);
+        this.bytes -= e.bytes;
+      }
+      return vendor;
+    } catch (err) {
+      this.entries.delete(key);
+      throw err;
+    }
+  }
+}

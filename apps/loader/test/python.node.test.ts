@@ -123,6 +123,9 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(ok(other).result).toBe(328350);
     const res = failed(await loop);
     expect(res.error.type).toBe("cpu_limit");
+    // The meter is not a module a program can import, nor a global of __main__.
+    const reach = ok(await run({ language: "python", code: "import sys, __main__\n[k for k in sys.modules if 'dwl' in k] + [k for k in vars(__main__) if 'dwl' in k or 'runner' in k or k in ('sys', 'types')]" }));
+    expect(reach.result).toEqual([]);
     // Comprehensions count too.
     expect(failed(await run({ language: "python", code: "[i for i in range(10**9)]" })).error.type).toBe("cpu_limit");
   });

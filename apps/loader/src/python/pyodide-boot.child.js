@@ -66,12 +66,18 @@ export async function startPyodide({ snapshot } = {}) {
   });
 }
 
-/** The Python runner (runner.py) as a module of this interpreter. */
+/**
+ * The Python runner (runner.py) as a module object held only by the caller: not in sys.modules
+ * and not in __main__, where `import` or a global would hand a program its CPU meter.
+ */
 export function loadRunner(pyodide, source) {
-  return pyodide.runPython(`
-import sys, types
-_dwl_runner = types.ModuleType("_dwl_runner")
-exec(compile(${JSON.stringify(source)}, "<dwl runner>", "exec"), _dwl_runner.__dict__)
-sys.modules["_dwl_runner"] = _dwl_runner
-_dwl_runner`);
+  const scope = pyodide.toPy({});
+  try {
+    return pyodide.runPython(
+      `import types\nrunner = types.ModuleType("dwl_runner")\nexec(compile(${JSON.stringify(source)}, "<dwl runner>", "exec"), runner.__dict__)\nrunner`,
+      { globals: scope },
+    );
+  } finally {
+    scope.destroy();
+  }
 }

@@ -175,9 +175,10 @@ class LogBuffer {
  * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
  *   the clock is frozen during execution, as on Cloudflare);
  * - the clock, where it advances during execution (local workerd): the time of each continuous
- *   slice of work. A slice starts at the first check after the event loop was idle and ends when
- *   a macrotask gets to run, so microtask storms and costly operations per check (a stack
- *   overflow caught and retried) are charged at their real cost, and I/O waits are not.
+ *   slice of work (openSlice). A slice starts at the first check after the program waited, or
+ *   when a wait the harness mediates ends, and ends when the program starts such a wait or a
+ *   macrotask gets to run, so microtask storms, costly operations per check (a stack overflow
+ *   caught and retried) and native calls are charged at their real cost, and I/O waits are not.
  * Once either is spent every later check of that run throws again at once, so catching the
  * error (try/catch, finally, a loop in the catch) cannot buy more time.
  */
@@ -268,22 +269,102 @@ if (typeof EventTarget === "function") {
   };
 }
 
-function clockCpuMs(run) {
-  const t = now();
-  if (run.sliceStart === undefined) {
+/**
+ * The clock's slices (see refuel): one is open while the program works, closed while it waits.
+ * The harness closes it at every wait it mediates (a fetch, an env.KV/env.FILES/tool call, a body
+ * read, a timer) and reopens it when that wait ends and the program runs again (its last pending
+ * call answered, a timer callback starting), or at the next fuel check. A macrotask closes it
+ * too, for waits the harness does not see. Before, a slice stayed open until a setTimeout(0) ran,
+ * and locally that timer waited behind the I/O itself (the loader and the KV simulation run on
+ * the same thread), so an I/O-bound run was charged its waits (commit d55b2c8).
+ */
+function openSlice(run) {
+  if (run.sliceStart !== undefined) return;
+  if (!run.backstopPending) {
     try {
       startTimer(() => {
-        run.clockMs += now() - run.sliceStart;
-        run.sliceStart = undefined;
+        run.backstopPending = false;
+        closeSlice(run);
       }, 0);
     } catch {
       // Module evaluation runs in workerd's global scope, where timers are forbidden: there
       // only fuel applies.
-      return run.clockMs;
+      return;
     }
-    run.sliceStart = t;
+    run.backstopPending = true;
   }
-  return run.clockMs + (t - run.sliceStart);
+  run.sliceStart = now();
+}
+
+function closeSlice(run) {
+  if (run.sliceStart === undefined) return;
+  run.clockMs += now() - run.sliceStart;
+  run.sliceStart = undefined;
+}
+
+function clockCpuMs(run) {
+  openSlice(run);
+  return run.clockMs + (run.sliceStart === undefined ? 0 : now() - run.sliceStart);
+}
+
+/**
+ * The program starts waiting on something the harness mediates. The slice closes in a microtask,
+ * not now, so that work the program does synchronously after starting the call (a native sort
+ * before its `await`) is still on the clock.
+ */
+const queueTask = queueMicrotask;
+const promiseThen = Function.prototype.call.bind(Promise.prototype.then);
+const resolvePromise = Promise.resolve.bind(Promise);
+function waitStarts(run, counted) {
+  if (run === undefined || !run.clockAtWaits) return;
+  if (counted) run.pendingWaits++;
+  if (run.closeQueued) return;
+  run.closeQueued = true;
+  queueTask(() => {
+    run.closeQueued = false;
+    closeSlice(run);
+  });
+}
+
+/** A mediated wait ended: once nothing else it started is pending, the program runs again. */
+function waitEnds(run) {
+  if (run === undefined || !run.clockAtWaits) return;
+  run.pendingWaits--;
+  if (run.pendingWaits === 0 && !run.cpuError) openSlice(run);
+}
+
+/** Runs `promise` as a mediated wait of the current run (see waitStarts). */
+function awaited(promise) {
+  const run = currentRun();
+  waitStarts(run, true);
+  const ends = () => waitEnds(run);
+  return promiseThen(
+    resolvePromise(promise),
+    (value) => (ends(), value),
+    (err) => {
+      ends();
+      throw err;
+    },
+  );
+}
+
+/**
+ * A run that ends over its clock budget ends with cpu_limit, never ok: a native call (a default
+ * sort of a million numbers, a giant JSON.parse, a catastrophic regex) runs no fuel check, so its
+ * slice is seen at the next fuel check or here, when the program has returned. Only where the
+ * clock advances during execution (local workerd); deployed, the platform's cpuMs bounds it.
+ */
+function endedOverBudget(run) {
+  if (run.fuel === null || !run.clockAtWaits || run.cpuError) return run.cpuError;
+  closeSlice(run);
+  if (run.clockMs <= run.limits.cpuMs) return undefined;
+  run.cpuError = new LimitError(
+    "cpu_limit",
+    "CpuLimitError",
+    `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs), ${mathRound(run.clockMs)} ms by the clock, some of it in native calls no fuel check could interrupt`,
+  );
+  failRun(run, run.cpuError);
+  return run.cpuError;
 }
 Object.defineProperty(globalThis, "__dwlRefuel", { value: refuel, writable: false, configurable: false, enumerable: false });
 
@@ -360,7 +441,7 @@ async function harnessFetch(input, init) {
   const record = { method: request.method, url: request.url, status: 0, ms: 0 };
   run?.egress.push(record);
   try {
-    const response = await originalFetch(new Request(request, { headers }));
+    const response = await awaited(originalFetch(new Request(request, { headers })));
     if (response.headers.get(EGRESS_DENIED_HEADER)) {
       let reason = "egress refused by the gateway";
       try {
@@ -428,6 +509,45 @@ for (const name of ["WebSocket", "EventSource"]) {
   };
   Object.defineProperty(Wrapped, "name", { value: name });
   globalThis[name] = Wrapped;
+}
+
+/**
+ * Timers and body reads are waits the harness mediates too (see waitStarts): scheduling a timer
+ * closes the clock's slice, its callback reopens it; a body read (a fetch response's, an R2
+ * object's, a sandbox request's) closes it until the body is there. `json()` parses after the
+ * wait, on the clock, since a giant body's parse is work, not waiting.
+ */
+for (const name of ["setTimeout", "setInterval"]) {
+  const original = globalThis[name];
+  if (typeof original !== "function") continue;
+  globalThis[name] = {
+    [name](callback, ...rest) {
+      const run = currentRun();
+      if (run === undefined || !run.clockAtWaits || typeof callback !== "function") return reflectApply(original, globalThis, [callback, ...rest]);
+      waitStarts(run, false);
+      const wrapped = function (...args) {
+        if (!run.cpuError) openSlice(run);
+        return reflectApply(callback, this, args);
+      };
+      return reflectApply(original, globalThis, [wrapped, ...rest]);
+    },
+  }[name];
+}
+const parseJson = JSON.parse;
+for (const Body of [Request, Response]) {
+  const text = Body.prototype.text;
+  for (const method of ["arrayBuffer", "bytes", "text", "blob", "formData"]) {
+    const original = Body.prototype[method];
+    if (typeof original !== "function") continue;
+    Body.prototype[method] = {
+      [method]() {
+        return awaited(reflectApply(original, this, arguments));
+      },
+    }[method];
+  }
+  Body.prototype.json = function json() {
+    return promiseThen(awaited(reflectApply(text, this, [])), parseJson);
+  };
 }
 
 function toJsonValue(key, value) {
@@ -571,7 +691,7 @@ const ERROR_CLASSES = { TypeError, RangeError, SyntaxError };
 
 /** Capabilities answer `{ value } | { error }` (bindings/rpc-result.ts); programs see exceptions. */
 async function unwrap(resultPromise) {
-  const result = await resultPromise;
+  const result = await awaited(resultPromise);
   if (result && typeof result === "object" && "error" in result) {
     const { name, message } = result.error;
     const err = new (ERROR_CLASSES[name] ?? Error)(message);
@@ -712,6 +832,11 @@ function newRun(call, started) {
     fuelUsed: 0,
     clockMs: 0,
     sliceStart: undefined,
+    // Python has its own meter (python/runner.py calls refuel); its clock keeps the old rule.
+    clockAtWaits: call.python === undefined,
+    pendingWaits: 0,
+    backstopPending: false,
+    closeQueued: false,
     cpuError: undefined,
     failure: undefined,
     ended: undefined,
@@ -773,6 +898,7 @@ export class Run extends WorkerEntrypoint {
         return { kind: "response", response };
       })();
       const done = await Promise.race([serve, ended]);
+      if (done.kind === "response") endedOverBudget(run);
       if (run.failure) return { error: describeError(run.failure) };
       if (done.kind === "timeout") {
         return { error: { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
@@ -802,6 +928,7 @@ export class Run extends WorkerEntrypoint {
     });
     try {
       const done = await Promise.race([invoke(call, envFor(this.env, call.secrets)), ended]);
+      if (done.kind !== "timeout") endedOverBudget(run);
       if (run.failure) return { ok: false, error: describeError(run.failure) };
       if (done.kind === "timeout") {
         return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };

@@ -1,0 +1,116 @@
+/**
+ * Native calls and the clock (issue 20): a native call (a sort, a split, a regex, a JSON.parse)
+ * runs no fuel check, so locally its time is seen only by the clock's slices, at the next fuel
+ * check or when the program returns (harness.child.js `endedOverBudget`). Slices close at every
+ * wait the harness mediates (fetch, env.KV/env.FILES/tool calls, body reads, timers), so an
+ * I/O-bound run is not charged its waits: the end-of-run check was reverted once for failing the
+ * notes tool's runs (commit d55b2c8). Rule: docs/metering.md "Native calls".
+ *
+ * Each native call below takes hundreds of ms on the reference machine, many times its cpuMs,
+ * and runs (almost) no metered code, so only the clock can see it.
+ */
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { execute, expectFailure, expectOk } from "../helpers.ts";
+
+const upstream = env.DWL_TEST_UPSTREAM as string;
+const upstreamHost = new URL(upstream).host;
+const fresh = () => `\n// ${crypto.randomUUID()}`;
+const ns = () => `native-${crypto.randomUUID().slice(0, 8)}`;
+
+/**
+ * A default (string-comparing) sort of 3e5 random numbers: ~0.5 s, in one native call
+ * (getRandomValues fills at most 64 KiB a call, hence the short loop).
+ */
+const SORT = "const u = new Uint32Array(3e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const a = Array.from(u); a.sort();";
+/** A 4 MB string split into characters. */
+const SPLIT = 'const parts = "x".repeat(4e6).split("");';
+/** A regex replace over 5 MB. */
+const REGEX = 'const replaced = "ab".repeat(2.5e6).replace(/b/g, "cd");';
+/** JSON.parse of 1.5e5 small objects (~4 MB of JSON). */
+const PARSE = 'const parsed = JSON.parse("[" + \'{"a":[1,2,3],"b":"xyz","c":{"d":true}},\'.repeat(1.5e5) + "1]");';
+
+async function expectNativeCpuLimit(code: string): Promise<void> {
+  const res = expectFailure(await execute({ code: `${code}${fresh()}`, limits: { cpuMs: 20, timeoutMs: 20_000 } }));
+  expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
+}
+
+describe("native calls that take a run past cpuMs", () => {
+  // The first request of a test runtime compiles esbuild.wasm (seconds): not what is measured.
+  beforeAll(async () => {
+    expectOk(await execute({ code: "export default () => 1" }));
+  });
+
+  for (const [kind, work] of [
+    ["a default sort", SORT],
+    ["a huge split", SPLIT],
+    ["a regex replace over megabytes", REGEX],
+    ["a giant JSON.parse", PARSE],
+  ] as const) {
+    it(`ends ${kind} as the run's last work with cpu_limit, not ok`, () => expectNativeCpuLimit(`export default () => { ${work} return 1; }`));
+  }
+
+  it("charges native work done right after an awaited KV call", () =>
+    expectNativeCpuLimit(`export default async (_, env) => { await env.KV.get("nothing"); ${SORT} return 1; }`));
+
+  it("charges native work done after starting a KV call, before awaiting it", () =>
+    expectNativeCpuLimit(`export default async (_, env) => { const pending = env.KV.get("nothing"); ${SORT} await pending; return 1; }`));
+
+  it("charges native work in a timer callback", () =>
+    expectNativeCpuLimit(`export default async () => { await new Promise((resolve) => setTimeout(() => { ${SORT} resolve(); }, 5)); return 1; }`));
+
+  it("charges native work in a fetch handler", () => expectNativeCpuLimit(`export default { fetch() { ${PARSE} return new Response("x"); } }`));
+
+  it("keeps the same shapes ok when the work is small", async () => {
+    const code = `export default async (_, env) => { await env.KV.get("nothing"); const a = [3, 1, 2]; a.sort(); return JSON.parse("[" + a.join(",") + "]")[0]; }${fresh()}`;
+    expect(expectOk(await execute({ code, limits: { cpuMs: 20 } })).result).toBe(1);
+  });
+});
+
+describe("I/O-bound runs under a small cpuMs", () => {
+  // Waits are not work: many round trips to KV, a tool, R2 and the network, with little
+  // computation, stay ok however long the waits take on a busy machine. The clock still charges
+  // the run's own part of each round trip (~0.1-0.4 ms locally: the call, its promise, the
+  // harness's facade), hence a budget of a few times that.
+  it("stays ok awaiting KV, FILES, the notes tool and fetch many times", async () => {
+    const code = `export default async (_, env) => {
+  let seen = 0;
+  for (let i = 0; i < 5; i++) {
+    await env.KV.put("k" + i, "v" + i);
+    if ((await env.KV.get("k" + i)) === "v" + i) seen++;
+    await env.FILES.put("f" + i, "body " + i);
+    if ((await (await env.FILES.get("f" + i)).text()) === "body " + i) seen++;
+    await env.NOTES.add("note " + i, "text " + i);
+    seen += (await env.NOTES.list()).length > 0 ? 1 : 0;
+    const res = await fetch("${upstream}/io-bound/" + i);
+    if ((await res.json()).path === "/io-bound/" + i) seen++;
+  }
+  return seen;
+};${fresh()}`;
+    const res = await execute({ code, tools: ["notes"], storage: { namespace: ns() }, egress: { allow: [upstreamHost] }, limits: { cpuMs: 50, subRequests: 20, timeoutMs: 20_000 } });
+    expect(expectOk(res).result).toBe(20);
+  });
+
+  it("stays ok reading notes like the notes tool's own test (three round trips)", async () => {
+    const namespace = ns();
+    expectOk(await execute({ code: "export default async (_, env) => env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel'])", tools: ["notes"], storage: { namespace } }));
+    const res = await execute({
+      code: `export default async (_, env) => ({ found: (await env.NOTES.search('louvre')).length, tagged: (await env.NOTES.list('travel')).length, all: (await env.NOTES.list()).length });${fresh()}`,
+      tools: ["notes"],
+      storage: { namespace },
+      limits: { cpuMs: 10 },
+    });
+    expect(expectOk(res).result).toEqual({ found: 1, tagged: 1, all: 1 });
+  });
+
+  it("stays ok waiting on timers (setTimeout and setInterval) far longer than cpuMs", async () => {
+    // 15 waits of 20 ms: 300 ms of waiting against 20 ms of CPU.
+    const code = `export default async () => {
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  let ticks = 0;
+  await new Promise((resolve) => { const id = setInterval(() => { if (++ticks === 5) { clearInterval(id); resolve(); } }, 20); });
+  return ticks;
+};${fresh()}`;
+    expect(expectOk(await execute({ code, limits: { cpuMs: 20, timeoutMs: 20_000 } })).result).toBe(5);
+  });
+});

@@ -150,11 +150,13 @@ export async function bundleProgram({ files, entry, meter, dependencies }: Bundl
 
   const esbuild = await getEsbuild();
   const handlers = { files, entry, source, ...(packages ? { packages } : {}) };
+  let built: Built | undefined;
   if (packages && options.prebuiltPackages !== false) {
     const linked = await bundleWithVendor(esbuild, handlers, packages, meter);
-    if (linked) return linked;
+    if ("bundle" in linked) return linked.bundle;
+    built = linked.complete;
   }
-  const { code, map, shape } = await build(esbuild, virtualFileHandlers(handlers));
+  const { code, map, shape } = built ?? (await build(esbuild, virtualFileHandlers(handlers)));
   const rewritten = rewriteBundle({ code, fileName: USER_MODULE, source: { map } }, { wrapScript: shape === "script", meter });
   return { code: rewritten.code, map: rewritten.map, shape };
 }
@@ -162,7 +164,13 @@ export async function bundleProgram({ files, entry, meter, dependencies }: Bundl
 type Esbuild = Awaited<ReturnType<typeof getEsbuild>>;
 
 /** One esbuild build: its code, its map (sources as users see them) and the program's shape. */
-async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<{ code: string; map: string; shape: ProgramShape }> {
+interface Built {
+  code: string;
+  map: string;
+  shape: ProgramShape;
+}
+
+async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<Built> {
   let result;
   try {
     result = await builder.build(esbuild, handlers);
@@ -194,15 +202,22 @@ const vendors = new VendorCache();
 
 /**
  * Builds the program's own files with its packages left external, and puts the packages'
- * module, built once per package set (bundle/vendor.ts), in front. Undefined when the program
- * uses its packages in a way only one bundle serves (then it is bundled as a whole).
+ * module, built once per package set (bundle/vendor.ts), in front. `complete`: the build
+ * imported no package after all (type-only or unused imports), so it is the whole bundle;
+ * `{}`: the program uses its packages in a way only one bundle serves (bundle it as a whole).
  */
-async function bundleWithVendor(esbuild: Esbuild, options: VirtualFilesOptions, packages: InstalledPackages, meter: boolean): Promise<Bundle | undefined> {
+async function bundleWithVendor(
+  esbuild: Esbuild,
+  options: VirtualFilesOptions,
+  packages: InstalledPackages,
+  meter: boolean,
+): Promise<{ bundle: Bundle } | { complete?: Built }> {
   const imports: VendorImports = { specifiers: [], unsupported: false };
   const own = await build(esbuild, virtualFileHandlers({ ...options, vendor: imports }));
-  if (imports.unsupported || imports.specifiers.length === 0) return undefined;
+  if (imports.specifiers.length === 0) return { complete: own };
+  if (imports.unsupported) return {};
   const program = parseModule(own.code);
-  if (!onlyVendorImports(program)) return undefined;
+  if (!onlyVendorImports(program)) return {};
   const { specifiers } = imports;
   const vendor = await vendors.get(vendorKey(packages, specifiers, meter), async () => {
     const entry = "<packages>.js";
@@ -210,7 +225,7 @@ async function bundleWithVendor(esbuild: Esbuild, options: VirtualFilesOptions, 
     const built = await build(esbuild, virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }));
     return wrapVendor(built, specifiers.length, meter);
   });
-  if (!vendor) return undefined;
+  if (!vendor) return {};
   const rewritten = rewriteBundle(
     { code: own.code, fileName: USER_MODULE, source: { map: own.map }, program },
     { wrapScript: own.shape === "script", meter, replaceImport: vendorImport(vendor.name) },
@@ -219,5 +234,5 @@ async function bundleWithVendor(esbuild: Esbuild, options: VirtualFilesOptions, 
   if (joined.code.length > MAX_BUNDLE_BYTES) {
     throw new CompileError(`the bundled program is ${joined.code.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
   }
-  return { ...joined, shape: own.shape };
+  return { bundle: { ...joined, shape: own.shape } };
 }

@@ -84,6 +84,13 @@ describe("packages from their own pre-built module", () => {
     expect(res.result).toEqual([true, true, "2.0.0"]);
   });
 
+  it("imports a CommonJS package's default and named exports as one bundle would", async () => {
+    const files = {
+      "index.ts": lines(`import semver from "semver";`, `import { valid } from "semver";`, `import type { Hono } from "hono";`, `export default () => [semver.valid("1.2.3"), valid("x"), typeof semver.satisfies];`),
+    };
+    expect(expectOk(await execute({ files, dependencies: { semver: "^7", hono: "^4" } })).result).toEqual(["1.2.3", null, "function"]);
+  });
+
   it("meters a package's loop reached from a user's non-entry file", async () => {
     const files = {
       "index.ts": lines(`import { run } from "./run.ts";`, `export default () => run();`),

@@ -513,9 +513,9 @@ for (const name of ["WebSocket", "EventSource"]) {
 
 /**
  * Timers and body reads are waits the harness mediates too (see waitStarts): scheduling a timer
- * closes the clock's slice, its callback reopens it; a body read (a fetch response's, an R2
- * object's, a sandbox request's) closes it until the body is there. `json()` parses after the
- * wait, on the clock, since a giant body's parse is work, not waiting.
+ * closes the clock's slice, its callback reopens it; `scheduler.wait` is a wait like a call; a
+ * body read (a fetch response's, an R2 object's, a sandbox request's) closes it until the body is
+ * there. `json()` parses after the wait, on the clock, since a giant body's parse is work.
  */
 for (const name of ["setTimeout", "setInterval"]) {
   const original = globalThis[name];
@@ -532,6 +532,17 @@ for (const name of ["setTimeout", "setInterval"]) {
       return reflectApply(original, globalThis, [wrapped, ...rest]);
     },
   }[name];
+}
+const scheduler = globalThis.scheduler;
+if (typeof scheduler?.wait === "function") {
+  const wait = scheduler.wait;
+  try {
+    scheduler.wait = function (...args) {
+      return awaited(reflectApply(wait, scheduler, args));
+    };
+  } catch {
+    // not writable here: its waits are closed by the macrotask backstop instead
+  }
 }
 const parseJson = JSON.parse;
 for (const Body of [Request, Response]) {

@@ -6,12 +6,13 @@
  * I/O-bound run is not charged its waits: the end-of-run check was reverted once for failing the
  * notes tool's runs (commit d55b2c8). Rule: docs/metering.md "Native calls".
  *
- * Each native call below takes hundreds of ms on the reference machine, many times its cpuMs,
- * and runs (almost) no metered code, so only the clock can see it.
+ * Each native call below takes 0.2-0.9 s on the reference machine (measured by the clock's total
+ * in the cpu_limit message of `cpuMs: 1` runs), 20 times or more its cpuMs of 10, and runs
+ * (almost) no metered code, so only the clock can see it.
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { execute, expectFailure, expectOk } from "../helpers.ts";
+import { call, execute, expectFailure, expectOk } from "../helpers.ts";
 
 const upstream = env.DWL_TEST_UPSTREAM as string;
 const upstreamHost = new URL(upstream).host;
@@ -23,15 +24,15 @@ const ns = () => `native-${crypto.randomUUID().slice(0, 8)}`;
  * (getRandomValues fills at most 64 KiB a call, hence the short loop).
  */
 const SORT = "const u = new Uint32Array(3e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const a = Array.from(u); a.sort();";
-/** A 4 MB string split into characters. */
-const SPLIT = 'const parts = "x".repeat(4e6).split("");';
-/** A regex replace over 5 MB. */
+/** A 6 MB string split into characters and joined again: ~0.2 s (the split alone ~20 ms). */
+const SPLIT = 'const joined = "xy".repeat(3e6).split("").join(",");';
+/** A regex replace over 5 MB: ~0.5 s. */
 const REGEX = 'const replaced = "ab".repeat(2.5e6).replace(/b/g, "cd");';
-/** JSON.parse of 1.5e5 small objects (~4 MB of JSON). */
-const PARSE = 'const parsed = JSON.parse("[" + \'{"a":[1,2,3],"b":"xyz","c":{"d":true}},\'.repeat(1.5e5) + "1]");';
+/** JSON.parse of 3e5 small objects (~12 MB of JSON): ~0.2 s. */
+const PARSE = 'const parsed = JSON.parse("[" + \'{"a":[1,2,3],"b":"xyz","c":{"d":true}},\'.repeat(3e5) + "1]");';
 
 async function expectNativeCpuLimit(code: string): Promise<void> {
-  const res = expectFailure(await execute({ code: `${code}${fresh()}`, limits: { cpuMs: 20, timeoutMs: 20_000 } }));
+  const res = expectFailure(await execute({ code: `${code}${fresh()}`, limits: { cpuMs: 10, timeoutMs: 20_000 } }));
   expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
 }
 
@@ -60,6 +61,20 @@ describe("native calls that take a run past cpuMs", () => {
     expectNativeCpuLimit(`export default async () => { await new Promise((resolve) => setTimeout(() => { ${SORT} resolve(); }, 5)); return 1; }`));
 
   it("charges native work in a fetch handler", () => expectNativeCpuLimit(`export default { fetch() { ${PARSE} return new Response("x"); } }`));
+
+  it("answers a sandbox's HTTP request whose handler ends in native work with cpu_limit", async () => {
+    const sandboxFor = async (code: string) => {
+      const created = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code, limits: { cpuMs: 10 } }) });
+      expect(created.status).toBe(201);
+      return ((await created.json()) as { id: string }).id;
+    };
+    const heavy = await sandboxFor(`export default { async fetch(request) { await request.text(); ${SORT} return new Response("sorted"); } };${fresh()}`);
+    const res = await call(`/sandboxes/${heavy}/http/`, { method: "POST", body: "x" });
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe("cpu_limit");
+    const light = await sandboxFor(`export default { async fetch(_, env) { await env.KV.put("k", "v"); return new Response(await env.KV.get("k")); } };${fresh()}`);
+    expect(await (await call(`/sandboxes/${light}/http/`)).text()).toBe("v");
+  });
 
   it("keeps the same shapes ok when the work is small", async () => {
     const code = `export default async (_, env) => { await env.KV.get("nothing"); const a = [3, 1, 2]; a.sort(); return JSON.parse("[" + a.join(",") + "]")[0]; }${fresh()}`;
@@ -103,10 +118,11 @@ describe("I/O-bound runs under a small cpuMs", () => {
     expect(expectOk(res).result).toEqual({ found: 1, tagged: 1, all: 1 });
   });
 
-  it("stays ok waiting on timers (setTimeout and setInterval) far longer than cpuMs", async () => {
-    // 15 waits of 20 ms: 300 ms of waiting against 20 ms of CPU.
+  it("stays ok waiting on timers (setTimeout, setInterval, scheduler.wait) far longer than cpuMs", async () => {
+    // 20 waits of 20 ms: 400 ms of waiting against 20 ms of CPU.
     const code = `export default async () => {
   for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (let i = 0; i < 5; i++) await scheduler.wait(20);
   let ticks = 0;
   await new Promise((resolve) => { const id = setInterval(() => { if (++ticks === 5) { clearInterval(id); resolve(); } }, 20); });
   return ticks;

@@ -30,6 +30,8 @@ export interface RewriteOptions {
    * pre-built module become reads of its object); undefined keeps the declaration.
    */
   replaceImport?: (node: ImportDeclaration) => string | undefined;
+  /** Module-level declarations put first on line 1 (one line: no newline). */
+  prelude?: string;
 }
 
 export type ImportDeclaration = Node & {
@@ -213,7 +215,7 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
     const fuelDeclaration = options.meter ? meter(s, program, code) : "";
     const wrapper = options.wrapScript ? wrapScript(s, program, code, replaced) : { imports: "", head: "", tail: "" };
     // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
-    s.prepend(`${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
+    s.prepend(`${options.prelude ?? ""}${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
     if (wrapper.tail) s.append(wrapper.tail);
   } else if ("map" in source) {
     return { code, map: source.map };

@@ -48,6 +48,34 @@ describe("multi-file TypeScript bundling", () => {
     expect(expectOk(await execute({ files })).result).toEqual(["cfg", 6]);
   });
 
+  it("keeps JSON semantics: one shared object, named and namespace imports, __proto__ as a key, a require", async () => {
+    const files = {
+      "index.ts": lines(
+        `import data, { list } from "./data.json";`,
+        `import * as ns from "./data.json";`,
+        `import { same } from "./other.ts";`,
+        `const required = require("./data.json");`,
+        `export default () => [same(data), list, ns.default === data, ns.list === list, Object.getPrototypeOf(data) === Object.prototype, Object.keys(data), required.list];`,
+      ),
+      "other.ts": lines(`import d from "./data.json";`, `export const same = (x: unknown): boolean => x === d;`),
+      "data.json": '{\n  "list": [1, 2],\n  "__proto__": { "polluted": true },\n  "text": "a\u2028b"\n}',
+    };
+    expect(expectOk(await execute({ files })).result).toEqual([true, [1, 2], true, true, true, ["list", "__proto__", "text"], [1, 2]]);
+  });
+
+  it("reports invalid JSON at its file and line", async () => {
+    const files = { "index.ts": `import data from "./bad.json";\nexport default () => data;`, "bad.json": '{\n  "a": 1,\n  oops\n}' };
+    const res = expectFailure(await execute({ files }));
+    expect(res.error).toMatchObject({ type: "compile", location: { file: "bad.json", line: 3 } });
+  });
+
+  it("points a stack at the right line of a script that imports JSON", async () => {
+    const files = { "index.ts": lines(`import data from "./d.json";`, `const n: number = data.n;`, `console.log(n);`, `(undefined as unknown as { x: number }).x;`), "d.json": '{"n": 5}' };
+    const res = expectFailure(await execute({ files }));
+    expect(res.logs.map((l) => l.message)).toEqual(["5"]);
+    expect(res.error.stack).toMatch(/index\.ts:4:\d+/);
+  });
+
   it("follows `export *` chains across files", async () => {
     const files = {
       "index.ts": lines(`import * as all from "./a.ts";`, `import { c, b } from "./a.ts";`, `export default () => [c, b, Object.keys(all).sort()];`),

@@ -14,7 +14,7 @@ import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { externalImport, joinVendor, onlyExternalImports, VendorCache, vendorEntry, vendorKey, wrapVendor, type Vendor } from "./vendor.ts";
+import { externalImport, joinVendor, onlyExternalImports, VendorCache, vendorEntry, vendorKey, wrapVendor } from "./vendor.ts";
 import {
   loaderFor,
   npmDisplayPath,
@@ -22,7 +22,6 @@ import {
   SOCKETS_SPECIFIER,
   virtualFileHandlers,
   VIRTUAL_NAMESPACE,
-  type InlinedJson,
   type SourceFiles,
   type VendorImports,
   type VirtualFileHandlers,
@@ -198,58 +197,39 @@ async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<B
 /** Pre-built packages' modules (bundle/vendor.ts), shared by every program of this loader isolate. */
 const vendors = new VendorCache();
 
-/** A JSON file's value as a module-level variable: `{ ...value, default: value }`, as esbuild's namespace of it. */
-function jsonDeclaration(name: string, text: string): string {
-  // One line (line numbers hold), and parsed by JSON.parse, so a "__proto__" key stays a key.
-  const literal = JSON.stringify(text).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
-  return `var ${name}_v = JSON.parse(${literal}), ${name} = { ...${name}_v, default: ${name}_v };`;
-}
-
 /**
- * Builds the program's own files with what esbuild need not see left external, and links them
- * in the rewrite: each imported JSON file becomes a module-level object, and the packages come
- * from their module, built once per package set (bundle/vendor.ts) and put in front. Undefined
- * when the program uses them in a way only one whole bundle serves (`require` or `import()` of
- * a package, a re-export of one, top-level await in a package).
+ * Builds the program's own files with its packages left external, and puts the packages'
+ * module, built once per package set (bundle/vendor.ts), in front; imports of it become reads of
+ * its namespace objects. Undefined when the program uses its packages in a way only one whole
+ * bundle serves (`require` or `import()` of a package, a re-export of one, top-level await in
+ * a package); the program's own build is the whole bundle when it imports no package after all.
  */
 async function bundleLinked(esbuild: Esbuild, options: VirtualFilesOptions, packages: InstalledPackages | undefined, meter: boolean): Promise<Bundle | undefined> {
-  const json: InlinedJson = { files: [] };
-  const imports: VendorImports | undefined = packages ? { specifiers: [], unsupported: false } : undefined;
-  const own = await build(esbuild, virtualFileHandlers({ ...options, inlineJson: json, ...(imports ? { vendor: imports } : {}) }));
-  if (imports?.unsupported) return undefined;
-  const linksPackages = imports !== undefined && imports.specifiers.length > 0;
-  if (!linksPackages && json.files.length === 0) {
+  if (!packages) return undefined;
+  const imports: VendorImports = { specifiers: [], unsupported: false };
+  const own = await build(esbuild, virtualFileHandlers({ ...options, vendor: imports }));
+  if (imports.unsupported) return undefined;
+  if (imports.specifiers.length === 0) {
     const rewritten = rewriteBundle({ code: own.code, fileName: USER_MODULE, source: { map: own.map } }, { wrapScript: own.shape === "script", meter });
     return { code: rewritten.code, map: rewritten.map, shape: own.shape };
   }
   const program = parseModule(own.code);
   if (!onlyExternalImports(program)) return undefined;
-  let vendor: Vendor | undefined;
-  if (linksPackages && packages && imports) {
-    const { specifiers } = imports;
-    vendor = await vendors.get(vendorKey(packages, specifiers, meter), async () => {
-      const entry = "<packages>.js";
-      const files: SourceFiles = { [entry]: vendorEntry(specifiers) };
-      const built = await build(esbuild, virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }));
-      return wrapVendor(built, specifiers.length, meter);
-    });
-    if (!vendor) return undefined;
-  }
-  const suffix = randomSuffix();
-  const jsonNames = json.files.map((_, i) => `__dwl_json${i}_${suffix}`);
-  const prelude = json.files.map((path, i) => jsonDeclaration(jsonNames[i]!, options.files[path] ?? "null")).join("");
+  const { specifiers } = imports;
+  const vendor = await vendors.get(vendorKey(packages, specifiers, meter), async () => {
+    const entry = "<packages>.js";
+    const files: SourceFiles = { [entry]: vendorEntry(specifiers) };
+    const built = await build(esbuild, virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }));
+    return wrapVendor(built, specifiers.length, meter);
+  });
+  if (!vendor) return undefined;
   const rewritten = rewriteBundle(
     { code: own.code, fileName: USER_MODULE, source: { map: own.map }, program },
-    { wrapScript: own.shape === "script", meter, prelude, replaceImport: externalImport(vendor?.name, jsonNames) },
+    { wrapScript: own.shape === "script", meter, replaceImport: externalImport(vendor.name) },
   );
-  if (!vendor) return { code: rewritten.code, map: rewritten.map, shape: own.shape };
   const joined = joinVendor(vendor, rewritten, USER_MODULE);
   if (joined.code.length > MAX_BUNDLE_BYTES) {
     throw new CompileError(`the bundled program is ${joined.code.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
   }
   return { ...joined, shape: own.shape };
-}
-
-function randomSuffix(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
 }

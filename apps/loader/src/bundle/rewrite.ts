@@ -26,12 +26,10 @@ export interface RewriteOptions {
   /** Offset of a lone function to turn into the default export (the direct path's bare function). */
   exportDefaultAt?: number;
   /**
-   * Replacement text for an import declaration (bundle/vendor.ts: imports of the packages'
-   * pre-built module become reads of its object); undefined keeps the declaration.
+   * Replacement text for an import declaration (bundle.ts: imports of the packages' pre-built
+   * module become reads of its namespace objects); undefined keeps the declaration.
    */
   replaceImport?: (node: ImportDeclaration) => string | undefined;
-  /** Module-level declarations put first on line 1 (one line: no newline). */
-  prelude?: string;
 }
 
 export type ImportDeclaration = Node & {
@@ -187,15 +185,36 @@ export function shiftMap(code: string, map: string, inserted: Insertion[], fileN
   return JSON.stringify({ ...parsed, file: fileName, mappings: encode(lines) });
 }
 
+/**
+ * Blanks each import `replaceImport` replaces (same length: no column moves) and returns the
+ * replacements, which go on line 1: the build put those imports first in the module anyway.
+ */
+function replaceImports(s: MagicString, program: Program, code: string, replace: RewriteOptions["replaceImport"], replaced: Set<Node>): string {
+  if (!replace) return "";
+  let text = "";
+  for (const node of program.body) {
+    const replacement = node.type === "ImportDeclaration" ? replace(node as ImportDeclaration) : undefined;
+    if (replacement === undefined) continue;
+    s.overwrite(node.start, node.end, code.slice(node.start, node.end).replace(/[^\n]/g, " "));
+    replaced.add(node);
+    text += replacement;
+  }
+  return text;
+}
+
 export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rewritten {
   const { code, fileName, source } = input;
-  if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && !options.replaceImport && "map" in source) {
+  const replaced = new Set<Node>();
+  if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && "map" in source) {
     // Insertions only (the common case for a bundle): shift esbuild's map instead of composing.
     const s = new MagicString(code);
+    const program = input.program ?? parseModule(code);
     const inserted: Insertion[] = [];
-    const fuelDeclaration = meter(s, input.program ?? parseModule(code), code, inserted);
-    s.prepend(fuelDeclaration);
-    inserted.push([0, fuelDeclaration.length]);
+    const imports = replaceImports(s, program, code, options.replaceImport, replaced);
+    const fuelDeclaration = meter(s, program, code, inserted);
+    const head = `${fuelDeclaration}${imports}`;
+    s.prepend(head);
+    inserted.push([0, head.length]);
     return { code: s.toString(), map: shiftMap(code, source.map, inserted, fileName) };
   }
   const sourceName = "name" in source ? source.name : fileName;
@@ -203,19 +222,12 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
   if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined || options.replaceImport) {
     const program = input.program ?? parseModule(code);
     if (options.exportDefaultAt !== undefined) s.appendLeft(options.exportDefaultAt, "export default ");
-    // Replaced imports stay where they are (inside a script's wrapper: they read a module-level object).
-    const replaced = new Set<Node>();
-    for (const node of options.replaceImport ? program.body : []) {
-      const text = node.type === "ImportDeclaration" ? options.replaceImport!(node as ImportDeclaration) : undefined;
-      if (text === undefined) continue;
-      s.overwrite(node.start, node.end, text);
-      replaced.add(node);
-    }
+    const imports = replaceImports(s, program, code, options.replaceImport, replaced);
     // Metering first: it only inserts, so the script wrapper's removals stay valid.
     const fuelDeclaration = options.meter ? meter(s, program, code) : "";
     const wrapper = options.wrapScript ? wrapScript(s, program, code, replaced) : { imports: "", head: "", tail: "" };
     // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
-    s.prepend(`${options.prelude ?? ""}${wrapper.imports}${fuelDeclaration}${wrapper.head}`);
+    s.prepend(`${wrapper.imports}${fuelDeclaration}${imports}${wrapper.head}`);
     if (wrapper.tail) s.append(wrapper.tail);
   } else if ("map" in source) {
     return { code, map: source.map };

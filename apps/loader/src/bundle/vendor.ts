@@ -23,7 +23,7 @@ import MagicString from "magic-string";
 import type { Node } from "acorn";
 import type { InstalledPackages } from "../npm/install.ts";
 import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, type Program } from "./rewrite.ts";
-import { JSON_PREFIX, VENDOR_PREFIX } from "./virtual-files.ts";
+import { VENDOR_PREFIX } from "./virtual-files.ts";
 
 /** Bytes of pre-built package modules kept per loader isolate (least recently used goes first). */
 export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
@@ -124,18 +124,12 @@ export function wrapVendor(output: VendorBuildOutput, count: number, metered: bo
   return { imports: hoisted.join(""), code: wrapped, name, lines: [[], ...decode(shifted.mappings)], sources: shifted.sources, names: shifted.names ?? [] };
 }
 
-/**
- * Replacement of an import that the build left external: `import { a as b } from "dwl-vendor:0"`
- * → `const { "a": b } = <vendor>[0];`, `import data from "dwl-json:1"` → `const { "default": data } = <json 1>`
- * (undefined: not such an import). `json[i]` holds `{ default: <file i's value>, ...its keys }`.
- */
-export function externalImport(vendorName: string | undefined, json: string[]): (node: ImportDeclaration) => string | undefined {
+/** `import { a as b } from "dwl-vendor:0"` → `const { "a": b } = <vendor>[0];` (undefined: not a vendor import). */
+export function externalImport(vendorName: string): (node: ImportDeclaration) => string | undefined {
   return (node) => {
     const from = node.source.value;
-    let target: string;
-    if (vendorName !== undefined && from.startsWith(VENDOR_PREFIX)) target = `${vendorName}[${Number(from.slice(VENDOR_PREFIX.length))}]`;
-    else if (from.startsWith(JSON_PREFIX)) target = json[Number(from.slice(JSON_PREFIX.length))] ?? "undefined";
-    else return undefined;
+    if (!from.startsWith(VENDOR_PREFIX)) return undefined;
+    const target = `${vendorName}[${Number(from.slice(VENDOR_PREFIX.length))}]`;
     const parts: string[] = [];
     const fields: string[] = [];
     for (const sp of node.specifiers) {
@@ -150,11 +144,11 @@ export function externalImport(vendorName: string | undefined, json: string[]): 
   };
 }
 
-/** Whether every mention of an external the build left for bundle.ts is an import declaration. */
+/** Whether every mention of a vendor specifier in the user's bundle is an import declaration. */
 export function onlyExternalImports(program: Program): boolean {
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (typeof from === "string" && (from.startsWith(VENDOR_PREFIX) || from.startsWith(JSON_PREFIX)) && node.type !== "ImportDeclaration") return false;
+    if (typeof from === "string" && from.startsWith(VENDOR_PREFIX) && node.type !== "ImportDeclaration") return false;
   }
   return true;
 }

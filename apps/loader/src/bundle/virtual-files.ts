@@ -55,19 +55,6 @@ export interface VirtualFilesOptions {
    * left external as `VENDOR_PREFIX<index of the specifier>`.
    */
   vendor?: VendorImports;
-  /**
-   * Set by bundle.ts: the user's JSON files imported by `import` statements stay out of the
-   * build (each file esbuild loads costs it a millisecond or more), as `JSON_PREFIX<index>`.
-   */
-  inlineJson?: InlinedJson;
-}
-
-/** External path of a JSON file that bundle.ts inlines as a module-level object (`<prefix><index>`). */
-export const JSON_PREFIX = "dwl-json:";
-
-export interface InlinedJson {
-  /** Paths of the user's JSON files imported with `import`, in first-seen order. */
-  files: string[];
 }
 
 /** External path of a bare import that bundle/vendor.ts serves. */
@@ -102,16 +89,6 @@ function findFile(files: SourceFiles, path: string): string | undefined {
   if (ts !== path && has(ts)) return ts;
   for (const ext of RESOLVE_EXTENSIONS) if (has(`${path}/index${ext}`)) return `${path}/index${ext}`;
   return undefined;
-}
-
-/** Whether `text` parses as JSON (otherwise esbuild's loader reports where it does not). */
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `hono@4.1.0/dist/index.js` → package id and file; scoped ids have one more segment. */
@@ -151,7 +128,7 @@ export function delegatingPlugin(handlers: () => VirtualFileHandlers): Plugin {
   };
 }
 
-export function virtualFileHandlers({ files, entry, source, packages, vendor, inlineJson }: VirtualFilesOptions): VirtualFileHandlers {
+export function virtualFileHandlers({ files, entry, source, packages, vendor }: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 
   const toResult = (resolution: Resolution): OnResolveResult => {
@@ -229,11 +206,6 @@ export function virtualFileHandlers({ files, entry, source, packages, vendor, in
         const found = joined === null ? undefined : findFile(files, joined);
         if (found === undefined) {
           return { errors: [{ text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` }] };
-        }
-        if (inlineJson && args.kind === "import-statement" && found.endsWith(".json") && isJson(files[found] ?? "")) {
-          let index = inlineJson.files.indexOf(found);
-          if (index === -1) index = inlineJson.files.push(found) - 1;
-          return { path: `${JSON_PREFIX}${index}`, external: true };
         }
         return { path: found, namespace: VIRTUAL_NAMESPACE };
       }

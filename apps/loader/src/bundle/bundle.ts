@@ -4,6 +4,9 @@
  * files in memory (TypeScript, JSX, JSON, relative imports, npm `dependencies` installed by
  * ../npm/install.ts), then `rewrite` adapts the program's shape. The result carries a source map
  * whose sources are the user's own file names (and `node_modules/<name>/…` for packages).
+ * Packages imported by `import` statements come from their own module, built and metered once
+ * per package set (vendor.ts): esbuild's cost grows with every file it loads, so a new program
+ * importing Hono then costs about what one of its own files does.
  */
 import { env } from "cloudflare:workers";
 import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";

@@ -126,8 +126,9 @@ export class Supervisor {
           released();
           endTurn();
         });
-        // A resend refused by a runtime not listening yet keeps its turn while it tries again.
-        if (outcome.kind !== "lost" || outcome.reached) endTurn();
+        // A resend refused by a runtime not listening yet keeps its turn while it tries again; one
+        // lost in a crash keeps it until the crash is known (below).
+        if (outcome.kind !== "lost") endTurn();
         switch (outcome.kind) {
           case "answered":
           case "broken":
@@ -149,6 +150,10 @@ export class Supervisor {
           continue;
         }
         const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
+        // Only now, with the runtime known to be down, may the next resend go: sent between this
+        // connection's loss and the report of the crash, it would reach the dying runtime and be
+        // counted among that crash's suspects (a second crash makes a suspect the culprit).
+        endTurn();
         if (decided === undefined) return send(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
         if (decided.kind === "verdict") {
           return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));

@@ -31,6 +31,13 @@ const REGEX = 'const replaced = "ab".repeat(2.5e6).replace(/b/g, "cd");';
 /** JSON.parse of 3e5 small objects (~12 MB of JSON): ~0.2 s. */
 const PARSE = 'const parsed = JSON.parse("[" + \'{"a":[1,2,3],"b":"xyz","c":{"d":true}},\'.repeat(3e5) + "1]");';
 
+/** JSON.stringify of 3e5 small objects, built without metered code. */
+const STRINGIFY = 'const items = new Array(3e5).fill({ a: [1, 2, 3], b: "xyz", c: { d: true } }); const text = JSON.stringify(items);';
+/** An Intl.Collator sort of 1e5 random number strings (a native comparator: no metered code runs). */
+const COLLATOR = 'const u = new Uint32Array(1e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const words = Array.from(u).map(String); words.sort(new Intl.Collator("de").compare);';
+/** SHA-256 of 64 MiB (the issue's report hashed 200 MB). */
+const DIGEST = "const buffer = new Uint8Array(64 * 1024 * 1024); await crypto.subtle.digest('SHA-256', buffer);";
+
 async function expectNativeCpuLimit(code: string): Promise<void> {
   const res = expectFailure(await execute({ code: `${code}${fresh()}`, limits: { cpuMs: 10, timeoutMs: 20_000 } }));
   expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
@@ -47,8 +54,11 @@ describe("native calls that take a run past cpuMs", () => {
     ["a huge split", SPLIT],
     ["a regex replace over megabytes", REGEX],
     ["a giant JSON.parse", PARSE],
+    ["a giant JSON.stringify", STRINGIFY],
+    ["an Intl.Collator sort", COLLATOR],
+    ["hashing tens of megabytes", DIGEST],
   ] as const) {
-    it(`ends ${kind} as the run's last work with cpu_limit, not ok`, () => expectNativeCpuLimit(`export default () => { ${work} return 1; }`));
+    it(`ends ${kind} as the run's last work with cpu_limit, not ok`, () => expectNativeCpuLimit(`export default async () => { ${work} return 1; }`));
   }
 
   it("charges native work done right after an awaited KV call", () =>

@@ -36,9 +36,45 @@ function inputsHash(dir) {
   return hash.digest("hex");
 }
 
+/**
+ * Keeps Pyodide from compiling its call-trampoline module, as it cannot in a child (children may
+ * not compile wasm at run time; nor could Node 20, whose V8 lacks the GC instructions it uses).
+ * Where it compiles (Node >= 22), the interpreter's memory points at a wasm trampoline a child
+ * never has, and a snapshot made there fails in the child with "table index is out of bounds".
+ * Returns Pyodide's own module.
+ */
+function refuseTrampolineModule(wasmBytes) {
+  const Original = WebAssembly.Module;
+  const compiled = new Original(wasmBytes);
+  const marker = Buffer.from("trampoline_call");
+  function Module(bytes) {
+    if (Buffer.from(bytes.buffer ?? bytes, bytes.byteOffset ?? 0, bytes.byteLength).includes(marker)) {
+      throw new WebAssembly.CompileError("Wasm code generation disallowed by embedder");
+    }
+    return new Original(bytes);
+  }
+  Module.prototype = Original.prototype;
+  for (const name of ["customSections", "exports", "imports"]) Module[name] = Original[name];
+  WebAssembly.Module = Module;
+  return compiled;
+}
+
+/** Emscripten's instantiation as in a child (python/pyodide-boot.child.js), heap unbounded. */
+function childLikeInstantiate(module) {
+  return (imports, receive) => {
+    const marker = Symbol("error marker");
+    imports.env.Jsv_GetError_import = () => marker;
+    imports.env.JsvError_Check = (value) => value === marker;
+    receive(new WebAssembly.Instance(module, imports), module);
+    return {};
+  };
+}
+
 async function makeSnapshot(dir) {
+  const instantiateWasm = childLikeInstantiate(refuseTrampolineModule(readFileSync(join(dir, "pyodide.asm.wasm"))));
   const { loadPyodide } = await import(pathToFileURL(join(dir, "pyodide.mjs")).href);
-  const pyodide = await loadPyodide({ _makeSnapshot: true });
+  const { default: createPyodideModule } = await import(pathToFileURL(join(dir, "pyodide.asm.mjs")).href);
+  const pyodide = await loadPyodide({ _makeSnapshot: true, createPyodideModule: (settings) => createPyodideModule({ ...settings, instantiateWasm }) });
   const scope = pyodide.toPy({});
   pyodide.runPython(readFileSync(RUNNER, "utf8"), { globals: scope });
   scope.get("preload")();

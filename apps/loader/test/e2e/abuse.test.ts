@@ -334,6 +334,9 @@ export default (input, env) => {
   return { text: texts.join("\\n"), harnessSourceRead };
 };${fresh()}`,
         egress: { credentials: [name] },
+        // Stringifying every reachable function is native work the clock charges (docs/metering.md);
+        // this test is about what is revealed, not about CPU, so a busy machine must not fail it.
+        limits: { cpuMs: 5_000 },
       });
       const { text, harnessSourceRead } = res.result as { text: string; harnessSourceRead: boolean };
       expect(text).toContain("[native code]"); // really read the globals...

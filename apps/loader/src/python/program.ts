@@ -8,6 +8,7 @@
 import type { ExecuteRequest } from "@dwl/protocol";
 import type { Bundle } from "../bundle/bundle.ts";
 import { sha256Hex } from "../bundle/cache.ts";
+import { defaultEntry } from "../program-source.ts";
 import PYTHON_CHILD_SOURCE from "./python-child.child.js";
 
 /** The entry of a Python program's `files` when the request names none. */
@@ -24,7 +25,8 @@ const PYTHON_RUNTIME_VERSION = "pyodide-314.0.8/runner-1";
 
 export function pythonProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry">): PythonProgram {
   const files = body.code !== undefined ? { [PYTHON_DEFAULT_ENTRY]: body.code } : (body.files ?? {});
-  const entry = body.entry ?? (PYTHON_DEFAULT_ENTRY in files ? PYTHON_DEFAULT_ENTRY : Object.keys(files).find((path) => path.endsWith(".py")));
+  // The request check has refused a program without one (run/request-check.ts), by the same rule.
+  const entry = body.entry ?? defaultEntry(files);
   if (entry === undefined) throw new Error("a Python program without an entry file passed the request check");
   return { files, entry };
 }

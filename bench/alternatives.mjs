@@ -21,7 +21,8 @@ const gc = () => globalThis.gc?.();
 
 /** One `node -e` run: spawn → exit, with the child's own peak RSS. */
 function nodeProcess() {
-  const code = "const fn = () => 42; const result = fn(); process.stdout.write(JSON.stringify({ result, maxRssKb: process.resourceUsage().maxRSS }));";
+  const code =
+    "const fn = () => 42; const result = fn(); process.stdout.write(JSON.stringify({ result, maxRssKb: process.resourceUsage().maxRSS }));";
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const child = spawn(process.execPath, ["-e", code], { stdio: ["ignore", "pipe", "inherit"] });
@@ -72,7 +73,12 @@ const out = {};
 await timed(nodeProcess, WARMUP);
 const processRuns = [];
 for (let i = 0; i < RUNS; i++) processRuns.push(await nodeProcess());
-out.process = { runs: RUNS, ms: processRuns.map((r) => r.ms), maxRssMb: processRuns.map((r) => r.maxRssMb), node: process.version };
+out.process = {
+  runs: RUNS,
+  ms: processRuns.map((r) => r.ms),
+  maxRssMb: processRuns.map((r) => r.maxRssMb),
+  node: process.version,
+};
 
 // 2a. QuickJS: the first module ever (WebAssembly compile + instantiate), then a runtime per run.
 let started = performance.now();
@@ -115,5 +121,15 @@ for (let i = 0; i < LIVE_MODULES; i++) {
 const perModuleMb = (rssMb() - before) / LIVE_MODULES;
 for (const context of modules) context.dispose();
 
-out.quickjs = { runs: RUNS, firstModuleMs, firstRunMs, contextMs: contextRuns, moduleMs: moduleRuns, perContextMb, perModuleMb, liveContexts: LIVE_CONTEXTS, liveModules: LIVE_MODULES };
+out.quickjs = {
+  runs: RUNS,
+  firstModuleMs,
+  firstRunMs,
+  contextMs: contextRuns,
+  moduleMs: moduleRuns,
+  perContextMb,
+  perModuleMb,
+  liveContexts: LIVE_CONTEXTS,
+  liveModules: LIVE_MODULES,
+};
 process.stdout.write(`${JSON.stringify(out)}\n`);

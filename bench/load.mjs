@@ -30,7 +30,17 @@ import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import { agentFor, request } from "./lib/http.mjs";
 import { loaderHeap } from "./lib/inspector.mjs";
-import { freePort, processesOf, ROOT, runBounded, sampler, sleep, spawnServer, tempDir, waitReady } from "./lib/procs.mjs";
+import {
+  freePort,
+  processesOf,
+  ROOT,
+  runBounded,
+  sampler,
+  sleep,
+  spawnServer,
+  tempDir,
+  waitReady,
+} from "./lib/procs.mjs";
 import { fmt, median, percentile, textTable } from "./lib/stats.mjs";
 
 /** Tenants and the connections each holds during the flood (1,000 in all). */
@@ -64,12 +74,15 @@ const DEADLINE_MS = 6 * 60_000;
 // is the number of executions, not their CPU. Each returns the sum 0..n-1.
 const INPUT = 1_000;
 const EXPECTED = (INPUT * (INPUT - 1)) / 2;
-const program = (tenant, k) => `export default (n) => { let s = 0; for (let i = 0; i < n; i++) s += i; return s; } // ${tenant} #${k}\n`;
+const program = (tenant, k) =>
+  `export default (n) => { let s = 0; for (let i = 0; i < n; i++) s += i; return s; } // ${tenant} #${k}\n`;
 
 const TENANTS = [...FLOODERS.map((f) => f.tenant), QUIET];
 /** Generated per run; only their SHA-256 goes to the server, as in production. */
 const KEYS = Object.fromEntries(TENANTS.map((t) => [t, `dwl_load_${t}_${randomBytes(16).toString("hex")}`]));
-const API_KEYS_JSON = JSON.stringify(Object.fromEntries(TENANTS.map((t) => [createHash("sha256").update(KEYS[t]).digest("hex"), t])));
+const API_KEYS_JSON = JSON.stringify(
+  Object.fromEntries(TENANTS.map((t) => [createHash("sha256").update(KEYS[t]).digest("hex"), t])),
+);
 
 /**
  * Classifies one answer: "ok" (200 with the expected result), "limited" (429 with a whole,
@@ -79,7 +92,9 @@ function classify(r) {
   if (r.status === 0) return `no answer: ${r.error}`;
   if (r.status === 429) {
     const retryAfter = r.headers["retry-after"];
-    return /^[1-9]\d*$/.test(retryAfter ?? "") ? "limited" : `429 without a valid Retry-After (${JSON.stringify(retryAfter)})`;
+    return /^[1-9]\d*$/.test(retryAfter ?? "")
+      ? "limited"
+      : `429 without a valid Retry-After (${JSON.stringify(retryAfter)})`;
   }
   if (r.status !== 200) return `HTTP ${r.status}: ${r.text.slice(0, 200)}`;
   try {
@@ -112,7 +127,10 @@ function record(t, r, kind) {
 }
 
 /** RSS (MiB) of the server's processes of one kind (see processesOf). */
-const rssOf = (server, kind) => processesOf(server).filter((p) => p.kind === kind).reduce((a, p) => a + p.rssMb, 0);
+const rssOf = (server, kind) =>
+  processesOf(server)
+    .filter((p) => p.kind === kind)
+    .reduce((a, p) => a + p.rssMb, 0);
 
 /** Median of a few samples, so that one GC or burst does not decide. */
 async function steady(read) {
@@ -204,7 +222,10 @@ async function forgedFlood(url) {
       while (performance.now() < end) {
         const r = await request(agent, `${url}/execute`, {
           method: "POST",
-          headers: { authorization: `Bearer dwl_forged_${randomBytes(12).toString("hex")}`, "content-type": "application/json" },
+          headers: {
+            authorization: `Bearer dwl_forged_${randomBytes(12).toString("hex")}`,
+            "content-type": "application/json",
+          },
           body: JSON.stringify({ code: program("forged", 0), input: INPUT }),
           timeoutMs: REQUEST_TIMEOUT_MS,
         });
@@ -281,16 +302,29 @@ async function main() {
   const inspectorPort = await freePort();
   const stateDir = tempDir("dwl-load-state-");
   const url = `http://127.0.0.1:${port}`;
-  console.log(`DWL load test: starting the supervised dev server on ${url} with ${TENANTS.length} tenants (${TENANTS.join(", ")}) ...`);
-  const server = spawnServer("serve", process.execPath, [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`], {
-    PORT: String(port),
-    DWL_INSPECTOR_PORT: String(inspectorPort),
-    DWL_STATE_DIR: stateDir,
-  });
+  console.log(
+    `DWL load test: starting the supervised dev server on ${url} with ${TENANTS.length} tenants (${TENANTS.join(", ")}) ...`,
+  );
+  const server = spawnServer(
+    "serve",
+    process.execPath,
+    [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`],
+    {
+      PORT: String(port),
+      DWL_INSPECTOR_PORT: String(inspectorPort),
+      DWL_STATE_DIR: stateDir,
+    },
+  );
   await waitReady({ name: "serve", url, server }, STARTUP_TIMEOUT_MS);
   // Collected as they come (server.log keeps only its last lines).
   const supervisorEvents = [];
-  server.lineListeners.push((line) => line.includes("[dwl supervisor]") && !RECYCLE_LINE.test(line) && !line.includes("went down (recycle)") && supervisorEvents.push(line));
+  server.lineListeners.push(
+    (line) =>
+      line.includes("[dwl supervisor]") &&
+      !RECYCLE_LINE.test(line) &&
+      !line.includes("went down (recycle)") &&
+      supervisorEvents.push(line),
+  );
   const crashesBefore = server.crashes;
   const recyclesBefore = recycleLines(server).length;
 
@@ -300,7 +334,8 @@ async function main() {
     for (let k = 0; k < PROGRAMS_PER_TENANT; k++) {
       const r = await execute(one, url, tenant, k);
       const kind = classify(r);
-      if (kind !== "ok") throw new Error(`warm-up of ${tenant} program ${k} failed: ${kind}\n${server.log.slice(-20).join("\n")}`);
+      if (kind !== "ok")
+        throw new Error(`warm-up of ${tenant} program ${k} failed: ${kind}\n${server.log.slice(-20).join("\n")}`);
     }
   }
 
@@ -326,12 +361,16 @@ async function main() {
   // 3.–4. Floods, each followed by a settle period.
   const floods = [];
   for (let i = 0; i < FLOODS; i++) {
-    console.log(`flood ${i + 1}/${FLOODS}: ${FLOODERS.map((f) => `${f.tenant} ${f.connections}`).join(", ")} connections + quiet 1, ${FLOOD_MS / 1000} s (≤ ${FLOOD_MAX_REQUESTS} requests) ...`);
+    console.log(
+      `flood ${i + 1}/${FLOODS}: ${FLOODERS.map((f) => `${f.tenant} ${f.connections}`).join(", ")} connections + quiet 1, ${FLOOD_MS / 1000} s (≤ ${FLOOD_MAX_REQUESTS} requests) ...`,
+    );
     const f = await flood(url, server);
     f.memory = await settle(server, inspectorPort, threshold, url);
     floods.push(f);
   }
-  console.log(`forged keys: ${FORGED_CONNECTIONS} connections, a new invented key per request, + quiet 1, ${FORGED_MS / 1000} s ...`);
+  console.log(
+    `forged keys: ${FORGED_CONNECTIONS} connections, a new invented key per request, + quiet 1, ${FORGED_MS / 1000} s ...`,
+  );
   const forgery = await forgedFlood(url);
 
   // ---------------------------------------------------------------------------------------------
@@ -341,7 +380,9 @@ async function main() {
   for (const t of [alone, ...floods.flatMap((f) => [...Object.values(f.tallies), f.quiet])]) {
     for (const [k, v] of t.violations) violations.set(k, (violations.get(k) ?? 0) + v);
   }
-  const requests = alone.sent + floods.reduce((a, f) => a + Object.values(f.tallies).reduce((b, t) => b + t.sent, 0) + f.quiet.sent, 0);
+  const requests =
+    alone.sent +
+    floods.reduce((a, f) => a + Object.values(f.tallies).reduce((b, t) => b + t.sent, 0) + f.quiet.sent, 0);
   const quietDuring = tally();
   for (const f of floods) {
     quietDuring.latencies.push(...f.quiet.latencies);
@@ -363,13 +404,46 @@ async function main() {
   const tenantRows = (f, label) => [
     ...FLOODERS.map((x) => {
       const t = f.tallies[x.tenant];
-      return [`${label}: ${x.tenant}${x.honoursRetryAfter ? "" : " (ignores Retry-After)"}`, x.connections, t.sent, t.ok, t.limited, t.sent - t.ok - t.limited, fmt(percentile(t.latencies, 50)), fmt(percentile(t.latencies, 95)), fmt(percentile(t.latencies, 99)), fmt((t.ok / f.wallMs) * 1000, 1)];
+      return [
+        `${label}: ${x.tenant}${x.honoursRetryAfter ? "" : " (ignores Retry-After)"}`,
+        x.connections,
+        t.sent,
+        t.ok,
+        t.limited,
+        t.sent - t.ok - t.limited,
+        fmt(percentile(t.latencies, 50)),
+        fmt(percentile(t.latencies, 95)),
+        fmt(percentile(t.latencies, 99)),
+        fmt((t.ok / f.wallMs) * 1000, 1),
+      ];
     }),
-    [`${label}: ${QUIET}`, 1, f.quiet.sent, f.quiet.ok, f.quiet.limited, f.quiet.sent - f.quiet.ok - f.quiet.limited, fmt(percentile(f.quiet.latencies, 50)), fmt(percentile(f.quiet.latencies, 95)), fmt(percentile(f.quiet.latencies, 99)), fmt((f.quiet.ok / f.wallMs) * 1000, 1)],
+    [
+      `${label}: ${QUIET}`,
+      1,
+      f.quiet.sent,
+      f.quiet.ok,
+      f.quiet.limited,
+      f.quiet.sent - f.quiet.ok - f.quiet.limited,
+      fmt(percentile(f.quiet.latencies, 50)),
+      fmt(percentile(f.quiet.latencies, 95)),
+      fmt(percentile(f.quiet.latencies, 99)),
+      fmt((f.quiet.ok / f.wallMs) * 1000, 1),
+    ],
   ];
   const rows = [
     ["tenant", "connections", "requests", "200", "429", "other", "p50 ms", "p95 ms", "p99 ms", "200/s"],
-    [`alone: ${QUIET}`, 1, alone.sent, alone.ok, alone.limited, alone.sent - alone.ok - alone.limited, fmt(percentile(alone.latencies, 50)), fmt(aloneP95), fmt(percentile(alone.latencies, 99)), ""],
+    [
+      `alone: ${QUIET}`,
+      1,
+      alone.sent,
+      alone.ok,
+      alone.limited,
+      alone.sent - alone.ok - alone.limited,
+      fmt(percentile(alone.latencies, 50)),
+      fmt(aloneP95),
+      fmt(percentile(alone.latencies, 99)),
+      "",
+    ],
     ...floods.flatMap((f, i) => tenantRows(f, `flood ${i + 1}`)),
   ];
   const memoryRows = [
@@ -377,16 +451,34 @@ async function main() {
     ["baseline (after warm-up)", mb(baseline.runtime), mb(baseline.proxy), heap(baseline.heap)],
     ...floods.flatMap((f, i) => [
       [`flood ${i + 1}: peak`, mb(f.runtimePeakMb), "", ""],
-      ...(f.memory.recycledAtMb === undefined ? [] : [[`flood ${i + 1}: idle, when recycled`, mb(f.memory.recycledAtMb), "", ""]]),
-      [`flood ${i + 1}: ${fmt(f.memory.afterMs / 1000, 0)} s after`, mb(f.memory.runtime), mb(f.memory.proxy), heap(f.memory.heap)],
+      ...(f.memory.recycledAtMb === undefined
+        ? []
+        : [[`flood ${i + 1}: idle, when recycled`, mb(f.memory.recycledAtMb), "", ""]]),
+      [
+        `flood ${i + 1}: ${fmt(f.memory.afterMs / 1000, 0)} s after`,
+        mb(f.memory.runtime),
+        mb(f.memory.proxy),
+        heap(f.memory.heap),
+      ],
     ]),
   ];
   const cpuKinds = Object.keys(first.cpu).sort((a, b) => first.cpu[b] - first.cpu[a]);
-  const cpuRows = [["process", ...floods.map((_, i) => `CPU s in flood ${i + 1}`)], ...cpuKinds.map((k) => [k, ...floods.map((f) => fmt(f.cpu[k] ?? 0, 1))])];
+  const cpuRows = [
+    ["process", ...floods.map((_, i) => `CPU s in flood ${i + 1}`)],
+    ...cpuKinds.map((k) => [k, ...floods.map((f) => fmt(f.cpu[k] ?? 0, 1))]),
+  ];
 
   const checks = [
-    { what: `every answer is 200 or 429 with Retry-After (${requests} requests)`, ok: violations.size === 0, detail: violations.size ? [...violations].map(([k, v]) => `${v}× ${k}`).join("; ") : "0 other answers" },
-    { what: "the quiet tenant is never rate-limited", ok: quietDuring.limited === 0 && alone.limited === 0, detail: `${quietDuring.limited + alone.limited} × 429` },
+    {
+      what: `every answer is 200 or 429 with Retry-After (${requests} requests)`,
+      ok: violations.size === 0,
+      detail: violations.size ? [...violations].map(([k, v]) => `${v}× ${k}`).join("; ") : "0 other answers",
+    },
+    {
+      what: "the quiet tenant is never rate-limited",
+      ok: quietDuring.limited === 0 && alone.limited === 0,
+      detail: `${quietDuring.limited + alone.limited} × 429`,
+    },
     {
       what: `quiet p95 during the floods ≤ max(${QUIET_P95_FACTOR} × alone, ${QUIET_P95_FLOOR_MS} ms)`,
       ok: quietDuring.sent > 0 && duringP95 <= quietBound,
@@ -405,7 +497,9 @@ async function main() {
     {
       what: "every well-behaved tenant gets executions through",
       ok: floods.every((f) => FLOODERS.filter((x) => x.honoursRetryAfter).every((x) => f.tallies[x.tenant].ok > 0)),
-      detail: floods.map((f, i) => `flood ${i + 1}: ${FLOODERS.map((x) => `${x.tenant} ${f.tallies[x.tenant].ok}`).join(", ")}`).join("; "),
+      detail: floods
+        .map((f, i) => `flood ${i + 1}: ${FLOODERS.map((x) => `${x.tenant} ${f.tallies[x.tenant].ok}`).join(", ")}`)
+        .join("; "),
     },
     {
       what: "the runtime never crashed, and the supervisor restarted it only to recycle it while idle",

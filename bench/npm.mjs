@@ -36,23 +36,36 @@ const wholeBundleProgram = (marker) => {
 async function execute(url, body) {
   const res = await fetch(`${url}/execute`, { method: "POST", headers: HEADERS, body: JSON.stringify(body) });
   const json = await res.json();
-  if (res.status !== 200 || !json.ok) throw new Error(`execute failed (${res.status}): ${JSON.stringify(json).slice(0, 400)}`);
+  if (res.status !== 200 || !json.ok)
+    throw new Error(`execute failed (${res.status}): ${JSON.stringify(json).slice(0, 400)}`);
   return json;
 }
 
 async function main() {
   const registry = await startRegistry();
-  const loader = await startWrangler("loader-npm", ["--var", "DWL_MODE:local", "--var", `DWL_NPM_REGISTRY:${registry.url}`, "--var", "DWL_RATE_PER_MINUTE:100000"]);
+  const loader = await startWrangler("loader-npm", [
+    "--var",
+    "DWL_MODE:local",
+    "--var",
+    `DWL_NPM_REGISTRY:${registry.url}`,
+    "--var",
+    "DWL_RATE_PER_MINUTE:100000",
+  ]);
   try {
     await waitReady(loader);
     const tsProgram = (marker) => ({ code: `const n: number = 1; export default (): number => n; // ${marker}` });
     // esbuild-wasm starts on the first bundle that needs it (plain JS skips it).
     const firstTs = (await execute(loader.url, tsProgram("first"))).timing.bundleMs;
-    const warmTs = median(await Promise.all([1, 2, 3].map(async (i) => (await execute(loader.url, tsProgram(`warm-${i}`))).timing.bundleMs)));
+    const warmTs = median(
+      await Promise.all(
+        [1, 2, 3].map(async (i) => (await execute(loader.url, tsProgram(`warm-${i}`))).timing.bundleMs),
+      ),
+    );
 
     const cold = (await execute(loader.url, honoProgram("cold"))).timing.bundleMs;
     const tieringUp = [];
-    for (let i = 0; i < WARMUP; i++) tieringUp.push((await execute(loader.url, honoProgram(`warm-up-${i}`))).timing.bundleMs);
+    for (let i = 0; i < WARMUP; i++)
+      tieringUp.push((await execute(loader.url, honoProgram(`warm-up-${i}`))).timing.bundleMs);
     // Interleaved with the same program plus an `export *` of a package, which keeps it on the one-bundle
     // path (esbuild loads every package file; bundle/vendor.ts serves imports only): both in one run.
     const warmPackages = [];
@@ -73,9 +86,24 @@ async function main() {
     const rows = [
       ["measure (Hono + hono/cors, loopback registry)", "ms", "goal", ""],
       ["first execution, cold package caches (bundleMs, 1 sample)", fmt(cold), "", ""],
-      [`new program, packages warm, first ${WARMUP} after the cold one (bundleMs p50; esbuild.wasm still tiering up)`, fmt(median(tieringUp)), "", ""],
-      [`new program, packages warm, settled (bundleMs p50 of the next ${ITERATIONS})`, fmt(median(warmPackages)), "≤ 60 ms", verdict(median(warmPackages) <= 60)],
-      [`same, as one whole bundle (\`export * from "hono/cors"\` added; bundleMs p50 of ${ITERATIONS}, interleaved with the row above)`, fmt(median(wholeBundle)), "", ""],
+      [
+        `new program, packages warm, first ${WARMUP} after the cold one (bundleMs p50; esbuild.wasm still tiering up)`,
+        fmt(median(tieringUp)),
+        "",
+        "",
+      ],
+      [
+        `new program, packages warm, settled (bundleMs p50 of the next ${ITERATIONS})`,
+        fmt(median(warmPackages)),
+        "≤ 60 ms",
+        verdict(median(warmPackages) <= 60),
+      ],
+      [
+        `same, as one whole bundle (\`export * from "hono/cors"\` added; bundleMs p50 of ${ITERATIONS}, interleaved with the row above)`,
+        fmt(median(wholeBundle)),
+        "",
+        "",
+      ],
       [`bundle-cache hit (bundleMs p50 of ${ITERATIONS})`, fmt(median(hits)), "≤ 1 ms", verdict(median(hits) <= 1)],
       ["bundle-cache hit (totalMs p50)", fmt(median(hitTotals)), "", ""],
       ["esbuild-wasm initialisation (first TS bundle − warm TS bundle)", fmt(firstTs - warmTs), "", ""],

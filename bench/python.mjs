@@ -37,7 +37,10 @@ const LOOP_JS = "export default () => { let n = 0; for (let i = 0; i < 200000; i
 async function main() {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const server = spawnServer("python", process.execPath, ["scripts/serve.mjs"], { PORT: String(port), DWL_STATE_DIR: tempDir("dwl-bench-python-") });
+  const server = spawnServer("python", process.execPath, ["scripts/serve.mjs"], {
+    PORT: String(port),
+    DWL_STATE_DIR: tempDir("dwl-bench-python-"),
+  });
   try {
     await waitReady({ name: "python", url, server });
     const rows = [];
@@ -81,15 +84,43 @@ async function main() {
     }
 
     const p = (values, q) => fmt(percentile(values, q), 1);
-    rows.push(["Python cold start (new tenant scope), client ms", `p50 ${p(cold.map((c) => c.ms), 50)}, max ${p(cold.map((c) => c.ms), 100)}`, `startMs p50 ${p(cold.map((c) => c.startMs), 50)}`]);
+    rows.push([
+      "Python cold start (new tenant scope), client ms",
+      `p50 ${p(
+        cold.map((c) => c.ms),
+        50,
+      )}, max ${p(
+        cold.map((c) => c.ms),
+        100,
+      )}`,
+      `startMs p50 ${p(
+        cold.map((c) => c.startMs),
+        50,
+      )}`,
+    ]);
     rows.push(["Python warm run, client ms", `p50 ${p(warm, 50)}, p95 ${p(warm, 95)}`, `runMs p50 ${p(warmRun, 50)}`]);
-    rows.push(["other tenant's JS request, nothing else running", `p95 ${p(quiet, 95)}, max ${p(quiet, 100)}`, `${quiet.length} requests`]);
-    rows.push(["same, while Python children start", `p95 ${p(during, 95)}, max ${p(during, 100)}`, `${during.length} requests`]);
-    rows.push(["200,000-iteration loop, runMs (Python metered / JS metered)", `${p(loopPy.slice(2), 50)} / ${p(loopJs.slice(2), 50)}`, `×${fmt(percentile(loopPy.slice(2), 50) / percentile(loopJs.slice(2), 50), 1)}`]);
+    rows.push([
+      "other tenant's JS request, nothing else running",
+      `p95 ${p(quiet, 95)}, max ${p(quiet, 100)}`,
+      `${quiet.length} requests`,
+    ]);
+    rows.push([
+      "same, while Python children start",
+      `p95 ${p(during, 95)}, max ${p(during, 100)}`,
+      `${during.length} requests`,
+    ]);
+    rows.push([
+      "200,000-iteration loop, runMs (Python metered / JS metered)",
+      `${p(loopPy.slice(2), 50)} / ${p(loopJs.slice(2), 50)}`,
+      `×${fmt(percentile(loopPy.slice(2), 50) / percentile(loopJs.slice(2), 50), 1)}`,
+    ]);
 
     const header = ["measure", "figure", "detail"];
     console.log(textTable([header, ...rows]));
-    const machine = `${os.cpus().length} cores, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`;
+    const machine = `${os.cpus().length} cores, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`;
     writeFileSync(
       `${ROOT}bench/python-results.md`,
       `# Python programs\n\nMeasured by \`node bench/python.mjs\` (part of \`npm run bench\`) against \`npm run dev\` on loopback; ${machine}; ${new Date().toISOString()}.\n\n${markdownTable([header, ...rows])}\n`,

@@ -26,7 +26,18 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { agentFor, closedLoop, request } from "./lib/http.mjs";
-import { ROOT, restartWrangler, runBounded, sampler, sleep, spawnServer, startWrangler, stopServer, waitReady, workerdRssMb } from "./lib/procs.mjs";
+import {
+  ROOT,
+  restartWrangler,
+  runBounded,
+  sampler,
+  sleep,
+  spawnServer,
+  startWrangler,
+  stopServer,
+  waitReady,
+  workerdRssMb,
+} from "./lib/procs.mjs";
 import { errorSummary, fmt, markdownTable, mean, median, percentile, textTable, verdict } from "./lib/stats.mjs";
 import { latencyChart } from "./lib/svg.mjs";
 import { startUpstream } from "./lib/upstream.mjs";
@@ -73,7 +84,15 @@ const SCALE_MAX_MS = 150_000;
 /** f. After this many programs, the first one is re-run to see whether its isolate is still cached. */
 const SCALE_CACHE_CHECK_AT = 500;
 
-const GOALS = { coldRatio: 1.3, warmRatio: 0.8, tsMissMs: 25, tsHitMs: 1, meterOverheadPct: 15, scaleRatio: 1.3, altSpeedup: 10 };
+const GOALS = {
+  coldRatio: 1.3,
+  warmRatio: 0.8,
+  tsMissMs: 25,
+  tsHitMs: 1,
+  meterOverheadPct: 15,
+  scaleRatio: 1.3,
+  altSpeedup: 10,
+};
 
 /** Whole run, startups included. */
 const DEADLINE_MS = 25 * 60_000;
@@ -81,8 +100,12 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const ALTERNATIVES_TIMEOUT_MS = 120_000;
 
 const SECTIONS = ["classic", "matrix", "scale", "alt"];
-const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
-for (const s of only ?? []) if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" in --only (one of ${SECTIONS.join(", ")})`);
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+for (const s of only ?? [])
+  if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" in --only (one of ${SECTIONS.join(", ")})`);
 const selected = new Set(only ?? SECTIONS);
 const writeResults = !quick && (selected.size === SECTIONS.length || process.argv.includes("--write"));
 
@@ -115,7 +138,8 @@ async function post(loaderUrl, body) {
  */
 async function execute(loaderUrl, body, expect) {
   const { ms, status, json, text } = await post(loaderUrl, body);
-  const matches = typeof expect === "function" ? expect(json.result) : JSON.stringify(json.result) === JSON.stringify(expect);
+  const matches =
+    typeof expect === "function" ? expect(json.result) : JSON.stringify(json.result) === JSON.stringify(expect);
   if (status !== 200 || json.ok !== true || !matches) {
     throw new Error(`/execute answered ${status}: ${text.slice(0, 500)}`);
   }
@@ -203,7 +227,7 @@ const cpuPrograms = [
       "export default (n) => {",
       "  const items = [];",
       "  for (let i = 0; i < n; i++) {",
-      '    items.push({ id: i, name: `item-${i}`, tags: [`t${i % 7}`, `u${i % 13}`], score: (i * 7919) % 1000, meta: { even: i % 2 === 0, parts: [i, i * 2, i * 3] } });',
+      "    items.push({ id: i, name: `item-${i}`, tags: [`t${i % 7}`, `u${i % 13}`], score: (i * 7919) % 1000, meta: { even: i % 2 === 0, parts: [i, i * 2, i * 3] } });",
       "  }",
       "  const text = JSON.stringify(items);",
       "  const copy = JSON.parse(text);",
@@ -253,7 +277,8 @@ const STORAGE_PROGRAM =
   "export default async (i, env) => { const k = `k${i}`; await env.KV.put(k, 'v'); const v = await env.KV.get(k); " +
   "await env.FILES.put(`f${i}`, 'x'); const f = await env.FILES.get(`f${i}`); return v + (await f.text()) === 'vx' ? 42 : 0; }\n";
 // e. Egress: one allowed fetch to the loopback upstream through the EgressGateway.
-const EGRESS_PROGRAM = "export default async (url) => { const res = await fetch(url); await res.text(); return res.status === 200 ? 42 : res.status; }\n";
+const EGRESS_PROGRAM =
+  "export default async (url) => { const res = await fetch(url); await res.text(); return res.status === 200 ? 42 : res.status; }\n";
 // f. One distinct trivial program per index.
 const scaleProgram = (i) => `export default () => 42 // scale ${RUN_ID} ${i}\n`;
 
@@ -313,7 +338,8 @@ async function classic(L, R, P) {
   for (let i = 0; i < TS_ITERATIONS; i++) {
     const miss = await execute(L, tsProgram(unique()), 42);
     const hit = await execute(L, tsProgram(), 42);
-    if (miss.timing.cached || !hit.timing.cached) throw new Error("TS bundle cache did not behave as expected (miss/hit)");
+    if (miss.timing.cached || !hit.timing.cached)
+      throw new Error("TS bundle cache did not behave as expected (miss/hit)");
     ts.miss.push(miss.timing.bundleMs);
     ts.missTotal.push(miss.timing.totalMs);
     ts.hit.push(hit.timing.bundleMs);
@@ -324,11 +350,15 @@ async function classic(L, R, P) {
   console.log("metering: checking that the metered instance stops loops and the unmetered one does not ...");
   const stopped = await post(L, { code: INFINITE_LOOP });
   if (stopped.status !== 200 || stopped.json.ok !== false || stopped.json.error?.type !== "cpu_limit") {
-    throw new Error(`while(true){} on the metered loader was not stopped with cpu_limit: ${stopped.status} ${stopped.text.slice(0, 500)}`);
+    throw new Error(
+      `while(true){} on the metered loader was not stopped with cpu_limit: ${stopped.status} ${stopped.text.slice(0, 500)}`,
+    );
   }
   const overBudget = await post(L, { code: LONG_LOOP, input: LONG_LOOP_INPUT });
   if (overBudget.json.ok !== false || overBudget.json.error?.type !== "cpu_limit") {
-    throw new Error(`a 2·10^7-iteration loop with default limits was not stopped on the metered loader: ${overBudget.text.slice(0, 500)}`);
+    throw new Error(
+      `a 2·10^7-iteration loop with default limits was not stopped on the metered loader: ${overBudget.text.slice(0, 500)}`,
+    );
   }
   await execute(P, { code: LONG_LOOP, input: LONG_LOOP_INPUT }, 1830); // fails if P were metered
   const meterCheck = {
@@ -336,10 +366,15 @@ async function classic(L, R, P) {
     overBudget: `metered: ${overBudget.json.error.type}; unmetered: ok`,
   };
 
-  console.log(`metering overhead: ${CPU_WARMUP} warm-up + ${CPU_ITERATIONS} runs x ${cpuPrograms.length} programs x 2 instances ...`);
+  console.log(
+    `metering overhead: ${CPU_WARMUP} warm-up + ${CPU_ITERATIONS} runs x ${cpuPrograms.length} programs x 2 instances ...`,
+  );
   const cpuSides = { metered: L, unmetered: P };
   const cpu = Object.fromEntries(
-    cpuPrograms.map((p) => [p.key, { metered: { run: [], client: [], warmup: [] }, unmetered: { run: [], client: [], warmup: [] } }]),
+    cpuPrograms.map((p) => [
+      p.key,
+      { metered: { run: [], client: [], warmup: [] }, unmetered: { run: [], client: [], warmup: [] } },
+    ]),
   );
   const cpuRequest = (program) => ({ code: program.code, input: program.input, limits: CPU_LIMITS });
   for (let i = 0; i < CPU_WARMUP; i++) {
@@ -401,13 +436,36 @@ function classicReport({ cold, warm, ts, cpu, meterCheck, warmRps }) {
     };
   });
   // workerd's clock may move in whole milliseconds: then runMs of a few-ms program is coarse.
-  const runMsInteger = cpuPrograms.every((p) => [...cpu[p.key].metered.run, ...cpu[p.key].unmetered.run].every(Number.isInteger));
+  const runMsInteger = cpuPrograms.every((p) =>
+    [...cpu[p.key].metered.run, ...cpu[p.key].unmetered.run].every(Number.isInteger),
+  );
 
   const rows = [
     ["measure", "loader", "baseline", "ratio", "goal", ""],
-    ["a. cold p50 (ms)", fmt(coldP50), fmt(rawP50), fmt(coldRatio), `≤ ${GOALS.coldRatio}`, verdict(coldRatio <= GOALS.coldRatio)],
-    ["a. cold p95 (ms)", fmt(percentile(cold.loader, 95)), fmt(percentile(cold.raw, 95)), fmt(percentile(cold.loader, 95) / percentile(cold.raw, 95)), "", ""],
-    ["b. warm req/s (c=10)", fmt(warmRps("loader"), 0), fmt(warmRps("raw"), 0), fmt(warmRatio), `≥ ${GOALS.warmRatio}`, verdict(warmRatio >= GOALS.warmRatio)],
+    [
+      "a. cold p50 (ms)",
+      fmt(coldP50),
+      fmt(rawP50),
+      fmt(coldRatio),
+      `≤ ${GOALS.coldRatio}`,
+      verdict(coldRatio <= GOALS.coldRatio),
+    ],
+    [
+      "a. cold p95 (ms)",
+      fmt(percentile(cold.loader, 95)),
+      fmt(percentile(cold.raw, 95)),
+      fmt(percentile(cold.loader, 95) / percentile(cold.raw, 95)),
+      "",
+      "",
+    ],
+    [
+      "b. warm req/s (c=10)",
+      fmt(warmRps("loader"), 0),
+      fmt(warmRps("raw"), 0),
+      fmt(warmRatio),
+      `≥ ${GOALS.warmRatio}`,
+      verdict(warmRatio >= GOALS.warmRatio),
+    ],
     ["b. warm p50 (ms)", fmt(median(warm.loader.latencies)), fmt(median(warm.raw.latencies)), "", "", ""],
     ["c. TS bundleMs p50, miss", fmt(tsMiss), "", "", `≤ ${GOALS.tsMissMs} ms`, verdict(tsMiss <= GOALS.tsMissMs)],
     ["c. TS bundleMs p50, hit", fmt(tsHit), "", "", `≤ ${GOALS.tsHitMs} ms`, verdict(tsHit <= GOALS.tsHitMs)],
@@ -421,7 +479,19 @@ function classicReport({ cold, warm, ts, cpu, meterCheck, warmRps }) {
     ]),
   ];
   const meterRows = [
-    ["program", "runMs p50 metered", "runMs p50 unmetered", "overhead", "runMs mean metered / unmetered", "overhead", "client p50 metered", "client p50 unmetered", "overhead", "runMs p95 metered / unmetered", "warm-up runs' runMs metered / unmetered"],
+    [
+      "program",
+      "runMs p50 metered",
+      "runMs p50 unmetered",
+      "overhead",
+      "runMs mean metered / unmetered",
+      "overhead",
+      "client p50 metered",
+      "client p50 unmetered",
+      "overhead",
+      "runMs p95 metered / unmetered",
+      "warm-up runs' runMs metered / unmetered",
+    ],
     ...cpuStats.map((c) => [
       c.program.name,
       fmt(c.runM),
@@ -472,13 +542,15 @@ function classicReport({ cold, warm, ts, cpu, meterCheck, warmRps }) {
     "",
     `Two loader instances in the same run: the default (\`DWL_CPU_ENFORCEMENT=instrument\`: fuel checks at every loop body and function entry) and a second one started with \`--var DWL_CPU_ENFORCEMENT:platform\` (no instrumentation). ` +
       `Each program is sent with the same text every time and \`limits: ${JSON.stringify(CPU_LIMITS)}\`: ${CPU_WARMUP} warm-up runs per instance, then ${CPU_ITERATIONS} measured runs each, instances alternating, all bundle-cache hits in a warm isolate. ` +
-      "`runMs` is the child's own time for the call (the harness's `performance.now()` around the program); client latency is the whole POST /execute. In the main table, \"loader\" is the metered instance and \"baseline\" the unmetered one.",
+      '`runMs` is the child\'s own time for the call (the harness\'s `performance.now()` around the program); client latency is the whole POST /execute. In the main table, "loader" is the metered instance and "baseline" the unmetered one.',
     "",
     markdownTable(meterRows),
     "",
     `Meter check (metered instance only): \`while (true) {}\` with default limits → ${meterCheck.infiniteLoop}. ` +
       `A finite 2·10^7-iteration loop with default limits → ${meterCheck.overBudget}, which also shows the second instance is not instrumented.` +
-      (runMsInteger ? " Every `runMs` here was a whole number of milliseconds, so the medians move in 1 ms steps (±10 % on a 10 ms program); the means and the client latencies resolve finer." : ""),
+      (runMsInteger
+        ? " Every `runMs` here was a whole number of milliseconds, so the medians move in 1 ms steps (±10 % on a 10 ms program); the means and the client latencies resolve finer."
+        : ""),
     "",
     "The tight integer loop has no goal (informational): its figures depend on how V8 happens to tier the loop in that run more than on the fuel check. " +
       "Across the runs made while this section was written, each side landed either at ~18–20 ms or at a few ms, independently: metered 5 ms vs. unmetered 19 ms, " +
@@ -487,9 +559,22 @@ function classicReport({ cold, warm, ts, cpu, meterCheck, warmRps }) {
     "",
     "Programs:",
     "",
-    ...cpuPrograms.flatMap((p) => [`- ${p.name}, input \`${JSON.stringify(p.input)}\`:`, "", "  ```js", ...p.code.trimEnd().split("\n").map((l) => `  ${l}`), "  ```", ""]),
+    ...cpuPrograms.flatMap((p) => [
+      `- ${p.name}, input \`${JSON.stringify(p.input)}\`:`,
+      "",
+      "  ```js",
+      ...p.code
+        .trimEnd()
+        .split("\n")
+        .map((l) => `  ${l}`),
+      "  ```",
+      "",
+    ]),
   ].join("\n");
-  const goals = rows.slice(1).filter((r) => r[4] && r[4] !== "(info)").map((r) => ({ measure: r[0], value: r[3] || r[1], goal: r[4], met: r[5] === "met" }));
+  const goals = rows
+    .slice(1)
+    .filter((r) => r[4] && r[4] !== "(info)")
+    .map((r) => ({ measure: r[0], value: r[3] || r[1], goal: r[4], met: r[5] === "met" }));
   return { text, markdown, goals, coldP50, coldStartMsP50: timingP50("startMs") };
 }
 
@@ -520,9 +605,19 @@ function rawFailure(r) {
 
 /** POST /execute with `body`; `{ ms, error?, detail?, json? }` (json only when it succeeded). */
 async function executeOnce(agent, url, body) {
-  const r = await request(agent, `${url}/execute`, { method: "POST", headers: EXECUTE_HEADERS, body: JSON.stringify(body), timeoutMs: REQUEST_TIMEOUT_MS });
+  const r = await request(agent, `${url}/execute`, {
+    method: "POST",
+    headers: EXECUTE_HEADERS,
+    body: JSON.stringify(body),
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
   const error = executeFailure(r);
-  return { ms: r.ms, error, detail: error ? r.text.slice(0, 300) : undefined, json: error ? undefined : JSON.parse(r.text) };
+  return {
+    ms: r.ms,
+    error,
+    detail: error ? r.text.slice(0, 300) : undefined,
+    json: error ? undefined : JSON.parse(r.text),
+  };
 }
 
 async function rawOnce(agent, url, path) {
@@ -539,7 +634,11 @@ const BASELINES = {
   rawGet: { label: "raw LOADER.get (warm)", short: "raw get", path: () => "/get" },
   rawLoad: { label: "raw LOADER.load (new isolate)", short: "raw load", path: () => "/load" },
   rawStorage: { label: "raw child, KV + R2 via RPC", short: "raw KV+R2", path: (i) => `/storage?i=${i % 100}` },
-  rawEgress: { label: "raw child, fetch to loopback", short: "raw egress", path: (_, up) => `/egress?url=${encodeURIComponent(up.url)}` },
+  rawEgress: {
+    label: "raw child, fetch to loopback",
+    short: "raw egress",
+    path: (_, up) => `/egress?url=${encodeURIComponent(up.url)}`,
+  },
 };
 
 /**
@@ -547,10 +646,40 @@ const BASELINES = {
  * start a new isolate per request (`distinct`) are smaller: see ISOLATE_BUDGET.
  */
 const SCENARIOS = [
-  { key: "warm", label: "/execute warm (same program)", short: "warm", baseline: "rawGet", counts: [200, 500, 1000, 2000], body: () => ({ code: trivialJs() }) },
-  { key: "cold", label: "/execute cold (new program)", short: "cold", baseline: "rawLoad", counts: [200, 300, 500, 1000], distinct: true, body: () => ({ code: trivialJs(unique()) }) },
-  { key: "ts", label: "TS multi-file, bundle miss", short: "TS miss", baseline: "rawLoad", counts: [60, 150, 300, 1000], distinct: true, body: () => tsProgram(unique()) },
-  { key: "storage", label: "env.KV + env.FILES (2 + 2 calls)", short: "KV+R2", baseline: "rawStorage", counts: [200, 500, 1000, 2000], body: (i) => ({ code: STORAGE_PROGRAM, input: i % 100 }) },
+  {
+    key: "warm",
+    label: "/execute warm (same program)",
+    short: "warm",
+    baseline: "rawGet",
+    counts: [200, 500, 1000, 2000],
+    body: () => ({ code: trivialJs() }),
+  },
+  {
+    key: "cold",
+    label: "/execute cold (new program)",
+    short: "cold",
+    baseline: "rawLoad",
+    counts: [200, 300, 500, 1000],
+    distinct: true,
+    body: () => ({ code: trivialJs(unique()) }),
+  },
+  {
+    key: "ts",
+    label: "TS multi-file, bundle miss",
+    short: "TS miss",
+    baseline: "rawLoad",
+    counts: [60, 150, 300, 1000],
+    distinct: true,
+    body: () => tsProgram(unique()),
+  },
+  {
+    key: "storage",
+    label: "env.KV + env.FILES (2 + 2 calls)",
+    short: "KV+R2",
+    baseline: "rawStorage",
+    counts: [200, 500, 1000, 2000],
+    body: (i) => ({ code: STORAGE_PROGRAM, input: i % 100 }),
+  },
   {
     key: "egress",
     label: "egress: 1 allowed fetch to loopback",
@@ -614,7 +743,10 @@ async function warmLoader(ctx, tsWarmups = ESBUILD_WARMUP) {
     for (const scenario of SCENARIOS) {
       for (let i = 0; i < (scenario.key === "ts" ? tsWarmups : 1); i++) {
         const r = await executeOnce(agent, ctx.loader.url, scenario.body(i, ctx.upstream));
-        if (r.error) throw new Error(`warm-up of ${scenario.key} on the loader failed: ${r.error}\n${ctx.loader.server.log.slice(-20).join("\n")}`);
+        if (r.error)
+          throw new Error(
+            `warm-up of ${scenario.key} on the loader failed: ${r.error}\n${ctx.loader.server.log.slice(-20).join("\n")}`,
+          );
       }
     }
   } finally {
@@ -640,13 +772,21 @@ async function matrix(ctx) {
   await warmLoader(ctx);
   await warmRaw(ctx);
   const rows = [];
-  const keys = process.argv.find((a) => a.startsWith("--scenarios="))?.slice("--scenarios=".length).split(",");
+  const keys = process.argv
+    .find((a) => a.startsWith("--scenarios="))
+    ?.slice("--scenarios=".length)
+    .split(",");
   for (const [si, scenario] of SCENARIOS.entries()) {
     if (keys && !keys.includes(scenario.key)) continue;
     const baseline = BASELINES[scenario.baseline];
     for (const [ci, concurrency] of CONCURRENCY.entries()) {
-      const count = quick && concurrency < 1000 ? Math.max(10, Math.round(scenario.counts[ci] / 10)) : scenario.counts[ci];
-      await ensureIsolateRoom(ctx, scenario.distinct ? count : 0, scenario.key === "ts" && concurrency < 1000 ? ESBUILD_WARMUP : 1);
+      const count =
+        quick && concurrency < 1000 ? Math.max(10, Math.round(scenario.counts[ci] / 10)) : scenario.counts[ci];
+      await ensureIsolateRoom(
+        ctx,
+        scenario.distinct ? count : 0,
+        scenario.key === "ts" && concurrency < 1000 ? ESBUILD_WARMUP : 1,
+      );
       // Below concurrency 1,000, two rounds per side in alternating order; at 1,000 one burst
       // each (a round of fewer requests than connections would not reach the concurrency).
       const rounds = concurrency >= 1000 ? 1 : 2;
@@ -679,8 +819,12 @@ async function matrix(ctx) {
         `  ${scenario.short.padEnd(8)} c=${String(concurrency).padEnd(4)} loader p50 ${fmt(row.loader.p50, 1)} ms, ${fmt(row.loader.rps, 0)} req/s, ${row.loader.failed} failed | ` +
           `${baseline.short} p50 ${fmt(row.base.p50, 1)} ms, ${fmt(row.base.rps, 0)} req/s, ${row.base.failed} failed (${((performance.now() - started) / 1000).toFixed(1)} s)`,
       );
-      for (const [side, s] of [["loader", row.loader], [baseline.short, row.base]]) {
-        for (const [error, detail] of s.details) console.log(`    ${side}: ${s.errors.get(error)}× ${error}: ${JSON.stringify(detail ?? "")}`);
+      for (const [side, s] of [
+        ["loader", row.loader],
+        [baseline.short, row.base],
+      ]) {
+        for (const [error, detail] of s.details)
+          console.log(`    ${side}: ${s.errors.get(error)}× ${error}: ${JSON.stringify(detail ?? "")}`);
       }
     }
   }
@@ -688,7 +832,25 @@ async function matrix(ctx) {
 }
 
 function matrixReport(rows, restarts) {
-  const header = ["scenario", "c", "n", "errors", "p50", "p95", "p99", "req/s", "baseline", "n", "errors", "p50", "p95", "p99", "req/s", "p50 ×", "req/s ×"];
+  const header = [
+    "scenario",
+    "c",
+    "n",
+    "errors",
+    "p50",
+    "p95",
+    "p99",
+    "req/s",
+    "baseline",
+    "n",
+    "errors",
+    "p50",
+    "p95",
+    "p99",
+    "req/s",
+    "p50 ×",
+    "req/s ×",
+  ];
   const table = [
     header,
     ...rows.map((r) => [
@@ -722,7 +884,7 @@ function matrixReport(rows, restarts) {
       `a request times out after ${REQUEST_TIMEOUT_MS / 1000} s. Latency is the client's (request sent → whole answer read), in ms; failed requests count in the percentiles. ` +
       "req/s = answered requests ÷ wall time of the side. The ratios are loader ÷ baseline (p50: lower is better, req/s: higher is better).",
     "",
-    "- **/execute warm**: the same `export default () => 42` every time (bundle cache hit, cached isolate) vs. `LOADER.get(\"fixed-id\")` of a trivial child.",
+    '- **/execute warm**: the same `export default () => 42` every time (bundle cache hit, cached isolate) vs. `LOADER.get("fixed-id")` of a trivial child.',
     "- **/execute cold**: a new program text per request (bundle-cache miss on the direct path, new isolate) vs. `LOADER.load()` of a new trivial module.",
     "- **TS multi-file, bundle miss**: the 3-file TypeScript program of c. made unique per request (esbuild-wasm bundle + new isolate) vs. `LOADER.load()`.",
     "- **env.KV + env.FILES**: one warm program doing KV put + get and R2 put + get through its scoped capabilities vs. a raw child doing the same 4 calls through a bare RPC entrypoint over the same kinds of bindings (Workers cannot hand a KV/R2 binding itself to a child).",
@@ -763,7 +925,11 @@ function matrixChart(rows, subtitle) {
     }
     return { concurrency, groups };
   });
-  return latencyChart({ title: "DWL /execute vs. raw Worker Loader: client latency (p50, p95, p99)", subtitle, panels });
+  return latencyChart({
+    title: "DWL /execute vs. raw Worker Loader: client latency (p50, p95, p99)",
+    subtitle,
+    panels,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,7 +944,11 @@ function matrixChart(rows, subtitle) {
 async function scaleSide(handle, label, sendOne, cacheCheck) {
   const server = handle.server;
   await sleep(1_000);
-  const before = median([workerdRssMb(server), (await sleep(200), workerdRssMb(server)), (await sleep(200), workerdRssMb(server))]);
+  const before = median([
+    workerdRssMb(server),
+    (await sleep(200), workerdRssMb(server)),
+    (await sleep(200), workerdRssMb(server)),
+  ]);
   const crashesBefore = server.crashes;
   const reloadsBefore = server.reloads;
   const rss = sampler(() => workerdRssMb(server), 250);
@@ -802,7 +972,10 @@ async function scaleSide(handle, label, sendOne, cacheCheck) {
         recoveryMs += performance.now() - t;
       }
       if (cacheCheck && done === SCALE_CACHE_CHECK_AT) cache = await cacheCheck(agent);
-      if (done % 1000 === 0) console.log(`  ${label}: ${done} programs, ${((performance.now() - started) / 1000).toFixed(1)} s, workerd RSS ${fmt(samples.at(-1).rssMb, 0)} MB, ${server.crashes - crashesBefore} crashes`);
+      if (done % 1000 === 0)
+        console.log(
+          `  ${label}: ${done} programs, ${((performance.now() - started) / 1000).toFixed(1)} s, workerd RSS ${fmt(samples.at(-1).rssMb, 0)} MB, ${server.crashes - crashesBefore} crashes`,
+        );
     }
   } finally {
     agent.destroy();
@@ -837,17 +1010,28 @@ async function scaleSide(handle, label, sendOne, cacheCheck) {
 
 async function scale(ctx) {
   const results = {};
-  console.log(`scale: ${SCALE_PROGRAMS} distinct programs through /execute, batches of ${SCALE_BATCH} (fresh loader) ...`);
+  console.log(
+    `scale: ${SCALE_PROGRAMS} distinct programs through /execute, batches of ${SCALE_BATCH} (fresh loader) ...`,
+  );
   ctx.loader = await restartWrangler(ctx.loader);
   ctx.isolateMark = uniqueCounter;
   const L = ctx.loader.url;
-  results.execute = await scaleSide(ctx.loader, "/execute", (agent, i) => executeOnce(agent, L, { code: scaleProgram(i) }), async (agent) => {
-    // Is program 0's isolate still cached after SCALE_CACHE_CHECK_AT others? Compare its
-    // startMs (isolate start + RPC) with a never-seen program's.
-    const again = await executeOnce(agent, L, { code: scaleProgram(0) });
-    const fresh = await executeOnce(agent, L, { code: scaleProgram(`fresh-${RUN_ID}`) });
-    return { againStartMs: again.json?.timing.startMs, againBundleCached: again.json?.timing.cached, freshStartMs: fresh.json?.timing.startMs };
-  });
+  results.execute = await scaleSide(
+    ctx.loader,
+    "/execute",
+    (agent, i) => executeOnce(agent, L, { code: scaleProgram(i) }),
+    async (agent) => {
+      // Is program 0's isolate still cached after SCALE_CACHE_CHECK_AT others? Compare its
+      // startMs (isolate start + RPC) with a never-seen program's.
+      const again = await executeOnce(agent, L, { code: scaleProgram(0) });
+      const fresh = await executeOnce(agent, L, { code: scaleProgram(`fresh-${RUN_ID}`) });
+      return {
+        againStartMs: again.json?.timing.startMs,
+        againBundleCached: again.json?.timing.cached,
+        freshStartMs: fresh.json?.timing.startMs,
+      };
+    },
+  );
   await stopServer(ctx.loader.server);
 
   console.log(`scale: ${SCALE_PROGRAMS} distinct modules through raw LOADER.load (fresh raw Worker) ...`);
@@ -880,16 +1064,33 @@ function scaleReport(s) {
     fmt(r.perThousandMb, 0),
   ];
   const table = [
-    ["path", "programs", "failed", "runtime crashes", "first crash after", "wall s", "of which waiting for restarts s", "programs/s", "RSS before MB", "RSS peak MB", "RSS after MB", "MB per program alive (until 1st crash)", "MB per 1,000 programs (after − before)"],
+    [
+      "path",
+      "programs",
+      "failed",
+      "runtime crashes",
+      "first crash after",
+      "wall s",
+      "of which waiting for restarts s",
+      "programs/s",
+      "RSS before MB",
+      "RSS peak MB",
+      "RSS after MB",
+      "MB per program alive (until 1st crash)",
+      "MB per 1,000 programs (after − before)",
+    ],
     side(s.execute, "/execute (loader)"),
     side(s.rawLoad, "raw LOADER.load"),
     side(s.rawGet, "raw LOADER.get(id) (info)"),
   ];
   const wallRatio = s.execute.wallMs / s.rawLoad.wallMs;
-  const throughputRatio = (s.rawLoad.attempted / s.rawLoad.wallMs) / (s.execute.attempted / s.execute.wallMs);
+  const throughputRatio = s.rawLoad.attempted / s.rawLoad.wallMs / (s.execute.attempted / s.execute.wallMs);
   const ratioMet = throughputRatio <= GOALS.scaleRatio && s.execute.failed === 0 && !s.execute.timedOut;
   // The same ratio with the waits for crashed runtimes taken out: what running the programs costs.
-  const workRatio = ((s.execute.wallMs - s.execute.recoveryMs) / s.execute.attempted) / ((s.rawLoad.wallMs - s.rawLoad.recoveryMs) / s.rawLoad.attempted);
+  const workRatio =
+    (s.execute.wallMs - s.execute.recoveryMs) /
+    s.execute.attempted /
+    ((s.rawLoad.wallMs - s.rawLoad.recoveryMs) / s.rawLoad.attempted);
   const cache = s.execute.cache;
   const cacheLine = cache
     ? `Cache check: after ${SCALE_CACHE_CHECK_AT} programs, program 0 again → timing.startMs ${cache.againStartMs} ms (bundle cached: ${cache.againBundleCached}); a never-seen program → startMs ${cache.freshStartMs} ms.`
@@ -918,7 +1119,14 @@ function scaleReport(s) {
   return {
     text: `${textTable(table)}\nratio (time per program) ${fmt(throughputRatio)}, without restart waits ${fmt(workRatio)}. ${errorsLine}\n${cacheLine}`,
     markdown,
-    goals: [{ measure: "f. scale: /execute ÷ raw LOADER.load, time per program, 0 failures", value: `${fmt(throughputRatio)}, ${s.execute.failed} failed`, goal: `≤ ${GOALS.scaleRatio}, 0 failures`, met: ratioMet }],
+    goals: [
+      {
+        measure: "f. scale: /execute ÷ raw LOADER.load, time per program, 0 failures",
+        value: `${fmt(throughputRatio)}, ${s.execute.failed} failed`,
+        goal: `≤ ${GOALS.scaleRatio}, 0 failures`,
+        met: ratioMet,
+      },
+    ],
   };
 }
 
@@ -931,7 +1139,10 @@ async function alternatives() {
   await child.exit;
   clearTimeout(timer);
   const line = child.log.findLast((l) => l.startsWith("{"));
-  if (child.child.exitCode !== 0 || !line) throw new Error(`bench/alternatives.mjs failed (exit ${child.child.exitCode}):\n${child.log.slice(-20).join("\n")}`);
+  if (child.child.exitCode !== 0 || !line)
+    throw new Error(
+      `bench/alternatives.mjs failed (exit ${child.child.exitCode}):\n${child.log.slice(-20).join("\n")}`,
+    );
   await stopServer(child);
   return JSON.parse(line);
 }
@@ -943,10 +1154,34 @@ function alternativesReport(alt, executeCold) {
   const met = speedup >= GOALS.altSpeedup;
   const table = [
     ["way to run `() => 42` in a fresh sandbox", "cold start p50 ms", "p95 ms", "memory per sandbox", "runs"],
-    [`/execute, new program (${executeCold.source})`, fmt(executeCold.p50), fmt(executeCold.p95), executeCold.memory, executeCold.n],
-    [`process per execution (\`node -e\`, ${proc.node})`, fmt(processP50), fmt(percentile(proc.ms, 95)), `${fmt(median(proc.maxRssMb), 1)} MB (child's peak RSS)`, proc.runs],
-    ["QuickJS-wasm, new runtime + context per run (one shared WebAssembly instance)", fmt(median(q.contextMs)), fmt(percentile(q.contextMs, 95)), `${fmt(q.perContextMb * 1024, 0)} KB (RSS growth ÷ ${q.liveContexts} live)`, q.runs],
-    ["QuickJS-wasm, new WebAssembly instance per run", fmt(median(q.moduleMs)), fmt(percentile(q.moduleMs, 95)), `${fmt(q.perModuleMb, 2)} MB (RSS growth ÷ ${q.liveModules} live)`, q.runs],
+    [
+      `/execute, new program (${executeCold.source})`,
+      fmt(executeCold.p50),
+      fmt(executeCold.p95),
+      executeCold.memory,
+      executeCold.n,
+    ],
+    [
+      `process per execution (\`node -e\`, ${proc.node})`,
+      fmt(processP50),
+      fmt(percentile(proc.ms, 95)),
+      `${fmt(median(proc.maxRssMb), 1)} MB (child's peak RSS)`,
+      proc.runs,
+    ],
+    [
+      "QuickJS-wasm, new runtime + context per run (one shared WebAssembly instance)",
+      fmt(median(q.contextMs)),
+      fmt(percentile(q.contextMs, 95)),
+      `${fmt(q.perContextMb * 1024, 0)} KB (RSS growth ÷ ${q.liveContexts} live)`,
+      q.runs,
+    ],
+    [
+      "QuickJS-wasm, new WebAssembly instance per run",
+      fmt(median(q.moduleMs)),
+      fmt(percentile(q.moduleMs, 95)),
+      `${fmt(q.perModuleMb, 2)} MB (RSS growth ÷ ${q.liveModules} live)`,
+      q.runs,
+    ],
   ];
   const markdown = [
     "## g. Alternatives: process per execution, QuickJS in WebAssembly",
@@ -966,7 +1201,14 @@ function alternativesReport(alt, executeCold) {
   return {
     text: `${textTable(table)}\nprocess ÷ /execute cold: ${fmt(speedup, 1)}×`,
     markdown,
-    goals: [{ measure: "g. cold start: process per execution ÷ /execute cold (p50)", value: `${fmt(speedup, 1)}×`, goal: `≥ ${GOALS.altSpeedup}×`, met }],
+    goals: [
+      {
+        measure: "g. cold start: process per execution ÷ /execute cold (p50)",
+        value: `${fmt(speedup, 1)}×`,
+        goal: `≥ ${GOALS.altSpeedup}×`,
+        met,
+      },
+    ],
   };
 }
 
@@ -977,7 +1219,9 @@ async function main() {
   const startedAt = new Date();
   const loadAtStart = os.loadavg()[0].toFixed(2);
   const wranglerVersion = JSON.parse(readFileSync(`${ROOT}node_modules/wrangler/package.json`, "utf8")).version;
-  console.log(`DWL bench (${[...selected].join(", ")}): starting loader and baseline Worker (wrangler ${wranglerVersion}) ...`);
+  console.log(
+    `DWL bench (${[...selected].join(", ")}): starting loader and baseline Worker (wrangler ${wranglerVersion}) ...`,
+  );
 
   const needServers = selected.has("classic") || selected.has("matrix") || selected.has("scale");
   const ctx = { loader: undefined, raw: undefined, upstream: await startUpstream(), isolateMark: 0, matrixRestarts: 0 };
@@ -989,10 +1233,14 @@ async function main() {
       // DWL_MODE=local: the dev key works (wrangler.toml defaults to production). Raised tenant
       // limits: the bench is one tenant; loopback egress: the upstream of e. is on 127.0.0.1.
       ctx.loader = await startWrangler("loader", [
-        "--var", "DWL_MODE:local",
-        "--var", "DWL_RATE_PER_MINUTE:1000000",
-        "--var", "DWL_MAX_CONCURRENT:2000",
-        "--var", "DWL_EGRESS_ALLOW_LOOPBACK:true",
+        "--var",
+        "DWL_MODE:local",
+        "--var",
+        "DWL_RATE_PER_MINUTE:1000000",
+        "--var",
+        "DWL_MAX_CONCURRENT:2000",
+        "--var",
+        "DWL_EGRESS_ALLOW_LOOPBACK:true",
       ]);
       ctx.raw = await startWrangler("raw", ["--config", "bench/raw-worker/wrangler.toml"]);
       await Promise.all([waitReady(ctx.loader), waitReady(ctx.raw)]);
@@ -1001,7 +1249,12 @@ async function main() {
 
     if (selected.has("classic")) {
       // Second loader, same code, CPU metering off: the reference for d., stopped right after.
-      const platform = await startWrangler("loader-platform", ["--var", "DWL_MODE:local", "--var", "DWL_CPU_ENFORCEMENT:platform"]);
+      const platform = await startWrangler("loader-platform", [
+        "--var",
+        "DWL_MODE:local",
+        "--var",
+        "DWL_CPU_ENFORCEMENT:platform",
+      ]);
       await waitReady(platform);
       console.log(`  loader, DWL_CPU_ENFORCEMENT=platform ${platform.url}`);
       const data = await classic(ctx.loader.url, ctx.raw.url, platform.url);
@@ -1009,7 +1262,13 @@ async function main() {
       const report = classicReport(data);
       reports.push(report);
       console.log(`\n${report.text}\n`);
-      executeCold = { source: "a., 100 sequential", p50: report.coldP50, p95: percentile(data.cold.loader, 95), n: data.cold.loader.length, startMs: report.coldStartMsP50 };
+      executeCold = {
+        source: "a., 100 sequential",
+        p50: report.coldP50,
+        p95: percentile(data.cold.loader, 95),
+        n: data.cold.loader.length,
+        startMs: report.coldStartMsP50,
+      };
     }
 
     if (selected.has("matrix")) {
@@ -1038,7 +1297,9 @@ async function main() {
       console.log("g. alternatives: process per execution, QuickJS-wasm ...");
       const alt = await alternatives();
       executeCold ??= { source: "not measured in this run", p50: NaN, p95: NaN, n: 0 };
-      executeCold.memory = scaleResults ? `${fmt(scaleResults.execute.perIsolateMb, 2)} MB (f.: RSS growth per program over ${SCALE_PROGRAMS.toLocaleString("en-US")}; a warm isolate holds ~3 MB)` : "see f.";
+      executeCold.memory = scaleResults
+        ? `${fmt(scaleResults.execute.perIsolateMb, 2)} MB (f.: RSS growth per program over ${SCALE_PROGRAMS.toLocaleString("en-US")}; a warm isolate holds ~3 MB)`
+        : "see f.";
       const report = alternativesReport(alt, executeCold);
       reports.push(report);
       console.log(`\n${report.text}\n`);
@@ -1054,7 +1315,10 @@ async function main() {
     `${os.cpus().length} cores (${os.cpus()[0]?.model.trim() ?? "unknown CPU"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
     `Node ${process.versions.node}, wrangler ${wranglerVersion}, load average at start ${loadAtStart}`;
   const goals = reports.flatMap((r) => r.goals ?? []);
-  const goalTable = [["goal", "measured", "target", ""], ...goals.map((g) => [g.measure, g.value, g.goal, verdict(g.met)])];
+  const goalTable = [
+    ["goal", "measured", "target", ""],
+    ...goals.map((g) => [g.measure, g.value, g.goal, verdict(g.met)]),
+  ];
   console.log(`${textTable(goalTable)}\n\nmachine: ${machine}; ${durationS} s`);
   if (!writeResults) {
     console.log("\n(partial run: bench/results.md and bench/latency.svg not written; add --write to write them)");

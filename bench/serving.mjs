@@ -81,7 +81,9 @@ async function startDev(name, command, args, env) {
   );
   const startedAt = performance.now();
   const failed = Promise.race([server.exit, sleep(STARTUP_TIMEOUT_MS)]).then(() => {
-    throw new Error(`${name}: ${server.exited ? "exited" : `no ready line within ${STARTUP_TIMEOUT_MS} ms`}\n${server.log.slice(-30).join("\n")}`);
+    throw new Error(
+      `${name}: ${server.exited ? "exited" : `no ready line within ${STARTUP_TIMEOUT_MS} ms`}\n${server.log.slice(-30).join("\n")}`,
+    );
   });
   const urls = await Promise.race([ready, failed]);
   failed.catch(() => {});
@@ -129,7 +131,13 @@ async function footprint(name, command, args) {
   await sleep(FOOTPRINT_IDLE_MS);
   const tree = processTree(dev.server.child.pid);
   await stopServer(dev.server);
-  return { name, command: [command.split("/").pop(), ...args.map((a) => a.replace(ROOT, ""))].join(" "), readyMs: dev.readyMs, tree, rssMb: tree.reduce((a, p) => a + p.rssMb, 0) };
+  return {
+    name,
+    command: [command.split("/").pop(), ...args.map((a) => a.replace(ROOT, ""))].join(" "),
+    readyMs: dev.readyMs,
+    tree,
+    rssMb: tree.reduce((a, p) => a + p.rssMb, 0),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,7 +151,10 @@ function execute(agent, url, key = DEV_KEY) {
     timeoutMs: REQUEST_TIMEOUT_MS,
   });
 }
-const healthz = async (agent, url) => ({ ...(await request(agent, `${url}/healthz`, { timeoutMs: REQUEST_TIMEOUT_MS })), health: true });
+const healthz = async (agent, url) => ({
+  ...(await request(agent, `${url}/healthz`, { timeoutMs: REQUEST_TIMEOUT_MS })),
+  health: true,
+});
 
 /** "ok", "429", or what else came back. */
 function kindOf(r) {
@@ -190,8 +201,14 @@ async function warm(dev) {
 
 async function hop(dev) {
   const out = {};
-  for (const [what, send] of [["GET /healthz", healthz], ["POST /execute (warm trivial)", execute]]) {
-    const targets = { supervisor: { url: dev.url, agent: agentFor(1), t: tally() }, runtime: { url: dev.runtimeUrl, agent: agentFor(1), t: tally() } };
+  for (const [what, send] of [
+    ["GET /healthz", healthz],
+    ["POST /execute (warm trivial)", execute],
+  ]) {
+    const targets = {
+      supervisor: { url: dev.url, agent: agentFor(1), t: tally() },
+      runtime: { url: dev.runtimeUrl, agent: agentFor(1), t: tally() },
+    };
     // A few unrecorded requests first: both connections open and warm.
     for (const x of Object.values(targets)) for (let i = 0; i < 10; i++) await send(x.agent, x.url);
     const pairs = [];
@@ -274,8 +291,20 @@ async function throughput(dev) {
     }
   }
   const rate = (x) => (x.ok / x.wallMs) * 1000;
-  const summary = (x) => ({ reqPerS: rate(x), sent: x.sent, ok: x.ok, failed: others(x.t), p50: percentile(x.t.latencies, 50), p95: percentile(x.t.latencies, 95), cpuMsPerReq: Object.fromEntries(Object.entries(x.cpu).map(([k, v]) => [k, (v * 1000) / x.sent])) });
-  return { supervisor: summary(sides.supervisor), runtime: summary(sides.runtime), ratio: rate(sides.supervisor) / rate(sides.runtime) };
+  const summary = (x) => ({
+    reqPerS: rate(x),
+    sent: x.sent,
+    ok: x.ok,
+    failed: others(x.t),
+    p50: percentile(x.t.latencies, 50),
+    p95: percentile(x.t.latencies, 95),
+    cpuMsPerReq: Object.fromEntries(Object.entries(x.cpu).map(([k, v]) => [k, (v * 1000) / x.sent])),
+  });
+  return {
+    supervisor: summary(sides.supervisor),
+    runtime: summary(sides.runtime),
+    ratio: rate(sides.supervisor) / rate(sides.runtime),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +317,15 @@ async function burst(url) {
   await Promise.all(Array.from({ length: BURST }, async () => record(t, await execute(agent, url))));
   const wallMs = performance.now() - started;
   agent.destroy();
-  return { sent: BURST, ok: count(t, "ok"), limited: count(t, "429"), other: new Map([...others(t)].filter(([k]) => k !== "429")), wallMs, p50: percentile(t.latencies, 50), max: Math.max(...t.latencies) };
+  return {
+    sent: BURST,
+    ok: count(t, "ok"),
+    limited: count(t, "429"),
+    other: new Map([...others(t)].filter(([k]) => k !== "429")),
+    wallMs,
+    p50: percentile(t.latencies, 50),
+    max: Math.max(...t.latencies),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,8 +370,24 @@ async function fairness(url) {
   const during = await probe.stop();
   const wallMs = performance.now() - start;
   agent.destroy();
-  const stats = (t) => ({ n: t.latencies.length, p50: percentile(t.latencies, 50), p95: percentile(t.latencies, 95), p99: percentile(t.latencies, 99), failed: others(t) });
-  return { alone: stats(alone), during: stats(during), flood: { sent: flood.latencies.length, ok: count(flood, "ok"), limited: count(flood, "429"), other: new Map([...others(flood)].filter(([k]) => k !== "429")), wallMs } };
+  const stats = (t) => ({
+    n: t.latencies.length,
+    p50: percentile(t.latencies, 50),
+    p95: percentile(t.latencies, 95),
+    p99: percentile(t.latencies, 99),
+    failed: others(t),
+  });
+  return {
+    alone: stats(alone),
+    during: stats(during),
+    flood: {
+      sent: flood.latencies.length,
+      ok: count(flood, "ok"),
+      limited: count(flood, "429"),
+      other: new Map([...others(flood)].filter(([k]) => k !== "429")),
+      wallMs,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,13 +400,29 @@ async function main() {
   // this bench with 429 on both ports alike (as bench/run.mjs, raised): the serving layer is what
   // is measured here. No idle recycling: the supervisor counts only its own traffic, so it would
   // restart the runtime in the middle of a flood sent straight to the runtime's port.
-  const serveArgs = [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`, "--var", "DWL_RATE_PER_MINUTE:1000000", "--var", "DWL_MAX_CONCURRENT:2000"];
+  const serveArgs = [
+    `${ROOT}scripts/serve.mjs`,
+    "--var",
+    `DWL_API_KEYS:${API_KEYS_JSON}`,
+    "--var",
+    "DWL_RATE_PER_MINUTE:1000000",
+    "--var",
+    "DWL_MAX_CONCURRENT:2000",
+  ];
   const benchEnv = { DWL_RECYCLE_IDLE_MS: "0" };
 
   // 0. Footprint, each started alone (nothing else of this bench running).
-  console.log(`idle footprint: npm run dev, then node scripts/serve.mjs, ${FOOTPRINT_IDLE_MS / 1000} s idle after the ready line each ...`);
-  const footprints = [await footprint("npm-run-dev", "npm", ["run", "dev"]), await footprint("serve", process.execPath, [`${ROOT}scripts/serve.mjs`])];
-  for (const f of footprints) console.log(`  ${f.command}: ${f.tree.length} processes, ${fmt(f.rssMb, 0)} MB RSS (${f.tree.map((p) => `${p.what} ${fmt(p.rssMb, 0)} MB`).join("; ")})`);
+  console.log(
+    `idle footprint: npm run dev, then node scripts/serve.mjs, ${FOOTPRINT_IDLE_MS / 1000} s idle after the ready line each ...`,
+  );
+  const footprints = [
+    await footprint("npm-run-dev", "npm", ["run", "dev"]),
+    await footprint("serve", process.execPath, [`${ROOT}scripts/serve.mjs`]),
+  ];
+  for (const f of footprints)
+    console.log(
+      `  ${f.command}: ${f.tree.length} processes, ${fmt(f.rssMb, 0)} MB RSS (${f.tree.map((p) => `${p.what} ${fmt(p.rssMb, 0)} MB`).join("; ")})`,
+    );
 
   // Instance A: default settings, plus a second key.
   const a = await startDev("A", process.execPath, serveArgs, { PORT: String(await freePort()), ...benchEnv });
@@ -361,14 +430,18 @@ async function main() {
   await warm(a);
   console.log(`1. hop overhead, concurrency 1, ${HOP_N} requests per target and route, alternating ...`);
   const hopResult = await hop(a);
-  console.log(`2. throughput, concurrency ${THROUGHPUT_C}, ${THROUGHPUT_BLOCKS} × ${THROUGHPUT_BLOCK} per target, alternating blocks (A) ...`);
+  console.log(
+    `2. throughput, concurrency ${THROUGHPUT_C}, ${THROUGHPUT_BLOCKS} × ${THROUGHPUT_BLOCK} per target, alternating blocks (A) ...`,
+  );
   const tputA = await throughput(a);
   console.log(`3. burst of ${BURST} through the supervisor, then on the runtime's port ...`);
   const burstSup = await burst(a.url);
   await sleep(1_000);
   const burstRt = await burst(a.runtimeUrl);
   await sleep(1_000);
-  console.log(`4. fairness: ${ALONE_N} sequential alone, then ${FLOOD_CONNECTIONS} in flight for ${FLOOD_MS / 1000} s + 1 sequential, through the supervisor, then on the runtime's port ...`);
+  console.log(
+    `4. fairness: ${ALONE_N} sequential alone, then ${FLOOD_CONNECTIONS} in flight for ${FLOOD_MS / 1000} s + 1 sequential, through the supervisor, then on the runtime's port ...`,
+  );
   const fairSup = await fairness(a.url);
   await sleep(1_000);
   const fairRt = await fairness(a.runtimeUrl);
@@ -377,8 +450,14 @@ async function main() {
 
   // Instance B: the per-key and runtime limits at the throughput bench's concurrency.
   const highEnv = { DWL_KEY_CONCURRENCY: "100", DWL_RUNTIME_CONCURRENCY: "100" };
-  const b = await startDev("B", process.execPath, serveArgs, { PORT: String(await freePort()), ...benchEnv, ...highEnv });
-  console.log(`instance B (DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100): supervisor ${b.url}, runtime ${b.runtimeUrl}`);
+  const b = await startDev("B", process.execPath, serveArgs, {
+    PORT: String(await freePort()),
+    ...benchEnv,
+    ...highEnv,
+  });
+  console.log(
+    `instance B (DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100): supervisor ${b.url}, runtime ${b.runtimeUrl}`,
+  );
   await warm(b);
   console.log(`2b. throughput on B ...`);
   const tputB = await throughput(b);
@@ -394,20 +473,83 @@ async function main() {
   const ex = hopResult["POST /execute (warm trivial)"];
 
   const goals = [
-    ["1. hop, GET /healthz: added p50", `${fmt(hx.addedP50, 3)} ms`, `≤ ${GOALS.hopP50Ms} ms`, verdict(hx.addedP50 <= GOALS.hopP50Ms)],
-    ["1. hop, warm POST /execute: added p50", `${fmt(ex.addedP50, 3)} ms`, `≤ ${GOALS.hopP50Ms} ms`, verdict(ex.addedP50 <= GOALS.hopP50Ms)],
-    [`2. throughput c=${THROUGHPUT_C}, supervisor ÷ runtime (defaults: key 16, runtime 64)`, fmt(tputA.ratio, 2), `≥ ${GOALS.throughputRatio}`, verdict(tputA.ratio >= GOALS.throughputRatio)],
-    [`2. throughput c=${THROUGHPUT_C}, supervisor ÷ runtime (key 100, runtime 100)`, fmt(tputB.ratio, 2), `≥ ${GOALS.throughputRatio}`, verdict(tputB.ratio >= GOALS.throughputRatio)],
-    [`3. burst of ${BURST}, one key: ok`, `${burstSup.ok} ok, ${burstSup.limited} × 429, ${failures(burstSup.other)} other`, "all ok", verdict(burstSup.ok === BURST)],
-    [`4. fairness: other key's p95 during a ${FLOOD_CONNECTIONS}-request flood`, `${fmt(fairSup.during.p95)} ms`, `≤ ${GOALS.fairnessP95Ms} ms`, verdict(fairSup.during.p95 <= GOALS.fairnessP95Ms && fairSup.during.failed.size === 0)],
+    [
+      "1. hop, GET /healthz: added p50",
+      `${fmt(hx.addedP50, 3)} ms`,
+      `≤ ${GOALS.hopP50Ms} ms`,
+      verdict(hx.addedP50 <= GOALS.hopP50Ms),
+    ],
+    [
+      "1. hop, warm POST /execute: added p50",
+      `${fmt(ex.addedP50, 3)} ms`,
+      `≤ ${GOALS.hopP50Ms} ms`,
+      verdict(ex.addedP50 <= GOALS.hopP50Ms),
+    ],
+    [
+      `2. throughput c=${THROUGHPUT_C}, supervisor ÷ runtime (defaults: key 16, runtime 64)`,
+      fmt(tputA.ratio, 2),
+      `≥ ${GOALS.throughputRatio}`,
+      verdict(tputA.ratio >= GOALS.throughputRatio),
+    ],
+    [
+      `2. throughput c=${THROUGHPUT_C}, supervisor ÷ runtime (key 100, runtime 100)`,
+      fmt(tputB.ratio, 2),
+      `≥ ${GOALS.throughputRatio}`,
+      verdict(tputB.ratio >= GOALS.throughputRatio),
+    ],
+    [
+      `3. burst of ${BURST}, one key: ok`,
+      `${burstSup.ok} ok, ${burstSup.limited} × 429, ${failures(burstSup.other)} other`,
+      "all ok",
+      verdict(burstSup.ok === BURST),
+    ],
+    [
+      `4. fairness: other key's p95 during a ${FLOOD_CONNECTIONS}-request flood`,
+      `${fmt(fairSup.during.p95)} ms`,
+      `≤ ${GOALS.fairnessP95Ms} ms`,
+      verdict(fairSup.during.p95 <= GOALS.fairnessP95Ms && fairSup.during.failed.size === 0),
+    ],
   ];
   const hopRows = [
-    ["route (c=1, keep-alive)", "supervisor p50", "runtime p50", "added p50", "supervisor p95", "runtime p95", "added p95", "median of paired differences", "failed (sup / rt)"],
-    ...Object.entries(hopResult).map(([what, h]) => [what, fmt(h.supervisor.p50, 3), fmt(h.runtime.p50, 3), fmt(h.addedP50, 3), fmt(h.supervisor.p95, 3), fmt(h.runtime.p95, 3), fmt(h.addedP95, 3), fmt(h.pairedMedian, 3), `${failures(h.supervisor.failed)} / ${failures(h.runtime.failed)}`]),
+    [
+      "route (c=1, keep-alive)",
+      "supervisor p50",
+      "runtime p50",
+      "added p50",
+      "supervisor p95",
+      "runtime p95",
+      "added p95",
+      "median of paired differences",
+      "failed (sup / rt)",
+    ],
+    ...Object.entries(hopResult).map(([what, h]) => [
+      what,
+      fmt(h.supervisor.p50, 3),
+      fmt(h.runtime.p50, 3),
+      fmt(h.addedP50, 3),
+      fmt(h.supervisor.p95, 3),
+      fmt(h.runtime.p95, 3),
+      fmt(h.addedP95, 3),
+      fmt(h.pairedMedian, 3),
+      `${failures(h.supervisor.failed)} / ${failures(h.runtime.failed)}`,
+    ]),
   ];
   const tputRows = [
-    ["instance", "supervisor req/s", "runtime req/s", "ratio", "sup p50 / p95 ms", "rt p50 / p95 ms", "failed (sup / rt)", "CPU ms per request via supervisor: node / workerd / client", "via runtime port: node / workerd / client"],
-    ...[["A: defaults (DWL_KEY_CONCURRENCY 16, DWL_RUNTIME_CONCURRENCY 64)", tputA], ["B: DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100", tputB]].map(([name, t]) => [
+    [
+      "instance",
+      "supervisor req/s",
+      "runtime req/s",
+      "ratio",
+      "sup p50 / p95 ms",
+      "rt p50 / p95 ms",
+      "failed (sup / rt)",
+      "CPU ms per request via supervisor: node / workerd / client",
+      "via runtime port: node / workerd / client",
+    ],
+    ...[
+      ["A: defaults (DWL_KEY_CONCURRENCY 16, DWL_RUNTIME_CONCURRENCY 64)", tputA],
+      ["B: DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100", tputB],
+    ].map(([name, t]) => [
       name,
       fmt(t.supervisor.reqPerS, 0),
       fmt(t.runtime.reqPerS, 0),
@@ -421,11 +563,34 @@ async function main() {
   ];
   const burstRows = [
     ["target", "sent", "ok", "429", "other", "time to complete all (s)", "p50 ms", "slowest ms"],
-    ...[["supervisor", burstSup], ["runtime port (no admission)", burstRt]].map(([name, x]) => [name, x.sent, x.ok, x.limited, failures(x.other), fmt(x.wallMs / 1000, 2), fmt(x.p50, 0), fmt(x.max, 0)]),
+    ...[
+      ["supervisor", burstSup],
+      ["runtime port (no admission)", burstRt],
+    ].map(([name, x]) => [
+      name,
+      x.sent,
+      x.ok,
+      x.limited,
+      failures(x.other),
+      fmt(x.wallMs / 1000, 2),
+      fmt(x.p50, 0),
+      fmt(x.max, 0),
+    ]),
   ];
   const fairRows = [
-    ["target", "other key alone p50 / p95 ms", "other key during flood p50 / p95 / p99 ms", "during ÷ alone (p95)", "other key requests during", "flood: sent / ok / 429 / other", "flood answers/s"],
-    ...[["supervisor", fairSup], ["runtime port (no admission)", fairRt]].map(([name, f]) => [
+    [
+      "target",
+      "other key alone p50 / p95 ms",
+      "other key during flood p50 / p95 / p99 ms",
+      "during ÷ alone (p95)",
+      "other key requests during",
+      "flood: sent / ok / 429 / other",
+      "flood answers/s",
+    ],
+    ...[
+      ["supervisor", fairSup],
+      ["runtime port (no admission)", fairRt],
+    ].map(([name, f]) => [
       name,
       `${fmt(f.alone.p50)} / ${fmt(f.alone.p95)}`,
       `${fmt(f.during.p50)} / ${fmt(f.during.p95)} / ${fmt(f.during.p99)}`,
@@ -437,7 +602,13 @@ async function main() {
   ];
   const footRows = [
     ["started with", "processes", "total RSS (MB)", "ready after (s)", "processes (RSS MB)"],
-    ...footprints.map((f) => [`\`${f.command}\``, f.tree.length, fmt(f.rssMb, 0), fmt(f.readyMs / 1000, 1), f.tree.map((p) => `${p.what} (${fmt(p.rssMb, 0)})`).join("; ")]),
+    ...footprints.map((f) => [
+      `\`${f.command}\``,
+      f.tree.length,
+      fmt(f.rssMb, 0),
+      fmt(f.readyMs / 1000, 1),
+      f.tree.map((p) => `${p.what} (${fmt(p.rssMb, 0)})`).join("; "),
+    ]),
   ];
   const events = [...eventsA.map((l) => `A: ${l}`), ...eventsB.map((l) => `B: ${l}`)];
 

@@ -9,7 +9,12 @@ import { dirname, join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../", import.meta.url).pathname;
-const pages = ["README.md", ...readdirSync(join(root, "docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+const pages = [
+  "README.md",
+  ...readdirSync(join(root, "docs"))
+    .filter((name) => name.endsWith(".md"))
+    .map((name) => `docs/${name}`),
+];
 
 /** The text of a Markdown file without fenced code blocks (links there are examples, not links). */
 const prose = (text: string) => text.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[ \t]*$/gm, "");
@@ -38,7 +43,10 @@ function anchorsOf(file: string): Set<string> {
 /** Markdown link and image targets (inline form), outside code. */
 function linksOf(text: string): string[] {
   const inline = prose(text).replace(/`[^`\n]*`/g, "");
-  return [...inline.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g), ...inline.matchAll(/<((?:https?|mailto):[^>\s]+)>/g)].map((m) => m[1]!);
+  return [
+    ...inline.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g),
+    ...inline.matchAll(/<((?:https?|mailto):[^>\s]+)>/g),
+  ].map((m) => m[1]!);
 }
 
 describe("the documentation's links", () => {
@@ -52,7 +60,12 @@ describe("the documentation's links", () => {
         broken.push(`${link}: no file ${relative(root, target)}`);
         continue;
       }
-      if (anchor !== undefined && target.endsWith(".md") && statSync(target).isFile() && !anchorsOf(target).has(decodeURIComponent(anchor))) {
+      if (
+        anchor !== undefined &&
+        target.endsWith(".md") &&
+        statSync(target).isFile() &&
+        !anchorsOf(target).has(decodeURIComponent(anchor))
+      ) {
         broken.push(`${link}: ${relative(root, target)} has no heading #${anchor}`);
       }
     }
@@ -60,7 +73,9 @@ describe("the documentation's links", () => {
   });
 
   it("the README links only inside the repository", () => {
-    const outside = linksOf(readFileSync(join(root, "README.md"), "utf8")).filter((link) => /^[a-z][a-z0-9+.-]*:|^\/\//i.test(link));
+    const outside = linksOf(readFileSync(join(root, "README.md"), "utf8")).filter((link) =>
+      /^[a-z][a-z0-9+.-]*:|^\/\//i.test(link),
+    );
     expect(outside).toEqual([]);
   });
 });
@@ -88,7 +103,9 @@ describe("docs/architecture.md's Layout", () => {
         description = entry[2] ?? "";
       }
       // Names in the description: files with an extension, or folders written with a trailing slash.
-      for (const match of description.matchAll(/(?<![\w./*-])([\w-][\w./-]*\.(?:ts|mjs|js|json|toml|md|sh)|[\w-]+\/)(?![\w/-])/g)) {
+      for (const match of description.matchAll(
+        /(?<![\w./*-])([\w-][\w./-]*\.(?:ts|mjs|js|json|toml|md|sh)|[\w-]+\/)(?![\w/-])/g,
+      )) {
         if (!exists([folder, base, ""], match[1]!)) missing.push(`${match[1]} (in the description of ${folder})`);
       }
     }

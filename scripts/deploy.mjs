@@ -25,9 +25,14 @@ const SMOKE_PATIENCE_MS = 60_000;
 const SMOKE_RETRY_DELAY_MS = 5_000;
 
 const { values } = parseArgs({
-  options: { tenant: { type: "string", default: "default" }, "new-key": { type: "boolean", default: false }, "skip-smoke": { type: "boolean", default: false } },
+  options: {
+    tenant: { type: "string", default: "default" },
+    "new-key": { type: "boolean", default: false },
+    "skip-smoke": { type: "boolean", default: false },
+  },
 });
-if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(values.tenant)) fail("--tenant must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
+if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(values.tenant))
+  fail("--tenant must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
 
 function fail(message) {
   process.stderr.write(`\n✗ ${message}\n`);
@@ -41,7 +46,10 @@ function fail(message) {
  */
 function wrangler(args, { terminal = false, env = {} } = {}) {
   return new Promise((resolve) => {
-    const child = spawn("wrangler", args, { stdio: terminal ? "inherit" : ["inherit", "pipe", "pipe"], env: { ...process.env, ...env } });
+    const child = spawn("wrangler", args, {
+      stdio: terminal ? "inherit" : ["inherit", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (d) => (stdout += d));
@@ -64,10 +72,12 @@ if (who.code !== 0 || account?.loggedIn !== true) {
     [
       "wrangler is not signed in to Cloudflare, so there is nowhere to deploy.",
       "  Sign in once in a browser:   npm run wrangler -- login",
-      "  or use an API token:         CLOUDFLARE_API_TOKEN=… npm run deploy   (template \"Edit Cloudflare Workers\";",
+      '  or use an API token:         CLOUDFLARE_API_TOKEN=… npm run deploy   (template "Edit Cloudflare Workers";',
       "                               add CLOUDFLARE_ACCOUNT_ID=… when the token reaches several accounts)",
       "A login made with your own wrangler (`npx wrangler login` elsewhere) works too: it is the same one.",
-      ...(who.code !== 0 && !who.stdout.includes("loggedIn") ? ["", `wrangler whoami said: ${(who.stderr || who.stdout).trim().slice(0, 500)}`] : []),
+      ...(who.code !== 0 && !who.stdout.includes("loggedIn")
+        ? ["", `wrangler whoami said: ${(who.stderr || who.stdout).trim().slice(0, 500)}`]
+        : []),
     ].join("\n"),
   );
 }
@@ -103,7 +113,9 @@ if (Object.keys(secrets).length > 0) {
   const file = join(work, "secrets.json");
   writeFileSync(file, JSON.stringify(secrets), { mode: 0o600 });
   args.push("--secrets-file", file);
-  console.log(`Setting ${Object.keys(secrets).join(" and ")} with this deploy (generated here, never written to the project)`);
+  console.log(
+    `Setting ${Object.keys(secrets).join(" and ")} with this deploy (generated here, never written to the project)`,
+  );
 }
 let deployed;
 let output = "";
@@ -113,7 +125,10 @@ try {
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
-if (deployed.code !== 0) fail("`wrangler deploy` failed (its output is above); nothing was changed by this script. See docs/deploy.md, Troubleshooting.");
+if (deployed.code !== 0)
+  fail(
+    "`wrangler deploy` failed (its output is above); nothing was changed by this script. See docs/deploy.md, Troubleshooting.",
+  );
 
 // One JSON object per line; the "deploy" entry lists the URLs it serves (workers.dev, routes).
 const targets = output
@@ -134,12 +149,15 @@ if (url) {
   console.log(`Loader:       ${url}`);
   console.log(`MCP endpoint: ${url}/mcp   (header Authorization: Bearer <API key>)`);
 } else {
-  console.log("Deployed, but wrangler printed no workers.dev URL (workers_dev off, or routes only): use your route's URL below.");
+  console.log(
+    "Deployed, but wrangler printed no workers.dev URL (workers_dev off, or routes only): use your route's URL below.",
+  );
 }
 if (apiKey) {
   console.log(`API key for tenant "${apiKey.tenant}" (shown once: store it now; the Worker keeps only its hash):`);
   console.log(`  ${apiKey.key}`);
-  if (values["new-key"] && present.includes("DWL_API_KEYS")) console.log("  (DWL_API_KEYS was replaced: keys made before no longer work)");
+  if (values["new-key"] && present.includes("DWL_API_KEYS"))
+    console.log("  (DWL_API_KEYS was replaced: keys made before no longer work)");
 }
 
 // 4. Smoke check with the new key, or DWL_KEY from the environment.
@@ -154,8 +172,13 @@ const client = new DwlClient({ url, key, retries: 3 });
 const started = Date.now();
 let checks = await smoke(client);
 // Only "not reachable yet" is worth waiting for; any other failure is the answer.
-while (checks.some((c) => !c.ok && /^network|^not_found|^internal \(5\d\d\)/.test(c.detail)) && Date.now() - started < SMOKE_PATIENCE_MS) {
-  console.log(`  not answering yet (${checks.find((c) => !c.ok)?.detail.slice(0, 120)}); retrying in ${SMOKE_RETRY_DELAY_MS / 1000} s`);
+while (
+  checks.some((c) => !c.ok && /^network|^not_found|^internal \(5\d\d\)/.test(c.detail)) &&
+  Date.now() - started < SMOKE_PATIENCE_MS
+) {
+  console.log(
+    `  not answering yet (${checks.find((c) => !c.ok)?.detail.slice(0, 120)}); retrying in ${SMOKE_RETRY_DELAY_MS / 1000} s`,
+  );
   await new Promise((r) => setTimeout(r, SMOKE_RETRY_DELAY_MS));
   checks = await smoke(client);
 }

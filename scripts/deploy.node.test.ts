@@ -62,17 +62,33 @@ interface Call {
   secretsFile?: string;
 }
 
-function deploy(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string; calls: Call[] }> {
+function deploy(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string; calls: Call[] }> {
   const state = mkdtempSync(join(fake, "state-"));
   writeFileSync(join(state, "calls.jsonl"), "");
   const childEnv: NodeJS.ProcessEnv = { ...process.env };
   delete childEnv.DWL_KEY; // only the test's own
-  Object.assign(childEnv, { PATH: `${fake}${delimiter}${process.env.PATH}`, FAKE_STATE: state, FAKE_URL: "dwl-loader.example.workers.dev" }, env);
+  Object.assign(
+    childEnv,
+    { PATH: `${fake}${delimiter}${process.env.PATH}`, FAKE_STATE: state, FAKE_URL: "dwl-loader.example.workers.dev" },
+    env,
+  );
   return new Promise((resolve) => {
-    execFile(process.execPath, ["scripts/deploy.mjs", ...args], { cwd: ROOT, env: childEnv, encoding: "utf8", timeout: 60_000 }, (err, stdout, stderr) => {
-      const calls = readFileSync(join(state, "calls.jsonl"), "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Call);
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr, calls });
-    });
+    execFile(
+      process.execPath,
+      ["scripts/deploy.mjs", ...args],
+      { cwd: ROOT, env: childEnv, encoding: "utf8", timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const calls = readFileSync(join(state, "calls.jsonl"), "utf8")
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Call);
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr, calls });
+      },
+    );
   });
 }
 
@@ -81,13 +97,18 @@ describe("npm run deploy", () => {
     const xdg = (args: string[]) =>
       new Promise<string>((resolve, reject) => {
         const env = { ...process.env, XDG_CONFIG_HOME: "/home/someone/.config" };
-        execFile("sh", ["scripts/bootstrap.sh", ...args, "sh", "-c", "echo $XDG_CONFIG_HOME"], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 }, (err, stdout) =>
-          err ? reject(err) : resolve(stdout.trim().split("\n").at(-1) ?? ""),
+        execFile(
+          "sh",
+          ["scripts/bootstrap.sh", ...args, "sh", "-c", "echo $XDG_CONFIG_HOME"],
+          { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 },
+          (err, stdout) => (err ? reject(err) : resolve(stdout.trim().split("\n").at(-1) ?? "")),
         );
       });
     expect(await xdg(["--user-config"])).toBe("/home/someone/.config");
     expect(await xdg([])).toBe(join(ROOT, ".dwl/config"));
-    const scripts = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    ).scripts;
     expect(scripts.deploy).toMatch(/^sh scripts\/bootstrap\.sh --user-config /);
     expect(scripts.wrangler).toMatch(/^sh scripts\/bootstrap\.sh --user-config /);
   });
@@ -116,7 +137,11 @@ describe("npm run deploy", () => {
   });
 
   it("redeploys without touching the secrets, then passes the smoke check against the loader", async () => {
-    const run = await deploy([], { FAKE_SECRETS: "DWL_API_KEYS,DWL_ENCRYPTION_KEY", FAKE_URL: server.base, DWL_KEY: "dwl_local_dev" });
+    const run = await deploy([], {
+      FAKE_SECRETS: "DWL_API_KEYS,DWL_ENCRYPTION_KEY",
+      FAKE_URL: server.base,
+      DWL_KEY: "dwl_local_dev",
+    });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.calls.find((c) => c.command === "deploy")?.args).toEqual([]);
@@ -128,8 +153,11 @@ describe("npm run deploy", () => {
   it("`npm run smoke -- <url>` checks a loader and exits 0", async () => {
     const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
       const env = { ...process.env, DWL_KEY: "dwl_local_dev", NO_COLOR: "1" };
-      execFile("npm", ["run", "--silent", "smoke", "--", server.base], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 }, (err, stdout) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout }),
+      execFile(
+        "npm",
+        ["run", "--silent", "smoke", "--", server.base],
+        { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 },
+        (err, stdout) => resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout }),
       );
     });
     expect(run.stdout).toContain(`✓ ${server.base} works`);

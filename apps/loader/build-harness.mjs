@@ -20,7 +20,14 @@ export async function buildHarness() {
   if (existsSync(OUTPUT) && readFileSync(OUTPUT, "utf8").startsWith(`${stamp}\n`)) return;
   const esbuild = await import("esbuild-wasm");
   // Identifiers are kept: stacks and error names the harness reports stay readable.
-  const { code } = await esbuild.transform(source, { loader: "js", format: "esm", target: "es2022", minifyWhitespace: true, minifySyntax: true, legalComments: "none" });
+  const { code } = await esbuild.transform(source, {
+    loader: "js",
+    format: "esm",
+    target: "es2022",
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: "none",
+  });
   if (!code.includes(PLACEHOLDER)) throw new Error(`build-harness: the minified harness lost ${PLACEHOLDER}`);
   writeFileSync(OUTPUT, `${stamp}\n${code}`);
   await esbuild.stop?.();

@@ -32,7 +32,8 @@ function packageDir() {
 /** Everything the output depends on: the package's files, the runner, this script. */
 function inputsHash(dir) {
   const hash = createHash("sha256");
-  for (const file of [...PYODIDE_FILES.map((name) => join(dir, name)), RUNNER, fileURLToPath(import.meta.url)]) hash.update(readFileSync(file));
+  for (const file of [...PYODIDE_FILES.map((name) => join(dir, name)), RUNNER, fileURLToPath(import.meta.url)])
+    hash.update(readFileSync(file));
   return hash.digest("hex");
 }
 
@@ -74,7 +75,10 @@ async function makeSnapshot(dir) {
   const instantiateWasm = childLikeInstantiate(refuseTrampolineModule(readFileSync(join(dir, "pyodide.asm.wasm"))));
   const { loadPyodide } = await import(pathToFileURL(join(dir, "pyodide.mjs")).href);
   const { default: createPyodideModule } = await import(pathToFileURL(join(dir, "pyodide.asm.mjs")).href);
-  const pyodide = await loadPyodide({ _makeSnapshot: true, createPyodideModule: (settings) => createPyodideModule({ ...settings, instantiateWasm }) });
+  const pyodide = await loadPyodide({
+    _makeSnapshot: true,
+    createPyodideModule: (settings) => createPyodideModule({ ...settings, instantiateWasm }),
+  });
   const scope = pyodide.toPy({});
   pyodide.runPython(readFileSync(RUNNER, "utf8"), { globals: scope });
   scope.get("preload")();

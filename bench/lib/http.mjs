@@ -24,7 +24,14 @@ export function request(agent, url, { method = "GET", headers = {}, body, timeou
       resolve({ ms: performance.now() - started, headers: {}, text: "", ...result });
     };
     const req = http.request(
-      { host: target.hostname, port: target.port, path: target.pathname + target.search, method, agent, headers: body === undefined ? headers : { ...headers, "content-length": Buffer.byteLength(body) } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method,
+        agent,
+        headers: body === undefined ? headers : { ...headers, "content-length": Buffer.byteLength(body) },
+      },
       (res) => {
         let text = "";
         res.setEncoding("utf8");
@@ -34,7 +41,9 @@ export function request(agent, url, { method = "GET", headers = {}, body, timeou
       },
     );
     req.on("error", (err) => done({ status: 0, error: err.code ?? err.message }));
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error("timeout"), { code: `timeout after ${timeoutMs} ms` })));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(Object.assign(new Error("timeout"), { code: `timeout after ${timeoutMs} ms` })),
+    );
     req.end(body);
   });
 }
@@ -66,5 +75,13 @@ export async function closedLoop({ count, concurrency, maxMs = Infinity, send })
     }),
   );
   const wallMs = performance.now() - started;
-  return { wallMs, latencies, errors, details, completed: latencies.length, failed: [...errors.values()].reduce((a, b) => a + b, 0), timedOut: next < count };
+  return {
+    wallMs,
+    latencies,
+    errors,
+    details,
+    completed: latencies.length,
+    failed: [...errors.values()].reduce((a, b) => a + b, 0),
+    timedOut: next < count,
+  };
 }

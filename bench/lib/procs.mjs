@@ -101,7 +101,11 @@ export function installExitHandlers() {
     for (const s of servers) killGroup(s.child.pid, "SIGKILL");
     for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   });
-  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+  for (const [signal, code] of [
+    ["SIGINT", 130],
+    ["SIGTERM", 143],
+    ["SIGHUP", 129],
+  ]) {
     process.on(signal, () => {
       state.interrupted = true;
       console.error(`\n${signal}: stopping servers`);
@@ -200,7 +204,17 @@ export async function startWrangler(name, args) {
   // compiled from source"), adding ~4 ms to every new isolate on both sides. Production has no
   // custom flags, so the bench runs without them.
   const server = spawnServer(name, process.execPath, [
-    WRANGLER, "dev", ...args, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort), "--persist-to", persistDir,
+    WRANGLER,
+    "dev",
+    ...args,
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    persistDir,
   ]);
   return { name, args, url: `http://127.0.0.1:${port}`, server };
 }
@@ -263,13 +277,25 @@ export function processesOf(server) {
 const CLOCK_TICKS = 100;
 
 /** Node scripts of the dev server, by file name (wrangler's launcher re-runs Node on cli.js). */
-const NODE_SCRIPTS = { "main.ts": "supervisor (node)", "serve.mjs": "serve.mjs launcher (node)", "wrangler.js": "wrangler launcher (node)", "cli.js": "wrangler (node)" };
+const NODE_SCRIPTS = {
+  "main.ts": "supervisor (node)",
+  "serve.mjs": "serve.mjs launcher (node)",
+  "wrangler.js": "wrangler launcher (node)",
+  "cli.js": "wrangler (node)",
+};
 
 function kindOf(argv) {
   const exe = argv[0].split("/").pop();
-  if (exe === "workerd") return argv.some((a) => a.startsWith("--inspector-addr=") || a.startsWith("--debug-port=")) ? "workerd runtime" : "workerd proxy";
+  if (exe === "workerd")
+    return argv.some((a) => a.startsWith("--inspector-addr=") || a.startsWith("--debug-port="))
+      ? "workerd runtime"
+      : "workerd proxy";
   if (exe === "esbuild") return "esbuild";
-  const script = argv.slice(1).find((a) => !a.startsWith("-"))?.split("/").pop();
+  const script = argv
+    .slice(1)
+    .find((a) => !a.startsWith("-"))
+    ?.split("/")
+    .pop();
   return script ? (NODE_SCRIPTS[script] ?? `node ${script}`) : exe;
 }
 

@@ -25,5 +25,8 @@ export function markdownTable(rows) {
 /** "3× 429, 2× ECONNRESET" from a Map of error → count; "0" when empty. */
 export function errorSummary(errors) {
   if (errors.size === 0) return "0";
-  return [...errors].sort((a, b) => b[1] - a[1]).map(([what, n]) => `${n}× ${what}`).join(", ");
+  return [...errors]
+    .sort((a, b) => b[1] - a[1])
+    .map(([what, n]) => `${n}× ${what}`)
+    .join(", ");
 }

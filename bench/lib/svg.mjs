@@ -21,19 +21,26 @@ export function latencyChart({ title, subtitle, panels }) {
   const rows = Math.ceil(panels.length / cols);
   const height = headerH + rows * panelH + 10;
 
-  const values = panels.flatMap((p) => p.groups.flatMap((g) => PERCENTILES.map((k) => g[k]))).filter((v) => Number.isFinite(v) && v > 0);
+  const values = panels
+    .flatMap((p) => p.groups.flatMap((g) => PERCENTILES.map((k) => g[k])))
+    .filter((v) => Number.isFinite(v) && v > 0);
   const minDecade = Math.floor(Math.log10(Math.max(0.1, Math.min(...values))));
   const maxDecade = Math.ceil(Math.log10(Math.max(...values)));
   const decades = Math.max(1, maxDecade - minDecade);
 
   const out = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="16" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`);
   out.push(`<text x="16" y="42" fill="#444">${esc(subtitle)}</text>`);
   // Legend, under the subtitle.
   let lx = 16;
-  for (const [kind, label] of [["loader", "DWL /execute"], ["baseline", "raw Worker Loader (baseline)"]]) {
+  for (const [kind, label] of [
+    ["loader", "DWL /execute"],
+    ["baseline", "raw Worker Loader (baseline)"],
+  ]) {
     PERCENTILES.forEach((p, i) => {
       out.push(`<rect x="${lx}" y="54" width="10" height="10" fill="${COLORS[kind][i]}"/>`);
       out.push(`<text x="${lx + 13}" y="63">${p}</text>`);
@@ -53,7 +60,9 @@ export function latencyChart({ title, subtitle, panels }) {
     const y1 = oy + plot.top;
     const y = (v) => y0 - ((Math.log10(Math.max(v, 10 ** minDecade)) - minDecade) / decades) * (y0 - y1);
 
-    out.push(`<text x="${x0}" y="${oy + 18}" font-size="13" font-weight="bold">concurrency ${panel.concurrency}</text>`);
+    out.push(
+      `<text x="${x0}" y="${oy + 18}" font-size="13" font-weight="bold">concurrency ${panel.concurrency}</text>`,
+    );
     for (let d = minDecade; d <= maxDecade; d++) {
       const v = 10 ** d;
       const yy = y(v).toFixed(1);
@@ -78,7 +87,9 @@ export function latencyChart({ title, subtitle, panels }) {
         );
       });
       const lx2 = x0 + gi * groupW + groupW / 2;
-      out.push(`<text transform="translate(${lx2.toFixed(1)},${y0 + 12}) rotate(-35)" text-anchor="end" fill="${g.baseline ? "#555" : "#1f4e96"}">${esc(g.label)}</text>`);
+      out.push(
+        `<text transform="translate(${lx2.toFixed(1)},${y0 + 12}) rotate(-35)" text-anchor="end" fill="${g.baseline ? "#555" : "#1f4e96"}">${esc(g.label)}</text>`,
+      );
     });
   });
   out.push(`</svg>`);

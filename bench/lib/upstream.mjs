@@ -28,7 +28,10 @@ export async function startUpstream() {
     stop: async () => {
       worker.postMessage("stop");
       // terminate() as a bound: close() waits for keep-alive sockets the runtime may still hold.
-      await Promise.race([new Promise((resolve) => worker.once("exit", resolve)), new Promise((resolve) => setTimeout(resolve, 2_000))]);
+      await Promise.race([
+        new Promise((resolve) => worker.once("exit", resolve)),
+        new Promise((resolve) => setTimeout(resolve, 2_000)),
+      ]);
       await worker.terminate();
     },
   };

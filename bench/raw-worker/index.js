@@ -51,7 +51,8 @@ const WARM_CODE = { ...CHILD, modules: { "child.js": childSource("warm") } };
 const STORAGE_BODY =
   'const s = this.env.STORE; const k = "k" + input; await s.kvPut(k, "v"); const v = await s.kvGet(k); ' +
   'await s.filesPut("f" + input, "x"); return v + (await s.filesGetText("f" + input)) === "vx" ? 42 : 0;';
-const EGRESS_BODY = "const res = await fetch(input); await res.arrayBuffer(); return res.status === 200 ? 42 : res.status;";
+const EGRESS_BODY =
+  "const res = await fetch(input); await res.arrayBuffer(); return res.status === 200 ? 42 : res.status;";
 
 let loads = 0;
 
@@ -70,13 +71,19 @@ export default {
     const { pathname, searchParams } = url;
     if (pathname === "/load") {
       // A distinct source per call, as the bench does for the loader's cold path.
-      const stub = env.LOADER.load({ ...CHILD, modules: { "child.js": childSource(`cold ${++loads} ${crypto.randomUUID()}`) } });
+      const stub = env.LOADER.load({
+        ...CHILD,
+        modules: { "child.js": childSource(`cold ${++loads} ${crypto.randomUUID()}`) },
+      });
       return new Response(String(await callChild(stub)));
     }
     if (pathname === "/get") {
       const id = searchParams.get("id");
       if (id === null) return new Response(String(await callChild(env.LOADER.get("fixed-id", () => WARM_CODE))));
-      const stub = env.LOADER.get(`distinct-${id}`, () => ({ ...CHILD, modules: { "child.js": childSource(`distinct ${id}`) } }));
+      const stub = env.LOADER.get(`distinct-${id}`, () => ({
+        ...CHILD,
+        modules: { "child.js": childSource(`distinct ${id}`) },
+      }));
       return new Response(String(await callChild(stub)));
     }
     if (pathname === "/storage") {
@@ -90,7 +97,10 @@ export default {
     if (pathname === "/egress") {
       // globalOutbound left out: the child inherits the parent's network.
       const { globalOutbound, ...networked } = CHILD;
-      const stub = env.LOADER.get("egress", () => ({ ...networked, modules: { "child.js": childSource("egress", EGRESS_BODY) } }));
+      const stub = env.LOADER.get("egress", () => ({
+        ...networked,
+        modules: { "child.js": childSource("egress", EGRESS_BODY) },
+      }));
       return new Response(String(await callChild(stub, searchParams.get("url"))));
     }
     if (pathname === "/healthz") return new Response("ok");

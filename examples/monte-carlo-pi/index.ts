@@ -25,7 +25,9 @@ export default async function estimatePi(input: Input, env: Env) {
     const hit = x * x + y * y <= 1;
     if (hit) inside++;
     if (i < MAX_DRAWN) {
-      dots.push(`<circle cx="${(x * SIZE).toFixed(1)}" cy="${((1 - y) * SIZE).toFixed(1)}" r="1.5" fill="${hit ? "#2563eb" : "#dc2626"}"/>`);
+      dots.push(
+        `<circle cx="${(x * SIZE).toFixed(1)}" cy="${((1 - y) * SIZE).toFixed(1)}" r="1.5" fill="${hit ? "#2563eb" : "#dc2626"}"/>`,
+      );
     }
   }
   const estimate = (4 * inside) / points;

@@ -40,7 +40,10 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
   try {
     parsed = JSON.parse(env.DWL_API_KEYS);
   } catch {
-    throw DwlHttpError.of("not_configured", "DWL_API_KEYS is not valid JSON: expected { \"<sha256 hex of key>\": \"<tenant>\" }");
+    throw DwlHttpError.of(
+      "not_configured",
+      'DWL_API_KEYS is not valid JSON: expected { "<sha256 hex of key>": "<tenant>" }',
+    );
   }
   const entries: KeyEntry[] = [];
   for (const [hex, tenant] of Object.entries(parsed as Record<string, unknown>)) {
@@ -52,7 +55,10 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
 }
 
 /** Resolves the tenant of a request or throws 401 (bad key) / 503 (no keys configured). */
-export async function authenticate(header: string | undefined, env: Pick<Env, "DWL_API_KEYS" | "DWL_MODE">): Promise<string> {
+export async function authenticate(
+  header: string | undefined,
+  env: Pick<Env, "DWL_API_KEYS" | "DWL_MODE">,
+): Promise<string> {
   const local = isLocalMode(env);
   const keys = [...configuredKeys(env)];
   if (local) keys.push({ hash: await (devKeyHash ??= sha256(DEV_API_KEY)), tenant: DEV_TENANT });
@@ -60,7 +66,7 @@ export async function authenticate(header: string | undefined, env: Pick<Env, "D
     throw new DwlHttpError(
       503,
       "not_configured",
-      "no API keys are configured: set the DWL_API_KEYS secret to { \"<sha256 hex of key>\": \"<tenant>\" } (see README, Tenants and keys); for local development run `npm run dev`, which accepts the dev key dwl_local_dev",
+      'no API keys are configured: set the DWL_API_KEYS secret to { "<sha256 hex of key>": "<tenant>" } (see README, Tenants and keys); for local development run `npm run dev`, which accepts the dev key dwl_local_dev',
     );
   }
   const presentedKey = apiKeyOf(header);

@@ -42,7 +42,12 @@ export class DwlHttpError extends Error {
   }
 
   /** A request error whose status is its type's, from {@link REQUEST_ERROR_STATUS}. */
-  static of(type: RequestErrorType, message: string, issues?: RequestIssue[], headers?: Record<string, string>): DwlHttpError {
+  static of(
+    type: RequestErrorType,
+    message: string,
+    issues?: RequestIssue[],
+    headers?: Record<string, string>,
+  ): DwlHttpError {
     return new DwlHttpError(REQUEST_ERROR_STATUS[type], type, message, issues, headers);
   }
 

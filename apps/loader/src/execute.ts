@@ -57,7 +57,10 @@ export function isMetered(server: ServerLimits): boolean {
 }
 
 /** Bundles (or finds in the cache) a program. Throws CompileError for the program's mistakes. */
-export async function compileProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies" | "language">, server: ServerLimits): Promise<CompiledProgram> {
+export async function compileProgram(
+  body: Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies" | "language">,
+  server: ServerLimits,
+): Promise<CompiledProgram> {
   if (isPythonProgram(body)) {
     const program = pythonProgram(body);
     return { bundle: pythonBundle(program), key: await pythonProgramKey(program), cached: true };
@@ -68,7 +71,12 @@ export async function compileProgram(body: Pick<ExecuteRequest, "code" | "files"
 }
 
 export function compileFailure(err: CompileError): ExecutionError {
-  return { type: "compile", name: "CompileError", message: err.message, ...(err.location ? { location: err.location } : {}) };
+  return {
+    type: "compile",
+    name: "CompileError",
+    message: err.message,
+    ...(err.location ? { location: err.location } : {}),
+  };
 }
 
 /**
@@ -77,7 +85,11 @@ export function compileFailure(err: CompileError): ExecutionError {
  * the request check's verdict when the route ran it already (before admission); otherwise the
  * request is checked here, before any bundling.
  */
-export async function executeProgram(body: ExecuteRequest, context: ExecutionContext, checked?: CheckedProgram): Promise<string> {
+export async function executeProgram(
+  body: ExecuteRequest,
+  context: ExecutionContext,
+  checked?: CheckedProgram,
+): Promise<string> {
   const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0 };
   const limits = clampLimits(body.limits, context.server);
   const plan = checked ?? (await checkProgramRequest(body, context));
@@ -102,8 +114,18 @@ export async function executeProgram(body: ExecuteRequest, context: ExecutionCon
 }
 
 /** Everything baked into the child for these settings (part of its isolate id). */
-export function childScope(tenant: string, settings: Pick<RunSettings, "storage">, egress: RunEgress, checked: CheckedProgram): ChildScope {
-  return { tenant, namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE, egress: egress.scope, tools: checked.tools };
+export function childScope(
+  tenant: string,
+  settings: Pick<RunSettings, "storage">,
+  egress: RunEgress,
+  checked: CheckedProgram,
+): ChildScope {
+  return {
+    tenant,
+    namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE,
+    egress: egress.scope,
+    tools: checked.tools,
+  };
 }
 
 /**
@@ -115,7 +137,14 @@ export function childKey(compiled: Pick<CompiledProgram, "bundle" | "key">): str
 }
 
 /** The per-run settings the harness receives. */
-export function childCall(bundle: Bundle, settings: RunSettings, limits: EffectiveLimits, egress: RunEgress, server: ServerLimits, callerKey: string): ChildCall {
+export function childCall(
+  bundle: Bundle,
+  settings: RunSettings,
+  limits: EffectiveLimits,
+  egress: RunEgress,
+  server: ServerLimits,
+  callerKey: string,
+): ChildCall {
   return {
     callerKey,
     shape: bundle.shape,
@@ -132,7 +161,10 @@ export function childCall(bundle: Bundle, settings: RunSettings, limits: Effecti
   };
 }
 
-export function platformLimits(limits: EffectiveLimits, server: ServerLimits): { cpuMs: number; subRequests: number } | undefined {
+export function platformLimits(
+  limits: EffectiveLimits,
+  server: ServerLimits,
+): { cpuMs: number; subRequests: number } | undefined {
   return server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests };
 }
 
@@ -144,7 +176,7 @@ export async function runCompiled(
   clock: RunClock,
   checked: CheckedProgram,
 ): Promise<{ json: string; outcome: ChildOutcome }> {
-  const { bundle, key, cached, pinned } = compiled;
+  const { bundle, cached, pinned } = compiled;
   const limits = clampLimits(settings.limits, server);
   const runEgressSettings = await runEgress(checked.egress, env, clock.executionId);
   const scope = childScope(tenant, settings, runEgressSettings, checked);
@@ -153,7 +185,15 @@ export async function runCompiled(
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
   const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
   const call = childCall(bundle, settings, limits, runEgressSettings, server, callerKey);
-  const boot = bundle.python ? await ensurePythonBooted(oneOff ? undefined : isolateId, stub, call, server.pythonConcurrentBoots, platformLimits(limits, server)) : undefined;
+  const boot = bundle.python
+    ? await ensurePythonBooted(
+        oneOff ? undefined : isolateId,
+        stub,
+        call,
+        server.pythonConcurrentBoots,
+        platformLimits(limits, server),
+      )
+    : undefined;
   const outcome = boot && !boot.ok ? boot : await runInChild(stub, call, platformLimits(limits, server));
   const finished = performance.now();
 
@@ -165,21 +205,31 @@ export async function runCompiled(
     runMs: round(Math.min(outcome.runMs, callMs)),
     cached,
   };
-  const rest = { logs: outcome.logs, ...(outcome.logsTruncated ? { logsTruncated: true } : {}), egress: outcome.egress, timing, executionId: clock.executionId, limits };
-  logExecution({
+  const rest = {
+    logs: outcome.logs,
+    ...(outcome.logsTruncated ? { logsTruncated: true } : {}),
+    egress: outcome.egress,
+    timing,
     executionId: clock.executionId,
-    tenant,
-    kind: clock.kind ?? "execute",
-    shape: bundle.shape,
-    outcome: outcome.ok ? "ok" : outcome.error.type,
-    cached,
-    totalMs: timing.totalMs,
-    bundleMs: timing.bundleMs,
-    runMs: timing.runMs,
-    ...(outcome.ok ? { resultBytes: outcome.result.length } : {}),
-    logLines: outcome.logs.length,
-    egressCalls: outcome.egress.length,
-  }, server.logFlushMs);
+    limits,
+  };
+  logExecution(
+    {
+      executionId: clock.executionId,
+      tenant,
+      kind: clock.kind ?? "execute",
+      shape: bundle.shape,
+      outcome: outcome.ok ? "ok" : outcome.error.type,
+      cached,
+      totalMs: timing.totalMs,
+      bundleMs: timing.bundleMs,
+      runMs: timing.runMs,
+      ...(outcome.ok ? { resultBytes: outcome.result.length } : {}),
+      logLines: outcome.logs.length,
+      egressCalls: outcome.egress.length,
+    },
+    server.logFlushMs,
+  );
   if (outcome.ok) return { json: `{"ok":true,"result":${outcome.result},${JSON.stringify(rest).slice(1)}`, outcome };
 
   const error = outcome.error;

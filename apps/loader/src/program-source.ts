@@ -42,7 +42,8 @@ export function sourceBytes(body: SourceFields): number {
   const encoder = new TextEncoder();
   if (body.code !== undefined) return encoder.encode(body.code).byteLength;
   let total = 0;
-  for (const [path, text] of Object.entries(body.files ?? {})) total += encoder.encode(path).byteLength + encoder.encode(text).byteLength;
+  for (const [path, text] of Object.entries(body.files ?? {}))
+    total += encoder.encode(path).byteLength + encoder.encode(text).byteLength;
   return total;
 }
 
@@ -50,8 +51,17 @@ export async function programSource(body: SourceFields, meter: boolean): Promise
   const files: SourceFiles = body.code !== undefined ? { [SINGLE_MODULE_NAME]: body.code } : (body.files ?? {});
   const entry = body.entry ?? defaultEntry(files);
   if (entry === undefined) throw new Error("a program without an entry file passed the request check");
-  const dependencies = Object.fromEntries(Object.entries(body.dependencies ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const parts: unknown[] = [BUNDLE_FORMAT_VERSION, meter, entry, Object.keys(files).sort().map((name) => [name, files[name]])];
+  const dependencies = Object.fromEntries(
+    Object.entries(body.dependencies ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  const parts: unknown[] = [
+    BUNDLE_FORMAT_VERSION,
+    meter,
+    entry,
+    Object.keys(files)
+      .sort()
+      .map((name) => [name, files[name]]),
+  ];
   // Appended only when present, so the keys of programs without dependencies stay as they were.
   if (Object.keys(dependencies).length > 0) parts.push(Object.entries(dependencies));
   return { files, entry, meter, dependencies, key: await sha256Hex(JSON.stringify(parts)) };

@@ -6,7 +6,10 @@
  */
 export const TOO_LARGE = Symbol("too large");
 
-export async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<Uint8Array | typeof TOO_LARGE> {
+export async function readCapped(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+): Promise<Uint8Array | typeof TOO_LARGE> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -29,13 +29,40 @@ export type SettingSpec =
   | (SettingBase & { kind: "url" | "origin" | "loopback-url" | "api-keys" | "secret" });
 
 const MIB = 1024 * 1024;
-const int = (name: string, defaultText: string, min: number, summary: string, scope: SettingScope = "both"): SettingSpec => ({ name, kind: "integer", min, defaultText, summary, scope });
+const int = (
+  name: string,
+  defaultText: string,
+  min: number,
+  summary: string,
+  scope: SettingScope = "both",
+): SettingSpec => ({ name, kind: "integer", min, defaultText, summary, scope });
 
 /** Every setting the loader reads, in the order docs/configuration.md lists them. */
 export const SETTINGS: readonly SettingSpec[] = [
-  { name: "DWL_MODE", kind: "choice", values: ["local", "production"], scope: "both", defaultText: "production", summary: "`local` accepts the dev key `dwl_local_dev` and a dev encryption key; `npm run dev` and the tests set it", setBySupervisor: true },
-  { name: "DWL_API_KEYS", kind: "api-keys", scope: "deployed", defaultText: "(none)", summary: 'secret: JSON object `{ "<sha256 hex of key>": "<tenant>" }`; a deployed loader refuses to serve without it' },
-  { name: "DWL_ENCRYPTION_KEY", kind: "secret", scope: "deployed", defaultText: "(none; dev key locally)", summary: "secret: seals stored credentials and signs run tokens (at least 32 random characters)" },
+  {
+    name: "DWL_MODE",
+    kind: "choice",
+    values: ["local", "production"],
+    scope: "both",
+    defaultText: "production",
+    summary: "`local` accepts the dev key `dwl_local_dev` and a dev encryption key; `npm run dev` and the tests set it",
+    setBySupervisor: true,
+  },
+  {
+    name: "DWL_API_KEYS",
+    kind: "api-keys",
+    scope: "deployed",
+    defaultText: "(none)",
+    summary:
+      'secret: JSON object `{ "<sha256 hex of key>": "<tenant>" }`; a deployed loader refuses to serve without it',
+  },
+  {
+    name: "DWL_ENCRYPTION_KEY",
+    kind: "secret",
+    scope: "deployed",
+    defaultText: "(none; dev key locally)",
+    summary: "secret: seals stored credentials and signs run tokens (at least 32 random characters)",
+  },
   int("DWL_DEFAULT_CPU_MS", "50", 1, "CPU budget of a run that asks for none (`limits.cpuMs`)"),
   int("DWL_MAX_CPU_MS", "30000", 1, "largest `limits.cpuMs`; a larger request is capped"),
   int("DWL_DEFAULT_SUBREQUESTS", "50", 0, "outbound requests of a run that asks for no `limits.subRequests`"),
@@ -44,7 +71,12 @@ export const SETTINGS: readonly SettingSpec[] = [
   int("DWL_MAX_TIMEOUT_MS", "30000", 1, "largest `limits.timeoutMs`; a larger request is capped"),
   int("DWL_MAX_CODE_BYTES", String(MIB), 1, "UTF-8 bytes of `code` or of all `files` with their paths (413 above)"),
   int("DWL_MAX_INPUT_BYTES", String(MIB), 1, "bytes of `input` as JSON (413 above)"),
-  int("DWL_MAX_RESULT_BYTES", String(MIB), 1, "bytes of the encoded result or response body (`output_too_large` above)"),
+  int(
+    "DWL_MAX_RESULT_BYTES",
+    String(MIB),
+    1,
+    "bytes of the encoded result or response body (`output_too_large` above)",
+  ),
   int("DWL_MAX_LOG_LINES", "1000", 1, "log lines kept per run (truncation is marked)"),
   int("DWL_MAX_LOG_BYTES", String(64 * 1024), 1, "bytes of log messages kept per run"),
   int("DWL_MAX_KV_VALUE_BYTES", String(MIB), 1, "bytes of one `env.KV` value"),
@@ -52,22 +84,104 @@ export const SETTINGS: readonly SettingSpec[] = [
   int("DWL_RATE_PER_MINUTE", "1200", 1, "executions one tenant may start per minute (bursts up to the same number)"),
   int("DWL_MAX_CONCURRENT", "50", 1, "executions one tenant may have running at once"),
   int("DWL_ADMISSION_QUEUE", "1000", 0, "executions of one tenant waiting for a turn; 0 refuses at once (429)"),
-  int("DWL_ADMISSION_MAX_WAIT_MS", "`DWL_MAX_TIMEOUT_MS`", 0, "longest wait for a turn; a longer expected wait is refused (429)"),
-  { name: "DWL_ADMISSION", kind: "choice", values: ["isolate", "durable-object"], scope: "both", defaultText: "isolate local, durable-object deployed", summary: "where per-tenant admission is kept: this loader isolate's memory, or one Durable Object per tenant" },
+  int(
+    "DWL_ADMISSION_MAX_WAIT_MS",
+    "`DWL_MAX_TIMEOUT_MS`",
+    0,
+    "longest wait for a turn; a longer expected wait is refused (429)",
+  ),
+  {
+    name: "DWL_ADMISSION",
+    kind: "choice",
+    values: ["isolate", "durable-object"],
+    scope: "both",
+    defaultText: "isolate local, durable-object deployed",
+    summary: "where per-tenant admission is kept: this loader isolate's memory, or one Durable Object per tenant",
+  },
   int("DWL_MAX_SANDBOXES", "100", 0, "sandboxes one tenant may have"),
-  int("DWL_MAX_SANDBOX_STORAGE_BYTES", String(64 * MIB), 0, "bytes of stored sandbox bundles per tenant, shared bundles counted once"),
+  int(
+    "DWL_MAX_SANDBOX_STORAGE_BYTES",
+    String(64 * MIB),
+    0,
+    "bytes of stored sandbox bundles per tenant, shared bundles counted once",
+  ),
   int("DWL_SANDBOX_WRITES_PER_MINUTE", "60", 0, "sandbox creates and updates one tenant may attempt per minute"),
-  { name: "DWL_CPU_ENFORCEMENT", kind: "choice", values: ["instrument", "platform", "both"], scope: "both", defaultText: "instrument", summary: "how `cpuMs` is enforced: fuel-metered code, the platform's own limit, or both (docs/metering.md)" },
-  int("DWL_LOG_FLUSH_MS", "100 local, 0 deployed", 0, "execution log lines are written in batches this often; 0 writes each at once"),
-  int("DWL_MAX_WARM_ISOLATES", "256 local, 0 deployed", 0, "distinct programs kept warm per loader isolate; 0 = no bound"),
-  int("DWL_PYTHON_HEAP_BYTES", String(128 * MIB), 48 * MIB, "bytes of a Python child's heap (the wasm memory its runs share); a run that exhausts it ends as `memory_limit`"),
-  int("DWL_PYTHON_CONCURRENT_BOOTS", "1", 1, "Python children started at once per loader isolate (each start holds the local runtime ~1 s)"),
-  int("DWL_PYTHON_MAX_CHILDREN", "8 local, 0 deployed", 0, "Python children (one per tenant scope, ~130 MB each locally) kept started per loader isolate; past it a run gets a one-off child; 0 = no bound"),
-  { name: "DWL_NPM_REGISTRY", kind: "url", scope: "both", defaultText: "https://registry.npmjs.org", summary: "npm-compatible registry `dependencies` are resolved and downloaded from" },
-  { name: "DWL_PUBLIC_ORIGIN", kind: "origin", scope: "both", defaultText: "the request's origin", summary: "origin clients reach the loader on, for sandbox `url`s; `npm run dev` sets it", setBySupervisor: true },
-  { name: "DWL_SUPERVISOR_URL", kind: "loopback-url", scope: "local", defaultText: "(unset)", summary: "the local supervisor's loopback URL for effect notices; set only by `npm run dev`", setBySupervisor: true },
-  { name: "DWL_EGRESS_ALLOW_LOOPBACK", kind: "choice", values: ["true", "false"], scope: "tests", defaultText: "false", summary: "`true` lets egress reach loopback hosts (tests and local upstream stand-ins only)" },
-  { name: "DWL_TEST_UPSTREAM", kind: "url", scope: "tests", defaultText: "(unset)", summary: "the loopback echo upstream of the test suite" },
+  {
+    name: "DWL_CPU_ENFORCEMENT",
+    kind: "choice",
+    values: ["instrument", "platform", "both"],
+    scope: "both",
+    defaultText: "instrument",
+    summary: "how `cpuMs` is enforced: fuel-metered code, the platform's own limit, or both (docs/metering.md)",
+  },
+  int(
+    "DWL_LOG_FLUSH_MS",
+    "100 local, 0 deployed",
+    0,
+    "execution log lines are written in batches this often; 0 writes each at once",
+  ),
+  int(
+    "DWL_MAX_WARM_ISOLATES",
+    "256 local, 0 deployed",
+    0,
+    "distinct programs kept warm per loader isolate; 0 = no bound",
+  ),
+  int(
+    "DWL_PYTHON_HEAP_BYTES",
+    String(128 * MIB),
+    48 * MIB,
+    "bytes of a Python child's heap (the wasm memory its runs share); a run that exhausts it ends as `memory_limit`",
+  ),
+  int(
+    "DWL_PYTHON_CONCURRENT_BOOTS",
+    "1",
+    1,
+    "Python children started at once per loader isolate (each start holds the local runtime ~1 s)",
+  ),
+  int(
+    "DWL_PYTHON_MAX_CHILDREN",
+    "8 local, 0 deployed",
+    0,
+    "Python children (one per tenant scope, ~130 MB each locally) kept started per loader isolate; past it a run gets a one-off child; 0 = no bound",
+  ),
+  {
+    name: "DWL_NPM_REGISTRY",
+    kind: "url",
+    scope: "both",
+    defaultText: "https://registry.npmjs.org",
+    summary: "npm-compatible registry `dependencies` are resolved and downloaded from",
+  },
+  {
+    name: "DWL_PUBLIC_ORIGIN",
+    kind: "origin",
+    scope: "both",
+    defaultText: "the request's origin",
+    summary: "origin clients reach the loader on, for sandbox `url`s; `npm run dev` sets it",
+    setBySupervisor: true,
+  },
+  {
+    name: "DWL_SUPERVISOR_URL",
+    kind: "loopback-url",
+    scope: "local",
+    defaultText: "(unset)",
+    summary: "the local supervisor's loopback URL for effect notices; set only by `npm run dev`",
+    setBySupervisor: true,
+  },
+  {
+    name: "DWL_EGRESS_ALLOW_LOOPBACK",
+    kind: "choice",
+    values: ["true", "false"],
+    scope: "tests",
+    defaultText: "false",
+    summary: "`true` lets egress reach loopback hosts (tests and local upstream stand-ins only)",
+  },
+  {
+    name: "DWL_TEST_UPSTREAM",
+    kind: "url",
+    scope: "tests",
+    defaultText: "(unset)",
+    summary: "the loopback echo upstream of the test suite",
+  },
 ];
 
 const BY_NAME = new Map(SETTINGS.map((spec) => [spec.name, spec]));
@@ -84,7 +198,9 @@ export class SettingError extends Error {
  * The loader settings `npm run dev` takes from its environment (`DWL_MAX_SANDBOXES=5 npm run
  * dev`): every one but those the supervisor sets itself and the tests' own.
  */
-export function settingsFromEnvironment(environment: Readonly<Record<string, string | undefined>>): Record<string, string> {
+export function settingsFromEnvironment(
+  environment: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const s of SETTINGS) {
     const value = environment[s.name];
@@ -135,7 +251,15 @@ export function choiceSetting<T extends string>(vars: SettingVars, name: string,
 /** An http(s) origin without path, query or fragment, or undefined. */
 function bareOrigin(raw: string): string | undefined {
   const url = URL.parse(raw);
-  const bare = url !== null && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password && !raw.endsWith("?") && !raw.endsWith("#");
+  const bare =
+    url !== null &&
+    url.pathname === "/" &&
+    !url.search &&
+    !url.hash &&
+    !url.username &&
+    !url.password &&
+    !raw.endsWith("?") &&
+    !raw.endsWith("#");
   return bare && (url.protocol === "http:" || url.protocol === "https:") ? url.origin : undefined;
 }
 
@@ -145,10 +269,14 @@ function textProblem(s: SettingSpec, raw: string): string | undefined {
   switch (s.kind) {
     case "url": {
       const url = URL.parse(raw);
-      return url && (url.protocol === "http:" || url.protocol === "https:") ? undefined : `${s.name} must be an http(s) URL${got}`;
+      return url && (url.protocol === "http:" || url.protocol === "https:")
+        ? undefined
+        : `${s.name} must be an http(s) URL${got}`;
     }
     case "origin":
-      return bareOrigin(raw) !== undefined ? undefined : `${s.name} must be an http(s) origin without a path, like "http://127.0.0.1:8787"${got}`;
+      return bareOrigin(raw) !== undefined
+        ? undefined
+        : `${s.name} must be an http(s) origin without a path, like "http://127.0.0.1:8787"${got}`;
     case "loopback-url": {
       const url = URL.parse(raw);
       const loopback = url !== null && (url.hostname === "127.0.0.1" || url.hostname === "localhost");
@@ -162,7 +290,11 @@ function textProblem(s: SettingSpec, raw: string): string | undefined {
       } catch {
         parsed = undefined;
       }
-      const ok = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every((tenant) => typeof tenant === "string");
+      const ok =
+        typeof parsed === "object" &&
+        parsed !== null &&
+        !Array.isArray(parsed) &&
+        Object.values(parsed).every((tenant) => typeof tenant === "string");
       // A secret: its value is never echoed.
       return ok ? undefined : `${s.name} is not valid JSON: expected { "<sha256 hex of key>": "<tenant>" }`;
     }

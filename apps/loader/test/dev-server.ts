@@ -22,7 +22,9 @@ function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer().listen(0, "127.0.0.1", () => {
       const address = probe.address();
-      probe.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      probe.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -35,7 +37,13 @@ export async function startDevServer(env: Record<string, string> = {}, args: str
   let output = "";
   const child = spawn(process.execPath, ["scripts/serve.mjs", ...args], {
     cwd: root,
-    env: { ...process.env, ...env, PORT: String(port), DWL_STATE_DIR: stateDir, XDG_CONFIG_HOME: join(root, ".dwl/config") },
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      DWL_STATE_DIR: stateDir,
+      XDG_CONFIG_HOME: join(root, ".dwl/config"),
+    },
     detached: true,
   });
   child.stdout?.on("data", (d: Buffer) => (output += d.toString()));

@@ -55,7 +55,8 @@ export function namespaceWithStubOverrides<T extends Rpc.DurableObjectBranded | 
 /** The runtime's env with some bindings replaced. */
 export function envWith(replaced: Partial<Env>): Env {
   return new Proxy(env, {
-    get: (real, prop) => (typeof prop === "string" && Object.hasOwn(replaced, prop) ? replaced[prop as keyof Env] : Reflect.get(real, prop)),
+    get: (real, prop) =>
+      typeof prop === "string" && Object.hasOwn(replaced, prop) ? replaced[prop as keyof Env] : Reflect.get(real, prop),
   });
 }
 
@@ -70,7 +71,11 @@ export async function callWithEnv(faultyEnv: Env, path: string, init: RequestIni
 }
 
 /** Makes every call of `method` on the `binding`'s class reject with a fresh `fault()`. */
-export function failBindingMethod(binding: KVNamespace | R2Bucket, method: string, kind: "Error" | "TypeError" = "Error"): void {
+export function failBindingMethod(
+  binding: KVNamespace | R2Bucket,
+  method: string,
+  kind: "Error" | "TypeError" = "Error",
+): void {
   const prototype = Object.getPrototypeOf(binding) as Record<string, Method>;
   vi.spyOn(prototype, method).mockImplementation(() => Promise.reject(fault(kind)));
 }

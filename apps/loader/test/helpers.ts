@@ -1,5 +1,11 @@
 /** Drives the loader exactly as a client does: whole HTTP requests through its fetch handler. */
-import { ExecuteResponseSchema, RequestErrorBodySchema, type ExecuteRequest, type ExecuteResponse, type RequestErrorBody } from "@dwl/protocol";
+import {
+  ExecuteResponseSchema,
+  RequestErrorBodySchema,
+  type ExecuteRequest,
+  type ExecuteResponse,
+  type RequestErrorBody,
+} from "@dwl/protocol";
 import { exports } from "cloudflare:workers";
 
 export const DEV_KEY = "dwl_local_dev";
@@ -15,15 +21,27 @@ export function call(path: string, init: RequestInit & { key?: string | null } =
 
 /** POST /execute and validate the response against the protocol schema. */
 export async function execute(body: ExecuteRequest | Record<string, unknown>, key?: string): Promise<ExecuteResponse> {
-  const res = await call("/execute", { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" }, key });
+  const res = await call("/execute", {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+    key,
+  });
   const json = await res.json();
   if (res.status !== 200) throw new Error(`expected 200, got ${res.status}: ${JSON.stringify(json)}`);
   return ExecuteResponseSchema.parse(json);
 }
 
 /** POST /execute expecting a request error; returns status and parsed error body. */
-export async function executeRejected(body: string | object, key?: string | null): Promise<{ status: number; body: RequestErrorBody }> {
-  const res = await call("/execute", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body), key });
+export async function executeRejected(
+  body: string | object,
+  key?: string | null,
+): Promise<{ status: number; body: RequestErrorBody }> {
+  const res = await call("/execute", {
+    method: "POST",
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    key,
+  });
   return { status: res.status, body: RequestErrorBodySchema.parse(await res.json()) };
 }
 

@@ -14,7 +14,11 @@ let client: Client;
 beforeAll(async () => {
   server = await startDevServer();
   client = new Client({ name: "dwl-test", version: "1.0.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers: { authorization: "Bearer dwl_local_dev" } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), {
+      requestInit: { headers: { authorization: "Bearer dwl_local_dev" } },
+    }),
+  );
 });
 afterAll(async () => {
   await client?.close();
@@ -28,7 +32,10 @@ describe("MCP over wrangler dev with the official SDK client", () => {
   it("lists search and execute, whose descriptions and input schemas total under 1,000 tokens", async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
-    const tokens = tools.reduce((sum, t) => sum + encode(t.description ?? "").length + encode(JSON.stringify(t.inputSchema)).length, 0);
+    const tokens = tools.reduce(
+      (sum, t) => sum + encode(t.description ?? "").length + encode(JSON.stringify(t.inputSchema)).length,
+      0,
+    );
     expect(tokens).toBeGreaterThan(100); // the count is real, not an empty string
     expect(tokens).toBeLessThan(1_000);
   });
@@ -43,7 +50,10 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     expect((ok as ToolResult).isError).toBe(false);
     expect(textOf(ok)).toContain("result:\n42");
 
-    const runtime = await client.callTool({ name: "execute", arguments: { code: "export default () => {\n  throw new RangeError('out of range');\n}" } });
+    const runtime = await client.callTool({
+      name: "execute",
+      arguments: { code: "export default () => {\n  throw new RangeError('out of range');\n}" },
+    });
     expect((runtime as ToolResult).isError).toBe(true);
     expect(textOf(runtime)).toContain("error (runtime): RangeError: out of range");
     expect(textOf(runtime)).toMatch(/index\.ts:2:\d+/);
@@ -56,7 +66,11 @@ describe("MCP over wrangler dev with the official SDK client", () => {
   it("calls an operator tool from a program", async () => {
     const result = await client.callTool({
       name: "execute",
-      arguments: { code: "async (_, env) => (await env.NOTES.add('from mcp', 'hello')).title", tools: ["notes"], storage: { namespace: "mcp-node-test" } },
+      arguments: {
+        code: "async (_, env) => (await env.NOTES.add('from mcp', 'hello')).title",
+        tools: ["notes"],
+        storage: { namespace: "mcp-node-test" },
+      },
     });
     expect(textOf(result)).toContain('"from mcp"');
   });
@@ -66,7 +80,11 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     try {
       for (let i = 0; i < 30; i++) {
         const session = new Client({ name: `dwl-test-${i}`, version: "1.0.0" });
-        await session.connect(new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers: { authorization: "Bearer dwl_local_dev" } } }));
+        await session.connect(
+          new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), {
+            requestInit: { headers: { authorization: "Bearer dwl_local_dev" } },
+          }),
+        );
         clients.push(session);
       }
       const started = Date.now();

@@ -17,7 +17,16 @@ import buildPlayground from "../../playground/build.mjs";
 import { startDevServer, type DevServer } from "./dev-server.ts";
 
 const CHROMIUM = process.env.DWL_CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 const root = new URL("../../../", import.meta.url).pathname;
 const artifacts = join(root, "apps/loader/test/artifacts");
 const APT_TIMEOUT_MS = 600_000;
@@ -26,7 +35,10 @@ const APT_TIMEOUT_MS = 600_000;
 function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     let output = "";
-    const child = spawn(command, args, { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
     child.stderr.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
     child.on("error", (error) => resolve({ code: null, output: String(error) }));
@@ -38,7 +50,8 @@ function run(command: string, args: string[]): Promise<{ code: number | null; ou
 async function ensureChromium(): Promise<string | null> {
   if (existsSync(CHROMIUM)) return null;
   if (CHROMIUM !== "/usr/bin/chromium") return `DWL_CHROMIUM=${CHROMIUM} does not exist`;
-  if (process.getuid?.() !== 0) return "/usr/bin/chromium is missing and installing it needs root: run `sudo apt-get install -y chromium`";
+  if (process.getuid?.() !== 0)
+    return "/usr/bin/chromium is missing and installing it needs root: run `sudo apt-get install -y chromium`";
   console.log("playground test: installing Debian's chromium with apt-get (once)…");
   let result = await run("apt-get", ["install", "-y", "--no-install-recommends", "chromium"]);
   if (result.code !== 0) {
@@ -66,11 +79,17 @@ beforeAll(async () => {
     return;
   }
   profile = mkdtempSync(join(tmpdir(), "dwl-chromium-"));
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1440, height: 960 } });
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1440, height: 960 },
+  });
   page = context.pages()[0] ?? (await context.newPage());
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
-    if (message.type() === "error" && /Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
+    if (message.type() === "error" && /Content Security Policy|Refused to/i.test(message.text()))
+      problems.push(`console: ${message.text()}`);
   });
   mkdirSync(artifacts, { recursive: true });
 }, APT_TIMEOUT_MS + 120_000);
@@ -92,7 +111,20 @@ function measureLayout(): { overlaps: string[]; outside: string[]; scrollWidth: 
   const groups = [
     [".bar", ".source", ".output"],
     // Every panel of both columns against every other: a column's content can spill over the other's box.
-    [".bar", ".files", "#editor", "#options-box", "#example-note", "#status", "#error-pane", ".pane:has(#result)", "#preview-pane", ".pane:has(#logs)", "#egress-pane", ".pane:has(#timing)"],
+    [
+      ".bar",
+      ".files",
+      "#editor",
+      "#options-box",
+      "#example-note",
+      "#status",
+      "#error-pane",
+      ".pane:has(#result)",
+      "#preview-pane",
+      ".pane:has(#logs)",
+      "#egress-pane",
+      ".pane:has(#timing)",
+    ],
     ["#example", "#mode", "#api-key", "#api-key-toggle", "#run"],
   ];
   const overlaps: string[] = [];
@@ -100,9 +132,14 @@ function measureLayout(): { overlaps: string[]; outside: string[]; scrollWidth: 
   for (const group of groups) {
     const boxes = group
       .map((selector) => ({ selector, element: document.querySelector(selector) as HTMLElement | null }))
-      .filter((entry): entry is { selector: string; element: HTMLElement } => entry.element !== null && entry.element.offsetParent !== null)
+      .filter(
+        (entry): entry is { selector: string; element: HTMLElement } =>
+          entry.element !== null && entry.element.offsetParent !== null,
+      )
       .map(({ selector, element }) => ({ selector, box: element.getBoundingClientRect() }));
-    for (const { selector, box } of boxes) if (box.left < -1 || box.right > innerWidth + 1) outside.push(`${selector} spans ${Math.round(box.left)}..${Math.round(box.right)}`);
+    for (const { selector, box } of boxes)
+      if (box.left < -1 || box.right > innerWidth + 1)
+        outside.push(`${selector} spans ${Math.round(box.left)}..${Math.round(box.right)}`);
     for (let i = 0; i < boxes.length; i++) {
       for (let j = i + 1; j < boxes.length; j++) {
         const a = boxes[i]!.box;
@@ -166,7 +203,11 @@ describe("the playground page", () => {
         const span = spans.find((s) => s.textContent === word);
         return span ? getComputedStyle(span).color : null;
       };
-      return { keyword: colourOf("export"), type: colourOf("string"), plain: getComputedStyle(document.querySelector(".cm-line")!).color };
+      return {
+        keyword: colourOf("export"),
+        type: colourOf("string"),
+        plain: getComputedStyle(document.querySelector(".cm-line")!).color,
+      };
     });
     expect(colours.keyword).toBeTruthy();
     expect(colours.keyword).not.toBe(colours.plain);
@@ -177,14 +218,20 @@ describe("the playground page", () => {
     if (skipReason) return ctx.skip();
     expect(await runExample("hello")).toMatch(/^ok in/);
     expect(await text("#result")).toContain('"greeting": "Hello, world!"');
-    const logs = await page.locator("#logs li").evaluateAll((items) => items.map((li) => [li.querySelector(".level")?.textContent, li.querySelector(".message")?.textContent]));
+    const logs = await page
+      .locator("#logs li")
+      .evaluateAll((items) =>
+        items.map((li) => [li.querySelector(".level")?.textContent, li.querySelector(".message")?.textContent]),
+      );
     expect(logs).toEqual([
       ["log", "hello, world!"],
       ["info", "each log line has a level…"],
       ["warn", "…and a time in ms since the run started"],
     ]);
     const timing = await page.locator("#timing dt").allTextContents();
-    expect(timing).toEqual(expect.arrayContaining(["totalMs", "bundleMs", "startMs", "runMs", "cached", "roundTripMs"]));
+    expect(timing).toEqual(
+      expect.arrayContaining(["totalMs", "bundleMs", "startMs", "runMs", "cached", "roundTripMs"]),
+    );
     expect(await text("#timing dd")).toMatch(/^\d+(\.\d+)? ms$/);
     expect(await page.isHidden("#error-pane")).toBe(true);
   });
@@ -199,7 +246,10 @@ describe("the playground page", () => {
     expect(await runExample("multi-file", "keys")).toMatch(/^ok in/);
     expect(Object.keys((await request).postDataJSON().files)).toEqual(["index.ts", "geometry.ts"]);
     expect(await text("#result")).toContain('"total": 9.142');
-    expect(await page.locator("#logs .message").allTextContents()).toEqual(["rect with area 6.000", "circle with area 3.142"]);
+    expect(await page.locator("#logs .message").allTextContents()).toEqual([
+      "rect with area 6.000",
+      "circle with area 3.142",
+    ]);
   });
 
   it("runs Monte Carlo π and shows the SVG it saved, fetched from /files with the key", async (ctx) => {
@@ -211,7 +261,9 @@ describe("the playground page", () => {
     expect(await text("#logs .message")).toMatch(/^sampled 20000 points, \d+ inside$/);
     const image = page.locator("#images img");
     await image.waitFor();
-    await page.waitForFunction(() => (document.querySelector("#images img") as HTMLImageElement | null)?.naturalWidth === 400);
+    await page.waitForFunction(
+      () => (document.querySelector("#images img") as HTMLImageElement | null)?.naturalWidth === 400,
+    );
     expect(await image.getAttribute("src")).toMatch(/^blob:/);
     expect(await image.getAttribute("alt")).toContain("charts/pi.svg");
     await page.screenshot({ path: join(artifacts, "playground.png") });
@@ -229,7 +281,9 @@ describe("the playground page", () => {
     expect((await svg).status()).toBe(200);
     expect(await text("#result")).toMatch(/"estimate": 3\.\d+/);
     expect(await text("#logs .message")).toMatch(/^sampled 20000 points, \d+ inside$/);
-    await page.waitForFunction(() => (document.querySelector("#images img") as HTMLImageElement | null)?.naturalWidth === 400);
+    await page.waitForFunction(
+      () => (document.querySelector("#images img") as HTMLImageElement | null)?.naturalWidth === 400,
+    );
   });
 
   it("deploys the sandbox app and shows its page in a sandboxed iframe that cannot reach the key", async (ctx) => {
@@ -251,14 +305,26 @@ describe("the playground page", () => {
         } catch {
           storage = "blocked";
         }
-        return { origin: origin, storage, parent: (() => { try { return parent.document.title; } catch { return "blocked"; } })() };
+        return {
+          origin: origin,
+          storage,
+          parent: (() => {
+            try {
+              return parent.document.title;
+            } catch {
+              return "blocked";
+            }
+          })(),
+        };
       }),
     );
     expect(isolation).toEqual({ origin: "null", storage: "blocked", parent: "blocked" });
     await page.screenshot({ path: join(artifacts, "playground-sandbox.png") });
 
     // Run again: the same sandbox is updated (PUT, version 2), its warm module state kept.
-    const updated = page.waitForResponse((r) => /\/sandboxes\/[^/]+$/.test(new URL(r.url()).pathname) && r.request().method() === "PUT");
+    const updated = page.waitForResponse(
+      (r) => /\/sandboxes\/[^/]+$/.test(new URL(r.url()).pathname) && r.request().method() === "PUT",
+    );
     expect(await runExample("sandbox-app")).toMatch(/saved \(version 2\) and previewed$/);
     expect((await updated).status()).toBe(200);
     expect(await frame.locator("h1").textContent()).toBe("Hello from a sandbox");

@@ -21,7 +21,16 @@ let upstream: EchoServer;
 beforeAll(async () => {
   upstream = await startEchoServer();
   const keys = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" });
-  server = await startDevServer({}, ["--var", "DWL_EGRESS_ALLOW_LOOPBACK:true", "--var", `DWL_API_KEYS:${keys}`, "--var", `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`, "--var", `DWL_PYTHON_MAX_CHILDREN:${MAX_CHILDREN}`]);
+  server = await startDevServer({}, [
+    "--var",
+    "DWL_EGRESS_ALLOW_LOOPBACK:true",
+    "--var",
+    `DWL_API_KEYS:${keys}`,
+    "--var",
+    `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`,
+    "--var",
+    `DWL_PYTHON_MAX_CHILDREN:${MAX_CHILDREN}`,
+  ]);
   // The first Python run of a tenant starts its child; later tests measure runs, not that.
   await run({ language: "python", code: "None" });
   await run({ language: "python", code: "None" }, OTHER_KEY);
@@ -51,7 +60,12 @@ function failed(res: ExecuteResponse) {
 
 describe("Python programs", { timeout: 60_000 }, () => {
   it("answers the last expression, with print as log lines and sys.stderr as error lines", async () => {
-    const res = ok(await run({ language: "python", code: 'import sys\nprint("sampled", 3)\nprint("careful", file=sys.stderr)\n{"pi": round(3.14159, 2), "t": (1, 2)}' }));
+    const res = ok(
+      await run({
+        language: "python",
+        code: 'import sys\nprint("sampled", 3)\nprint("careful", file=sys.stderr)\n{"pi": round(3.14159, 2), "t": (1, 2)}',
+      }),
+    );
     expect(res.result).toEqual({ pi: 3.14, t: [1, 2] });
     expect(res.logs.map(({ level, message }) => [level, message])).toEqual([
       ["log", "sampled 3"],
@@ -60,14 +74,20 @@ describe("Python programs", { timeout: 60_000 }, () => {
   });
 
   it("calls main(input, env), sync or async, and takes .py files as Python without `language`", async () => {
-    const sync = ok(await run({ files: { "main.py": "def main(input, env):\n    return input['n'] * 2" }, input: { n: 21 } }));
+    const sync = ok(
+      await run({ files: { "main.py": "def main(input, env):\n    return input['n'] * 2" }, input: { n: 21 } }),
+    );
     expect(sync.result).toBe(42);
-    const files = { "main.py": "import helpers\nasync def main(input):\n    return helpers.double(input)", "helpers.py": "def double(x):\n    return [x, x]" };
+    const files = {
+      "main.py": "import helpers\nasync def main(input):\n    return helpers.double(input)",
+      "helpers.py": "def double(x):\n    return [x, x]",
+    };
     expect(ok(await run({ files, input: "a" })).result).toEqual(["a", "a"]);
     expect(ok(await run({ files: { "app.py": "7 * 6" }, entry: "app.py" })).result).toBe(42);
     // Relative imports, packages as folders, and .json files read as data from the program's folder.
     const packaged = {
-      "main.py": "from .lib.maths import triple\nimport json\nwith open('data.json') as f:\n    data = json.load(f)\ntriple(data['n'])",
+      "main.py":
+        "from .lib.maths import triple\nimport json\nwith open('data.json') as f:\n    data = json.load(f)\ntriple(data['n'])",
       "lib/maths.py": "from . import constants\ndef triple(x):\n    return x * constants.THREE",
       "lib/constants.py": "THREE = 3",
       "data.json": '{"n": 14}',
@@ -86,16 +106,28 @@ describe("Python programs", { timeout: 60_000 }, () => {
     ].join("\n");
     const res = ok(await run({ language: "python", code, storage: { namespace: "py-storage" } }));
     expect(res.result).toEqual(["1", ["count"], '<svg xmlns="http://www.w3.org/2000/svg"/>']);
-    const download = await fetch(`${server.base}/files/py-storage/chart.svg`, { headers: { authorization: "Bearer dwl_local_dev" } });
+    const download = await fetch(`${server.base}/files/py-storage/chart.svg`, {
+      headers: { authorization: "Bearer dwl_local_dev" },
+    });
     expect(download.headers.get("content-type")).toBe("image/svg+xml");
     expect(await download.text()).toContain("<svg");
     // Another tenant's program sees none of it.
-    const other = ok(await run({ language: "python", code: "async def main(input, env):\n    return await env.KV.get('count')", storage: { namespace: "py-storage" } }, OTHER_KEY));
+    const other = ok(
+      await run(
+        {
+          language: "python",
+          code: "async def main(input, env):\n    return await env.KV.get('count')",
+          storage: { namespace: "py-storage" },
+        },
+        OTHER_KEY,
+      ),
+    );
     expect(other.result).toBeNull();
   });
 
   it("sends requests only through the egress gateway: denied by default, allowed and audited when listed, credentials by placeholder", async () => {
-    const fetchCode = (url: string, headers = "{}") => `from pyodide.http import pyfetch\nasync def main(input, env):\n    r = await pyfetch("${url}", headers=${headers})\n    return [r.status, (await r.json())['headers'].get('authorization')]`;
+    const fetchCode = (url: string, headers = "{}") =>
+      `from pyodide.http import pyfetch\nasync def main(input, env):\n    r = await pyfetch("${url}", headers=${headers})\n    return [r.status, (await r.json())['headers'].get('authorization')]`;
     const denied = failed(await run({ language: "python", code: fetchCode(`${upstream.url}/denied`) }));
     expect(denied.error).toMatchObject({ type: "egress_denied", name: "EgressDeniedError" });
     expect(denied.error.stack).toContain('File "main.py"');
@@ -108,9 +140,17 @@ describe("Python programs", { timeout: 60_000 }, () => {
       body: JSON.stringify({ value: "real-secret", hosts: [host] }),
     });
     expect(put.status).toBeLessThan(300);
-    const allowed = ok(await run({ language: "python", code: fetchCode(`${upstream.url}/allowed`, `{"authorization": "Bearer " + env.SECRETS["pyapi"]}`), egress: { credentials: ["pyapi"] } }));
+    const allowed = ok(
+      await run({
+        language: "python",
+        code: fetchCode(`${upstream.url}/allowed`, `{"authorization": "Bearer " + env.SECRETS["pyapi"]}`),
+        egress: { credentials: ["pyapi"] },
+      }),
+    );
     // The upstream got the value; the program saw only its placeholder, even in the echo.
-    const seen = (await (await fetch(`${upstream.url}/__seen?path=/allowed`)).json()) as { headers: Record<string, string> };
+    const seen = (await (await fetch(`${upstream.url}/__seen?path=/allowed`)).json()) as {
+      headers: Record<string, string>;
+    };
     expect(seen.headers.authorization).toBe("Bearer real-secret");
     expect(allowed.result).toEqual([200, expect.stringMatching(/^Bearer dwl_secret_pyapi_/)]);
     expect(JSON.stringify(allowed)).not.toContain("real-secret");
@@ -118,36 +158,63 @@ describe("Python programs", { timeout: 60_000 }, () => {
   });
 
   it("ends an infinite loop as cpu_limit, even one that catches everything, while another tenant keeps answering", async () => {
-    const loop = run({ language: "python", code: "n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except BaseException:\n        pass", limits: { cpuMs: 200 } });
+    const loop = run({
+      language: "python",
+      code: "n = 0\nwhile True:\n    try:\n        while True:\n            n += 1\n    except BaseException:\n        pass",
+      limits: { cpuMs: 200 },
+    });
     const other = await run({ language: "python", code: "sum(x * x for x in range(100))" }, OTHER_KEY);
     expect(ok(other).result).toBe(328350);
     const res = failed(await loop);
     expect(res.error.type).toBe("cpu_limit");
     // The meter is not a module a program can import, nor a global of __main__.
-    const reach = ok(await run({ language: "python", code: "import sys, __main__\n[k for k in sys.modules if 'dwl' in k] + [k for k in vars(__main__) if 'dwl' in k or 'runner' in k or k in ('sys', 'types')]" }));
+    const reach = ok(
+      await run({
+        language: "python",
+        code: "import sys, __main__\n[k for k in sys.modules if 'dwl' in k] + [k for k in vars(__main__) if 'dwl' in k or 'runner' in k or k in ('sys', 'types')]",
+      }),
+    );
     expect(reach.result).toEqual([]);
     // Comprehensions count too.
     expect(failed(await run({ language: "python", code: "[i for i in range(10**9)]" })).error.type).toBe("cpu_limit");
   });
 
   it("turns a memory bomb into memory_limit for that run only, at DWL_PYTHON_HEAP_BYTES", async () => {
-    const res = failed(await run({ language: "python", code: "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))", limits: { cpuMs: 1000 } }));
+    const res = failed(
+      await run({
+        language: "python",
+        code: "chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))",
+        limits: { cpuMs: 1000 },
+      }),
+    );
     expect(res.error).toMatchObject({ type: "memory_limit", name: "MemoryLimitError" });
     expect(res.error.message).toContain(String(HEAP_BYTES));
     // 40 MiB fits the default 128 MiB heap, not this server's 64 MiB; 8 MiB fits both.
-    expect(failed(await run({ language: "python", code: "len(bytearray(40 * 1024 * 1024))" })).error.type).toBe("memory_limit");
+    expect(failed(await run({ language: "python", code: "len(bytearray(40 * 1024 * 1024))" })).error.type).toBe(
+      "memory_limit",
+    );
     expect(ok(await run({ language: "python", code: "len(bytearray(8 * 1024 * 1024))" })).result).toBe(8 * 1024 * 1024);
   });
 
   it("ends a program that waits too long as timeout", async () => {
-    const res = failed(await run({ language: "python", code: "import asyncio\nawait asyncio.sleep(30)\n1", limits: { timeoutMs: 500 } }));
+    const res = failed(
+      await run({ language: "python", code: "import asyncio\nawait asyncio.sleep(30)\n1", limits: { timeoutMs: 500 } }),
+    );
     expect(res.error.type).toBe("timeout");
   });
 
   it("reports a SyntaxError as compile with the file and line, and an exception with a traceback of the user's files only", async () => {
-    const syntax = failed(await run({ files: { "main.py": "import util\nutil.go()", "util.py": "def go(:\n    pass" } }));
-    expect(syntax.error).toMatchObject({ type: "compile", name: "SyntaxError", location: { file: "util.py", line: 1 } });
-    const thrown = failed(await run({ files: { "main.py": "import util\nutil.divide(1)", "util.py": "def divide(x):\n    return x / 0" } }));
+    const syntax = failed(
+      await run({ files: { "main.py": "import util\nutil.go()", "util.py": "def go(:\n    pass" } }),
+    );
+    expect(syntax.error).toMatchObject({
+      type: "compile",
+      name: "SyntaxError",
+      location: { file: "util.py", line: 1 },
+    });
+    const thrown = failed(
+      await run({ files: { "main.py": "import util\nutil.divide(1)", "util.py": "def divide(x):\n    return x / 0" } }),
+    );
     expect(thrown.error).toMatchObject({ type: "runtime", name: "ZeroDivisionError", message: "division by zero" });
     expect(thrown.error.stack).toContain('File "main.py", line 2');
     expect(thrown.error.stack).toContain('File "util.py", line 2, in divide');
@@ -155,17 +222,26 @@ describe("Python programs", { timeout: 60_000 }, () => {
   });
 
   it("draws different random numbers in every child, though all start from one snapshot", async () => {
-    const draw = (namespace: string) => run({ language: "python", code: "import random\n[random.random() for _ in range(3)]", storage: { namespace } });
+    const draw = (namespace: string) =>
+      run({ language: "python", code: "import random\n[random.random() for _ in range(3)]", storage: { namespace } });
     const [a, b] = await Promise.all([draw("py-random-a"), draw("py-random-b")]);
     expect(ok(a).result).not.toEqual(ok(b).result);
   });
 
   it("starts every run from a clean namespace, and keeps tenants apart", async () => {
-    ok(await run({ files: { "main.py": "import state\nstate.value = 'mine'\nsecret = 1", "state.py": "value = None" } }));
-    const after = ok(await run({ files: { "main.py": "import state\n[state.value, 'secret' in globals()]", "state.py": "value = 'fresh'" } }));
+    ok(
+      await run({ files: { "main.py": "import state\nstate.value = 'mine'\nsecret = 1", "state.py": "value = None" } }),
+    );
+    const after = ok(
+      await run({
+        files: { "main.py": "import state\n[state.value, 'secret' in globals()]", "state.py": "value = 'fresh'" },
+      }),
+    );
     expect(after.result).toEqual(["fresh", false]);
     ok(await run({ language: "python", code: "import builtins\nbuiltins.leaked = 'tenant local'" }));
-    const other = ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'leaked', None)" }, OTHER_KEY));
+    const other = ok(
+      await run({ language: "python", code: "import builtins\ngetattr(builtins, 'leaked', None)" }, OTHER_KEY),
+    );
     expect(other.result).toBeNull();
   });
 
@@ -183,11 +259,21 @@ describe("Python programs", { timeout: 60_000 }, () => {
 
   it("runs through the MCP execute tool, and search finds how to write it", async () => {
     const client = new Client({ name: "dwl-python-test", version: "1.0.0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), { requestInit: { headers: { authorization: "Bearer dwl_local_dev" } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), {
+        requestInit: { headers: { authorization: "Bearer dwl_local_dev" } },
+      }),
+    );
     try {
-      const text = (result: unknown) => (result as { content: { text: string }[] }).content.map((c) => c.text).join("\n");
-      expect(text(await client.callTool({ name: "search", arguments: { query: "python pyfetch" } }))).toContain("async def main(input, env)");
-      const ran = await client.callTool({ name: "execute", arguments: { language: "python", code: "print('from mcp')\n6 * 7" } });
+      const text = (result: unknown) =>
+        (result as { content: { text: string }[] }).content.map((c) => c.text).join("\n");
+      expect(text(await client.callTool({ name: "search", arguments: { query: "python pyfetch" } }))).toContain(
+        "async def main(input, env)",
+      );
+      const ran = await client.callTool({
+        name: "execute",
+        arguments: { language: "python", code: "print('from mcp')\n6 * 7" },
+      });
       expect(ran.isError).toBeFalsy();
       expect(text(ran)).toContain("42");
       expect(text(ran)).toContain("from mcp");
@@ -197,12 +283,16 @@ describe("Python programs", { timeout: 60_000 }, () => {
   });
 
   it("runs as a persistent sandbox", async () => {
-    const created = await server.post("/sandboxes", { files: { "main.py": "def main(input, env):\n    return {'hello': input}" } });
+    const created = await server.post("/sandboxes", {
+      files: { "main.py": "def main(input, env):\n    return {'hello': input}" },
+    });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     const res = await server.post(`/sandboxes/${id}/execute`, { input: "py" });
     expect(ExecuteResponseSchema.parse(await res.json())).toMatchObject({ ok: true, result: { hello: "py" } });
-    const http = await fetch(`${server.base}/sandboxes/${id}/http/`, { headers: { authorization: "Bearer dwl_local_dev" } });
+    const http = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+      headers: { authorization: "Bearer dwl_local_dev" },
+    });
     expect(http.status).toBe(500);
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
@@ -210,11 +300,19 @@ describe("Python programs", { timeout: 60_000 }, () => {
   it("past DWL_PYTHON_MAX_CHILDREN, runs each program in a one-off child that keeps nothing", async () => {
     // A warm child keeps interpreter state between runs of its scope (docs/python.md)...
     ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'" }));
-    expect(ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'mark', None)" })).result).toBe("kept");
+    expect(ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'mark', None)" })).result).toBe(
+      "kept",
+    );
     // ...a scope past the bound gets a new child for every run.
     const over = { storage: { namespace: "py-over-bound" } };
     ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'", ...over }));
-    const again = ok(await run({ language: "python", code: "import builtins\nprint('ran')\ngetattr(builtins, 'mark', None)", ...over }));
+    const again = ok(
+      await run({
+        language: "python",
+        code: "import builtins\nprint('ran')\ngetattr(builtins, 'mark', None)",
+        ...over,
+      }),
+    );
     expect(again.result).toBeNull();
     expect(again.logs.map((l) => l.message)).toEqual(["ran"]);
   });

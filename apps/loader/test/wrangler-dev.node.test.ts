@@ -16,7 +16,10 @@ const post = (path: string, body: unknown, key?: string | null) => server.post(p
 
 describe("wrangler dev over HTTP", () => {
   it("runs a TypeScript program with the dev key", async () => {
-    const res = await post("/execute", { code: "export default (input: { n: number }) => { console.log('n is', input.n); return input.n * 2; }", input: { n: 21 } });
+    const res = await post("/execute", {
+      code: "export default (input: { n: number }) => { console.log('n is', input.n); return input.n * 2; }",
+      input: { n: 21 },
+    });
     expect(res.status).toBe(200);
     const body = ExecuteResponseSchema.parse(await res.json());
     expect(body).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "n is 21" }] });
@@ -30,15 +33,22 @@ describe("wrangler dev over HTTP", () => {
 
   it("defuses a catastrophic regular expression (V8 flags from scripts/serve.mjs)", async () => {
     // Without the linear-time fallback this backtracks for minutes and freezes the whole runtime.
-    const res = await post("/execute", { code: 'export default () => /(a+)+$/.test("a".repeat(40) + "b")', limits: { timeoutMs: 5_000 } });
+    const res = await post("/execute", {
+      code: 'export default () => /(a+)+$/.test("a".repeat(40) + "b")',
+      limits: { timeoutMs: 5_000 },
+    });
     expect(ExecuteResponseSchema.parse(await res.json())).toMatchObject({ ok: true, result: false });
   });
 
   it("ends a never-settling program with `timeout` and keeps serving", async () => {
-    const slow = ExecuteResponseSchema.parse(await (await post("/execute", { code: "await new Promise(() => {})", limits: { timeoutMs: 200 } })).json());
+    const slow = ExecuteResponseSchema.parse(
+      await (await post("/execute", { code: "await new Promise(() => {})", limits: { timeoutMs: 200 } })).json(),
+    );
     expect(slow.ok).toBe(false);
     if (!slow.ok) expect(slow.error.type).toBe("timeout");
-    const next = ExecuteResponseSchema.parse(await (await post("/execute", { code: "export default () => 'still here'" })).json());
+    const next = ExecuteResponseSchema.parse(
+      await (await post("/execute", { code: "export default () => 'still here'" })).json(),
+    );
     expect(next).toMatchObject({ ok: true, result: "still here" });
   });
 });

@@ -52,7 +52,10 @@ export class Api {
   }
 
   /** One request to a sandbox's fetch handler, `path` relative to its root. */
-  async sandboxHttp(id: string, path: string): Promise<{ status: number; contentType: string; body: string; executionId: string | null }> {
+  async sandboxHttp(
+    id: string,
+    path: string,
+  ): Promise<{ status: number; contentType: string; body: string; executionId: string | null }> {
     const response = await this.call(`/sandboxes/${encodeURIComponent(id)}/http/${path.replace(/^\/+/, "")}`);
     return {
       status: response.status,
@@ -64,7 +67,9 @@ export class Api {
 
   /** A file of the tenant's namespace, as a Blob (for an <img> via a blob: URL). */
   async file(namespace: string, key: string): Promise<Blob> {
-    const response = await this.call(`/files/${encodeURIComponent(namespace)}/${key.split("/").map(encodeURIComponent).join("/")}`);
+    const response = await this.call(
+      `/files/${encodeURIComponent(namespace)}/${key.split("/").map(encodeURIComponent).join("/")}`,
+    );
     if (!response.ok) throw await failureOf(response);
     return response.blob();
   }
@@ -76,6 +81,10 @@ async function failureOf(response: Response): Promise<RequestFailure> {
     const { error } = JSON.parse(text) as RequestErrorBody;
     return new RequestFailure(response.status, error.type, error.message, error.issues);
   } catch {
-    return new RequestFailure(response.status, "http_error", `HTTP ${response.status}: ${text.slice(0, 200) || response.statusText}`);
+    return new RequestFailure(
+      response.status,
+      "http_error",
+      `HTTP ${response.status}: ${text.slice(0, 200) || response.statusText}`,
+    );
   }
 }

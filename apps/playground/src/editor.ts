@@ -27,7 +27,10 @@ const errorLine = StateField.define<DecorationSet>({
     lines = lines.map(tr.changes);
     for (const effect of tr.effects) {
       if (!effect.is(setErrorLine)) continue;
-      lines = effect.value === null ? Decoration.none : Decoration.set([errorLineDecoration.range(tr.state.doc.line(effect.value).from)]);
+      lines =
+        effect.value === null
+          ? Decoration.none
+          : Decoration.set([errorLineDecoration.range(tr.state.doc.line(effect.value).from)]);
     }
     return lines;
   },
@@ -146,9 +149,15 @@ export class FileEditor {
     const line = doc.line(Math.min(Math.max(mark.line, 1), doc.lines));
     const from = Math.min(line.from + Math.max(mark.column - 1, 0), line.to);
     const to = from < line.to ? line.to : Math.min(from + 1, doc.length);
-    const diagnostics = setDiagnostics(this.view.state, [{ from, to, severity: "error", message: mark.message, source: "run" }]);
+    const diagnostics = setDiagnostics(this.view.state, [
+      { from, to, severity: "error", message: mark.message, source: "run" },
+    ]);
     this.view.dispatch({
-      effects: [...effectsOf(diagnostics), setErrorLine.of(line.number), EditorView.scrollIntoView(from, { y: "center" })],
+      effects: [
+        ...effectsOf(diagnostics),
+        setErrorLine.of(line.number),
+        EditorView.scrollIntoView(from, { y: "center" }),
+      ],
       selection: { anchor: from },
     });
   }
@@ -177,7 +186,16 @@ export class FileEditor {
   private onTabKey(event: KeyboardEvent): void {
     const names = [...this.states.keys()];
     const index = names.indexOf(this.active);
-    const next = event.key === "ArrowRight" ? index + 1 : event.key === "ArrowLeft" ? index - 1 : event.key === "Home" ? 0 : event.key === "End" ? names.length - 1 : null;
+    const next =
+      event.key === "ArrowRight"
+        ? index + 1
+        : event.key === "ArrowLeft"
+          ? index - 1
+          : event.key === "Home"
+            ? 0
+            : event.key === "End"
+              ? names.length - 1
+              : null;
     if (next === null) return;
     event.preventDefault();
     const name = names[(next + names.length) % names.length];

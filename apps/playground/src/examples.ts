@@ -83,7 +83,14 @@ export const EXAMPLES: readonly Example[] = [
     title: "Runtime error",
     mode: "execute",
     files: { "index.ts": runtimeError },
-    options: { input: { orders: [{ id: "a", total: 5 }, { id: "b", total: 7.5 }] } },
+    options: {
+      input: {
+        orders: [
+          { id: "a", total: 5 },
+          { id: "b", total: 7.5 },
+        ],
+      },
+    },
     note: "The stack points at your own line; the editor marks it.",
   },
 ];

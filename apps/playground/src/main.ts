@@ -13,7 +13,11 @@ import { showInFrame } from "./preview.ts";
 import "./style.css";
 
 const DEV_KEY = "dwl_local_dev";
-const STORE = { key: "dwl-playground:key", example: "dwl-playground:example", sandbox: "dwl-playground:sandbox" } as const;
+const STORE = {
+  key: "dwl-playground:key",
+  example: "dwl-playground:example",
+  sandbox: "dwl-playground:sandbox",
+} as const;
 const IMAGE_KEY = /^[^\s:?#]+\.(?:svg|png|jpe?g|gif|webp)$/i;
 const MAX_IMAGES = 4;
 /** Where style.css switches to one column (its `@media (max-width: 900px)`). */
@@ -54,7 +58,11 @@ const previewFrame = $<HTMLIFrameElement>("preview");
 const api = new Api(() => keyInput.value.trim());
 const panes = new Panes((mark) => editor.markError(mark));
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="dwl-style-nonce"]')?.content ?? "";
-const editor = new FileEditor($("editor"), $("file-tabs"), { onRun: () => void run(), nonce, onFilesChange: (count) => ($("remove-file").hidden = count < 2) });
+const editor = new FileEditor($("editor"), $("file-tabs"), {
+  onRun: () => void run(),
+  nonce,
+  onFilesChange: (count) => ($("remove-file").hidden = count < 2),
+});
 
 /** Edits survive switching examples (for this visit). */
 const edited = new Map<string, { files: Record<string, string>; options: string; mode: RunMode }>();
@@ -90,7 +98,10 @@ $("add-file").addEventListener("click", () => {
   const name = prompt("New file name (relative path, e.g. util.ts)", "util.ts")?.trim();
   if (!name) return;
   if (!/^(?!\.{1,2}\/)(?!.*\/\.{1,2}\/)[\w.@/-]+\.(?:ts|tsx|js|mjs|jsx|json)$/.test(name) || name.startsWith("/")) {
-    panes.setStatus(`"${name}" is not a valid file name: a relative path ending in .ts .tsx .js .mjs .jsx or .json`, "failed");
+    panes.setStatus(
+      `"${name}" is not a valid file name: a relative path ending in .ts .tsx .js .mjs .jsx or .json`,
+      "failed",
+    );
     return;
   }
   if (editor.fileNames().includes(name)) return editor.show(name);
@@ -102,7 +113,8 @@ $("remove-file").addEventListener("click", () => {
 });
 
 function selectExample(id: string): void {
-  if (current) edited.set(current.id, { files: editor.files(), options: optionsInput.value, mode: modeSelect.value as RunMode });
+  if (current)
+    edited.set(current.id, { files: editor.files(), options: optionsInput.value, mode: modeSelect.value as RunMode });
   current = EXAMPLES.find((example) => example.id === id) ?? EXAMPLES[0]!;
   exampleSelect.value = current.id;
   stored.set(STORE.example, current.id);
@@ -126,7 +138,8 @@ function readOptions(): Record<string, unknown> {
   } catch (error) {
     throw new RequestFailure(0, "invalid_options", `Request options are not valid JSON: ${(error as Error).message}`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RequestFailure(0, "invalid_options", "Request options must be a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new RequestFailure(0, "invalid_options", "Request options must be a JSON object");
   return value as Record<string, unknown>;
 }
 
@@ -170,7 +183,8 @@ async function run(): Promise<void> {
  */
 function revealStatus(): void {
   const { top } = $("status").getBoundingClientRect();
-  if (matchMedia(ONE_COLUMN).matches && (top < 0 || top > innerHeight * 0.4)) $("status").scrollIntoView({ block: "start" });
+  if (matchMedia(ONE_COLUMN).matches && (top < 0 || top > innerHeight * 0.4))
+    $("status").scrollIntoView({ block: "start" });
 }
 
 async function runExecute(options: Record<string, unknown>, started: number): Promise<void> {
@@ -181,7 +195,10 @@ async function runExecute(options: Record<string, unknown>, started: number): Pr
   panes.setTiming(response.timing, { roundTripMs });
   if (response.ok) {
     panes.setResult(response.result);
-    panes.setStatus(`ok in ${response.timing.totalMs.toFixed(1)} ms${response.timing.cached ? " (cached bundle)" : ""}`, "ok");
+    panes.setStatus(
+      `ok in ${response.timing.totalMs.toFixed(1)} ms${response.timing.cached ? " (cached bundle)" : ""}`,
+      "ok",
+    );
     await showImages(response.result, namespaceOf(options));
     return;
   }
@@ -199,7 +216,8 @@ async function runSandbox(options: Record<string, unknown>, started: number): Pr
   panes.setResult(info);
   const previewMs = await loadPreview(info.id);
   panes.setTiming(null, { saveMs, previewMs, roundTripMs: performance.now() - started });
-  if (previewPane.dataset.failed !== "true") panes.setStatus(`sandbox ${info.id} saved (version ${info.version}) and previewed`, "ok");
+  if (previewPane.dataset.failed !== "true")
+    panes.setStatus(`sandbox ${info.id} saved (version ${info.version}) and previewed`, "ok");
 }
 
 /** Fetches one page of the sandbox with the key and shows it in the sandboxed frame. */
@@ -215,7 +233,9 @@ async function loadPreview(id: string): Promise<number> {
   if (page.status >= 500) {
     // The sandbox threw: `{ error: { type, name, message, stack } }`, located like a run's error.
     try {
-      const { error } = JSON.parse(page.body) as { error: { type: string; name: string; message: string; stack?: string } };
+      const { error } = JSON.parse(page.body) as {
+        error: { type: string; name: string; message: string; stack?: string };
+      };
       const mark = locate(error, editor.fileNames());
       panes.setError({ ...error, mark });
       editor.markError(mark);
@@ -238,7 +258,8 @@ async function showImages(result: unknown, namespace: string): Promise<void> {
   const keys = new Set<string>();
   const visit = (value: unknown, depth: number) => {
     if (typeof value === "string" && IMAGE_KEY.test(value)) keys.add(value.replace(/^\/+/, ""));
-    else if (value && typeof value === "object" && depth < 3) for (const child of Object.values(value)) visit(child, depth + 1);
+    else if (value && typeof value === "object" && depth < 3)
+      for (const child of Object.values(value)) visit(child, depth + 1);
   };
   visit(result, 0);
   for (const key of [...keys].slice(0, MAX_IMAGES)) {
@@ -253,13 +274,24 @@ async function showImages(result: unknown, namespace: string): Promise<void> {
 function showFailure(error: unknown): void {
   if (error instanceof RequestFailure) {
     const hint = error.status === 401 ? `\nCheck the API key (local development: ${DEV_KEY}).` : "";
-    const issues = (error.issues ?? []).map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`).join("\n");
-    panes.setError({ type: error.type, name: error.status ? `HTTP ${error.status}` : "Options", message: error.message + hint, stack: issues });
+    const issues = (error.issues ?? [])
+      .map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`)
+      .join("\n");
+    panes.setError({
+      type: error.type,
+      name: error.status ? `HTTP ${error.status}` : "Options",
+      message: error.message + hint,
+      stack: issues,
+    });
     panes.setStatus(error.status ? `request refused: ${error.type} (HTTP ${error.status})` : error.message, "failed");
     return;
   }
   const message = error instanceof Error ? error.message : String(error);
-  panes.setError({ type: "network", name: error instanceof Error ? error.name : "Error", message: `Could not reach the loader: ${message}` });
+  panes.setError({
+    type: "network",
+    name: error instanceof Error ? error.name : "Error",
+    message: `Could not reach the loader: ${message}`,
+  });
   panes.setStatus("the loader did not answer", "failed");
 }
 

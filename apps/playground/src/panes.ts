@@ -71,7 +71,11 @@ export class Panes {
     this.logs.replaceChildren(
       ...entries.map((entry) => {
         const item = element("li", `log level-${entry.level}`);
-        item.append(element("span", "level", entry.level), element("span", "time", `+${entry.time.toFixed(1)} ms`), element("span", "message", entry.message));
+        item.append(
+          element("span", "level", entry.level),
+          element("span", "time", `+${entry.time.toFixed(1)} ms`),
+          element("span", "message", entry.message),
+        );
         return item;
       }),
     );
@@ -108,7 +112,13 @@ export class Panes {
   setTiming(timing: Timing | null, extra: Record<string, number> = {}): void {
     const rows: [string, string][] = [];
     if (timing) {
-      rows.push(["totalMs", ms(timing.totalMs)], ["bundleMs", ms(timing.bundleMs)], ["startMs", ms(timing.startMs)], ["runMs", ms(timing.runMs)], ["cached", timing.cached ? "yes" : "no"]);
+      rows.push(
+        ["totalMs", ms(timing.totalMs)],
+        ["bundleMs", ms(timing.bundleMs)],
+        ["startMs", ms(timing.startMs)],
+        ["runMs", ms(timing.runMs)],
+        ["cached", timing.cached ? "yes" : "no"],
+      );
     }
     for (const [name, value] of Object.entries(extra)) rows.push([name, ms(value)]);
     this.timing.replaceChildren(
@@ -132,7 +142,11 @@ export class Panes {
       this.timingBar.append(segment);
       const entry = element("li", `legend-${part.name}`);
       entry.title = part.meaning;
-      entry.append(element("span", `swatch ${part.name}`), element("span", "", part.label), element("span", "value", ms(value)));
+      entry.append(
+        element("span", `swatch ${part.name}`),
+        element("span", "", part.label),
+        element("span", "value", ms(value)),
+      );
       this.timingLegend.append(entry);
     }
   }
@@ -162,7 +176,12 @@ export class Panes {
 
 /** The timing bar's segments, in order, with what the legend says about each. */
 const TIMING_PARTS = [
-  { name: "bundle", field: "bundleMs", label: "bundle", meaning: "bundleMs: resolving and bundling the program (about 0 on a cache hit)" },
+  {
+    name: "bundle",
+    field: "bundleMs",
+    label: "bundle",
+    meaning: "bundleMs: resolving and bundling the program (about 0 on a cache hit)",
+  },
   { name: "start", field: "startMs", label: "start", meaning: "startMs: the isolate start plus RPC" },
   { name: "run", field: "runMs", label: "run", meaning: "runMs: the program's own time inside the child" },
   { name: "other", field: "totalMs", label: "other", meaning: "the rest of totalMs" },
@@ -171,7 +190,10 @@ const TIMING_PARTS = [
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
 /** Where an error points: a compile error's location, else the first stack frame in one of `files`. */
-export function locate(error: ExecutionError | { name: string; message: string; stack?: string | undefined }, files: readonly string[]): ErrorMark | null {
+export function locate(
+  error: ExecutionError | { name: string; message: string; stack?: string | undefined },
+  files: readonly string[],
+): ErrorMark | null {
   const message = `${error.name}: ${error.message}`;
   if ("location" in error && error.location && files.includes(error.location.file)) {
     return { file: error.location.file, line: error.location.line, column: error.location.column, message };

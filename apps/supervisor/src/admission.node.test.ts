@@ -6,7 +6,14 @@ import { describe, expect, it } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
 import { routeOf, runsIn } from "./routes.ts";
 
-const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({ perKey: 2, total: 3, queueMax: 100, queueBodyBytes: 1_000, maxWaitMs: 30_000, ...overrides });
+const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
+  perKey: 2,
+  total: 3,
+  queueMax: 100,
+  queueBodyBytes: 1_000,
+  maxWaitMs: 30_000,
+  ...overrides,
+});
 
 function ticket(admission: Admission, key: string, bodyBytes = 0): Ticket {
   const entered = admission.enter(key, bodyBytes);
@@ -25,7 +32,13 @@ async function admittedOf(tickets: Record<string, Ticket>): Promise<string[]> {
 describe("admission", () => {
   it("admits up to perKey per key and total in all, and queues the rest", async () => {
     const admission = new Admission(limits());
-    const t = { a1: ticket(admission, "a"), a2: ticket(admission, "a"), a3: ticket(admission, "a"), b1: ticket(admission, "b"), b2: ticket(admission, "b") };
+    const t = {
+      a1: ticket(admission, "a"),
+      a2: ticket(admission, "a"),
+      a3: ticket(admission, "a"),
+      b1: ticket(admission, "b"),
+      b2: ticket(admission, "b"),
+    };
     expect(await admittedOf(t)).toEqual(["a1", "a2", "b1"]);
     expect(admission.queued).toBe(2);
   });
@@ -88,8 +101,18 @@ describe("admission", () => {
 
   it("counts the runs a request starts: an MCP batch of tools/call takes one slot per call, up to perKey", async () => {
     const mcp = routeOf("POST", "/mcp");
-    const call = (id: number) => ({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "execute", arguments: { code: "1" } } });
-    expect(runsIn(mcp, Buffer.from(JSON.stringify([call(1), call(2), call(3), { jsonrpc: "2.0", id: 4, method: "tools/list" }])))).toBe(3);
+    const call = (id: number) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "execute", arguments: { code: "1" } },
+    });
+    expect(
+      runsIn(
+        mcp,
+        Buffer.from(JSON.stringify([call(1), call(2), call(3), { jsonrpc: "2.0", id: 4, method: "tools/list" }])),
+      ),
+    ).toBe(3);
     expect(runsIn(mcp, Buffer.from(JSON.stringify(call(1))))).toBe(1);
     expect(runsIn(routeOf("POST", "/execute"), Buffer.from("[1,2,3]"))).toBe(1);
 

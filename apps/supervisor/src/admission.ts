@@ -18,7 +18,11 @@ export interface AdmissionLimits {
   maxWaitMs: number;
 }
 
-export type Refusal = { refused: "expected_wait" | "queue_full" | "queue_memory"; retryAfterSeconds: number; expectedWaitMs: number };
+export type Refusal = {
+  refused: "expected_wait" | "queue_full" | "queue_memory";
+  retryAfterSeconds: number;
+  expectedWaitMs: number;
+};
 
 export interface Ticket {
   /** Whether it got its slot at once (`admitted` is then already resolved). */
@@ -80,7 +84,11 @@ export class Admission {
       return this.ticket(key, state, slots, Promise.resolve(), undefined);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
-    const refuse = (refused: Refusal["refused"]): Refusal => ({ refused, expectedWaitMs: expectedWaitMs ?? 0, retryAfterSeconds: Math.max(1, Math.ceil((expectedWaitMs ?? 0) / 1000)) });
+    const refuse = (refused: Refusal["refused"]): Refusal => ({
+      refused,
+      expectedWaitMs: expectedWaitMs ?? 0,
+      retryAfterSeconds: Math.max(1, Math.ceil((expectedWaitMs ?? 0) / 1000)),
+    });
     if (expectedWaitMs !== undefined && expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
     if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
@@ -115,7 +123,13 @@ export class Admission {
     return (state.queue.length + 1) * (sorted[sorted.length >> 1] as number);
   }
 
-  private ticket(key: string, state: KeyState, slots: number, admitted: Promise<void>, waiter: Waiter | undefined): Ticket {
+  private ticket(
+    key: string,
+    state: KeyState,
+    slots: number,
+    admitted: Promise<void>,
+    waiter: Waiter | undefined,
+  ): Ticket {
     let released = false;
     return {
       immediate: waiter === undefined,

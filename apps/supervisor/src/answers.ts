@@ -24,12 +24,18 @@ export function send(res: ServerResponse, { status, headers, body }: Answer): vo
   res.end(body);
 }
 
-export function requestError(status: number, type: RequestErrorType, message: string, headers: Record<string, string> = {}): Answer {
+export function requestError(
+  status: number,
+  type: RequestErrorType,
+  message: string,
+  headers: Record<string, string> = {},
+): Answer {
   const body: RequestErrorBody = { error: { type, message } };
   return { status, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
 }
 
-export const bodyTooLarge = (maxBytes: number): Answer => requestError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
+export const bodyTooLarge = (maxBytes: number): Answer =>
+  requestError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
 
 /** A failed run, shaped as POST /execute answers one: HTTP 200, `ok: false`. */
 function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<string, string> = {}): Answer {
@@ -67,7 +73,11 @@ function describe({ cause, heapLimitMb, maxResidentMb, watchdogMs }: VerdictCont
       message: `the runtime stopped responding for over ${watchdogMs} ms in work that metering cannot interrupt (a long native operation); it was restarted`,
     };
   }
-  return { type: "runtime", name: "RuntimeCrash", message: "the runtime crashed while running this program; it was restarted" };
+  return {
+    type: "runtime",
+    name: "RuntimeCrash",
+    message: "the runtime crashed while running this program; it was restarted",
+  };
 }
 
 /** For the run judged to have taken the runtime down. */
@@ -86,6 +96,11 @@ const RESTARTED_MESSAGE =
 /** For a run that was in flight when another run took the runtime down, and may have had an effect. */
 export function runtimeRestarted(executionShaped: boolean, elapsedMs: number): Answer {
   const headers = { "retry-after": String(RESTART_RETRY_AFTER_SECONDS) };
-  if (executionShaped) return failedRun({ type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE }, elapsedMs, headers);
+  if (executionShaped)
+    return failedRun(
+      { type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE },
+      elapsedMs,
+      headers,
+    );
   return requestError(503, "runtime_restarted", RESTARTED_MESSAGE, headers);
 }

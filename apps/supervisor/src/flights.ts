@@ -38,7 +38,14 @@ export class Flights {
   private sequence = 0;
 
   open(fields: Pick<Flight, "method" | "route" | "body" | "generation">): Flight {
-    const flight: Flight = { ...fields, token: `${this.prefix}${(this.sequence++).toString(36)}`, crashes: 0, effectful: false, answered: false, startedAt: Date.now() };
+    const flight: Flight = {
+      ...fields,
+      token: `${this.prefix}${(this.sequence++).toString(36)}`,
+      crashes: 0,
+      effectful: false,
+      answered: false,
+      startedAt: Date.now(),
+    };
     this.byToken.set(flight.token, flight);
     return flight;
   }

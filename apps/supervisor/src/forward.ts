@@ -30,7 +30,17 @@ export interface AttemptRequest {
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those this hop sets itself. */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "expect", "host"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect",
+  "host",
+]);
 
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
 export const MAX_RESPONSE_HEADER_BYTES = 256 * 1024;
@@ -99,7 +109,11 @@ export class RuntimeClient {
           client.destroy();
           return settle({ kind: "broken" });
         }
-        if (error.code === "HPE_HEADER_OVERFLOW") return settle({ kind: "unrelayable", message: `the answer's headers are larger than ${MAX_RESPONSE_HEADER_BYTES} bytes` });
+        if (error.code === "HPE_HEADER_OVERFLOW")
+          return settle({
+            kind: "unrelayable",
+            message: `the answer's headers are larger than ${MAX_RESPONSE_HEADER_BYTES} bytes`,
+          });
         settle({ kind: "lost", reached: error.code !== "ECONNREFUSED" });
       });
 

@@ -21,7 +21,11 @@ import { forwardableHeaders, RuntimeClient } from "./forward.ts";
 import { routeOf, runsIn } from "./routes.ts";
 import { buildLoader } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
-import { checkSettings as checkLoaderSettings, SettingError as LoaderSettingError, settingsFromEnvironment } from "../../loader/src/settings.ts";
+import {
+  checkSettings as checkLoaderSettings,
+  SettingError as LoaderSettingError,
+  settingsFromEnvironment,
+} from "../../loader/src/settings.ts";
 import { readSettings, SettingError, type Settings } from "./settings.ts";
 import { Supervisor } from "./supervisor.ts";
 import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
@@ -108,7 +112,6 @@ let runtimeClient: RuntimeClient | undefined;
 let markReady!: () => void;
 const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-
 function refusalAnswer(refusal: Refusal): Answer {
   const wait = `${Math.ceil(refusal.expectedWaitMs / 1000)} s`;
   const why = {
@@ -116,7 +119,9 @@ function refusalAnswer(refusal: Refusal): Answer {
     queue_full: `the local queue is full (DWL_QUEUE_MAX, ${settings.queueMax} requests waiting)`,
     queue_memory: `the local queue holds as many request bodies as it may (DWL_QUEUE_BODY_BYTES, ${settings.queueBodyBytes} bytes)`,
   }[refusal.refused];
-  return requestError(429, "rate_limited", `${why}; retry in ${refusal.retryAfterSeconds} s`, { "retry-after": String(refusal.retryAfterSeconds) });
+  return requestError(429, "rate_limited", `${why}; retry in ${refusal.retryAfterSeconds} s`, {
+    "retry-after": String(refusal.retryAfterSeconds),
+  });
 }
 
 /** The whole body, or undefined if the client went away or it is over the cap (answered here). */
@@ -154,7 +159,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
   const keyHash = key === undefined ? undefined : hashOf(key);
   const group = keyHash === undefined ? UNVERIFIED_GROUP : verifiedKeys.groupOf(keyHash);
-  const hasBody = method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
+  const hasBody =
+    method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
 
   // A program request waits for its slot only once its whole body is here: idle connections
   // that send headers and nothing else hold no slot. A key not accepted yet streams nothing.
@@ -179,7 +185,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     }
   }
 
-  const flight = flights.open({ method, route, body: Buffer.isBuffer(body) ? body : body ? "streamed" : undefined, generation: 0 });
+  const flight = flights.open({
+    method,
+    route,
+    body: Buffer.isBuffer(body) ? body : body ? "streamed" : undefined,
+    generation: 0,
+  });
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push([SUPERVISED_REQUEST_HEADER, flight.token]);
   await supervisor.relay(flight, { method, path, headers, body, maxBodyBytes: settings.maxBodyBytes }, res, release);
@@ -202,8 +213,15 @@ if (!address || typeof address !== "object") fail("the public port has no addres
 const publicHost = `127.0.0.1:${address.port}`;
 
 // Beside the state it serves: two loaders started at once (a test, a bench) never share a build.
-const build = await buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) => fail(String(error instanceof Error ? error.message : error)));
-const loaderVars = { DWL_MODE: "local", DWL_PUBLIC_ORIGIN: `http://${publicHost}`, DWL_SUPERVISOR_URL: control.url, ...extraVars };
+const build = await buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) =>
+  fail(String(error instanceof Error ? error.message : error)),
+);
+const loaderVars = {
+  DWL_MODE: "local",
+  DWL_PUBLIC_ORIGIN: `http://${publicHost}`,
+  DWL_SUPERVISOR_URL: control.url,
+  ...extraVars,
+};
 // wrangler.toml's [vars] under these: a bad value there stops the start too, before workerd runs.
 checkLoaderVars({ ...(build.workerOptions.bindings as object | undefined), ...loaderVars });
 const runtime = new Runtime({
@@ -217,9 +235,18 @@ const runtime = new Runtime({
 });
 await runtime.start();
 runtimeClient = new RuntimeClient(runtime.origin, publicHost);
-supervisor = new Supervisor(runtime, runtimeClient, flights, { heapLimitMb: settings.heapLimitMb, maxResidentMb: settings.maxResidentMb, watchdogMs: settings.watchdogMs });
-const recycle = settings.recycleIdleMs > 0 ? { idleMs: settings.recycleIdleMs, residentMb: settings.recycleResidentMb } : undefined;
-const watchdog = new Watchdog(runtime, supervisor, { watchdogMs: settings.watchdogMs, maxResidentMb: settings.maxResidentMb, recycle });
+supervisor = new Supervisor(runtime, runtimeClient, flights, {
+  heapLimitMb: settings.heapLimitMb,
+  maxResidentMb: settings.maxResidentMb,
+  watchdogMs: settings.watchdogMs,
+});
+const recycle =
+  settings.recycleIdleMs > 0 ? { idleMs: settings.recycleIdleMs, residentMb: settings.recycleResidentMb } : undefined;
+const watchdog = new Watchdog(runtime, supervisor, {
+  watchdogMs: settings.watchdogMs,
+  maxResidentMb: settings.maxResidentMb,
+  recycle,
+});
 watchdog.start();
 releaseStartupGarbage();
 // Each restart serialises the config again.

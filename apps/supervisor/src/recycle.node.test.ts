@@ -48,7 +48,10 @@ describe("idle recycling", () => {
 
   it("never recycles while a run is in progress", async () => {
     const seen = await nextRecycle();
-    const slow = { code: `export default async () => { await new Promise((r) => setTimeout(r, ${IDLE_MS * 3})); return "done"; }`, limits: { timeoutMs: 20_000 } };
+    const slow = {
+      code: `export default async () => { await new Promise((r) => setTimeout(r, ${IDLE_MS * 3})); return "done"; }`,
+      limits: { timeoutMs: 20_000 },
+    };
     expect(await execute(slow)).toMatchObject({ ok: true, result: "done" });
     expect(recycles()).toBe(seen);
   });
@@ -71,9 +74,14 @@ describe("idle recycling", () => {
   });
 
   it("keeps stored data across a recycle", async () => {
-    const put = await execute({ code: "export default async (_, env) => { await env.KV.put('kept', 'across restarts'); return 'stored'; }" });
+    const put = await execute({
+      code: "export default async (_, env) => { await env.KV.put('kept', 'across restarts'); return 'stored'; }",
+    });
     expect(put).toMatchObject({ ok: true, result: "stored" });
     await nextRecycle();
-    expect(await execute({ code: "export default (_, env) => env.KV.get('kept')" })).toMatchObject({ ok: true, result: "across restarts" });
+    expect(await execute({ code: "export default (_, env) => env.KV.get('kept')" })).toMatchObject({
+      ok: true,
+      result: "across restarts",
+    });
   });
 });

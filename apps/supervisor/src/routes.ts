@@ -48,7 +48,10 @@ export function runsIn(route: Route, body: Buffer | undefined): number {
   try {
     const batch: unknown = JSON.parse(body.toString("utf8"));
     if (!Array.isArray(batch)) return 1;
-    return Math.max(1, batch.filter((message: unknown) => (message as { method?: unknown } | null)?.method === "tools/call").length);
+    return Math.max(
+      1,
+      batch.filter((message: unknown) => (message as { method?: unknown } | null)?.method === "tools/call").length,
+    );
   } catch {
     return 1;
   }

@@ -16,14 +16,22 @@ const MAX_BODY_BYTES = 6 * 1024 * 1024;
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDevServer({ DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY), DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES) });
+  server = await startDevServer({
+    DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY),
+    DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+  });
 });
 afterAll(() => server?.stop());
 
 const auth = (key = "dwl_local_dev") => ({ authorization: `Bearer ${key}` });
 
 async function execute(body: unknown, headers: Record<string, string> = auth(), signal?: AbortSignal) {
-  const res = await fetch(`${server.base}/execute`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body), signal });
+  const res = await fetch(`${server.base}/execute`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+    signal,
+  });
   const text = await res.text();
   const parsed = ExecuteResponseSchema.safeParse(JSON.parse(text));
   if (!parsed.success) throw new Error(`not an execution answer: HTTP ${res.status} ${text.slice(0, 300)}`);
@@ -37,7 +45,10 @@ async function sandbox(code: string): Promise<string> {
 }
 
 /** A raw HTTP GET with a header-size bound far above undici's (which would refuse 3,000 headers itself). */
-function rawGet(path: string, headers: Record<string, string> = auth()): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
+function rawGet(
+  path: string,
+  headers: Record<string, string> = auth(),
+): Promise<{ status: number; headers: Record<string, unknown>; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(`${server.base}${path}`, { headers, maxHeaderSize: 4 * 1024 * 1024 }, (res) => {
       let body = "";
@@ -82,10 +93,14 @@ describe("streaming", () => {
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 7);
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${server.base}/files/uploads/big.bin`, { method: "PUT", headers: { ...auth(), expect: "100-continue", "content-length": String(body.length) } }, (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      });
+      const req = request(
+        `${server.base}/files/uploads/big.bin`,
+        { method: "PUT", headers: { ...auth(), expect: "100-continue", "content-length": String(body.length) } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
       req.on("continue", () => req.end(body));
       req.on("error", reject);
     });
@@ -128,7 +143,11 @@ describe("the body cap, counted while the body streams", () => {
     const over = await streamedPut("/files/uploads/over.bin", MAX_BODY_BYTES + 1);
     expect(over.status).toBe(413);
     expect(JSON.parse(over.body)).toMatchObject({ error: { type: "payload_too_large" } });
-    const declared = await fetch(`${server.base}/files/uploads/over.bin`, { method: "PUT", headers: auth(), body: Buffer.alloc(MAX_BODY_BYTES + 1) });
+    const declared = await fetch(`${server.base}/files/uploads/over.bin`, {
+      method: "PUT",
+      headers: auth(),
+      body: Buffer.alloc(MAX_BODY_BYTES + 1),
+    });
     expect(declared.status).toBe(413);
     expect((await fetch(`${server.base}/files/uploads/over.bin`, { headers: auth() })).status).toBe(404);
   });
@@ -136,7 +155,9 @@ describe("the body cap, counted while the body streams", () => {
 
 describe("a program's own answers pass through unchanged", () => {
   it("relays its non-JSON error page at once, not as a lost runtime", async () => {
-    const id = await sandbox(`export default { fetch: () => new Response("<h1>broken</h1>", { status: 500, headers: { "content-type": "text/html" } }) };`);
+    const id = await sandbox(
+      `export default { fetch: () => new Response("<h1>broken</h1>", { status: 500, headers: { "content-type": "text/html" } }) };`,
+    );
     const started = Date.now();
     const res = await rawGet(`/sandboxes/${id}/http/`);
     expect(res.status).toBe(500);
@@ -145,7 +166,9 @@ describe("a program's own answers pass through unchanged", () => {
   });
 
   it("relays an answer with 3,000 headers", async () => {
-    const id = await sandbox(`export default { fetch() { const headers = new Headers(); for (let i = 0; i < 3000; i++) headers.set("x-h-" + i, "v" + i); return new Response("many", { headers }); } };`);
+    const id = await sandbox(
+      `export default { fetch() { const headers = new Headers(); for (let i = 0; i < 3000; i++) headers.set("x-h-" + i, "v" + i); return new Response("many", { headers }); } };`,
+    );
     const res = await rawGet(`/sandboxes/${id}/http/`);
     expect(res.status).toBe(200);
     expect(res.body).toBe("many");
@@ -153,7 +176,9 @@ describe("a program's own answers pass through unchanged", () => {
   });
 
   it("does not let a program's 429 with Retry-After lock its caller's key", async () => {
-    const id = await sandbox(`export default { fetch: () => new Response("slow down", { status: 429, headers: { "retry-after": "86400" } }) };`);
+    const id = await sandbox(
+      `export default { fetch: () => new Response("slow down", { status: 429, headers: { "retry-after": "86400" } }) };`,
+    );
     expect((await rawGet(`/sandboxes/${id}/http/`)).status).toBe(429);
     const { body } = await execute({ code: "export default () => 'not locked'" });
     expect(body).toMatchObject({ ok: true, result: "not locked" });
@@ -161,11 +186,23 @@ describe("a program's own answers pass through unchanged", () => {
 
   it("never reflects the client's Host into a sandbox's url", async () => {
     const answer = await new Promise<string>((resolve, reject) => {
-      const req = request(`${server.base}/sandboxes`, { method: "POST", headers: { ...auth(), host: "evil.example:666", "x-forwarded-host": "evil.example", "content-type": "application/json" } }, (res) => {
-        let text = "";
-        res.on("data", (chunk: Buffer) => (text += chunk.toString()));
-        res.on("end", () => resolve(text));
-      });
+      const req = request(
+        `${server.base}/sandboxes`,
+        {
+          method: "POST",
+          headers: {
+            ...auth(),
+            host: "evil.example:666",
+            "x-forwarded-host": "evil.example",
+            "content-type": "application/json",
+          },
+        },
+        (res) => {
+          let text = "";
+          res.on("data", (chunk: Buffer) => (text += chunk.toString()));
+          res.on("end", () => resolve(text));
+        },
+      );
       req.on("error", reject);
       req.end(JSON.stringify({ code: "export default { fetch: (request) => new Response(request.url) };" }));
     });
@@ -179,14 +216,22 @@ describe("a program's own answers pass through unchanged", () => {
 describe("admission", () => {
   it("queues a burst of 1,000 runs from one key and completes them all", async () => {
     // A batch evaluation: one program, a thousand inputs, all sent at once.
-    const runs = await Promise.all(Array.from({ length: 1_000 }, (_, i) => execute({ code: "export default (i) => i", input: i })));
+    const runs = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => execute({ code: "export default (i) => i", input: i })),
+    );
     expect(runs.filter((r) => r.status === 200 && r.body.ok).length).toBe(1_000);
     expect(runs.map((r) => (r.body.ok ? r.body.result : null))).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
   });
 
   it("frees the slots of clients that went away at once", async () => {
     const controller = new AbortController();
-    const held = Array.from({ length: KEY_CONCURRENCY }, () => execute({ code: `export default async () => { ${sleepFor(20_000)} }`, limits: { timeoutMs: 30_000 } }, auth(), controller.signal).catch(() => "aborted"));
+    const held = Array.from({ length: KEY_CONCURRENCY }, () =>
+      execute(
+        { code: `export default async () => { ${sleepFor(20_000)} }`, limits: { timeoutMs: 30_000 } },
+        auth(),
+        controller.signal,
+      ).catch(() => "aborted"),
+    );
     await new Promise((r) => setTimeout(r, 1_000));
     controller.abort();
     expect(await Promise.all(held)).toEqual(Array(KEY_CONCURRENCY).fill("aborted"));
@@ -198,9 +243,22 @@ describe("admission", () => {
 
   it("counts every spelling of one key as that key", async () => {
     await execute({ code: "export default () => 1" });
-    const spellings = ["Bearer dwl_local_dev", "bearer dwl_local_dev", "BEARER dwl_local_dev", "Bearer  dwl_local_dev", "Bearer dwl_local_dev ", "Bearer\tdwl_local_dev", "bearer   dwl_local_dev  ", "Bearer dwl_local_dev\t"];
+    const spellings = [
+      "Bearer dwl_local_dev",
+      "bearer dwl_local_dev",
+      "BEARER dwl_local_dev",
+      "Bearer  dwl_local_dev",
+      "Bearer dwl_local_dev ",
+      "Bearer\tdwl_local_dev",
+      "bearer   dwl_local_dev  ",
+      "Bearer dwl_local_dev\t",
+    ];
     const started = Date.now();
-    const runs = await Promise.all(spellings.map((authorization) => execute({ code: `export default async () => { ${sleepFor(1_000)} return 1; }` }, { authorization })));
+    const runs = await Promise.all(
+      spellings.map((authorization) =>
+        execute({ code: `export default async () => { ${sleepFor(1_000)} return 1; }` }, { authorization }),
+      ),
+    );
     expect(runs.every((r) => r.body.ok)).toBe(true);
     // Eight one-second runs through one key's four slots: two waves.
     expect(Date.now() - started).toBeGreaterThan(1_900);
@@ -213,7 +271,9 @@ describe("admission", () => {
       for (let i = 0; i < 50; i++) {
         const socket = connect(Number(port), "127.0.0.1");
         socket.on("error", () => {});
-        socket.write(`POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer made-up-${i}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`);
+        socket.write(
+          `POST /execute HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer made-up-${i}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n`,
+        );
         sockets.push(socket);
       }
       await new Promise((r) => setTimeout(r, 500));
@@ -221,7 +281,11 @@ describe("admission", () => {
       expect(page.status).toBe(200);
       // A key not accepted yet shares its group with the idle connections' keys: answered by
       // the loader (401), not refused by a full queue (429).
-      const unknown = await fetch(`${server.base}/execute`, { method: "POST", headers: auth("not-accepted-yet"), body: "{}" });
+      const unknown = await fetch(`${server.base}/execute`, {
+        method: "POST",
+        headers: auth("not-accepted-yet"),
+        body: "{}",
+      });
       expect(unknown.status).toBe(401);
     } finally {
       for (const socket of sockets) socket.destroy();

@@ -5,7 +5,12 @@ import { describe, expect, it } from "vitest";
 const root = new URL("../../../", import.meta.url).pathname;
 
 function start(env: Record<string, string>) {
-  return spawnSync(process.execPath, ["scripts/serve.mjs"], { cwd: root, env: { ...process.env, PORT: "0", ...env }, encoding: "utf8", timeout: 20_000 });
+  return spawnSync(process.execPath, ["scripts/serve.mjs"], {
+    cwd: root,
+    env: { ...process.env, PORT: "0", ...env },
+    encoding: "utf8",
+    timeout: 20_000,
+  });
 }
 
 describe("supervisor settings", () => {
@@ -23,7 +28,12 @@ describe("supervisor settings", () => {
     const fromEnv = start({ DWL_MAX_SANDBOXES: "abc" });
     expect(fromEnv.status).toBe(2);
     expect(fromEnv.stderr).toContain('[dwl] DWL_MAX_SANDBOXES="abc" is not a whole number ≥ 0 (default 100)');
-    const fromVar = spawnSync(process.execPath, ["scripts/serve.mjs", "--var", "DWL_CPU_ENFORCEMENT:fast"], { cwd: root, env: { ...process.env, PORT: "0" }, encoding: "utf8", timeout: 20_000 });
+    const fromVar = spawnSync(process.execPath, ["scripts/serve.mjs", "--var", "DWL_CPU_ENFORCEMENT:fast"], {
+      cwd: root,
+      env: { ...process.env, PORT: "0" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(fromVar.status).toBe(2);
     expect(fromVar.stderr).toContain('[dwl] DWL_CPU_ENFORCEMENT="fast" is not one of instrument, platform, both');
   });
@@ -35,7 +45,12 @@ describe("supervisor settings", () => {
   });
 
   it("refuses an argument it does not know", () => {
-    const run = spawnSync(process.execPath, ["scripts/serve.mjs", "--persist-to", "x"], { cwd: root, env: { ...process.env, PORT: "0" }, encoding: "utf8", timeout: 20_000 });
+    const run = spawnSync(process.execPath, ["scripts/serve.mjs", "--persist-to", "x"], {
+      cwd: root,
+      env: { ...process.env, PORT: "0" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('unknown argument "--persist-to"');
   });

@@ -40,7 +40,8 @@ type Env = Record<string, string | undefined>;
 
 /** Settings that no longer exist: naming them at start beats silently ignoring them. */
 const RETIRED: Record<string, string> = {
-  DWL_KEY_QUEUE: "the queue is now bounded by expected wait (DWL_QUEUE_MAX_WAIT_MS) and memory (DWL_QUEUE_MAX, DWL_QUEUE_BODY_BYTES)",
+  DWL_KEY_QUEUE:
+    "the queue is now bounded by expected wait (DWL_QUEUE_MAX_WAIT_MS) and memory (DWL_QUEUE_MAX, DWL_QUEUE_BODY_BYTES)",
 };
 
 export class SettingError extends Error {}
@@ -57,26 +58,60 @@ export interface SupervisorSetting {
 /** Every setting the supervisor reads, in the order docs/configuration.md lists them. */
 export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
   { name: "PORT", fallback: 8787, min: 0, summary: "public port (0: any free one)" },
-  { name: "DWL_STATE_DIR", fallback: ".wrangler/state", summary: "local KV/R2/Durable Object state and the loader's build" },
+  {
+    name: "DWL_STATE_DIR",
+    fallback: ".wrangler/state",
+    summary: "local KV/R2/Durable Object state and the loader's build",
+  },
   { name: "DWL_HEAP_MB", fallback: 256, min: 1, summary: "V8 heap per isolate, MB" },
-  { name: "DWL_WATCHDOG_MS", fallback: 10_000, min: 1, summary: "runtime silent this long → restarted, the run gets `cpu_limit`" },
+  {
+    name: "DWL_WATCHDOG_MS",
+    fallback: 10_000,
+    min: 1,
+    summary: "runtime silent this long → restarted, the run gets `cpu_limit`",
+  },
   { name: "DWL_MAX_RSS_MB", fallback: 2048, min: 1, summary: "runtime resident memory cap, MB" },
   // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
-  { name: "DWL_MAX_BODY_BYTES", fallback: 16 * 1024 * 1024, min: 1, summary: "request body cap (413), counted while it streams" },
+  {
+    name: "DWL_MAX_BODY_BYTES",
+    fallback: 16 * 1024 * 1024,
+    min: 1,
+    summary: "request body cap (413), counted while it streams",
+  },
   // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
   // quiet tenant's run waits behind every one of them.
   { name: "DWL_KEY_CONCURRENCY", fallback: 16, min: 1, summary: "program requests of one key inside the runtime" },
   { name: "DWL_RUNTIME_CONCURRENCY", fallback: 64, min: 1, summary: "program requests of all keys inside the runtime" },
   { name: "DWL_QUEUE_MAX", fallback: 10_000, min: 0, summary: "requests waiting, all keys" },
-  { name: "DWL_QUEUE_BODY_BYTES", fallback: 256 * 1024 * 1024, min: 0, summary: "bytes of bodies held by waiting requests" },
+  {
+    name: "DWL_QUEUE_BODY_BYTES",
+    fallback: 256 * 1024 * 1024,
+    min: 0,
+    summary: "bytes of bodies held by waiting requests",
+  },
   // The longest timeoutMs a run may ask for: a wait longer than that outlives any run.
   { name: "DWL_QUEUE_MAX_WAIT_MS", fallback: 30_000, min: 1, summary: "a longer expected wait is refused (429)" },
   { name: "DWL_ACCEPTED_KEYS_MAX", fallback: 10_000, min: 1, summary: "accepted keys remembered for admission" },
-  { name: "DWL_RECYCLE_IDLE_MS", fallback: 10_000, min: 0, summary: "idle time before an idle runtime is recycled (0: never)" },
+  {
+    name: "DWL_RECYCLE_IDLE_MS",
+    fallback: 10_000,
+    min: 0,
+    summary: "idle time before an idle runtime is recycled (0: never)",
+  },
   // A fresh runtime with a few dozen warm programs stays under it (measured: ~220 MB with 20
   // under wrangler dev); a burst of a few thousand executions leaves workerd far above.
-  { name: "DWL_RECYCLE_RSS_MB", fallback: 320, min: 1, summary: "resident memory above which an idle runtime is recycled, MB" },
-  { name: "DWL_INSPECTOR_PORT", fallback: 0, min: 0, summary: "Chrome DevTools inspector port for the loader (0: off)" },
+  {
+    name: "DWL_RECYCLE_RSS_MB",
+    fallback: 320,
+    min: 1,
+    summary: "resident memory above which an idle runtime is recycled, MB",
+  },
+  {
+    name: "DWL_INSPECTOR_PORT",
+    fallback: 0,
+    min: 0,
+    summary: "Chrome DevTools inspector port for the loader (0: off)",
+  },
 ];
 
 const BY_NAME = new Map(SUPERVISOR_SETTINGS.map((setting) => [setting.name, setting]));
@@ -112,7 +147,9 @@ export function readSettings(env: Env = process.env): Settings {
     inspectorPort: whole(env, "DWL_INSPECTOR_PORT"),
   };
   if (settings.keyConcurrency > settings.runtimeConcurrency) {
-    throw new SettingError(`DWL_KEY_CONCURRENCY (${settings.keyConcurrency}) is above DWL_RUNTIME_CONCURRENCY (${settings.runtimeConcurrency})`);
+    throw new SettingError(
+      `DWL_KEY_CONCURRENCY (${settings.keyConcurrency}) is above DWL_RUNTIME_CONCURRENCY (${settings.runtimeConcurrency})`,
+    );
   }
   return settings;
 }

@@ -24,7 +24,8 @@ async function execute(body: unknown): Promise<ExecuteResponse> {
 }
 
 const generous = { cpuMs: 30_000, timeoutMs: 30_000 };
-const innocent = (n: number) => execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 300)); return ${n}; }` });
+const innocent = (n: number) =>
+  execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 300)); return ${n}; }` });
 
 async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): Promise<void> {
   const guilty = execute({ code, limits: generous });
@@ -34,13 +35,19 @@ async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): 
   if (!res.ok) expect(res.error.type).toBe(type);
   expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2]);
   const started = Date.now();
-  expect(await execute({ code: "export default () => 'serving again'" })).toMatchObject({ ok: true, result: "serving again" });
+  expect(await execute({ code: "export default () => 'serving again'" })).toMatchObject({
+    ok: true,
+    result: "serving again",
+  });
   expect(Date.now() - started).toBeLessThan(2_000);
 }
 
 describe("supervised runtime", () => {
   it("answers a heap bomb with memory_limit while concurrent innocent runs complete", async () => {
-    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    const bomb = execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
     const innocents = [innocent(1), innocent(2), innocent(3)];
     const verdict = await bomb;
     expect(verdict.ok).toBe(false);
@@ -49,17 +56,29 @@ describe("supervised runtime", () => {
   });
 
   it("answers Map growth with memory_limit (innocents complete)", () =>
-    expectVerdict("export default () => { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i, s: 'v' + i }); }", "memory_limit"));
+    expectVerdict(
+      "export default () => { const m = new Map(); for (let i = 0; ; i++) m.set(i, { i, s: 'v' + i }); }",
+      "memory_limit",
+    ));
 
   it("answers a typed-array bomb (outside the V8 heap) with memory_limit", () =>
-    expectVerdict("export default () => { const keep = []; for (;;) keep.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }", "memory_limit"));
+    expectVerdict(
+      "export default () => { const keep = []; for (;;) keep.push(new Uint8Array(16 * 1024 * 1024).fill(1)); }",
+      "memory_limit",
+    ));
 
   it("answers a string bomb with memory_limit", () =>
-    expectVerdict("export default () => { let s = 'x'; const keep = []; for (;;) { s = s + s; keep.push(s + '!'); } }", "memory_limit"));
+    expectVerdict(
+      "export default () => { let s = 'x'; const keep = []; for (;;) { s = s + s; keep.push(s + '!'); } }",
+      "memory_limit",
+    ));
 
   it("restarts a runtime frozen in native work and answers cpu_limit", () =>
     // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
-    expectVerdict("export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); return a[0]; }", "cpu_limit"));
+    expectVerdict(
+      "export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); return a[0]; }",
+      "cpu_limit",
+    ));
 
   it("never runs a program twice: one that wrote before another run's crash gets runtime_restarted", async () => {
     const namespace = `counter-${Date.now()}`;
@@ -71,7 +90,10 @@ describe("supervised runtime", () => {
     }`;
     const writer = server.post("/execute", { code: increment, storage: { namespace } });
     await new Promise((r) => setTimeout(r, 400));
-    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    const bomb = execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
     const written = await writer;
     expect(written.headers.get("retry-after")).toBe("1");
     const answer = ExecuteResponseSchema.parse(await written.json());
@@ -79,16 +101,25 @@ describe("supervised runtime", () => {
     if (!answer.ok) expect(answer.error.type).toBe("runtime_restarted");
     const verdict = await bomb;
     if (!verdict.ok) expect(verdict.error.type).toBe("memory_limit");
-    expect(await execute({ code: "export default (_, env) => env.KV.get('n')", storage: { namespace } })).toMatchObject({ ok: true, result: "1" });
+    expect(await execute({ code: "export default (_, env) => env.KV.get('n')", storage: { namespace } })).toMatchObject(
+      { ok: true, result: "1" },
+    );
   });
 
   it("serves new requests at once while the runs cut short are resent one at a time", async () => {
     const downs = () => server.output().split("runtime went down").length;
     const before = downs();
-    const slow = (n: number) => execute({ code: `export default async () => { await new Promise((r) => setTimeout(r, 2500)); return ${n}; }`, limits: generous });
+    const slow = (n: number) =>
+      execute({
+        code: `export default async () => { await new Promise((r) => setTimeout(r, 2500)); return ${n}; }`,
+        limits: generous,
+      });
     const sleepers = [slow(1), slow(2), slow(3)];
     await new Promise((r) => setTimeout(r, 300));
-    const bomb = execute({ code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }", limits: generous });
+    const bomb = execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
     while (downs() === before) await new Promise((r) => setTimeout(r, 20));
     // The three sleepers are being resent, 2.5 s each, one after the other: a newcomer does not wait for them.
     const started = Date.now();

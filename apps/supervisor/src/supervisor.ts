@@ -106,7 +106,12 @@ export class Supervisor {
    * until its answer begins (a streamed answer must not hold up the other resends for as long
    * as it streams), or until it ends whatever way.
    */
-  private async attempts(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
+  private async attempts(
+    flight: Flight,
+    attempt: AttemptRequest,
+    res: ServerResponse,
+    released: () => void,
+  ): Promise<void> {
     let turn: (() => void) | undefined;
     const endTurn = () => {
       turn?.();
@@ -117,7 +122,13 @@ export class Supervisor {
       for (;;) {
         // A client that left while its request waited for the runtime or for its resend turn.
         if (res.destroyed) return;
-        if (!(await this.waitLive())) return send(res, requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", { "retry-after": "1" }));
+        if (!(await this.waitLive()))
+          return send(
+            res,
+            requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", {
+              "retry-after": "1",
+            }),
+          );
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
@@ -144,21 +155,45 @@ export class Supervisor {
           // request was in no runtime, so a crash meanwhile does not make it a suspect.
           flight.generation = NOT_SENT;
           if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
-            return send(res, requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" }));
+            return send(
+              res,
+              requestError(503, "internal", "the runtime is not accepting connections; retry shortly", {
+                "retry-after": "1",
+              }),
+            );
           }
           await sleep(100);
           continue;
         }
-        const decided = await Promise.race([fate.promise, sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined)]);
+        const decided = await Promise.race([
+          fate.promise,
+          sleep(this.options.downReportWaitMs ?? 3_000).then(() => undefined),
+        ]);
         // Only now, with the runtime known to be down, may the next resend go: sent between this
         // connection's loss and the report of the crash, it would reach the dying runtime and be
         // counted among that crash's suspects (a second crash makes a suspect the culprit).
         endTurn();
-        if (decided === undefined) return send(res, requestError(502, "internal", "the connection to the runtime was lost while it handled this request; it may have partly happened"));
+        if (decided === undefined)
+          return send(
+            res,
+            requestError(
+              502,
+              "internal",
+              "the connection to the runtime was lost while it handled this request; it may have partly happened",
+            ),
+          );
         if (decided.kind === "verdict") {
-          return send(res, verdict(flight.route.executionShaped, { ...this.options, cause: decided.cause, elapsedMs: Date.now() - flight.startedAt }));
+          return send(
+            res,
+            verdict(flight.route.executionShaped, {
+              ...this.options,
+              cause: decided.cause,
+              elapsedMs: Date.now() - flight.startedAt,
+            }),
+          );
         }
-        if (decided.kind === "restarted") return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+        if (decided.kind === "restarted")
+          return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
         turn = await this.takeResendTurn();
       }
     } finally {
@@ -178,7 +213,10 @@ export class Supervisor {
   private async waitLive(): Promise<boolean> {
     const live = this.live;
     if (!live) return true;
-    const back = await Promise.race([live.promise.then(() => true), sleep(this.options.restartWaitMs ?? 60_000).then(() => false)]);
+    const back = await Promise.race([
+      live.promise.then(() => true),
+      sleep(this.options.restartWaitMs ?? 60_000).then(() => false),
+    ]);
     return back && this.waitLive();
   }
 
@@ -187,7 +225,9 @@ export class Supervisor {
     this.live ??= deferred<void>();
     const victims = this.flights.inGeneration(generation);
     const programs = victims.filter((flight) => flight.route.program);
-    console.error(`[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`);
+    console.error(
+      `[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`,
+    );
     for (const flight of victims) {
       flight.crashes++;
       const fate = this.fateOf(flight, programs, cause);
@@ -196,7 +236,10 @@ export class Supervisor {
   }
 
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {
-    const culprit = cause !== "recycle" && flight.route.program && (programs.length === 1 || (flight.crashes >= 2 && resendable(flight)));
+    const culprit =
+      cause !== "recycle" &&
+      flight.route.program &&
+      (programs.length === 1 || (flight.crashes >= 2 && resendable(flight)));
     if (culprit) return { kind: "verdict", cause };
     return resendable(flight) ? { kind: "resend" } : { kind: "restarted" };
   }
@@ -207,4 +250,3 @@ export class Supervisor {
     live?.resolve();
   }
 }
-

@@ -78,7 +78,9 @@ export class Watchdog {
       return;
     }
     if (residentMb <= maxResidentMb) return;
-    console.error(`[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${maxResidentMb} MB: restarting it`);
+    console.error(
+      `[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${maxResidentMb} MB: restarting it`,
+    );
     this.runtime.kill("memory");
   }
 
@@ -89,7 +91,9 @@ export class Watchdog {
     }
     try {
       // A busy machine answers a probe late, not never: only a runtime silent for watchdogMs is hung.
-      const res = await fetch(`${this.runtime.origin}/healthz`, { signal: AbortSignal.timeout(Math.max(1_000, this.options.watchdogMs / 2)) });
+      const res = await fetch(`${this.runtime.origin}/healthz`, {
+        signal: AbortSignal.timeout(Math.max(1_000, this.options.watchdogMs / 2)),
+      });
       await res.arrayBuffer();
       if (res.ok) this.lastHealthyAt = Date.now();
     } catch {

@@ -12,7 +12,9 @@ try {
   ({ buildJs } = await import("../scripts/build.mjs"));
 } catch (err) {
   if (err?.code !== "ERR_MODULE_NOT_FOUND") throw err;
-  process.stderr.write("error: the workspace is not installed (esbuild is missing)\n  run `npm run dev` or `sh scripts/bootstrap.sh true` once in the repository, then try again\n");
+  process.stderr.write(
+    "error: the workspace is not installed (esbuild is missing)\n  run `npm run dev` or `sh scripts/bootstrap.sh true` once in the repository, then try again\n",
+  );
   process.exit(2);
 }
 await buildJs();

@@ -69,7 +69,10 @@ const sdkEntryExternal = {
 export async function buildJs({ force = false } = {}) {
   const target = join(out, "cli.js");
   if (!force) {
-    const built = await stat(target).then((s) => s.mtimeMs, () => 0);
+    const built = await stat(target).then(
+      (s) => s.mtimeMs,
+      () => 0,
+    );
     if (built > (await newest(SOURCE_DIRS))) return false;
   }
   await mkdir(out, { recursive: true });
@@ -138,6 +141,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     await buildPackage();
     // Under `npm run`, INIT_CWD is the user's folder (the script runs in packages/client).
     const shown = relative(process.env.INIT_CWD ?? process.cwd(), out) || ".";
-    console.log(`built ${out} (${pkg.name}@${pkg.version}) in ${Math.round(performance.now() - started)} ms; pack it with \`npm pack ${shown.startsWith(".") ? shown : `./${shown}`}\``);
+    console.log(
+      `built ${out} (${pkg.name}@${pkg.version}) in ${Math.round(performance.now() - started)} ms; pack it with \`npm pack ${shown.startsWith(".") ? shown : `./${shown}`}\``,
+    );
   }
 }

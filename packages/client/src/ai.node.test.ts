@@ -10,7 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../apps/loader/test/dev-server.ts";
 import { codeModeTool } from "./ai.ts";
 import { DwlClient } from "./client.ts";
-import { CODE_MODE_TOOL_NAME, codeModeFunction, runCodeModeCall, toAnthropicTool, toOpenAITool, type CodeModeResult } from "./code-mode.ts";
+import {
+  CODE_MODE_TOOL_NAME,
+  codeModeFunction,
+  runCodeModeCall,
+  toAnthropicTool,
+  toOpenAITool,
+  type CodeModeResult,
+} from "./code-mode.ts";
 
 let server: DevServer;
 let dwl: DwlClient;
@@ -27,7 +34,14 @@ const usage = {
 
 /** One scripted model turn that calls the Code Mode tool with `code`. */
 const callTool = (id: string, code: string) => ({
-  content: [{ type: "tool-call" as const, toolCallId: id, toolName: CODE_MODE_TOOL_NAME, input: JSON.stringify({ code, input: { n: 21 } }) }],
+  content: [
+    {
+      type: "tool-call" as const,
+      toolCallId: id,
+      toolName: CODE_MODE_TOOL_NAME,
+      input: JSON.stringify({ code, input: { n: 21 } }),
+    },
+  ],
   finishReason: { unified: "tool-calls" as const, raw: undefined },
   usage,
   warnings: [],
@@ -37,9 +51,20 @@ describe("codeModeTool with the Vercel AI SDK", () => {
   it("lets a model see its program's error, fix the code and answer with the result", async () => {
     const model = new MockLanguageModelV4({
       doGenerate: [
-        callTool("call-1", "export default (input: { n: number }) => {\n  const xs: number[] = [];\n  return xs[0].toFixed(input.n);\n};"),
-        callTool("call-2", 'export default async (input: { n: number }, env) => {\n  await env.KV.put("answer", String(input.n * 2));\n  console.log("stored");\n  return Number(await env.KV.get("answer"));\n};'),
-        { content: [{ type: "text", text: "The answer is 42." }], finishReason: { unified: "stop", raw: undefined }, usage, warnings: [] },
+        callTool(
+          "call-1",
+          "export default (input: { n: number }) => {\n  const xs: number[] = [];\n  return xs[0].toFixed(input.n);\n};",
+        ),
+        callTool(
+          "call-2",
+          'export default async (input: { n: number }, env) => {\n  await env.KV.put("answer", String(input.n * 2));\n  console.log("stored");\n  return Number(await env.KV.get("answer"));\n};',
+        ),
+        {
+          content: [{ type: "text", text: "The answer is 42." }],
+          finishReason: { unified: "stop", raw: undefined },
+          usage,
+          warnings: [],
+        },
       ],
     });
     const result = await generateText({
@@ -73,11 +98,22 @@ describe("codeModeTool with the Vercel AI SDK", () => {
 describe("the JSON-schema function tool (OpenAI, Anthropic)", () => {
   it("describes the API in the shapes both SDKs take, with an operator tool's declarations only when enabled", async () => {
     const fn = await codeModeFunction(dwl, { tools: ["notes"], egress: { allow: ["api.example.com"] } });
-    expect(fn.parameters).toMatchObject({ type: "object", required: ["code"], properties: { code: { type: "string" } } });
+    expect(fn.parameters).toMatchObject({
+      type: "object",
+      required: ["code"],
+      properties: { code: { type: "string" } },
+    });
     expect(fn.description).toContain('Operator tool "notes"');
     expect(fn.description).toContain("fetch() may reach: api.example.com.");
-    expect(toOpenAITool(fn)).toEqual({ type: "function", function: { name: CODE_MODE_TOOL_NAME, description: fn.description, parameters: fn.parameters } });
-    expect(toAnthropicTool(fn)).toEqual({ name: CODE_MODE_TOOL_NAME, description: fn.description, input_schema: fn.parameters });
+    expect(toOpenAITool(fn)).toEqual({
+      type: "function",
+      function: { name: CODE_MODE_TOOL_NAME, description: fn.description, parameters: fn.parameters },
+    });
+    expect(toAnthropicTool(fn)).toEqual({
+      name: CODE_MODE_TOOL_NAME,
+      description: fn.description,
+      input_schema: fn.parameters,
+    });
     expect((await codeModeFunction(dwl)).description).not.toContain('Operator tool "notes"');
   });
 
@@ -97,6 +133,10 @@ describe("the JSON-schema function tool (OpenAI, Anthropic)", () => {
   it("DwlClient.mcp answers JSON-RPC results, and rejects a JSON-RPC error as invalid_request", async () => {
     const { tools } = (await dwl.mcp("tools/list")) as { tools: { name: string }[] };
     expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
-    await expect(dwl.mcp("no/such/method")).rejects.toMatchObject({ name: "DwlRequestError", type: "invalid_request", status: 200 });
+    await expect(dwl.mcp("no/such/method")).rejects.toMatchObject({
+      name: "DwlRequestError",
+      type: "invalid_request",
+      status: 200,
+    });
   });
 });

@@ -7,7 +7,17 @@
 import { jsonSchema, tool, type Tool } from "ai";
 // Only from the SDK's entry point: the build keeps it an import of dist/index.js, so `DwlClient`
 // and `DwlRequestError` are the user's own classes here, not a second bundled copy.
-import { apiDeclarations, codeModeParameters, describeCodeMode, runCodeMode, type CodeModeInput, type CodeModeOptions, type CodeModeResult, type DwlClient, type RequestOptions } from "./index.ts";
+import {
+  apiDeclarations,
+  codeModeParameters,
+  describeCodeMode,
+  runCodeMode,
+  type CodeModeInput,
+  type CodeModeOptions,
+  type CodeModeResult,
+  type DwlClient,
+  type RequestOptions,
+} from "./index.ts";
 
 /**
  * A Code Mode tool for `generateText`, `streamText` or an `Agent`. Async: it reads the API
@@ -22,13 +32,18 @@ import { apiDeclarations, codeModeParameters, describeCodeMode, runCodeMode, typ
  *   prompt: "How many stars do the three newest cloudflare repositories have?",
  * });
  */
-export async function codeModeTool(dwl: DwlClient, options: CodeModeOptions = {}, request: RequestOptions = {}): Promise<Tool<CodeModeInput, CodeModeResult>> {
+export async function codeModeTool(
+  dwl: DwlClient,
+  options: CodeModeOptions = {},
+  request: RequestOptions = {},
+): Promise<Tool<CodeModeInput, CodeModeResult>> {
   const sections = await apiDeclarations(dwl, { tools: options.tools ?? [], ...request });
   return tool({
     description: describeCodeMode(sections, options),
     inputSchema: jsonSchema<CodeModeInput>(codeModeParameters() as Parameters<typeof jsonSchema>[0]),
     // The generation's abort signal stops the run's HTTP call too.
-    execute: (input, { abortSignal }) => runCodeMode(dwl, input, options, { ...request, ...(abortSignal ? { signal: abortSignal } : {}) }),
+    execute: (input, { abortSignal }) =>
+      runCodeMode(dwl, input, options, { ...request, ...(abortSignal ? { signal: abortSignal } : {}) }),
   });
 }
 

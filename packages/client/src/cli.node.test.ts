@@ -18,14 +18,26 @@ let server: DevServer;
 let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "dwl-cli-"));
-  write("ok.ts", 'export default (input: { n: number }) => {\n  console.log("n is", input.n);\n  console.warn("careful");\n  return { doubled: input.n * 2 };\n};\n');
+  write(
+    "ok.ts",
+    'export default (input: { n: number }) => {\n  console.log("n is", input.n);\n  console.warn("careful");\n  return { doubled: input.n * 2 };\n};\n',
+  );
   write("fail.ts", "export default () => {\n  const xs: number[] = [];\n  return xs[0].toFixed(2);\n};\n");
   write("broken.ts", "export default () => {\n  const x = [;\n};\n");
-  write("app/index.ts", 'import { area } from "./lib/geometry";\nexport default (input: { w: number; h: number }) => area(input);\n');
-  write("app/lib/geometry.ts", "export interface Rect { w: number; h: number }\nexport const area = (r: Rect) => {\n  if (r.w < 0) throw new RangeError('negative width');\n  return r.w * r.h;\n};\n");
+  write(
+    "app/index.ts",
+    'import { area } from "./lib/geometry";\nexport default (input: { w: number; h: number }) => area(input);\n',
+  );
+  write(
+    "app/lib/geometry.ts",
+    "export interface Rect { w: number; h: number }\nexport const area = (r: Rect) => {\n  if (r.w < 0) throw new RangeError('negative width');\n  return r.w * r.h;\n};\n",
+  );
   write("app/README.md", "not a module");
   write("input.json", '{ "w": 2, "h": 3 }');
-  write("server.ts", "export default { fetch(req: Request) { console.log('hit', new URL(req.url).pathname); return new Response('hi'); } };\n");
+  write(
+    "server.ts",
+    "export default { fetch(req: Request) { console.log('hit', new URL(req.url).pathname); return new Response('hi'); } };\n",
+  );
   server = await startDevServer();
 });
 afterAll(() => {
@@ -46,7 +58,14 @@ interface Run {
 
 /** Runs `dwl args…` in the fixture directory, against the test loader, without colours. */
 function dwl(args: string[], options: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
-  const env: Record<string, string | undefined> = { ...process.env, DWL_URL: server.base, DWL_KEY: "dwl_local_dev", NO_COLOR: "1", FORCE_COLOR: undefined, ...options.env };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    DWL_URL: server.base,
+    DWL_KEY: "dwl_local_dev",
+    NO_COLOR: "1",
+    FORCE_COLOR: undefined,
+    ...options.env,
+  };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: env as NodeJS.ProcessEnv });
@@ -74,7 +93,9 @@ describe("dwl exec", () => {
     const run = await dwl(["exec", "fail.ts"]);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain("✗ runtime TypeError: Cannot read properties of undefined (reading 'toFixed')");
-    expect(run.stdout).toContain("  --> fail.ts:3:16\n    |\n  3 |   return xs[0].toFixed(2);\n    |                ^\n");
+    expect(run.stdout).toContain(
+      "  --> fail.ts:3:16\n    |\n  3 |   return xs[0].toFixed(2);\n    |                ^\n",
+    );
     expect(run.stdout).toMatch(/\n {2}at .*fail\.ts:3:16\)?\n/);
     expect(run.stdout).toMatch(/\n✗ failed in \d+/);
   });
@@ -115,10 +136,16 @@ describe("dwl exec", () => {
 
   it("runs Python: a .py file, a directory with main.py, and stdin with --language python", async () => {
     write("calc.py", "def main(input, env):\n    return input * 3\n");
-    expect(JSON.parse((await dwl(["exec", "calc.py", "--input", "5", "--json"])).stdout)).toMatchObject({ ok: true, result: 15 });
+    expect(JSON.parse((await dwl(["exec", "calc.py", "--input", "5", "--json"])).stdout)).toMatchObject({
+      ok: true,
+      result: 15,
+    });
     write("pyapp/main.py", "import helper\nhelper.VALUE\n");
     write("pyapp/helper.py", "VALUE = 'from a folder'\n");
-    expect(JSON.parse((await dwl(["exec", "pyapp", "--json"])).stdout)).toMatchObject({ ok: true, result: "from a folder" });
+    expect(JSON.parse((await dwl(["exec", "pyapp", "--json"])).stdout)).toMatchObject({
+      ok: true,
+      result: "from a folder",
+    });
     const piped = await dwl(["exec", "-", "--language", "python", "--json"], { stdin: "print('hi')\n6 * 7" });
     expect(JSON.parse(piped.stdout)).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "hi" }] });
     expect((await dwl(["exec", "-", "--language", "cobol"], { stdin: "1" })).code).toBe(2);
@@ -132,7 +159,9 @@ describe("dwl exec", () => {
   });
 
   it("colours log levels when asked to (FORCE_COLOR), never by default in a pipe", async () => {
-    const coloured = await dwl(["exec", "ok.ts", "--input", '{"n":1}'], { env: { NO_COLOR: undefined, FORCE_COLOR: "1" } });
+    const coloured = await dwl(["exec", "ok.ts", "--input", '{"n":1}'], {
+      env: { NO_COLOR: undefined, FORCE_COLOR: "1" },
+    });
     expect(coloured.stdout).toContain("\x1b[33mwarn \x1b[39m careful");
     const plain = await dwl(["exec", "ok.ts", "--input", '{"n":1}'], { env: { NO_COLOR: undefined } });
     expect(plain.stdout).not.toContain("\x1b[");
@@ -154,7 +183,9 @@ describe("request and usage errors exit 2", () => {
     expect(human.stderr).toContain("  storage.namespace: ");
     const json = await dwl(["exec", "ok.ts", "--ns", "bad namespace!", "--json"]);
     expect(json.code).toBe(2);
-    expect(JSON.parse(json.stdout)).toMatchObject({ error: { type: "invalid_request", status: 400, issues: [{ path: ["storage", "namespace"] }] } });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      error: { type: "invalid_request", status: 400, issues: [{ path: ["storage", "namespace"] }] },
+    });
   });
 
   it("no loader listening: a network error that says what to do", async () => {
@@ -164,7 +195,14 @@ describe("request and usage errors exit 2", () => {
   });
 
   it("bad flags, arguments and inputs never send a request", async () => {
-    for (const args of [["exec", "ok.ts", "--bogus"], ["exec"], ["exec", "missing.ts"], ["exec", "ok.ts", "--input", "{nope"], ["exec", "ok.ts", "--cpu-ms", "-1"], ["nope"]]) {
+    for (const args of [
+      ["exec", "ok.ts", "--bogus"],
+      ["exec"],
+      ["exec", "missing.ts"],
+      ["exec", "ok.ts", "--input", "{nope"],
+      ["exec", "ok.ts", "--cpu-ms", "-1"],
+      ["nope"],
+    ]) {
       const run = await dwl(args);
       expect(run.code, args.join(" ")).toBe(2);
       expect(run.stderr, args.join(" ")).toMatch(/^error: /);
@@ -175,7 +213,8 @@ describe("request and usage errors exit 2", () => {
 describe("--help", () => {
   it("answers on every command", async () => {
     const commands = [[], ["exec"], ["sandbox"], ["files"], ["creds"]];
-    for (const sub of ["create", "list", "get", "update", "delete", "url", "logs", "exec"]) commands.push(["sandbox", sub]);
+    for (const sub of ["create", "list", "get", "update", "delete", "url", "logs", "exec"])
+      commands.push(["sandbox", sub]);
     for (const sub of ["get", "put", "ls", "rm"]) commands.push(["files", sub]);
     for (const sub of ["set", "ls", "rm"]) commands.push(["creds", sub]);
     const runs = await Promise.all(commands.map((words) => dwl([...words, "--help"])));
@@ -207,7 +246,10 @@ describe("dwl files and creds", () => {
 
   it("sets a credential from stdin, lists it without its value, removes it", async () => {
     const set = await dwl(["creds", "set", "gh", "--host", "api.github.com"], { stdin: "ghp_from_stdin\n" });
-    expect(set).toMatchObject({ code: 0, stdout: "✓ stored credential gh for api.github.com (header authorization)\n" });
+    expect(set).toMatchObject({
+      code: 0,
+      stdout: "✓ stored credential gh for api.github.com (header authorization)\n",
+    });
     const ls = await dwl(["creds", "ls", "--json"]);
     expect(JSON.parse(ls.stdout).credentials).toMatchObject([{ name: "gh", hosts: ["api.github.com"] }]);
     expect(ls.stdout).not.toContain("ghp_from_stdin");
@@ -258,7 +300,9 @@ describe("dwl smoke and dwl keys", () => {
     expect(lines[1]).toMatch(/^✓ sandbox POST \/sandboxes → GET \/sandboxes\/[^/]+\/http\/ping → DELETE /);
     expect(lines[2]).toMatch(/^✓ mcp {5}POST \/mcp tools\/list → search, execute /);
     expect(lines[3]).toBe(`✓ ${server.base} works (MCP endpoint: ${server.base}/mcp)`);
-    const { sandboxes } = await (await fetch(`${server.base}/sandboxes`, { headers: { authorization: "Bearer dwl_local_dev" } })).json() as { sandboxes: { name?: string }[] };
+    const { sandboxes } = (await (
+      await fetch(`${server.base}/sandboxes`, { headers: { authorization: "Bearer dwl_local_dev" } })
+    ).json()) as { sandboxes: { name?: string }[] };
     expect(sandboxes.filter((s) => s.name === "dwl-smoke")).toEqual([]);
   });
 
@@ -277,7 +321,12 @@ describe("dwl smoke and dwl keys", () => {
   it("makes an API key whose SHA-256 is the DWL_API_KEYS entry, and an encryption key", async () => {
     const run = await dwl(["keys", "new", "--tenant", "acme", "--encryption-key", "--json"]);
     expect(run.code).toBe(0);
-    const made = JSON.parse(run.stdout) as { key: string; sha256: string; apiKeys: Record<string, string>; encryptionKey: string };
+    const made = JSON.parse(run.stdout) as {
+      key: string;
+      sha256: string;
+      apiKeys: Record<string, string>;
+      encryptionKey: string;
+    };
     expect(made.key).toMatch(/^dwl_[A-Za-z0-9_-]{43}$/);
     expect(made.apiKeys).toEqual({ [createHash("sha256").update(made.key).digest("hex")]: "acme" });
     expect(made.encryptionKey.length).toBeGreaterThanOrEqual(32);
@@ -294,7 +343,16 @@ describe("reading programs (cli/program.ts)", () => {
     const program = await readProgram(join(dir, "deps"), undefined);
     expect(Object.keys(program.source.files ?? {}).sort()).toEqual(["index.js", "package.json"]);
     expect(program.source.entry).toBe("index.js");
-    const body = programSettings({ dep: ["zod@^4.1.0", "@scope/pkg@1.2.3", "left-pad"], ns: "demo", allow: ["api.example.com"], cred: ["gh"], "cpu-ms": "100" }, program.source);
+    const body = programSettings(
+      {
+        dep: ["zod@^4.1.0", "@scope/pkg@1.2.3", "left-pad"],
+        ns: "demo",
+        allow: ["api.example.com"],
+        cred: ["gh"],
+        "cpu-ms": "100",
+      },
+      program.source,
+    );
     expect(body).toMatchObject({
       dependencies: { lodash: "^4.17.0", zod: "^4.1.0", "@scope/pkg": "1.2.3", "left-pad": "latest" },
       storage: { namespace: "demo" },
@@ -311,6 +369,9 @@ describe("reading programs (cli/program.ts)", () => {
   });
 
   it("sends a single file under its own name", async () => {
-    expect((await readProgram(join(dir, "ok.ts"), undefined)).source).toMatchObject({ entry: "ok.ts", files: { "ok.ts": expect.any(String) } });
+    expect((await readProgram(join(dir, "ok.ts"), undefined)).source).toMatchObject({
+      entry: "ok.ts",
+      files: { "ok.ts": expect.any(String) },
+    });
   });
 });

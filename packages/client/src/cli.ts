@@ -15,9 +15,26 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { parseInput, positiveInt, programSettings, readProgram, readStdin, readStdinBytes, UsageError, type ProgramFlags } from "./cli/program.ts";
+import {
+  parseInput,
+  positiveInt,
+  programSettings,
+  readProgram,
+  readStdin,
+  readStdinBytes,
+  UsageError,
+  type ProgramFlags,
+} from "./cli/program.ts";
 import { newApiKey, newEncryptionKey } from "./cli/keys.ts";
-import { paintFor, renderExecution, renderLogs, renderRequestError, startSpinner, table, type Paint } from "./cli/render.ts";
+import {
+  paintFor,
+  renderExecution,
+  renderLogs,
+  renderRequestError,
+  startSpinner,
+  table,
+  type Paint,
+} from "./cli/render.ts";
 import { smoke } from "./cli/smoke.ts";
 import { DwlClient } from "./client.ts";
 import { DwlRequestError } from "./errors.ts";
@@ -74,11 +91,29 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const PROGRAM_OPTIONS: Record<string, OptionSpec> = {
-  entry: { type: "string", arg: "<file>", help: "entry file of a directory (default index.ts, then index.js, then main.py)" },
-  language: { type: "string", arg: "<language>", help: "javascript, typescript or python (default: python for .py files; needed for Python on stdin)" },
-  dep: { type: "string", multiple: true, arg: "<name@range>", help: "npm dependency, repeatable (a directory's package.json dependencies are added)" },
+  entry: {
+    type: "string",
+    arg: "<file>",
+    help: "entry file of a directory (default index.ts, then index.js, then main.py)",
+  },
+  language: {
+    type: "string",
+    arg: "<language>",
+    help: "javascript, typescript or python (default: python for .py files; needed for Python on stdin)",
+  },
+  dep: {
+    type: "string",
+    multiple: true,
+    arg: "<name@range>",
+    help: "npm dependency, repeatable (a directory's package.json dependencies are added)",
+  },
   ns: { type: "string", arg: "<namespace>", help: "storage namespace of env.KV / env.FILES (default `default`)" },
-  allow: { type: "string", multiple: true, arg: "<host>", help: "host the program may fetch, repeatable (api.example.com, *.example.com, host:8443)" },
+  allow: {
+    type: "string",
+    multiple: true,
+    arg: "<host>",
+    help: "host the program may fetch, repeatable (api.example.com, *.example.com, host:8443)",
+  },
   cred: { type: "string", multiple: true, arg: "<name>", help: "credential to inject on its hosts, repeatable" },
   "cpu-ms": { type: "string", arg: "<ms>", help: "CPU limit per run" },
   "timeout-ms": { type: "string", arg: "<ms>", help: "wall-clock limit per run" },
@@ -89,7 +124,10 @@ const INPUT_OPTION: Record<string, OptionSpec> = {
 };
 
 const IDEMPOTENT_OPTION: Record<string, OptionSpec> = {
-  idempotent: { type: "boolean", help: "running it twice is harmless: run again after `runtime_restarted` (another run took the runtime down)" },
+  idempotent: {
+    type: "boolean",
+    help: "running it twice is harmless: run again after `runtime_restarted` (another run took the runtime down)",
+  },
 };
 
 /** The per-call options of an execution: the interrupt signal, and `--idempotent`. */
@@ -99,7 +137,12 @@ const out = (text: string) => process.stdout.write(text);
 const printJson = (value: unknown) => out(`${JSON.stringify(value, null, 2)}\n`);
 
 /** Runs one execution with a spinner, prints it, and maps `ok` to the exit code. */
-async function execution(ctx: Context, label: string, sources: Record<string, string>, call: () => Promise<ExecuteResponse>): Promise<number> {
+async function execution(
+  ctx: Context,
+  label: string,
+  sources: Record<string, string>,
+  call: () => Promise<ExecuteResponse>,
+): Promise<number> {
   const spinner = startSpinner(`running ${label}`);
   let response: ExecuteResponse;
   try {
@@ -116,7 +159,10 @@ async function execution(ctx: Context, label: string, sources: Record<string, st
 async function definition(target: string, values: Values): Promise<{ label: string; body: SandboxDefinition }> {
   const program = await readProgram(target, values.entry as string | undefined);
   const name = values.name as string | undefined;
-  return { label: program.label, body: { ...programSettings(values as ProgramFlags, program.source), ...(name !== undefined ? { name } : {}) } };
+  return {
+    label: program.label,
+    body: { ...programSettings(values as ProgramFlags, program.source), ...(name !== undefined ? { name } : {}) },
+  };
 }
 
 function describeSandbox(info: SandboxInfo, paint: Paint): string {
@@ -128,7 +174,14 @@ function describeSandbox(info: SandboxInfo, paint: Paint): string {
     ["url", info.url],
     ["created", info.createdAt],
     ["updated", info.updatedAt],
-    ["dependencies", info.dependencies && Object.keys(info.dependencies).length ? Object.entries(info.dependencies).map(([n, r]) => `${n}@${r}`).join(", ") : undefined],
+    [
+      "dependencies",
+      info.dependencies && Object.keys(info.dependencies).length
+        ? Object.entries(info.dependencies)
+            .map(([n, r]) => `${n}@${r}`)
+            .join(", ")
+        : undefined,
+    ],
     ["limits", info.limits && Object.keys(info.limits).length ? JSON.stringify(info.limits) : undefined],
     ["egress", info.egress && Object.keys(info.egress).length ? JSON.stringify(info.egress) : undefined],
     ["storage", info.storage?.namespace],
@@ -185,8 +238,8 @@ async function secretValue(flag: string | undefined, name: string): Promise<stri
     };
     const onData = (chunk: string) => {
       for (const ch of chunk) {
-        if (ch === "\r" || ch === "\n") return finish(), resolve(value);
-        if (ch === "\u0003") return finish(), reject(new UsageError("cancelled"));
+        if (ch === "\r" || ch === "\n") return (finish(), resolve(value));
+        if (ch === "\u0003") return (finish(), reject(new UsageError("cancelled")));
         value = ch === "\u007f" || ch === "\b" ? value.slice(0, -1) : value + ch;
       }
     };
@@ -216,7 +269,8 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
     async run(ctx) {
       const target = arg(ctx, 0);
       const inputFlag = ctx.values.input as string | undefined;
-      if (target === "-" && inputFlag === "@-") throw new UsageError("the program and --input cannot both come from stdin");
+      if (target === "-" && inputFlag === "@-")
+        throw new UsageError("the program and --input cannot both come from stdin");
       const program = await readProgram(target, ctx.values.entry as string | undefined);
       const body = { ...programSettings(ctx.values as ProgramFlags, program.source), ...(await parseInput(inputFlag)) };
       return execution(ctx, program.label, program.sources, () => ctx.client.execute(body, executeOptions(ctx)));
@@ -224,9 +278,10 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
   },
   smoke: {
     usage: "[url]",
-    summary: "Check a loader end to end with one key: an execution, a sandbox (create, call, delete) and MCP tools/list. Exits 0 when all pass, 1 when one fails.",
+    summary:
+      "Check a loader end to end with one key: an execution, a sandbox (create, call, delete) and MCP tools/list. Exits 0 when all pass, 1 when one fails.",
     args: [0, 1],
-    examples: ["dwl smoke", "dwl smoke https://dwl-loader.example.workers.dev --key \"$DWL_KEY\""],
+    examples: ["dwl smoke", 'dwl smoke https://dwl-loader.example.workers.dev --key "$DWL_KEY"'],
     async run(ctx) {
       let client = ctx.client;
       if (ctx.args[0]) {
@@ -242,9 +297,14 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       if (ctx.json) printJson({ ok, url: client.url, checks });
       else {
         const p = ctx.paint;
-        for (const c of checks) out(`${c.ok ? p.green("✓") : p.red("✗")} ${c.name.padEnd(8)}${c.detail} ${p.dim(`${c.ms} ms`)}\n`);
+        for (const c of checks)
+          out(`${c.ok ? p.green("✓") : p.red("✗")} ${c.name.padEnd(8)}${c.detail} ${p.dim(`${c.ms} ms`)}\n`);
         const failed = checks.filter((c) => !c.ok).length;
-        out(ok ? `${p.green("✓")} ${client.url} works (MCP endpoint: ${client.url}/mcp)\n` : `${p.red("✗")} ${failed} of ${checks.length} checks failed on ${client.url}\n`);
+        out(
+          ok
+            ? `${p.green("✓")} ${client.url} works (MCP endpoint: ${client.url}/mcp)\n`
+            : `${p.red("✗")} ${failed} of ${checks.length} checks failed on ${client.url}\n`,
+        );
       }
       return ok ? EXIT_OK : EXIT_PROGRAM_FAILED;
     },
@@ -252,23 +312,36 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
   keys: {
     new: {
       usage: "[--tenant <name>] [--encryption-key]",
-      summary: "Make an API key: printed once with its SHA-256 hash and the DWL_API_KEYS secret that accepts it (the loader stores only the hash). Nothing is sent anywhere.",
+      summary:
+        "Make an API key: printed once with its SHA-256 hash and the DWL_API_KEYS secret that accepts it (the loader stores only the hash). Nothing is sent anywhere.",
       args: [0, 0],
       options: {
-        tenant: { type: "string", arg: "<name>", help: "tenant the key belongs to (default `default`): its storage, sandboxes and credentials" },
+        tenant: {
+          type: "string",
+          arg: "<name>",
+          help: "tenant the key belongs to (default `default`): its storage, sandboxes and credentials",
+        },
         "encryption-key": { type: "boolean", help: "also print a fresh DWL_ENCRYPTION_KEY" },
       },
-      examples: ["dwl keys new --tenant acme", "npm run deploy -- --new-key   # make one and set it on the deployed Worker"],
+      examples: [
+        "dwl keys new --tenant acme",
+        "npm run deploy -- --new-key   # make one and set it on the deployed Worker",
+      ],
       async run(ctx) {
         const tenant = (ctx.values.tenant as string | undefined) ?? "default";
-        if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(tenant)) throw new UsageError("--tenant must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
+        if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(tenant))
+          throw new UsageError(
+            "--tenant must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit",
+          );
         const made = newApiKey(tenant);
         const encryptionKey = ctx.values["encryption-key"] === true ? newEncryptionKey() : undefined;
-        if (ctx.json) return printJson({ ...made, ...(encryptionKey ? { encryptionKey } : {}) }), EXIT_OK;
+        if (ctx.json) return (printJson({ ...made, ...(encryptionKey ? { encryptionKey } : {}) }), EXIT_OK);
         const p = ctx.paint;
         out(`${p.bold("API key")} (shown once; give it to the client): ${made.key}\n`);
         out(`tenant ${tenant}, sha256 ${made.sha256}\n\n`);
-        out(`DWL_API_KEYS accepting only this key (merge entries to keep several keys):\n  ${JSON.stringify(made.apiKeys)}\n`);
+        out(
+          `DWL_API_KEYS accepting only this key (merge entries to keep several keys):\n  ${JSON.stringify(made.apiKeys)}\n`,
+        );
         if (encryptionKey) out(`\nDWL_ENCRYPTION_KEY:\n  ${encryptionKey}\n`);
         out(p.dim(`\nSet on a deployed loader: npm run wrangler -- secret put DWL_API_KEYS   (paste the JSON)\n`));
         return EXIT_OK;
@@ -286,8 +359,10 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         const { label, body } = await definition(arg(ctx, 0), ctx.values);
         const spinner = startSpinner(`bundling ${label}`);
         const info = await ctx.client.sandboxes.create(body, { signal: ctx.signal }).finally(() => spinner.stop());
-        if (ctx.json) return printJson(info), EXIT_OK;
-        out(`${ctx.paint.green("✓")} created sandbox ${ctx.paint.bold(info.id)}${info.name ? ` "${info.name}"` : ""} (version ${info.version})\n`);
+        if (ctx.json) return (printJson(info), EXIT_OK);
+        out(
+          `${ctx.paint.green("✓")} created sandbox ${ctx.paint.bold(info.id)}${info.name ? ` "${info.name}"` : ""} (version ${info.version})\n`,
+        );
         out(`  ${ctx.paint.dim("url")} ${info.url}\n`);
         return EXIT_OK;
       },
@@ -303,10 +378,21 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       async run(ctx) {
         const limit = positiveInt("limit", ctx.values.limit as string | undefined);
         const cursor = ctx.values.cursor as string | undefined;
-        const page = await ctx.client.sandboxes.list({ signal: ctx.signal, ...(limit ? { limit } : {}), ...(cursor ? { cursor } : {}) });
-        if (ctx.json) return printJson(page), EXIT_OK;
+        const page = await ctx.client.sandboxes.list({
+          signal: ctx.signal,
+          ...(limit ? { limit } : {}),
+          ...(cursor ? { cursor } : {}),
+        });
+        if (ctx.json) return (printJson(page), EXIT_OK);
         if (page.sandboxes.length === 0) out(ctx.paint.dim("no sandboxes\n"));
-        else out(table(["ID", "NAME", "VERSION", "UPDATED", "URL"], page.sandboxes.map((s) => [s.id, s.name ?? "", String(s.version), s.updatedAt, s.url]), ctx.paint));
+        else
+          out(
+            table(
+              ["ID", "NAME", "VERSION", "UPDATED", "URL"],
+              page.sandboxes.map((s) => [s.id, s.name ?? "", String(s.version), s.updatedAt, s.url]),
+              ctx.paint,
+            ),
+          );
         if (page.cursor) process.stderr.write(ctx.paint.dim(`more: dwl sandbox list --cursor ${page.cursor}\n`));
         return EXIT_OK;
       },
@@ -317,8 +403,8 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       args: [1, 1],
       async run(ctx) {
         const info = await ctx.client.sandboxes.get(arg(ctx, 0), { signal: ctx.signal });
-        if (ctx.json) return printJson(info), EXIT_OK;
-        return out(describeSandbox(info, ctx.paint)), EXIT_OK;
+        if (ctx.json) return (printJson(info), EXIT_OK);
+        return (out(describeSandbox(info, ctx.paint)), EXIT_OK);
       },
     },
     update: {
@@ -329,7 +415,9 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       async run(ctx) {
         const { label, body } = await definition(arg(ctx, 1), ctx.values);
         const spinner = startSpinner(`bundling ${label}`);
-        const info = await ctx.client.sandboxes.update(arg(ctx, 0), body, { signal: ctx.signal }).finally(() => spinner.stop());
+        const info = await ctx.client.sandboxes
+          .update(arg(ctx, 0), body, { signal: ctx.signal })
+          .finally(() => spinner.stop());
         return done(ctx, `updated sandbox ${ctx.paint.bold(info.id)} to version ${info.version}`, info);
       },
     },
@@ -348,8 +436,8 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       args: [1, 1],
       async run(ctx) {
         const info = await ctx.client.sandboxes.get(arg(ctx, 0), { signal: ctx.signal });
-        if (ctx.json) return printJson({ url: info.url }), EXIT_OK;
-        return out(`${info.url}\n`), EXIT_OK;
+        if (ctx.json) return (printJson({ url: info.url }), EXIT_OK);
+        return (out(`${info.url}\n`), EXIT_OK);
       },
     },
     logs: {
@@ -358,13 +446,14 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       args: [1, 1],
       async run(ctx) {
         const { entries } = await ctx.client.sandboxes.logs(arg(ctx, 0), { signal: ctx.signal });
-        if (ctx.json) return printJson({ entries }), EXIT_OK;
+        if (ctx.json) return (printJson({ entries }), EXIT_OK);
         if (entries.length === 0) out(ctx.paint.dim("no logs yet\n"));
         for (const entry of entries) {
           const prefix = ctx.paint.dim(`${entry.time} ${entry.kind.padEnd(7)} ${entry.executionId.slice(0, 8)}`);
           const [line] = renderLogs([{ level: entry.level, message: entry.message, time: 0 }], ctx.paint);
           out(`${prefix} ${line}\n`);
-          if (entry.error) out(`${prefix} ${ctx.paint.red(`✗ ${entry.error.type}`)} ${entry.error.name}: ${entry.error.message}\n`);
+          if (entry.error)
+            out(`${prefix} ${ctx.paint.red(`✗ ${entry.error.type}`)} ${entry.error.name}: ${entry.error.message}\n`);
         }
         return EXIT_OK;
       },
@@ -391,9 +480,16 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       async run(ctx) {
         const [namespace, key] = [arg(ctx, 0), arg(ctx, 1)];
         const response = await ctx.client.files.get(namespace, key, { signal: ctx.signal });
-        if (!response) throw new DwlRequestError({ status: 404, type: "not_found", message: `no file "${key}" in namespace "${namespace}"` });
+        if (!response)
+          throw new DwlRequestError({
+            status: 404,
+            type: "not_found",
+            message: `no file "${key}" in namespace "${namespace}"`,
+          });
         const output = ctx.values.output as string | undefined;
-        const body = response.body ? Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>) : Readable.from([]);
+        const body = response.body
+          ? Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>)
+          : Readable.from([]);
         await pipeline(body, output ? createWriteStream(output) : process.stdout, { end: Boolean(output) });
         if (output && !ctx.json) process.stderr.write(`${ctx.paint.green("✓")} ${namespace}/${key} → ${output}\n`);
         return EXIT_OK;
@@ -403,7 +499,9 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       usage: "<namespace> <key> <file|->",
       summary: "Upload a file (or stdin) under a key.",
       args: [3, 3],
-      options: { "content-type": { type: "string", arg: "<type>", help: "stored content type (default: from the file name)" } },
+      options: {
+        "content-type": { type: "string", arg: "<type>", help: "stored content type (default: from the file name)" },
+      },
       examples: ["dwl files put demo reports/today.json ./today.json"],
       async run(ctx) {
         const [namespace, key, source] = [arg(ctx, 0), arg(ctx, 1), arg(ctx, 2)];
@@ -413,7 +511,10 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         } catch {
           throw new UsageError(`cannot read ${source}`);
         }
-        const contentType = (ctx.values["content-type"] as string | undefined) ?? CONTENT_TYPES[extname(source === "-" ? key : source).toLowerCase()] ?? "application/octet-stream";
+        const contentType =
+          (ctx.values["content-type"] as string | undefined) ??
+          CONTENT_TYPES[extname(source === "-" ? key : source).toLowerCase()] ??
+          "application/octet-stream";
         const info = await ctx.client.files.put(namespace, key, bytes, { contentType, signal: ctx.signal });
         return done(ctx, `stored ${namespace}/${info.key} (${info.size} bytes, ${contentType})`, info);
       },
@@ -431,11 +532,24 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         const namespace = arg(ctx, 0);
         const limit = positiveInt("limit", ctx.values.limit as string | undefined);
         const { prefix, cursor } = ctx.values as { prefix?: string; cursor?: string };
-        const page = await ctx.client.files.list(namespace, { signal: ctx.signal, ...(prefix ? { prefix } : {}), ...(cursor ? { cursor } : {}), ...(limit ? { limit } : {}) });
-        if (ctx.json) return printJson(page), EXIT_OK;
+        const page = await ctx.client.files.list(namespace, {
+          signal: ctx.signal,
+          ...(prefix ? { prefix } : {}),
+          ...(cursor ? { cursor } : {}),
+          ...(limit ? { limit } : {}),
+        });
+        if (ctx.json) return (printJson(page), EXIT_OK);
         if (page.objects.length === 0) out(ctx.paint.dim("no files\n"));
-        else out(table(["SIZE", "UPLOADED", "TYPE", "KEY"], page.objects.map((o) => [String(o.size), o.uploaded, o.httpMetadata.contentType ?? "", o.key]), ctx.paint));
-        if (page.truncated && page.cursor) process.stderr.write(ctx.paint.dim(`more: dwl files ls ${namespace} --cursor ${page.cursor}\n`));
+        else
+          out(
+            table(
+              ["SIZE", "UPLOADED", "TYPE", "KEY"],
+              page.objects.map((o) => [String(o.size), o.uploaded, o.httpMetadata.contentType ?? "", o.key]),
+              ctx.paint,
+            ),
+          );
+        if (page.truncated && page.cursor)
+          process.stderr.write(ctx.paint.dim(`more: dwl files ls ${namespace} --cursor ${page.cursor}\n`));
         return EXIT_OK;
       },
     },
@@ -453,11 +567,16 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
   creds: {
     set: {
       usage: "<name> --host <host>... [--value <v|@file>] [--header h] [--format f]",
-      summary: "Store a credential (sealed by the loader, never shown again). Without --value it is read from stdin, or asked for.",
+      summary:
+        "Store a credential (sealed by the loader, never shown again). Without --value it is read from stdin, or asked for.",
       args: [1, 1],
       options: {
         host: { type: "string", multiple: true, arg: "<host>", help: "host it may be sent to, repeatable (required)" },
-        value: { type: "string", arg: "<v|@file>", help: "the secret, or @file / @- (prefer stdin: the command line is visible to other users)" },
+        value: {
+          type: "string",
+          arg: "<v|@file>",
+          help: "the secret, or @file / @- (prefer stdin: the command line is visible to other users)",
+        },
         header: { type: "string", arg: "<header>", help: "header that carries it (default authorization)" },
         format: { type: "string", arg: "<format>", help: "header value with {value} (default `Bearer {value}`)" },
       },
@@ -468,7 +587,11 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         if (hosts.length === 0) throw new UsageError("--host is required (the hosts the credential may be sent to)");
         const value = await secretValue(ctx.values.value as string | undefined, name);
         const { header, format } = ctx.values as { header?: string; format?: string };
-        const info = await ctx.client.credentials.set(name, { value, hosts, ...(header ? { header } : {}), ...(format ? { format } : {}) }, { signal: ctx.signal });
+        const info = await ctx.client.credentials.set(
+          name,
+          { value, hosts, ...(header ? { header } : {}), ...(format ? { format } : {}) },
+          { signal: ctx.signal },
+        );
         return done(ctx, `stored credential ${info.name} for ${info.hosts.join(", ")} (header ${info.header})`, info);
       },
     },
@@ -478,9 +601,18 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       args: [0, 0],
       async run(ctx) {
         const list = await ctx.client.credentials.list({ signal: ctx.signal });
-        if (ctx.json) return printJson(list), EXIT_OK;
-        if (list.credentials.length === 0) return out(ctx.paint.dim("no credentials\n")), EXIT_OK;
-        return out(table(["NAME", "HOSTS", "HEADER", "UPDATED"], list.credentials.map((c) => [c.name, c.hosts.join(","), c.header, c.updatedAt]), ctx.paint)), EXIT_OK;
+        if (ctx.json) return (printJson(list), EXIT_OK);
+        if (list.credentials.length === 0) return (out(ctx.paint.dim("no credentials\n")), EXIT_OK);
+        return (
+          out(
+            table(
+              ["NAME", "HOSTS", "HEADER", "UPDATED"],
+              list.credentials.map((c) => [c.name, c.hosts.join(","), c.header, c.updatedAt]),
+              ctx.paint,
+            ),
+          ),
+          EXIT_OK
+        );
       },
     },
     rm: {
@@ -501,10 +633,18 @@ const ALIASES: Record<string, Record<string, string>> = {
   files: { list: "ls", delete: "rm", cat: "get" },
   creds: { list: "ls", delete: "rm", put: "set" },
 };
-const GROUP_ALIASES: Record<string, string> = { sandboxes: "sandbox", file: "files", credentials: "creds", run: "exec" };
+const GROUP_ALIASES: Record<string, string> = {
+  sandboxes: "sandbox",
+  file: "files",
+  credentials: "creds",
+  run: "exec",
+};
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
-  const rows = Object.entries(options).map(([name, spec]) => [`${spec.short ? `-${spec.short}, ` : ""}--${name}${spec.arg ? ` ${spec.arg}` : ""}`, spec.help] as const);
+  const rows = Object.entries(options).map(
+    ([name, spec]) =>
+      [`${spec.short ? `-${spec.short}, ` : ""}--${name}${spec.arg ? ` ${spec.arg}` : ""}`, spec.help] as const,
+  );
   const width = Math.max(...rows.map(([flag]) => flag.length));
   return rows.map(([flag, help]) => `  ${flag.padEnd(width)}  ${help}`);
 }
@@ -518,7 +658,9 @@ function commandHelp(words: string, command: Command): string {
 }
 
 function groupHelp(group: string, commands: Record<string, Command>): string {
-  const rows = Object.entries(commands).map(([name, c]) => [`dwl ${group} ${name} ${c.usage}`.trimEnd(), short(c.summary)] as const);
+  const rows = Object.entries(commands).map(
+    ([name, c]) => [`dwl ${group} ${name} ${c.usage}`.trimEnd(), short(c.summary)] as const,
+  );
   const width = Math.max(...rows.map(([u]) => u.length));
   return `Usage: dwl ${group} <command> [options]\n\nCommands:\n${rows.map(([u, s]) => `  ${u.padEnd(width)}  ${s}`).join("\n")}\n\nRun \`dwl ${group} <command> --help\` for its options.\n`;
 }
@@ -529,8 +671,15 @@ const short = (summary: string) => (summary.split(/[.:] /)[0] ?? summary).replac
 function mainHelp(): string {
   const rows: [string, string][] = [];
   for (const [name, entry] of Object.entries(COMMANDS)) {
-    const commands: [string, Command][] = "run" in entry ? [[name, entry as Command]] : Object.entries(entry as Record<string, Command>).map(([sub, c]) => [`${name} ${sub}`, c]);
-    for (const [words, c] of commands) rows.push([`${words} ${c.usage.replace(/\s*\[options\]/, "").split(/(?:^| )\[?--?[a-z]/)[0] ?? ""}`.trimEnd(), short(c.summary)]);
+    const commands: [string, Command][] =
+      "run" in entry
+        ? [[name, entry as Command]]
+        : Object.entries(entry as Record<string, Command>).map(([sub, c]) => [`${name} ${sub}`, c]);
+    for (const [words, c] of commands)
+      rows.push([
+        `${words} ${c.usage.replace(/\s*\[options\]/, "").split(/(?:^| )\[?--?[a-z]/)[0] ?? ""}`.trimEnd(),
+        short(c.summary),
+      ]);
   }
   const width = Math.max(...rows.map(([u]) => u.length));
   return [
@@ -554,7 +703,10 @@ function mainHelp(): string {
 function version(): string {
   for (const path of ["./package.json", "../package.json"]) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), "utf8")) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === "@dwl/client" && pkg.version) return pkg.version;
     } catch {
       // not in this layout
@@ -565,18 +717,29 @@ function version(): string {
 
 type ParseOptions = Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
 const toParseOptions = (specs: Record<string, OptionSpec>): ParseOptions =>
-  Object.fromEntries(Object.entries(specs).map(([name, { type, multiple, short }]) => [name, { type, ...(multiple ? { multiple } : {}), ...(short ? { short } : {}) }]));
+  Object.fromEntries(
+    Object.entries(specs).map(([name, { type, multiple, short }]) => [
+      name,
+      { type, ...(multiple ? { multiple } : {}), ...(short ? { short } : {}) },
+    ]),
+  );
 
 /** Runs the CLI on `argv` (without `node cli.ts`) and answers the exit code. */
 export async function main(argv: string[], signal: AbortSignal = new AbortController().signal): Promise<number> {
   const paint = paintFor(process.stdout);
   const errPaint = paintFor(process.stderr);
   // First pass, lenient: find the command words (the leading positionals).
-  const loose = parseArgs({ args: argv, options: { ...toParseOptions(GLOBAL_OPTIONS), version: { type: "boolean" } }, strict: false, allowPositionals: true, tokens: true });
+  const loose = parseArgs({
+    args: argv,
+    options: { ...toParseOptions(GLOBAL_OPTIONS), version: { type: "boolean" } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   const positionals = loose.tokens.filter((t) => t.kind === "positional");
   const [first, second] = positionals;
   if (!first) {
-    if (loose.values.version) return out(`${version()}\n`), EXIT_OK;
+    if (loose.values.version) return (out(`${version()}\n`), EXIT_OK);
     out(mainHelp());
     return loose.values.help ? EXIT_OK : EXIT_REQUEST_ERROR;
   }
@@ -593,7 +756,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
     const group = entry as Record<string, Command>;
     const subName = second ? (ALIASES[groupName]?.[second.value] ?? second.value) : undefined;
     if (!second || !subName || !group[subName]) {
-      if (!second && loose.values.help) return out(groupHelp(groupName, group)), EXIT_OK;
+      if (!second && loose.values.help) return (out(groupHelp(groupName, group)), EXIT_OK);
       process.stderr.write(second ? `unknown command "${groupName} ${second.value}"\n\n` : "");
       process.stderr.write(groupHelp(groupName, group));
       return EXIT_REQUEST_ERROR;
@@ -602,20 +765,29 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
     words = `${groupName} ${subName}`;
     used = [first.index, second.index];
   }
-  if (loose.values.help) return out(commandHelp(words, command)), EXIT_OK;
+  if (loose.values.help) return (out(commandHelp(words, command)), EXIT_OK);
 
   // Second pass, strict: this command's options.
   const rest = argv.filter((_, i) => !used.includes(i));
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: toParseOptions({ ...GLOBAL_OPTIONS, ...command.options }), strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: rest,
+      options: toParseOptions({ ...GLOBAL_OPTIONS, ...command.options }),
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (err) {
     // parseArgs' own advice about `--` is beside the point here: keep its first sentence.
-    throw new UsageError(`${((err as Error).message.split(". ")[0] ?? "").replace(/\.$/, "")}; run \`dwl ${words} --help\``);
+    throw new UsageError(
+      `${((err as Error).message.split(". ")[0] ?? "").replace(/\.$/, "")}; run \`dwl ${words} --help\``,
+    );
   }
   const [min, max] = command.args;
   if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    throw new UsageError(`expected ${min === max ? min : `${min}${max === Infinity ? " or more" : `-${max}`}`} argument${max === 1 ? "" : "s"}, got ${parsed.positionals.length} (usage: dwl ${words} ${command.usage})`);
+    throw new UsageError(
+      `expected ${min === max ? min : `${min}${max === Infinity ? " or more" : `-${max}`}`} argument${max === 1 ? "" : "s"}, got ${parsed.positionals.length} (usage: dwl ${words} ${command.usage})`,
+    );
   }
   const values = parsed.values as Values;
   const key = (values.key as string | undefined) ?? process.env.DWL_KEY ?? DEFAULT_KEY;
@@ -626,7 +798,15 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   } catch (err) {
     if (err instanceof DwlRequestError) {
       if (err.type === "aborted") return EXIT_INTERRUPTED;
-      if (json) printJson({ error: { type: err.type, status: err.status, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } });
+      if (json)
+        printJson({
+          error: {
+            type: err.type,
+            status: err.status,
+            message: err.message,
+            ...(err.issues ? { issues: err.issues } : {}),
+          },
+        });
       else process.stderr.write(renderRequestError(err, errPaint));
       return EXIT_REQUEST_ERROR;
     }

@@ -13,7 +13,10 @@ beforeAll(async () => {
   // The loader must refuse past its own per-tenant limit (50 at once) for the 429 tests below:
   // the supervisor's per-key slots (16 by default) would queue the flood before the loader sees
   // it, and the loader itself queues rather than refuses unless its admission queue is 0.
-  server = await startDevServer({ DWL_KEY_CONCURRENCY: "64", DWL_RUNTIME_CONCURRENCY: "64" }, ["--var", "DWL_ADMISSION_QUEUE:0"]);
+  server = await startDevServer({ DWL_KEY_CONCURRENCY: "64", DWL_RUNTIME_CONCURRENCY: "64" }, [
+    "--var",
+    "DWL_ADMISSION_QUEUE:0",
+  ]);
   dwl = new DwlClient({ url: server.base, key: "dwl_local_dev" });
 });
 afterAll(() => server?.stop());
@@ -30,14 +33,20 @@ async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolea
 
 describe("execute", () => {
   it("returns the result, logs and timing of a program", async () => {
-    const run = await dwl.execute({ code: "export default (input: { n: number }) => { console.log('n is', input.n); return input.n * 2; }", input: { n: 21 } });
+    const run = await dwl.execute({
+      code: "export default (input: { n: number }) => { console.log('n is', input.n); return input.n * 2; }",
+      input: { n: 21 },
+    });
     expect(run).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "n is 21" }] });
     expect(run.timing.totalMs).toBeGreaterThanOrEqual(0);
     expect(run.executionId).toBeTruthy();
   });
 
   it("returns a program's failure as data, with the user's file and line", async () => {
-    const run = await dwl.execute({ files: { "main.ts": "export default () => {\n  const xs: number[] = [];\n  return xs[0].toFixed(2);\n}" }, entry: "main.ts" });
+    const run = await dwl.execute({
+      files: { "main.ts": "export default () => {\n  const xs: number[] = [];\n  return xs[0].toFixed(2);\n}" },
+      entry: "main.ts",
+    });
     expect(run.ok).toBe(false);
     if (run.ok) return;
     expect(run.error).toMatchObject({ type: "runtime", name: "TypeError" });
@@ -79,7 +88,9 @@ describe("429 from the loader's tenant admission", () => {
   /** Fills every concurrency slot of the tenant for `ms`, without retries. */
   async function flood(ms: number): Promise<Promise<unknown>[]> {
     const raw = new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 });
-    const runs = Array.from({ length: MAX_CONCURRENT }, () => raw.execute({ code: SLEEP, input: ms }).catch((e: unknown) => e));
+    const runs = Array.from({ length: MAX_CONCURRENT }, () =>
+      raw.execute({ code: SLEEP, input: ms }).catch((e: unknown) => e),
+    );
     await new Promise((r) => setTimeout(r, 700));
     return runs;
   }
@@ -98,16 +109,23 @@ describe("429 from the loader's tenant admission", () => {
     });
     const busy = await flood(2_000);
     const started = Date.now();
-    expect(await counting.execute({ code: "export default () => 'admitted'" })).toMatchObject({ ok: true, result: "admitted" });
+    expect(await counting.execute({ code: "export default () => 'admitted'" })).toMatchObject({
+      ok: true,
+      result: "admitted",
+    });
     expect(statuses[0]).toBe(429);
     expect(statuses.at(-1)).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(await Promise.all(busy)).toEqual(Array(MAX_CONCURRENT).fill(expect.objectContaining({ ok: true, result: 2_000 })));
+    expect(await Promise.all(busy)).toEqual(
+      Array(MAX_CONCURRENT).fill(expect.objectContaining({ ok: true, result: 2_000 })),
+    );
   });
 
   it("with retries: 0, throws rate_limited carrying the server's Retry-After", async () => {
     const busy = await flood(1_500);
-    const err = await rejection(new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 }).execute({ code: "export default () => 1" }));
+    const err = await rejection(
+      new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 }).execute({ code: "export default () => 1" }),
+    );
     expect(err).toMatchObject({ status: 429, type: "rate_limited", retryAfterMs: 1000 });
     await Promise.all(busy);
   });
@@ -115,21 +133,33 @@ describe("429 from the loader's tenant admission", () => {
 
 describe("deadlines", () => {
   it("throws a timeout error when the loader answers too late", async () => {
-    const err = await rejection(dwl.execute({ code: "export default () => new Promise((r) => setTimeout(r, 3000))", limits: { timeoutMs: 5_000 } }, { timeoutMs: 300 }));
+    const err = await rejection(
+      dwl.execute(
+        { code: "export default () => new Promise((r) => setTimeout(r, 3000))", limits: { timeoutMs: 5_000 } },
+        { timeoutMs: 300 },
+      ),
+    );
     expect(err.type).toBe("timeout");
   });
 
   it("throws an aborted error when the caller aborts", async () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
-    const err = await rejection(dwl.execute({ code: "export default () => new Promise((r) => setTimeout(r, 3000))" }, { signal: controller.signal }));
+    const err = await rejection(
+      dwl.execute(
+        { code: "export default () => new Promise((r) => setTimeout(r, 3000))" },
+        { signal: controller.signal },
+      ),
+    );
     expect(err.type).toBe("aborted");
   });
 });
 
 describe("files", () => {
   it("puts, heads, gets, lists and deletes a file", async () => {
-    const info = await dwl.files.put("sdk", "charts/a b.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>", { contentType: "image/svg+xml" });
+    const info = await dwl.files.put("sdk", "charts/a b.svg", "<svg xmlns='http://www.w3.org/2000/svg'/>", {
+      contentType: "image/svg+xml",
+    });
     expect(info).toMatchObject({ key: "charts/a b.svg", size: 41, httpMetadata: { contentType: "image/svg+xml" } });
 
     const head = await dwl.files.head("sdk", "charts/a b.svg");
@@ -142,11 +172,17 @@ describe("files", () => {
     await dwl.files.put("sdk", "charts/b.bin", new Uint8Array([0, 1, 2, 255]));
     const page = await dwl.files.list("sdk", { prefix: "charts/" });
     expect(page.objects.map((o) => o.key)).toEqual(["charts/a b.svg", "charts/b.bin"]);
-    expect(new Uint8Array(await (await dwl.files.get("sdk", "charts/b.bin"))!.arrayBuffer())).toEqual(new Uint8Array([0, 1, 2, 255]));
+    expect(new Uint8Array(await (await dwl.files.get("sdk", "charts/b.bin"))!.arrayBuffer())).toEqual(
+      new Uint8Array([0, 1, 2, 255]),
+    );
 
     const first = await dwl.files.list("sdk", { prefix: "charts/", limit: 1 });
     expect(first).toMatchObject({ truncated: true, objects: [{ key: "charts/a b.svg" }] });
-    const second = await dwl.files.list("sdk", { prefix: "charts/", limit: 1, ...(first.cursor ? { cursor: first.cursor } : {}) });
+    const second = await dwl.files.list("sdk", {
+      prefix: "charts/",
+      limit: 1,
+      ...(first.cursor ? { cursor: first.cursor } : {}),
+    });
     expect(second.objects.map((o) => o.key)).toEqual(["charts/b.bin"]);
 
     await dwl.files.delete("sdk", "charts/a b.svg");
@@ -162,7 +198,10 @@ describe("files", () => {
   });
 
   it("sees what a program stored with env.FILES", async () => {
-    const run = await dwl.execute({ code: "export default async (_: unknown, env: any) => { await env.FILES.put('out.json', JSON.stringify({ hi: 1 })); }", storage: { namespace: "sdk-prog" } });
+    const run = await dwl.execute({
+      code: "export default async (_: unknown, env: any) => { await env.FILES.put('out.json', JSON.stringify({ hi: 1 })); }",
+      storage: { namespace: "sdk-prog" },
+    });
     expect(run.ok).toBe(true);
     expect(await (await dwl.files.get("sdk-prog", "out.json"))?.json()).toEqual({ hi: 1 });
   });
@@ -221,7 +260,10 @@ describe("sandboxes", () => {
     expect(served.status).toBe(200);
     expect(await served.json()).toEqual({ path: "/items/7", query: "?full=1", method: "POST", body: "hello" });
 
-    const updated = await dwl.sandboxes.update(created.id, { code: "export default (input: { n: number }) => { console.log('doubling'); return input.n * 2; }", name: "sdk-fn" });
+    const updated = await dwl.sandboxes.update(created.id, {
+      code: "export default (input: { n: number }) => { console.log('doubling'); return input.n * 2; }",
+      name: "sdk-fn",
+    });
     expect(updated).toMatchObject({ id: created.id, version: 2, name: "sdk-fn" });
     const run = await dwl.sandboxes.execute(created.id, { input: { n: 4 } });
     expect(run).toMatchObject({ ok: true, result: 8, logs: [{ message: "doubling" }] });
@@ -239,7 +281,8 @@ describe("sandboxes", () => {
 
   it("pages the list with a cursor", async () => {
     const ids = [];
-    for (let i = 0; i < 3; i++) ids.push((await dwl.sandboxes.create({ code: "export default () => 1", name: `page-${i}` })).id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await dwl.sandboxes.create({ code: "export default () => 1", name: `page-${i}` })).id);
     const seen: string[] = [];
     let cursor: string | undefined;
     do {

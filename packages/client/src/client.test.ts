@@ -14,7 +14,10 @@ const dwl = new DwlClient({
 
 describe("DwlClient in a Worker", () => {
   it("runs a program and returns its result", async () => {
-    expect(await dwl.execute({ code: "export default (n: number) => n * 2", input: 21 })).toMatchObject({ ok: true, result: 42 });
+    expect(await dwl.execute({ code: "export default (n: number) => n * 2", input: 21 })).toMatchObject({
+      ok: true,
+      result: 42,
+    });
   });
 
   it("throws a typed request error with the field issues", async () => {

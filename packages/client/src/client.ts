@@ -198,7 +198,8 @@ export class DwlClient {
 
   constructor(options: DwlClientOptions) {
     const url = new URL(options.url);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError(`DwlClient: url must be http(s), got ${url.protocol}`);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new TypeError(`DwlClient: url must be http(s), got ${url.protocol}`);
     url.search = "";
     url.hash = "";
     this.url = url.href.replace(/\/+$/, "");
@@ -209,17 +210,34 @@ export class DwlClient {
 
     const sandbox = (id: string, rest = "") => `/sandboxes/${segment(id, "id")}${rest}`;
     this.sandboxes = {
-      create: async (definition, o) => this.#json(SandboxInfoSchema, { method: "POST", path: "/sandboxes", json: definition, retry: true, ...only(o) }),
-      list: async (o = {}) => this.#json(SandboxListSchema, { method: "GET", path: "/sandboxes", query: { cursor: o.cursor, limit: o.limit }, retry: true, ...only(o) }),
-      get: async (id, o) => this.#json(SandboxInfoSchema, { method: "GET", path: sandbox(id), retry: true, ...only(o) }),
-      update: async (id, definition, o) => this.#json(SandboxInfoSchema, { method: "PUT", path: sandbox(id), json: definition, retry: true, ...only(o) }),
+      create: async (definition, o) =>
+        this.#json(SandboxInfoSchema, {
+          method: "POST",
+          path: "/sandboxes",
+          json: definition,
+          retry: true,
+          ...only(o),
+        }),
+      list: async (o = {}) =>
+        this.#json(SandboxListSchema, {
+          method: "GET",
+          path: "/sandboxes",
+          query: { cursor: o.cursor, limit: o.limit },
+          retry: true,
+          ...only(o),
+        }),
+      get: async (id, o) =>
+        this.#json(SandboxInfoSchema, { method: "GET", path: sandbox(id), retry: true, ...only(o) }),
+      update: async (id, definition, o) =>
+        this.#json(SandboxInfoSchema, { method: "PUT", path: sandbox(id), json: definition, retry: true, ...only(o) }),
       delete: async (id, o) => this.#empty({ method: "DELETE", path: sandbox(id), retry: true, ...only(o) }),
       fetch: async (id, path = "/", init = {}) => {
         const { timeoutMs, idempotent, signal, headers, body, method, ...rest } = init;
         const prefix = sandbox(id, "/http");
         const full = `${prefix}${path.startsWith("/") ? path : `/${path}`}`;
         // `..` in `path` would be resolved by URL parsing and leave the sandbox (`/../logs`).
-        if (!new URL(this.url + full).pathname.startsWith(new URL(this.url + prefix).pathname)) throw refused("path", `"${path}" leaves the sandbox's URL space`);
+        if (!new URL(this.url + full).pathname.startsWith(new URL(this.url + prefix).pathname))
+          throw refused("path", `"${path}" leaves the sandbox's URL space`);
         const pending = await this.#send({
           method: method ?? "GET",
           path: full,
@@ -236,17 +254,38 @@ export class DwlClient {
         return pending.response;
       },
       execute: async (id, body = {}, o) =>
-        this.#json(ExecuteResponseSchema, { method: "POST", path: sandbox(id, "/execute"), json: body, retry: true, execution: true, ...only(o) }),
-      logs: async (id, o) => this.#json(SandboxLogsSchema, { method: "GET", path: sandbox(id, "/logs"), retry: true, ...only(o) }),
+        this.#json(ExecuteResponseSchema, {
+          method: "POST",
+          path: sandbox(id, "/execute"),
+          json: body,
+          retry: true,
+          execution: true,
+          ...only(o),
+        }),
+      logs: async (id, o) =>
+        this.#json(SandboxLogsSchema, { method: "GET", path: sandbox(id, "/logs"), retry: true, ...only(o) }),
     };
 
     const file = (namespace: string, key?: string) => {
       if (key === "") throw refused("key", "must be a non-empty string");
-      return `/files/${segment(namespace, "namespace")}${key === undefined ? "" : `/${key.split("/").map((part) => (part === "" ? "" : segment(part, "key"))).join("/")}`}`;
+      return `/files/${segment(namespace, "namespace")}${
+        key === undefined
+          ? ""
+          : `/${key
+              .split("/")
+              .map((part) => (part === "" ? "" : segment(part, "key")))
+              .join("/")}`
+      }`;
     };
     this.files = {
       get: async (namespace, key, o) => {
-        const pending = await this.#send({ method: "GET", path: file(namespace, key), retry: true, notFoundIsNull: true, ...only(o) });
+        const pending = await this.#send({
+          method: "GET",
+          path: file(namespace, key),
+          retry: true,
+          notFoundIsNull: true,
+          ...only(o),
+        });
         pending.settle(true);
         if (pending.response.status !== 404) return pending.response;
         await pending.response.body?.cancel();
@@ -265,7 +304,13 @@ export class DwlClient {
         });
       },
       head: async (namespace, key, o) => {
-        const pending = await this.#send({ method: "HEAD", path: file(namespace, key), retry: true, notFoundIsNull: true, ...only(o) });
+        const pending = await this.#send({
+          method: "HEAD",
+          path: file(namespace, key),
+          retry: true,
+          notFoundIsNull: true,
+          ...only(o),
+        });
         pending.settle();
         const { status, headers } = pending.response;
         if (status === 404) return null;
@@ -278,7 +323,8 @@ export class DwlClient {
           lastModified: headers.get("last-modified"),
         };
       },
-      delete: async (namespace, key, o) => this.#empty({ method: "DELETE", path: file(namespace, key), retry: true, ...only(o) }),
+      delete: async (namespace, key, o) =>
+        this.#empty({ method: "DELETE", path: file(namespace, key), retry: true, ...only(o) }),
       list: async (namespace, o = {}) =>
         this.#json(FileListSchema, {
           method: "GET",
@@ -291,8 +337,16 @@ export class DwlClient {
 
     const credential = (name: string) => `/credentials/${segment(name, "name")}`;
     this.credentials = {
-      set: async (name, body, o) => this.#json(CredentialInfoSchema, { method: "PUT", path: credential(name), json: body, retry: true, ...only(o) }),
-      list: async (o) => this.#json(CredentialListSchema, { method: "GET", path: "/credentials", retry: true, ...only(o) }),
+      set: async (name, body, o) =>
+        this.#json(CredentialInfoSchema, {
+          method: "PUT",
+          path: credential(name),
+          json: body,
+          retry: true,
+          ...only(o),
+        }),
+      list: async (o) =>
+        this.#json(CredentialListSchema, { method: "GET", path: "/credentials", retry: true, ...only(o) }),
       delete: async (name, o) => this.#empty({ method: "DELETE", path: credential(name), retry: true, ...only(o) }),
     };
   }
@@ -307,7 +361,14 @@ export class DwlClient {
    * const run = await dwl.execute({ code: "export default (n: number) => n * 2", input: 21 }, { idempotent: true });
    */
   execute(body: ExecuteRequest, options?: RequestOptions): Promise<ExecuteResponse> {
-    return this.#json(ExecuteResponseSchema, { method: "POST", path: "/execute", json: body, retry: true, execution: true, ...only(options) });
+    return this.#json(ExecuteResponseSchema, {
+      method: "POST",
+      path: "/execute",
+      json: body,
+      retry: true,
+      execution: true,
+      ...only(options),
+    });
   }
 
   /**
@@ -319,7 +380,11 @@ export class DwlClient {
    * @example
    * const { tools } = await dwl.mcp("tools/list"); // [{ name: "search", … }, { name: "execute", … }]
    */
-  async mcp(method: string, params?: Record<string, unknown>, options?: RequestOptions): Promise<Record<string, unknown>> {
+  async mcp(
+    method: string,
+    params?: Record<string, unknown>,
+    options?: RequestOptions,
+  ): Promise<Record<string, unknown>> {
     const answer = await this.#json(JsonRpcAnswerSchema, {
       method: "POST",
       path: "/mcp",
@@ -329,7 +394,12 @@ export class DwlClient {
       retry: true,
       ...only(options),
     });
-    if (answer.error) throw new DwlRequestError({ status: 200, type: "invalid_request", message: `MCP ${method}: ${answer.error.message} (code ${answer.error.code})` });
+    if (answer.error)
+      throw new DwlRequestError({
+        status: 200,
+        type: "invalid_request",
+        message: `MCP ${method}: ${answer.error.message} (code ${answer.error.code})`,
+      });
     return answer.result ?? {};
   }
 
@@ -351,7 +421,11 @@ export class DwlClient {
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
-        const issues: RequestIssue[] = parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "number" ? p : String(p))), message: i.message, code: i.code }));
+        const issues: RequestIssue[] = parsed.error.issues.map((i) => ({
+          path: i.path.map((p) => (typeof p === "number" ? p : String(p))),
+          message: i.message,
+          code: i.code,
+        }));
         throw new DwlRequestError({
           status: pending.response.status,
           type: "invalid_response",
@@ -384,7 +458,8 @@ export class DwlClient {
     const timeoutMs = call.timeoutMs ?? this.#timeoutMs;
     const deadline = Number.isFinite(timeoutMs) && timeoutMs > 0 ? Date.now() + timeoutMs : Infinity;
     let timedOut = false;
-    const timer = deadline === Infinity ? undefined : setTimeout(() => ((timedOut = true), controller.abort()), timeoutMs);
+    const timer =
+      deadline === Infinity ? undefined : setTimeout(() => ((timedOut = true), controller.abort()), timeoutMs);
     const userSignal = call.signal ?? undefined;
     const onAbort = () => controller.abort(userSignal?.reason);
     if (userSignal?.aborted) onAbort();
@@ -412,13 +487,20 @@ export class DwlClient {
 
     try {
       for (let attempt = 0; ; attempt++) {
-        const init: RequestInit & { duplex?: "half" } = { ...call.init, method: call.method, headers, body, signal: controller.signal };
+        const init: RequestInit & { duplex?: "half" } = {
+          ...call.init,
+          method: call.method,
+          headers,
+          body,
+          signal: controller.signal,
+        };
         if (streamed) init.duplex = "half"; // Node's fetch refuses a stream body without it
         const response = await doFetch(url, init);
         const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
         const retryable =
           attempt < this.#retries &&
-          ((response.status === 429 && call.retry && !call.raw) || (call.idempotent === true && !streamed && (await runtimeRestarted(response, call))));
+          ((response.status === 429 && call.retry && !call.raw) ||
+            (call.idempotent === true && !streamed && (await runtimeRestarted(response, call))));
         if (retryable) {
           const waitMs = Math.max(retryAfterMs ?? 0, backoffMs(attempt));
           // Waiting past the deadline would only end in a timeout: give this answer now instead.
@@ -441,13 +523,33 @@ export class DwlClient {
     state.settle();
     if (err instanceof DwlRequestError) return err;
     if (state.timedOut()) {
-      return new DwlRequestError({ status: 0, type: "timeout", message: `no answer from ${this.url} within the deadline`, cause: err });
+      return new DwlRequestError({
+        status: 0,
+        type: "timeout",
+        message: `no answer from ${this.url} within the deadline`,
+        cause: err,
+      });
     }
     if (state.userSignal?.aborted) {
-      return new DwlRequestError({ status: 0, type: "aborted", message: "the request was aborted", cause: state.userSignal.reason });
+      return new DwlRequestError({
+        status: 0,
+        type: "aborted",
+        message: "the request was aborted",
+        cause: state.userSignal.reason,
+      });
     }
-    const detail = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
-    return new DwlRequestError({ status: 0, type: "network", message: `cannot reach ${this.url}: ${detail}`, cause: err });
+    const detail =
+      err instanceof Error
+        ? err.cause instanceof Error
+          ? `${err.message}: ${err.cause.message}`
+          : err.message
+        : String(err);
+    return new DwlRequestError({
+      status: 0,
+      type: "network",
+      message: `cannot reach ${this.url}: ${detail}`,
+      cause: err,
+    });
   }
 }
 
@@ -457,13 +559,19 @@ export class DwlClient {
  */
 function segment(value: string, field: string): string {
   if (typeof value !== "string" || value === "") throw refused(field, "must be a non-empty string");
-  if (value === "." || value === "..") throw refused(field, `must not be "${value}" or have a "." or ".." segment (a URL cannot carry one)`);
+  if (value === "." || value === "..")
+    throw refused(field, `must not be "${value}" or have a "." or ".." segment (a URL cannot carry one)`);
   return encodeURIComponent(value);
 }
 
 /** A request the client will not send: the error the loader would have answered, without the round trip. */
 function refused(field: string, message: string): DwlRequestError {
-  return new DwlRequestError({ status: 0, type: "invalid_request", message: `${field} ${message}`, issues: [{ path: [field], message }] });
+  return new DwlRequestError({
+    status: 0,
+    type: "invalid_request",
+    message: `${field} ${message}`,
+    issues: [{ path: [field], message }],
+  });
 }
 
 /** The per-call fields of an options object (drops list filters, and anything that could override the call). */
@@ -494,13 +602,16 @@ async function runtimeRestarted(response: Response, call: Call): Promise<boolean
   }
   if (typeof body !== "object" || body === null) return false;
   const { ok, error } = body as { ok?: unknown; error?: { type?: unknown } };
-  return (!execution || ok === false) && typeof error === "object" && error !== null && error.type === "runtime_restarted";
+  return (
+    (!execution || ok === false) && typeof error === "object" && error !== null && error.type === "runtime_restarted"
+  );
 }
 
 function queryString(query: Call["query"]): string {
   if (!query) return "";
   const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) if (value !== undefined && value !== "") params.set(name, String(value));
+  for (const [name, value] of Object.entries(query))
+    if (value !== undefined && value !== "") params.set(name, String(value));
   const text = params.toString();
   return text ? `?${text}` : "";
 }

@@ -90,7 +90,8 @@ export function codeModeParameters(): CodeModeParameters {
     properties: {
       code: {
         type: "string",
-        description: "A whole TypeScript program: `async (input, env) => { … return result }` or a module with `export default`.",
+        description:
+          "A whole TypeScript program: `async (input, env) => { … return result }` or a module with `export default`.",
       },
       input: { description: "Optional JSON value passed to the program as its first argument." },
     },
@@ -107,11 +108,16 @@ const DEFAULT_INSTRUCTIONS =
  * (`query` narrows them; empty gives all). Operator-tool sections are kept only for `tools`, and
  * the Python section is left out (Code Mode programs are TypeScript).
  */
-export async function apiDeclarations(dwl: DwlClient, options: { query?: string; tools?: string[] } & RequestOptions = {}): Promise<ApiSection[]> {
+export async function apiDeclarations(
+  dwl: DwlClient,
+  options: { query?: string; tools?: string[] } & RequestOptions = {},
+): Promise<ApiSection[]> {
   const { query = "", tools = [], ...request } = options;
   const answer = await dwl.mcp("tools/call", { name: "search", arguments: { query } }, request);
   const content = Array.isArray(answer.content) ? (answer.content as { type?: unknown; text?: unknown }[]) : [];
-  const text = content.map((part) => (part.type === "text" && typeof part.text === "string" ? part.text : "")).join("\n");
+  const text = content
+    .map((part) => (part.type === "text" && typeof part.text === "string" ? part.text : ""))
+    .join("\n");
   // The answer is a heading line, then one "## <title>\n<declarations>" block per section.
   const sections = text
     .split(/^## /m)
@@ -132,12 +138,25 @@ export async function apiDeclarations(dwl: DwlClient, options: { query?: string;
 export function describeCodeMode(sections: ApiSection[], options: CodeModeOptions = {}): string {
   const allowed = options.egress?.allow ?? [];
   const context = [
-    allowed.length > 0 ? `fetch() may reach: ${allowed.join(", ")}.` : "fetch() is denied: programs have no network access.",
-    options.egress?.credentials?.length ? `Credentials injected on requests to their hosts: ${options.egress.credentials.join(", ")} (env.SECRETS holds placeholders).` : "",
-    options.dependencies && Object.keys(options.dependencies).length > 0 ? `npm packages you may import: ${Object.keys(options.dependencies).join(", ")}.` : "",
+    allowed.length > 0
+      ? `fetch() may reach: ${allowed.join(", ")}.`
+      : "fetch() is denied: programs have no network access.",
+    options.egress?.credentials?.length
+      ? `Credentials injected on requests to their hosts: ${options.egress.credentials.join(", ")} (env.SECRETS holds placeholders).`
+      : "",
+    options.dependencies && Object.keys(options.dependencies).length > 0
+      ? `npm packages you may import: ${Object.keys(options.dependencies).join(", ")}.`
+      : "",
   ].filter(Boolean);
   const api = sections.map((s) => `## ${s.title}\n${s.text}`).join("\n\n");
-  return [options.instructions ?? DEFAULT_INSTRUCTIONS, context.join(" "), "The API a program can use (TypeScript declarations):", api].filter(Boolean).join("\n\n");
+  return [
+    options.instructions ?? DEFAULT_INSTRUCTIONS,
+    context.join(" "),
+    "The API a program can use (TypeScript declarations):",
+    api,
+  ]
+    .filter(Boolean)
+    .join("\n\n");
 }
 
 /**
@@ -149,9 +168,17 @@ export function describeCodeMode(sections: ApiSection[], options: CodeModeOption
  * const fn = await codeModeFunction(dwl);
  * const completion = await openai.chat.completions.create({ model, messages, tools: [toOpenAITool(fn)] });
  */
-export async function codeModeFunction(dwl: DwlClient, options: CodeModeOptions = {}, request: RequestOptions = {}): Promise<FunctionToolDefinition> {
+export async function codeModeFunction(
+  dwl: DwlClient,
+  options: CodeModeOptions = {},
+  request: RequestOptions = {},
+): Promise<FunctionToolDefinition> {
   const sections = await apiDeclarations(dwl, { tools: options.tools ?? [], ...request });
-  return { name: options.name ?? CODE_MODE_TOOL_NAME, description: describeCodeMode(sections, options), parameters: codeModeParameters() };
+  return {
+    name: options.name ?? CODE_MODE_TOOL_NAME,
+    description: describeCodeMode(sections, options),
+    parameters: codeModeParameters(),
+  };
 }
 
 /** OpenAI Chat Completions' shape (`tools: [{ type: "function", function }]`). */
@@ -160,12 +187,18 @@ export function toOpenAITool(fn: FunctionToolDefinition): { type: "function"; fu
 }
 
 /** OpenAI Responses API's shape (`tools: [{ type: "function", name, description, parameters }]`). */
-export function toOpenAIResponsesTool(fn: FunctionToolDefinition): { type: "function"; strict: false } & FunctionToolDefinition {
+export function toOpenAIResponsesTool(
+  fn: FunctionToolDefinition,
+): { type: "function"; strict: false } & FunctionToolDefinition {
   return { type: "function", strict: false, ...fn };
 }
 
 /** Anthropic Messages' shape (`tools: [{ name, description, input_schema }]`). */
-export function toAnthropicTool(fn: FunctionToolDefinition): { name: string; description: string; input_schema: FunctionToolDefinition["parameters"] } {
+export function toAnthropicTool(fn: FunctionToolDefinition): {
+  name: string;
+  description: string;
+  input_schema: FunctionToolDefinition["parameters"];
+} {
   return { name: fn.name, description: fn.description, input_schema: fn.parameters };
 }
 
@@ -177,9 +210,18 @@ const FIXABLE_REQUEST_ERRORS = new Set(["invalid_request", "payload_too_large"])
  * model can fix (an invalid or too large program), come back as `ok: false`; anything else (bad
  * key, loader unreachable, rate limited past the retries) rejects with `DwlRequestError`.
  */
-export async function runCodeMode(dwl: DwlClient, input: CodeModeInput, options: CodeModeOptions = {}, request: RequestOptions = {}): Promise<CodeModeResult> {
+export async function runCodeMode(
+  dwl: DwlClient,
+  input: CodeModeInput,
+  options: CodeModeOptions = {},
+  request: RequestOptions = {},
+): Promise<CodeModeResult> {
   if (typeof input?.code !== "string" || input.code.trim() === "") {
-    return { ok: false, error: { type: "invalid_request", message: "`code` must be a non-empty string holding the whole program" }, logs: [] };
+    return {
+      ok: false,
+      error: { type: "invalid_request", message: "`code` must be a non-empty string holding the whole program" },
+      logs: [],
+    };
   }
   const body: ExecuteRequest = {
     code: input.code,
@@ -196,7 +238,11 @@ export async function runCodeMode(dwl: DwlClient, input: CodeModeInput, options:
   } catch (err) {
     if (err instanceof DwlRequestError && FIXABLE_REQUEST_ERRORS.has(err.type)) {
       const issues = err.issues?.map((i) => `${i.path.join(".") || "request"}: ${i.message}`).join("; ");
-      return { ok: false, error: { type: err.type, message: issues ? `${err.message} (${issues})` : err.message }, logs: [] };
+      return {
+        ok: false,
+        error: { type: err.type, message: issues ? `${err.message} (${issues})` : err.message },
+        logs: [],
+      };
     }
     throw err;
   }
@@ -204,7 +250,9 @@ export async function runCodeMode(dwl: DwlClient, input: CodeModeInput, options:
   if (response.ok) return { ok: true, result: response.result, logs };
   const { type, name, message, stack } = response.error;
   const location = "location" in response.error ? response.error.location : undefined;
-  const at = location ? `${location.file}:${location.line}:${location.column}${location.lineText ? `: ${location.lineText.trim()}` : ""}` : undefined;
+  const at = location
+    ? `${location.file}:${location.line}:${location.column}${location.lineText ? `: ${location.lineText.trim()}` : ""}`
+    : undefined;
   return { ok: false, error: { type, name, message, ...(at ? { at } : {}), ...(stack ? { stack } : {}) }, logs };
 }
 
@@ -213,7 +261,9 @@ export function formatCodeModeResult(result: CodeModeResult): string {
   const lines: string[] = [];
   if (result.ok) {
     const json = JSON.stringify(result.result, null, 2) ?? "null";
-    lines.push(`result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`);
+    lines.push(
+      `result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`,
+    );
   } else if (result.error) {
     const { type, name, message, at, stack } = result.error;
     lines.push(`error (${type}): ${name ? `${name}: ` : ""}${message}`);
@@ -252,6 +302,10 @@ export async function runCodeModeCall(
   const result =
     typeof input === "object" && input !== null
       ? await runCodeMode(dwl, input as CodeModeInput, options, request)
-      : { ok: false, error: { type: "invalid_request", message: 'arguments must be a JSON object like {"code": "async () => 1"}' }, logs: [] };
+      : {
+          ok: false,
+          error: { type: "invalid_request", message: 'arguments must be a JSON object like {"code": "async () => 1"}' },
+          logs: [],
+        };
   return { content: formatCodeModeResult(result), isError: !result.ok, result };
 }

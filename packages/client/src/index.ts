@@ -29,7 +29,14 @@ export {
   toOpenAIResponsesTool,
   toOpenAITool,
 } from "./code-mode.ts";
-export type { ApiSection, CodeModeInput, CodeModeOptions, CodeModeParameters, CodeModeResult, FunctionToolDefinition } from "./code-mode.ts";
+export type {
+  ApiSection,
+  CodeModeInput,
+  CodeModeOptions,
+  CodeModeParameters,
+  CodeModeResult,
+  FunctionToolDefinition,
+} from "./code-mode.ts";
 export { CLIENT_ERROR_TYPES, DwlRequestError } from "./errors.ts";
 export type { ClientErrorType, DwlRequestErrorInit, DwlRequestErrorType } from "./errors.ts";
 export { FileInfoSchema, FileListSchema } from "./files-types.ts";

@@ -55,21 +55,35 @@ async function stub(...handlers: Handler[]): Promise<{ url: string; requests: Re
   return { url: `http://127.0.0.1:${address.port}`, requests };
 }
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Handler => (_req, res) => {
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-};
-const rateLimited = (retryAfter?: string) => json(429, { error: { type: "rate_limited", message: "slow down" } }, retryAfter === undefined ? {} : { "retry-after": retryAfter });
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}): Handler =>
+  (_req, res) => {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify(body));
+  };
+const rateLimited = (retryAfter?: string) =>
+  json(
+    429,
+    { error: { type: "rate_limited", message: "slow down" } },
+    retryAfter === undefined ? {} : { "retry-after": retryAfter },
+  );
 const RESTARTED_MESSAGE = "the runtime restarted while this ran (another run brought it down)";
 /** `runtime_restarted` of an execution: a 200 whose run failed. */
 const restartedRun = (retryAfter = "1") =>
   json(
     200,
-    { ...OK_RUN, ok: false, result: undefined, error: { type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE }, executionId: "first" },
+    {
+      ...OK_RUN,
+      ok: false,
+      result: undefined,
+      error: { type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE },
+      executionId: "first",
+    },
     { "retry-after": retryAfter },
   );
 /** `runtime_restarted` of any other request: a 503. */
-const restartedRequest = (retryAfter = "1") => json(503, { error: { type: "runtime_restarted", message: RESTARTED_MESSAGE } }, { "retry-after": retryAfter });
+const restartedRequest = (retryAfter = "1") =>
+  json(503, { error: { type: "runtime_restarted", message: RESTARTED_MESSAGE } }, { "retry-after": retryAfter });
 
 describe("429 retries", () => {
   it("waits Retry-After, then retries and returns the answer", async () => {
@@ -128,7 +142,10 @@ describe("429 retries", () => {
 
   it("never retries sandboxes.fetch: a 429 there may be the program's own answer", async () => {
     const { url, requests } = await stub((_req, res) => res.writeHead(429, { "retry-after": "0" }).end("busy"));
-    const response = await new DwlClient({ url, key: "k" }).sandboxes.fetch("sb_1", "/x?y=1", { method: "POST", body: "hi" });
+    const response = await new DwlClient({ url, key: "k" }).sandboxes.fetch("sb_1", "/x?y=1", {
+      method: "POST",
+      body: "hi",
+    });
     expect(response.status).toBe(429);
     expect(await response.text()).toBe("busy");
     expect(requests).toMatchObject([{ method: "POST", url: "/sandboxes/sb_1/http/x?y=1", body: "hi" }]);
@@ -139,7 +156,11 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
   it("execute: not retried by default; the ok:false result is returned as is", async () => {
     const { url, requests } = await stub(restartedRun("0"));
     const run = await new DwlClient({ url, key: "k" }).execute({ code: "1" });
-    expect(run).toMatchObject({ ok: false, error: { type: "runtime_restarted", message: RESTARTED_MESSAGE }, executionId: "first" });
+    expect(run).toMatchObject({
+      ok: false,
+      error: { type: "runtime_restarted", message: RESTARTED_MESSAGE },
+      executionId: "first",
+    });
     expect(requests).toHaveLength(1);
     // `idempotent: false` says the same.
     const again = await new DwlClient({ url, key: "k" }).execute({ code: "1" }, { idempotent: false });
@@ -149,7 +170,10 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
 
   it("execute with idempotent: waits Retry-After, sends the same request again and returns its answer", async () => {
     const { url, requests } = await stub(restartedRun("1"), json(200, OK_RUN));
-    const run = await new DwlClient({ url, key: "k" }).execute({ code: "export default () => 42", input: 1 }, { idempotent: true });
+    const run = await new DwlClient({ url, key: "k" }).execute(
+      { code: "export default () => 42", input: 1 },
+      { idempotent: true },
+    );
     expect(run).toMatchObject({ ok: true, result: 42 });
     expect(requests).toHaveLength(2);
     // The second request came no earlier than the 1 s the header asked for (1 ms of timer slack).
@@ -161,18 +185,32 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
   it("sandboxes.execute with idempotent: retried the same way", async () => {
     const { url, requests } = await stub(restartedRun("0"), json(200, OK_RUN));
     const client = new DwlClient({ url, key: "k" });
-    expect(await client.sandboxes.execute("sb_1", { input: 2 }, { idempotent: true })).toMatchObject({ ok: true, result: 42 });
-    expect(requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual(['POST /sandboxes/sb_1/execute {"input":2}', 'POST /sandboxes/sb_1/execute {"input":2}']);
+    expect(await client.sandboxes.execute("sb_1", { input: 2 }, { idempotent: true })).toMatchObject({
+      ok: true,
+      result: 42,
+    });
+    expect(requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual([
+      'POST /sandboxes/sb_1/execute {"input":2}',
+      'POST /sandboxes/sb_1/execute {"input":2}',
+    ]);
     // Without it, the sandbox's run stands.
     const { url: url2, requests: requests2 } = await stub(restartedRun("0"), json(200, OK_RUN));
-    expect(await new DwlClient({ url: url2, key: "k" }).sandboxes.execute("sb_1")).toMatchObject({ ok: false, error: { type: "runtime_restarted" } });
+    expect(await new DwlClient({ url: url2, key: "k" }).sandboxes.execute("sb_1")).toMatchObject({
+      ok: false,
+      error: { type: "runtime_restarted" },
+    });
     expect(requests2).toHaveLength(1);
   });
 
   it("other calls (a 503): not retried by default; rejects with type runtime_restarted and retryAfterMs", async () => {
     const { url, requests } = await stub(restartedRequest("1"), json(200, { credentials: [] }));
     const err = await rejection(new DwlClient({ url, key: "k" }).credentials.list());
-    expect(err).toMatchObject({ status: 503, type: "runtime_restarted", message: RESTARTED_MESSAGE, retryAfterMs: 1000 });
+    expect(err).toMatchObject({
+      status: 503,
+      type: "runtime_restarted",
+      message: RESTARTED_MESSAGE,
+      retryAfterMs: 1000,
+    });
     expect(requests).toHaveLength(1);
   });
 
@@ -185,9 +223,16 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
 
   it("sandboxes.fetch with idempotent: retries the loader's 503, never a program's own 503 or 429", async () => {
     const { url, requests } = await stub(restartedRequest("0"), (_req, res) => res.writeHead(200).end("hi"));
-    const response = await new DwlClient({ url, key: "k" }).sandboxes.fetch("sb_1", "/x", { method: "PUT", body: "v", idempotent: true });
+    const response = await new DwlClient({ url, key: "k" }).sandboxes.fetch("sb_1", "/x", {
+      method: "PUT",
+      body: "v",
+      idempotent: true,
+    });
     expect(await response.text()).toBe("hi");
-    expect(requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual(["PUT /sandboxes/sb_1/http/x v", "PUT /sandboxes/sb_1/http/x v"]);
+    expect(requests.map((r) => `${r.method} ${r.url} ${r.body}`)).toEqual([
+      "PUT /sandboxes/sb_1/http/x v",
+      "PUT /sandboxes/sb_1/http/x v",
+    ]);
 
     const { url: url2, requests: requests2 } = await stub(restartedRequest("0"));
     const plain = await new DwlClient({ url: url2, key: "k" }).sandboxes.fetch("sb_1", "/x");
@@ -208,13 +253,30 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
   });
 
   it("only runtime_restarted: other failed runs and other 503s are answers even when idempotent", async () => {
-    const failed = json(200, { ...OK_RUN, ok: false, result: undefined, error: { type: "memory_limit", name: "MemoryLimit", message: "too big" } }, { "retry-after": "0" });
+    const failed = json(
+      200,
+      {
+        ...OK_RUN,
+        ok: false,
+        result: undefined,
+        error: { type: "memory_limit", name: "MemoryLimit", message: "too big" },
+      },
+      { "retry-after": "0" },
+    );
     const { url, requests } = await stub(failed, json(200, OK_RUN));
-    expect(await new DwlClient({ url, key: "k" }).execute({ code: "1" }, { idempotent: true })).toMatchObject({ ok: false, error: { type: "memory_limit" } });
+    expect(await new DwlClient({ url, key: "k" }).execute({ code: "1" }, { idempotent: true })).toMatchObject({
+      ok: false,
+      error: { type: "memory_limit" },
+    });
     expect(requests).toHaveLength(1);
 
-    const { url: url2, requests: requests2 } = await stub(json(503, { error: { type: "not_configured", message: "no" } }, { "retry-after": "0" }), json(200, { credentials: [] }));
-    expect(await rejection(new DwlClient({ url: url2, key: "k" }).credentials.list({ idempotent: true }))).toMatchObject({ status: 503, type: "not_configured" });
+    const { url: url2, requests: requests2 } = await stub(
+      json(503, { error: { type: "not_configured", message: "no" } }, { "retry-after": "0" }),
+      json(200, { credentials: [] }),
+    );
+    expect(
+      await rejection(new DwlClient({ url: url2, key: "k" }).credentials.list({ idempotent: true })),
+    ).toMatchObject({ status: 503, type: "not_configured" });
     expect(requests2).toHaveLength(1);
   });
 
@@ -225,7 +287,9 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
     expect(requests).toHaveLength(3);
 
     const { url: url2, requests: requests2 } = await stub(restartedRequest("0"));
-    const err = await rejection(new DwlClient({ url: url2, key: "k", retries: 1 }).files.list("demo", { idempotent: true }));
+    const err = await rejection(
+      new DwlClient({ url: url2, key: "k", retries: 1 }).files.list("demo", { idempotent: true }),
+    );
     expect(err).toMatchObject({ status: 503, type: "runtime_restarted", retryAfterMs: 0 });
     expect(requests2).toHaveLength(2);
   });
@@ -247,11 +311,19 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
   });
 
   it("dwl exec --idempotent and dwl sandbox exec --idempotent retry; without the flag the run fails (exit 1)", async () => {
-    const { url, requests } = await stub(restartedRun("0"), json(200, OK_RUN), restartedRun("0"), json(200, OK_RUN), restartedRun("0"));
+    const { url, requests } = await stub(
+      restartedRun("0"),
+      json(200, OK_RUN),
+      restartedRun("0"),
+      json(200, OK_RUN),
+      restartedRun("0"),
+    );
     const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
     const dwl = (...args: string[]) =>
       new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, [cli, ...args, "--json"], { env: { ...process.env, DWL_URL: url, DWL_KEY: "k", NO_COLOR: "1" } });
+        const child = spawn(process.execPath, [cli, ...args, "--json"], {
+          env: { ...process.env, DWL_URL: url, DWL_KEY: "k", NO_COLOR: "1" },
+        });
         let stdout = "";
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
         child.on("error", reject);
@@ -264,7 +336,13 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
     expect([sandboxExec.code, JSON.parse(sandboxExec.stdout).ok]).toEqual([0, true]);
     const plain = await dwl("exec", "-");
     expect([plain.code, JSON.parse(plain.stdout).error.type]).toEqual([1, "runtime_restarted"]);
-    expect(requests.map((r) => r.url)).toEqual(["/execute", "/execute", "/sandboxes/sb_1/execute", "/sandboxes/sb_1/execute", "/execute"]);
+    expect(requests.map((r) => r.url)).toEqual([
+      "/execute",
+      "/execute",
+      "/sandboxes/sb_1/execute",
+      "/sandboxes/sb_1/execute",
+      "/execute",
+    ]);
   });
 
   it("never resends a streamed body", async () => {
@@ -275,7 +353,9 @@ describe("runtime_restarted: retried only for idempotent calls", () => {
         controller.close();
       },
     });
-    const err = await rejection(new DwlClient({ url, key: "k" }).files.put("demo", "a.txt", body, { idempotent: true }));
+    const err = await rejection(
+      new DwlClient({ url, key: "k" }).files.put("demo", "a.txt", body, { idempotent: true }),
+    );
     expect(err.type).toBe("runtime_restarted");
     expect(requests).toHaveLength(1);
   });
@@ -319,7 +399,9 @@ describe("deadlines and aborts", () => {
 
   it("does not even send with an already aborted signal", async () => {
     const { url, requests } = await stub(json(200, OK_RUN));
-    const err = await rejection(new DwlClient({ url, key: "k" }).execute({ code: "1" }, { signal: AbortSignal.abort() }));
+    const err = await rejection(
+      new DwlClient({ url, key: "k" }).execute({ code: "1" }, { signal: AbortSignal.abort() }),
+    );
     expect(err.type).toBe("aborted");
     expect(requests).toHaveLength(0);
   });
@@ -327,7 +409,9 @@ describe("deadlines and aborts", () => {
   it("aborting stops a retry wait", async () => {
     const { url } = await stub(rateLimited("30"));
     const started = Date.now();
-    const err = await rejection(new DwlClient({ url, key: "k" }).execute({ code: "1" }, { signal: AbortSignal.timeout(200) }));
+    const err = await rejection(
+      new DwlClient({ url, key: "k" }).execute({ code: "1" }, { signal: AbortSignal.timeout(200) }),
+    );
     expect(err.type).toBe("aborted");
     expect(Date.now() - started).toBeLessThan(2_000);
   });
@@ -343,7 +427,9 @@ describe("deadlines and aborts", () => {
 
 describe("answers that are not the wire format", () => {
   it("types an error without a DWL body by its status (a proxy's 502)", async () => {
-    const { url } = await stub((_req, res) => res.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad gateway</h1>"));
+    const { url } = await stub((_req, res) =>
+      res.writeHead(502, { "content-type": "text/html" }).end("<h1>Bad gateway</h1>"),
+    );
     const err = await rejection(new DwlClient({ url, key: "k" }).execute({ code: "1" }));
     expect(err).toMatchObject({ status: 502, type: "internal" });
     expect(err.message).toContain("Bad gateway");
@@ -369,7 +455,11 @@ describe("requests", () => {
     await client.files.delete("demo", "a b/c#d.txt");
     await client.sandboxes.delete("id/../x");
     await client.files.delete("demo", "..x/.y");
-    expect(requests.map((r) => r.url)).toEqual(["/dwl/files/demo/a%20b/c%23d.txt", "/dwl/sandboxes/id%2F..%2Fx", "/dwl/files/demo/..x/.y"]);
+    expect(requests.map((r) => r.url)).toEqual([
+      "/dwl/files/demo/a%20b/c%23d.txt",
+      "/dwl/sandboxes/id%2F..%2Fx",
+      "/dwl/files/demo/..x/.y",
+    ]);
     expect(requests[0]?.headers.authorization).toBe("Bearer secret");
   });
 

@@ -14,7 +14,10 @@ export const ProgramLanguageSchema = z.enum(PROGRAM_LANGUAGES);
 export type ProgramLanguage = z.infer<typeof ProgramLanguageSchema>;
 
 /** A program is Python when it says so, or when its files are `.py` files. */
-export function isPythonProgram(body: { language?: ProgramLanguage | undefined; files?: Record<string, string> | undefined }): boolean {
+export function isPythonProgram(body: {
+  language?: ProgramLanguage | undefined;
+  files?: Record<string, string> | undefined;
+}): boolean {
   if (body.language !== undefined) return body.language === "python";
   return body.files !== undefined && Object.keys(body.files).some((path) => path.endsWith(".py"));
 }
@@ -24,18 +27,37 @@ export function isPythonProgram(body: { language?: ProgramLanguage | undefined; 
  * the npm `dependencies` only for JavaScript. Shared by `/execute` and `/sandboxes`.
  */
 export function checkProgramLanguage(
-  body: { language?: ProgramLanguage | undefined; files?: Record<string, string> | undefined; dependencies?: Record<string, string> | undefined },
+  body: {
+    language?: ProgramLanguage | undefined;
+    files?: Record<string, string> | undefined;
+    dependencies?: Record<string, string> | undefined;
+  },
   ctx: z.RefinementCtx,
 ): void {
   const paths = body.files === undefined ? [] : Object.keys(body.files);
   const python = isPythonProgram(body);
   if (python) {
     const foreign = paths.find((path) => !path.endsWith(".py") && !path.endsWith(".json"));
-    if (foreign !== undefined) ctx.addIssue({ code: "custom", path: ["files", foreign], message: "a Python program has only .py (and .json data) files" });
-    if (body.dependencies !== undefined) ctx.addIssue({ code: "custom", path: ["dependencies"], message: "npm `dependencies` are for JavaScript programs; a Python program uses the standard library" });
+    if (foreign !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["files", foreign],
+        message: "a Python program has only .py (and .json data) files",
+      });
+    if (body.dependencies !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["dependencies"],
+        message: "npm `dependencies` are for JavaScript programs; a Python program uses the standard library",
+      });
   } else {
     const py = paths.find((path) => path.endsWith(".py"));
-    if (py !== undefined) ctx.addIssue({ code: "custom", path: ["files", py], message: `a .py file belongs to a Python program: set "language": "python" (or give only .py files)` });
+    if (py !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["files", py],
+        message: `a .py file belongs to a Python program: set "language": "python" (or give only .py files)`,
+      });
   }
 }
 
@@ -43,9 +65,12 @@ export const SourcePathSchema = z
   .string()
   .min(1)
   .max(256)
-  .refine((p) => !p.startsWith("/") && !p.includes("\\") && !p.split("/").some((s) => s === ".." || s === "." || s === ""), {
-    message: "must be a relative path with forward slashes and no '.', '..' or empty segments",
-  })
+  .refine(
+    (p) => !p.startsWith("/") && !p.includes("\\") && !p.split("/").some((s) => s === ".." || s === "." || s === ""),
+    {
+      message: "must be a relative path with forward slashes and no '.', '..' or empty segments",
+    },
+  )
   .refine((p) => SOURCE_FILE_EXTENSIONS.some((ext) => p.endsWith(ext)), {
     message: `must end in one of ${SOURCE_FILE_EXTENSIONS.join(" ")}`,
   });
@@ -65,7 +90,10 @@ export const EgressSchema = z.strictObject({
 /** A tenant's storage namespace: 1-64 of A-Z a-z 0-9 _ -, starting with a letter or digit. */
 export const NamespaceSchema = z
   .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+    "must be 1-64 characters from A-Z a-z 0-9 _ -, starting with a letter or digit",
+  );
 
 export const StorageSchema = z.strictObject({
   namespace: NamespaceSchema.optional(),
@@ -79,11 +107,17 @@ export const ProgramRequestSchema = z
     method: z
       .string()
       .regex(HTTP_TOKEN, "must be an HTTP method")
-      .refine((m) => !["CONNECT", "TRACE", "TRACK"].includes(m.toUpperCase()), "CONNECT, TRACE and TRACK cannot be sent to a program")
+      .refine(
+        (m) => !["CONNECT", "TRACE", "TRACK"].includes(m.toUpperCase()),
+        "CONNECT, TRACE and TRACK cannot be sent to a program",
+      )
       .optional(),
     path: z.string().startsWith("/", "must start with '/'").max(8192).optional(),
     headers: z
-      .record(z.string().regex(HTTP_TOKEN, "header names must be HTTP tokens"), z.string().refine((v) => !/[\r\n\0]/.test(v), "header values must not contain CR, LF or NUL"))
+      .record(
+        z.string().regex(HTTP_TOKEN, "header names must be HTTP tokens"),
+        z.string().refine((v) => !/[\r\n\0]/.test(v), "header values must not contain CR, LF or NUL"),
+      )
       .optional(),
     body: z.string().optional(),
   })

@@ -54,7 +54,12 @@ export type {
   ProgramResponse,
   Timing,
 } from "./execute.ts";
-export { CredentialInfoSchema, CredentialListSchema, CredentialNameSchema, CredentialPutSchema } from "./credentials.ts";
+export {
+  CredentialInfoSchema,
+  CredentialListSchema,
+  CredentialNameSchema,
+  CredentialPutSchema,
+} from "./credentials.ts";
 export type { CredentialInfo, CredentialPut } from "./credentials.ts";
 export {
   SandboxDefinitionSchema,

@@ -7,10 +7,16 @@ import { ExecutionErrorSchema } from "./errors.ts";
 import { checkProgramSource, ProgramSourceShape } from "./execute.ts";
 
 /** A sandbox's display name: optional, 1-64 printable characters. */
-export const SandboxNameSchema = z.string().min(1).max(64).regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+export const SandboxNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
 
 /** `POST /sandboxes` and `PUT /sandboxes/:id`: the /execute fields minus `input`/`request`, plus `name`. */
-export const SandboxDefinitionSchema = z.strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() }).superRefine(checkProgramSource);
+export const SandboxDefinitionSchema = z
+  .strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() })
+  .superRefine(checkProgramSource);
 export type SandboxDefinition = z.infer<typeof SandboxDefinitionSchema>;
 
 export const SandboxInfoSchema = z.object({
@@ -23,7 +29,9 @@ export const SandboxInfoSchema = z.object({
   updatedAt: z.string(),
   entry: z.string(),
   dependencies: z.record(z.string(), z.string()).optional(),
-  limits: z.object({ cpuMs: z.number().optional(), subRequests: z.number().optional(), timeoutMs: z.number().optional() }).optional(),
+  limits: z
+    .object({ cpuMs: z.number().optional(), subRequests: z.number().optional(), timeoutMs: z.number().optional() })
+    .optional(),
   egress: z.object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() }).optional(),
   storage: z.object({ namespace: z.string().optional() }).optional(),
   tools: z.array(z.string()).optional(),

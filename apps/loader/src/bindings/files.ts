@@ -10,12 +10,21 @@ import { readServerLimits } from "../limits.ts";
 import { beforeSideEffect } from "../supervision/effects.ts";
 import { asRpcResult, type RpcResult } from "./rpc-result.ts";
 import type { ScopedStorageProps } from "./scoped-storage-props.ts";
-import { TenantFiles, type FileInfo, type FileList, type FileListOptions, type FilePutOptions, type FileValue } from "./tenant-files.ts";
+import {
+  TenantFiles,
+  type FileInfo,
+  type FileList,
+  type FileListOptions,
+  type FilePutOptions,
+  type FileValue,
+} from "./tenant-files.ts";
 
 export class ScopedFiles extends WorkerEntrypoint<Env, ScopedStorageProps> {
   private get files(): TenantFiles {
     const { tenant, namespace } = this.ctx.props;
-    return new TenantFiles(this.env.FILES, tenant, namespace, readServerLimits(this.env).maxFileBytes, () => beforeSideEffect(this.env, tenant));
+    return new TenantFiles(this.env.FILES, tenant, namespace, readServerLimits(this.env).maxFileBytes, () =>
+      beforeSideEffect(this.env, tenant),
+    );
   }
 
   head(key: string): Promise<RpcResult<FileInfo | null>> {

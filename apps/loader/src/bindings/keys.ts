@@ -46,7 +46,9 @@ export function validateNamespace(namespace: unknown): string {
 export function validateKey(key: unknown, what = "key"): string {
   if (typeof key !== "string") throw new StorageKeyError(`${what} must be a string, got ${typeof key}`);
   const fail = (why: string): never => {
-    throw new StorageKeyError(`invalid ${what} ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${why}`);
+    throw new StorageKeyError(
+      `invalid ${what} ${JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key)}: ${why}`,
+    );
   };
   if (key.length === 0) fail("it is empty");
   // A lone surrogate has no UTF-8 form: storage would refuse it (as a retryable error), or two
@@ -63,7 +65,8 @@ export function validateKey(key: unknown, what = "key"): string {
     if (form.includes("\\")) fail("backslashes are not allowed; use '/' to separate segments");
     if (ENCODED_SEPARATOR.test(form)) fail("percent-encoded '.', '/', '\\' or '%' are not allowed");
     if (form.startsWith("/")) fail("keys are relative to the namespace: remove the leading '/'");
-    if (form.split("/").some((segment) => segment === "." || segment === "..")) fail("'.' and '..' segments are not allowed");
+    if (form.split("/").some((segment) => segment === "." || segment === ".."))
+      fail("'.' and '..' segments are not allowed");
     if (form.includes("//")) fail("empty path segments ('//') are not allowed");
   }
   return key;

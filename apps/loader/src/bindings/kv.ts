@@ -54,27 +54,45 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     return storageCall("KV", "get", JSON.stringify(key), () => this.env.KV.get(full, as));
   }
 
-  private async getValueWithMetadata(key: string, type?: ValueType | { type?: ValueType }): Promise<{ value: unknown; metadata: unknown }> {
+  private async getValueWithMetadata(
+    key: string,
+    type?: ValueType | { type?: ValueType },
+  ): Promise<{ value: unknown; metadata: unknown }> {
     const full = this.prefix + validateKey(key);
     const as = valueType(type) as "text";
-    const { value, metadata } = await storageCall("KV", "getWithMetadata", JSON.stringify(key), () => this.env.KV.getWithMetadata(full, as));
+    const { value, metadata } = await storageCall("KV", "getWithMetadata", JSON.stringify(key), () =>
+      this.env.KV.getWithMetadata(full, as),
+    );
     return { value, metadata };
   }
 
-  private async putValue(key: string, value: string | ArrayBuffer | ArrayBufferView, options?: KvPutOptions): Promise<void> {
+  private async putValue(
+    key: string,
+    value: string | ArrayBuffer | ArrayBufferView,
+    options?: KvPutOptions,
+  ): Promise<void> {
     const full = this.prefix + validateKey(key);
     const max = readServerLimits(this.env).maxKvValueBytes;
     const size = byteLength(value);
     if (size > max) throw new StorageLimitError(`KV value for "${key}" is ${size} bytes, over the ${max}-byte limit`);
-    if (options?.expirationTtl !== undefined && !(Number.isInteger(options.expirationTtl) && options.expirationTtl >= 60)) {
+    if (
+      options?.expirationTtl !== undefined &&
+      !(Number.isInteger(options.expirationTtl) && options.expirationTtl >= 60)
+    ) {
       throw new RangeError("expirationTtl must be an integer number of seconds, at least 60");
     }
     // Checked here because KV's own refusal would reach the program as a StorageError.
-    if (options?.expiration !== undefined && !(Number.isInteger(options.expiration) && options.expiration >= Date.now() / 1000 + 60)) {
-      throw new RangeError("expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now");
+    if (
+      options?.expiration !== undefined &&
+      !(Number.isInteger(options.expiration) && options.expiration >= Date.now() / 1000 + 60)
+    ) {
+      throw new RangeError(
+        "expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now",
+      );
     }
     const metadata = options?.metadata;
-    if (metadata !== undefined && JSON.stringify(metadata).length > 1024) throw new RangeError("KV metadata must serialise to at most 1024 bytes of JSON");
+    if (metadata !== undefined && JSON.stringify(metadata).length > 1024)
+      throw new RangeError("KV metadata must serialise to at most 1024 bytes of JSON");
     const putOptions: KVNamespacePutOptions = {
       ...(options?.expirationTtl !== undefined ? { expirationTtl: options.expirationTtl } : {}),
       ...(options?.expiration !== undefined ? { expiration: options.expiration } : {}),
@@ -92,13 +110,20 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
 
   private async listKeys(options: KvListOptions = {}): Promise<KvListResult> {
     const limit = options.limit ?? MAX_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+      throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     const prefix = this.prefix;
-    const listOptions = { prefix: prefix + validatePrefix(options.prefix), limit, ...(options.cursor ? { cursor: options.cursor } : {}) };
+    const listOptions = {
+      prefix: prefix + validatePrefix(options.prefix),
+      limit,
+      ...(options.cursor ? { cursor: options.cursor } : {}),
+    };
     const page = await storageCall("KV", "list", undefined, () => this.env.KV.list(listOptions));
     return {
       // Every listed key starts with our prefix (KV filters by it); strip it so keys stay relative.
-      keys: page.keys.filter((k) => k.name.startsWith(prefix)).map((k) => ({ ...k, name: k.name.slice(prefix.length) })),
+      keys: page.keys
+        .filter((k) => k.name.startsWith(prefix))
+        .map((k) => ({ ...k, name: k.name.slice(prefix.length) })),
       list_complete: page.list_complete,
       ...(page.list_complete ? {} : { cursor: page.cursor }),
     };
@@ -108,7 +133,10 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     return asRpcResult(() => this.getValue(key, type));
   }
 
-  getWithMetadata(key: string, type?: ValueType | { type?: ValueType }): Promise<RpcResult<{ value: unknown; metadata: unknown }>> {
+  getWithMetadata(
+    key: string,
+    type?: ValueType | { type?: ValueType },
+  ): Promise<RpcResult<{ value: unknown; metadata: unknown }>> {
     return asRpcResult(() => this.getValueWithMetadata(key, type));
   }
 

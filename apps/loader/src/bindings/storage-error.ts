@@ -22,7 +22,11 @@ export class StorageError extends DwlHttpError {
  * `internal` unless `asError` says otherwise. The one place storage failures are translated:
  * programs' bindings (below), the credential store and sandbox writes.
  */
-export async function storageOperation<T>(message: string, call: () => Promise<T>, asError = (text: string): Error => DwlHttpError.of("internal", text)): Promise<T> {
+export async function storageOperation<T>(
+  message: string,
+  call: () => Promise<T>,
+  asError = (text: string): Error => DwlHttpError.of("internal", text),
+): Promise<T> {
   try {
     return await call();
   } catch (err) {
@@ -35,7 +39,16 @@ export async function storageOperation<T>(message: string, call: () => Promise<T
  * Runs one call of the KV or R2 binding for a program. `subject` is what the caller named
  * (`"visits"`, `3 keys`), already relative to its namespace.
  */
-export function storageCall<T>(store: "KV" | "FILES", op: string, subject: string | undefined, call: () => Promise<T>): Promise<T> {
+export function storageCall<T>(
+  store: "KV" | "FILES",
+  op: string,
+  subject: string | undefined,
+  call: () => Promise<T>,
+): Promise<T> {
   const of = subject === undefined ? "" : ` of ${subject}`;
-  return storageOperation(`${store} ${op}${of} failed: the storage service returned an error; retrying may help`, call, (text) => new StorageError(text));
+  return storageOperation(
+    `${store} ${op}${of} failed: the storage service returned an error; retrying may help`,
+    call,
+    (text) => new StorageError(text),
+  );
 }

@@ -41,16 +41,24 @@ export interface FileList {
 
 export type FileValue = string | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array> | null;
 
-const HTTP_METADATA_FIELDS = ["contentType", "contentLanguage", "contentDisposition", "contentEncoding", "cacheControl"] as const;
+const HTTP_METADATA_FIELDS = [
+  "contentType",
+  "contentLanguage",
+  "contentDisposition",
+  "contentEncoding",
+  "cacheControl",
+] as const;
 
 function cleanHttpMetadata(input: unknown): R2HTTPMetadata {
   if (input === undefined || input === null) return {};
-  if (typeof input !== "object") throw new TypeError("httpMetadata must be an object like { contentType: \"image/svg+xml\" }");
+  if (typeof input !== "object")
+    throw new TypeError('httpMetadata must be an object like { contentType: "image/svg+xml" }');
   const out: Record<string, string> = {};
   for (const field of HTTP_METADATA_FIELDS) {
     const value = (input as Record<string, unknown>)[field];
     if (value === undefined) continue;
-    if (typeof value !== "string" || value.length > 256) throw new TypeError(`httpMetadata.${field} must be a string of at most 256 characters`);
+    if (typeof value !== "string" || value.length > 256)
+      throw new TypeError(`httpMetadata.${field} must be a string of at most 256 characters`);
     out[field] = value;
   }
   return out;
@@ -61,13 +69,15 @@ function cleanCustomMetadata(input: unknown): Record<string, string> {
   if (typeof input !== "object") throw new TypeError("customMetadata must be an object of string values");
   const entries = Object.entries(input as Record<string, unknown>);
   if (entries.some(([, v]) => typeof v !== "string")) throw new TypeError("customMetadata values must be strings");
-  if (JSON.stringify(input).length > 2048) throw new RangeError("customMetadata must serialise to at most 2048 bytes of JSON");
+  if (JSON.stringify(input).length > 2048)
+    throw new RangeError("customMetadata must serialise to at most 2048 bytes of JSON");
   return Object.fromEntries(entries) as Record<string, string>;
 }
 
 /** Reads a body into memory under a cap (R2 needs a known length; programs send small files). */
 async function toBytes(value: FileValue, maxBytes: number, key: string): Promise<Uint8Array | string> {
-  const tooBig = (size: number | string) => new StorageLimitError(`file "${key}" is ${size} bytes, over the ${maxBytes}-byte limit`);
+  const tooBig = (size: number | string) =>
+    new StorageLimitError(`file "${key}" is ${size} bytes, over the ${maxBytes}-byte limit`);
   if (value === null) return "";
   if (typeof value === "string") {
     const size = new TextEncoder().encode(value).byteLength;
@@ -76,7 +86,9 @@ async function toBytes(value: FileValue, maxBytes: number, key: string): Promise
   }
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
     if (value.byteLength > maxBytes) throw tooBig(value.byteLength);
-    return value instanceof ArrayBuffer ? new Uint8Array(value) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return value instanceof ArrayBuffer
+      ? new Uint8Array(value)
+      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
   if (value instanceof ReadableStream) {
     const bytes = await readCapped(value, maxBytes);
@@ -131,7 +143,9 @@ export class TenantFiles {
     const customMetadata = cleanCustomMetadata(options.customMetadata);
     const body = await toBytes(value, this.maxFileBytes, key);
     await this.beforeWrite();
-    const object = await storageCall("FILES", "put", JSON.stringify(key), () => this.bucket.put(full, body, { httpMetadata, customMetadata }));
+    const object = await storageCall("FILES", "put", JSON.stringify(key), () =>
+      this.bucket.put(full, body, { httpMetadata, customMetadata }),
+    );
     return this.info(object);
   }
 
@@ -140,13 +154,17 @@ export class TenantFiles {
     if (list.length > MAX_LIST_LIMIT) throw new RangeError(`delete at most ${MAX_LIST_LIMIT} keys at once`);
     const full = list.map((k) => this.prefix + validateKey(k));
     await this.beforeWrite();
-    await storageCall("FILES", "delete", list.length === 1 ? JSON.stringify(list[0]) : `${list.length} keys`, () => this.bucket.delete(full));
+    await storageCall("FILES", "delete", list.length === 1 ? JSON.stringify(list[0]) : `${list.length} keys`, () =>
+      this.bucket.delete(full),
+    );
   }
 
   async list(options: FileListOptions = {}): Promise<FileList> {
     const limit = options.limit ?? MAX_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    if (options.delimiter !== undefined && options.delimiter !== "/") throw new TypeError('the only supported delimiter is "/"');
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
+      throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+    if (options.delimiter !== undefined && options.delimiter !== "/")
+      throw new TypeError('the only supported delimiter is "/"');
     const listOptions: R2ListOptions = {
       prefix: this.prefix + validatePrefix(options.prefix),
       limit,
@@ -160,7 +178,9 @@ export class TenantFiles {
       objects: page.objects.filter((o) => o.key.startsWith(this.prefix)).map((o) => this.info(o)),
       truncated: page.truncated,
       ...(page.truncated ? { cursor: page.cursor } : {}),
-      delimitedPrefixes: page.delimitedPrefixes.filter((p) => p.startsWith(this.prefix)).map((p) => p.slice(this.prefix.length)),
+      delimitedPrefixes: page.delimitedPrefixes
+        .filter((p) => p.startsWith(this.prefix))
+        .map((p) => p.slice(this.prefix.length)),
     };
   }
 }

@@ -19,13 +19,15 @@ const honoProgram = (tag: string): BundleInput => ({
   entry: "index.ts",
   meter: true,
   dependencies: { hono: "^4" },
-  files: { "index.ts": `import { Hono } from "hono";\nimport { cors } from "hono/cors";\nconst app = new Hono();\napp.use(cors());\napp.get("/hello/:name", (c) => c.json({ hello: c.req.param("name") }));\nexport default app; // ${tag}` },
+  files: {
+    "index.ts": `import { Hono } from "hono";\nimport { cors } from "hono/cors";\nconst app = new Hono();\napp.use(cors());\napp.get("/hello/:name", (c) => c.json({ hello: c.req.param("name") }));\nexport default app; // ${tag}`,
+  },
 });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** `--mode` of the vitest command line, as Vite hands it to the test. */
-const mode = (import.meta as unknown as { env: Record<string, unknown> }).env["MODE"];
+const mode = (import.meta as unknown as { env: { MODE?: string } }).env.MODE;
 
 describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
   it("compares the packages' module with one whole bundle", async () => {
@@ -44,7 +46,8 @@ describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
         if (i >= WARMUP) samples[name]!.push(performance.now() - started);
       }
     }
-    for (const [name, xs] of Object.entries(samples)) console.log(`${name}: p50 ${median(xs)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`);
+    for (const [name, xs] of Object.entries(samples))
+      console.log(`${name}: p50 ${median(xs)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`);
     expect(Object.values(samples).every((xs) => xs.length === SAMPLES)).toBe(true);
   }, 900_000);
 });

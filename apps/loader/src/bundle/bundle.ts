@@ -17,7 +17,15 @@ import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { externalImport, joinVendor, onlyExternalImports, VendorCache, vendorEntry, vendorKey, wrapVendor } from "./vendor.ts";
+import {
+  externalImport,
+  joinVendor,
+  onlyExternalImports,
+  VendorCache,
+  vendorEntry,
+  vendorKey,
+  wrapVendor,
+} from "./vendor.ts";
 import {
   loaderFor,
   npmDisplayPath,
@@ -75,7 +83,8 @@ function isBuildFailure(err: unknown): err is BuildFailure {
  */
 function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle | undefined {
   const source = files[entry];
-  if (source === undefined || Object.keys(files).length !== 1 || entry.endsWith(".json") || DYNAMIC_IMPORT.test(source)) return undefined;
+  if (source === undefined || Object.keys(files).length !== 1 || entry.endsWith(".json") || DYNAMIC_IMPORT.test(source))
+    return undefined;
   let program: Program;
   try {
     program = parseModule(source);
@@ -85,7 +94,11 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   let hasDefault = false;
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (typeof from === "string" && ((!from.startsWith("node:") && !from.startsWith("cloudflare:")) || from === SOCKETS_SPECIFIER)) return undefined;
+    if (
+      typeof from === "string" &&
+      ((!from.startsWith("node:") && !from.startsWith("cloudflare:")) || from === SOCKETS_SPECIFIER)
+    )
+      return undefined;
     if (node.type === "ExportDefaultDeclaration") hasDefault = true;
     if (node.type === "ExportNamedDeclaration") {
       const specifiers = (node as Node & { specifiers: { exported: { name?: string; value?: string } }[] }).specifiers;
@@ -97,7 +110,8 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
     program.body.length === 1 &&
     only !== undefined &&
     (only.type === "FunctionDeclaration" ||
-      (only.type === "ExpressionStatement" && FUNCTION_EXPRESSIONS.has((only as Node & { expression: Node }).expression.type)));
+      (only.type === "ExpressionStatement" &&
+        FUNCTION_EXPRESSIONS.has((only as Node & { expression: Node }).expression.type)));
   const shape: ProgramShape = hasDefault || lone ? "module" : "script";
   const rewritten = rewriteBundle(
     { code: source, fileName: USER_MODULE, source: { name: entry }, program },
@@ -140,24 +154,38 @@ const builder = new IncrementalBuilder({
  * Bundles one program. `npm` says where packages come from; by default the Worker's own
  * configuration (DWL_NPM_REGISTRY, the KV and FILES bindings).
  */
-export async function bundleProgram({ files, entry, meter, dependencies }: BundleInput, npm?: NpmEnvironment, options: BundleOptions = {}): Promise<Bundle> {
+export async function bundleProgram(
+  { files, entry, meter, dependencies }: BundleInput,
+  npm?: NpmEnvironment,
+  options: BundleOptions = {},
+): Promise<Bundle> {
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
   let packages: InstalledPackages | undefined;
-  if (dependencies && Object.keys(dependencies).length > 0) packages = await installDependencies(dependencies, npm ?? npmEnvironment(env));
+  if (dependencies && Object.keys(dependencies).length > 0)
+    packages = await installDependencies(dependencies, npm ?? npmEnvironment(env));
   const asFunction = await asDefaultExportedFunction(entrySource, loaderFor(entry));
-  const source = (path: string): string => (path === entry && asFunction !== undefined ? asFunction : (files[path] ?? ""));
+  const source = (path: string): string =>
+    path === entry && asFunction !== undefined ? asFunction : (files[path] ?? "");
 
   const esbuild = await getEsbuild();
   const handlers: VirtualFilesOptions = { files, entry, source, ...(packages ? { packages } : {}) };
-  const linked = await bundleLinked(esbuild, handlers, packages && options.prebuiltPackages !== false ? packages : undefined, meter);
+  const linked = await bundleLinked(
+    esbuild,
+    handlers,
+    packages && options.prebuiltPackages !== false ? packages : undefined,
+    meter,
+  );
   if (linked) return linked;
   // As one esbuild bundle of every file and package.
   const { code, map, shape } = await build(esbuild, virtualFileHandlers(handlers));
-  const rewritten = rewriteBundle({ code, fileName: USER_MODULE, source: { map } }, { wrapScript: shape === "script", meter });
+  const rewritten = rewriteBundle(
+    { code, fileName: USER_MODULE, source: { map } },
+    { wrapScript: shape === "script", meter },
+  );
   return { code: rewritten.code, map: rewritten.map, shape };
 }
 
@@ -187,7 +215,9 @@ async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<B
   const mapFile = result.outputFiles.find((f) => f.path.endsWith(".js.map"));
   if (!js || !mapFile) throw new CompileError("bundling produced no output");
   if (js.contents.byteLength > MAX_BUNDLE_BYTES) {
-    throw new CompileError(`the bundled program is ${js.contents.byteLength} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
+    throw new CompileError(
+      `the bundled program is ${js.contents.byteLength} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`,
+    );
   }
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
   const shape: ProgramShape = output?.exports.includes("default") ? "module" : "script";
@@ -207,13 +237,21 @@ const vendors = new VendorCache();
  * bundle serves (`require` or `import()` of a package, a re-export of one, top-level await in
  * a package); the program's own build is the whole bundle when it imports no package after all.
  */
-async function bundleLinked(esbuild: Esbuild, options: VirtualFilesOptions, packages: InstalledPackages | undefined, meter: boolean): Promise<Bundle | undefined> {
+async function bundleLinked(
+  esbuild: Esbuild,
+  options: VirtualFilesOptions,
+  packages: InstalledPackages | undefined,
+  meter: boolean,
+): Promise<Bundle | undefined> {
   if (!packages) return undefined;
   const imports: VendorImports = { specifiers: [], unsupported: false };
   const own = await build(esbuild, virtualFileHandlers({ ...options, vendor: imports }));
   if (imports.unsupported) return undefined;
   if (imports.specifiers.length === 0) {
-    const rewritten = rewriteBundle({ code: own.code, fileName: USER_MODULE, source: { map: own.map } }, { wrapScript: own.shape === "script", meter });
+    const rewritten = rewriteBundle(
+      { code: own.code, fileName: USER_MODULE, source: { map: own.map } },
+      { wrapScript: own.shape === "script", meter },
+    );
     return { code: rewritten.code, map: rewritten.map, shape: own.shape };
   }
   const program = parseModule(own.code);
@@ -222,7 +260,10 @@ async function bundleLinked(esbuild: Esbuild, options: VirtualFilesOptions, pack
   const vendor = await vendors.get(vendorKey(packages, specifiers, meter), async () => {
     const entry = "<packages>.js";
     const files: SourceFiles = { [entry]: vendorEntry(specifiers) };
-    const built = await build(esbuild, virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }));
+    const built = await build(
+      esbuild,
+      virtualFileHandlers({ files, entry, source: (path) => files[path] ?? "", packages }),
+    );
     return wrapVendor(built, specifiers.length, meter);
   });
   if (!vendor) return undefined;
@@ -232,7 +273,9 @@ async function bundleLinked(esbuild: Esbuild, options: VirtualFilesOptions, pack
   );
   const joined = joinVendor(vendor, rewritten, USER_MODULE);
   if (joined.code.length > MAX_BUNDLE_BYTES) {
-    throw new CompileError(`the bundled program is ${joined.code.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`);
+    throw new CompileError(
+      `the bundled program is ${joined.code.length} bytes, over the ${MAX_BUNDLE_BYTES}-byte limit (dependencies included)`,
+    );
   }
   return { ...joined, shape: own.shape };
 }

@@ -4,7 +4,16 @@ import { getEsbuild } from "./esbuild.ts";
 import { IncrementalBuilder } from "./incremental.ts";
 import { delegatingPlugin, virtualFileHandlers, type SourceFiles } from "./virtual-files.ts";
 
-const OPTIONS = { bundle: true, write: false, outfile: "user.js", format: "esm", platform: "neutral", sourcemap: "external", metafile: true, logLevel: "silent" } as const;
+const OPTIONS = {
+  bundle: true,
+  write: false,
+  outfile: "user.js",
+  format: "esm",
+  platform: "neutral",
+  sourcemap: "external",
+  metafile: true,
+  logLevel: "silent",
+} as const;
 
 function lib(version: string, body: string): InstalledPackage {
   const manifest = { name: "lib", main: "index.js" };
@@ -19,11 +28,17 @@ function lib(version: string, body: string): InstalledPackage {
   };
 }
 
-const installed = (...pkgs: InstalledPackage[]): InstalledPackages => ({ root: { lib: pkgs[0]!.id }, packages: new Map(pkgs.map((p) => [p.id, p])) });
+const installed = (...pkgs: InstalledPackage[]): InstalledPackages => ({
+  root: { lib: pkgs[0]!.id },
+  packages: new Map(pkgs.map((p) => [p.id, p])),
+});
 
 async function build(builder: IncrementalBuilder, files: SourceFiles, packages?: InstalledPackages): Promise<string> {
   const entry = Object.keys(files)[0]!;
-  const result = await builder.build(await getEsbuild(), virtualFileHandlers({ files, entry, source: (p) => files[p] ?? "", ...(packages ? { packages } : {}) }));
+  const result = await builder.build(
+    await getEsbuild(),
+    virtualFileHandlers({ files, entry, source: (p) => files[p] ?? "", ...(packages ? { packages } : {}) }),
+  );
   return result.outputFiles.find((f) => f.path.endsWith(".js"))!.text;
 }
 
@@ -37,7 +52,11 @@ describe("IncrementalBuilder", () => {
     expect(v2).toContain('"two"');
     expect(v2).not.toContain('"one"');
     // Same path, new contents (the entry), and the same package again: both as built fresh.
-    const again = await build(builder, { "main.js": 'import { v } from "lib"; export default () => v + "!";' }, installed(lib("1.0.0", 'export const v = "one";')));
+    const again = await build(
+      builder,
+      { "main.js": 'import { v } from "lib"; export default () => v + "!";' },
+      installed(lib("1.0.0", 'export const v = "one";')),
+    );
     expect(again).toContain('"one"');
     expect(again).toContain('v + "!"');
     expect(builder.stats.rebuilds).toBe(3);
@@ -49,7 +68,12 @@ describe("IncrementalBuilder", () => {
     const packages = installed(lib("1.0.0", "export const v = 41;"));
     const first = await build(builder, files, packages);
     const second = await build(builder, files, packages);
-    const handlers = virtualFileHandlers({ files, entry: "main.ts", source: (p) => files[p as "main.ts"] ?? "", packages });
+    const handlers = virtualFileHandlers({
+      files,
+      entry: "main.ts",
+      source: (p) => files[p as "main.ts"] ?? "",
+      packages,
+    });
     const plugin = delegatingPlugin(() => handlers);
     const oneOff = await (await getEsbuild()).build({ ...OPTIONS, entryPoints: ["main.ts"], plugins: [plugin] });
     expect(second).toBe(first);
@@ -59,13 +83,18 @@ describe("IncrementalBuilder", () => {
   it("reports compile errors and stays usable afterwards", async () => {
     const builder = new IncrementalBuilder(OPTIONS);
     const err = await build(builder, { "main.ts": "const a: number = ;" }).catch((e: unknown) => e);
-    expect((err as { errors: { location: { file: string; line: number } }[] }).errors[0]?.location).toMatchObject({ file: "dwl:main.ts", line: 1 });
+    expect((err as { errors: { location: { file: string; line: number } }[] }).errors[0]?.location).toMatchObject({
+      file: "dwl:main.ts",
+      line: 1,
+    });
     expect(await build(builder, { "main.ts": "export default 1 as number;" })).toContain("export");
   });
 
   it("runs a build that finds the context busy as a one-off build", async () => {
     const builder = new IncrementalBuilder(OPTIONS);
-    const outputs = await Promise.all(["a", "b", "c"].map((x) => build(builder, { "main.js": `export default "${x}";` })));
+    const outputs = await Promise.all(
+      ["a", "b", "c"].map((x) => build(builder, { "main.js": `export default "${x}";` })),
+    );
     expect(outputs.map((o) => /"(\w)"/.exec(o)?.[1])).toEqual(["a", "b", "c"]);
     expect(builder.stats).toMatchObject({ rebuilds: 1, oneOff: 2 });
   });
@@ -73,20 +102,42 @@ describe("IncrementalBuilder", () => {
   it("drops the context once the sources it holds pass the bound", async () => {
     const builder = new IncrementalBuilder(OPTIONS, 2_000);
     const big = (tag: string) => `export const v = "${tag}${"x".repeat(900)}";`;
-    await build(builder, { "main.js": 'import { v } from "lib"; export default v;' }, installed(lib("1.0.0", big("a"))));
+    await build(
+      builder,
+      { "main.js": 'import { v } from "lib"; export default v;' },
+      installed(lib("1.0.0", big("a"))),
+    );
     expect(builder.heldBytes).toBeGreaterThan(900);
     expect(builder.stats.resets).toBe(0);
     // Replacing a path's contents does not grow what is held.
     const held = builder.heldBytes;
-    await build(builder, { "main.js": 'import { v } from "lib"; export default v + 1;' }, installed(lib("1.0.0", big("a"))));
+    await build(
+      builder,
+      { "main.js": 'import { v } from "lib"; export default v + 1;' },
+      installed(lib("1.0.0", big("a"))),
+    );
     expect(builder.heldBytes).toBe(held + 4);
     // Two more versions: over the bound, so the context goes and holds nothing.
-    await build(builder, { "main.js": 'import { v } from "lib"; export default v;' }, installed(lib("2.0.0", big("b"))));
-    const out = await build(builder, { "main.js": 'import { v } from "lib"; export default v;' }, installed(lib("3.0.0", big("c"))));
+    await build(
+      builder,
+      { "main.js": 'import { v } from "lib"; export default v;' },
+      installed(lib("2.0.0", big("b"))),
+    );
+    const out = await build(
+      builder,
+      { "main.js": 'import { v } from "lib"; export default v;' },
+      installed(lib("3.0.0", big("c"))),
+    );
     expect(builder.stats.resets).toBe(1);
     expect(builder.heldBytes).toBeLessThanOrEqual(2_000);
     expect(out).toContain('"cxxx');
     // And the next build starts a fresh context that works.
-    expect(await build(builder, { "main.js": 'import { v } from "lib"; export default v;' }, installed(lib("1.0.0", big("a"))))).toContain('"axxx');
+    expect(
+      await build(
+        builder,
+        { "main.js": 'import { v } from "lib"; export default v;' },
+        installed(lib("1.0.0", big("a"))),
+      ),
+    ).toContain('"axxx');
   });
 });

@@ -51,18 +51,27 @@ export class IncrementalBuilder {
   async build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<Result> {
     if (this.busy) {
       this.stats.oneOff++;
-      return (await esbuild.build({ ...this.options, entryPoints: [ENTRY], plugins: [delegatingPlugin(() => handlers)] })) as Result;
+      return (await esbuild.build({
+        ...this.options,
+        entryPoints: [ENTRY],
+        plugins: [delegatingPlugin(() => handlers)],
+      })) as Result;
     }
     this.busy = true;
     this.handlers = this.tracking(handlers);
     try {
-      this.context ??= esbuild.context({ ...this.options, entryPoints: [ENTRY], plugins: [delegatingPlugin(() => this.current())] });
+      this.context ??= esbuild.context({
+        ...this.options,
+        entryPoints: [ENTRY],
+        plugins: [delegatingPlugin(() => this.current())],
+      });
       const context = await this.context;
       this.stats.rebuilds++;
       return (await context.rebuild()) as Result;
     } catch (err) {
       // A compile error leaves the context as good as before; anything else may not.
-      if (!(typeof err === "object" && err !== null && Array.isArray((err as { errors?: unknown }).errors))) await this.reset();
+      if (!(typeof err === "object" && err !== null && Array.isArray((err as { errors?: unknown }).errors)))
+        await this.reset();
       throw err;
     } finally {
       this.handlers = undefined;

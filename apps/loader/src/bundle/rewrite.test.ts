@@ -31,12 +31,17 @@ function lookups(code: string, map: string): string[] {
 describe("shiftMap", () => {
   it("maps every position as composing a hires magic-string map with the original does", async () => {
     const esbuild = await getEsbuild();
-    const { code, map } = await esbuild.transform(SOURCE, { loader: "ts", sourcemap: "external", sourcefile: "main.ts", format: "esm" });
+    const { code, map } = await esbuild.transform(SOURCE, {
+      loader: "ts",
+      sourcemap: "external",
+      sourcefile: "main.ts",
+      format: "esm",
+    });
     // Insertions everywhere: line starts, mid-line, several at one offset, at segment starts.
     const inserted: Insertion[] = [];
     const s = new MagicString(code);
     for (let at = 0; at < code.length; at += 7) {
-      const text = "/*" + "z".repeat(at % 5) + "*/";
+      const text = `/*${"z".repeat(at % 5)}*/`;
       if (at % 2) s.appendLeft(at, text);
       else s.prependRight(at, text);
       inserted.push([at, text.length]);
@@ -45,7 +50,10 @@ describe("shiftMap", () => {
         inserted.push([at, 2]);
       }
     }
-    const composed = remapping([s.generateMap({ hires: true, source: "user.js", file: "user.js" }).toString(), map], () => null).toString();
+    const composed = remapping(
+      [s.generateMap({ hires: true, source: "user.js", file: "user.js" }).toString(), map],
+      () => null,
+    ).toString();
     const shifted = shiftMap(code, map, inserted, "user.js");
     expect(lookups(s.toString(), shifted)).toEqual(lookups(s.toString(), composed));
     expect(JSON.parse(shifted)).toMatchObject({ file: "user.js", sources: JSON.parse(map).sources });
@@ -53,7 +61,12 @@ describe("shiftMap", () => {
 
   it("is what rewriteBundle uses for a metered module, with the lines and sources kept", async () => {
     const esbuild = await getEsbuild();
-    const { code, map } = await esbuild.transform(SOURCE, { loader: "ts", sourcemap: "external", sourcefile: "main.ts", format: "esm" });
+    const { code, map } = await esbuild.transform(SOURCE, {
+      loader: "ts",
+      sourcemap: "external",
+      sourcefile: "main.ts",
+      format: "esm",
+    });
     const rewritten = rewriteBundle({ code, fileName: "user.js", source: { map } }, { wrapScript: false, meter: true });
     expect(rewritten.code.split("\n")).toHaveLength(code.split("\n").length);
     const traced = new TraceMap(rewritten.map);

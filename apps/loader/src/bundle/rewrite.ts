@@ -114,7 +114,12 @@ interface ScriptWrapper {
   tail: string;
 }
 
-function wrapScript(s: MagicString, program: Node & { body: Node[] }, code: string, replaced: Set<Node>): ScriptWrapper {
+function wrapScript(
+  s: MagicString,
+  program: Node & { body: Node[] },
+  code: string,
+  replaced: Set<Node>,
+): ScriptWrapper {
   const hoisted: string[] = [];
   for (const node of program.body) {
     if (node.type === "ImportDeclaration" && !replaced.has(node)) {
@@ -165,7 +170,11 @@ export function shiftMap(code: string, map: string, inserted: Insertion[], fileN
   let lineStart = 0;
   // Walks the insertions in offset order, line by line, shifting each line's segments once.
   for (let k = 0; k < inserted.length; ) {
-    for (let nl = code.indexOf("\n", lineStart); nl !== -1 && nl < inserted[k]![0]; nl = code.indexOf("\n", lineStart)) {
+    for (
+      let nl = code.indexOf("\n", lineStart);
+      nl !== -1 && nl < inserted[k]![0];
+      nl = code.indexOf("\n", lineStart)
+    ) {
       line++;
       lineStart = nl + 1;
     }
@@ -189,7 +198,13 @@ export function shiftMap(code: string, map: string, inserted: Insertion[], fileN
  * Blanks each import `replaceImport` replaces (same length: no column moves) and returns the
  * replacements, which go on line 1: the build put those imports first in the module anyway.
  */
-function replaceImports(s: MagicString, program: Program, code: string, replace: RewriteOptions["replaceImport"], replaced: Set<Node>): string {
+function replaceImports(
+  s: MagicString,
+  program: Program,
+  code: string,
+  replace: RewriteOptions["replaceImport"],
+  replaced: Set<Node>,
+): string {
   if (!replace) return "";
   let text = "";
   for (const node of program.body) {

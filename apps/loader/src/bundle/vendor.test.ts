@@ -3,13 +3,17 @@ import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
 import { bundleProgram } from "./bundle.ts";
 
 const npm = { registry: namespacedRegistry("vendor") };
-const program = (code: string, dependencies: Record<string, string>, meter = true) => bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter, dependencies }, npm);
+const program = (code: string, dependencies: Record<string, string>, meter = true) =>
+  bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter, dependencies }, npm);
 const vendorName = (code: string) => /var (__dwl_vendor_[0-9a-f]{12}) = \(\(\) => \{/.exec(code)?.[1];
 
 describe("packages' pre-built module", () => {
   it("builds a package set once and reuses it for a new program", async () => {
     const a = await program(`import { Hono } from "hono";\nexport default () => typeof Hono; // a`, { hono: "^4" });
-    const b = await program(`import { Hono } from "hono";\nconst n: number = 2;\nexport default () => typeof Hono + n; // b`, { hono: "^4" });
+    const b = await program(
+      `import { Hono } from "hono";\nconst n: number = 2;\nexport default () => typeof Hono + n; // b`,
+      { hono: "^4" },
+    );
     expect(vendorName(a.code)).toBeDefined();
     expect(vendorName(b.code)).toBe(vendorName(a.code));
     // Another specifier set or other versions: another module.
@@ -22,19 +26,30 @@ describe("packages' pre-built module", () => {
   });
 
   it("keeps the packages' fuel counter inside their function, apart from the program's", async () => {
-    const { code } = await program(`import { spin } from "dwl-spin";\nexport default () => { for (;;) spin(); };`, { "dwl-spin": "1" });
-    const inner = /var __dwl_vendor_[0-9a-f]{12} = \(\(\) => \{var (__dwl_f_[0-9a-f]{12}) = 0, (__dwl_r_[0-9a-f]{12}) = globalThis\.__dwlRefuel;/.exec(code);
+    const { code } = await program(`import { spin } from "dwl-spin";\nexport default () => { for (;;) spin(); };`, {
+      "dwl-spin": "1",
+    });
+    const inner =
+      /var __dwl_vendor_[0-9a-f]{12} = \(\(\) => \{var (__dwl_f_[0-9a-f]{12}) = 0, (__dwl_r_[0-9a-f]{12}) = globalThis\.__dwlRefuel;/.exec(
+        code,
+      );
     expect(inner).not.toBeNull();
     const vendorFuel = inner![1]!;
     // The package's loop checks the function's counter; the program declares and checks its own.
     expect(code).toMatch(new RegExp(`for \\(; ; \\) \\{\\(--${vendorFuel} < 0`));
-    const own = /var (__dwl_f_[0-9a-f]{12}) = 0, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;/.exec(code.slice(code.indexOf("})();")));
+    const own = /var (__dwl_f_[0-9a-f]{12}) = 0, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;/.exec(
+      code.slice(code.indexOf("})();")),
+    );
     expect(own).not.toBeNull();
     expect(own![1]).not.toBe(vendorFuel);
   });
 
   it("leaves packages unmetered when metering is off", async () => {
-    const { code } = await program(`import { spin } from "dwl-spin";\nexport default () => spin;`, { "dwl-spin": "1" }, false);
+    const { code } = await program(
+      `import { spin } from "dwl-spin";\nexport default () => spin;`,
+      { "dwl-spin": "1" },
+      false,
+    );
     expect(vendorName(code)).toBeDefined();
     expect(code).not.toContain("__dwl_f_");
   });

@@ -58,7 +58,12 @@ export function vendorEntry(specifiers: string[]): string {
 
 /** Cache key of a packages' module: every installed package (immutable per name@version), the specifiers, metering. */
 export function vendorKey(packages: InstalledPackages, specifiers: string[], metered: boolean): string {
-  return JSON.stringify([metered, [...packages.packages.keys()].sort(), Object.entries(packages.root).sort(), specifiers]);
+  return JSON.stringify([
+    metered,
+    [...packages.packages.keys()].sort(),
+    Object.entries(packages.root).sort(),
+    specifiers,
+  ]);
 }
 
 /** Same length, no code: keeps every column of the line, so the map needs no change for it. */
@@ -91,14 +96,17 @@ export function wrapVendor(output: VendorBuildOutput, count: number, metered: bo
         for (const sp of decl.specifiers) {
           if (sp.type === "ImportNamespaceSpecifier") locals.push(`const ${sp.local.name} = ${ns};`);
           else {
-            const imported = sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
+            const imported =
+              sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
             locals.push(`const ${sp.local.name} = ${ns}[${JSON.stringify(imported)}];`);
           }
         }
       }
       s.overwrite(node.start, node.end, blank(code.slice(node.start, node.end)));
     } else if (node.type === "ExportNamedDeclaration" && !(node as Node & { declaration?: unknown }).declaration) {
-      const specifiers = (node as Node & { specifiers: { local: { name: string }; exported: { name?: string; value?: string } }[] }).specifiers;
+      const specifiers = (
+        node as Node & { specifiers: { local: { name: string }; exported: { name?: string; value?: string } }[] }
+      ).specifiers;
       for (const sp of specifiers) exported.set(sp.exported.name ?? sp.exported.value ?? "", sp.local.name);
       s.overwrite(node.start, node.end, blank(code.slice(node.start, node.end)));
     } else if (node.type.startsWith("Export")) {
@@ -120,8 +128,19 @@ export function wrapVendor(output: VendorBuildOutput, count: number, metered: bo
   } catch {
     return undefined;
   }
-  const shifted = JSON.parse(shiftMap(code, output.map, inserted, "vendor.js")) as { mappings: string; sources: string[]; names?: string[] };
-  return { imports: hoisted.join(""), code: wrapped, name, lines: [[], ...decode(shifted.mappings)], sources: shifted.sources, names: shifted.names ?? [] };
+  const shifted = JSON.parse(shiftMap(code, output.map, inserted, "vendor.js")) as {
+    mappings: string;
+    sources: string[];
+    names?: string[];
+  };
+  return {
+    imports: hoisted.join(""),
+    code: wrapped,
+    name,
+    lines: [[], ...decode(shifted.mappings)],
+    sources: shifted.sources,
+    names: shifted.names ?? [],
+  };
 }
 
 /** `import { a as b } from "dwl-vendor:0"` → `const { "a": b } = <vendor>[0];` (undefined: not a vendor import). */
@@ -135,7 +154,8 @@ export function externalImport(vendorName: string): (node: ImportDeclaration) =>
     for (const sp of node.specifiers) {
       if (sp.type === "ImportNamespaceSpecifier") parts.push(`const ${sp.local.name} = ${target};`);
       else {
-        const imported = sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
+        const imported =
+          sp.type === "ImportDefaultSpecifier" ? "default" : (sp.imported?.name ?? sp.imported?.value ?? "");
         fields.push(`${JSON.stringify(imported)}: ${sp.local.name}`);
       }
     }
@@ -157,7 +177,11 @@ export function onlyExternalImports(program: Program): boolean {
  * The program's module: the vendor's imports and function, then the user's rewritten bundle; one
  * map whose lines are the vendor's then the user's (sources and names joined).
  */
-export function joinVendor(vendor: Vendor, user: { code: string; map: string }, fileName: string): { code: string; map: string } {
+export function joinVendor(
+  vendor: Vendor,
+  user: { code: string; map: string },
+  fileName: string,
+): { code: string; map: string } {
   const userMap = JSON.parse(user.map) as { mappings: string; sources: string[]; names?: string[] };
   const sources = [...vendor.sources, ...userMap.sources];
   const names = [...vendor.names, ...(userMap.names ?? [])];
@@ -165,7 +189,9 @@ export function joinVendor(vendor: Vendor, user: { code: string; map: string }, 
     line.map((seg): SourceMapSegment => {
       if (seg.length === 1) return seg;
       const moved: SourceMapSegment =
-        seg.length === 5 ? [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3], seg[4] + vendor.names.length] : [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3]];
+        seg.length === 5
+          ? [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3], seg[4] + vendor.names.length]
+          : [seg[0], seg[1] + vendor.sources.length, seg[2], seg[3]];
       return moved;
     }),
   );

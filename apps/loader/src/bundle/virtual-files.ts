@@ -11,7 +11,13 @@
  * built-in's default export, which is what `require` returns in Node.
  */
 import { nodeBuiltin } from "../npm/node-builtins.ts";
-import { joinPackagePath, ModuleResolver, splitBareSpecifier, type ImportStyle, type Resolution } from "../npm/module-resolver.ts";
+import {
+  joinPackagePath,
+  ModuleResolver,
+  splitBareSpecifier,
+  type ImportStyle,
+  type Resolution,
+} from "../npm/module-resolver.ts";
 import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
 import type { ImportKind, OnLoadArgs, OnLoadResult, OnResolveArgs, OnResolveResult } from "esbuild-wasm/esm/browser.js";
 import type { Loader, Plugin } from "./esbuild.ts";
@@ -109,7 +115,8 @@ function missingDependencyText(spec: string): string {
   return `Cannot import "${spec}": npm packages must be listed in \`dependencies\` (for example "dependencies": { "${name}": "*" })`;
 }
 
-const styleOf = (kind: ImportKind): ImportStyle => (kind === "require-call" || kind === "require-resolve" ? "require" : "import");
+const styleOf = (kind: ImportKind): ImportStyle =>
+  kind === "require-call" || kind === "require-resolve" ? "require" : "import";
 
 /** The plugin's two callbacks, as plain functions: bundle/incremental.ts swaps them per build. */
 export interface VirtualFileHandlers {
@@ -128,26 +135,41 @@ export function delegatingPlugin(handlers: () => VirtualFileHandlers): Plugin {
   };
 }
 
-export function virtualFileHandlers({ files, entry, source, packages, vendor }: VirtualFilesOptions): VirtualFileHandlers {
+export function virtualFileHandlers({
+  files,
+  entry,
+  source,
+  packages,
+  vendor,
+}: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 
   const toResult = (resolution: Resolution): OnResolveResult => {
     if ("error" in resolution) return { errors: [{ text: resolution.error }] };
     const { pkg, path } = resolution;
     // `"sideEffects": false` lets esbuild drop modules whose exports go unused (hono relies on it).
-    return { path: `${pkg.id}/${path}`, namespace: NPM_NAMESPACE, ...(pkg.manifest.sideEffects === false ? { sideEffects: false } : {}) };
+    return {
+      path: `${pkg.id}/${path}`,
+      namespace: NPM_NAMESPACE,
+      ...(pkg.manifest.sideEffects === false ? { sideEffects: false } : {}),
+    };
   };
 
   /** A bare import that cannot be satisfied: fatal for a static import, a throwing module otherwise. */
   const unresolvable = (kind: ImportKind, text: string): OnResolveResult =>
-    kind === "import-statement" || kind === "entry-point" ? { errors: [{ text }] } : { path: text, namespace: MISSING_NAMESPACE };
+    kind === "import-statement" || kind === "entry-point"
+      ? { errors: [{ text }] }
+      : { path: text, namespace: MISSING_NAMESPACE };
 
   const bare = (spec: string, from: InstalledPackage | null, kind: ImportKind): OnResolveResult => {
     const parsed = splitBareSpecifier(spec);
     const pkg = parsed && resolver?.packageFor(parsed.name, from);
     if (!parsed || !resolver || !pkg) {
       if (!from) return { errors: [{ text: missingDependencyText(spec) }] };
-      return unresolvable(kind, `${from.id} imports "${spec}", which is not installed (not among its dependencies); add "${parsed?.name ?? spec}" to \`dependencies\``);
+      return unresolvable(
+        kind,
+        `${from.id} imports "${spec}", which is not installed (not among its dependencies); add "${parsed?.name ?? spec}" to \`dependencies\``,
+      );
     }
     const resolution = resolver.subpath(pkg, parsed.subpath, styleOf(kind));
     if (vendor && !from && !("error" in resolution)) {
@@ -167,7 +189,10 @@ export function virtualFileHandlers({ files, entry, source, packages, vendor }: 
       if (contents === undefined) return { errors: [{ text: `internal: ${path} is not installed` }] };
       return { contents, loader: file.endsWith(".json") ? "json" : "js" };
     },
-    [NODE_REQUIRE_NAMESPACE]: (path) => ({ contents: `module.exports = require(${JSON.stringify(path)}).value;`, loader: "js" }),
+    [NODE_REQUIRE_NAMESPACE]: (path) => ({
+      contents: `module.exports = require(${JSON.stringify(path)}).value;`,
+      loader: "js",
+    }),
     [NODE_IMPORT_NAMESPACE]: (path) => ({
       contents: `import * as m from ${JSON.stringify(path)};\nexport const value = m.default ?? m;`,
       loader: "js",
@@ -205,7 +230,11 @@ export function virtualFileHandlers({ files, entry, source, packages, vendor }: 
         const joined = joinPath(args.importer, spec);
         const found = joined === null ? undefined : findFile(files, joined);
         if (found === undefined) {
-          return { errors: [{ text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` }] };
+          return {
+            errors: [
+              { text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` },
+            ],
+          };
         }
         return { path: found, namespace: VIRTUAL_NAMESPACE };
       }

@@ -38,7 +38,8 @@ export class CredentialHostError extends Error {
 export function credentialRules(hosts: readonly string[]): EgressRule[] {
   return hosts.map((text) => {
     const rule = parseAllowRule(text);
-    if (rule.host === ANY_HOST) throw new CredentialHostError(`a credential cannot be bound to "${text}": name the hosts it is for`);
+    if (rule.host === ANY_HOST)
+      throw new CredentialHostError(`a credential cannot be bound to "${text}": name the hosts it is for`);
     return rule;
   });
 }
@@ -85,7 +86,9 @@ export class CredentialStore {
     let cursor: string | undefined;
     do {
       const after = cursor;
-      const page = await this.kvCall("list", () => this.kv.list({ prefix: this.kvKey(""), ...(after ? { cursor: after } : {}) }));
+      const page = await this.kvCall("list", () =>
+        this.kv.list({ prefix: this.kvKey(""), ...(after ? { cursor: after } : {}) }),
+      );
       for (const key of page.keys) {
         const stored = await this.kvCall("get", () => this.kv.get<StoredCredential>(key.name, "json"));
         if (stored) out.push(info(stored));
@@ -111,10 +114,22 @@ export class CredentialStore {
     const stored = await this.kvCall("get", () => this.kv.get<StoredCredential>(this.kvKey(name), "json"));
     if (!stored) return null;
     const value = await openSecret(this.key, stored.sealed, { tenant: this.tenant, name });
-    return { name, rules: credentialRules(stored.hosts), header: stored.header, headerValue: stored.format.replaceAll("{value}", value), value };
+    return {
+      name,
+      rules: credentialRules(stored.hosts),
+      header: stored.header,
+      headerValue: stored.format.replaceAll("{value}", value),
+      value,
+    };
   }
 }
 
 function info(stored: StoredCredential): CredentialInfo {
-  return { name: stored.name, hosts: stored.hosts, header: stored.header, createdAt: stored.createdAt, updatedAt: stored.updatedAt };
+  return {
+    name: stored.name,
+    hosts: stored.hosts,
+    header: stored.header,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+  };
 }

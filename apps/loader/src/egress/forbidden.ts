@@ -85,7 +85,8 @@ function embeddedIPv4(pieces: readonly number[]): { form: string; address: numbe
   const [p0, p1, , , p4, p5] = pieces;
   if (zeroUpTo(pieces, 5) && p5 === 0xffff) return { form: "IPv4-mapped", address: embedded(pieces, 6) };
   if (zeroUpTo(pieces, 6)) return { form: "IPv4-compatible", address: embedded(pieces, 6) };
-  if (zeroUpTo(pieces, 4) && p4 === 0xffff && p5 === 0) return { form: "IPv4-translated", address: embedded(pieces, 6) };
+  if (zeroUpTo(pieces, 4) && p4 === 0xffff && p5 === 0)
+    return { form: "IPv4-translated", address: embedded(pieces, 6) };
   if (p0 === 0x64 && p1 === 0xff9b && pieces.slice(2, 6).every((p) => p === 0)) {
     return { form: "NAT64", address: embedded(pieces, 6) };
   }
@@ -103,15 +104,45 @@ interface Range6 {
 
 // First match wins: the AWS metadata address sits inside the unique-local range.
 const IPV6_RANGES: readonly Range6[] = [
-  { pieces: [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254], mask: 0xffff, category: "metadata", description: "the cloud metadata service (fd00:ec2::254)" },
-  { pieces: [0x0064, 0xff9b, 0x0001], mask: 0xffff, category: "private", description: "a local-use NAT64 address (64:ff9b:1::/48)" },
-  { pieces: [0xfc00], mask: 0xfe00, category: "private", description: "a unique-local (private) IPv6 address (fc00::/7)" },
+  {
+    pieces: [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254],
+    mask: 0xffff,
+    category: "metadata",
+    description: "the cloud metadata service (fd00:ec2::254)",
+  },
+  {
+    pieces: [0x0064, 0xff9b, 0x0001],
+    mask: 0xffff,
+    category: "private",
+    description: "a local-use NAT64 address (64:ff9b:1::/48)",
+  },
+  {
+    pieces: [0xfc00],
+    mask: 0xfe00,
+    category: "private",
+    description: "a unique-local (private) IPv6 address (fc00::/7)",
+  },
   { pieces: [0xfe80], mask: 0xffc0, category: "link_local", description: "a link-local IPv6 address (fe80::/10)" },
   { pieces: [0xfec0], mask: 0xffc0, category: "private", description: "a site-local IPv6 address (fec0::/10)" },
   { pieces: [0xff00], mask: 0xff00, category: "multicast", description: "a multicast IPv6 address (ff00::/8)" },
-  { pieces: [0x2001, 0x0000], mask: 0xffff, category: "reserved", description: "a Teredo tunnel address (2001::/32), which hides an IPv4 address" },
-  { pieces: [0x2001, 0x0db8], mask: 0xffff, category: "reserved", description: "a documentation IPv6 address (2001:db8::/32)" },
-  { pieces: [0x0100, 0, 0, 0], mask: 0xffff, category: "reserved", description: "a discard-only IPv6 address (100::/64)" },
+  {
+    pieces: [0x2001, 0x0000],
+    mask: 0xffff,
+    category: "reserved",
+    description: "a Teredo tunnel address (2001::/32), which hides an IPv4 address",
+  },
+  {
+    pieces: [0x2001, 0x0db8],
+    mask: 0xffff,
+    category: "reserved",
+    description: "a documentation IPv6 address (2001:db8::/32)",
+  },
+  {
+    pieces: [0x0100, 0, 0, 0],
+    mask: 0xffff,
+    category: "reserved",
+    description: "a discard-only IPv6 address (100::/64)",
+  },
 ];
 
 function inRange6(pieces: readonly number[], r: Range6): boolean {
@@ -120,14 +151,19 @@ function inRange6(pieces: readonly number[], r: Range6): boolean {
 }
 
 export function forbiddenIPv6(pieces: readonly number[]): ForbiddenHost | undefined {
-  if (pieces.every((p) => p === 0)) return { category: "unspecified", description: "the unspecified IPv6 address (::)" };
-  if (zeroUpTo(pieces, 7) && pieces[7] === 1) return { category: "loopback", description: "the IPv6 loopback address (::1, this machine)" };
+  if (pieces.every((p) => p === 0))
+    return { category: "unspecified", description: "the unspecified IPv6 address (::)" };
+  if (zeroUpTo(pieces, 7) && pieces[7] === 1)
+    return { category: "loopback", description: "the IPv6 loopback address (::1, this machine)" };
 
   const carried = embeddedIPv4(pieces);
   if (carried) {
     const inner = forbiddenIPv4(carried.address);
     if (!inner) return undefined;
-    return { category: inner.category, description: `the ${carried.form} form of ${formatIPv4(carried.address)}, ${inner.description}` };
+    return {
+      category: inner.category,
+      description: `the ${carried.form} form of ${formatIPv4(carried.address)}, ${inner.description}`,
+    };
   }
 
   const hit = IPV6_RANGES.find((r) => inRange6(pieces, r));
@@ -156,7 +192,10 @@ export function forbiddenDomain(name: string): ForbiddenHost | undefined {
   // `http://metadata/`, `http://intranet/`: a single label is completed with the resolver's local
   // search domains, so it names a host on the loader's own network.
   if (!name.includes(".")) {
-    return { category: "local_name", description: "a single-label name, which resolves through the local network's search domains" };
+    return {
+      category: "local_name",
+      description: "a single-label name, which resolves through the local network's search domains",
+    };
   }
   return undefined;
 }

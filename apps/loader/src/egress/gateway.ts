@@ -35,7 +35,10 @@ export const MAX_EGRESS_BODY_BYTES = 10 * 1024 * 1024;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 function denied(reason: string): Response {
-  return new Response(JSON.stringify({ reason }), { status: 403, headers: { [EGRESS_DENIED_HEADER]: "1", "content-type": "application/json" } });
+  return new Response(JSON.stringify({ reason }), {
+    status: 403,
+    headers: { [EGRESS_DENIED_HEADER]: "1", "content-type": "application/json" },
+  });
 }
 
 /** The URL as the audit shows it: query values of credential-bearing requests redacted. */
@@ -64,19 +67,26 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
           // Fail closed, and say so: without the credential the request would go out unsigned
           // or be refused as an unlisted host, and the program could not tell why.
           console.error(`[dwl] egress: credential "${name}" of tenant ${tenant} could not be opened:`, err);
-          const why = err instanceof SecretError ? "it does not decrypt with this loader's encryption key; store it again" : "the credential store is unavailable; retry the run";
+          const why =
+            err instanceof SecretError
+              ? "it does not decrypt with this loader's encryption key; store it again"
+              : "the credential store is unavailable; retry the run";
           return denied(`egress refused: credential "${name}" could not be opened (${why})`);
         }
         if (credential) credentials.push(credential);
       }
     }
     const allowLoopback = egressAllowsLoopback(this.env);
-    const policy: EgressPolicy = { rules: [...allow.map(parseAllowRule), ...credentials.flatMap((c) => c.rules)], allowLoopback };
+    const policy: EgressPolicy = {
+      rules: [...allow.map(parseAllowRule), ...credentials.flatMap((c) => c.rules)],
+      allowLoopback,
+    };
 
     const baseHeaders = new Headers(request.headers);
     baseHeaders.delete(RUN_TOKEN_HEADER);
     const body = request.body ? await readCapped(request) : undefined;
-    if (body === "too large") return denied(`egress refused: request bodies are limited to ${MAX_EGRESS_BODY_BYTES} bytes`);
+    if (body === "too large")
+      return denied(`egress refused: request bodies are limited to ${MAX_EGRESS_BODY_BYTES} bytes`);
 
     const placeholders = Object.entries(run?.placeholders ?? {});
     let method = request.method;
@@ -90,7 +100,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       // Plain http only to this machine (local tests): anywhere else it would hand the
       // credential to every network hop, whatever DWL_EGRESS_ALLOW_LOOPBACK says.
       const secureEnough = protocol === "https:" || (allowLoopback && check.loopback);
-      const appliesHere = (c: OpenCredential) => secureEnough && c.rules.some((rule) => hostMatches(check.host, check.port, rule, protocol));
+      const appliesHere = (c: OpenCredential) =>
+        secureEnough && c.rules.some((rule) => hostMatches(check.host, check.port, rule, protocol));
 
       const headers = new Headers(baseHeaders);
       // Placeholders: swapped for the real value where the credential applies; elsewhere the
@@ -111,10 +122,13 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
           const where = inUrl ? "the URL" : inBody ? "the body" : "a header";
           return denied(
             `egress to ${check.host} refused: it carries the placeholder of credential "${name}" in ${where}; ` +
-              (credential ? `that credential may only be sent in headers to ${credential.rules.length} bound host(s) over https` : "that credential is not available"),
+              (credential
+                ? `that credential may only be sent in headers to ${credential.rules.length} bound host(s) over https`
+                : "that credential is not available"),
           );
         }
-        for (const n of headerNames) headers.set(n, (headers.get(n) ?? "").replaceAll(placeholder, credential.headerValue));
+        for (const n of headerNames)
+          headers.set(n, (headers.get(n) ?? "").replaceAll(placeholder, credential.headerValue));
         used.add(name);
       }
       // Named credentials are injected on their hosts, replacing a header of the same name.
@@ -137,11 +151,22 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       }
       let response: Response;
       try {
-        response = await fetch(target, { method, headers, ...(payload !== undefined && method !== "GET" && method !== "HEAD" ? { body: payload } : {}), redirect: "manual" });
+        response = await fetch(target, {
+          method,
+          headers,
+          ...(payload !== undefined && method !== "GET" && method !== "HEAD" ? { body: payload } : {}),
+          redirect: "manual",
+        });
       } catch (err) {
         return new Response(JSON.stringify({ reason: `egress to ${check.host} failed: ${(err as Error).message}` }), {
           status: 502,
-          headers: { [EGRESS_AUDIT_HEADER]: JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], error: true }) },
+          headers: {
+            [EGRESS_AUDIT_HEADER]: JSON.stringify({
+              url: auditUrl(target, used.size > 0),
+              credentials: [...used],
+              error: true,
+            }),
+          },
         });
       }
       const location = response.headers.get("location");
@@ -160,14 +185,20 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         // An upstream that echoes the request would hand the credential back: the program
         // sees the placeholder instead (egress/scrub.ts).
         const placeholderOf = new Map(placeholders.map(([placeholder, name]) => [name, placeholder]));
-        const scrubs = credentials.map((c) => ({ value: c.value, replacement: placeholderOf.get(c.name) ?? `[credential ${c.name}]` }));
+        const scrubs = credentials.map((c) => ({
+          value: c.value,
+          replacement: placeholderOf.get(c.name) ?? `[credential ${c.name}]`,
+        }));
         const scrubbed = await scrubResponse(response, scrubs, MAX_EGRESS_BODY_BYTES);
         if (typeof scrubbed === "string") return denied(`egress to ${check.host} refused: ${scrubbed}`);
         final = scrubbed;
       }
       const headersOut = new Headers(final.headers);
       for (const name of [...headersOut.keys()]) if (name.startsWith("x-dwl-")) headersOut.delete(name);
-      headersOut.set(EGRESS_AUDIT_HEADER, JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }));
+      headersOut.set(
+        EGRESS_AUDIT_HEADER,
+        JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }),
+      );
       return new Response(final.body, { status: final.status, statusText: final.statusText, headers: headersOut });
     }
   }

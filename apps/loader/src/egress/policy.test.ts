@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { checkUrl, EgressRuleError, formatRule, hostMatches, parseAllowRule, type EgressPolicy } from "./policy.ts";
 
-const policy = (allow: string[], allowLoopback = false): EgressPolicy => ({ rules: allow.map(parseAllowRule), allowLoopback });
+const policy = (allow: string[], allowLoopback = false): EgressPolicy => ({
+  rules: allow.map(parseAllowRule),
+  allowLoopback,
+});
 const ANYTHING = policy(["*"]);
 const ANYTHING_ANY_PORT_LOOPBACK_ALLOWED = policy(["*", "*:8080", "*:8787"], true);
 
@@ -143,20 +146,33 @@ describe("checkUrl: allowed requests", () => {
   });
 
   it("allows a non-default port only when the rule names it", () => {
-    expect(checkUrl("https://api.example.com:8443/", policy(["api.example.com:8443"]))).toMatchObject({ ok: true, port: 8443 });
+    expect(checkUrl("https://api.example.com:8443/", policy(["api.example.com:8443"]))).toMatchObject({
+      ok: true,
+      port: 8443,
+    });
     expect(checkUrl("http://api.example.com:80/", policy(["api.example.com"]))).toMatchObject({ ok: true, port: 80 });
   });
 
   it("allows a public IP literal that a rule names", () => {
-    expect(checkUrl("http://1572395042/", policy(["93.184.216.34"]))).toMatchObject({ ok: true, host: "93.184.216.34" });
+    expect(checkUrl("http://1572395042/", policy(["93.184.216.34"]))).toMatchObject({
+      ok: true,
+      host: "93.184.216.34",
+    });
   });
 
   it("allows a NAT64 form of a public IPv4 address when listed", () => {
-    expect(checkUrl("https://[64:ff9b::93.184.216.34]/", ANYTHING)).toMatchObject({ ok: true, host: "[64:ff9b::5db8:d822]" });
+    expect(checkUrl("https://[64:ff9b::93.184.216.34]/", ANYTHING)).toMatchObject({
+      ok: true,
+      host: "[64:ff9b::5db8:d822]",
+    });
   });
 
   it("judges the host after the user info, not the user info", () => {
-    expect(checkUrl("http://127.0.0.1:80@example.com/", ANYTHING)).toMatchObject({ ok: true, host: "example.com", port: 80 });
+    expect(checkUrl("http://127.0.0.1:80@example.com/", ANYTHING)).toMatchObject({
+      ok: true,
+      host: "example.com",
+      port: 80,
+    });
   });
 });
 
@@ -196,21 +212,34 @@ describe("checkUrl: denied by default", () => {
 });
 
 describe("checkUrl: schemes and malformed URLs", () => {
-  it.each(["ftp://example.com/", "file:///etc/passwd", "ws://example.com/", "wss://example.com/", "data:text/plain,hi", "blob:http://example.com/x", "javascript:alert(1)", "gopher://example.com/"])(
-    "refuses %s whatever the allowlist",
-    (url) => {
-      const result = denial(url, ANYTHING);
-      expect(result.rule).toBe("scheme");
-      expect(result.reason).toContain("only http: and https: URLs may leave the sandbox");
-    },
-  );
+  it.each([
+    "ftp://example.com/",
+    "file:///etc/passwd",
+    "ws://example.com/",
+    "wss://example.com/",
+    "data:text/plain,hi",
+    "blob:http://example.com/x",
+    "javascript:alert(1)",
+    "gopher://example.com/",
+  ])("refuses %s whatever the allowlist", (url) => {
+    const result = denial(url, ANYTHING);
+    expect(result.rule).toBe("scheme");
+    expect(result.reason).toContain("only http: and https: URLs may leave the sandbox");
+  });
 
-  it.each(["", "example.com", "/relative/path", "http://", "http://[::1", "http://exa mple.com/", "http://256.0.0.1/", "http://foo.127/", "http://[fe80::1%25eth0]/"])(
-    "refuses %j as an invalid URL",
-    (url) => {
-      expect(denial(url, ANYTHING).rule).toBe("invalid_url");
-    },
-  );
+  it.each([
+    "",
+    "example.com",
+    "/relative/path",
+    "http://",
+    "http://[::1",
+    "http://exa mple.com/",
+    "http://256.0.0.1/",
+    "http://foo.127/",
+    "http://[fe80::1%25eth0]/",
+  ])("refuses %j as an invalid URL", (url) => {
+    expect(denial(url, ANYTHING).rule).toBe("invalid_url");
+  });
 
   it.each(["http://*.example.com/", "http://a.b..c/", "http://./", "https://example.com../", "http://exa!mple.com/"])(
     "refuses %s, whose host the URL parser accepts but is no valid DNS name",
@@ -336,8 +365,12 @@ describe("checkUrl: forbidden addresses, even when * is allowed", () => {
   });
 
   it("refuses an IPv4-mapped address by what it carries", () => {
-    expect(denial("http://[::ffff:127.0.0.1]/", ANYTHING).reason).toContain("the IPv4-mapped form of 127.0.0.1, a loopback address");
-    expect(denial("http://[64:ff9b::a9fe:a9fe]/", ANYTHING).reason).toContain("the NAT64 form of 169.254.169.254, the cloud metadata service");
+    expect(denial("http://[::ffff:127.0.0.1]/", ANYTHING).reason).toContain(
+      "the IPv4-mapped form of 127.0.0.1, a loopback address",
+    );
+    expect(denial("http://[64:ff9b::a9fe:a9fe]/", ANYTHING).reason).toContain(
+      "the NAT64 form of 169.254.169.254, the cloud metadata service",
+    );
   });
 
   it("keeps the boundaries of each range exact", () => {
@@ -356,7 +389,10 @@ describe("checkUrl: forbidden addresses, even when * is allowed", () => {
   });
 
   it("does not mistake a public name that contains a private address for that address", () => {
-    expect(checkUrl("http://127.0.0.1.example.com/", ANYTHING)).toMatchObject({ ok: true, host: "127.0.0.1.example.com" });
+    expect(checkUrl("http://127.0.0.1.example.com/", ANYTHING)).toMatchObject({
+      ok: true,
+      host: "127.0.0.1.example.com",
+    });
     expect(checkUrl("http://localhost.example.com/", ANYTHING)).toMatchObject({ ok: true });
   });
 });
@@ -372,12 +408,17 @@ describe("checkUrl: the allowLoopback configuration flag", () => {
     expect(checkUrl(url, ANYTHING_ANY_PORT_LOOPBACK_ALLOWED)).toMatchObject({ ok: true, host, port: 8787 });
   });
 
-  it.each(["http://0.0.0.0:8787/", "http://10.0.0.1:8787/", "http://169.254.169.254/", "http://[fd00:ec2::254]/", "http://[fe80::1]/", "http://metadata/", "http://[::]:8787/"])(
-    "still refuses %s, which is not loopback",
-    (url) => {
-      expect(denial(url, ANYTHING_ANY_PORT_LOOPBACK_ALLOWED).rule).toBe("forbidden_address");
-    },
-  );
+  it.each([
+    "http://0.0.0.0:8787/",
+    "http://10.0.0.1:8787/",
+    "http://169.254.169.254/",
+    "http://[fd00:ec2::254]/",
+    "http://[fe80::1]/",
+    "http://metadata/",
+    "http://[::]:8787/",
+  ])("still refuses %s, which is not loopback", (url) => {
+    expect(denial(url, ANYTHING_ANY_PORT_LOOPBACK_ALLOWED).rule).toBe("forbidden_address");
+  });
 
   it("still requires a rule for a loopback host", () => {
     const onlyPort = policy(["127.0.0.1:8787"], true);
@@ -393,7 +434,14 @@ describe("workerd URL parsing, as the checks rely on it", () => {
   const hostname = (url: string): string => new URL(url).hostname;
 
   it("normalises every IPv4 spelling to dotted decimal", () => {
-    for (const url of ["http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/", "http://127.1/", "http://0x7f.1/", "http://127.0.0.1./"]) {
+    for (const url of [
+      "http://2130706433/",
+      "http://0x7f000001/",
+      "http://0177.0.0.1/",
+      "http://127.1/",
+      "http://0x7f.1/",
+      "http://127.0.0.1./",
+    ]) {
       expect(hostname(url)).toBe("127.0.0.1");
     }
   });

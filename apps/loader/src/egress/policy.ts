@@ -33,7 +33,7 @@ export type EgressProtocol = "http:" | "https:";
 export type EgressDenyRule = "scheme" | "forbidden_address" | "not_allowed" | "invalid_url";
 
 export type EgressCheck =
-  | { ok: true; url: URL; host: string; port: number; /** 127.0.0.0/8, ::1 or localhost */ loopback: boolean }
+  | { ok: true; url: URL; host: string; port: number /** 127.0.0.0/8, ::1 or localhost */; loopback: boolean }
   | { ok: false; reason: string; rule: EgressDenyRule };
 
 /** The host of the rule `*`: any host (forbidden addresses are still refused). */
@@ -173,15 +173,24 @@ export function checkUrl(url: string, policy: EgressPolicy): EgressCheck {
   try {
     parsed = new URL(url);
   } catch {
-    return deny("invalid_url", `egress refused: ${quote(url)} is not a valid absolute URL (write it as "https://host/path")`);
+    return deny(
+      "invalid_url",
+      `egress refused: ${quote(url)} is not a valid absolute URL (write it as "https://host/path")`,
+    );
   }
   const protocol = parsed.protocol;
   if (protocol !== "http:" && protocol !== "https:") {
-    return deny("scheme", `egress to ${quote(parsed.href)} refused: only http: and https: URLs may leave the sandbox, not ${protocol}`);
+    return deny(
+      "scheme",
+      `egress to ${quote(parsed.href)} refused: only http: and https: URLs may leave the sandbox, not ${protocol}`,
+    );
   }
   const host = parseHost(parsed.hostname);
   if (!host) {
-    return deny("invalid_url", `egress refused: ${quote(parsed.hostname)} in ${quote(parsed.href)} is not a valid host name`);
+    return deny(
+      "invalid_url",
+      `egress refused: ${quote(parsed.hostname)} in ${quote(parsed.href)} is not a valid host name`,
+    );
   }
   const name = formatHost(host);
   const forbidden = forbiddenHost(host);

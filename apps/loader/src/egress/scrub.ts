@@ -27,9 +27,15 @@ function scrubText(text: string, scrubs: readonly Scrub[]): string {
  * The response with every credential value replaced, or a string saying why it cannot be passed
  * back: a text body over `maxBytes` is not read whole, so it could not be checked.
  */
-export async function scrubResponse(response: Response, scrubs: readonly Scrub[], maxBytes: number): Promise<Response | string> {
+export async function scrubResponse(
+  response: Response,
+  scrubs: readonly Scrub[],
+  maxBytes: number,
+): Promise<Response | string> {
   const headers = new Headers();
-  response.headers.forEach((value, name) => headers.append(name, scrubText(value, scrubs)));
+  response.headers.forEach((value, name) => {
+    headers.append(name, scrubText(value, scrubs));
+  });
   const type = response.headers.get("content-type") ?? "";
   // Binary bodies pass untouched; an encoded (compressed) body cannot be searched as text.
   if (!response.body || !TEXT_TYPES.test(type) || response.headers.has("content-encoding")) {

@@ -21,7 +21,10 @@ function flipBit(field: string, index: number): string {
   const binary = atob(field.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (field.length % 4)) % 4));
   const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   bytes[index] = (bytes[index] ?? 0) ^ 0x01;
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 }
 
 describe("sealSecret / openSecret", () => {
@@ -125,7 +128,9 @@ describe("sealSecret / openSecret", () => {
   it("refuses an encryption key shorter than the minimum, for sealing and opening", async () => {
     const short = "k".repeat(MIN_ENCRYPTION_KEY_CHARS - 1);
     expect((await secretError(sealSecret(short, TOKEN, GITHUB))).code).toBe("bad_key");
-    expect((await secretError(openSecret(short, "v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", GITHUB))).code).toBe("bad_key");
+    expect((await secretError(openSecret(short, "v1.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA", GITHUB))).code).toBe(
+      "bad_key",
+    );
     expect((await secretError(sealSecret("", TOKEN, GITHUB))).code).toBe("bad_key");
   });
 

@@ -35,7 +35,13 @@ function gateFor(env: Env, tenant: string, server: ServerLimits): Gate {
  * `waitUntil` (the request's) lets the release finish after the response is sent instead of
  * holding it for another Durable Object round trip; without it the release is awaited.
  */
-export async function admitted<T>(env: Env, tenant: string, server: ServerLimits, work: () => Promise<T>, waitUntil?: (p: Promise<unknown>) => void): Promise<T> {
+export async function admitted<T>(
+  env: Env,
+  tenant: string,
+  server: ServerLimits,
+  work: () => Promise<T>,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<T> {
   const gate = gateFor(env, tenant, server);
   const admission = await gate.acquire({
     perMinute: server.ratePerMinute,
@@ -52,7 +58,9 @@ export async function admitted<T>(env: Env, tenant: string, server: ServerLimits
       concurrency: `this tenant is running more than ${server.maxConcurrent} executions at once and ${wait}`,
       queue: `this tenant already has ${server.admissionQueue} executions waiting for a turn`,
     }[admission.reason];
-    throw DwlHttpError.of("rate_limited", `${why}; retry in ${seconds} s`, undefined, { "retry-after": String(seconds) });
+    throw DwlHttpError.of("rate_limited", `${why}; retry in ${seconds} s`, undefined, {
+      "retry-after": String(seconds),
+    });
   }
   try {
     return await work();

@@ -49,7 +49,8 @@ export class AdmissionLedger {
     const atOnce = this.waiters.length === 0 ? this.tryAcquire(limits, now) : this.refusalNow(limits, now);
     if (atOnce.ok || !limits.maxWaitMs || !limits.queueMax) return atOnce;
     const expectedMs = this.expectedWaitMs(limits, atOnce);
-    if (this.waiters.length >= (limits.queueMax ?? 0)) return { ok: false, reason: "queue", retryAfterMs: Math.max(atOnce.retryAfterMs, expectedMs ?? 0) };
+    if (this.waiters.length >= (limits.queueMax ?? 0))
+      return { ok: false, reason: "queue", retryAfterMs: Math.max(atOnce.retryAfterMs, expectedMs ?? 0) };
     if (expectedMs !== undefined && expectedMs > limits.maxWaitMs) return { ...atOnce, retryAfterMs: expectedMs };
     return this.wait(limits, atOnce);
   }
@@ -97,7 +98,11 @@ export class AdmissionLedger {
   private refusalNow(limits: GateLimits, now: number): Refusal {
     this.refill(limits, now);
     if (this.leases.size >= limits.concurrent) return { ok: false, reason: "concurrency", retryAfterMs: 1_000 };
-    return { ok: false, reason: "rate", retryAfterMs: Math.ceil(Math.max(0, 1 - this.tokens) / (limits.perMinute / 60_000)) };
+    return {
+      ok: false,
+      reason: "rate",
+      retryAfterMs: Math.ceil(Math.max(0, 1 - this.tokens) / (limits.perMinute / 60_000)),
+    };
   }
 
   private refill(limits: GateLimits, now: number): void {

@@ -105,7 +105,11 @@ describe.each(["durable-object", "isolate"] as const)("admitted() with %s admiss
     expect(await admitted(env, tenant, server, async () => "first")).toBe("first");
     const err = await admitted(env, tenant, server, async () => "second").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DwlHttpError);
-    expect(err).toMatchObject({ status: 429, type: "rate_limited", headers: { "retry-after": expect.stringMatching(/^\d+$/) } });
+    expect(err).toMatchObject({
+      status: 429,
+      type: "rate_limited",
+      headers: { "retry-after": expect.stringMatching(/^\d+$/) },
+    });
     expect(await admitted(env, `other-${tenant}`, server, async () => "other")).toBe("other");
   });
 
@@ -119,8 +123,14 @@ describe.each(["durable-object", "isolate"] as const)("admitted() with %s admiss
 
 describe("readServerLimits()", () => {
   it("keeps admission in the isolate, batches log lines and bounds warm isolates in local mode only", () => {
-    expect(readServerLimits({ DWL_MODE: "local" })).toMatchObject({ admission: "isolate", logFlushMs: 100, maxWarmIsolates: 256 });
+    expect(readServerLimits({ DWL_MODE: "local" })).toMatchObject({
+      admission: "isolate",
+      logFlushMs: 100,
+      maxWarmIsolates: 256,
+    });
     expect(readServerLimits({})).toMatchObject({ admission: "durable-object", logFlushMs: 0, maxWarmIsolates: 0 });
-    expect(readServerLimits({ DWL_MODE: "local", DWL_ADMISSION: "durable-object", DWL_LOG_FLUSH_MS: "0" })).toMatchObject({ admission: "durable-object", logFlushMs: 0 });
+    expect(
+      readServerLimits({ DWL_MODE: "local", DWL_ADMISSION: "durable-object", DWL_LOG_FLUSH_MS: "0" }),
+    ).toMatchObject({ admission: "durable-object", logFlushMs: 0 });
   });
 });

@@ -82,11 +82,33 @@ async def main(input, env):
 
 export function catalog(): CatalogSection[] {
   return [
-    { title: "Program shapes, env, results, limits and errors", keywords: "program shape default export function fetch handler script input result env limits errors console logs dependencies npm typescript", text: PROGRAM_SHAPES },
-    { title: "env.KV (key-value storage)", keywords: "kv key value storage get put delete list json metadata expiration namespace", text: KV_DECLARATION },
-    { title: "env.FILES (file / object storage)", keywords: "files r2 object storage blob upload download svg image get put head delete list content type", text: FILES_DECLARATION },
-    { title: "Python programs (language: python)", keywords: "python py pyodide main print stderr pyfetch asyncio await def traceback pip numpy", text: PYTHON_PROGRAMS },
-    { title: "fetch and egress rules, credentials, env.SECRETS", keywords: "fetch http request network egress allow allowlist credentials secrets token api header redirect tcp socket connect", text: EGRESS_RULES },
+    {
+      title: "Program shapes, env, results, limits and errors",
+      keywords:
+        "program shape default export function fetch handler script input result env limits errors console logs dependencies npm typescript",
+      text: PROGRAM_SHAPES,
+    },
+    {
+      title: "env.KV (key-value storage)",
+      keywords: "kv key value storage get put delete list json metadata expiration namespace",
+      text: KV_DECLARATION,
+    },
+    {
+      title: "env.FILES (file / object storage)",
+      keywords: "files r2 object storage blob upload download svg image get put head delete list content type",
+      text: FILES_DECLARATION,
+    },
+    {
+      title: "Python programs (language: python)",
+      keywords: "python py pyodide main print stderr pyfetch asyncio await def traceback pip numpy",
+      text: PYTHON_PROGRAMS,
+    },
+    {
+      title: "fetch and egress rules, credentials, env.SECRETS",
+      keywords:
+        "fetch http request network egress allow allowlist credentials secrets token api header redirect tcp socket connect",
+      text: EGRESS_RULES,
+    },
     ...Object.entries(TOOLS).map(([name, tool]) => ({
       title: `Operator tool "${name}": env.${tool.binding} (${tool.summary})`,
       keywords: `tool ${name} ${tool.binding.toLowerCase()} ${tool.summary}`,
@@ -100,7 +122,10 @@ export function catalog(): CatalogSection[] {
  * declaration text). An empty or unmatched query returns the table of contents.
  */
 export function searchCatalog(query: string, limit = 3): { sections: CatalogSection[]; matched: boolean } {
-  const words = query.toLowerCase().split(/[^a-z0-9_.]+/).filter((w) => w.length > 1);
+  const words = query
+    .toLowerCase()
+    .split(/[^a-z0-9_.]+/)
+    .filter((w) => w.length > 1);
   const sections = catalog();
   const scored = sections
     .map((section) => {

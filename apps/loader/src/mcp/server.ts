@@ -36,15 +36,23 @@ const MAX_RESULT_CHARS = 50_000;
  */
 const executeShape = {
   code: z.string().optional().describe("the program (or `files`)"),
-  language: z.enum(PROGRAM_LANGUAGES).optional().describe("python runs on Pyodide (`main(input, env)` or last expression)"),
+  language: z
+    .enum(PROGRAM_LANGUAGES)
+    .optional()
+    .describe("python runs on Pyodide (`main(input, env)` or last expression)"),
   files: z.record(z.string(), z.string()).optional().describe("path → source, for several modules"),
   entry: z.string().optional().describe("entry file of `files`"),
   input: z.unknown().optional().describe("JSON passed as the first argument"),
   dependencies: z.record(z.string(), z.string()).optional().describe('npm packages, e.g. {"zod":"^4"}'),
-  egress: z.object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() }).optional().describe("hosts to allow; credentials to inject"),
+  egress: z
+    .object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() })
+    .optional()
+    .describe("hosts to allow; credentials to inject"),
   storage: z.object({ namespace: z.string().optional() }).optional(),
   tools: z.array(z.string()).optional().describe("operator tools to enable"),
-  limits: z.object({ cpuMs: z.number().optional(), timeoutMs: z.number().optional(), subRequests: z.number().optional() }).optional(),
+  limits: z
+    .object({ cpuMs: z.number().optional(), timeoutMs: z.number().optional(), subRequests: z.number().optional() })
+    .optional(),
 };
 
 /** A readable account of a run for a model: result or error first, then logs and timing. */
@@ -52,7 +60,9 @@ export function describeRun(res: ExecuteResponse): string {
   const lines: string[] = [];
   if (res.ok) {
     const json = JSON.stringify(res.result, null, 2) ?? "null";
-    lines.push(`result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`);
+    lines.push(
+      `result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`,
+    );
   } else {
     lines.push(`error (${res.error.type}): ${res.error.name}: ${res.error.message}`);
     if ("location" in res.error && res.error.location) {
@@ -62,7 +72,10 @@ export function describeRun(res: ExecuteResponse): string {
     if (res.error.stack) lines.push(`stack:\n${res.error.stack}`);
   }
   if (res.logs.length > 0) lines.push(`logs:\n${res.logs.map((l) => `[${l.level}] ${l.message}`).join("\n")}`);
-  if (res.egress.length > 0) lines.push(`egress:\n${res.egress.map((e) => `${e.method} ${e.url} → ${e.denied ? `denied: ${e.denied}` : e.status}`).join("\n")}`);
+  if (res.egress.length > 0)
+    lines.push(
+      `egress:\n${res.egress.map((e) => `${e.method} ${e.url} → ${e.denied ? `denied: ${e.denied}` : e.status}`).join("\n")}`,
+    );
   lines.push(`timing: ${res.timing.totalMs} ms total (${res.timing.runMs} ms running)`);
   return lines.join("\n\n");
 }
@@ -75,32 +88,70 @@ function refusal(err: DwlHttpError) {
   const issues = (err.issues ?? []).map((i) => `\n- ${i.path.join(".") || "(arguments)"}: ${i.message}`).join("");
   return {
     isError: true,
-    content: [{ type: "text" as const, text: `request refused (${err.type}, HTTP ${err.status}): ${err.message}${issues}` }],
+    content: [
+      { type: "text" as const, text: `request refused (${err.type}, HTTP ${err.status}): ${err.message}${issues}` },
+    ],
     structuredContent: { ...err.toBody(), status: err.status } as Record<string, unknown>,
   };
 }
 
 function buildServer(context: ExecutionContext): McpServer {
-  const server = new McpServer({ name: "dwl", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), instructions: SERVER_INSTRUCTIONS });
-  const searchAnnotations = { title: "Search the program API", readOnlyHint: true, idempotentHint: true, openWorldHint: false };
-  server.registerTool("search", { description: SEARCH_DESCRIPTION, annotations: searchAnnotations, inputSchema: { query: z.string().describe("what you need, e.g. 'save a file'") } }, async ({ query }) => {
-    const { sections, matched } = searchCatalog(query);
-    const head = matched ? `Matches for "${query}":` : `Nothing matched "${query}"; everything available:`;
-    return { content: [{ type: "text" as const, text: [head, ...sections.map((s) => `## ${s.title}\n${s.text}`)].join("\n\n") }] };
-  });
+  const server = new McpServer(
+    { name: "dwl", version: "1.0.0" },
+    { jsonSchemaValidator: new CfWorkerJsonSchemaValidator(), instructions: SERVER_INSTRUCTIONS },
+  );
+  const searchAnnotations = {
+    title: "Search the program API",
+    readOnlyHint: true,
+    idempotentHint: true,
+    openWorldHint: false,
+  };
+  server.registerTool(
+    "search",
+    {
+      description: SEARCH_DESCRIPTION,
+      annotations: searchAnnotations,
+      inputSchema: { query: z.string().describe("what you need, e.g. 'save a file'") },
+    },
+    async ({ query }) => {
+      const { sections, matched } = searchCatalog(query);
+      const head = matched ? `Matches for "${query}":` : `Nothing matched "${query}"; everything available:`;
+      return {
+        content: [
+          { type: "text" as const, text: [head, ...sections.map((s) => `## ${s.title}\n${s.text}`)].join("\n\n") },
+        ],
+      };
+    },
+  );
   // A program may write storage and reach allowed hosts: not read-only, not idempotent.
-  const executeAnnotations = { title: "Run a program", readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
-  server.registerTool("execute", { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeShape }, async (args) => {
-    try {
-      const body = validate(ExecuteRequestSchema, args);
-      const checked = await checkProgramRequest(body, context);
-      const response = JSON.parse(await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked))) as ExecuteResponse;
-      return { isError: !response.ok, content: [{ type: "text" as const, text: describeRun(response) }], structuredContent: response as unknown as Record<string, unknown> };
-    } catch (err) {
-      if (err instanceof DwlHttpError) return refusal(err);
-      throw err;
-    }
-  });
+  const executeAnnotations = {
+    title: "Run a program",
+    readOnlyHint: false,
+    destructiveHint: true,
+    idempotentHint: false,
+    openWorldHint: true,
+  };
+  server.registerTool(
+    "execute",
+    { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeShape },
+    async (args) => {
+      try {
+        const body = validate(ExecuteRequestSchema, args);
+        const checked = await checkProgramRequest(body, context);
+        const response = JSON.parse(
+          await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked)),
+        ) as ExecuteResponse;
+        return {
+          isError: !response.ok,
+          content: [{ type: "text" as const, text: describeRun(response) }],
+          structuredContent: response as unknown as Record<string, unknown>,
+        };
+      } catch (err) {
+        if (err instanceof DwlHttpError) return refusal(err);
+        throw err;
+      }
+    },
+  );
   // The tool list is fixed: there is never a change to announce.
   server.server.registerCapabilities({ tools: { listChanged: false } });
   return server;
@@ -109,8 +160,14 @@ function buildServer(context: ExecutionContext): McpServer {
 /** Handles one MCP request (JSON response, or SSE when the client lists text/event-stream first). */
 export async function handleMcp(request: Request, context: ExecutionContext): Promise<Response> {
   const accept = request.headers.get("accept") ?? "";
-  const sse = accept.indexOf("text/event-stream") !== -1 && (accept.indexOf("application/json") === -1 || accept.indexOf("text/event-stream") < accept.indexOf("application/json"));
-  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: !sse });
+  const sse =
+    accept.indexOf("text/event-stream") !== -1 &&
+    (accept.indexOf("application/json") === -1 ||
+      accept.indexOf("text/event-stream") < accept.indexOf("application/json"));
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: !sse,
+  });
   const server = buildServer(context);
   await server.connect(transport);
   return transport.handleRequest(request);

@@ -17,9 +17,14 @@ const failureOf = (promise: Promise<unknown>) =>
 /** Packages are cached by content whatever the registry URL, so a counting test starts without them. */
 async function forgetPackages(): Promise<void> {
   clearPackageMemory();
-  for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects) await env.FILES.delete(key);
+  for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects)
+    await env.FILES.delete(key);
 }
-const environment = (ns: string): NpmEnvironment => ({ registry: namespacedRegistry(ns), kv: env.KV, bucket: env.FILES });
+const environment = (ns: string): NpmEnvironment => ({
+  registry: namespacedRegistry(ns),
+  kv: env.KV,
+  bucket: env.FILES,
+});
 const refusal = (name: string, ns = "install-refusals") =>
   installDependencies({ [name]: "*" }, environment(ns)).then(
     () => {
@@ -56,7 +61,9 @@ describe("installDependencies", () => {
     clearPackageMemory();
     const fromStorage = await installDependencies(deps, environment("cache-levels"));
     expect(await requestCounts(names, "cache-levels")).toEqual({ packuments: 2, tarballs: 2 });
-    expect(fromStorage.packages.get("dwl-cache-unit@1.0.0")?.files).toEqual(first.packages.get("dwl-cache-unit@1.0.0")?.files);
+    expect(fromStorage.packages.get("dwl-cache-unit@1.0.0")?.files).toEqual(
+      first.packages.get("dwl-cache-unit@1.0.0")?.files,
+    );
 
     const stored = await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/dwl-cache-unit@1.0.0/` });
     expect(stored.objects).toHaveLength(1);
@@ -72,9 +79,15 @@ describe("installDependencies", () => {
   it("shares one download between concurrent installs of the same packages", async () => {
     await forgetPackages();
     const deps = { "dwl-cache-unit": "^1" };
-    const [a, b] = await Promise.all([installDependencies(deps, environment("concurrent")), installDependencies(deps, environment("concurrent"))]);
+    const [a, b] = await Promise.all([
+      installDependencies(deps, environment("concurrent")),
+      installDependencies(deps, environment("concurrent")),
+    ]);
     expect(a.packages.get("dwl-cache-unit@1.0.0")?.files).toBe(b.packages.get("dwl-cache-unit@1.0.0")?.files);
-    expect(await requestCounts(["dwl-cache-unit", "dwl-cache-unit-dep"], "concurrent")).toEqual({ packuments: 2, tarballs: 2 });
+    expect(await requestCounts(["dwl-cache-unit", "dwl-cache-unit-dep"], "concurrent")).toEqual({
+      packuments: 2,
+      tarballs: 2,
+    });
   });
 
   it("retries a registry that fails for a moment", async () => {
@@ -84,7 +97,9 @@ describe("installDependencies", () => {
   });
 
   it("reports a registry that keeps failing, after a bounded number of tries", async () => {
-    expect(await refusal("dwl-down")).toMatch(/npm registry .* is unreachable: fetching the metadata of "dwl-down" failed 3 times \(HTTP 503\)/);
+    expect(await refusal("dwl-down")).toMatch(
+      /npm registry .* is unreachable: fetching the metadata of "dwl-down" failed 3 times \(HTTP 503\)/,
+    );
     expect(await requestCounts(["dwl-down"], "install-refusals")).toEqual({ packuments: 3, tarballs: 0 });
   });
 
@@ -97,7 +112,9 @@ describe("installDependencies", () => {
 
   describe("refuses hostile or oversized tarballs", () => {
     it("with a path that climbs out of the package", async () => {
-      expect(await refusal("dwl-traversal")).toMatch(/refusing the tarball of dwl-traversal@1\.0\.0: its entry "package\/\.\.\/\.\.\/\.\.\/etc\/evil\.js" points outside/);
+      expect(await refusal("dwl-traversal")).toMatch(
+        /refusing the tarball of dwl-traversal@1\.0\.0: its entry "package\/\.\.\/\.\.\/\.\.\/etc\/evil\.js" points outside/,
+      );
     });
 
     it("that is a gzip bomb", async () => {
@@ -109,7 +126,9 @@ describe("installDependencies", () => {
     });
 
     it("larger than the download limit", async () => {
-      expect(await refusal("dwl-huge-tarball")).toMatch(/the tarball of dwl-huge-tarball@1\.0\.0 is larger than 10485760 bytes/);
+      expect(await refusal("dwl-huge-tarball")).toMatch(
+        /the tarball of dwl-huge-tarball@1\.0\.0 is larger than 10485760 bytes/,
+      );
     });
 
     it("declared larger than the unpacked limit, before downloading", async () => {
@@ -118,7 +137,9 @@ describe("installDependencies", () => {
     });
 
     it("whose bytes do not match the registry's integrity", async () => {
-      expect(await refusal("dwl-bad-integrity")).toMatch(/refusing the tarball of dwl-bad-integrity@1\.0\.0: its sha512 digest does not match/);
+      expect(await refusal("dwl-bad-integrity")).toMatch(
+        /refusing the tarball of dwl-bad-integrity@1\.0\.0: its sha512 digest does not match/,
+      );
     });
 
     it("that is not gzip at all", async () => {
@@ -127,7 +148,11 @@ describe("installDependencies", () => {
   });
 
   it("refuses dependencies that unpack to too much together", async () => {
-    const err = await failureOf(installDependencies({ "dwl-heavy-a": "1", "dwl-heavy-b": "1", "dwl-heavy-c": "1" }, environment("heavy")));
-    expect(err.message).toMatch(/the dependencies unpack to \d+ bytes of JavaScript and JSON, over the 20971520-byte limit/);
+    const err = await failureOf(
+      installDependencies({ "dwl-heavy-a": "1", "dwl-heavy-b": "1", "dwl-heavy-c": "1" }, environment("heavy")),
+    );
+    expect(err.message).toMatch(
+      /the dependencies unpack to \d+ bytes of JavaScript and JSON, over the 20971520-byte limit/,
+    );
   });
 });

@@ -63,7 +63,8 @@ export function npmEnvironment(env: { DWL_NPM_REGISTRY?: string; KV?: KVNamespac
 function parseManifest(pkg: ResolvedPackage, files: PackageFiles): PackageManifest {
   try {
     const manifest: unknown = JSON.parse(files["package.json"] ?? "");
-    if (typeof manifest === "object" && manifest !== null && !Array.isArray(manifest)) return manifest as PackageManifest;
+    if (typeof manifest === "object" && manifest !== null && !Array.isArray(manifest))
+      return manifest as PackageManifest;
   } catch {
     // Reported below.
   }
@@ -82,14 +83,20 @@ export async function installDependencies(
   const registry = new NpmRegistry(environment.registry, environment.kv);
   const graph = await resolveDependencies(dependencies, registry, limits.maxPackages);
   const store = new PackageStore(registry, environment.bucket);
-  const installed = await mapLimit([...graph.packages.values()], REGISTRY_CONCURRENCY, async (pkg): Promise<InstalledPackage> => {
-    const files = await store.files(pkg);
-    return { ...pkg, files, manifest: parseManifest(pkg, files) };
-  });
+  const installed = await mapLimit(
+    [...graph.packages.values()],
+    REGISTRY_CONCURRENCY,
+    async (pkg): Promise<InstalledPackage> => {
+      const files = await store.files(pkg);
+      return { ...pkg, files, manifest: parseManifest(pkg, files) };
+    },
+  );
   let bytes = 0;
   for (const pkg of installed) bytes += filesBytes(pkg.files);
   if (bytes > limits.maxUnpackedBytes) {
-    throw new CompileError(`the dependencies unpack to ${bytes} bytes of JavaScript and JSON, over the ${limits.maxUnpackedBytes}-byte limit`);
+    throw new CompileError(
+      `the dependencies unpack to ${bytes} bytes of JavaScript and JSON, over the ${limits.maxUnpackedBytes}-byte limit`,
+    );
   }
   return { root: graph.root, packages: new Map(installed.map((pkg) => [pkg.id, pkg])) };
 }

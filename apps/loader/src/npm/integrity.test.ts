@@ -5,7 +5,9 @@ const data = new TextEncoder().encode("tarball bytes");
 
 async function digest(algorithm: string, encoding: "base64" | "hex"): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest(algorithm, data));
-  return encoding === "hex" ? Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("") : btoa(String.fromCharCode(...bytes));
+  return encoding === "hex"
+    ? Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
+    : btoa(String.fromCharCode(...bytes));
 }
 
 describe("integrityProblem", () => {

@@ -35,7 +35,9 @@ function toHex(bytes: ArrayBuffer): string {
 export async function integrityProblem(data: Uint8Array, dist: Dist): Promise<string | undefined> {
   const hashes = (dist.integrity ?? "").trim().split(/\s+/).filter(Boolean);
   for (const [prefix, algorithm] of ALGORITHMS) {
-    const expected = hashes.filter((h) => h.startsWith(`${prefix}-`)).map((h) => h.slice(prefix.length + 1).replace(/\?.*$/, ""));
+    const expected = hashes
+      .filter((h) => h.startsWith(`${prefix}-`))
+      .map((h) => h.slice(prefix.length + 1).replace(/\?.*$/, ""));
     if (expected.length === 0) continue;
     const actual = toBase64(await crypto.subtle.digest(algorithm, data));
     return expected.includes(actual) ? undefined : `its ${prefix} digest does not match the registry's integrity`;

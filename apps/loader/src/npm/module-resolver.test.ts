@@ -3,10 +3,23 @@ import type { InstalledPackage, InstalledPackages, PackageManifest } from "./ins
 import { findPackageFile, ModuleResolver, splitBareSpecifier } from "./module-resolver.ts";
 import type { PackageFiles } from "./tarball.ts";
 
-function pkg(id: string, manifest: PackageManifest, files: PackageFiles, dependencies: Record<string, string> = {}): InstalledPackage {
+function pkg(
+  id: string,
+  manifest: PackageManifest,
+  files: PackageFiles,
+  dependencies: Record<string, string> = {},
+): InstalledPackage {
   const at = id.lastIndexOf("@");
   const name = id.slice(0, at);
-  return { id, name, version: id.slice(at + 1), dist: { tarball: "" }, dependencies, manifest: { name, ...manifest }, files: { "package.json": "{}", ...files } };
+  return {
+    id,
+    name,
+    version: id.slice(at + 1),
+    dist: { tarball: "" },
+    dependencies,
+    manifest: { name, ...manifest },
+    files: { "package.json": "{}", ...files },
+  };
 }
 
 function tree(root: Record<string, string>, ...packages: InstalledPackage[]): ModuleResolver {
@@ -37,11 +50,22 @@ describe("ModuleResolver", () => {
       },
       imports: { "#dep": "other", "#local": { browser: "./local-browser.js", default: "./local.js" } },
     },
-    { "node.js": "", "workerd.js": "", "default.js": "", "feature.mjs": "", "feature.cjs": "", "dist/utils/a.js": "", "local-browser.js": "", "local.js": "" },
+    {
+      "node.js": "",
+      "workerd.js": "",
+      "default.js": "",
+      "feature.mjs": "",
+      "feature.cjs": "",
+      "dist/utils/a.js": "",
+      "local-browser.js": "",
+      "local.js": "",
+    },
   );
 
   it("picks the workerd build over node and default in an exports map", () => {
-    expect(path(tree({ cond: "cond@1.0.0" }, exportsPkg).subpath(exportsPkg, ".", "import"))).toBe("cond@1.0.0/workerd.js");
+    expect(path(tree({ cond: "cond@1.0.0" }, exportsPkg).subpath(exportsPkg, ".", "import"))).toBe(
+      "cond@1.0.0/workerd.js",
+    );
   });
 
   it("selects import or require conditions by how the module is loaded", () => {
@@ -65,7 +89,11 @@ describe("ModuleResolver", () => {
   });
 
   it("falls back to module, then main, then index.js without an exports map", () => {
-    const both = pkg("both@1.0.0", { module: "./esm/index.js", main: "cjs/index" }, { "esm/index.js": "", "cjs/index.js": "" });
+    const both = pkg(
+      "both@1.0.0",
+      { module: "./esm/index.js", main: "cjs/index" },
+      { "esm/index.js": "", "cjs/index.js": "" },
+    );
     const mainOnly = pkg("main@1.0.0", { main: "lib" }, { "lib/index.js": "" });
     const bare = pkg("bare@1.0.0", {}, { "index.js": "" });
     const r = tree({}, both, mainOnly, bare);
@@ -94,7 +122,9 @@ describe("ModuleResolver", () => {
     const r = tree({}, p);
     expect(r.relative(p, "lib/a.js", "./b")).toMatchObject({ path: "lib/b/index.js" });
     expect(r.relative(p, "lib/a.js", "../data.json")).toMatchObject({ path: "data.json" });
-    expect(r.relative(p, "lib/a.js", "../../outside")).toMatchObject({ error: expect.stringMatching(/Cannot find module/) });
+    expect(r.relative(p, "lib/a.js", "../../outside")).toMatchObject({
+      error: expect.stringMatching(/Cannot find module/),
+    });
   });
 });
 

@@ -77,7 +77,8 @@ export class ModuleResolver {
   packageFor(name: string, from: InstalledPackage | null): InstalledPackage | undefined {
     const { root, packages } = this.installed;
     // A package not among its importer's dependencies falls back to the program's own (npm hoists).
-    const id = (from ? (from.dependencies[name] ?? (from.name === name ? from.id : undefined)) : undefined) ?? root[name];
+    const id =
+      (from ? (from.dependencies[name] ?? (from.name === name ? from.id : undefined)) : undefined) ?? root[name];
     return id === undefined ? undefined : packages.get(id);
   }
 
@@ -97,15 +98,22 @@ export class ModuleResolver {
     if (manifest.exports !== undefined && manifest.exports !== null) {
       let targets: string[];
       try {
-        targets = (resolveExports({ name: pkg.name, exports: manifest.exports }, subpath, { unsafe: true, conditions: CONDITIONS[style] }) ?? []) as string[];
+        targets = (resolveExports({ name: pkg.name, exports: manifest.exports }, subpath, {
+          unsafe: true,
+          conditions: CONDITIONS[style],
+        }) ?? []) as string[];
       } catch {
-        return { error: `"${spec}" is not exported by ${pkg.id} (no "${subpath}" entry in its package.json "exports" for the conditions ${CONDITIONS[style].join(", ")})` };
+        return {
+          error: `"${spec}" is not exported by ${pkg.id} (no "${subpath}" entry in its package.json "exports" for the conditions ${CONDITIONS[style].join(", ")})`,
+        };
       }
       for (const target of targets) {
         const path = joinPackagePath("package.json", target);
         if (path !== null && has(pkg.files, path)) return { pkg, path };
       }
-      return { error: `"${spec}" maps to ${targets.join(", ") || "nothing"} in ${pkg.id}'s "exports", but the package has no such file` };
+      return {
+        error: `"${spec}" maps to ${targets.join(", ") || "nothing"} in ${pkg.id}'s "exports", but the package has no such file`,
+      };
     }
     if (subpath === ".") {
       const fields = style === "require" ? ["main", "module"] : ["module", "main"];
@@ -116,7 +124,9 @@ export class ModuleResolver {
         if (found) return { pkg, path: found };
       }
       const index = findPackageFile(pkg.files, "index");
-      return index ? { pkg, path: index } : { error: `${pkg.id} has no entry point (no "exports", "module" or "main" file, no index.js)` };
+      return index
+        ? { pkg, path: index }
+        : { error: `${pkg.id} has no entry point (no "exports", "module" or "main" file, no index.js)` };
     }
     const found = findPackageFile(pkg.files, relative(subpath));
     return found ? { pkg, path: found } : { error: `Cannot find "${spec}": ${pkg.id} has no such file` };
@@ -126,7 +136,10 @@ export class ModuleResolver {
   hashImport(pkg: InstalledPackage, spec: string, style: ImportStyle): Resolution | { bare: string } {
     let targets: string[];
     try {
-      targets = (resolveImports({ name: pkg.name, imports: pkg.manifest.imports as never }, spec, { unsafe: true, conditions: CONDITIONS[style] }) ?? []) as string[];
+      targets = (resolveImports({ name: pkg.name, imports: pkg.manifest.imports as never }, spec, {
+        unsafe: true,
+        conditions: CONDITIONS[style],
+      }) ?? []) as string[];
     } catch {
       return { error: `"${spec}" is not defined by ${pkg.id}'s package.json "imports"` };
     }
@@ -135,7 +148,9 @@ export class ModuleResolver {
       const path = joinPackagePath("package.json", target);
       if (path !== null && has(pkg.files, path)) return { pkg, path };
     }
-    return { error: `"${spec}" maps to ${targets.join(", ") || "nothing"} in ${pkg.id}'s "imports", but the package has no such file` };
+    return {
+      error: `"${spec}" maps to ${targets.join(", ") || "nothing"} in ${pkg.id}'s "imports", but the package has no such file`,
+    };
   }
 
   /** A relative specifier inside `pkg`. */

@@ -10,12 +10,60 @@
 
 /** Importable in the child, with or without the `node:` prefix. */
 export const RUNTIME_NODE_BUILTINS: ReadonlySet<string> = new Set([
-  "assert", "assert/strict", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto",
-  "dgram", "diagnostics_channel", "dns", "dns/promises", "domain", "events", "fs", "fs/promises", "http", "http2",
-  "https", "inspector", "inspector/promises", "module", "net", "os", "path", "path/posix", "path/win32", "perf_hooks",
-  "process", "punycode", "querystring", "readline", "readline/promises", "repl", "stream", "stream/consumers",
-  "stream/promises", "stream/web", "string_decoder", "sys", "timers", "timers/promises", "tls", "trace_events", "tty",
-  "url", "util", "util/types", "v8", "vm", "wasi", "worker_threads", "zlib",
+  "assert",
+  "assert/strict",
+  "async_hooks",
+  "buffer",
+  "child_process",
+  "cluster",
+  "console",
+  "constants",
+  "crypto",
+  "dgram",
+  "diagnostics_channel",
+  "dns",
+  "dns/promises",
+  "domain",
+  "events",
+  "fs",
+  "fs/promises",
+  "http",
+  "http2",
+  "https",
+  "inspector",
+  "inspector/promises",
+  "module",
+  "net",
+  "os",
+  "path",
+  "path/posix",
+  "path/win32",
+  "perf_hooks",
+  "process",
+  "punycode",
+  "querystring",
+  "readline",
+  "readline/promises",
+  "repl",
+  "stream",
+  "stream/consumers",
+  "stream/promises",
+  "stream/web",
+  "string_decoder",
+  "sys",
+  "timers",
+  "timers/promises",
+  "tls",
+  "trace_events",
+  "tty",
+  "url",
+  "util",
+  "util/types",
+  "v8",
+  "vm",
+  "wasi",
+  "worker_threads",
+  "zlib",
 ]);
 
 /** Importable in the child only with the prefix: without it these name npm packages, as in Node. */
@@ -31,9 +79,13 @@ export type BuiltinLookup =
 export function nodeBuiltin(spec: string): BuiltinLookup | undefined {
   const prefixed = spec.startsWith("node:");
   const name = prefixed ? spec.slice(5) : spec;
-  if (RUNTIME_NODE_BUILTINS.has(name) || (prefixed && PREFIX_ONLY_NODE_BUILTINS.has(name))) return { available: `node:${name}` };
+  if (RUNTIME_NODE_BUILTINS.has(name) || (prefixed && PREFIX_ONLY_NODE_BUILTINS.has(name)))
+    return { available: `node:${name}` };
   return prefixed ? { missing: spec } : undefined;
 }
 
 /** Every name the child can import with the `node:` prefix (node-builtins.test.ts checks them). */
-export const RUNTIME_PREFIXED_NODE_BUILTINS: readonly string[] = [...RUNTIME_NODE_BUILTINS, ...PREFIX_ONLY_NODE_BUILTINS];
+export const RUNTIME_PREFIXED_NODE_BUILTINS: readonly string[] = [
+  ...RUNTIME_NODE_BUILTINS,
+  ...PREFIX_ONLY_NODE_BUILTINS,
+];

@@ -48,7 +48,8 @@ export function clearMetadataMemory(): void {
   metadataCache.clear();
 }
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 function stringRecord(value: unknown): Record<string, string> {
   if (!isRecord(value)) return {};
@@ -61,10 +62,17 @@ function message(err: unknown): string {
 
 /** Keeps what `VersionInfo` needs; versions without a usable tarball URL are left out. */
 export function prunePackument(name: string, raw: unknown): Packument {
-  if (!isRecord(raw) || !isRecord(raw.versions)) throw new CompileError(`the npm registry sent malformed metadata for "${name}"`);
+  if (!isRecord(raw) || !isRecord(raw.versions))
+    throw new CompileError(`the npm registry sent malformed metadata for "${name}"`);
   const versions: Record<string, VersionInfo> = {};
   for (const [version, info] of Object.entries(raw.versions)) {
-    if (!isRecord(info) || !isRecord(info.dist) || typeof info.dist.tarball !== "string" || !/^https?:\/\//.test(info.dist.tarball)) continue;
+    if (
+      !isRecord(info) ||
+      !isRecord(info.dist) ||
+      typeof info.dist.tarball !== "string" ||
+      !/^https?:\/\//.test(info.dist.tarball)
+    )
+      continue;
     const dist: VersionInfo["dist"] = { tarball: info.dist.tarball };
     if (typeof info.dist.integrity === "string") dist.integrity = info.dist.integrity;
     if (typeof info.dist.shasum === "string") dist.shasum = info.dist.shasum;
@@ -73,7 +81,9 @@ export function prunePackument(name: string, raw: unknown): Packument {
     versions[version] = {
       dependencies: stringRecord(info.dependencies),
       peerDependencies: stringRecord(info.peerDependencies),
-      optionalPeers: Object.keys(peerMeta).filter((peer) => isRecord(peerMeta[peer]) && peerMeta[peer].optional === true),
+      optionalPeers: Object.keys(peerMeta).filter(
+        (peer) => isRecord(peerMeta[peer]) && peerMeta[peer].optional === true,
+      ),
       optionalDependencies: Object.keys(stringRecord(info.optionalDependencies)),
       dist,
     };
@@ -122,7 +132,8 @@ export class NpmRegistry {
   /** The tarball's bytes (not yet verified against its integrity). */
   async tarball(id: string, url: string): Promise<Uint8Array> {
     const res = await this.request(url, "application/octet-stream", MAX_TARBALL_BYTES, `the tarball of ${id}`);
-    if (res.status !== 200) throw new CompileError(`the npm registry answered HTTP ${res.status} for the tarball of ${id}`);
+    if (res.status !== 200)
+      throw new CompileError(`the npm registry answered HTTP ${res.status} for the tarball of ${id}`);
     return res.body;
   }
 
@@ -133,8 +144,14 @@ export class NpmRegistry {
       if (stored && Date.now() - stored.fetchedAt < METADATA_TTL_MS) return stored.packument;
     }
     // Scoped names keep their @ and encode the slash, as npm's own client does.
-    const res = await this.request(`${this.url}/${name.replace("/", "%2f")}`, METADATA_ACCEPT, MAX_METADATA_BYTES, `the metadata of "${name}"`);
-    if (res.status === 404) throw new CompileError(`unknown npm package "${name}"${requiredBy} (the registry has no such package)`);
+    const res = await this.request(
+      `${this.url}/${name.replace("/", "%2f")}`,
+      METADATA_ACCEPT,
+      MAX_METADATA_BYTES,
+      `the metadata of "${name}"`,
+    );
+    if (res.status === 404)
+      throw new CompileError(`unknown npm package "${name}"${requiredBy} (the registry has no such package)`);
     if (res.status !== 200) throw new CompileError(`the npm registry answered HTTP ${res.status} for "${name}"`);
     let raw: unknown;
     try {
@@ -146,7 +163,9 @@ export class NpmRegistry {
     if (this.kv) {
       // A cache write that fails (value too large, KV unavailable) only costs a later fetch.
       await this.kv
-        .put(kvKey, JSON.stringify({ fetchedAt: Date.now(), packument }), { expirationTtl: Math.max(60, Math.ceil(METADATA_TTL_MS / 1000)) })
+        .put(kvKey, JSON.stringify({ fetchedAt: Date.now(), packument }), {
+          expirationTtl: Math.max(60, Math.ceil(METADATA_TTL_MS / 1000)),
+        })
         .catch(() => {});
     }
     return packument;
@@ -180,6 +199,8 @@ export class NpmRegistry {
         last = message(err);
       }
     }
-    throw new CompileError(`the npm registry ${this.url} is unreachable: fetching ${what} failed ${REGISTRY_ATTEMPTS} times (${last})`);
+    throw new CompileError(
+      `the npm registry ${this.url} is unreachable: fetching ${what} failed ${REGISTRY_ATTEMPTS} times (${last})`,
+    );
   }
 }

@@ -7,13 +7,20 @@ import { pickVersion, resolveDependencies } from "./resolve.ts";
 const registry = () => new NpmRegistry(namespacedRegistry("resolve"));
 const resolve = (deps: Record<string, string>, max?: number) => resolveDependencies(deps, registry(), max);
 const versionOf = (graph: Awaited<ReturnType<typeof resolve>>, name: string) => graph.root[name]?.split("@").at(-1);
-const failure = (deps: Record<string, string>) => resolve(deps).then(() => undefined, (e: unknown) => e as CompileError);
+const failure = (deps: Record<string, string>) =>
+  resolve(deps).then(
+    () => undefined,
+    (e: unknown) => e as CompileError,
+  );
 
 const packument: Packument = {
   name: "p",
   distTags: { latest: "1.2.0", next: "3.0.0-beta.1" },
   versions: Object.fromEntries(
-    ["1.0.0", "1.2.0", "2.0.0", "3.0.0-beta.1"].map((v) => [v, { dependencies: {}, peerDependencies: {}, optionalPeers: [], optionalDependencies: [], dist: { tarball: "" } }]),
+    ["1.0.0", "1.2.0", "2.0.0", "3.0.0-beta.1"].map((v) => [
+      v,
+      { dependencies: {}, peerDependencies: {}, optionalPeers: [], optionalDependencies: [], dist: { tarball: "" } },
+    ]),
   ),
 };
 
@@ -84,7 +91,9 @@ describe("resolveDependencies", () => {
   });
 
   it("names a range no version matches, with the latest version", async () => {
-    expect((await failure({ "dwl-versions": "^9.0.0" }))?.message).toBe('no version of "dwl-versions" matches "^9.0.0" (latest is 1.2.0)');
+    expect((await failure({ "dwl-versions": "^9.0.0" }))?.message).toBe(
+      'no version of "dwl-versions" matches "^9.0.0" (latest is 1.2.0)',
+    );
   });
 
   it("refuses git, URL and alias specifiers and invalid names before any request", async () => {

@@ -52,15 +52,25 @@ const requiredBy = (parent: ResolvedPackage | null) => (parent ? ` (required by 
 
 /** Checks a range before any network request, so a typo fails fast. */
 function checkRange(name: string, range: string, parent: ResolvedPackage | null): void {
-  if (!isValidPackageName(name)) throw new CompileError(`"${name}" is not a valid npm package name${requiredBy(parent)}`);
-  if (range.trim() === "" || semver.validRange(range, { loose: true }) !== null || (DIST_TAG.test(range) && !range.includes(":"))) return;
+  if (!isValidPackageName(name))
+    throw new CompileError(`"${name}" is not a valid npm package name${requiredBy(parent)}`);
+  if (
+    range.trim() === "" ||
+    semver.validRange(range, { loose: true }) !== null ||
+    (DIST_TAG.test(range) && !range.includes(":"))
+  )
+    return;
   throw new CompileError(
     `"${name}": "${range}"${requiredBy(parent)} is not a version range DWL can install (use a semver range or a dist-tag; git, URL, file and npm: alias specifiers are not supported)`,
   );
 }
 
 /** The version `range` selects, or undefined. */
-export function pickVersion(packument: Packument, range: string, alreadyChosen: readonly string[] = []): string | undefined {
+export function pickVersion(
+  packument: Packument,
+  range: string,
+  alreadyChosen: readonly string[] = [],
+): string | undefined {
   const wanted = range.trim() === "" ? "*" : range.trim();
   if (semver.validRange(wanted, { loose: true }) === null) {
     const tagged = packument.distTags[wanted];
@@ -69,7 +79,8 @@ export function pickVersion(packument: Packument, range: string, alreadyChosen: 
   const reuse = semver.maxSatisfying([...alreadyChosen], wanted, { loose: true });
   if (reuse) return reuse;
   const latest = packument.distTags.latest;
-  if (latest !== undefined && packument.versions[latest] && semver.satisfies(latest, wanted, { loose: true })) return latest;
+  if (latest !== undefined && packument.versions[latest] && semver.satisfies(latest, wanted, { loose: true }))
+    return latest;
   return semver.maxSatisfying(Object.keys(packument.versions), wanted, { loose: true }) ?? undefined;
 }
 
@@ -84,20 +95,32 @@ export async function resolveDependencies(
 ): Promise<DependencyGraph> {
   const graph: DependencyGraph = { root: {}, packages: new Map() };
   const chosen = new Map<string, string[]>();
-  let level: Requirement[] = sortedEntries(dependencies).map(([name, range]) => ({ name, range, parent: null, peer: false }));
+  let level: Requirement[] = sortedEntries(dependencies).map(([name, range]) => ({
+    name,
+    range,
+    parent: null,
+    peer: false,
+  }));
   for (const { name, range } of level) checkRange(name, range, null);
 
   while (level.length > 0) {
     // Fetch this level's metadata in parallel, then choose versions in a fixed order.
     const firstBy = new Map<string, Requirement>();
-    for (const req of level) if (!firstBy.has(req.name) && !(req.peer && graph.root[req.name])) firstBy.set(req.name, req);
+    for (const req of level)
+      if (!firstBy.has(req.name) && !(req.peer && graph.root[req.name])) firstBy.set(req.name, req);
     // Each name not chosen yet adds a package: fail before fetching metadata for thousands.
     const newNames = [...firstBy.keys()].filter((name) => !chosen.has(name)).length;
     if (graph.packages.size + newNames > maxPackages) {
-      throw new CompileError(`the dependencies need more than ${maxPackages} packages, the limit (${graph.packages.size + newNames} at least)`);
+      throw new CompileError(
+        `the dependencies need more than ${maxPackages} packages, the limit (${graph.packages.size + newNames} at least)`,
+      );
     }
     const packuments = new Map(
-      await mapLimit([...firstBy.values()], REGISTRY_CONCURRENCY, async (req) => [req.name, await registry.packument(req.name, requiredBy(req.parent))] as const),
+      await mapLimit(
+        [...firstBy.values()],
+        REGISTRY_CONCURRENCY,
+        async (req) => [req.name, await registry.packument(req.name, requiredBy(req.parent))] as const,
+      ),
     );
 
     const next: Requirement[] = [];
@@ -121,7 +144,9 @@ export async function resolveDependencies(
       links[req.name] = id;
       if (graph.packages.has(id)) continue;
       if (graph.packages.size >= maxPackages) {
-        throw new CompileError(`the dependencies need more than ${maxPackages} packages, the limit (while adding ${id}${requiredBy(req.parent)})`);
+        throw new CompileError(
+          `the dependencies need more than ${maxPackages} packages, the limit (while adding ${id}${requiredBy(req.parent)})`,
+        );
       }
       const info = packument.versions[version];
       if (!info) throw new Error(`${id} vanished from its metadata`);
@@ -135,7 +160,11 @@ export async function resolveDependencies(
         next.push({ name, range, parent: pkg, peer: false });
       }
       for (const [name, range] of sortedEntries(info.peerDependencies)) {
-        if (info.dependencies[name] !== undefined || (info.optionalPeers.includes(name) && graph.root[name] === undefined)) continue;
+        if (
+          info.dependencies[name] !== undefined ||
+          (info.optionalPeers.includes(name) && graph.root[name] === undefined)
+        )
+          continue;
         checkRange(name, range, pkg);
         next.push({ name, range, parent: pkg, peer: true });
       }

@@ -4,7 +4,9 @@ import { gunzipAll, TarError, TarParser, untar } from "./tar.ts";
 import { packagePath, unpackTarball } from "./tarball.ts";
 
 async function gzip(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(new Blob([data]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+  return new Uint8Array(
+    await new Response(new Blob([data]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
 }
 
 /** `mib` MiB of zeros, gzipped (about a thousandth of the size) without holding them at once. */
@@ -82,14 +84,26 @@ describe("gunzip", () => {
   });
 
   it("reports data that is not gzip", async () => {
-    await expect(gunzipAll(new TextEncoder().encode("plain text, not gzip"), 1024)).rejects.toThrow(/not a valid gzip file/);
+    await expect(gunzipAll(new TextEncoder().encode("plain text, not gzip"), 1024)).rejects.toThrow(
+      /not a valid gzip file/,
+    );
   });
 });
 
 describe("unpackTarball", () => {
   it("keeps JavaScript and JSON relative to the package root, drops the rest", async () => {
     const files = await unpackTarball(
-      await gzip(packTar({ "package.json": "{}", "dist/index.js": "js", "dist/index.d.ts": "types", "dist/index.js.map": "{}", "README.md": "hi", "data.json": "[]", "node_modules/x/index.js": "bundled" })),
+      await gzip(
+        packTar({
+          "package.json": "{}",
+          "dist/index.js": "js",
+          "dist/index.d.ts": "types",
+          "dist/index.js.map": "{}",
+          "README.md": "hi",
+          "data.json": "[]",
+          "node_modules/x/index.js": "bundled",
+        }),
+      ),
     );
     expect(Object.keys(files).sort()).toEqual(["data.json", "dist/index.js", "package.json"]);
   });

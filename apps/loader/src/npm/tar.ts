@@ -210,10 +210,18 @@ export class TarParser {
       this.longPath = undefined;
       if (type === "0" || type === "\0" || type === "7") {
         keep = this.keep(path);
-        if (keep && size > this.maxEntryBytes) throw new TarError(`its file "${path.slice(0, 200)}" is larger than ${this.maxEntryBytes} bytes`);
+        if (keep && size > this.maxEntryBytes)
+          throw new TarError(`its file "${path.slice(0, 200)}" is larger than ${this.maxEntryBytes} bytes`);
       }
     }
-    const pending: Pending = { path, type, data: keep ? new Uint8Array(size) : undefined, filled: 0, remaining: Math.ceil(size / BLOCK_BYTES) * BLOCK_BYTES, size };
+    const pending: Pending = {
+      path,
+      type,
+      data: keep ? new Uint8Array(size) : undefined,
+      filled: 0,
+      remaining: Math.ceil(size / BLOCK_BYTES) * BLOCK_BYTES,
+      size,
+    };
     if (pending.remaining === 0) this.complete(pending);
     else this.pending = pending;
   }

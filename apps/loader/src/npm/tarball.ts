@@ -30,7 +30,10 @@ export function packagePath(raw: string): string | null {
   if (raw.startsWith("/") || raw.includes("\\") || /^[a-zA-Z]:/.test(raw)) return null;
   const segments = raw.split("/");
   if (segments.includes("..")) return null;
-  return segments.slice(1).filter((segment) => segment !== "" && segment !== ".").join("/");
+  return segments
+    .slice(1)
+    .filter((segment) => segment !== "" && segment !== ".")
+    .join("/");
 }
 
 /** Throws TarError (without the package's name; the caller adds it). */

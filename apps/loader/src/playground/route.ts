@@ -64,7 +64,12 @@ export const playgroundRoute = new Hono<AppEnv>()
     });
   })
   .get("/playground/frame", (c) =>
-    c.body(PLAYGROUND_FRAME, 200, { ...COMMON_HEADERS, "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", "content-security-policy": FRAME_POLICY }),
+    c.body(PLAYGROUND_FRAME, 200, {
+      ...COMMON_HEADERS,
+      "content-type": "text/html; charset=utf-8",
+      "cache-control": "no-cache",
+      "content-security-policy": FRAME_POLICY,
+    }),
   )
   .get("/playground/:asset", (c) => {
     const asset = PLAYGROUND_ASSETS[c.req.path];

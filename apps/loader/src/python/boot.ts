@@ -47,8 +47,19 @@ export function ensurePythonBooted(
 ): Promise<ChildOutcome> {
   let boot = isolateId === undefined ? undefined : booted.get(isolateId);
   if (boot === undefined) {
-    const bootCall: ChildCall = { ...call, python: call.python && { ...call.python, boot: true }, fuel: null, limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS } };
-    boot = bootSlot(maxConcurrentBoots, () => runInChild(stub, bootCall, platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) }));
+    const bootCall: ChildCall = {
+      ...call,
+      python: call.python && { ...call.python, boot: true },
+      fuel: null,
+      limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS },
+    };
+    boot = bootSlot(maxConcurrentBoots, () =>
+      runInChild(
+        stub,
+        bootCall,
+        platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) },
+      ),
+    );
     // A one-off child (no id) is booted for its one run and forgotten.
     if (isolateId === undefined) return boot;
     booted.set(isolateId, boot);

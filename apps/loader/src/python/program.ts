@@ -41,6 +41,8 @@ export const PYTHON_CHILD_KEY = `python/${PYTHON_RUNTIME_VERSION}`;
 
 /** The content key of one Python program (where a sandbox's definition is stored). */
 export function pythonProgramKey(program: PythonProgram): Promise<string> {
-  const files = Object.keys(program.files).sort().map((path) => [path, program.files[path]]);
+  const files = Object.keys(program.files)
+    .sort()
+    .map((path) => [path, program.files[path]]);
   return sha256Hex(JSON.stringify([PYTHON_CHILD_KEY, program.entry, files]));
 }

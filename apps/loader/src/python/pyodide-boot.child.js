@@ -47,7 +47,8 @@ function instantiateWasm(imports, receive) {
   const memory = instance.exports.memory;
   const grow = memory.grow.bind(memory);
   memory.grow = (pages) => {
-    if (memory.buffer.byteLength + pages * 65_536 > heapLimitBytes) throw new RangeError(`the Python heap would exceed ${heapLimitBytes} bytes`);
+    if (memory.buffer.byteLength + pages * 65_536 > heapLimitBytes)
+      throw new RangeError(`the Python heap would exceed ${heapLimitBytes} bytes`);
     return grow(pages);
   };
   receive(instance, pyodideWasm);

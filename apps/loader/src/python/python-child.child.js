@@ -52,7 +52,9 @@ function boot() {
 
 /** Values Python hands to a capability, as plain JS (dicts become objects, bytes Uint8Arrays). */
 function toJsArgument(pyodide, value) {
-  return value instanceof pyodide.ffi.PyProxy ? value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false }) : value;
+  return value instanceof pyodide.ffi.PyProxy
+    ? value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false })
+    : value;
 }
 
 /** Plain data (no functions, streams or class instances) converts to dicts and lists for Python. */
@@ -101,7 +103,10 @@ function failureOf(report, failures) {
     // The harness has already failed the run with its own cpu_limit error; this one only ends it.
     return Object.assign(new Error(report.message), { name: "CpuLimitError" });
   }
-  if (report.kind === "memory_limit") return failures.memoryLimit(`out of memory: the Python heap reached its bound of ${heapLimit()} bytes (${report.name})`);
+  if (report.kind === "memory_limit")
+    return failures.memoryLimit(
+      `out of memory: the Python heap reached its bound of ${heapLimit()} bytes (${report.name})`,
+    );
   const err = new Error(report.message);
   err.name = report.name;
   err.stack = report.stack;
@@ -112,7 +117,13 @@ export default async function runPython(input, env, python) {
   if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
   const { pyodide, run } = await boot();
   if (python?.boot) return null;
-  const answer = await run(JSON.stringify(python.files), python.entry, JSON.stringify(input ?? null), pythonEnv(pyodide, env), globalThis.__dwlRefuel);
+  const answer = await run(
+    JSON.stringify(python.files),
+    python.entry,
+    JSON.stringify(input ?? null),
+    pythonEnv(pyodide, env),
+    globalThis.__dwlRefuel,
+  );
   const report = answer.toJs({ dict_converter: Object.fromEntries });
   answer.destroy();
   if (!report.ok) throw failureOf(report, python.failures);

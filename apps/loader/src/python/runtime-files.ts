@@ -33,16 +33,26 @@ let loading: Promise<Record<string, WorkerLoaderModule>> | undefined;
 
 async function readAsset(assets: Fetcher, name: string): Promise<Response> {
   const response = await assets.fetch(new Request(`https://assets.invalid/${name}`));
-  if (!response.ok) throw new Error(`the Pyodide runtime file ${name} is missing from the PYODIDE assets (status ${response.status}): run node apps/loader/build-pyodide.mjs`);
+  if (!response.ok)
+    throw new Error(
+      `the Pyodide runtime file ${name} is missing from the PYODIDE assets (status ${response.status}): run node apps/loader/build-pyodide.mjs`,
+    );
   return response;
 }
 
 async function load(assets: Fetcher): Promise<Record<string, WorkerLoaderModule>> {
-  const modules: Record<string, WorkerLoaderModule> = { "dwl_runner.py": { text: RUNNER_SOURCE }, "dwl_prelude.js": { js: PRELUDE }, "dwl_boot.js": { js: BOOT_SOURCE } };
+  const modules: Record<string, WorkerLoaderModule> = {
+    "dwl_runner.py": { text: RUNNER_SOURCE },
+    "dwl_prelude.js": { js: PRELUDE },
+    "dwl_boot.js": { js: BOOT_SOURCE },
+  };
   // The memory snapshot children start from (build-pyodide.mjs); without it they boot (slower).
   // Decompressed here, once per loader isolate, not by every child (~0.3-0.7 s each).
   const snapshot = await assets.fetch(new Request(`https://assets.invalid/${SNAPSHOT_FILE}`));
-  const raw = snapshot.ok && snapshot.body ? await new Response(snapshot.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer() : new ArrayBuffer(0);
+  const raw =
+    snapshot.ok && snapshot.body
+      ? await new Response(snapshot.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()
+      : new ArrayBuffer(0);
   modules[SNAPSHOT_MODULE] = { data: raw };
   await Promise.all(
     Object.entries(FILES).map(async ([name, kind]) => {

@@ -21,9 +21,11 @@ function storeFor(c: Context<AppEnv>): CredentialStore {
 function nameOf(c: Context<AppEnv>): string {
   const parsed = CredentialNameSchema.safeParse(c.req.param("name"));
   if (!parsed.success) {
-    throw DwlHttpError.of("invalid_request", `invalid credential name: ${parsed.error.issues[0]?.message ?? "bad name"}`, [
-      { path: ["name"], message: parsed.error.issues[0]?.message ?? "bad name" },
-    ]);
+    throw DwlHttpError.of(
+      "invalid_request",
+      `invalid credential name: ${parsed.error.issues[0]?.message ?? "bad name"}`,
+      [{ path: ["name"], message: parsed.error.issues[0]?.message ?? "bad name" }],
+    );
   }
   return parsed.data;
 }

@@ -15,6 +15,12 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
   const body = await readProgramRequest(c.req.raw, ExecuteRequestSchema, context.server);
   // Refused requests are answered before they wait for a turn.
   const checked = await checkProgramRequest(body, context);
-  const json = await admitted(c.env, context.tenant, context.server, () => executeProgram(body, context, checked), (p) => c.executionCtx.waitUntil(p));
+  const json = await admitted(
+    c.env,
+    context.tenant,
+    context.server,
+    () => executeProgram(body, context, checked),
+    (p) => c.executionCtx.waitUntil(p),
+  );
   return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
 });

@@ -35,9 +35,11 @@ export function assertNoDotSegments(url: string): void {
     .split("/")
     .some((segment) => /^(\.|%2e){1,2}$/i.test(segment));
   if (dotted) {
-    throw DwlHttpError.of("invalid_request", "/files paths may not contain . or .. segments (encoded or not): name the namespace and key directly", [
-      { path: ["key"], message: "dot segment in the path" },
-    ]);
+    throw DwlHttpError.of(
+      "invalid_request",
+      "/files paths may not contain . or .. segments (encoded or not): name the namespace and key directly",
+      [{ path: ["key"], message: "dot segment in the path" }],
+    );
   }
 }
 
@@ -47,7 +49,9 @@ function keyOf(c: Context<AppEnv>): string {
   try {
     return rest.map((segment) => decodeURIComponent(segment)).join("/");
   } catch {
-    throw DwlHttpError.of("invalid_request", "the key in the URL is not valid percent-encoding", [{ path: ["key"], message: "bad percent-encoding" }]);
+    throw DwlHttpError.of("invalid_request", "the key in the URL is not valid percent-encoding", [
+      { path: ["key"], message: "bad percent-encoding" },
+    ]);
   }
 }
 
@@ -56,7 +60,8 @@ async function scoped<T>(field: "key" | "namespace" | "prefix", work: () => Prom
   try {
     return await work();
   } catch (err) {
-    if (err instanceof StorageLimitError) throw DwlHttpError.of("payload_too_large", err.message, [{ path: [field], message: err.message }]);
+    if (err instanceof StorageLimitError)
+      throw DwlHttpError.of("payload_too_large", err.message, [{ path: [field], message: err.message }]);
     if (err instanceof StorageKeyError || err instanceof RangeError || err instanceof TypeError) {
       throw DwlHttpError.of("invalid_request", err.message, [{ path: [field], message: err.message }]);
     }
@@ -122,10 +127,14 @@ export const filesRoute = new Hono<AppEnv>()
     const key = keyOf(c);
     const max = c.get("server").maxFileBytes;
     if (Number(c.req.header("content-length") ?? 0) > max) {
-      throw DwlHttpError.of("payload_too_large", `the file is over the ${max}-byte limit`, [{ path: ["body"], message: `at most ${max} bytes` }]);
+      throw DwlHttpError.of("payload_too_large", `the file is over the ${max}-byte limit`, [
+        { path: ["body"], message: `at most ${max} bytes` },
+      ]);
     }
     const contentType = c.req.header("content-type");
-    const info = await scoped("key", () => filesFor(c).put(key, c.req.raw.body, contentType ? { httpMetadata: { contentType } } : {}));
+    const info = await scoped("key", () =>
+      filesFor(c).put(key, c.req.raw.body, contentType ? { httpMetadata: { contentType } } : {}),
+    );
     return c.json(info, 201);
   })
   .delete("/:namespace/*", async (c) => {

@@ -3,4 +3,6 @@ import { Hono } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { handleMcp } from "../mcp/server.ts";
 
-export const mcpRoute = new Hono<AppEnv>().all("/", (c) => handleMcp(c.req.raw, { env: c.env, tenant: c.get("tenant"), server: c.get("server") }));
+export const mcpRoute = new Hono<AppEnv>().all("/", (c) =>
+  handleMcp(c.req.raw, { env: c.env, tenant: c.get("tenant"), server: c.get("server") }),
+);

@@ -30,7 +30,8 @@ function contextOf(c: Context<AppEnv>): ExecutionContext {
 }
 
 const originOf = (c: Context<AppEnv>) => publicOrigin(c.env, c.req.url);
-const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) => c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
+const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) =>
+  c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
 
 const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, SandboxDefinitionSchema, c.get("server"));
 
@@ -39,13 +40,20 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .get("/", async (c) => {
     const limit = Number(c.req.query("limit") ?? MAX_PAGE);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw DwlHttpError.of("invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [{ path: ["limit"], message: "out of range" }]);
+      throw DwlHttpError.of("invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [
+        { path: ["limit"], message: "out of range" },
+      ]);
     }
     const page = await listSandboxes(contextOf(c), limit, c.req.query("cursor") || undefined);
-    return c.json({ sandboxes: page.records.map((r) => sandboxInfo(r, originOf(c))), ...(page.cursor ? { cursor: page.cursor } : {}) });
+    return c.json({
+      sandboxes: page.records.map((r) => sandboxInfo(r, originOf(c))),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    });
   })
   .get("/:id", async (c) => c.json(sandboxInfo(await getSandbox(c.req.param("id"), contextOf(c)), originOf(c))))
-  .put("/:id", async (c) => c.json(await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c))))
+  .put("/:id", async (c) =>
+    c.json(await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c))),
+  )
   .delete("/:id", async (c) => {
     await deleteSandbox(c.req.param("id"), contextOf(c));
     return c.body(null, 204);
@@ -54,7 +62,13 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .post("/:id/execute", async (c) => {
     const server = c.get("server");
     const body = await readProgramRequest(c.req.raw, SandboxExecuteSchema, server, "{}");
-    const json = await admitted(c.env, c.get("tenant"), server, () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)), waitUntilOf(c));
+    const json = await admitted(
+      c.env,
+      c.get("tenant"),
+      server,
+      () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)),
+      waitUntilOf(c),
+    );
     return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
   })
   .all("/:id/http/*", async (c) => {
@@ -62,6 +76,12 @@ export const sandboxesRoute = new Hono<AppEnv>()
     const prefix = `/sandboxes/${id}/http`;
     const pathname = new URL(c.req.url).pathname;
     const path = pathname.startsWith(prefix) ? pathname.slice(prefix.length) || "/" : "/";
-    return admitted(c.env, c.get("tenant"), c.get("server"), () => serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c)), waitUntilOf(c));
+    return admitted(
+      c.env,
+      c.get("tenant"),
+      c.get("server"),
+      () => serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c)),
+      waitUntilOf(c),
+    );
   })
   .all("/:id/http", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));

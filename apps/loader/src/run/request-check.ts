@@ -22,7 +22,9 @@ import { toolDefinition, TOOLS } from "../tools/registry.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
 
 /** Whatever part of a program request an entry point has; absent fields are not checked. */
-export type ProgramRequestFields = Partial<Pick<ExecuteRequest, "code" | "files" | "entry" | "language" | "input" | "egress" | "tools">>;
+export type ProgramRequestFields = Partial<
+  Pick<ExecuteRequest, "code" | "files" | "entry" | "language" | "input" | "egress" | "tools">
+>;
 
 /** Who asks, under which server limits (the same fields as execute.ts ExecutionContext). */
 export interface CheckContext {
@@ -53,7 +55,12 @@ export function programBodyCap(server: ServerLimits): number {
  * Reads a program request's JSON body under {@link programBodyCap} and validates it with
  * `schema`. `emptyAs` stands for an empty body (a sandbox call without input).
  */
-export async function readProgramRequest<S extends z.ZodType>(request: Request, schema: S, server: ServerLimits, emptyAs?: string): Promise<z.infer<S>> {
+export async function readProgramRequest<S extends z.ZodType>(
+  request: Request,
+  schema: S,
+  server: ServerLimits,
+  emptyAs?: string,
+): Promise<z.infer<S>> {
   const text = await readBodyText(request, programBodyCap(server));
   return validate(schema, parseJson(text === "" && emptyAs !== undefined ? emptyAs : text));
 }
@@ -62,14 +69,22 @@ export async function readProgramRequest<S extends z.ZodType>(request: Request, 
  * Checks every field present, in a fixed order, and throws the request's DwlHttpError: 413
  * (`payload_too_large`) for oversized code, files or input, 400 (`invalid_request`) for the rest.
  */
-export async function checkProgramRequest(fields: ProgramRequestFields, context: CheckContext): Promise<CheckedProgram> {
+export async function checkProgramRequest(
+  fields: ProgramRequestFields,
+  context: CheckContext,
+): Promise<CheckedProgram> {
   const { server } = context;
   if (fields.code !== undefined || fields.files !== undefined) checkSourceBytes(fields, server);
   if (fields.input !== undefined) checkInput(fields.input, server);
   const egress = await checkEgress(fields.egress, context);
   const tools = checkTools(fields.tools);
   const single = isPythonProgram(fields) ? PYTHON_DEFAULT_ENTRY : SINGLE_MODULE_NAME;
-  const entry = fields.files !== undefined ? (fields.entry ?? checkedDefaultEntry(fields.files)) : fields.code !== undefined ? single : undefined;
+  const entry =
+    fields.files !== undefined
+      ? (fields.entry ?? checkedDefaultEntry(fields.files))
+      : fields.code !== undefined
+        ? single
+        : undefined;
   return { ...(entry !== undefined ? { entry } : {}), egress, tools };
 }
 
@@ -77,9 +92,11 @@ function checkSourceBytes(fields: ProgramRequestFields, server: ServerLimits): v
   const bytes = sourceBytes(fields);
   if (bytes <= server.maxCodeBytes) return;
   const field = fields.code !== undefined ? "code" : "files";
-  throw DwlHttpError.of("payload_too_large", `\`${field}\` is ${bytes} bytes, over the ${server.maxCodeBytes}-byte limit`, [
-    { path: [field], message: `at most ${server.maxCodeBytes} bytes`, code: "too_big" },
-  ]);
+  throw DwlHttpError.of(
+    "payload_too_large",
+    `\`${field}\` is ${bytes} bytes, over the ${server.maxCodeBytes}-byte limit`,
+    [{ path: [field], message: `at most ${server.maxCodeBytes} bytes`, code: "too_big" }],
+  );
 }
 
 function checkInput(input: unknown, server: ServerLimits): void {
@@ -90,9 +107,11 @@ function checkInput(input: unknown, server: ServerLimits): void {
   }
   const bytes = new TextEncoder().encode(JSON.stringify(input)).byteLength;
   if (bytes > server.maxInputBytes) {
-    throw DwlHttpError.of("payload_too_large", `\`input\` is ${bytes} bytes of JSON, over the ${server.maxInputBytes}-byte limit`, [
-      { path: ["input"], message: `at most ${server.maxInputBytes} bytes`, code: "too_big" },
-    ]);
+    throw DwlHttpError.of(
+      "payload_too_large",
+      `\`input\` is ${bytes} bytes of JSON, over the ${server.maxInputBytes}-byte limit`,
+      [{ path: ["input"], message: `at most ${server.maxInputBytes} bytes`, code: "too_big" }],
+    );
   }
 }
 
@@ -117,7 +136,9 @@ async function checkEgress(egress: ExecuteRequest["egress"], { env, tenant }: Ch
       return formatRule(parseAllowRule(text));
     } catch (err) {
       if (!(err instanceof EgressRuleError)) throw err;
-      throw DwlHttpError.of("invalid_request", err.message, [{ path: ["egress", "allow", index], message: err.message }]);
+      throw DwlHttpError.of("invalid_request", err.message, [
+        { path: ["egress", "allow", index], message: err.message },
+      ]);
     }
   });
   const credentials = [...new Set(egress?.credentials ?? [])].sort();
@@ -125,9 +146,11 @@ async function checkEgress(egress: ExecuteRequest["egress"], { env, tenant }: Ch
     const store = new CredentialStore(env.KV, tenant, encryptionKey(env));
     for (const [index, name] of credentials.entries()) {
       if (!(await store.exists(name))) {
-        throw DwlHttpError.of("invalid_request", `no credential named "${name}": create it with PUT /credentials/${name}`, [
-          { path: ["egress", "credentials", index], message: `no credential named "${name}"` },
-        ]);
+        throw DwlHttpError.of(
+          "invalid_request",
+          `no credential named "${name}": create it with PUT /credentials/${name}`,
+          [{ path: ["egress", "credentials", index], message: `no credential named "${name}"` }],
+        );
       }
     }
   }
@@ -137,9 +160,11 @@ async function checkEgress(egress: ExecuteRequest["egress"], { env, tenant }: Ch
 function checkTools(names: readonly string[] | undefined): string[] {
   (names ?? []).forEach((name, index) => {
     if (!toolDefinition(name)) {
-      throw DwlHttpError.of("invalid_request", `unknown tool "${name}": available tools are ${Object.keys(TOOLS).join(", ")}`, [
-        { path: ["tools", index], message: `unknown tool "${name}"` },
-      ]);
+      throw DwlHttpError.of(
+        "invalid_request",
+        `unknown tool "${name}": available tools are ${Object.keys(TOOLS).join(", ")}`,
+        [{ path: ["tools", index], message: `unknown tool "${name}"` }],
+      );
     }
   });
   return [...new Set(names ?? [])].sort();
@@ -149,6 +174,10 @@ function checkedDefaultEntry(files: Record<string, string>): string {
   const entry = defaultEntry(files);
   if (entry !== undefined) return entry;
   const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? "main.py" : "index.ts (or index.js)";
-  const issue: RequestIssue = { path: ["entry"], message: `required when \`files\` has no ${expected}`, code: "custom" };
+  const issue: RequestIssue = {
+    path: ["entry"],
+    message: `required when \`files\` has no ${expected}`,
+    code: "custom",
+  };
   throw DwlHttpError.of("invalid_request", `no entry file: add ${expected} to \`files\`, or set \`entry\``, [issue]);
 }

@@ -55,7 +55,12 @@ function plainFormat(args) {
   let text = "";
   for (let i = 0; i < args.length; i++) {
     const value = args[i];
-    const part = value !== null && typeof value === "object" ? (stringify(value) ?? toText(value)) : typeof value === "function" ? "[Function]" : primitiveText(value);
+    const part =
+      value !== null && typeof value === "object"
+        ? (stringify(value) ?? toText(value))
+        : typeof value === "function"
+          ? "[Function]"
+          : primitiveText(value);
     text += i === 0 ? part : ` ${part}`;
   }
   return text;
@@ -236,10 +241,19 @@ if (typeof OriginalRegistry === "function") {
     if (new.target === undefined) throw new TypeError("Constructor FinalizationRegistry requires 'new'");
     const registrant = currentRun();
     const wrapped = typeof cleanup === "function" ? (held) => inRunOf(registrant, cleanup, undefined, [held]) : cleanup;
-    return Reflect.construct(OriginalRegistry, [wrapped], new.target === FinalizationRegistry ? OriginalRegistry : new.target);
+    return Reflect.construct(
+      OriginalRegistry,
+      [wrapped],
+      new.target === FinalizationRegistry ? OriginalRegistry : new.target,
+    );
   };
   FinalizationRegistry.prototype = OriginalRegistry.prototype;
-  Object.defineProperty(OriginalRegistry.prototype, "constructor", { value: FinalizationRegistry, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(OriginalRegistry.prototype, "constructor", {
+    value: FinalizationRegistry,
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
   globalThis.FinalizationRegistry = FinalizationRegistry;
 }
 if (typeof EventTarget === "function") {
@@ -254,7 +268,9 @@ if (typeof EventTarget === "function") {
     if (wrapper === undefined) {
       const registrant = currentRun();
       wrapper = function (event) {
-        return typeof listener === "function" ? inRunOf(registrant, listener, this, [event]) : inRunOf(registrant, listener.handleEvent, listener, [event]);
+        return typeof listener === "function"
+          ? inRunOf(registrant, listener, this, [event])
+          : inRunOf(registrant, listener.handleEvent, listener, [event]);
       };
       weakSet(wrappers, listener, wrapper);
     }
@@ -264,7 +280,10 @@ if (typeof EventTarget === "function") {
     return reflectApply(add, this, [type, wrapperOf(listener), options]);
   };
   EventTarget.prototype.removeEventListener = function removeEventListener(type, listener, options) {
-    const wrapper = listener !== null && (typeof listener === "function" || typeof listener === "object") ? weakGet(wrappers, listener) : undefined;
+    const wrapper =
+      listener !== null && (typeof listener === "function" || typeof listener === "object")
+        ? weakGet(wrappers, listener)
+        : undefined;
     return reflectApply(remove, this, [type, wrapper ?? listener, options]);
   };
 }
@@ -366,7 +385,12 @@ function endedOverBudget(run) {
   failRun(run, run.cpuError);
   return run.cpuError;
 }
-Object.defineProperty(globalThis, "__dwlRefuel", { value: refuel, writable: false, configurable: false, enumerable: false });
+Object.defineProperty(globalThis, "__dwlRefuel", {
+  value: refuel,
+  writable: false,
+  configurable: false,
+  enumerable: false,
+});
 
 for (const level of LOG_LEVELS) {
   console[level] = (...args) => currentRun()?.logs.add(level, args);
@@ -408,7 +432,12 @@ function refuseSocket(address) {
   if (run) arrayPush(run.egress, { method: "CONNECT", url: `tcp://${target}`, status: 0, ms: 0, denied: reason });
   return new EgressDeniedError(reason);
 }
-Object.defineProperty(globalThis, "__dwlRefuseSocket", { value: refuseSocket, writable: false, configurable: false, enumerable: false });
+Object.defineProperty(globalThis, "__dwlRefuseSocket", {
+  value: refuseSocket,
+  writable: false,
+  configurable: false,
+  enumerable: false,
+});
 
 /**
  * Every outbound request is counted against `subRequests`, tagged with the run's signed token
@@ -523,7 +552,8 @@ for (const name of ["setTimeout", "setInterval"]) {
   globalThis[name] = {
     [name](callback, ...rest) {
       const run = currentRun();
-      if (run === undefined || !run.clockAtWaits || typeof callback !== "function") return reflectApply(original, globalThis, [callback, ...rest]);
+      if (run === undefined || !run.clockAtWaits || typeof callback !== "function")
+        return reflectApply(original, globalThis, [callback, ...rest]);
       waitStarts(run, false);
       const wrapped = function (...args) {
         if (!run.cpuError) openSlice(run);
@@ -561,12 +591,14 @@ for (const Body of [Request, Response]) {
   };
 }
 
-function toJsonValue(key, value) {
+function toJsonValue(_key, value) {
   if (typeof value === "bigint") return value.toString();
   if (value instanceof Map) return Array.from(value.entries());
   if (value instanceof Set) return Array.from(value.values());
   if (ArrayBuffer.isView(value)) {
-    return value instanceof DataView ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)) : Array.from(value);
+    return value instanceof DataView
+      ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      : Array.from(value);
   }
   if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
   if (value instanceof Error) return { name: value.name, message: value.message };
@@ -580,12 +612,19 @@ function encodeResult(value, maxBytes) {
     json = stringify(value, toJsonValue);
   } catch (err) {
     if (err instanceof LimitError) throw err;
-    const why = err instanceof TypeError && /circular/i.test(String(err.message)) ? "it contains a circular reference" : String(err?.message ?? err);
+    const why =
+      err instanceof TypeError && /circular/i.test(String(err.message))
+        ? "it contains a circular reference"
+        : String(err?.message ?? err);
     throw Object.assign(new TypeError(`the result cannot be serialised to JSON: ${why}`), { name: "ResultError" });
   }
   json ??= "null";
   if (json.length > maxBytes || byteLength(json) > maxBytes) {
-    throw new LimitError("output_too_large", "OutputTooLargeError", `the result is ${byteLength(json)} bytes of JSON, over the ${maxBytes}-byte limit`);
+    throw new LimitError(
+      "output_too_large",
+      "OutputTooLargeError",
+      `the result is ${byteLength(json)} bytes of JSON, over the ${maxBytes}-byte limit`,
+    );
   }
   return json;
 }
@@ -593,7 +632,11 @@ function encodeResult(value, maxBytes) {
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|image\/svg|[^;]*\+(json|xml))/i;
 
 const tooLarge = (what, size, maxBytes) =>
-  new LimitError("output_too_large", "OutputTooLargeError", `the response ${what} ${size} bytes, over the ${maxBytes}-byte limit (headers and body)`);
+  new LimitError(
+    "output_too_large",
+    "OutputTooLargeError",
+    `the response ${what} ${size} bytes, over the ${maxBytes}-byte limit (headers and body)`,
+  );
 
 /** Reads a body up to `maxBytes`, cancelling the stream as soon as it is over (never buffers more). */
 async function readCapped(body, maxBytes, budget) {
@@ -607,7 +650,11 @@ async function readCapped(body, maxBytes, budget) {
     total += value.byteLength;
     if (total > budget) {
       await reader.cancel().catch(() => {});
-      throw new LimitError("output_too_large", "OutputTooLargeError", `the response is over the ${maxBytes}-byte limit (headers and body; reading stopped there)`);
+      throw new LimitError(
+        "output_too_large",
+        "OutputTooLargeError",
+        `the response is over the ${maxBytes}-byte limit (headers and body; reading stopped there)`,
+      );
     }
     arrayPush(chunks, value);
   }
@@ -635,7 +682,8 @@ async function encodeResponse(response, maxBytes) {
   });
   if (headerBytes > maxBytes) throw tooLarge("headers are", headerBytes, maxBytes);
   const bytes = await readCapped(response.body, maxBytes, maxBytes - headerBytes);
-  const envelope = (body, bodyEncoding) => Object.assign(Object.create(null), { status: response.status, headers, body, bodyEncoding });
+  const envelope = (body, bodyEncoding) =>
+    Object.assign(Object.create(null), { status: response.status, headers, body, bodyEncoding });
   const type = response.headers.get("content-type") ?? "text/plain";
   if (TEXT_TYPES.test(type)) {
     try {
@@ -681,13 +729,30 @@ const PYTHON_FAILURES = Object.freeze({
 
 function describeError(err) {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
-  if (err instanceof ProgramCompileError) return { type: "compile", name: err.name, message: err.message, ...(err.location ? { location: err.location } : {}) };
-  if (err instanceof EgressDeniedError) return { type: "egress_denied", name: err.name, message: err.message, stack: err.stack };
+  if (err instanceof ProgramCompileError)
+    return {
+      type: "compile",
+      name: err.name,
+      message: err.message,
+      ...(err.location ? { location: err.location } : {}),
+    };
+  if (err instanceof EgressDeniedError)
+    return { type: "egress_denied", name: err.name, message: err.message, stack: err.stack };
   if (err instanceof RangeError && ENGINE_MEMORY_ERROR.test(String(err.message))) {
-    return { type: "memory_limit", name: "MemoryLimitError", message: `out of memory: ${err.message}`, stack: err.stack };
+    return {
+      type: "memory_limit",
+      name: "MemoryLimitError",
+      message: `out of memory: ${err.message}`,
+      stack: err.stack,
+    };
   }
   if (err instanceof Error) {
-    return { type: "runtime", name: String(err.name), message: String(err.message), stack: typeof err.stack === "string" ? err.stack : undefined };
+    return {
+      type: "runtime",
+      name: String(err.name),
+      message: String(err.message),
+      stack: typeof err.stack === "string" ? err.stack : undefined,
+    };
   }
   let message;
   try {
@@ -821,14 +886,27 @@ async function invoke(call, env) {
   }
   // A Python child's program module takes the run's Python files as a third argument.
   if (typeof program === "function") {
-    return { kind: "result", value: await (call.python ? program(call.input, env, { ...call.python, failures: PYTHON_FAILURES }) : program(call.input, env)) };
+    return {
+      kind: "result",
+      value: await (call.python
+        ? program(call.input, env, { ...call.python, failures: PYTHON_FAILURES })
+        : program(call.input, env)),
+    };
   }
   if (program !== null && typeof program === "object" && typeof program.fetch === "function") {
-    const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
+    const ctx = {
+      waitUntil(promise) {
+        Promise.resolve(promise).catch(() => {});
+      },
+      passThroughOnException() {},
+      props: {},
+    };
     const response = await program.fetch(toRequest(call.request), env, ctx);
     return { kind: "response", response };
   }
-  throw new TypeError("the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method");
+  throw new TypeError(
+    "the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method",
+  );
 }
 
 /** The per-run state every hook (console, fetch, refuel) finds through the AsyncLocalStorage. */
@@ -877,7 +955,8 @@ export class Run extends WorkerEntrypoint {
    */
   async fetch(request) {
     const call = this.ctx.props?.call;
-    if (!call || this.ctx.props?.callerKey !== CALLER_KEY) return new Response("DWL child isolate: nothing to serve", { status: 404 });
+    if (!call || this.ctx.props?.callerKey !== CALLER_KEY)
+      return new Response("DWL child isolate: nothing to serve", { status: 404 });
     const started = now();
     const run = newRun(call, started);
     const outcome = await runWith(run, () => this.#serve(run, call, request));
@@ -888,7 +967,10 @@ export class Run extends WorkerEntrypoint {
       response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
       return response;
     }
-    return new Response(null, { status: 500, headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, error: outcome.error }) } });
+    return new Response(null, {
+      status: 500,
+      headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, error: outcome.error }) },
+    });
   }
 
   async #serve(run, call, request) {
@@ -901,9 +983,17 @@ export class Run extends WorkerEntrypoint {
       const serve = (async () => {
         const program = (await import("./user.js")).default;
         if (program === null || typeof program !== "object" || typeof program.fetch !== "function") {
-          throw new TypeError("this sandbox's program has no fetch handler: export default { fetch(request, env, ctx) { … } }");
+          throw new TypeError(
+            "this sandbox's program has no fetch handler: export default { fetch(request, env, ctx) { … } }",
+          );
         }
-        const ctx = { waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }, passThroughOnException() {}, props: {} };
+        const ctx = {
+          waitUntil(promise) {
+            Promise.resolve(promise).catch(() => {});
+          },
+          passThroughOnException() {},
+          props: {},
+        };
         const response = await program.fetch(request, envFor(this.env, call.secrets), ctx);
         if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
         return { kind: "response", response };
@@ -912,7 +1002,13 @@ export class Run extends WorkerEntrypoint {
       if (done.kind === "response") endedOverBudget(run);
       if (run.failure) return { error: describeError(run.failure) };
       if (done.kind === "timeout") {
-        return { error: { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+        return {
+          error: {
+            type: "timeout",
+            name: "TimeoutError",
+            message: `the request was not answered within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+          },
+        };
       }
       return { response: done.response };
     } catch (err) {
@@ -942,7 +1038,14 @@ export class Run extends WorkerEntrypoint {
       if (done.kind !== "timeout") endedOverBudget(run);
       if (run.failure) return { ok: false, error: describeError(run.failure) };
       if (done.kind === "timeout") {
-        return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+        return {
+          ok: false,
+          error: {
+            type: "timeout",
+            name: "TimeoutError",
+            message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+          },
+        };
       }
       if (done.kind === "response") {
         // The body is read under the same deadline (a body that never ends is a timeout), and
@@ -951,7 +1054,14 @@ export class Run extends WorkerEntrypoint {
         if (run.failure) return { ok: false, error: describeError(run.failure) };
         if (encoded.kind === "timeout") {
           done.response.body?.cancel().catch(() => {});
-          return { ok: false, error: { type: "timeout", name: "TimeoutError", message: `the response body was not complete within ${call.limits.timeoutMs} ms (limits.timeoutMs)` } };
+          return {
+            ok: false,
+            error: {
+              type: "timeout",
+              name: "TimeoutError",
+              message: `the response body was not complete within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+            },
+          };
         }
         return { ok: true, result: stringify(encoded) };
       }

@@ -17,7 +17,8 @@ import HARNESS_SOURCE from "./harness.min.child.js";
 
 export const HARNESS_MODULE = "harness.js";
 const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
-if (!HARNESS_SOURCE.includes(`"${CALLER_KEY_PLACEHOLDER}"`)) throw new Error("harness.child.js lost its caller-key placeholder");
+if (!HARNESS_SOURCE.includes(`"${CALLER_KEY_PLACEHOLDER}"`))
+  throw new Error("harness.child.js lost its caller-key placeholder");
 
 /** Everything a child isolate is created with besides its code. Part of the isolate id. */
 export interface ChildScope {
@@ -31,7 +32,15 @@ export interface ChildScope {
 }
 
 export async function isolateIdFor(bundleKey: string, scope: ChildScope): Promise<string> {
-  const material = JSON.stringify([bundleKey, scope.tenant, scope.namespace, scope.egress, scope.tools, CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS]);
+  const material = JSON.stringify([
+    bundleKey,
+    scope.tenant,
+    scope.namespace,
+    scope.egress,
+    scope.tools,
+    CHILD_COMPATIBILITY_DATE,
+    CHILD_COMPATIBILITY_FLAGS,
+  ]);
   return `dwl-${await sha256Hex(material)}`;
 }
 
@@ -61,8 +70,14 @@ function localSaltOnce(): string {
  * harness text, sent with every call. Derived from a server secret and the isolate id, so every
  * loader instance builds identical code for one id, as Worker Loader caching requires.
  */
-export async function callerKeyFor(env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTION_KEY" | "DWL_MODE">, isolateId: string): Promise<string> {
-  const secret = env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY) ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}` : localSaltOnce();
+export async function callerKeyFor(
+  env: Pick<Env, "DWL_API_KEYS" | "DWL_ENCRYPTION_KEY" | "DWL_MODE">,
+  isolateId: string,
+): Promise<string> {
+  const secret =
+    env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY)
+      ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}`
+      : localSaltOnce();
   return sha256Hex(`dwl/caller-key/v1|${secret}|${isolateId}`);
 }
 
@@ -110,20 +125,27 @@ export function openChild(
   // A Python child boots Pyodide (~1.6 s of CPU) in a call of its own (python/boot.ts), which
   // the isolate-wide CPU bound must allow.
   const maxCpuMs = bundle.python ? Math.max(server.maxCpuMs, PYTHON_BOOT_CPU_MS) : server.maxCpuMs;
-  const platformLimits = server.cpuEnforcement === "instrument" ? undefined : { cpuMs: maxCpuMs, subRequests: server.maxSubRequests };
+  const platformLimits =
+    server.cpuEnforcement === "instrument" ? undefined : { cpuMs: maxCpuMs, subRequests: server.maxSubRequests };
   const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: CHILD_COMPATIBILITY_DATE,
     // Pyodide takes a child with Node's `process` for Node.js and reaches for node:fs and ws;
     // a Python child gets only what the harness needs (AsyncLocalStorage).
     compatibilityFlags: bundle.python ? PYTHON_CHILD_COMPATIBILITY_FLAGS : CHILD_COMPATIBILITY_FLAGS,
     mainModule: HARNESS_MODULE,
-    modules: { ...runtimeModules, [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey), [USER_MODULE]: bundle.code },
+    modules: {
+      ...runtimeModules,
+      [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey),
+      [USER_MODULE]: bundle.code,
+    },
     env: childEnv(scope),
     // Every outbound request goes through the gateway, which denies by default.
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),
     ...(platformLimits ? { limits: platformLimits } : {}),
   });
-  const [warm, bound] = bundle.python ? [warmPythonIds, server.pythonMaxChildren] : [warmIsolateIds, pinned ? 0 : server.maxWarmIsolates];
+  const [warm, bound] = bundle.python
+    ? [warmPythonIds, server.pythonMaxChildren]
+    : [warmIsolateIds, pinned ? 0 : server.maxWarmIsolates];
   if (bound > 0 && !warm.has(isolateId)) {
     if (warm.size >= bound) return { stub: loader.load(code()), oneOff: true };
     warm.add(isolateId);

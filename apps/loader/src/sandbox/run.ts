@@ -14,15 +14,26 @@ const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
  * `platformLimits` go to the Worker Loader with the entrypoint, per run (Cloudflare applies the
  * lower of these and the WorkerCode's; open-source workerd ignores both).
  */
-export async function runInChild(stub: WorkerStub, call: ChildCall, platformLimits?: { cpuMs: number; subRequests: number }): Promise<ChildOutcome> {
-  const entrypoint = stub.getEntrypoint("Run", platformLimits ? { limits: platformLimits } : {}) as unknown as HarnessEntrypoint & Partial<Disposable>;
+export async function runInChild(
+  stub: WorkerStub,
+  call: ChildCall,
+  platformLimits?: { cpuMs: number; subRequests: number },
+): Promise<ChildOutcome> {
+  const entrypoint = stub.getEntrypoint(
+    "Run",
+    platformLimits ? { limits: platformLimits } : {},
+  ) as unknown as HarnessEntrypoint & Partial<Disposable>;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<ChildOutcome>((resolve) => {
     timer = setTimeout(
       () =>
         resolve({
           ok: false,
-          error: { type: "timeout", name: "TimeoutError", message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)` },
+          error: {
+            type: "timeout",
+            name: "TimeoutError",
+            message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+          },
           ...EMPTY_REPORT,
           runMs: call.limits.timeoutMs,
         }),

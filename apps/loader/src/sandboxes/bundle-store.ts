@@ -14,7 +14,8 @@ const MAX_MEMORY_ENTRIES = 256;
 export const BUNDLE_PREFIX = "__dwl/bundles/";
 
 /** The R2 key of one tenant's bundle. */
-export const bundleObjectKey = (tenant: string, key: string) => `${BUNDLE_PREFIX}t/${encodeURIComponent(tenant)}/${key}.json`;
+export const bundleObjectKey = (tenant: string, key: string) =>
+  `${BUNDLE_PREFIX}t/${encodeURIComponent(tenant)}/${key}.json`;
 /**
  * Where bundles were stored before they were per tenant; shared by all tenants, so never deleted.
  * Sandboxes written before then still load from here until their next update.
@@ -26,9 +27,16 @@ export function encodeBundle(bundle: Bundle): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(bundle));
 }
 
-export async function saveBundle(bucket: R2Bucket, tenant: string, key: string, bundle: Bundle, body: Uint8Array): Promise<void> {
+export async function saveBundle(
+  bucket: R2Bucket,
+  tenant: string,
+  key: string,
+  bundle: Bundle,
+  body: Uint8Array,
+): Promise<void> {
   const objectKey = bundleObjectKey(tenant, key);
-  if (!(await bucket.head(objectKey))) await bucket.put(objectKey, body, { httpMetadata: { contentType: "application/json" } });
+  if (!(await bucket.head(objectKey)))
+    await bucket.put(objectKey, body, { httpMetadata: { contentType: "application/json" } });
   remember(key, bundle);
 }
 

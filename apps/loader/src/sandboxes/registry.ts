@@ -99,12 +99,19 @@ export class SandboxRegistry extends DurableObject<Env> {
    * up to one minute's writes, so a burst of `writesPerMinute` passes and then one per interval.
    */
   admitWrite(quota: WriteQuota, id?: string): WriteRefusal | null {
-    if (id !== undefined ? !this.get(id) : this.count() >= quota.maxSandboxes) return { refused: id !== undefined ? "missing" : "count" };
+    if (id !== undefined ? !this.get(id) : this.count() >= quota.maxSandboxes)
+      return { refused: id !== undefined ? "missing" : "count" };
     const now = Date.now();
     const row = this.sql.exec("SELECT tokens, at FROM write_bucket WHERE id = 0").toArray()[0];
     const perMs = quota.writesPerMinute / 60_000;
-    const tokens = row ? Math.min(quota.writesPerMinute, Number(row.tokens) + (now - Number(row.at)) * perMs) : quota.writesPerMinute;
-    if (tokens < 1) return { refused: "rate", retryAfterSeconds: perMs > 0 ? Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)) : 60 };
+    const tokens = row
+      ? Math.min(quota.writesPerMinute, Number(row.tokens) + (now - Number(row.at)) * perMs)
+      : quota.writesPerMinute;
+    if (tokens < 1)
+      return {
+        refused: "rate",
+        retryAfterSeconds: perMs > 0 ? Math.max(1, Math.ceil((1 - tokens) / perMs / 1000)) : 60,
+      };
     this.sql.exec("INSERT OR REPLACE INTO write_bucket (id, tokens, at) VALUES (0, ?, ?)", tokens - 1, now);
     return null;
   }
@@ -117,16 +124,29 @@ export class SandboxRegistry extends DurableObject<Env> {
   reserveBundle(key: string, object: string, bytes: number, maxBytes: number, replacing?: string): WriteRefusal | null {
     const until = Date.now() + BUNDLE_RESERVATION_MS;
     if (this.sql.exec("SELECT 1 FROM bundles WHERE key = ?", key).toArray().length > 0) {
-      this.sql.exec("UPDATE bundles SET pending = pending + 1, reserved_until = MAX(reserved_until, ?) WHERE key = ?", until, key);
+      this.sql.exec(
+        "UPDATE bundles SET pending = pending + 1, reserved_until = MAX(reserved_until, ?) WHERE key = ?",
+        until,
+        key,
+      );
       return null;
     }
     let used = Number(this.sql.exec("SELECT COALESCE(SUM(bytes), 0) AS n FROM bundles").one().n);
     const old = replacing !== undefined ? this.get(replacing)?.bundleKey : undefined;
-    if (old !== undefined && Number(this.sql.exec("SELECT COUNT(*) AS n FROM sandboxes WHERE bundle_key = ?", old).one().n) === 1) {
+    if (
+      old !== undefined &&
+      Number(this.sql.exec("SELECT COUNT(*) AS n FROM sandboxes WHERE bundle_key = ?", old).one().n) === 1
+    ) {
       used -= Number(this.sql.exec("SELECT COALESCE(SUM(bytes), 0) AS n FROM bundles WHERE key = ?", old).one().n);
     }
     if (used + bytes > maxBytes) return { refused: "bytes", used };
-    this.sql.exec("INSERT INTO bundles (key, object, bytes, pending, reserved_until) VALUES (?, ?, ?, 1, ?)", key, object, bytes, until);
+    this.sql.exec(
+      "INSERT INTO bundles (key, object, bytes, pending, reserved_until) VALUES (?, ?, ?, 1, ?)",
+      key,
+      object,
+      bytes,
+      until,
+    );
     return null;
   }
 
@@ -149,7 +169,11 @@ export class SandboxRegistry extends DurableObject<Env> {
     try {
       return await this.ctx.blockConcurrencyWhile(async () => {
         const garbage = this.sql
-          .exec("SELECT key, object FROM bundles WHERE (pending = 0 OR reserved_until < ?) AND key NOT IN (SELECT bundle_key FROM sandboxes) LIMIT ?", Date.now(), COLLECT_BATCH)
+          .exec(
+            "SELECT key, object FROM bundles WHERE (pending = 0 OR reserved_until < ?) AND key NOT IN (SELECT bundle_key FROM sandboxes) LIMIT ?",
+            Date.now(),
+            COLLECT_BATCH,
+          )
           .toArray();
         if (garbage.length === 0) return 0;
         await this.env.FILES.delete(garbage.map((row) => String(row.object)));
@@ -204,13 +228,22 @@ export class SandboxRegistry extends DurableObject<Env> {
   /** Oldest first, `limit` per page; the cursor is the last id's creation order. */
   list(limit: number, after?: string): { records: SandboxRecord[]; cursor?: string } {
     const rows = after
-      ? this.sql.exec("SELECT * FROM sandboxes WHERE (created_at, id) > (SELECT created_at, id FROM sandboxes WHERE id = ?) ORDER BY created_at, id LIMIT ?", after, limit + 1).toArray()
+      ? this.sql
+          .exec(
+            "SELECT * FROM sandboxes WHERE (created_at, id) > (SELECT created_at, id FROM sandboxes WHERE id = ?) ORDER BY created_at, id LIMIT ?",
+            after,
+            limit + 1,
+          )
+          .toArray()
       : this.sql.exec("SELECT * FROM sandboxes ORDER BY created_at, id LIMIT ?", limit + 1).toArray();
     const records = rows.slice(0, limit).map(toRecord);
     return rows.length > limit ? { records, cursor: records.at(-1)?.id ?? "" } : { records };
   }
 
-  update(id: string, change: Pick<SandboxRecord, "entry" | "bundleKey" | "settings"> & { name?: string }): SandboxRecord | null {
+  update(
+    id: string,
+    change: Pick<SandboxRecord, "entry" | "bundleKey" | "settings"> & { name?: string },
+  ): SandboxRecord | null {
     const existing = this.get(id);
     if (!existing) return null;
     this.commitBundle(change.bundleKey);
@@ -235,7 +268,8 @@ export class SandboxRegistry extends DurableObject<Env> {
 
   appendLogs(id: string, entries: SandboxLogEntry[]): void {
     if (entries.length === 0 || !this.get(id)) return;
-    for (const entry of entries.slice(-SANDBOX_LOG_RING)) this.sql.exec("INSERT INTO logs (sandbox_id, entry) VALUES (?, ?)", id, JSON.stringify(entry));
+    for (const entry of entries.slice(-SANDBOX_LOG_RING))
+      this.sql.exec("INSERT INTO logs (sandbox_id, entry) VALUES (?, ?)", id, JSON.stringify(entry));
     this.sql.exec(
       "DELETE FROM logs WHERE sandbox_id = ? AND seq NOT IN (SELECT seq FROM logs WHERE sandbox_id = ? ORDER BY seq DESC LIMIT ?)",
       id,

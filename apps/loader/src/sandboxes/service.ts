@@ -6,13 +6,26 @@
  * Writes pass the tenant's quotas (count, stored bytes, writes per minute; limits.ts) and end by
  * collecting the bundles no sandbox uses any more.
  */
-import { SUPERVISED_REQUEST_HEADER, type SandboxDefinition, type SandboxInfo, type SandboxLogEntry } from "@dwl/protocol";
+import {
+  SUPERVISED_REQUEST_HEADER,
+  type SandboxDefinition,
+  type SandboxInfo,
+  type SandboxLogEntry,
+} from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
 import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../bundle/compile-error.ts";
 import { runEgress } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
-import { childCall, childScope, compileProgram, platformLimits, runCompiled, type CompiledProgram, type ExecutionContext } from "../execute.ts";
+import {
+  childCall,
+  childScope,
+  compileProgram,
+  platformLimits,
+  runCompiled,
+  type CompiledProgram,
+  type ExecutionContext,
+} from "../execute.ts";
 import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
 import { logExecution } from "../observability.ts";
 import { publicOrigin } from "../public-origin.ts";
@@ -33,7 +46,11 @@ function registry(env: Env, tenant: string) {
 type Registry = ReturnType<typeof registry>;
 
 function tooMany(max: number): DwlHttpError {
-  return new DwlHttpError(409, "invalid_request", `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`);
+  return new DwlHttpError(
+    409,
+    "invalid_request",
+    `this tenant already has ${max} sandboxes (DWL_MAX_SANDBOXES): delete one first`,
+  );
 }
 
 /** Turns the registry's refusal of a write into its request error. */
@@ -66,7 +83,13 @@ function quotaOf(context: ExecutionContext): WriteQuota {
  * Stores a compiled bundle for a write: reserved in the registry (the bytes quota), then put in
  * R2. On failure the reservation is released and the error thrown as `failure`.
  */
-async function storeBundle(sandboxes: Registry, compiled: CompiledProgram, context: ExecutionContext, failure: string, replacing?: string): Promise<void> {
+async function storeBundle(
+  sandboxes: Registry,
+  compiled: CompiledProgram,
+  context: ExecutionContext,
+  failure: string,
+  replacing?: string,
+): Promise<void> {
   const body = encodeBundle(compiled.bundle);
   const object = bundleObjectKey(context.tenant, compiled.key);
   const refusal = await storageOperation(`the sandbox registry failed: ${failure}`, () =>
@@ -74,7 +97,9 @@ async function storeBundle(sandboxes: Registry, compiled: CompiledProgram, conte
   );
   if (refusal) throw refused(refusal, context, replacing, body.byteLength);
   try {
-    await storageOperation(`the bundle store failed: ${failure}`, () => saveBundle(context.env.FILES, context.tenant, compiled.key, compiled.bundle, body));
+    await storageOperation(`the bundle store failed: ${failure}`, () =>
+      saveBundle(context.env.FILES, context.tenant, compiled.key, compiled.bundle, body),
+    );
   } catch (err) {
     await release(sandboxes, compiled.key);
     throw err;
@@ -118,20 +143,28 @@ export function sandboxInfo(record: SandboxRecord, origin: string): SandboxInfo 
 }
 
 /** Bundles a checked definition (nothing is stored); a program mistake is a 400 naming the source. */
-async function compileDefinition(definition: SandboxDefinition, checked: CheckedProgram, context: ExecutionContext): Promise<{ compiled: CompiledProgram; entry: string }> {
+async function compileDefinition(
+  definition: SandboxDefinition,
+  checked: CheckedProgram,
+  context: ExecutionContext,
+): Promise<{ compiled: CompiledProgram; entry: string }> {
   let compiled;
   try {
     compiled = await compileProgram(definition, context.server);
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;
     const field = err.location?.file && definition.files ? ["files", err.location.file] : ["code"];
-    throw DwlHttpError.of("invalid_request", `the program does not compile: ${err.message}`, [{ path: field, message: err.message, code: "compile" }]);
+    throw DwlHttpError.of("invalid_request", `the program does not compile: ${err.message}`, [
+      { path: field, message: err.message, code: "compile" },
+    ]);
   }
   const size = compiled.bundle.code.length;
   if (size > MAX_SANDBOX_BUNDLE_BYTES) {
-    throw DwlHttpError.of("payload_too_large", `the bundled program is ${size} bytes, over the ${MAX_SANDBOX_BUNDLE_BYTES}-byte sandbox limit`, [
-      { path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` },
-    ]);
+    throw DwlHttpError.of(
+      "payload_too_large",
+      `the bundled program is ${size} bytes, over the ${MAX_SANDBOX_BUNDLE_BYTES}-byte sandbox limit`,
+      [{ path: ["code"], message: `bundle over ${MAX_SANDBOX_BUNDLE_BYTES} bytes` }],
+    );
   }
   // The entry the bundle was built from (a definition always carries code or files).
   return { compiled, entry: checked.entry ?? "index.ts" };
@@ -139,16 +172,28 @@ async function compileDefinition(definition: SandboxDefinition, checked: Checked
 
 function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
   const { dependencies, limits, egress, storage, tools } = definition;
-  return { ...(dependencies ? { dependencies } : {}), ...(limits ? { limits } : {}), ...(egress ? { egress } : {}), ...(storage ? { storage } : {}), ...(tools ? { tools } : {}) };
+  return {
+    ...(dependencies ? { dependencies } : {}),
+    ...(limits ? { limits } : {}),
+    ...(egress ? { egress } : {}),
+    ...(storage ? { storage } : {}),
+    ...(tools ? { tools } : {}),
+  };
 }
 
-export async function createSandbox(definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
+export async function createSandbox(
+  definition: SandboxDefinition,
+  context: ExecutionContext,
+  origin: string,
+): Promise<SandboxInfo> {
   // The whole definition is checked now (sizes, entry, egress, tools), not at the first request.
   const checked = await checkProgramRequest(definition, context);
   const sandboxes = registry(context.env, context.tenant);
   const notCreated = "the sandbox was not created; retry the request";
   // Count and rate are checked before compiling (the costly part), so a refused create stores nothing.
-  const refusal = await storageOperation(`the sandbox registry failed: ${notCreated}`, () => sandboxes.admitWrite(quotaOf(context)));
+  const refusal = await storageOperation(`the sandbox registry failed: ${notCreated}`, () =>
+    sandboxes.admitWrite(quotaOf(context)),
+  );
   if (refusal) throw refused(refusal, context, undefined);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
   const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -158,14 +203,26 @@ export async function createSandbox(definition: SandboxDefinition, context: Exec
   let record: SandboxRecord | null;
   try {
     record = await storageOperation(`the sandbox registry failed: ${notCreated}`, () =>
-      sandboxes.create({ id, ...(definition.name !== undefined ? { name: definition.name } : {}), entry, bundleKey: compiled.key, settings: settingsOf(definition) }, context.server.maxSandboxes),
+      sandboxes.create(
+        {
+          id,
+          ...(definition.name !== undefined ? { name: definition.name } : {}),
+          entry,
+          bundleKey: compiled.key,
+          settings: settingsOf(definition),
+        },
+        context.server.maxSandboxes,
+      ),
     );
   } catch (err) {
     // The row may have been written before the call failed: only this request knows its id.
     const forgotten = await forgetRow(sandboxes, id);
     await release(sandboxes, compiled.key);
     if (forgotten) throw err;
-    throw DwlHttpError.of("internal", `the sandbox registry failed: sandbox "${id}" may remain; delete it (DELETE /sandboxes/${id}) and retry`);
+    throw DwlHttpError.of(
+      "internal",
+      `the sandbox registry failed: sandbox "${id}" may remain; delete it (DELETE /sandboxes/${id}) and retry`,
+    );
   }
   if (!record) {
     await release(sandboxes, compiled.key);
@@ -187,10 +244,17 @@ async function forgetRow(sandboxes: Registry, id: string): Promise<boolean> {
   }
 }
 
-export async function updateSandbox(id: string, definition: SandboxDefinition, context: ExecutionContext, origin: string): Promise<SandboxInfo> {
+export async function updateSandbox(
+  id: string,
+  definition: SandboxDefinition,
+  context: ExecutionContext,
+  origin: string,
+): Promise<SandboxInfo> {
   const sandboxes = registry(context.env, context.tenant);
   const unchanged = "the sandbox was not changed; retry the request";
-  const refusal = await storageOperation(`the sandbox registry failed: ${unchanged}`, () => sandboxes.admitWrite(quotaOf(context), id));
+  const refusal = await storageOperation(`the sandbox registry failed: ${unchanged}`, () =>
+    sandboxes.admitWrite(quotaOf(context), id),
+  );
   if (refusal) throw refused(refusal, context, id);
   const checked = await checkProgramRequest(definition, context);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
@@ -198,8 +262,15 @@ export async function updateSandbox(id: string, definition: SandboxDefinition, c
   await storeBundle(sandboxes, compiled, context, unchanged, id);
   let record: SandboxRecord | null;
   try {
-    record = await storageOperation(`the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`, () =>
-      sandboxes.update(id, { entry, bundleKey: compiled.key, settings: settingsOf(definition), ...(definition.name !== undefined ? { name: definition.name } : {}) }),
+    record = await storageOperation(
+      `the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`,
+      () =>
+        sandboxes.update(id, {
+          entry,
+          bundleKey: compiled.key,
+          settings: settingsOf(definition),
+          ...(definition.name !== undefined ? { name: definition.name } : {}),
+        }),
     );
   } catch (err) {
     await release(sandboxes, compiled.key);
@@ -220,7 +291,11 @@ export async function getSandbox(id: string, context: ExecutionContext): Promise
   return record;
 }
 
-export async function listSandboxes(context: ExecutionContext, limit: number, cursor?: string): Promise<{ records: SandboxRecord[]; cursor?: string }> {
+export async function listSandboxes(
+  context: ExecutionContext,
+  limit: number,
+  cursor?: string,
+): Promise<{ records: SandboxRecord[]; cursor?: string }> {
   return registry(context.env, context.tenant).list(limit, cursor);
 }
 
@@ -238,28 +313,71 @@ export async function sandboxLogs(id: string, context: ExecutionContext): Promis
 
 async function bundleOf(record: SandboxRecord, env: Env, tenant: string): Promise<Bundle> {
   const bundle = await loadBundle(env.FILES, tenant, record.bundleKey);
-  if (!bundle) throw DwlHttpError.of("internal", `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`);
+  if (!bundle)
+    throw DwlHttpError.of(
+      "internal",
+      `the stored bundle of sandbox "${record.id}" is missing: update the sandbox to rebuild it`,
+    );
   return bundle;
 }
 
-function logEntries(executionId: string, kind: SandboxLogEntry["kind"], outcome: Pick<ChildOutcome, "logs"> & { error?: SandboxLogEntry["error"] }): SandboxLogEntry[] {
+function logEntries(
+  executionId: string,
+  kind: SandboxLogEntry["kind"],
+  outcome: Pick<ChildOutcome, "logs"> & { error?: SandboxLogEntry["error"] },
+): SandboxLogEntry[] {
   const time = new Date().toISOString();
-  const entries: SandboxLogEntry[] = outcome.logs.map((l) => ({ time, executionId, kind, level: l.level, message: l.message }));
-  if (outcome.error) entries.push({ time, executionId, kind, level: "error", message: `${outcome.error.name}: ${outcome.error.message}`, error: outcome.error });
+  const entries: SandboxLogEntry[] = outcome.logs.map((l) => ({
+    time,
+    executionId,
+    kind,
+    level: l.level,
+    message: l.message,
+  }));
+  if (outcome.error)
+    entries.push({
+      time,
+      executionId,
+      kind,
+      level: "error",
+      message: `${outcome.error.name}: ${outcome.error.message}`,
+      error: outcome.error,
+    });
   return entries;
 }
 
 /** POST /sandboxes/:id/execute: calls the default function with `input`, like /execute. */
-export async function executeSandbox(id: string, input: unknown, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<string> {
-  const clock = { executionId: crypto.randomUUID(), started: performance.now(), compiled: 0, kind: "sandbox-execute" as const };
+export async function executeSandbox(
+  id: string,
+  input: unknown,
+  context: ExecutionContext,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<string> {
+  const clock = {
+    executionId: crypto.randomUUID(),
+    started: performance.now(),
+    compiled: 0,
+    kind: "sandbox-execute" as const,
+  };
   const record = await getSandbox(id, context);
   const settings = { ...record.settings, input };
   // The stored settings (a credential may have been deleted since) and this call's input.
   const checked = await checkProgramRequest(settings, context);
   const bundle = await bundleOf(record, context.env, context.tenant);
   clock.compiled = performance.now();
-  const { json, outcome } = await runCompiled({ bundle, key: record.bundleKey, cached: true, pinned: true }, settings, context, clock, checked);
-  waitUntil(registry(context.env, context.tenant).appendLogs(id, logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) })));
+  const { json, outcome } = await runCompiled(
+    { bundle, key: record.bundleKey, cached: true, pinned: true },
+    settings,
+    context,
+    clock,
+    checked,
+  );
+  waitUntil(
+    registry(context.env, context.tenant).appendLogs(
+      id,
+      logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) }),
+    ),
+  );
   return json;
 }
 
@@ -270,14 +388,24 @@ interface HttpReport {
 }
 
 /** ANY /sandboxes/:id/http/*: the program's fetch handler answers, streaming both ways. */
-export async function serveSandboxHttp(id: string, request: Request, path: string, context: ExecutionContext, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+export async function serveSandboxHttp(
+  id: string,
+  request: Request,
+  path: string,
+  context: ExecutionContext,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<Response> {
   const { env, tenant, server } = context;
   const executionId = crypto.randomUUID();
   const record = await getSandbox(id, context);
   const bundle = await bundleOf(record, env, tenant);
   if (bundle.python) {
     // Answered as a JS program without a fetch handler is: Python programs have only main().
-    const error = { type: "runtime", name: "TypeError", message: "this sandbox is a Python program, which has no fetch handler: call it with POST /sandboxes/:id/execute" };
+    const error = {
+      type: "runtime",
+      name: "TypeError",
+      message: "this sandbox is a Python program, which has no fetch handler: call it with POST /sandboxes/:id/execute",
+    };
     return Response.json({ error, executionId }, { status: 500, headers: { "x-dwl-execution-id": executionId } });
   }
   const settings = record.settings;
@@ -290,7 +418,10 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, true);
   const call = childCall(bundle, settings, limits, egress, server, callerKey);
   const platform = platformLimits(limits, server);
-  const entrypoint = stub.getEntrypoint("Run", { props: { call, callerKey }, ...(platform ? { limits: platform } : {}) });
+  const entrypoint = stub.getEntrypoint("Run", {
+    props: { call, callerKey },
+    ...(platform ? { limits: platform } : {}),
+  });
 
   const incoming = new URL(request.url);
   const headers = new Headers(request.headers);
@@ -309,21 +440,42 @@ export async function serveSandboxHttp(id: string, request: Request, path: strin
   const deadline = new Promise<Response>((resolve) => {
     timer = setTimeout(() => resolve(new Response(null, { status: 504 })), limits.timeoutMs + PARENT_TIMEOUT_GRACE_MS);
   });
-  const response = await Promise.race([entrypoint.fetch(forwarded), deadline]).finally(() => timer !== undefined && clearTimeout(timer));
+  const response = await Promise.race([entrypoint.fetch(forwarded), deadline]).finally(
+    () => timer !== undefined && clearTimeout(timer),
+  );
 
   let report: HttpReport = { logs: [], runMs: 0 };
   try {
     report = JSON.parse(decodeURIComponent(response.headers.get(REPORT_HEADER) ?? "")) as HttpReport;
   } catch {
-    if (response.status === 504) report.error = { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${limits.timeoutMs} ms` };
+    if (response.status === 504)
+      report.error = {
+        type: "timeout",
+        name: "TimeoutError",
+        message: `the request was not answered within ${limits.timeoutMs} ms`,
+      };
   }
-  if (report.error?.stack) report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
+  if (report.error?.stack)
+    report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(executionId, "request", report)));
-  logExecution({ executionId, tenant, kind: "sandbox-http", outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length }, server.logFlushMs);
+  logExecution(
+    {
+      executionId,
+      tenant,
+      kind: "sandbox-http",
+      outcome: report.error?.type ?? "ok",
+      runMs: report.runMs,
+      logLines: report.logs.length,
+    },
+    server.logFlushMs,
+  );
 
   if (report.error) {
     const status = report.error.type === "timeout" ? 504 : 500;
-    return Response.json({ error: report.error, executionId }, { status, headers: { "x-dwl-execution-id": executionId } });
+    return Response.json(
+      { error: report.error, executionId },
+      { status, headers: { "x-dwl-execution-id": executionId } },
+    );
   }
   const out = new Response(response.body, response);
   out.headers.delete(REPORT_HEADER);

@@ -52,10 +52,13 @@ function effectsUrl(raw: string): string | Error {
   try {
     const u = new URL(raw);
     const loopback = u.hostname === "127.0.0.1" || u.hostname === "localhost";
-    if (u.protocol !== "http:" || !loopback || u.username || u.password || u.search || u.hash) throw new Error("not a loopback http URL");
+    if (u.protocol !== "http:" || !loopback || u.username || u.password || u.search || u.hash)
+      throw new Error("not a loopback http URL");
     url = `${u.origin}${u.pathname.replace(/\/+$/, "")}/effects`;
   } catch {
-    url = new Error(`DWL_SUPERVISOR_URL must be an http://127.0.0.1:<port> or http://localhost:<port> URL, got ${JSON.stringify(raw)}`);
+    url = new Error(
+      `DWL_SUPERVISOR_URL must be an http://127.0.0.1:<port> or http://localhost:<port> URL, got ${JSON.stringify(raw)}`,
+    );
     console.error(`[dwl] ${url.message}: every side effect of a supervised request will fail`);
   }
   parsed = { raw, url };
@@ -68,7 +71,9 @@ function effectsUrl(raw: string): string | Error {
  * a request whose response head it has sent, so nothing is lost.
  */
 export const trackSupervisedRequest: MiddlewareHandler<AppEnv> = async (c, next) => {
-  const token = c.env.DWL_SUPERVISOR_URL ? SupervisedRequestTokenSchema.safeParse(c.req.header(SUPERVISED_REQUEST_HEADER)) : undefined;
+  const token = c.env.DWL_SUPERVISOR_URL
+    ? SupervisedRequestTokenSchema.safeParse(c.req.header(SUPERVISED_REQUEST_HEADER))
+    : undefined;
   if (!token?.success) return next();
   const tenant = c.get("tenant");
   let tokens = active.get(tenant);

@@ -44,9 +44,12 @@ export class JsonApiTool extends ToolEntrypoint {
     headers.set("accept", "application/json");
     if (body !== undefined) headers.set("content-type", "application/json");
     // Counted, audited and policed as the run's own request (tools/tool-entrypoint.ts).
-    const response = await this.egressFetch(new Request(target, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }));
+    const response = await this.egressFetch(
+      new Request(target, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }),
+    );
     const bytes = await response.arrayBuffer();
-    if (bytes.byteLength > MAX_RESPONSE_BYTES) throw new RangeError(`the response is ${bytes.byteLength} bytes, over the ${MAX_RESPONSE_BYTES}-byte limit`);
+    if (bytes.byteLength > MAX_RESPONSE_BYTES)
+      throw new RangeError(`the response is ${bytes.byteLength} bytes, over the ${MAX_RESPONSE_BYTES}-byte limit`);
     const text = new TextDecoder().decode(bytes);
     let data: unknown = text;
     try {

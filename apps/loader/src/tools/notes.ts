@@ -57,9 +57,12 @@ export class NotesTool extends ToolEntrypoint {
 
   add(title: string, text: string, tags: string[] = []): Promise<RpcResult<Note>> {
     return this.toolCall(async () => {
-      if (typeof title !== "string" || title.length === 0 || title.length > 200) throw new TypeError("title must be a string of 1-200 characters");
-      if (typeof text !== "string" || text.length > MAX_NOTE_CHARS) throw new RangeError(`text must be a string of at most ${MAX_NOTE_CHARS} characters`);
-      if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length > 50) || tags.length > 20) throw new TypeError("tags must be at most 20 strings of at most 50 characters");
+      if (typeof title !== "string" || title.length === 0 || title.length > 200)
+        throw new TypeError("title must be a string of 1-200 characters");
+      if (typeof text !== "string" || text.length > MAX_NOTE_CHARS)
+        throw new RangeError(`text must be a string of at most ${MAX_NOTE_CHARS} characters`);
+      if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string" || t.length > 50) || tags.length > 20)
+        throw new TypeError("tags must be at most 20 strings of at most 50 characters");
       const note: Note = { id: crypto.randomUUID(), title, text, tags, createdAt: new Date().toISOString() };
       await this.env.KV.put(this.prefix + note.id, JSON.stringify(note));
       return note;
@@ -67,7 +70,9 @@ export class NotesTool extends ToolEntrypoint {
   }
 
   get(id: string): Promise<RpcResult<Note | null>> {
-    return this.toolCall(async () => (/^[0-9a-f-]{36}$/.test(String(id)) ? await this.env.KV.get<Note>(this.prefix + id, "json") : null));
+    return this.toolCall(async () =>
+      /^[0-9a-f-]{36}$/.test(String(id)) ? await this.env.KV.get<Note>(this.prefix + id, "json") : null,
+    );
   }
 
   search(query: string, limit = 10): Promise<RpcResult<Note[]>> {
@@ -82,7 +87,9 @@ export class NotesTool extends ToolEntrypoint {
   }
 
   list(tag?: string): Promise<RpcResult<Note[]>> {
-    return this.toolCall(async () => (await this.#all()).filter((note) => tag === undefined || note.tags.includes(tag)));
+    return this.toolCall(async () =>
+      (await this.#all()).filter((note) => tag === undefined || note.tags.includes(tag)),
+    );
   }
 
   remove(id: string): Promise<RpcResult<boolean>> {

@@ -18,8 +18,18 @@ export interface ToolDefinition {
 }
 
 export const TOOLS: Readonly<Record<string, ToolDefinition>> = {
-  notes: { binding: "NOTES", entrypoint: "NotesTool", summary: "a searchable notebook in the tenant's storage", declaration: NOTES_DECLARATION },
-  "json-api": { binding: "JSON_API", entrypoint: "JsonApiTool", summary: "JSON over HTTP through the egress gateway, with stored credentials", declaration: JSON_API_DECLARATION },
+  notes: {
+    binding: "NOTES",
+    entrypoint: "NotesTool",
+    summary: "a searchable notebook in the tenant's storage",
+    declaration: NOTES_DECLARATION,
+  },
+  "json-api": {
+    binding: "JSON_API",
+    entrypoint: "JsonApiTool",
+    summary: "JSON over HTTP through the egress gateway, with stored credentials",
+    declaration: JSON_API_DECLARATION,
+  },
 };
 
 /**

@@ -45,7 +45,11 @@ const networks = new AsyncLocalStorage<ToolNetwork>();
 /** Methods a program may call: a subclass's own prototype methods, never the base classes'. */
 function isToolMethod(tool: ToolEntrypoint, method: string): boolean {
   if (method === "constructor") return false;
-  for (let proto = Object.getPrototypeOf(tool); proto && proto !== ToolEntrypoint.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = Object.getPrototypeOf(tool);
+    proto && proto !== ToolEntrypoint.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, method);
     if (descriptor) return typeof descriptor.value === "function";
   }

@@ -12,7 +12,15 @@ import { DEV_ENCRYPTION_KEY } from "../../src/egress/secrets.ts";
 import { call, DEV_KEY, execute, executeRejected, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 
 type Body = Parameters<typeof execute>[0];
-type ErrorType = "compile" | "runtime" | "timeout" | "cpu_limit" | "memory_limit" | "subrequest_limit" | "egress_denied" | "output_too_large";
+type ErrorType =
+  | "compile"
+  | "runtime"
+  | "timeout"
+  | "cpu_limit"
+  | "memory_limit"
+  | "subrequest_limit"
+  | "egress_denied"
+  | "output_too_large";
 
 const upstream = env.DWL_TEST_UPSTREAM as string;
 const upstreamHost = new URL(upstream).host; // 127.0.0.1:<port>
@@ -43,6 +51,7 @@ async function expectRunOk(body: Body) {
 }
 
 /** POSTs a raw body to /execute; returns status and parsed JSON. */
+// biome-ignore lint/suspicious/noExplicitAny: the tests read whichever fields each malformed request's answer has
 async function postRaw(body: BodyInit, key: string = DEV_KEY): Promise<{ status: number; json: any }> {
   const res = await call("/execute", { method: "POST", body, headers: { "content-type": "application/json" }, key });
   return { status: res.status, json: await res.json() };
@@ -57,67 +66,124 @@ const SPIN = "const spin = () => { let s = 0; for (let i = 0; i < 3e7; i++) s +=
 
 describe("CPU loops the metering must reach (gaps of cpu.test.ts)", () => {
   it("stops a loop in a getter that only result serialisation calls", () =>
-    expectRunError({ code: `export default () => ({ a: 1, get b() { let x = 0; while (true) x++; } })${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit", "CpuLimitError"));
+    expectRunError(
+      {
+        code: `export default () => ({ a: 1, get b() { let x = 0; while (true) x++; } })${fresh()}`,
+        limits: { cpuMs: 20 },
+      },
+      "cpu_limit",
+      "CpuLimitError",
+    ));
 
   it("stops a loop in toJSON", () =>
-    expectRunError({ code: `export default () => ({ nested: { toJSON() { for (;;) {} } } })${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit", "CpuLimitError"));
+    expectRunError(
+      { code: `export default () => ({ nested: { toJSON() { for (;;) {} } } })${fresh()}`, limits: { cpuMs: 20 } },
+      "cpu_limit",
+      "CpuLimitError",
+    ));
 
   it("stops a loop in a class constructor", () =>
-    expectRunError({ code: `class Spin { constructor() { for (;;) {} } }\nexport default () => new Spin();${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit"));
+    expectRunError(
+      {
+        code: `class Spin { constructor() { for (;;) {} } }\nexport default () => new Spin();${fresh()}`,
+        limits: { cpuMs: 20 },
+      },
+      "cpu_limit",
+    ));
 
   it("stops an infinite generator consumed by for...of", () =>
     expectRunError(
-      { code: `function* nat() { let i = 0; for (;;) yield i++; }\nexport default () => { let s = 0; for (const n of nat()) s += n; return s; };${fresh()}`, limits: { cpuMs: 20 } },
+      {
+        code: `function* nat() { let i = 0; for (;;) yield i++; }\nexport default () => { let s = 0; for (const n of nat()) s += n; return s; };${fresh()}`,
+        limits: { cpuMs: 20 },
+      },
       "cpu_limit",
     ));
 
   it("stops Array.prototype.map callbacks over a huge array", () =>
-    expectRunError({ code: `export default () => new Array(3e6).fill(1).map((x) => x * 2).map((x) => x + 1).length;${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit"));
+    expectRunError(
+      {
+        code: `export default () => new Array(3e6).fill(1).map((x) => x * 2).map((x) => x + 1).length;${fresh()}`,
+        limits: { cpuMs: 20 },
+      },
+      "cpu_limit",
+    ));
 
   it("stops a loop in a `then` getter that the harness's await calls", () =>
-    expectRunError({ code: `export default () => ({ get then() { for (;;) {} } });${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit"));
+    expectRunError(
+      { code: `export default () => ({ get then() { for (;;) {} } });${fresh()}`, limits: { cpuMs: 20 } },
+      "cpu_limit",
+    ));
 
   it("stops a microtask storm inside a fetch handler", () =>
     expectRunError(
-      { code: `export default { async fetch() { const storm = () => Promise.resolve().then(storm); storm(); await new Promise(() => {}); } };${fresh()}`, limits: { cpuMs: 20, timeoutMs: 5_000 } },
+      {
+        code: `export default { async fetch() { const storm = () => Promise.resolve().then(storm); storm(); await new Promise(() => {}); } };${fresh()}`,
+        limits: { cpuMs: 20, timeoutMs: 5_000 },
+      },
       "cpu_limit",
     ));
 
   it("stops a loop in the pull() of a fetch handler's response body (read by the harness)", () =>
     expectRunError(
-      { code: `export default { fetch() { return new Response(new ReadableStream({ pull() { for (;;) {} } })); } };${fresh()}`, limits: { cpuMs: 20, timeoutMs: 5_000 } },
+      {
+        code: `export default { fetch() { return new Response(new ReadableStream({ pull() { for (;;) {} } })); } };${fresh()}`,
+        limits: { cpuMs: 20, timeoutMs: 5_000 },
+      },
       "cpu_limit",
     ));
 
   it("stops unbounded async recursion (each call awaits)", () =>
-    expectRunError({ code: `async function f(n) { await null; return f(n + 1); }\nexport default () => f(0);${fresh()}`, limits: { cpuMs: 20, timeoutMs: 5_000 } }, "cpu_limit"));
+    expectRunError(
+      {
+        code: `async function f(n) { await null; return f(n + 1); }\nexport default () => f(0);${fresh()}`,
+        limits: { cpuMs: 20, timeoutMs: 5_000 },
+      },
+      "cpu_limit",
+    ));
 });
 
 describe("deep recursion", () => {
   // Plain recursion hits V8's stack limit long before the CPU budget: a `runtime` RangeError
   // whose stack is mapped to the user's line (cpu.test.ts covers the catch-and-retry variant).
   it("ends plain unbounded recursion with a runtime RangeError on the user's line", async () => {
-    const res = await expectRunError({ code: `function f(n) { return f(n + 1) + 1; }\nexport default () => f(0);${fresh()}`, limits: { cpuMs: 50 } }, "runtime", "RangeError");
+    const res = await expectRunError(
+      { code: `function f(n) { return f(n + 1) + 1; }\nexport default () => f(0);${fresh()}`, limits: { cpuMs: 50 } },
+      "runtime",
+      "RangeError",
+    );
     expect(res.error.message).toBe("Maximum call stack size exceeded");
     expect(res.error.stack).toMatch(/at f \(index\.ts:1:\d+\)/);
   });
 
   it("refuses a result nested 100,000 levels deep as a ResultError (JSON.stringify overflows)", async () => {
-    const res = await expectRunError({ code: `export default () => { let o = null; for (let i = 0; i < 1e5; i++) o = { o }; return o; };${fresh()}` }, "runtime", "ResultError");
+    const res = await expectRunError(
+      { code: `export default () => { let o = null; for (let i = 0; i < 1e5; i++) o = { o }; return o; };${fresh()}` },
+      "runtime",
+      "ResultError",
+    );
     expect(res.error.message).toContain("Maximum call stack size exceeded");
   });
 });
 
 describe("output bombs", () => {
   it("counts result bytes, not characters: 600,000 'é' is 1.2 MB of JSON → output_too_large", async () => {
-    const res = await expectRunError({ code: `export default () => "é".repeat(600000);${fresh()}` }, "output_too_large", "OutputTooLargeError");
+    const res = await expectRunError(
+      { code: `export default () => "é".repeat(600000);${fresh()}` },
+      "output_too_large",
+      "OutputTooLargeError",
+    );
     expect(res.error.message).toContain("1200002 bytes");
   });
 
-  it("refuses a 50 MB string result with output_too_large", () => expectRunError({ code: `export default () => "x".repeat(5e7);${fresh()}` }, "output_too_large"));
+  it("refuses a 50 MB string result with output_too_large", () =>
+    expectRunError({ code: `export default () => "x".repeat(5e7);${fresh()}` }, "output_too_large"));
 
   it("refuses a fetch handler's body of 1 MiB + 1 byte with output_too_large", async () => {
-    const res = await expectRunError({ code: `export default { fetch() { return new Response("x".repeat(1024 * 1024 + 1)); } };${fresh()}` }, "output_too_large");
+    const res = await expectRunError(
+      { code: `export default { fetch() { return new Response("x".repeat(1024 * 1024 + 1)); } };${fresh()}` },
+      "output_too_large",
+    );
     expect(res.error.message).toContain("over the 1048576-byte limit");
   });
 
@@ -149,13 +215,18 @@ export default { fetch(req) {
 } };${fresh()}`;
     const res = expectFailure(await execute({ code }));
     expect(res.error.type).toBe("output_too_large");
-    const pulls = Number((expectOk(await execute({ code, request: { path: "/pulls" } })).result as { body: string }).body);
+    const pulls = Number(
+      (expectOk(await execute({ code, request: { path: "/pulls" } })).result as { body: string }).body,
+    );
     await expectStillServing();
     expect(pulls).toBeLessThanOrEqual(4);
   });
 
   it("keeps the first 1,000 lines of a log flood that runs into the CPU limit", async () => {
-    const res = await expectRunError({ code: `for (let i = 0; i < 1e7; i++) console.log("flood", i);${fresh()}`, limits: { cpuMs: 50 } }, "cpu_limit");
+    const res = await expectRunError(
+      { code: `for (let i = 0; i < 1e7; i++) console.log("flood", i);${fresh()}`, limits: { cpuMs: 50 } },
+      "cpu_limit",
+    );
     expect(res.logs).toHaveLength(1001);
     expect(res.logs[999]?.message).toBe("flood 999");
     expect(res.logs[1000]).toMatchObject({ level: "warn" });
@@ -164,7 +235,9 @@ export default { fetch(req) {
   });
 
   it("stops at the 64 KiB byte cap before the line cap (200 lines of 1 KiB)", async () => {
-    const res = await expectRunOk({ code: `for (let i = 0; i < 200; i++) console.log(String(i).padEnd(1024, "."));${fresh()}` });
+    const res = await expectRunOk({
+      code: `for (let i = 0; i < 200; i++) console.log(String(i).padEnd(1024, "."));${fresh()}`,
+    });
     const kept = res.logs.filter((l) => l.level === "log");
     expect(kept.length).toBeGreaterThanOrEqual(60);
     expect(kept.length).toBeLessThan(70);
@@ -182,40 +255,63 @@ export default { fetch(req) {
   });
 
   it("logs a Proxy whose traps throw without running or failing on the traps", async () => {
-    const res = await expectRunOk({ code: `console.log(new Proxy({}, { get() { throw new Error("trap") }, ownKeys() { throw new Error("trap") } })); console.log("after");${fresh()}` });
+    const res = await expectRunOk({
+      code: `console.log(new Proxy({}, { get() { throw new Error("trap") }, ownKeys() { throw new Error("trap") } })); console.log("after");${fresh()}`,
+    });
     expect(res.logs.map((l) => l.message)).toEqual(["Proxy({})", "after"]);
   });
 });
 
 describe("hostile results", () => {
   it("reports a throwing toJSON as a runtime ResultError with its message", async () => {
-    const res = await expectRunError({ code: `export default () => ({ a: { toJSON() { throw new TypeError("no json for you") } } });${fresh()}` }, "runtime", "ResultError");
+    const res = await expectRunError(
+      { code: `export default () => ({ a: { toJSON() { throw new TypeError("no json for you") } } });${fresh()}` },
+      "runtime",
+      "ResultError",
+    );
     expect(res.error.message).toBe("the result cannot be serialised to JSON: no json for you");
   });
 
   it("reports a Proxy whose ownKeys trap throws as a runtime ResultError", async () => {
-    const res = await expectRunError({ code: `export default () => new Proxy({}, { ownKeys() { throw new Error("trap says no") } });${fresh()}` }, "runtime", "ResultError");
+    const res = await expectRunError(
+      { code: `export default () => new Proxy({}, { ownKeys() { throw new Error("trap says no") } });${fresh()}` },
+      "runtime",
+      "ResultError",
+    );
     expect(res.error.message).toContain("trap says no");
   });
 
   // The harness awaits the returned value, which reads `then` first: a throwing `get` trap
   // surfaces as the program's own error (name and stack of the trap), not as a ResultError.
   it("reports a Proxy whose get trap throws as the program's runtime error", async () => {
-    const res = await expectRunError({ code: `export default () => new Proxy({ a: 1 }, { get() { throw new Error("get trap") } });${fresh()}` }, "runtime", "Error");
+    const res = await expectRunError(
+      { code: `export default () => new Proxy({ a: 1 }, { get() { throw new Error("get trap") } });${fresh()}` },
+      "runtime",
+      "Error",
+    );
     expect(res.error.message).toBe("get trap");
     expect(res.error.stack).toMatch(/index\.ts:1:\d+/);
   });
 
   it("stops a Proxy whose ownKeys trap loops forever with cpu_limit", () =>
-    expectRunError({ code: `export default () => new Proxy({}, { ownKeys() { for (;;) {} } });${fresh()}`, limits: { cpuMs: 20 } }, "cpu_limit"));
+    expectRunError(
+      { code: `export default () => new Proxy({}, { ownKeys() { for (;;) {} } });${fresh()}`, limits: { cpuMs: 20 } },
+      "cpu_limit",
+    ));
 
   it("ignores a throwing Symbol.toPrimitive (JSON never converts to a primitive)", async () => {
-    const res = await expectRunOk({ code: `export default () => ({ [Symbol.toPrimitive]() { throw new Error("prim") }, a: 1 });${fresh()}` });
+    const res = await expectRunOk({
+      code: `export default () => ({ [Symbol.toPrimitive]() { throw new Error("prim") }, a: 1 });${fresh()}`,
+    });
     expect(res.result).toEqual({ a: 1 });
   });
 
   it("ends a result that is a thenable never calling back with timeout", async () => {
-    const res = await expectRunError({ code: `export default () => ({ then() {} });${fresh()}`, limits: { timeoutMs: 200 } }, "timeout", "TimeoutError");
+    const res = await expectRunError(
+      { code: `export default () => ({ then() {} });${fresh()}`, limits: { timeoutMs: 200 } },
+      "timeout",
+      "TimeoutError",
+    );
     expect(res.timing.runMs).toBeGreaterThanOrEqual(150);
   });
 });
@@ -225,12 +321,42 @@ describe("code generation at run time", () => {
   const cases: [string, string, string, string][] = [
     ["eval", "export default () => eval('1 + 1')", "EvalError", evalError],
     ["new Function", "export default () => new Function('return 1')()", "EvalError", evalError],
-    ["the AsyncFunction constructor", "export default () => (async () => {}).constructor('return 1')()", "EvalError", evalError],
-    ["WebAssembly.compile", "export default async () => String(await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))", "CompileError", "WebAssembly.compile(): Wasm code generation disallowed by embedder"],
-    ["WebAssembly.instantiate", "export default async () => String(await WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))", "CompileError", "WebAssembly.instantiate(): Wasm code generation disallowed by embedder"],
-    ["new WebAssembly.Module", "export default () => String(new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))", "CompileError", "WebAssembly.Module(): Wasm code generation disallowed by embedder"],
-    ["import() of a data: URL", "export default async () => (await import(['data:text/javascript', 'export default 42'].join(','))).default", "Error", 'No such module "data:text/javascript,export default 42".'],
-    ["setTimeout with a string", "export default () => setTimeout('globalThis.x = 1', 0)", "TypeError", 'The "callback" argument must be of type function'],
+    [
+      "the AsyncFunction constructor",
+      "export default () => (async () => {}).constructor('return 1')()",
+      "EvalError",
+      evalError,
+    ],
+    [
+      "WebAssembly.compile",
+      "export default async () => String(await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))",
+      "CompileError",
+      "WebAssembly.compile(): Wasm code generation disallowed by embedder",
+    ],
+    [
+      "WebAssembly.instantiate",
+      "export default async () => String(await WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))",
+      "CompileError",
+      "WebAssembly.instantiate(): Wasm code generation disallowed by embedder",
+    ],
+    [
+      "new WebAssembly.Module",
+      "export default () => String(new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])))",
+      "CompileError",
+      "WebAssembly.Module(): Wasm code generation disallowed by embedder",
+    ],
+    [
+      "import() of a data: URL",
+      "export default async () => (await import(['data:text/javascript', 'export default 42'].join(','))).default",
+      "Error",
+      'No such module "data:text/javascript,export default 42".',
+    ],
+    [
+      "setTimeout with a string",
+      "export default () => setTimeout('globalThis.x = 1', 0)",
+      "TypeError",
+      'The "callback" argument must be of type function',
+    ],
   ];
   it.each(cases)("refuses %s (unmetered code) with a runtime error from workerd", async (_, code, name, message) => {
     const res = await expectRunError({ code: code + fresh() }, "runtime", name);
@@ -240,7 +366,14 @@ describe("code generation at run time", () => {
 
 describe("timers", () => {
   it("ends a script whose setInterval runs forever with timeout at limits.timeoutMs", async () => {
-    const res = await expectRunError({ code: `let n = 0; setInterval(() => { n++; }, 1); await new Promise(() => {});${fresh()}`, limits: { timeoutMs: 200 } }, "timeout", "TimeoutError");
+    const res = await expectRunError(
+      {
+        code: `let n = 0; setInterval(() => { n++; }, 1); await new Promise(() => {});${fresh()}`,
+        limits: { timeoutMs: 200 },
+      },
+      "timeout",
+      "TimeoutError",
+    );
     expect(res.timing.runMs).toBeGreaterThanOrEqual(150);
     expect(res.timing.totalMs).toBeLessThan(1_500); // the child's timer, not the parent's backstop
   });
@@ -287,11 +420,18 @@ describe("reaching the loader's bindings and secrets", () => {
     });
     // The harness's two globals, on purpose (non-writable, see below): the fuel check and the
     // refusal behind cloudflare:sockets' connect().
-    expect(res.result).toEqual({ globals: ["__dwlRefuel", "__dwlRefuseSocket"], processEnv: [], meta: [], metaUrl: "undefined" });
+    expect(res.result).toEqual({
+      globals: ["__dwlRefuel", "__dwlRefuseSocket"],
+      processEnv: [],
+      meta: [],
+      metaUrl: "undefined",
+    });
   });
 
   it("gives `import { env } from 'cloudflare:workers'` only the scoped KV and FILES stubs", async () => {
-    const res = await expectRunOk({ code: `import { env } from "cloudflare:workers";\nexport default () => Object.keys(env).sort();${fresh()}` });
+    const res = await expectRunOk({
+      code: `import { env } from "cloudflare:workers";\nexport default () => Object.keys(env).sort();${fresh()}`,
+    });
     expect(res.result).toEqual(["FILES", "KV"]);
   });
 
@@ -311,13 +451,22 @@ describe("reaching the loader's bindings and secrets", () => {
       },
       "cpu_limit",
     );
-    expect(res.logs.map((l) => l.message)).toEqual(["descriptor false false", "assign TypeError", "define TypeError", "delete TypeError", "same true number"]);
+    expect(res.logs.map((l) => l.message)).toEqual([
+      "descriptor false false",
+      "assign TypeError",
+      "define TypeError",
+      "delete TypeError",
+      "same true number",
+    ]);
   });
 
   it("reveals no credential, key or dev secret through Function.prototype.toString or any reachable value", async () => {
     const name = `abuse-${uid().slice(0, 8)}`;
     const value = `sk_live_${uid()}`;
-    const put = await call(`/credentials/${name}`, { method: "PUT", body: JSON.stringify({ value, hosts: ["api.example.com"] }) });
+    const put = await call(`/credentials/${name}`, {
+      method: "PUT",
+      body: JSON.stringify({ value, hosts: ["api.example.com"] }),
+    });
     expect(put.status).toBeLessThan(300);
     try {
       const res = await expectRunOk({
@@ -360,7 +509,9 @@ export default (input, env) => {
     // Same program, same tenant and namespace: the same warm isolate, as documented.
     expect(expectOk(await execute({ code, input: "probe" })).result).toBe("hijacked");
     expect(expectOk(await execute({ code, input: "probe" }, OTHER_TENANT_KEY)).result).toBe("EgressDeniedError");
-    expect(expectOk(await execute({ code, input: "probe", storage: { namespace: "abuse-other" } })).result).toBe("EgressDeniedError");
+    expect(expectOk(await execute({ code, input: "probe", storage: { namespace: "abuse-other" } })).result).toBe(
+      "EgressDeniedError",
+    );
     await expectStillServing();
   });
 
@@ -394,20 +545,35 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
     expect(caught.result).toBe(
       `EgressDeniedError: raw TCP sockets are not available to programs (cloudflare:sockets connect("${upstreamHost}")); reach the network with fetch() to a host in egress.allow`,
     );
-    expect(caught.egress).toEqual([expect.objectContaining({ method: "CONNECT", url: `tcp://${upstreamHost}`, status: 0, denied: expect.stringContaining("raw TCP") })]);
+    expect(caught.egress).toEqual([
+      expect.objectContaining({
+        method: "CONNECT",
+        url: `tcp://${upstreamHost}`,
+        status: 0,
+        denied: expect.stringContaining("raw TCP"),
+      }),
+    ]);
     // Uncaught, through the bundler (TypeScript) and a dynamic import: the run's error type.
     const uncaught = await expectRunError(
-      { code: `export default async (): Promise<string> => { const { connect } = await import("cloudflare:sockets"); ${connectAndRead} };${fresh()}`, limits: { timeoutMs: 2_000 } },
+      {
+        code: `export default async (): Promise<string> => { const { connect } = await import("cloudflare:sockets"); ${connectAndRead} };${fresh()}`,
+        limits: { timeoutMs: 2_000 },
+      },
       "egress_denied",
       "EgressDeniedError",
     );
     expect(uncaught.egress).toHaveLength(1);
     // `import (` with a space: still bundled, still refused.
-    const spaced = await expectRunOk({ code: `export default async () => { const { connect } = await import ("cloudflare:sockets"); try { connect("${upstreamHost}"); } catch (e) { return e.name; } };${fresh()}` });
+    const spaced = await expectRunOk({
+      code: `export default async () => { const { connect } = await import ("cloudflare:sockets"); try { connect("${upstreamHost}"); } catch (e) { return e.name; } };${fresh()}`,
+    });
     expect(spaced.result).toBe("EgressDeniedError");
     // Attempts count against subRequests, so a loop of them cannot grow the audit without bound.
     const looped = await expectRunError(
-      { code: `import { connect } from "cloudflare:sockets";\nexport default () => { for (;;) { try { connect("x".repeat(5000) + ":1"); } catch (e) { if (e.name !== "EgressDeniedError") throw e; } } };${fresh()}`, limits: { subRequests: 5 } },
+      {
+        code: `import { connect } from "cloudflare:sockets";\nexport default () => { for (;;) { try { connect("x".repeat(5000) + ":1"); } catch (e) { if (e.name !== "EgressDeniedError") throw e; } } };${fresh()}`,
+        limits: { subRequests: 5 },
+      },
       "subrequest_limit",
     );
     expect(looped.egress).toHaveLength(5);
@@ -577,7 +743,10 @@ describe("a fetch handler's response body that never ends", () => {
   // `runtime` IsolateError instead of `timeout`. Fix: race encodeResponse() against `ended` too
   // (and cancel the body stream on timeout).
   it("ends a body whose pull() never settles with timeout", async () => {
-    const res = await execute({ code: `export default { fetch() { return new Response(new ReadableStream({ pull() { return new Promise(() => {}); } })); } };${fresh()}`, limits: { timeoutMs: 300 } });
+    const res = await execute({
+      code: `export default { fetch() { return new Response(new ReadableStream({ pull() { return new Promise(() => {}); } })); } };${fresh()}`,
+      limits: { timeoutMs: 300 },
+    });
     await expectStillServing();
     expect(expectFailure(res).error.type).toBe("timeout");
   });
@@ -600,7 +769,10 @@ describe("a fetch handler's response body that never ends", () => {
 
 describe("built-ins replaced by the program", () => {
   it("keeps the loader's response intact when the program sets Object.prototype.toJSON", async () => {
-    const res = await expectRunOk({ code: `export default () => { Object.prototype.toJSON = () => "pwned"; console.log("still logging"); return { real: [1, 2] }; };${fresh()}`, limits: { cpuMs: 40 } });
+    const res = await expectRunOk({
+      code: `export default () => { Object.prototype.toJSON = () => "pwned"; console.log("still logging"); return { real: [1, 2] }; };${fresh()}`,
+      limits: { cpuMs: 40 },
+    });
     // The child encodes the result with JSON semantics, which honour an inherited toJSON: the
     // program's own result becomes "pwned" (its own doing). Everything the loader adds is intact.
     expect(res.result).toBe("pwned");
@@ -610,7 +782,9 @@ describe("built-ins replaced by the program", () => {
   });
 
   it("returns the real result when the program sets Array.prototype.map = null", async () => {
-    const res = await expectRunOk({ code: `export default () => { Array.prototype.map = null; console.log({ a: [1, 2] }, 3); return [1, 2, 3]; };${fresh()}` });
+    const res = await expectRunOk({
+      code: `export default () => { Array.prototype.map = null; console.log({ a: [1, 2] }, 3); return [1, 2, 3]; };${fresh()}`,
+    });
     expect(res.result).toEqual([1, 2, 3]);
     // node:util is loaded on the first object log and cannot initialise with map broken: the
     // harness falls back to JSON for this program's own logs (harness.child.js, nodeFormat).
@@ -618,7 +792,9 @@ describe("built-ins replaced by the program", () => {
   });
 
   it("returns the real result when the program replaces JSON.stringify", async () => {
-    const res = await expectRunOk({ code: `export default () => { JSON.stringify = () => "x"; JSON.parse = () => "y"; return { real: [1, 2] }; };${fresh()}` });
+    const res = await expectRunOk({
+      code: `export default () => { JSON.stringify = () => "x"; JSON.parse = () => "y"; return { real: [1, 2] }; };${fresh()}`,
+    });
     expect(res.result).toEqual({ real: [1, 2] });
   });
 
@@ -630,7 +806,9 @@ describe("built-ins replaced by the program", () => {
   // (`const round = Math.round`, `const slice = Function.prototype.call.bind(Array.prototype.slice)`,
   // …) or build the report with plain loops.
   it("returns the result and logs of a program that replaces Math.round and Array.prototype.slice", async () => {
-    const res = await execute({ code: `export default () => { Math.round = () => { throw new Error("no rounding"); }; Array.prototype.slice = null; console.log("mine"); return 7; };${fresh()}` });
+    const res = await execute({
+      code: `export default () => { Math.round = () => { throw new Error("no rounding"); }; Array.prototype.slice = null; console.log("mine"); return 7; };${fresh()}`,
+    });
     await expectStillServing();
     const ok = expectOk(res);
     expect(ok.result).toBe(7);
@@ -719,14 +897,18 @@ describe("malformed and oversized requests", () => {
   });
 
   it("runs a program of 10,000 files", async () => {
-    const files: Record<string, string> = { "index.ts": "import { x9999 } from './f9999.ts';\nexport default () => x9999;" };
+    const files: Record<string, string> = {
+      "index.ts": "import { x9999 } from './f9999.ts';\nexport default () => x9999;",
+    };
     for (let i = 1; i < 10_000; i++) files[`f${i}.ts`] = `export const x${i} = ${i};`;
     const res = await expectRunOk({ files });
     expect(res.result).toBe(9999);
   });
 
   it("passes an input 1,000 levels deep to the program", async () => {
-    const { status, json } = await postRaw(`{"code":"export default (i) => { let d = 0; while (i && typeof i === 'object') { i = i.a; d++; } return d; }","input":${'{"a":'.repeat(1000)}1${"}".repeat(1000)}}`);
+    const { status, json } = await postRaw(
+      `{"code":"export default (i) => { let d = 0; while (i && typeof i === 'object') { i = i.a; d++; } return d; }","input":${'{"a":'.repeat(1000)}1${"}".repeat(1000)}}`,
+    );
     expect(status).toBe(200);
     expect(json).toMatchObject({ ok: true, result: 1000 });
     await expectStillServing();
@@ -736,7 +918,9 @@ describe("malformed and oversized requests", () => {
   // stack of the RPC serialiser that hands it to the child, answered as a runtime IsolateError.
   // The loader now refuses input nested deeper than 1,024 levels with 400 naming `input`.
   it("answers an input 10,000 levels deep with 400 naming input and keeps serving", async () => {
-    const { status, json } = await postRaw(`{"code":"export default (i) => typeof i","input":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}`);
+    const { status, json } = await postRaw(
+      `{"code":"export default (i) => typeof i","input":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}`,
+    );
     expect(status).toBe(400);
     expect(json.error.issues[0].path).toEqual(["input"]);
     await expectStillServing();
@@ -765,7 +949,9 @@ describe("malformed and oversized requests", () => {
   ];
   for (const [what, request, path] of unbuildable) {
     it(`answers a request with ${what} with 400 naming the field`, async () => {
-      const { status, json } = await postRaw(JSON.stringify({ code: `export default { fetch: (r) => new Response(r.method) };${fresh()}`, request }));
+      const { status, json } = await postRaw(
+        JSON.stringify({ code: `export default { fetch: (r) => new Response(r.method) };${fresh()}`, request }),
+      );
       await expectStillServing();
       expect(status).toBe(400);
       expect(json.error.issues[0].path).toEqual(path);
@@ -779,7 +965,10 @@ describe("malformed and oversized requests", () => {
   // (e.g. `fetch(new URL("/api", req.url))`) is then pointed elsewhere. Fix:
   // `new URL("http://localhost" + path)`, or refuse such paths in ProgramRequestSchema.
   it("keeps the request's host localhost for a path starting with //", async () => {
-    const res = await execute({ code: `export default { fetch: (r) => new Response(r.url) };${fresh()}`, request: { path: "//evil.com/x" } });
+    const res = await execute({
+      code: `export default { fetch: (r) => new Response(r.url) };${fresh()}`,
+      request: { path: "//evil.com/x" },
+    });
     await expectStillServing();
     expect((expectOk(res).result as { body: string }).body).toBe("http://localhost//evil.com/x");
   });

@@ -12,7 +12,13 @@ describe("multi-file TypeScript bundling", () => {
   it("points a runtime stack at the user's own non-entry file, line and column", async () => {
     const files = {
       "index.ts": lines(`import { parse } from "./lib/parse.ts";`, `export default (): number => parse("x");`),
-      "lib/parse.ts": lines(`interface Parsed { n: number }`, `export function parse(text: string): number {`, `  const out: Parsed | undefined = undefined;`, `  return (out as unknown as Parsed).n + text.length;`, `}`),
+      "lib/parse.ts": lines(
+        `interface Parsed { n: number }`,
+        `export function parse(text: string): number {`,
+        `  const out: Parsed | undefined = undefined;`,
+        `  return (out as unknown as Parsed).n + text.length;`,
+        `}`,
+      ),
     };
     const res = expectFailure(await execute({ files }));
     expect(res.error.type).toBe("runtime");
@@ -32,7 +38,13 @@ describe("multi-file TypeScript bundling", () => {
   it("stops a loop in a user's non-entry file with cpu_limit", async () => {
     const files = {
       "index.ts": lines(`import { spin } from "./spin.ts";`, `export default () => spin(1);`),
-      "spin.ts": lines(`export function spin(step: number): number {`, `  let n = 0;`, `  while (n >= 0) n = (n + step) % 1000;`, `  return n;`, `}`),
+      "spin.ts": lines(
+        `export function spin(step: number): number {`,
+        `  let n = 0;`,
+        `  while (n >= 0) n = (n + step) % 1000;`,
+        `  return n;`,
+        `}`,
+      ),
     };
     const res = expectFailure(await execute({ files, limits: { cpuMs: 20 } }));
     expect(res.error.type).toBe("cpu_limit");
@@ -40,8 +52,15 @@ describe("multi-file TypeScript bundling", () => {
 
   it("imports JSON from the entry and from a nested file", async () => {
     const files = {
-      "index.ts": lines(`import config from "./config.json";`, `import { total } from "./lib/sum.ts";`, `export default () => [config.name, total()];`),
-      "lib/sum.ts": lines(`import data from "../data/values.json";`, `export const total = (): number => data.values.reduce((a: number, b: number) => a + b, 0);`),
+      "index.ts": lines(
+        `import config from "./config.json";`,
+        `import { total } from "./lib/sum.ts";`,
+        `export default () => [config.name, total()];`,
+      ),
+      "lib/sum.ts": lines(
+        `import data from "../data/values.json";`,
+        `export const total = (): number => data.values.reduce((a: number, b: number) => a + b, 0);`,
+      ),
       "config.json": JSON.stringify({ name: "cfg" }),
       "data/values.json": JSON.stringify({ values: [1, 2, 3] }),
     };
@@ -60,17 +79,36 @@ describe("multi-file TypeScript bundling", () => {
       "other.ts": lines(`import d from "./data.json";`, `export const same = (x: unknown): boolean => x === d;`),
       "data.json": '{\n  "list": [1, 2],\n  "__proto__": { "polluted": true },\n  "text": "a\u2028b"\n}',
     };
-    expect(expectOk(await execute({ files })).result).toEqual([true, [1, 2], true, true, true, ["list", "__proto__", "text"], [1, 2]]);
+    expect(expectOk(await execute({ files })).result).toEqual([
+      true,
+      [1, 2],
+      true,
+      true,
+      true,
+      ["list", "__proto__", "text"],
+      [1, 2],
+    ]);
   });
 
   it("reports invalid JSON at its file and line", async () => {
-    const files = { "index.ts": `import data from "./bad.json";\nexport default () => data;`, "bad.json": '{\n  "a": 1,\n  oops\n}' };
+    const files = {
+      "index.ts": `import data from "./bad.json";\nexport default () => data;`,
+      "bad.json": '{\n  "a": 1,\n  oops\n}',
+    };
     const res = expectFailure(await execute({ files }));
     expect(res.error).toMatchObject({ type: "compile", location: { file: "bad.json", line: 3 } });
   });
 
   it("points a stack at the right line of a script that imports JSON", async () => {
-    const files = { "index.ts": lines(`import data from "./d.json";`, `const n: number = data.n;`, `console.log(n);`, `(undefined as unknown as { x: number }).x;`), "d.json": '{"n": 5}' };
+    const files = {
+      "index.ts": lines(
+        `import data from "./d.json";`,
+        `const n: number = data.n;`,
+        `console.log(n);`,
+        `(undefined as unknown as { x: number }).x;`,
+      ),
+      "d.json": '{"n": 5}',
+    };
     const res = expectFailure(await execute({ files }));
     expect(res.logs.map((l) => l.message)).toEqual(["5"]);
     expect(res.error.stack).toMatch(/index\.ts:4:\d+/);
@@ -78,7 +116,11 @@ describe("multi-file TypeScript bundling", () => {
 
   it("follows `export *` chains across files", async () => {
     const files = {
-      "index.ts": lines(`import * as all from "./a.ts";`, `import { c, b } from "./a.ts";`, `export default () => [c, b, Object.keys(all).sort()];`),
+      "index.ts": lines(
+        `import * as all from "./a.ts";`,
+        `import { c, b } from "./a.ts";`,
+        `export default () => [c, b, Object.keys(all).sort()];`,
+      ),
       "a.ts": lines(`export * from "./b.ts";`, `export const a = "a";`),
       "b.ts": lines(`export * from "./c.ts";`, `export const b = "b";`),
       "c.ts": `export const c: string = "c";`,
@@ -89,8 +131,14 @@ describe("multi-file TypeScript bundling", () => {
   it("links circular imports between user files", async () => {
     const files = {
       "index.ts": lines(`import { isEven } from "./even.ts";`, `export default () => [isEven(10), isEven(7)];`),
-      "even.ts": lines(`import { isOdd } from "./odd.ts";`, `export function isEven(n: number): boolean { return n === 0 ? true : isOdd(n - 1); }`),
-      "odd.ts": lines(`import { isEven } from "./even.ts";`, `export function isOdd(n: number): boolean { return n === 0 ? false : isEven(n - 1); }`),
+      "even.ts": lines(
+        `import { isOdd } from "./odd.ts";`,
+        `export function isEven(n: number): boolean { return n === 0 ? true : isOdd(n - 1); }`,
+      ),
+      "odd.ts": lines(
+        `import { isEven } from "./even.ts";`,
+        `export function isOdd(n: number): boolean { return n === 0 ? false : isEven(n - 1); }`,
+      ),
     };
     expect(expectOk(await execute({ files })).result).toEqual([true, false]);
   });
@@ -114,24 +162,46 @@ describe("packages from their own pre-built module", () => {
 
   it("imports a CommonJS package's default and named exports as one bundle would", async () => {
     const files = {
-      "index.ts": lines(`import semver from "semver";`, `import { valid } from "semver";`, `import type { Hono } from "hono";`, `export default () => [semver.valid("1.2.3"), valid("x"), typeof semver.satisfies];`),
+      "index.ts": lines(
+        `import semver from "semver";`,
+        `import { valid } from "semver";`,
+        `import type { Hono } from "hono";`,
+        `export default () => [semver.valid("1.2.3"), valid("x"), typeof semver.satisfies];`,
+      ),
     };
-    expect(expectOk(await execute({ files, dependencies: { semver: "^7", hono: "^4" } })).result).toEqual(["1.2.3", null, "function"]);
+    expect(expectOk(await execute({ files, dependencies: { semver: "^7", hono: "^4" } })).result).toEqual([
+      "1.2.3",
+      null,
+      "function",
+    ]);
   });
 
   it("meters a package's loop reached from a user's non-entry file", async () => {
     const files = {
       "index.ts": lines(`import { run } from "./run.ts";`, `export default () => run();`),
-      "run.ts": lines(`import { spin } from "dwl-spin";`, `import { Hono } from "hono";`, `export const run = () => (new Hono(), spin());`),
+      "run.ts": lines(
+        `import { spin } from "dwl-spin";`,
+        `import { Hono } from "hono";`,
+        `export const run = () => (new Hono(), spin());`,
+      ),
     };
-    const res = expectFailure(await execute({ files, dependencies: { "dwl-spin": "1", hono: "^4" }, limits: { cpuMs: 20 } }));
+    const res = expectFailure(
+      await execute({ files, dependencies: { "dwl-spin": "1", hono: "^4" }, limits: { cpuMs: 20 } }),
+    );
     expect(res.error.type).toBe("cpu_limit");
   });
 
   it("maps a stack through a package and a user's non-entry TypeScript file", async () => {
     const files = {
       "index.ts": lines(`import { go } from "./lib/go.ts";`, `export default (): void => go();`),
-      "lib/go.ts": lines(`import { explode } from "dwl-throws";`, `type Reason = string;`, `export function go(): void {`, `  const why: Reason = "no";`, `  explode(why);`, `}`),
+      "lib/go.ts": lines(
+        `import { explode } from "dwl-throws";`,
+        `type Reason = string;`,
+        `export function go(): void {`,
+        `  const why: Reason = "no";`,
+        `  explode(why);`,
+        `}`,
+      ),
     };
     const res = expectFailure(await execute({ files, dependencies: { "dwl-throws": "1" } }));
     expect(res.error.stack).toMatch(/at explode \(node_modules\/dwl-throws\/index\.js:2:\d+\)/);
@@ -140,14 +210,22 @@ describe("packages from their own pre-built module", () => {
   });
 
   it("runs a script that imports a package, and a program that re-exports or requires one", async () => {
-    const script = expectOk(await execute({ code: `import v from "dwl-versions";\nconsole.log("v" + v);`, dependencies: { "dwl-versions": "^2" } }));
+    const script = expectOk(
+      await execute({
+        code: `import v from "dwl-versions";\nconsole.log("v" + v);`,
+        dependencies: { "dwl-versions": "^2" },
+      }),
+    );
     expect(script.logs.map((l) => l.message)).toEqual(["v2.0.0"]);
     const reexport = {
       "index.ts": lines(`import { v } from "./re.ts";`, `export default () => v;`),
       "re.ts": `export { default as v } from "dwl-versions";`,
     };
     expect(expectOk(await execute({ files: reexport, dependencies: { "dwl-versions": "^2" } })).result).toBe("2.0.0");
-    const required = { "index.ts": lines(`import { valid } from "./check.ts";`, `export default () => valid("1.2.3");`), "check.ts": `export const valid = (v: string): string | null => require("semver").valid(v);` };
+    const required = {
+      "index.ts": lines(`import { valid } from "./check.ts";`, `export default () => valid("1.2.3");`),
+      "check.ts": `export const valid = (v: string): string | null => require("semver").valid(v);`,
+    };
     expect(expectOk(await execute({ files: required, dependencies: { semver: "^7" } })).result).toBe("1.2.3");
   });
 });

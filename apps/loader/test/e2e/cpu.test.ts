@@ -10,10 +10,13 @@ async function expectCpuLimit(code: string, cpuMs = 50): Promise<void> {
 describe("CPU metering (instrumented code)", () => {
   it("stops a synchronous infinite loop", () => expectCpuLimit("while (true) {}"));
 
-  it("stops a loop in a default-export function", () => expectCpuLimit("export default () => { let i = 0; for (;;) i++; }"));
+  it("stops a loop in a default-export function", () =>
+    expectCpuLimit("export default () => { let i = 0; for (;;) i++; }"));
 
   it("cannot be escaped with try/catch/finally", () =>
-    expectCpuLimit("export default () => { for (;;) { try { while (true) {} } catch (e) {} finally { for (;;) {} } } }"));
+    expectCpuLimit(
+      "export default () => { for (;;) { try { while (true) {} } catch (e) {} finally { for (;;) {} } } }",
+    ));
 
   it("cannot be escaped by re-entering a loop from the catch block", () =>
     expectCpuLimit("function spin() { try { for (;;) {} } catch { spin(); } }\nexport default () => spin();"));
@@ -27,14 +30,22 @@ describe("CPU metering (instrumented code)", () => {
   it("stops a loop of awaits", () => expectCpuLimit("export default async () => { for (;;) await null; }"));
 
   it("stops a microtask storm", () =>
-    expectCpuLimit("const storm = () => Promise.resolve().then(storm);\nexport default async () => { storm(); await new Promise(() => {}); }"));
+    expectCpuLimit(
+      "const storm = () => Promise.resolve().then(storm);\nexport default async () => { storm(); await new Promise(() => {}); }",
+    ));
 
   it("stops a CPU-heavy loop in a fetch handler", () =>
     expectCpuLimit("export default { fetch() { let x = 0; while (true) x += Math.random(); } }"));
 
   it("meters bundled dependencies too (code in another file)", async () => {
     const res = expectFailure(
-      await execute({ files: { "index.ts": "import { spin } from './lib.ts';\nexport default () => spin();", "lib.ts": "export const spin = () => { while (true) {} };" }, limits: { cpuMs: 20 } }),
+      await execute({
+        files: {
+          "index.ts": "import { spin } from './lib.ts';\nexport default () => spin();",
+          "lib.ts": "export const spin = () => { while (true) {} };",
+        },
+        limits: { cpuMs: 20 },
+      }),
     );
     expect(res.error.type).toBe("cpu_limit");
   });
@@ -53,7 +64,14 @@ describe("CPU metering (instrumented code)", () => {
   });
 
   it("keeps stack traces on the user's lines in metered code", async () => {
-    const res = expectFailure(await execute({ files: { "index.ts": "const f = (x: number) => {\n  if (x > 2) throw new Error('deep');\n  return f(x + 1);\n};\nexport default () => f(0);" } }));
+    const res = expectFailure(
+      await execute({
+        files: {
+          "index.ts":
+            "const f = (x: number) => {\n  if (x > 2) throw new Error('deep');\n  return f(x + 1);\n};\nexport default () => f(0);",
+        },
+      }),
+    );
     expect(res.error.stack).toMatch(/index\.ts:2:\d+/);
     expect(res.error.stack).not.toContain("__dwl");
   });

@@ -22,25 +22,36 @@ describe("egress policy", () => {
     expect(res.error).toMatchObject({ type: "egress_denied", name: "EgressDeniedError" });
     expect(res.error.message).toContain("127.0.0.1");
     expect(res.error.message).toContain("egress.allow");
-    expect(res.egress).toEqual([expect.objectContaining({ method: "GET", url: `${upstream}/x`, denied: res.error.message })]);
+    expect(res.egress).toEqual([
+      expect.objectContaining({ method: "GET", url: `${upstream}/x`, denied: res.error.message }),
+    ]);
   });
 
   it("lets the program catch a denial and go on", async () => {
-    const res = expectOk(await execute({ code: `export default async () => { try { await fetch("https://api.example.com/"); } catch (e) { return e.name; } }` }));
+    const res = expectOk(
+      await execute({
+        code: `export default async () => { try { await fetch("https://api.example.com/"); } catch (e) { return e.name; } }`,
+      }),
+    );
     expect(res.result).toBe("EgressDeniedError");
   });
 
   it("allows a listed host and audits the call", async () => {
     const path = `/allowed-${unique()}`;
     const res = expectOk(
-      await execute({ code: `export default async () => { const r = await fetch("${upstream}${path}", { method: "POST", body: "hi" }); return [r.status, (await r.json()).body, r.headers.get("x-dwl-egress")]; }`, egress: { allow: [upstreamHost] } }),
+      await execute({
+        code: `export default async () => { const r = await fetch("${upstream}${path}", { method: "POST", body: "hi" }); return [r.status, (await r.json()).body, r.headers.get("x-dwl-egress")]; }`,
+        egress: { allow: [upstreamHost] },
+      }),
     );
     expect(res.result).toEqual([200, "hi", null]); // the upstream's forged x-dwl-egress header is stripped
     expect(res.egress).toEqual([expect.objectContaining({ method: "POST", url: `${upstream}${path}`, status: 200 })]);
   });
 
   it("refuses a port the rule does not name", async () => {
-    const res = expectFailure(await execute({ code: `export default () => fetch("${upstream}/")`, egress: { allow: ["127.0.0.1"] } }));
+    const res = expectFailure(
+      await execute({ code: `export default () => fetch("${upstream}/")`, egress: { allow: ["127.0.0.1"] } }),
+    );
     expect(res.error.type).toBe("egress_denied");
     expect(res.error.message).toContain("port");
   });
@@ -65,17 +76,27 @@ describe("egress policy", () => {
     "http://metadata.google.internal/",
   ];
   it.each(ssrf)("refuses %s even when * is allowed", async (url) => {
-    const res = expectFailure(await execute({ code: `export default () => fetch(${JSON.stringify(url)})`, egress: { allow: ["*"] } }));
+    const res = expectFailure(
+      await execute({ code: `export default () => fetch(${JSON.stringify(url)})`, egress: { allow: ["*"] } }),
+    );
     expect(res.error.type).toBe("egress_denied");
   });
 
   it("refuses schemes other than http and https", async () => {
-    const res = expectOk(await execute({ code: `export default async () => { try { await fetch("ftp://example.com/x"); } catch (e) { return e.message; } }`, egress: { allow: ["*"] } }));
+    const res = expectOk(
+      await execute({
+        code: `export default async () => { try { await fetch("ftp://example.com/x"); } catch (e) { return e.message; } }`,
+        egress: { allow: ["*"] },
+      }),
+    );
     expect(String(res.result)).toMatch(/ftp|scheme|http/i);
   });
 
   it("answers an invalid allow rule with 400 naming the entry", async () => {
-    const { status, body } = await executeRejected({ code: "1", egress: { allow: ["ok.example.com", "https://bad/path"] } });
+    const { status, body } = await executeRejected({
+      code: "1",
+      egress: { allow: ["ok.example.com", "https://bad/path"] },
+    });
     expect(status).toBe(400);
     expect(body.error.issues?.[0]?.path).toEqual(["egress", "allow", 1]);
   });
@@ -88,7 +109,10 @@ describe("credentials", () => {
     const list = await (await call("/credentials")).text();
     expect(list).toContain(name);
     expect(list).not.toContain("top-secret-value");
-    expect(JSON.parse(list).credentials.find((c: { name: string }) => c.name === name)).toMatchObject({ hosts: ["api.example.com"], header: "authorization" });
+    expect(JSON.parse(list).credentials.find((c: { name: string }) => c.name === name)).toMatchObject({
+      hosts: ["api.example.com"],
+      header: "authorization",
+    });
     expect(await (await call("/credentials", { key: OTHER_TENANT_KEY })).text()).not.toContain(name);
     expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(204);
     expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(404);
@@ -97,7 +121,9 @@ describe("credentials", () => {
   it("rejects bad credential requests naming the field", async () => {
     const res = await putCredential("x", { value: "v", hosts: ["*"] });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual(["hosts"]);
+    expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([
+      "hosts",
+    ]);
     expect((await putCredential("bad name", { value: "v", hosts: ["a.com"] })).status).toBe(400);
     expect((await putCredential("x", { value: "line\nbreak", hosts: ["a.com"] })).status).toBe(400);
   });
@@ -145,10 +171,18 @@ describe("credentials", () => {
 
   it("swaps a placeholder for the value only on the credential's hosts", async () => {
     const name = `ph${unique()}`;
-    await putCredential(name, { value: "placeholder-backed-secret", hosts: [upstreamHost], header: "x-api-key", format: "{value}" });
+    await putCredential(name, {
+      value: "placeholder-backed-secret",
+      hosts: [upstreamHost],
+      header: "x-api-key",
+      format: "{value}",
+    });
     const path = `/placeholder-${unique()}`;
     const ok = expectOk(
-      await execute({ code: `export default async (_, env) => (await fetch("${upstream}${path}", { headers: { "x-token": "token " + env.SECRETS["${name}"] } })).status`, egress: { credentials: [name] } }),
+      await execute({
+        code: `export default async (_, env) => (await fetch("${upstream}${path}", { headers: { "x-token": "token " + env.SECRETS["${name}"] } })).status`,
+        egress: { credentials: [name] },
+      }),
     );
     expect(ok.result).toBe(200);
     expect((await seen(path))?.headers["x-token"]).toBe("token placeholder-backed-secret");
@@ -170,10 +204,20 @@ describe("credentials", () => {
     const name = `hp${unique()}`;
     await putCredential(name, { value: "plain-http-secret", hosts: [host] });
     const injected = expectOk(
-      await execute({ code: `export default async () => { try { return (await fetch("http://${host}/x")).status; } catch (e) { return e.name; } }`, egress: { credentials: [name] }, limits: { timeoutMs: 5_000 } }),
+      await execute({
+        code: `export default async () => { try { return (await fetch("http://${host}/x")).status; } catch (e) { return e.name; } }`,
+        egress: { credentials: [name] },
+        limits: { timeoutMs: 5_000 },
+      }),
     );
     expect(injected.egress[0]?.credentials).toBeUndefined();
-    const placeholder = expectFailure(await execute({ code: `export default async (_, env) => fetch("http://${host}/x", { headers: { authorization: env.SECRETS["${name}"] } })`, egress: { credentials: [name] }, limits: { timeoutMs: 5_000 } }));
+    const placeholder = expectFailure(
+      await execute({
+        code: `export default async (_, env) => fetch("http://${host}/x", { headers: { authorization: env.SECRETS["${name}"] } })`,
+        egress: { credentials: [name] },
+        limits: { timeoutMs: 5_000 },
+      }),
+    );
     expect(placeholder.error.type).toBe("egress_denied");
     expect(placeholder.error.message).toContain("over https");
   });
@@ -196,7 +240,10 @@ describe("credentials", () => {
 
   it("refuses a redirect to a host outside the policy", async () => {
     const res = expectFailure(
-      await execute({ code: `export default () => fetch("${upstream}/redirect?to=${encodeURIComponent("http://169.254.169.254/")}")`, egress: { allow: [upstreamHost] } }),
+      await execute({
+        code: `export default () => fetch("${upstream}/redirect?to=${encodeURIComponent("http://169.254.169.254/")}")`,
+        egress: { allow: [upstreamHost] },
+      }),
     );
     expect(res.error.type).toBe("egress_denied");
   });
@@ -208,16 +255,31 @@ describe("credentials", () => {
     await env.KV.put(`__dwl/credentials/other/${name}`, stored ?? "");
     const path = `/moved-${unique()}`;
     // The copy does not open, so the credential (and the hosts it would grant) is not there.
-    const res = expectFailure(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } }, OTHER_TENANT_KEY));
+    const res = expectFailure(
+      await execute(
+        {
+          code: `export default async () => (await fetch("${upstream}${path}")).status`,
+          egress: { credentials: [name] },
+        },
+        OTHER_TENANT_KEY,
+      ),
+    );
     expect(res.error.type).toBe("egress_denied");
-    expect(res.error.message).toContain(`credential "${name}" could not be opened (it does not decrypt with this loader's encryption key`);
+    expect(res.error.message).toContain(
+      `credential "${name}" could not be opened (it does not decrypt with this loader's encryption key`,
+    );
     expect(await seen(path)).toBeNull();
   });
 
   it("redacts query values of credential-bearing requests in the audit", async () => {
     const name = `q${unique()}`;
     await putCredential(name, { value: "v-for-query", hosts: [upstreamHost] });
-    const res = expectOk(await execute({ code: `export default async () => (await fetch("${upstream}/q?token=abc&x=1")).status`, egress: { credentials: [name] } }));
+    const res = expectOk(
+      await execute({
+        code: `export default async () => (await fetch("${upstream}/q?token=abc&x=1")).status`,
+        egress: { credentials: [name] },
+      }),
+    );
     expect(res.egress[0]?.url).toBe(`${upstream}/q?token=REDACTED&x=REDACTED`);
   });
 
@@ -230,13 +292,32 @@ describe("credentials", () => {
       // The run is admitted (the credential exists); opening it in the gateway then fails.
       vi.spyOn(CredentialStore.prototype, "open").mockRejectedValue(new Error("injected: KV get failed"));
       const path = `/down-${unique()}`;
-      const res = expectFailure(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } }));
-      expect(res.error.message).toContain(`credential "${name}" could not be opened (the credential store is unavailable`);
+      const res = expectFailure(
+        await execute({
+          code: `export default async () => (await fetch("${upstream}${path}")).status`,
+          egress: { credentials: [name] },
+        }),
+      );
+      expect(res.error.message).toContain(
+        `credential "${name}" could not be opened (the credential store is unavailable`,
+      );
       expect(JSON.stringify(res)).not.toContain("injected: KV get failed");
-      expect(res.egress).toEqual([expect.objectContaining({ url: `${upstream}${path}`, denied: expect.stringContaining("credential store is unavailable") })]);
+      expect(res.egress).toEqual([
+        expect.objectContaining({
+          url: `${upstream}${path}`,
+          denied: expect.stringContaining("credential store is unavailable"),
+        }),
+      ]);
       expect(await seen(path)).toBeNull();
       vi.restoreAllMocks();
-      expect(expectOk(await execute({ code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { credentials: [name] } })).result).toBe(200);
+      expect(
+        expectOk(
+          await execute({
+            code: `export default async () => (await fetch("${upstream}${path}")).status`,
+            egress: { credentials: [name] },
+          }),
+        ).result,
+      ).toBe(200);
     });
   });
 });

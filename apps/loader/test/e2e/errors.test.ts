@@ -10,13 +10,17 @@ describe("compile errors", () => {
   });
 
   it("names a relative import that matches no file", async () => {
-    const res = expectFailure(await execute({ files: { "index.ts": "import { x } from './missing';\nexport default () => x;" } }));
+    const res = expectFailure(
+      await execute({ files: { "index.ts": "import { x } from './missing';\nexport default () => x;" } }),
+    );
     expect(res.error.type).toBe("compile");
     expect(res.error.message).toContain('"./missing"');
   });
 
   it("asks for a dependencies entry for an unlisted npm import", async () => {
-    const res = expectFailure(await execute({ code: "import { Hono } from 'hono';\nexport default () => new Hono();" }));
+    const res = expectFailure(
+      await execute({ code: "import { Hono } from 'hono';\nexport default () => new Hono();" }),
+    );
     expect(res.error.type).toBe("compile");
     expect(res.error.message).toContain('"dependencies": { "hono"');
   });
@@ -28,7 +32,8 @@ describe("runtime errors", () => {
       await execute({
         files: {
           "index.ts": "import { fail } from './lib/fail.ts';\n\nexport default () => {\n  return fail('boom');\n};\n",
-          "lib/fail.ts": "interface Nothing { a: number }\n\nexport function fail(why: string): never {\n  throw new RangeError(why);\n}\n",
+          "lib/fail.ts":
+            "interface Nothing { a: number }\n\nexport function fail(why: string): never {\n  throw new RangeError(why);\n}\n",
         },
       }),
     );
@@ -61,7 +66,12 @@ describe("runtime errors", () => {
 
 describe("limits enforced during the run", () => {
   it("ends a long setTimeout with `timeout`, then keeps serving", async () => {
-    const res = expectFailure(await execute({ code: "export default () => new Promise((r) => setTimeout(r, 60_000))", limits: { timeoutMs: 300 } }));
+    const res = expectFailure(
+      await execute({
+        code: "export default () => new Promise((r) => setTimeout(r, 60_000))",
+        limits: { timeoutMs: 300 },
+      }),
+    );
     expect(res.error.type).toBe("timeout");
     expect(res.timing.runMs).toBeGreaterThanOrEqual(250);
     expect(expectOk(await execute({ code: "export default () => 'next'" })).result).toBe("next");
@@ -84,7 +94,8 @@ describe("limits enforced during the run", () => {
   });
 
   it("counts each outbound request against limits.subRequests", async () => {
-    const code = "export default async () => { for (let i = 0; i < 3; i++) await fetch('https://example.com/').catch(() => {}); return 'done'; }";
+    const code =
+      "export default async () => { for (let i = 0; i < 3; i++) await fetch('https://example.com/').catch(() => {}); return 'done'; }";
     expect(expectFailure(await execute({ code, limits: { subRequests: 2 } })).error.type).toBe("subrequest_limit");
     const within = expectOk(await execute({ code, limits: { subRequests: 3 } }));
     expect(within.result).toBe("done");

@@ -6,7 +6,11 @@ describe("per-tenant concurrency", () => {
     const started = Date.now();
     const code = `export default () => new Promise((r) => setTimeout(() => r("done"), 400)); // ${crypto.randomUUID()}`;
     const flood = Array.from({ length: 60 }, () =>
-      call("/execute", { method: "POST", body: JSON.stringify({ code }) }).then(async (res) => ({ status: res.status, retryAfter: res.headers.get("retry-after"), body: await res.json() })),
+      call("/execute", { method: "POST", body: JSON.stringify({ code }) }).then(async (res) => ({
+        status: res.status,
+        retryAfter: res.headers.get("retry-after"),
+        body: await res.json(),
+      })),
     );
     const quiet = await execute({ code: "export default () => 'other tenant served'" }, OTHER_TENANT_KEY);
     const results = await Promise.all(flood);

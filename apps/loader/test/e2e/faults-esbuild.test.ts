@@ -15,7 +15,9 @@ const typescript = () => `const n: number = 21; // ${crypto.randomUUID()}\nexpor
 async function expectBundlerUnavailable(response: Response): Promise<void> {
   const text = await response.text();
   expect(response.status, text).toBe(500);
-  expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({ error: { type: "internal", message: BUNDLER_UNAVAILABLE_MESSAGE } });
+  expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({
+    error: { type: "internal", message: BUNDLER_UNAVAILABLE_MESSAGE },
+  });
   expect(text).not.toContain(CAUSE);
 }
 

@@ -10,7 +10,15 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { SandboxRecord } from "../../src/sandboxes/registry.ts";
 import { call, execute, expectFailure, expectOk } from "../helpers.ts";
-import { callWithEnv, envWith, failBindingMethod, fault, INTERNAL_DETAIL, namespaceWithStubOverrides, withOverrides } from "../faults.ts";
+import {
+  callWithEnv,
+  envWith,
+  failBindingMethod,
+  fault,
+  INTERNAL_DETAIL,
+  namespaceWithStubOverrides,
+  withOverrides,
+} from "../faults.ts";
 
 const ns = () => `faults-${crypto.randomUUID().slice(0, 8)}`;
 const RETRY = "failed: the storage service returned an error; retrying may help";
@@ -40,26 +48,54 @@ describe("storage errors inside a program", () => {
     ["FILES", "put", "env.FILES.put('charts/pi.svg', '<svg/>')", 'FILES put of "charts/pi.svg"'],
     ["FILES", "delete", "env.FILES.delete(['a', 'b'])", "FILES delete of 2 keys"],
     ["FILES", "list", "env.FILES.list()", "FILES list"],
-  ] as const)("%s %s failing is a StorageError naming the call, and the next run works", async (binding, method, expression, what) => {
-    const namespace = ns();
-    failBindingMethod(binding === "KV" ? env.KV : env.FILES, method);
-    await expectProgramError(`export default async (_, env) => ${expression}`, namespace, "StorageError", `${what} ${RETRY}`);
-    vi.restoreAllMocks();
-    expectOk(await execute({ code: `export default async (_, env) => { await ${expression}; return "served"; }`, storage: { namespace } }));
-  });
+  ] as const)(
+    "%s %s failing is a StorageError naming the call, and the next run works",
+    async (binding, method, expression, what) => {
+      const namespace = ns();
+      failBindingMethod(binding === "KV" ? env.KV : env.FILES, method);
+      await expectProgramError(
+        `export default async (_, env) => ${expression}`,
+        namespace,
+        "StorageError",
+        `${what} ${RETRY}`,
+      );
+      vi.restoreAllMocks();
+      expectOk(
+        await execute({
+          code: `export default async (_, env) => { await ${expression}; return "served"; }`,
+          storage: { namespace },
+        }),
+      );
+    },
+  );
 
   it("is an exception the program can catch and go on from", async () => {
     failBindingMethod(env.KV, "get");
-    const code = "export default async (_, env) => { try { await env.KV.get('k'); } catch (e) { return [e instanceof Error, e.name, e.message]; } }";
-    expect(expectOk(await execute({ code, storage: { namespace: ns() } })).result).toEqual([true, "StorageError", `KV get of "k" ${RETRY}`]);
+    const code =
+      "export default async (_, env) => { try { await env.KV.get('k'); } catch (e) { return [e instanceof Error, e.name, e.message]; } }";
+    expect(expectOk(await execute({ code, storage: { namespace: ns() } })).result).toEqual([
+      true,
+      "StorageError",
+      `KV get of "k" ${RETRY}`,
+    ]);
   });
 
   it("still reports the program's own mistakes as such, not as storage failures", async () => {
     failBindingMethod(env.KV, "put");
     failBindingMethod(env.FILES, "put");
     const namespace = ns();
-    await expectProgramError("export default async (_, env) => env.KV.put('../escape', 'x')", namespace, "StorageKeyError", expect.stringContaining("..") as unknown as string);
-    await expectProgramError("export default async (_, env) => env.FILES.put('big', 'x'.repeat(10 * 1024 * 1024 + 1))", namespace, "StorageLimitError", expect.stringContaining("over the") as unknown as string);
+    await expectProgramError(
+      "export default async (_, env) => env.KV.put('../escape', 'x')",
+      namespace,
+      "StorageKeyError",
+      expect.stringContaining("..") as unknown as string,
+    );
+    await expectProgramError(
+      "export default async (_, env) => env.FILES.put('big', 'x'.repeat(10 * 1024 * 1024 + 1))",
+      namespace,
+      "StorageLimitError",
+      expect.stringContaining("over the") as unknown as string,
+    );
   });
 
   it("refuses a KV expiration in the past itself, instead of passing KV's refusal on as a storage failure", async () => {
@@ -70,15 +106,32 @@ describe("storage errors inside a program", () => {
       "expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now",
     );
     const later = Math.floor(Date.now() / 1000) + 3600;
-    expectOk(await execute({ code: `export default async (_, env) => env.KV.put('k', 'v', { expiration: ${later} })`, storage: { namespace: ns() } }));
+    expectOk(
+      await execute({
+        code: `export default async (_, env) => env.KV.put('k', 'v', { expiration: ${later} })`,
+        storage: { namespace: ns() },
+      }),
+    );
   });
 
   it("leaves no file behind when R2 refuses the write", async () => {
     const namespace = ns();
     failBindingMethod(env.FILES, "put");
-    await expectProgramError("export default async (_, env) => env.FILES.put('report.json', '{}')", namespace, "StorageError", `FILES put of "report.json" ${RETRY}`);
+    await expectProgramError(
+      "export default async (_, env) => env.FILES.put('report.json', '{}')",
+      namespace,
+      "StorageError",
+      `FILES put of "report.json" ${RETRY}`,
+    );
     vi.restoreAllMocks();
-    expect(expectOk(await execute({ code: "export default async (_, env) => env.FILES.head('report.json')", storage: { namespace } })).result).toBeNull();
+    expect(
+      expectOk(
+        await execute({
+          code: "export default async (_, env) => env.FILES.head('report.json')",
+          storage: { namespace },
+        }),
+      ).result,
+    ).toBeNull();
   });
 });
 
@@ -88,7 +141,9 @@ describe("storage errors in /files", () => {
     const res = await call("/files/faults/report.json");
     const text = await res.text();
     expect(res.status, text).toBe(500);
-    expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({ error: { type: "internal", message: `FILES get of "report.json" ${RETRY}` } });
+    expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({
+      error: { type: "internal", message: `FILES get of "report.json" ${RETRY}` },
+    });
     vi.restoreAllMocks();
     expect((await call("/files/faults/report.json")).status).toBe(404);
   });
@@ -120,17 +175,28 @@ async function expectCreateFails(faultyEnv: Env, message: string | RegExp): Prom
   expect((await call("/sandboxes", { method: "POST", body: JSON.stringify({ code }) })).status).toBe(201);
 }
 
-const rejecting = (kind: "Error" | "TypeError" = "Error") => () => Promise.reject(fault(kind));
+const rejecting =
+  (kind: "Error" | "TypeError" = "Error") =>
+  () =>
+    Promise.reject(fault(kind));
 
 describe("sandbox create with failing storage", () => {
   it("R2 refusing the bundle: no registry row is left", async () => {
-    await expectCreateFails(envWith({ FILES: withOverrides(env.FILES, { put: rejecting() }) }), "the bundle store failed: the sandbox was not created; retry the request");
+    await expectCreateFails(
+      envWith({ FILES: withOverrides(env.FILES, { put: rejecting() }) }),
+      "the bundle store failed: the sandbox was not created; retry the request",
+    );
   });
 
   it("the registry refusing the row: no bundle is left", async () => {
     let refused = 0;
-    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({ create: () => (refused++, Promise.reject(fault())) }));
-    await expectCreateFails(envWith({ SANDBOXES }), "the sandbox registry failed: the sandbox was not created; retry the request");
+    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({
+      create: () => (refused++, Promise.reject(fault())),
+    }));
+    await expectCreateFails(
+      envWith({ SANDBOXES }),
+      "the sandbox registry failed: the sandbox was not created; retry the request",
+    );
     expect(refused).toBe(1);
   });
 
@@ -142,13 +208,23 @@ describe("sandbox create with failing storage", () => {
         throw fault();
       },
     }));
-    await expectCreateFails(envWith({ SANDBOXES }), "the sandbox registry failed: the sandbox was not created; retry the request");
+    await expectCreateFails(
+      envWith({ SANDBOXES }),
+      "the sandbox registry failed: the sandbox was not created; retry the request",
+    );
     expect(written).toEqual([expect.stringMatching(/^sb_/)]);
   });
 
   it("the registry unreachable from the start: refused before anything is bundled or stored", async () => {
-    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({ admitWrite: rejecting(), reserveBundle: rejecting(), create: rejecting() }));
-    await expectCreateFails(envWith({ SANDBOXES }), "the sandbox registry failed: the sandbox was not created; retry the request");
+    const SANDBOXES = namespaceWithStubOverrides(env.SANDBOXES, () => ({
+      admitWrite: rejecting(),
+      reserveBundle: rejecting(),
+      create: rejecting(),
+    }));
+    await expectCreateFails(
+      envWith({ SANDBOXES }),
+      "the sandbox registry failed: the sandbox was not created; retry the request",
+    );
   });
 
   it("says which sandbox may remain when even the clean-up fails", async () => {
@@ -160,7 +236,10 @@ describe("sandbox create with failing storage", () => {
       delete: rejecting(),
     }));
     const before = await sandboxIds();
-    const res = await callWithEnv(envWith({ SANDBOXES }), "/sandboxes", { method: "POST", body: JSON.stringify({ code: `export default () => "${crypto.randomUUID()}"` }) });
+    const res = await callWithEnv(envWith({ SANDBOXES }), "/sandboxes", {
+      method: "POST",
+      body: JSON.stringify({ code: `export default () => "${crypto.randomUUID()}"` }),
+    });
     expect(res.status).toBe(500);
     const { error } = RequestErrorBodySchema.parse(await res.json());
     const left = (await sandboxIds()).filter((id) => !before.includes(id));
@@ -174,18 +253,25 @@ describe("sandbox create with failing storage", () => {
 });
 
 describe("credential store failing", () => {
-  const kvFailing = (method: "get" | "put" | "list" | "delete") => envWith({ KV: withOverrides(env.KV, { [method]: rejecting() }) });
+  const kvFailing = (method: "get" | "put" | "list" | "delete") =>
+    envWith({ KV: withOverrides(env.KV, { [method]: rejecting() }) });
 
   async function expectStoreError(res: Response, op: string): Promise<void> {
     const text = await res.text();
     expect(res.status, text).toBe(500);
-    expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({ error: { type: "internal", message: `the credential store is unavailable (KV ${op} failed); retry the request` } });
+    expect(RequestErrorBodySchema.parse(JSON.parse(text))).toEqual({
+      error: { type: "internal", message: `the credential store is unavailable (KV ${op} failed); retry the request` },
+    });
     expect(text).not.toContain(INTERNAL_DETAIL);
   }
 
   const put = (faultyEnv: Env, name: string) =>
-    callWithEnv(faultyEnv, `/credentials/${name}`, { method: "PUT", body: JSON.stringify({ value: "ghp_secret_value", hosts: ["api.example.com"] }) });
-  const names = async () => ((await (await call("/credentials")).json()) as { credentials: { name: string }[] }).credentials.map((c) => c.name);
+    callWithEnv(faultyEnv, `/credentials/${name}`, {
+      method: "PUT",
+      body: JSON.stringify({ value: "ghp_secret_value", hosts: ["api.example.com"] }),
+    });
+  const names = async () =>
+    ((await (await call("/credentials")).json()) as { credentials: { name: string }[] }).credentials.map((c) => c.name);
 
   it("PUT with KV refusing the write: a clear error and no credential", async () => {
     const name = `fault-${crypto.randomUUID().slice(0, 8)}`;
@@ -199,7 +285,10 @@ describe("credential store failing", () => {
     const name = `fault-${crypto.randomUUID().slice(0, 8)}`;
     expect((await put(env, name)).status).toBe(200);
     await expectStoreError(await callWithEnv(kvFailing("list"), "/credentials"), "list");
-    await expectStoreError(await callWithEnv(kvFailing("delete"), `/credentials/${name}`, { method: "DELETE" }), "delete");
+    await expectStoreError(
+      await callWithEnv(kvFailing("delete"), `/credentials/${name}`, { method: "DELETE" }),
+      "delete",
+    );
     expect(await names()).toContain(name);
   });
 

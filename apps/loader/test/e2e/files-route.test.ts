@@ -7,12 +7,18 @@ const ns = () => `files-${crypto.randomUUID().slice(0, 8)}`;
 describe("/files", () => {
   it("uploads, lists, heads, downloads and deletes within the tenant's namespace", async () => {
     const namespace = ns();
-    const put = await call(`/files/${namespace}/notes/hello.txt`, { method: "PUT", body: "hello files", headers: { "content-type": "text/plain" } });
+    const put = await call(`/files/${namespace}/notes/hello.txt`, {
+      method: "PUT",
+      body: "hello files",
+      headers: { "content-type": "text/plain" },
+    });
     expect(put.status).toBe(201);
     expect(await put.json()).toMatchObject({ key: "notes/hello.txt", size: 11 });
 
     const list = await call(`/files/${namespace}?prefix=notes/`);
-    expect(((await list.json()) as { objects: { key: string }[] }).objects.map((o) => o.key)).toEqual(["notes/hello.txt"]);
+    expect(((await list.json()) as { objects: { key: string }[] }).objects.map((o) => o.key)).toEqual([
+      "notes/hello.txt",
+    ]);
 
     const head = await call(`/files/${namespace}/notes/hello.txt`, { method: "HEAD" });
     expect(head.status).toBe(200);
@@ -32,7 +38,12 @@ describe("/files", () => {
   it("shares the namespace with env.FILES in programs", async () => {
     const namespace = ns();
     await call(`/files/${namespace}/from-http.txt`, { method: "PUT", body: "uploaded" });
-    const res = expectOk(await execute({ code: "export default async (_, env) => (await env.FILES.get('from-http.txt')).text()", storage: { namespace } }));
+    const res = expectOk(
+      await execute({
+        code: "export default async (_, env) => (await env.FILES.get('from-http.txt')).text()",
+        storage: { namespace },
+      }),
+    );
     expect(res.result).toBe("uploaded");
   });
 
@@ -61,7 +72,9 @@ describe("/files", () => {
 describe("the Monte Carlo π demo", () => {
   it("estimates π, saves the chart and serves it as SVG", async () => {
     const namespace = ns();
-    const res = expectOk(await execute({ code: piProgram, input: { points: 20_000 }, storage: { namespace }, limits: { cpuMs: 5_000 } }));
+    const res = expectOk(
+      await execute({ code: piProgram, input: { points: 20_000 }, storage: { namespace }, limits: { cpuMs: 5_000 } }),
+    );
     const result = res.result as { estimate: number; points: number; chart: string };
     expect(result.points).toBe(20_000);
     expect(Math.abs(result.estimate - Math.PI)).toBeLessThan(0.1);

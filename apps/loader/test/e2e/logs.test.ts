@@ -22,7 +22,9 @@ describe("logs", () => {
 
   it("captures every console level in order, with objects rendered readably", async () => {
     const res = expectOk(
-      await execute({ code: "console.log('a', 1); console.info({ x: [1, 2] }); console.warn('w'); console.error(new Error('e').message); console.debug('d %s', 'fmt');" }),
+      await execute({
+        code: "console.log('a', 1); console.info({ x: [1, 2] }); console.warn('w'); console.error(new Error('e').message); console.debug('d %s', 'fmt');",
+      }),
     );
     expect(res.logs.map(({ level, message }) => [level, message])).toEqual([
       ["log", "a 1"],
@@ -36,7 +38,11 @@ describe("logs", () => {
   });
 
   it("stamps lines logged by the module's top-level code with time 0, not a negative clock", async () => {
-    const res = expectOk(await execute({ code: `console.log("at import"); export default () => { console.log("in run"); return 1; }; // ${crypto.randomUUID()}` }));
+    const res = expectOk(
+      await execute({
+        code: `console.log("at import"); export default () => { console.log("in run"); return 1; }; // ${crypto.randomUUID()}`,
+      }),
+    );
     expect(res.logs.map((entry) => entry.message)).toEqual(["at import", "in run"]);
     for (const entry of res.logs) expect(entry.time).toBeGreaterThanOrEqual(0);
     expect(res.logs[0]?.time).toBe(0);

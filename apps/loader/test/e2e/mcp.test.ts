@@ -2,12 +2,28 @@ import { describe, expect, it } from "vitest";
 import { call } from "../helpers.ts";
 
 interface RpcResponse {
-  result?: { tools?: { name: string; description: string; inputSchema: unknown; annotations?: Record<string, unknown> }[]; capabilities?: { tools?: { listChanged?: boolean } }; instructions?: string; content?: { type: string; text: string }[]; isError?: boolean; structuredContent?: Record<string, unknown>; serverInfo?: unknown };
+  result?: {
+    tools?: { name: string; description: string; inputSchema: unknown; annotations?: Record<string, unknown> }[];
+    capabilities?: { tools?: { listChanged?: boolean } };
+    instructions?: string;
+    content?: { type: string; text: string }[];
+    isError?: boolean;
+    structuredContent?: Record<string, unknown>;
+    serverInfo?: unknown;
+  };
   error?: { code: number; message: string };
 }
 
-async function rpc(method: string, params: unknown, accept = "application/json, text/event-stream"): Promise<RpcResponse> {
-  const res = await call("/mcp", { method: "POST", headers: { accept, "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+async function rpc(
+  method: string,
+  params: unknown,
+  accept = "application/json, text/event-stream",
+): Promise<RpcResponse> {
+  const res = await call("/mcp", {
+    method: "POST",
+    headers: { accept, "content-type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
   expect(res.status).toBe(200);
   const text = await res.text();
   if (res.headers.get("content-type")?.includes("text/event-stream")) {
@@ -22,14 +38,22 @@ const text = (res: RpcResponse) => res.result?.content?.map((c) => c.text).join(
 
 describe("MCP server", () => {
   it("initialises and lists exactly two tools", async () => {
-    const init = await rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } });
+    const init = await rpc("initialize", {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "test", version: "1" },
+    });
     expect(init.result?.serverInfo).toMatchObject({ name: "dwl" });
     const tools = (await rpc("tools/list", {})).result?.tools ?? [];
     expect(tools.map((t) => t.name).sort()).toEqual(["execute", "search"]);
   });
 
   it("says how to use its tools, marks search read-only and execute open-world, and never announces list changes", async () => {
-    const init = await rpc("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "test", version: "1" } });
+    const init = await rpc("initialize", {
+      protocolVersion: "2025-06-18",
+      capabilities: {},
+      clientInfo: { name: "test", version: "1" },
+    });
     expect(init.result?.instructions).toContain("`search`");
     expect(init.result?.capabilities?.tools?.listChanged).toBe(false);
     const tools = (await rpc("tools/list", {})).result?.tools ?? [];
@@ -39,7 +63,11 @@ describe("MCP server", () => {
   });
 
   it("answers over text/event-stream when the client prefers it", async () => {
-    const res = await call("/mcp", { method: "POST", headers: { accept: "text/event-stream, application/json", "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list", params: {} }) });
+    const res = await call("/mcp", {
+      method: "POST",
+      headers: { accept: "text/event-stream, application/json", "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list", params: {} }),
+    });
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     expect(await res.text()).toContain('"name":"execute"');
   });
@@ -54,7 +82,10 @@ describe("MCP server", () => {
   });
 
   it("execute runs a program and reports result and logs", async () => {
-    const res = await callTool("execute", { code: "async (input) => { console.log('summing'); return input.reduce((a, b) => a + b, 0) }", input: [1, 2, 3] });
+    const res = await callTool("execute", {
+      code: "async (input) => { console.log('summing'); return input.reduce((a, b) => a + b, 0) }",
+      input: [1, 2, 3],
+    });
     expect(res.result?.isError).toBe(false);
     expect(text(res)).toContain("result:\n6");
     expect(text(res)).toContain("[log] summing");
@@ -62,7 +93,9 @@ describe("MCP server", () => {
   });
 
   it("execute reports a runtime error with the user's line, as an error result", async () => {
-    const res = await callTool("execute", { code: "export default () => {\n  const user = undefined;\n  return user.name;\n}" });
+    const res = await callTool("execute", {
+      code: "export default () => {\n  const user = undefined;\n  return user.name;\n}",
+    });
     expect(res.result?.isError).toBe(true);
     expect(text(res)).toContain("error (runtime): TypeError");
     expect(text(res)).toMatch(/index\.ts:3:\d+/);

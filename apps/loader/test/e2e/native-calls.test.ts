@@ -23,7 +23,8 @@ const ns = () => `native-${crypto.randomUUID().slice(0, 8)}`;
  * A default (string-comparing) sort of 3e5 random numbers: ~0.5 s, in one native call
  * (getRandomValues fills at most 64 KiB a call, hence the short loop).
  */
-const SORT = "const u = new Uint32Array(3e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const a = Array.from(u); a.sort();";
+const SORT =
+  "const u = new Uint32Array(3e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const a = Array.from(u); a.sort();";
 /** A 6 MB string split into characters and joined again: ~0.2 s (the split alone ~20 ms). */
 const SPLIT = 'const joined = "xy".repeat(3e6).split("").join(",");';
 /** A regex replace over 5 MB: ~0.5 s. */
@@ -32,9 +33,11 @@ const REGEX = 'const replaced = "ab".repeat(2.5e6).replace(/b/g, "cd");';
 const PARSE = 'const parsed = JSON.parse("[" + \'{"a":[1,2,3],"b":"xyz","c":{"d":true}},\'.repeat(3e5) + "1]");';
 
 /** JSON.stringify of 3e5 small objects, built without metered code. */
-const STRINGIFY = 'const items = new Array(3e5).fill({ a: [1, 2, 3], b: "xyz", c: { d: true } }); const text = JSON.stringify(items);';
+const STRINGIFY =
+  'const items = new Array(3e5).fill({ a: [1, 2, 3], b: "xyz", c: { d: true } }); const text = JSON.stringify(items);';
 /** An Intl.Collator sort of 1e5 random number strings (a native comparator: no metered code runs). */
-const COLLATOR = 'const u = new Uint32Array(1e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const words = Array.from(u).map(String); words.sort(new Intl.Collator("de").compare);';
+const COLLATOR =
+  'const u = new Uint32Array(1e5); for (let i = 0; i < u.length; i += 16384) crypto.getRandomValues(u.subarray(i, i + 16384)); const words = Array.from(u).map(String); words.sort(new Intl.Collator("de").compare);';
 /** SHA-256 of 64 MiB (the issue's report hashed 200 MB). */
 const DIGEST = "const buffer = new Uint8Array(64 * 1024 * 1024); await crypto.subtle.digest('SHA-256', buffer);";
 
@@ -58,31 +61,44 @@ describe("native calls that take a run past cpuMs", () => {
     ["an Intl.Collator sort", COLLATOR],
     ["hashing tens of megabytes", DIGEST],
   ] as const) {
-    it(`ends ${kind} as the run's last work with cpu_limit, not ok`, () => expectNativeCpuLimit(`export default async () => { ${work} return 1; }`));
+    it(`ends ${kind} as the run's last work with cpu_limit, not ok`, () =>
+      expectNativeCpuLimit(`export default async () => { ${work} return 1; }`));
   }
 
   it("charges native work done right after an awaited KV call", () =>
     expectNativeCpuLimit(`export default async (_, env) => { await env.KV.get("nothing"); ${SORT} return 1; }`));
 
   it("charges native work done after starting a KV call, before awaiting it", () =>
-    expectNativeCpuLimit(`export default async (_, env) => { const pending = env.KV.get("nothing"); ${SORT} await pending; return 1; }`));
+    expectNativeCpuLimit(
+      `export default async (_, env) => { const pending = env.KV.get("nothing"); ${SORT} await pending; return 1; }`,
+    ));
 
   it("charges native work in a timer callback", () =>
-    expectNativeCpuLimit(`export default async () => { await new Promise((resolve) => setTimeout(() => { ${SORT} resolve(); }, 5)); return 1; }`));
+    expectNativeCpuLimit(
+      `export default async () => { await new Promise((resolve) => setTimeout(() => { ${SORT} resolve(); }, 5)); return 1; }`,
+    ));
 
-  it("charges native work in a fetch handler", () => expectNativeCpuLimit(`export default { fetch() { ${PARSE} return new Response("x"); } }`));
+  it("charges native work in a fetch handler", () =>
+    expectNativeCpuLimit(`export default { fetch() { ${PARSE} return new Response("x"); } }`));
 
   it("answers a sandbox's HTTP request whose handler ends in native work with cpu_limit", async () => {
     const sandboxFor = async (code: string) => {
-      const created = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code, limits: { cpuMs: 10 } }) });
+      const created = await call("/sandboxes", {
+        method: "POST",
+        body: JSON.stringify({ code, limits: { cpuMs: 10 } }),
+      });
       expect(created.status).toBe(201);
       return ((await created.json()) as { id: string }).id;
     };
-    const heavy = await sandboxFor(`export default { async fetch(request) { await request.text(); ${SORT} return new Response("sorted"); } };${fresh()}`);
+    const heavy = await sandboxFor(
+      `export default { async fetch(request) { await request.text(); ${SORT} return new Response("sorted"); } };${fresh()}`,
+    );
     const res = await call(`/sandboxes/${heavy}/http/`, { method: "POST", body: "x" });
     expect(res.status).toBe(500);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe("cpu_limit");
-    const light = await sandboxFor(`export default { async fetch(_, env) { await env.KV.put("k", "v"); return new Response(await env.KV.get("k")); } };${fresh()}`);
+    const light = await sandboxFor(
+      `export default { async fetch(_, env) { await env.KV.put("k", "v"); return new Response(await env.KV.get("k")); } };${fresh()}`,
+    );
     expect(await (await call(`/sandboxes/${light}/http/`)).text()).toBe("v");
   });
 
@@ -113,13 +129,25 @@ describe("I/O-bound runs under a small cpuMs", () => {
   }
   return seen;
 };${fresh()}`;
-    const res = await execute({ code, tools: ["notes", "json-api"], storage: { namespace: ns() }, egress: { allow: [upstreamHost] }, limits: { cpuMs: 50, subRequests: 20, timeoutMs: 20_000 } });
+    const res = await execute({
+      code,
+      tools: ["notes", "json-api"],
+      storage: { namespace: ns() },
+      egress: { allow: [upstreamHost] },
+      limits: { cpuMs: 50, subRequests: 20, timeoutMs: 20_000 },
+    });
     expect(expectOk(res).result).toBe(15);
   });
 
   it("stays ok reading notes like the notes tool's own test (three round trips)", async () => {
     const namespace = ns();
-    expectOk(await execute({ code: "export default async (_, env) => env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel'])", tools: ["notes"], storage: { namespace } }));
+    expectOk(
+      await execute({
+        code: "export default async (_, env) => env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel'])",
+        tools: ["notes"],
+        storage: { namespace },
+      }),
+    );
     const res = await execute({
       code: `export default async (_, env) => ({ found: (await env.NOTES.search('louvre')).length, tagged: (await env.NOTES.list('travel')).length, all: (await env.NOTES.list()).length });${fresh()}`,
       tools: ["notes"],

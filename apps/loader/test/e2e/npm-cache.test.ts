@@ -10,7 +10,8 @@ import { clearMetadataMemory } from "../../src/npm/registry.ts";
 import { requestCounts } from "../npm-registry/registry.ts";
 import { execute, expectOk } from "../helpers.ts";
 
-const probe = (x: string) => `import { probe } from "dwl-cache-e2e";\nexport default () => probe(${JSON.stringify(x)});`;
+const probe = (x: string) =>
+  `import { probe } from "dwl-cache-e2e";\nexport default () => probe(${JSON.stringify(x)});`;
 
 const honoApp = (greeting: string) => `import { Hono } from "hono";
 import { cors } from "hono/cors";
@@ -23,7 +24,8 @@ export default app;`;
 async function forgetPackages(): Promise<void> {
   clearMetadataMemory();
   clearPackageMemory();
-  for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects) await env.FILES.delete(key);
+  for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects)
+    await env.FILES.delete(key);
   for (const { name } of (await env.KV.list({ prefix: "__dwl/npm/" })).keys) await env.KV.delete(name);
 }
 
@@ -65,7 +67,12 @@ describe("npm caches through /execute", () => {
     clearPackageMemory();
     const storage = expectOk(await execute({ code: honoApp("from storage"), dependencies, request }));
     const hit = expectOk(await execute({ code: honoApp("from storage"), dependencies, request }));
-    expect([cold.timing.cached, warm.timing.cached, storage.timing.cached, hit.timing.cached]).toEqual([false, false, false, true]);
+    expect([cold.timing.cached, warm.timing.cached, storage.timing.cached, hit.timing.cached]).toEqual([
+      false,
+      false,
+      false,
+      true,
+    ]);
     expect(hit.result).toMatchObject({ status: 200, body: '{"greeting":"from storage"}' });
 
     // Figures for the record (run this file alone for quiet ones); only the hit is asserted,

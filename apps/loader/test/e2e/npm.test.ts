@@ -11,8 +11,18 @@ const app = new Hono();
 app.use("*", cors());
 app.get("/hi/:name", (c) => c.json({ hello: c.req.param("name") }));
 export default app;`;
-    const res = expectOk(await execute({ code, dependencies: { hono: "^4" }, request: { method: "GET", path: "/hi/dwl", headers: { origin: "https://example.com" } } }));
-    expect(res.result).toMatchObject({ status: 200, body: '{"hello":"dwl"}', headers: { "access-control-allow-origin": "*" } });
+    const res = expectOk(
+      await execute({
+        code,
+        dependencies: { hono: "^4" },
+        request: { method: "GET", path: "/hi/dwl", headers: { origin: "https://example.com" } },
+      }),
+    );
+    expect(res.result).toMatchObject({
+      status: 200,
+      body: '{"hello":"dwl"}',
+      headers: { "access-control-allow-origin": "*" },
+    });
   });
 
   it("validates input with zod", async () => {
@@ -25,8 +35,12 @@ export default (input: unknown) => {
   return parsed.success ? { ok: parsed.data } : { issues: parsed.error.issues.map((i) => i.path.join(".")) };
 };`;
     const dependencies = { zod: "^4.6.0" };
-    expect(expectOk(await execute({ code, dependencies, input: { name: "Ada", age: 36 } })).result).toEqual({ ok: { name: "Ada", age: 36 } });
-    expect(expectOk(await execute({ code, dependencies, input: { name: "", age: -1 } })).result).toEqual({ issues: ["name", "age"] });
+    expect(expectOk(await execute({ code, dependencies, input: { name: "Ada", age: 36 } })).result).toEqual({
+      ok: { name: "Ada", age: 36 },
+    });
+    expect(expectOk(await execute({ code, dependencies, input: { name: "", age: -1 } })).result).toEqual({
+      issues: ["name", "age"],
+    });
   });
 
   it("follows exports conditions (workerd first), subpaths, `imports`, long paths and JSON", async () => {
@@ -48,7 +62,12 @@ export default () => {
   const remapped = remapping({ version: 3, file: "out.js", sources: ["in.ts"], names: [], mappings: "AAAA" }, () => null);
   return [originalPositionFor(map, { line: 1, column: 0 }), remapped.sources];
 };`;
-    const res = expectOk(await execute({ code, dependencies: { "@jridgewell/trace-mapping": "0.3.9", "@jridgewell/remapping": "^2.3.0" } }));
+    const res = expectOk(
+      await execute({
+        code,
+        dependencies: { "@jridgewell/trace-mapping": "0.3.9", "@jridgewell/remapping": "^2.3.0" },
+      }),
+    );
     expect(res.result).toEqual([{ source: "in.ts", line: 1, column: 0, name: null }, ["in.ts"]]);
   });
 
@@ -59,18 +78,24 @@ export default () => {
 
   it("gives CommonJS code `require` of Node built-ins with Node's semantics", async () => {
     const code = `import ring from "dwl-cjs-builtins";\nexport default () => ring();`;
-    expect(expectOk(await execute({ code, dependencies: { "dwl-cjs-builtins": "1" } })).result).toBe("64696e67 cjs feature");
+    expect(expectOk(await execute({ code, dependencies: { "dwl-cjs-builtins": "1" } })).result).toBe(
+      "64696e67 cjs feature",
+    );
   });
 
   it("lets two versions of one package coexist, and links peers to the program's choice", async () => {
     const code = `import v from "dwl-versions";\nimport nested from "dwl-nested";\nimport peer from "dwl-peer-user";\nexport default () => [v, nested, peer];`;
-    const res = expectOk(await execute({ code, dependencies: { "dwl-versions": "1.0.0", "dwl-nested": "^1", "dwl-peer-user": "*" } }));
+    const res = expectOk(
+      await execute({ code, dependencies: { "dwl-versions": "1.0.0", "dwl-nested": "^1", "dwl-peer-user": "*" } }),
+    );
     expect(res.result).toEqual(["1.0.0", "nested sees 2.0.0", "peer sees 1.0.0"]);
   });
 
   it("leaves an optional peer absent, for the package to cope with at run time", async () => {
     const code = `import status from "dwl-optional-peer";\nexport default () => status;`;
-    expect(expectOk(await execute({ code, dependencies: { "dwl-optional-peer": "1" } })).result).toBe("optional peer absent");
+    expect(expectOk(await execute({ code, dependencies: { "dwl-optional-peer": "1" } })).result).toBe(
+      "optional peer absent",
+    );
   });
 
   it("runs a script that imports a package (imports hoisted out of the wrapper)", async () => {
@@ -95,7 +120,9 @@ export default () => {
   });
 
   it("does not touch the registry for a program that imports none of its dependencies", async () => {
-    const res = expectOk(await execute({ code: "export default () => 1", dependencies: { "dwl-no-such-package": "1" } }));
+    const res = expectOk(
+      await execute({ code: "export default () => 1", dependencies: { "dwl-no-such-package": "1" } }),
+    );
     expect(res.result).toBe(1);
   });
 });

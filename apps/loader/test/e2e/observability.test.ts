@@ -19,11 +19,23 @@ const executionEvents = (calls: string[]) =>
 describe("execution log line", () => {
   it("logs one structured line per execution, without user data", async () => {
     const calls = captureConsole();
-    const res = expectOk(await execute({ code: "export default (input) => { console.log('user log line'); return input.secret + '-result'; }", input: { secret: "hunter2" } }));
+    const res = expectOk(
+      await execute({
+        code: "export default (input) => { console.log('user log line'); return input.secret + '-result'; }",
+        input: { secret: "hunter2" },
+      }),
+    );
     // Local mode writes lines in batches (DWL_LOG_FLUSH_MS, 100 ms by default).
     await vi.waitFor(() => expect(executionEvents(calls)).toHaveLength(1), { timeout: 2_000 });
     const events = executionEvents(calls);
-    expect(events[0]).toMatchObject({ executionId: res.executionId, tenant: "local", kind: "execute", shape: "module", outcome: "ok", logLines: 1 });
+    expect(events[0]).toMatchObject({
+      executionId: res.executionId,
+      tenant: "local",
+      kind: "execute",
+      shape: "module",
+      outcome: "ok",
+      logLines: 1,
+    });
     expect(JSON.stringify(events[0])).not.toMatch(/hunter2|user log line/);
   });
 
@@ -37,7 +49,8 @@ describe("execution log line", () => {
 
   it("batches lines into one console call per interval, one JSON line per execution", async () => {
     const calls = captureConsole();
-    for (const id of ["a", "b", "c"]) logExecution({ executionId: id, tenant: "t", kind: "execute", outcome: "ok" }, 50);
+    for (const id of ["a", "b", "c"])
+      logExecution({ executionId: id, tenant: "t", kind: "execute", outcome: "ok" }, 50);
     expect(calls).toHaveLength(0);
     await vi.waitFor(() => expect(calls).toHaveLength(1), { timeout: 2_000 });
     expect(executionEvents(calls).map((e) => e.executionId)).toEqual(["a", "b", "c"]);

@@ -21,7 +21,9 @@ async function created(res: Response): Promise<SandboxInfo> {
 
 describe("public origin", () => {
   it("is the request's own origin when DWL_PUBLIC_ORIGIN is unset, whatever the client's headers say", async () => {
-    const sandbox = await created(await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: app }), headers: forged }));
+    const sandbox = await created(
+      await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: app }), headers: forged }),
+    );
     expect(sandbox.url).toBe(`http://loader.test/sandboxes/${sandbox.id}/http/`);
     const got = SandboxInfoSchema.parse(await (await call(`/sandboxes/${sandbox.id}`, { headers: forged })).json());
     expect(got.url).toBe(sandbox.url);
@@ -33,17 +35,22 @@ describe("public origin", () => {
 
   it("is DWL_PUBLIC_ORIGIN when set, for the sandbox's url and the request it sees", async () => {
     const env = envWith({ DWL_PUBLIC_ORIGIN: PUBLIC });
-    const sandbox = await created(await callWithEnv(env, "/sandboxes", { method: "POST", body: JSON.stringify({ code: app }), headers: forged }));
+    const sandbox = await created(
+      await callWithEnv(env, "/sandboxes", { method: "POST", body: JSON.stringify({ code: app }), headers: forged }),
+    );
     expect(sandbox.url).toBe(`${PUBLIC}/sandboxes/${sandbox.id}/http/`);
     const seen = await (await callWithEnv(env, `/sandboxes/${sandbox.id}/http/p?q=2`, { headers: forged })).text();
     expect(seen).toBe(`${PUBLIC}/p?q=2`);
   });
 
-  it.each(["http://127.0.0.1:8787/loader", "ftp://127.0.0.1", "127.0.0.1:8787", "http://127.0.0.1:8787/?a=1"])("refuses DWL_PUBLIC_ORIGIN %j clearly", async (origin) => {
-    const res = await callWithEnv(envWith({ DWL_PUBLIC_ORIGIN: origin }), "/sandboxes");
-    expect(res.status).toBe(500);
-    const body = RequestErrorBodySchema.parse(await res.json());
-    expect(body.error.type).toBe("not_configured");
-    expect(body.error.message).toContain("DWL_PUBLIC_ORIGIN must be an http(s) origin");
-  });
+  it.each(["http://127.0.0.1:8787/loader", "ftp://127.0.0.1", "127.0.0.1:8787", "http://127.0.0.1:8787/?a=1"])(
+    "refuses DWL_PUBLIC_ORIGIN %j clearly",
+    async (origin) => {
+      const res = await callWithEnv(envWith({ DWL_PUBLIC_ORIGIN: origin }), "/sandboxes");
+      expect(res.status).toBe(500);
+      const body = RequestErrorBodySchema.parse(await res.json());
+      expect(body.error.type).toBe("not_configured");
+      expect(body.error.message).toContain("DWL_PUBLIC_ORIGIN must be an http(s) origin");
+    },
+  );
 });

@@ -49,13 +49,19 @@ describe("request validation", () => {
   });
 
   it("answers 413 for input over 1 MiB", async () => {
-    const { status, body } = await executeRejected({ code: "export default (i) => i.length", input: "x".repeat(1024 * 1024) });
+    const { status, body } = await executeRejected({
+      code: "export default (i) => i.length",
+      input: "x".repeat(1024 * 1024),
+    });
     expect(status).toBe(413);
     expect(body.error.issues?.[0]?.path).toEqual(["input"]);
   });
 
   it("caps requested limits at the server maxima and reports them", async () => {
-    const res = await execute({ code: "export default () => 1", limits: { cpuMs: 1e9, timeoutMs: 1e9, subRequests: 1e6 } });
+    const res = await execute({
+      code: "export default () => 1",
+      limits: { cpuMs: 1e9, timeoutMs: 1e9, subRequests: 1e6 },
+    });
     expect(res.limits).toEqual({ cpuMs: 30_000, timeoutMs: 30_000, subRequests: 50 });
   });
 });

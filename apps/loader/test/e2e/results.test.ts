@@ -14,7 +14,18 @@ describe("result encoding", () => {
       await resultOf(
         `{ u: undefined, n: 12345678901234567890n, m: new Map([["k", 1], [2, "v"]]), s: new Set([1, 2]), d: new Date(0), t: new Uint8Array([1, 2, 255]), e: new TypeError("bad"), nan: NaN }`,
       ),
-    ).toEqual({ n: "12345678901234567890", m: [["k", 1], [2, "v"]], s: [1, 2], d: "1970-01-01T00:00:00.000Z", t: [1, 2, 255], e: { name: "TypeError", message: "bad" }, nan: null });
+    ).toEqual({
+      n: "12345678901234567890",
+      m: [
+        ["k", 1],
+        [2, "v"],
+      ],
+      s: [1, 2],
+      d: "1970-01-01T00:00:00.000Z",
+      t: [1, 2, 255],
+      e: { name: "TypeError", message: "bad" },
+      nan: null,
+    });
   });
 
   it("refuses a circular result with a clear runtime error", async () => {
@@ -24,7 +35,9 @@ describe("result encoding", () => {
   });
 
   it("reports a throwing getter in the result as a runtime error", async () => {
-    const res = expectFailure(await execute({ code: "export default () => ({ get x() { throw new Error('getter says no') } })" }));
+    const res = expectFailure(
+      await execute({ code: "export default () => ({ get x() { throw new Error('getter says no') } })" }),
+    );
     expect(res.error.type).toBe("runtime");
     expect(res.error.message).toContain("getter says no");
   });
@@ -32,14 +45,18 @@ describe("result encoding", () => {
   it("accepts a result of exactly the limit and refuses one byte more with output_too_large", async () => {
     // A JSON string of n characters encodes to n + 2 bytes (the quotes).
     const limit = 1024 * 1024;
-    expect(expectOk(await execute({ code: `export default () => "x".repeat(${limit - 2})` })).result).toHaveLength(limit - 2);
+    expect(expectOk(await execute({ code: `export default () => "x".repeat(${limit - 2})` })).result).toHaveLength(
+      limit - 2,
+    );
     const res = expectFailure(await execute({ code: `export default () => "x".repeat(${limit - 1})` }));
     expect(res.error.type).toBe("output_too_large");
   });
 
   it("returns a binary fetch response as base64", async () => {
     const res = expectOk(
-      await execute({ code: "export default { fetch() { return new Response(new Uint8Array([0, 255, 1]), { headers: { 'content-type': 'application/octet-stream' } }) } }" }),
+      await execute({
+        code: "export default { fetch() { return new Response(new Uint8Array([0, 255, 1]), { headers: { 'content-type': 'application/octet-stream' } }) } }",
+      }),
     );
     expect(res.result).toMatchObject({ status: 200, body: "AP8B", bodyEncoding: "base64" });
   });

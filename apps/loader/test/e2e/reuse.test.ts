@@ -76,16 +76,23 @@ describe("warm isolate bound (DWL_MAX_WARM_ISOLATES)", () => {
 
 describe("warm isolate bound and sandboxes", () => {
   it("keeps a stored sandbox warm even when the bound is reached", async () => {
-    const created = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}` }) });
+    const created = await call("/sandboxes", {
+      method: "POST",
+      body: JSON.stringify({ code: `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}` }),
+    });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
     // Fill the bound: one more warm program, then no room for another.
     const fill = { ...readServerLimits(env), maxWarmIsolates: warmIsolateCount() + 1 };
-    await executeProgram({ code: `export default () => 1; // ${crypto.randomUUID()}` }, { env, tenant: "local", server: fill });
+    await executeProgram(
+      { code: `export default () => 1; // ${crypto.randomUUID()}` },
+      { env, tenant: "local", server: fill },
+    );
     const server = { ...readServerLimits(env), maxWarmIsolates: warmIsolateCount() };
     const context = { env, tenant: "local", server };
     const runs: unknown[] = [];
-    for (let i = 0; i < 2; i++) runs.push(expectOk(JSON.parse(await executeSandbox(id, null, context, () => {})) as ExecuteResponse).result);
+    for (let i = 0; i < 2; i++)
+      runs.push(expectOk(JSON.parse(await executeSandbox(id, null, context, () => {})) as ExecuteResponse).result);
     expect(runs).toEqual([1, 2]);
   });
 });

@@ -30,14 +30,26 @@ async function create(body: object, key?: string): Promise<SandboxInfo> {
   return SandboxInfoSchema.parse(await res.json());
 }
 
-const http = (id: string, path: string, init: RequestInit & { key?: string } = {}) => call(`/sandboxes/${id}/http${path}`, init);
+const http = (id: string, path: string, init: RequestInit & { key?: string } = {}) =>
+  call(`/sandboxes/${id}/http${path}`, init);
 
 describe("sandboxes", () => {
   it("serves several paths with method, query and state kept between requests", async () => {
     const sandbox = await create({ code: app, name: "demo app" });
-    expect(sandbox).toMatchObject({ name: "demo app", version: 1, url: expect.stringMatching(new RegExp(`/sandboxes/${sandbox.id}/http/$`)) });
+    expect(sandbox).toMatchObject({
+      name: "demo app",
+      version: 1,
+      url: expect.stringMatching(new RegExp(`/sandboxes/${sandbox.id}/http/$`)),
+    });
     const first = await (await http(sandbox.id, "/hello?x=1")).json();
-    expect(first).toEqual({ path: "/hello", query: "?x=1", method: "GET", hits: 1, auth: null, prefix: `/sandboxes/${sandbox.id}/http` });
+    expect(first).toEqual({
+      path: "/hello",
+      query: "?x=1",
+      method: "GET",
+      hits: 1,
+      auth: null,
+      prefix: `/sandboxes/${sandbox.id}/http`,
+    });
     const second = await (await http(sandbox.id, "/other", { method: "DELETE" })).json();
     expect(second).toMatchObject({ path: "/other", method: "DELETE", hits: 2 });
   });
@@ -45,7 +57,11 @@ describe("sandboxes", () => {
   it("round-trips binary and streamed bodies", async () => {
     const sandbox = await create({ code: app });
     const bytes = new Uint8Array(256).map((_, i) => i);
-    const echoed = await http(sandbox.id, "/echo", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream" } });
+    const echoed = await http(sandbox.id, "/echo", {
+      method: "POST",
+      body: bytes,
+      headers: { "content-type": "application/octet-stream" },
+    });
     expect(new Uint8Array(await echoed.arrayBuffer())).toEqual(bytes);
     expect(await (await http(sandbox.id, "/stream")).text()).toBe("abc");
   });
@@ -53,7 +69,10 @@ describe("sandboxes", () => {
   it("runs the new version right after an update, and answers 404 right after a delete", async () => {
     const sandbox = await create({ code: "export default { fetch: () => new Response('v1') }" });
     expect(await (await http(sandbox.id, "/")).text()).toBe("v1");
-    const updated = await call(`/sandboxes/${sandbox.id}`, { method: "PUT", body: JSON.stringify({ code: "export default { fetch: () => new Response('v2') }" }) });
+    const updated = await call(`/sandboxes/${sandbox.id}`, {
+      method: "PUT",
+      body: JSON.stringify({ code: "export default { fetch: () => new Response('v2') }" }),
+    });
     expect(SandboxInfoSchema.parse(await updated.json()).version).toBe(2);
     expect(await (await http(sandbox.id, "/")).text()).toBe("v2");
     expect((await call(`/sandboxes/${sandbox.id}`, { method: "DELETE" })).status).toBe(204);
@@ -63,7 +82,11 @@ describe("sandboxes", () => {
 
   it("answers another tenant's sandbox with 404, never 403", async () => {
     const sandbox = await create({ code: app });
-    for (const res of [await http(sandbox.id, "/", { key: OTHER_TENANT_KEY }), await call(`/sandboxes/${sandbox.id}`, { key: OTHER_TENANT_KEY }), await call(`/sandboxes/${sandbox.id}`, { method: "DELETE", key: OTHER_TENANT_KEY })]) {
+    for (const res of [
+      await http(sandbox.id, "/", { key: OTHER_TENANT_KEY }),
+      await call(`/sandboxes/${sandbox.id}`, { key: OTHER_TENANT_KEY }),
+      await call(`/sandboxes/${sandbox.id}`, { method: "DELETE", key: OTHER_TENANT_KEY }),
+    ]) {
       expect(res.status).toBe(404);
     }
     const list = SandboxListSchema.parse(await (await call("/sandboxes", { key: OTHER_TENANT_KEY })).json());
@@ -75,7 +98,9 @@ describe("sandboxes", () => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = SandboxListSchema.parse(await (await call(`/sandboxes?limit=2${cursor ? `&cursor=${cursor}` : ""}`)).json());
+      const page = SandboxListSchema.parse(
+        await (await call(`/sandboxes?limit=2${cursor ? `&cursor=${cursor}` : ""}`)).json(),
+      );
       expect(page.sandboxes.length).toBeLessThanOrEqual(2);
       seen.push(...page.sandboxes.map((s) => s.id));
       cursor = page.cursor;
@@ -84,8 +109,15 @@ describe("sandboxes", () => {
   });
 
   it("calls the default function with POST /sandboxes/:id/execute", async () => {
-    const sandbox = await create({ code: "let calls = 0; export default (input) => ({ doubled: input * 2, calls: ++calls })" });
-    const run = async (input: number) => ExecuteResponseSchema.parse(await (await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: JSON.stringify({ input }) })).json());
+    const sandbox = await create({
+      code: "let calls = 0; export default (input) => ({ doubled: input * 2, calls: ++calls })",
+    });
+    const run = async (input: number) =>
+      ExecuteResponseSchema.parse(
+        await (
+          await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: JSON.stringify({ input }) })
+        ).json(),
+      );
     expect(expectOk(await run(21)).result).toEqual({ doubled: 42, calls: 1 });
     expect(expectOk(await run(1)).result).toEqual({ doubled: 2, calls: 2 });
   });
@@ -99,7 +131,9 @@ describe("sandboxes", () => {
     expect(body.error).toMatchObject({ type: "runtime", message: "handler exploded" });
     expect(body.error.stack).toMatch(/index\.ts:\d+:\d+/);
     const logs = SandboxLogsSchema.parse(await (await call(`/sandboxes/${sandbox.id}/logs`)).json());
-    expect(logs.entries.map((e) => e.message)).toEqual(expect.arrayContaining(["served /logged ?q=1", "Error: handler exploded"]));
+    expect(logs.entries.map((e) => e.message)).toEqual(
+      expect.arrayContaining(["served /logged ?q=1", "Error: handler exploded"]),
+    );
   });
 
   it("recreates the isolate from the stored bundle (a fresh loader instance)", async () => {
@@ -125,7 +159,10 @@ describe("sandboxes", () => {
 
   it("gives its program the sandbox's storage namespace", async () => {
     const namespace = `sb-${crypto.randomUUID().slice(0, 8)}`;
-    const sandbox = await create({ code: "export default { async fetch(_, env) { await env.KV.put('k', 'v'); return new Response(await env.KV.get('k')); } }", storage: { namespace } });
+    const sandbox = await create({
+      code: "export default { async fetch(_, env) { await env.KV.put('k', 'v'); return new Response(await env.KV.get('k')); } }",
+      storage: { namespace },
+    });
     expect(await (await http(sandbox.id, "/")).text()).toBe("v");
     expect(await env.KV.get(`t/local/${namespace}/k`)).toBe("v");
   });
@@ -139,7 +176,9 @@ describe("sandboxes", () => {
 });
 
 describe("sandbox limits", () => {
-  const program = (marker: string, pad = 0) => ({ code: `export default { fetch: () => new Response(${JSON.stringify(marker)}) }; // ${"x".repeat(pad)}` });
+  const program = (marker: string, pad = 0) => ({
+    code: `export default { fetch: () => new Response(${JSON.stringify(marker)}) }; // ${"x".repeat(pad)}`,
+  });
 
   /** A fresh tenant with these quota vars, driving the service as the routes do. */
   function tenantWith(vars: Partial<Env> = {}) {
@@ -161,7 +200,11 @@ describe("sandbox limits", () => {
     await t.create(program("two"));
     const before = (await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length;
     const err = await t.create(program(crypto.randomUUID())).catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 409, type: "invalid_request", message: expect.stringContaining("DWL_MAX_SANDBOXES") });
+    expect(err).toMatchObject({
+      status: 409,
+      type: "invalid_request",
+      message: expect.stringContaining("DWL_MAX_SANDBOXES"),
+    });
     expect((await env.FILES.list({ prefix: "__dwl/bundles/" })).objects.length).toBe(before);
   });
 
@@ -234,7 +277,11 @@ describe("sandbox limits", () => {
     const first = await t.create(p1);
     await t.create(p2);
     const err = await t.create(p3).catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 413, type: "payload_too_large", message: expect.stringContaining("DWL_MAX_SANDBOX_STORAGE_BYTES") });
+    expect(err).toMatchObject({
+      status: 413,
+      type: "payload_too_large",
+      message: expect.stringContaining("DWL_MAX_SANDBOX_STORAGE_BYTES"),
+    });
     expect(await t.bundles()).toHaveLength(2);
     // The update frees the first bundle, so the same-size third fits in its place.
     await t.update(first.id, p3);
@@ -247,7 +294,11 @@ describe("sandbox limits", () => {
     await t.update(sandbox.id, program("r1"));
     await t.update(sandbox.id, program("r2"));
     const err = await t.update(sandbox.id, program("r3")).catch((e: unknown) => e);
-    expect(err).toMatchObject({ status: 429, type: "rate_limited", headers: { "retry-after": expect.stringMatching(/^[1-9]\d*$/) } });
+    expect(err).toMatchObject({
+      status: 429,
+      type: "rate_limited",
+      headers: { "retry-after": expect.stringMatching(/^[1-9]\d*$/) },
+    });
     expect((await getSandbox(sandbox.id, t.context)).version).toBe(3);
     // A delete is not a write of this quota: it frees storage.
     await t.remove(sandbox.id);

@@ -8,13 +8,17 @@ describe("program shapes", () => {
   });
 
   it("calls a bare async arrow function", async () => {
-    const res = expectOk(await execute({ code: "async (input) => { console.log('hi'); return input * 2 }", input: 21 }));
+    const res = expectOk(
+      await execute({ code: "async (input) => { console.log('hi'); return input * 2 }", input: 21 }),
+    );
     expect(res.result).toBe(42);
     expect(res.logs.map((l) => l.message)).toEqual(["hi"]);
   });
 
   it("runs a plain script with top-level await and returns null", async () => {
-    const res = expectOk(await execute({ code: "console.log('a'); await new Promise(r => setTimeout(r, 5)); console.log('b');" }));
+    const res = expectOk(
+      await execute({ code: "console.log('a'); await new Promise(r => setTimeout(r, 5)); console.log('b');" }),
+    );
     expect(res.result).toBeNull();
     expect(res.logs.map((l) => l.message)).toEqual(["a", "b"]);
   });
@@ -26,6 +30,11 @@ describe("program shapes", () => {
         request: { method: "POST", path: "/hello", body: "yo" },
       }),
     );
-    expect(res.result).toEqual({ status: 201, headers: { "content-type": "text/plain;charset=UTF-8", "x-a": "1" }, body: "POST /hello yo", bodyEncoding: "text" });
+    expect(res.result).toEqual({
+      status: 201,
+      headers: { "content-type": "text/plain;charset=UTF-8", "x-a": "1" },
+      body: "POST /hello yo",
+      bodyEncoding: "text",
+    });
   });
 });

@@ -8,7 +8,10 @@ const run = async (code: string, namespace: string, input?: unknown, key?: strin
 describe("env.KV", () => {
   it("persists values across executions in one namespace", async () => {
     const namespace = ns();
-    await run("export default async (_, env) => { await env.KV.put('greeting', 'hello'); await env.KV.put('obj', JSON.stringify({ a: 1 }), { metadata: { v: 2 } }); }", namespace);
+    await run(
+      "export default async (_, env) => { await env.KV.put('greeting', 'hello'); await env.KV.put('obj', JSON.stringify({ a: 1 }), { metadata: { v: 2 } }); }",
+      namespace,
+    );
     expect(
       await run(
         "export default async (_, env) => [await env.KV.get('greeting'), await env.KV.get('obj', 'json'), await env.KV.get('obj', { type: 'json' }), (await env.KV.getWithMetadata('obj')).metadata, await env.KV.get('missing')]",
@@ -19,7 +22,10 @@ describe("env.KV", () => {
 
   it("lists only the namespace's keys, relative, with prefix, limit and cursor", async () => {
     const namespace = ns();
-    await run("export default async (_, env) => { for (const k of ['a/1', 'a/2', 'a/3', 'b/1']) await env.KV.put(k, k); }", namespace);
+    await run(
+      "export default async (_, env) => { for (const k of ['a/1', 'a/2', 'a/3', 'b/1']) await env.KV.put(k, k); }",
+      namespace,
+    );
     await run("export default async (_, env) => { await env.KV.put('a/other', 'x'); }", ns());
     const page = (await run(
       "export default async (_, env) => { const first = await env.KV.list({ prefix: 'a/', limit: 2 }); const rest = await env.KV.list({ prefix: 'a/', cursor: first.cursor }); return [first.keys.map(k => k.name), first.list_complete, rest.keys.map(k => k.name), rest.list_complete, (await env.KV.list()).keys.length]; }",
@@ -30,11 +36,21 @@ describe("env.KV", () => {
 
   it("deletes keys", async () => {
     const namespace = ns();
-    expect(await run("export default async (_, env) => { await env.KV.put('k', 'v'); await env.KV.delete('k'); return env.KV.get('k'); }", namespace)).toBeNull();
+    expect(
+      await run(
+        "export default async (_, env) => { await env.KV.put('k', 'v'); await env.KV.delete('k'); return env.KV.get('k'); }",
+        namespace,
+      ),
+    ).toBeNull();
   });
 
   it("refuses a value over the size limit with a clear error", async () => {
-    const res = expectFailure(await execute({ code: "export default async (_, env) => env.KV.put('big', 'x'.repeat(1024 * 1024 + 1))", storage: { namespace: ns() } }));
+    const res = expectFailure(
+      await execute({
+        code: "export default async (_, env) => env.KV.put('big', 'x'.repeat(1024 * 1024 + 1))",
+        storage: { namespace: ns() },
+      }),
+    );
     expect(res.error.message).toContain("over the 1048576-byte limit");
   });
 });
@@ -62,8 +78,16 @@ describe("env.FILES", () => {
       namespace,
     );
     expect(result).toEqual({
-      putSize: 7, a: { x: 1 }, type: "application/json", by: "test", headSize: 3, bytes: [1, 2, 3], d: "streamed",
-      listed: ["docs/a.json", "docs/b.bin", "docs/c.txt", "docs/d.txt"], afterDelete: null, missing: null,
+      putSize: 7,
+      a: { x: 1 },
+      type: "application/json",
+      by: "test",
+      headSize: 3,
+      bytes: [1, 2, 3],
+      d: "streamed",
+      listed: ["docs/a.json", "docs/b.bin", "docs/c.txt", "docs/d.txt"],
+      afterDelete: null,
+      missing: null,
     });
   });
 });
@@ -71,8 +95,12 @@ describe("env.FILES", () => {
 describe("isolation between tenants and namespaces", () => {
   it("never shows one namespace's or tenant's data to another", async () => {
     const namespace = ns();
-    await run("export default async (_, env) => { await env.KV.put('secret', 'local-tenant'); await env.FILES.put('secret.txt', 'local-tenant'); }", namespace);
-    const probe = "export default async (_, env) => [await env.KV.get('secret'), await env.FILES.get('secret.txt'), (await env.KV.list()).keys.length, (await env.FILES.list()).objects.length]";
+    await run(
+      "export default async (_, env) => { await env.KV.put('secret', 'local-tenant'); await env.FILES.put('secret.txt', 'local-tenant'); }",
+      namespace,
+    );
+    const probe =
+      "export default async (_, env) => [await env.KV.get('secret'), await env.FILES.get('secret.txt'), (await env.KV.list()).keys.length, (await env.FILES.list()).objects.length]";
     expect(await run(probe, ns())).toEqual([null, null, 0, 0]);
     expect(await run(probe, namespace, undefined, OTHER_TENANT_KEY)).toEqual([null, null, 0, 0]);
     expect(await run(probe, namespace)).toEqual(["local-tenant", expect.objectContaining({ key: "secret.txt" }), 1, 1]);
@@ -80,7 +108,12 @@ describe("isolation between tenants and namespaces", () => {
 
   it("confines a key that spells out another tenant's full prefix", async () => {
     const namespace = ns();
-    await run("export default async (_, env) => { await env.KV.put('mine', 'other tenant data'); }", namespace, undefined, OTHER_TENANT_KEY);
+    await run(
+      "export default async (_, env) => { await env.KV.put('mine', 'other tenant data'); }",
+      namespace,
+      undefined,
+      OTHER_TENANT_KEY,
+    );
     expect(await run(`export default async (_, env) => env.KV.get('t/other/${namespace}/mine')`, namespace)).toBeNull();
   });
 
@@ -106,9 +139,21 @@ describe("isolation between tenants and namespaces", () => {
     ["k".repeat(257), "over the 256-byte limit"],
   ];
   it.each(escapes)("refuses the key %j in KV and FILES", async (key, why) => {
-    for (const call of ["env.KV.get(key)", "env.KV.put(key, 'x')", "env.FILES.put(key, 'x')", "env.FILES.get(key)", "env.KV.list({ prefix: key })"]) {
+    for (const call of [
+      "env.KV.get(key)",
+      "env.KV.put(key, 'x')",
+      "env.FILES.put(key, 'x')",
+      "env.FILES.get(key)",
+      "env.KV.list({ prefix: key })",
+    ]) {
       if (key === "" && call.includes("list")) continue; // an empty prefix lists the namespace
-      const res = expectFailure(await execute({ code: `export default async (key, env) => ${call}`, input: key, storage: { namespace: "escapes" } }));
+      const res = expectFailure(
+        await execute({
+          code: `export default async (key, env) => ${call}`,
+          input: key,
+          storage: { namespace: "escapes" },
+        }),
+      );
       expect(res.error.message).toContain(why);
       expect(res.error.name).toBe("StorageKeyError");
     }

@@ -59,8 +59,14 @@ describe("effect notices", () => {
   it("sends none for a run that only reads", async () => {
     const notices = watchNotices();
     const namespace = `sup-${unique()}`;
-    const code = "export default async (_, env) => [await env.KV.get('k'), (await env.KV.list()).keys.length, await env.FILES.head('f'), (await env.FILES.list()).objects.length]";
-    expect(expectOk(await supervisedExecute(unique(), { code, storage: { namespace } })).result).toEqual([null, 0, null, 0]);
+    const code =
+      "export default async (_, env) => [await env.KV.get('k'), (await env.KV.list()).keys.length, await env.FILES.head('f'), (await env.FILES.list()).objects.length]";
+    expect(expectOk(await supervisedExecute(unique(), { code, storage: { namespace } })).result).toEqual([
+      null,
+      0,
+      null,
+      0,
+    ]);
     expect(notices).toEqual([]);
   });
 
@@ -68,12 +74,15 @@ describe("effect notices", () => {
     const namespace = `sup-${unique()}`;
     const notices = watchNotices({ probe: () => kvValue(namespace, "a") });
     const token = unique();
-    const code = "export default async (_, env) => { await env.KV.put('a', '1'); await env.KV.put('b', '2'); await env.KV.delete('b'); return 'done'; }";
+    const code =
+      "export default async (_, env) => { await env.KV.put('a', '1'); await env.KV.put('b', '2'); await env.KV.delete('b'); return 'done'; }";
     expect(expectOk(await supervisedExecute(token, { code, storage: { namespace } })).result).toBe("done");
     expect(notices).toEqual([{ requests: [token], probed: null }]);
     expect(await kvValue(namespace, "a")).toBe("1");
     // The real wire: the echo upstream received the notice as JSON.
-    const seen = (await (await realFetch(`${upstream}/__seen?path=${encodeURIComponent(new URL(EFFECTS_URL).pathname)}`)).json()) as { method: string; body: string };
+    const seen = (await (
+      await realFetch(`${upstream}/__seen?path=${encodeURIComponent(new URL(EFFECTS_URL).pathname)}`)
+    ).json()) as { method: string; body: string };
     expect(seen.method).toBe("POST");
     expect(JSON.parse(seen.body)).toEqual({ requests: [token] });
   });
@@ -83,7 +92,12 @@ describe("effect notices", () => {
     const notices = watchNotices({ status: 500 });
     vi.spyOn(console, "error").mockImplementation(() => {});
     const token = unique();
-    const res = expectFailure(await supervisedExecute(token, { code: "export default async (_, env) => env.KV.put('a', '1')", storage: { namespace } }));
+    const res = expectFailure(
+      await supervisedExecute(token, {
+        code: "export default async (_, env) => env.KV.put('a', '1')",
+        storage: { namespace },
+      }),
+    );
     expect(res.error).toMatchObject({ type: "runtime", name: "EffectNoticeError" });
     expect(res.error.message).toContain("the local supervisor could not record this side effect; it was not performed");
     expect(notices).toEqual([{ requests: [token], probed: undefined }]);
@@ -93,8 +107,11 @@ describe("effect notices", () => {
   it("does not write a file either when the notice fails", async () => {
     const namespace = `sup-${unique()}`;
     watchNotices({ status: 503 });
-    const code = "export default async (_, env) => { try { await env.FILES.put('f.txt', 'x'); } catch (e) { return e.name; } }";
-    expect(expectOk(await supervisedExecute(unique(), { code, storage: { namespace } })).result).toBe("EffectNoticeError");
+    const code =
+      "export default async (_, env) => { try { await env.FILES.put('f.txt', 'x'); } catch (e) { return e.name; } }";
+    expect(expectOk(await supervisedExecute(unique(), { code, storage: { namespace } })).result).toBe(
+      "EffectNoticeError",
+    );
     expect(await env.FILES.head(`${scopePrefix("local", namespace)}f.txt`)).toBeNull();
   });
 
@@ -102,7 +119,12 @@ describe("effect notices", () => {
     const namespace = `sup-${unique()}`;
     const notices = watchNotices({ probe: () => env.FILES.head(`${scopePrefix("local", namespace)}f.txt`) });
     const token = unique();
-    expectOk(await supervisedExecute(token, { code: "export default async (_, env) => { await env.FILES.put('f.txt', 'x'); await env.FILES.delete('g'); }", storage: { namespace } }));
+    expectOk(
+      await supervisedExecute(token, {
+        code: "export default async (_, env) => { await env.FILES.put('f.txt', 'x'); await env.FILES.delete('g'); }",
+        storage: { namespace },
+      }),
+    );
     expect(notices).toEqual([{ requests: [token], probed: null }]);
   });
 
@@ -110,10 +132,19 @@ describe("effect notices", () => {
     const path = `/sup-${unique()}`;
     const notices = watchNotices({ probe: async () => (await realFetch(`${upstream}/__seen?path=${path}`)).json() });
     const token = unique();
-    const denied = expectOk(await supervisedExecute(token, { code: `export default async () => { try { await fetch("${upstream}${path}"); } catch (e) { return e.name; } }` }));
+    const denied = expectOk(
+      await supervisedExecute(token, {
+        code: `export default async () => { try { await fetch("${upstream}${path}"); } catch (e) { return e.name; } }`,
+      }),
+    );
     expect(denied.result).toBe("EgressDeniedError");
     expect(notices).toEqual([]);
-    const allowed = expectOk(await supervisedExecute(token, { code: `export default async () => (await fetch("${upstream}${path}")).status`, egress: { allow: [upstreamHost] } }));
+    const allowed = expectOk(
+      await supervisedExecute(token, {
+        code: `export default async () => (await fetch("${upstream}${path}")).status`,
+        egress: { allow: [upstreamHost] },
+      }),
+    );
     expect(allowed.result).toBe(200);
     expect(notices).toEqual([{ requests: [token], probed: null }]);
   });
@@ -121,7 +152,12 @@ describe("effect notices", () => {
   it("refuses an outbound request the supervisor could not record", async () => {
     const path = `/sup-${unique()}`;
     watchNotices({ status: 500 });
-    const res = expectFailure(await supervisedExecute(unique(), { code: `export default () => fetch("${upstream}${path}")`, egress: { allow: [upstreamHost] } }));
+    const res = expectFailure(
+      await supervisedExecute(unique(), {
+        code: `export default () => fetch("${upstream}${path}")`,
+        egress: { allow: [upstreamHost] },
+      }),
+    );
     expect(res.error).toMatchObject({ type: "egress_denied" });
     expect(res.error.message).toContain("the local supervisor could not record this side effect");
     expect(await (await realFetch(`${upstream}/__seen?path=${path}`)).json()).toBeNull();
@@ -130,16 +166,35 @@ describe("effect notices", () => {
   it("treats every operator tool call as an effect, read or not", async () => {
     const notices = watchNotices();
     const token = unique();
-    expectOk(await supervisedExecute(token, { code: "export default async (_, env) => env.NOTES.list()", tools: ["notes"], storage: { namespace: `sup-${unique()}` } }));
+    expectOk(
+      await supervisedExecute(token, {
+        code: "export default async (_, env) => env.NOTES.list()",
+        tools: ["notes"],
+        storage: { namespace: `sup-${unique()}` },
+      }),
+    );
     expect(notices).toEqual([{ requests: [token], probed: undefined }]);
-    for (const tool of Object.values(TOOLS)) expect(main[tool.entrypoint].prototype, tool.entrypoint).toBeInstanceOf(ToolEntrypoint);
+    for (const tool of Object.values(TOOLS)) {
+      // biome-ignore lint/performance/noDynamicNamespaceImportAccess: every tool's entrypoint must be exported
+      expect(main[tool.entrypoint].prototype, tool.entrypoint).toBeInstanceOf(ToolEntrypoint);
+    }
   });
 
   it("sends nothing for requests without a valid supervisor token", async () => {
     const notices = watchNotices();
     const namespace = `sup-${unique()}`;
-    expectOk(await supervisedExecute(null, { code: "export default (_, env) => env.KV.put('a', '1')", storage: { namespace } }));
-    expectOk(await supervisedExecute("bad token!", { code: "export default (_, env) => env.KV.put('b', '1')", storage: { namespace } }));
+    expectOk(
+      await supervisedExecute(null, {
+        code: "export default (_, env) => env.KV.put('a', '1')",
+        storage: { namespace },
+      }),
+    );
+    expectOk(
+      await supervisedExecute("bad token!", {
+        code: "export default (_, env) => env.KV.put('b', '1')",
+        storage: { namespace },
+      }),
+    );
     expect(notices).toEqual([]);
     expect(await kvValue(namespace, "b")).toBe("1");
   });
@@ -149,15 +204,21 @@ describe("effect notices", () => {
     const namespace = `sup-${unique()}`;
     const [waiting, writer, otherTenant] = [unique(), unique(), unique()];
     // Reads until `go` appears: in flight, without effects of its own, until the writer has written.
-    const waitForGo = "export default async (_, env) => { while (!(await env.KV.get('go'))) await new Promise((r) => setTimeout(r, 20)); return 'released'; }";
+    const waitForGo =
+      "export default async (_, env) => { while (!(await env.KV.get('go'))) await new Promise((r) => setTimeout(r, 20)); return 'released'; }";
     const limits = { cpuMs: 1000, timeoutMs: 20_000 };
     const first = supervisedExecute(waiting, { code: waitForGo, storage: { namespace }, limits });
     const other = supervisedExecute(otherTenant, { code: waitForGo, storage: { namespace }, limits }, OTHER_TENANT_KEY);
     // Both are registered as soon as they are dispatched; leave them time to get there.
     await new Promise((r) => setTimeout(r, 500));
-    expectOk(await supervisedExecute(writer, { code: "export default (_, env) => env.KV.put('go', '1')", storage: { namespace } }));
+    expectOk(
+      await supervisedExecute(writer, {
+        code: "export default (_, env) => env.KV.put('go', '1')",
+        storage: { namespace },
+      }),
+    );
     expect(expectOk(await first).result).toBe("released");
-    await env.KV.put(scopePrefix("other", namespace) + "go", "1");
+    await env.KV.put(`${scopePrefix("other", namespace)}go`, "1");
     expect(expectOk(await other).result).toBe("released");
     expect(notices).toHaveLength(1);
     expect(notices[0]?.requests.sort()).toEqual([waiting, writer].sort());
@@ -181,18 +242,25 @@ describe("DWL_SUPERVISOR_URL", () => {
           return c.text(`${(err as Error).name}: ${(err as Error).message}`);
         }
       });
-    const res = await app.request("/", { headers: { [SUPERVISED_REQUEST_HEADER]: unique() } }, { DWL_SUPERVISOR_URL: supervisorUrl } as Env);
+    const res = await app.request("/", { headers: { [SUPERVISED_REQUEST_HEADER]: unique() } }, {
+      DWL_SUPERVISOR_URL: supervisorUrl,
+    } as Env);
     return res.text();
   }
 
-  it.each(["http://example.com:8080", "https://127.0.0.1:1", "http://127.0.0.1:1/x?y=1", "not a url"])("fails every effect when it is %j (not a loopback http URL)", async (url) => {
-    const notices = watchNotices();
-    const error = vi.spyOn(console, "error").mockImplementation(() => {});
-    const outcome = await effectUnder(url);
-    expect(outcome).toMatch(/^EffectNoticeError: the local supervisor could not record this side effect; it was not performed \(DWL_SUPERVISOR_URL must be/);
-    expect(notices).toEqual([]);
-    expect(error).toHaveBeenCalledOnce();
-  });
+  it.each(["http://example.com:8080", "https://127.0.0.1:1", "http://127.0.0.1:1/x?y=1", "not a url"])(
+    "fails every effect when it is %j (not a loopback http URL)",
+    async (url) => {
+      const notices = watchNotices();
+      const error = vi.spyOn(console, "error").mockImplementation(() => {});
+      const outcome = await effectUnder(url);
+      expect(outcome).toMatch(
+        /^EffectNoticeError: the local supervisor could not record this side effect; it was not performed \(DWL_SUPERVISOR_URL must be/,
+      );
+      expect(notices).toEqual([]);
+      expect(error).toHaveBeenCalledOnce();
+    },
+  );
 
   it("keeps a base path: notices go to <url>/effects", async () => {
     const calls: string[] = [];

@@ -23,19 +23,32 @@ describe("operator tools", () => {
   });
 
   it("refuses to store a sandbox with a tool name inherited from Object.prototype (issue 20)", async () => {
-    const res = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: "export default { fetch: () => new Response('x') }", tools: ["constructor"] }) });
+    const res = await call("/sandboxes", {
+      method: "POST",
+      body: JSON.stringify({ code: "export default { fetch: () => new Response('x') }", tools: ["constructor"] }),
+    });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('unknown tool \\"constructor\\"');
   });
 
   it("hands no tools by default", async () => {
-    expect(expectOk(await execute({ code: "export default (_, env) => Object.keys(env).sort()" })).result).toEqual(["FILES", "KV", "SECRETS"]);
+    expect(expectOk(await execute({ code: "export default (_, env) => Object.keys(env).sort()" })).result).toEqual([
+      "FILES",
+      "KV",
+      "SECRETS",
+    ]);
   });
 
   describe("notes", () => {
     it("adds, searches, lists, gets and removes notes that persist between runs", async () => {
       const namespace = ns();
-      const add = expectOk(await execute({ code: "export default async (_, env) => { await env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel']); return (await env.NOTES.add('Groceries', 'eggs, milk')).id; }", tools: ["notes"], storage: { namespace } }));
+      const add = expectOk(
+        await execute({
+          code: "export default async (_, env) => { await env.NOTES.add('Paris trip', 'Louvre opens at 9', ['travel']); return (await env.NOTES.add('Groceries', 'eggs, milk')).id; }",
+          tools: ["notes"],
+          storage: { namespace },
+        }),
+      );
       const id = add.result as string;
       const read = expectOk(
         await execute({
@@ -44,19 +57,38 @@ describe("operator tools", () => {
           storage: { namespace },
         }),
       );
-      expect(read.result).toEqual({ found: ["Paris trip"], tagged: 1, all: 2, one: "eggs, milk", removed: true, after: 1 });
+      expect(read.result).toEqual({
+        found: ["Paris trip"],
+        tagged: 1,
+        all: 2,
+        one: "eggs, milk",
+        removed: true,
+        after: 1,
+      });
     });
 
     it("keeps notes per tenant and namespace", async () => {
       const namespace = ns();
-      await execute({ code: "export default async (_, env) => env.NOTES.add('mine', 'secret plan')", tools: ["notes"], storage: { namespace } });
+      await execute({
+        code: "export default async (_, env) => env.NOTES.add('mine', 'secret plan')",
+        tools: ["notes"],
+        storage: { namespace },
+      });
       const count = "export default async (_, env) => (await env.NOTES.list()).length";
-      expect(expectOk(await execute({ code: count, tools: ["notes"], storage: { namespace } }, OTHER_TENANT_KEY)).result).toBe(0);
+      expect(
+        expectOk(await execute({ code: count, tools: ["notes"], storage: { namespace } }, OTHER_TENANT_KEY)).result,
+      ).toBe(0);
       expect(expectOk(await execute({ code: count, tools: ["notes"], storage: { namespace: ns() } })).result).toBe(0);
     });
 
     it("turns a tool's validation error into an exception in the program", async () => {
-      const res = expectFailure(await execute({ code: "export default async (_, env) => env.NOTES.add('', 'x')", tools: ["notes"], storage: { namespace: ns() } }));
+      const res = expectFailure(
+        await execute({
+          code: "export default async (_, env) => env.NOTES.add('', 'x')",
+          tools: ["notes"],
+          storage: { namespace: ns() },
+        }),
+      );
       expect(res.error).toMatchObject({ type: "runtime", name: "TypeError" });
       expect(res.error.message).toContain("title");
     });
@@ -65,26 +97,58 @@ describe("operator tools", () => {
   describe("json-api", () => {
     it("calls an allowed API with the stored credential injected by the gateway", async () => {
       const name = `api${crypto.randomUUID().slice(0, 6)}`;
-      await call(`/credentials/${name}`, { method: "PUT", body: JSON.stringify({ value: "tool-secret", hosts: [upstreamHost] }) });
+      await call(`/credentials/${name}`, {
+        method: "PUT",
+        body: JSON.stringify({ value: "tool-secret", hosts: [upstreamHost] }),
+      });
       const res = expectOk(
-        await execute({ code: `export default async (_, env) => { const r = await env.JSON_API.post("${upstream}/api/items", { a: 1 }, { query: { page: 2 } }); return { status: r.status, got: r.data }; }`, tools: ["json-api"], egress: { credentials: [name] } }),
+        await execute({
+          code: `export default async (_, env) => { const r = await env.JSON_API.post("${upstream}/api/items", { a: 1 }, { query: { page: 2 } }); return { status: r.status, got: r.data }; }`,
+          tools: ["json-api"],
+          egress: { credentials: [name] },
+        }),
       );
       // The upstream saw the value; the echo the program reads carries the placeholder instead.
-      expect(res.result).toMatchObject({ status: 200, got: { method: "POST", path: "/api/items?page=2", body: '{"a":1}', headers: { authorization: expect.stringMatching(/^Bearer dwl_secret_/), "content-type": "application/json" } } });
+      expect(res.result).toMatchObject({
+        status: 200,
+        got: {
+          method: "POST",
+          path: "/api/items?page=2",
+          body: '{"a":1}',
+          headers: { authorization: expect.stringMatching(/^Bearer dwl_secret_/), "content-type": "application/json" },
+        },
+      });
       expect(JSON.stringify(res)).not.toContain("tool-secret");
     });
 
     it("is refused where the program's own fetch would be", async () => {
-      const res = expectFailure(await execute({ code: `export default async (_, env) => env.JSON_API.get("${upstream}/x")`, tools: ["json-api"] }));
+      const res = expectFailure(
+        await execute({
+          code: `export default async (_, env) => env.JSON_API.get("${upstream}/x")`,
+          tools: ["json-api"],
+        }),
+      );
       expect(res.error.name).toBe("EgressDeniedError");
-      expect(res.egress).toEqual([expect.objectContaining({ method: "GET", url: `${upstream}/x`, denied: expect.stringContaining("egress.allow") })]);
+      expect(res.egress).toEqual([
+        expect.objectContaining({
+          method: "GET",
+          url: `${upstream}/x`,
+          denied: expect.stringContaining("egress.allow"),
+        }),
+      ]);
     });
   });
 
   describe("network rule of every tool (issue 20)", () => {
     it("audits a tool's requests in the run's egress like the program's fetch", async () => {
       const path = `/tool-audit-${crypto.randomUUID().slice(0, 8)}`;
-      const res = expectOk(await execute({ code: `export default async (_, env) => (await env.JSON_API.post("${upstream}${path}", { n: 1 })).status`, tools: ["json-api"], egress: { allow: [upstreamHost] } }));
+      const res = expectOk(
+        await execute({
+          code: `export default async (_, env) => (await env.JSON_API.post("${upstream}${path}", { n: 1 })).status`,
+          tools: ["json-api"],
+          egress: { allow: [upstreamHost] },
+        }),
+      );
       expect(res.result).toBe(200);
       expect(res.egress).toEqual([expect.objectContaining({ method: "POST", url: `${upstream}${path}`, status: 200 })]);
     });
@@ -104,7 +168,12 @@ describe("operator tools", () => {
 
     it("shares one budget between the program's fetch and its tools", async () => {
       const res = expectFailure(
-        await execute({ code: `export default async (_, env) => { await fetch("${upstream}/a"); await env.JSON_API.get("${upstream}/b"); return "escaped"; }`, tools: ["json-api"], egress: { allow: [upstreamHost] }, limits: { subRequests: 1 } }),
+        await execute({
+          code: `export default async (_, env) => { await fetch("${upstream}/a"); await env.JSON_API.get("${upstream}/b"); return "escaped"; }`,
+          tools: ["json-api"],
+          egress: { allow: [upstreamHost] },
+          limits: { subRequests: 1 },
+        }),
       );
       expect(res.error.type).toBe("subrequest_limit");
     });

@@ -20,7 +20,8 @@ export default (): unknown => [Color.Green, first([7, 8]), config.retries, new G
     const res = expectOk(
       await execute({
         files: {
-          "main.ts": "import { add } from './lib/math';\nimport { twice } from './lib/index.js';\nimport data from './data.json';\nexport default () => twice(add(data.a, data.b));",
+          "main.ts":
+            "import { add } from './lib/math';\nimport { twice } from './lib/index.js';\nimport data from './data.json';\nexport default () => twice(add(data.a, data.b));",
           "lib/math.ts": "export const add = (a: number, b: number) => a + b;",
           "lib/index.ts": "export { twice } from './twice.ts';",
           "lib/twice.ts": "export const twice = (n: number) => n * 2;",
@@ -33,13 +34,21 @@ export default (): unknown => [Color.Green, first([7, 8]), config.retries, new G
   });
 
   it("picks index.js as the entry when there is no index.ts", async () => {
-    const res = expectOk(await execute({ files: { "index.js": "import v from './v.js'; export default () => v", "v.js": "export default 'js entry'" } }));
+    const res = expectOk(
+      await execute({
+        files: { "index.js": "import v from './v.js'; export default () => v", "v.js": "export default 'js entry'" },
+      }),
+    );
     expect(res.result).toBe("js entry");
   });
 
   it("runs JSX with a local factory", async () => {
     const res = expectOk(
-      await execute({ files: { "index.jsx": "const React = { createElement: (t, p, ...c) => ({ t, c }) };\nexport default () => <b>hi</b>;" } }),
+      await execute({
+        files: {
+          "index.jsx": "const React = { createElement: (t, p, ...c) => ({ t, c }) };\nexport default () => <b>hi</b>;",
+        },
+      }),
     );
     expect(res.result).toEqual({ t: "b", c: ["hi"] });
   });

@@ -61,7 +61,9 @@ function readTree(dir) {
 /** Every version of `name` in the pnpm store (directories `<name>@<version>[_<peer suffix>]`). */
 function packReal(/** @type {string} */ name) {
   const base = `${name.replace("/", "+")}@`;
-  const dirs = readdirSync(PNPM_STORE).filter((d) => d.startsWith(base) && /^\d+\.\d+\.\d+(?:_.*)?$/.test(d.slice(base.length)));
+  const dirs = readdirSync(PNPM_STORE).filter(
+    (d) => d.startsWith(base) && /^\d+\.\d+\.\d+(?:_.*)?$/.test(d.slice(base.length)),
+  );
   if (dirs.length === 0) throw new Error(`test registry: ${name} is not in ${PNPM_STORE}`);
   return dirs.map((dir) => {
     const root = join(PNPM_STORE, dir, "node_modules", name);
@@ -87,7 +89,8 @@ function lazy(manifest, pack) {
 }
 
 /** @param {Record<string, any>} manifest @param {Record<string, string | Uint8Array>} files */
-const synthetic = (manifest, files) => lazy(manifest, () => packTarball({ "package.json": JSON.stringify(manifest), ...files }));
+const synthetic = (manifest, files) =>
+  lazy(manifest, () => packTarball({ "package.json": JSON.stringify(manifest), ...files }));
 
 /** @returns {Map<string, Package>} */
 export function buildFixtures() {
@@ -107,19 +110,36 @@ export function buildFixtures() {
 
   // Resolution rules: several versions, dist-tags, prereleases.
   for (const version of ["1.0.0", "1.2.0", "2.0.0", "3.0.0-beta.1"]) {
-    add(synthetic({ name: "dwl-versions", version, type: "module", main: "index.js" }, { "index.js": `export default ${JSON.stringify(version)};` }));
+    add(
+      synthetic(
+        { name: "dwl-versions", version, type: "module", main: "index.js" },
+        { "index.js": `export default ${JSON.stringify(version)};` },
+      ),
+    );
   }
   const versions = packages.get("dwl-versions");
   if (versions) versions.distTags = { latest: "1.2.0", next: "3.0.0-beta.1" };
   add(
     synthetic(
-      { name: "dwl-nested", version: "1.0.0", type: "module", main: "index.js", dependencies: { "dwl-versions": "^2.0.0" } },
+      {
+        name: "dwl-nested",
+        version: "1.0.0",
+        type: "module",
+        main: "index.js",
+        dependencies: { "dwl-versions": "^2.0.0" },
+      },
       { "index.js": `import v from "dwl-versions";\nexport default "nested sees " + v;` },
     ),
   );
   add(
     synthetic(
-      { name: "dwl-peer-user", version: "1.0.0", type: "module", main: "index.js", peerDependencies: { "dwl-versions": "^1.0.0" } },
+      {
+        name: "dwl-peer-user",
+        version: "1.0.0",
+        type: "module",
+        main: "index.js",
+        peerDependencies: { "dwl-versions": "^1.0.0" },
+      },
       { "index.js": `import v from "dwl-versions";\nexport default "peer sees " + v;` },
     ),
   );
@@ -132,7 +152,9 @@ export function buildFixtures() {
         peerDependencies: { "dwl-absent": "*" },
         peerDependenciesMeta: { "dwl-absent": { optional: true } },
       },
-      { "index.js": `let found;\ntry { found = require("dwl-absent"); } catch (e) { found = null; }\nmodule.exports = found === null ? "optional peer absent" : "present";` },
+      {
+        "index.js": `let found;\ntry { found = require("dwl-absent"); } catch (e) { found = null; }\nmodule.exports = found === null ? "optional peer absent" : "present";`,
+      },
     ),
   );
 
@@ -201,7 +223,12 @@ export function buildFixtures() {
 
   // Cache probes: used by exactly one test each, so request counts are exact.
   for (const name of ["dwl-cache-e2e", "dwl-cache-unit"]) {
-    add(synthetic({ name: `${name}-dep`, version: "1.0.0", type: "module", main: "index.js" }, { "index.js": `export const dep = "dep";` }));
+    add(
+      synthetic(
+        { name: `${name}-dep`, version: "1.0.0", type: "module", main: "index.js" },
+        { "index.js": `export const dep = "dep";` },
+      ),
+    );
     add(
       synthetic(
         { name, version: "1.0.0", type: "module", main: "index.js", dependencies: { [`${name}-dep`]: "^1.0.0" } },
@@ -211,40 +238,103 @@ export function buildFixtures() {
   }
 
   // Refusals.
-  add(synthetic({ name: "dwl-fanout", version: "1.0.0", main: "index.js", dependencies: Object.fromEntries(Array.from({ length: 205 }, (_, i) => [`dwl-leaf-${i}`, "1.0.0"])) }, { "index.js": "" }));
-  for (let i = 0; i < 205; i++) add(synthetic({ name: `dwl-leaf-${i}`, version: "1.0.0", main: "index.js" }, { "index.js": `module.exports = ${i};` }));
+  add(
+    synthetic(
+      {
+        name: "dwl-fanout",
+        version: "1.0.0",
+        main: "index.js",
+        dependencies: Object.fromEntries(Array.from({ length: 205 }, (_, i) => [`dwl-leaf-${i}`, "1.0.0"])),
+      },
+      { "index.js": "" },
+    ),
+  );
+  for (let i = 0; i < 205; i++)
+    add(
+      synthetic(
+        { name: `dwl-leaf-${i}`, version: "1.0.0", main: "index.js" },
+        { "index.js": `module.exports = ${i};` },
+      ),
+    );
 
   const traversal = { name: "dwl-traversal", version: "1.0.0", main: "index.js" };
-  add(lazy(traversal, () => packTarball({ "package.json": JSON.stringify(traversal), "index.js": "" }, [...tarEntry("package/../../../etc/evil.js", "pwned")])));
+  add(
+    lazy(traversal, () =>
+      packTarball({ "package.json": JSON.stringify(traversal), "index.js": "" }, [
+        ...tarEntry("package/../../../etc/evil.js", "pwned"),
+      ]),
+    ),
+  );
 
   const bomb = { name: "dwl-gzip-bomb", version: "1.0.0", main: "index.js" };
-  add(lazy(bomb, () => packTarball({ "package.json": JSON.stringify(bomb), "index.js": "", "zeros.bin": new Uint8Array(40 * 1024 * 1024) })));
+  add(
+    lazy(bomb, () =>
+      packTarball({
+        "package.json": JSON.stringify(bomb),
+        "index.js": "",
+        "zeros.bin": new Uint8Array(40 * 1024 * 1024),
+      }),
+    ),
+  );
 
   const many = { name: "dwl-many-files", version: "1.0.0", main: "index.js" };
-  add(lazy(many, () => packTarball({ "package.json": JSON.stringify(many), ...Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`f/${i}.js`, ""])) })));
+  add(
+    lazy(many, () =>
+      packTarball({
+        "package.json": JSON.stringify(many),
+        ...Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`f/${i}.js`, ""])),
+      }),
+    ),
+  );
 
   const huge = { name: "dwl-huge-tarball", version: "1.0.0", main: "index.js" };
-  add(lazy(huge, () => packTarball({ "package.json": JSON.stringify(huge), "noise.bin": randomBytes(11 * 1024 * 1024) })));
+  add(
+    lazy(huge, () => packTarball({ "package.json": JSON.stringify(huge), "noise.bin": randomBytes(11 * 1024 * 1024) })),
+  );
 
-  add(synthetic({ name: "dwl-declared-huge", version: "1.0.0", main: "index.js" }, { "index.js": "" }), { unpackedSize: 30 * 1024 * 1024 });
+  add(synthetic({ name: "dwl-declared-huge", version: "1.0.0", main: "index.js" }, { "index.js": "" }), {
+    unpackedSize: 30 * 1024 * 1024,
+  });
 
   const heavy = `export default ${JSON.stringify("x".repeat(8 * 1024 * 1024))};`;
   for (const name of ["dwl-heavy-a", "dwl-heavy-b", "dwl-heavy-c"]) {
     add(synthetic({ name, version: "1.0.0", type: "module", main: "index.js" }, { "index.js": heavy }));
   }
-  add(synthetic({ name: "dwl-big-bundle", version: "1.0.0", type: "module", main: "index.js" }, { "index.js": `export default ${JSON.stringify("y".repeat(6 * 1024 * 1024))};` }));
+  add(
+    synthetic(
+      { name: "dwl-big-bundle", version: "1.0.0", type: "module", main: "index.js" },
+      { "index.js": `export default ${JSON.stringify("y".repeat(6 * 1024 * 1024))};` },
+    ),
+  );
 
-  const tampered = synthetic({ name: "dwl-bad-integrity", version: "1.0.0", main: "index.js" }, { "index.js": "module.exports = 1;" });
+  const tampered = synthetic(
+    { name: "dwl-bad-integrity", version: "1.0.0", main: "index.js" },
+    { "index.js": "module.exports = 1;" },
+  );
   add(tampered, { integrity: `sha512-${createHash("sha512").update("something else").digest("base64")}` });
 
   const notGzip = { name: "dwl-not-gzip", version: "1.0.0" };
-  add(lazy(notGzip, () => Buffer.concat([gzipSync(Buffer.from("x")).subarray(0, 10), Buffer.from("garbage that is not deflate")])));
+  add(
+    lazy(notGzip, () =>
+      Buffer.concat([gzipSync(Buffer.from("x")).subarray(0, 10), Buffer.from("garbage that is not deflate")]),
+    ),
+  );
 
   // Registry behaviour: see server.mjs.
-  add(synthetic({ name: "dwl-flaky", version: "1.0.0", type: "module", main: "index.js" }, { "index.js": `export default "came through";` }));
+  add(
+    synthetic(
+      { name: "dwl-flaky", version: "1.0.0", type: "module", main: "index.js" },
+      { "index.js": `export default "came through";` },
+    ),
+  );
 
   for (const pkg of packages.values()) {
-    if (!pkg.distTags.latest) pkg.distTags.latest = [...pkg.versions.keys()].filter((v) => !v.includes("-")).sort(compareVersions).at(-1) ?? "";
+    if (!pkg.distTags.latest)
+      pkg.distTags.latest =
+        [...pkg.versions.keys()]
+          .filter((v) => !v.includes("-"))
+          .sort(compareVersions)
+          .at(-1) ?? "";
   }
   return packages;
 }

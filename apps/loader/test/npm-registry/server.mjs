@@ -49,7 +49,8 @@ export async function startRegistry() {
 
     const name = decodeURIComponent(path.slice(1));
     const n = count(`${ns}|packument|${name}`);
-    if (name === "dwl-down" || (name === "dwl-flaky" && n <= 2)) return send(503, JSON.stringify({ error: "service unavailable" }));
+    if (name === "dwl-down" || (name === "dwl-flaky" && n <= 2))
+      return send(503, JSON.stringify({ error: "service unavailable" }));
     const pkg = packages.get(name);
     if (!pkg) return send(404, JSON.stringify({ error: "Not found" }));
     const base = name.split("/").at(-1);
@@ -72,7 +73,11 @@ export async function startRegistry() {
         },
       };
     }
-    return send(200, JSON.stringify({ name, "dist-tags": pkg.distTags, versions, modified: "2026-01-01T00:00:00.000Z" }), "application/vnd.npm.install-v1+json");
+    return send(
+      200,
+      JSON.stringify({ name, "dist-tags": pkg.distTags, versions, modified: "2026-01-01T00:00:00.000Z" }),
+      "application/vnd.npm.install-v1+json",
+    );
   });
 
   await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));

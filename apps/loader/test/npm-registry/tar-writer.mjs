@@ -78,7 +78,12 @@ export function tarEntry(path, content, type = "0") {
     }
   }
   const pax = encoder.encode(paxRecord("path", path));
-  return [tarHeader("PaxHeader/long", pax.length, "x"), padded(pax), tarHeader(path.slice(0, 100), data.length, type), padded(data)];
+  return [
+    tarHeader("PaxHeader/long", pax.length, "x"),
+    padded(pax),
+    tarHeader(path.slice(0, 100), data.length, type),
+    padded(data),
+  ];
 }
 
 /** @param {Uint8Array[]} parts */

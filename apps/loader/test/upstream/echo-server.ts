@@ -19,18 +19,34 @@ export async function startEchoServer(): Promise<EchoServer> {
     for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
     const url = new URL(req.url ?? "/", "http://upstream");
     if (url.pathname === "/__seen") {
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(seen.get(url.searchParams.get("path") ?? "") ?? null));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify(seen.get(url.searchParams.get("path") ?? "") ?? null));
       return;
     }
-    seen.set(url.pathname, { method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+    seen.set(url.pathname, {
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString("utf8"),
+    });
     if (url.pathname === "/redirect") {
-      res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/" }).end();
+      res
+        .writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/" })
+        .end();
       return;
     }
     // Echoes the request's authorization in a header too, as httpbin-like hosts do.
     const echoed = req.headers.authorization ? { "x-echoed-authorization": req.headers.authorization } : {};
     res.writeHead(200, { "content-type": "application/json", "x-dwl-egress": "forged-by-upstream", ...echoed });
-    res.end(JSON.stringify({ method: req.method, path: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") }));
+    res.end(
+      JSON.stringify({
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+      }),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   // Never the reason the test process stays alive.

@@ -40,7 +40,9 @@ function run(root: string, args: string[], what: string): Promise<string> {
     });
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${what} failed (exit ${code}):\n${output}`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`${what} failed (exit ${code}):\n${output}`)),
+    );
   });
 }
 

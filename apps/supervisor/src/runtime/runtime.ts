@@ -67,7 +67,9 @@ export class Runtime extends EventEmitter<{ going: []; down: [DownCause]; up: []
 
   async start(): Promise<void> {
     const { root, build, stateDir, v8Flags, vars } = this.options;
-    process.env.MINIFLARE_WORKERD_V8_FLAGS = [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags].join(" ").trim();
+    process.env.MINIFLARE_WORKERD_V8_FLAGS = [process.env.MINIFLARE_WORKERD_V8_FLAGS ?? "", ...v8Flags]
+      .join(" ")
+      .trim();
     this.untap = tapWorkerdSpawns((child) => this.watch(child));
     // However this process ends (an uncaught error included), its workerd must not outlive it
     // holding the port and the state.

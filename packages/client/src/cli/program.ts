@@ -49,7 +49,8 @@ async function walk(root: string, dir: string, out: Record<string, string>): Pro
     if (entry.isDirectory()) {
       if (!SKIPPED_DIRECTORIES.has(entry.name)) await walk(root, full, out);
     } else if (entry.isFile() && isSourceFile(entry.name)) {
-      if (Object.keys(out).length >= MAX_DIRECTORY_FILES) throw new UsageError(`${root} has more than ${MAX_DIRECTORY_FILES} source files; is it the right directory?`);
+      if (Object.keys(out).length >= MAX_DIRECTORY_FILES)
+        throw new UsageError(`${root} has more than ${MAX_DIRECTORY_FILES} source files; is it the right directory?`);
       out[relative(root, full).split(sep).join("/")] = await readFile(full, "utf8");
     }
   }
@@ -79,7 +80,10 @@ async function packageDependencies(dir: string): Promise<Record<string, string>>
  */
 export async function readProgram(target: string, entry: string | undefined): Promise<LocalProgram> {
   if (target === "-") {
-    if (process.stdin.isTTY) throw new UsageError("reading the program from stdin, but stdin is a terminal: pipe a file in (`dwl exec - < prog.ts`)");
+    if (process.stdin.isTTY)
+      throw new UsageError(
+        "reading the program from stdin, but stdin is a terminal: pipe a file in (`dwl exec - < prog.ts`)",
+      );
     const code = await readStdin();
     if (entry !== undefined) throw new UsageError("--entry only applies to a directory");
     return { label: "stdin", source: { code }, sources: { "index.ts": code } };
@@ -95,9 +99,14 @@ export async function readProgram(target: string, entry: string | undefined): Pr
     await walk(target, target, files);
     const names = Object.keys(files);
     if (names.length === 0) throw new UsageError(`no source files (${SOURCE_FILE_EXTENSIONS.join(" ")}) in ${target}`);
-    if (entry !== undefined && !(entry in files)) throw new UsageError(`--entry ${entry}: no such file in ${target} (has ${names.slice(0, 5).join(", ")}${names.length > 5 ? ", …" : ""})`);
-    const chosen = entry ?? DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
-    if (chosen === undefined) throw new UsageError(`${target} has no index.ts, index.js or main.py: name the entry file with --entry`);
+    if (entry !== undefined && !(entry in files))
+      throw new UsageError(
+        `--entry ${entry}: no such file in ${target} (has ${names.slice(0, 5).join(", ")}${names.length > 5 ? ", …" : ""})`,
+      );
+    const chosen =
+      entry ?? DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
+    if (chosen === undefined)
+      throw new UsageError(`${target} has no index.ts, index.js or main.py: name the entry file with --entry`);
     const dependencies = await packageDependencies(target);
     return {
       label: target,
@@ -144,7 +153,9 @@ export async function parseInput(value: string | undefined): Promise<{ input?: u
   try {
     return { input: JSON.parse(text) };
   } catch (err) {
-    throw new UsageError(`${from} is not valid JSON (${(err as Error).message}); a string must be quoted: --input '"text"'`);
+    throw new UsageError(
+      `${from} is not valid JSON (${(err as Error).message}); a string must be quoted: --input '"text"'`,
+    );
   }
 }
 
@@ -167,7 +178,10 @@ export interface ProgramFlags {
 }
 
 /** The request fields the shared program flags set (dependencies from flags override package.json). */
-export function programSettings(flags: ProgramFlags, base: LocalProgram["source"]): Omit<ExecuteRequest, "input" | "request"> {
+export function programSettings(
+  flags: ProgramFlags,
+  base: LocalProgram["source"],
+): Omit<ExecuteRequest, "input" | "request"> {
   const dependencies = { ...base.dependencies, ...parseDependencies(flags.dep ?? []) };
   const cpuMs = positiveInt("cpu-ms", flags["cpu-ms"]);
   const timeoutMs = positiveInt("timeout-ms", flags["timeout-ms"]);
@@ -181,7 +195,12 @@ export function programSettings(flags: ProgramFlags, base: LocalProgram["source"
     ...(Object.keys(dependencies).length > 0 ? { dependencies } : {}),
     ...(flags.ns !== undefined ? { storage: { namespace: flags.ns } } : {}),
     ...(flags.allow?.length || flags.cred?.length
-      ? { egress: { ...(flags.allow?.length ? { allow: flags.allow } : {}), ...(flags.cred?.length ? { credentials: flags.cred } : {}) } }
+      ? {
+          egress: {
+            ...(flags.allow?.length ? { allow: flags.allow } : {}),
+            ...(flags.cred?.length ? { credentials: flags.cred } : {}),
+          },
+        }
       : {}),
     ...(cpuMs !== undefined || timeoutMs !== undefined
       ? { limits: { ...(cpuMs !== undefined ? { cpuMs } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) } }

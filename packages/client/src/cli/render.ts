@@ -22,7 +22,15 @@ export function paintFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = p
   const forced = env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0" && env.FORCE_COLOR !== "false";
   const enabled = forced || (Boolean(stream.isTTY) && env.NO_COLOR === undefined && env.TERM !== "dumb");
   const sgr = (open: number, close: number) => (s: string) => (enabled ? `\x1b[${open}m${s}\x1b[${close}m` : s);
-  return { enabled, red: sgr(31, 39), yellow: sgr(33, 39), green: sgr(32, 39), cyan: sgr(36, 39), dim: sgr(2, 22), bold: sgr(1, 22) };
+  return {
+    enabled,
+    red: sgr(31, 39),
+    yellow: sgr(33, 39),
+    green: sgr(32, 39),
+    cyan: sgr(36, 39),
+    dim: sgr(2, 22),
+    bold: sgr(1, 22),
+  };
 }
 
 const ms = (n: number) => `${n < 10 ? n.toFixed(1).replace(/\.0$/, "") : Math.round(n)} ms`;
@@ -45,7 +53,10 @@ export function renderLogs(logs: LogEntry[], paint: Paint): string[] {
  * The user's own line for an error: a compile error's `location`, else the first stack frame
  * that names one of the program's files (read from the local sources).
  */
-export function userLine(error: ExecutionError, sources: Record<string, string>): { file: string; line: number; column: number; text: string } | undefined {
+export function userLine(
+  error: ExecutionError,
+  sources: Record<string, string>,
+): { file: string; line: number; column: number; text: string } | undefined {
   if (error.type === "compile" && error.location) {
     const { file, line, column, lineText } = error.location;
     const text = lineText ?? sources[file]?.split("\n")[line - 1];
@@ -69,7 +80,8 @@ export function renderExecutionError(error: ExecutionError, sources: Record<stri
     lines.push(`  ${paint.dim("-->")} ${at.file}:${at.line}:${at.column}`);
     lines.push(`  ${gutter} ${paint.dim("|")}`);
     lines.push(`  ${paint.dim(number)} ${paint.dim("|")} ${at.text.replace(/\t/g, "  ")}`);
-    const caretAt = Math.max(0, at.column - 1) + (at.text.slice(0, Math.max(0, at.column - 1)).match(/\t/g)?.length ?? 0);
+    const caretAt =
+      Math.max(0, at.column - 1) + (at.text.slice(0, Math.max(0, at.column - 1)).match(/\t/g)?.length ?? 0);
     lines.push(`  ${gutter} ${paint.dim("|")} ${" ".repeat(caretAt)}${paint.red("^")}`);
   }
   const frames = (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
@@ -81,7 +93,12 @@ export function renderExecutionError(error: ExecutionError, sources: Record<stri
 export function renderTiming(response: ExecuteResponse, paint: Paint): string {
   const { totalMs, bundleMs, startMs, runMs, cached } = response.timing;
   const head = response.ok ? paint.green(`✓ ok in ${ms(totalMs)}`) : paint.red(`✗ failed in ${ms(totalMs)}`);
-  const parts = [`bundle ${ms(bundleMs)}${cached ? " (cached)" : ""}`, `start ${ms(startMs)}`, `run ${ms(runMs)}`, response.executionId];
+  const parts = [
+    `bundle ${ms(bundleMs)}${cached ? " (cached)" : ""}`,
+    `start ${ms(startMs)}`,
+    `run ${ms(runMs)}`,
+    response.executionId,
+  ];
   return `${head}${paint.dim(` · ${parts.join(" · ")}`)}`;
 }
 
@@ -91,7 +108,11 @@ export function renderExecution(response: ExecuteResponse, sources: Record<strin
   if (response.logsTruncated) lines.push(paint.yellow("(logs were truncated at the server's limit)"));
   for (const e of response.egress) {
     const status = e.denied ? paint.red(`denied: ${e.denied}`) : String(e.status);
-    lines.push(paint.dim(`fetch ${e.method} ${e.url} → `) + status + paint.dim(` ${ms(e.ms)}${e.credentials?.length ? ` [${e.credentials.join(", ")}]` : ""}`));
+    lines.push(
+      paint.dim(`fetch ${e.method} ${e.url} → `) +
+        status +
+        paint.dim(` ${ms(e.ms)}${e.credentials?.length ? ` [${e.credentials.join(", ")}]` : ""}`),
+    );
   }
   if (response.ok) lines.push(JSON.stringify(response.result, null, 2) ?? "null");
   else lines.push(...renderExecutionError(response.error, sources, paint));
@@ -107,14 +128,19 @@ export function renderRequestError(err: DwlRequestError, paint: Paint): string {
   const lines = [`${paint.red(paint.bold("error:"))} ${err.type}${status}: ${err.message}`];
   for (const issue of err.issues ?? []) lines.push(`  ${paint.bold(issuePath(issue))}: ${issue.message}`);
   if (err.type === "unauthorized") lines.push(paint.dim("  set DWL_KEY or pass --key"));
-  if (err.type === "network") lines.push(paint.dim("  is the loader running? start it with `npm run dev`, or set DWL_URL / --url"));
+  if (err.type === "network")
+    lines.push(paint.dim("  is the loader running? start it with `npm run dev`, or set DWL_URL / --url"));
   return `${lines.join("\n")}\n`;
 }
 
 /** Simple aligned columns for list output. */
 export function table(header: string[], rows: string[][], paint: Paint): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
   return `${[paint.dim(line(header)), ...rows.map(line)].join("\n")}\n`;
 }
 

@@ -27,7 +27,12 @@ async function timed(name: SmokeCheck["name"], check: () => Promise<string>): Pr
     const detail = await check();
     return { name, ok: true, ms: Math.round(performance.now() - started), detail };
   } catch (err) {
-    const detail = err instanceof DwlRequestError ? `${err.type} (${err.status || "no answer"}): ${err.message}` : err instanceof Unexpected ? err.message : String(err);
+    const detail =
+      err instanceof DwlRequestError
+        ? `${err.type} (${err.status || "no answer"}): ${err.message}`
+        : err instanceof Unexpected
+          ? err.message
+          : String(err);
     return { name, ok: false, ms: Math.round(performance.now() - started), detail };
   }
 }
@@ -40,7 +45,8 @@ export async function smoke(client: DwlClient, signal?: AbortSignal): Promise<Sm
     await timed("execute", async () => {
       const run = await client.execute({ code: PROGRAM, input: { n: 21 } }, options);
       if (!run.ok) throw new Unexpected(`the program failed: ${run.error.type}: ${run.error.message}`);
-      if (run.result !== 42 || run.logs[0]?.message !== "smoke") throw new Unexpected(`unexpected answer: ${JSON.stringify({ result: run.result, logs: run.logs })}`);
+      if (run.result !== 42 || run.logs[0]?.message !== "smoke")
+        throw new Unexpected(`unexpected answer: ${JSON.stringify({ result: run.result, logs: run.logs })}`);
       return `POST /execute → 42 (run ${run.timing.runMs} ms)`;
     }),
   );
@@ -50,7 +56,10 @@ export async function smoke(client: DwlClient, signal?: AbortSignal): Promise<Sm
       try {
         const response = await client.sandboxes.fetch(info.id, "/ping", options);
         const text = await response.text();
-        if (response.status !== 200 || text !== "smoke /ping") throw new Unexpected(`GET /sandboxes/${info.id}/http/ping answered ${response.status}: ${text.slice(0, 200)}`);
+        if (response.status !== 200 || text !== "smoke /ping")
+          throw new Unexpected(
+            `GET /sandboxes/${info.id}/http/ping answered ${response.status}: ${text.slice(0, 200)}`,
+          );
       } finally {
         await client.sandboxes.delete(info.id, options);
       }
@@ -61,7 +70,8 @@ export async function smoke(client: DwlClient, signal?: AbortSignal): Promise<Sm
     await timed("mcp", async () => {
       const { tools } = (await client.mcp("tools/list", undefined, options)) as { tools?: { name?: unknown }[] };
       const names = (tools ?? []).map((t) => String(t.name));
-      if (!names.includes("search") || !names.includes("execute")) throw new Unexpected(`tools/list answered ${JSON.stringify(names)}, expected search and execute`);
+      if (!names.includes("search") || !names.includes("execute"))
+        throw new Unexpected(`tools/list answered ${JSON.stringify(names)}, expected search and execute`);
       return `POST /mcp tools/list → ${names.join(", ")}`;
     }),
   );

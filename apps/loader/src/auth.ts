@@ -6,16 +6,11 @@
  */
 import { apiKeyOf } from "@dwl/protocol";
 import { DwlHttpError } from "./errors.ts";
+import { sha256Bytes } from "./hash.ts";
 import { isLocalMode } from "./settings.ts";
 
 export const DEV_API_KEY = "dwl_local_dev";
 export const DEV_TENANT = "local";
-
-const encoder = new TextEncoder();
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-}
 
 function hexToBytes(hex: string): Uint8Array | undefined {
   if (!/^[0-9a-f]{64}$/i.test(hex)) return undefined;
@@ -61,7 +56,7 @@ export async function authenticate(
 ): Promise<string> {
   const local = isLocalMode(env);
   const keys = [...configuredKeys(env)];
-  if (local) keys.push({ hash: await (devKeyHash ??= sha256(DEV_API_KEY)), tenant: DEV_TENANT });
+  if (local) keys.push({ hash: await (devKeyHash ??= sha256Bytes(DEV_API_KEY)), tenant: DEV_TENANT });
   if (keys.length === 0) {
     throw new DwlHttpError(
       503,
@@ -73,7 +68,7 @@ export async function authenticate(
   if (!presentedKey) {
     throw DwlHttpError.of("unauthorized", "missing API key: send `Authorization: Bearer <key>`");
   }
-  const presented = await sha256(presentedKey);
+  const presented = await sha256Bytes(presentedKey);
   let tenant: string | undefined;
   // Compare against every key so timing does not reveal which one (or whether any) matched.
   for (const key of keys) {

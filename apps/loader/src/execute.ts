@@ -6,7 +6,7 @@
 import { isPythonProgram, type ExecuteRequest, type ExecutionError } from "@dwl/protocol";
 import { bundleProgram, USER_MODULE, type Bundle } from "./bundle/bundle.ts";
 import { BundleCache } from "./bundle/cache.ts";
-import { CompileError } from "./bundle/compile-error.ts";
+import { CompileError } from "./compile-error.ts";
 import { runEgress, type RunEgress } from "./egress/run-egress.ts";
 import { clampLimits, DEFAULT_NAMESPACE, FUEL_PER_CPU_MS, type EffectiveLimits, type ServerLimits } from "./limits.ts";
 import { logExecution } from "./observability.ts";

@@ -4,7 +4,7 @@
  * content key that addresses the bundle in the cache.
  */
 import type { ExecuteRequest } from "@dwl/protocol";
-import { sha256Hex } from "./bundle/cache.ts";
+import { sha256Hex } from "./hash.ts";
 import type { SourceFiles } from "./bundle/virtual-files.ts";
 
 /** The name a single `code` module gets in stack traces and compile errors. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry, requestCounts } from "../../test/npm-registry/registry.ts";
 import { bundleProgram } from "./bundle.ts";
-import { CompileError } from "./compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 
 const bundle = (files: Record<string, string>, entry = Object.keys(files)[0] ?? "index.js", meter = false) =>
   bundleProgram({ files, entry, meter });

@@ -11,7 +11,7 @@
 import { env } from "cloudflare:workers";
 import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";
 import { MAX_BUNDLE_BYTES } from "../npm/limits.ts";
-import { CompileError } from "./compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { asDefaultExportedFunction } from "./entry-shape.ts";
 import { getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { Node } from "acorn";
@@ -54,7 +54,13 @@ export interface Bundle {
   map: string;
   shape: ProgramShape;
   /** A Python program: `code` is the shared Python child module, these files go with each run. */
-  python?: import("../python/program.ts").PythonProgram;
+  python?: PythonProgram;
+}
+
+/** The program files of one Python run, as the child receives them (see python/program.ts). */
+export interface PythonProgram {
+  files: Record<string, string>;
+  entry: string;
 }
 
 export interface BundleInput {
@@ -206,7 +212,7 @@ async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<B
     if (isBuildFailure(err)) {
       // Errors inside a package point at node_modules/<name>/<file>, as its stack frames do.
       for (const { location } of err.errors) if (location) location.file = displaySource(location.file);
-      throw CompileError.fromEsbuild(err.errors);
+      throw CompileError.fromEsbuild(err.errors, VIRTUAL_NAMESPACE);
     }
     throw err;
   }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry, requestCounts } from "../../test/npm-registry/registry.ts";
-import { CompileError } from "../bundle/compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { installDependencies, type NpmEnvironment } from "./install.ts";
 import { clearPackageMemory, PACKAGE_R2_PREFIX } from "./package-store.ts";
 import { clearMetadataMemory } from "./registry.ts";

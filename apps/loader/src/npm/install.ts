@@ -5,7 +5,7 @@
  * `NpmEnvironment`: the registry URL (Worker var DWL_NPM_REGISTRY) and the KV / R2 bindings
  * that cache metadata and unpacked packages across loader isolates.
  */
-import { CompileError } from "../bundle/compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { DEFAULT_NPM_REGISTRY, MAX_PACKAGES, MAX_UNPACKED_BYTES, REGISTRY_CONCURRENCY } from "./limits.ts";
 import { mapLimit } from "./concurrency.ts";
 import { filesBytes, PackageStore } from "./package-store.ts";

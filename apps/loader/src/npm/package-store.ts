@@ -6,12 +6,12 @@
  * integrity, unpack, store in both). Entries are keyed by the tarball's integrity hash, so they
  * never go stale and two registries serving different bytes for one name@version never mix.
  */
-import { CompileError } from "../bundle/compile-error.ts";
-import { sha256Hex } from "../bundle/cache.ts";
+import { CompileError } from "../compile-error.ts";
+import { sha256Hex } from "../hash.ts";
 import { integrityProblem } from "./integrity.ts";
 import { Slots } from "./concurrency.ts";
 import { MAX_UNPACKED_BYTES, PACKAGE_MEMORY_CACHE_BYTES, TARBALL_CONCURRENCY } from "./limits.ts";
-import { MemoryCache } from "./memory-cache.ts";
+import { MemoryCache } from "../memory-cache.ts";
 import type { NpmRegistry } from "./registry.ts";
 import type { ResolvedPackage } from "./resolve.ts";
 import { gunzipAll, TarError } from "./tar.ts";

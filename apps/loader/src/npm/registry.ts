@@ -5,8 +5,8 @@
  * is bounded in time and size; network failures, 429 and 5xx are retried a few times with
  * backoff, then reported as a compile error that names the registry.
  */
-import { CompileError } from "../bundle/compile-error.ts";
-import { sha256Hex } from "../bundle/cache.ts";
+import { CompileError } from "../compile-error.ts";
+import { sha256Hex } from "../hash.ts";
 import {
   MAX_METADATA_BYTES,
   MAX_TARBALL_BYTES,
@@ -16,7 +16,7 @@ import {
   REGISTRY_RETRY_DELAY_MS,
   REGISTRY_TIMEOUT_MS,
 } from "./limits.ts";
-import { MemoryCache } from "./memory-cache.ts";
+import { MemoryCache } from "../memory-cache.ts";
 import { readCapped as readStreamCapped, TOO_LARGE } from "../read-capped.ts";
 
 /** What resolution and download need of one published version; the rest of the metadata is dropped. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry, requestCounts } from "../../test/npm-registry/registry.ts";
-import { CompileError } from "../bundle/compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { NpmRegistry, type Packument } from "./registry.ts";
 import { pickVersion, resolveDependencies } from "./resolve.ts";
 

@@ -10,7 +10,7 @@
  * they are mostly native binaries, and packages must cope with their absence anyway.
  */
 import semver from "semver";
-import { CompileError } from "../bundle/compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { MAX_PACKAGES, REGISTRY_CONCURRENCY } from "./limits.ts";
 import { mapLimit } from "./concurrency.ts";
 import type { NpmRegistry, Packument, VersionInfo } from "./registry.ts";

@@ -6,7 +6,7 @@
 import type { EgressRecord, ExecutionError, LogEntry, ProgramRequest } from "@dwl/protocol";
 import type { ProgramShape } from "../bundle/bundle.ts";
 import type { EffectiveLimits } from "../limits.ts";
-import type { PythonProgram } from "../python/program.ts";
+import type { PythonProgram } from "../bundle/bundle.ts";
 
 export interface ChildCall {
   /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */

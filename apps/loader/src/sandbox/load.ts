@@ -8,7 +8,7 @@
 import { exports } from "cloudflare:workers";
 import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
-import { sha256Hex } from "../bundle/cache.ts";
+import { sha256Hex } from "../hash.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
 import { PYTHON_BOOT_CPU_MS, PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
 import { toolDefinition } from "../tools/registry.ts";

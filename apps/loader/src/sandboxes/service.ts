@@ -14,7 +14,7 @@ import {
 } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
 import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
-import { CompileError } from "../bundle/compile-error.ts";
+import { CompileError } from "../compile-error.ts";
 import { runEgress } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
 import {

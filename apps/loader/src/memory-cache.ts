@@ -1,8 +1,9 @@
 /**
- * @module npm/memory-cache
- * A byte-bounded, least-recently-used map with optional expiry, for the npm caches that live in
- * the loader isolate's memory. Values are promises, so concurrent builds needing the same
- * package share one download; a rejected promise is dropped so the next request retries.
+ * @module memory-cache
+ * A byte-bounded, least-recently-used map with optional expiry, for the caches that live in the
+ * loader isolate's memory (bundles, npm metadata and packages). Values are promises, so
+ * concurrent requests for the same entry share one build or download; a rejected promise is
+ * dropped so the next request retries. An entry counts against the bound once its value arrives.
  */
 
 interface Entry<V> {
@@ -24,11 +25,16 @@ export class MemoryCache<V> {
 
   /** The cached value for `key`, or `load()`'s, stored for `ttlMs` (default: forever). */
   get(key: string, load: () => Promise<V>, ttlMs = Infinity): Promise<V> {
+    return this.lookup(key, load, ttlMs).value;
+  }
+
+  /** As `get`, and whether the value was already there (`hit`) or `load()` was called. */
+  lookup(key: string, load: () => Promise<V>, ttlMs = Infinity): { value: Promise<V>; hit: boolean } {
     const hit = this.entries.get(key);
     if (hit && hit.expiresAt > Date.now()) {
       this.entries.delete(key);
       this.entries.set(key, hit);
-      return hit.value;
+      return { value: hit.value, hit: true };
     }
     if (hit) this.remove(key, hit);
     const entry: Entry<V> = { value: load(), bytes: 0, expiresAt: Date.now() + ttlMs };
@@ -44,7 +50,7 @@ export class MemoryCache<V> {
         if (this.entries.get(key) === entry) this.entries.delete(key);
       },
     );
-    return entry.value;
+    return { value: entry.value, hit: false };
   }
 
   clear(): void {

@@ -71,6 +71,11 @@ export {
   SandboxNameSchema,
 } from "./sandbox.ts";
 export type { SandboxDefinition, SandboxInfo, SandboxList, SandboxLogEntry } from "./sandbox.ts";
-export { EffectNoticeSchema, SUPERVISED_REQUEST_HEADER, SupervisedRequestTokenSchema } from "./supervision.ts";
+export {
+  EffectNoticeSchema,
+  MAX_TOKENS_PER_NOTICE,
+  SUPERVISED_REQUEST_HEADER,
+  SupervisedRequestTokenSchema,
+} from "./supervision.ts";
 export type { EffectNotice } from "./supervision.ts";
 export { apiKeyOf } from "./api-key.ts";

@@ -23,7 +23,8 @@ export const SupervisedRequestTokenSchema = z.string().regex(/^[A-Za-z0-9_-]{8,6
  * write, an egress request, a tool call). The supervisor answers 204 once it has recorded them;
  * only then may the effect happen.
  */
+export const MAX_TOKENS_PER_NOTICE = 1000;
 export const EffectNoticeSchema = z.object({
-  requests: z.array(SupervisedRequestTokenSchema).min(1).max(1000),
+  requests: z.array(SupervisedRequestTokenSchema).min(1).max(MAX_TOKENS_PER_NOTICE),
 });
 export type EffectNotice = z.infer<typeof EffectNoticeSchema>;

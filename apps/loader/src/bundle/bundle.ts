@@ -10,7 +10,7 @@
  */
 import { env } from "cloudflare:workers";
 import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";
-import { MAX_BUNDLE_BYTES } from "../npm/limits.ts";
+import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
 import { asDefaultExportedFunction } from "./entry-shape.ts";
 import { getEsbuild, type BuildFailure } from "./esbuild.ts";

@@ -6,9 +6,8 @@
  * failures are not cached: the same code fails the same way, quickly, next time anyway.
  */
 import { MemoryCache } from "../memory-cache.ts";
+import { MAX_BUNDLE_CACHE_BYTES } from "../limits.ts";
 import type { Bundle } from "./bundle.ts";
-
-export const MAX_BUNDLE_CACHE_BYTES = 64 * 1024 * 1024;
 
 export class BundleCache {
   private readonly cache: MemoryCache<Bundle>;

@@ -17,7 +17,7 @@
  *   starts a fresh one.
  */
 import type { BuildContext, BuildOptions, BuildResult } from "esbuild-wasm/esm/browser.js";
-import { ESBUILD_CONTEXT_SOURCE_BYTES } from "../npm/limits.ts";
+import { ESBUILD_CONTEXT_SOURCE_BYTES } from "../limits.ts";
 import type { getEsbuild } from "./esbuild.ts";
 import { delegatingPlugin, type VirtualFileHandlers } from "./virtual-files.ts";
 

@@ -15,6 +15,7 @@ import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressPr
 import { RUN_TOKEN_HEADER, verifyRunToken, type RunContext } from "./run-token.ts";
 import { scrubResponse } from "./scrub.ts";
 import { SecretError } from "./secrets.ts";
+import { MAX_EGRESS_BODY_BYTES, MAX_EGRESS_REDIRECTS } from "../limits.ts";
 
 export interface EgressGatewayProps {
   tenant: string;
@@ -27,10 +28,6 @@ export interface EgressGatewayProps {
 /** Set on the gateway's own answers; anything an upstream sends under these names is dropped. */
 export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
 export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
-
-export const MAX_EGRESS_REDIRECTS = 10;
-/** Request bodies are buffered (to resend on 307/308 and to look for placeholders). */
-export const MAX_EGRESS_BODY_BYTES = 10 * 1024 * 1024;
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 

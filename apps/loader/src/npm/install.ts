@@ -6,7 +6,7 @@
  * that cache metadata and unpacked packages across loader isolates.
  */
 import { CompileError } from "../compile-error.ts";
-import { DEFAULT_NPM_REGISTRY, MAX_PACKAGES, MAX_UNPACKED_BYTES, REGISTRY_CONCURRENCY } from "./limits.ts";
+import { DEFAULT_NPM_REGISTRY, MAX_PACKAGES, MAX_UNPACKED_BYTES, REGISTRY_CONCURRENCY } from "../limits.ts";
 import { mapLimit } from "./concurrency.ts";
 import { filesBytes, PackageStore } from "./package-store.ts";
 import { NpmRegistry } from "./registry.ts";

@@ -15,7 +15,7 @@ import {
   REGISTRY_ATTEMPTS,
   REGISTRY_RETRY_DELAY_MS,
   REGISTRY_TIMEOUT_MS,
-} from "./limits.ts";
+} from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { readCapped as readStreamCapped, TOO_LARGE } from "../read-capped.ts";
 

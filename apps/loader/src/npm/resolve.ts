@@ -11,7 +11,7 @@
  */
 import semver from "semver";
 import { CompileError } from "../compile-error.ts";
-import { MAX_PACKAGES, REGISTRY_CONCURRENCY } from "./limits.ts";
+import { MAX_PACKAGES, REGISTRY_CONCURRENCY } from "../limits.ts";
 import { mapLimit } from "./concurrency.ts";
 import type { NpmRegistry, Packument, VersionInfo } from "./registry.ts";
 

@@ -8,6 +8,7 @@
  * long names, which npm's packer emits for long paths. A reader of our own because the tar
  * libraries at hand buffer whole archives and ignore the ustar prefix.
  */
+import { MAX_META_ENTRY_BYTES } from "../limits.ts";
 
 /** A malformed or over-limit archive; the caller names the package. */
 export class TarError extends Error {
@@ -29,8 +30,6 @@ const BLOCK_BYTES = 512;
  * whatever the runtime buffers per write stays near 16 MiB even for a crafted stream.
  */
 const GUNZIP_SLICE_BYTES = 16 * 1024;
-/** PAX and GNU long-name records are small; anything bigger is hostile. */
-const MAX_META_ENTRY_BYTES = 64 * 1024;
 
 const decoder = new TextDecoder();
 

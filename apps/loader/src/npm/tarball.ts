@@ -5,7 +5,7 @@
  * package root and a path that would escape it refuses the whole package. Only JavaScript and
  * JSON are kept (types, maps, docs and binaries are dropped as they stream past).
  */
-import { MAX_TAR_ENTRIES, MAX_UNPACKED_BYTES } from "./limits.ts";
+import { MAX_TAR_ENTRIES, MAX_UNPACKED_BYTES } from "../limits.ts";
 import { gunzip, TarError, TarParser } from "./tar.ts";
 
 /** Path relative to the package root (`dist/index.js`) → UTF-8 text. */

@@ -17,14 +17,15 @@
  * app, its loopback entrypoints and its Durable Objects in one isolate, so the middleware and the
  * capabilities see the same maps.
  */
-import { SUPERVISED_REQUEST_HEADER, SupervisedRequestTokenSchema, type EffectNotice } from "@dwl/protocol";
+import {
+  type EffectNotice,
+  MAX_TOKENS_PER_NOTICE,
+  SUPERVISED_REQUEST_HEADER,
+  SupervisedRequestTokenSchema,
+} from "@dwl/protocol";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
-
-/** A supervisor that does not answer within this is treated as one that refused. */
-export const EFFECT_NOTICE_TIMEOUT_MS = 10_000;
-/** EffectNoticeSchema's maximum per notice. */
-const MAX_TOKENS_PER_NOTICE = 1000;
+import { EFFECT_NOTICE_TIMEOUT_MS } from "../limits.ts";
 
 /** Thrown instead of performing an effect the supervisor has not recorded. */
 export class EffectNoticeError extends Error {

@@ -7,6 +7,7 @@
  */
 import type { RpcResult } from "../bindings/rpc-result.ts";
 import { ToolEntrypoint } from "./tool-entrypoint.ts";
+import { MAX_TOOL_RESPONSE_BYTES } from "../limits.ts";
 
 export interface JsonApiResponse {
   status: number;
@@ -20,8 +21,6 @@ export interface JsonApiOptions {
   headers?: Record<string, string>;
   query?: Record<string, string | number | boolean>;
 }
-
-const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 export const JSON_API_DECLARATION = `/** JSON over HTTP made as your own fetch: same allowlist, counted in limits.subRequests and shown in egress;
  * credentials named in egress.credentials are added on their hosts (you never see them). Throws EgressDeniedError when refused. */
@@ -48,8 +47,8 @@ export class JsonApiTool extends ToolEntrypoint {
       new Request(target, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }),
     );
     const bytes = await response.arrayBuffer();
-    if (bytes.byteLength > MAX_RESPONSE_BYTES)
-      throw new RangeError(`the response is ${bytes.byteLength} bytes, over the ${MAX_RESPONSE_BYTES}-byte limit`);
+    if (bytes.byteLength > MAX_TOOL_RESPONSE_BYTES)
+      throw new RangeError(`the response is ${bytes.byteLength} bytes, over the ${MAX_TOOL_RESPONSE_BYTES}-byte limit`);
     const text = new TextDecoder().decode(bytes);
     let data: unknown = text;
     try {

@@ -7,6 +7,7 @@
 import { scopePrefix } from "../bindings/keys.ts";
 import type { RpcResult } from "../bindings/rpc-result.ts";
 import { ToolEntrypoint } from "./tool-entrypoint.ts";
+import { MAX_NOTE_CHARS, MAX_NOTES_LISTED } from "../limits.ts";
 
 export interface Note {
   id: string;
@@ -15,9 +16,6 @@ export interface Note {
   tags: string[];
   createdAt: string;
 }
-
-const MAX_NOTE_CHARS = 64 * 1024;
-const MAX_NOTES_LISTED = 1_000;
 
 export const NOTES_DECLARATION = `/** A searchable notebook kept in the tenant's storage namespace (persists between runs). */
 interface Notes {

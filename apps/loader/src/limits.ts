@@ -105,6 +105,41 @@ export const MAX_TOOL_RESPONSE_BYTES = 1024 * 1024;
 /** A supervisor that does not answer an effect notice within this is treated as one that refused. */
 export const EFFECT_NOTICE_TIMEOUT_MS = 10_000;
 
+/** Bytes of a `PUT /credentials/:name` body. */
+export const MAX_CREDENTIAL_BODY_BYTES = 16 * 1024;
+
+/** Largest page of `GET /sandboxes` (also its default). */
+export const MAX_SANDBOX_PAGE = 100;
+
+/** Sandbox bundles kept decoded in the loader isolate's memory (sandboxes/bundle-store.ts). */
+export const MAX_SANDBOX_BUNDLES_IN_MEMORY = 256;
+
+/** Log lines kept per sandbox (oldest dropped first). */
+export const SANDBOX_LOG_RING = 200;
+
+/**
+ * How long a reserved bundle is safe from collection before its row must be committed. A write
+ * stores one object in between; a write slower than this fails at commit (and may be retried)
+ * rather than point at a bundle that a sweep removed.
+ */
+export const BUNDLE_RESERVATION_MS = 10 * 60_000;
+
+/** Bytes of a sandbox's bundled code (what is stored and loaded into its isolate). */
+export const MAX_SANDBOX_BUNDLE_BYTES = 5 * 1024 * 1024;
+
+/** A batch of execution log lines is written early once it holds this many (observability.ts). */
+export const MAX_BATCHED_LINES = 200;
+
+/** Bytes of pre-built package modules kept per loader isolate (least recently used goes first). */
+export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Characters of DWL_ENCRYPTION_KEY. HKDF input keying material has to carry the key's entropy
+ * itself (HKDF does not stretch), so a short secret is refused rather than silently weak. The dev
+ * key is 39 characters.
+ */
+export const MIN_ENCRYPTION_KEY_CHARS = 32;
+
 // npm dependency installation: resolution, download, unpacking, caching (npm/, bundle/).
 
 /** Used when the Worker var DWL_NPM_REGISTRY is unset. */

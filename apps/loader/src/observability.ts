@@ -10,6 +10,7 @@
  * Deployed, each line is written at once (Workers Logs indexes one entry per call).
  */
 import { waitUntil } from "cloudflare:workers";
+import { MAX_BATCHED_LINES } from "./limits.ts";
 
 export interface ExecutionLogLine {
   executionId: string;
@@ -26,8 +27,6 @@ export interface ExecutionLogLine {
   egressCalls?: number;
 }
 
-/** A batch is written early once it holds this many lines. */
-export const MAX_BATCHED_LINES = 200;
 
 let batch: string[] | undefined;
 

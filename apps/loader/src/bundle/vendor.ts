@@ -24,9 +24,8 @@ import type { Node } from "acorn";
 import type { InstalledPackages } from "../npm/install.ts";
 import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, type Program } from "./rewrite.ts";
 import { VENDOR_PREFIX } from "./virtual-files.ts";
+import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
 
-/** Bytes of pre-built package modules kept per loader isolate (least recently used goes first). */
-export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** A pre-built packages' module, ready to be put in front of a program's own bundle. */
 export interface Vendor {

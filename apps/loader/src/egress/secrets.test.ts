@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEV_ENCRYPTION_KEY, MIN_ENCRYPTION_KEY_CHARS, openSecret, sealSecret, SecretError } from "./secrets.ts";
+import { MIN_ENCRYPTION_KEY_CHARS } from "../limits.ts";
+import { DEV_ENCRYPTION_KEY, openSecret, sealSecret, SecretError } from "./secrets.ts";
 
 const KEY = "test-encryption-key-0123456789abcdef";
 const OTHER_KEY = "another-encryption-key-0123456789abcdef";

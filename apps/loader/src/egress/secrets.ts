@@ -7,6 +7,7 @@
  *
  * Sealed format: `v1.<iv>.<ciphertext and 128-bit tag>`, both base64url without padding.
  */
+import { MIN_ENCRYPTION_KEY_CHARS } from "../limits.ts";
 
 /**
  * The local-mode fallback for `DWL_ENCRYPTION_KEY`, public on purpose: values sealed with it are
@@ -14,12 +15,6 @@
  * the secret (`wrangler secret put DWL_ENCRYPTION_KEY`, e.g. from `openssl rand -base64 32`).
  */
 export const DEV_ENCRYPTION_KEY = "dwl-local-dev-encryption-key-not-secret";
-
-/**
- * HKDF input keying material has to carry the key's entropy itself (HKDF does not stretch), so a
- * short secret is refused rather than silently weak. The dev key is 39 characters.
- */
-export const MIN_ENCRYPTION_KEY_CHARS = 32;
 
 const VERSION = "v1";
 const IV_BYTES = 12;

@@ -11,8 +11,8 @@ import { encryptionKey } from "../egress/encryption-key.ts";
 import { EgressRuleError } from "../egress/policy.ts";
 import { DwlHttpError } from "../errors.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
+import { MAX_CREDENTIAL_BODY_BYTES } from "../limits.ts";
 
-const MAX_CREDENTIAL_BODY_BYTES = 16 * 1024;
 
 function storeFor(c: Context<AppEnv>): CredentialStore {
   return new CredentialStore(c.env.KV, c.get("tenant"), encryptionKey(c.env));

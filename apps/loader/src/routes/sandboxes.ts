@@ -22,8 +22,8 @@ import {
   updateSandbox,
 } from "../sandboxes/service.ts";
 import { readProgramRequest } from "../run/request-check.ts";
+import { MAX_SANDBOX_PAGE } from "../limits.ts";
 
-const MAX_PAGE = 100;
 
 function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
@@ -38,9 +38,9 @@ const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, Sandb
 export const sandboxesRoute = new Hono<AppEnv>()
   .post("/", async (c) => c.json(await createSandbox(await definitionOf(c), contextOf(c), originOf(c)), 201))
   .get("/", async (c) => {
-    const limit = Number(c.req.query("limit") ?? MAX_PAGE);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-      throw DwlHttpError.of("invalid_request", `limit must be an integer from 1 to ${MAX_PAGE}`, [
+    const limit = Number(c.req.query("limit") ?? MAX_SANDBOX_PAGE);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SANDBOX_PAGE) {
+      throw DwlHttpError.of("invalid_request", `limit must be an integer from 1 to ${MAX_SANDBOX_PAGE}`, [
         { path: ["limit"], message: "out of range" },
       ]);
     }

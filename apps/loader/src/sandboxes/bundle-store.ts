@@ -7,9 +7,9 @@
  * any other tenant (registry.ts `collect`).
  */
 import type { Bundle } from "../bundle/bundle.ts";
+import { MAX_SANDBOX_BUNDLES_IN_MEMORY } from "../limits.ts";
 
 const memory = new Map<string, Bundle>();
-const MAX_MEMORY_ENTRIES = 256;
 
 export const BUNDLE_PREFIX = "__dwl/bundles/";
 
@@ -53,7 +53,7 @@ export async function loadBundle(bucket: R2Bucket, tenant: string, key: string):
 function remember(key: string, bundle: Bundle): void {
   memory.delete(key);
   memory.set(key, bundle);
-  if (memory.size > MAX_MEMORY_ENTRIES) memory.delete(memory.keys().next().value as string);
+  if (memory.size > MAX_SANDBOX_BUNDLES_IN_MEMORY) memory.delete(memory.keys().next().value as string);
 }
 
 /** Forgets the in-memory copies, as a fresh loader instance would (tests use it). */

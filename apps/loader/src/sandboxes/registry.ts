@@ -14,6 +14,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { SandboxDefinition, SandboxLogEntry } from "@dwl/protocol";
+import { SANDBOX_LOG_RING } from "../limits.ts";
+import { BUNDLE_RESERVATION_MS } from "../limits.ts";
 
 /** What the registry stores of a sandbox (the definition without its sources). */
 export interface SandboxRecord {
@@ -27,14 +29,6 @@ export interface SandboxRecord {
   settings: Pick<SandboxDefinition, "dependencies" | "limits" | "egress" | "storage" | "tools">;
 }
 
-/** Log lines kept per sandbox (oldest dropped first). */
-export const SANDBOX_LOG_RING = 200;
-/**
- * How long a reserved bundle is safe from collection before its row must be committed. A write
- * stores one object in between; a write slower than this fails at commit (and may be retried)
- * rather than point at a bundle that a sweep removed.
- */
-export const BUNDLE_RESERVATION_MS = 10 * 60_000;
 /** Bundles deleted per `collect()` call; the rest wait for the next write. */
 const COLLECT_BATCH = 100;
 

@@ -35,9 +35,8 @@ import { mapStack, traceMapFor } from "../sandbox/stack.ts";
 import { checkProgramRequest, type CheckedProgram } from "../run/request-check.ts";
 import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
+import { MAX_SANDBOX_BUNDLE_BYTES } from "../limits.ts";
 
-/** Bytes of a sandbox's bundled code (what is stored and loaded into its isolate). */
-export const MAX_SANDBOX_BUNDLE_BYTES = 5 * 1024 * 1024;
 const REPORT_HEADER = "x-dwl-report";
 
 function registry(env: Env, tenant: string) {

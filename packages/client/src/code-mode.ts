@@ -6,15 +6,12 @@
  * through MCP `search`); `runCodeModeCall` runs one call of it and answers what the model needs to
  * fix its own code. Framework-neutral: `@dwl/client/ai` wraps the same pieces for the Vercel AI SDK.
  */
-import type { ExecuteRequest, ExecuteResponse } from "@dwl/protocol";
+import { type ExecuteRequest, type ExecuteResponse, resultForModel } from "@dwl/protocol";
 import type { DwlClient, RequestOptions } from "./client.ts";
 import { DwlRequestError } from "./errors.ts";
 
 /** The function name the definitions use unless `CodeModeOptions.name` says otherwise. */
 export const CODE_MODE_TOOL_NAME = "execute_program";
-
-/** Result text longer than this is cut in what the model reads (`formatCodeModeResult`). */
-const MAX_RESULT_CHARS = 50_000;
 
 /**
  * What the developer decides for every program the model writes; the model itself only writes
@@ -260,10 +257,7 @@ export async function runCodeMode(
 export function formatCodeModeResult(result: CodeModeResult): string {
   const lines: string[] = [];
   if (result.ok) {
-    const json = JSON.stringify(result.result, null, 2) ?? "null";
-    lines.push(
-      `result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`,
-    );
+    lines.push(resultForModel(result.result));
   } else if (result.error) {
     const { type, name, message, at, stack } = result.error;
     lines.push(`error (${type}): ${name ? `${name}: ` : ""}${message}`);

@@ -79,3 +79,4 @@ export {
 } from "./supervision.ts";
 export type { EffectNotice } from "./supervision.ts";
 export { apiKeyOf } from "./api-key.ts";
+export { MAX_MODEL_RESULT_CHARS, resultForModel } from "./model-text.ts";

@@ -8,7 +8,7 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
-import { ExecuteRequestSchema, PROGRAM_LANGUAGES, type ExecuteResponse } from "@dwl/protocol";
+import { ExecuteRequestSchema, PROGRAM_LANGUAGES, resultForModel, type ExecuteResponse } from "@dwl/protocol";
 import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
 import { executeProgram, type ExecutionContext } from "../execute.ts";
@@ -26,8 +26,6 @@ export const EXECUTE_DESCRIPTION =
 /** Told to the client at initialisation: how the two tools are meant to be used together. */
 export const SERVER_INSTRUCTIONS =
   "Code Mode: instead of many tool calls, write one short TypeScript program. Call `search` to find the API a program can use (env.KV, env.FILES, fetch and egress rules, operator tools), then run the program with `execute`. Each run starts from a clean sandbox; storage persists between runs.";
-
-const MAX_RESULT_CHARS = 50_000;
 
 /**
  * Deliberately loose: the SDK refuses arguments that fail this schema in its own words, so the
@@ -59,10 +57,7 @@ const executeShape = {
 export function describeRun(res: ExecuteResponse): string {
   const lines: string[] = [];
   if (res.ok) {
-    const json = JSON.stringify(res.result, null, 2) ?? "null";
-    lines.push(
-      `result:\n${json.length > MAX_RESULT_CHARS ? `${json.slice(0, MAX_RESULT_CHARS)}\n… (${json.length - MAX_RESULT_CHARS} more characters)` : json}`,
-    );
+    lines.push(resultForModel(res.result));
   } else {
     lines.push(`error (${res.error.type}): ${res.error.name}: ${res.error.message}`);
     if ("location" in res.error && res.error.location) {

@@ -1,6 +1,7 @@
 // npm dependency benchmark (issue 6), part of `npm run bench`: the Hono program of the README
 // against a loopback registry serving real tarballs (the test suite's), on a fresh loader:
-//   1. first execution with cold package caches (one sample: caches only start cold once),
+//   1. first execution with cold package caches (caches only start cold once per loader: the
+//      first on the loader of 2. and 3., then on COLD_SAMPLES − 1 more fresh loaders, at the end),
 //   2. new program text with the packages warm (bundle-cache miss, package-cache hit), interleaved
 //      with the same program kept on the one-bundle path (a re-export of hono): first the
 //      WARMUP programs right after the cold one, while V8 is still tiering up esbuild.wasm on a
@@ -9,15 +10,23 @@
 //      ones,
 //   3. the same program again (bundle-cache hit),
 // plus esbuild-wasm's initialisation, read as the first TypeScript bundle of a fresh loader
-// minus a warm one. Figures are the loader's own `timing.bundleMs`. Writes bench/npm-results.md.
+// minus a warm one. Figures are the loader's own `timing.bundleMs`. Writes bench/npm-results.md,
+// with issue 21's table: its Hono rows, and all seven when bench/run.mjs ran before it in the same
+// `npm run bench` (bench/lib/issue21.mjs).
 import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { startRegistry } from "../apps/loader/test/npm-registry/server.mjs";
-import { ROOT, runBounded, startWrangler, waitReady } from "./lib/procs.mjs";
+import { issue21Table, takeHandOff } from "./lib/issue21.mjs";
+import { ROOT, restartWrangler, runBounded, startWrangler, waitReady } from "./lib/procs.mjs";
 import { fmt, markdownTable, median, textTable, verdict } from "./lib/stats.mjs";
 
 const ITERATIONS = 15;
 const WARMUP = 40;
+/** Fresh loaders whose first Hono program is measured (empty package caches, esbuild started). */
+const COLD_SAMPLES = 3;
+/** Issue 21's goals (bench/lib/issue21.mjs): rows 4 and 5. */
+const GOAL_WARM_MS = 25;
+const GOAL_COLD_MS = 250;
 const HEADERS = { authorization: "Bearer dwl_local_dev", "content-type": "application/json" };
 
 const honoProgram = (marker) => ({
@@ -43,7 +52,7 @@ async function execute(url, body) {
 
 async function main() {
   const registry = await startRegistry();
-  const loader = await startWrangler("loader-npm", [
+  let loader = await startWrangler("loader-npm", [
     "--var",
     "DWL_MODE:local",
     "--var",
@@ -82,10 +91,25 @@ async function main() {
       hits.push(timing.bundleMs);
       hitTotals.push(timing.totalMs);
     }
+    // More cold samples: each on a fresh loader (new state dir, so empty KV/R2 package caches),
+    // esbuild started by a TypeScript program first, as on the first loader.
+    const colds = [cold];
+    for (let i = 1; i < COLD_SAMPLES; i++) {
+      loader = await restartWrangler(loader);
+      for (const marker of ["first", "warm-1", "warm-2", "warm-3"]) await execute(loader.url, tsProgram(marker));
+      colds.push((await execute(loader.url, honoProgram(`cold-${i}`))).timing.bundleMs);
+    }
+    const coldP50 = median(colds);
+    const warmP50 = median(warmPackages);
 
     const rows = [
       ["measure (Hono + hono/cors, loopback registry)", "ms", "goal", ""],
-      ["first execution, cold package caches (bundleMs, 1 sample)", fmt(cold), "", ""],
+      [
+        `first execution, cold package caches (bundleMs, median of ${COLD_SAMPLES} fresh loaders: ${colds.join(", ")})`,
+        fmt(coldP50),
+        `≤ ${GOAL_COLD_MS} ms`,
+        verdict(coldP50 <= GOAL_COLD_MS),
+      ],
       [
         `new program, packages warm, first ${WARMUP} after the cold one (bundleMs p50; esbuild.wasm still tiering up)`,
         fmt(median(tieringUp)),
@@ -94,9 +118,9 @@ async function main() {
       ],
       [
         `new program, packages warm, settled (bundleMs p50 of the next ${ITERATIONS})`,
-        fmt(median(warmPackages)),
-        "≤ 60 ms",
-        verdict(median(warmPackages) <= 60),
+        fmt(warmP50),
+        `≤ ${GOAL_WARM_MS} ms`,
+        verdict(warmP50 <= GOAL_WARM_MS),
       ],
       [
         `same, as one whole bundle (\`export * from "hono/cors"\` added; bundleMs p50 of ${ITERATIONS}, interleaved with the row above)`,
@@ -109,6 +133,13 @@ async function main() {
       ["esbuild-wasm initialisation (first TS bundle − warm TS bundle)", fmt(firstTs - warmTs), "", ""],
     ];
     console.log(`\n${textTable(rows)}\n`);
+    const command = "node bench/npm.mjs";
+    const issue = issue21Table({
+      ...takeHandOff(),
+      honoWarm: { value: warmP50, command },
+      honoCold: { value: coldP50, samples: colds, command },
+    });
+    console.log(`Issue 21:\n${issue.text}\n`);
     const markdown = [
       "# DWL npm benchmark",
       "",
@@ -120,6 +151,12 @@ async function main() {
       "",
       markdownTable(rows),
       "",
+      "## Issue 21",
+      "",
+      "Its seven rows: the Hono ones from this script, the others from bench/run.mjs when it ran just before in the same `npm run bench` (else marked not measured). Each figure's command is beside it.",
+      "",
+      issue.markdown,
+      "",
     ].join("\n");
     writeFileSync(`${ROOT}bench/npm-results.md`, markdown);
     console.log("wrote bench/npm-results.md");
@@ -129,4 +166,4 @@ async function main() {
   }
 }
 
-process.exitCode = await runBounded(main, 150_000, "npm bench");
+process.exitCode = await runBounded(main, 330_000, "npm bench");

@@ -7,12 +7,40 @@
  */
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
-import { bundleProgram, type BundleInput, type BundleOptions } from "./bundle.ts";
+import { bundleProgram, USER_MODULE, type BundleInput, type BundleOptions } from "./bundle.ts";
+import { getEsbuild } from "./esbuild.ts";
+import { rewriteBundle } from "./rewrite.ts";
 
 const SAMPLES = 40;
 const WARMUP = 40;
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** bench/run.mjs's 3-file TypeScript program; `tag` changes index.ts only, as there. */
+const tsProgram = (tag: string): BundleInput => ({
+  entry: "index.ts",
+  meter: true,
+  files: {
+    "index.ts": [
+      `import { Op, reduce, type Pair } from "./lib/math.ts";`,
+      `import data from "./data.json";`,
+      ``,
+      `const pairs: Pair<number>[] = data.values.map((v: number, i: number) => ({ key: i, value: v }));`,
+      `export default (): number => reduce(pairs, Op.Add, 0) + data.offset;`,
+      `// ${tag}`,
+      ``,
+    ].join("\n"),
+    "lib/math.ts": [
+      `export enum Op { Add = "add", Mul = "mul" }`,
+      `export interface Pair<T> { key: number; value: T }`,
+      `export function reduce<T extends number>(items: readonly Pair<T>[], op: Op, init: number): number {`,
+      `  return items.reduce((acc, { value }) => (op === Op.Add ? acc + value : acc * value), init);`,
+      `}`,
+      ``,
+    ].join("\n"),
+    "data.json": JSON.stringify({ values: [10, 20, 5], offset: 7 }),
+  },
+});
 
 /** bench/npm.mjs's Hono program. */
 const honoProgram = (tag: string): BundleInput => ({
@@ -29,7 +57,55 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 /** `--mode` of the vitest command line, as Vite hands it to the test. */
 const mode = (import.meta as unknown as { env: { MODE?: string } }).env.MODE;
 
+/** Times `fn` SAMPLES times after WARMUP runs, each sample between two timers; logs p50 and mean. */
+async function measure(cases: Record<string, (i: number) => Promise<unknown>>): Promise<Record<string, number[]>> {
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
+  for (let i = 0; i < WARMUP + SAMPLES; i++) {
+    for (const [name, run] of Object.entries(cases)) {
+      await tick();
+      const started = performance.now();
+      await run(i);
+      await tick();
+      if (i >= WARMUP) samples[name]!.push(performance.now() - started);
+    }
+  }
+  for (const [name, xs] of Object.entries(samples))
+    console.log(`${name}: p50 ${median(xs)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`);
+  return samples;
+}
+
 describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
+  it("splits a 3-file TypeScript bundle miss into its phases", async () => {
+    const esbuild = await getEsbuild();
+    const transform = (file: string, source: string) =>
+      esbuild.transform(source, {
+        loader: "ts",
+        format: "esm",
+        target: "es2022",
+        sourcemap: "external",
+        sourcefile: file,
+      });
+    const files = tsProgram("x").files;
+    const built = await bundleProgram(tsProgram("x"));
+    const samples = await measure({
+      "nothing (the two timers around every sample)": async () => {},
+      "3-file TS, bundleProgram (miss)": (i) => bundleProgram(tsProgram(`miss ${i}`)),
+      "3-file TS, esbuild.transform of index.ts only (what a per-file cache redoes)": (i) =>
+        transform("index.ts", `${files["index.ts"]}// ${i}\n`),
+      "3-file TS, esbuild.transform of both .ts files": (i) =>
+        Promise.all([
+          transform("index.ts", `${files["index.ts"]}// ${i}\n`),
+          transform("lib/math.ts", files["lib/math.ts"]!),
+        ]),
+      "3-file TS, metering the bundle (rewriteBundle)": async () =>
+        rewriteBundle(
+          { code: built.code, fileName: USER_MODULE, source: { name: "x" } },
+          { wrapScript: false, meter: true },
+        ),
+    });
+    expect(Object.values(samples).every((xs) => xs.length === SAMPLES)).toBe(true);
+  }, 900_000);
+
   it("compares the packages' module with one whole bundle", async () => {
     const npm = { registry: namespacedRegistry("bundle-speed") };
     const cases: Record<string, [(tag: string) => BundleInput, BundleOptions]> = {

@@ -90,6 +90,29 @@ describe("IncrementalBuilder", () => {
     expect(await build(builder, { "main.ts": "export default 1 as number;" })).toContain("export");
   });
 
+  it("rebuilds a 3-file program after one file is edited with that file's new contents and the others' as before", async () => {
+    const builder = new IncrementalBuilder(OPTIONS);
+    const files = {
+      "index.ts": 'import { b } from "./b.ts"; import { c } from "./c.ts"; export default (): string => b + c;',
+      "b.ts": 'export const b: string = "b-one";',
+      "c.ts": 'export const c: string = "c-one";',
+    };
+    const first = await build(builder, files);
+    const held = builder.heldBytes;
+    const edited = { ...files, "b.ts": 'export const b: string = "b-two!";' };
+    const second = await build(builder, edited);
+    expect(first).toContain('"b-one"');
+    expect(second).toContain('"b-two!"');
+    expect(second).not.toContain('"b-one"');
+    expect(second).toContain('"c-one"');
+    // Through the context (which keeps the parse of the two unchanged files), and only b.ts's
+    // contents changed in what it holds.
+    expect(builder.stats).toMatchObject({ rebuilds: 2, oneOff: 0 });
+    expect(builder.heldBytes).toBe(held + 1);
+    // Back to the first text: the same output as the first build.
+    expect(await build(builder, files)).toBe(first);
+  });
+
   it("runs a build that finds the context busy as a one-off build", async () => {
     const builder = new IncrementalBuilder(OPTIONS);
     const outputs = await Promise.all(

@@ -3,13 +3,12 @@
  * From a request's `code` / `files` / `entry` / `dependencies` to what bundling needs, and the
  * content key that addresses the bundle in the cache.
  */
-import type { ExecuteRequest } from "@dwl/protocol";
+import { defaultEntry, type ExecuteRequest } from "@dwl/protocol";
 import { sha256Hex } from "./hash.ts";
 import type { SourceFiles } from "./bundle/virtual-files.ts";
 
 /** The name a single `code` module gets in stack traces and compile errors. */
 export const SINGLE_MODULE_NAME = "index.ts";
-const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Bumped whenever bundling or rewriting changes its output for the same input. */
 const BUNDLE_FORMAT_VERSION = "2";
 
@@ -28,15 +27,6 @@ export interface ProgramSource {
 }
 
 type SourceFields = Pick<ExecuteRequest, "code" | "files" | "entry" | "dependencies">;
-
-/**
- * The entry of `files` when the request names none, or undefined when there is none to pick
- * (run/request-check.ts refuses such a request with 400).
- */
-export function defaultEntry(files: SourceFiles): string | undefined {
-  const names = Object.keys(files);
-  return DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
-}
 
 export function sourceBytes(body: SourceFields): number {
   const encoder = new TextEncoder();

@@ -13,6 +13,24 @@ export const PROGRAM_LANGUAGES = ["javascript", "typescript", "python"] as const
 export const ProgramLanguageSchema = z.enum(PROGRAM_LANGUAGES);
 export type ProgramLanguage = z.infer<typeof ProgramLanguageSchema>;
 
+/** The entry of a Python program's `files` when the request names none, and the name of its `code`. */
+export const PYTHON_DEFAULT_ENTRY = "main.py";
+/** Entry files looked for, in this order, when a request with `files` names no `entry`. */
+export const DEFAULT_ENTRIES = [
+  "index.ts",
+  "index.js",
+  "index.tsx",
+  "index.jsx",
+  "index.mjs",
+  PYTHON_DEFAULT_ENTRY,
+] as const;
+
+/** The entry of `files` when none is named: the first DEFAULT_ENTRIES present, else the only file. */
+export function defaultEntry(files: Record<string, string>): string | undefined {
+  const names = Object.keys(files);
+  return DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
+}
+
 /** A program is Python when it says so, or when its files are `.py` files. */
 export function isPythonProgram(body: {
   language?: ProgramLanguage | undefined;

@@ -21,6 +21,9 @@ export type {
   SourceLocation,
 } from "./errors.ts";
 export {
+  DEFAULT_ENTRIES,
+  defaultEntry,
+  PYTHON_DEFAULT_ENTRY,
   EgressRecordSchema,
   EgressSchema,
   ExecuteRequestSchema,

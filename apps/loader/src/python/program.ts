@@ -5,14 +5,10 @@
  * run, so one booted child per tenant scope serves all of that scope's Python programs (a boot
  * costs ~1.6 s; a warm run ~10 ms).
  */
-import type { ExecuteRequest } from "@dwl/protocol";
+import { defaultEntry, type ExecuteRequest, PYTHON_DEFAULT_ENTRY } from "@dwl/protocol";
 import type { Bundle, PythonProgram } from "../bundle/bundle.ts";
 import { sha256Hex } from "../hash.ts";
-import { defaultEntry } from "../program-source.ts";
 import PYTHON_CHILD_SOURCE from "./python-child.child.js";
-
-/** The entry of a Python program's `files` when the request names none. */
-export const PYTHON_DEFAULT_ENTRY = "main.py";
 
 /** Part of every Python child's isolate id: a new runtime or runner gets new children. */
 const PYTHON_RUNTIME_VERSION = "pyodide-314.0.8/runner-1";

@@ -8,7 +8,13 @@
  * `ANY /sandboxes/:id/http/*` (the stored settings) and the MCP `execute` tool. The status of
  * each refusal comes from its type (errors.ts REQUEST_ERROR_STATUS).
  */
-import { isPythonProgram, type ExecuteRequest, type RequestIssue } from "@dwl/protocol";
+import {
+  defaultEntry,
+  type ExecuteRequest,
+  isPythonProgram,
+  PYTHON_DEFAULT_ENTRY,
+  type RequestIssue,
+} from "@dwl/protocol";
 import type { z } from "zod";
 import { CredentialStore } from "../egress/credential-store.ts";
 import { encryptionKey } from "../egress/encryption-key.ts";
@@ -16,8 +22,7 @@ import { EgressRuleError, formatRule, parseAllowRule } from "../egress/policy.ts
 import type { EgressScope } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
 import { MAX_INPUT_DEPTH, REQUEST_OVERHEAD_BYTES, type ServerLimits } from "../limits.ts";
-import { defaultEntry, SINGLE_MODULE_NAME, sourceBytes } from "../program-source.ts";
-import { PYTHON_DEFAULT_ENTRY } from "../python/program.ts";
+import { SINGLE_MODULE_NAME, sourceBytes } from "../program-source.ts";
 import { toolDefinition, TOOLS } from "../tools/registry.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
 
@@ -173,7 +178,7 @@ function checkTools(names: readonly string[] | undefined): string[] {
 function checkedDefaultEntry(files: Record<string, string>): string {
   const entry = defaultEntry(files);
   if (entry !== undefined) return entry;
-  const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? "main.py" : "index.ts (or index.js)";
+  const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? PYTHON_DEFAULT_ENTRY : "index.ts (or index.js)";
   const issue: RequestIssue = {
     path: ["entry"],
     message: `required when \`files\` has no ${expected}`,

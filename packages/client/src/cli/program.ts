@@ -4,7 +4,7 @@
  * flags that shape it (`--dep`, `--ns`, `--allow`, `--cred`, limits) and `--input`. Node-only.
  */
 import type { ExecuteRequest, ProgramLanguage } from "@dwl/protocol";
-import { PROGRAM_LANGUAGES, SOURCE_FILE_EXTENSIONS } from "@dwl/protocol";
+import { defaultEntry, PROGRAM_LANGUAGES, SOURCE_FILE_EXTENSIONS } from "@dwl/protocol";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 
@@ -13,8 +13,6 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Entry files a directory may have, in the loader's order (docs/api.md: `entry`). */
-const DEFAULT_ENTRIES = ["index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs", "main.py"];
 /** Never part of a program directory. */
 const SKIPPED_DIRECTORIES = new Set(["node_modules"]);
 /** Refuse to walk a directory larger than this many source files (a wrong directory, most likely). */
@@ -103,8 +101,7 @@ export async function readProgram(target: string, entry: string | undefined): Pr
       throw new UsageError(
         `--entry ${entry}: no such file in ${target} (has ${names.slice(0, 5).join(", ")}${names.length > 5 ? ", …" : ""})`,
       );
-    const chosen =
-      entry ?? DEFAULT_ENTRIES.find((name) => name in files) ?? (names.length === 1 ? names[0] : undefined);
+    const chosen = entry ?? defaultEntry(files);
     if (chosen === undefined)
       throw new UsageError(`${target} has no index.ts, index.js or main.py: name the entry file with --entry`);
     const dependencies = await packageDependencies(target);

@@ -1,46 +1,67 @@
-import { execFileSync } from "node:child_process";
+/**
+ * Two projects, one run (`npm test`, or `npx vitest run --project workerd|node`):
+ * - `workerd`: every `*.test.ts`, inside the Workers runtime (@cloudflare/vitest-plugin), one fresh
+ *   runtime per file: unit tests beside their modules, whole-request tests in apps/loader/test/e2e.
+ * - `node`: every `*.node.test.ts`, in Node, against the loader served as `npm run dev` serves it.
+ * The servers they reach are started once per run by the global setups in test-support/.
+ */
 import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { startEchoServer } from "./apps/loader/test/upstream/echo-server.ts";
-
-// The minified child harness the loader ships (skipped when harness.child.js has not changed).
-execFileSync(process.execPath, ["apps/loader/build-harness.mjs"], { stdio: "inherit" });
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
 
-/** The public internet's stand-in for egress tests (loopback only; closed with the process). */
-const upstream = await startEchoServer();
+/** esbuild's wasm, given to the test runtime as bytes (test-support/esbuild-wasm.ts says why). */
+const esbuildWasm = createRequire(new URL("./apps/loader/package.json", import.meta.url)).resolve(
+  "esbuild-wasm/esbuild.wasm",
+);
+
+/** DWL_TEST_VERBOSE=1 shows what passing tests print and workerd's own diagnostics. */
+const verbose = process.env.DWL_TEST_VERBOSE === "1";
 
 export default defineConfig({
   test: {
+    // A passing test's console output (the loader's execution log lines, the errors a test
+    // provokes on purpose) stays out of the log; a failing test's is shown with its failure.
+    silent: verbose ? false : "passed-only",
     projects: [
       {
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
+            // workerd's --verbose: a line and a stack for every exception a test provokes on purpose.
+            verbose,
             miniflare: {
+              dataBlobBindings: { TEST_ESBUILD_WASM: esbuildWasm },
               bindings: {
                 DWL_MODE: "local",
                 DWL_API_KEYS: JSON.stringify(testApiKeys),
-                // Test configuration only: lets egress reach the loopback upstream above.
+                // Test configuration only: lets egress reach the loopback upstream.
                 DWL_EGRESS_ALLOW_LOOPBACK: "true",
-                DWL_TEST_UPSTREAM: upstream.url,
+                DWL_TEST_UPSTREAM: inject<string>("upstream"),
                 // Effect notices go to the echo upstream (supervision.test.ts); only requests
                 // carrying a supervisor token send any, and no other test sends one.
-                DWL_SUPERVISOR_URL: `${upstream.url}/supervisor`,
-                // The loopback npm registry started by globalSetup below.
+                DWL_SUPERVISOR_URL: `${inject<string>("upstream")}/supervisor`,
                 DWL_NPM_REGISTRY: inject<string>("npmRegistry"),
               },
             },
           })),
         ],
+        resolve: {
+          alias: [
+            {
+              find: /^esbuild-wasm\/esbuild\.wasm$/,
+              replacement: new URL("./test-support/esbuild-wasm.ts", import.meta.url).pathname,
+            },
+          ],
+        },
         test: {
           name: "workerd",
-          globalSetup: ["apps/loader/test/npm-registry/global-setup.mjs"],
-          // The first request in a fresh test runtime pays for compiling esbuild.wasm (~7 s, far
-          // more on a busy machine), in a test or in a beforeAll that warms up.
+          globalSetup: ["test-support/global-setup.workerd.ts"],
+          // A file's first request imports the loader into its fresh runtime (a few seconds on a
+          // busy machine), in a test or in a beforeAll that warms up.
           testTimeout: 30_000,
           hookTimeout: 60_000,
           include: ["apps/**/*.test.ts", "packages/**/*.test.ts"],
@@ -50,8 +71,9 @@ export default defineConfig({
       {
         test: {
           name: "node",
+          globalSetup: ["test-support/global-setup.node.ts"],
           include: ["**/*.node.test.ts"],
-          // Each file starts its own wrangler dev: one at a time on a 2-core machine.
+          // Files with a dev server of their own run it beside the shared one: one at a time.
           fileParallelism: false,
           exclude: ["**/node_modules/**"],
           testTimeout: 120_000,

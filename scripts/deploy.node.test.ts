@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../apps/loader/test/dev-server.ts";
+import { type DevServerClient, sharedDevServer } from "../test-support/dev-server.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -42,16 +42,15 @@ if (command === "whoami") {
 }
 `;
 
-let server: DevServer;
+let server: DevServerClient;
 let fake: string;
 beforeAll(async () => {
   fake = mkdtempSync(join(tmpdir(), "dwl-fake-wrangler-"));
   writeFileSync(join(fake, "wrangler"), FAKE_WRANGLER);
   chmodSync(join(fake, "wrangler"), 0o755);
-  server = await startDevServer();
+  server = await sharedDevServer();
 });
 afterAll(() => {
-  server?.stop();
   if (fake) rmSync(fake, { recursive: true, force: true });
 });
 

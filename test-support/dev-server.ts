@@ -1,22 +1,40 @@
 /**
- * Starts the loader the way a user does (`scripts/serve.mjs`, what `npm run dev` runs after the
- * bootstrap) on a free loopback port with a throw-away state directory. For node-side tests.
+ * The loader served the way a user serves it (`scripts/serve.mjs`, what `npm run dev` runs after
+ * the bootstrap), on a free loopback port with a throw-away state directory, for the `node` tests.
+ *
+ * Most files share one server with the default settings: `sharedDevServer()`, started once per
+ * run by global-setup.node.ts. A file that needs other settings, or that crashes, recycles or
+ * floods its runtime, starts its own with `startDevServer(env, args)`. A server's output goes to a
+ * file, never to the test log; it is shown when the server fails to start.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { inject } from "vitest";
 
-export interface DevServer {
+declare module "vitest" {
+  interface ProvidedContext {
+    /** The shared dev server of the `node` project (global-setup.node.ts). */
+    devServer: { base: string; log: string };
+  }
+}
+
+/** What a test may do with a server it shares with other files. */
+export interface DevServerClient {
   base: string;
   post(path: string, body: unknown, key?: string | null): Promise<Response>;
+}
+
+export interface DevServer extends DevServerClient {
   /** Everything the server printed so far (stdout and stderr). */
   output(): string;
   stop(): void;
 }
 
-const root = new URL("../../../", import.meta.url).pathname;
+const root = new URL("../", import.meta.url).pathname;
+const START_TIMEOUT_MS = 90_000;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -29,52 +47,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `args` go to `npm run dev` (scripts/serve.mjs): `--var NAME:VALUE` sets a Worker var. */
-export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const stateDir = mkdtempSync(join(tmpdir(), "dwl-state-"));
-  let output = "";
-  const child = spawn(process.execPath, ["scripts/serve.mjs", ...args], {
-    cwd: root,
-    env: {
-      ...process.env,
-      ...env,
-      PORT: String(port),
-      DWL_STATE_DIR: stateDir,
-      XDG_CONFIG_HOME: join(root, ".dwl/config"),
-    },
-    detached: true,
-  });
-  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
-  const stop = () => {
-    try {
-      if (child.pid) process.kill(-child.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-    rmSync(stateDir, { recursive: true, force: true });
-  };
-
-  const until = Date.now() + 90_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > until) {
-      stop();
-      throw new Error(`the dev server did not become healthy:\n${output}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-
+function client(base: string): DevServerClient {
   return {
     base,
-    stop,
-    output: () => output,
     post: (path, body, key = "dwl_local_dev") =>
       fetch(`${base}${path}`, {
         method: "POST",
@@ -82,4 +57,85 @@ export async function startDevServer(env: Record<string, string> = {}, args: str
         body: JSON.stringify(body),
       }),
   };
+}
+
+/** Resolves once `base` answers /healthz; rejects with `describe()` after START_TIMEOUT_MS. */
+async function untilHealthy(base: string, describe: () => string): Promise<void> {
+  const until = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`the dev server at ${base} did not become healthy:\n${describe()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Spawns a dev server and returns at once; `healthy` settles when it answers. `args` go to
+ * `npm run dev` (scripts/serve.mjs): `--var NAME:VALUE` sets a Worker var.
+ */
+export async function spawnDevServer(
+  env: Record<string, string> = {},
+  args: string[] = [],
+): Promise<DevServer & { log: string; healthy: Promise<void> }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dir = mkdtempSync(join(tmpdir(), "dwl-dev-server-"));
+  const log = join(dir, "output.log");
+  const out = openSync(log, "a");
+  const child = spawn(process.execPath, ["scripts/serve.mjs", ...args], {
+    cwd: root,
+    env: {
+      ...process.env,
+      ...env,
+      PORT: String(port),
+      DWL_STATE_DIR: join(dir, "state"),
+      XDG_CONFIG_HOME: join(root, ".dwl/config"),
+    },
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
+  const output = () => {
+    try {
+      return readFileSync(log, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  const stop = () => {
+    try {
+      if (child.pid) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const healthy = untilHealthy(base, output).catch((err: unknown) => {
+    stop();
+    throw err;
+  });
+  return { ...client(base), log, output, stop, healthy };
+}
+
+/** Starts a dev server of this file's own and waits until it answers. */
+export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
+  const { healthy, ...server } = await spawnDevServer(env, args);
+  await healthy;
+  return server;
+}
+
+/** The dev server this run's `node` files share (default settings), once it answers. */
+export async function sharedDevServer(): Promise<DevServerClient> {
+  const { base, log } = inject("devServer");
+  await untilHealthy(base, () => {
+    try {
+      return readFileSync(log, "utf8");
+    } catch {
+      return `(no output: ${log} is gone)`;
+    }
+  });
+  return client(base);
 }

@@ -2,7 +2,8 @@
  * Stands in for the public internet in egress tests: a loopback HTTP server that echoes what it
  * receives (method, path, headers, body) as JSON, redirects on /redirect?to=<url>&status=302, and
  * remembers the last request per path so a test can ask what really arrived (GET /__seen?path=).
- * Started by vitest.config.ts in the Node process; tests reach it through DWL_TEST_UPSTREAM.
+ * Started once per run by global-setup.workerd.ts (and by python.node.test.ts for its own server);
+ * the loader's tests reach it through DWL_TEST_UPSTREAM.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";

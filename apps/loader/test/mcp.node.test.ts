@@ -6,13 +6,13 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { encode } from "gpt-tokenizer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "./dev-server.ts";
+import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 
-let server: DevServer;
+let server: DevServerClient;
 let client: Client;
 
 beforeAll(async () => {
-  server = await startDevServer();
+  server = await sharedDevServer();
   client = new Client({ name: "dwl-test", version: "1.0.0" });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(`${server.base}/mcp`), {
@@ -22,7 +22,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await client?.close();
-  server?.stop();
 });
 
 type ToolResult = { content: { type: string; text: string }[]; isError?: boolean };

@@ -7,8 +7,8 @@ import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "./dev-server.ts";
-import { startEchoServer, type EchoServer } from "./upstream/echo-server.ts";
+import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
+import { startEchoServer, type EchoServer } from "../../../test-support/echo-server.ts";
 
 const OTHER_KEY = "dwl_python_other_tenant";
 /** DWL_PYTHON_HEAP_BYTES of the server: 64 MiB, of which a started child uses ~31 MB. */

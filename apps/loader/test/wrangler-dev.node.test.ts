@@ -3,14 +3,13 @@
  * bootstrap) and drives it over real HTTP on loopback.
  */
 import { ExecuteResponseSchema, RequestErrorBodySchema } from "@dwl/protocol";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "./dev-server.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 
-let server: DevServer;
+let server: DevServerClient;
 beforeAll(async () => {
-  server = await startDevServer();
+  server = await sharedDevServer();
 });
-afterAll(() => server?.stop());
 
 const post = (path: string, body: unknown, key?: string | null) => server.post(path, body, key);
 

@@ -6,7 +6,7 @@
  */
 import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
+import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 
 const IDLE_MS = 1_500;
 let server: DevServer;

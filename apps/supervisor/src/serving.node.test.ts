@@ -8,7 +8,7 @@ import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { ExecuteResponseSchema, SandboxInfoSchema } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../../loader/test/dev-server.ts";
+import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 
 const KEY_CONCURRENCY = 4;
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */

@@ -6,8 +6,8 @@
  */
 import { generateText, isStepCount } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../../../apps/loader/test/dev-server.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 import { codeModeTool } from "./ai.ts";
 import { DwlClient } from "./client.ts";
 import {
@@ -19,13 +19,12 @@ import {
   type CodeModeResult,
 } from "./code-mode.ts";
 
-let server: DevServer;
+let server: DevServerClient;
 let dwl: DwlClient;
 beforeAll(async () => {
-  server = await startDevServer();
+  server = await sharedDevServer();
   dwl = new DwlClient({ url: server.base, key: "dwl_local_dev" });
 });
-afterAll(() => server?.stop());
 
 const usage = {
   inputTokens: { total: 10, noCache: 10, cacheRead: undefined, cacheWrite: undefined },

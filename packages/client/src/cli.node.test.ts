@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../../../apps/loader/test/dev-server.ts";
+import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 import { programSettings, readProgram, UsageError } from "./cli/program.ts";
 
 const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
 
-let server: DevServer;
+let server: DevServerClient;
 let dir: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "dwl-cli-"));
@@ -38,10 +38,9 @@ beforeAll(async () => {
     "server.ts",
     "export default { fetch(req: Request) { console.log('hit', new URL(req.url).pathname); return new Response('hi'); } };\n",
   );
-  server = await startDevServer();
+  server = await sharedDevServer();
 });
 afterAll(() => {
-  server?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,7 @@
  * loopback: executions, request errors, 429 retries, files, credentials, sandboxes, deadlines.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDevServer, type DevServer } from "../../../apps/loader/test/dev-server.ts";
+import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 import { rejection } from "./expect-rejection.node-test-util.ts";
 import { DwlClient } from "./index.ts";
 

@@ -140,6 +140,11 @@ export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
  */
 export const MIN_ENCRYPTION_KEY_CHARS = 32;
 
+/** The CPU a Python child's boot call may use where the platform enforces CPU limits. */
+export const PYTHON_BOOT_CPU_MS = 5_000;
+/** Wall clock a Python child's boot may take before its run is answered with the boot's failure. */
+export const PYTHON_BOOT_TIMEOUT_MS = 60_000;
+
 // npm dependency installation: resolution, download, unpacking, caching (npm/, bundle/).
 
 /** Used when the Worker var DWL_NPM_REGISTRY is unset. */

@@ -9,13 +9,10 @@
  */
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
 import { runInChild } from "../sandbox/run.ts";
+import { PYTHON_BOOT_CPU_MS, PYTHON_BOOT_TIMEOUT_MS } from "../limits.ts";
 
 /** Compatibility flags of a Python child (see sandbox/load.ts). */
 export const PYTHON_CHILD_COMPATIBILITY_FLAGS = ["nodejs_als"];
-/** The CPU a Python child's boot call may use where the platform enforces CPU limits. */
-export const PYTHON_BOOT_CPU_MS = 5_000;
-/** Wall clock a boot may take before its run is answered with the boot's failure. */
-export const PYTHON_BOOT_TIMEOUT_MS = 60_000;
 
 /** Isolate ids this loader isolate has booted (or is booting): their runs need no boot call. */
 const booted = new Map<string, Promise<ChildOutcome>>();

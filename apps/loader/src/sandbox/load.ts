@@ -9,8 +9,13 @@ import { exports } from "cloudflare:workers";
 import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
 import { sha256Hex } from "../hash.ts";
-import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS, type ServerLimits } from "../limits.ts";
-import { PYTHON_BOOT_CPU_MS, PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
+import {
+  CHILD_COMPATIBILITY_DATE,
+  CHILD_COMPATIBILITY_FLAGS,
+  PYTHON_BOOT_CPU_MS,
+  type ServerLimits,
+} from "../limits.ts";
+import { PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
 import { toolDefinition } from "../tools/registry.ts";
 // The minified text of harness.child.js (apps/loader/build-harness.mjs; regenerated when it changes).
 import HARNESS_SOURCE from "./harness.min.child.js";

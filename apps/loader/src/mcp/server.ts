@@ -11,9 +11,11 @@ import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validatio
 import { ExecuteRequestSchema, PROGRAM_LANGUAGES, resultForModel, type ExecuteResponse } from "@dwl/protocol";
 import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
-import { executeProgram, type ExecutionContext } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
+import type { ExecutionContext } from "../run/context.ts";
+import { executeProgram } from "../run/pipeline.ts";
 import { checkProgramRequest } from "../run/request-check.ts";
+import { replyObject } from "../run/respond.ts";
 import { validate } from "../validate.ts";
 import { searchCatalog } from "./catalog.ts";
 
@@ -133,13 +135,13 @@ function buildServer(context: ExecutionContext): McpServer {
       try {
         const body = validate(ExecuteRequestSchema, args);
         const checked = await checkProgramRequest(body, context);
-        const response = JSON.parse(
+        const response = replyObject(
           await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked)),
-        ) as ExecuteResponse;
+        );
         return {
           isError: !response.ok,
           content: [{ type: "text" as const, text: describeRun(response) }],
-          structuredContent: response as unknown as Record<string, unknown>,
+          structuredContent: response,
         };
       } catch (err) {
         if (err instanceof DwlHttpError) return refusal(err);

@@ -7,8 +7,8 @@
  * children at once (DWL_PYTHON_CONCURRENT_BOOTS, default 1): other tenants' requests get the
  * thread between boots instead of after a pile of them.
  */
+import { invokeChild } from "../run/invoke.ts";
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
-import { runInChild } from "../sandbox/run.ts";
 import { PYTHON_BOOT_CPU_MS, PYTHON_BOOT_TIMEOUT_MS } from "../limits.ts";
 
 /** Compatibility flags of a Python child (see sandbox/load.ts). */
@@ -51,11 +51,13 @@ export function ensurePythonBooted(
       limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS },
     };
     boot = bootSlot(maxConcurrentBoots, () =>
-      runInChild(
+      invokeChild({
         stub,
-        bootCall,
-        platformLimits && { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) },
-      ),
+        call: bootCall,
+        ...(platformLimits && {
+          platform: { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) },
+        }),
+      }),
     );
     // A one-off child (no id) is booted for its one run and forgotten.
     if (isolateId === undefined) return boot;

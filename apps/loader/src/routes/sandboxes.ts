@@ -7,9 +7,11 @@ import { SandboxDefinitionSchema, SandboxExecuteSchema } from "@dwl/protocol";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
-import type { ExecutionContext } from "../execute.ts";
 import { admitted } from "../fairness/admit.ts";
 import { publicOrigin } from "../public-origin.ts";
+import type { ExecutionContext } from "../run/context.ts";
+import { readProgramRequest } from "../run/request-check.ts";
+import { replyJson } from "../run/respond.ts";
 import {
   createSandbox,
   deleteSandbox,
@@ -21,9 +23,7 @@ import {
   serveSandboxHttp,
   updateSandbox,
 } from "../sandboxes/service.ts";
-import { readProgramRequest } from "../run/request-check.ts";
 import { MAX_SANDBOX_PAGE } from "../limits.ts";
-
 
 function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
@@ -62,14 +62,14 @@ export const sandboxesRoute = new Hono<AppEnv>()
   .post("/:id/execute", async (c) => {
     const server = c.get("server");
     const body = await readProgramRequest(c.req.raw, SandboxExecuteSchema, server, "{}");
-    const json = await admitted(
+    const reply = await admitted(
       c.env,
       c.get("tenant"),
       server,
       () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)),
       waitUntilOf(c),
     );
-    return c.body(json, 200, { "content-type": "application/json; charset=utf-8" });
+    return c.body(replyJson(reply), 200, { "content-type": "application/json; charset=utf-8" });
   })
   .all("/:id/http/*", async (c) => {
     const id = c.req.param("id");

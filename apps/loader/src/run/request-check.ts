@@ -21,27 +21,32 @@ import { encryptionKey } from "../egress/encryption-key.ts";
 import { EgressRuleError, formatRule, parseAllowRule } from "../egress/policy.ts";
 import type { EgressScope } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
-import { MAX_INPUT_DEPTH, REQUEST_OVERHEAD_BYTES, type ServerLimits } from "../limits.ts";
+import {
+  clampLimits,
+  type EffectiveLimits,
+  MAX_INPUT_DEPTH,
+  REQUEST_OVERHEAD_BYTES,
+  type ServerLimits,
+} from "../limits.ts";
 import { SINGLE_MODULE_NAME, sourceBytes } from "../program-source.ts";
 import { toolDefinition, TOOLS } from "../tools/registry.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
+import type { ExecutionContext } from "./context.ts";
 
 /** Whatever part of a program request an entry point has; absent fields are not checked. */
 export type ProgramRequestFields = Partial<
-  Pick<ExecuteRequest, "code" | "files" | "entry" | "language" | "input" | "egress" | "tools">
+  Pick<ExecuteRequest, "code" | "files" | "entry" | "language" | "input" | "limits" | "egress" | "tools">
 >;
 
-/** Who asks, under which server limits (the same fields as execute.ts ExecutionContext). */
-export interface CheckContext {
-  env: Env;
-  tenant: string;
-  server: ServerLimits;
-}
-
-/** What the check leaves for the run: the canonical egress scope and tool names. */
+/**
+ * What the check leaves for the run, computed once: its limits, the canonical egress scope and
+ * tool names.
+ */
 export interface CheckedProgram {
   /** The entry file, when the fields carry a program source (`files`' default or `entry`). */
   entry?: string;
+  /** `limits` with the defaults and the server's maxima applied. */
+  limits: EffectiveLimits;
   egress: EgressScope;
   /** Sorted, unique. */
   tools: string[];
@@ -76,7 +81,7 @@ export async function readProgramRequest<S extends z.ZodType>(
  */
 export async function checkProgramRequest(
   fields: ProgramRequestFields,
-  context: CheckContext,
+  context: ExecutionContext,
 ): Promise<CheckedProgram> {
   const { server } = context;
   if (fields.code !== undefined || fields.files !== undefined) checkSourceBytes(fields, server);
@@ -90,7 +95,7 @@ export async function checkProgramRequest(
       : fields.code !== undefined
         ? single
         : undefined;
-  return { ...(entry !== undefined ? { entry } : {}), egress, tools };
+  return { ...(entry !== undefined ? { entry } : {}), limits: clampLimits(fields.limits, server), egress, tools };
 }
 
 function checkSourceBytes(fields: ProgramRequestFields, server: ServerLimits): void {
@@ -135,7 +140,7 @@ function jsonDepth(value: unknown, limit: number): number {
 }
 
 /** Canonical allow rules (sorted, unique) and credentials that exist for the tenant. */
-async function checkEgress(egress: ExecuteRequest["egress"], { env, tenant }: CheckContext): Promise<EgressScope> {
+async function checkEgress(egress: ExecuteRequest["egress"], { env, tenant }: ExecutionContext): Promise<EgressScope> {
   const allow = (egress?.allow ?? []).map((text, index) => {
     try {
       return formatRule(parseAllowRule(text));
@@ -178,7 +183,9 @@ function checkTools(names: readonly string[] | undefined): string[] {
 function checkedDefaultEntry(files: Record<string, string>): string {
   const entry = defaultEntry(files);
   if (entry !== undefined) return entry;
-  const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? PYTHON_DEFAULT_ENTRY : "index.ts (or index.js)";
+  const expected = Object.keys(files).some((path) => path.endsWith(".py"))
+    ? PYTHON_DEFAULT_ENTRY
+    : "index.ts (or index.js)";
   const issue: RequestIssue = {
     path: ["entry"],
     message: `required when \`files\` has no ${expected}`,

@@ -113,10 +113,6 @@ export interface OpenedChild {
  * (`server.pythonMaxChildren` for Python); past that bound a new program gets `LOADER.load`, an
  * isolate dropped after the run.
  */
-export function loadChild(...args: Parameters<typeof openChild>): WorkerStub {
-  return openChild(...args).stub;
-}
-
 export function openChild(
   loader: WorkerLoader,
   isolateId: string,

@@ -6,10 +6,19 @@
  * fixing its code) and would expose the loader's internals.
  */
 import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import { type Bundle, USER_MODULE } from "../bundle/bundle.ts";
 
 const FRAME = /^(\s*at )(?:(.*?) \()?([^()\s]+):(\d+):(\d+)\)?$/;
 
-export function mapStack(stack: string, map: TraceMap, bundleFile: string): string {
+/**
+ * Maps a child's error stack, in place, to the user's files. A Python bundle's tracebacks are the
+ * runner's own (trimmed to the user's files in the child) and stay as they are.
+ */
+export function mapErrorStack(error: { stack?: string | undefined }, bundle: Bundle): void {
+  if (error.stack && !bundle.python) error.stack = mapStack(error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
+}
+
+function mapStack(stack: string, map: TraceMap, bundleFile: string): string {
   const lines = stack.split("\n");
   const out: string[] = [];
   for (const line of lines) {
@@ -33,7 +42,7 @@ export function mapStack(stack: string, map: TraceMap, bundleFile: string): stri
 /** Parses once per bundle; bundles are cached, so this is paid once per program per isolate. */
 const traceMaps = new WeakMap<object, TraceMap>();
 
-export function traceMapFor(owner: object, json: string): TraceMap {
+function traceMapFor(owner: object, json: string): TraceMap {
   let map = traceMaps.get(owner);
   if (!map) {
     map = new TraceMap(json);

@@ -13,31 +13,19 @@ import {
   type SandboxLogEntry,
 } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
-import { USER_MODULE, type Bundle } from "../bundle/bundle.ts";
+import type { Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../compile-error.ts";
-import { runEgress } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
-import {
-  childCall,
-  childScope,
-  compileProgram,
-  platformLimits,
-  runCompiled,
-  type CompiledProgram,
-  type ExecutionContext,
-} from "../execute.ts";
-import { clampLimits, PARENT_TIMEOUT_GRACE_MS } from "../limits.ts";
-import { logExecution } from "../observability.ts";
 import { publicOrigin } from "../public-origin.ts";
-import type { ChildOutcome } from "../sandbox/child-protocol.ts";
-import { callerKeyFor, isolateIdFor, loadChild } from "../sandbox/load.ts";
-import { mapStack, traceMapFor } from "../sandbox/stack.ts";
-import { checkProgramRequest, type CheckedProgram } from "../run/request-check.ts";
+import { type CompiledProgram, compileProgram } from "../run/compile.ts";
+import { type ExecutionContext, startClock } from "../run/context.ts";
+import { runCompiled, serveCompiled } from "../run/pipeline.ts";
+import { type CheckedProgram, checkProgramRequest } from "../run/request-check.ts";
+import { httpErrorResponse, type RunReply } from "../run/respond.ts";
+import type { HttpReport } from "../run/serve.ts";
 import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 import { MAX_SANDBOX_BUNDLE_BYTES } from "../limits.ts";
-
-const REPORT_HEADER = "x-dwl-report";
 
 function registry(env: Env, tenant: string) {
   return env.SANDBOXES.get(env.SANDBOXES.idFromName(tenant));
@@ -323,7 +311,7 @@ async function bundleOf(record: SandboxRecord, env: Env, tenant: string): Promis
 function logEntries(
   executionId: string,
   kind: SandboxLogEntry["kind"],
-  outcome: Pick<ChildOutcome, "logs"> & { error?: SandboxLogEntry["error"] },
+  outcome: Pick<HttpReport, "logs" | "error">,
 ): SandboxLogEntry[] {
   const time = new Date().toISOString();
   const entries: SandboxLogEntry[] = outcome.logs.map((l) => ({
@@ -351,39 +339,21 @@ export async function executeSandbox(
   input: unknown,
   context: ExecutionContext,
   waitUntil: (p: Promise<unknown>) => void,
-): Promise<string> {
-  const clock = {
-    executionId: crypto.randomUUID(),
-    started: performance.now(),
-    compiled: 0,
-    kind: "sandbox-execute" as const,
-  };
+): Promise<RunReply> {
+  const clock = startClock("sandbox-execute");
   const record = await getSandbox(id, context);
   const settings = { ...record.settings, input };
   // The stored settings (a credential may have been deleted since) and this call's input.
   const checked = await checkProgramRequest(settings, context);
   const bundle = await bundleOf(record, context.env, context.tenant);
-  clock.compiled = performance.now();
-  const { json, outcome } = await runCompiled(
-    { bundle, key: record.bundleKey, cached: true, pinned: true },
-    settings,
-    context,
-    clock,
-    checked,
-  );
+  const reply = await runCompiled(storedProgram(record, bundle), settings, context, checked, clock);
   waitUntil(
     registry(context.env, context.tenant).appendLogs(
       id,
-      logEntries(clock.executionId, "execute", { logs: outcome.logs, ...(outcome.ok ? {} : { error: outcome.error }) }),
+      logEntries(clock.executionId, "execute", { logs: reply.logs, ...(reply.ok ? {} : { error: reply.error }) }),
     ),
   );
-  return json;
-}
-
-interface HttpReport {
-  logs: ChildOutcome["logs"];
-  runMs: number;
-  error?: SandboxLogEntry["error"];
+  return reply;
 }
 
 /** ANY /sandboxes/:id/http/*: the program's fetch handler answers, streaming both ways. */
@@ -394,8 +364,8 @@ export async function serveSandboxHttp(
   context: ExecutionContext,
   waitUntil: (p: Promise<unknown>) => void,
 ): Promise<Response> {
-  const { env, tenant, server } = context;
-  const executionId = crypto.randomUUID();
+  const { env, tenant } = context;
+  const clock = startClock("sandbox-http");
   const record = await getSandbox(id, context);
   const bundle = await bundleOf(record, env, tenant);
   if (bundle.python) {
@@ -404,24 +374,29 @@ export async function serveSandboxHttp(
       type: "runtime",
       name: "TypeError",
       message: "this sandbox is a Python program, which has no fetch handler: call it with POST /sandboxes/:id/execute",
-    };
-    return Response.json({ error, executionId }, { status: 500, headers: { "x-dwl-execution-id": executionId } });
+    } as const;
+    return httpErrorResponse(error, clock.executionId);
   }
-  const settings = record.settings;
-  const limits = clampLimits(settings.limits, server);
-  const checked = await checkProgramRequest(settings, context);
-  const egress = await runEgress(checked.egress, env, executionId);
-  const scope = childScope(tenant, settings, egress, checked);
-  const isolateId = await isolateIdFor(record.bundleKey, scope);
-  const callerKey = await callerKeyFor(env, isolateId);
-  const stub = loadChild(env.LOADER, isolateId, bundle, scope, server, callerKey, true);
-  const call = childCall(bundle, settings, limits, egress, server, callerKey);
-  const platform = platformLimits(limits, server);
-  const entrypoint = stub.getEntrypoint("Run", {
-    props: { call, callerKey },
-    ...(platform ? { limits: platform } : {}),
-  });
+  const checked = await checkProgramRequest(record.settings, context);
+  const { response, served } = await serveCompiled(
+    storedProgram(record, bundle),
+    record.settings,
+    context,
+    checked,
+    clock,
+    forwardedRequest(id, request, path, env),
+  );
+  waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));
+  return response;
+}
 
+/** A stored sandbox's program: its stored bundle, always kept warm. */
+function storedProgram(record: SandboxRecord, bundle: Bundle): CompiledProgram {
+  return { bundle, key: record.bundleKey, cached: true, pinned: true };
+}
+
+/** The request the program's fetch handler sees: its own path, on the public origin. */
+function forwardedRequest(id: string, request: Request, path: string, env: Env): Request {
   const incoming = new URL(request.url);
   const headers = new Headers(request.headers);
   // The tenant's API key authorises the call to the loader, and the supervisor's token names the
@@ -429,55 +404,9 @@ export async function serveSandboxHttp(
   headers.delete("authorization");
   headers.delete(SUPERVISED_REQUEST_HEADER);
   headers.set("x-forwarded-prefix", `/sandboxes/${id}/http`);
-  const forwarded = new Request(new URL(path + incoming.search, publicOrigin(env, request.url)), {
+  return new Request(new URL(path + incoming.search, publicOrigin(env, request.url)), {
     method: request.method,
     headers,
     ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
   });
-
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<Response>((resolve) => {
-    timer = setTimeout(() => resolve(new Response(null, { status: 504 })), limits.timeoutMs + PARENT_TIMEOUT_GRACE_MS);
-  });
-  const response = await Promise.race([entrypoint.fetch(forwarded), deadline]).finally(
-    () => timer !== undefined && clearTimeout(timer),
-  );
-
-  let report: HttpReport = { logs: [], runMs: 0 };
-  try {
-    report = JSON.parse(decodeURIComponent(response.headers.get(REPORT_HEADER) ?? "")) as HttpReport;
-  } catch {
-    if (response.status === 504)
-      report.error = {
-        type: "timeout",
-        name: "TimeoutError",
-        message: `the request was not answered within ${limits.timeoutMs} ms`,
-      };
-  }
-  if (report.error?.stack)
-    report.error.stack = mapStack(report.error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
-  waitUntil(registry(env, tenant).appendLogs(id, logEntries(executionId, "request", report)));
-  logExecution(
-    {
-      executionId,
-      tenant,
-      kind: "sandbox-http",
-      outcome: report.error?.type ?? "ok",
-      runMs: report.runMs,
-      logLines: report.logs.length,
-    },
-    server.logFlushMs,
-  );
-
-  if (report.error) {
-    const status = report.error.type === "timeout" ? 504 : 500;
-    return Response.json(
-      { error: report.error, executionId },
-      { status, headers: { "x-dwl-execution-id": executionId } },
-    );
-  }
-  const out = new Response(response.body, response);
-  out.headers.delete(REPORT_HEADER);
-  out.headers.set("x-dwl-execution-id", executionId);
-  return out;
 }

@@ -1,8 +1,8 @@
-import type { ExecuteResponse } from "@dwl/protocol";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { executeProgram } from "../../src/execute.ts";
 import { readServerLimits } from "../../src/limits.ts";
+import { executeProgram } from "../../src/run/pipeline.ts";
+import { replyObject } from "../../src/run/respond.ts";
 import { warmIsolateCount } from "../../src/sandbox/load.ts";
 import { executeSandbox } from "../../src/sandboxes/service.ts";
 import { call, execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
@@ -45,7 +45,7 @@ describe("warm reuse", () => {
 describe("warm isolate bound (DWL_MAX_WARM_ISOLATES)", () => {
   const runOnce = async (code: string, maxWarmIsolates: number) => {
     const server = { ...readServerLimits(env), maxWarmIsolates };
-    return JSON.parse(await executeProgram({ code }, { env, tenant: "bound-test", server })) as ExecuteResponse;
+    return replyObject(await executeProgram({ code }, { env, tenant: "bound-test", server }));
   };
 
   it("keeps programs warm up to the bound, then runs new ones in throw-away isolates", async () => {
@@ -92,7 +92,7 @@ describe("warm isolate bound and sandboxes", () => {
     const context = { env, tenant: "local", server };
     const runs: unknown[] = [];
     for (let i = 0; i < 2; i++)
-      runs.push(expectOk(JSON.parse(await executeSandbox(id, null, context, () => {})) as ExecuteResponse).result);
+      runs.push(expectOk(replyObject(await executeSandbox(id, null, context, () => {}))).result);
     expect(runs).toEqual([1, 2]);
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * @module run/invoke
+ * Calls the harness's `run` over RPC under the parent-side deadline (run/deadline.ts). Failures
+ * of the isolate itself become `runtime` values: across RPC, failures are values.
+ */
+import type { ExecutionError } from "@dwl/protocol";
+import type { ChildCall, ChildOutcome, HarnessEntrypoint } from "../sandbox/child-protocol.ts";
+import { withParentDeadline } from "./deadline.ts";
+
+/** Per-run limits the Worker Loader applies with the entrypoint. */
+export interface PlatformLimits {
+  cpuMs: number;
+  subRequests: number;
+}
+
+/** What calling a child needs: its stub, the harness's settings, the platform's limits. */
+export interface ChildRun {
+  stub: WorkerStub;
+  call: ChildCall;
+  /** Absent when only the harness meters CPU (`DWL_CPU_ENFORCEMENT=instrument`). */
+  platform?: PlatformLimits;
+}
+
+const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
+
+/**
+ * Runs `call` once in the child. `platform` limits go to the Worker Loader with the entrypoint,
+ * per run (Cloudflare applies the lower of these and the WorkerCode's; open-source workerd
+ * ignores both).
+ */
+export async function invokeChild({ stub, call, platform }: ChildRun): Promise<ChildOutcome> {
+  const entrypoint = stub.getEntrypoint("Run", platform ? { limits: platform } : {}) as unknown as HarnessEntrypoint &
+    Partial<Disposable>;
+  try {
+    return await withParentDeadline(entrypoint.run(call), call.limits.timeoutMs, () => ({
+      ok: false,
+      error: {
+        type: "timeout",
+        name: "TimeoutError",
+        message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+      },
+      ...EMPTY_REPORT,
+      runMs: call.limits.timeoutMs,
+    }));
+  } catch (err) {
+    return { ok: false, error: isolateFailure(err), ...EMPTY_REPORT };
+  } finally {
+    entrypoint[Symbol.dispose]?.();
+  }
+}
+
+/** Something broke the isolate itself (not the program): reported as a `runtime` failure. */
+function isolateFailure(err: unknown): ExecutionError {
+  const message = err instanceof Error ? err.message : String(err);
+  return { type: "runtime", name: "IsolateError", message: `the program's isolate failed: ${message}` };
+}

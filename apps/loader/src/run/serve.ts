@@ -1,0 +1,58 @@
+/**
+ * @module run/serve
+ * Calls the harness's `fetch` with one HTTP request of a persistent sandbox, under the same
+ * parent-side deadline as an RPC run (run/deadline.ts). The program's response streams back as
+ * it made it; the harness reports the run's logs and any error in the `x-dwl-report` header,
+ * read (and removed) here, the one place that parses it.
+ */
+import type { ExecutionError, LogEntry } from "@dwl/protocol";
+import { withParentDeadline } from "./deadline.ts";
+import type { ChildRun } from "./invoke.ts";
+
+/** The harness's report header (harness.child.js REPORT_HEADER): URI-encoded JSON. */
+export const REPORT_HEADER = "x-dwl-report";
+
+/** The end of one HTTP request in the child, as the harness reports it. */
+export interface HttpReport {
+  logs: LogEntry[];
+  runMs: number;
+  error?: ExecutionError;
+}
+
+/** The program's response (without the report header), or the report's error. */
+export type ServedRequest =
+  | { report: HttpReport & { error: ExecutionError }; response: null }
+  | { report: HttpReport & { error?: undefined }; response: Response };
+
+export async function serveChild({ stub, call, platform }: ChildRun, request: Request): Promise<ServedRequest> {
+  const { timeoutMs } = call.limits;
+  const entrypoint = stub.getEntrypoint("Run", {
+    props: { call, callerKey: call.callerKey },
+    ...(platform ? { limits: platform } : {}),
+  });
+  const response = await withParentDeadline(entrypoint.fetch(request), timeoutMs, () => null);
+  if (response === null) return { report: { logs: [], runMs: 0, error: timedOut(timeoutMs) }, response: null };
+  // A 504 whose report cannot be read is taken for a timeout too.
+  const { error, ...report } = readReport(response) ?? {
+    logs: [],
+    runMs: 0,
+    ...(response.status === 504 ? { error: timedOut(timeoutMs) } : {}),
+  };
+  if (error) return { report: { ...report, error }, response: null };
+  const out = new Response(response.body, response);
+  out.headers.delete(REPORT_HEADER);
+  return { report, response: out };
+}
+
+function timedOut(timeoutMs: number): ExecutionError {
+  return { type: "timeout", name: "TimeoutError", message: `the request was not answered within ${timeoutMs} ms` };
+}
+
+/** The harness's report on a response, or null when it is missing or unreadable. */
+function readReport(response: Response): HttpReport | null {
+  try {
+    return JSON.parse(decodeURIComponent(response.headers.get(REPORT_HEADER) ?? "")) as HttpReport;
+  } catch {
+    return null;
+  }
+}

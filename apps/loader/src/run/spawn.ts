@@ -1,0 +1,76 @@
+/**
+ * @module run/spawn
+ * The spawn step, once per run: the run's per-run egress (credential placeholders and the signed
+ * token), the scope baked into its child (part of the isolate id), the child itself (warm or
+ * one-off, sandbox/load.ts), the settings the harness receives and the limits handed to the
+ * Worker Loader with the entrypoint. The RPC run (run/invoke.ts) and the sandbox HTTP request
+ * (run/serve.ts) both start from what this returns.
+ */
+import { runEgress, type RunEgress } from "../egress/run-egress.ts";
+import { DEFAULT_NAMESPACE, type EffectiveLimits, FUEL_PER_CPU_MS, type ServerLimits } from "../limits.ts";
+import { PYTHON_CHILD_KEY } from "../python/program.ts";
+import { pythonChildModules } from "../python/runtime-files.ts";
+import type { ChildCall } from "../sandbox/child-protocol.ts";
+import { type ChildScope, callerKeyFor, isolateIdFor, openChild } from "../sandbox/load.ts";
+import type { CompiledProgram } from "./compile.ts";
+import type { ExecutionContext, RunSettings } from "./context.ts";
+import { isMetered } from "./compile.ts";
+import type { ChildRun, PlatformLimits } from "./invoke.ts";
+import type { CheckedProgram } from "./request-check.ts";
+
+/** A run with its child spawned: everything computed once, for the run's steps that follow. */
+export interface SpawnedRun extends ChildRun {
+  limits: EffectiveLimits;
+  egress: RunEgress;
+  scope: ChildScope;
+  isolateId: string;
+  /** A one-off isolate (`LOADER.load`), dropped after the run. */
+  oneOff: boolean;
+}
+
+/**
+ * Spawns (or reuses) the child of a compiled program for one run. `checked`: the request check's
+ * verdict on the run's settings (limits, egress scope, tools).
+ */
+export async function spawnRun(
+  compiled: CompiledProgram,
+  settings: RunSettings,
+  { env, tenant, server }: ExecutionContext,
+  checked: CheckedProgram,
+  executionId: string,
+): Promise<SpawnedRun> {
+  const { bundle, pinned } = compiled;
+  const { limits } = checked;
+  const egress = await runEgress(checked.egress, env, executionId);
+  const scope: ChildScope = {
+    tenant,
+    namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE,
+    egress: egress.scope,
+    tools: checked.tools,
+  };
+  // Python: one booted child per tenant scope runs all of its Python programs.
+  const isolateId = await isolateIdFor(bundle.python ? PYTHON_CHILD_KEY : compiled.key, scope);
+  const callerKey = await callerKeyFor(env, isolateId);
+  const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
+  const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
+  const call: ChildCall = {
+    callerKey,
+    shape: bundle.shape,
+    input: settings.input ?? null,
+    ...(settings.request ? { request: settings.request } : {}),
+    limits,
+    secrets: egress.secrets,
+    runToken: egress.runToken,
+    fuel: isMetered(server) ? limits.cpuMs * FUEL_PER_CPU_MS : null,
+    maxResultBytes: server.maxResultBytes,
+    maxLogLines: server.maxLogLines,
+    maxLogBytes: server.maxLogBytes,
+    ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: server.pythonHeapBytes } } : {}),
+  };
+  const platform = platformLimits(limits, server);
+  return { stub, call, ...(platform ? { platform } : {}), limits, egress, scope, isolateId, oneOff };
+}
+
+function platformLimits(limits: EffectiveLimits, server: ServerLimits): PlatformLimits | undefined {
+  return server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests };
+}

@@ -4,6 +4,7 @@
  * Request errors (4xx/5xx with `{ error: { type, message, issues? } }`) become `RequestFailure`s.
  */
 import type { ExecuteResponse, RequestErrorBody, SandboxInfo } from "@dwl/protocol";
+import { EXECUTION_ID_HEADER } from "@dwl/protocol/headers";
 
 /** A request the loader refused (bad key, invalid body, too large, rate limited…). */
 export class RequestFailure extends Error {
@@ -61,7 +62,7 @@ export class Api {
       status: response.status,
       contentType: response.headers.get("content-type") ?? "",
       body: await response.text(),
-      executionId: response.headers.get("x-dwl-execution-id"),
+      executionId: response.headers.get(EXECUTION_ID_HEADER),
     };
   }
 

@@ -6,6 +6,7 @@
  * (re-checking every hop and never carrying a credential to a host it is not bound to), and
  * reports what happened in a response header the harness turns into the audit.
  */
+import { DWL_HEADER_PREFIX } from "@dwl/protocol";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { egressAllowsLoopback } from "../settings.ts";
 import { beforeSideEffect, EffectNoticeError } from "../supervision/effects.ts";
@@ -191,7 +192,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         final = scrubbed;
       }
       const headersOut = new Headers(final.headers);
-      for (const name of [...headersOut.keys()]) if (name.startsWith("x-dwl-")) headersOut.delete(name);
+      for (const name of [...headersOut.keys()]) if (name.startsWith(DWL_HEADER_PREFIX)) headersOut.delete(name);
       headersOut.set(
         EGRESS_AUDIT_HEADER,
         JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }),

@@ -7,7 +7,14 @@
  * is never parsed and re-encoded), and MCP reads {@link replyObject}. A sandbox HTTP request
  * becomes the program's response, or its error as JSON ({@link httpReply}).
  */
-import type { EgressRecord, ExecuteResponse, ExecutionError, LogEntry, Timing } from "@dwl/protocol";
+import {
+  type EgressRecord,
+  EXECUTION_ID_HEADER,
+  type ExecuteResponse,
+  type ExecutionError,
+  type LogEntry,
+  type Timing,
+} from "@dwl/protocol";
 import type { CompileError } from "../compile-error.ts";
 import type { EffectiveLimits } from "../limits.ts";
 import { type ExecutionLogLine, logExecution } from "../observability.ts";
@@ -111,7 +118,7 @@ export function httpReply(
   if (report.error) mapErrorStack(report.error, bundle);
   logRun(clock, context, { outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length });
   if (served.response === null) return httpErrorResponse(served.report.error, clock.executionId);
-  served.response.headers.set("x-dwl-execution-id", clock.executionId);
+  served.response.headers.set(EXECUTION_ID_HEADER, clock.executionId);
   return served.response;
 }
 
@@ -119,7 +126,7 @@ export function httpReply(
 export function httpErrorResponse(error: ExecutionError, executionId: string): Response {
   return Response.json(
     { error, executionId },
-    { status: error.type === "timeout" ? 504 : 500, headers: { "x-dwl-execution-id": executionId } },
+    { status: error.type === "timeout" ? 504 : 500, headers: { [EXECUTION_ID_HEADER]: executionId } },
   );
 }
 

@@ -5,11 +5,15 @@
  *   sh scripts/bootstrap.sh npx vitest run --project workerd --mode bundle-speed apps/loader/src/bundle/bundle-speed.test.ts
  * workerd's clock moves only between I/O events, so each sample sits between two timers.
  */
+import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
+import { installDependencies } from "../npm/install.ts";
 import { bundleProgram, USER_MODULE, type BundleInput, type BundleOptions } from "./bundle.ts";
 import { getEsbuild } from "./esbuild.ts";
 import { rewriteBundle } from "./rewrite.ts";
+import { joinVendor, vendorEntry, wrapVendor } from "./vendor.ts";
+import { delegatingPlugin, type SourceFiles, virtualFileHandlers } from "./virtual-files.ts";
 
 const SAMPLES = 40;
 const WARMUP = 40;
@@ -102,6 +106,46 @@ describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
           { code: built.code, fileName: USER_MODULE, source: { name: "x" } },
           { wrapScript: false, meter: true },
         ),
+    });
+    expect(Object.values(samples).every((xs) => xs.length === SAMPLES)).toBe(true);
+  }, 900_000);
+
+  it("joins a Hono program with its packages' module, as before (every line encoded per program) and now", async () => {
+    const npm = { registry: namespacedRegistry("bundle-speed") };
+    const packages = await installDependencies({ hono: "^4" }, npm);
+    const entry = "<packages>.js";
+    const files: SourceFiles = { [entry]: vendorEntry(["hono", "hono/cors"]) };
+    const handlers = virtualFileHandlers({ files, entry, source: (p) => files[p] ?? "", packages });
+    const result = await (await getEsbuild()).build({
+      bundle: true,
+      write: false,
+      outfile: USER_MODULE,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      conditions: ["workerd", "worker", "browser"],
+      mainFields: ["module", "main"],
+      sourcemap: "external",
+      sourcesContent: false,
+      logLevel: "silent",
+      entryPoints: [entry],
+      plugins: [delegatingPlugin(() => handlers)],
+    });
+    const output = (suffix: string) => result.outputFiles.find((f) => f.path.endsWith(suffix))!.text;
+    const vendor = wrapVendor({ code: output(".js"), map: output(".js.map") }, 2, true)!;
+    const own = (i: number) => ({
+      code: `const app = 1;\nexport default app; // ${i}\n`,
+      map: JSON.stringify({ version: 3, sources: ["index.ts"], names: [], mappings: "AAAA;AACA" }),
+    });
+    const vendorLines = decode(vendor.mappings);
+    const samples = await measure({
+      "Hono, bundleProgram (packages' module, miss)": (i) => bundleProgram(honoProgram(`join ${i}`), npm),
+      "Hono, join as before (the packages' ~1,900 lines encoded again)": async (i) => {
+        const joined = joinVendor(vendor, own(i), USER_MODULE);
+        const user = JSON.parse(own(i).map) as { mappings: string };
+        return encode([...vendorLines, ...decode(user.mappings)]).length + joined.code.length;
+      },
+      "Hono, join now (the program's lines only)": async (i) => joinVendor(vendor, own(i), USER_MODULE),
     });
     expect(Object.values(samples).every((xs) => xs.length === SAMPLES)).toBe(true);
   }, 900_000);

@@ -26,7 +26,6 @@ import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, t
 import { VENDOR_PREFIX } from "./virtual-files.ts";
 import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
 
-
 /** A pre-built packages' module, ready to be put in front of a program's own bundle. */
 export interface Vendor {
   /** Module-level import statements of runtime built-ins (one line, no newline). */
@@ -35,10 +34,26 @@ export interface Vendor {
   code: string;
   /** Name of the variable holding the namespace objects, by specifier index. */
   name: string;
-  /** Decoded map of `code`, and its sources and names. */
-  lines: SourceMapSegment[][];
+  /**
+   * Encoded map of `code`, one line per line of `code`, made once so that each program's join
+   * only encodes its own lines (re-encoding Hono's ~1,900 lines took ~a quarter of a new Hono
+   * program's bundling: issue 21, performance.md); with its sources and names.
+   */
+  mappings: string;
+  /** Lines of `code` (it ends with a newline). */
+  lineCount: number;
+  /** The encoder's state after `mappings`, which the program's lines are encoded relative to. */
+  end: MapState | undefined;
   sources: string[];
   names: string[];
+}
+
+/** Source index, line and column of the last segment that has them, and the last name index. */
+interface MapState {
+  source: number;
+  line: number;
+  column: number;
+  name: number | undefined;
 }
 
 export interface VendorBuildOutput {
@@ -132,14 +147,53 @@ export function wrapVendor(output: VendorBuildOutput, count: number, metered: bo
     sources: string[];
     names?: string[];
   };
+  // The head line has no mappings; esbuild's lines follow it.
+  const lines: SourceMapSegment[][] = [[], ...decode(shifted.mappings)];
+  const lineCount = wrapped.split("\n").length - 1;
+  lines.length = Math.min(lines.length, lineCount);
+  while (lines.length < lineCount) lines.push([]);
   return {
     imports: hoisted.join(""),
     code: wrapped,
     name,
-    lines: [[], ...decode(shifted.mappings)],
+    mappings: encode(lines),
+    lineCount,
+    end: endState(lines),
     sources: shifted.sources,
     names: shifted.names ?? [],
   };
+}
+
+function endState(lines: SourceMapSegment[][]): MapState | undefined {
+  let end: MapState | undefined;
+  let name: number | undefined;
+  for (const line of lines) {
+    for (const seg of line) {
+      if (seg.length === 1) continue;
+      end = { source: seg[1], line: seg[2], column: seg[3], name: undefined };
+      if (seg.length === 5) name = seg[4];
+    }
+  }
+  return end && { ...end, name };
+}
+
+/**
+ * `lines` encoded as they would be after lines that left the encoder in state `end` (source map
+ * fields other than the generated column are deltas that run on across lines): a first line of
+ * segments that set that state is encoded with them, then dropped.
+ */
+function encodeAfter(end: MapState | undefined, lines: SourceMapSegment[][]): string {
+  if (!end) return encode(lines);
+  const { source, line, column, name } = end;
+  const setState: SourceMapSegment[] =
+    name === undefined
+      ? [[0, source, line, column]]
+      : [
+          [0, source, line, column, name],
+          [1, source, line, column],
+        ];
+  const encoded = encode([setState, ...lines]);
+  return encoded.slice(encoded.indexOf(";") + 1);
 }
 
 /** `import { a as b } from "dwl-vendor:0"` → `const { "a": b } = <vendor>[0];` (undefined: not a vendor import). */
@@ -196,11 +250,11 @@ export function joinVendor(
   );
   // The imports go on the vendor's first line, which has no mappings.
   const code = `${vendor.imports}${vendor.code}${user.code}`;
-  const vendorLineCount = vendor.code.split("\n").length - 1;
-  const vendorLines = vendor.lines.slice(0, vendorLineCount);
-  while (vendorLines.length < vendorLineCount) vendorLines.push([]);
-  const lines = [...vendorLines, ...userLines];
-  return { code, map: JSON.stringify({ version: 3, file: fileName, sources, names, mappings: encode(lines) }) };
+  let mappings: string;
+  if (vendor.lineCount === 0) mappings = encode(userLines);
+  else if (userLines.length === 0) mappings = vendor.mappings;
+  else mappings = `${vendor.mappings};${encodeAfter(vendor.end, userLines)}`;
+  return { code, map: JSON.stringify({ version: 3, file: fileName, sources, names, mappings }) };
 }
 
 /** Pre-built packages' modules by `vendorKey`, bounded by bytes; concurrent builds of one key share it. */
@@ -221,7 +275,7 @@ export class VendorCache {
     this.entries.set(key, entry);
     try {
       const vendor = await entry.vendor;
-      entry.bytes = vendor ? vendor.code.length * 2 + vendor.lines.length * 16 : 1;
+      entry.bytes = vendor ? (vendor.code.length + vendor.mappings.length) * 2 : 1;
       this.bytes += entry.bytes;
       for (const [k, e] of this.entries) {
         if (this.bytes <= this.maxBytes) break;

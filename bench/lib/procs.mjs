@@ -193,7 +193,7 @@ export function spawnServer(name, command, args, env = {}) {
  * Returns a handle that `restartWrangler` can start again with the same arguments.
  */
 export async function startWrangler(name, args) {
-  // The loader ships the minified child harness: rebuild it if harness.child.js changed.
+  // The loader ships the minified child harness: rebuild it if sandbox/harness/ changed.
   await buildHarness();
   const port = await freePort();
   // Explicit inspector port: several `wrangler dev` at once would otherwise all want 9229.

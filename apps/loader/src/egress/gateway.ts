@@ -8,12 +8,14 @@
  */
 import { DWL_HEADER_PREFIX } from "@dwl/protocol";
 import { WorkerEntrypoint } from "cloudflare:workers";
+// Header names the harness reads and writes too: one home for both sides.
+import { EGRESS_AUDIT_HEADER, EGRESS_DENIED_HEADER, RUN_TOKEN_HEADER } from "../sandbox/child-protocol.ts";
 import { egressAllowsLoopback } from "../settings.ts";
 import { beforeSideEffect, EffectNoticeError } from "../supervision/effects.ts";
 import { CredentialStore, type OpenCredential } from "./credential-store.ts";
 import { encryptionKey } from "./encryption-key.ts";
 import { checkUrl, hostMatches, parseAllowRule, type EgressPolicy, type EgressProtocol } from "./policy.ts";
-import { RUN_TOKEN_HEADER, verifyRunToken, type RunContext } from "./run-token.ts";
+import { verifyRunToken, type RunContext } from "./run-token.ts";
 import { scrubResponse } from "./scrub.ts";
 import { SecretError } from "./secrets.ts";
 import { MAX_EGRESS_BODY_BYTES, MAX_EGRESS_REDIRECTS } from "../limits.ts";
@@ -25,10 +27,6 @@ export interface EgressGatewayProps {
   /** Credential names the program asked for. */
   credentials: string[];
 }
-
-/** Set on the gateway's own answers; anything an upstream sends under these names is dropped. */
-export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
-export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 

@@ -3,9 +3,9 @@
  * What the gateway knows of the run behind an outbound request. The gateway's props are fixed
  * per isolate (a warm isolate serves many runs), so per-run data — the execution id and the
  * credential placeholders handed to this run — travels as a header the harness adds to every
- * request, HMAC-signed by the loader so a program cannot forge another run's mapping.
+ * request (RUN_TOKEN_HEADER, sandbox/child-protocol.ts), HMAC-signed by the loader so a program
+ * cannot forge another run's mapping.
  */
-export const RUN_TOKEN_HEADER = "x-dwl-run";
 
 export interface RunContext {
   executionId: string;

@@ -1,12 +1,35 @@
 /**
  * @module child-protocol
- * What the loader and the harness (harness.child.js) exchange over RPC. Internal: the wire
- * format users see is in @dwl/protocol.
+ * What the loader and the harness (sandbox/harness/, bundled into the child's main module)
+ * exchange: RPC message shapes, header names and the globals the harness installs. The harness
+ * imports these (its bundle inlines them), so both sides name each one here. Only constants and
+ * type-only imports: anything else would be bundled into every child. Internal: the wire format
+ * users see is in @dwl/protocol.
  */
 import type { EgressRecord, ExecutionError, LogEntry, ProgramRequest } from "@dwl/protocol";
 import type { ProgramShape } from "../bundle/bundle.ts";
 import type { EffectiveLimits } from "../limits.ts";
 import type { PythonProgram } from "../bundle/bundle.ts";
+
+/** The string in the harness's text that sandbox/load.ts replaces with the isolate's caller key. */
+export const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
+/** The harness's entrypoint the loader calls (sandbox/run.ts, sandboxes/service.ts). */
+export const HARNESS_ENTRYPOINT = "Run";
+/** A sandbox's fetch answer carries its run report here (URI-encoded JSON); the loader removes it. */
+export const REPORT_HEADER = "x-dwl-report";
+/** The run's signed token on every outbound request (egress/run-token.ts). */
+export const RUN_TOKEN_HEADER = "x-dwl-run";
+/**
+ * Set by the egress gateway on its own answers (egress/gateway.ts), which drops anything an
+ * upstream sends under these names. A refusal: the harness throws EgressDeniedError.
+ */
+export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
+/** The gateway's audit of a request it passed (final URL, credentials used); the harness removes it. */
+export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
+/** The fuel check metered code calls (bundle/rewrite.ts), a non-writable global the harness installs. */
+export const REFUEL_GLOBAL = "__dwlRefuel";
+/** What the `cloudflare:sockets` shim's connect() calls (bundle/virtual-files.ts) to be refused. */
+export const REFUSE_SOCKET_GLOBAL = "__dwlRefuseSocket";
 
 export interface ChildCall {
   /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */
@@ -44,6 +67,12 @@ interface ChildReport {
 
 /** `result` is already JSON text, encoded (and size-checked) inside the child. */
 export type ChildOutcome = ChildReport & ({ ok: true; result: string } | { ok: false; error: ExecutionError });
+
+/** The props of a sandbox's HTTP call to the harness's fetch (sandboxes/service.ts). */
+export interface ChildServeProps {
+  call: ChildCall;
+  callerKey: string;
+}
 
 /** The harness's RPC surface, as the loader sees it. */
 export interface HarnessEntrypoint {

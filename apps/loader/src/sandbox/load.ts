@@ -17,13 +17,14 @@ import {
 } from "../limits.ts";
 import { PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
 import { toolDefinition } from "../tools/registry.ts";
-// The minified text of harness.child.js (apps/loader/build-harness.mjs; regenerated when it changes).
+import { CALLER_KEY_PLACEHOLDER } from "./child-protocol.ts";
+// The harness (sandbox/harness/) bundled into one minified text module by
+// apps/loader/build-harness.mjs, which rebuilds it when any of its inputs changes.
 import HARNESS_SOURCE from "./harness.min.child.js";
 
 export const HARNESS_MODULE = "harness.js";
-const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
 if (!HARNESS_SOURCE.includes(`"${CALLER_KEY_PLACEHOLDER}"`))
-  throw new Error("harness.child.js lost its caller-key placeholder");
+  throw new Error("the bundled harness (harness.min.child.js) lost its caller-key placeholder");
 
 /** Everything a child isolate is created with besides its code. Part of the isolate id. */
 export interface ChildScope {

@@ -18,7 +18,7 @@ import { asRpcResult, type RpcResult } from "../bindings/rpc-result.ts";
 import { beforeSideEffect } from "../supervision/effects.ts";
 import type { ToolProps } from "./tool-props.ts";
 
-/** What the harness's network function answers (harness.child.js `toolNetwork`). */
+/** What the harness's network function answers (sandbox/harness/network.ts `toolNetwork`). */
 export type ToolNetworkResult = { response: Response } | { denied: string } | { limit: string };
 /** The calling run's fetch, handed over by the harness with every tool call. */
 export type ToolNetwork = (request: Request) => Promise<ToolNetworkResult>;

@@ -187,7 +187,7 @@ describe("output bombs", () => {
     expect(res.error.message).toContain("over the 1048576-byte limit");
   });
 
-  // DEFECT: the 1 MiB cap of a fetch program's output only counts the body. harness.child.js
+  // DEFECT: the 1 MiB cap of a fetch program's output only counts the body. harness/result.ts
   // `encodeResponse()` copies every response header into the result and `#settle` returns
   // `stringify(response)` without a size check, so 2 MB of headers (or 200 MB) reach the loader,
   // which splices them into its response unchecked. Fix: in `#settle`, apply the byte check of
@@ -590,7 +590,7 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
 });
 
 describe("escaping the CPU budget", () => {
-  // DEFECT: refuel() (harness.child.js) finds the run with `runs.getStore()`, a method looked up
+  // DEFECT: refuel() (harness/fuel.ts) finds the run with `runs.getStore()`, a method looked up
   // on AsyncLocalStorage.prototype at call time. A program imports node:async_hooks and replaces
   // it with a native no-op (`Function.prototype`, so the replacement is not itself metered):
   // refuel() sees no run and returns a fresh batch forever. Metering is off for the rest of the
@@ -787,7 +787,7 @@ describe("built-ins replaced by the program", () => {
     });
     expect(res.result).toEqual([1, 2, 3]);
     // node:util is loaded on the first object log and cannot initialise with map broken: the
-    // harness falls back to JSON for this program's own logs (harness.child.js, nodeFormat).
+    // harness falls back to JSON for this program's own logs (harness/format.ts, nodeFormat).
     expect(res.logs.map((l) => l.message)).toEqual(['{"a":[1,2]} 3']);
   });
 
@@ -959,7 +959,7 @@ describe("malformed and oversized requests", () => {
   }
 
   // DEFECT (low severity): README: a fetch program is invoked with URL `http://localhost<path>`.
-  // harness.child.js `toRequest()` resolves the path with `new URL(path, "http://localhost")`, so
+  // harness/program.ts `toRequest()` resolves the path with `new URL(path, "http://localhost")`, so
   // a path starting with `//` (or `/\`) is a scheme-relative URL and replaces the host:
   // `//evil.com/x` gives `http://evil.com/x`. A program that builds URLs from `request.url`
   // (e.g. `fetch(new URL("/api", req.url))`) is then pointed elsewhere. Fix:

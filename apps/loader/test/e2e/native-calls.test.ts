@@ -1,7 +1,7 @@
 /**
  * Native calls and the clock (issue 20): a native call (a sort, a split, a regex, a JSON.parse)
  * runs no fuel check, so locally its time is seen only by the clock's slices, at the next fuel
- * check or when the program returns (harness.child.js `endedOverBudget`). Slices close at every
+ * check or when the program returns (harness/fuel.ts `endedOverBudget`). Slices close at every
  * wait the harness mediates (fetch, env.KV/env.FILES/tool calls, body reads, timers), so an
  * I/O-bound run is not charged its waits: the end-of-run check was reverted once for failing the
  * notes tool's runs (commit d55b2c8). Rule: docs/metering.md "Native calls".

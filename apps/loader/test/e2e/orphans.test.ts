@@ -1,7 +1,7 @@
 /**
  * Code the runtime calls outside any run's async context ("orphan" code, issue 20): a
  * FinalizationRegistry cleanup, a WebSocket or WebSocketPair `message` listener. refuel()
- * (harness.child.js) used to hand such code a free batch of fuel, so it ran unmetered, and
+ * (sandbox/harness/) used to hand such code a free batch of fuel, so it ran unmetered, and
  * locally a loop there held the whole runtime: every tenant waited. It is now charged to the run
  * that registered it (or the isolate's last run), so it stops at that run's budget.
  *

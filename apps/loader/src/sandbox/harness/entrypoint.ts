@@ -1,0 +1,176 @@
+/**
+ * @module entrypoint
+ * The harness's RPC surface: the `Run` entrypoint the loader calls (sandbox/run.ts `run`, and
+ * `fetch` for a persistent sandbox's HTTP requests, sandboxes/service.ts), and the module's
+ * default export, which serves nothing.
+ */
+import { WorkerEntrypoint } from "cloudflare:workers";
+import type { EgressRecord, ExecutionError, LogEntry } from "@dwl/protocol";
+import {
+  CALLER_KEY_PLACEHOLDER,
+  type ChildCall,
+  type ChildOutcome,
+  type ChildServeProps,
+  type HarnessEntrypoint,
+  REPORT_HEADER,
+} from "../child-protocol.ts";
+import { envFor } from "./capabilities.ts";
+import { endedOverBudget } from "./fuel.ts";
+import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
+import { hasFetchHandler, invoke, programContext } from "./program.ts";
+import { describeError, encodeResponse, encodeResult } from "./result.ts";
+import { runWith, newRun, type RunEnd, type RunState } from "./state.ts";
+
+/**
+ * Only the loader may start a run: it bakes this per-isolate key into the module text (see
+ * sandbox/load.ts) and sends it with every call. A program can reach the Run entrypoint (through
+ * cloudflare:workers exports or by importing this module) but cannot name the key: it appears in
+ * no function's source text (a module-scope constant; build-harness.mjs checks it appears once).
+ */
+const CALLER_KEY: string = CALLER_KEY_PLACEHOLDER;
+
+/** The end of a sandbox request, reported to the loader in a header (URI-encoded JSON, cut to fit). */
+interface ServeReport {
+  logs: LogEntry[];
+  egress: EgressRecord[];
+  runMs: number;
+  error?: ExecutionError;
+}
+const MAX_REPORT_CHARS = 16 * 1024;
+
+function reportHeader(report: ServeReport): string {
+  let logs = report.logs;
+  for (;;) {
+    const encoded = encodeURIComponent(stringify({ ...report, logs }));
+    if (encoded.length <= MAX_REPORT_CHARS || logs.length === 0) return encoded.slice(0, MAX_REPORT_CHARS);
+    logs = arraySlice(logs, mathCeil(logs.length / 2));
+  }
+}
+
+const timeoutError = (what: string, timeoutMs: number): ExecutionError => ({
+  type: "timeout",
+  name: "TimeoutError",
+  message: `${what} within ${timeoutMs} ms (limits.timeoutMs)`,
+});
+
+/** Entry point the loader calls over RPC. Per-run settings arrive as the argument. */
+export class Run
+  extends WorkerEntrypoint<Record<string, unknown>, Partial<ChildServeProps> | undefined>
+  implements HarnessEntrypoint
+{
+  /**
+   * Serves one HTTP request of a persistent sandbox with the program's fetch handler; per-run
+   * settings arrive in the entrypoint's props. The response streams back as the program made it;
+   * logs and any error travel in the x-dwl-report header, which the loader removes.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const call = this.ctx.props?.call;
+    if (!call || this.ctx.props?.callerKey !== CALLER_KEY)
+      return new Response("DWL child isolate: nothing to serve", { status: 404 });
+    const started = now();
+    const run = newRun(call, started);
+    const outcome = await runWith(run, () => this.#serve(run, call, request));
+    const { logs } = run.logs.toJSON();
+    const runMs = roundMs(now() - started);
+    if (outcome.response) {
+      const response = new Response(outcome.response.body, outcome.response);
+      response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
+      return response;
+    }
+    return new Response(null, {
+      status: 500,
+      headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, error: outcome.error }) },
+    });
+  }
+
+  async #serve(
+    run: RunState,
+    call: ChildCall,
+    request: Request,
+  ): Promise<{ response: Response; error?: undefined } | { response?: undefined; error: ExecutionError }> {
+    let timer: ReturnType<typeof startTimer> | undefined;
+    const ended = new Promise<RunEnd>((resolve) => {
+      run.ended = resolve;
+      timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
+    });
+    try {
+      const serve = (async () => {
+        const program: unknown = (await import("./user.js")).default;
+        if (!hasFetchHandler(program)) {
+          throw new TypeError(
+            "this sandbox's program has no fetch handler: export default { fetch(request, env, ctx) { … } }",
+          );
+        }
+        const response = await program.fetch(request, envFor(this.env, call.secrets), programContext());
+        if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+        return { kind: "response" as const, response };
+      })();
+      const done = await Promise.race([serve, ended]);
+      if (done.kind === "response") endedOverBudget(run);
+      // A "failed" end always comes with run.failure set (state.ts failRun).
+      if (run.failure || done.kind === "failed") return { error: describeError(run.failure) };
+      if (done.kind === "timeout") {
+        return { error: timeoutError("the request was not answered", call.limits.timeoutMs) };
+      }
+      return { response: done.response };
+    } catch (err) {
+      return { error: describeError(run.failure ?? err) };
+    } finally {
+      // Set synchronously by the Promise executor above.
+      stopTimer(timer!);
+    }
+  }
+
+  async run(call: ChildCall | undefined): Promise<ChildOutcome> {
+    if (call?.callerKey !== CALLER_KEY) throw new TypeError("runs are started by the loader only");
+    const started = now();
+    const run = newRun(call, started);
+    const outcome = await runWith(run, () => this.#settle(run, call));
+    const { logs, truncated } = run.logs.toJSON();
+    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: roundMs(now() - started) };
+  }
+
+  async #settle(
+    run: RunState,
+    call: ChildCall,
+  ): Promise<{ ok: true; result: string } | { ok: false; error: ExecutionError }> {
+    let timer: ReturnType<typeof startTimer> | undefined;
+    const ended = new Promise<RunEnd>((resolve) => {
+      run.ended = resolve;
+      timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
+    });
+    try {
+      const done = await Promise.race([invoke(call, envFor(this.env, call.secrets)), ended]);
+      if (done.kind !== "timeout") endedOverBudget(run);
+      // A "failed" end always comes with run.failure set (state.ts failRun).
+      if (run.failure || done.kind === "failed") return { ok: false, error: describeError(run.failure) };
+      if (done.kind === "timeout") {
+        return { ok: false, error: timeoutError("the program did not finish", call.limits.timeoutMs) };
+      }
+      if (done.kind === "response") {
+        // The body is read under the same deadline (a body that never ends is a timeout), and
+        // waitUntil work keeps running in the isolate but does not hold the response.
+        const encoded = await Promise.race([encodeResponse(done.response, call.maxResultBytes), ended]);
+        if (run.failure) return { ok: false, error: describeError(run.failure) };
+        if ("kind" in encoded) {
+          // A "failed" end always comes with run.failure set, so this is the deadline.
+          (done.response as Response).body?.cancel().catch(() => {});
+          return { ok: false, error: timeoutError("the response body was not complete", call.limits.timeoutMs) };
+        }
+        return { ok: true, result: stringify(encoded) };
+      }
+      return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
+    } catch (err) {
+      return { ok: false, error: describeError(run.failure ?? err) };
+    } finally {
+      // Set synchronously by the Promise executor above.
+      stopTimer(timer!);
+    }
+  }
+}
+
+export default {
+  fetch(): Response {
+    return new Response("DWL child isolate: call the Run entrypoint over RPC", { status: 404 });
+  },
+};

@@ -1,0 +1,71 @@
+/**
+ * @module fuel
+ * The CPU meter: the refuel function metered code calls (bundle/rewrite.ts inserts the checks),
+ * and the clock's last word when a run returns.
+ */
+import { REFUEL_GLOBAL } from "../child-protocol.ts";
+import { clockCpuMs, closeSlice } from "./clock.ts";
+import { LimitError } from "./errors.ts";
+import { mathRound } from "./intrinsics.ts";
+import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
+
+/**
+ * Metered code (bundle/rewrite.ts) counts down a local counter and calls this every FUEL_BATCH
+ * checks. Two budgets, whichever runs out first:
+ * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
+ *   the clock is frozen during execution, as on Cloudflare);
+ * - the clock, where it advances during execution (local workerd): the time of each continuous
+ *   slice of work (clock.ts openSlice). A slice starts at the first check after the program
+ *   waited, or when a wait the harness mediates ends, and ends when the program starts such a
+ *   wait or a macrotask gets to run, so microtask storms, costly operations per check (a stack
+ *   overflow caught and retried) and native calls are charged at their real cost, and I/O waits
+ *   are not.
+ * Once either is spent every later check of that run throws again at once, so catching the
+ * error (try/catch, finally, a loop in the catch) cannot buy more time.
+ */
+const FUEL_BATCH = 4_096;
+function refuel(): number {
+  const run = currentRun() ?? orphanRun();
+  if (run.fuel === null) return FUEL_BATCH;
+  if (run.cpuError) throw run.cpuError;
+  run.fuelUsed += FUEL_BATCH;
+  if (run.fuelUsed > run.fuel || clockCpuMs(run) > run.limits.cpuMs) {
+    run.cpuError = new LimitError(
+      "cpu_limit",
+      "CpuLimitError",
+      `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs)`,
+    );
+    failRun(run, run.cpuError);
+    throw run.cpuError;
+  }
+  return FUEL_BATCH;
+}
+
+/**
+ * A run that ends over its clock budget ends with cpu_limit, never ok: a native call (a default
+ * sort of a million numbers, a giant JSON.parse, a catastrophic regex) runs no fuel check, so its
+ * slice is seen at the next fuel check or here, when the program has returned. Only where the
+ * clock advances during execution (local workerd); deployed, the platform's cpuMs bounds it.
+ */
+export function endedOverBudget(run: RunState): LimitError | undefined {
+  if (run.fuel === null || !run.clockAtWaits || run.cpuError) return run.cpuError;
+  closeSlice(run);
+  if (run.clockMs <= run.limits.cpuMs) return undefined;
+  run.cpuError = new LimitError(
+    "cpu_limit",
+    "CpuLimitError",
+    `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs), ${mathRound(run.clockMs)} ms by the clock, some of it in native calls no fuel check could interrupt`,
+  );
+  failRun(run, run.cpuError);
+  return run.cpuError;
+}
+
+/** Puts refuel on globalThis, non-writable and non-configurable: the program cannot swap it. */
+export function installRefuel(): void {
+  Object.defineProperty(globalThis, REFUEL_GLOBAL, {
+    value: refuel,
+    writable: false,
+    configurable: false,
+    enumerable: false,
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * @module intrinsics
+ * Every built-in the harness calls after the program has started, captured when the harness is
+ * evaluated: before the user's program (imported lazily, inside a run) can replace them, and
+ * before the harness installs its own hooks over some of them (fetch, setTimeout). index.ts
+ * imports this module first; nothing here may touch a global the harness patches later. (The
+ * run store's own methods are bound in state.ts.)
+ */
+/** Bound Function.prototype.call: `uncurry(Array.prototype.slice)(array, …args)`. */
+const uncurry = <T, A extends unknown[], R>(method: (this: T, ...args: A) => R): ((self: T, ...args: A) => R) =>
+  Function.prototype.call.bind(method as (...args: unknown[]) => unknown) as (self: T, ...args: A) => R;
+
+export const stringify = JSON.stringify;
+export const mathRound = Math.round;
+export const mathMax = Math.max;
+export const mathCeil = Math.ceil;
+export const arraySlice = uncurry(Array.prototype.slice) as <T>(array: T[], start?: number) => T[];
+export const arrayPush = uncurry(Array.prototype.push) as <T>(array: T[], item: T) => number;
+export const roundMs = (ms: number): number => mathRound(ms * 100) / 100;
+export const stringIncludes = uncurry(String.prototype.includes);
+export const stringSlice = uncurry(String.prototype.slice);
+export const objectIs = Object.is;
+export const toText = String;
+
+export const now = performance.now.bind(performance);
+export const originalFetch = globalThis.fetch.bind(globalThis);
+export const startTimer = setTimeout;
+export const stopTimer = clearTimeout;
+const encoder = new TextEncoder();
+export const reflectApply = Reflect.apply;
+export const queueTask = queueMicrotask;
+export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = never>(
+  promise: Promise<T>,
+  onFulfilled: (value: T) => R1 | PromiseLike<R1>,
+  onRejected?: (reason: unknown) => R2 | PromiseLike<R2>,
+) => Promise<R1 | R2>;
+export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => Promise<Awaited<T>>;
+export const parseJson = JSON.parse;
+
+/** UTF-8 bytes of `text`; up to 1 KiB an upper bound (3 per UTF-16 unit), which costs nothing. */
+export function byteLength(text: string): number {
+  // Cheap bound first: UTF-16 length * 3 is an upper bound of the UTF-8 length.
+  return text.length * 3 <= 1024 ? text.length * 3 : encoder.encode(text).length;
+}

@@ -1,0 +1,81 @@
+/**
+ * @module program
+ * Calls the program: its module is imported inside the first run (so the harness has captured
+ * its intrinsics and installed its hooks before any program code runs), then its default export
+ * is called as the program's shape says.
+ */
+import type { ProgramRequest } from "@dwl/protocol";
+import type { ChildCall } from "../child-protocol.ts";
+import { LimitError, ProgramCompileError } from "./errors.ts";
+
+/** What a run's program produced, before encoding (result.ts). */
+export type ProgramOutcome = { kind: "result"; value: unknown } | { kind: "response"; response: unknown };
+
+type ProgramFunction = (input: unknown, env: unknown, python?: unknown) => unknown;
+interface FetchHandler {
+  fetch(request: Request, env: unknown, ctx: ProgramContext): unknown;
+}
+interface ProgramContext {
+  waitUntil(promise: unknown): void;
+  passThroughOnException(): void;
+  props: Record<string, never>;
+}
+
+export function hasFetchHandler(program: unknown): program is FetchHandler {
+  return (
+    program !== null && typeof program === "object" && typeof (program as { fetch?: unknown }).fetch === "function"
+  );
+}
+
+/** The `ctx` a fetch handler gets: waitUntil work keeps running but never fails the run. */
+export function programContext(): ProgramContext {
+  return {
+    waitUntil(promise) {
+      Promise.resolve(promise).catch(() => {});
+    },
+    passThroughOnException() {},
+    props: {},
+  };
+}
+
+/**
+ * What a Python child's program module (python-child.child.js) reports failures with, handed to
+ * it with each call rather than put on globalThis: its SyntaxErrors, and its heap bound, which it
+ * enforces itself.
+ */
+const PYTHON_FAILURES = Object.freeze({
+  compile: (message: string, location: ProgramCompileError["location"]) => new ProgramCompileError(message, location),
+  memoryLimit: (message: string) => new LimitError("memory_limit", "MemoryLimitError", message),
+});
+
+function toRequest(spec: ProgramRequest | undefined): Request {
+  // Concatenated, not resolved: a path like "//evil.example/x" must not change the host.
+  const url = new URL(`http://localhost${spec?.path ?? "/"}`);
+  return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
+}
+
+/** Runs the program once: a script, a function `(input, env)`, or a fetch handler given `call.request`. */
+export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutcome> {
+  const program: unknown = (await import("./user.js")).default;
+  if (call.shape === "script") {
+    await (program as () => unknown)();
+    return { kind: "result", value: null };
+  }
+  // A Python child's program module takes the run's Python files as a third argument.
+  if (typeof program === "function") {
+    const run = program as ProgramFunction;
+    return {
+      kind: "result",
+      value: await (call.python
+        ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES })
+        : run(call.input, env)),
+    };
+  }
+  if (hasFetchHandler(program)) {
+    const response = await program.fetch(toRequest(call.request), env, programContext());
+    return { kind: "response", response };
+  }
+  throw new TypeError(
+    "the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method",
+  );
+}

@@ -1,0 +1,169 @@
+/**
+ * @module result
+ * What a run answers: its result or response encoded as the loader expects (size-checked here,
+ * inside the child), and any failure as an ExecutionError value.
+ */
+import type { ExecutionError } from "@dwl/protocol";
+import { EgressDeniedError, LimitError, ProgramCompileError } from "./errors.ts";
+import { nodeFormat } from "./format.ts";
+import { arrayPush, byteLength, stringify } from "./intrinsics.ts";
+
+function toJsonValue(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Map) return Array.from(value.entries());
+  if (value instanceof Set) return Array.from(value.values());
+  if (ArrayBuffer.isView(value)) {
+    return value instanceof DataView
+      ? Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))
+      : Array.from(value as unknown as ArrayLike<unknown>);
+  }
+  if (value instanceof ArrayBuffer) return Array.from(new Uint8Array(value));
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  return value;
+}
+
+/** The documented encoding of results (README "Results"); throws LimitError or a plain Error. */
+export function encodeResult(value: unknown, maxBytes: number): string {
+  let json: string | undefined;
+  try {
+    json = stringify(value, toJsonValue);
+  } catch (err) {
+    if (err instanceof LimitError) throw err;
+    const why =
+      err instanceof TypeError && /circular/i.test(String(err.message))
+        ? "it contains a circular reference"
+        : String((err as { message?: unknown } | null | undefined)?.message ?? err);
+    throw Object.assign(new TypeError(`the result cannot be serialised to JSON: ${why}`), { name: "ResultError" });
+  }
+  json ??= "null";
+  if (json.length > maxBytes || byteLength(json) > maxBytes) {
+    throw new LimitError(
+      "output_too_large",
+      "OutputTooLargeError",
+      `the result is ${byteLength(json)} bytes of JSON, over the ${maxBytes}-byte limit`,
+    );
+  }
+  return json;
+}
+
+const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|image\/svg|[^;]*\+(json|xml))/i;
+
+const tooLarge = (what: string, size: number, maxBytes: number) =>
+  new LimitError(
+    "output_too_large",
+    "OutputTooLargeError",
+    `the response ${what} ${size} bytes, over the ${maxBytes}-byte limit (headers and body)`,
+  );
+
+/** Reads a body up to `maxBytes`, cancelling the stream as soon as it is over (never buffers more). */
+async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number, budget: number) {
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > budget) {
+      await reader.cancel().catch(() => {});
+      throw new LimitError(
+        "output_too_large",
+        "OutputTooLargeError",
+        `the response is over the ${maxBytes}-byte limit (headers and body; reading stopped there)`,
+      );
+    }
+    arrayPush(chunks, value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/** A fetch program's response as the loader decodes it (execute.ts). */
+export interface EncodedResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  bodyEncoding: "text" | "base64";
+}
+
+/**
+ * A fetch program's Response as `{ status, headers, body, bodyEncoding }`. Headers and body
+ * together count against the result limit, and the body is read under that cap.
+ */
+export async function encodeResponse(response: unknown, maxBytes: number): Promise<EncodedResponse> {
+  if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+  // No prototype: a program's Object.prototype.toJSON cannot replace the envelope.
+  const headers: Record<string, string> = Object.create(null);
+  let headerBytes = 0;
+  response.headers.forEach((value, name) => {
+    headers[name] = value;
+    headerBytes += byteLength(name) + byteLength(value) + 6;
+  });
+  if (headerBytes > maxBytes) throw tooLarge("headers are", headerBytes, maxBytes);
+  const bytes = await readCapped(response.body, maxBytes, maxBytes - headerBytes);
+  const envelope = (body: string, bodyEncoding: EncodedResponse["bodyEncoding"]): EncodedResponse =>
+    Object.assign(Object.create(null), { status: response.status, headers, body, bodyEncoding });
+  const type = response.headers.get("content-type") ?? "text/plain";
+  if (TEXT_TYPES.test(type)) {
+    try {
+      // The cast: workers-types marks `ignoreBOM` required; its default (false) is what is meant.
+      return envelope(new TextDecoder("utf-8", { fatal: true } as TextDecoderConstructorOptions).decode(bytes), "text");
+    } catch {
+      // not valid UTF-8 after all: fall through to base64
+    }
+  }
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const encoded = btoa(binary);
+  if (headerBytes + encoded.length > maxBytes) throw tooLarge("is", headerBytes + encoded.length, maxBytes);
+  return envelope(encoded, "base64");
+}
+
+/**
+ * V8's own allocation limits (string length, array and buffer sizes) mean the run ran out of
+ * memory. V8 marks them only by message, so that is what is matched.
+ */
+const ENGINE_MEMORY_ERROR = /^(Invalid (string|array|typed array) length|Array buffer allocation failed)/;
+
+/** Any thrown value as the ExecutionError the loader reports (limits keep their own type). */
+export function describeError(err: unknown): ExecutionError {
+  if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
+  if (err instanceof ProgramCompileError)
+    return {
+      type: "compile",
+      name: err.name,
+      message: err.message,
+      ...(err.location ? { location: err.location } : {}),
+    };
+  if (err instanceof EgressDeniedError)
+    return { type: "egress_denied", name: err.name, message: err.message, stack: err.stack };
+  if (err instanceof RangeError && ENGINE_MEMORY_ERROR.test(String(err.message))) {
+    return {
+      type: "memory_limit",
+      name: "MemoryLimitError",
+      message: `out of memory: ${err.message}`,
+      stack: err.stack,
+    };
+  }
+  if (err instanceof Error) {
+    return {
+      type: "runtime",
+      name: String(err.name),
+      message: String(err.message),
+      stack: typeof err.stack === "string" ? err.stack : undefined,
+    };
+  }
+  let message: string;
+  try {
+    message = typeof err === "string" ? err : nodeFormat("%o", err);
+  } catch {
+    message = "[unprintable thrown value]";
+  }
+  return { type: "runtime", name: "Error", message: `Uncaught ${message}` };
+}

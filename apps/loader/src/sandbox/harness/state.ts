@@ -1,0 +1,100 @@
+/**
+ * @module state
+ * The per-run state every hook (console, fetch, refuel) finds through the AsyncLocalStorage
+ * (currentRun). One isolate may serve several runs at once (a warm, content-addressed
+ * isolate): everything per run lives there, never in module state.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import type { EgressRecord } from "@dwl/protocol";
+import type { EffectiveLimits } from "../../limits.ts";
+import type { ChildCall } from "../child-protocol.ts";
+import { LimitError } from "./errors.ts";
+import { LogBuffer } from "./logs.ts";
+
+/** How a run ended before the program returned: a limit failed it, or its deadline passed. */
+export type RunEnd = { kind: "failed" } | { kind: "timeout" };
+
+export interface RunState {
+  limits: EffectiveLimits;
+  logs: LogBuffer;
+  egress: EgressRecord[];
+  subRequests: number;
+  runToken: string | null;
+  /** Fuel budget (checks), or null when the code is not metered (see fuel.ts). */
+  fuel: number | null;
+  fuelUsed: number;
+  /** CPU time of the clock's closed slices, and the start of the open one (see clock.ts). */
+  clockMs: number;
+  sliceStart: number | undefined;
+  /** Waits the harness mediates close the clock's slice (not for Python, which meters itself). */
+  clockAtWaits: boolean;
+  pendingWaits: number;
+  backstopPending: boolean;
+  closeQueued: boolean;
+  /** Set once the run is out of CPU: every later fuel check throws it again. */
+  cpuError: LimitError | undefined;
+  /** The first limit the run hit; it ends the run whatever the program does afterwards. */
+  failure: Error | undefined;
+  /** Ends the run now (set while the run is being settled). */
+  ended: ((end: RunEnd) => void) | undefined;
+}
+
+const runs = new AsyncLocalStorage<RunState>();
+// Bound now: a program may replace AsyncLocalStorage.prototype.getStore (a native no-op would
+// otherwise switch off metering, subrequest counting and log capture for its runs).
+export const currentRun: () => RunState | undefined = AsyncLocalStorage.prototype.getStore.bind(runs);
+/** `runs.run(store, fn, ...args)`: node:async_hooks passes the extra arguments to `fn`. */
+export const runWith = AsyncLocalStorage.prototype.run.bind(runs) as <R, A extends unknown[]>(
+  run: RunState | undefined,
+  fn: (...args: A) => R,
+  ...args: A
+) => R;
+
+/** The run that started last in this isolate: it pays for orphan code (see orphanRun). */
+export let lastRun: RunState | undefined;
+let noRunError: LimitError | undefined;
+
+export function newRun(call: ChildCall, started: number): RunState {
+  lastRun = {
+    limits: call.limits,
+    logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
+    egress: [],
+    subRequests: 0,
+    runToken: call.runToken,
+    fuel: call.fuel,
+    fuelUsed: 0,
+    clockMs: 0,
+    sliceStart: undefined,
+    // Python has its own meter (python/runner.py calls refuel); its clock keeps the old rule.
+    clockAtWaits: call.python === undefined,
+    pendingWaits: 0,
+    backstopPending: false,
+    closeQueued: false,
+    cpuError: undefined,
+    failure: undefined,
+    ended: undefined,
+  };
+  return lastRun;
+}
+
+/** Records the first limit a run hit and ends it now, even if the program swallows the error. */
+export function failRun(run: RunState, err: Error): void {
+  run.failure ??= err;
+  run.ended?.({ kind: "failed" });
+}
+
+/**
+ * The run that pays for metered code running outside any run's async context ("orphan" code):
+ * callbacks the runtime calls from nowhere, such as a FinalizationRegistry cleanup, a WebSocket
+ * or WebSocketPair `message` listener, or whatever such code schedules in turn. Handing those a
+ * free batch ran them unmetered, and locally a loop there held the whole runtime (every tenant).
+ * They are charged to the run that started last in this isolate: still in flight, it ends with
+ * cpu_limit; already settled, its unused budget is all the orphan code gets (the same rule as a
+ * timer it left behind), and once that is spent every later check throws again at once. Before
+ * any run there is no budget at all (program code only loads inside a run, so none should run).
+ */
+export function orphanRun(): RunState {
+  if (lastRun !== undefined) return lastRun;
+  noRunError ??= new LimitError("cpu_limit", "CpuLimitError", "CPU limit reached: program code ran outside any run");
+  throw noRunError;
+}

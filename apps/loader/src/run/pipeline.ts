@@ -11,12 +11,12 @@ import { CompileError } from "../compile-error.ts";
 import { ensurePythonBooted } from "../python/boot.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { type CompiledProgram, compileProgram } from "./compile.ts";
-import { type ExecutionContext, type RunClock, type RunSettings, startClock } from "./context.ts";
+import { type ExecutionContext, startClock } from "./context.ts";
 import { invokeChild } from "./invoke.ts";
 import { type CheckedProgram, checkProgramRequest } from "./request-check.ts";
 import { compileFailureReply, httpReply, type RunReply, runReply } from "./respond.ts";
-import { serveChild } from "./serve.ts";
-import { type SpawnedRun, spawnRun } from "./spawn.ts";
+import { type ServedRequest, serveChild } from "./serve.ts";
+import { type ProgramRun, type SpawnedRun, spawnRun } from "./spawn.ts";
 
 /**
  * Runs one program from its request. `checked`: the request check's verdict when the caller ran
@@ -36,47 +36,35 @@ export async function executeProgram(
     if (!(err instanceof CompileError)) throw err;
     return compileFailureReply(err, clock, plan.limits);
   }
-  return runCompiled(compiled, body, context, plan, clock);
+  return runCompiled({ compiled, settings: body, context, checked: plan, clock });
 }
 
-/** Runs a compiled program once (its default function, script or `request`), from `clock`'s start. */
-export async function runCompiled(
-  compiled: CompiledProgram,
-  settings: RunSettings,
-  context: ExecutionContext,
-  checked: CheckedProgram,
-  clock: RunClock,
-): Promise<RunReply> {
+/** Runs a compiled program once: its default function, its script, or its fetch handler with `request`. */
+export async function runCompiled(run: ProgramRun): Promise<RunReply> {
   const compiledAt = performance.now();
-  const run = await spawnRun(compiled, settings, context, checked, clock.executionId);
-  const outcome = await runInChild(run, compiled, context);
-  return runReply(outcome, compiled, { clock, compiledAt, limits: run.limits }, context);
+  const spawned = await spawnRun(run);
+  const outcome = await invokeSpawned(spawned, run);
+  return runReply(outcome, run, compiledAt);
 }
 
 /** Serves one HTTP request with a compiled program's fetch handler. */
 export async function serveCompiled(
-  compiled: CompiledProgram,
-  settings: RunSettings,
-  context: ExecutionContext,
-  checked: CheckedProgram,
-  clock: RunClock,
+  run: ProgramRun,
   request: Request,
-): Promise<{ response: Response; served: Awaited<ReturnType<typeof serveChild>> }> {
-  const run = await spawnRun(compiled, settings, context, checked, clock.executionId);
-  const served = await serveChild(run, request);
-  return { response: httpReply(served, compiled, clock, context), served };
+): Promise<{ response: Response; served: ServedRequest }> {
+  const served = await serveChild(await spawnRun(run), request);
+  return { response: httpReply(served, run), served };
 }
 
 /** A Python child boots Pyodide in a call of its own first (python/boot.ts); a failed boot is the run's answer. */
-async function runInChild(run: SpawnedRun, { bundle }: CompiledProgram, { server }: ExecutionContext) {
-  const boot: ChildOutcome | undefined = bundle.python
-    ? await ensurePythonBooted(
-        run.oneOff ? undefined : run.isolateId,
-        run.stub,
-        run.call,
-        server.pythonConcurrentBoots,
-        run.platform,
-      )
-    : undefined;
-  return boot && !boot.ok ? boot : invokeChild(run);
+async function invokeSpawned(spawned: SpawnedRun, { compiled, context }: ProgramRun): Promise<ChildOutcome> {
+  if (!compiled.bundle.python) return invokeChild(spawned);
+  const boot = await ensurePythonBooted(
+    spawned.oneOff ? undefined : spawned.isolateId,
+    spawned.stub,
+    spawned.call,
+    context.server.pythonConcurrentBoots,
+    spawned.platform,
+  );
+  return boot.ok ? invokeChild(spawned) : boot;
 }

@@ -5,6 +5,7 @@ import { CompileError } from "../compile-error.ts";
 import type { ServerLimits } from "../limits.ts";
 import type { ExecutionContext, RunClock } from "./context.ts";
 import { compileFailureReply, httpReply, type RunReply, replyJson, replyObject } from "./respond.ts";
+import type { ProgramRun } from "./spawn.ts";
 
 const limits = { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 };
 const timing = { totalMs: 3, bundleMs: 1, startMs: 1, runMs: 1, cached: true };
@@ -17,7 +18,13 @@ const common = (executionId: string) => ({
 });
 const context = { env: {} as Env, tenant: "t", server: { logFlushMs: 0 } as ServerLimits } satisfies ExecutionContext;
 const clock: RunClock = { executionId: "run-1", kind: "sandbox-http", started: 0 };
-const program = { bundle: { code: "", map: "", shape: "module" } satisfies Bundle, key: "k", cached: true };
+const run: ProgramRun = {
+  compiled: { bundle: { code: "", map: "", shape: "module" } satisfies Bundle, key: "k", cached: true },
+  settings: {},
+  context,
+  checked: { limits, egress: { allow: [], credentials: [] }, tools: [] },
+  clock,
+};
 
 describe("execute replies", () => {
   it("splices the result into the JSON text as the child encoded it", () => {
@@ -75,7 +82,7 @@ describe("sandbox HTTP replies", () => {
       ["cpu_limit", 500],
     ] as const) {
       const error = { type, name: "Error", message: "m" };
-      const res = httpReply({ report: { logs: [], runMs: 1, error }, response: null }, program, clock, context);
+      const res = httpReply({ report: { logs: [], runMs: 1, error }, response: null }, run);
       expect(res.status).toBe(status);
       expect(res.headers.get("x-dwl-execution-id")).toBe("run-1");
       expect(await res.json()).toEqual({ error, executionId: "run-1" });
@@ -84,7 +91,7 @@ describe("sandbox HTTP replies", () => {
 
   it("passes the program's response through with the execution id", async () => {
     const response = new Response("hello", { status: 201, headers: { "x-app": "1" } });
-    const res = httpReply({ report: { logs: [], runMs: 1 }, response }, program, clock, context);
+    const res = httpReply({ report: { logs: [], runMs: 1 }, response }, run);
     expect(res.status).toBe(201);
     expect(res.headers.get("x-app")).toBe("1");
     expect(res.headers.get("x-dwl-execution-id")).toBe("run-1");

@@ -20,9 +20,10 @@ import type { EffectiveLimits } from "../limits.ts";
 import { type ExecutionLogLine, logExecution } from "../observability.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
 import { mapErrorStack } from "../sandbox/stack.ts";
-import { type CompiledProgram, compileFailure } from "./compile.ts";
+import { compileFailure } from "./compile.ts";
 import type { ExecutionContext, RunClock } from "./context.ts";
 import type { ServedRequest } from "./serve.ts";
+import type { ProgramRun } from "./spawn.ts";
 
 interface ReplyCommon {
   logs: LogEntry[];
@@ -66,14 +67,10 @@ export function compileFailureReply(err: CompileError, clock: RunClock, limits: 
   };
 }
 
-/** A run the child answered (or the parent's deadline did), `compiledAt` after bundling. */
-export function runReply(
-  outcome: ChildOutcome,
-  { bundle, cached }: CompiledProgram,
-  run: { clock: RunClock; compiledAt: number; limits: EffectiveLimits },
-  context: ExecutionContext,
-): RunReply {
-  const { clock, compiledAt } = run;
+/** A run the child answered (or the parent's deadline did); `compiledAt`: when its bundle was ready. */
+export function runReply(outcome: ChildOutcome, run: ProgramRun, compiledAt: number): RunReply {
+  const { clock, context } = run;
+  const { bundle, cached } = run.compiled;
   const finished = performance.now();
   const callMs = finished - compiledAt;
   const timing = {
@@ -100,7 +97,7 @@ export function runReply(
     egress: outcome.egress,
     timing,
     executionId: clock.executionId,
-    limits: run.limits,
+    limits: run.checked.limits,
   };
   if (outcome.ok) return { ok: true, resultJson: outcome.result, ...common };
   mapErrorStack(outcome.error, bundle);
@@ -108,14 +105,9 @@ export function runReply(
 }
 
 /** A sandbox HTTP request's answer: the program's response, or its error (504 for a timeout, else 500). */
-export function httpReply(
-  served: ServedRequest,
-  { bundle }: CompiledProgram,
-  clock: RunClock,
-  context: ExecutionContext,
-): Response {
+export function httpReply(served: ServedRequest, { compiled, clock, context }: ProgramRun): Response {
   const { report } = served;
-  if (report.error) mapErrorStack(report.error, bundle);
+  if (report.error) mapErrorStack(report.error, compiled.bundle);
   logRun(clock, context, { outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length });
   if (served.response === null) return httpErrorResponse(served.report.error, clock.executionId);
   served.response.headers.set(EXECUTION_ID_HEADER, clock.executionId);

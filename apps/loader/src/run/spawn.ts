@@ -6,42 +6,41 @@
  * Worker Loader with the entrypoint. The RPC run (run/invoke.ts) and the sandbox HTTP request
  * (run/serve.ts) both start from what this returns.
  */
-import { runEgress, type RunEgress } from "../egress/run-egress.ts";
+import { runEgress } from "../egress/run-egress.ts";
 import { DEFAULT_NAMESPACE, type EffectiveLimits, FUEL_PER_CPU_MS, type ServerLimits } from "../limits.ts";
 import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
 import { type ChildScope, callerKeyFor, isolateIdFor, openChild } from "../sandbox/load.ts";
 import type { CompiledProgram } from "./compile.ts";
-import type { ExecutionContext, RunSettings } from "./context.ts";
+import type { ExecutionContext, RunClock, RunSettings } from "./context.ts";
 import { isMetered } from "./compile.ts";
 import type { ChildRun, PlatformLimits } from "./invoke.ts";
 import type { CheckedProgram } from "./request-check.ts";
 
-/** A run with its child spawned: everything computed once, for the run's steps that follow. */
+/** One run of a compiled program: for whom, with which settings, as checked, on which clock. */
+export interface ProgramRun {
+  compiled: CompiledProgram;
+  settings: RunSettings;
+  context: ExecutionContext;
+  /** The request check's verdict on `settings`: the run's limits, egress scope and tools. */
+  checked: CheckedProgram;
+  clock: RunClock;
+}
+
+/** A run with its child spawned. */
 export interface SpawnedRun extends ChildRun {
-  limits: EffectiveLimits;
-  egress: RunEgress;
-  scope: ChildScope;
   isolateId: string;
   /** A one-off isolate (`LOADER.load`), dropped after the run. */
   oneOff: boolean;
 }
 
-/**
- * Spawns (or reuses) the child of a compiled program for one run. `checked`: the request check's
- * verdict on the run's settings (limits, egress scope, tools).
- */
-export async function spawnRun(
-  compiled: CompiledProgram,
-  settings: RunSettings,
-  { env, tenant, server }: ExecutionContext,
-  checked: CheckedProgram,
-  executionId: string,
-): Promise<SpawnedRun> {
+/** Spawns (or reuses) the child of a compiled program for one run. */
+export async function spawnRun({ compiled, settings, context, checked, clock }: ProgramRun): Promise<SpawnedRun> {
+  const { env, tenant, server } = context;
   const { bundle, pinned } = compiled;
   const { limits } = checked;
-  const egress = await runEgress(checked.egress, env, executionId);
+  const egress = await runEgress(checked.egress, env, clock.executionId);
   const scope: ChildScope = {
     tenant,
     namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE,
@@ -68,9 +67,13 @@ export async function spawnRun(
     ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: server.pythonHeapBytes } } : {}),
   };
   const platform = platformLimits(limits, server);
-  return { stub, call, ...(platform ? { platform } : {}), limits, egress, scope, isolateId, oneOff };
+  return { stub, call, ...(platform ? { platform } : {}), isolateId, oneOff };
 }
 
+/**
+ * Per-run limits for the Worker Loader, beside the isolate-wide ones sandbox/load.ts gives the
+ * WorkerCode (the server's maxima): the platform applies the lower.
+ */
 function platformLimits(limits: EffectiveLimits, server: ServerLimits): PlatformLimits | undefined {
   return server.cpuEnforcement === "instrument" ? undefined : { cpuMs: limits.cpuMs, subRequests: limits.subRequests };
 }

@@ -346,7 +346,7 @@ export async function executeSandbox(
   // The stored settings (a credential may have been deleted since) and this call's input.
   const checked = await checkProgramRequest(settings, context);
   const bundle = await bundleOf(record, context.env, context.tenant);
-  const reply = await runCompiled(storedProgram(record, bundle), settings, context, checked, clock);
+  const reply = await runCompiled({ compiled: storedProgram(record, bundle), settings, context, checked, clock });
   waitUntil(
     registry(context.env, context.tenant).appendLogs(
       id,
@@ -379,11 +379,7 @@ export async function serveSandboxHttp(
   }
   const checked = await checkProgramRequest(record.settings, context);
   const { response, served } = await serveCompiled(
-    storedProgram(record, bundle),
-    record.settings,
-    context,
-    checked,
-    clock,
+    { compiled: storedProgram(record, bundle), settings: record.settings, context, checked, clock },
     forwardedRequest(id, request, path, env),
   );
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));

@@ -4,7 +4,12 @@
  * of the isolate itself become `runtime` values: across RPC, failures are values.
  */
 import type { ExecutionError } from "@dwl/protocol";
-import type { ChildCall, ChildOutcome, HarnessEntrypoint } from "../sandbox/child-protocol.ts";
+import {
+  type ChildCall,
+  type ChildOutcome,
+  HARNESS_ENTRYPOINT,
+  type HarnessEntrypoint,
+} from "../sandbox/child-protocol.ts";
 import { withParentDeadline } from "./deadline.ts";
 
 /** Per-run limits the Worker Loader applies with the entrypoint. */
@@ -29,8 +34,10 @@ const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
  * ignores both).
  */
 export async function invokeChild({ stub, call, platform }: ChildRun): Promise<ChildOutcome> {
-  const entrypoint = stub.getEntrypoint("Run", platform ? { limits: platform } : {}) as unknown as HarnessEntrypoint &
-    Partial<Disposable>;
+  const entrypoint = stub.getEntrypoint(
+    HARNESS_ENTRYPOINT,
+    platform ? { limits: platform } : {},
+  ) as unknown as HarnessEntrypoint & Partial<Disposable>;
   try {
     return await withParentDeadline(entrypoint.run(call), call.limits.timeoutMs, () => ({
       ok: false,

@@ -6,11 +6,9 @@
  * read (and removed) here, the one place that parses it.
  */
 import type { ExecutionError, LogEntry } from "@dwl/protocol";
+import { type ChildServeProps, HARNESS_ENTRYPOINT, REPORT_HEADER } from "../sandbox/child-protocol.ts";
 import { withParentDeadline } from "./deadline.ts";
 import type { ChildRun } from "./invoke.ts";
-
-/** The harness's report header (harness.child.js REPORT_HEADER): URI-encoded JSON. */
-export const REPORT_HEADER = "x-dwl-report";
 
 /** The end of one HTTP request in the child, as the harness reports it. */
 export interface HttpReport {
@@ -26,8 +24,8 @@ export type ServedRequest =
 
 export async function serveChild({ stub, call, platform }: ChildRun, request: Request): Promise<ServedRequest> {
   const { timeoutMs } = call.limits;
-  const entrypoint = stub.getEntrypoint("Run", {
-    props: { call, callerKey: call.callerKey },
+  const entrypoint = stub.getEntrypoint(HARNESS_ENTRYPOINT, {
+    props: { call, callerKey: call.callerKey } satisfies ChildServeProps,
     ...(platform ? { limits: platform } : {}),
   });
   const response = await withParentDeadline(entrypoint.fetch(request), timeoutMs, () => null);

@@ -13,7 +13,7 @@ import type { PythonProgram } from "../bundle/bundle.ts";
 
 /** The string in the harness's text that sandbox/load.ts replaces with the isolate's caller key. */
 export const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
-/** The harness's entrypoint the loader calls (sandbox/run.ts, sandboxes/service.ts). */
+/** The harness's entrypoint the loader calls (run/invoke.ts, run/serve.ts). */
 export const HARNESS_ENTRYPOINT = "Run";
 /** A sandbox's fetch answer carries its run report here (URI-encoded JSON); the loader removes it. */
 export const REPORT_HEADER = "x-dwl-report";
@@ -68,7 +68,7 @@ interface ChildReport {
 /** `result` is already JSON text, encoded (and size-checked) inside the child. */
 export type ChildOutcome = ChildReport & ({ ok: true; result: string } | { ok: false; error: ExecutionError });
 
-/** The props of a sandbox's HTTP call to the harness's fetch (sandboxes/service.ts). */
+/** The props of a sandbox's HTTP call to the harness's fetch (run/serve.ts). */
 export interface ChildServeProps {
   call: ChildCall;
   callerKey: string;

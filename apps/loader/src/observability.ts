@@ -27,7 +27,6 @@ export interface ExecutionLogLine {
   egressCalls?: number;
 }
 
-
 let batch: string[] | undefined;
 
 function flush(): void {

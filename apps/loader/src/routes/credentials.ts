@@ -13,7 +13,6 @@ import { DwlHttpError } from "../errors.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
 import { MAX_CREDENTIAL_BODY_BYTES } from "../limits.ts";
 
-
 function storeFor(c: Context<AppEnv>): CredentialStore {
   return new CredentialStore(c.env.KV, c.get("tenant"), encryptionKey(c.env));
 }

@@ -17,6 +17,8 @@ export const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
 export const HARNESS_ENTRYPOINT = "Run";
 /** A sandbox's fetch answer carries its run report here (URI-encoded JSON); the loader removes it. */
 export const REPORT_HEADER = "x-dwl-report";
+/** Characters of that header: logs are dropped from the report, oldest first, to fit. */
+export const MAX_REPORT_CHARS = 16 * 1024;
 /** The run's signed token on every outbound request (egress/run-token.ts). */
 export const RUN_TOKEN_HEADER = "x-dwl-run";
 /**

@@ -12,6 +12,7 @@ import {
   type ChildOutcome,
   type ChildServeProps,
   type HarnessEntrypoint,
+  MAX_REPORT_CHARS,
   REPORT_HEADER,
 } from "../child-protocol.ts";
 import { envFor } from "./capabilities.ts";
@@ -36,7 +37,6 @@ interface ServeReport {
   runMs: number;
   error?: ExecutionError;
 }
-const MAX_REPORT_CHARS = 16 * 1024;
 
 function reportHeader(report: ServeReport): string {
   let logs = report.logs;

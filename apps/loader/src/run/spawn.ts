@@ -12,9 +12,8 @@ import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
 import { type ChildScope, callerKeyFor, isolateIdFor, openChild } from "../sandbox/load.ts";
-import type { CompiledProgram } from "./compile.ts";
+import { type CompiledProgram, isMetered } from "./compile.ts";
 import type { ExecutionContext, RunClock, RunSettings } from "./context.ts";
-import { isMetered } from "./compile.ts";
 import type { ChildRun, PlatformLimits } from "./invoke.ts";
 import type { CheckedProgram } from "./request-check.ts";
 

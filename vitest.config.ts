@@ -26,6 +26,11 @@ export default defineConfig({
     // A passing test's console output (the loader's execution log lines, the errors a test
     // provokes on purpose) stays out of the log; a failing test's is shown with its failure.
     silent: verbose ? false : "passed-only",
+    // Two files at a time, even on 2 cores: most of a file's time is spent waiting (on its
+    // runtime's start, child processes, timers, timeouts it provokes), not computing.
+    maxWorkers: 2,
+    // Stopping a runtime can take longer than vitest's 10 s default on a busy machine.
+    teardownTimeout: 60_000,
     projects: [
       {
         plugins: [
@@ -59,6 +64,9 @@ export default defineConfig({
         },
         test: {
           name: "workerd",
+          // One fresh runtime per file: storage, the tenants' admission counters and the warm
+          // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
+          isolate: true,
           globalSetup: ["test-support/global-setup.workerd.ts"],
           // A file's first request imports the loader into its fresh runtime (a few seconds on a
           // busy machine), in a test or in a beforeAll that warms up.
@@ -73,11 +81,11 @@ export default defineConfig({
           name: "node",
           globalSetup: ["test-support/global-setup.node.ts"],
           include: ["**/*.node.test.ts"],
-          // Files with a dev server of their own run it beside the shared one: one at a time.
-          fileParallelism: false,
           exclude: ["**/node_modules/**"],
           testTimeout: 120_000,
-          hookTimeout: 120_000,
+          // A file with a dev server of its own may first wait for another's turn (the longest,
+          // supervisor.node.test.ts, takes about a minute).
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -1,7 +1,8 @@
 // Serving-layer bench of `npm run dev` (supervisor v2: node + workerd run by miniflare in it).
 //
 // Command: `sh scripts/bootstrap.sh node bench/serving.mjs` (writes bench/serving-results.md;
-// `--no-write` only prints). Every figure is measured in the same run as its baseline, and the
+// `--no-write` only prints; `--only=hop,throughput` runs phases 1 and 2 alone and only prints,
+// for before/after comparisons). Every figure is measured in the same run as its baseline, and the
 // machine is shared, so the ratios are the figures to compare, not the absolute milliseconds.
 //
 // The baseline is the loader Worker's own socket: the supervisor prints it in its ready line
@@ -35,7 +36,12 @@ import { errorSummary, fmt, markdownTable, percentile, textTable, verdict } from
 
 const COMMAND = "sh scripts/bootstrap.sh node bench/serving.mjs";
 const RESULTS_FILE = `${ROOT}bench/serving-results.md`;
-const writeResults = !process.argv.includes("--no-write");
+/**
+ * `--only=hop,throughput` runs only phases 1 and 2 (no footprint, burst or fairness; about a third
+ * of the time) and prints their tables without writing the results file: for before/after runs.
+ */
+const ONLY_HOP_THROUGHPUT = process.argv.includes("--only=hop,throughput");
+const writeResults = !process.argv.includes("--no-write") && !ONLY_HOP_THROUGHPUT;
 
 const FOOTPRINT_IDLE_MS = 5_000;
 const HOP_N = 500;
@@ -415,10 +421,12 @@ async function main() {
   console.log(
     `idle footprint: npm run dev, then node scripts/serve.mjs, ${FOOTPRINT_IDLE_MS / 1000} s idle after the ready line each ...`,
   );
-  const footprints = [
-    await footprint("npm-run-dev", "npm", ["run", "dev"]),
-    await footprint("serve", process.execPath, [`${ROOT}scripts/serve.mjs`]),
-  ];
+  const footprints = ONLY_HOP_THROUGHPUT
+    ? []
+    : [
+        await footprint("npm-run-dev", "npm", ["run", "dev"]),
+        await footprint("serve", process.execPath, [`${ROOT}scripts/serve.mjs`]),
+      ];
   for (const f of footprints)
     console.log(
       `  ${f.command}: ${f.tree.length} processes, ${fmt(f.rssMb, 0)} MB RSS (${f.tree.map((p) => `${p.what} ${fmt(p.rssMb, 0)} MB`).join("; ")})`,
@@ -434,17 +442,20 @@ async function main() {
     `2. throughput, concurrency ${THROUGHPUT_C}, ${THROUGHPUT_BLOCKS} × ${THROUGHPUT_BLOCK} per target, alternating blocks (A) ...`,
   );
   const tputA = await throughput(a);
-  console.log(`3. burst of ${BURST} through the supervisor, then on the runtime's port ...`);
-  const burstSup = await burst(a.url);
-  await sleep(1_000);
-  const burstRt = await burst(a.runtimeUrl);
-  await sleep(1_000);
-  console.log(
-    `4. fairness: ${ALONE_N} sequential alone, then ${FLOOD_CONNECTIONS} in flight for ${FLOOD_MS / 1000} s + 1 sequential, through the supervisor, then on the runtime's port ...`,
-  );
-  const fairSup = await fairness(a.url);
-  await sleep(1_000);
-  const fairRt = await fairness(a.runtimeUrl);
+  let burstSup, burstRt, fairSup, fairRt;
+  if (!ONLY_HOP_THROUGHPUT) {
+    console.log(`3. burst of ${BURST} through the supervisor, then on the runtime's port ...`);
+    burstSup = await burst(a.url);
+    await sleep(1_000);
+    burstRt = await burst(a.runtimeUrl);
+    await sleep(1_000);
+    console.log(
+      `4. fairness: ${ALONE_N} sequential alone, then ${FLOOD_CONNECTIONS} in flight for ${FLOOD_MS / 1000} s + 1 sequential, through the supervisor, then on the runtime's port ...`,
+    );
+    fairSup = await fairness(a.url);
+    await sleep(1_000);
+    fairRt = await fairness(a.runtimeUrl);
+  }
   const eventsA = a.events;
   await stopServer(a.server);
 
@@ -497,19 +508,22 @@ async function main() {
       `≥ ${GOALS.throughputRatio}`,
       verdict(tputB.ratio >= GOALS.throughputRatio),
     ],
-    [
-      `3. burst of ${BURST}, one key: ok`,
-      `${burstSup.ok} ok, ${burstSup.limited} × 429, ${failures(burstSup.other)} other`,
-      "all ok",
-      verdict(burstSup.ok === BURST),
-    ],
-    [
-      `4. fairness: other key's p95 during a ${FLOOD_CONNECTIONS}-request flood`,
-      `${fmt(fairSup.during.p95)} ms`,
-      `≤ ${GOALS.fairnessP95Ms} ms`,
-      verdict(fairSup.during.p95 <= GOALS.fairnessP95Ms && fairSup.during.failed.size === 0),
-    ],
   ];
+  if (!ONLY_HOP_THROUGHPUT)
+    goals.push(
+      [
+        `3. burst of ${BURST}, one key: ok`,
+        `${burstSup.ok} ok, ${burstSup.limited} × 429, ${failures(burstSup.other)} other`,
+        "all ok",
+        verdict(burstSup.ok === BURST),
+      ],
+      [
+        `4. fairness: other key's p95 during a ${FLOOD_CONNECTIONS}-request flood`,
+        `${fmt(fairSup.during.p95)} ms`,
+        `≤ ${GOALS.fairnessP95Ms} ms`,
+        verdict(fairSup.during.p95 <= GOALS.fairnessP95Ms && fairSup.during.failed.size === 0),
+      ],
+    );
   const hopRows = [
     [
       "route (c=1, keep-alive)",
@@ -561,6 +575,22 @@ async function main() {
       cpuCell(t.runtime.cpuMsPerReq),
     ]),
   ];
+  if (ONLY_HOP_THROUGHPUT) {
+    console.log(
+      [
+        "",
+        textTable([["goal", "measured", "target", ""], ...goals.slice(0, 4)]),
+        "",
+        textTable(hopRows),
+        "",
+        textTable(tputRows),
+        "",
+        `supervisor events: ${[...eventsA, ...eventsB].join(" | ") || "none"}`,
+        `machine: ${machine}; ${durationS} s`,
+      ].join("\n"),
+    );
+    return 0;
+  }
   const burstRows = [
     ["target", "sent", "ok", "429", "other", "time to complete all (s)", "p50 ms", "slowest ms"],
     ...[

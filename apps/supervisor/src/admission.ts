@@ -50,6 +50,8 @@ interface KeyState {
   gapsMs: number[];
   /** When the key's last slot came free, or its queue last began: where the next gap starts. */
   gapFrom: number;
+  /** The median of `gapsMs`, computed once per new gap rather than for every request that queues. */
+  medianGapMs: number | undefined;
 }
 
 /**
@@ -119,8 +121,11 @@ export class Admission {
    */
   private expectedWaitMs(state: KeyState): number | undefined {
     if (state.gapsMs.length < GAP_SAMPLES) return undefined;
-    const sorted = [...state.gapsMs].sort((a, b) => a - b);
-    return (state.queue.length + 1) * (sorted[sorted.length >> 1] as number);
+    if (state.medianGapMs === undefined) {
+      const sorted = [...state.gapsMs].sort((a, b) => a - b);
+      state.medianGapMs = sorted[sorted.length >> 1] as number;
+    }
+    return (state.queue.length + 1) * state.medianGapMs;
   }
 
   private ticket(
@@ -149,6 +154,7 @@ export class Admission {
           const now = Date.now();
           state.gapsMs.push(now - state.gapFrom);
           if (state.gapsMs.length > GAP_SAMPLES) state.gapsMs.shift();
+          state.medianGapMs = undefined;
           state.gapFrom = now;
         }
         state.running -= slots;
@@ -197,7 +203,8 @@ export class Admission {
 
   private stateOf(key: string): KeyState {
     let state = this.keys.get(key);
-    if (!state) this.keys.set(key, (state = { running: 0, queue: [], gapsMs: [], gapFrom: Date.now() }));
+    if (!state)
+      this.keys.set(key, (state = { running: 0, queue: [], gapsMs: [], gapFrom: Date.now(), medianGapMs: undefined }));
     return state;
   }
 

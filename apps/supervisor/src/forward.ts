@@ -23,7 +23,8 @@ export type Outcome =
 export interface AttemptRequest {
   method: string;
   path: string;
-  headers: [string, string][];
+  /** Names and values in turn (Node's raw header form), the Host header not among them. */
+  headers: string[];
   /** A buffered body can be sent again; a client's stream only once. */
   body: Buffer | Readable | undefined;
   maxBodyBytes: number;
@@ -45,14 +46,27 @@ const HOP_BY_HOP = new Set([
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
 export const MAX_RESPONSE_HEADER_BYTES = 256 * 1024;
 
-export function forwardableHeaders(rawHeaders: string[], skip: ReadonlySet<string>): [string, string][] {
-  const out: [string, string][] = [];
+/**
+ * `rawHeaders` (names and values in turn) without the hop-by-hop ones and `skip` (lower case),
+ * in the same flat form, which Node's `request()` and `writeHead()` take as they are.
+ */
+export function forwardableHeaders(rawHeaders: string[], skip: ReadonlySet<string>): string[] {
+  const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
     const lower = name.toLowerCase();
-    if (!HOP_BY_HOP.has(lower) && !skip.has(lower)) out.push([name, rawHeaders[i + 1] as string]);
+    if (!HOP_BY_HOP.has(lower) && !skip.has(lower)) out.push(name, rawHeaders[i + 1] as string);
   }
   return out;
+}
+
+/** From the raw names: `IncomingMessage.headers` is built on first use, a cost per answer. */
+function hasContentLength(rawHeaders: string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length === 14 && name.toLowerCase() === "content-length") return true;
+  }
+  return false;
 }
 
 export class RuntimeClient {
@@ -89,7 +103,7 @@ export class RuntimeClient {
         agent: this.agent,
         maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
         // workerd builds request.url from Host: the public one, never the runtime's own port.
-        headers: [["host", this.publicHost], ...attempt.headers].flat() as unknown as OutgoingHttpHeaders,
+        headers: ["host", this.publicHost, ...attempt.headers] as unknown as OutgoingHttpHeaders,
         setHost: false,
       });
       upstream.maxHeadersCount = 0;
@@ -120,11 +134,10 @@ export class RuntimeClient {
       upstream.on("response", (answer: IncomingMessage) => {
         answering = true;
         onHead();
-        const out = forwardableHeaders(answer.rawHeaders, NO_SKIP);
-        client.writeHead(answer.statusCode ?? 502, out.flat());
+        client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, NO_SKIP));
         // A stream's headers go out at once (an SSE client waits for them before any event); an
         // answer of known length sends them with its body, in one write.
-        if (answer.headers["content-length"] === undefined) client.flushHeaders();
+        if (!hasContentLength(answer.rawHeaders)) client.flushHeaders();
         answer.on("data", (chunk: Buffer) => {
           if (!client.write(chunk)) {
             answer.pause();

@@ -110,10 +110,10 @@ describe("streaming", () => {
   });
 });
 
-/** Streams `total` bytes in 1 MiB chunks, without a content-length (chunked), to PUT `path`. */
-function streamedPut(path: string, total: number): Promise<{ status: number; body: string }> {
+/** Streams `total` bytes in 1 MiB chunks, without a content-length (chunked), to PUT (or `method`) `path`. */
+function streamedPut(path: string, total: number, method = "PUT"): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${server.base}${path}`, { method: "PUT", headers: auth() }, (res) => {
+    const req = request(`${server.base}${path}`, { method, headers: auth() }, (res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
@@ -150,6 +150,14 @@ describe("the body cap, counted while the body streams", () => {
     });
     expect(declared.status).toBe(413);
     expect((await fetch(`${server.base}/files/uploads/over.bin`, { headers: auth() })).status).toBe(404);
+  });
+
+  it("answers a program request whose chunked body goes one byte over the cap with 413, and keeps serving", async () => {
+    // A program request's body is read whole before admission (not streamed): the same cap, counted as it arrives.
+    const over = await streamedPut("/execute", MAX_BODY_BYTES + 1, "POST");
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body)).toMatchObject({ error: { type: "payload_too_large" } });
+    expect((await execute({ code: "export default () => 'after'" })).body).toMatchObject({ ok: true, result: "after" });
   });
 });
 

@@ -122,7 +122,7 @@ export class Supervisor {
       for (;;) {
         // A client that left while its request waited for the runtime or for its resend turn.
         if (res.destroyed) return;
-        if (!(await this.waitLive()))
+        if (this.live && !(await this.waitLive()))
           return send(
             res,
             requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", {

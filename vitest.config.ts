@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { OwnServersLast } from "./test-support/sequencer.ts";
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
@@ -29,6 +30,7 @@ export default defineConfig({
     // Two files at a time, even on 2 cores: most of a file's time is spent waiting (on its
     // runtime's start, child processes, timers, timeouts it provokes), not computing.
     maxWorkers: 2,
+    sequence: { sequencer: OwnServersLast },
     // Stopping a runtime can take longer than vitest's 10 s default on a busy machine.
     teardownTimeout: 60_000,
     projects: [

@@ -49,6 +49,8 @@ export async function startEchoServer(): Promise<EchoServer> {
       }),
     );
   });
+  // As the npm registry (npm-registry/server.mjs): no idle connection closed under a test reusing it.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   // Never the reason the test process stays alive.
   server.unref();

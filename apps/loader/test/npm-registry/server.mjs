@@ -80,6 +80,9 @@ export async function startRegistry() {
     );
   });
 
+  // workerd keeps idle connections for reuse; Node's default 5 s keep-alive closing one as a test
+  // reuses it surfaced as "Network connection lost" when two test runtimes ran at once.
+  server.keepAliveTimeout = 120_000;
   await new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(undefined)));
   const address = server.address();
   if (address === null || typeof address === "string") throw new Error("test registry: no port");

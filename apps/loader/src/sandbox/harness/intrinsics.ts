@@ -1,8 +1,8 @@
 /**
  * @module intrinsics
- * Every built-in the harness calls after the program has started, captured when the harness is
- * evaluated: before the user's program (imported lazily, inside a run) can replace them, and
- * before the harness installs its own hooks over some of them (fetch, setTimeout). index.ts
+ * The built-ins the harness's guards (metering, counting, log capture) call, captured when the
+ * harness is evaluated: before the user's program (imported lazily, inside a run) can replace
+ * them, and before the harness installs its own hooks over some of them (fetch, setTimeout). index.ts
  * imports this module first; nothing here may touch a global the harness patches later. (The
  * run store's own methods are bound in state.ts.)
  */

@@ -1,7 +1,7 @@
 /**
  * @module entrypoint
- * The harness's RPC surface: the `Run` entrypoint the loader calls (sandbox/run.ts `run`, and
- * `fetch` for a persistent sandbox's HTTP requests, sandboxes/service.ts), and the module's
+ * The harness's RPC surface: the `Run` entrypoint the loader calls (run/invoke.ts `run`, and
+ * `fetch` for a persistent sandbox's HTTP requests, run/serve.ts), and the module's
  * default export, which serves nothing.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";

@@ -84,7 +84,7 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: num
   return bytes;
 }
 
-/** A fetch program's response as the loader decodes it (execute.ts). */
+/** A fetch program's response as the loader decodes it (run/respond.ts). */
 export interface EncodedResponse {
   status: number;
   headers: Record<string, string>;

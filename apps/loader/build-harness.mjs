@@ -1,5 +1,5 @@
 // Bundles the child harness (src/sandbox/harness/*.ts, entry index.ts, plus the constants it
-// imports from src/sandbox/child-protocol.ts) into src/sandbox/harness.min.child.js (gitignored),
+// imports from src/sandbox/child-protocol.ts and child-globals.ts) into src/sandbox/harness.min.child.js (gitignored),
 // the one text module the loader ships to every child isolate as `harness.js`. Why minified:
 // every new isolate compiles it; measured with perf on workerd, the minified text (~24 KB, from
 // ~60 KB of commented source) saves 0.3-0.5 ms of CPU per cold run. Run by scripts/bootstrap.sh,
@@ -26,7 +26,7 @@ const EXTERNAL = ["cloudflare:workers", "node:async_hooks", "./user.js"];
  * imports of the loader are type-only). A value imported from elsewhere in the loader would
  * bundle that module and its imports (limits.ts brings settings.ts) into every child.
  */
-const ALLOWED_INPUT = /^src\/sandbox\/(harness\/[\w-]+\.ts|child-protocol\.ts)$/;
+const ALLOWED_INPUT = /^src\/sandbox\/(harness\/[\w-]+\.ts|child-protocol\.ts|child-globals\.ts)$/;
 /** The only imports the bundle may keep: everything of the harness's own is inlined. */
 const ALLOWED_IMPORT = /^(import\{[\w$]+\}from"(cloudflare:workers|node:async_hooks)"|import\("\.\/user\.js"\))$/;
 
@@ -36,7 +36,7 @@ function inputs() {
     .filter((name) => name.endsWith(".ts"))
     .sort()
     .map((name) => `${HARNESS}${name}`);
-  return [...modules, `${SANDBOX}child-protocol.ts`, fileURLToPath(import.meta.url)];
+  return [...modules, `${SANDBOX}child-protocol.ts`, `${SANDBOX}child-globals.ts`, fileURLToPath(import.meta.url)];
 }
 
 export async function buildHarness() {

@@ -16,9 +16,7 @@ import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { parse, type Node } from "acorn";
 import { simple } from "acorn-walk";
 import MagicString from "magic-string";
-
-/** Name of the refuel function the harness installs on globalThis (non-writable). */
-export const REFUEL_GLOBAL = "__dwlRefuel";
+import { REFUEL_GLOBAL } from "../sandbox/child-globals.ts";
 
 export interface RewriteOptions {
   wrapScript: boolean;

@@ -11,6 +11,7 @@
  * built-in's default export, which is what `require` returns in Node.
  */
 import { nodeBuiltin } from "../npm/node-builtins.ts";
+import { REFUSE_SOCKET_GLOBAL } from "../sandbox/child-globals.ts";
 import {
   joinPackagePath,
   ModuleResolver,
@@ -39,7 +40,7 @@ const MISSING_NAMESPACE = "dwl-missing";
  */
 export const SOCKETS_SPECIFIER = "cloudflare:sockets";
 const SOCKETS_NAMESPACE = "dwl-sockets";
-const SOCKETS_SHIM = `export function connect(address) { throw globalThis.__dwlRefuseSocket(address); }
+const SOCKETS_SHIM = `export function connect(address) { throw globalThis.${REFUSE_SOCKET_GLOBAL}(address); }
 export default { connect };
 `;
 

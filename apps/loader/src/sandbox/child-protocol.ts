@@ -28,10 +28,6 @@ export const RUN_TOKEN_HEADER = "x-dwl-run";
 export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
 /** The gateway's audit of a request it passed (final URL, credentials used); the harness removes it. */
 export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
-/** The fuel check metered code calls (bundle/rewrite.ts), a non-writable global the harness installs. */
-export const REFUEL_GLOBAL = "__dwlRefuel";
-/** What the `cloudflare:sockets` shim's connect() calls (bundle/virtual-files.ts) to be refused. */
-export const REFUSE_SOCKET_GLOBAL = "__dwlRefuseSocket";
 
 export interface ChildCall {
   /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */

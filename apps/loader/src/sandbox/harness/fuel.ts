@@ -3,7 +3,7 @@
  * The CPU meter: the refuel function metered code calls (bundle/rewrite.ts inserts the checks),
  * and the clock's last word when a run returns.
  */
-import { REFUEL_GLOBAL } from "../child-protocol.ts";
+import { REFUEL_GLOBAL } from "../child-globals.ts";
 import { clockCpuMs, closeSlice } from "./clock.ts";
 import { LimitError } from "./errors.ts";
 import { mathRound } from "./intrinsics.ts";

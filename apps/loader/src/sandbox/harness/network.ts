@@ -6,12 +6,8 @@
  */
 import type { EgressRecord } from "@dwl/protocol";
 import type { ToolNetwork, ToolNetworkResult } from "../../tools/tool-entrypoint.ts";
-import {
-  EGRESS_AUDIT_HEADER,
-  EGRESS_DENIED_HEADER,
-  REFUSE_SOCKET_GLOBAL,
-  RUN_TOKEN_HEADER,
-} from "../child-protocol.ts";
+import { REFUSE_SOCKET_GLOBAL } from "../child-globals.ts";
+import { EGRESS_AUDIT_HEADER, EGRESS_DENIED_HEADER, RUN_TOKEN_HEADER } from "../child-protocol.ts";
 import { awaited } from "./clock.ts";
 import { EgressDeniedError, LimitError } from "./errors.ts";
 import { arrayPush, now, originalFetch, roundMs, stringSlice } from "./intrinsics.ts";

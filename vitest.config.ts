@@ -27,8 +27,8 @@ export default defineConfig({
     // A passing test's console output (the loader's execution log lines, the errors a test
     // provokes on purpose) stays out of the log; a failing test's is shown with its failure.
     silent: verbose ? false : "passed-only",
-    // Two files at a time, even on 2 cores: most of a file's time is spent waiting (on its
-    // runtime's start, child processes, timers, timeouts it provokes), not computing.
+    // Two node files at a time, even on 2 cores: most of their time is spent waiting on child
+    // processes and the dev server, not computing.
     maxWorkers: 2,
     sequence: { sequencer: OwnServersLast },
     // Stopping a runtime can take longer than vitest's 10 s default on a busy machine.
@@ -69,6 +69,11 @@ export default defineConfig({
           // One fresh runtime per file: storage, the tenants' admission counters and the warm
           // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
           isolate: true,
+          // One file at a time, after the node files: CPU limits are also measured by the clock,
+          // and two runtimes computing at once on 2 cores failed runs with cpu_limit (64 ms by the
+          // clock for 50 ms of CPU) and timing assertions.
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
           globalSetup: ["test-support/global-setup.workerd.ts"],
           // A file's first request imports the loader into its fresh runtime (a few seconds on a
           // busy machine), in a test or in a beforeAll that warms up.

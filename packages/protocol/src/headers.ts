@@ -6,7 +6,7 @@
  */
 
 /** The prefix of DWL's own headers. */
-export const DWL_HEADER_PREFIX = "x-dwl-";
+export const OWN_HEADER_PREFIX = "x-dwl-";
 
 /** The execution id of a sandbox's HTTP run, on its response (SPEC: sandboxes). */
-export const EXECUTION_ID_HEADER = `${DWL_HEADER_PREFIX}execution-id`;
+export const EXECUTION_ID_HEADER = `${OWN_HEADER_PREFIX}execution-id`;

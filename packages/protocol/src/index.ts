@@ -82,5 +82,5 @@ export {
 } from "./supervision.ts";
 export type { EffectNotice } from "./supervision.ts";
 export { apiKeyOf } from "./api-key.ts";
-export { DWL_HEADER_PREFIX, EXECUTION_ID_HEADER } from "./headers.ts";
+export { OWN_HEADER_PREFIX, EXECUTION_ID_HEADER } from "./headers.ts";
 export { MAX_MODEL_RESULT_CHARS, resultForModel } from "./model-text.ts";

@@ -6,7 +6,7 @@
  * (re-checking every hop and never carrying a credential to a host it is not bound to), and
  * reports what happened in a response header the harness turns into the audit.
  */
-import { DWL_HEADER_PREFIX } from "@dwl/protocol";
+import { OWN_HEADER_PREFIX } from "@dwl/protocol";
 import { WorkerEntrypoint } from "cloudflare:workers";
 // Header names the harness reads and writes too: one home for both sides.
 import { EGRESS_AUDIT_HEADER, EGRESS_DENIED_HEADER, RUN_TOKEN_HEADER } from "../sandbox/child-protocol.ts";
@@ -190,7 +190,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         final = scrubbed;
       }
       const headersOut = new Headers(final.headers);
-      for (const name of [...headersOut.keys()]) if (name.startsWith(DWL_HEADER_PREFIX)) headersOut.delete(name);
+      for (const name of [...headersOut.keys()]) if (name.startsWith(OWN_HEADER_PREFIX)) headersOut.delete(name);
       headersOut.set(
         EGRESS_AUDIT_HEADER,
         JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }),

@@ -5,7 +5,7 @@
  * `limits.subRequests` and audit — so a stored credential named in `egress.credentials` is
  * injected on its hosts and the program never holds it.
  */
-import { DWL_HEADER_PREFIX } from "@dwl/protocol";
+import { OWN_HEADER_PREFIX } from "@dwl/protocol";
 import type { RpcResult } from "../bindings/rpc-result.ts";
 import { ToolEntrypoint } from "./tool-entrypoint.ts";
 import { MAX_TOOL_RESPONSE_BYTES } from "../limits.ts";
@@ -59,7 +59,7 @@ export class JsonApiTool extends ToolEntrypoint {
     }
     const out: Record<string, string> = {};
     response.headers.forEach((value, name) => {
-      if (!name.startsWith(DWL_HEADER_PREFIX)) out[name] = value;
+      if (!name.startsWith(OWN_HEADER_PREFIX)) out[name] = value;
     });
     return { status: response.status, ok: response.ok, headers: out, data };
   }

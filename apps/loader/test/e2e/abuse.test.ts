@@ -540,7 +540,9 @@ export default (input, env) => {
       code: `import { connect } from "cloudflare:sockets";
 export default async () => { try { ${connectAndRead} } catch (e) { return e.name + ": " + e.message; } };${fresh()}`,
       egress: { allow: [upstreamHost] },
-      limits: { timeoutMs: 2_000 },
+      // About the refusal, not CPU: a first run's native work is charged by the clock, which a
+      // busy machine inflates past the default 50 ms (CI, load 5-15).
+      limits: { timeoutMs: 2_000, cpuMs: 1_000 },
     });
     expect(caught.result).toBe(
       `EgressDeniedError: raw TCP sockets are not available to programs (cloudflare:sockets connect("${upstreamHost}")); reach the network with fetch() to a host in egress.allow`,
@@ -557,7 +559,7 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
     const uncaught = await expectRunError(
       {
         code: `export default async (): Promise<string> => { const { connect } = await import("cloudflare:sockets"); ${connectAndRead} };${fresh()}`,
-        limits: { timeoutMs: 2_000 },
+        limits: { timeoutMs: 2_000, cpuMs: 1_000 },
       },
       "egress_denied",
       "EgressDeniedError",
@@ -566,6 +568,7 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
     // `import (` with a space: still bundled, still refused.
     const spaced = await expectRunOk({
       code: `export default async () => { const { connect } = await import ("cloudflare:sockets"); try { connect("${upstreamHost}"); } catch (e) { return e.name; } };${fresh()}`,
+      limits: { cpuMs: 1_000 },
     });
     expect(spaced.result).toBe("EgressDeniedError");
     // Attempts count against subRequests, so a loop of them cannot grow the audit without bound.

@@ -130,16 +130,19 @@ export class Panes {
     );
     this.timingBar.replaceChildren();
     this.timingLegend.replaceChildren();
-    if (!timing || timing.totalMs <= 0) return;
+    if (!timing) return;
     const other = Math.max(timing.totalMs - timing.bundleMs - timing.startMs - timing.runMs, 0);
     for (const part of TIMING_PARTS) {
       const value = part.name === "other" ? other : timing[part.field];
       // "other" is only rounding in today's loader: listed when it is there at all.
       if (part.name === "other" && value <= 0) continue;
-      const segment = element("span", `segment ${part.name}`);
-      segment.style.width = `${(100 * value) / timing.totalMs}%`;
-      segment.title = `${part.label}: ${ms(value)}`;
-      this.timingBar.append(segment);
+      // A warm run can take under half a millisecond in all: no bar, but the legend still says what each part is.
+      if (timing.totalMs > 0) {
+        const segment = element("span", `segment ${part.name}`);
+        segment.style.width = `${(100 * value) / timing.totalMs}%`;
+        segment.title = `${part.label}: ${ms(value)}`;
+        this.timingBar.append(segment);
+      }
       const entry = element("li", `legend-${part.name}`);
       entry.title = part.meaning;
       entry.append(

@@ -1,5 +1,5 @@
 /**
- * Test-side helpers for the loopback npm registry (server.mjs, started by global-setup.mjs):
+ * Test-side helpers for the loopback npm registry (server.mjs, started by test-support/global-setup.workerd.ts):
  * its URL, per-namespace URLs for exact request counting, and the counts themselves.
  */
 import { inject } from "vitest";

@@ -9,7 +9,7 @@ import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
 import { installDependencies } from "../npm/install.ts";
-import { bundleProgram, USER_MODULE, type BundleInput, type BundleOptions } from "./bundle.ts";
+import { BUILD_OPTIONS, bundleProgram, USER_MODULE, type BundleInput, type BundleOptions } from "./bundle.ts";
 import { getEsbuild } from "./esbuild.ts";
 import { rewriteBundle } from "./rewrite.ts";
 import { joinVendor, vendorEntry, wrapVendor } from "./vendor.ts";
@@ -117,17 +117,9 @@ describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
     const files: SourceFiles = { [entry]: vendorEntry(["hono", "hono/cors"]) };
     const handlers = virtualFileHandlers({ files, entry, source: (p) => files[p] ?? "", packages });
     const result = await (await getEsbuild()).build({
-      bundle: true,
+      ...BUILD_OPTIONS,
       write: false,
-      outfile: USER_MODULE,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["workerd", "worker", "browser"],
-      mainFields: ["module", "main"],
-      sourcemap: "external",
-      sourcesContent: false,
-      logLevel: "silent",
+      metafile: false,
       entryPoints: [entry],
       plugins: [delegatingPlugin(() => handlers)],
     });

@@ -14,6 +14,7 @@ import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
 import { asDefaultExportedFunction } from "./entry-shape.ts";
 import { getEsbuild, type BuildFailure } from "./esbuild.ts";
+import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
@@ -139,7 +140,7 @@ function displaySource(source: string): string {
 }
 
 /** esbuild's options for every program; the entry and the files come from the plugin. */
-const builder = new IncrementalBuilder({
+export const BUILD_OPTIONS = {
   bundle: true,
   write: false,
   outfile: USER_MODULE,
@@ -154,7 +155,8 @@ const builder = new IncrementalBuilder({
   metafile: true,
   logLevel: "silent",
   legalComments: "none",
-});
+} satisfies Omit<BuildOptions, "entryPoints" | "plugins">;
+const builder = new IncrementalBuilder(BUILD_OPTIONS);
 
 /**
  * Bundles one program. `npm` says where packages come from; by default the Worker's own

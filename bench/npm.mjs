@@ -17,6 +17,7 @@ import { writeFileSync } from "node:fs";
 import os from "node:os";
 import { startRegistry } from "../apps/loader/test/npm-registry/server.mjs";
 import { issue21Table, takeHandOff } from "./lib/issue21.mjs";
+import { honoSource } from "./lib/programs.mjs";
 import { ROOT, restartWrangler, runBounded, startWrangler, waitReady } from "./lib/procs.mjs";
 import { fmt, markdownTable, median, textTable, verdict } from "./lib/stats.mjs";
 
@@ -33,7 +34,7 @@ const honoProgram = (marker) => ({
   dependencies: { hono: "^4" },
   request: { path: "/hello/bench" },
   limits: { cpuMs: 5_000 },
-  code: `import { Hono } from "hono";\nimport { cors } from "hono/cors";\nconst app = new Hono();\napp.use(cors());\napp.get("/hello/:name", (c) => c.json({ hello: c.req.param("name") }));\nexport default app; // ${marker}`,
+  code: honoSource(marker),
 });
 
 /** The Hono program on the one-bundle path: an `export *` of a package is not served from the packages' module. */

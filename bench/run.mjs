@@ -40,6 +40,7 @@ import {
 } from "./lib/procs.mjs";
 import { errorSummary, fmt, markdownTable, mean, median, percentile, textTable, verdict } from "./lib/stats.mjs";
 import { handOff, issue21Table } from "./lib/issue21.mjs";
+import { threeFileTs } from "./lib/programs.mjs";
 import { latencyChart } from "./lib/svg.mjs";
 import { startUpstream } from "./lib/upstream.mjs";
 
@@ -186,28 +187,7 @@ const unique = () => `${RUN_ID}-${++uniqueCounter}`;
 const trivialJs = (tag) => (tag ? `export default () => 42 // ${tag}\n` : "export default () => 42\n");
 
 // Three files: TS entry importing a TS module (enum + generics) and a JSON file. Result: 42.
-const tsProgram = (tag) => ({
-  files: {
-    "index.ts": [
-      `import { Op, reduce, type Pair } from "./lib/math.ts";`,
-      `import data from "./data.json";`,
-      ``,
-      `const pairs: Pair<number>[] = data.values.map((v: number, i: number) => ({ key: i, value: v }));`,
-      `export default (): number => reduce(pairs, Op.Add, 0) + data.offset;`,
-      tag ? `// ${tag}` : ``,
-      ``,
-    ].join("\n"),
-    "lib/math.ts": [
-      `export enum Op { Add = "add", Mul = "mul" }`,
-      `export interface Pair<T> { key: number; value: T }`,
-      `export function reduce<T extends number>(items: readonly Pair<T>[], op: Op, init: number): number {`,
-      `  return items.reduce((acc, { value }) => (op === Op.Add ? acc + value : acc * value), init);`,
-      `}`,
-      ``,
-    ].join("\n"),
-    "data.json": JSON.stringify({ values: [10, 20, 5], offset: 7 }),
-  },
-});
+const tsProgram = (tag) => ({ files: threeFileTs(tag) });
 
 // CPU-heavy programs for d. (metering overhead): the same text every request, so after warm-up
 // each one is a bundle-cache hit in a warm isolate with its JIT state, and runMs is execution.

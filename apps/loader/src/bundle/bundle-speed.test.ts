@@ -6,6 +6,7 @@
  * workerd's clock moves only between I/O events, so each sample sits between two timers.
  */
 import { decode, encode } from "@jridgewell/sourcemap-codec";
+import { honoSource, threeFileTs } from "../../../../bench/lib/programs.mjs";
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
 import { installDependencies } from "../npm/install.ts";
@@ -21,30 +22,7 @@ const WARMUP = 40;
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** bench/run.mjs's 3-file TypeScript program; `tag` changes index.ts only, as there. */
-const tsProgram = (tag: string): BundleInput => ({
-  entry: "index.ts",
-  meter: true,
-  files: {
-    "index.ts": [
-      `import { Op, reduce, type Pair } from "./lib/math.ts";`,
-      `import data from "./data.json";`,
-      ``,
-      `const pairs: Pair<number>[] = data.values.map((v: number, i: number) => ({ key: i, value: v }));`,
-      `export default (): number => reduce(pairs, Op.Add, 0) + data.offset;`,
-      `// ${tag}`,
-      ``,
-    ].join("\n"),
-    "lib/math.ts": [
-      `export enum Op { Add = "add", Mul = "mul" }`,
-      `export interface Pair<T> { key: number; value: T }`,
-      `export function reduce<T extends number>(items: readonly Pair<T>[], op: Op, init: number): number {`,
-      `  return items.reduce((acc, { value }) => (op === Op.Add ? acc + value : acc * value), init);`,
-      `}`,
-      ``,
-    ].join("\n"),
-    "data.json": JSON.stringify({ values: [10, 20, 5], offset: 7 }),
-  },
-});
+const tsProgram = (tag: string): BundleInput => ({ entry: "index.ts", meter: true, files: threeFileTs(tag) });
 
 /** bench/npm.mjs's Hono program. */
 const honoProgram = (tag: string): BundleInput => ({
@@ -52,7 +30,7 @@ const honoProgram = (tag: string): BundleInput => ({
   meter: true,
   dependencies: { hono: "^4" },
   files: {
-    "index.ts": `import { Hono } from "hono";\nimport { cors } from "hono/cors";\nconst app = new Hono();\napp.use(cors());\napp.get("/hello/:name", (c) => c.json({ hello: c.req.param("name") }));\nexport default app; // ${tag}`,
+    "index.ts": honoSource(tag),
   },
 });
 

@@ -84,6 +84,28 @@ function run(file: string, args: string[], cwd: string, env = userEnv()): Promis
   });
 }
 
+/**
+ * Type-checks `file` in `project` as a user's strict TypeScript project would, with no output.
+ * nodenext: the strictest reading of the exports map. skipLibCheck keeps zod's own declarations
+ * out of it (10 s more); the tests' own assertions fail if our types degrade to any.
+ */
+async function expectTypeChecks(project: string, config: string, file: string): Promise<void> {
+  const compilerOptions = {
+    target: "es2022",
+    module: "nodenext",
+    moduleResolution: "nodenext",
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    lib: ["es2022", "dom"],
+    types: [],
+  };
+  writeFileSync(join(project, config), JSON.stringify({ compilerOptions, files: [file] }));
+  const tsc = await run(process.execPath, [TSC, "-p", config], project);
+  expect(tsc.stdout + tsc.stderr).toBe("");
+  expect(tsc.code).toBe(0);
+}
+
 /** `node` as the user has it. */
 const node = (args: string[], cwd: string, env?: NodeJS.ProcessEnv) =>
   run(old?.bin ?? process.execPath, args, cwd, env);
@@ -191,27 +213,7 @@ describe("the packed @dwl/client", () => {
           "",
         ].join("\n"),
       );
-      writeFileSync(
-        join(project, "tsconfig.json"),
-        // nodenext: the strictest reading of the exports map. skipLibCheck keeps zod's own
-        // declarations out of it (10 s more); the assertions above fail if ours degrade to any.
-        JSON.stringify({
-          compilerOptions: {
-            target: "es2022",
-            module: "nodenext",
-            moduleResolution: "nodenext",
-            strict: true,
-            noEmit: true,
-            skipLibCheck: true,
-            lib: ["es2022", "dom"],
-            types: [],
-          },
-          files: ["use.ts"],
-        }),
-      );
-      const tsc = await run(process.execPath, [TSC, "-p", "tsconfig.json"], project);
-      expect(tsc.stdout + tsc.stderr).toBe("");
-      expect(tsc.code).toBe(0);
+      await expectTypeChecks(project, "tsconfig.json", "use.ts");
     },
     STEP_TIMEOUT_MS,
   );
@@ -261,25 +263,7 @@ describe("the packed @dwl/client", () => {
           "",
         ].join("\n"),
       );
-      writeFileSync(
-        join(project, "tsconfig.ai.json"),
-        JSON.stringify({
-          compilerOptions: {
-            target: "es2022",
-            module: "nodenext",
-            moduleResolution: "nodenext",
-            strict: true,
-            noEmit: true,
-            skipLibCheck: true,
-            lib: ["es2022", "dom"],
-            types: [],
-          },
-          files: ["agent.ts"],
-        }),
-      );
-      const tsc = await run(process.execPath, [TSC, "-p", "tsconfig.ai.json"], project);
-      expect(tsc.stdout + tsc.stderr).toBe("");
-      expect(tsc.code).toBe(0);
+      await expectTypeChecks(project, "tsconfig.ai.json", "agent.ts");
       // `ai` needs Node >= 22 itself, so this runs on this Node, not the old one.
       writeFileSync(
         join(project, "agent.mjs"),

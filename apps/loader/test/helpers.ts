@@ -45,6 +45,14 @@ export async function executeRejected(
   return { status: res.status, body: RequestErrorBodySchema.parse(await res.json()) };
 }
 
+/**
+ * Runs one trivial program, for a beforeAll of tests that time runs: the first request of a test
+ * runtime starts the loader and its first child, which is not what they measure.
+ */
+export async function warmUp(): Promise<void> {
+  expectOk(await execute({ code: "export default () => 1" }));
+}
+
 export function expectOk(res: ExecuteResponse): Extract<ExecuteResponse, { ok: true }> {
   if (!res.ok) throw new Error(`expected ok, got ${JSON.stringify(res.error)}; logs ${JSON.stringify(res.logs)}`);
   return res;

@@ -12,7 +12,7 @@
  */
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, execute, expectFailure, expectOk } from "../helpers.ts";
+import { call, execute, expectFailure, expectOk, warmUp } from "../helpers.ts";
 
 const upstream = env.DWL_TEST_UPSTREAM as string;
 const upstreamHost = new URL(upstream).host;
@@ -47,10 +47,7 @@ async function expectNativeCpuLimit(code: string): Promise<void> {
 }
 
 describe("native calls that take a run past cpuMs", () => {
-  // The first request of a test runtime compiles esbuild.wasm (seconds): not what is measured.
-  beforeAll(async () => {
-    expectOk(await execute({ code: "export default () => 1" }));
-  });
+  beforeAll(warmUp);
 
   for (const [kind, work] of [
     ["a default sort", SORT],

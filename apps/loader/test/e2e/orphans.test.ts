@@ -9,7 +9,7 @@
  * as a slow or `ok: true` answer instead of a runtime that never answers again.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { execute, expectFailure, expectOk } from "../helpers.ts";
+import { execute, expectFailure, expectOk, warmUp } from "../helpers.ts";
 
 /** A comment that makes a program unique, so it gets its own (cold) isolate. */
 const fresh = () => `\n// ${crypto.randomUUID()}`;
@@ -47,10 +47,7 @@ export default async () => {
 };${fresh()}`;
 
 describe("code the runtime calls outside the run's context", () => {
-  // The first request of a test runtime compiles esbuild.wasm (seconds): not what is measured.
-  beforeAll(async () => {
-    expectOk(await execute({ code: "export default () => 1" }));
-  });
+  beforeAll(warmUp);
 
   for (const [what, loop] of [
     ["a counting loop", LOOP],

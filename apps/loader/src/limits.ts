@@ -88,6 +88,9 @@ export const FUEL_PER_CPU_MS = 100_000;
 /** Bytes of bundles kept in the loader isolate's memory (bundle/cache.ts). */
 export const MAX_BUNDLE_CACHE_BYTES = 64 * 1024 * 1024;
 
+/** Bytes of transformed user files kept in the loader isolate's memory (bundle/modules.ts). */
+export const MAX_MODULE_CACHE_BYTES = 16 * 1024 * 1024;
+
 /** Bytes of a PAX or GNU long-name record in a tarball: they are small; anything bigger is hostile. */
 export const MAX_META_ENTRY_BYTES = 64 * 1024;
 

@@ -39,13 +39,17 @@ describe("bundleProgram", () => {
       expect(code.split("\n")[1]).toBe("console.log(Buffer.from('a'));");
     });
 
-    it("falls back to esbuild for TypeScript and for relative imports", async () => {
-      expect((await bundle({ "index.ts": "export default (a: number) => a" })).code).toContain("// dwl:index.ts");
+    it("leaves TypeScript and relative imports to the per-file path, and JSX to esbuild", async () => {
+      const ts = await bundle({ "index.ts": "export default (a: number) => a" });
+      expect(Object.keys(ts.modules ?? {})).toEqual(["user/index.ts"]);
       const multi = await bundle({
         "index.js": "import x from './x.js'; export default () => x",
         "x.js": "export default 1",
       });
-      expect(multi.code).toContain("// dwl:x.js");
+      expect(Object.keys(multi.modules ?? {})).toEqual(["user/index.js", "user/x.js"]);
+      const jsx = await bundle({ "index.jsx": "const h = (t) => t;\n/** @jsx h */\nexport default () => <b />" });
+      expect(jsx.modules).toBeUndefined();
+      expect(jsx.code).toContain("// dwl:index.jsx");
     });
   });
 

@@ -18,6 +18,7 @@ import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
+import { linkModules, type ChildModule } from "./modules.ts";
 import {
   externalImport,
   joinVendor,
@@ -54,6 +55,8 @@ export interface Bundle {
   /** Source map (JSON) from `code` to the user's files. */
   map: string;
   shape: ProgramShape;
+  /** Modules beside `code` (USER_MODULE), by name: a program linked file by file (modules.ts). */
+  modules?: Record<string, ChildModule>;
   /** A Python program: `code` is the shared Python child module, these files go with each run. */
   python?: PythonProgram;
 }
@@ -127,6 +130,19 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   return { code: rewritten.code, map: rewritten.map, shape };
 }
 
+/** The entry module of a program linked file by file only re-exports: no frame lands in it. */
+const EMPTY_MAP = JSON.stringify({ version: 3, sources: [], names: [], mappings: "" });
+
+/** Characters of a bundle's code and of its source maps, every module included. */
+export function bundleChars(bundle: Bundle): { code: number; maps: number } {
+  const chars = { code: bundle.code.length, maps: bundle.map.length };
+  for (const { code, map } of Object.values(bundle.modules ?? {})) {
+    chars.code += code.length;
+    chars.maps += map.length;
+  }
+  return chars;
+}
+
 /** `import(` with any spacing (over-matching, e.g. in a string, only costs the direct path). */
 const DYNAMIC_IMPORT = /\bimport\s*\(/;
 
@@ -172,6 +188,8 @@ export async function bundleProgram(
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
+  const modules = await linkModules(files, entry, meter);
+  if (modules) return { code: modules.code, map: EMPTY_MAP, shape: modules.shape, modules: modules.modules };
   let packages: InstalledPackages | undefined;
   if (dependencies && Object.keys(dependencies).length > 0)
     packages = await installDependencies(dependencies, npm ?? npmEnvironment(env));

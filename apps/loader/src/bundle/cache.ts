@@ -7,13 +7,16 @@
  */
 import { MemoryCache } from "../memory-cache.ts";
 import { MAX_BUNDLE_CACHE_BYTES } from "../limits.ts";
-import type { Bundle } from "./bundle.ts";
+import { bundleChars, type Bundle } from "./bundle.ts";
 
 export class BundleCache {
   private readonly cache: MemoryCache<Bundle>;
 
   constructor(maxBytes = MAX_BUNDLE_CACHE_BYTES) {
-    this.cache = new MemoryCache(maxBytes, (bundle) => bundle.code.length + bundle.map.length);
+    this.cache = new MemoryCache(maxBytes, (bundle) => {
+      const { code, maps } = bundleChars(bundle);
+      return code + maps;
+    });
   }
 
   /** Returns the cached bundle for `key` or builds it; `cached` tells which happened. */

@@ -83,11 +83,12 @@ export function loaderFor(path: string): Loader {
 }
 
 /** Joins `spec` onto the directory of `importer` (or the root, for `/…`); null if it escapes the root. */
-function joinPath(importer: string, spec: string): string | null {
+export function joinPath(importer: string, spec: string): string | null {
   return joinPackagePath(spec.startsWith("/") ? "" : importer, spec);
 }
 
-function findFile(files: SourceFiles, path: string): string | undefined {
+/** The file an import of `path` names, by the rules above (extension, `.js` for `.ts`, a folder's index). */
+export function findFile(files: SourceFiles, path: string): string | undefined {
   const has = (p: string) => Object.hasOwn(files, p);
   if (has(path)) return path;
   for (const ext of RESOLVE_EXTENSIONS) if (has(path + ext)) return path + ext;

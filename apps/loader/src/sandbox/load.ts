@@ -139,6 +139,7 @@ export function openChild(
       ...runtimeModules,
       [HARNESS_MODULE]: HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, callerKey),
       [USER_MODULE]: bundle.code,
+      ...Object.fromEntries(Object.entries(bundle.modules ?? {}).map(([name, { code }]) => [name, { js: code }])),
     },
     env: childEnv(scope),
     // Every outbound request goes through the gateway, which denies by default.

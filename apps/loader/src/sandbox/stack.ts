@@ -1,7 +1,8 @@
 /**
  * @module stack
- * Rewrites a child's raw stack (frames in `user.js`, the bundle, and `harness.js`) into frames
- * of the user's own files through the bundle's source map. Frames of the harness and of the
+ * Rewrites a child's raw stack (frames in `user.js`, the bundle, or in the modules of a program
+ * linked file by file, and in `harness.js`) into frames of the user's own files through their
+ * source maps. Frames of the harness and of the
  * runtime's internals are dropped: they are noise to the program's author (and to a model
  * fixing its code) and would expose the loader's internals.
  */
@@ -15,10 +16,17 @@ const FRAME = /^(\s*at )(?:(.*?) \()?([^()\s]+):(\d+):(\d+)\)?$/;
  * runner's own (trimmed to the user's files in the child) and stay as they are.
  */
 export function mapErrorStack(error: { stack?: string | undefined }, bundle: Bundle): void {
-  if (error.stack && !bundle.python) error.stack = mapStack(error.stack, traceMapFor(bundle, bundle.map), USER_MODULE);
+  if (error.stack && !bundle.python) error.stack = mapStack(error.stack, (file) => mapOf(bundle, file));
 }
 
-function mapStack(stack: string, map: TraceMap, bundleFile: string): string {
+/** The map of the child's module `file`, or undefined for a module that is not the program's. */
+function mapOf(bundle: Bundle, file: string): TraceMap | undefined {
+  if (file === USER_MODULE) return traceMapFor(bundle, bundle.map);
+  const module = bundle.modules && Object.hasOwn(bundle.modules, file) ? bundle.modules[file] : undefined;
+  return module && traceMapFor(module, module.map);
+}
+
+function mapStack(stack: string, mapFor: (file: string) => TraceMap | undefined): string {
   const lines = stack.split("\n");
   const out: string[] = [];
   for (const line of lines) {
@@ -29,7 +37,8 @@ function mapStack(stack: string, map: TraceMap, bundleFile: string): string {
       continue;
     }
     const [, at, fn, file, lineNo, colNo] = frame;
-    if (file !== bundleFile) continue;
+    const map = file === undefined ? undefined : mapFor(file);
+    if (!map) continue;
     const pos = originalPositionFor(map, { line: Number(lineNo), column: Number(colNo) - 1 });
     if (pos.source === null || pos.line === null) continue;
     const where = `${pos.source}:${pos.line}:${(pos.column ?? 0) + 1}`;

@@ -13,7 +13,7 @@ import {
   type SandboxLogEntry,
 } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
-import type { Bundle } from "../bundle/bundle.ts";
+import { bundleChars, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../compile-error.ts";
 import { DwlHttpError } from "../errors.ts";
 import { publicOrigin } from "../public-origin.ts";
@@ -145,7 +145,7 @@ async function compileDefinition(
       { path: field, message: err.message, code: "compile" },
     ]);
   }
-  const size = compiled.bundle.code.length;
+  const size = bundleChars(compiled.bundle).code;
   if (size > MAX_SANDBOX_BUNDLE_BYTES) {
     throw DwlHttpError.of(
       "payload_too_large",

@@ -9,8 +9,12 @@ import { BUNDLER_UNAVAILABLE_MESSAGE, failNextEsbuildInitialisation } from "../.
 import { call, execute, expectOk } from "../helpers.ts";
 
 const CAUSE = "wasm-init-cause-that-must-stay-inside";
-/** A fresh TypeScript program each time, so the bundle cache never answers for esbuild. */
-const typescript = () => `const n: number = 21; // ${crypto.randomUUID()}\nexport default (): number => n * 2;`;
+/**
+ * A fresh program that only esbuild builds (a decorator), so the bundle cache never answers for
+ * esbuild; TypeScript alone takes the per-file path (bundle/modules.ts).
+ */
+const needsBundler = () =>
+  `const n: number = 21; // ${crypto.randomUUID()}\nconst keep = <T,>(c: T): T => c;\n@keep class C {}\nexport default (): number => n * 2;`;
 
 async function expectBundlerUnavailable(response: Response): Promise<void> {
   const text = await response.text();
@@ -31,29 +35,34 @@ describe("esbuild initialisation failure", () => {
   });
   afterEach(() => vi.restoreAllMocks());
 
-  it("answers a TypeScript program with a clear error, then retries and succeeds", async () => {
+  it("answers a program that needs the bundler with a clear error, then retries and succeeds", async () => {
     failNextEsbuildInitialisation(new Error(CAUSE));
-    await expectBundlerUnavailable(await post("/execute", { code: typescript() }));
+    await expectBundlerUnavailable(await post("/execute", { code: needsBundler() }));
     // The cause is for the operator: in the loader's log, not in the response.
     expect(logged.some((line) => line.includes(CAUSE))).toBe(true);
-    expect(expectOk(await execute({ code: typescript() })).result).toBe(42);
+    expect(expectOk(await execute({ code: needsBundler() })).result).toBe(42);
   });
 
-  it("keeps running plain JavaScript while the bundler is down", async () => {
+  it("keeps running plain JavaScript and TypeScript without packages while the bundler is down", async () => {
     failNextEsbuildInitialisation(new Error(CAUSE));
-    // The direct path never starts esbuild: the injected failure is still pending afterwards.
+    // Neither the direct path nor the per-file path starts esbuild: the injected failure is still pending afterwards.
     expect(expectOk(await execute({ code: "export default (input) => input * 2", input: 21 })).result).toBe(42);
     expect(expectOk(await execute({ code: "async (input) => input + 1", input: 1 })).result).toBe(2);
-    await expectBundlerUnavailable(await post("/execute", { code: typescript() }));
-    expect(expectOk(await execute({ code: typescript() })).result).toBe(42);
+    const files = {
+      "index.ts": `import { two } from "./two.ts";\nexport default (n: number): number => n * two;`,
+      "two.ts": "export const two: number = 2;",
+    };
+    expect(expectOk(await execute({ files, input: 21 })).result).toBe(42);
+    await expectBundlerUnavailable(await post("/execute", { code: needsBundler() }));
+    expect(expectOk(await execute({ code: needsBundler() })).result).toBe(42);
   });
 
   it("refuses a sandbox that needs the bundler and stores nothing for it", async () => {
     const before = await sandboxIds();
     failNextEsbuildInitialisation(new Error(CAUSE));
-    await expectBundlerUnavailable(await post("/sandboxes", { code: typescript() }));
+    await expectBundlerUnavailable(await post("/sandboxes", { code: needsBundler() }));
     expect(await sandboxIds()).toEqual(before);
-    expect((await post("/sandboxes", { code: typescript() })).status).toBe(201);
+    expect((await post("/sandboxes", { code: needsBundler() })).status).toBe(201);
   });
 });
 

@@ -1,0 +1,134 @@
+import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import { describe, expect, it } from "vitest";
+import { threeFileTs } from "../../../../bench/lib/programs.mjs";
+import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
+import { bundleProgram, type Bundle } from "./bundle.ts";
+import { moduleStats } from "./modules.ts";
+
+const lines = (...text: string[]) => text.join("\n");
+const bundle = (files: Record<string, string>, entry = Object.keys(files)[0] ?? "index.ts", meter = false) =>
+  bundleProgram({ files, entry, meter });
+const names = (b: Bundle) => Object.keys(b.modules ?? {}).sort();
+
+describe("programs linked file by file (modules.ts)", () => {
+  it("gives each reachable file a module of its own, with the entry re-exported as user.js", async () => {
+    const b = await bundle({
+      "index.ts": lines(`import { add } from "./lib/math.ts";`, `export default (): number => add(1, 2);`),
+      "lib/math.ts": lines(`export function add(a: number, b: number): number {`, `  return a + b;`, `}`),
+      "unused.ts": "this file is not imported, so it is never read (: number",
+    });
+    expect(names(b)).toEqual(["user/index.ts", "user/lib/math.ts"]);
+    expect(b.code).toBe(`export * from "./user/index.ts"; export { default } from "./user/index.ts";\n`);
+    expect(b.shape).toBe("module");
+    // Types are stripped in place: the code stays on the user's lines.
+    expect(b.modules?.["user/lib/math.ts"]?.code.split("\n")).toEqual([
+      "export function add(a, b) {",
+      "  return a + b;",
+      "}",
+    ]);
+  });
+
+  it("maps each module's positions to its own file, through the fuel checks", async () => {
+    const b = await bundle(
+      {
+        "index.ts": lines(`import { spin } from "./spin.ts";`, `export default () => spin(3);`),
+        "spin.ts": lines(
+          `type N = number;`,
+          `export function spin(n: N): N {`,
+          `  for (let i = 0; i < n; i++) n--;`,
+          `  return n;`,
+          `}`,
+        ),
+      },
+      "index.ts",
+      true,
+    );
+    const spin = b.modules?.["user/spin.ts"];
+    expect(spin?.code).toContain("__dwl_f_");
+    const code = spin!.code.split("\n");
+    const at = code[2]!.indexOf("n--");
+    const position = originalPositionFor(new TraceMap(spin!.map), { line: 3, column: at });
+    expect(position).toMatchObject({ source: "spin.ts", line: 3, column: "  for (let i = 0; i < n; i++) ".length });
+  });
+
+  it("re-transforms only the file that changed in a new program", async () => {
+    await bundle(threeFileTs("first"));
+    const before = moduleStats.transforms;
+    const second = await bundle(threeFileTs("second"));
+    expect(moduleStats.transforms - before).toBe(1);
+    expect(names(second)).toEqual(["user/data.json", "user/index.ts", "user/lib/math.ts"]);
+  });
+
+  it("names a module for each way a file is imported: no extension, .js for .ts, a folder's index", async () => {
+    const b = await bundle({
+      "index.ts": lines(
+        `import a from "./a";`,
+        `import { b } from "./b.js";`,
+        `import * as lib from "./lib";`,
+        `export default () => [a, b, lib.c];`,
+      ),
+      "a.ts": "export default 1;",
+      "b.ts": "export const b = 2;",
+      "lib/index.ts": "export const c = 3;",
+    });
+    expect(names(b)).toEqual([
+      "user/a",
+      "user/a.ts",
+      "user/b.js",
+      "user/b.ts",
+      "user/index.ts",
+      "user/lib",
+      "user/lib/index.ts",
+    ]);
+    expect(b.modules?.["user/a"]?.code).toBe(`export * from "./a.ts"; export { default } from "./a.ts";\n`);
+    expect(b.modules?.["user/b.js"]?.code).toBe(`export * from "./b.ts";\n`);
+    expect(b.modules?.["user/lib"]?.code).toBe(`export * from "./lib/index.ts";\n`);
+  });
+
+  it("serves JSON as a module with its value as default and identifier keys by name", async () => {
+    const b = await bundle({
+      "index.ts": `import data, { offset } from "./data.json";\nexport default () => [data, offset];`,
+      "data.json": `{ "offset": 7, "not an identifier": 1, "default": 2, "class": 3 }`,
+    });
+    const json = b.modules?.["user/data.json"]?.code ?? "";
+    expect(json).toContain("export default value;");
+    expect(json).toContain(`export const offset = value["offset"];`);
+    expect(json).not.toMatch(/export const (class|default)\b/);
+  });
+
+  it.each([
+    ["a package", { "index.ts": `import { Hono } from "hono";\nexport default () => Hono;` }],
+    ["JSX", { "index.tsx": `export default () => <div />;` }],
+    ["a decorator", { "index.ts": `function d(c: unknown) {}\n@d class A {}\nexport default () => new A();` }],
+    ["require", { "index.ts": `const x = require("./x.js");\nexport default () => x;`, "x.js": "module.exports = 1;" }],
+    ["a dynamic import", { "index.ts": `export default () => import("./x.ts");`, "x.ts": "export default 1;" }],
+    [
+      "a named import that the file does not export",
+      { "index.ts": `import { nope } from "./x.ts";\nexport default () => nope;`, "x.ts": "export const yes = 1;" },
+    ],
+    [
+      "a script that imports a file",
+      { "index.ts": `import x from "./x.ts";\nconsole.log(x);`, "x.ts": "export default 1;" },
+    ],
+    [
+      "cloudflare:sockets",
+      { "index.ts": `import { connect } from "cloudflare:sockets";\nexport default () => connect;`, "x.ts": "" },
+    ],
+    [
+      "an import attribute",
+      { "index.ts": `import d from "./d.json" with { type: "json" };\nexport default () => d;`, "d.json": "{}" },
+    ],
+    [
+      "a file name with a space",
+      { "index.ts": `import x from "./my file.ts";\nexport default () => x;`, "my file.ts": "export default 1;" },
+    ],
+  ])("leaves %s to esbuild", async (what, files) => {
+    const dependencies: Record<string, string> = what === "a package" ? { hono: "^4" } : {};
+    const b = await bundleProgram(
+      { files, entry: Object.keys(files)[0]!, meter: false, dependencies },
+      { registry: namespacedRegistry("modules") },
+    ).catch((err: unknown) => err);
+    if (b instanceof Error) return expect(b.name).toBe("CompileError");
+    expect((b as Bundle).modules).toBeUndefined();
+  });
+});

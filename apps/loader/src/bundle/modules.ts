@@ -1,0 +1,344 @@
+/**
+ * @module modules
+ * Programs that need no bundler: JavaScript, TypeScript and JSON files that import only each
+ * other and runtime built-ins. Each file becomes a module of its own in the child (the Worker
+ * Loader takes many per isolate), so the runtime links relative imports with ES module semantics
+ * (`export *` chains, circular imports) and nothing is bundled. A file is transformed once per
+ * content: sucrase strips TypeScript keeping every line where it was, acorn parses the result
+ * for the fuel checks, and the outcome is cached, so a new program that edits one of three
+ * files transforms that file alone. esbuild costs a fixed ~20 ms per call in the loader isolate
+ * however small the input (docs/performance.md); this path costs what the files do.
+ *
+ * Anything this path does not serve the way one esbuild bundle would returns undefined and goes
+ * to esbuild (bundle.ts), which also words every compile error: npm packages, JSX, decorators
+ * and other syntax acorn rejects after sucrase, `require` and CommonJS, `import()`,
+ * `cloudflare:sockets`, import attributes, a file or named export that does not exist, a
+ * script-shaped entry that imports files (a bundle runs their top level on every call), and
+ * file names that are not plain URL path segments.
+ */
+import type { Node } from "acorn";
+import { transform } from "sucrase";
+import { sha256Hex } from "../hash.ts";
+import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
+import { MemoryCache } from "../memory-cache.ts";
+import { nodeBuiltin } from "../npm/node-builtins.ts";
+import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
+import { findFile, joinPath, SOCKETS_SPECIFIER, type SourceFiles } from "./virtual-files.ts";
+
+/** Folder of the user's files among the child's modules (the harness is `harness.js`, the entry `user.js`). */
+const USER_FOLDER = "user/";
+
+/** A module of the child besides the entry alias: its code and its source map to the user's file. */
+export interface ChildModule {
+  code: string;
+  map: string;
+}
+
+/** One file as the child runs it, with what linking it needs to know. */
+interface ModuleFile extends ChildModule {
+  /** Export names, `default` included (a wrapped script and a lone function export one). */
+  exports: string[];
+  /** Specifiers of `export * from`, whose names (but `default`) it exports too. */
+  stars: string[];
+  /** Relative imports: each specifier and the names it imports (`*` for a namespace). */
+  imports: { spec: string; names: string[] }[];
+}
+
+export interface LinkedProgram {
+  /** The entry module (`user.js`): re-exports the entry file's module. */
+  code: string;
+  modules: Record<string, ChildModule>;
+  shape: "module" | "script";
+}
+
+/** Files this path transforms; anything else goes to esbuild. */
+const TYPESCRIPT = /\.m?ts$/;
+const JAVASCRIPT = /\.m?js$/;
+/** A plain path of URL-safe segments: the runtime resolves relative specifiers as URLs. */
+const PLAIN_PATH = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
+/** Over-matching (in a string, a comment) only costs this path, never correctness. */
+const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
+
+/** Transformed files, by path, contents and options; `null`: the file needs esbuild. */
+const transformed = new MemoryCache<ModuleFile | null>(MAX_MODULE_CACHE_BYTES, (file) =>
+  file ? (file.code.length + file.map.length) * 2 : 64,
+);
+/** Files transformed (cache misses), for tests. */
+export const moduleStats = { transforms: 0 };
+
+/**
+ * Builds the program as one module per file, or returns undefined when it needs esbuild. Only
+ * files reachable from the entry are transformed, as a bundle would include only those.
+ */
+export async function linkModules(
+  files: SourceFiles,
+  entry: string,
+  meter: boolean,
+): Promise<LinkedProgram | undefined> {
+  const byPath = new Map<string, ModuleFile>();
+  const aliases = new Map<string, string>();
+  const queue = [entry];
+  for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
+    if (byPath.has(path)) continue;
+    const file = await transformedFile(path, files[path] ?? "", path === entry, meter);
+    if (!file) return undefined;
+    byPath.set(path, file);
+    for (const { spec } of file.imports) {
+      const target = resolve(files, path, spec);
+      if (target === undefined) return undefined;
+      // The runtime resolves `spec` as a URL against the importer's module name; when that is
+      // not the target's own name (no extension, `.js` for `.ts`, a folder's index), a module
+      // of that name re-exports the target.
+      const asUrl = urlPath(path, spec);
+      if (asUrl === undefined) return undefined;
+      if (asUrl !== target) aliases.set(asUrl, target);
+      queue.push(target);
+    }
+  }
+  const entryFile = byPath.get(entry)!;
+  if (!linksCleanly(files, byPath)) return undefined;
+
+  const modules: Record<string, ChildModule> = {};
+  let bytes = 0;
+  for (const [path, { code, map }] of byPath) {
+    modules[USER_FOLDER + path] = { code, map };
+    bytes += code.length;
+  }
+  for (const [alias, target] of aliases) {
+    const code = reexport(relativeSpecifier(alias, target), byPath.get(target)!);
+    modules[USER_FOLDER + alias] = { code, map: emptyMap(target) };
+  }
+  if (bytes > MAX_BUNDLE_BYTES) return undefined;
+  return {
+    code: reexport(`./${USER_FOLDER}${entry}`, entryFile),
+    modules,
+    shape: entryFile.exports.includes("default") ? "module" : "script",
+  };
+}
+
+/** Where the runtime looks for `spec` imported from `importer`: undefined when that is no plain file name. */
+function urlPath(importer: string, spec: string): string | undefined {
+  const { pathname } = new URL(spec, `file:///${USER_FOLDER}${importer}`);
+  const path = pathname.slice(1 + USER_FOLDER.length);
+  return pathname.startsWith(`/${USER_FOLDER}`) && PLAIN_PATH.test(path) ? path : undefined;
+}
+
+function resolve(files: SourceFiles, importer: string, spec: string): string | undefined {
+  const joined = joinPath(importer, spec);
+  const found = joined === null ? undefined : findFile(files, joined);
+  return found !== undefined && PLAIN_PATH.test(found) ? found : undefined;
+}
+
+/** Whether every named import and re-export finds its name, as esbuild checks when it links. */
+function linksCleanly(files: SourceFiles, byPath: Map<string, ModuleFile>): boolean {
+  const exported = new Map<string, Set<string>>();
+  const namesOf = (path: string, seen = new Set<string>()): Set<string> => {
+    const known = exported.get(path);
+    if (known) return known;
+    const file = byPath.get(path)!;
+    const names = new Set(file.exports);
+    seen.add(path);
+    for (const spec of file.stars) {
+      const target = resolve(files, path, spec)!;
+      if (seen.has(target)) continue;
+      for (const name of namesOf(target, seen)) if (name !== "default") names.add(name);
+    }
+    if (seen.size === 1) exported.set(path, names);
+    seen.delete(path);
+    return names;
+  };
+  for (const [path, file] of byPath) {
+    for (const { spec, names } of file.imports) {
+      const available = namesOf(resolve(files, path, spec)!);
+      if (names.some((name) => name !== "*" && !available.has(name))) return false;
+    }
+  }
+  return true;
+}
+
+/** A module re-exporting `file`'s exports from `specifier`. */
+function reexport(specifier: string, file: ModuleFile): string {
+  const from = JSON.stringify(specifier);
+  return `export * from ${from};${file.exports.includes("default") ? ` export { default } from ${from};` : ""}\n`;
+}
+
+/** `to` as a specifier relative to the module `from` (both paths under the user's folder). */
+function relativeSpecifier(from: string, to: string): string {
+  const fromDir = from.split("/").slice(0, -1);
+  const target = to.split("/");
+  let common = 0;
+  while (common < fromDir.length && common < target.length - 1 && fromDir[common] === target[common]) common++;
+  const up = fromDir.length - common;
+  return `${up === 0 ? "./" : "../".repeat(up)}${target.slice(common).join("/")}`;
+}
+
+const emptyMap = (source: string) => JSON.stringify({ version: 3, sources: [source], names: [], mappings: "" });
+
+async function transformedFile(
+  path: string,
+  source: string,
+  isEntry: boolean,
+  meter: boolean,
+): Promise<ModuleFile | undefined> {
+  if (!PLAIN_PATH.test(path)) return undefined;
+  const key = await sha256Hex(JSON.stringify([path, source, isEntry, meter]));
+  return (
+    (await transformed.get(key, async () => {
+      moduleStats.transforms++;
+      return transformFile(path, source, isEntry, meter) ?? null;
+    })) ?? undefined
+  );
+}
+
+function transformFile(path: string, source: string, isEntry: boolean, meter: boolean): ModuleFile | undefined {
+  if (path.endsWith(".json")) return isEntry ? undefined : jsonModule(path, source);
+  const typescript = TYPESCRIPT.test(path);
+  if ((!typescript && !JAVASCRIPT.test(path)) || NEEDS_BUNDLER.test(source)) return undefined;
+  let code = source;
+  let map: string | undefined;
+  if (typescript) {
+    try {
+      const out = transform(source, {
+        transforms: ["typescript"],
+        disableESTransforms: true,
+        filePath: path,
+        sourceMapOptions: { compiledFilename: path },
+      });
+      code = out.code;
+      map = JSON.stringify(out.sourceMap);
+    } catch {
+      return undefined;
+    }
+  }
+  let program: Program;
+  try {
+    program = parseModule(code);
+  } catch {
+    return undefined;
+  }
+  const linking = linkingOf(program);
+  if (!linking) return undefined;
+  let exportDefaultAt: number | undefined;
+  let wrapScript = false;
+  if (isEntry && !linking.exports.includes("default")) {
+    const [only] = program.body;
+    if (program.body.length === 1 && only && isFunction(only)) exportDefaultAt = only.start;
+    else if (linking.imports.length > 0) return undefined;
+    else wrapScript = true;
+    // The wrapper takes a script's named exports into its function body.
+    linking.exports = wrapScript ? ["default"] : [...linking.exports, "default"];
+  }
+  const rewritten = rewriteBundle(
+    { code, fileName: USER_FOLDER + path, source: map ? { map } : { name: path }, program },
+    { wrapScript, meter, ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}) },
+  );
+  return { code: rewritten.code, map: rewritten.map, ...linking };
+}
+
+const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
+
+function isFunction(node: Node): boolean {
+  return (
+    node.type === "FunctionDeclaration" ||
+    (node.type === "ExpressionStatement" &&
+      FUNCTION_EXPRESSIONS.has((node as Node & { expression: Node }).expression.type))
+  );
+}
+
+type ModuleSource = { value: string } | null | undefined;
+type Specifier = Node & {
+  local?: { name?: string };
+  imported?: { name?: string; value?: string };
+  exported?: { name?: string; value?: string } | null;
+};
+type Declaration = Node & {
+  source?: ModuleSource;
+  specifiers?: Specifier[];
+  declaration?: (Node & { id?: { name: string } | null; declarations?: (Node & { id: Node })[] }) | null;
+  exported?: { name?: string; value?: string } | null;
+  attributes?: unknown[];
+};
+
+const nameOf = (id: { name?: string; value?: string } | null | undefined) => id?.name ?? id?.value ?? "";
+
+/** A module's imports and exports, or undefined when one of them needs esbuild. */
+function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefined {
+  const linking: Omit<ModuleFile, "code" | "map"> = { exports: [], stars: [], imports: [] };
+  for (const node of program.body as Declaration[]) {
+    const spec = node.source?.value;
+    if (spec !== undefined) {
+      if (node.attributes?.length) return undefined;
+      if (!isRelative(spec)) {
+        if (!isRuntimeModule(spec)) return undefined;
+      } else if (node.type === "ImportDeclaration") {
+        const names = (node.specifiers ?? []).map((s) =>
+          s.type === "ImportNamespaceSpecifier"
+            ? "*"
+            : s.type === "ImportDefaultSpecifier"
+              ? "default"
+              : nameOf(s.imported),
+        );
+        linking.imports.push({ spec, names });
+      } else if (node.type === "ExportAllDeclaration") {
+        linking.imports.push({ spec, names: ["*"] });
+        if (node.exported) linking.exports.push(nameOf(node.exported));
+        else linking.stars.push(spec);
+      } else {
+        linking.imports.push({ spec, names: (node.specifiers ?? []).map((s) => nameOf(s.local)) });
+      }
+    }
+    if (node.type === "ExportDefaultDeclaration") linking.exports.push("default");
+    if (node.type === "ExportNamedDeclaration") {
+      for (const s of node.specifiers ?? []) linking.exports.push(nameOf(s.exported));
+      const declaration = node.declaration;
+      if (declaration?.id) linking.exports.push(declaration.id.name);
+      for (const d of declaration?.declarations ?? []) {
+        // A destructuring export names bindings this pass does not list: esbuild checks those.
+        if (d.id.type !== "Identifier") return undefined;
+        linking.exports.push((d.id as Node & { name: string }).name);
+      }
+    }
+  }
+  return linking;
+}
+
+const isRelative = (spec: string) => spec.startsWith("./") || spec.startsWith("../");
+
+/** A specifier the child's runtime serves as it stands. */
+function isRuntimeModule(spec: string): boolean {
+  if (spec === SOCKETS_SPECIFIER) return false;
+  if (spec.startsWith("cloudflare:")) return true;
+  const builtin = nodeBuiltin(spec);
+  return builtin !== undefined && "available" in builtin && builtin.available === spec;
+}
+
+/** Words a JSON key cannot be exported as (esbuild exports the other identifier keys by name). */
+const RESERVED = new Set(
+  (
+    "break case catch class const continue debugger default delete do else enum export extends false finally for " +
+    "function if import in instanceof new null return super switch this throw true try typeof var void while with " +
+    "yield let static implements interface package private protected public await arguments eval"
+  ).split(" "),
+);
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** A JSON file as a module: its value as the default export and each identifier key by name. */
+function jsonModule(path: string, source: string): ModuleFile | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch {
+    return undefined;
+  }
+  const keys =
+    value !== null && typeof value === "object" && !Array.isArray(value)
+      ? Object.keys(value).filter((key) => IDENTIFIER.test(key) && !RESERVED.has(key))
+      : [];
+  const code = [
+    `const value = JSON.parse(${JSON.stringify(source)});`,
+    "export default value;",
+    ...keys.map((key) => `export const ${key} = value[${JSON.stringify(key)}];`),
+    "",
+  ].join("\n");
+  return { code, map: emptyMap(path), exports: ["default", ...keys], stars: [], imports: [] };
+}

@@ -82,7 +82,9 @@ describe("bundleProgram", () => {
   describe("npm dependencies", () => {
     const npm = { registry: namespacedRegistry("bundle") };
     const withDeps = (code: string, dependencies: Record<string, string>) =>
-      bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter: false, dependencies }, npm);
+      bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter: false, dependencies }, npm, {
+        perFile: false,
+      });
 
     it("bundles the installed files of a bare import and names them node_modules/<name>/… in the map", async () => {
       const { code, map } = await withDeps("import v from 'dwl-versions';\nexport default () => v;", {

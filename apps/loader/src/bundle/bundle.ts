@@ -18,7 +18,8 @@ import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { linkModules, type ChildModule } from "./modules.ts";
+import { linkModules, type ChildModule, type PackagesFor } from "./modules.ts";
+import { packageModules } from "./package-modules.ts";
 import {
   externalImport,
   joinVendor,
@@ -29,9 +30,8 @@ import {
   wrapVendor,
 } from "./vendor.ts";
 import {
+  displaySource,
   loaderFor,
-  npmDisplayPath,
-  NPM_NAMESPACE,
   SOCKETS_SPECIFIER,
   virtualFileHandlers,
   VIRTUAL_NAMESPACE,
@@ -79,6 +79,8 @@ export interface BundleInput {
 export interface BundleOptions {
   /** Packages from their own cached module (bundle/vendor.ts); false bundles them with the program (tests, bench). */
   prebuiltPackages?: boolean;
+  /** false: esbuild even where a program could be linked file by file (tests and bench of esbuild's paths). */
+  perFile?: boolean;
 }
 
 function isBuildFailure(err: unknown): err is BuildFailure {
@@ -148,13 +150,6 @@ const DYNAMIC_IMPORT = /\bimport\s*\(/;
 
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 
-/** Source-map names: the user's files as they are, package files as `node_modules/<name>/<file>`. */
-function displaySource(source: string): string {
-  if (source.startsWith(`${VIRTUAL_NAMESPACE}:`)) return source.slice(VIRTUAL_NAMESPACE.length + 1);
-  if (source.startsWith(`${NPM_NAMESPACE}:`)) return npmDisplayPath(source.slice(NPM_NAMESPACE.length + 1));
-  return source;
-}
-
 /** esbuild's options for every program; the entry and the files come from the plugin. */
 export const BUILD_OPTIONS = {
   bundle: true,
@@ -188,7 +183,12 @@ export async function bundleProgram(
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
-  const modules = await linkModules(files, entry, meter);
+  const packagesFor: PackagesFor = async (specifiers) => {
+    if (!dependencies || Object.keys(dependencies).length === 0 || options.prebuiltPackages === false) return undefined;
+    const installed = await installDependencies(dependencies, npm ?? npmEnvironment(env));
+    return packageModules(await getEsbuild(), installed, specifiers, meter);
+  };
+  const modules = options.perFile === false ? undefined : await linkModules(files, entry, meter, packagesFor);
   if (modules) return { code: modules.code, map: EMPTY_MAP, shape: modules.shape, modules: modules.modules };
   let packages: InstalledPackages | undefined;
   if (dependencies && Object.keys(dependencies).length > 0)

@@ -5,7 +5,7 @@
  * rule), so nothing is fetched or compiled at run time. A failed initialisation is forgotten so
  * the next request retries instead of failing forever, and it reaches the client as a 500
  * `internal` that says what failed (the cause goes to the loader's log, not to the client).
- * Programs that need no bundler (plain JavaScript, bundle.ts `bundleDirect`) never get here.
+ * Programs that need no bundler (bundle.ts `bundleDirect`, modules.ts) never get here.
  *
  * patches/esbuild-wasm@0.28.2.patch: with `worker: false`, esbuild-wasm delivers every message
  * to the Go side through `setTimeout(0)`, which costs about a millisecond per round trip in
@@ -36,7 +36,7 @@ async function initialise(): Promise<typeof esbuild> {
 }
 
 export const BUNDLER_UNAVAILABLE_MESSAGE =
-  "the bundler (esbuild) failed to start, so TypeScript, JSX, multi-file and npm programs cannot be built right now; retry the request (plain JavaScript programs are not affected)";
+  "the bundler (esbuild) failed to start, so programs that need it (npm packages, JSX, decorators, CommonJS) cannot be built right now; retry the request (JavaScript and TypeScript files that import only each other are not affected)";
 
 export function getEsbuild(): Promise<typeof esbuild> {
   ready ??= initialise().catch((err: unknown) => {

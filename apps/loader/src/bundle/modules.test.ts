@@ -96,8 +96,38 @@ describe("programs linked file by file (modules.ts)", () => {
     expect(json).not.toMatch(/export const (class|default)\b/);
   });
 
+  describe("with npm packages", () => {
+    const npm = { registry: namespacedRegistry("modules") };
+    const withPackages = (files: Record<string, string>) =>
+      bundleProgram({ files, entry: "index.ts", meter: true, dependencies: { hono: "^4", semver: "^7" } }, npm);
+
+    it("serves each imported package from modules built once per package set, by the name the runtime looks up", async () => {
+      const b = await withPackages({
+        "index.ts": `import { Hono } from "hono";\nimport { twice } from "./lib/twice.ts";\nexport default () => twice(typeof Hono);`,
+        "lib/twice.ts": `import { cors } from "hono/cors";\nimport semver from "semver";\nexport const twice = (s: string): string => s + typeof cors + typeof semver;`,
+      });
+      const modules = b.modules ?? {};
+      // A bare specifier resolves against the importer's folder, like a relative one.
+      expect(modules["user/hono"]?.code).toBe(`export * from "../npm/e0.js";\n`);
+      expect(modules["user/lib/hono/cors"]?.code).toBe(`export * from "../../../npm/e1.js";\n`);
+      expect(modules["user/lib/semver"]?.code).toMatch(/export \{ default \} from "..\/..\/npm\/e2.js";/);
+      expect(modules["npm/e0.js"]?.code).toContain("__dwl_f_");
+      const before = moduleStats.transforms;
+      const again = await withPackages({
+        "index.ts": `import { Hono } from "hono";\nexport default () => typeof Hono; // a new program`,
+      });
+      expect(moduleStats.transforms - before).toBe(1);
+      expect(again.modules?.["npm/e0.js"]).toBeDefined();
+    });
+  });
+
   it.each([
-    ["a package", { "index.ts": `import { Hono } from "hono";\nexport default () => Hono;` }],
+    [
+      "a named import of a CommonJS package",
+      { "index.ts": `import { valid } from "semver";\nexport default () => valid;` },
+    ],
+    ["`export *` of a package", { "index.ts": `export * from "hono";\nexport default 1;` }],
+    ["a script that imports a package", { "index.ts": `import { Hono } from "hono";\nconsole.log(Hono);` }],
     ["JSX", { "index.tsx": `export default () => <div />;` }],
     ["a decorator", { "index.ts": `function d(c: unknown) {}\n@d class A {}\nexport default () => new A();` }],
     ["require", { "index.ts": `const x = require("./x.js");\nexport default () => x;`, "x.js": "module.exports = 1;" }],
@@ -122,8 +152,8 @@ describe("programs linked file by file (modules.ts)", () => {
       "a file name with a space",
       { "index.ts": `import x from "./my file.ts";\nexport default () => x;`, "my file.ts": "export default 1;" },
     ],
-  ])("leaves %s to esbuild", async (what, files) => {
-    const dependencies: Record<string, string> = what === "a package" ? { hono: "^4" } : {};
+  ])("leaves %s to esbuild", async (_what, files) => {
+    const dependencies = { hono: "^4", semver: "^7" };
     const b = await bundleProgram(
       { files, entry: Object.keys(files)[0]!, meter: false, dependencies },
       { registry: namespacedRegistry("modules") },

@@ -1,20 +1,22 @@
 /**
  * @module modules
- * Programs that need no bundler: JavaScript, TypeScript and JSON files that import only each
- * other and runtime built-ins. Each file becomes a module of its own in the child (the Worker
- * Loader takes many per isolate), so the runtime links relative imports with ES module semantics
- * (`export *` chains, circular imports) and nothing is bundled. A file is transformed once per
+ * Programs that need no bundler: JavaScript, TypeScript and JSON files that import each other,
+ * runtime built-ins and npm packages (built apart once per package set, package-modules.ts).
+ * Each file becomes a module of its own in the child (the Worker Loader takes many per
+ * isolate), so the runtime links imports with ES module semantics (`export *` chains, circular
+ * imports) and nothing is bundled. A file is transformed once per
  * content: sucrase strips TypeScript keeping every line where it was, acorn parses the result
  * for the fuel checks, and the outcome is cached, so a new program that edits one of three
  * files transforms that file alone. esbuild costs a fixed ~20 ms per call in the loader isolate
  * however small the input (docs/performance.md); this path costs what the files do.
  *
  * Anything this path does not serve the way one esbuild bundle would returns undefined and goes
- * to esbuild (bundle.ts), which also words every compile error: npm packages, JSX, decorators
+ * to esbuild (bundle.ts), which also words every compile error: JSX, decorators
  * and other syntax acorn rejects after sucrase, `require` and CommonJS, `import()`,
- * `cloudflare:sockets`, import attributes, a file or named export that does not exist, a
- * script-shaped entry that imports files (a bundle runs their top level on every call), and
- * file names that are not plain URL path segments.
+ * `cloudflare:sockets`, import attributes, a file or named export that does not exist (a named
+ * import of a CommonJS package among them), `export *` of a package, a script-shaped entry that
+ * imports files or packages (a bundle runs their top level on every call), and file names that
+ * are not plain URL path segments.
  */
 import type { Node } from "acorn";
 import { transform } from "sucrase";
@@ -23,6 +25,7 @@ import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { nodeBuiltin } from "../npm/node-builtins.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
+import type { PackageModules } from "./package-modules.ts";
 import { findFile, joinPath, SOCKETS_SPECIFIER, type SourceFiles } from "./virtual-files.ts";
 
 /** Folder of the user's files among the child's modules (the harness is `harness.js`, the entry `user.js`). */
@@ -55,7 +58,7 @@ export interface LinkedProgram {
 const TYPESCRIPT = /\.m?ts$/;
 const JAVASCRIPT = /\.m?js$/;
 /** A plain path of URL-safe segments: the runtime resolves relative specifiers as URLs. */
-const PLAIN_PATH = /^[\w-]+(?:\.[\w-]+)*(?:\/[\w-]+(?:\.[\w-]+)*)*$/;
+const PLAIN_PATH = /^[\w@-]+(?:\.[\w-]+)*(?:\/[\w@-]+(?:\.[\w-]+)*)*$/;
 /** Over-matching (in a string, a comment) only costs this path, never correctness. */
 const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
 
@@ -66,6 +69,9 @@ const transformed = new MemoryCache<ModuleFile | null>(MAX_MODULE_CACHE_BYTES, (
 /** Files transformed (cache misses), for tests. */
 export const moduleStats = { transforms: 0 };
 
+/** The packages' modules for the bare specifiers the program imports (sorted, distinct). */
+export type PackagesFor = (specifiers: string[]) => Promise<PackageModules | undefined>;
+
 /**
  * Builds the program as one module per file, or returns undefined when it needs esbuild. Only
  * files reachable from the entry are transformed, as a bundle would include only those.
@@ -74,9 +80,10 @@ export async function linkModules(
   files: SourceFiles,
   entry: string,
   meter: boolean,
+  packagesFor?: PackagesFor,
 ): Promise<LinkedProgram | undefined> {
   const byPath = new Map<string, ModuleFile>();
-  const aliases = new Map<string, string>();
+  const bare: { importer: string; spec: string }[] = [];
   const queue = [entry];
   for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
     if (byPath.has(path)) continue;
@@ -84,53 +91,21 @@ export async function linkModules(
     if (!file) return undefined;
     byPath.set(path, file);
     for (const { spec } of file.imports) {
-      const target = resolve(files, path, spec);
-      if (target === undefined) return undefined;
-      // The runtime resolves `spec` as a URL against the importer's module name; when that is
-      // not the target's own name (no extension, `.js` for `.ts`, a folder's index), a module
-      // of that name re-exports the target.
-      const asUrl = urlPath(path, spec);
-      if (asUrl === undefined) return undefined;
-      if (asUrl !== target) aliases.set(asUrl, target);
-      queue.push(target);
+      if (!isRelative(spec)) bare.push({ importer: path, spec });
+      else {
+        const target = resolve(files, path, spec);
+        if (target === undefined) return undefined;
+        queue.push(target);
+      }
     }
   }
-  const entryFile = byPath.get(entry)!;
-  if (!linksCleanly(files, byPath)) return undefined;
-
-  const modules: Record<string, ChildModule> = {};
-  let bytes = 0;
-  for (const [path, { code, map }] of byPath) {
-    modules[USER_FOLDER + path] = { code, map };
-    bytes += code.length;
+  let packages: PackageModules | undefined;
+  if (bare.length > 0) {
+    packages = await packagesFor?.([...new Set(bare.map(({ spec }) => spec))].sort());
+    if (!packages) return undefined;
   }
-  for (const [alias, target] of aliases) {
-    const code = reexport(relativeSpecifier(alias, target), byPath.get(target)!);
-    modules[USER_FOLDER + alias] = { code, map: emptyMap(target) };
-  }
-  if (bytes > MAX_BUNDLE_BYTES) return undefined;
-  return {
-    code: reexport(`./${USER_FOLDER}${entry}`, entryFile),
-    modules,
-    shape: entryFile.exports.includes("default") ? "module" : "script",
-  };
-}
-
-/** Where the runtime looks for `spec` imported from `importer`: undefined when that is no plain file name. */
-function urlPath(importer: string, spec: string): string | undefined {
-  const { pathname } = new URL(spec, `file:///${USER_FOLDER}${importer}`);
-  const path = pathname.slice(1 + USER_FOLDER.length);
-  return pathname.startsWith(`/${USER_FOLDER}`) && PLAIN_PATH.test(path) ? path : undefined;
-}
-
-function resolve(files: SourceFiles, importer: string, spec: string): string | undefined {
-  const joined = joinPath(importer, spec);
-  const found = joined === null ? undefined : findFile(files, joined);
-  return found !== undefined && PLAIN_PATH.test(found) ? found : undefined;
-}
-
-/** Whether every named import and re-export finds its name, as esbuild checks when it links. */
-function linksCleanly(files: SourceFiles, byPath: Map<string, ModuleFile>): boolean {
+  const exportsOf = (importer: string, spec: string): Set<string> | undefined =>
+    isRelative(spec) ? namesOf(resolve(files, importer, spec)!) : new Set(packages?.entries[spec]?.exports);
   const exported = new Map<string, Set<string>>();
   const namesOf = (path: string, seen = new Set<string>()): Set<string> => {
     const known = exported.get(path);
@@ -147,22 +122,72 @@ function linksCleanly(files: SourceFiles, byPath: Map<string, ModuleFile>): bool
     seen.delete(path);
     return names;
   };
+
+  const modules: Record<string, ChildModule> = { ...packages?.modules };
+  let bytes = 0;
+  for (const { code } of Object.values(modules)) bytes += code.length;
+  for (const [path, { code, map }] of byPath) {
+    modules[USER_FOLDER + path] = { code, map };
+    bytes += code.length;
+  }
+  // The runtime resolves a specifier as a URL against the importer's module name (a bare one
+  // too, as if it were relative); where that is not the target's own name (no extension, `.js`
+  // for `.ts`, a folder's index, a package), a module of that name re-exports the target.
+  const aliases = new Map<string, string>();
   for (const [path, file] of byPath) {
     for (const { spec, names } of file.imports) {
-      const available = namesOf(resolve(files, path, spec)!);
-      if (names.some((name) => name !== "*" && !available.has(name))) return false;
+      // Every named import and re-export must find its name, as esbuild checks when it links.
+      const available = exportsOf(path, spec);
+      if (!available || names.some((name) => name !== "*" && !available.has(name))) return undefined;
+      const alias = urlPath(path, spec);
+      const target = isRelative(spec) ? USER_FOLDER + resolve(files, path, spec)! : packages?.entries[spec]?.module;
+      if (alias === undefined || target === undefined) return undefined;
+      if (alias === target) continue;
+      if ((aliases.get(alias) ?? target) !== target || Object.hasOwn(modules, alias)) return undefined;
+      aliases.set(alias, target);
     }
   }
-  return true;
+  for (const [alias, target] of aliases) {
+    const names = isUserModule(target)
+      ? byPath.get(target.slice(USER_FOLDER.length))!.exports
+      : exportNames(packages, target);
+    modules[alias] = { code: reexport(relativeSpecifier(alias, target), names), map: emptyMap(target) };
+  }
+  if (bytes > MAX_BUNDLE_BYTES) return undefined;
+  const entryFile = byPath.get(entry)!;
+  return {
+    code: reexport(`./${USER_FOLDER}${entry}`, entryFile.exports),
+    modules,
+    shape: entryFile.exports.includes("default") ? "module" : "script",
+  };
 }
 
-/** A module re-exporting `file`'s exports from `specifier`. */
-function reexport(specifier: string, file: ModuleFile): string {
+const isUserModule = (name: string) => name.startsWith(USER_FOLDER);
+
+function exportNames(packages: PackageModules | undefined, module: string): string[] {
+  return Object.values(packages?.entries ?? {}).find((entry) => entry.module === module)?.exports ?? [];
+}
+
+/** The child module the runtime looks for when `importer` imports `spec`; undefined when that is no plain name. */
+function urlPath(importer: string, spec: string): string | undefined {
+  const { pathname } = new URL(spec, `file:///${USER_FOLDER}${importer}`);
+  const path = pathname.slice(1);
+  return pathname.startsWith(`/${USER_FOLDER}`) && PLAIN_PATH.test(path) ? path : undefined;
+}
+
+function resolve(files: SourceFiles, importer: string, spec: string): string | undefined {
+  const joined = joinPath(importer, spec);
+  const found = joined === null ? undefined : findFile(files, joined);
+  return found !== undefined && PLAIN_PATH.test(found) ? found : undefined;
+}
+
+/** A module re-exporting, from `specifier`, a module that exports `names`. */
+function reexport(specifier: string, names: string[]): string {
   const from = JSON.stringify(specifier);
-  return `export * from ${from};${file.exports.includes("default") ? ` export { default } from ${from};` : ""}\n`;
+  return `export * from ${from};${names.includes("default") ? ` export { default } from ${from};` : ""}\n`;
 }
 
-/** `to` as a specifier relative to the module `from` (both paths under the user's folder). */
+/** The module `to` as a specifier relative to the module `from`. */
 function relativeSpecifier(from: string, to: string): string {
   const fromDir = from.split("/").slice(0, -1);
   const target = to.split("/");
@@ -268,8 +293,10 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
     const spec = node.source?.value;
     if (spec !== undefined) {
       if (node.attributes?.length) return undefined;
-      if (!isRelative(spec)) {
-        if (!isRuntimeModule(spec)) return undefined;
+      const runtime = isRuntimeModule(spec);
+      if (runtime === undefined) return undefined;
+      if (runtime) {
+        // Left to the runtime as written.
       } else if (node.type === "ImportDeclaration") {
         const names = (node.specifiers ?? []).map((s) =>
           s.type === "ImportNamespaceSpecifier"
@@ -280,6 +307,8 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
         );
         linking.imports.push({ spec, names });
       } else if (node.type === "ExportAllDeclaration") {
+        // `export *` of a package would need the package's names to check a program's imports.
+        if (!isRelative(spec) && !node.exported) return undefined;
         linking.imports.push({ spec, names: ["*"] });
         if (node.exported) linking.exports.push(nameOf(node.exported));
         else linking.stars.push(spec);
@@ -304,12 +333,17 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
 
 const isRelative = (spec: string) => spec.startsWith("./") || spec.startsWith("../");
 
-/** A specifier the child's runtime serves as it stands. */
-function isRuntimeModule(spec: string): boolean {
-  if (spec === SOCKETS_SPECIFIER) return false;
+/**
+ * True for a specifier the child's runtime serves as it stands, false for a user file or a
+ * package, undefined for what only esbuild serves (`cloudflare:sockets`, a built-in without its
+ * `node:` prefix or missing from the runtime, a root-relative path).
+ */
+function isRuntimeModule(spec: string): boolean | undefined {
+  if (spec === SOCKETS_SPECIFIER || spec.startsWith("/")) return undefined;
   if (spec.startsWith("cloudflare:")) return true;
   const builtin = nodeBuiltin(spec);
-  return builtin !== undefined && "available" in builtin && builtin.available === spec;
+  if (builtin === undefined) return false;
+  return "available" in builtin && builtin.available === spec ? true : undefined;
 }
 
 /** Words a JSON key cannot be exported as (esbuild exports the other identifier keys by name). */

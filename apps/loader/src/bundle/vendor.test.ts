@@ -6,7 +6,7 @@ import { joinVendor, wrapVendor } from "./vendor.ts";
 
 const npm = { registry: namespacedRegistry("vendor") };
 const program = (code: string, dependencies: Record<string, string>, meter = true) =>
-  bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter, dependencies }, npm);
+  bundleProgram({ files: { "index.ts": code }, entry: "index.ts", meter, dependencies }, npm, { perFile: false });
 const vendorName = (code: string) => /var (__dwl_vendor_[0-9a-f]{12}) = \(\(\) => \{/.exec(code)?.[1];
 
 describe("packages' pre-built module", () => {

@@ -62,6 +62,8 @@ export interface VirtualFilesOptions {
    * left external as `VENDOR_PREFIX<index of the specifier>`.
    */
   vendor?: VendorImports;
+  /** Entry points are package specifiers, imported by the program (bundle/package-modules.ts). */
+  packageEntries?: boolean;
 }
 
 /** External path of a bare import that bundle/vendor.ts serves. */
@@ -106,6 +108,13 @@ function splitNpmPath(path: string): { id: string; file: string } {
   return { id: parts.slice(0, idParts).join("/"), file: parts.slice(idParts).join("/") };
 }
 
+/** Source-map names: the user's files as they are, package files as `node_modules/<name>/<file>`. */
+export function displaySource(source: string): string {
+  if (source.startsWith(`${VIRTUAL_NAMESPACE}:`)) return source.slice(VIRTUAL_NAMESPACE.length + 1);
+  if (source.startsWith(`${NPM_NAMESPACE}:`)) return npmDisplayPath(source.slice(NPM_NAMESPACE.length + 1));
+  return source;
+}
+
 /** How a package file shows in source maps, stacks and errors. */
 export function npmDisplayPath(path: string): string {
   const { id, file } = splitNpmPath(path);
@@ -143,6 +152,7 @@ export function virtualFileHandlers({
   source,
   packages,
   vendor,
+  packageEntries,
 }: VirtualFilesOptions): VirtualFileHandlers {
   const resolver = packages ? new ModuleResolver(packages) : undefined;
 
@@ -206,6 +216,7 @@ export function virtualFileHandlers({
   return {
     load: (args) => (Object.hasOwn(loaders, args.namespace) ? loaders[args.namespace]!(args.path) : undefined),
     resolve: (args) => {
+      if (args.kind === "entry-point" && packageEntries) return bare(args.path, null, "import-statement");
       if (args.kind === "entry-point") return { path: entry, namespace: VIRTUAL_NAMESPACE };
       const spec = args.path;
       if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };

@@ -133,7 +133,11 @@ export const MAX_SANDBOX_BUNDLE_BYTES = 5 * 1024 * 1024;
 /** A batch of execution log lines is written early once it holds this many (observability.ts). */
 export const MAX_BATCHED_LINES = 200;
 
-/** Bytes of pre-built package modules kept per loader isolate (least recently used goes first). */
+/**
+ * Bytes of pre-built package modules kept per loader isolate, for each of their two forms: one
+ * module joined in front of an esbuild bundle (bundle/vendor.ts) and split modules for a program
+ * linked file by file (bundle/package-modules.ts). Least recently used goes first.
+ */
 export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**

@@ -13,7 +13,7 @@ import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEn
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
 import { asDefaultExportedFunction } from "./entry-shape.ts";
-import { getEsbuild, type BuildFailure } from "./esbuild.ts";
+import { BUNDLE_OUTPUT, getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
@@ -150,22 +150,10 @@ const DYNAMIC_IMPORT = /\bimport\s*\(/;
 
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 
-/** esbuild's options for every program; the entry and the files come from the plugin. */
+/** esbuild's options for every program bundle; the entry and the files come from the plugin. */
 export const BUILD_OPTIONS = {
-  bundle: true,
-  write: false,
+  ...BUNDLE_OUTPUT,
   outfile: USER_MODULE,
-  format: "esm",
-  platform: "neutral",
-  // Lowers what V8 lacks (decorators) and keeps everything else native.
-  target: "es2022",
-  conditions: ["workerd", "worker", "browser"],
-  mainFields: ["module", "main"],
-  sourcemap: "external",
-  sourcesContent: false,
-  metafile: true,
-  logLevel: "silent",
-  legalComments: "none",
 } satisfies Omit<BuildOptions, "entryPoints" | "plugins">;
 const builder = new IncrementalBuilder(BUILD_OPTIONS);
 

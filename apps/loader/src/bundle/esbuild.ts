@@ -58,4 +58,24 @@ export function failNextEsbuildInitialisation(err: Error): void {
   ready = undefined;
 }
 
+/**
+ * What every build gives the child, a program's bundle (bundle.ts) or its packages' modules
+ * (package-modules.ts): ES modules for the Workers runtime, with external source maps.
+ */
+export const BUNDLE_OUTPUT = {
+  bundle: true,
+  write: false,
+  format: "esm",
+  platform: "neutral",
+  // Lowers what V8 lacks (decorators) and keeps everything else native.
+  target: "es2022",
+  conditions: ["workerd", "worker", "browser"],
+  mainFields: ["module", "main"],
+  sourcemap: "external",
+  sourcesContent: false,
+  metafile: true,
+  logLevel: "silent",
+  legalComments: "none",
+} satisfies esbuild.BuildOptions;
+
 export type { BuildFailure, Loader, Message, Plugin } from "esbuild-wasm/esm/browser.js";

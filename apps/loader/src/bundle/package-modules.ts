@@ -12,7 +12,7 @@
 import type { InstalledPackages } from "../npm/install.ts";
 import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
-import type { getEsbuild } from "./esbuild.ts";
+import { BUNDLE_OUTPUT, type getEsbuild } from "./esbuild.ts";
 import { rewriteBundle } from "./rewrite.ts";
 import { vendorKey } from "./vendor.ts";
 import { delegatingPlugin, displaySource, virtualFileHandlers } from "./virtual-files.ts";
@@ -57,21 +57,10 @@ async function build(
   let result;
   try {
     result = await esbuild.build({
+      ...BUNDLE_OUTPUT,
       entryPoints: specifiers.map((spec, i) => ({ in: spec, out: `e${i}` })),
-      bundle: true,
       splitting: true,
-      write: false,
       outdir: PACKAGES_FOLDER,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      conditions: ["workerd", "worker", "browser"],
-      mainFields: ["module", "main"],
-      sourcemap: "external",
-      sourcesContent: false,
-      metafile: true,
-      logLevel: "silent",
-      legalComments: "none",
       plugins: [delegatingPlugin(() => handlers)],
     });
   } catch {

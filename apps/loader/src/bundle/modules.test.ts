@@ -85,15 +85,28 @@ describe("programs linked file by file (modules.ts)", () => {
     expect(b.modules?.["user/lib"]?.code).toBe(`export * from "./lib/index.ts";\n`);
   });
 
-  it("serves JSON as a module with its value as default and identifier keys by name", async () => {
+  it("serves JSON as a module with its value as default and every key by name", async () => {
     const b = await bundle({
       "index.ts": `import data, { offset } from "./data.json";\nexport default () => [data, offset];`,
       "data.json": `{ "offset": 7, "not an identifier": 1, "default": 2, "class": 3 }`,
     });
     const json = b.modules?.["user/data.json"]?.code ?? "";
     expect(json).toContain("export default value;");
-    expect(json).toContain(`export const offset = value["offset"];`);
-    expect(json).not.toMatch(/export const (class|default)\b/);
+    // Every key by its own name, as esbuild exports them: `import * as data` sees `data["a-b"]`.
+    for (const key of ["offset", "not an identifier", "class"]) expect(json).toContain(`as ${JSON.stringify(key)} }`);
+    expect(json).not.toContain(`as "default"`);
+  });
+
+  it("keeps enums of numbers and string literals, and parameter properties alone, on this path", async () => {
+    const b = await bundle({
+      "index.ts": lines(
+        `enum Flags { None, Read = 1 << 0, Write = 1 << 1, All = Read | Write, Next }`,
+        `enum Color { Red = "red", Green = "green" }`,
+        `class User { constructor(public name: string, private age = 3) {} }`,
+        `export default () => [Object.values(Flags), Object.values(Color), new User("n")];`,
+      ),
+    });
+    expect(b.modules).toBeDefined();
   });
 
   describe("with npm packages", () => {
@@ -147,6 +160,32 @@ describe("programs linked file by file (modules.ts)", () => {
     [
       "an import attribute",
       { "index.ts": `import d from "./d.json" with { type: "json" };\nexport default () => d;`, "d.json": "{}" },
+    ],
+    // sucrase drops a namespace with values without a word: its uses would throw ReferenceError.
+    ["a namespace", { "index.ts": `namespace N { export const x = 1; }\nexport default () => N.x;` }],
+    ["`export =`", { "index.ts": `import "./v.ts";\nexport default () => 1;`, "v.ts": "const v = 1;\nexport = v;" }],
+    // esbuild declares `name` as a field ahead of `tags`: the instance's keys come in that order.
+    [
+      "parameter properties beside fields",
+      { "index.ts": `class U { tags = []; constructor(public name: string) {} }\nexport default () => new U("n");` },
+    ],
+    [
+      "parameter properties in a derived class",
+      {
+        "index.ts": `class U extends Object { constructor(public name: string) { super(); } }\nexport default () => 1;`,
+      },
+    ],
+    // esbuild finds these members to be strings, which get no reverse entry (`Object.values(E)`).
+    ["an enum member set to a template", { "index.ts": "enum E { A = `a` }\nexport default () => E;" }],
+    ["an enum member set to another", { "index.ts": `enum E { A = "a", B = A }\nexport default () => E;` }],
+    [
+      "a name two `export *` bring from different files",
+      {
+        "index.ts": `import { x } from "./barrel.ts";\nexport default () => x;`,
+        "barrel.ts": `export * from "./p.ts";\nexport * from "./q.ts";`,
+        "p.ts": "export const x = 1;",
+        "q.ts": "export const x = 2;",
+      },
     ],
     [
       "a file name with a space",

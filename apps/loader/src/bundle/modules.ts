@@ -13,12 +13,15 @@
  * Anything this path does not serve the way one esbuild bundle would returns undefined and goes
  * to esbuild (bundle.ts), which also words every compile error: JSX, decorators
  * and other syntax acorn rejects after sucrase, `require` and CommonJS, `import()`,
- * `cloudflare:sockets`, import attributes, a file or named export that does not exist (a named
- * import of a CommonJS package among them), `export *` of a package, a script-shaped entry that
- * imports files or packages (a bundle runs their top level on every call), and file names that
- * are not plain URL path segments.
+ * `cloudflare:sockets`, import attributes, a file or named export that does not exist (or that
+ * two `export *` make ambiguous; a named import of a CommonJS package among them), `export *` of
+ * a package, a script-shaped entry that imports files or packages (a bundle runs their top level
+ * on every call), file names that are not plain URL path segments, and the TypeScript sucrase
+ * compiles otherwise: namespaces, `export =`, parameter properties beside fields or a base
+ * class, enum members that may be strings.
  */
-import type { Node } from "acorn";
+import type { Class, Expression, Node } from "acorn";
+import { simple } from "acorn-walk";
 import { transform } from "sucrase";
 import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
@@ -61,6 +64,12 @@ const JAVASCRIPT = /\.m?js$/;
 const PLAIN_PATH = /^[\w@-]+(?:\.[\w-]+)*(?:\/[\w@-]+(?:\.[\w-]+)*)*$/;
 /** Over-matching (in a string, a comment) only costs this path, never correctness. */
 const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
+/**
+ * TypeScript that sucrase does not strip the way esbuild compiles it: a namespace (or its older
+ * `module N {}` spelling) with values, which sucrase drops without a word (its uses then throw
+ * ReferenceError), and `export =`, which it turns into a `module.exports` the module lacks.
+ */
+const NEEDS_TYPESCRIPT_COMPILER = /\b(?:namespace|module)\s+[\w$.]+\s*\{|\bexport\s*=(?!=)/;
 
 /** Transformed files, by path, contents and options; `null`: the file needs esbuild. */
 const transformed = new MemoryCache<ModuleFile | null>(MAX_MODULE_CACHE_BYTES, (file) =>
@@ -104,20 +113,29 @@ export async function linkModules(
     packages = await packagesFor?.([...new Set(bare.map(({ spec }) => spec))].sort());
     if (!packages) return undefined;
   }
-  const exportsOf = (importer: string, spec: string): Set<string> | undefined =>
-    isRelative(spec) ? namesOf(resolve(files, importer, spec)!) : new Set(packages?.entries[spec]?.exports);
-  const exported = new Map<string, Set<string>>();
-  const namesOf = (path: string, seen = new Set<string>()): Set<string> => {
+  const packageExports = (spec: string) =>
+    new Map((packages?.entries[spec]?.exports ?? []).map((name) => [name, spec]));
+  const exportsOf = (importer: string, spec: string): Map<string, string> =>
+    isRelative(spec) ? namesOf(resolve(files, importer, spec)!) : packageExports(spec);
+  /** Each file's export names and the file each comes from (its own names: that file). */
+  const exported = new Map<string, Map<string, string>>();
+  const namesOf = (path: string, seen = new Set<string>()): Map<string, string> => {
     const known = exported.get(path);
     if (known) return known;
     const file = byPath.get(path)!;
-    const names = new Set(file.exports);
+    const names = new Map(file.exports.map((name) => [name, path]));
     seen.add(path);
+    const starred = new Map<string, string>();
     for (const spec of file.stars) {
       const target = resolve(files, path, spec)!;
       if (seen.has(target)) continue;
-      for (const name of namesOf(target, seen)) if (name !== "default") names.add(name);
+      for (const [name, origin] of namesOf(target, seen)) {
+        if (name === "default" || names.has(name)) continue;
+        const other = starred.get(name);
+        starred.set(name, other === undefined || other === origin ? origin : AMBIGUOUS);
+      }
     }
+    for (const [name, origin] of starred) names.set(name, origin);
     if (seen.size === 1) exported.set(path, names);
     seen.delete(path);
     return names;
@@ -136,9 +154,11 @@ export async function linkModules(
   const aliases = new Map<string, string>();
   for (const [path, file] of byPath) {
     for (const { spec, names } of file.imports) {
-      // Every named import and re-export must find its name, as esbuild checks when it links.
+      // Every named import and re-export must find its name, as esbuild checks when it links; a
+      // name that two `export *` bring from different modules is ambiguous: the runtime would
+      // refuse to link an import of it (a SyntaxError without a line), esbuild says where.
       const available = exportsOf(path, spec);
-      if (!available || names.some((name) => name !== "*" && !available.has(name))) return undefined;
+      if (names.some((name) => name !== "*" && (available.get(name) ?? AMBIGUOUS) === AMBIGUOUS)) return undefined;
       const alias = urlPath(path, spec);
       const target = isRelative(spec) ? USER_FOLDER + resolve(files, path, spec)! : packages?.entries[spec]?.module;
       if (alias === undefined || target === undefined) return undefined;
@@ -161,6 +181,9 @@ export async function linkModules(
     shape: entryFile.exports.includes("default") ? "module" : "script",
   };
 }
+
+/** Where a name exported through two `export *` from different modules comes from: nowhere. */
+const AMBIGUOUS = "";
 
 const isUserModule = (name: string) => name.startsWith(USER_FOLDER);
 
@@ -219,6 +242,7 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
   if (path.endsWith(".json")) return isEntry ? undefined : jsonModule(path, source);
   const typescript = TYPESCRIPT.test(path);
   if ((!typescript && !JAVASCRIPT.test(path)) || NEEDS_BUNDLER.test(source)) return undefined;
+  if (typescript && NEEDS_TYPESCRIPT_COMPILER.test(source)) return undefined;
   let code = source;
   let map: string | undefined;
   if (typescript) {
@@ -241,6 +265,7 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
   } catch {
     return undefined;
   }
+  if (typescript && (hasParameterProperties(program) || hasEnumStringGuess(program))) return undefined;
   const linking = linkingOf(program);
   if (!linking) return undefined;
   let exportDefaultAt: number | undefined;
@@ -258,6 +283,89 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
     { wrapScript, meter, ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}) },
   );
   return { code: rewritten.code, map: rewritten.map, ...linking };
+}
+
+/**
+ * Whether a class stores constructor parameters as same-named properties, which is what sucrase
+ * makes of parameter properties (`constructor(public x)` → `this.x = x`), and also has instance
+ * fields or a base class. esbuild, as TypeScript, declares `x` as a field besides: ahead of the
+ * class's own fields (an instance's keys, its JSON and its log line, come in that order) and
+ * defined rather than assigned (a base class's `x` accessor is not called). A constructor that
+ * assigns so itself only costs this path.
+ */
+function hasParameterProperties(program: Program): boolean {
+  let found = false;
+  const check = (node: Class) => {
+    const members = node.body.body;
+    if (found || (!node.superClass && !members.some((m) => m.type === "PropertyDefinition" && !m.static))) return;
+    const ctor = members.find((member) => member.type === "MethodDefinition" && member.kind === "constructor");
+    if (ctor?.type !== "MethodDefinition") return;
+    const params = new Set<string>();
+    for (const param of ctor.value.params) {
+      const id = param.type === "AssignmentPattern" ? param.left : param;
+      if (id.type === "Identifier") params.add(id.name);
+    }
+    found = ctor.value.body.body.some((statement) => {
+      if (statement.type !== "ExpressionStatement" || statement.expression.type !== "AssignmentExpression")
+        return false;
+      const { left, right } = statement.expression;
+      return (
+        left.type === "MemberExpression" &&
+        left.object.type === "ThisExpression" &&
+        !left.computed &&
+        left.property.type === "Identifier" &&
+        params.has(left.property.name) &&
+        right.type === "Identifier" &&
+        right.name === left.property.name
+      );
+    });
+  };
+  simple(program, { ClassDeclaration: check, ClassExpression: check });
+  return found;
+}
+
+/**
+ * Whether an enum has a member whose value may be a string and that sucrase maps back from its
+ * value (`E[E["B"] = B] = "B"`), as it does for every member not set to a string literal. esbuild
+ * works out `B = \`b\``, `B = A + "b"` or `B = Other.X` to be strings, which get no reverse
+ * entry (`Object.values(E)` lists no member names). Sucrase declares each member as a `const`
+ * in the enum's function; a number, an earlier number member, or arithmetic is safe.
+ */
+function hasEnumStringGuess(program: Program): boolean {
+  let found = false;
+  simple(program, {
+    FunctionExpression(fn) {
+      if (found) return;
+      const numbers = new Set<string>();
+      const values = new Map<string, Expression>();
+      const isNumber = (node: Expression): boolean =>
+        node.type === "Literal"
+          ? typeof node.value === "number" || typeof node.value === "bigint"
+          : node.type === "Identifier"
+            ? numbers.has(node.name)
+            : node.type === "UnaryExpression"
+              ? ["-", "+", "~"].includes(node.operator)
+              : node.type === "BinaryExpression" &&
+                (node.operator !== "+" ||
+                  (node.left.type !== "PrivateIdentifier" && isNumber(node.left) && isNumber(node.right)));
+      for (const statement of fn.body.body) {
+        if (statement.type === "VariableDeclaration" && statement.kind === "const") {
+          for (const { id, init } of statement.declarations)
+            if (id.type === "Identifier" && init) values.set(id.name, init);
+          continue;
+        }
+        if (statement.type !== "ExpressionStatement" || statement.expression.type !== "AssignmentExpression") continue;
+        const { left } = statement.expression;
+        if (left.type !== "MemberExpression" || !left.computed || left.property.type !== "AssignmentExpression")
+          continue;
+        const value = left.property.right;
+        const init = value.type === "Identifier" ? values.get(value.name) : value;
+        if (!init || !isNumber(init)) found = true;
+        else if (value.type === "Identifier") numbers.add(value.name);
+      }
+    },
+  });
+  return found;
 }
 
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
@@ -346,17 +454,13 @@ function isRuntimeModule(spec: string): boolean | undefined {
   return "available" in builtin && builtin.available === spec ? true : undefined;
 }
 
-/** Words a JSON key cannot be exported as (esbuild exports the other identifier keys by name). */
-const RESERVED = new Set(
-  (
-    "break case catch class const continue debugger default delete do else enum export extends false finally for " +
-    "function if import in instanceof new null return super switch this throw true try typeof var void while with " +
-    "yield let static implements interface package private protected public await arguments eval"
-  ).split(" "),
-);
-const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+/** A lone surrogate, which an export name (a string) cannot hold. */
+const LONE_SURROGATE = /\p{Cs}/u;
 
-/** A JSON file as a module: its value as the default export and each identifier key by name. */
+/**
+ * A JSON file as a module: its value as the default export and each key of an object by name, as
+ * esbuild exports them (`import * as data` sees `data["a-b"]` too).
+ */
 function jsonModule(path: string, source: string): ModuleFile | undefined {
   let value: unknown;
   try {
@@ -366,12 +470,12 @@ function jsonModule(path: string, source: string): ModuleFile | undefined {
   }
   const keys =
     value !== null && typeof value === "object" && !Array.isArray(value)
-      ? Object.keys(value).filter((key) => IDENTIFIER.test(key) && !RESERVED.has(key))
+      ? Object.keys(value).filter((key) => key !== "default" && !LONE_SURROGATE.test(key))
       : [];
   const code = [
     `const value = JSON.parse(${JSON.stringify(source)});`,
     "export default value;",
-    ...keys.map((key) => `export const ${key} = value[${JSON.stringify(key)}];`),
+    ...keys.map((key, i) => `const k${i} = value[${JSON.stringify(key)}]; export { k${i} as ${JSON.stringify(key)} };`),
     "",
   ].join("\n");
   return { code, map: emptyMap(path), exports: ["default", ...keys], stars: [], imports: [] };

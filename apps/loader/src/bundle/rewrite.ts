@@ -215,12 +215,21 @@ function replaceImports(
   return text;
 }
 
+/**
+ * A hashbang (`#!…`, which esbuild keeps) is only valid as the module's first characters, where
+ * the edits below put their text: it becomes a comment of the same length, so nothing moves.
+ */
+function hashbangAsComment(s: MagicString, code: string): void {
+  if (code.startsWith("#!")) s.overwrite(0, 2, "//");
+}
+
 export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rewritten {
   const { code, fileName, source } = input;
   const replaced = new Set<Node>();
   if (options.meter && !options.wrapScript && options.exportDefaultAt === undefined && "map" in source) {
     // Insertions only (the common case for a bundle): shift esbuild's map instead of composing.
     const s = new MagicString(code);
+    hashbangAsComment(s, code);
     const program = input.program ?? parseModule(code);
     const inserted: Insertion[] = [];
     const imports = replaceImports(s, program, code, options.replaceImport, replaced);
@@ -234,6 +243,7 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
   const s = new MagicString(code);
   if (options.wrapScript || options.meter || options.exportDefaultAt !== undefined || options.replaceImport) {
     const program = input.program ?? parseModule(code);
+    hashbangAsComment(s, code);
     if (options.exportDefaultAt !== undefined) s.appendLeft(options.exportDefaultAt, "export default ");
     const imports = replaceImports(s, program, code, options.replaceImport, replaced);
     // Metering first: it only inserts, so the script wrapper's removals stay valid.

@@ -42,6 +42,22 @@ export default (): unknown => [Color.Green, first([7, 8]), config.retries, new G
     expect(res.result).toBe("js entry");
   });
 
+  // The fuel counter's declaration goes first in each module, which a hashbang must stay ahead of.
+  it.each([
+    ["plain JavaScript (no bundler)", { "index.js": "#!/usr/bin/env node\nexport default () => 'js';" }, "js"],
+    [
+      "TypeScript files (one module each)",
+      {
+        "index.ts": "#!/usr/bin/env node\nimport { v } from './v.ts';\nexport default (): string => v;",
+        "v.ts": "#!/usr/bin/env node\nexport const v: string = 'ts';",
+      },
+      "ts",
+    ],
+    ["TSX (esbuild)", { "index.tsx": "#!/usr/bin/env node\nexport default (): string => 'tsx';" }, "tsx"],
+  ])("runs %s that starts with a hashbang", async (_what, files, result) => {
+    expect(expectOk(await execute({ files })).result).toBe(result);
+  });
+
   it("runs JSX with a local factory", async () => {
     const res = expectOk(
       await execute({

@@ -1,14 +1,16 @@
 /**
- * Two projects, one run (`npm test`, or `npx vitest run --project workerd|node`):
- * - `workerd`: every `*.test.ts`, inside the Workers runtime (@cloudflare/vitest-plugin), one fresh
- *   runtime per file: unit tests beside their modules, whole-request tests in apps/loader/test/e2e.
+ * Three projects, one run (`npm test`, or `npx vitest run --project workerd|e2e|node`):
+ * - `workerd`: the unit tests beside their modules (the `src` folders of apps and packages),
+ *   inside the Workers runtime (@cloudflare/vitest-plugin), all in one runtime.
+ * - `e2e`: the whole-request tests in apps/loader/test/e2e, in the Workers runtime too, one fresh
+ *   runtime per file.
  * - `node`: every `*.node.test.ts`, in Node, against the loader served as `npm run dev` serves it.
  * The servers they reach are started once per run by the global setups in test-support/.
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { OwnServersLast } from "./test-support/sequencer.ts";
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
@@ -22,6 +24,61 @@ const esbuildWasm = createRequire(new URL("./apps/loader/package.json", import.m
 /** DWL_TEST_VERBOSE=1 shows what passing tests print and workerd's own diagnostics. */
 const verbose = process.env.DWL_TEST_VERBOSE === "1";
 
+/** A project run inside the Workers runtime, with the loader as its main module. */
+function workerdProject(options: {
+  name: string;
+  isolate: boolean;
+  include: string[];
+  groupOrder: number;
+}): TestProjectInlineConfiguration {
+  return {
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        // workerd's --verbose: a line and a stack for every exception a test provokes on purpose.
+        verbose,
+        miniflare: {
+          dataBlobBindings: { TEST_ESBUILD_WASM: esbuildWasm },
+          bindings: {
+            DWL_MODE: "local",
+            DWL_API_KEYS: JSON.stringify(testApiKeys),
+            // Test configuration only: lets egress reach the loopback upstream.
+            DWL_EGRESS_ALLOW_LOOPBACK: "true",
+            DWL_TEST_UPSTREAM: inject<string>("upstream"),
+            // Effect notices go to the echo upstream (supervision.test.ts); only requests
+            // carrying a supervisor token send any, and no other test sends one.
+            DWL_SUPERVISOR_URL: `${inject<string>("upstream")}/supervisor`,
+            DWL_NPM_REGISTRY: inject<string>("npmRegistry"),
+          },
+        },
+      })),
+    ],
+    resolve: {
+      alias: [
+        {
+          find: /^esbuild-wasm\/esbuild\.wasm$/,
+          replacement: new URL("./test-support/esbuild-wasm.ts", import.meta.url).pathname,
+        },
+      ],
+    },
+    test: {
+      name: options.name,
+      isolate: options.isolate,
+      // One file at a time, after the node files, and one workerd project after the other: CPU
+      // limits are also measured by the clock, and two runtimes computing at once on 2 cores
+      // failed runs with cpu_limit (64 ms by the clock for 50 ms of CPU) and timing assertions.
+      maxWorkers: 1,
+      sequence: { groupOrder: options.groupOrder },
+      // A file's first request imports the loader into its fresh runtime (a few seconds on a
+      // busy machine), in a test or in a beforeAll that warms up.
+      testTimeout: 30_000,
+      hookTimeout: 60_000,
+      include: options.include,
+      exclude: ["**/*.node.test.ts", "**/node_modules/**"],
+    },
+  };
+}
+
 export default defineConfig({
   test: {
     // A passing test's console output (the loader's execution log lines, the errors a test
@@ -33,56 +90,25 @@ export default defineConfig({
     sequence: { sequencer: OwnServersLast },
     // Stopping a runtime can take longer than vitest's 10 s default on a busy machine.
     teardownTimeout: 60_000,
+    // The loopback servers both workerd projects reach; here, once, rather than once per project.
+    globalSetup: ["test-support/global-setup.workerd.ts"],
     projects: [
-      {
-        plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: "./wrangler.toml" },
-            // workerd's --verbose: a line and a stack for every exception a test provokes on purpose.
-            verbose,
-            miniflare: {
-              dataBlobBindings: { TEST_ESBUILD_WASM: esbuildWasm },
-              bindings: {
-                DWL_MODE: "local",
-                DWL_API_KEYS: JSON.stringify(testApiKeys),
-                // Test configuration only: lets egress reach the loopback upstream.
-                DWL_EGRESS_ALLOW_LOOPBACK: "true",
-                DWL_TEST_UPSTREAM: inject<string>("upstream"),
-                // Effect notices go to the echo upstream (supervision.test.ts); only requests
-                // carrying a supervisor token send any, and no other test sends one.
-                DWL_SUPERVISOR_URL: `${inject<string>("upstream")}/supervisor`,
-                DWL_NPM_REGISTRY: inject<string>("npmRegistry"),
-              },
-            },
-          })),
-        ],
-        resolve: {
-          alias: [
-            {
-              find: /^esbuild-wasm\/esbuild\.wasm$/,
-              replacement: new URL("./test-support/esbuild-wasm.ts", import.meta.url).pathname,
-            },
-          ],
-        },
-        test: {
-          name: "workerd",
-          // One fresh runtime per file: storage, the tenants' admission counters and the warm
-          // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
-          isolate: true,
-          // One file at a time, after the node files: CPU limits are also measured by the clock,
-          // and two runtimes computing at once on 2 cores failed runs with cpu_limit (64 ms by the
-          // clock for 50 ms of CPU) and timing assertions.
-          maxWorkers: 1,
-          sequence: { groupOrder: 1 },
-          globalSetup: ["test-support/global-setup.workerd.ts"],
-          // A file's first request imports the loader into its fresh runtime (a few seconds on a
-          // busy machine), in a test or in a beforeAll that warms up.
-          testTimeout: 30_000,
-          hookTimeout: 60_000,
-          include: ["apps/**/*.test.ts", "packages/**/*.test.ts"],
-          exclude: ["**/*.node.test.ts", "**/node_modules/**"],
-        },
-      },
+      workerdProject({
+        name: "workerd",
+        // One runtime for every file: these test modules and functions, not a runtime's state, and
+        // a fresh runtime costs each file seconds (starting workerd, importing the loader).
+        isolate: false,
+        include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts"],
+        groupOrder: 1,
+      }),
+      workerdProject({
+        name: "e2e",
+        // One fresh runtime per file: storage, the tenants' admission counters and the warm
+        // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
+        isolate: true,
+        include: ["apps/loader/test/e2e/**/*.test.ts"],
+        groupOrder: 2,
+      }),
       {
         test: {
           name: "node",

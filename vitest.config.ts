@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
 import { OwnServersLast } from "./test-support/sequencer.ts";
@@ -16,9 +17,9 @@ import { OwnServersLast } from "./test-support/sequencer.ts";
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
 
-/** esbuild's wasm, given to the test runtime as bytes (test-support/esbuild-wasm.ts says why). */
-const esbuildWasm = createRequire(new URL("./apps/loader/package.json", import.meta.url)).resolve(
-  "esbuild-wasm/esbuild.wasm",
+/** The folder of esbuild's wasm, which the test runtime reads (test-support/esbuild-wasm.ts says why). */
+const esbuildWasmDir = dirname(
+  createRequire(new URL("./apps/loader/package.json", import.meta.url)).resolve("esbuild-wasm/esbuild.wasm"),
 );
 
 /** DWL_TEST_VERBOSE=1 shows what passing tests print and workerd's own diagnostics. */
@@ -38,7 +39,7 @@ function workerdProject(options: {
         // workerd's --verbose: a line and a stack for every exception a test provokes on purpose.
         verbose,
         miniflare: {
-          dataBlobBindings: { TEST_ESBUILD_WASM: esbuildWasm },
+          serviceBindings: { TEST_ESBUILD_WASM_DIR: { disk: { path: esbuildWasmDir } } },
           bindings: {
             DWL_MODE: "local",
             DWL_API_KEYS: JSON.stringify(testApiKeys),

@@ -2,21 +2,25 @@
  * Stands in for `esbuild-wasm/esbuild.wasm` in the workerd test runtime (vitest.config.ts
  * `resolve.alias`). Imported as a module there, the 14 MB wasm would reach workerd through the
  * vitest plugin's module fallback service, which encodes it as a JSON array of numbers: ~8 s per
- * test file before its first test, on a busy 2-core machine. Here the bytes arrive as a data
- * binding (part of the runtime's configuration, binary) and are compiled with the runtime's
- * UnsafeEval binding, which the plugin gives its runner: ~0.5 s, and only in a file that imports
- * the bundler. The product is untouched: deployed and under `wrangler dev`, the wasm is a
+ * test file before its first test, on a busy 2-core machine. Given as a data binding, the bytes
+ * were part of the runtime's configuration: ~1 s more to start each runtime, used or not. Here
+ * they are read from esbuild-wasm's folder through a workerd disk service when the loader is
+ * imported, and compiled with the runtime's UnsafeEval binding, which the plugin gives its
+ * runner: ~0.5 s. The product is untouched: deployed and under `wrangler dev`, the wasm is a
  * CompiledWasm module (wrangler.toml).
  */
 import { env } from "cloudflare:workers";
 
 interface TestRuntimeEnv {
-  /** The bytes of esbuild.wasm (vitest.config.ts `dataBlobBindings`). */
-  TEST_ESBUILD_WASM: ArrayBuffer;
+  /** esbuild-wasm's package folder, served read-only (vitest.config.ts `serviceBindings`). */
+  TEST_ESBUILD_WASM_DIR: Fetcher;
   /** workerd's UnsafeEval, bound by @cloudflare/vitest-plugin for its own module runner. */
   __VITEST_POOL_WORKERS_UNSAFE_EVAL: { newWasmModule(bytes: ArrayBuffer): WebAssembly.Module };
 }
 
 const testEnv = env as unknown as TestRuntimeEnv;
 
-export default testEnv.__VITEST_POOL_WORKERS_UNSAFE_EVAL.newWasmModule(testEnv.TEST_ESBUILD_WASM);
+const response = await testEnv.TEST_ESBUILD_WASM_DIR.fetch("http://esbuild-wasm/esbuild.wasm");
+if (!response.ok) throw new Error(`esbuild.wasm could not be read for the test runtime: HTTP ${response.status}`);
+
+export default testEnv.__VITEST_POOL_WORKERS_UNSAFE_EVAL.newWasmModule(await response.arrayBuffer());

@@ -8,9 +8,13 @@ import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import buildPlayground from "../apps/playground/build.mjs";
 import { spawnDevServer } from "./dev-server.ts";
 
 export default async function setup(project: TestProject): Promise<() => void> {
+  // The Worker imports the playground's bundle: it must reflect the current sources before
+  // wrangler starts (playground.node.test.ts drives it). Skipped in a few ms when up to date.
+  await buildPlayground();
   const server = await spawnDevServer();
   // A failed start is reported by the files that ask for the server (with its output).
   server.healthy.catch(() => {});

@@ -13,8 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import buildPlayground from "../../playground/build.mjs";
-import { type DevServer, startDevServer } from "../../../test-support/dev-server.ts";
+import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 
 const CHROMIUM = process.env.DWL_CHROMIUM ?? "/usr/bin/chromium";
 const ARGS = [
@@ -61,7 +60,7 @@ async function ensureChromium(): Promise<string | null> {
   return existsSync(CHROMIUM) ? null : `apt-get install chromium failed (exit ${result.code}):\n${result.output}`;
 }
 
-let server: DevServer;
+let server: DevServerClient;
 let context: BrowserContext;
 let page: Page;
 let profile: string;
@@ -69,10 +68,8 @@ let skipReason: string | null = null;
 const problems: string[] = [];
 
 beforeAll(async () => {
-  // The Worker imports the bundle: make sure it reflects the current sources before wrangler starts.
-  await buildPlayground();
-  const [reason, started] = await Promise.all([ensureChromium(), startDevServer()]);
-  server = started;
+  const [reason, shared] = await Promise.all([ensureChromium(), sharedDevServer()]);
+  server = shared;
   skipReason = reason;
   if (reason) {
     console.warn(`playground test skipped: ${reason}`);
@@ -97,7 +94,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close();
   if (profile) rmSync(profile, { recursive: true, force: true });
-  server?.stop();
 });
 
 /** Viewport widths the layout must hold at: a phone, a small tablet, a wide screen. */

@@ -1,9 +1,10 @@
 /**
- * Three projects, one run (`npm test`, or `npx vitest run --project workerd|e2e|node`):
- * - `workerd`: the unit tests beside their modules (the `src` folders of apps and packages),
- *   inside the Workers runtime (@cloudflare/vitest-plugin), all in one runtime.
- * - `e2e`: the whole-request tests in apps/loader/test/e2e, in the Workers runtime too, one fresh
- *   runtime per file.
+ * Three projects, one run (`npm test`, or `npx vitest run --project workerd|workerd-fresh|node`):
+ * - `workerd`: inside the Workers runtime (@cloudflare/vitest-plugin), all files in one runtime:
+ *   the unit tests beside their modules, and the whole-request tests that need no runtime of
+ *   their own (`sharedRuntimeE2e`).
+ * - `workerd-fresh`: the other whole-request tests in apps/loader/test/e2e, in the Workers
+ *   runtime too, one fresh runtime per file.
  * - `node`: every `*.node.test.ts`, in Node, against the loader served as `npm run dev` serves it.
  * The servers they reach are started once per run by the global setups in test-support/.
  */
@@ -25,11 +26,21 @@ const esbuildWasmDir = dirname(
 /** DWL_TEST_VERBOSE=1 shows what passing tests print and workerd's own diagnostics. */
 const verbose = process.env.DWL_TEST_VERBOSE === "1";
 
+/**
+ * Whole-request tests that only send requests and check the answers: they list no storage,
+ * count no admissions, warm isolates, cache hits or log lines, and patch no binding. They share
+ * the `workerd` project's runtime rather than pay seconds each for a fresh one.
+ */
+const sharedRuntimeE2e = ["errors", "requests", "results", "shapes", "typescript"].map(
+  (name) => `apps/loader/test/e2e/${name}.test.ts`,
+);
+
 /** A project run inside the Workers runtime, with the loader as its main module. */
 function workerdProject(options: {
   name: string;
   isolate: boolean;
   include: string[];
+  exclude?: string[];
   groupOrder: number;
 }): TestProjectInlineConfiguration {
   return {
@@ -75,7 +86,7 @@ function workerdProject(options: {
       testTimeout: 30_000,
       hookTimeout: 60_000,
       include: options.include,
-      exclude: ["**/*.node.test.ts", "**/node_modules/**"],
+      exclude: ["**/*.node.test.ts", "**/node_modules/**", ...(options.exclude ?? [])],
     },
   };
 }
@@ -99,15 +110,16 @@ export default defineConfig({
         // One runtime for every file: these test modules and functions, not a runtime's state, and
         // a fresh runtime costs each file seconds (starting workerd, importing the loader).
         isolate: false,
-        include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts"],
+        include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", ...sharedRuntimeE2e],
         groupOrder: 1,
       }),
       workerdProject({
-        name: "e2e",
+        name: "workerd-fresh",
         // One fresh runtime per file: storage, the tenants' admission counters and the warm
         // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
         isolate: true,
         include: ["apps/loader/test/e2e/**/*.test.ts"],
+        exclude: sharedRuntimeE2e,
         groupOrder: 2,
       }),
       {

@@ -31,7 +31,7 @@ const verbose = process.env.DWL_TEST_VERBOSE === "1";
  * count no admissions, warm isolates, cache hits or log lines, and patch no binding. They share
  * the `workerd` project's runtime rather than pay seconds each for a fresh one.
  */
-const sharedRuntimeE2e = ["errors", "requests", "results", "shapes", "typescript"].map(
+const sharedRuntimeE2e = ["errors", "logs", "mcp", "requests", "results", "shapes", "typescript"].map(
   (name) => `apps/loader/test/e2e/${name}.test.ts`,
 );
 

@@ -107,8 +107,8 @@ export default defineConfig({
     projects: [
       workerdProject({
         name: "workerd",
-        // One runtime for every file: these test modules and functions, not a runtime's state, and
-        // a fresh runtime costs each file seconds (starting workerd, importing the loader).
+        // One runtime for every file: these test modules, functions and answers, not a runtime's
+        // state, and a fresh runtime costs each file seconds (starting workerd, importing the loader).
         isolate: false,
         include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", ...sharedRuntimeE2e],
         groupOrder: 1,

@@ -75,10 +75,10 @@ describe("npm caches through /execute", () => {
     ]);
     expect(hit.result).toMatchObject({ status: 200, body: '{"greeting":"from storage"}' });
 
-    // Figures for the record (run this file alone for quiet ones); only the hit is asserted,
-    // since the other three are dominated by bundling and vary with load.
+    // Figures for the record (run this file alone for quiet ones; `npm run bench` measures them).
+    // Only the cache flags above are asserted: a new program whose packages are built already
+    // takes about a millisecond to link (bundle/modules.ts), as long as a hit by workerd's clock.
     const figures = { cold: cold.timing, warmMemory: warm.timing, warmKvR2: storage.timing, bundleHit: hit.timing };
     console.log(`hono timings (ms): ${JSON.stringify(figures)}`);
-    expect(hit.timing.bundleMs).toBeLessThan(warm.timing.bundleMs / 10);
   });
 });

@@ -12,7 +12,7 @@ import { env } from "cloudflare:workers";
 import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
-import { asDefaultExportedFunction } from "./entry-shape.ts";
+import { asDefaultExportedFunction, loneFunction } from "./entry-shape.ts";
 import { BUNDLE_OUTPUT, getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
@@ -24,7 +24,7 @@ import {
   externalImport,
   joinVendor,
   onlyExternalImports,
-  VendorCache,
+  vendorCache,
   vendorEntry,
   vendorKey,
   wrapVendor,
@@ -117,17 +117,11 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
       if (specifiers.some((sp) => (sp.exported.name ?? sp.exported.value) === "default")) hasDefault = true;
     }
   }
-  const [only] = program.body;
-  const lone =
-    program.body.length === 1 &&
-    only !== undefined &&
-    (only.type === "FunctionDeclaration" ||
-      (only.type === "ExpressionStatement" &&
-        FUNCTION_EXPRESSIONS.has((only as Node & { expression: Node }).expression.type)));
+  const lone = loneFunction(program.body);
   const shape: ProgramShape = hasDefault || lone ? "module" : "script";
   const rewritten = rewriteBundle(
     { code: source, fileName: USER_MODULE, source: { name: entry }, program },
-    { wrapScript: shape === "script", meter, ...(lone ? { exportDefaultAt: only.start } : {}) },
+    { wrapScript: shape === "script", meter, ...(lone ? { exportDefaultAt: lone.start } : {}) },
   );
   return { code: rewritten.code, map: rewritten.map, shape };
 }
@@ -147,8 +141,6 @@ export function bundleChars(bundle: Bundle): { code: number; maps: number } {
 
 /** `import(` with any spacing (over-matching, e.g. in a string, only costs the direct path). */
 const DYNAMIC_IMPORT = /\bimport\s*\(/;
-
-const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 
 /** esbuild's options for every program bundle; the entry and the files come from the plugin. */
 export const BUILD_OPTIONS = {
@@ -242,7 +234,7 @@ async function build(esbuild: Esbuild, handlers: VirtualFileHandlers): Promise<B
 }
 
 /** Pre-built packages' modules (bundle/vendor.ts), shared by every program of this loader isolate. */
-const vendors = new VendorCache();
+const vendors = vendorCache();
 
 /**
  * Builds the program's own files with its packages left external, and puts the packages'

@@ -4,12 +4,23 @@
  * write) and turns it into a module whose default export is that function. Parsed, not guessed:
  * an IIFE such as `(async () => {…})()` stays a script.
  */
-import { parse } from "acorn";
+import { parse, type Node } from "acorn";
 import { getEsbuild, type Loader } from "./esbuild.ts";
 
 /** Cheap pre-check so ordinary modules never pay for the parse. */
 const MAY_BE_FUNCTION = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:async\b|function\b|\()/;
 const FUNCTION_NODES = new Set(["ArrowFunctionExpression", "FunctionExpression", "FunctionDeclaration"]);
+
+/**
+ * The program's only statement when it is a function (a declaration, or an arrow or function
+ * expression standing alone): an entry of that shape is the program's default export.
+ */
+export function loneFunction(body: Node[]): Node | undefined {
+  const [only] = body;
+  if (body.length !== 1 || !only) return undefined;
+  const node = only.type === "ExpressionStatement" ? (only as Node & { expression: Node }).expression : only;
+  return FUNCTION_NODES.has(node.type) ? only : undefined;
+}
 
 /**
  * Returns the source rewritten as `export default (<fn>);` when it is exactly one function

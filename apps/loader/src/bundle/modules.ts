@@ -27,6 +27,7 @@ import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { nodeBuiltin } from "../npm/node-builtins.ts";
+import { loneFunction } from "./entry-shape.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import type { PackageModules } from "./package-modules.ts";
 import { findFile, joinPath, SOCKETS_SPECIFIER, type SourceFiles } from "./virtual-files.ts";
@@ -151,7 +152,7 @@ export async function linkModules(
   // The runtime resolves a specifier as a URL against the importer's module name (a bare one
   // too, as if it were relative); where that is not the target's own name (no extension, `.js`
   // for `.ts`, a folder's index, a package), a module of that name re-exports the target.
-  const aliases = new Map<string, string>();
+  const aliases = new Map<string, { target: string; exports: string[] }>();
   for (const [path, file] of byPath) {
     for (const { spec, names } of file.imports) {
       // Every named import and re-export must find its name, as esbuild checks when it links; a
@@ -160,18 +161,17 @@ export async function linkModules(
       const available = exportsOf(path, spec);
       if (names.some((name) => name !== "*" && (available.get(name) ?? AMBIGUOUS) === AMBIGUOUS)) return undefined;
       const alias = urlPath(path, spec);
-      const target = isRelative(spec) ? USER_FOLDER + resolve(files, path, spec)! : packages?.entries[spec]?.module;
+      const resolved = isRelative(spec) ? resolve(files, path, spec)! : undefined;
+      const target = resolved !== undefined ? USER_FOLDER + resolved : packages?.entries[spec]?.module;
       if (alias === undefined || target === undefined) return undefined;
       if (alias === target) continue;
-      if ((aliases.get(alias) ?? target) !== target || Object.hasOwn(modules, alias)) return undefined;
-      aliases.set(alias, target);
+      if ((aliases.get(alias)?.target ?? target) !== target || Object.hasOwn(modules, alias)) return undefined;
+      const exports = resolved !== undefined ? byPath.get(resolved)!.exports : packages!.entries[spec]!.exports;
+      aliases.set(alias, { target, exports });
     }
   }
-  for (const [alias, target] of aliases) {
-    const names = isUserModule(target)
-      ? byPath.get(target.slice(USER_FOLDER.length))!.exports
-      : exportNames(packages, target);
-    modules[alias] = { code: reexport(relativeSpecifier(alias, target), names), map: emptyMap(target) };
+  for (const [alias, { target, exports }] of aliases) {
+    modules[alias] = { code: reexport(relativeSpecifier(alias, target), exports), map: emptyMap(target) };
   }
   if (bytes > MAX_BUNDLE_BYTES) return undefined;
   const entryFile = byPath.get(entry)!;
@@ -184,12 +184,6 @@ export async function linkModules(
 
 /** Where a name exported through two `export *` from different modules comes from: nowhere. */
 const AMBIGUOUS = "";
-
-const isUserModule = (name: string) => name.startsWith(USER_FOLDER);
-
-function exportNames(packages: PackageModules | undefined, module: string): string[] {
-  return Object.values(packages?.entries ?? {}).find((entry) => entry.module === module)?.exports ?? [];
-}
 
 /** The child module the runtime looks for when `importer` imports `spec`; undefined when that is no plain name. */
 function urlPath(importer: string, spec: string): string | undefined {
@@ -271,8 +265,8 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
   let exportDefaultAt: number | undefined;
   let wrapScript = false;
   if (isEntry && !linking.exports.includes("default")) {
-    const [only] = program.body;
-    if (program.body.length === 1 && only && isFunction(only)) exportDefaultAt = only.start;
+    const lone = loneFunction(program.body);
+    if (lone) exportDefaultAt = lone.start;
     else if (linking.imports.length > 0) return undefined;
     else wrapScript = true;
     // The wrapper takes a script's named exports into its function body.
@@ -366,16 +360,6 @@ function hasEnumStringGuess(program: Program): boolean {
     },
   });
   return found;
-}
-
-const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
-
-function isFunction(node: Node): boolean {
-  return (
-    node.type === "FunctionDeclaration" ||
-    (node.type === "ExpressionStatement" &&
-      FUNCTION_EXPRESSIONS.has((node as Node & { expression: Node }).expression.type))
-  );
 }
 
 type ModuleSource = { value: string } | null | undefined;

@@ -25,6 +25,7 @@ import type { InstalledPackages } from "../npm/install.ts";
 import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, type Program } from "./rewrite.ts";
 import { VENDOR_PREFIX } from "./virtual-files.ts";
 import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
+import { MemoryCache } from "../memory-cache.ts";
 
 /** A pre-built packages' module, ready to be put in front of a program's own bundle. */
 export interface Vendor {
@@ -257,36 +258,12 @@ export function joinVendor(
   return { code, map: JSON.stringify({ version: 3, file: fileName, sources, names, mappings }) };
 }
 
-/** Pre-built packages' modules by `vendorKey`, bounded by bytes; concurrent builds of one key share it. */
-export class VendorCache {
-  private readonly entries = new Map<string, { vendor: Promise<Vendor | undefined>; bytes: number }>();
-  private bytes = 0;
-
-  constructor(private readonly maxBytes = MAX_VENDOR_CACHE_BYTES) {}
-
-  async get(key: string, build: () => Promise<Vendor | undefined>): Promise<Vendor | undefined> {
-    const hit = this.entries.get(key);
-    if (hit) {
-      this.entries.delete(key);
-      this.entries.set(key, hit);
-      return hit.vendor;
-    }
-    const entry = { vendor: build(), bytes: 0 };
-    this.entries.set(key, entry);
-    try {
-      const vendor = await entry.vendor;
-      entry.bytes = vendor ? (vendor.code.length + vendor.mappings.length) * 2 : 1;
-      this.bytes += entry.bytes;
-      for (const [k, e] of this.entries) {
-        if (this.bytes <= this.maxBytes) break;
-        if (e.bytes === 0) continue;
-        this.entries.delete(k);
-        this.bytes -= e.bytes;
-      }
-      return vendor;
-    } catch (err) {
-      this.entries.delete(key);
-      throw err;
-    }
-  }
+/**
+ * Pre-built packages' modules by `vendorKey`, bounded by bytes; concurrent builds of one key share
+ * one, and undefined (a package set only one whole bundle serves) is kept too.
+ */
+export function vendorCache(): MemoryCache<Vendor | undefined> {
+  return new MemoryCache(MAX_VENDOR_CACHE_BYTES, (vendor) =>
+    vendor ? (vendor.code.length + vendor.mappings.length) * 2 : 1,
+  );
 }

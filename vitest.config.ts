@@ -1,19 +1,24 @@
 /**
- * Three projects, one run (`npm test`, or `npx vitest run --project workerd|workerd-fresh|node`):
+ * Four projects (`npx vitest run --project <name>`; `npx vitest run` runs them one after the other):
  * - `workerd`: inside the Workers runtime (@cloudflare/vitest-plugin), all files in one runtime:
  *   the unit tests beside their modules, and the whole-request tests that need no runtime of
  *   their own (`sharedRuntimeE2e`).
  * - `workerd-fresh`: the other whole-request tests in apps/loader/test/e2e, in the Workers
  *   runtime too, one fresh runtime per file.
- * - `node`: every `*.node.test.ts`, in Node, against the loader served as `npm run dev` serves it.
- * The servers they reach are started once per run by the global setups in test-support/.
+ * - `node`: the `*.node.test.ts` files that share one loader served as `npm run dev` serves it.
+ * - `node-own-server`: the `*.node.test.ts` files that start a loader of their own
+ *   (dev-server.ts `startDevServer`), one at a time.
+ * `npm test` runs the two workerd projects, `node` and `node-own-server` as three vitest
+ * processes at once (package.json `check`): most of their time is spent waiting on runtimes and
+ * child processes, and one after the other they took five minutes on 2 cores.
+ * The servers they reach are started once per process by the global setups in test-support/.
  */
 import { createHash } from "node:crypto";
+import { globSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
-import { OwnServersLast } from "./test-support/sequencer.ts";
 
 /** A second tenant for isolation tests (apps/loader/test/helpers.ts OTHER_TENANT_KEY). */
 const testApiKeys = { [createHash("sha256").update("dwl_test_other_tenant").digest("hex")]: "other" };
@@ -33,6 +38,15 @@ const verbose = process.env.DWL_TEST_VERBOSE === "1";
  */
 const sharedRuntimeE2e = ["errors", "logs", "mcp", "requests", "results", "shapes", "typescript"].map(
   (name) => `apps/loader/test/e2e/${name}.test.ts`,
+);
+
+/**
+ * The node files that start a loader of their own: they crash, recycle or flood its runtime and
+ * time what follows, so they run one at a time, beside the shared-server files rather than
+ * among them.
+ */
+const ownServerFiles = globSync("**/*.node.test.ts", { exclude: (name) => name === "node_modules" }).filter((file) =>
+  /\bstartDevServer\(/.test(readFileSync(file, "utf8")),
 );
 
 /** A project run inside the Workers runtime, with the loader as its main module. */
@@ -76,9 +90,9 @@ function workerdProject(options: {
     test: {
       name: options.name,
       isolate: options.isolate,
-      // One file at a time, after the node files, and one workerd project after the other: CPU
-      // limits are also measured by the clock, and two runtimes computing at once on 2 cores
-      // failed runs with cpu_limit (64 ms by the clock for 50 ms of CPU) and timing assertions.
+      // One file at a time, and one workerd project after the other: CPU limits are also
+      // measured by the clock, and two of these runtimes computing at once on 2 cores failed
+      // runs with cpu_limit (64 ms by the clock for 50 ms of CPU) and timing assertions.
       maxWorkers: 1,
       sequence: { groupOrder: options.groupOrder },
       // A file's first request imports the loader into its fresh runtime (a few seconds on a
@@ -99,11 +113,11 @@ export default defineConfig({
     // Two node files at a time, even on 2 cores: most of their time is spent waiting on child
     // processes and the dev server, not computing.
     maxWorkers: 2,
-    sequence: { sequencer: OwnServersLast },
     // Stopping a runtime can take longer than vitest's 10 s default on a busy machine.
     teardownTimeout: 60_000,
-    // The loopback servers both workerd projects reach; here, once, rather than once per project.
-    globalSetup: ["test-support/global-setup.workerd.ts"],
+    // What every project needs (the loader's generated modules, the loopback servers it reaches):
+    // once per process rather than once per project.
+    globalSetup: ["test-support/global-setup.ts"],
     projects: [
       workerdProject({
         name: "workerd",
@@ -111,7 +125,7 @@ export default defineConfig({
         // state, and a fresh runtime costs each file seconds (starting workerd, importing the loader).
         isolate: false,
         include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", ...sharedRuntimeE2e],
-        groupOrder: 1,
+        groupOrder: 2,
       }),
       workerdProject({
         name: "workerd-fresh",
@@ -120,18 +134,26 @@ export default defineConfig({
         isolate: true,
         include: ["apps/loader/test/e2e/**/*.test.ts"],
         exclude: sharedRuntimeE2e,
-        groupOrder: 2,
+        groupOrder: 3,
       }),
       {
         test: {
           name: "node",
           globalSetup: ["test-support/global-setup.node.ts"],
           include: ["**/*.node.test.ts"],
-          exclude: ["**/node_modules/**"],
+          exclude: ["**/node_modules/**", ...ownServerFiles],
           testTimeout: 120_000,
-          // A file with a dev server of its own may first wait for another's turn (the longest,
-          // supervisor.node.test.ts, takes about a minute).
-          hookTimeout: 600_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: "node-own-server",
+          include: ownServerFiles,
+          maxWorkers: 1,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -4,11 +4,12 @@
  *
  * Most files share one server with the default settings: `sharedDevServer()`, started once per
  * run by global-setup.node.ts. A file that needs other settings, or that crashes, recycles or
- * floods its runtime, starts its own with `startDevServer(env, args)`, one such file at a time. A
+ * floods its runtime, starts its own with `startDevServer(env, args)` (the `node-own-server`
+ * project, one file at a time). A
  * server's output goes to a file, never to the test log; it is shown when the server fails to start.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,9 +17,8 @@ import { inject } from "vitest";
 
 declare module "vitest" {
   interface ProvidedContext {
-    /** The shared dev server of the `node` project (global-setup.node.ts), and the lock that
-     * lets one file at a time run a server of its own. */
-    devServer: { base: string; log: string; ownServerLock: string };
+    /** The shared dev server of the `node` project (global-setup.node.ts). */
+    devServer: { base: string; log: string };
   }
 }
 
@@ -121,59 +121,15 @@ export async function spawnDevServer(
   return { ...client(base), log, output, stop, healthy };
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Waits until no other file runs a dev server of its own, then holds the turn until `release`.
- * Why: these files crash, recycle or flood their runtime and time what follows; two of them at
- * once on 2 cores make each other's deadlines. A turn left by a process that died is taken over.
+ * Starts a dev server of this file's own and waits until it answers. Only files of the
+ * `node-own-server` project call it (vitest.config.ts): they run one at a time, because they
+ * crash, recycle or flood their runtime and time what follows.
  */
-async function ownServerTurn(): Promise<() => void> {
-  const { ownServerLock } = inject("devServer");
-  const owner = join(ownServerLock, "pid");
-  for (;;) {
-    try {
-      mkdirSync(ownServerLock);
-      writeFileSync(owner, String(process.pid));
-      return () => rmSync(ownServerLock, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    let pid = Number.NaN;
-    try {
-      pid = Number(readFileSync(owner, "utf8"));
-    } catch {
-      // being created or removed
-    }
-    if (Number.isInteger(pid) && !isRunning(pid)) rmSync(ownServerLock, { recursive: true, force: true });
-    else await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Starts a dev server of this file's own, once no other file runs one, and waits until it answers. */
 export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
-  const release = await ownServerTurn();
-  try {
-    const { healthy, ...server } = await spawnDevServer(env, args);
-    await healthy;
-    return {
-      ...server,
-      stop: () => {
-        server.stop();
-        release();
-      },
-    };
-  } catch (err) {
-    release();
-    throw err;
-  }
+  const { healthy, ...server } = await spawnDevServer(env, args);
+  await healthy;
+  return server;
 }
 
 /** The dev server this run's `node` files share (default settings), once it answers. */

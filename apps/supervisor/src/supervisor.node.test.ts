@@ -11,9 +11,11 @@ import { startDevServer, type DevServer } from "../../../test-support/dev-server
 let server: DevServer;
 
 beforeAll(async () => {
-  // The watchdog stays above the few seconds a heap bomb needs to reach V8's limit on a loaded
-  // machine (it then aborts by itself, with a heap message: memory_limit).
-  server = await startDevServer({ DWL_WATCHDOG_MS: "6000", DWL_MAX_RSS_MB: "1024" });
+  // The watchdog stays well above the seconds a bomb needs to reach V8's heap limit on a loaded
+  // machine (it then aborts by itself, with a heap message: memory_limit). Map growth is the
+  // slowest, ~4 s of garbage collection near the limit at load 3; at 6 s it was taken for a hang
+  // at load 5.
+  server = await startDevServer({ DWL_WATCHDOG_MS: "9000", DWL_MAX_RSS_MB: "1024" });
 });
 afterAll(() => server?.stop());
 
@@ -74,9 +76,10 @@ describe("supervised runtime", () => {
     ));
 
   it("restarts a runtime frozen in native work and answers cpu_limit", () =>
-    // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
+    // A default sort compares numbers as strings: ~8 s of native work no fuel check can see, twice
+    // (the second on the array shuffled again), so that it outlasts the watchdog on a quiet machine.
     expectVerdict(
-      "export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); return a[0]; }",
+      "export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); for (let i = 0; i < a.length; i++) a[i] = (i * 7919) % 1e7; a.sort(); return a[0]; }",
       "cpu_limit",
     ));
 

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 import { rejection } from "./expect-rejection.node-test-util.ts";
-import { DwlClient } from "./index.ts";
+import { DwlClient, DwlRequestError } from "./index.ts";
 
 let server: DevServer;
 let dwl: DwlClient;
@@ -85,13 +85,28 @@ describe("429 from the loader's tenant admission", () => {
   const SLEEP = "export default (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms))";
   const MAX_CONCURRENT = 50; // apps/loader/src/limits.ts MAX_CONCURRENT_EXECUTIONS
 
-  /** Fills every concurrency slot of the tenant for `ms`, without retries. */
+  /**
+   * Fills every concurrency slot of the tenant for `ms` (from the last run's admission), and
+   * returns once a probe is refused: on a loaded machine the 50 requests take a second or more
+   * to be admitted. A run of the flood that meets the probe in a slot is retried, so all of them run.
+   */
   async function flood(ms: number): Promise<Promise<unknown>[]> {
-    const raw = new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 });
+    const patient = new DwlClient({ url: server.base, key: "dwl_local_dev" });
     const runs = Array.from({ length: MAX_CONCURRENT }, () =>
-      raw.execute({ code: SLEEP, input: ms }).catch((e: unknown) => e),
+      patient.execute({ code: SLEEP, input: ms }).catch((e: unknown) => e),
     );
-    await new Promise((r) => setTimeout(r, 700));
+    const probe = new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 });
+    const refused = async (): Promise<boolean> => {
+      const outcome = await probe.execute({ code: SLEEP, input: 0 }).catch((e: unknown) => e);
+      if (outcome instanceof DwlRequestError && outcome.type === "rate_limited") return true;
+      if (outcome instanceof Error) throw outcome;
+      return false;
+    };
+    const until = Date.now() + 15_000;
+    while (!(await refused())) {
+      if (Date.now() > until) throw new Error("the flood never filled the tenant's slots");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     return runs;
   }
 
@@ -107,7 +122,7 @@ describe("429 from the loader's tenant admission", () => {
         return response;
       },
     });
-    const busy = await flood(2_000);
+    const busy = await flood(3_000);
     const started = Date.now();
     expect(await counting.execute({ code: "export default () => 'admitted'" })).toMatchObject({
       ok: true,
@@ -117,12 +132,12 @@ describe("429 from the loader's tenant admission", () => {
     expect(statuses.at(-1)).toBe(200);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
     expect(await Promise.all(busy)).toEqual(
-      Array(MAX_CONCURRENT).fill(expect.objectContaining({ ok: true, result: 2_000 })),
+      Array(MAX_CONCURRENT).fill(expect.objectContaining({ ok: true, result: 3_000 })),
     );
   });
 
   it("with retries: 0, throws rate_limited carrying the server's Retry-After", async () => {
-    const busy = await flood(1_500);
+    const busy = await flood(3_000);
     const err = await rejection(
       new DwlClient({ url: server.base, key: "dwl_local_dev", retries: 0 }).execute({ code: "export default () => 1" }),
     );

@@ -1,6 +1,6 @@
 /**
- * vitest globalSetup of the root config, for the `workerd` and `workerd-fresh` projects (runs once
- * per run, in vitest's own process): builds the child harness the loader ships, and starts the two
+ * vitest globalSetup of the root config (runs once per run, in vitest's own process): builds the
+ * child harness and the playground the loader ships, and starts the two
  * loopback servers the loader's tests reach, providing their URLs (vitest.config.ts hands them to
  * the loader as vars):
  * - `upstream`: the echo server that stands in for the public internet (echo-server.ts);
@@ -11,6 +11,7 @@
 import { execFileSync } from "node:child_process";
 import type { TestProject } from "vitest/node";
 import { startRegistry } from "../apps/loader/test/npm-registry/server.mjs";
+import buildPlayground from "../apps/playground/build.mjs";
 import { startEchoServer } from "./echo-server.ts";
 
 declare module "vitest" {
@@ -48,6 +49,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const restoreStderr = showAll ? () => {} : hideRuntimeExceptionLines();
   // src/sandbox/harness.min.child.js; skipped in a few ms when its inputs have not changed.
   execFileSync(process.execPath, ["apps/loader/build-harness.mjs"], { cwd: root, stdio: "inherit" });
+  // The loader imports the playground's bundle too (playground.node.test.ts drives it).
+  await buildPlayground();
   const [upstream, registry] = await Promise.all([startEchoServer(), startRegistry()]);
   project.provide("upstream", upstream.url);
   project.provide("npmRegistry", registry.url);

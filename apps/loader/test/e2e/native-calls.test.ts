@@ -105,6 +105,23 @@ describe("native calls that take a run past cpuMs", () => {
   });
 });
 
+describe("the clock's allowance (harness/fuel.ts CLOCK_ALLOWANCE: twice cpuMs)", () => {
+  /** Native work (JSON.stringify, ~1 ms a call) until the clock has seen `ms`: few fuel checks. */
+  const nativeFor = (ms: number) =>
+    `export default () => { const items = new Array(1e4).fill({ a: [1, 2, 3], b: "xyz" }); const t = Date.now(); let n = 0; while (Date.now() - t < ${ms}) n += JSON.stringify(items).length; return n > 0; }${fresh()}`;
+
+  it("lets a run whose native work reads 1.5 times cpuMs by the clock end ok", async () => {
+    // What a busy machine does to a run well within its budget: the clock also counts the time
+    // its thread waited for a core.
+    expect(expectOk(await execute({ code: nativeFor(150), limits: { cpuMs: 100 } })).result).toBe(true);
+  });
+
+  it("ends a run whose native work reads 2.5 times cpuMs by the clock with cpu_limit", async () => {
+    const res = expectFailure(await execute({ code: nativeFor(250), limits: { cpuMs: 100, timeoutMs: 5_000 } }));
+    expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
+  });
+});
+
 describe("I/O-bound runs under a small cpuMs", () => {
   // Waits are not work: many round trips to KV, a tool, R2 and the network, with little
   // computation, stay ok however long the waits take on a busy machine. The clock still charges

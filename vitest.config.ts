@@ -95,10 +95,11 @@ function workerdProject(options: {
       // runs with cpu_limit (64 ms by the clock for 50 ms of CPU) and timing assertions.
       maxWorkers: 1,
       sequence: { groupOrder: options.groupOrder },
-      // A file's first request imports the loader into its fresh runtime (a few seconds on a
-      // busy machine), in a test or in a beforeAll that warms up.
+      // A runtime's first request imports the loader (seconds, tens of them on a busy
+      // machine): the setup file pays it in a hook, before any test.
+      setupFiles: ["test-support/warm-loader.ts"],
       testTimeout: 30_000,
-      hookTimeout: 60_000,
+      hookTimeout: 120_000,
       include: options.include,
       exclude: ["**/*.node.test.ts", "**/node_modules/**", ...(options.exclude ?? [])],
     },

@@ -3,7 +3,7 @@ import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
 import MagicString from "magic-string";
 import { describe, expect, it } from "vitest";
 import { getEsbuild } from "./esbuild.ts";
-import { rewriteBundle, shiftMap, type Insertion } from "./rewrite.ts";
+import { type Insertion, type RewriteOptions, rewriteBundle, shiftMap } from "./rewrite.ts";
 
 const SOURCE = [
   'import { x } from "./x";',
@@ -73,5 +73,44 @@ describe("shiftMap", () => {
     const line = rewritten.code.split("\n").findIndex((l) => l.includes("f(1)"));
     const column = rewritten.code.split("\n")[line]!.indexOf("f(1)");
     expect(originalPositionFor(traced, { line: line + 1, column })).toMatchObject({ source: "main.ts", line: 5 });
+  });
+});
+
+describe("meter", () => {
+  const metered = (code: string, replaceImport?: RewriteOptions["replaceImport"]) =>
+    rewriteBundle(
+      { code, fileName: "user.js", source: { name: "user.js" } },
+      { wrapScript: false, meter: true, ...(replaceImport ? { replaceImport } : {}) },
+    ).code;
+  const CHECK = /\(--__dwl_f_[0-9a-f]{12}\.f < 0 && \(__dwl_f_[0-9a-f]{12}\.f = __dwl_r_[0-9a-f]{12}\(\)\)\)/g;
+  const EARLY = /\(--\(__dwl_f_[0-9a-f]{12} \?\? __dwl_i_[0-9a-f]{12}\(\)\)\.f < 0 && /g;
+
+  it("counts down the field of a module-level object at every loop body and function body", () => {
+    const code = metered(
+      "function a() { for (;;) {} }\nconst b = () => 1;\nlet i = 0;\ndo i++; while (i < 3);\nfor (const k in {}) {}\nexport default function* g() { yield 1; }",
+    );
+    expect(code).toMatch(/^var (__dwl_f_[0-9a-f]{12}) = \{ f: 0 \}, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;/);
+    expect(code.match(CHECK)).toHaveLength(6); // a, its loop, b, the do-while, the for-in, g
+    expect(code).not.toMatch(EARLY);
+    expect(code).not.toContain("__dwl_i_");
+  });
+
+  it("lets a module-level function declaration called before its module ran create the counter, in a module that imports others", () => {
+    const code = metered(
+      'import { x } from "./x.js";\nfunction a() { return () => 1; }\nexport function b() {}\nexport default function () {}\nconst c = function () {};\nclass D { m() {} }',
+    );
+    // a, b and the default export can run early (a cyclic import); the arrow in a, c and D.m cannot.
+    expect(code.match(EARLY)).toHaveLength(3);
+    expect(code.match(CHECK)).toHaveLength(3);
+    expect(code).toMatch(
+      /function (__dwl_i_[0-9a-f]{12})\(\) \{ (__dwl_r_[0-9a-f]{12}) = globalThis\.__dwlRefuel; return __dwl_f_[0-9a-f]{12} = \{ f: 0 \}; \}/,
+    );
+    expect(code.split("\n")).toHaveLength(6);
+  });
+
+  it("needs no early guard when the only imports are the packages' module (replaced by reads)", () => {
+    const code = metered('import { x } from "dwl:vendor";\nexport function a() { return x; }', () => "const x = 1;");
+    expect(code).not.toMatch(EARLY);
+    expect(code.match(CHECK)).toHaveLength(1);
   });
 });

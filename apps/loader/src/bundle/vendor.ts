@@ -93,7 +93,8 @@ export function wrapVendor(output: VendorBuildOutput, count: number, metered: bo
   const program = parseModule(code);
   const s = new MagicString(code);
   const inserted: Insertion[] = [];
-  const fuel = metered ? meter(s, program, code, inserted) : "";
+  // The packages' functions are created inside the function, after its counter: none runs early.
+  const fuel = metered ? meter(s, program, code, inserted, false) : "";
   const suffix = randomSuffix();
   const name = `__dwl_vendor_${suffix}`;
   const hoisted: string[] = [];

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { execute, expectFailure, expectOk } from "../helpers.ts";
 
+const lines = (...l: string[]) => l.join("\n");
+
 async function expectCpuLimit(code: string, cpuMs = 50): Promise<void> {
   const res = expectFailure(await execute({ code, limits: { cpuMs, timeoutMs: 20_000 } }));
   expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
@@ -47,6 +49,23 @@ describe("CPU metering (instrumented code)", () => {
         limits: { cpuMs: 20 },
       }),
     );
+    expect(res.error.type).toBe("cpu_limit");
+  });
+
+  // A cyclic import can call a module's function declaration before that module's first line
+  // (where its counter is created) has run: the call must be metered, and must work.
+  const earlyCall = (loop: string) => ({
+    "index.ts": lines(
+      `import { early } from "./b.ts";`,
+      `export function spin(n: number) { let s = 0; ${loop} return s; }`,
+      `export default () => early;`,
+    ),
+    "b.ts": lines(`import { spin } from "./index.ts";`, `export const early = spin(10);`),
+  });
+
+  it("meters a function a cyclic import calls before its module ran", async () => {
+    expect(expectOk(await execute({ files: earlyCall("for (let i = 0; i < n; i++) s += i;") })).result).toBe(45);
+    const res = expectFailure(await execute({ files: earlyCall("for (;;) s++;"), limits: { cpuMs: 20 } }));
     expect(res.error.type).toBe("cpu_limit");
   });
 

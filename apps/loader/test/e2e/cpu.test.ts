@@ -12,6 +12,21 @@ async function expectCpuLimit(code: string, cpuMs = 50): Promise<void> {
 describe("CPU metering (instrumented code)", () => {
   it("stops a synchronous infinite loop", () => expectCpuLimit("while (true) {}"));
 
+  it.each([
+    ["do-while", "do { i++; } while (true);"],
+    ["labeled continue", "outer: for (;;) { for (;;) { i++; continue outer; } }"],
+    [
+      "for-in inside a while without a body of its own",
+      "const o = { a: 1, b: 2 }; while (true) for (const k in o) i++;",
+    ],
+    [
+      "for-of over an endless iterator",
+      "for (const x of { [Symbol.iterator]: () => ({ next: () => ({ done: false, value: i++ }) }) }) {}",
+    ],
+    ["a sort comparator", "const a = Array.from({ length: 1e5 }, (_, k) => k); for (;;) a.sort((x, y) => y - x);"],
+    ["a valueOf called by arithmetic", "const o = { valueOf() { return i++; } }; for (;;) o * 2;"],
+  ])("stops a loop: %s", (_, loop) => expectCpuLimit(`export default () => { let i = 0; ${loop} }`));
+
   it("stops a loop in a default-export function", () =>
     expectCpuLimit("export default () => { let i = 0; for (;;) i++; }"));
 

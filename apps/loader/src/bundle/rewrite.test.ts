@@ -108,8 +108,18 @@ describe("meter", () => {
     expect(code.split("\n")).toHaveLength(6);
   });
 
-  it("needs no early guard when the only imports are the packages' module (replaced by reads)", () => {
-    const code = metered('import { x } from "dwl:vendor";\nexport function a() { return x; }', () => "const x = 1;");
+  it("needs no early guard when the module imports only packages and built-ins, which import no user module", () => {
+    const guarded = (code: string) =>
+      new RegExp(EARLY.source).test(metered(`${code}\nexport function a() { return x; }`));
+    expect(guarded('import { x } from "hono";\nimport "node:buffer";\nexport * from "zod";')).toBe(false);
+    expect(guarded('import { x } from "../x.js";')).toBe(true);
+    expect(guarded('export * from "./x.js";\nconst x = 1;')).toBe(true);
+    expect(guarded('export { y } from "/user/y.js";\nconst x = 1;')).toBe(true);
+    // The packages' module of a bundle, whose imports become reads of its namespaces.
+    const code = metered(
+      'import { x } from "./dwl-vendor.js";\nexport function a() { return x; }',
+      () => "const x = 1;",
+    );
     expect(code).not.toMatch(EARLY);
     expect(code.match(CHECK)).toHaveLength(1);
   });

@@ -142,16 +142,22 @@ export function meter(
 }
 
 /**
- * Whether the module imports another module (static imports or re-exports), so may be in a cycle;
- * `except`: imports that become reads of the packages' module, which imports no user module.
+ * Whether the module imports another of the program's modules, so may be in an import cycle: a
+ * relative specifier (another user file, another chunk of the packages). A bare one (a package,
+ * `node:`, `cloudflare:`) names a module that imports no user module back; `except`: imports
+ * that become reads of the packages' module.
  */
 function importsOthers(program: Program, except?: Set<Node>): boolean {
-  return program.body.some(
-    (node) =>
-      (node.type === "ImportDeclaration" && !except?.has(node)) ||
-      ((node.type === "ExportAllDeclaration" || node.type === "ExportNamedDeclaration") &&
-        Boolean((node as Node & { source?: unknown }).source)),
-  );
+  return program.body.some((node) => {
+    if (
+      node.type !== "ImportDeclaration" &&
+      node.type !== "ExportAllDeclaration" &&
+      node.type !== "ExportNamedDeclaration"
+    )
+      return false;
+    const source = (node as Node & { source?: { value?: unknown } | null }).source?.value;
+    return typeof source === "string" && /^\.{0,2}\//.test(source) && !except?.has(node);
+  });
 }
 
 interface ScriptWrapper {

@@ -95,17 +95,27 @@ describe("meter", () => {
     expect(code).not.toContain("__dwl_i_");
   });
 
-  it("lets a module-level function declaration called before its module ran create the counter, in a module that imports others", () => {
+  it("lets an exported function declaration called before its module ran create the counter, in a module that imports others", () => {
     const code = metered(
-      'import { x } from "./x.js";\nfunction a() { return () => 1; }\nexport function b() {}\nexport default function () {}\nconst c = function () {};\nclass D { m() {} }',
+      [
+        'import { x } from "./x.js";',
+        "function a() { return () => 1; }",
+        "export function b() { return e(); }",
+        "export default function () {}",
+        "function e() {}",
+        "const c = function () {};",
+        "class D { m() {} }",
+        "export { a as alias, c };",
+      ].join("\n"),
     );
-    // a, b and the default export can run early (a cyclic import); the arrow in a, c and D.m cannot.
+    // A cyclic import reaches a (exported as alias), b and the default export before the first
+    // line ran; e only through b, after b's check, and the arrow in a, c and D.m not at all.
     expect(code.match(EARLY)).toHaveLength(3);
-    expect(code.match(CHECK)).toHaveLength(3);
+    expect(code.match(CHECK)).toHaveLength(4);
     expect(code).toMatch(
       /function (__dwl_i_[0-9a-f]{12})\(\) \{ (__dwl_r_[0-9a-f]{12}) = globalThis\.__dwlRefuel; return __dwl_f_[0-9a-f]{12} = \{ f: 0 \}; \}/,
     );
-    expect(code.split("\n")).toHaveLength(6);
+    expect(code.split("\n")).toHaveLength(8);
   });
 
   it("needs no early guard when the module imports only packages and built-ins, which import no user module", () => {

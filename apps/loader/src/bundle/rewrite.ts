@@ -55,7 +55,8 @@ function randomSuffix(): string {
  * The counter is the field `f` of a module-level object (`F.f`), not a module-level number: V8
  * treats a binding assigned once as a constant in optimized code, so a check is one decrement of
  * a field at a known address plus a branch, where a number in the module's context costs a load,
- * a store and the slot's bookkeeping (fib(32) in workerd, docs/performance.md: +22 % → +11 %).
+ * a store and the slot's bookkeeping (fib(32) in workerd: +8–13 % over unmetered code against
+ * +21–25 %, docs/performance.md).
  * The object literal defines `f` as an own data property, so no getter or setter a program puts
  * on Object.prototype can reach it.
  *
@@ -63,7 +64,7 @@ function randomSuffix(): string {
  * import can call an exported one then, while `F` is still undefined. In a module that imports
  * another of the program's modules, the entry checks of its exported function declarations read
  * `(F ?? init())` instead, which creates the object (and reads refuel) on such an early call.
- * That guard costs about what the old number counter did (fib: +25 %), so it goes only there:
+ * That guard costs about what a number counter does (fib: +25 %), so it goes only there:
  * nothing else of the module can run before its first line or before one of those entry checks.
  */
 export function meter(

@@ -60,7 +60,7 @@ describe("bundleProgram", () => {
     const lines = code.split("\n");
     expect(lines).toHaveLength(source.split("\n").length);
     expect(lines[0]).toMatch(
-      /^var __dwl_f_[0-9a-f]{12} = \{ f: 0 \}, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;export default function f\(n\) \{$/,
+      /^var __dwl_f_[0-9a-f]{12} = \{ f: 0 \}, __dwl_r_[0-9a-f]{12} = ""\.__dwlRefuel;export default function f\(n\) \{$/,
     );
     expect(lines[1]).toMatch(/^ {2}'use strict';\(--__dwl_f_\w+\.f < 0/); // after the directive prologue
     expect(lines[2]).toMatch(/for \(;;\) \{\(--__dwl_f_\w+\.f < 0 && .*\);n\+\+;\}/);

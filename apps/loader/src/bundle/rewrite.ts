@@ -127,9 +127,9 @@ export function meter(
     FunctionExpression: functionBody,
     ArrowFunctionExpression: functionBody,
   } as Parameters<typeof simple>[1]);
-  const declaration = `var ${fuel} = { f: 0 }, ${refuel} = globalThis.${REFUEL_GLOBAL};`;
+  const declaration = `var ${fuel} = { f: 0 }, ${refuel} = "".${REFUEL_GLOBAL};`;
   if (early.size === 0) return declaration;
-  return `${declaration}function ${init}() { ${refuel} = globalThis.${REFUEL_GLOBAL}; return ${fuel} = { f: 0 }; }`;
+  return `${declaration}function ${init}() { ${refuel} = "".${REFUEL_GLOBAL}; return ${fuel} = { f: 0 }; }`;
 }
 
 /**

@@ -32,14 +32,14 @@ describe("packages' pre-built module", () => {
       "dwl-spin": "1",
     });
     const inner =
-      /var __dwl_vendor_[0-9a-f]{12} = \(\(\) => \{var (__dwl_f_[0-9a-f]{12}) = \{ f: 0 \}, (__dwl_r_[0-9a-f]{12}) = globalThis\.__dwlRefuel;/.exec(
+      /var __dwl_vendor_[0-9a-f]{12} = \(\(\) => \{var (__dwl_f_[0-9a-f]{12}) = \{ f: 0 \}, (__dwl_r_[0-9a-f]{12}) = ""\.__dwlRefuel;/.exec(
         code,
       );
     expect(inner).not.toBeNull();
     const vendorFuel = inner![1]!;
     // The package's loop checks the function's counter; the program declares and checks its own.
     expect(code).toMatch(new RegExp(`for \\(; ; \\) \\{\\(--${vendorFuel}\\.f < 0`));
-    const own = /var (__dwl_f_[0-9a-f]{12}) = \{ f: 0 \}, __dwl_r_[0-9a-f]{12} = globalThis\.__dwlRefuel;/.exec(
+    const own = /var (__dwl_f_[0-9a-f]{12}) = \{ f: 0 \}, __dwl_r_[0-9a-f]{12} = ""\.__dwlRefuel;/.exec(
       code.slice(code.indexOf("})();")),
     );
     expect(own).not.toBeNull();

@@ -85,6 +85,23 @@ describe("CPU metering (instrumented code)", () => {
     expect(res.error.type).toBe("cpu_limit");
   });
 
+  it("meters a module whose own `globalThis` a cyclic import gave a __dwlRefuel of its own", async () => {
+    const res = expectFailure(
+      await execute({
+        files: {
+          "index.ts": lines(
+            `import "./b.ts";`,
+            `export function globalThis() {}`,
+            `export default () => { for (;;) {} };`,
+          ),
+          "b.ts": lines(`import { globalThis as g } from "./index.ts";`, `(g as any).__dwlRefuel = () => 1e9;`),
+        },
+        limits: { cpuMs: 20, timeoutMs: 5_000 },
+      }),
+    );
+    expect(res.error.type).toBe("cpu_limit");
+  });
+
   it("lets the same work finish under a larger budget", async () => {
     const code = "export default () => { let s = 0; for (let i = 0; i < 3e6; i++) s += i % 7; return s; }";
     expect(expectFailure(await execute({ code, limits: { cpuMs: 5 } })).error.type).toBe("cpu_limit");

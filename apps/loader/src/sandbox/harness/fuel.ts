@@ -73,12 +73,15 @@ export function endedOverBudget(run: RunState): LimitError | undefined {
   return run.cpuError;
 }
 
-/** Puts refuel on globalThis, non-writable and non-configurable: the program cannot swap it. */
+/**
+ * Puts refuel on globalThis and on String.prototype, non-writable and non-configurable: the
+ * program cannot swap it. Metered code reads it as `"".__dwlRefuel` (bundle/rewrite.ts): a
+ * string literal always reaches the realm's own String.prototype, whereas the name `globalThis`
+ * can be shadowed by a module-level declaration that a cyclic import gives a `__dwlRefuel` of the
+ * program's own before the module's first line reads it.
+ */
 export function installRefuel(): void {
-  Object.defineProperty(globalThis, REFUEL_GLOBAL, {
-    value: refuel,
-    writable: false,
-    configurable: false,
-    enumerable: false,
-  });
+  const property = { value: refuel, writable: false, configurable: false, enumerable: false };
+  Object.defineProperty(globalThis, REFUEL_GLOBAL, property);
+  Object.defineProperty(String.prototype, REFUEL_GLOBAL, property);
 }

@@ -11,11 +11,12 @@ import { startDevServer, type DevServer } from "../../../test-support/dev-server
 let server: DevServer;
 
 beforeAll(async () => {
-  // The watchdog stays well above the seconds a bomb needs to reach V8's heap limit on a loaded
-  // machine (it then aborts by itself, with a heap message: memory_limit). Map growth is the
-  // slowest, ~4 s of garbage collection near the limit at load 3; at 6 s it was taken for a hang
-  // at load 5.
-  server = await startDevServer({ DWL_WATCHDOG_MS: "9000", DWL_MAX_RSS_MB: "1024" });
+  // The watchdog stays far above the seconds a bomb needs to reach V8's heap limit (it then
+  // aborts by itself, with a heap message: memory_limit). Map growth is the slowest: ~4 s of
+  // garbage collection near the limit at load 3, and past a 9 s watchdog at load 6-7, which
+  // took it for a hang (cpu_limit). The frozen runtime below gets a server of its own. Half the
+  // default heap halves the collections a bomb causes on its way to the limit.
+  server = await startDevServer({ DWL_WATCHDOG_MS: "30000", DWL_HEAP_MB: "128", DWL_MAX_RSS_MB: "1024" });
 });
 afterAll(() => server?.stop());
 
@@ -75,14 +76,6 @@ describe("supervised runtime", () => {
       "memory_limit",
     ));
 
-  it("restarts a runtime frozen in native work and answers cpu_limit", () =>
-    // A default sort compares numbers as strings: ~8 s of native work no fuel check can see, twice
-    // (the second on the array shuffled again), so that it outlasts the watchdog on a quiet machine.
-    expectVerdict(
-      "export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); for (let i = 0; i < a.length; i++) a[i] = (i * 7919) % 1e7; a.sort(); return a[0]; }",
-      "cpu_limit",
-    ));
-
   it("never runs a program twice: one that wrote before another run's crash gets runtime_restarted", async () => {
     const namespace = `counter-${Date.now()}`;
     const increment = `export default async (_, env) => {
@@ -132,4 +125,20 @@ describe("supervised runtime", () => {
     const verdict = await bomb;
     expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
   });
+});
+
+describe("a runtime frozen in native work", () => {
+  // A server of its own, with a watchdog short enough that the native work below outlasts it
+  // several times over, even on a quiet machine.
+  beforeAll(async () => {
+    server.stop();
+    server = await startDevServer({ DWL_WATCHDOG_MS: "3000" });
+  });
+
+  it("is restarted, and the run gets cpu_limit", () =>
+    // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
+    expectVerdict(
+      "export default () => { const a = Array.from({ length: 1e7 }, (_, i) => (i * 7919) % 1e7); a.sort(); return a[0]; }",
+      "cpu_limit",
+    ));
 });

@@ -194,6 +194,12 @@ export const TARBALL_CONCURRENCY = 2;
  * name@version is immutable.
  */
 export const METADATA_TTL_MS = 5 * 60_000;
+/**
+ * npm cache writes (KV metadata, R2 packages) still running after their request went on, per
+ * loader isolate: each holds what it writes (up to a gzipped package) until it lands. Past this
+ * many, a request waits for its own writes as it would without the background.
+ */
+export const MAX_BACKGROUND_CACHE_WRITES = 32;
 /** Bytes of metadata kept in the loader isolate's memory (estimated as JSON length). */
 export const METADATA_MEMORY_CACHE_BYTES = 8 * 1024 * 1024;
 /** Bytes of unpacked package files kept in the loader isolate's memory. */

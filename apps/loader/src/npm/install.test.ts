@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { namespacedRegistry, requestCounts } from "../../test/npm-registry/registry.ts";
 import { CompileError } from "../compile-error.ts";
+import { cacheWritesSettled } from "./cache-writes.ts";
 import { installDependencies, type NpmEnvironment } from "./install.ts";
 import { clearPackageMemory, PACKAGE_R2_PREFIX } from "./package-store.ts";
 import { clearMetadataMemory } from "./registry.ts";
@@ -14,8 +15,12 @@ const failureOf = (promise: Promise<unknown>) =>
     },
     (e: unknown) => e as Error,
   );
-/** Packages are cached by content whatever the registry URL, so a counting test starts without them. */
+/**
+ * Packages are cached by content whatever the registry URL, so a counting test starts without
+ * them, and without an earlier test's write still landing.
+ */
 async function forgetPackages(): Promise<void> {
+  await cacheWritesSettled();
   clearPackageMemory();
   for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects)
     await env.FILES.delete(key);
@@ -56,7 +61,9 @@ describe("installDependencies", () => {
     await installDependencies(deps, environment("cache-levels"));
     expect(await requestCounts(names, "cache-levels")).toEqual({ packuments: 2, tarballs: 2 });
 
-    // A fresh loader isolate: nothing in memory, metadata in KV, packages in R2.
+    // A fresh loader isolate: nothing in memory, metadata in KV, packages in R2 (written in the
+    // background: they have landed once the writes settle).
+    await cacheWritesSettled();
     clearMetadataMemory();
     clearPackageMemory();
     const fromStorage = await installDependencies(deps, environment("cache-levels"));

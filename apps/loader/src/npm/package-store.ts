@@ -8,6 +8,7 @@
  */
 import { CompileError } from "../compile-error.ts";
 import { sha256Hex } from "../hash.ts";
+import { writeInBackground } from "./cache-writes.ts";
 import { integrityProblem } from "./integrity.ts";
 import { Slots } from "./concurrency.ts";
 import { MAX_UNPACKED_BYTES, PACKAGE_MEMORY_CACHE_BYTES, TARBALL_CONCURRENCY } from "../limits.ts";
@@ -60,9 +61,10 @@ export class PackageStore {
       throw new CompileError(`${pkg.id} is ${unpackedSize} bytes unpacked, over the ${MAX_UNPACKED_BYTES}-byte limit`);
     }
     const files = await unpacking.run(() => this.download(pkg));
-    if (this.bucket) {
+    const bucket = this.bucket;
+    if (bucket) {
       // Losing this write only costs a later download.
-      await this.bucket.put(key, await new Response(await gzipJson({ files })).arrayBuffer()).catch(() => {});
+      await writeInBackground(async () => bucket.put(key, await new Response(await gzipJson({ files })).arrayBuffer()));
     }
     return files;
   }

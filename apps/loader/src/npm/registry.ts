@@ -17,6 +17,7 @@ import {
   REGISTRY_TIMEOUT_MS,
 } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
+import { writeInBackground } from "./cache-writes.ts";
 import { readCapped as readStreamCapped, TOO_LARGE } from "../read-capped.ts";
 
 /** What resolution and download need of one published version; the rest of the metadata is dropped. */
@@ -160,13 +161,15 @@ export class NpmRegistry {
       throw new CompileError(`the npm registry sent malformed metadata for "${name}"`);
     }
     const packument = prunePackument(name, raw);
-    if (this.kv) {
+    const kv = this.kv;
+    if (kv) {
       // A cache write that fails (value too large, KV unavailable) only costs a later fetch.
-      await this.kv
-        .put(kvKey, JSON.stringify({ fetchedAt: Date.now(), packument }), {
+      const fetchedAt = Date.now();
+      await writeInBackground(() =>
+        kv.put(kvKey, JSON.stringify({ fetchedAt, packument }), {
           expirationTtl: Math.max(60, Math.ceil(METADATA_TTL_MS / 1000)),
-        })
-        .catch(() => {});
+        }),
+      );
     }
     return packument;
   }

@@ -5,6 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { cacheWritesSettled } from "../../src/npm/cache-writes.ts";
 import { clearPackageMemory, PACKAGE_R2_PREFIX } from "../../src/npm/package-store.ts";
 import { clearMetadataMemory } from "../../src/npm/registry.ts";
 import { requestCounts } from "../npm-registry/registry.ts";
@@ -22,6 +23,7 @@ export default app;`;
 
 /** Forgets every npm cache level of this loader: memory, KV metadata, R2 packages. */
 async function forgetPackages(): Promise<void> {
+  await cacheWritesSettled();
   clearMetadataMemory();
   clearPackageMemory();
   for (const { key } of (await env.FILES.list({ prefix: `${PACKAGE_R2_PREFIX}/` })).objects)
@@ -63,6 +65,8 @@ describe("npm caches through /execute", () => {
     expect(afterCold.tarballs).toBeGreaterThan(before.tarballs);
 
     const warm = expectOk(await execute({ code: honoApp("warm"), dependencies, request }));
+    // A fresh loader isolate, once the cold run's background cache writes have landed.
+    await cacheWritesSettled();
     clearMetadataMemory();
     clearPackageMemory();
     const storage = expectOk(await execute({ code: honoApp("from storage"), dependencies, request }));

@@ -48,7 +48,7 @@ export function getEsbuild(): Promise<typeof esbuild> {
 }
 
 /**
- * Test seam, used only by apps/loader/test/e2e/faults.test.ts: the next initialisation fails
+ * Test seam, used only by apps/loader/test/e2e/faults-esbuild.test.ts: the next initialisation fails
  * with `err`, as a broken or missing wasm module would, and an instance already running in
  * this isolate is forgotten first so that the failure is reached. Nothing else can provoke it:
  * the wasm module is bound at deploy time and esbuild-wasm allows one `initialize` per isolate.

@@ -19,8 +19,8 @@ const ignore = () => {};
  */
 export async function writeInBackground(write: () => Promise<unknown>): Promise<void> {
   if (pending.size >= MAX_BACKGROUND_CACHE_WRITES) return write().then(ignore, ignore);
-  // From the next turn of the event loop: serialising and compressing a package is CPU that the
-  // request's own bundling, which runs on in microtasks, should not wait behind.
+  // From a timer rather than inline: serialising and gzipping a package is CPU, and the install
+  // hands its files on first (the work still shares the isolate's thread with the request).
   const settled = new Promise((resolve) => setTimeout(resolve, 0)).then(write).then(ignore, ignore);
   const tracked = settled.finally(() => pending.delete(tracked));
   pending.add(tracked);

@@ -1,16 +1,17 @@
 /**
  * Four projects (`npx vitest run --project <name>`; `npx vitest run` runs them one after the other):
  * - `workerd`: inside the Workers runtime (@cloudflare/vitest-plugin), all files in one runtime:
- *   the unit tests beside their modules, and the whole-request tests that need no runtime of
- *   their own (`sharedRuntimeE2e`).
- * - `workerd-fresh`: the other whole-request tests in apps/loader/test/e2e, in the Workers
- *   runtime too, one fresh runtime per file.
+ *   the unit tests beside their modules, and the whole-request tests in apps/loader/test/e2e
+ *   but those that need a runtime of their own.
+ * - `workerd-fresh`: those (`freshRuntimeE2e`), in the Workers runtime too, one fresh runtime
+ *   per file.
  * - `node`: the `*.node.test.ts` files that share one loader served as `npm run dev` serves it.
  * - `node-own-server`: the `*.node.test.ts` files that start a loader of their own
  *   (dev-server.ts `startDevServer`), one at a time.
- * `npm test` runs the two workerd projects, `node` and `node-own-server` as three vitest
- * processes at once (package.json `check`): most of their time is spent waiting on runtimes and
- * child processes, and one after the other they took five minutes on 2 cores.
+ * `npm test` runs two vitest processes at once (package.json `check`): `node-own-server`
+ * (`test:own-servers`), beside `node`, `workerd` and `workerd-fresh` one after the other
+ * (`test:rest`). The first is mostly waiting on crashes, restarts and sleeps; one after the
+ * other they took about five minutes on 2 cores.
  * The servers they reach are started once per process by the global setups in test-support/.
  */
 import { createHash } from "node:crypto";
@@ -32,11 +33,16 @@ const esbuildWasmDir = dirname(
 const verbose = process.env.DWL_TEST_VERBOSE === "1";
 
 /**
- * Whole-request tests that only send requests and check the answers: they list no storage,
- * count no admissions, warm isolates, cache hits or log lines, and patch no binding. They share
- * the `workerd` project's runtime rather than pay seconds each for a fresh one.
+ * Whole-request tests that need a runtime of their own, because they count or break what the
+ * runtime holds: the tenants' admission counters (fairness), the bundler and the storage
+ * bindings they make fail (faults-esbuild, faults-storage), cold package caches (npm-cache),
+ * the loader's log lines (observability), and warm isolates and their module state (reuse; a
+ * runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm). Every other one shares the
+ * `workerd` project's runtime: a fresh runtime costs a file ~3 s of CPU (starting workerd,
+ * importing the loader), and the 21 files that had one took 193 s of the 2 cores' time where
+ * all but these 6 in one runtime take 73 s (the same 904 tests pass, in shuffled file orders too).
  */
-const sharedRuntimeE2e = ["errors", "logs", "mcp", "requests", "results", "shapes", "typescript"].map(
+const freshRuntimeE2e = ["fairness", "faults-esbuild", "faults-storage", "npm-cache", "observability", "reuse"].map(
   (name) => `apps/loader/test/e2e/${name}.test.ts`,
 );
 
@@ -125,7 +131,8 @@ export default defineConfig({
         // One runtime for every file: these test modules, functions and answers, not a runtime's
         // state, and a fresh runtime costs each file seconds (starting workerd, importing the loader).
         isolate: false,
-        include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", ...sharedRuntimeE2e],
+        include: ["apps/*/src/**/*.test.ts", "packages/*/src/**/*.test.ts", "apps/loader/test/e2e/**/*.test.ts"],
+        exclude: freshRuntimeE2e,
         groupOrder: 2,
       }),
       workerdProject({
@@ -133,8 +140,7 @@ export default defineConfig({
         // One fresh runtime per file: storage, the tenants' admission counters and the warm
         // isolates start over (a runtime keeps at most DWL_MAX_WARM_ISOLATES programs warm).
         isolate: true,
-        include: ["apps/loader/test/e2e/**/*.test.ts"],
-        exclude: sharedRuntimeE2e,
+        include: freshRuntimeE2e,
         groupOrder: 3,
       }),
       {

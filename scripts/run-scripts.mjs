@@ -6,7 +6,7 @@
  * printed whole as soon as it ends, so the log reads as if they had run in turn; the exit code
  * is 1 when any failed.
  *
- *   node scripts/run-scripts.mjs typecheck lint deploy:dry-run test:workerd test:node test:node-own-server
+ *   node scripts/run-scripts.mjs typecheck lint deploy:dry-run test:rest test:own-servers
  */
 import { spawn } from "node:child_process";
 

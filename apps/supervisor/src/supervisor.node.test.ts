@@ -12,11 +12,10 @@ let server: DevServer;
 
 beforeAll(async () => {
   // The watchdog stays far above the seconds a bomb needs to reach V8's heap limit (it then
-  // aborts by itself, with a heap message: memory_limit). Map growth is the slowest: ~4 s of
-  // garbage collection near the limit at load 3, and past a 9 s watchdog at load 6-7, which
-  // took it for a hang (cpu_limit). The frozen runtime below gets a server of its own. Half the
-  // default heap halves the collections a bomb causes on its way to the limit.
-  server = await startDevServer({ DWL_WATCHDOG_MS: "30000", DWL_HEAP_MB: "128", DWL_MAX_RSS_MB: "1024" });
+  // aborts by itself, with a heap message: memory_limit). Map growth is the slowest: garbage
+  // collection near the limit took ~4 s at load 3 and 24 s at load 6, past a 9 s watchdog that
+  // then took it for a hang (cpu_limit). The frozen runtime below gets a server of its own.
+  server = await startDevServer({ DWL_WATCHDOG_MS: "60000", DWL_MAX_RSS_MB: "1024" });
 });
 afterAll(() => server?.stop());
 

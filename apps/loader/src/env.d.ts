@@ -44,6 +44,8 @@ interface Env {
   DWL_NPM_REGISTRY?: string;
   /** "instrument" (fuel-metered code, default), "platform" (Cloudflare's cpuMs only) or "both". */
   DWL_CPU_ENFORCEMENT?: string;
+  /** Locally, the run's budget by the clock in per cent of cpuMs (200 by default). */
+  DWL_CPU_CLOCK_PERCENT?: string;
   /** Where per-tenant admission is kept: "isolate" (default in local mode) or "durable-object". */
   DWL_ADMISSION?: string;
   /** Batch interval of the execution log lines in ms; 0 writes each at once (default deployed). */

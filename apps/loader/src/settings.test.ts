@@ -17,6 +17,7 @@ describe("loader settings", () => {
       "fast",
       'DWL_CPU_ENFORCEMENT="fast" is not one of instrument, platform, both (default instrument)',
     ],
+    ["DWL_CPU_CLOCK_PERCENT", "99", 'DWL_CPU_CLOCK_PERCENT="99" is not a whole number ≥ 100 (default 200)'],
     ["DWL_ADMISSION", "global", 'DWL_ADMISSION="global" is not one of isolate, durable-object'],
     ["DWL_MODE", "locl", 'DWL_MODE="locl" is not one of local, production'],
     ["DWL_EGRESS_ALLOW_LOOPBACK", "yes", 'DWL_EGRESS_ALLOW_LOOPBACK="yes" is not one of true, false'],

@@ -115,6 +115,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     summary: "how `cpuMs` is enforced: fuel-metered code, the platform's own limit, or both (docs/metering.md)",
   },
   int(
+    "DWL_CPU_CLOCK_PERCENT",
+    "200",
+    100,
+    "how much of `cpuMs` a run's work may take by the clock before `cpu_limit`, in per cent (the clock also counts waiting for a core; docs/metering.md)",
+    "local",
+  ),
+  int(
     "DWL_LOG_FLUSH_MS",
     "100 local, 0 deployed",
     0,

@@ -23,6 +23,7 @@ const call = {
   secrets: {},
   runToken: null,
   fuel: null,
+  clockBudgetMs: 100,
   maxResultBytes: 1024,
   maxLogLines: 10,
   maxLogBytes: 1024,

@@ -60,6 +60,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     secrets: egress.secrets,
     runToken: egress.runToken,
     fuel: isMetered(server) ? limits.cpuMs * FUEL_PER_CPU_MS : null,
+    clockBudgetMs: (limits.cpuMs * server.cpuClockPercent) / 100,
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,

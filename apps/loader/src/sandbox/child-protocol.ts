@@ -42,6 +42,8 @@ export interface ChildCall {
   runToken: string | null;
   /** Fuel budget of the run (cpuMs × FUEL_PER_CPU_MS), or null when the code is not metered. */
   fuel: number | null;
+  /** The run's budget by the clock, where it advances during execution (cpuMs × DWL_CPU_CLOCK_PERCENT). */
+  clockBudgetMs: number;
   maxResultBytes: number;
   maxLogLines: number;
   maxLogBytes: number;

@@ -105,7 +105,7 @@ describe("native calls that take a run past cpuMs", () => {
   });
 });
 
-describe("the clock's allowance (harness/fuel.ts CLOCK_ALLOWANCE: twice cpuMs)", () => {
+describe("the clock's budget (DWL_CPU_CLOCK_PERCENT, 200 by default: twice cpuMs)", () => {
   /** Native work (JSON.stringify, ~1 ms a call) until the clock has seen `ms`: few fuel checks. */
   const nativeFor = (ms: number) =>
     `export default () => { const items = new Array(1e4).fill({ a: [1, 2, 3], b: "xyz" }); const t = Date.now(); let n = 0; while (Date.now() - t < ${ms}) n += JSON.stringify(items).length; return n > 0; }${fresh()}`;

@@ -15,7 +15,7 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
  *   the clock is frozen during execution, as on Cloudflare);
  * - the clock, where it advances during execution (local workerd): the time of each continuous
- *   slice of work (clock.ts openSlice), against CLOCK_ALLOWANCE × cpuMs. A slice starts at the first check after the program
+ *   slice of work (clock.ts openSlice), against the run's clock budget (DWL_CPU_CLOCK_PERCENT of cpuMs). A slice starts at the first check after the program
  *   waited, or when a wait the harness mediates ends, and ends when the program starts such a
  *   wait or a macrotask gets to run, so microtask storms, costly operations per check (a stack
  *   overflow caught and retried) and native calls are charged at their real cost, and I/O waits
@@ -25,17 +25,8 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  */
 const FUEL_BATCH = 4_096;
 
-/**
- * The clock cannot tell a run's CPU from the time its thread waited for a core: on a busy
- * machine (load 5-9 on 2 cores) a trivial first run, whose lazy compilation and first use of
- * `process` are native work, read 51 ms by the clock for the default 50. So the clock's verdict
- * allows this many times cpuMs; fuel, a count unaffected by load, still stops metered code at
- * cpuMs. A native call that is really too long is still caught (a sort of 3e5 numbers takes
- * ~0.5 s), and the supervisor's watchdog bounds one that holds the runtime.
- */
-const CLOCK_ALLOWANCE = 2;
-
-const overClockBudget = (run: RunState, clockMs: number): boolean => clockMs > run.limits.cpuMs * CLOCK_ALLOWANCE;
+/** The clock allows more than cpuMs: it also counts waiting for a core (limits.ts CPU_CLOCK_PERCENT). */
+const overClockBudget = (run: RunState, clockMs: number): boolean => clockMs > run.clockBudgetMs;
 
 function refuel(): number {
   const run = currentRun() ?? orphanRun();

@@ -23,6 +23,8 @@ export interface RunState {
   /** Fuel budget (checks), or null when the code is not metered (see fuel.ts). */
   fuel: number | null;
   fuelUsed: number;
+  /** The clock's budget (ms): cpuMs and the loader's allowance for a busy machine. */
+  clockBudgetMs: number;
   /** CPU time of the clock's closed slices, and the start of the open one (see clock.ts). */
   clockMs: number;
   sliceStart: number | undefined;
@@ -63,6 +65,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     runToken: call.runToken,
     fuel: call.fuel,
     fuelUsed: 0,
+    clockBudgetMs: call.clockBudgetMs,
     clockMs: 0,
     sliceStart: undefined,
     // Python has its own meter (python/runner.py calls refuel); its clock keeps the old rule.

@@ -12,7 +12,8 @@
 // plus the first TypeScript bundle of a fresh loader minus a warm one. TypeScript no longer needs
 // esbuild (bundle/modules.ts transforms it with sucrase), so that row is sucrase's first use, and
 // esbuild-wasm starts inside the cold Hono row: its initialisation (~95 ms of CPU in-process) is
-// part of what the first Hono program on a fresh loader costs, and of that row. Figures are the loader's own `timing.bundleMs`. Writes bench/npm-results.md,
+// part of what the first Hono program on a fresh loader costs, and of that row. Figures are the
+// loader's own `timing.bundleMs`. Writes bench/npm-results.md,
 // with issue 21's table: its Hono rows, and all seven when bench/run.mjs ran before it in the same
 // `npm run bench` (bench/lib/issue21.mjs).
 import { writeFileSync } from "node:fs";

@@ -5,8 +5,8 @@
  * Most files share one server with the default settings: `sharedDevServer()`, started once per
  * run by global-setup.node.ts. A file that needs other settings, or that crashes, recycles or
  * floods its runtime, starts its own with `startDevServer(env, args)` (the `node-own-server`
- * project, one file at a time). A
- * server's output goes to a file, never to the test log; it is shown when the server fails to start.
+ * project, one file at a time). A server's output goes to a file, never to the test log; it is
+ * shown when the server fails to start.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";

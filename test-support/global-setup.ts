@@ -1,8 +1,7 @@
 /**
- * vitest globalSetup of the root config (runs once per run, in vitest's own process): builds the
- * child harness and the playground the loader ships, and starts the two
- * loopback servers the loader's tests reach, providing their URLs (vitest.config.ts hands them to
- * the loader as vars):
+ * vitest globalSetup of the root config (runs once per vitest process): builds the child harness
+ * and the playground the loader ships, and starts the two loopback servers the loader's tests
+ * reach, providing their URLs (vitest.config.ts hands them to the loader as vars):
  * - `upstream`: the echo server that stands in for the public internet (echo-server.ts);
  * - `npmRegistry`: the npm registry with fixture packages (apps/loader/test/npm-registry).
  * It also keeps out of the log the lines workerd writes for the exceptions tests provoke on purpose

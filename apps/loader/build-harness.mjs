@@ -8,9 +8,10 @@
 // no input has changed (their hash is recorded in the output's first line). esbuild-wasm is the loader's own bundler, so this
 // needs no extra dependency. Type-checked separately: `npm run typecheck` (tsconfig.json).
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeAtomically } from "../../scripts/write-atomically.mjs";
 
 const LOADER = fileURLToPath(new URL(".", import.meta.url));
 const SANDBOX = fileURLToPath(new URL("./src/sandbox/", import.meta.url));
@@ -73,11 +74,7 @@ export async function buildHarness() {
     for (const found of code.match(/\bimport\s*(\{[^}]*\}\s*from\s*)?("[^"]*"|\([^)]*\))/g) ?? []) {
       if (!ALLOWED_IMPORT.test(found)) throw new Error(`build-harness: the bundled harness kept an import: ${found}`);
     }
-    // Renamed into place: the test suite's processes may build at the same time, and a reader
-    // must never see half a file.
-    const partial = `${OUTPUT}.${process.pid}.partial`;
-    writeFileSync(partial, `${stamp}\n${code}`);
-    renameSync(partial, OUTPUT);
+    writeAtomically(OUTPUT, `${stamp}\n${code}`);
   } finally {
     await esbuild.stop?.();
   }

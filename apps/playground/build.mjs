@@ -5,9 +5,10 @@
 // Skips the build when the fingerprint of its inputs (sources, examples, lockfile, this file)
 // matches the one recorded in the generated module; `--watch` rebuilds on every change.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeAtomically } from "../../scripts/write-atomically.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "../..");
@@ -83,11 +84,7 @@ function render(outputFiles, print) {
 function writeIfChanged(text) {
   if (existsSync(OUTPUT) && readFileSync(OUTPUT, "utf8") === text) return false;
   mkdirSync(dirname(OUTPUT), { recursive: true });
-  // Renamed into place: the test suite's processes may build at the same time, and a reader
-  // must never see half a file.
-  const partial = `${OUTPUT}.${process.pid}.partial`;
-  writeFileSync(partial, text);
-  renameSync(partial, OUTPUT);
+  writeAtomically(OUTPUT, text);
   return true;
 }
 

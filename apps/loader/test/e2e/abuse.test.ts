@@ -417,10 +417,6 @@ describe("reaching the loader's bindings and secrets", () => {
   meta: Object.keys(import.meta),
   metaUrl: String(import.meta.url),
 });${fresh()}`,
-      // About what is reachable, not CPU: the first use of `process` initialises node's
-      // compatibility layer, native work the clock charges to the run, past the default 50 ms on
-      // a busy machine (load 5-7).
-      limits: { cpuMs: 1_000 },
     });
     // The harness's two globals, on purpose (non-writable, see below): the fuel check and the
     // refusal behind cloudflare:sockets' connect().

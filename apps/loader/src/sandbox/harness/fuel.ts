@@ -15,11 +15,11 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
  *   the clock is frozen during execution, as on Cloudflare);
  * - the clock, where it advances during execution (local workerd): the time of each continuous
- *   slice of work (clock.ts openSlice), against the run's clock budget (DWL_CPU_CLOCK_PERCENT of cpuMs). A slice starts at the first check after the program
- *   waited, or when a wait the harness mediates ends, and ends when the program starts such a
- *   wait or a macrotask gets to run, so microtask storms, costly operations per check (a stack
- *   overflow caught and retried) and native calls are charged at their real cost, and I/O waits
- *   are not.
+ *   slice of work (clock.ts openSlice), against the run's clock budget (DWL_CPU_CLOCK_PERCENT of
+ *   cpuMs). A slice starts at the first check after the program waited, or when a wait the
+ *   harness mediates ends, and ends when the program starts such a wait or a macrotask gets to
+ *   run, so microtask storms, costly operations per check (a stack overflow caught and retried)
+ *   and native calls are charged at their real cost, and I/O waits are not.
  * Once either is spent every later check of that run throws again at once, so catching the
  * error (try/catch, finally, a loop in the catch) cannot buy more time.
  */

@@ -89,7 +89,7 @@ describe("MCP over wrangler dev with the official SDK client", () => {
       const started = Date.now();
       const res = await server.post("/execute", { code: "export default () => 'still serving'" });
       expect(await res.json()).toMatchObject({ ok: true, result: "still serving" });
-      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
       const last = await clients[29]?.callTool({ name: "execute", arguments: { code: "async () => 6 * 7" } });
       expect(textOf(last)).toContain("result:\n42");
     } finally {

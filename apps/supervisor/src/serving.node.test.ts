@@ -166,11 +166,11 @@ describe("a program's own answers pass through unchanged", () => {
     const id = await sandbox(
       `export default { fetch: () => new Response("<h1>broken</h1>", { status: 500, headers: { "content-type": "text/html" } }) };`,
     );
-    const started = Date.now();
+    const downsBefore = server.output().split("runtime went down").length;
     const res = await rawGet(`/sandboxes/${id}/http/`);
     expect(res.status).toBe(500);
     expect(res.body).toBe("<h1>broken</h1>");
-    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(server.output().split("runtime went down").length).toBe(downsBefore);
   });
 
   it("relays an answer with 3,000 headers", async () => {
@@ -246,7 +246,8 @@ describe("admission", () => {
     const started = Date.now();
     const { body } = await execute({ code: "export default () => 'slot free'" });
     expect(body).toMatchObject({ ok: true, result: "slot free" });
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // Well short of the 20 s the aborted runs would have held their slots.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("counts every spelling of one key as that key", async () => {

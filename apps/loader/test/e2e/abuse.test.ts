@@ -368,14 +368,15 @@ describe("timers", () => {
   it("ends a script whose setInterval runs forever with timeout at limits.timeoutMs", async () => {
     const res = await expectRunError(
       {
-        code: `let n = 0; setInterval(() => { n++; }, 1); await new Promise(() => {});${fresh()}`,
+        code: `console.log("ticking"); let n = 0; setInterval(() => { n++; }, 1); await new Promise(() => {});${fresh()}`,
         limits: { timeoutMs: 200 },
       },
       "timeout",
       "TimeoutError",
     );
     expect(res.timing.runMs).toBeGreaterThanOrEqual(150);
-    expect(res.timing.totalMs).toBeLessThan(1_500); // the child's timer, not the parent's backstop
+    // The child's timer ended it: the parent's backstop has no report, so no logs.
+    expect(res.logs.map((l) => l.message)).toEqual(["ticking"]);
   });
 
   it("does not let a setInterval left by one run log into the next run of the same program", async () => {
@@ -766,7 +767,6 @@ describe("a fetch handler's response body that never ends", () => {
     await expectStillServing();
     expect(res.error.type).toBe("timeout");
     expect(res.logs.map((l) => l.message)).toEqual(["streaming"]);
-    expect(res.timing.totalMs).toBeLessThan(1_300);
   });
 });
 

@@ -4,6 +4,7 @@
  * class handed to child isolates.
  */
 import { Hono } from "hono";
+import { PatternRouter } from "hono/router/pattern-router";
 import type { AppEnv } from "./app-env.ts";
 import { authenticate } from "./auth.ts";
 import { DwlHttpError, renderError } from "./errors.ts";
@@ -16,7 +17,10 @@ import { mcpRoute } from "./routes/mcp.ts";
 import { sandboxesRoute } from "./routes/sandboxes.ts";
 import { trackSupervisedRequest } from "./supervision/effects.ts";
 
-const app = new Hono<AppEnv>();
+// Hono's default router falls back to its trie for these routes (the regexp router refuses
+// "/playground/:asset"); the pattern router matches them ~0.35 ms faster per request under
+// `wrangler dev` (docs/performance.md).
+const app = new Hono<AppEnv>({ router: new PatternRouter() });
 
 // Healthy only with valid settings: a probe (the local supervisor's, a deploy check) sees a bad var.
 app.get("/healthz", (c) => {

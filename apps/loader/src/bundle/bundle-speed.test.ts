@@ -2,12 +2,12 @@
  * Bundle-miss speed of a new program importing Hono (packages installed): packages from their
  * pre-built module (bundle/vendor.ts) against one whole esbuild bundle, measured in one run,
  * interleaved (issue 21). Not part of the suite (timing has no place in a unit test): run with
- *   sh scripts/bootstrap.sh npx vitest run --project workerd --mode bundle-speed apps/loader/src/bundle/bundle-speed.test.ts
- * workerd's clock moves only between I/O events, so each sample sits between two timers.
+ *   DWL_TEST_VERBOSE=1 sh scripts/bootstrap.sh npx vitest run --project workerd --mode bundle-speed apps/loader/src/bundle/bundle-speed.test.ts
  */
 import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { honoSource, threeFileTs } from "../../../../bench/lib/programs.mjs";
 import { describe, expect, it } from "vitest";
+import { measureInterleaved } from "../../../../test-support/interleaved.ts";
 import { namespacedRegistry } from "../../test/npm-registry/registry.ts";
 import { installDependencies } from "../npm/install.ts";
 import { BUILD_OPTIONS, bundleProgram, USER_MODULE, type BundleInput, type BundleOptions } from "./bundle.ts";
@@ -18,8 +18,6 @@ import { delegatingPlugin, type SourceFiles, virtualFileHandlers } from "./virtu
 
 const SAMPLES = 40;
 const WARMUP = 40;
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** bench/run.mjs's 3-file TypeScript program; `tag` changes index.ts only, as there. */
 const tsProgram = (tag: string): BundleInput => ({ entry: "index.ts", meter: true, files: threeFileTs(tag) });
@@ -34,27 +32,11 @@ const honoProgram = (tag: string): BundleInput => ({
   },
 });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-
 /** `--mode` of the vitest command line, as Vite hands it to the test. */
 const mode = (import.meta as unknown as { env: { MODE?: string } }).env.MODE;
 
-/** Times `fn` SAMPLES times after WARMUP runs, each sample between two timers; logs p50 and mean. */
-async function measure(cases: Record<string, (i: number) => Promise<unknown>>): Promise<Record<string, number[]>> {
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-  for (let i = 0; i < WARMUP + SAMPLES; i++) {
-    for (const [name, run] of Object.entries(cases)) {
-      await tick();
-      const started = performance.now();
-      await run(i);
-      await tick();
-      if (i >= WARMUP) samples[name]!.push(performance.now() - started);
-    }
-  }
-  for (const [name, xs] of Object.entries(samples))
-    console.log(`${name}: p50 ${median(xs)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`);
-  return samples;
-}
+const measure = (cases: Record<string, (i: number) => Promise<unknown>>) =>
+  measureInterleaved(cases, { samples: SAMPLES, warmup: WARMUP });
 
 describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
   it("splits a 3-file TypeScript bundle miss into its phases", async () => {
@@ -126,18 +108,14 @@ describe.runIf(mode === "bundle-speed")("bundle-miss speed", () => {
       "Hono, whole bundle": [honoProgram, { prebuiltPackages: false }],
       "Hono, packages' module": [honoProgram, {}],
     };
-    const samples: Record<string, number[]> = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
-    for (let i = 0; i < WARMUP + SAMPLES; i++) {
-      for (const [name, [program, options]] of Object.entries(cases)) {
-        await tick();
-        const started = performance.now();
-        await bundleProgram(program(`${name} ${i}`), npm, options);
-        await tick();
-        if (i >= WARMUP) samples[name]!.push(performance.now() - started);
-      }
-    }
-    for (const [name, xs] of Object.entries(samples))
-      console.log(`${name}: p50 ${median(xs)} ms, mean ${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(1)} ms`);
+    const samples = await measure(
+      Object.fromEntries(
+        Object.entries(cases).map(([name, [program, options]]) => [
+          name,
+          (i: number) => bundleProgram(program(`${name} ${i}`), npm, options),
+        ]),
+      ),
+    );
     expect(Object.values(samples).every((xs) => xs.length === SAMPLES)).toBe(true);
   }, 900_000);
 });

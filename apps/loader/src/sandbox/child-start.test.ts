@@ -1,0 +1,135 @@
+/**
+ * What a new child isolate costs, piece by piece: the raw Worker Loader (`LOADER.load` of one
+ * trivial module and one RPC call) against the same with DWL's harness and what the loader puts
+ * around it, measured in one run, interleaved (issue 21: every new program pays this, so it
+ * bounds the cold and TypeScript rows). Not part of the suite (timing has no place in a unit
+ * test): run with
+ *   DWL_TEST_VERBOSE=1 sh scripts/bootstrap.sh npx vitest run --project workerd --mode child-start apps/loader/src/sandbox/child-start.test.ts
+ */
+import { exports } from "cloudflare:workers";
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { measureInterleaved, trimmedMean } from "../../../../test-support/interleaved.ts";
+import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS } from "../limits.ts";
+import { CALLER_KEY_PLACEHOLDER, type ChildCall, HARNESS_ENTRYPOINT } from "./child-protocol.ts";
+import HARNESS_SOURCE from "./harness.min.child.js";
+
+const SAMPLES = 200;
+const WARMUP = 20;
+
+const mode = (import.meta as unknown as { env: { MODE?: string } }).env.MODE;
+
+const base = {
+  compatibilityDate: CHILD_COMPATIBILITY_DATE,
+  compatibilityFlags: CHILD_COMPATIBILITY_FLAGS,
+  globalOutbound: null,
+  env: {},
+};
+
+/** bench/raw-worker's child: one entrypoint that answers 42. */
+const rawChild = (tag: string, prelude = "", body = "return 42;") =>
+  `import { WorkerEntrypoint } from "cloudflare:workers";\n${prelude}\nexport class Run extends WorkerEntrypoint { async run() { ${body} } }\n// ${tag}\n`;
+
+const call = (callerKey: string): ChildCall => ({
+  callerKey,
+  shape: "module",
+  input: null,
+  limits: { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 },
+  secrets: {},
+  runToken: null,
+  fuel: null,
+  clockBudgetMs: 100,
+  maxResultBytes: 1024 * 1024,
+  maxLogLines: 1_000,
+  maxLogBytes: 64 * 1024,
+});
+
+/** The harness with a trivial program, as the loader builds its WorkerCode (sandbox/load.ts). */
+const harnessChild = (tag: string) => ({
+  mainModule: "harness.js",
+  modules: {
+    "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag),
+    "user.js": `export default () => 42; // ${tag}`,
+  },
+});
+
+describe.runIf(mode === "child-start")("a new child isolate", () => {
+  it("splits its cost between the runtime, the harness and the loader's capabilities", async () => {
+    const loader = (env as unknown as { LOADER: WorkerLoader }).LOADER;
+    const start = (code: object, arg: unknown) => {
+      const entrypoint = loader
+        .load({ ...base, ...code } as WorkerLoaderWorkerCode)
+        .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
+      return entrypoint.run(arg);
+    };
+    const props = { tenant: "child-start", namespace: "default" };
+    const capabilities = exports as unknown as Record<string, (options: { props: object }) => Fetcher>;
+    const id = () => crypto.randomUUID();
+    const timings = await measureInterleaved(
+      {
+        "raw: LOADER.load + one RPC": () =>
+          start({ mainModule: "child.js", modules: { "child.js": rawChild(id()) } }, 1),
+        "raw + the harness text as an unused module": () => {
+          const tag = id();
+          return start(
+            { mainModule: "child.js", modules: { "child.js": rawChild(tag), "unused.js": HARNESS_SOURCE } },
+            1,
+          );
+        },
+        "raw + one AsyncLocalStorage run": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(
+                  id(),
+                  'import { AsyncLocalStorage } from "node:async_hooks"; const als = new AsyncLocalStorage();',
+                  "return als.run({}, async () => 42);",
+                ),
+              },
+            },
+            1,
+          ),
+        "harness evaluated, run refused (wrong caller key)": () => {
+          const tag = id();
+          return start(harnessChild(tag), call("wrong")).catch(() => "refused");
+        },
+        "harness + trivial program, one run": () => {
+          const tag = id();
+          return start(harnessChild(tag), call(tag));
+        },
+        "harness + trivial program, the harness text alike in every isolate": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "harness.js",
+              modules: {
+                "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, "one-key"),
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            call("one-key"),
+          );
+        },
+        "the same with the loader's env and egress gateway": () => {
+          const tag = id();
+          return start(
+            {
+              ...harnessChild(tag),
+              env: { KV: capabilities.ScopedKv?.({ props }), FILES: capabilities.ScopedFiles?.({ props }) },
+              globalOutbound: capabilities.EgressGateway?.({
+                props: { tenant: props.tenant, allow: [], credentials: [] },
+              }),
+            },
+            call(tag),
+          );
+        },
+      },
+      { samples: SAMPLES, warmup: WARMUP },
+    );
+    const raw = trimmedMean(timings["raw: LOADER.load + one RPC"] ?? []);
+    for (const [name, xs] of Object.entries(timings))
+      console.log(`${name}: ${(trimmedMean(xs) - raw).toFixed(2)} ms over raw (trimmed means)`);
+    expect(Object.values(timings).every((xs) => xs.length === SAMPLES)).toBe(true);
+  }, 900_000);
+});

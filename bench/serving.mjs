@@ -47,7 +47,8 @@ const FOOTPRINT_IDLE_MS = 5_000;
 const HOP_N = 500;
 const THROUGHPUT_C = 100;
 const THROUGHPUT_BLOCK = 1_000;
-const THROUGHPUT_BLOCKS = 3;
+/** Alternating blocks per target: one run's ratio swung 0.85–1.03 with 3 (identical code), so 9. */
+const THROUGHPUT_BLOCKS = 9;
 const BURST = 1_000;
 const FLOOD_CONNECTIONS = 1_000;
 const FLOOD_MS = 10_000;
@@ -281,12 +282,16 @@ async function throughput(dev) {
   const sides = { supervisor: side(dev.url), runtime: side(dev.runtimeUrl) };
   // Unrecorded: THROUGHPUT_C connections opened and the isolate warm on both.
   for (const x of Object.values(sides)) await closedBlock(x.url, THROUGHPUT_C * 2, THROUGHPUT_C);
+  /** Per block pair, supervisor req/s ÷ runtime req/s: how much one pair alone can swing. */
+  const pairRatios = [];
   for (let b = 0; b < THROUGHPUT_BLOCKS; b++) {
     const order = b % 2 === 0 ? ["supervisor", "runtime"] : ["runtime", "supervisor"];
+    const blockRate = {};
     for (const name of order) {
       const x = sides[name];
       const before = cpuNow(dev);
       const { t, wallMs } = await closedBlock(x.url, THROUGHPUT_BLOCK, THROUGHPUT_C);
+      blockRate[name] = count(t, "ok") / wallMs;
       const after = cpuNow(dev);
       for (const k of Object.keys(x.cpu)) x.cpu[k] += after[k] - before[k];
       x.wallMs += wallMs;
@@ -295,6 +300,7 @@ async function throughput(dev) {
       x.t.latencies.push(...t.latencies);
       for (const [k, v] of t.kinds) x.t.kinds.set(k, (x.t.kinds.get(k) ?? 0) + v);
     }
+    pairRatios.push(blockRate.supervisor / blockRate.runtime);
   }
   const rate = (x) => (x.ok / x.wallMs) * 1000;
   const summary = (x) => ({
@@ -310,6 +316,7 @@ async function throughput(dev) {
     supervisor: summary(sides.supervisor),
     runtime: summary(sides.runtime),
     ratio: rate(sides.supervisor) / rate(sides.runtime),
+    pairRatios: pairRatios.sort((a, b) => a - b),
   };
 }
 
@@ -554,6 +561,7 @@ async function main() {
       "supervisor req/s",
       "runtime req/s",
       "ratio",
+      "block pairs' ratios: min / median / max",
       "sup p50 / p95 ms",
       "rt p50 / p95 ms",
       "failed (sup / rt)",
@@ -568,6 +576,7 @@ async function main() {
       fmt(t.supervisor.reqPerS, 0),
       fmt(t.runtime.reqPerS, 0),
       fmt(t.ratio, 2),
+      `${fmt(t.pairRatios[0], 2)} / ${fmt(percentile(t.pairRatios, 50), 2)} / ${fmt(t.pairRatios.at(-1), 2)}`,
       `${fmt(t.supervisor.p50, 1)} / ${fmt(t.supervisor.p95, 1)}`,
       `${fmt(t.runtime.p50, 1)} / ${fmt(t.runtime.p95, 1)}`,
       `${failures(t.supervisor.failed)} / ${failures(t.runtime.failed)}`,
@@ -683,7 +692,7 @@ async function main() {
     "",
     `## 2. Throughput at concurrency ${THROUGHPUT_C}`,
     "",
-    `Command: \`${COMMAND}\`, phase 2. Warm trivial /execute with the dev key, ${THROUGHPUT_C} keep-alive connections in a closed loop; ${THROUGHPUT_BLOCKS} blocks of ${THROUGHPUT_BLOCK} requests per target, alternating target block by block (after ${THROUGHPUT_C * 2} unrecorded each); req/s = ok answers ÷ time in that target's blocks. CPU per request (from /proc and the client's own usage, over that target's blocks) shows where the cores went: the machine has ${os.cpus().length}, shared by the client, the supervisor's node process and workerd (node's share while the runtime port is used directly is its idle watchdog). The runtime's port has no per-key limit, so instance A (defaults: at most 16 runs of one key in the runtime) is measured, then, after A stopped, instance B started with \`DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100\`, each against its own runtime port.`,
+    `Command: \`${COMMAND}\`, phase 2. Warm trivial /execute with the dev key, ${THROUGHPUT_C} keep-alive connections in a closed loop; ${THROUGHPUT_BLOCKS} blocks of ${THROUGHPUT_BLOCK} requests per target, alternating target block by block (after ${THROUGHPUT_C * 2} unrecorded each); req/s = ok answers ÷ time in that target's blocks; the ratios of the single block pairs (a supervisor block and the runtime block beside it) show how far one short measurement swings. CPU per request (from /proc and the client's own usage, over that target's blocks) shows where the cores went: the machine has ${os.cpus().length}, shared by the client, the supervisor's node process and workerd (node's share while the runtime port is used directly is its idle watchdog). The runtime's port has no per-key limit, so instance A (defaults: at most 16 runs of one key in the runtime) is measured, then, after A stopped, instance B started with \`DWL_KEY_CONCURRENCY=100 DWL_RUNTIME_CONCURRENCY=100\`, each against its own runtime port.`,
     "",
     markdownTable(tputRows),
     "",

@@ -1,0 +1,96 @@
+// A/B of loader trees on the new-program path: each tree's loader (`wrangler dev --config
+// <tree>/wrangler.toml`) and the raw baseline (bench/raw-worker, `LOADER.load`) take one new
+// program after another at c=1, interleaved request by request (the order alternating), so a busy
+// machine slows them alike. Compare a change with the commit before it in a worktree:
+//   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && pnpm install)
+//   sh scripts/bootstrap.sh node bench/ab.mjs --trees=/tmp/before,. --program=ts --n=200
+// Identical trees differ by ~0.15 ms p50 this way on the reference machine. Bounded: n + 20
+// requests per server; every server is stopped on exit.
+import { resolve } from "node:path";
+import { agentFor, request } from "./lib/http.mjs";
+import {
+  cleanup,
+  freePort,
+  installExitHandlers,
+  ROOT,
+  spawnServer,
+  tempDir,
+  WRANGLER,
+  waitReady,
+} from "./lib/procs.mjs";
+import { threeFileTs } from "./lib/programs.mjs";
+import { median } from "./lib/stats.mjs";
+
+installExitHandlers();
+
+const arg = (name, fallback) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+const trees = arg("trees", ".")
+  .split(",")
+  .map((tree) => resolve(tree));
+const program = arg("program", "js");
+const n = Number(arg("n", "200"));
+const WARMUP = 20;
+if (!["js", "ts"].includes(program) || !Number.isInteger(n) || n < 1)
+  throw new Error("usage: node bench/ab.mjs --trees=<dir>[,<dir>…] [--program=js|ts] [--n=<requests>]");
+
+/** The loader's settings in bench/run.mjs: the dev key works, one tenant may run this many. */
+const LOADER_VARS = [
+  "--var",
+  "DWL_MODE:local",
+  "--var",
+  "DWL_RATE_PER_MINUTE:1000000",
+  "--var",
+  "DWL_MAX_CONCURRENT:2000",
+];
+
+async function start(name, config, vars) {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const args = [WRANGLER, "dev", "--config", config, ...vars, "--ip", "127.0.0.1", "--port", String(port)];
+  args.push("--inspector-port", String(inspectorPort), "--persist-to", tempDir("dwl-ab-"));
+  const handle = { name, url: `http://127.0.0.1:${port}`, server: spawnServer(name, process.execPath, args) };
+  await waitReady(handle);
+  return { ...handle, agent: agentFor(1), samples: [] };
+}
+
+/** A program no loader has seen: plain JS, or bench/run.mjs's 3-file TypeScript program. */
+const newProgram = (tag) =>
+  JSON.stringify(
+    program === "ts" ? { entry: "index.ts", files: threeFileTs(tag) } : { code: `export default () => 42; // ${tag}` },
+  );
+
+async function timed(server, send) {
+  const started = performance.now();
+  const res = await send();
+  if (res.status !== 200 || (server.name !== "raw" && !res.text.includes('"ok":true')))
+    throw new Error(`${server.name}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+  return performance.now() - started;
+}
+
+const loaders = [];
+for (const tree of trees) loaders.push(await start(tree, `${tree}/wrangler.toml`, LOADER_VARS));
+const raw = await start("raw", `${ROOT}bench/raw-worker/wrangler.toml`, []);
+const headers = { "content-type": "application/json", authorization: "Bearer dwl_local_dev" };
+for (let i = 0; i < n + WARMUP; i++) {
+  const turns = [
+    ...loaders.map((loader) => () => {
+      const body = newProgram(`${loader.name} ${i} ${crypto.randomUUID()}`);
+      return timed(loader, () => request(loader.agent, `${loader.url}/execute`, { method: "POST", headers, body }));
+    }),
+    () => timed(raw, () => request(raw.agent, `${raw.url}/load?i=${i}`)),
+  ];
+  if (i % 2) turns.reverse();
+  const servers = i % 2 ? [raw, ...[...loaders].reverse()] : [...loaders, raw];
+  for (const [k, turn] of turns.entries()) {
+    const ms = await turn();
+    if (i >= WARMUP) servers[k]?.samples.push(ms);
+  }
+}
+const rawP50 = median(raw.samples);
+for (const server of [...loaders, raw])
+  console.log(
+    `${server.name}: p50 ${median(server.samples).toFixed(2)} ms, ÷ raw ${(median(server.samples) / rawP50).toFixed(3)}`,
+  );
+await cleanup();
+process.exit(0);

@@ -8,16 +8,7 @@
 // requests per server; every server is stopped on exit.
 import { resolve } from "node:path";
 import { agentFor, request } from "./lib/http.mjs";
-import {
-  cleanup,
-  freePort,
-  installExitHandlers,
-  ROOT,
-  spawnServer,
-  tempDir,
-  WRANGLER,
-  waitReady,
-} from "./lib/procs.mjs";
+import { BENCH_LOADER_VARS, cleanup, installExitHandlers, startWrangler, waitReady } from "./lib/procs.mjs";
 import { threeFileTs } from "./lib/programs.mjs";
 import { median } from "./lib/stats.mjs";
 
@@ -34,24 +25,11 @@ const WARMUP = 20;
 if (!["js", "ts"].includes(program) || !Number.isInteger(n) || n < 1)
   throw new Error("usage: node bench/ab.mjs --trees=<dir>[,<dir>…] [--program=js|ts] [--n=<requests>]");
 
-/** The loader's settings in bench/run.mjs: the dev key works, one tenant may run this many. */
-const LOADER_VARS = [
-  "--var",
-  "DWL_MODE:local",
-  "--var",
-  "DWL_RATE_PER_MINUTE:1000000",
-  "--var",
-  "DWL_MAX_CONCURRENT:2000",
-];
-
-async function start(name, config, vars) {
-  const port = await freePort();
-  const inspectorPort = await freePort();
-  const args = [WRANGLER, "dev", "--config", config, ...vars, "--ip", "127.0.0.1", "--port", String(port)];
-  args.push("--inspector-port", String(inspectorPort), "--persist-to", tempDir("dwl-ab-"));
-  const handle = { name, url: `http://127.0.0.1:${port}`, server: spawnServer(name, process.execPath, args) };
+/** `name` goes into temp dir names; `label` is what the results call it. */
+async function start(name, label, args) {
+  const handle = await startWrangler(name, args);
   await waitReady(handle);
-  return { ...handle, agent: agentFor(1), samples: [] };
+  return { ...handle, label, agent: agentFor(1), samples: [] };
 }
 
 /** A program no loader has seen: plain JS, or bench/run.mjs's 3-file TypeScript program. */
@@ -63,14 +41,15 @@ const newProgram = (tag) =>
 async function timed(server, send) {
   const started = performance.now();
   const res = await send();
-  if (res.status !== 200 || (server.name !== "raw" && !res.text.includes('"ok":true')))
-    throw new Error(`${server.name}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+  if (res.status !== 200 || (server !== raw && !res.text.includes('"ok":true')))
+    throw new Error(`${server.label}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
   return performance.now() - started;
 }
 
 const loaders = [];
-for (const tree of trees) loaders.push(await start(tree, `${tree}/wrangler.toml`, LOADER_VARS));
-const raw = await start("raw", `${ROOT}bench/raw-worker/wrangler.toml`, []);
+for (const [i, tree] of trees.entries())
+  loaders.push(await start(`ab-loader-${i + 1}`, tree, ["--config", `${tree}/wrangler.toml`, ...BENCH_LOADER_VARS]));
+const raw = await start("ab-raw", "raw LOADER.load", ["--config", "bench/raw-worker/wrangler.toml"]);
 const headers = { "content-type": "application/json", authorization: "Bearer dwl_local_dev" };
 for (let i = 0; i < n + WARMUP; i++) {
   const turns = [
@@ -90,7 +69,7 @@ for (let i = 0; i < n + WARMUP; i++) {
 const rawP50 = median(raw.samples);
 for (const server of [...loaders, raw])
   console.log(
-    `${server.name}: p50 ${median(server.samples).toFixed(2)} ms, ÷ raw ${(median(server.samples) / rawP50).toFixed(3)}`,
+    `${server.label}: p50 ${median(server.samples).toFixed(2)} ms, ÷ raw ${(median(server.samples) / rawP50).toFixed(3)}`,
   );
 await cleanup();
 process.exit(0);

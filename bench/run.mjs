@@ -27,6 +27,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { agentFor, closedLoop, request } from "./lib/http.mjs";
 import {
+  BENCH_LOADER_VARS,
   ROOT,
   restartWrangler,
   runBounded,
@@ -1225,18 +1226,8 @@ async function main() {
   let matrixRows;
   try {
     if (needServers) {
-      // DWL_MODE=local: the dev key works (wrangler.toml defaults to production). Raised tenant
-      // limits: the bench is one tenant; loopback egress: the upstream of e. is on 127.0.0.1.
-      ctx.loader = await startWrangler("loader", [
-        "--var",
-        "DWL_MODE:local",
-        "--var",
-        "DWL_RATE_PER_MINUTE:1000000",
-        "--var",
-        "DWL_MAX_CONCURRENT:2000",
-        "--var",
-        "DWL_EGRESS_ALLOW_LOOPBACK:true",
-      ]);
+      // Loopback egress: the upstream of e. is on 127.0.0.1.
+      ctx.loader = await startWrangler("loader", [...BENCH_LOADER_VARS, "--var", "DWL_EGRESS_ALLOW_LOOPBACK:true"]);
       ctx.raw = await startWrangler("raw", ["--config", "bench/raw-worker/wrangler.toml"]);
       await Promise.all([waitReady(ctx.loader), waitReady(ctx.raw)]);
       console.log(`  loader   ${ctx.loader.url}\n  baseline ${ctx.raw.url}\n  upstream ${ctx.upstream.url}`);

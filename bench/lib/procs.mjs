@@ -189,6 +189,19 @@ export function spawnServer(name, command, args, env = {}) {
 }
 
 /**
+ * The loader's vars in the benches: local mode (the dev key works; wrangler.toml defaults to
+ * production) and tenant limits raised (a bench is one tenant).
+ */
+export const BENCH_LOADER_VARS = [
+  "--var",
+  "DWL_MODE:local",
+  "--var",
+  "DWL_RATE_PER_MINUTE:1000000",
+  "--var",
+  "DWL_MAX_CONCURRENT:2000",
+];
+
+/**
  * Starts `wrangler dev` for one Worker. `args` are extra wrangler arguments (config, vars).
  * Returns a handle that `restartWrangler` can start again with the same arguments.
  */

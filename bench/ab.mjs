@@ -38,36 +38,33 @@ const newProgram = (tag) =>
     program === "ts" ? { entry: "index.ts", files: threeFileTs(tag) } : { code: `export default () => 42; // ${tag}` },
   );
 
-async function timed(server, send) {
-  const started = performance.now();
-  const res = await send();
-  if (res.status !== 200 || (server !== raw && !res.text.includes('"ok":true')))
-    throw new Error(`${server.label}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
-  return performance.now() - started;
-}
-
-const loaders = [];
-for (const [i, tree] of trees.entries())
-  loaders.push(await start(`ab-loader-${i + 1}`, tree, ["--config", `${tree}/wrangler.toml`, ...BENCH_LOADER_VARS]));
-const raw = await start("ab-raw", "raw LOADER.load", ["--config", "bench/raw-worker/wrangler.toml"]);
 const headers = { "content-type": "application/json", authorization: "Bearer dwl_local_dev" };
-for (let i = 0; i < n + WARMUP; i++) {
-  const turns = [
-    ...loaders.map((loader) => () => {
-      const body = newProgram(`${loader.name} ${i} ${crypto.randomUUID()}`);
-      return timed(loader, () => request(loader.agent, `${loader.url}/execute`, { method: "POST", headers, body }));
-    }),
-    () => timed(raw, () => request(raw.agent, `${raw.url}/load?i=${i}`)),
-  ];
-  if (i % 2) turns.reverse();
-  const servers = i % 2 ? [raw, ...[...loaders].reverse()] : [...loaders, raw];
-  for (const [k, turn] of turns.entries()) {
-    const ms = await turn();
-    if (i >= WARMUP) servers[k]?.samples.push(ms);
+const loaders = [];
+for (const [i, tree] of trees.entries()) {
+  const loader = await start(`ab-loader-${i + 1}`, tree, ["--config", `${tree}/wrangler.toml`, ...BENCH_LOADER_VARS]);
+  loader.send = (round) => {
+    const body = newProgram(`${loader.name} ${round} ${crypto.randomUUID()}`);
+    return request(loader.agent, `${loader.url}/execute`, { method: "POST", headers, body });
+  };
+  loader.answered = (res) => res.text.includes('"ok":true');
+  loaders.push(loader);
+}
+const raw = await start("ab-raw", "raw LOADER.load", ["--config", "bench/raw-worker/wrangler.toml"]);
+raw.send = (round) => request(raw.agent, `${raw.url}/load?i=${round}`);
+raw.answered = () => true;
+
+const servers = [...loaders, raw];
+for (let round = 0; round < n + WARMUP; round++) {
+  for (const server of round % 2 ? [...servers].reverse() : servers) {
+    const started = performance.now();
+    const res = await server.send(round);
+    if (res.status !== 200 || !server.answered(res))
+      throw new Error(`${server.label}: HTTP ${res.status} ${res.text.slice(0, 300)}`);
+    if (round >= WARMUP) server.samples.push(performance.now() - started);
   }
 }
 const rawP50 = median(raw.samples);
-for (const server of [...loaders, raw])
+for (const server of servers)
   console.log(
     `${server.label}: p50 ${median(server.samples).toFixed(2)} ms, ÷ raw ${(median(server.samples) / rawP50).toFixed(3)}`,
   );

@@ -5,8 +5,8 @@
  */
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
-export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
-export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? Number.NaN;
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 /**
  * The mean of the middle 80 %: workerd's clock reads whole milliseconds here, so a p50 cannot
  * show a fraction of one, and a plain mean is at the mercy of a few garbage collections.

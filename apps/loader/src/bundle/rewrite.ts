@@ -66,13 +66,15 @@ function randomSuffix(): string {
  * `(F ?? init())` instead, which creates the object (and reads refuel) on such an early call.
  * That guard costs about what a number counter does (fib: +25 %), so it goes only there:
  * nothing else of the module can run before its first line or before one of those entry checks.
+ * `mayRunEarly` says whether the module imports another of the program's modules
+ * (`importsOthers`); the packages' module of vendor.ts never does.
  */
 export function meter(
   s: MagicString,
   program: Node,
   code: string,
-  inserted?: Insertion[],
-  mayRunEarly = importsOthers(program as Program),
+  inserted: Insertion[] | undefined,
+  mayRunEarly: boolean,
 ): string {
   // Every metering edit inserts text before one character of `code` (appendLeft and prependRight
   // differ only in which chunk owns the text); `shiftMap` needs where and how much.

@@ -156,6 +156,7 @@ export default defineConfig({
       {
         test: {
           name: "node-own-server",
+          globalSetup: ["test-support/global-setup.own-server.ts"],
           include: ownServerFiles,
           maxWorkers: 1,
           sequence: { groupOrder: 1 },

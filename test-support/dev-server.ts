@@ -122,12 +122,13 @@ export async function spawnDevServer(
 }
 
 /**
- * Starts a dev server of this file's own and waits until it answers. Only files of the
- * `node-own-server` project call it (vitest.config.ts): they run one at a time, because they
- * crash, recycle or flood their runtime and time what follows.
+ * Starts a dev server of this file's own and waits until it answers, serving the loader build
+ * made once for the project (global-setup.own-server.ts). Only files of the `node-own-server`
+ * project call it (vitest.config.ts): they run one at a time, because they crash, recycle or
+ * flood their runtime and time what follows.
  */
 export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
-  const { healthy, ...server } = await spawnDevServer(env, args);
+  const { healthy, ...server } = await spawnDevServer({ DWL_LOADER_BUILD: inject("loaderBuild"), ...env }, args);
   await healthy;
   return server;
 }

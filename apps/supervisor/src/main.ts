@@ -19,7 +19,7 @@ import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
 import { routeOf, runsIn } from "./routes.ts";
-import { buildLoader } from "./runtime/build.ts";
+import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import {
   checkSettings as checkLoaderSettings,
@@ -244,10 +244,25 @@ const address = server.address();
 if (!address || typeof address !== "object") fail("the public port has no address");
 const publicHost = `127.0.0.1:${address.port}`;
 
-// Beside the state it serves: two loaders started at once (a test, a bench) never share a build.
-const build = await buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) =>
-  fail(String(error instanceof Error ? error.message : error)),
-);
+/** The build to serve: DWL_LOADER_BUILD's as it is, else a new one. */
+async function loaderBuild(): Promise<LoaderBuild> {
+  if (settings.loaderBuild) {
+    try {
+      const build = readBuild(resolve(root, settings.loaderBuild));
+      console.log(
+        `[dwl] serving the loader build in ${build.dir} (DWL_LOADER_BUILD) as it is, not built from the sources`,
+      );
+      return build;
+    } catch (error) {
+      fail(`DWL_LOADER_BUILD: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  // Beside the state it serves: two loaders started at once (a test, a bench) never share a build.
+  return buildLoader(root, join(resolve(root, settings.stateDir), "dwl-build")).catch((error: unknown) =>
+    fail(String(error instanceof Error ? error.message : error)),
+  );
+}
+const build = await loaderBuild();
 const loaderVars = {
   DWL_MODE: "local",
   DWL_PUBLIC_ORIGIN: `http://${publicHost}`,

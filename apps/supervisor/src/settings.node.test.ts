@@ -1,5 +1,8 @@
 /** `npm run dev` refuses a malformed setting at once, naming it, instead of running with NaN. */
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = new URL("../../../", import.meta.url).pathname;
@@ -42,6 +45,23 @@ describe("supervisor settings", () => {
     const run = start({ DWL_KEY_QUEUE: "34" });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain("[dwl] DWL_KEY_QUEUE is no longer used");
+  });
+
+  it("serves the build DWL_LOADER_BUILD names, as it is, and stops when it names no build", () => {
+    const dir = mkdtempSync(join(tmpdir(), "dwl-build-"));
+    try {
+      const missing = start({ DWL_LOADER_BUILD: dir });
+      expect(missing.status).toBe(2);
+      expect(missing.stderr).toContain(`[dwl] DWL_LOADER_BUILD: ${dir} holds no loader build`);
+      // A value wrangler.toml does not hold: only this build's options can have brought it.
+      writeFileSync(join(dir, "index.js"), "export default {};\n");
+      writeFileSync(join(dir, "worker-options.json"), JSON.stringify({ bindings: { DWL_MAX_SANDBOXES: "lots" } }));
+      const served = start({ DWL_LOADER_BUILD: dir });
+      expect(served.status).toBe(2);
+      expect(served.stderr).toContain('[dwl] DWL_MAX_SANDBOXES="lots" is not a whole number');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses an argument it does not know", () => {

@@ -2,10 +2,11 @@
  * @module runtime/build
  * The loader as wrangler bundles it for deployment (`wrangler deploy --dry-run`): the same
  * esbuild run, rules and module list as a deploy, so local and deployed run the same code; and
- * the miniflare options wrangler derives from wrangler.toml (worker-options.ts).
+ * the miniflare options wrangler derives from wrangler.toml (worker-options.ts), kept beside the
+ * modules so that a later start can serve the same build (`DWL_LOADER_BUILD`, readBuild).
  */
 import { spawn } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -46,6 +47,9 @@ function run(root: string, args: string[], what: string): Promise<string> {
   });
 }
 
+/** The file beside the modules that holds wrangler's miniflare options. */
+const OPTIONS_FILE = "worker-options.json";
+
 export async function buildLoader(root: string, outDir: string): Promise<LoaderBuild> {
   // Stale modules of an earlier build would otherwise be loaded beside the new ones.
   rmSync(outDir, { recursive: true, force: true });
@@ -55,12 +59,24 @@ export async function buildLoader(root: string, outDir: string): Promise<LoaderB
     run(root, [wrangler, "deploy", "--dry-run", "--outdir", outDir], "bundling the loader (wrangler deploy --dry-run)"),
     run(root, [optionsScript, join(root, "wrangler.toml")], "reading wrangler.toml"),
   ]);
+  writeFileSync(join(outDir, OPTIONS_FILE), options);
+  return readBuild(outDir);
+}
+
+/** A build made by buildLoader, as it is: nothing checks it against the sources. */
+export function readBuild(dir: string): LoaderBuild {
+  if (!existsSync(join(dir, "index.js")) || !existsSync(join(dir, OPTIONS_FILE))) {
+    throw new Error(
+      `${dir} holds no loader build (index.js and ${OPTIONS_FILE}, as a start leaves in <DWL_STATE_DIR>/dwl-build)`,
+    );
+  }
   const modules: BuiltModule[] = [];
-  for (const file of readdirSync(outDir).sort()) {
+  for (const file of readdirSync(dir).sort()) {
     const type = moduleType(file);
-    if (type) modules.push({ type, path: join(outDir, file) });
+    if (type) modules.push({ type, path: join(dir, file) });
   }
   // The entry module first: miniflare runs the first ES module as the Worker's main module.
   modules.sort((a, b) => Number(b.path.endsWith("/index.js")) - Number(a.path.endsWith("/index.js")));
-  return { dir: outDir, modules, workerOptions: JSON.parse(options) as Record<string, unknown> };
+  const workerOptions = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), "utf8")) as Record<string, unknown>;
+  return { dir, modules, workerOptions };
 }

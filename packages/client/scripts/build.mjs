@@ -34,10 +34,10 @@ async function newest(dirs) {
 }
 
 /**
- * Bundles `entry` to `dist/<name>` through a temporary file and a rename: concurrent launchers
+ * Bundles `entry` to `<outDir>/<name>` through a temporary file and a rename: concurrent launchers
  * (parallel tests, two terminals) never import a half-written file.
  */
-async function bundle(entry, name, platform, plugins = []) {
+async function bundle(entry, name, platform, outDir, plugins = []) {
   const result = await build({
     plugins,
     entryPoints: [join(root, entry)],
@@ -52,9 +52,9 @@ async function bundle(entry, name, platform, plugins = []) {
     absWorkingDir: root,
   });
   const [file] = result.outputFiles;
-  const tmp = join(out, `.${name}.${process.pid}.tmp`);
+  const tmp = join(outDir, `.${name}.${process.pid}.tmp`);
   await writeFile(tmp, file.contents);
-  await rename(tmp, join(out, name));
+  await rename(tmp, join(outDir, name));
 }
 
 /** ai.js imports the SDK from dist/index.js, so both share one `DwlRequestError` class. */
@@ -65,9 +65,12 @@ const sdkEntryExternal = {
   },
 };
 
-/** Builds dist/index.js and dist/cli.js when missing or older than a source file. */
-export async function buildJs({ force = false } = {}) {
-  const target = join(out, "cli.js");
+/**
+ * Builds dist/index.js, dist/ai.js and dist/cli.js when missing or older than a source file;
+ * `outDir` builds them elsewhere (inside this package, where they resolve its zod).
+ */
+export async function buildJs({ force = false, outDir = out } = {}) {
+  const target = join(outDir, "cli.js");
   if (!force) {
     const built = await stat(target).then(
       (s) => s.mtimeMs,
@@ -75,11 +78,11 @@ export async function buildJs({ force = false } = {}) {
     );
     if (built > (await newest(SOURCE_DIRS))) return false;
   }
-  await mkdir(out, { recursive: true });
+  await mkdir(outDir, { recursive: true });
   // The SDK uses no Node APIs, so it bundles for browsers and Workers too.
-  await bundle("src/index.ts", "index.js", "neutral");
-  await bundle("src/ai.ts", "ai.js", "neutral", [sdkEntryExternal]);
-  await bundle("src/cli.ts", "cli.js", "node");
+  await bundle("src/index.ts", "index.js", "neutral", outDir);
+  await bundle("src/ai.ts", "ai.js", "neutral", outDir, [sdkEntryExternal]);
+  await bundle("src/cli.ts", "cli.js", "node", outDir);
   return true;
 }
 

@@ -1,6 +1,7 @@
 /**
- * The `dwl` CLI as a user runs it (`node packages/client/src/cli.ts …`, a child process) against
- * the real loader over HTTP: output, `--json`, exit codes. Plus the local program reading.
+ * The `dwl` CLI as a user runs it (the bundled `cli.js` that the launcher bin/dwl.mjs and the
+ * package run, in a child process) against the real loader over HTTP: output, `--json`, exit
+ * codes. Plus the local program reading.
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -10,13 +11,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
+import { buildJs } from "../scripts/build.mjs";
 import { programSettings, readProgram, UsageError } from "./cli/program.ts";
-
-const CLI = fileURLToPath(new URL("./cli.ts", import.meta.url));
 
 let server: DevServerClient;
 let dir: string;
+/** The CLI's bundle, in a folder of this file's own: package.node.test.ts rebuilds dist/ meanwhile. */
+let built: string;
+let CLI: string;
 beforeAll(async () => {
+  // Inside the package, where the bundle's `zod` import resolves. Starting plain JS instead of
+  // the .ts sources also saves each of the ~50 runs below ~0.12 s (0.18 against 0.30 s).
+  built = mkdtempSync(fileURLToPath(new URL("../.cli-test-", import.meta.url)));
+  await buildJs({ force: true, outDir: built });
+  CLI = join(built, "cli.js");
   dir = mkdtempSync(join(tmpdir(), "dwl-cli-"));
   write(
     "ok.ts",
@@ -42,6 +50,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
+  rmSync(built, { recursive: true, force: true });
 });
 
 function write(name: string, text: string): void {

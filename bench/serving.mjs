@@ -12,9 +12,9 @@
 //      started alone, left idle FOOTPRINT_IDLE_MS after its ready line, then its process tree
 //      (descendants of the spawned process, from /proc) counted and its RSS summed;
 //   1. hop overhead at concurrency 1 (instance A, default settings): HOP_N × GET /healthz and
-//      HOP_N × a warm trivial POST /execute through the supervisor and through the runtime's
-//      port, alternating request by request (which goes first alternates too), one keep-alive
-//      connection per target;
+//      HOP_N × a warm trivial POST /execute through the supervisor, through the runtime's port
+//      and through a minimal node:http relay in front of that port (lib/relay.mjs: the floor of
+//      any Node hop), request by request in rotating order, one keep-alive connection per target;
 //   2. throughput at concurrency THROUGHPUT_C: THROUGHPUT_BLOCKS blocks of THROUGHPUT_BLOCK warm
 //      trivial /execute per target, alternating target block by block; on A (default
 //      DWL_KEY_CONCURRENCY 16, DWL_RUNTIME_CONCURRENCY 64) and on a second instance B started
@@ -206,7 +206,22 @@ async function warm(dev) {
 // ---------------------------------------------------------------------------------------------
 // 1. Hop overhead at concurrency 1
 
+/** A minimal node:http relay (lib/relay.mjs) in front of `runtimeUrl`: the floor of any Node hop. */
+async function startRelay(runtimeUrl) {
+  const port = await freePort();
+  const server = spawnServer("relay", process.execPath, [`${ROOT}bench/lib/relay.mjs`, runtimeUrl, String(port)]);
+  const ready = new Promise((resolve) => server.lineListeners.push((line) => line === "relay ready" && resolve()));
+  await Promise.race([
+    ready,
+    Promise.race([server.exit, sleep(STARTUP_TIMEOUT_MS)]).then(() => {
+      throw new Error(`relay: did not start\n${server.log.join("\n")}`);
+    }),
+  ]);
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
 async function hop(dev) {
+  const relay = await startRelay(dev.runtimeUrl);
   const out = {};
   for (const [what, send] of [
     ["GET /healthz", healthz],
@@ -215,12 +230,15 @@ async function hop(dev) {
     const targets = {
       supervisor: { url: dev.url, agent: agentFor(1), t: tally() },
       runtime: { url: dev.runtimeUrl, agent: agentFor(1), t: tally() },
+      relay: { url: relay.url, agent: agentFor(1), t: tally() },
     };
-    // A few unrecorded requests first: both connections open and warm.
+    const names = Object.keys(targets);
+    // A few unrecorded requests first: every connection open and warm.
     for (const x of Object.values(targets)) for (let i = 0; i < 10; i++) await send(x.agent, x.url);
     const pairs = [];
     for (let i = 0; i < HOP_N; i++) {
-      const order = i % 2 === 0 ? ["supervisor", "runtime"] : ["runtime", "supervisor"];
+      // Each target goes first, second and third in turn.
+      const order = names.map((_, k) => names[(i + k) % names.length]);
       const ms = {};
       for (const name of order) {
         const x = targets[name];
@@ -233,14 +251,18 @@ async function hop(dev) {
     for (const x of Object.values(targets)) x.agent.destroy();
     const s = targets.supervisor.t;
     const rt = targets.runtime.t;
+    const rl = targets.relay.t;
     out[what] = {
       supervisor: { p50: percentile(s.latencies, 50), p95: percentile(s.latencies, 95), failed: others(s) },
       runtime: { p50: percentile(rt.latencies, 50), p95: percentile(rt.latencies, 95), failed: others(rt) },
       addedP50: percentile(s.latencies, 50) - percentile(rt.latencies, 50),
       addedP95: percentile(s.latencies, 95) - percentile(rt.latencies, 95),
       pairedMedian: percentile(pairs, 50),
+      relayAddedP50: percentile(rl.latencies, 50) - percentile(rt.latencies, 50),
+      relayFailed: others(rl),
     };
   }
+  await stopServer(relay.server);
   return out;
 }
 
@@ -541,7 +563,8 @@ async function main() {
       "runtime p95",
       "added p95",
       "median of paired differences",
-      "failed (sup / rt)",
+      "minimal node:http relay: added p50",
+      "failed (sup / rt / relay)",
     ],
     ...Object.entries(hopResult).map(([what, h]) => [
       what,
@@ -552,7 +575,8 @@ async function main() {
       fmt(h.runtime.p95, 3),
       fmt(h.addedP95, 3),
       fmt(h.pairedMedian, 3),
-      `${failures(h.supervisor.failed)} / ${failures(h.runtime.failed)}`,
+      fmt(h.relayAddedP50, 3),
+      `${failures(h.supervisor.failed)} / ${failures(h.runtime.failed)} / ${failures(h.relayFailed)}`,
     ]),
   ];
   const tputRows = [
@@ -686,7 +710,7 @@ async function main() {
     "",
     `## 1. Hop overhead at concurrency 1`,
     "",
-    `Command: \`${COMMAND}\`, phase 1. Instance A (default settings). ${HOP_N} requests per route and target, one keep-alive connection per target, supervisor and runtime port alternating request by request (which goes first alternating too), after 10 unrecorded requests each. /execute sends \`${TRIVIAL}\` every time (a warm bundle-cache hit). Milliseconds, client-side.`,
+    `Command: \`${COMMAND}\`, phase 1. Instance A (default settings). ${HOP_N} requests per route and target, one keep-alive connection per target, the supervisor, the runtime port and a minimal node:http relay in front of that port (bench/lib/relay.mjs: node:http in, a keep-alive client out, bodies piped, nothing checked; the floor of any Node hop on this machine) request by request in rotating order, after 10 unrecorded requests each. /execute sends \`${TRIVIAL}\` every time (a warm bundle-cache hit). Milliseconds, client-side.`,
     "",
     markdownTable(hopRows),
     "",

@@ -14,7 +14,7 @@
 //   1. hop overhead at concurrency 1 (instance A, default settings): HOP_N × GET /healthz and
 //      HOP_N × a warm trivial POST /execute through the supervisor, through the runtime's port
 //      and through a minimal node:http relay in front of that port (lib/relay.mjs: the floor of
-//      any Node hop), request by request in rotating order, one keep-alive connection per target;
+//      a node:http hop), request by request in all six orders in turn, one keep-alive connection per target;
 //   2. throughput at concurrency THROUGHPUT_C: THROUGHPUT_BLOCKS blocks of THROUGHPUT_BLOCK warm
 //      trivial /execute per target, alternating target block by block; on A (default
 //      DWL_KEY_CONCURRENCY 16, DWL_RUNTIME_CONCURRENCY 64) and on a second instance B started
@@ -206,7 +206,16 @@ async function warm(dev) {
 // ---------------------------------------------------------------------------------------------
 // 1. Hop overhead at concurrency 1
 
-/** A minimal node:http relay (lib/relay.mjs) in front of `runtimeUrl`: the floor of any Node hop. */
+const ORDERS_OF_THREE = [
+  [0, 1, 2],
+  [0, 2, 1],
+  [1, 0, 2],
+  [1, 2, 0],
+  [2, 0, 1],
+  [2, 1, 0],
+];
+
+/** A minimal node:http relay (lib/relay.mjs) in front of `runtimeUrl`: the floor of a node:http hop. */
 async function startRelay(runtimeUrl) {
   const port = await freePort();
   const server = spawnServer("relay", process.execPath, [`${ROOT}bench/lib/relay.mjs`, runtimeUrl, String(port)]);
@@ -222,6 +231,14 @@ async function startRelay(runtimeUrl) {
 
 async function hop(dev) {
   const relay = await startRelay(dev.runtimeUrl);
+  try {
+    return await hopThrough(dev, relay);
+  } finally {
+    await stopServer(relay.server);
+  }
+}
+
+async function hopThrough(dev, relay) {
   const out = {};
   for (const [what, send] of [
     ["GET /healthz", healthz],
@@ -237,8 +254,8 @@ async function hop(dev) {
     for (const x of Object.values(targets)) for (let i = 0; i < 10; i++) await send(x.agent, x.url);
     const pairs = [];
     for (let i = 0; i < HOP_N; i++) {
-      // Each target goes first, second and third in turn.
-      const order = names.map((_, k) => names[(i + k) % names.length]);
+      // All six orders in turn: each target follows each other one equally often.
+      const order = ORDERS_OF_THREE[i % ORDERS_OF_THREE.length].map((k) => names[k]);
       const ms = {};
       for (const name of order) {
         const x = targets[name];
@@ -262,7 +279,6 @@ async function hop(dev) {
       relayFailed: others(rl),
     };
   }
-  await stopServer(relay.server);
   return out;
 }
 
@@ -465,7 +481,7 @@ async function main() {
   const a = await startDev("A", process.execPath, serveArgs, { PORT: String(await freePort()), ...benchEnv });
   console.log(`instance A (defaults): supervisor ${a.url}, runtime ${a.runtimeUrl}`);
   await warm(a);
-  console.log(`1. hop overhead, concurrency 1, ${HOP_N} requests per target and route, alternating ...`);
+  console.log(`1. hop overhead, concurrency 1, ${HOP_N} requests per target and route, interleaved ...`);
   const hopResult = await hop(a);
   console.log(
     `2. throughput, concurrency ${THROUGHPUT_C}, ${THROUGHPUT_BLOCKS} × ${THROUGHPUT_BLOCK} per target, alternating blocks (A) ...`,
@@ -710,7 +726,7 @@ async function main() {
     "",
     `## 1. Hop overhead at concurrency 1`,
     "",
-    `Command: \`${COMMAND}\`, phase 1. Instance A (default settings). ${HOP_N} requests per route and target, one keep-alive connection per target, the supervisor, the runtime port and a minimal node:http relay in front of that port (bench/lib/relay.mjs: node:http in, a keep-alive client out, bodies piped, nothing checked; the floor of any Node hop on this machine) request by request in rotating order, after 10 unrecorded requests each. /execute sends \`${TRIVIAL}\` every time (a warm bundle-cache hit). Milliseconds, client-side.`,
+    `Command: \`${COMMAND}\`, phase 1. Instance A (default settings). ${HOP_N} requests per route and target, one keep-alive connection per target, the supervisor, the runtime port and a minimal node:http relay in front of that port (bench/lib/relay.mjs: node:http in, a keep-alive client out, bodies piped, nothing checked; the floor of a node:http hop on this machine) request by request in all six orders in turn, after 10 unrecorded requests each. /execute sends \`${TRIVIAL}\` every time (a warm bundle-cache hit). Milliseconds, client-side.`,
     "",
     markdownTable(hopRows),
     "",

@@ -91,6 +91,8 @@ export async function spawnDevServer(
     cwd: root,
     env: {
       ...process.env,
+      // Built at start unless the caller hands over a build: never one from the user's shell.
+      DWL_LOADER_BUILD: "",
       ...env,
       PORT: String(port),
       DWL_STATE_DIR: join(dir, "state"),
@@ -128,8 +130,14 @@ export async function spawnDevServer(
  * flood their runtime and time what follows.
  */
 export async function startDevServer(env: Record<string, string> = {}, args: string[] = []): Promise<DevServer> {
-  const { healthy, ...server } = await spawnDevServer({ DWL_LOADER_BUILD: inject("loaderBuild"), ...env }, args);
+  const build = inject("loaderBuild");
+  const { healthy, ...server } = await spawnDevServer({ ...(build ? { DWL_LOADER_BUILD: build } : {}), ...env }, args);
   await healthy;
+  // A start that built anyway would pass every test, only slower: say so instead.
+  if (build && !server.output().includes("(DWL_LOADER_BUILD)")) {
+    server.stop();
+    throw new Error(`the dev server did not serve the project's build ${build}:\n${server.output()}`);
+  }
   return server;
 }
 

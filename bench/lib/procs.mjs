@@ -161,7 +161,8 @@ export function spawnServer(name, command, args, env = {}) {
     cwd: ROOT,
     detached: true, // own process group, so cleanup reaches every descendant
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...WRANGLER_ENV, ...env },
+    // A bench measures the loader built from the sources at start, never a build from the shell.
+    env: { ...process.env, ...WRANGLER_ENV, DWL_LOADER_BUILD: "", ...env },
   });
   /** @type {Server} */
   const server = { name, child, exited: false, log: [], crashes: 0, reloads: 0, lineListeners: [], exit: undefined };

@@ -51,7 +51,7 @@ export class SettingError extends Error {}
 /** One setting of the supervisor (docs/configuration.md lists these beside the loader's). */
 export interface SupervisorSetting {
   name: string;
-  /** Whole-number settings: their default and smallest value; `DWL_STATE_DIR` is a path. */
+  /** Whole-number settings: their default and smallest value; `DWL_STATE_DIR` and `DWL_LOADER_BUILD` are paths. */
   fallback: number | string;
   min?: number;
   summary: string;
@@ -65,7 +65,7 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     fallback: ".wrangler/state",
     summary: "local KV/R2/Durable Object state and the loader's build",
   },
-  // The tests start a dozen servers of one checkout; building once saves each ~3.5 s of a start.
+  // The tests start six servers of one checkout; building once saves each ~3.5 s of a start.
   {
     name: "DWL_LOADER_BUILD",
     fallback: "none: built at start",

@@ -94,7 +94,7 @@ describe("supervised runtime", () => {
     expect(answer.ok).toBe(false);
     if (!answer.ok) expect(answer.error.type).toBe("runtime_restarted");
     const verdict = await bomb;
-    if (!verdict.ok) expect(verdict.error.type).toBe("memory_limit");
+    expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
     expect(await execute({ code: "export default (_, env) => env.KV.get('n')", storage: { namespace } })).toMatchObject(
       { ok: true, result: "1" },
     );

@@ -8,13 +8,13 @@
 //                      and LICENSE
 //
 // @dwl/protocol is bundled into the JS and its declarations shipped beside the SDK's: it is a
-// workspace-only package of .ts sources and is not published. `--js` builds only the two JS files,
+// workspace-only package of .ts sources and is not published. `--js` builds only the three JS files,
 // and only when a source is newer (~0.1 s): what the repository's launcher (bin/dwl.mjs) needs.
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
@@ -69,7 +69,8 @@ const sdkEntryExternal = {
  * Builds dist/index.js, dist/ai.js and dist/cli.js when missing or older than a source file;
  * `outDir` builds them elsewhere (inside this package, where they resolve its zod).
  */
-export async function buildJs({ force = false, outDir = out } = {}) {
+export async function buildJs({ force = false, outDir: requested = out } = {}) {
+  const outDir = resolve(root, requested);
   const target = join(outDir, "cli.js");
   if (!force) {
     const built = await stat(target).then(

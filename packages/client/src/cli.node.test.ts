@@ -49,8 +49,8 @@ beforeAll(async () => {
   server = await sharedDevServer();
 });
 afterAll(() => {
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(built, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (built) rmSync(built, { recursive: true, force: true });
 });
 
 function write(name: string, text: string): void {

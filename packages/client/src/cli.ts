@@ -4,8 +4,9 @@
  * `dwl`: the loader from a terminal, on top of `DwlClient`. Noun then verb (`dwl sandbox create`),
  * `--help` everywhere, `--json` for scripts. Exit codes: 0 done, 1 the program failed
  * (`ok: false`), 2 a request or usage error, 130 interrupted. Users run it built to JavaScript
- * (scripts/build.mjs → dist/cli.js, Node >= 20); tests run the source on Node's type stripping
- * (erasable TypeScript only: no enums, namespaces or parameter properties).
+ * (scripts/build.mjs → dist/cli.js, Node >= 20), and so do its tests (cli.node.test.ts); the
+ * sources stay erasable TypeScript (no enums, namespaces or parameter properties) so that Node's
+ * type stripping can run them too.
  */
 import type { ExecuteResponse, SandboxDefinition, SandboxInfo } from "@dwl/protocol";
 import { createWriteStream, readFileSync, realpathSync } from "node:fs";

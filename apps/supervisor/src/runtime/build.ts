@@ -77,6 +77,13 @@ export function readBuild(dir: string): LoaderBuild {
   }
   // The entry module first: miniflare runs the first ES module as the Worker's main module.
   modules.sort((a, b) => Number(b.path.endsWith("/index.js")) - Number(a.path.endsWith("/index.js")));
-  const workerOptions = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), "utf8")) as Record<string, unknown>;
+  let workerOptions: Record<string, unknown>;
+  try {
+    workerOptions = JSON.parse(readFileSync(join(dir, OPTIONS_FILE), "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(
+      `${join(dir, OPTIONS_FILE)} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
   return { dir, modules, workerOptions };
 }

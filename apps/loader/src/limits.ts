@@ -97,7 +97,7 @@ export const FUEL_PER_CPU_MS = 100_000;
 /** Bytes of bundles kept in the loader isolate's memory (bundle/cache.ts). */
 export const MAX_BUNDLE_CACHE_BYTES = 64 * 1024 * 1024;
 
-/** Bytes of transformed user files kept in the loader isolate's memory (bundle/modules.ts). */
+/** Bytes of transformed files (the program's and its packages') kept in the loader isolate's memory (bundle/modules.ts). */
 export const MAX_MODULE_CACHE_BYTES = 16 * 1024 * 1024;
 
 /** Bytes of a PAX or GNU long-name record in a tarball: they are small; anything bigger is hostile. */
@@ -148,6 +148,14 @@ export const MAX_BATCHED_LINES = 200;
  * linked file by file (bundle/package-modules.ts). Least recently used goes first.
  */
 export const MAX_VENDOR_CACHE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Files of a program's npm packages given to the child as modules of their own
+ * (bundle/package-files.ts). Past it the packages go to esbuild, whose tree shaking drops what
+ * the program does not use: a package whose entry imports hundreds of files (lodash-es: 600+)
+ * would otherwise cost the child one module each. Hono's entry and cors middleware are 27.
+ */
+export const MAX_LINKED_PACKAGE_FILES = 300;
 
 /**
  * Characters of DWL_ENCRYPTION_KEY. HKDF input keying material has to carry the key's entropy

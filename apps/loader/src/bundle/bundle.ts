@@ -18,7 +18,8 @@ import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { IncrementalBuilder } from "./incremental.ts";
-import { linkModules, type ChildModule, type PackagesFor } from "./modules.ts";
+import type { ChildModule } from "./link.ts";
+import { linkModules, type PackagesFor } from "./modules.ts";
 import { packageModules } from "./package-modules.ts";
 import {
   externalImport,
@@ -165,12 +166,8 @@ export async function bundleProgram(
   if (direct) return direct;
   const packagesFor: PackagesFor = async (specifiers) => {
     if (!dependencies || Object.keys(dependencies).length === 0 || options.prebuiltPackages === false) return undefined;
-    // esbuild starts (tens of ms of CPU on a fresh loader) while the install waits on the
-    // registry and the caches; an install error still comes first.
-    const esbuild = getEsbuild();
-    esbuild.catch(() => {});
     const installed = await installDependencies(dependencies, npm ?? npmEnvironment(env));
-    return packageModules(await esbuild, installed, specifiers, meter);
+    return packageModules(getEsbuild, installed, specifiers, meter);
   };
   const modules = options.perFile === false ? undefined : await linkModules(files, entry, meter, packagesFor);
   if (modules) return { code: modules.code, map: EMPTY_MAP, shape: modules.shape, modules: modules.modules };

@@ -114,6 +114,7 @@ describe("programs linked file by file (modules.ts)", () => {
     const withPackages = (files: Record<string, string>) =>
       bundleProgram({ files, entry: "index.ts", meter: true, dependencies: { hono: "^4", semver: "^7" } }, npm);
 
+    // semver is CommonJS, so this package set is esbuild's (package-files.test.ts: ES module packages).
     it("serves each imported package from modules built once per package set, by the name the runtime looks up", async () => {
       const b = await withPackages({
         "index.ts": `import { Hono } from "hono";\nimport { twice } from "./lib/twice.ts";\nexport default () => twice(typeof Hono);`,
@@ -127,7 +128,7 @@ describe("programs linked file by file (modules.ts)", () => {
       expect(modules["npm/e0.js"]?.code).toContain("__dwl_f_");
       const before = moduleStats.transforms;
       const again = await withPackages({
-        "index.ts": `import { Hono } from "hono";\nexport default () => typeof Hono; // a new program`,
+        "index.ts": `import { Hono } from "hono";\nimport { cors } from "hono/cors";\nimport semver from "semver";\nexport default () => [Hono, cors, semver]; // a new program`,
       });
       expect(moduleStats.transforms - before).toBe(1);
       expect(again.modules?.["npm/e0.js"]).toBeDefined();

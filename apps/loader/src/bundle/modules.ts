@@ -29,27 +29,19 @@ import { MemoryCache } from "../memory-cache.ts";
 import { nodeBuiltin } from "../npm/node-builtins.ts";
 import { loneFunction } from "./entry-shape.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import type { PackageModules } from "./package-modules.ts";
 import { findFile, joinPath, SOCKETS_SPECIFIER, type SourceFiles } from "./virtual-files.ts";
+import {
+  emptyMap,
+  link,
+  PLAIN_PATH,
+  reexport,
+  type ChildModule,
+  type ModuleFile,
+  type PackageModules,
+} from "./link.ts";
 
 /** Folder of the user's files among the child's modules (the harness is `harness.js`, the entry `user.js`). */
 const USER_FOLDER = "user/";
-
-/** A module of the child besides the entry alias: its code and its source map to the user's file. */
-export interface ChildModule {
-  code: string;
-  map: string;
-}
-
-/** One file as the child runs it, with what linking it needs to know. */
-interface ModuleFile extends ChildModule {
-  /** Export names, `default` included (a wrapped script and a lone function export one). */
-  exports: string[];
-  /** Specifiers of `export * from`, whose names (but `default`) it exports too. */
-  stars: string[];
-  /** Relative imports: each specifier and the names it imports (`*` for a namespace). */
-  imports: { spec: string; names: string[] }[];
-}
 
 export interface LinkedProgram {
   /** The entry module (`user.js`): re-exports the entry file's module. */
@@ -61,8 +53,6 @@ export interface LinkedProgram {
 /** Files this path transforms; anything else goes to esbuild. */
 const TYPESCRIPT = /\.m?ts$/;
 const JAVASCRIPT = /\.m?js$/;
-/** A plain path of URL-safe segments: the runtime resolves relative specifiers as URLs. */
-const PLAIN_PATH = /^[\w@-]+(?:\.[\w-]+)*(?:\/[\w@-]+(?:\.[\w-]+)*)*$/;
 /** Over-matching (in a string, a comment) only costs this path, never correctness. */
 const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
 /**
@@ -72,7 +62,7 @@ const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexport
  */
 const NEEDS_TYPESCRIPT_COMPILER = /\b(?:namespace|module)\s+[\w$.]+\s*\{|\bexport\s*=(?!=)/;
 
-/** Transformed files, by path, contents and options; `null`: the file needs esbuild. */
+/** Transformed files, by module name, display name, contents and options; `null`: the file needs esbuild. */
 const transformed = new MemoryCache<ModuleFile | null>(MAX_MODULE_CACHE_BYTES, (file) =>
   file ? (file.code.length + file.map.length) * 2 : 64,
 );
@@ -92,16 +82,20 @@ export async function linkModules(
   meter: boolean,
   packagesFor?: PackagesFor,
 ): Promise<LinkedProgram | undefined> {
-  const byPath = new Map<string, ModuleFile>();
-  const bare: { importer: string; spec: string }[] = [];
+  const byName = new Map<string, ModuleFile>();
+  const bare = new Set<string>();
   const queue = [entry];
   for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
-    if (byPath.has(path)) continue;
-    const file = await transformedFile(path, files[path] ?? "", path === entry, meter);
+    const name = USER_FOLDER + path;
+    if (byName.has(name)) continue;
+    const file = await transformedFile(
+      { module: name, display: path, source: files[path] ?? "", isEntry: path === entry },
+      meter,
+    );
     if (!file) return undefined;
-    byPath.set(path, file);
+    byName.set(name, file);
     for (const { spec } of file.imports) {
-      if (!isRelative(spec)) bare.push({ importer: path, spec });
+      if (!isRelative(spec)) bare.add(spec);
       else {
         const target = resolve(files, path, spec);
         if (target === undefined) return undefined;
@@ -110,71 +104,33 @@ export async function linkModules(
     }
   }
   let packages: PackageModules | undefined;
-  if (bare.length > 0) {
-    packages = await packagesFor?.([...new Set(bare.map(({ spec }) => spec))].sort());
+  if (bare.size > 0) {
+    packages = await packagesFor?.([...bare].sort());
     if (!packages) return undefined;
   }
-  const packageExports = (spec: string) =>
-    new Map((packages?.entries[spec]?.exports ?? []).map((name) => [name, spec]));
-  const exportsOf = (importer: string, spec: string): Map<string, string> =>
-    isRelative(spec) ? namesOf(resolve(files, importer, spec)!) : packageExports(spec);
-  /** Each file's export names and the file each comes from (its own names: that file). */
-  const exported = new Map<string, Map<string, string>>();
-  const namesOf = (path: string, seen = new Set<string>()): Map<string, string> => {
-    const known = exported.get(path);
-    if (known) return known;
-    const file = byPath.get(path)!;
-    const names = new Map(file.exports.map((name) => [name, path]));
-    seen.add(path);
-    const starred = new Map<string, string>();
-    for (const spec of file.stars) {
-      const target = resolve(files, path, spec)!;
-      if (seen.has(target)) continue;
-      for (const [name, origin] of namesOf(target, seen)) {
-        if (name === "default" || names.has(name)) continue;
-        const other = starred.get(name);
-        starred.set(name, other === undefined || other === origin ? origin : AMBIGUOUS);
-      }
-    }
-    for (const [name, origin] of starred) names.set(name, origin);
-    if (seen.size === 1) exported.set(path, names);
-    seen.delete(path);
-    return names;
-  };
-
+  const entryExports = new Map(Object.values(packages?.entries ?? {}).map((e) => [e.module, e.exports]));
   const modules: Record<string, ChildModule> = { ...packages?.modules };
+  const linked = link(
+    {
+      files: byName,
+      target: (importer, spec) =>
+        isRelative(spec)
+          ? mapDefined(resolve(files, importer.slice(USER_FOLDER.length), spec), (path) => USER_FOLDER + path)
+          : packages?.entries[spec]?.module,
+      outside: (name) => entryExports.get(name),
+    },
+    (name) => Object.hasOwn(modules, name),
+  );
+  if (!linked) return undefined;
   let bytes = 0;
   for (const { code } of Object.values(modules)) bytes += code.length;
-  for (const [path, { code, map }] of byPath) {
-    modules[USER_FOLDER + path] = { code, map };
+  for (const [name, { code, map }] of byName) {
+    modules[name] = { code, map };
     bytes += code.length;
   }
-  // The runtime resolves a specifier as a URL against the importer's module name (a bare one
-  // too, as if it were relative); where that is not the target's own name (no extension, `.js`
-  // for `.ts`, a folder's index, a package), a module of that name re-exports the target.
-  const aliases = new Map<string, { target: string; exports: string[] }>();
-  for (const [path, file] of byPath) {
-    for (const { spec, names } of file.imports) {
-      // Every named import and re-export must find its name, as esbuild checks when it links; a
-      // name that two `export *` bring from different modules is ambiguous: the runtime would
-      // refuse to link an import of it (a SyntaxError without a line), esbuild says where.
-      const available = exportsOf(path, spec);
-      if (names.some((name) => name !== "*" && (available.get(name) ?? AMBIGUOUS) === AMBIGUOUS)) return undefined;
-      const alias = urlPath(path, spec);
-      const resolved = isRelative(spec) ? resolve(files, path, spec)! : undefined;
-      const target = resolved !== undefined ? USER_FOLDER + resolved : packages?.entries[spec]?.module;
-      if (alias === undefined || target === undefined) return undefined;
-      if (alias === target) continue;
-      if ((aliases.get(alias)?.target ?? target) !== target || Object.hasOwn(modules, alias)) return undefined;
-      const exports = resolved !== undefined ? byPath.get(resolved)!.exports : packages!.entries[spec]!.exports;
-      aliases.set(alias, { target, exports });
-    }
-  }
-  for (const [alias, { target, exports }] of aliases) {
-    modules[alias] = { code: reexport(relativeSpecifier(alias, target), exports), map: emptyMap(target) };
-  }
+  Object.assign(modules, linked.aliases);
   if (bytes > MAX_BUNDLE_BYTES) return undefined;
-  const entryFile = byPath.get(entry)!;
+  const entryFile = byName.get(USER_FOLDER + entry)!;
   return {
     code: reexport(`./${USER_FOLDER}${entry}`, entryFile.exports),
     modules,
@@ -182,15 +138,8 @@ export async function linkModules(
   };
 }
 
-/** Where a name exported through two `export *` from different modules comes from: nowhere. */
-const AMBIGUOUS = "";
-
-/** The child module the runtime looks for when `importer` imports `spec`; undefined when that is no plain name. */
-function urlPath(importer: string, spec: string): string | undefined {
-  const { pathname } = new URL(spec, `file:///${USER_FOLDER}${importer}`);
-  const path = pathname.slice(1);
-  return pathname.startsWith(`/${USER_FOLDER}`) && PLAIN_PATH.test(path) ? path : undefined;
-}
+const mapDefined = <T, U>(value: T | undefined, f: (value: T) => U): U | undefined =>
+  value === undefined ? undefined : f(value);
 
 function resolve(files: SourceFiles, importer: string, spec: string): string | undefined {
   const joined = joinPath(importer, spec);
@@ -198,44 +147,41 @@ function resolve(files: SourceFiles, importer: string, spec: string): string | u
   return found !== undefined && PLAIN_PATH.test(found) ? found : undefined;
 }
 
-/** A module re-exporting, from `specifier`, a module that exports `names`. */
-function reexport(specifier: string, names: string[]): string {
-  const from = JSON.stringify(specifier);
-  return `export * from ${from};${names.includes("default") ? ` export { default } from ${from};` : ""}\n`;
+/** A file to make a module of. */
+export interface FileToTransform {
+  /** Its module name in the child, `user/…` or `npm/…` (the map's `file`). */
+  module: string;
+  /** How it shows in stacks and source maps. */
+  display: string;
+  source: string;
+  isEntry: boolean;
+  /**
+   * A package's file: JavaScript or JSON only, and a module that any import but the runtime's
+   * may reach back to (packages can import each other in a cycle).
+   */
+  inPackage?: boolean;
 }
 
-/** The module `to` as a specifier relative to the module `from`. */
-function relativeSpecifier(from: string, to: string): string {
-  const fromDir = from.split("/").slice(0, -1);
-  const target = to.split("/");
-  let common = 0;
-  while (common < fromDir.length && common < target.length - 1 && fromDir[common] === target[common]) common++;
-  const up = fromDir.length - common;
-  return `${up === 0 ? "./" : "../".repeat(up)}${target.slice(common).join("/")}`;
-}
-
-const emptyMap = (source: string) => JSON.stringify({ version: 3, sources: [source], names: [], mappings: "" });
-
-async function transformedFile(
-  path: string,
-  source: string,
-  isEntry: boolean,
-  meter: boolean,
-): Promise<ModuleFile | undefined> {
-  if (!PLAIN_PATH.test(path)) return undefined;
-  const key = await sha256Hex(JSON.stringify([path, source, isEntry, meter]));
+/** `file` as a module, transformed once per content; undefined when it needs esbuild. */
+export async function transformedFile(file: FileToTransform, meter: boolean): Promise<ModuleFile | undefined> {
+  if (!PLAIN_PATH.test(file.module)) return undefined;
+  const { module, display, source, isEntry, inPackage = false } = file;
+  const key = await sha256Hex(JSON.stringify([module, display, source, isEntry, inPackage, meter]));
   return (
     (await transformed.get(key, async () => {
       moduleStats.transforms++;
-      return transformFile(path, source, isEntry, meter) ?? null;
+      return transformFile(file, meter) ?? null;
     })) ?? undefined
   );
 }
 
-function transformFile(path: string, source: string, isEntry: boolean, meter: boolean): ModuleFile | undefined {
-  if (path.endsWith(".json")) return isEntry ? undefined : jsonModule(path, source);
-  const typescript = TYPESCRIPT.test(path);
-  if ((!typescript && !JAVASCRIPT.test(path)) || NEEDS_BUNDLER.test(source)) return undefined;
+function transformFile(
+  { module, display, source, isEntry, inPackage = false }: FileToTransform,
+  meter: boolean,
+): ModuleFile | undefined {
+  if (module.endsWith(".json")) return isEntry ? undefined : jsonModule(display, source);
+  const typescript = !inPackage && TYPESCRIPT.test(module);
+  if ((!typescript && !JAVASCRIPT.test(module)) || NEEDS_BUNDLER.test(source)) return undefined;
   if (typescript && NEEDS_TYPESCRIPT_COMPILER.test(source)) return undefined;
   let code = source;
   let map: string | undefined;
@@ -244,8 +190,8 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
       const out = transform(source, {
         transforms: ["typescript"],
         disableESTransforms: true,
-        filePath: path,
-        sourceMapOptions: { compiledFilename: path },
+        filePath: display,
+        sourceMapOptions: { compiledFilename: display },
       });
       code = out.code;
       map = JSON.stringify(out.sourceMap);
@@ -273,8 +219,13 @@ function transformFile(path: string, source: string, isEntry: boolean, meter: bo
     linking.exports = wrapScript ? ["default"] : [...linking.exports, "default"];
   }
   const rewritten = rewriteBundle(
-    { code, fileName: USER_FOLDER + path, source: map ? { map } : { name: path }, program },
-    { wrapScript, meter, ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}) },
+    { code, fileName: module, source: map ? { map } : { name: display }, program },
+    {
+      wrapScript,
+      meter,
+      bareImportsMayCycle: inPackage,
+      ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}),
+    },
   );
   return { code: rewritten.code, map: rewritten.map, ...linking };
 }

@@ -1,10 +1,11 @@
 /**
  * @module package-modules
- * The npm packages of a program linked file by file (modules.ts), as modules of the child: one
- * esbuild build per package set with each imported specifier as an entry point and the code they
- * share split into chunks, metered once, cached by what the packages are. A new program that
- * imports Hono then costs its own files' transform, not an esbuild call, and the runtime links
- * the packages with ES module semantics (live bindings, evaluation in import order).
+ * The npm packages of a program linked file by file (modules.ts), as modules of the child, built
+ * once per package set and cached by what the packages are: one module per package file when
+ * they are ES modules (package-files.ts, no bundler), else one esbuild build with each imported
+ * specifier as an entry point and the code they share split into chunks, metered once. A new
+ * program that imports Hono then costs its own files' transform, and the runtime links the
+ * packages with ES module semantics (live bindings, evaluation in import order).
  *
  * Undefined (the program then takes esbuild's one-bundle path, bundle.ts, which words the
  * error) when the build fails.
@@ -13,21 +14,13 @@ import type { InstalledPackages } from "../npm/install.ts";
 import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { BUNDLE_OUTPUT, type getEsbuild } from "./esbuild.ts";
+import { PACKAGES_FOLDER, type PackageModules } from "./link.ts";
+import { linkPackageFiles } from "./package-files.ts";
 import { rewriteBundle } from "./rewrite.ts";
 import { vendorKey } from "./vendor.ts";
 import { delegatingPlugin, displaySource, virtualFileHandlers } from "./virtual-files.ts";
 
 type Esbuild = Awaited<ReturnType<typeof getEsbuild>>;
-
-/** Folder of the packages' modules in the child. */
-export const PACKAGES_FOLDER = "npm/";
-
-export interface PackageModules {
-  /** Code and source map of each module, by its name in the child. */
-  modules: Record<string, { code: string; map: string }>;
-  /** Each imported specifier's entry module (a name in `modules`) and its export names. */
-  entries: Record<string, { module: string; exports: string[] }>;
-}
 
 /** By vendorKey; `null`: the packages need the one-bundle path. */
 const built = new MemoryCache<PackageModules | null>(MAX_VENDOR_CACHE_BYTES, (value) => {
@@ -36,15 +29,26 @@ const built = new MemoryCache<PackageModules | null>(MAX_VENDOR_CACHE_BYTES, (va
   return chars * 2;
 });
 
-/** The modules of `specifiers` (sorted, distinct) from `packages`, built once per package set. */
+/**
+ * The modules of `specifiers` (sorted, distinct) from `packages`, built once per package set;
+ * `esbuild` is called only for packages the file-by-file path does not serve.
+ */
 export async function packageModules(
-  esbuild: Esbuild,
+  esbuild: () => Promise<Esbuild>,
   packages: InstalledPackages,
   specifiers: string[],
   meter: boolean,
 ): Promise<PackageModules | undefined> {
   const key = vendorKey(packages, specifiers, meter);
-  return (await built.get(key, async () => (await build(esbuild, packages, specifiers, meter)) ?? null)) ?? undefined;
+  return (
+    (await built.get(
+      key,
+      async () =>
+        (await linkPackageFiles(packages, specifiers, meter)) ??
+        (await build(await esbuild(), packages, specifiers, meter)) ??
+        null,
+    )) ?? undefined
+  );
 }
 
 async function build(

@@ -28,6 +28,8 @@ export interface RewriteOptions {
    * module become reads of its namespace objects); undefined keeps the declaration.
    */
   replaceImport?: (node: ImportDeclaration) => string | undefined;
+  /** A package's file: a bare import may lead back to it too (see `importsOthers`). */
+  bareImportsMayCycle?: boolean;
 }
 
 export type ImportDeclaration = Node & {
@@ -166,10 +168,11 @@ function exportedFunctionDeclarations(program: Program): Set<Node> {
 /**
  * Whether the module imports another of the program's modules, so may be in an import cycle: a
  * relative specifier (another user file, another chunk of the packages). A bare one (a package,
- * `node:`, `cloudflare:`) names a module that imports no user module back; `except`: imports
- * that become reads of the packages' module.
+ * `node:`, `cloudflare:`) names a module that imports no user module back, but one package may
+ * import another that imports it (`bare`: count those too, all but the runtime's own); `except`:
+ * imports that become reads of the packages' module.
  */
-function importsOthers(program: Program, except?: Set<Node>): boolean {
+function importsOthers(program: Program, except: Set<Node>, bare = false): boolean {
   return program.body.some((node) => {
     if (
       node.type !== "ImportDeclaration" &&
@@ -178,7 +181,8 @@ function importsOthers(program: Program, except?: Set<Node>): boolean {
     )
       return false;
     const source = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    return typeof source === "string" && /^\.{0,2}\//.test(source) && !except?.has(node);
+    if (typeof source !== "string" || except.has(node)) return false;
+    return bare ? !/^(?:node|cloudflare):/.test(source) : /^\.{0,2}\//.test(source);
   });
 }
 
@@ -310,7 +314,13 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
     const program = input.program ?? parseModule(code);
     const inserted: Insertion[] = [];
     const imports = replaceImports(s, program, code, options.replaceImport, replaced);
-    const fuelDeclaration = meter(s, program, code, inserted, importsOthers(program, replaced));
+    const fuelDeclaration = meter(
+      s,
+      program,
+      code,
+      inserted,
+      importsOthers(program, replaced, options.bareImportsMayCycle),
+    );
     const head = `${fuelDeclaration}${imports}`;
     s.prepend(head);
     inserted.push([0, head.length]);
@@ -324,7 +334,9 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
     if (options.exportDefaultAt !== undefined) s.appendLeft(options.exportDefaultAt, "export default ");
     const imports = replaceImports(s, program, code, options.replaceImport, replaced);
     // Metering first: it only inserts, so the script wrapper's removals stay valid.
-    const fuelDeclaration = options.meter ? meter(s, program, code, undefined, importsOthers(program, replaced)) : "";
+    const fuelDeclaration = options.meter
+      ? meter(s, program, code, undefined, importsOthers(program, replaced, options.bareImportsMayCycle))
+      : "";
     const wrapper = options.wrapScript ? wrapScript(s, program, code, replaced) : { imports: "", head: "", tail: "" };
     // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.
     s.prepend(`${wrapper.imports}${fuelDeclaration}${imports}${wrapper.head}`);
@@ -332,7 +344,10 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
   } else if ("map" in source) {
     return { code, map: source.map };
   }
-  const edits = s.generateMap({ hires: true, source: sourceName, file: fileName, includeContent: false }).toString();
+  const generated = s.generateMap({ hires: true, source: sourceName, file: fileName, includeContent: false });
+  // magic-string writes the source relative to `file` (`user/lib/x.js` → `../../lib/x.js`); stacks name it as given.
+  generated.sources = [sourceName];
+  const edits = generated.toString();
   const map = "map" in source ? remapping([edits, source.map], () => null).toString() : edits;
   return { code: s.toString(), map };
 }

@@ -45,6 +45,20 @@ describe("runtime errors", () => {
     expect(stack).not.toMatch(/user\.js|harness|node-internal/);
   });
 
+  it("maps stack frames to the user's files in folders for plain JavaScript too", async () => {
+    const res = expectFailure(
+      await execute({
+        files: {
+          "index.js": "import { fail } from './lib/fail.js';\n\nexport default () => {\n  return fail('boom');\n};\n",
+          "lib/fail.js": "\n\nexport function fail(why) {\n  throw new RangeError(why);\n}\n",
+        },
+      }),
+    );
+    const stack = res.error.stack ?? "";
+    expect(stack).toMatch(/at fail \(lib\/fail\.js:4:\d+\)/);
+    expect(stack).toMatch(/\(index\.js:4:\d+\)/);
+  });
+
   it("maps the stack of a script that throws at top level", async () => {
     const res = expectFailure(await execute({ code: "const a = 1;\nconsole.log(a);\nthrow new Error('top');\n" }));
     expect(res.error).toMatchObject({ type: "runtime", name: "Error", message: "top" });

@@ -237,6 +237,20 @@ export function buildFixtures() {
     );
   }
 
+  // ES module packages of exactly 300 files (the loader's MAX_LINKED_PACKAGE_FILES) and of 301.
+  for (const [version, count] of [
+    ["1.0.0", 300],
+    ["2.0.0", 301],
+  ]) {
+    /** @type {Record<string, string>} */
+    const files = {};
+    const parts = Array.from({ length: count - 1 }, (_, i) => `f${i}`);
+    files["index.js"] =
+      `${parts.map((p) => `import ${p} from "./${p}.js";`).join("\n")}\nexport default ${parts.join(" + ")};`;
+    for (const p of parts) files[`${p}.js`] = "export default 1;";
+    add(synthetic({ name: "dwl-linked-files", version, type: "module", main: "index.js" }, files));
+  }
+
   // Refusals.
   add(
     synthetic(

@@ -113,6 +113,12 @@ export default () => {
     expect(res.error.stack).toMatch(/index\.ts:4:\d+/);
   });
 
+  it("runs packages that import each other, a function of one called before its module's body ran", async () => {
+    const code = `import answer from "dwl-cycle-a";\nexport default () => answer();`;
+    const res = expectOk(await execute({ code, dependencies: { "dwl-cycle-a": "1" } }));
+    expect(res.result).toBe(42);
+  });
+
   it("meters loops inside dependencies", async () => {
     const code = `import { spin } from "dwl-spin";\nexport default () => spin();`;
     const res = expectFailure(await execute({ code, dependencies: { "dwl-spin": "1" }, limits: { cpuMs: 20 } }));

@@ -237,6 +237,22 @@ export function buildFixtures() {
     );
   }
 
+  // Two packages that import each other; b calls a's function declaration before a's body has run.
+  add(
+    synthetic(
+      { name: "dwl-cycle-a", version: "1.0.0", type: "module", main: "index.js", dependencies: { "dwl-cycle-b": "1" } },
+      {
+        "index.js": `import { fromB } from "dwl-cycle-b";\nexport function double(n) {\n  return n * 2;\n}\nexport default () => fromB;`,
+      },
+    ),
+  );
+  add(
+    synthetic(
+      { name: "dwl-cycle-b", version: "1.0.0", type: "module", main: "index.js", dependencies: { "dwl-cycle-a": "1" } },
+      { "index.js": `import { double } from "dwl-cycle-a";\nexport const fromB = double(21);` },
+    ),
+  );
+
   // ES module packages of exactly 300 files (the loader's MAX_LINKED_PACKAGE_FILES) and of 301.
   for (const [version, count] of [
     ["1.0.0", 300],

@@ -109,6 +109,18 @@ describe("programs linked file by file (modules.ts)", () => {
     expect(b.modules).toBeDefined();
   });
 
+  it("keeps files whose comments and strings mention import(), require() or import.meta on this path", async () => {
+    const b = await bundle({
+      "index.js": lines(
+        `import { note } from "./note.js";`,
+        `// not an inline import() of an ESM path, nor require("x") or import.meta.url`,
+        `export default () => note + " module.exports";`,
+      ),
+      "note.js": `export const note = "exports.x = require('y')";`,
+    });
+    expect(names(b)).toEqual(["user/index.js", "user/note.js"]);
+  });
+
   describe("with npm packages", () => {
     const npm = { registry: namespacedRegistry("modules") };
     const withPackages = (files: Record<string, string>) =>

@@ -53,8 +53,13 @@ export interface LinkedProgram {
 /** Files this path transforms; anything else goes to esbuild. */
 const TYPESCRIPT = /\.m?ts$/;
 const JAVASCRIPT = /\.m?js$/;
-/** Over-matching (in a string, a comment) only costs this path, never correctness. */
-const NEEDS_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
+/**
+ * Text that may be `import()`, `import.meta` or CommonJS; a file that has it is parsed to be
+ * sure (`needsBundler`), since a comment or a string may hold it too (zod's do).
+ */
+const MAY_NEED_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
+/** CommonJS names; a local of one of those names only costs this path, never correctness. */
+const COMMONJS_NAMES = new Set(["require", "module", "exports"]);
 /**
  * TypeScript that sucrase does not strip the way esbuild compiles it: a namespace (or its older
  * `module N {}` spelling) with values, which sucrase drops without a word (its uses then throw
@@ -181,7 +186,8 @@ function transformFile(
 ): ModuleFile | undefined {
   if (module.endsWith(".json")) return isEntry ? undefined : jsonModule(display, source);
   const typescript = !inPackage && TYPESCRIPT.test(module);
-  if ((!typescript && !JAVASCRIPT.test(module)) || NEEDS_BUNDLER.test(source)) return undefined;
+  if (!typescript && !JAVASCRIPT.test(module)) return undefined;
+  const mayNeedBundler = MAY_NEED_BUNDLER.test(source);
   if (typescript && NEEDS_TYPESCRIPT_COMPILER.test(source)) return undefined;
   let code = source;
   let map: string | undefined;
@@ -205,6 +211,7 @@ function transformFile(
   } catch {
     return undefined;
   }
+  if (mayNeedBundler && needsBundler(program)) return undefined;
   if (typescript && (hasParameterProperties(program) || hasEnumStringGuess(program))) return undefined;
   const linking = linkingOf(program);
   if (!linking) return undefined;
@@ -228,6 +235,23 @@ function transformFile(
     },
   );
   return { code: rewritten.code, map: rewritten.map, ...linking };
+}
+
+/** Whether the module uses `import()`, `import.meta` or a CommonJS name (`require`, `module`, `exports`). */
+function needsBundler(program: Program): boolean {
+  let found = false;
+  simple(program, {
+    ImportExpression: () => {
+      found = true;
+    },
+    MetaProperty: (node) => {
+      if (node.meta.name === "import") found = true;
+    },
+    Identifier: (node) => {
+      if (COMMONJS_NAMES.has(node.name)) found = true;
+    },
+  });
+  return found;
 }
 
 /**

@@ -119,6 +119,13 @@ export default () => {
     expect(res.result).toBe(42);
   });
 
+  it("runs a package of as many files as are linked one module each, and one more through esbuild", async () => {
+    const code = `import n from "dwl-linked-files";\nexport default () => n;`;
+    // 1 + 299 files (each exports 1), then 1 + 300: the limit's two sides (package-files.test.ts).
+    expect(expectOk(await execute({ code, dependencies: { "dwl-linked-files": "1.0.0" } })).result).toBe(299);
+    expect(expectOk(await execute({ code, dependencies: { "dwl-linked-files": "2.0.0" } })).result).toBe(300);
+  });
+
   it("meters loops inside dependencies", async () => {
     const code = `import { spin } from "dwl-spin";\nexport default () => spin();`;
     const res = expectFailure(await execute({ code, dependencies: { "dwl-spin": "1" }, limits: { cpuMs: 20 } }));

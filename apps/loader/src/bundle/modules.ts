@@ -21,7 +21,7 @@
  * class, enum members that may be strings.
  */
 import type { Class, Expression, Node } from "acorn";
-import { simple } from "acorn-walk";
+import { ancestor, simple } from "acorn-walk";
 import { transform } from "sucrase";
 import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
@@ -54,12 +54,13 @@ export interface LinkedProgram {
 const TYPESCRIPT = /\.m?ts$/;
 const JAVASCRIPT = /\.m?js$/;
 /**
- * Text that may be `import()`, `import.meta` or CommonJS; a file that has it is parsed to be
- * sure (`needsBundler`), since a comment or a string may hold it too (zod's do).
+ * Names that make a file CommonJS to esbuild when it uses them unbound (`exports[k]`,
+ * `Object.defineProperty(exports, …)`, `typeof module`, `require.resolve`); a local of one of
+ * those names only costs this path.
  */
-const MAY_NEED_BUNDLER = /\bimport\s*\(|\brequire\s*\(|\bmodule\.exports\b|\bexports\.\w|\bimport\.meta\b/;
-/** CommonJS names; a local of one of those names only costs this path, never correctness. */
 const COMMONJS_NAMES = new Set(["require", "module", "exports"]);
+/** Nodes inside which `this` is not the module's. */
+const OWN_THIS = new Set(["FunctionDeclaration", "FunctionExpression", "ClassBody"]);
 /**
  * TypeScript that sucrase does not strip the way esbuild compiles it: a namespace (or its older
  * `module N {}` spelling) with values, which sucrase drops without a word (its uses then throw
@@ -187,7 +188,6 @@ function transformFile(
   if (module.endsWith(".json")) return isEntry ? undefined : jsonModule(display, source);
   const typescript = !inPackage && TYPESCRIPT.test(module);
   if (!typescript && !JAVASCRIPT.test(module)) return undefined;
-  const mayNeedBundler = MAY_NEED_BUNDLER.test(source);
   if (typescript && NEEDS_TYPESCRIPT_COMPILER.test(source)) return undefined;
   let code = source;
   let map: string | undefined;
@@ -211,7 +211,7 @@ function transformFile(
   } catch {
     return undefined;
   }
-  if (mayNeedBundler && needsBundler(program)) return undefined;
+  if (needsBundler(program)) return undefined;
   if (typescript && (hasParameterProperties(program) || hasEnumStringGuess(program))) return undefined;
   const linking = linkingOf(program);
   if (!linking) return undefined;
@@ -231,16 +231,22 @@ function transformFile(
       wrapScript,
       meter,
       bareImportsMayCycle: inPackage,
+      mapWordsOnly: inPackage,
       ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}),
     },
   );
   return { code: rewritten.code, map: rewritten.map, ...linking };
 }
 
-/** Whether the module uses `import()`, `import.meta` or a CommonJS name (`require`, `module`, `exports`). */
+/**
+ * Whether the module uses `import()`, `import.meta`, a CommonJS name (`require`, `module`,
+ * `exports`) or the module's own `this`, which esbuild makes CommonJS's `exports` where a module
+ * would have `undefined` (a UMD wrapper's `(function (root) { … })(this)`). Checked on the parsed
+ * module, as comments and strings mention them too (zod's do).
+ */
 function needsBundler(program: Program): boolean {
   let found = false;
-  simple(program, {
+  ancestor(program, {
     ImportExpression: () => {
       found = true;
     },
@@ -249,6 +255,9 @@ function needsBundler(program: Program): boolean {
     },
     Identifier: (node) => {
       if (COMMONJS_NAMES.has(node.name)) found = true;
+    },
+    ThisExpression: (_node, _state, ancestors) => {
+      if (!ancestors.some((outer) => OWN_THIS.has(outer.type))) found = true;
     },
   });
   return found;

@@ -8,12 +8,16 @@
  * (docs/performance.md).
  *
  * Anything this path cannot serve the way esbuild would gives undefined, and package-modules.ts
- * builds the packages with esbuild: CommonJS, `import()`, `import.meta`, TypeScript, a `#name`
- * of a package's `imports` map (the runtime would read `#` as a URL's fragment), a Node built-in named without `node:` or missing from the runtime, an import
- * that does not resolve (esbuild words the error), a name or path the runtime cannot look up as
- * a plain URL path, or more than MAX_LINKED_PACKAGE_FILES files, which esbuild's tree shaking
- * would mostly drop (this path evaluates every file a package's entry imports, which ES module
- * semantics allow; `"sideEffects": false` only permits dropping them).
+ * builds the packages with esbuild: CommonJS (a file's own `this` included), `import()`,
+ * `import.meta`, TypeScript, a `#name` of a package's `imports` map (the runtime would read `#`
+ * as a URL's fragment), a Node built-in named without `node:` or missing from the runtime, an
+ * import that does not resolve (esbuild words the error), a name or path the runtime cannot look
+ * up as a plain URL path, or more than MAX_LINKED_PACKAGE_FILES files, which esbuild's tree
+ * shaking would mostly drop.
+ *
+ * One difference from esbuild, accepted: every file an entry imports is evaluated, as ES module
+ * semantics say; esbuild drops the unused ones of a `"sideEffects": false` package, so a file
+ * that throws at its top level in workerd (a Node-only API used at import) fails here only.
  */
 import type { InstalledPackage, InstalledPackages } from "../npm/install.ts";
 import { ModuleResolver, splitBareSpecifier, type Resolution } from "../npm/module-resolver.ts";
@@ -47,11 +51,12 @@ export async function linkPackageFiles(
   const resolveFrom = (importer: string, spec: string): string | undefined => {
     const from = fileOf(resolver, importer);
     if (!from) return undefined;
-    let resolution: Resolution | { bare: string } | undefined;
-    if (spec.startsWith("./") || spec.startsWith("../")) resolution = resolver.relative(from.pkg, from.path, spec);
-    else if (spec.startsWith("#")) resolution = resolver.hashImport(from.pkg, spec, "import");
-    else resolution = bare(spec, from.pkg);
-    if (resolution && "bare" in resolution) resolution = bare(resolution.bare, from.pkg);
+    // A `#name` would resolve (resolver.hashImport), but the runtime cannot look it up: see above.
+    if (spec.startsWith("#")) return undefined;
+    const resolution =
+      spec.startsWith("./") || spec.startsWith("../")
+        ? resolver.relative(from.pkg, from.path, spec)
+        : bare(spec, from.pkg);
     return resolution && !("error" in resolution) ? moduleName(resolution) : undefined;
   };
 

@@ -30,6 +30,11 @@ export interface RewriteOptions {
   replaceImport?: (node: ImportDeclaration) => string | undefined;
   /** A package's file: a bare import may lead back to it too (see `importsOthers`). */
   bareImportsMayCycle?: boolean;
+  /**
+   * Map word starts only (stack columns point at them), not every character: a map of
+   * package files per character is ~5× their size and is kept in the loader's caches.
+   */
+  mapWordsOnly?: boolean;
 }
 
 export type ImportDeclaration = Node & {
@@ -344,7 +349,12 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
   } else if ("map" in source) {
     return { code, map: source.map };
   }
-  const generated = s.generateMap({ hires: true, source: sourceName, file: fileName, includeContent: false });
+  const generated = s.generateMap({
+    hires: options.mapWordsOnly ? "boundary" : true,
+    source: sourceName,
+    file: fileName,
+    includeContent: false,
+  });
   // magic-string writes the source relative to `file` (`user/lib/x.js` → `../../lib/x.js`); stacks name it as given.
   generated.sources = [sourceName];
   const edits = generated.toString();

@@ -83,6 +83,13 @@ export default () => {
     );
   });
 
+  it("serves CommonJS that uses `exports` only unbound, and a module-level `this`, through esbuild's interop", async () => {
+    const defined = `import * as m from "dwl-cjs-define";\nexport default () => m.default.answer;`;
+    expect(expectOk(await execute({ code: defined, dependencies: { "dwl-cjs-define": "1" } })).result).toBe(42);
+    const umd = `import { ok } from "dwl-umd-this";\nexport default () => ok;`;
+    expect(expectOk(await execute({ code: umd, dependencies: { "dwl-umd-this": "1" } })).result).toBe(1);
+  });
+
   it("lets two versions of one package coexist, and links peers to the program's choice", async () => {
     const code = `import v from "dwl-versions";\nimport nested from "dwl-nested";\nimport peer from "dwl-peer-user";\nexport default () => [v, nested, peer];`;
     const res = expectOk(

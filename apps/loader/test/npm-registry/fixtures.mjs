@@ -253,6 +253,23 @@ export function buildFixtures() {
     ),
   );
 
+  // CommonJS only esbuild's interop serves: exports named only unbound, and a module-level `this`.
+  add(
+    synthetic(
+      { name: "dwl-cjs-define", version: "1.0.0", main: "index.js" },
+      { "index.js": `Object.defineProperty(exports, "answer", { value: 42, enumerable: true });` },
+    ),
+  );
+  add(
+    synthetic(
+      { name: "dwl-umd-this", version: "1.0.0", type: "module", main: "index.js" },
+      {
+        "index.js": `import "./legacy.js";\nexport const ok = 1;`,
+        "legacy.js": `(function (root) {\n  root.tag = 1;\n})(this);`,
+      },
+    ),
+  );
+
   // ES module packages of exactly 300 files (the loader's MAX_LINKED_PACKAGE_FILES) and of 301.
   for (const [version, count] of [
     ["1.0.0", 300],

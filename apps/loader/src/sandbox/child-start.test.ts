@@ -90,6 +90,48 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
             },
             1,
           ),
+        "raw + reading the globals the harness wraps (WebSocket, EventSource, Request, Response, scheduler)": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(
+                  id(),
+                  "const seen = [WebSocket, EventSource, Request.prototype.text, Response.prototype.text, scheduler.wait, EventTarget.prototype.addEventListener, FinalizationRegistry];",
+                  "return seen.length;",
+                ),
+              },
+            },
+            1,
+          ),
+        "raw + subclassing WebSocket and EventSource, as the harness does": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(
+                  id(),
+                  "class W extends WebSocket {} class E extends EventSource {} globalThis.WebSocket = W; globalThis.EventSource = E;",
+                  "return 42;",
+                ),
+              },
+            },
+            1,
+          ),
+        "raw + replacing Request's and Response's body methods, as the harness does": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(
+                  id(),
+                  'for (const B of [Request, Response]) for (const m of ["arrayBuffer", "bytes", "text", "blob", "formData", "json"]) { const o = B.prototype[m]; B.prototype[m] = function () { return o.apply(this, arguments); }; }',
+                  "return 42;",
+                ),
+              },
+            },
+            1,
+          ),
         "harness evaluated, run refused (wrong caller key)": () => {
           const tag = id();
           return start(harnessChild(tag), call("wrong")).catch(() => "refused");
@@ -109,6 +151,32 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
               },
             },
             call("one-key"),
+          );
+        },
+        "harness + trivial program, V8's compile-all hint on the harness": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "harness.js",
+              modules: {
+                "harness.js": `//# allFunctionsCalledOnLoad\n${HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag)}`,
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            call(tag),
+          );
+        },
+        "harness + trivial program, none of its hooks installed": () => {
+          const tag = id();
+          const installs = "installOrphanPayers();installRefuel();installConsole();installNetwork();installWaits();";
+          const text = HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag);
+          if (!text.includes(installs)) throw new Error("the harness no longer ends with its five installs");
+          return start(
+            {
+              mainModule: "harness.js",
+              modules: { "harness.js": text.replace(installs, ""), "user.js": `export default () => 42; // ${tag}` },
+            },
+            call(tag),
           );
         },
         "the same with the loader's env and egress gateway": () => {

@@ -1,5 +1,6 @@
 import remapping from "@jridgewell/remapping";
 import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
+import { decode } from "@jridgewell/sourcemap-codec";
 import MagicString from "magic-string";
 import { describe, expect, it } from "vitest";
 import { getEsbuild } from "./esbuild.ts";
@@ -132,5 +133,47 @@ describe("meter", () => {
     );
     expect(code).not.toMatch(EARLY);
     expect(code.match(CHECK)).toHaveLength(1);
+  });
+});
+
+describe("wordMap (a package file's map)", () => {
+  const PACKAGE_FILE = [
+    'import { x } from "./x.js";',
+    "export function main(input) {",
+    "  for (let i = 0; i < input.n; i++) x(i);",
+    "  while (input.n--) { const f = (a) => a * 2; f(1); }",
+    '  return [1, 2].map((v) => v + "é\u2028").join(",");',
+    "}",
+    "",
+  ].join("\n");
+
+  it("maps each word of the metered file where a per-character map of the same edits does", () => {
+    const rewrite = (mapWordsOnly: boolean) =>
+      rewriteBundle(
+        { code: PACKAGE_FILE, fileName: "npm/p@1.0.0/a.js", source: { name: "node_modules/p/a.js" } },
+        { wrapScript: false, meter: true, mapWordsOnly },
+      );
+    const words = rewrite(true);
+    const chars = rewrite(false);
+    // The fuel names are random, their lengths fixed: both outputs have the same layout.
+    expect(words.code.length).toBe(chars.code.length);
+    const wordStarts = new Set<string>();
+    PACKAGE_FILE.split("\n").forEach((text, line) => {
+      for (const m of text.matchAll(/[\w$]+/g)) wordStarts.add(`${line}:${m.index}`);
+    });
+    const traced = new TraceMap(words.map);
+    let checked = 0;
+    decode((JSON.parse(chars.map) as { mappings: string }).mappings).forEach((segments, line) => {
+      for (const [column, , sourceLine, sourceColumn] of segments) {
+        if (sourceLine === undefined || !wordStarts.has(`${sourceLine}:${sourceColumn}`)) continue;
+        expect(originalPositionFor(traced, { line: line + 1, column })).toMatchObject({
+          source: "node_modules/p/a.js",
+          line: sourceLine + 1,
+          column: sourceColumn,
+        });
+        checked++;
+      }
+    });
+    expect(checked).toBe(wordStarts.size);
   });
 });

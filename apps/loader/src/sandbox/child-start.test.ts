@@ -179,6 +179,114 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
             call(tag),
           );
         },
+        "raw, importing the harness for its evaluation only": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(tag, 'import "./harness.js";'),
+                "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag),
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            1,
+          );
+        },
+        "raw, importing the harness with none of its hooks installed": () => {
+          const tag = id();
+          const installs = "installOrphanPayers();installRefuel();installConsole();installNetwork();installWaits();";
+          return start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(tag, 'import "./harness.js";'),
+                "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag).replace(installs, ""),
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            1,
+          );
+        },
+        "raw + two more trivial modules (user.js and an unused one)": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(tag, 'import "./other.js";'),
+                "other.js": `export const x = 1; // ${tag}`,
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            1,
+          );
+        },
+        "raw + a default export with a fetch handler": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": `${rawChild(id())}\nexport default { fetch() { return new Response("x"); } };\n`,
+              },
+            },
+            1,
+          ),
+        "raw, called with the loader's ChildCall argument": () => {
+          const tag = id();
+          return start({ mainModule: "child.js", modules: { "child.js": rawChild(tag) } }, call(tag));
+        },
+        "raw, its run throwing a TypeError": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: { "child.js": rawChild(id(), "", 'throw new TypeError("no");') },
+            },
+            1,
+          ).catch(() => "thrown"),
+        "raw, importing the harness and calling the harness's Run": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": `export { Run } from "./harness.js";\n// ${tag}\n`,
+                "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag),
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            call(tag),
+          );
+        },
+        "raw, its run setting and clearing a timer": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: { "child.js": rawChild(id(), "", "clearTimeout(setTimeout(() => {}, 10000)); return 42;") },
+            },
+            1,
+          ),
+        "raw, its run making an AbortSignal.timeout": () =>
+          start(
+            {
+              mainModule: "child.js",
+              modules: { "child.js": rawChild(id(), "", "AbortSignal.timeout(10000); return 42;") },
+            },
+            1,
+          ),
+        "raw, its run importing a second module dynamically": () => {
+          const tag = id();
+          return start(
+            {
+              mainModule: "child.js",
+              modules: {
+                "child.js": rawChild(tag, "", 'return (await import("./user.js")).default();'),
+                "user.js": `export default () => 42; // ${tag}`,
+              },
+            },
+            1,
+          );
+        },
         "the same with the loader's env and egress gateway": () => {
           const tag = id();
           return start(

@@ -287,6 +287,25 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
             1,
           );
         },
+        "harness + trivial program, two runs in the one isolate": async () => {
+          const tag = id();
+          const entrypoint = loader
+            .load({ ...base, ...harnessChild(tag) } as WorkerLoaderWorkerCode)
+            .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
+          await entrypoint.run(call(tag));
+          return entrypoint.run(call(tag));
+        },
+        "raw, two runs in the one isolate": async () => {
+          const entrypoint = loader
+            .load({
+              ...base,
+              mainModule: "child.js",
+              modules: { "child.js": rawChild(id()) },
+            } as WorkerLoaderWorkerCode)
+            .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
+          await entrypoint.run(1);
+          return entrypoint.run(1);
+        },
         "the same with the loader's env and egress gateway": () => {
           const tag = id();
           return start(

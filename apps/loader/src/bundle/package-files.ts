@@ -26,15 +26,10 @@ import { link, PACKAGES_FOLDER, type ModuleFile, type PackageModules } from "./l
 import { transformedFile } from "./modules.ts";
 import { npmDisplayPath } from "./virtual-files.ts";
 
-const moduleName = ({ pkg, path }: { pkg: InstalledPackage; path: string }) => `${PACKAGES_FOLDER}${pkg.id}/${path}`;
+/** A file of an installed package. */
+type PackageFile = { pkg: InstalledPackage; path: string };
 
-/** The package and file of a module name made by `moduleName`. */
-function fileOf(resolver: ModuleResolver, name: string): { pkg: InstalledPackage; path: string } | undefined {
-  const rest = name.slice(PACKAGES_FOLDER.length).split("/");
-  const idParts = rest[0]?.startsWith("@") ? 2 : 1;
-  const pkg = resolver.packageById(rest.slice(0, idParts).join("/"));
-  return pkg && { pkg, path: rest.slice(idParts).join("/") };
-}
+const moduleName = ({ pkg, path }: PackageFile) => `${PACKAGES_FOLDER}${pkg.id}/${path}`;
 
 /** The modules of `specifiers` (sorted, distinct) from `packages`, or undefined when esbuild must build them. */
 export async function linkPackageFiles(
@@ -48,31 +43,32 @@ export async function linkPackageFiles(
     const pkg = parsed && resolver.packageFor(parsed.name, from);
     return pkg && resolver.subpath(pkg, parsed.subpath, "import");
   };
-  const resolveFrom = (importer: string, spec: string): string | undefined => {
-    const from = fileOf(resolver, importer);
-    if (!from) return undefined;
+  /** The file `spec` names when `from` imports it; undefined: esbuild's to serve. */
+  const resolveFrom = (from: PackageFile, spec: string): PackageFile | undefined => {
     // A `#name` would resolve (resolver.hashImport), but the runtime cannot look it up: see above.
     if (spec.startsWith("#")) return undefined;
     const resolution =
       spec.startsWith("./") || spec.startsWith("../")
         ? resolver.relative(from.pkg, from.path, spec)
         : bare(spec, from.pkg);
-    return resolution && !("error" in resolution) ? moduleName(resolution) : undefined;
+    return resolution && !("error" in resolution) ? resolution : undefined;
   };
 
   const entries: Record<string, string> = {};
+  const queue: PackageFile[] = [];
   for (const spec of specifiers) {
     const resolution = bare(spec, null);
     if (!resolution || "error" in resolution) return undefined;
     entries[spec] = moduleName(resolution);
+    queue.push(resolution);
   }
   const files = new Map<string, ModuleFile>();
   const targets = new Map<string, string>();
-  const queue = Object.values(entries);
-  for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    const name = moduleName(next);
     if (files.has(name)) continue;
     if (files.size === MAX_LINKED_PACKAGE_FILES) return undefined;
-    const { pkg, path } = fileOf(resolver, name)!;
+    const { pkg, path } = next;
     const display = npmDisplayPath(`${pkg.id}/${path}`);
     const file = await transformedFile(
       { module: name, display, source: pkg.files[path] ?? "", isEntry: false, inPackage: true },
@@ -81,9 +77,9 @@ export async function linkPackageFiles(
     if (!file) return undefined;
     files.set(name, file);
     for (const { spec } of file.imports) {
-      const target = resolveFrom(name, spec);
+      const target = resolveFrom(next, spec);
       if (target === undefined) return undefined;
-      targets.set(`${name}\n${spec}`, target);
+      targets.set(`${name}\n${spec}`, moduleName(target));
       queue.push(target);
     }
   }

@@ -53,13 +53,28 @@ const harnessChild = (tag: string) => ({
   },
 });
 
+/** The harness's last statement: its five hooks installed in order (the build keeps their names). */
+const HOOK_INSTALLS = "installOrphanPayers();installRefuel();installConsole();installNetwork();installWaits();";
+
+/** The harness text for caller key `tag`, with none of its hooks installed. */
+function withoutHooks(tag: string): string {
+  const text = HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag);
+  if (!text.includes(HOOK_INSTALLS)) throw new Error("the harness no longer ends with its five installs");
+  return text.replace(HOOK_INSTALLS, "");
+}
+
 describe.runIf(mode === "child-start")("a new child isolate", () => {
   it("splits its cost between the runtime, the harness and the loader's capabilities", async () => {
     const loader = (env as unknown as { LOADER: WorkerLoader }).LOADER;
-    const start = (code: object, arg: unknown) => {
-      const entrypoint = loader
-        .load({ ...base, ...code } as WorkerLoaderWorkerCode)
-        .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
+    const entrypointOf = (code: object) =>
+      loader.load({ ...base, ...code } as WorkerLoaderWorkerCode).getEntrypoint(HARNESS_ENTRYPOINT) as unknown as {
+        run(arg: unknown): Promise<unknown>;
+      };
+    const start = (code: object, arg: unknown) => entrypointOf(code).run(arg);
+    /** Two runs in one new isolate: the second pays no first-call costs. */
+    const startTwice = async (code: object, arg: unknown) => {
+      const entrypoint = entrypointOf(code);
+      await entrypoint.run(arg);
       return entrypoint.run(arg);
     };
     const props = { tenant: "child-start", namespace: "default" };
@@ -168,13 +183,10 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
         },
         "harness + trivial program, none of its hooks installed": () => {
           const tag = id();
-          const installs = "installOrphanPayers();installRefuel();installConsole();installNetwork();installWaits();";
-          const text = HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag);
-          if (!text.includes(installs)) throw new Error("the harness no longer ends with its five installs");
           return start(
             {
               mainModule: "harness.js",
-              modules: { "harness.js": text.replace(installs, ""), "user.js": `export default () => 42; // ${tag}` },
+              modules: { "harness.js": withoutHooks(tag), "user.js": `export default () => 42; // ${tag}` },
             },
             call(tag),
           );
@@ -195,13 +207,12 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
         },
         "raw, importing the harness with none of its hooks installed": () => {
           const tag = id();
-          const installs = "installOrphanPayers();installRefuel();installConsole();installNetwork();installWaits();";
           return start(
             {
               mainModule: "child.js",
               modules: {
                 "child.js": rawChild(tag, 'import "./harness.js";'),
-                "harness.js": HARNESS_SOURCE.replace(CALLER_KEY_PLACEHOLDER, tag).replace(installs, ""),
+                "harness.js": withoutHooks(tag),
                 "user.js": `export default () => 42; // ${tag}`,
               },
             },
@@ -287,25 +298,12 @@ describe.runIf(mode === "child-start")("a new child isolate", () => {
             1,
           );
         },
-        "harness + trivial program, two runs in the one isolate": async () => {
+        "harness + trivial program, two runs in the one isolate": () => {
           const tag = id();
-          const entrypoint = loader
-            .load({ ...base, ...harnessChild(tag) } as WorkerLoaderWorkerCode)
-            .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
-          await entrypoint.run(call(tag));
-          return entrypoint.run(call(tag));
+          return startTwice(harnessChild(tag), call(tag));
         },
-        "raw, two runs in the one isolate": async () => {
-          const entrypoint = loader
-            .load({
-              ...base,
-              mainModule: "child.js",
-              modules: { "child.js": rawChild(id()) },
-            } as WorkerLoaderWorkerCode)
-            .getEntrypoint(HARNESS_ENTRYPOINT) as unknown as { run(arg: unknown): Promise<unknown> };
-          await entrypoint.run(1);
-          return entrypoint.run(1);
-        },
+        "raw, two runs in the one isolate": () =>
+          startTwice({ mainModule: "child.js", modules: { "child.js": rawChild(id()) } }, 1),
         "the same with the loader's env and egress gateway": () => {
           const tag = id();
           return start(

@@ -110,10 +110,11 @@ describe("the clock's budget (DWL_CPU_CLOCK_PERCENT, 200 by default: twice cpuMs
   const nativeFor = (ms: number) =>
     `export default () => { const items = new Array(1e4).fill({ a: [1, 2, 3], b: "xyz" }); const t = Date.now(); let n = 0; while (Date.now() - t < ${ms}) n += JSON.stringify(items).length; return n > 0; }${fresh()}`;
 
-  it("lets a run whose native work reads 1.5 times cpuMs by the clock end ok", async () => {
+  it("lets a run whose native work reads 1.25 times cpuMs by the clock end ok", async () => {
     // What a busy machine does to a run well within its budget: the clock also counts the time
-    // its thread waited for a core.
-    expect(expectOk(await execute({ code: nativeFor(150), limits: { cpuMs: 100 } })).result).toBe(true);
+    // its thread waited for a core. The margin left (225 ms) is three times the most a loaded CI
+    // machine was seen to add around the loop (70 ms: 220 ms by the clock for a 150 ms loop).
+    expect(expectOk(await execute({ code: nativeFor(375), limits: { cpuMs: 300 } })).result).toBe(true);
   });
 
   it("ends a run whose native work reads 2.5 times cpuMs by the clock with cpu_limit", async () => {

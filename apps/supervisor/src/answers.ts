@@ -5,7 +5,8 @@
  * short by someone else's crash.
  */
 import { randomUUID } from "node:crypto";
-import type { ServerResponse } from "node:http";
+import { STATUS_CODES, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { ExecuteResponse, ExecutionError, RequestErrorBody, RequestErrorType } from "@dwl/protocol";
 import type { DownCause } from "./runtime/runtime.ts";
 
@@ -22,6 +23,15 @@ export function send(res: ServerResponse, { status, headers, body }: Answer): vo
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** Sends `answer` on the raw socket of an upgrade request that is not relayed, and closes it. */
+export function sendOnSocket(socket: Duplex, { status, headers, body }: Answer): void {
+  if (socket.destroyed) return;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n`;
+  for (const [name, value] of Object.entries({ ...headers, "content-length": String(Buffer.byteLength(body)) }))
+    head += `${name}: ${value}\r\n`;
+  socket.end(`${head}connection: close\r\n\r\n${body}`);
 }
 
 export function requestError(

@@ -31,7 +31,7 @@ export interface AttemptRequest {
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those this hop sets itself. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -69,17 +69,21 @@ function hasContentLength(rawHeaders: string[]): boolean {
   return false;
 }
 
+/** Where the runtime listens, and the Host it is sent (workerd builds `request.url` from it). */
+export interface RuntimeTarget {
+  host: string;
+  port: number;
+  /** The public one, never the runtime's own port. */
+  publicHost: string;
+}
+
 export class RuntimeClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
-  private readonly host: string;
-  private readonly port: number;
-  private readonly publicHost: string;
+  readonly target: RuntimeTarget;
 
   constructor(origin: string, publicHost: string) {
     const url = new URL(origin);
-    this.host = url.hostname;
-    this.port = Number(url.port);
-    this.publicHost = publicHost;
+    this.target = { host: url.hostname, port: Number(url.port), publicHost };
   }
 
   /**
@@ -96,14 +100,13 @@ export class RuntimeClient {
         resolve(outcome);
       };
       const upstream = request({
-        host: this.host,
-        port: this.port,
+        host: this.target.host,
+        port: this.target.port,
         method: attempt.method,
         path: attempt.path,
         agent: this.agent,
         maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-        // workerd builds request.url from Host: the public one, never the runtime's own port.
-        headers: ["host", this.publicHost, ...attempt.headers] as unknown as OutgoingHttpHeaders,
+        headers: ["host", this.target.publicHost, ...attempt.headers] as unknown as OutgoingHttpHeaders,
         setHost: false,
       });
       upstream.maxHeadersCount = 0;

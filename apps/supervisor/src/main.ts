@@ -9,16 +9,17 @@
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { join, resolve } from "node:path";
+import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Refusal } from "./admission.ts";
-import { bodyTooLarge, requestError, send, type Answer } from "./answers.ts";
+import { bodyTooLarge, requestError, send, sendOnSocket, type Answer } from "./answers.ts";
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { routeOf, runsIn } from "./routes.ts";
+import { routeOf, runsIn, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import {
@@ -176,6 +177,39 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | u
   });
 }
 
+/** The admission group of a request: the key the loader would accept, or the group of keys not accepted yet. */
+function groupOf(req: IncomingMessage, route: Route): { keyHash: string | undefined; group: string } {
+  const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
+  const keyHash = key === undefined ? undefined : hashOf(key);
+  return { keyHash, group: keyHash === undefined ? UNVERIFIED_GROUP : verifiedKeys.groupOf(keyHash) };
+}
+
+/**
+ * A slot for a program request (`release` frees it), after waiting its turn; undefined when it
+ * was refused (`refuse` has answered) or the client left while it waited.
+ */
+async function slotFor(
+  group: string,
+  bodyBytes: number,
+  runs: number,
+  client: { once(event: "close", listener: () => void): unknown },
+  refuse: (answer: Answer) => void,
+): Promise<(() => void) | undefined> {
+  const ticket = admission.enter(group, bodyBytes, runs);
+  if ("refused" in ticket) {
+    refuse(refusalAnswer(ticket));
+    return undefined;
+  }
+  if (!ticket.immediate) {
+    const left = new Promise<boolean>((resolve) => client.once("close", () => resolve(true)));
+    if (await Promise.race([ticket.admitted.then(() => false), left])) {
+      ticket.release();
+      return undefined;
+    }
+  }
+  return ticket.release;
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (ready) await ready;
   if (!supervisor) return;
@@ -188,9 +222,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     req.resume();
     return;
   }
-  const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
-  const keyHash = key === undefined ? undefined : hashOf(key);
-  const group = keyHash === undefined ? UNVERIFIED_GROUP : verifiedKeys.groupOf(keyHash);
+  const { keyHash, group } = groupOf(req, route);
   const hasBody =
     method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
 
@@ -205,16 +237,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   let release = () => {};
   if (route.program) {
     const buffered = Buffer.isBuffer(body) ? body : undefined;
-    const ticket = admission.enter(group, buffered?.length ?? 0, runsIn(route, buffered));
-    if ("refused" in ticket) {
+    const slot = await slotFor(group, buffered?.length ?? 0, runsIn(route, buffered), res, (answer) => {
       if (body === req) req.resume();
-      return send(res, refusalAnswer(ticket));
-    }
-    release = ticket.release;
-    if (!ticket.immediate) {
-      const left = new Promise<boolean>((resolve) => res.once("close", () => resolve(true)));
-      if (await Promise.race([ticket.admitted.then(() => false), left])) return release();
-    }
+      send(res, answer);
+    });
+    if (!slot) return;
+    release = slot;
   }
 
   const flight = flights.open({
@@ -229,10 +257,70 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, path, res.statusCode);
 }
 
+/** WebSocket connections relayed now, handshakes included, in all and per admission group. */
+let openWebSockets = 0;
+const openWebSocketsByGroup = new Map<string, number>();
+
+/** Why another WebSocket may not be relayed now, if it may not. */
+function webSocketRefusal(group: string): string | undefined {
+  if (openWebSockets >= settings.maxWebSockets)
+    return `this server already relays ${settings.maxWebSockets} WebSocket connections (DWL_MAX_WEBSOCKETS)`;
+  if ((openWebSocketsByGroup.get(group) ?? 0) >= settings.keyWebSockets)
+    return `this API key already has ${settings.keyWebSockets} WebSocket connections open (DWL_KEY_WEBSOCKETS)`;
+  return undefined;
+}
+
+/**
+ * An upgrade request (a WebSocket handshake, to a sandbox's fetch handler): admitted like any
+ * program request, and once answered it holds no slot, only its place among the open WebSockets.
+ */
+async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  if (ready) await ready;
+  if (!supervisor) return void socket.destroy();
+  const method = req.method ?? "GET";
+  const path = req.url ?? "/";
+  if (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined)
+    return sendOnSocket(socket, requestError(400, "invalid_request", "an upgrade request carries no body"));
+  const route = routeOf(method, path);
+  const { keyHash, group } = groupOf(req, route);
+  const refusal = webSocketRefusal(group);
+  if (refusal)
+    return sendOnSocket(socket, requestError(503, "internal", `${refusal}; retry later`, { "retry-after": "1" }));
+  openWebSockets++;
+  openWebSocketsByGroup.set(group, (openWebSocketsByGroup.get(group) ?? 0) + 1);
+  try {
+    let release = () => {};
+    if (route.program) {
+      const slot = await slotFor(group, 0, 1, socket, (answer) => sendOnSocket(socket, answer));
+      if (!slot) return;
+      release = slot;
+    }
+    const flight = flights.open({ method, route, body: undefined, generation: 0 });
+    const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
+    headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
+    const protocol = req.headers.upgrade ?? "";
+    const status = await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release);
+    if (keyHash !== undefined && route.authenticated && status !== undefined)
+      verifiedKeys.answered(keyHash, path, status);
+  } finally {
+    openWebSockets--;
+    const left = (openWebSocketsByGroup.get(group) ?? 1) - 1;
+    if (left > 0) openWebSocketsByGroup.set(group, left);
+    else openWebSocketsByGroup.delete(group);
+  }
+}
+
 const server = createServer((req, res) => {
   handle(req, res).catch((error: unknown) => {
     console.error("[dwl supervisor] request failed:", error);
     send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
+  });
+});
+server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  socket.on("error", () => socket.destroy());
+  handleUpgrade(req, socket, head).catch((error: unknown) => {
+    console.error("[dwl supervisor] upgrade failed:", error);
+    sendOnSocket(socket, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
 });
 // A slow client has this long to send its whole request.

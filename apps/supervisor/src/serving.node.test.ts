@@ -4,6 +4,7 @@
  * refused, a client that leaves frees its slot at once, and a program's own answers (error
  * pages, 429s, thousands of headers) reach the client unchanged without locking anyone out.
  */
+import { createHash } from "node:crypto";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { ExecuteResponseSchema, SandboxInfoSchema } from "@dwl/protocol";
@@ -11,15 +12,25 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 
 const KEY_CONCURRENCY = 4;
+/** One more than the key's slots: open WebSockets must not hold slots. */
+const KEY_WEBSOCKETS = KEY_CONCURRENCY + 1;
+const MAX_WEBSOCKETS = KEY_WEBSOCKETS + 2;
+/** A second tenant's key, configured beside the dev key. */
+const OTHER_KEY = "serving-test-other-key";
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
 const MAX_BODY_BYTES = 6 * 1024 * 1024;
 let server: DevServer;
 
 beforeAll(async () => {
-  server = await startDevServer({
-    DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY),
-    DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
-  });
+  server = await startDevServer(
+    {
+      DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY),
+      DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+      DWL_MAX_WEBSOCKETS: String(MAX_WEBSOCKETS),
+      DWL_KEY_WEBSOCKETS: String(KEY_WEBSOCKETS),
+    },
+    [`--var`, `DWL_API_KEYS:${JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" })}`],
+  );
 });
 afterAll(() => server?.stop());
 
@@ -38,8 +49,8 @@ async function execute(body: unknown, headers: Record<string, string> = auth(), 
   return { status: res.status, body: parsed.data };
 }
 
-async function sandbox(code: string): Promise<string> {
-  const res = await server.post("/sandboxes", { code });
+async function sandbox(code: string, key?: string): Promise<string> {
+  const res = await server.post("/sandboxes", { code }, key);
   expect(res.status).toBe(201);
   return SandboxInfoSchema.parse(await res.json()).id;
 }
@@ -316,5 +327,136 @@ describe("crash signals", () => {
     expect(body).toMatchObject({ ok: true, result: "still here" });
     await new Promise((r) => setTimeout(r, 300));
     expect(server.output()).not.toContain("runtime went down");
+  });
+});
+
+/** Echoes every message, text or binary; "host" is answered with the host of the handshake's URL. */
+const ECHO_SANDBOX = `export default { fetch(request) {
+  if (request.headers.get("upgrade") !== "websocket") return new Response("a WebSocket only", { status: 426 });
+  const [client, server] = Object.values(new WebSocketPair());
+  server.accept();
+  server.binaryType = "arraybuffer";
+  server.addEventListener("message", (event) =>
+    server.send(event.data === "host" ? new URL(request.url).host : typeof event.data === "string" ? "echo:" + event.data : event.data));
+  server.addEventListener("close", (event) => server.close(event.code, event.reason));
+  return new Response(null, { status: 101, webSocket: client });
+} };`;
+
+function openWebSocket(path: string, key?: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const url = `${server.base.replace(/^http/, "ws")}${path}`;
+    // Node's WebSocket (undici) takes request headers, which browsers' does not.
+    const ws = new WebSocket(url, { headers: auth(key) } as unknown as string[]);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error(`the WebSocket to ${path} did not open`));
+  });
+}
+
+function exchange(ws: WebSocket, message: string | Uint8Array<ArrayBuffer>): Promise<unknown> {
+  return new Promise((resolve) => {
+    ws.addEventListener("message", (event) => resolve(event.data), { once: true });
+    ws.send(message);
+  });
+}
+
+function closed(ws: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    ws.addEventListener("close", () => resolve(), { once: true });
+    ws.close();
+  });
+}
+
+/** An upgrade request on a raw connection: the whole answer, read until the server closes. */
+function rawUpgrade(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(new URL(server.base).port), "127.0.0.1");
+    let text = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no end of the answer to ${path}: ${text.slice(0, 200)}`));
+    }, 10_000);
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const [head = "", body = ""] = text.split("\r\n\r\n");
+      resolve({ status: Number(head.split(" ")[1]), head, body });
+    });
+    const lines = Object.entries({
+      host: "127.0.0.1",
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    }).map(([name, value]) => `${name}: ${value}\r\n`);
+    socket.write(`GET ${path} HTTP/1.1\r\n${lines.join("")}\r\n`);
+  });
+}
+
+describe("WebSockets", () => {
+  it("relays a sandbox's WebSocket both ways, text and binary, and an open one holds no slot", async () => {
+    const id = await sandbox(ECHO_SANDBOX);
+    const sockets = await Promise.all(
+      Array.from({ length: KEY_CONCURRENCY + 1 }, () => openWebSocket(`/sandboxes/${id}/http/chat`)),
+    );
+    try {
+      for (const [i, ws] of sockets.entries()) expect(await exchange(ws, `hello ${i}`)).toBe(`echo:hello ${i}`);
+      const bytes = new Uint8Array([0, 1, 2, 253, 254, 255]);
+      expect(new Uint8Array((await exchange(sockets[0] as WebSocket, bytes)) as ArrayBuffer)).toEqual(bytes);
+      expect(await exchange(sockets[1] as WebSocket, "host")).toBe(new URL(server.base).host);
+      // More sockets open than the key has slots, and a run of that key still starts at once.
+      const { body } = await execute({ code: "export default () => 'admitted'" });
+      expect(body).toMatchObject({ ok: true, result: "admitted" });
+    } finally {
+      await Promise.all(sockets.map(closed));
+    }
+  });
+
+  it("relays an upgrade the loader or the program refuses as it was answered, then closes the connection", async () => {
+    const id = await sandbox(
+      `export default { fetch() { return new Response("no sockets here", { status: 426 }); } };`,
+    );
+    const refused = await rawUpgrade(`/sandboxes/${id}/http/`, auth());
+    expect(refused.status).toBe(426);
+    expect(refused.body).toBe("no sockets here");
+    expect(refused.head.toLowerCase()).toContain("connection: close");
+    const unauthenticated = await rawUpgrade(`/sandboxes/${id}/http/`, {});
+    expect(unauthenticated.status).toBe(401);
+    expect(JSON.parse(unauthenticated.body)).toMatchObject({ error: { type: "unauthorized" } });
+  });
+
+  it(`relays at most DWL_KEY_WEBSOCKETS (${KEY_WEBSOCKETS}) per key and DWL_MAX_WEBSOCKETS (${MAX_WEBSOCKETS}) in all, and takes another when one closes`, async () => {
+    const path = `/sandboxes/${await sandbox(ECHO_SANDBOX)}/http/`;
+    const otherPath = `/sandboxes/${await sandbox(ECHO_SANDBOX, OTHER_KEY)}/http/`;
+    const refusal = async (key: string) => {
+      const answer = await rawUpgrade(key === OTHER_KEY ? otherPath : path, auth(key));
+      expect(answer.status).toBe(503);
+      expect(answer.head.toLowerCase()).toContain("retry-after: 1");
+      return (JSON.parse(answer.body) as { error: { message: string } }).error.message;
+    };
+    const sockets = await Promise.all(Array.from({ length: KEY_WEBSOCKETS }, () => openWebSocket(path)));
+    try {
+      expect(await refusal("dwl_local_dev")).toContain("DWL_KEY_WEBSOCKETS");
+      // Another tenant still gets its own, up to the server's bound.
+      for (let i = KEY_WEBSOCKETS; i < MAX_WEBSOCKETS; i++) sockets.push(await openWebSocket(otherPath, OTHER_KEY));
+      expect(await refusal(OTHER_KEY)).toContain("DWL_MAX_WEBSOCKETS");
+      await closed(sockets.shift() as WebSocket);
+      let reopened: WebSocket | undefined;
+      for (let attempt = 0; !reopened && attempt < 50; attempt++) {
+        reopened = await openWebSocket(otherPath, OTHER_KEY).catch(() => undefined);
+        if (!reopened) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(reopened).toBeDefined();
+      sockets.push(reopened as WebSocket);
+      expect(await exchange(reopened as WebSocket, "again")).toBe("echo:again");
+    } finally {
+      await Promise.all(sockets.map(closed));
+    }
   });
 });

@@ -31,6 +31,10 @@ export interface Settings {
   queueMaxWaitMs: number;
   /** API keys the runtime has accepted, remembered for admission (LRU beyond). */
   acceptedKeysMax: number;
+  /** WebSocket connections relayed at once (each holds two sockets until it closes). */
+  maxWebSockets: number;
+  /** The same, per API key (keys not accepted yet share one count). */
+  keyWebSockets: number;
   /** Recycle a runtime idle this long (0: never) whose resident memory is above `recycleResidentMb`. */
   recycleIdleMs: number;
   recycleResidentMb: number;
@@ -100,6 +104,20 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
   // The longest timeoutMs a run may ask for: a wait longer than that outlives any run.
   { name: "DWL_QUEUE_MAX_WAIT_MS", fallback: 30_000, min: 1, summary: "a longer expected wait is refused (429)" },
   { name: "DWL_ACCEPTED_KEYS_MAX", fallback: 10_000, min: 1, summary: "accepted keys remembered for admission" },
+  // Each holds two sockets (file descriptors) and at most a stream buffer each way.
+  {
+    name: "DWL_MAX_WEBSOCKETS",
+    fallback: 1_000,
+    min: 0,
+    summary: "WebSocket connections relayed at once (0: none), past it 503",
+  },
+  // A tenant's open connections must not use up everyone's.
+  {
+    name: "DWL_KEY_WEBSOCKETS",
+    fallback: 100,
+    min: 0,
+    summary: "WebSocket connections of one key at once, past it 503",
+  },
   {
     name: "DWL_RECYCLE_IDLE_MS",
     fallback: 10_000,
@@ -151,6 +169,8 @@ export function readSettings(env: Env = process.env): Settings {
     queueBodyBytes: whole(env, "DWL_QUEUE_BODY_BYTES"),
     queueMaxWaitMs: whole(env, "DWL_QUEUE_MAX_WAIT_MS"),
     acceptedKeysMax: whole(env, "DWL_ACCEPTED_KEYS_MAX"),
+    maxWebSockets: whole(env, "DWL_MAX_WEBSOCKETS"),
+    keyWebSockets: whole(env, "DWL_KEY_WEBSOCKETS"),
     recycleIdleMs: whole(env, "DWL_RECYCLE_IDLE_MS"),
     recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB"),
     inspectorPort: whole(env, "DWL_INSPECTOR_PORT"),

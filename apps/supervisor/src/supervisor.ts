@@ -15,10 +15,12 @@
  * New requests never wait for those resends, only for the runtime to be back (about a second).
  */
 import type { ServerResponse } from "node:http";
-import { bodyTooLarge, requestError, runtimeRestarted, send, verdict } from "./answers.ts";
+import type { Duplex } from "node:stream";
+import { bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdict } from "./answers.ts";
 import { resendable, type Flight, type Flights } from "./flights.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
 import type { DownCause, Runtime } from "./runtime/runtime.ts";
+import { tunnel, type UpgradeRequest } from "./tunnel.ts";
 
 export interface SupervisorOptions {
   heapLimitMb: number;
@@ -50,6 +52,19 @@ const NOT_SENT = -1;
 
 /** A request that could not reach a live runtime this many times in a row gets 503. */
 const MAX_UNREACHED_ATTEMPTS = 5;
+
+const restarting = () =>
+  requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", {
+    "retry-after": "1",
+  });
+const notAccepting = () =>
+  requestError(503, "internal", "the runtime is not accepting connections; retry shortly", { "retry-after": "1" });
+const lost = () =>
+  requestError(
+    502,
+    "internal",
+    "the connection to the runtime was lost while it handled this request; it may have partly happened",
+  );
 
 export class Supervisor {
   readonly flights: Flights;
@@ -122,13 +137,7 @@ export class Supervisor {
       for (;;) {
         // A client that left while its request waited for the runtime or for its resend turn.
         if (res.destroyed) return;
-        if (this.live && !(await this.waitLive()))
-          return send(
-            res,
-            requestError(503, "internal", "the runtime is restarting and did not come back in time; retry shortly", {
-              "retry-after": "1",
-            }),
-          );
+        if (this.live && !(await this.waitLive())) return send(res, restarting());
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
@@ -154,14 +163,7 @@ export class Supervisor {
           // Refused: nothing was received, so sending again cannot run anything twice; and the
           // request was in no runtime, so a crash meanwhile does not make it a suspect.
           flight.generation = NOT_SENT;
-          if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") {
-            return send(
-              res,
-              requestError(503, "internal", "the runtime is not accepting connections; retry shortly", {
-                "retry-after": "1",
-              }),
-            );
-          }
+          if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") return send(res, notAccepting());
           await sleep(100);
           continue;
         }
@@ -173,15 +175,7 @@ export class Supervisor {
         // connection's loss and the report of the crash, it would reach the dying runtime and be
         // counted among that crash's suspects (a second crash makes a suspect the culprit).
         endTurn();
-        if (decided === undefined)
-          return send(
-            res,
-            requestError(
-              502,
-              "internal",
-              "the connection to the runtime was lost while it handled this request; it may have partly happened",
-            ),
-          );
+        if (decided === undefined) return send(res, lost());
         if (decided.kind === "verdict") {
           return send(
             res,
@@ -198,6 +192,41 @@ export class Supervisor {
       }
     } finally {
       endTurn();
+    }
+  }
+
+  /**
+   * Relays an upgrade request (a WebSocket handshake) and then, once the runtime upgraded it, the
+   * connection until either side closes. The handshake runs the program's fetch handler, which may
+   * have had an effect, so a handshake lost in a crash is answered, never sent again. `released`
+   * is called once the handshake is answered: an open WebSocket holds no admission slot.
+   * Resolves with the runtime's status, if it answered.
+   */
+  async tunnel(
+    flight: Flight,
+    upgrade: UpgradeRequest,
+    client: Duplex,
+    head: Buffer,
+    released: () => void,
+  ): Promise<number | undefined> {
+    this.lastBusyAt = Date.now();
+    try {
+      if (this.live && !(await this.waitLive())) {
+        sendOnSocket(client, restarting());
+        return undefined;
+      }
+      if (client.destroyed) return undefined;
+      flight.generation = this.generation;
+      const outcome = await tunnel(this.client.target, upgrade, client, head, () => {
+        flight.answered = true;
+        released();
+      });
+      if (outcome.kind === "lost") sendOnSocket(client, outcome.reached ? lost() : notAccepting());
+      return outcome.kind === "answered" ? outcome.status : undefined;
+    } finally {
+      this.flights.close(flight);
+      released();
+      this.lastBusyAt = Date.now();
     }
   }
 

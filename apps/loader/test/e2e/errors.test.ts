@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { execute, expectFailure, expectOk } from "../helpers.ts";
+import { call, execute, expectFailure, expectOk } from "../helpers.ts";
 
 describe("compile errors", () => {
   it("names file, line and column of a syntax error", async () => {
@@ -90,6 +90,34 @@ describe("limits enforced during the run", () => {
     expect(res.timing.runMs).toBeGreaterThanOrEqual(250);
     expect(expectOk(await execute({ code: "export default () => 'next'" })).result).toBe("next");
   });
+
+  // The deadline's timer cannot fire while the program computes without waiting: without a
+  // check in the metered code these ran on to their cpuMs (cpu_limit), or locally past the
+  // supervisor's watchdog, which restarted the runtime under every other run.
+  for (const [what, body] of [
+    ["a loop that reads the clock", "const t = Date.now(); while (Date.now() - t < 60_000) {}"],
+    ["an empty loop", "for (;;) {}"],
+    ["a loop that catches everything", "for (;;) { try { for (;;) {} } catch {} }"],
+    ["a loop in a sandbox's fetch handler", undefined],
+  ] as const) {
+    it(`ends ${what} at its timeoutMs with \`timeout\`, not at its cpuMs`, async () => {
+      const limits = { cpuMs: 20_000, timeoutMs: 300 };
+      if (body === undefined) {
+        const created = await call("/sandboxes", {
+          method: "POST",
+          body: JSON.stringify({ code: "export default { fetch() { for (;;) {} } }", limits }),
+        });
+        const { id } = (await created.json()) as { id: string };
+        const res = await call(`/sandboxes/${id}/http/`);
+        expect(res.status).toBe(504);
+        expect(((await res.json()) as { error: { type: string } }).error.type).toBe("timeout");
+        return;
+      }
+      const res = expectFailure(await execute({ code: `export default () => { ${body} }`, limits }));
+      expect(res.error).toMatchObject({ type: "timeout", name: "TimeoutError" });
+      expect(res.error.message).toContain("300 ms (limits.timeoutMs)");
+    });
+  }
 
   it("ends a promise that never settles with `timeout`", async () => {
     const res = expectFailure(await execute({ code: "await new Promise(() => {});", limits: { timeoutMs: 300 } }));

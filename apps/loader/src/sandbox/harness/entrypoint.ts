@@ -16,6 +16,7 @@ import {
   REPORT_HEADER,
 } from "../child-protocol.ts";
 import { envFor } from "./capabilities.ts";
+import { timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
 import { hasFetchHandler, invoke, programContext } from "./program.ts";
@@ -50,7 +51,7 @@ function reportHeader(report: ServeReport): string {
 const timeoutError = (what: string, timeoutMs: number): ExecutionError => ({
   type: "timeout",
   name: "TimeoutError",
-  message: `${what} within ${timeoutMs} ms (limits.timeoutMs)`,
+  message: timeoutMessage(what, timeoutMs),
 });
 
 /** Entry point the loader calls over RPC. Per-run settings arrive as the argument. */

@@ -16,6 +16,10 @@ export class LimitError extends Error {
   }
 }
 
+/** Why a run of `timeoutMs` ended as a timeout: `what` did not happen in time. */
+export const timeoutMessage = (what: string, timeoutMs: number): string =>
+  `${what} within ${timeoutMs} ms (limits.timeoutMs)`;
+
 /** Thrown in the program when the gateway refuses a request; the run goes on if it is caught. */
 export class EgressDeniedError extends Error {
   declare readonly type: "egress_denied";

@@ -5,8 +5,8 @@
  */
 import { REFUEL_GLOBAL } from "../child-globals.ts";
 import { clockCpuMs, closeSlice } from "./clock.ts";
-import { LimitError } from "./errors.ts";
-import { mathRound } from "./intrinsics.ts";
+import { LimitError, timeoutMessage } from "./errors.ts";
+import { mathRound, now } from "./intrinsics.ts";
 import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
 
 /**
@@ -20,7 +20,9 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  *   harness mediates ends, and ends when the program starts such a wait or a macrotask gets to
  *   run, so microtask storms, costly operations per check (a stack overflow caught and retried)
  *   and native calls are charged at their real cost, and I/O waits are not.
- * Once either is spent every later check of that run throws again at once, so catching the
+ * Past the run's deadline (timeoutMs) a check ends it as a timeout: a program that computes
+ * without ever waiting gives the deadline's timer no chance to fire.
+ * Once one is spent every later check of that run throws again at once, so catching the
  * error (try/catch, finally, a loop in the catch) cannot buy more time.
  */
 const FUEL_BATCH = 4_096;
@@ -39,10 +41,17 @@ function refuel(): number {
       "CpuLimitError",
       `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs)`,
     );
-    failRun(run, run.cpuError);
-    throw run.cpuError;
-  }
-  return FUEL_BATCH;
+  } else if (now() > run.deadline) {
+    // The deadline's timer cannot fire while the program computes without waiting; here, where
+    // the clock advances during execution (local workerd), the check can see it.
+    run.cpuError = new LimitError(
+      "timeout",
+      "TimeoutError",
+      timeoutMessage("the program did not finish", run.limits.timeoutMs),
+    );
+  } else return FUEL_BATCH;
+  failRun(run, run.cpuError);
+  throw run.cpuError;
 }
 
 /**

@@ -33,7 +33,9 @@ export interface RunState {
   pendingWaits: number;
   backstopPending: boolean;
   closeQueued: boolean;
-  /** Set once the run is out of CPU: every later fuel check throws it again. */
+  /** When the run's timeoutMs is up, by the harness's clock (`now`). */
+  deadline: number;
+  /** Set once the run is out of CPU or time: every later fuel check throws it again. */
   cpuError: LimitError | undefined;
   /** The first limit the run hit; it ends the run whatever the program does afterwards. */
   failure: Error | undefined;
@@ -73,6 +75,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     pendingWaits: 0,
     backstopPending: false,
     closeQueued: false,
+    deadline: started + call.limits.timeoutMs,
     cpuError: undefined,
     failure: undefined,
     ended: undefined,

@@ -22,6 +22,7 @@ import { forwardableHeaders, RuntimeClient } from "./forward.ts";
 import { routeOf, runsIn, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
+import { readServerLimits } from "../../loader/src/limits.ts";
 import {
   checkSettings as checkLoaderSettings,
   SettingError as LoaderSettingError,
@@ -351,14 +352,33 @@ async function loaderBuild(): Promise<LoaderBuild> {
   );
 }
 const build = await loaderBuild();
-const loaderVars = {
+const loaderVars: Record<string, string> = {
   DWL_MODE: "local",
   DWL_PUBLIC_ORIGIN: `http://${publicHost}`,
   DWL_SUPERVISOR_URL: control.url,
   ...extraVars,
 };
 // wrangler.toml's [vars] under these: a bad value there stops the start too, before workerd runs.
-checkLoaderVars({ ...(build.workerOptions.bindings as object | undefined), ...loaderVars });
+const allLoaderVars = { ...(build.workerOptions.bindings as object | undefined), ...loaderVars };
+checkLoaderVars(allLoaderVars);
+
+/**
+ * A computing run holds the runtime's one thread until its clock budget (cpuMs ×
+ * DWL_CPU_CLOCK_PERCENT) is spent, and the runtime answers no health check meanwhile: a budget
+ * past DWL_WATCHDOG_MS would restart the runtime and cut every other run short. Runs may use 80 %
+ * of the watchdog's time.
+ */
+function cpuMsWithinWatchdog(): number {
+  const { maxCpuMs, cpuClockPercent } = readServerLimits(allLoaderVars);
+  const cap = Math.max(1, Math.floor((settings.watchdogMs * 0.8 * 100) / cpuClockPercent));
+  if (maxCpuMs > cap && "DWL_MAX_CPU_MS" in allLoaderVars) {
+    console.log(
+      `[dwl] DWL_MAX_CPU_MS=${maxCpuMs} is lowered to ${cap}: a run computing longer would trip the watchdog (DWL_WATCHDOG_MS=${settings.watchdogMs}); raise DWL_WATCHDOG_MS for more`,
+    );
+  }
+  return Math.min(maxCpuMs, cap);
+}
+loaderVars.DWL_MAX_CPU_MS = String(cpuMsWithinWatchdog());
 const runtime = new Runtime({
   root,
   build,

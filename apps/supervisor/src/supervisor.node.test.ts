@@ -142,6 +142,19 @@ describe("a runtime frozen in native work", () => {
     server = await startDevServer({ DWL_WATCHDOG_MS: "3000" });
   });
 
+  it("caps cpuMs so that a computing run ends before the watchdog would restart the runtime", async () => {
+    const restarts = () => server.output().split("runtime unresponsive").length;
+    const before = restarts();
+    const guilty = execute({ code: "export default () => { for (;;) Date.now(); }", limits: generous });
+    const innocents = [innocent(1), innocent(2)];
+    const res = await guilty;
+    // 80 % of the 3,000 ms watchdog by the clock, at DWL_CPU_CLOCK_PERCENT 200.
+    expect(res.limits?.cpuMs).toBe(1_200);
+    expect(res.ok ? "ok" : res.error.type).toBe("cpu_limit");
+    expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2]);
+    expect(restarts()).toBe(before);
+  });
+
   it("is restarted, and the run gets cpu_limit", () =>
     // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
     expectVerdict(

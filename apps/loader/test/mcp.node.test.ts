@@ -1,9 +1,11 @@
 /**
  * A real MCP client (the official TypeScript SDK) against the loader under `wrangler dev`, over
- * HTTP: list the tools, count their descriptions with a real tokenizer, run search and execute.
+ * HTTP: list the tools, count their descriptions with a real tokenizer, run search and execute,
+ * and see execute refuse what POST /execute refuses, with the same error.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { RequestErrorBodySchema } from "@dwl/protocol";
 import { encode } from "gpt-tokenizer";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
@@ -24,7 +26,10 @@ afterAll(async () => {
   await client?.close();
 });
 
-type ToolResult = { content: { type: string; text: string }[]; isError?: boolean };
+type ToolResult = { content: { type: string; text: string }[]; isError?: boolean; structuredContent?: unknown };
+/** A Worker-module program that answers with the method, path and body of the request it is given. */
+const FETCH_PROGRAM =
+  "export default { async fetch(r) { return new Response(`${r.method} ${new URL(r.url).pathname} ${await r.text()}`) } }";
 const textOf = (result: unknown) => (result as ToolResult).content.map((c) => c.text).join("\n");
 
 describe("MCP over wrangler dev with the official SDK client", () => {
@@ -60,6 +65,45 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     const compile = await client.callTool({ name: "execute", arguments: { code: "export default (" } });
     expect((compile as ToolResult).isError).toBe(true);
     expect(textOf(compile)).toContain("error (compile)");
+  });
+
+  it("hands `request` to a program's fetch handler", async () => {
+    const result = await client.callTool({
+      name: "execute",
+      arguments: { code: FETCH_PROGRAM, request: { method: "POST", path: "/zzz", body: "hi" } },
+    });
+    expect((result as ToolResult).isError, textOf(result)).toBe(false);
+    expect((result as ToolResult).structuredContent).toMatchObject({
+      ok: true,
+      result: { status: 200, body: "POST /zzz hi" },
+    });
+  });
+
+  // Unknown fields, wrong types and bad values alike: the error POST /execute answers with, its
+  // HTTP status beside it, never the SDK's own "Input validation error" nor a run that ignores a typo.
+  it.each([
+    ["an unknown field", { code: FETCH_PROGRAM, bogus: true }],
+    ["a sandbox's `name`", { code: FETCH_PROGRAM, name: "not for /execute" }],
+    ["an unknown field in limits", { code: FETCH_PROGRAM, limits: { timeout: 100 } }],
+    ["an unknown field in storage", { code: FETCH_PROGRAM, storage: { ns: "x" } }],
+    ["an unknown field in egress", { code: FETCH_PROGRAM, egress: { hosts: ["api.example.com"] } }],
+    ["an unknown field in request", { code: FETCH_PROGRAM, request: { url: "/zzz" } }],
+    ["cpuMs as a string", { code: FETCH_PROGRAM, limits: { cpuMs: "10" } }],
+    ["code as a number", { code: 5 }],
+    ["a namespace as a number", { code: FETCH_PROGRAM, storage: { namespace: 5 } }],
+    ["a negative cpuMs", { code: FETCH_PROGRAM, limits: { cpuMs: -1 } }],
+    ["a bad namespace", { code: FETCH_PROGRAM, storage: { namespace: "../other" } }],
+  ])("refuses %s as POST /execute does", async (_, args) => {
+    const res = await server.post("/execute", args);
+    expect(res.status).toBe(400);
+    const refused = RequestErrorBodySchema.parse(await res.json());
+    expect(refused.error.type).toBe("invalid_request");
+    expect(refused.error.issues?.length).toBeGreaterThan(0);
+
+    const result = (await client.callTool({ name: "execute", arguments: args })) as ToolResult;
+    expect(result.isError, textOf(result)).toBe(true);
+    expect(result.structuredContent, textOf(result)).toEqual({ ...refused, status: 400 });
+    expect(textOf(result)).toContain("request refused (invalid_request, HTTP 400)");
   });
 
   it("calls an operator tool from a program", async () => {

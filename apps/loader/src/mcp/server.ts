@@ -30,11 +30,11 @@ export const SERVER_INSTRUCTIONS =
   "Code Mode: instead of many tool calls, write one short TypeScript program. Call `search` to find the API a program can use (env.KV, env.FILES, fetch and egress rules, operator tools), then run the program with `execute`. Each run starts from a clean sandbox; storage persists between runs.";
 
 /**
- * Deliberately loose: the SDK refuses arguments that fail this schema in its own words, so the
- * real validation is ExecuteRequestSchema and the request check, which report the same error
- * types as POST /execute.
+ * What a model is shown of `execute`'s arguments: every field of POST /execute, with its type and
+ * what it is for (test/e2e/mcp.test.ts checks it lists exactly ExecuteRequestSchema's fields).
+ * Shown only, never checked against: see {@link executeInput}.
  */
-const executeShape = {
+const executeArguments = z.strictObject({
   code: z.string().optional().describe("the program (or `files`)"),
   language: z
     .enum(PROGRAM_LANGUAGES)
@@ -43,17 +43,41 @@ const executeShape = {
   files: z.record(z.string(), z.string()).optional().describe("path → source, for several modules"),
   entry: z.string().optional().describe("entry file of `files`"),
   input: z.unknown().optional().describe("JSON passed as the first argument"),
+  request: z
+    .strictObject({
+      method: z.string().optional(),
+      path: z.string().optional(),
+      headers: z.record(z.string(), z.string()).optional(),
+      body: z.string().optional(),
+    })
+    .optional()
+    .describe("for a `fetch` handler"),
   dependencies: z.record(z.string(), z.string()).optional().describe('npm packages, e.g. {"zod":"^4"}'),
   egress: z
-    .object({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() })
+    .strictObject({ allow: z.array(z.string()).optional(), credentials: z.array(z.string()).optional() })
     .optional()
     .describe("hosts to allow; credentials to inject"),
-  storage: z.object({ namespace: z.string().optional() }).optional(),
+  storage: z.strictObject({ namespace: z.string().optional() }).optional(),
   tools: z.array(z.string()).optional().describe("operator tools to enable"),
   limits: z
-    .object({ cpuMs: z.number().optional(), timeoutMs: z.number().optional(), subRequests: z.number().optional() })
+    .strictObject({
+      cpuMs: z.number().optional(),
+      timeoutMs: z.number().optional(),
+      subRequests: z.number().optional(),
+    })
     .optional(),
-};
+});
+
+/**
+ * `execute`'s declared input schema. The SDK parses a tool's arguments with it before the handler
+ * runs: a wrong type would be refused in the SDK's own words (JSON-RPC -32602, no
+ * `structuredContent`) and a key it does not declare silently dropped. So it takes any object as
+ * sent, and the handler checks it as POST /execute does (ExecuteRequestSchema, then the request
+ * check), the one home of that rule. `.meta()` is merged into the JSON Schema the SDK lists
+ * (zod.dev/json-schema, "Metadata"), so `tools/list` still shows {@link executeArguments}.
+ */
+const { $schema: _, ...listedArguments } = z.toJSONSchema(executeArguments, { io: "input" });
+const executeInput = z.looseObject({}).meta(listedArguments);
 
 /** A readable account of a run for a model: result or error first, then logs and timing. */
 export function describeRun(res: ExecuteResponse): string {
@@ -130,7 +154,7 @@ function buildServer(context: ExecutionContext): McpServer {
   };
   server.registerTool(
     "execute",
-    { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeShape },
+    { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeInput },
     async (args) => {
       try {
         const body = validate(ExecuteRequestSchema, args);

@@ -1,3 +1,4 @@
+import { ExecuteRequestSchema } from "@dwl/protocol";
 import { describe, expect, it } from "vitest";
 import { call } from "../helpers.ts";
 
@@ -60,6 +61,20 @@ describe("MCP server", () => {
     const byName = Object.fromEntries(tools.map((t) => [t.name, t.annotations]));
     expect(byName.search).toMatchObject({ readOnlyHint: true, idempotentHint: true, openWorldHint: false });
     expect(byName.execute).toMatchObject({ readOnlyHint: false, idempotentHint: false, openWorldHint: true });
+  });
+
+  it("lists every /execute field as execute's arguments, and no other", async () => {
+    const tools = (await rpc("tools/list", {})).result?.tools ?? [];
+    const schema = tools.find((t) => t.name === "execute")?.inputSchema as {
+      type?: string;
+      properties?: Record<string, { type?: string; additionalProperties?: unknown }>;
+      additionalProperties?: unknown;
+    };
+    expect(schema.type).toBe("object");
+    expect(Object.keys(schema.properties ?? {}).sort()).toEqual(Object.keys(ExecuteRequestSchema.shape).sort());
+    expect(schema.additionalProperties).toBe(false);
+    expect(schema.properties?.code?.type).toBe("string");
+    expect(schema.properties?.limits?.additionalProperties).toBe(false);
   });
 
   it("answers over text/event-stream when the client prefers it", async () => {

@@ -115,6 +115,22 @@ const definitions: { name: string; fields: Record<string, unknown>; expected: Re
     fields: { files: { "index.ts": PROGRAM, "util.py": "x = 1" } },
     expected: { status: 400, type: "invalid_request", path: ["files", "index.ts"] },
   },
+  // Checked by the schema, before any other check: the same issues at every entry point.
+  {
+    name: "unknown field",
+    fields: { code: PROGRAM, bogus: true },
+    expected: { status: 400, type: "invalid_request", path: [] },
+  },
+  {
+    name: "unknown field in limits",
+    fields: { code: PROGRAM, limits: { timeout: 100 } },
+    expected: { status: 400, type: "invalid_request", path: ["limits"] },
+  },
+  {
+    name: "cpuMs as a string",
+    fields: { code: PROGRAM, limits: { cpuMs: "10" } },
+    expected: { status: 400, type: "invalid_request", path: ["limits", "cpuMs"] },
+  },
   {
     name: "bad egress rule",
     fields: { code: PROGRAM, egress: { allow: ["https://x.com"] } },

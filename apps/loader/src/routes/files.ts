@@ -10,23 +10,12 @@ import type { AppEnv } from "../app-env.ts";
 import { StorageKeyError, StorageLimitError, validateNamespace } from "../bindings/keys.ts";
 import { TenantFiles, type FileInfo } from "../bindings/tenant-files.ts";
 import { DwlHttpError } from "../errors.ts";
+import { rawPath } from "../raw-path.ts";
 
 const SERVED_OBJECT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'; media-src data:";
 
 function filesFor(c: Context<AppEnv>): TenantFiles {
   return new TenantFiles(c.env.FILES, c.get("tenant"), c.req.param("namespace") ?? "", c.get("server").maxFileBytes);
-}
-
-/**
- * The path as the client sent it. Not `new URL(...).pathname`: URL parsing resolves `.`/`..`
- * segments, percent-encoded ones too (`%2e%2e`), which would move a request into another
- * namespace or key than the one it names.
- */
-function rawPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const end = url.search(/[?#]/);
-  return url.slice(start, end < start ? undefined : end);
 }
 
 /** A `.` or `..` segment, however it is percent-encoded, is refused rather than resolved. */

@@ -9,6 +9,7 @@ import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
 import { admitted } from "../fairness/admit.ts";
 import { publicOrigin } from "../public-origin.ts";
+import { rawPathAndQuery } from "../raw-path.ts";
 import type { ExecutionContext } from "../run/context.ts";
 import { readProgramRequest } from "../run/request-check.ts";
 import { replyJson } from "../run/respond.ts";
@@ -32,6 +33,18 @@ function contextOf(c: Context<AppEnv>): ExecutionContext {
 const originOf = (c: Context<AppEnv>) => publicOrigin(c.env, c.req.url);
 const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) =>
   c.executionCtx.waitUntil(p.catch((err) => console.error("dwl: sandbox log append failed", err)));
+
+/**
+ * What follows `/sandboxes/:id/http` in the URL as the client sent it, query included: the path
+ * the program sees. Taken from the raw URL by segments, since the parsed pathname has resolved
+ * `%2e%2e` segments (and so may no longer start with the prefix) and the id may be encoded.
+ */
+export function programPath(url: string): string {
+  const pathAndQuery = rawPathAndQuery(url);
+  const query = pathAndQuery.indexOf("?");
+  const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
+  return `/${path.split("/").slice(4).join("/")}${query < 0 ? "" : pathAndQuery.slice(query)}`;
+}
 
 const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, SandboxDefinitionSchema, c.get("server"));
 
@@ -73,9 +86,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
   })
   .all("/:id/http/*", async (c) => {
     const id = c.req.param("id");
-    const prefix = `/sandboxes/${id}/http`;
-    const pathname = new URL(c.req.url).pathname;
-    const path = pathname.startsWith(prefix) ? pathname.slice(prefix.length) || "/" : "/";
+    const path = programPath(c.req.url);
     return admitted(
       c.env,
       c.get("tenant"),

@@ -391,16 +391,20 @@ function storedProgram(record: SandboxRecord, bundle: Bundle): CompiledProgram {
   return { bundle, key: record.bundleKey, cached: true, pinned: true };
 }
 
-/** The request the program's fetch handler sees: its own path, on the public origin. */
+/**
+ * The request the program's fetch handler sees: its own path and query (`path`, as sent), on the
+ * public origin. Joined as text, not resolved against the origin: `new URL("//evil.com/x", origin)`
+ * is a protocol-relative reference that would put evil.com in the host.
+ */
 function forwardedRequest(id: string, request: Request, path: string, env: Env): Request {
-  const incoming = new URL(request.url);
   const headers = new Headers(request.headers);
   // The tenant's API key authorises the call to the loader, and the supervisor's token names the
   // request to the supervisor; neither is the program's to see.
   headers.delete("authorization");
   headers.delete(SUPERVISED_REQUEST_HEADER);
   headers.set("x-forwarded-prefix", `/sandboxes/${id}/http`);
-  return new Request(new URL(path + incoming.search, publicOrigin(env, request.url)), {
+  const own = path.startsWith("/") ? path : `/${path}`;
+  return new Request(`${publicOrigin(env, request.url)}${own}`, {
     method: request.method,
     headers,
     ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),

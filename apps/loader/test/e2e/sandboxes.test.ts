@@ -54,6 +54,18 @@ describe("sandboxes", () => {
     expect(second).toMatchObject({ path: "/other", method: "DELETE", hits: 2 });
   });
 
+  it("keeps the loader's origin and the path as sent, even when the path starts with //", async () => {
+    const sandbox = await create({ code: "export default { fetch: (req) => new Response(req.url) }" });
+    for (const [path, seen] of [
+      ["//evil.com/x", "http://loader.test//evil.com/x"],
+      ["//double", "http://loader.test//double"],
+      ["///a//b?q=//c", "http://loader.test///a//b?q=//c"],
+      ["/", "http://loader.test/"],
+    ]) {
+      expect(await (await http(sandbox.id, path ?? "")).text(), path).toBe(seen);
+    }
+  });
+
   it("round-trips binary and streamed bodies", async () => {
     const sandbox = await create({ code: app });
     const bytes = new Uint8Array(256).map((_, i) => i);

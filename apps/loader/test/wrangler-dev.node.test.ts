@@ -3,6 +3,7 @@
  * bootstrap) and drives it over real HTTP on loopback.
  */
 import { ExecuteResponseSchema, RequestErrorBodySchema } from "@dwl/protocol";
+import { request } from "node:http";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
 
@@ -22,6 +23,37 @@ describe("wrangler dev over HTTP", () => {
     expect(res.status).toBe(200);
     const body = ExecuteResponseSchema.parse(await res.json());
     expect(body).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "n is 21" }] });
+  });
+
+  it("refuses literal . and .. segments in /files paths with 400, as it does encoded ones", async () => {
+    // node:http sends the path as written; fetch() would resolve the dots before sending.
+    const put = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const { hostname, port } = new URL(server.base);
+        const req = request({
+          hostname,
+          port,
+          path,
+          method: "PUT",
+          headers: { authorization: "Bearer dwl_local_dev" },
+        });
+        req.on("response", (res) => {
+          let body = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (body += chunk));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        req.end("x");
+      });
+    for (const path of ["/files/ns1/../ns2/x", "/files/ns1/a/./b", "/files/ns1/%2e%2e/ns2/x"]) {
+      const res = await put(path);
+      expect(res.status, path).toBe(400);
+      expect(RequestErrorBodySchema.parse(JSON.parse(res.body)).error).toMatchObject({
+        type: "invalid_request",
+        issues: [{ path: ["key"] }],
+      });
+    }
   });
 
   it("answers 401 with a JSON error without a key", async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
-import { routeOf, runsIn } from "./routes.ts";
+import { keepDotSegments, routeOf, runsIn } from "./routes.ts";
 
 const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   perKey: 2,
@@ -124,5 +124,22 @@ describe("admission", () => {
     expect(await admittedOf({ batch, single })).toEqual(["batch"]);
     batch.release();
     expect(await admittedOf({ single })).toEqual(["single"]);
+  });
+});
+
+describe("keepDotSegments", () => {
+  it.each([
+    ["/files/ns1/../ns2/x", "/files/ns1/%2E%2E/ns2/x"],
+    ["/files/ns1/a/./b", "/files/ns1/a/%2E/b"],
+    ["/files/ns1/a/..", "/files/ns1/a/%2E%2E"],
+    ["/files/../execute?x=/../y", "/files/%2E%2E/execute?x=/../y"],
+  ])("encodes the dot segments of %s, which workerd would resolve", (path, forwarded) => {
+    expect(keepDotSegments(path)).toBe(forwarded);
+    // Classified as the route the loader will run: /files, never /execute.
+    expect(routeOf("POST", keepDotSegments(path)).program).toBe(false);
+  });
+
+  it.each(["/files/ns/a.b/..c/...", "/files/ns/%2e%2e/x", "/execute?x=../y", "/"])("leaves %s alone", (path) => {
+    expect(keepDotSegments(path)).toBe(path);
   });
 });

@@ -19,7 +19,7 @@ import { bodyTooLarge, requestError, send, sendOnSocket, type Answer } from "./a
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { routeOf, runsIn, type Route } from "./routes.ts";
+import { keepDotSegments, routeOf, runsIn, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import { readServerLimits } from "../../loader/src/limits.ts";
@@ -215,7 +215,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (ready) await ready;
   if (!supervisor) return;
   const method = req.method ?? "GET";
-  const path = req.url ?? "/";
+  const path = keepDotSegments(req.url ?? "/");
   const route = routeOf(method, path);
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   if (declaredLength > settings.maxBodyBytes) {
@@ -279,7 +279,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   if (ready) await ready;
   if (!supervisor) return void socket.destroy();
   const method = req.method ?? "GET";
-  const path = req.url ?? "/";
+  const path = keepDotSegments(req.url ?? "/");
   if (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined)
     return sendOnSocket(socket, requestError(400, "invalid_request", "an upgrade request carries no body"));
   const route = routeOf(method, path);

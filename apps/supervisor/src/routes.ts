@@ -56,3 +56,21 @@ export function runsIn(route: Route, body: Buffer | undefined): number {
     return 1;
   }
 }
+
+/**
+ * The path to forward, with each `.` or `..` segment percent-encoded (`%2E`, `%2E%2E`). workerd
+ * resolves literal dot segments before the loader reads request.url (`/files/a/../b/k` arrives as
+ * `/files/b/k`), so the loader could neither see the path as sent nor refuse them as it refuses
+ * `%2e%2e` (/files); encoded, they reach it as written, and the route classified here from the
+ * path is the route the loader runs. The query is left as it is.
+ */
+export function keepDotSegments(path: string): string {
+  const query = path.indexOf("?");
+  const pathname = query < 0 ? path : path.slice(0, query);
+  if (!/(^|\/)\.\.?(\/|$)/.test(pathname)) return path;
+  const encoded = pathname
+    .split("/")
+    .map((segment) => (segment === "." ? "%2E" : segment === ".." ? "%2E%2E" : segment))
+    .join("/");
+  return query < 0 ? encoded : encoded + path.slice(query);
+}

@@ -98,6 +98,19 @@ async function toBytes(value: FileValue, maxBytes: number, key: string): Promise
   throw new TypeError("file contents must be a string, an ArrayBuffer, a typed array or a ReadableStream");
 }
 
+/** A list page size: 1 to MAX_LIST_LIMIT (the default). @throws {RangeError} otherwise. */
+export function listLimit(limit: number | undefined): number {
+  const value = limit ?? MAX_LIST_LIMIT;
+  if (!Number.isInteger(value) || value < 1 || value > MAX_LIST_LIMIT)
+    throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
+  return value;
+}
+
+/** A list delimiter: none, or `/`. @throws {TypeError} otherwise. */
+export function listDelimiter(delimiter: string | undefined): void {
+  if (delimiter !== undefined && delimiter !== "/") throw new TypeError('the only supported delimiter is "/"');
+}
+
 export class TenantFiles {
   private readonly prefix: string;
 
@@ -160,11 +173,8 @@ export class TenantFiles {
   }
 
   async list(options: FileListOptions = {}): Promise<FileList> {
-    const limit = options.limit ?? MAX_LIST_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
-      throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
-    if (options.delimiter !== undefined && options.delimiter !== "/")
-      throw new TypeError('the only supported delimiter is "/"');
+    const limit = listLimit(options.limit);
+    listDelimiter(options.delimiter);
     const listOptions: R2ListOptions = {
       prefix: this.prefix + validatePrefix(options.prefix),
       limit,

@@ -8,7 +8,7 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { StorageKeyError, StorageLimitError, validateNamespace } from "../bindings/keys.ts";
-import { TenantFiles, type FileInfo } from "../bindings/tenant-files.ts";
+import { listDelimiter, listLimit, TenantFiles, type FileInfo } from "../bindings/tenant-files.ts";
 import { DwlHttpError } from "../errors.ts";
 import { rawPath } from "../raw-path.ts";
 
@@ -45,7 +45,10 @@ function keyOf(c: Context<AppEnv>): string {
 }
 
 /** Turns the storage layer's validation errors into 400s that name the field. */
-async function scoped<T>(field: "key" | "namespace" | "prefix", work: () => Promise<T>): Promise<T> {
+async function scoped<T>(
+  field: "key" | "namespace" | "prefix" | "limit" | "delimiter",
+  work: () => Promise<T>,
+): Promise<T> {
   try {
     return await work();
   } catch (err) {
@@ -88,13 +91,18 @@ export const filesRoute = new Hono<AppEnv>()
     await next();
   })
   .get("/:namespace", async (c) => {
-    const limit = c.req.query("limit");
+    const limitText = c.req.query("limit");
     const cursor = c.req.query("cursor");
     const delimiter = c.req.query("delimiter");
+    // TenantFiles.list makes these same checks; made first here so that a 400 names the parameter.
+    const limit = await scoped("limit", async () =>
+      limitText === undefined ? undefined : listLimit(Number(limitText)),
+    );
+    await scoped("delimiter", async () => listDelimiter(delimiter || undefined));
     const page = await scoped("prefix", () =>
       filesFor(c).list({
         prefix: c.req.query("prefix") ?? "",
-        ...(limit !== undefined ? { limit: Number(limit) } : {}),
+        ...(limit !== undefined ? { limit } : {}),
         ...(cursor ? { cursor } : {}),
         ...(delimiter ? { delimiter } : {}),
       }),

@@ -64,6 +64,21 @@ describe("/files", () => {
     }
   });
 
+  it.each([
+    ["limit=0", "limit"],
+    ["limit=abc", "limit"],
+    ["limit=1001", "limit"],
+    ["limit=1.5", "limit"],
+    ["delimiter=x", "delimiter"],
+    ["prefix=/x", "prefix"],
+  ])("answers a list with %s with 400 naming %s", async (query, field) => {
+    const res = await call(`/files/${ns()}?${query}`);
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { type: string; issues: { path: string[] }[] } };
+    expect(body.error.type).toBe("invalid_request");
+    expect(body.error.issues[0]?.path).toEqual([field]);
+  });
+
   it("requires a key", async () => {
     expect((await call("/files/ns/x", { key: null })).status).toBe(401);
   });

@@ -2,6 +2,15 @@ import { format } from "node:util";
 import { describe, expect, it } from "vitest";
 import { execute, expectOk } from "../helpers.ts";
 
+const utf8 = (text: string) => new TextEncoder().encode(text).length;
+
+/** A cut line's kept start and the byte count its marker states. */
+function cutLine(message: string): { kept: string; stated: number } {
+  const match = /… \[line cut at (\d+) bytes\]$/.exec(message);
+  if (!match) throw new Error(`not a cut line: …${message.slice(-40)}`);
+  return { kept: message.slice(0, match.index), stated: Number(match[1]) };
+}
+
 describe("logs", () => {
   it("renders every kind of argument exactly as Node's util.format does", async () => {
     // The harness joins primitives itself and hands the rest to node:util (loaded on first use).
@@ -55,6 +64,60 @@ describe("logs", () => {
     expect(res.logs[1000]).toMatchObject({ level: "warn" });
     expect(res.logs[1000]?.message).toContain("500 more line(s) dropped");
     expect(res.logsTruncated).toBe(true);
+  });
+
+  it.each([
+    ["中", 100_000],
+    ["😀", 20_000],
+    ["é", 40_000],
+  ])("counts the 64 KiB in UTF-8 bytes: %s × %i is cut on a character boundary, marker true", async (char, n) => {
+    const res = expectOk(
+      await execute({ code: `console.log(${JSON.stringify(char)}.repeat(${n}));`, limits: { cpuMs: 1_000 } }),
+    );
+    const message = res.logs[0]?.message ?? "";
+    expect(utf8(message)).toBeLessThanOrEqual(64 * 1024);
+    const { kept, stated } = cutLine(message);
+    expect(char.repeat(n).startsWith(kept)).toBe(true);
+    expect(kept.length % char.length).toBe(0); // no half of a surrogate pair
+    expect(stated).toBe(utf8(kept));
+    expect(stated).toBeGreaterThan(64 * 1024 - 64);
+    expect(res.logsTruncated).toBe(true);
+  });
+
+  it("keeps a line of 80,000 UTF-16 units but fewer bytes whole, and counts short lines exactly", async () => {
+    // 900 lines of 70 ASCII bytes (63,000 bytes) all fit; so does one of 30,000 é (60,000 bytes).
+    const lines = expectOk(await execute({ code: "for (let i = 0; i < 900; i++) console.log('x'.repeat(70));" }));
+    expect(lines.logs).toHaveLength(900);
+    expect(lines.logsTruncated).toBeUndefined();
+    const accents = expectOk(await execute({ code: "console.log('é'.repeat(30_000));" }));
+    expect(accents.logs[0]?.message).toBe("é".repeat(30_000));
+    expect(accents.logsTruncated).toBeUndefined();
+  });
+
+  it("bounds several lines by their UTF-8 bytes in total", async () => {
+    const res = expectOk(
+      await execute({ code: "for (let i = 0; i < 3; i++) console.log('é'.repeat(20_000));", limits: { cpuMs: 1_000 } }),
+    );
+    const kept = res.logs.filter((l) => l.level === "log");
+    expect(kept.reduce((n, l) => n + utf8(l.message), 0)).toBeLessThanOrEqual(64 * 1024);
+    expect(kept[0]?.message).toBe("é".repeat(20_000));
+    const second = cutLine(kept[1]?.message ?? "");
+    expect(second.stated).toBe(utf8(second.kept));
+    expect(res.logsTruncated).toBe(true);
+  });
+
+  it("counts bytes with its own encoder, whatever the program does to TextEncoder", async () => {
+    const res = expectOk(
+      await execute({
+        code: `TextEncoder.prototype.encode = () => new Uint8Array(0);
+TextEncoder.prototype.encodeInto = (s) => ({ read: s.length, written: 0 });
+Object.defineProperty(Object.getPrototypeOf(Uint8Array.prototype), "length", { get: () => 0 });
+export default () => { console.log("y".repeat(200_000)); return 1; };`,
+      }),
+    );
+    const message = res.logs[0]?.message ?? "";
+    expect(utf8(message)).toBeLessThanOrEqual(64 * 1024);
+    expect(cutLine(message).stated).toBe(utf8(cutLine(message).kept));
   });
 
   it("cuts one huge line at the 64 KiB byte limit and marks it", async () => {

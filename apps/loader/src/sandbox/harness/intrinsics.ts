@@ -13,6 +13,7 @@ const uncurry = <T, A extends unknown[], R>(method: (this: T, ...args: A) => R):
 export const stringify = JSON.stringify;
 export const mathRound = Math.round;
 export const mathMax = Math.max;
+export const mathMin = Math.min;
 export const mathCeil = Math.ceil;
 export const arraySlice = uncurry(Array.prototype.slice) as <T>(array: T[], start?: number) => T[];
 export const arrayPush = uncurry(Array.prototype.push) as <T>(array: T[], item: T) => number;
@@ -27,6 +28,19 @@ export const originalFetch = globalThis.fetch.bind(globalThis);
 export const startTimer = setTimeout;
 export const stopTimer = clearTimeout;
 const encoder = new TextEncoder();
+// The methods themselves, not `encoder.encode(…)`: a program may replace TextEncoder.prototype's
+// (or a typed array's `length`) to make its logs and results look small.
+const encode = uncurry(TextEncoder.prototype.encode) as (self: TextEncoder, text: string) => Uint8Array;
+const encodeInto = uncurry(TextEncoder.prototype.encodeInto) as (
+  self: TextEncoder,
+  text: string,
+  into: Uint8Array,
+) => TextEncoderEncodeIntoResult;
+const typedArrayLength = uncurry(
+  (Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), "length") as PropertyDescriptor)
+    .get as (this: Uint8Array) => number,
+);
+const Bytes = Uint8Array;
 export const reflectApply = Reflect.apply;
 export const queueTask = queueMicrotask;
 export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = never>(
@@ -40,5 +54,17 @@ export const parseJson = JSON.parse;
 /** UTF-8 bytes of `text`; up to 1 KiB an upper bound (3 per UTF-16 unit), which costs nothing. */
 export function byteLength(text: string): number {
   // Cheap bound first: UTF-16 length * 3 is an upper bound of the UTF-8 length.
-  return text.length * 3 <= 1024 ? text.length * 3 : encoder.encode(text).length;
+  return text.length * 3 <= 1024 ? text.length * 3 : typedArrayLength(encode(encoder, text));
+}
+
+/**
+ * The longest start of `text` whose UTF-8 form fits in `maxBytes`, cut between code points
+ * (never inside a surrogate pair): its length in UTF-16 units (`chars`) and in bytes. Exact, and
+ * never encodes more than `maxBytes` of a longer text.
+ */
+export function utf8Prefix(text: string, maxBytes: number): { chars: number; bytes: number } {
+  const size = mathMin(maxBytes, text.length * 3);
+  if (size <= 0) return { chars: 0, bytes: 0 };
+  const { read, written } = encodeInto(encoder, text, new Bytes(size));
+  return { chars: read, bytes: written };
 }

@@ -1,17 +1,26 @@
 /**
  * @module logs
- * A run's captured console lines, bounded by line count and bytes.
+ * A run's captured console lines, bounded by line count and by UTF-8 bytes of their messages
+ * (counted exactly, with captured intrinsics: a program cannot make its lines look smaller).
  */
 import type { LogEntry } from "@dwl/protocol";
 import { formatLog } from "./format.ts";
-import { arrayPush, arraySlice, byteLength, mathMax, now, roundMs } from "./intrinsics.ts";
+import { arrayPush, arraySlice, mathMax, now, roundMs, stringSlice, utf8Prefix } from "./intrinsics.ts";
 
 export type LogLevel = LogEntry["level"];
+
+/** What ends a line that was cut: how many of its bytes were kept. */
+const cutMarker = (keptBytes: number): string => `… [line cut at ${keptBytes} bytes]`;
+
+/** Exact UTF-8 bytes of a short text of our own. */
+const bytesOf = (text: string): number => utf8Prefix(text, text.length * 3).bytes;
 
 export class LogBuffer {
   entries: LogEntry[];
   bytes: number;
   dropped: number;
+  /** Whether a line was cut to fit. */
+  cut: boolean;
   maxLines: number;
   maxBytes: number;
   started: number;
@@ -20,6 +29,7 @@ export class LogBuffer {
     this.entries = [];
     this.bytes = 0;
     this.dropped = 0;
+    this.cut = false;
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
     this.started = started;
@@ -34,13 +44,20 @@ export class LogBuffer {
       message = `[unprintable log arguments: ${(err as { message?: unknown } | null | undefined)?.message ?? err}]`;
     }
     const room = this.maxBytes - this.bytes;
-    const size = byteLength(message);
     if (this.entries.length >= this.maxLines || room <= 0) return void this.dropped++;
-    if (size > room) {
-      // One huge line is cut rather than dropped: its start is usually what matters.
-      message = `${message.slice(0, mathMax(0, room - 64))}… [line cut at ${room} bytes]`;
+    const whole = utf8Prefix(message, room);
+    let size = whole.bytes;
+    if (whole.chars < message.length) {
+      // One huge line is cut rather than dropped: its start is usually what matters. The marker
+      // counts against the room too (sized for the most digits it can have).
+      const kept = utf8Prefix(message, room - bytesOf(cutMarker(room)));
+      const marker = cutMarker(kept.bytes);
+      size = kept.bytes + bytesOf(marker);
+      if (size > room) return void this.dropped++;
+      message = `${stringSlice(message, 0, kept.chars)}${marker}`;
+      this.cut = true;
     }
-    this.bytes += size < room ? size : room;
+    this.bytes += size;
     arrayPush(this.entries, { level, message, time: this.elapsed() });
   }
 
@@ -62,6 +79,6 @@ export class LogBuffer {
         time: this.elapsed(),
       });
     }
-    return { logs: entries, truncated: this.dropped > 0 || this.entries.some((e) => e.message.endsWith(" bytes]")) };
+    return { logs: entries, truncated: this.dropped > 0 || this.cut };
   }
 }

@@ -222,15 +222,15 @@ export default { fetch(req) {
     expect(pulls).toBeLessThanOrEqual(4);
   });
 
-  it("keeps the first 1,000 lines of a log flood that runs into the CPU limit", async () => {
+  it("keeps the first 999 lines of a log flood that runs into the CPU limit, and the marker", async () => {
     const res = await expectRunError(
       { code: `for (let i = 0; i < 1e7; i++) console.log("flood", i);${fresh()}`, limits: { cpuMs: 50 } },
       "cpu_limit",
     );
-    expect(res.logs).toHaveLength(1001);
-    expect(res.logs[999]?.message).toBe("flood 999");
-    expect(res.logs[1000]).toMatchObject({ level: "warn" });
-    expect(res.logs[1000]?.message).toContain("more line(s) dropped");
+    expect(res.logs).toHaveLength(1000);
+    expect(res.logs[998]?.message).toBe("flood 998");
+    expect(res.logs[999]).toMatchObject({ level: "warn" });
+    expect(res.logs[999]?.message).toContain("more line(s) dropped");
     expect(res.logsTruncated).toBe(true);
   });
 

@@ -57,13 +57,31 @@ describe("logs", () => {
     expect(res.logs[0]?.time).toBe(0);
   });
 
-  it("keeps 1,000 lines and marks the truncation", async () => {
+  it("keeps 1,000 lines with the truncation marked among them", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
-    expect(res.logs).toHaveLength(1001);
-    expect(res.logs[999]?.message).toBe("line 999");
-    expect(res.logs[1000]).toMatchObject({ level: "warn" });
-    expect(res.logs[1000]?.message).toContain("500 more line(s) dropped");
+    expect(res.logs).toHaveLength(1000);
+    expect(res.logs[998]?.message).toBe("line 998");
+    expect(res.logs[999]).toMatchObject({ level: "warn" });
+    expect(res.logs[999]?.message).toContain("501 more line(s) dropped");
     expect(res.logsTruncated).toBe(true);
+  });
+
+  it("keeps exactly 1,000 lines whole, with no marker", async () => {
+    const res = expectOk(await execute({ code: "for (let i = 0; i < 1000; i++) console.log('line', i);" }));
+    expect(res.logs).toHaveLength(1000);
+    expect(res.logs[999]?.message).toBe("line 999");
+    expect(res.logsTruncated).toBeUndefined();
+  });
+
+  it("keeps the whole of the logs, the marker of dropped lines included, within 64 KiB", async () => {
+    const res = expectOk(
+      await execute({
+        code: "for (let i = 0; i < 100; i++) console.log('é'.repeat(1_000));",
+        limits: { cpuMs: 1_000 },
+      }),
+    );
+    expect(res.logs.at(-1)?.message).toContain("more line(s) dropped");
+    expect(res.logs.reduce((n, l) => n + utf8(l.message), 0)).toBeLessThanOrEqual(64 * 1024);
   });
 
   it.each([
@@ -80,7 +98,7 @@ describe("logs", () => {
     expect(char.repeat(n).startsWith(kept)).toBe(true);
     expect(kept.length % char.length).toBe(0); // no half of a surrogate pair
     expect(stated).toBe(utf8(kept));
-    expect(stated).toBeGreaterThan(64 * 1024 - 64);
+    expect(stated).toBeGreaterThan(64 * 1024 - 256);
     expect(res.logsTruncated).toBe(true);
   });
 

@@ -12,6 +12,8 @@ export type LogLevel = LogEntry["level"];
 /** What ends a line that was cut: how many of its bytes were kept. */
 const cutMarker = (keptBytes: number): string => `… [line cut at ${keptBytes} bytes]`;
 
+const MAX_SAFE_INTEGER = 2 ** 53 - 1;
+
 /** Exact UTF-8 bytes of a short text of our own. */
 const bytesOf = (text: string): number => utf8Prefix(text, text.length * 3).bytes;
 
@@ -23,6 +25,8 @@ export class LogBuffer {
   cut: boolean;
   maxLines: number;
   maxBytes: number;
+  /** The bytes lines may take: maxBytes less the room of the marker of dropped lines. */
+  lineBytes: number;
   started: number;
 
   constructor(maxLines: number, maxBytes: number, started: number) {
@@ -33,6 +37,9 @@ export class LogBuffer {
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
     this.started = started;
+    // The lines get what the marker of dropped lines (toJSON) can never need, so that the whole
+    // of the logs, marker included, stays within maxBytes.
+    this.lineBytes = mathMax(0, maxBytes - bytesOf(this.droppedMarker(MAX_SAFE_INTEGER)));
   }
 
   add(level: LogLevel, args: unknown[]): void {
@@ -43,7 +50,7 @@ export class LogBuffer {
     } catch (err) {
       message = `[unprintable log arguments: ${(err as { message?: unknown } | null | undefined)?.message ?? err}]`;
     }
-    const room = this.maxBytes - this.bytes;
+    const room = this.lineBytes - this.bytes;
     if (this.entries.length >= this.maxLines || room <= 0) return void this.dropped++;
     const whole = utf8Prefix(message, room);
     let size = whole.bytes;
@@ -70,15 +77,25 @@ export class LogBuffer {
     return roundMs(mathMax(0, now() - this.started));
   }
 
+  /**
+   * The lines, and when some were dropped a last `warn` entry saying how many. The limits hold
+   * with that entry included: it takes the place of the last line when all `maxLines` are used,
+   * and its bytes were set aside in the constructor.
+   */
   toJSON(): { logs: LogEntry[]; truncated: boolean } {
     const entries = arraySlice(this.entries);
-    if (this.dropped > 0) {
-      entries.push({
-        level: "warn",
-        message: `[dwl] logs truncated: ${this.dropped} more line(s) dropped (limits: ${this.maxLines} lines, ${this.maxBytes} bytes)`,
-        time: this.elapsed(),
-      });
+    let dropped = this.dropped;
+    if (dropped > 0) {
+      if (entries.length >= this.maxLines) {
+        entries.length = mathMax(0, this.maxLines - 1);
+        dropped += this.entries.length - entries.length;
+      }
+      arrayPush(entries, { level: "warn", message: this.droppedMarker(dropped), time: this.elapsed() });
     }
-    return { logs: entries, truncated: this.dropped > 0 || this.cut };
+    return { logs: entries, truncated: dropped > 0 || this.cut };
+  }
+
+  droppedMarker(dropped: number): string {
+    return `[dwl] logs truncated: ${dropped} more line(s) dropped (limits: ${this.maxLines} lines, ${this.maxBytes} bytes)`;
   }
 }

@@ -29,6 +29,7 @@ describe("parseAllowRule", () => {
     ["127.1", { host: "127.0.0.1", wildcard: false }],
     ["[2606:4700:0:0::1]:443", { host: "[2606:4700::1]", port: 443, wildcard: false }],
     ["bücher.example", { host: "xn--bcher-kva.example", wildcard: false }],
+    ["a-b.example.com", { host: "a-b.example.com", wildcard: false }],
   ])("reads %j", (text, rule) => {
     expect(parseAllowRule(text)).toEqual(rule);
   });
@@ -51,6 +52,14 @@ describe("parseAllowRule", () => {
     ["api.*.example.com", /whole leftmost label/],
     ["*.*.example.com", /whole leftmost label/],
     ["**", /whole leftmost label/],
+    ["*.*", /whole leftmost label/],
+    ["*.*:8443", /whole leftmost label/],
+    ["*.com", /at least two labels/],
+    ["*.COM.", /at least two labels/],
+    ["*.xn--p1ai", /at least two labels/],
+    ["-bad-.com", /may not start or end with "-"/],
+    ["bad-.example.com", /may not start or end with "-"/],
+    ["*.-example.com", /may not start or end with "-"/],
     ["*.", /not a valid host/],
     ["*.127.0.0.1", /not to IP addresses/],
     ["*.[::1]", /not to IP addresses/],

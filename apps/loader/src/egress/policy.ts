@@ -79,24 +79,36 @@ export function parseAllowRule(text: string): EgressRule {
 
   let rest = rule;
   let wildcard = false;
+  let subdomains = false;
   if (rest === ANY_HOST || rest.startsWith(`${ANY_HOST}:`)) {
     wildcard = true;
   } else if (rest.startsWith("*.")) {
     wildcard = true;
+    subdomains = true;
     rest = rest.slice(2);
   }
 
   const { hostText, portText } = splitPort(rest, fail);
   const port = portText === undefined ? undefined : parsePort(portText, fail);
   const withPort = (host: string): EgressRule => (port === undefined ? { host, wildcard } : { host, port, wildcard });
-  if (hostText === ANY_HOST) return withPort(ANY_HOST);
+  if (hostText === ANY_HOST && !subdomains) return withPort(ANY_HOST);
   if (hostText.includes("*")) {
     fail('"*" may only stand for a whole leftmost label, as in "*.example.com", or alone for any host');
   }
 
   const host = parseHost(toAsciiHost(hostText));
   if (!host) return fail(`${JSON.stringify(hostText)} is not a valid host name or IP address`);
+  if (host.kind === "domain" && host.name.split(".").some((label) => label.startsWith("-") || label.endsWith("-"))) {
+    fail(`${JSON.stringify(hostText)} is not a valid host name: a label may not start or end with "-"`);
+  }
   if (wildcard && host.kind !== "domain") fail("a wildcard applies to domain names, not to IP addresses");
+  // A single label is never a host a request may reach (forbidden.ts), and under a wildcard it
+  // would be a whole top-level domain: `*.com` is refused as `*.*` is.
+  if (subdomains && host.kind === "domain" && !host.name.includes(".")) {
+    fail(
+      `a wildcard needs a domain of at least two labels after "*.", as in "*.example.com", not ${JSON.stringify(hostText)}`,
+    );
+  }
   return withPort(formatHost(host));
 }
 

@@ -100,6 +100,13 @@ describe("egress policy", () => {
     expect(status).toBe(400);
     expect(body.error.issues?.[0]?.path).toEqual(["egress", "allow", 1]);
   });
+
+  it.each(["*.*", "*.com", "-bad-.com"])("refuses the allow rule %j with 400 naming the entry", async (rule) => {
+    const { status, body } = await executeRejected({ code: "1", egress: { allow: ["ok.example.com", rule] } });
+    expect(status).toBe(400);
+    expect(body.error.type).toBe("invalid_request");
+    expect(body.error.issues?.[0]?.path).toEqual(["egress", "allow", 1]);
+  });
 });
 
 describe("credentials", () => {

@@ -210,7 +210,8 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(syntax.error).toMatchObject({
       type: "compile",
       name: "SyntaxError",
-      location: { file: "util.py", line: 1 },
+      // `(` at column 7 is fine; the `:` at column 8 is where the syntax breaks.
+      location: { file: "util.py", line: 1, column: 8, lineText: "def go(:" },
     });
     const thrown = failed(
       await run({ files: { "main.py": "import util\nutil.divide(1)", "util.py": "def divide(x):\n    return x / 0" } }),

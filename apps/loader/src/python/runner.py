@@ -131,7 +131,10 @@ def _failure(kind, err, root):
 
 def _compile_failure(err, root):
     path = _relative(err.filename or "", root)
-    location = {"file": path, "line": err.lineno or 1, "column": max(0, (err.offset or 1) - 1)}
+    # SyntaxError.offset is already 1-based, in characters, as `location.column` is.
+    location = {"file": path, "line": err.lineno or 1, "column": max(1, err.offset or 1)}
+    if err.text:
+        location["lineText"] = err.text.rstrip("\r\n")
     message = f"{path}:{err.lineno}:{err.offset}: {err.msg}"
     return {"ok": False, "kind": "compile", "name": type(err).__name__, "message": message, "location": location}
 

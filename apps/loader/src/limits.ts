@@ -333,3 +333,12 @@ export function clampLimits(requested: Limits | undefined, server: ServerLimits)
     timeoutMs: Math.min(requested?.timeoutMs ?? server.defaultTimeoutMs, server.maxTimeoutMs),
   };
 }
+
+/**
+ * The largest body a program request may have: the code (twice its cap, for JSON escaping) and
+ * the input, plus room for the other fields. The same for every route, so a body is never refused
+ * by one route and taken by another.
+ */
+export function programBodyCap(server: ServerLimits): number {
+  return server.maxCodeBytes * 2 + server.maxInputBytes + REQUEST_OVERHEAD_BYTES;
+}

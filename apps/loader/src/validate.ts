@@ -3,6 +3,7 @@
  * Reads a JSON request body under a byte cap and validates it with a protocol schema, turning
  * every problem into a DwlHttpError that names the field (400) or the size (413).
  */
+import { bodyTooLargeError } from "@dwl/protocol";
 import type { z } from "zod";
 import { DwlHttpError } from "./errors.ts";
 import { readCapped, TOO_LARGE } from "./read-capped.ts";
@@ -24,7 +25,8 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
 }
 
 function tooLarge(maxBytes: number): DwlHttpError {
-  return DwlHttpError.of("payload_too_large", `the request body is over ${maxBytes} bytes`);
+  const { type, message } = bodyTooLargeError(maxBytes, "request");
+  return DwlHttpError.of(type, message);
 }
 
 export function parseJson(text: string): unknown {

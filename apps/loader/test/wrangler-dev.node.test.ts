@@ -2,10 +2,11 @@
  * Starts the loader the way a user does (`scripts/serve.mjs`, what `npm run dev` runs after the
  * bootstrap) and drives it over real HTTP on loopback.
  */
-import { ExecuteResponseSchema, RequestErrorBodySchema } from "@dwl/protocol";
+import { bodyTooLargeError, ExecuteResponseSchema, RequestErrorBodySchema } from "@dwl/protocol";
 import { request } from "node:http";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
+import { MAX_CREDENTIAL_BODY_BYTES, MAX_FILE_BYTES, programBodyCap, readServerLimits } from "../src/limits.ts";
 
 let server: DevServerClient;
 beforeAll(async () => {
@@ -56,6 +57,28 @@ describe("wrangler dev over HTTP", () => {
     }
   });
 
+  it("refuses a body between the loader's own cap and the server's with the loader's 413, every time", async () => {
+    // Under the server's 16 MiB: the loader refuses these, and the refusal must not be lost to the
+    // reset of a connection closed with the rest of the body unread.
+    const programCap = programBodyCap(readServerLimits({ DWL_MODE: "local" }));
+    const cases = [
+      { method: "PUT", path: "/files/caps/big.bin", bytes: MAX_FILE_BYTES + 2 * 1024 * 1024, cap: MAX_FILE_BYTES },
+      { method: "POST", path: "/execute", bytes: programCap + 1024 * 1024, cap: programCap },
+      { method: "PUT", path: "/credentials/big", bytes: 1024 * 1024, cap: MAX_CREDENTIAL_BODY_BYTES },
+    ];
+    for (const { method, path, bytes, cap } of cases) {
+      const expected = bodyTooLargeError(cap, path.startsWith("/files/") ? "file" : "request");
+      for (const chunked of [false, true, false, true]) {
+        const res = await upload(method, path, bytes, chunked).catch((e) => {
+          throw new Error(`${method} ${path} chunked=${chunked}: ${e}`);
+        });
+        expect(res.status, `${method} ${path} chunked=${chunked}`).toBe(413);
+        expect(RequestErrorBodySchema.parse(JSON.parse(res.body)).error).toEqual(expected);
+      }
+    }
+    expect((await fetch(`${server.base}/files/caps/big.bin`, { headers: auth })).status).toBe(404);
+  });
+
   it("answers 401 with a JSON error without a key", async () => {
     const res = await post("/execute", { code: "1" }, null);
     expect(res.status).toBe(401);
@@ -83,3 +106,35 @@ describe("wrangler dev over HTTP", () => {
     expect(next).toMatchObject({ ok: true, result: "still here" });
   });
 });
+
+const auth = { authorization: "Bearer dwl_local_dev" };
+
+/** Sends `bytes` to `path`, with a declared length or chunked, and reads the answer. */
+function upload(
+  method: string,
+  path: string,
+  bytes: number,
+  chunked: boolean,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers = chunked ? auth : { ...auth, "content-length": String(bytes) };
+    const req = request(`${server.base}${path}`, { method, headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+    const chunk = Buffer.alloc(1024 * 1024, 120);
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
+        sent += piece.length;
+        if (!req.write(piece)) return void req.once("drain", pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+}

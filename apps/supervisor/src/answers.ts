@@ -7,7 +7,13 @@
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { ExecuteResponse, ExecutionError, RequestErrorBody, RequestErrorType } from "@dwl/protocol";
+import {
+  bodyTooLargeError,
+  type ExecuteResponse,
+  type ExecutionError,
+  type RequestErrorBody,
+  type RequestErrorType,
+} from "@dwl/protocol";
 import type { DownCause } from "./runtime/runtime.ts";
 
 export interface Answer {
@@ -40,12 +46,22 @@ export function requestError(
   message: string,
   headers: Record<string, string> = {},
 ): Answer {
-  const body: RequestErrorBody = { error: { type, message } };
+  return errorAnswer(status, { type, message }, headers);
+}
+
+function errorAnswer(status: number, error: RequestErrorBody["error"], headers: Record<string, string> = {}): Answer {
+  const body: RequestErrorBody = { error };
   return { status, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
 }
 
-export const bodyTooLarge = (maxBytes: number): Answer =>
-  requestError(413, "payload_too_large", `the request body is over ${maxBytes} bytes`);
+/** The most a request's body may carry, and what it carries (a file's cap is the loader's file limit). */
+export interface BodyCap {
+  maxBytes: number;
+  body: "request" | "file";
+}
+
+export const bodyTooLarge = ({ maxBytes, body }: BodyCap): Answer =>
+  errorAnswer(413, bodyTooLargeError(maxBytes, body));
 
 /** A failed run, shaped as POST /execute answers one: HTTP 200, `ok: false`. */
 function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<string, string> = {}): Answer {

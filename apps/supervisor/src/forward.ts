@@ -7,6 +7,7 @@
  */
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
+import type { BodyCap } from "./answers.ts";
 
 export type Outcome =
   /** The runtime's answer reached the client whole. */
@@ -27,7 +28,7 @@ export interface AttemptRequest {
   headers: string[];
   /** A buffered body can be sent again; a client's stream only once. */
   body: Buffer | Readable | undefined;
-  maxBodyBytes: number;
+  bodyCap: BodyCap;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those this hop sets itself. */
@@ -168,9 +169,12 @@ export class RuntimeClient {
         let total = 0;
         body.on("data", (chunk: Buffer) => {
           total += chunk.length;
-          if (total > attempt.maxBodyBytes && !tooLarge) {
+          if (total > attempt.bodyCap.maxBytes && !tooLarge) {
             tooLarge = true;
             body.unpipe(upstream);
+            // The rest is read and dropped: left unread, it would be taken for the next request
+            // on this keep-alive connection (requestTimeout bounds the drain).
+            body.resume();
             upstream.destroy(new Error("request body over the cap"));
           }
         });

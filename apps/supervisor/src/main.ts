@@ -15,14 +15,14 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Refusal } from "./admission.ts";
-import { bodyTooLarge, requestError, send, sendOnSocket, type Answer } from "./answers.ts";
+import { type BodyCap, bodyTooLarge, requestError, send, sendOnSocket, type Answer } from "./answers.ts";
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { keepDotSegments, routeOf, runsIn, type Route } from "./routes.ts";
+import { keepDotSegments, type LoaderBodyCap, routeOf, runsIn, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
-import { readServerLimits } from "../../loader/src/limits.ts";
+import { MAX_CREDENTIAL_BODY_BYTES, programBodyCap, readServerLimits } from "../../loader/src/limits.ts";
 import {
   checkSettings as checkLoaderSettings,
   SettingError as LoaderSettingError,
@@ -145,17 +145,17 @@ function refusalAnswer(refusal: Refusal): Answer {
  * Plain listeners rather than an async iterator: this runs for every program request, and the
  * iterator's promises and stream wrapping cost several times more CPU per small body.
  */
-function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | undefined> {
+function readBody(req: IncomingMessage, res: ServerResponse, cap: BodyCap): Promise<Buffer | undefined> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const onData = (chunk: Buffer) => {
       total += chunk.length;
-      if (total > settings.maxBodyBytes) {
+      if (total > cap.maxBytes) {
         finish(undefined);
         // The rest is read and dropped, as past a declared length: closing now could lose the 413
         // (a socket closed with unread input sends a reset), and requestTimeout bounds the drain.
-        send(res, bodyTooLarge(settings.maxBodyBytes));
+        send(res, bodyTooLarge(cap));
         req.resume();
         return;
       }
@@ -179,6 +179,14 @@ function readBody(req: IncomingMessage, res: ServerResponse): Promise<Buffer | u
 }
 
 /** The admission group of a request: the key the loader would accept, or the group of keys not accepted yet. */
+/** The tighter of this server's body cap and the loader's own for the route (set before `ready`). */
+function bodyCapOf(route: Route): BodyCap {
+  const loaderCap = route.loaderBodyCap === undefined ? Infinity : loaderBodyCaps[route.loaderBodyCap];
+  return loaderCap < settings.maxBodyBytes
+    ? { maxBytes: loaderCap, body: route.loaderBodyCap === "file" ? "file" : "request" }
+    : { maxBytes: settings.maxBodyBytes, body: "request" };
+}
+
 function groupOf(req: IncomingMessage, route: Route): { keyHash: string | undefined; group: string } {
   const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
   const keyHash = key === undefined ? undefined : hashOf(key);
@@ -218,8 +226,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const path = keepDotSegments(req.url ?? "/");
   const route = routeOf(method, path);
   const declaredLength = Number(req.headers["content-length"] ?? 0);
-  if (declaredLength > settings.maxBodyBytes) {
-    send(res, bodyTooLarge(settings.maxBodyBytes));
+  const bodyCap = bodyCapOf(route);
+  if (declaredLength > bodyCap.maxBytes) {
+    send(res, bodyTooLarge(bodyCap));
     req.resume();
     return;
   }
@@ -231,7 +240,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   // that send headers and nothing else hold no slot. A key not accepted yet streams nothing.
   let body: Buffer | IncomingMessage | undefined;
   if (hasBody && route.program && (route.buffersBody || group === UNVERIFIED_GROUP)) {
-    body = await readBody(req, res);
+    body = await readBody(req, res, bodyCap);
     if (body === undefined) return;
   } else if (hasBody) body = req;
 
@@ -254,7 +263,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   });
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
-  await supervisor.relay(flight, { method, path, headers, body, maxBodyBytes: settings.maxBodyBytes }, res, release);
+  await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, path, res.statusCode);
 }
 
@@ -379,6 +388,16 @@ function cpuMsWithinWatchdog(): number {
   return Math.min(maxCpuMs, cap);
 }
 loaderVars.DWL_MAX_CPU_MS = String(cpuMsWithinWatchdog());
+
+/**
+ * The loader refuses a body past its own cap as soon as it knows, and workerd may then close the
+ * connection with the rest of the body unread: the reset can reach this process before the 413
+ * does, and the request would look lost. Cut there first, with the loader's own answer.
+ */
+const loaderBodyCaps: Record<LoaderBodyCap, number> = (() => {
+  const limits = readServerLimits(allLoaderVars);
+  return { program: programBodyCap(limits), file: limits.maxFileBytes, credential: MAX_CREDENTIAL_BODY_BYTES };
+})();
 const runtime = new Runtime({
   root,
   build,

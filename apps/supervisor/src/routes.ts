@@ -18,12 +18,19 @@ export interface Route {
   authenticated: boolean;
   /** A JSON-RPC request (MCP): a batch may start one run per `tools/call`. */
   jsonRpc: boolean;
+  /** Which of the loader's own body caps the loader applies to it, if any. */
+  loaderBodyCap: LoaderBodyCap | undefined;
 }
+
+/** The loader's body caps: a program request's JSON, a file upload, a credential. */
+export type LoaderBodyCap = "program" | "file" | "credential";
 
 const EXECUTE = /^\/(execute|sandboxes\/[^/?]+\/execute)(\?|$)/;
 const SANDBOX_HTTP = /^\/sandboxes\/[^/?]+\/http(\/|\?|$)/;
 const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/?]+)?(\?|$)/;
 const MCP = /^\/mcp(\?|$)/;
+const FILE_UPLOAD = /^\/files\/[^/?]+\/[^?]/;
+const CREDENTIAL_PUT = /^\/credentials\/[^/?]+(\?|$)/;
 const AUTHENTICATED = /^\/(execute|files|credentials|sandboxes|mcp)(\/|\?|$)/;
 
 export function routeOf(method: string, path: string): Route {
@@ -39,6 +46,14 @@ export function routeOf(method: string, path: string): Route {
     buffersBody: execute || mcpCall || bundles,
     authenticated: AUTHENTICATED.test(path),
     jsonRpc: mcpCall,
+    loaderBodyCap:
+      execute || bundles
+        ? "program"
+        : method === "PUT" && FILE_UPLOAD.test(path)
+          ? "file"
+          : method === "PUT" && CREDENTIAL_PUT.test(path)
+            ? "credential"
+            : undefined,
   };
 }
 

@@ -155,7 +155,7 @@ export class Supervisor {
           case "client_gone":
             return;
           case "too_large":
-            return send(res, bodyTooLarge(attempt.maxBodyBytes));
+            return send(res, bodyTooLarge(attempt.bodyCap));
           case "unrelayable":
             return send(res, requestError(502, "internal", outcome.message));
         }

@@ -85,3 +85,17 @@ export const RequestErrorBodySchema = z.object({
   }),
 });
 export type RequestErrorBody = z.infer<typeof RequestErrorBodySchema>;
+
+/**
+ * The 413 for a body over its cap. The loader and the local supervisor, which cuts a body at the
+ * loader's cap before the loader has to, answer the same words for the same body.
+ */
+export function bodyTooLargeError(maxBytes: number, body: "request" | "file"): RequestErrorBody["error"] {
+  return body === "file"
+    ? {
+        type: "payload_too_large",
+        message: `the file is over the ${maxBytes}-byte limit`,
+        issues: [{ path: ["body"], message: `at most ${maxBytes} bytes` }],
+      }
+    : { type: "payload_too_large", message: `the request body is over ${maxBytes} bytes` };
+}

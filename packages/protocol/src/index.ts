@@ -3,6 +3,7 @@
  * The one source of truth for DWL's wire format: zod schemas and the types inferred from them.
  */
 export {
+  bodyTooLargeError,
   EXECUTION_ERROR_TYPES,
   ExecutionErrorSchema,
   ExecutionErrorTypeSchema,

@@ -5,6 +5,7 @@
  * Objects are served with their stored content type (an SVG renders in a browser) under a
  * sandboxing CSP, so a stored document can never script the loader's own origin.
  */
+import { bodyTooLargeError } from "@dwl/protocol";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { StorageKeyError, StorageLimitError, validateNamespace } from "../bindings/keys.ts";
@@ -123,15 +124,18 @@ export const filesRoute = new Hono<AppEnv>()
   .put("/:namespace/*", async (c) => {
     const key = keyOf(c);
     const max = c.get("server").maxFileBytes;
-    if (Number(c.req.header("content-length") ?? 0) > max) {
-      throw DwlHttpError.of("payload_too_large", `the file is over the ${max}-byte limit`, [
-        { path: ["body"], message: `at most ${max} bytes` },
-      ]);
-    }
+    const tooLarge = () => {
+      const { type, message, issues } = bodyTooLargeError(max, "file");
+      return DwlHttpError.of(type, message, issues);
+    };
+    if (Number(c.req.header("content-length") ?? 0) > max) throw tooLarge();
     const contentType = c.req.header("content-type");
     const info = await scoped("key", () =>
       filesFor(c).put(key, c.req.raw.body, contentType ? { httpMetadata: { contentType } } : {}),
-    );
+    ).catch((err: unknown) => {
+      // A body without a declared length, found too large while it streamed in.
+      throw err instanceof DwlHttpError && err.type === "payload_too_large" ? tooLarge() : err;
+    });
     return c.json(info, 201);
   })
   .delete("/:namespace/*", async (c) => {

@@ -21,13 +21,7 @@ import { encryptionKey } from "../egress/encryption-key.ts";
 import { EgressRuleError, formatRule, parseAllowRule } from "../egress/policy.ts";
 import type { EgressScope } from "../egress/run-egress.ts";
 import { DwlHttpError } from "../errors.ts";
-import {
-  clampLimits,
-  type EffectiveLimits,
-  MAX_INPUT_DEPTH,
-  REQUEST_OVERHEAD_BYTES,
-  type ServerLimits,
-} from "../limits.ts";
+import { clampLimits, type EffectiveLimits, MAX_INPUT_DEPTH, programBodyCap, type ServerLimits } from "../limits.ts";
 import { SINGLE_MODULE_NAME, sourceBytes } from "../program-source.ts";
 import { toolDefinition, TOOLS } from "../tools/registry.ts";
 import { parseJson, readBodyText, validate } from "../validate.ts";
@@ -50,15 +44,6 @@ export interface CheckedProgram {
   egress: EgressScope;
   /** Sorted, unique. */
   tools: string[];
-}
-
-/**
- * The largest body a program request may have: the code (twice its cap, for JSON escaping) and
- * the input, plus room for the other fields. The same for every route, so a body is never refused
- * by one route and taken by another.
- */
-export function programBodyCap(server: ServerLimits): number {
-  return server.maxCodeBytes * 2 + server.maxInputBytes + REQUEST_OVERHEAD_BYTES;
 }
 
 /**

@@ -1,5 +1,7 @@
+import { bodyTooLargeError, RequestErrorBodySchema } from "@dwl/protocol";
 import { describe, expect, it } from "vitest";
 import piProgram from "../../../../examples/monte-carlo-pi/index.ts?raw";
+import { MAX_FILE_BYTES } from "../../src/limits.ts";
 import { call, execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 
 const ns = () => `files-${crypto.randomUUID().slice(0, 8)}`;
@@ -77,6 +79,23 @@ describe("/files", () => {
     const body = (await res.json()) as { error: { type: string; issues: { path: string[] }[] } };
     expect(body.error.type).toBe("invalid_request");
     expect(body.error.issues[0]?.path).toEqual([field]);
+  });
+
+  it("refuses a file over the limit with the same 413, its length declared or not", async () => {
+    const namespace = ns();
+    const over = new Uint8Array(MAX_FILE_BYTES + 1);
+    const streamed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(over);
+        controller.close();
+      },
+    });
+    for (const body of [over, streamed]) {
+      const res = await call(`/files/${namespace}/big.bin`, { method: "PUT", body });
+      expect(res.status).toBe(413);
+      expect(RequestErrorBodySchema.parse(await res.json()).error).toEqual(bodyTooLargeError(MAX_FILE_BYTES, "file"));
+    }
+    expect((await call(`/files/${namespace}/big.bin`)).status).toBe(404);
   });
 
   it("requires a key", async () => {

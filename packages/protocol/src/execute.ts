@@ -93,10 +93,18 @@ export const SourcePathSchema = z
     message: `must end in one of ${SOURCE_FILE_EXTENSIONS.join(" ")}`,
   });
 
+/**
+ * A requested limit: any whole number from `min`, however large, since the server caps it at its
+ * maximum (z.int() would refuse 1e20 while 1e12 is capped).
+ */
+const requestedLimit = (min: number) =>
+  z.number().min(min).refine(Number.isInteger, { message: "expected a whole number" }).meta({ type: "integer" });
+
 export const LimitsSchema = z.strictObject({
-  cpuMs: z.number().int().positive().optional(),
-  subRequests: z.number().int().nonnegative().optional(),
-  timeoutMs: z.number().int().positive().optional(),
+  cpuMs: requestedLimit(1).optional(),
+  /** 0: the program may make no request at all. */
+  subRequests: requestedLimit(0).optional(),
+  timeoutMs: requestedLimit(1).optional(),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 

@@ -11,7 +11,7 @@ export const SandboxNameSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, "must not contain control characters");
+  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
 
 /** `POST /sandboxes` and `PUT /sandboxes/:id`: the /execute fields minus `input`/`request`, plus `name`. */
 export const SandboxDefinitionSchema = z

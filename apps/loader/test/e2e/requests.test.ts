@@ -63,6 +63,18 @@ describe("request validation", () => {
       limits: { cpuMs: 1e9, timeoutMs: 1e9, subRequests: 1e6 },
     });
     expect(res.limits).toEqual({ cpuMs: 30_000, timeoutMs: 30_000, subRequests: 50 });
+    // Past 2^53 too: a limit is capped, however large, never refused for its size.
+    const huge = await execute({ code: "export default () => 1", limits: { cpuMs: 1e20, timeoutMs: 1e300 } });
+    expect(huge.limits).toMatchObject({ cpuMs: 30_000, timeoutMs: 30_000 });
+  });
+
+  it("takes subRequests: 0 as no requests at all, and refuses fractions and values under the minimum", async () => {
+    expect((await execute({ code: "export default () => 1", limits: { subRequests: 0 } })).limits?.subRequests).toBe(0);
+    for (const limits of [{ cpuMs: 1.5 }, { cpuMs: 0 }, { timeoutMs: 0 }, { subRequests: -1 }]) {
+      const { status, body } = await executeRejected({ code: "export default () => 1", limits });
+      expect(status).toBe(400);
+      expect(body.error.issues?.map((issue) => issue.path)).toEqual([["limits", Object.keys(limits)[0]]]);
+    }
   });
 });
 

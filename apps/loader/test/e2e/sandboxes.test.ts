@@ -162,6 +162,20 @@ describe("sandboxes", () => {
     expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual(["code"]);
   });
 
+  it("refuses a bad name with one issue that says what is wrong with it", async () => {
+    for (const [name, message] of [
+      ["", /Too small/],
+      ["a\u0007b", /control characters/],
+    ] as const) {
+      const res = await call("/sandboxes", { method: "POST", body: JSON.stringify({ code: app, name }) });
+      expect(res.status).toBe(400);
+      const issues = ((await res.json()) as { error: { issues: { path: string[]; message: string }[] } }).error.issues;
+      expect(issues).toHaveLength(1);
+      expect(issues[0]?.path).toEqual(["name"]);
+      expect(issues[0]?.message).toMatch(message);
+    }
+  });
+
   it("applies its limits to HTTP requests (cpu_limit as a 500 with the error type)", async () => {
     const sandbox = await create({ code: "export default { fetch() { for (;;) {} } }", limits: { cpuMs: 20 } });
     const res = await http(sandbox.id, "/");

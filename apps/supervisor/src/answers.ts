@@ -5,7 +5,7 @@
  * short by someone else's crash.
  */
 import { randomUUID } from "node:crypto";
-import { STATUS_CODES, type ServerResponse } from "node:http";
+import { maxHeaderSize, STATUS_CODES, type ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import {
   bodyTooLargeError,
@@ -58,6 +58,22 @@ function errorAnswer(status: number, error: RequestErrorBody["error"], headers: 
 export interface BodyCap {
   maxBytes: number;
   body: "request" | "file";
+}
+
+/**
+ * The answer to a request this process could not parse (Node's own is a bare 400 without a body).
+ * `code` and `reason` are the parser's.
+ */
+export function malformedRequest(code: string | undefined, reason: string | undefined): Answer {
+  if (code === "HPE_HEADER_OVERFLOW")
+    return requestError(431, "invalid_request", `the request's headers are over ${maxHeaderSize} bytes`);
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT")
+    return requestError(408, "invalid_request", "the request did not arrive whole in time");
+  return requestError(
+    400,
+    "invalid_request",
+    `the request is not valid HTTP/1.1${reason ? ` (${reason.replace(/\.$/, "")})` : ""}`,
+  );
 }
 
 export const bodyTooLarge = ({ maxBytes, body }: BodyCap): Answer =>

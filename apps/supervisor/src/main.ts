@@ -15,7 +15,15 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Refusal } from "./admission.ts";
-import { type BodyCap, bodyTooLarge, requestError, send, sendOnSocket, type Answer } from "./answers.ts";
+import {
+  type Answer,
+  type BodyCap,
+  bodyTooLarge,
+  malformedRequest,
+  requestError,
+  send,
+  sendOnSocket,
+} from "./answers.ts";
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
@@ -332,6 +340,12 @@ server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     console.error("[dwl supervisor] upgrade failed:", error);
     sendOnSocket(socket, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
+});
+server.on("clientError", (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
+  // Node's own handler answers only while no answer has begun on the socket; so does this one.
+  const answering = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
+  if (error.code === "ECONNRESET" || !socket.writable || answering) return void socket.destroy();
+  sendOnSocket(socket, malformedRequest(error.code, error.reason));
 });
 // A slow client has this long to send its whole request.
 server.requestTimeout = 120_000;

@@ -172,6 +172,31 @@ describe("the body cap, counted while the body streams", () => {
   });
 });
 
+describe("requests that are not valid HTTP", () => {
+  /** Writes `raw` on a new connection and reads what comes back until the server closes it. */
+  const exchange = (raw: string) =>
+    new Promise<string>((resolve, reject) => {
+      const { hostname, port } = new URL(server.base);
+      const socket = connect(Number(port), hostname, () => socket.write(raw));
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => (answer += chunk.toString()));
+      socket.on("end", () => resolve(answer));
+      socket.on("error", reject);
+    });
+
+  it.each([
+    ["a garbled request line", "NOT HTTP AT ALL\r\n\r\n", 400],
+    ["an invalid header", "GET /healthz HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n", 400],
+    ["headers over Node's bound", `GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
+  ])("answers %s with a JSON error and keeps serving", async (_, raw, status) => {
+    const answer = await exchange(raw);
+    expect(answer.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    expect(body).toMatchObject({ error: { type: "invalid_request", message: expect.any(String) } });
+    expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
+  });
+});
+
 describe("a program's own answers pass through unchanged", () => {
   it("relays its non-JSON error page at once, not as a lost runtime", async () => {
     const id = await sandbox(

@@ -12,6 +12,16 @@ async function expectCpuLimit(code: string, cpuMs = 50): Promise<void> {
 describe("CPU metering (instrumented code)", () => {
   it("stops a synchronous infinite loop", () => expectCpuLimit("while (true) {}"));
 
+  it("says which bound ended the run: metered steps, not a CPU time it did not measure", async () => {
+    // Fuel runs out in about a tenth of the clock's 1,000 ms here: a descheduling cannot decide it.
+    const res = expectFailure(
+      await execute({ code: "export default () => { for (;;) {} }", limits: { cpuMs: 500, timeoutMs: 20_000 } }),
+    );
+    expect(res.error.message).toBe(
+      "CPU limit reached: its loop iterations and calls went past the count that limits.cpuMs = 500 ms allows",
+    );
+  });
+
   it.each([
     ["do-while", "do { i++; } while (true);"],
     ["labeled continue", "outer: for (;;) { for (;;) { i++; continue outer; } }"],

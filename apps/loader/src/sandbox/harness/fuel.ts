@@ -35,11 +35,18 @@ function refuel(): number {
   if (run.fuel === null) return FUEL_BATCH;
   if (run.cpuError) throw run.cpuError;
   run.fuelUsed += FUEL_BATCH;
-  if (run.fuelUsed > run.fuel || overClockBudget(run, clockCpuMs(run))) {
+  const clockMs = clockCpuMs(run);
+  if (run.fuelUsed > run.fuel || overClockBudget(run, clockMs)) {
+    // Say which bound it was: fuel is a count of steps, not a measured time, so a run of cheap
+    // steps can spend it in less wall time than cpuMs.
+    const why =
+      run.fuelUsed > run.fuel
+        ? "its loop iterations and calls went past the count that"
+        : `it computed for ${mathRound(clockMs)} ms by the clock, past what`;
     run.cpuError = new LimitError(
       "cpu_limit",
       "CpuLimitError",
-      `CPU limit reached: the program used more than ${run.limits.cpuMs} ms of CPU (limits.cpuMs)`,
+      `CPU limit reached: ${why} limits.cpuMs = ${run.limits.cpuMs} ms allows`,
     );
   } else if (now() > run.deadline) {
     // The deadline's timer cannot fire while the program computes without waiting; here, where

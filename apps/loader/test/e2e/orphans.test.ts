@@ -78,7 +78,12 @@ export default async (mode) => {
       expect(expectOk(await execute({ code, input: "arm", limits: { cpuMs: 50 } })).result).toBe("armed");
       await new Promise((r) => setTimeout(r, 100));
       await expectPromptService();
-      const probe = expectOk(await execute({ code, input: "probe", limits: { cpuMs: 50 } }));
+      // The message comes 20 ms after the run, later on a loaded machine: ask until it has.
+      let probe = expectOk(await execute({ code, input: "probe", limits: { cpuMs: 50 } }));
+      for (let attempt = 0; attempt < 50 && (probe.result as { received: number }).received === 0; attempt++) {
+        await new Promise((r) => setTimeout(r, 100));
+        probe = expectOk(await execute({ code, input: "probe", limits: { cpuMs: 50 } }));
+      }
       expect(probe.timing.cached).toBe(true); // the same isolate
       expect(probe.result).toEqual({ received: 1, finished: 0 });
     });
@@ -117,7 +122,8 @@ export default async (mode) => {
 };${fresh()}`;
     expect(expectOk(await execute({ code, input: "arm", limits: { cpuMs: 50 } })).result).toBe("armed");
     let state = { received: 0, finished: 0 };
-    for (let attempt = 0; attempt < 5 && state.received === 0; attempt++) {
+    // A collection's cleanup task may come late on a loaded machine: churn until it has run.
+    for (let attempt = 0; attempt < 15 && state.received === 0; attempt++) {
       const { res, wallMs } = await timed({ code, input: "churn", limits: { cpuMs: 2_000 } });
       expect(wallMs).toBeLessThan(PROMPT_MS);
       state = expectOk(res).result as typeof state;

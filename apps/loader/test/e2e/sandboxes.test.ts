@@ -162,6 +162,27 @@ describe("sandboxes", () => {
     expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual(["code"]);
   });
 
+  it("streams a body past the sandbox's timeoutMs, computing as it goes: the deadline is for the answer", async () => {
+    const sandbox = await create({
+      code: `export default { fetch() {
+        let n = 0;
+        return new Response(new ReadableStream({
+          async pull(controller) {
+            await new Promise((r) => setTimeout(r, 250));
+            let s = 0; for (let i = 0; i < 2e4; i++) s += i;
+            controller.enqueue(new TextEncoder().encode("chunk " + n + " " + s + "\\n"));
+            if (++n === 8) controller.close();
+          },
+        }));
+      } };`,
+      limits: { cpuMs: 50, timeoutMs: 1_000 },
+    });
+    const res = await http(sandbox.id, "/");
+    expect(res.status).toBe(200);
+    // 8 chunks 250 ms apart: the last ones come well after the 1,000 ms deadline.
+    expect((await res.text()).trim().split("\n")).toHaveLength(8);
+  });
+
   it("refuses a bad name with one issue that says what is wrong with it", async () => {
     for (const [name, message] of [
       ["", /Too small/],

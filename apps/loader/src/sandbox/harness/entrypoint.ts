@@ -21,7 +21,7 @@ import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
 import { hasFetchHandler, invoke, programContext } from "./program.ts";
 import { describeError, encodeResponse, encodeResult } from "./result.ts";
-import { runWith, newRun, type RunEnd, type RunState } from "./state.ts";
+import { runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
 
 /**
  * Only the loader may start a run: it bakes this per-isolate key into the module text (see
@@ -119,6 +119,7 @@ export class Run
     } finally {
       // Set synchronously by the Promise executor above.
       stopTimer(timer!);
+      settled(run);
     }
   }
 
@@ -166,6 +167,7 @@ export class Run
     } finally {
       // Set synchronously by the Promise executor above.
       stopTimer(timer!);
+      settled(run);
     }
   }
 }

@@ -33,7 +33,7 @@ export interface RunState {
   pendingWaits: number;
   backstopPending: boolean;
   closeQueued: boolean;
-  /** When the run's timeoutMs is up, by the harness's clock (`now`). */
+  /** When the run's timeoutMs is up, by the harness's clock (`now`); Infinity once it is answered. */
   deadline: number;
   /** Set once the run is out of CPU or time: every later fuel check throws it again. */
   cpuError: LimitError | undefined;
@@ -84,6 +84,15 @@ export function newRun(call: ChildCall, started: number): RunState {
 }
 
 /** Records the first limit a run hit and ends it now, even if the program swallows the error. */
+/**
+ * The run has been answered. Its deadline no longer applies: what it left running (a streamed
+ * body, a timer, a WebSocket listener) is bounded by what is left of its budget, not by its
+ * timeoutMs, which is about the answer.
+ */
+export function settled(run: RunState): void {
+  run.deadline = Infinity;
+}
+
 export function failRun(run: RunState, err: Error): void {
   run.failure ??= err;
   run.ended?.({ kind: "failed" });

@@ -183,6 +183,36 @@ describe("sandboxes", () => {
     expect((await res.text()).trim().split("\n")).toHaveLength(8);
   });
 
+  it("answers WebSocket messages past the handshake's timeoutMs, computing for each", async () => {
+    const sandbox = await create({
+      code: `export default { fetch() {
+        const [client, server] = Object.values(new WebSocketPair());
+        server.accept();
+        server.addEventListener("message", (event) => {
+          let s = 0; for (let i = 0; i < 2e4; i++) s += i;
+          server.send(event.data + " " + s);
+        });
+        return new Response(null, { status: 101, webSocket: client });
+      } };`,
+      limits: { cpuMs: 50, timeoutMs: 1_000 },
+    });
+    const res = await http(sandbox.id, "/", { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const socket = res.webSocket as WebSocket;
+    socket.accept();
+    const replies: string[] = [];
+    socket.addEventListener("message", (event) => replies.push(String(event.data)));
+    for (const word of ["early", "late"]) {
+      // "late" is sent 1,500 ms after the handshake: past its 1,000 ms deadline.
+      await new Promise((r) => setTimeout(r, word === "late" ? 1_500 : 0));
+      socket.send(word);
+      for (let wait = 0; wait < 50 && replies.length < (word === "late" ? 2 : 1); wait++)
+        await new Promise((r) => setTimeout(r, 20));
+    }
+    socket.close();
+    expect(replies).toEqual(["early 199990000", "late 199990000"]);
+  });
+
   it("refuses a bad name with one issue that says what is wrong with it", async () => {
     for (const [name, message] of [
       ["", /Too small/],

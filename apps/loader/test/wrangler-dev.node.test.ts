@@ -6,6 +6,7 @@ import { bodyTooLargeError, ExecuteResponseSchema, RequestErrorBodySchema } from
 import { request } from "node:http";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
+import { upload } from "../../../test-support/upload.ts";
 import { MAX_CREDENTIAL_BODY_BYTES, MAX_FILE_BYTES, programBodyCap, readServerLimits } from "../src/limits.ts";
 
 let server: DevServerClient;
@@ -69,7 +70,7 @@ describe("wrangler dev over HTTP", () => {
     for (const { method, path, bytes, cap } of cases) {
       const expected = bodyTooLargeError(cap, path.startsWith("/files/") ? "file" : "request");
       for (const chunked of [false, true, false, true]) {
-        const res = await upload(method, path, bytes, chunked).catch((e) => {
+        const res = await upload(`${server.base}${path}`, { method, headers: auth, bytes, chunked }).catch((e) => {
           throw new Error(`${method} ${path} chunked=${chunked}: ${e}`);
         });
         expect(res.status, `${method} ${path} chunked=${chunked}`).toBe(413);
@@ -108,33 +109,3 @@ describe("wrangler dev over HTTP", () => {
 });
 
 const auth = { authorization: "Bearer dwl_local_dev" };
-
-/** Sends `bytes` to `path`, with a declared length or chunked, and reads the answer. */
-function upload(
-  method: string,
-  path: string,
-  bytes: number,
-  chunked: boolean,
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const headers = chunked ? auth : { ...auth, "content-length": String(bytes) };
-    const req = request(`${server.base}${path}`, { method, headers }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    const chunk = Buffer.alloc(1024 * 1024, 120);
-    let sent = 0;
-    const pump = () => {
-      while (sent < bytes) {
-        const piece = chunk.subarray(0, Math.min(chunk.length, bytes - sent));
-        sent += piece.length;
-        if (!req.write(piece)) return void req.once("drain", pump);
-      }
-      req.end();
-    };
-    pump();
-  });
-}

@@ -10,6 +10,7 @@ import { connect, type Socket } from "node:net";
 import { ExecuteResponseSchema, SandboxInfoSchema } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
+import { upload } from "../../../test-support/upload.ts";
 
 const KEY_CONCURRENCY = 4;
 /** One more than the key's slots: open WebSockets must not hold slots. */
@@ -121,28 +122,9 @@ describe("streaming", () => {
   });
 });
 
-/** Streams `total` bytes in 1 MiB chunks, without a content-length (chunked), to PUT (or `method`) `path`. */
-function streamedPut(path: string, total: number, method = "PUT"): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${server.base}${path}`, { method, headers: auth() }, (res) => {
-      let body = "";
-      res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    let sent = 0;
-    const chunk = Buffer.alloc(1024 * 1024, 1);
-    const pump = () => {
-      while (sent < total) {
-        const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
-        sent += piece.length;
-        if (!req.write(piece)) return void req.once("drain", pump);
-      }
-      req.end();
-    };
-    pump();
-  });
-}
+/** Streams `total` bytes without a content-length (chunked) to PUT (or `method`) `path`. */
+const streamedPut = (path: string, total: number, method = "PUT") =>
+  upload(`${server.base}${path}`, { method, headers: auth(), bytes: total, chunked: true });
 
 describe("the body cap, counted while the body streams", () => {
   it("relays a streamed upload of exactly the cap", async () => {

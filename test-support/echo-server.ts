@@ -2,11 +2,14 @@
  * Stands in for the public internet in egress tests: a loopback HTTP server that echoes what it
  * receives (method, path, headers, body) as JSON, redirects on /redirect?to=<url>&status=302, and
  * remembers the last request per path so a test can ask what really arrived (GET /__seen?path=).
+ * `?type=<content type>` and `?gzip=1` shape the echo as hosts do that answer in binary types or
+ * compress their answers.
  * Started once per run by global-setup.workerd.ts (and by python.node.test.ts for its own server);
  * the loader's tests reach it through DWL_TEST_UPSTREAM.
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { gzipSync } from "node:zlib";
 
 export interface EchoServer {
   url: string;
@@ -39,15 +42,21 @@ export async function startEchoServer(): Promise<EchoServer> {
     }
     // Echoes the request's authorization in a header too, as httpbin-like hosts do.
     const echoed = req.headers.authorization ? { "x-echoed-authorization": req.headers.authorization } : {};
-    res.writeHead(200, { "content-type": "application/json", "x-dwl-egress": "forged-by-upstream", ...echoed });
-    res.end(
-      JSON.stringify({
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-        body: Buffer.concat(chunks).toString("utf8"),
-      }),
-    );
+    const type = url.searchParams.get("type") ?? "application/json";
+    const gzip = url.searchParams.get("gzip") === "1";
+    const echo = JSON.stringify({
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString("utf8"),
+    });
+    res.writeHead(200, {
+      "content-type": type,
+      "x-dwl-egress": "forged-by-upstream",
+      ...echoed,
+      ...(gzip ? { "content-encoding": "gzip" } : {}),
+    });
+    res.end(gzip ? gzipSync(echo) : echo);
   });
   // As the npm registry (npm-registry/server.mjs): no idle connection closed under a test reusing it.
   server.keepAliveTimeout = 120_000;

@@ -176,6 +176,27 @@ describe("credentials", () => {
     expect(JSON.parse(body).headers.authorization).toBe(`Bearer ${placeholder}`);
   });
 
+  it("hands back the placeholder in every body the host echoes into: binary types, compressed answers, split chunks", async () => {
+    const name = `echobin${unique()}`;
+    await putCredential(name, { value: "binary-echoed-secret", hosts: [upstreamHost] });
+    for (const query of [
+      "type=application/octet-stream",
+      "gzip=1",
+      "type=image/png&gzip=1",
+      "type=text/plain&gzip=1",
+    ]) {
+      const res = expectOk(
+        await execute({
+          code: `export default async (_, env) => { const r = await fetch("${upstream}/echo-${unique()}?${query}"); return { body: new TextDecoder().decode(await r.arrayBuffer()), placeholder: env.SECRETS["${name}"] }; }`,
+          egress: { credentials: [name] },
+        }),
+      );
+      const { body, placeholder } = res.result as { body: string; placeholder: string };
+      expect(JSON.stringify(res), query).not.toContain("binary-echoed-secret");
+      expect(JSON.parse(body).headers.authorization, query).toBe(`Bearer ${placeholder}`);
+    }
+  });
+
   it("swaps a placeholder for the value only on the credential's hosts", async () => {
     const name = `ph${unique()}`;
     await putCredential(name, {

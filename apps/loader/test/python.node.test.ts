@@ -125,6 +125,29 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(other.result).toBeNull();
   });
 
+  it("keeps None as null in every result, hands JSON null to Python as None, and encodes JS objects it returns as JS does", async () => {
+    const code = [
+      "import json",
+      "async def main(input, env):",
+      "    await env.KV.put('nulls', json.dumps({'a': None, 'l': [None, 1]}), {'metadata': {'m': None}})",
+      "    await env.FILES.put('f.txt', 'hi')",
+      "    stored = await env.KV.get('nulls', 'json')",
+      "    listed = await env.KV.list({'prefix': 'nulls'})",
+      "    return {",
+      "        'result': {'none': None, 'nested': [None, {'b': None}], 'input': input},",
+      "        'fromKv': [stored['a'] is None, stored['l'][0] is None, listed['keys'][0]['metadata']['m'] is None],",
+      "        'head': await env.FILES.head('f.txt'),",
+      "        'listed': (await env.FILES.list()).objects,",
+      "    }",
+    ].join("\n");
+    const res = ok(await run({ language: "python", code, input: { x: null }, storage: { namespace: "py-nulls" } }));
+    const result = res.result as Record<string, unknown>;
+    expect(result.result).toEqual({ none: null, nested: [null, { b: null }], input: { x: null } });
+    expect(result.fromKv).toEqual([true, true, true]);
+    expect(result.head).toMatchObject({ key: "f.txt", size: 2, uploaded: expect.any(String) });
+    expect(result.listed).toEqual([expect.objectContaining({ key: "f.txt", size: 2 })]);
+  });
+
   it("sends requests only through the egress gateway: denied by default, allowed and audited when listed, credentials by placeholder", async () => {
     const fetchCode = (url: string, headers = "{}") =>
       `from pyodide.http import pyfetch\nasync def main(input, env):\n    r = await pyfetch("${url}", headers=${headers})\n    return [r.status, (await r.json())['headers'].get('authorization')]`;

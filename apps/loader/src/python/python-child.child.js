@@ -42,7 +42,7 @@ function boot() {
     // JSON) before the first real run, which would otherwise pay for compiling them (~100 ms). Its
     // output goes to the boot call's logs, which nobody reads.
     await runner.run(JSON.stringify({ "main.py": WARM_UP }), "main.py", "null", {}, () => {});
-    return { pyodide, run: runner.run };
+    return { pyodide, run: runner.run, jsData: runner.js_data };
   })();
   booting.catch(() => {
     booting = undefined;
@@ -50,11 +50,28 @@ function boot() {
   return booting;
 }
 
-/** Values Python hands to a capability, as plain JS (dicts become objects, bytes Uint8Arrays). */
-function toJsArgument(pyodide, value) {
-  return value instanceof pyodide.ffi.PyProxy
-    ? value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false })
-    : value;
+/**
+ * Values Python hands to a capability, as plain JS (dicts become objects, bytes Uint8Arrays; a
+ * None inside them null, as JSON has it: toJs alone would make it undefined and drop its key).
+ */
+function toJsArgument(python, value) {
+  if (!(value instanceof python.pyodide.ffi.PyProxy)) return value;
+  const data = python.jsData(value);
+  try {
+    return data.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+  } finally {
+    if (data !== value) data.destroy?.();
+  }
+}
+
+/** JSON's null as Python's None (toPy makes it `jsnull`, which is not None), in plain data. */
+function nullsAsUndefined(value) {
+  if (value === null) return undefined;
+  if (Array.isArray(value)) return value.map(nullsAsUndefined);
+  if (typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, nullsAsUndefined(item)]));
+  }
+  return value;
 }
 
 /** Plain data (no functions, streams or class instances) converts to dicts and lists for Python. */
@@ -68,25 +85,25 @@ function isPlainData(value, depth = 0) {
 }
 
 /** A capability (`env.KV`, `env.FILES`, a tool) whose methods take Python values and give back Python data. */
-function forPython(pyodide, capability) {
+function forPython(python, capability) {
   return new Proxy(Object.freeze({}), {
     get(_target, name) {
       if (typeof name !== "string" || name === "then") return undefined;
       const member = capability[name];
       if (typeof member !== "function") return member;
       return async (...args) => {
-        const value = await member(...args.map((arg) => toJsArgument(pyodide, arg)));
+        const value = await member(...args.map((arg) => toJsArgument(python, arg)));
         if (value === null) return undefined;
-        return isPlainData(value) && typeof value === "object" ? pyodide.toPy(value) : value;
+        return isPlainData(value) && typeof value === "object" ? python.pyodide.toPy(nullsAsUndefined(value)) : value;
       };
     },
   });
 }
 
-function pythonEnv(pyodide, env) {
+function pythonEnv(python, env) {
   const wrapped = {};
   for (const [name, value] of Object.entries(env)) {
-    wrapped[name] = name === "SECRETS" ? pyodide.toPy({ ...value }) : forPython(pyodide, value);
+    wrapped[name] = name === "SECRETS" ? python.pyodide.toPy({ ...value }) : forPython(python, value);
   }
   return Object.freeze(wrapped);
 }
@@ -115,13 +132,14 @@ function failureOf(report, failures) {
 
 export default async function runPython(input, env, python) {
   if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
-  const { pyodide, run } = await boot();
+  const booted = await boot();
+  const { run } = booted;
   if (python?.boot) return null;
   const answer = await run(
     JSON.stringify(python.files),
     python.entry,
     JSON.stringify(input ?? null),
-    pythonEnv(pyodide, env),
+    pythonEnv(booted, env),
     globalThis.__dwlRefuel,
   );
   const report = answer.toJs({ dict_converter: Object.fromEntries });

@@ -17,7 +17,7 @@ import shutil
 import sys
 import traceback
 
-from pyodide.ffi import JsException
+from pyodide.ffi import JsException, JsProxy, jsnull
 
 ROOT = "/home/pyodide/dwl"
 # The package a run's files form (see run()).
@@ -140,22 +140,40 @@ def _compile_failure(err, root):
 
 
 def _jsonable(value, depth=0):
-    """The result as JSON data: tuples and sets become lists, NaN and infinities null, other objects their repr."""
+    """The result as JSON data: tuples and sets become lists, NaN and infinities null, other objects their repr.
+
+    None becomes `jsnull`, which toJs hands over as null (a bare None would be undefined, and a key
+    holding it would vanish from the JSON). A JS value the program got from JS (a FILES object, a
+    Date) goes back as it is, for the harness to encode as it encodes a JS program's result.
+    """
     if depth > 200:
         raise ValueError("the result is nested more than 200 levels deep")
-    if value is None or isinstance(value, (bool, int, str)):
+    if value is None or value is jsnull:
+        return jsnull
+    if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        return value if math.isfinite(value) else jsnull
     if isinstance(value, dict):
         return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v, depth + 1) for v in value]
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", "replace")
-    if hasattr(value, "to_py"):
-        return _jsonable(value.to_py(), depth + 1)
+    if isinstance(value, JsProxy):
+        return value
     return repr(value)
+
+
+def js_data(value):
+    """Python data handed to a JS method (env.KV, a tool): None inside dicts and lists as null, not undefined."""
+    if value is None:
+        return jsnull
+    if isinstance(value, dict):
+        return {k: js_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [js_data(v) for v in value]
+    return value
 
 
 def _write_files(root, files):

@@ -148,6 +148,21 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(result.listed).toEqual([expect.objectContaining({ key: "f.txt", size: 2 })]);
   });
 
+  it("keeps output without a final newline in its own run's logs, never in the next run's", async () => {
+    const first = ok(
+      await run({
+        language: "python",
+        code: "import sys\nprint('no newline', end='')\nsys.stderr.write('err tail')\n1",
+      }),
+    );
+    expect(first.logs.map(({ level, message }) => [level, message])).toEqual([
+      ["log", "no newline"],
+      ["error", "err tail"],
+    ]);
+    const next = ok(await run({ language: "python", code: "print('next')\n2" }));
+    expect(next.logs.map(({ message }) => message)).toEqual(["next"]);
+  });
+
   it("sends requests only through the egress gateway: denied by default, allowed and audited when listed, credentials by placeholder", async () => {
     const fetchCode = (url: string, headers = "{}") =>
       `from pyodide.http import pyfetch\nasync def main(input, env):\n    r = await pyfetch("${url}", headers=${headers})\n    return [r.status, (await r.json())['headers'].get('authorization')]`;

@@ -258,6 +258,14 @@ async def run(files_json, entry, input_json, env, refuel):
     except BaseException as err:
         return _failure("runtime", err, root)
     finally:
+        # A last line without a newline is still buffered (by Python, then by Pyodide's line
+        # writer, which only fsync empties): it belongs to this run's logs, not the next run's.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+                os.fsync(stream.fileno())
+            except Exception:
+                pass
         os.chdir(cwd)
         sys.path.remove(root)
         sys.path.remove(base)

@@ -260,6 +260,25 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(thrown.error.stack).not.toMatch(/dwl runner|\/home\/pyodide|_pyodide/);
   });
 
+  it("keeps the cause of a chained exception in the traceback, trimmed to the user's files too", async () => {
+    const chained = failed(
+      await run({
+        files: {
+          "main.py":
+            "import util\ntry:\n    util.load({})\nexcept KeyError as err:\n    raise RuntimeError('config is incomplete') from err",
+          "util.py": "def load(config):\n    return config['url']",
+        },
+      }),
+    );
+    expect(chained.error).toMatchObject({ type: "runtime", name: "RuntimeError", message: "config is incomplete" });
+    const stack = chained.error.stack ?? "";
+    expect(stack).toContain('File "util.py", line 2, in load');
+    expect(stack).toContain("KeyError: 'url'");
+    expect(stack).toContain("direct cause of the following exception");
+    expect(stack.indexOf("KeyError")).toBeLessThan(stack.indexOf("RuntimeError: config is incomplete"));
+    expect(stack).not.toMatch(/dwl runner|\/home\/pyodide|_pyodide/);
+  });
+
   it("draws different random numbers in every child, though all start from one snapshot", async () => {
     const draw = (namespace: string) =>
       run({ language: "python", code: "import random\n[random.random() for _ in range(3)]", storage: { namespace } });

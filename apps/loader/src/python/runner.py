@@ -98,26 +98,31 @@ def _relative(path, root):
     return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
 
-def _user_frames(tb, root):
-    """The traceback's frames in the program's own files, with paths relative to the program."""
-    frames = []
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.startswith(root + "/"):
-            frame.filename = _relative(frame.filename, root)
-            frames.append(frame)
-    return frames
-
-
 # JS errors the harness classifies itself (egress_denied); they go back to it as they are.
 _HARNESS_ERRORS = ("EgressDeniedError",)
+
+
+def _trim_to_user_files(report, root, seen):
+    """Keeps only the frames in the program's own files, in this exception and every one it chains to."""
+    if report is None or id(report) in seen:
+        return
+    seen.add(id(report))
+    frames = [frame for frame in report.stack if frame.filename.startswith(root + "/")]
+    for frame in frames:
+        frame.filename = _relative(frame.filename, root)
+    report.stack = traceback.StackSummary.from_list(frames)
+    for chained in (report.__cause__, report.__context__, *(getattr(report, "exceptions", None) or ())):
+        _trim_to_user_files(chained, root, seen)
 
 
 def _failure(kind, err, root):
     name = type(err).__name__
     message = str(err)
-    frames = _user_frames(err.__traceback__, root)
-    stack = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) if frames else ""
-    stack += "".join(traceback.format_exception_only(type(err), err)).replace(root + "/", "")
+    # The whole chain (`raise … from err`, an exception while handling another, groups), as
+    # Python prints it: the cause is often what says what went wrong.
+    report_tb = traceback.TracebackException.from_exception(err)
+    _trim_to_user_files(report_tb, root, set())
+    stack = "".join(report_tb.format()).replace(root + "/", "")
     report = {"ok": False, "kind": kind, "name": name, "message": message, "stack": stack}
     cause, seen = err, set()
     while cause is not None and id(cause) not in seen:

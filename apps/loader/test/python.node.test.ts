@@ -234,6 +234,16 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(ok(await run({ language: "python", code: "len(bytearray(8 * 1024 * 1024))" })).result).toBe(8 * 1024 * 1024);
   });
 
+  it("charges time.sleep as CPU, so a long one ends the run as cpu_limit at once instead of holding the runtime", async () => {
+    const started = Date.now();
+    const slept = failed(await run({ language: "python", code: "import time\ntime.sleep(15)\n1" }));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(slept.error.type).toBe("cpu_limit");
+    expect(slept.logs.map(({ message }) => message).join("\n")).toContain("await asyncio.sleep(15)");
+    const short = ok(await run({ language: "python", code: "import time\ntime.sleep(0.005)\n1" }));
+    expect(short.result).toBe(1);
+  });
+
   it("ends a program that waits too long as timeout", async () => {
     const res = failed(
       await run({ language: "python", code: "import asyncio\nawait asyncio.sleep(30)\n1", limits: { timeoutMs: 500 } }),

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import sys
+import time
 import traceback
 
 from pyodide.ffi import JsException, JsProxy, jsnull
@@ -49,6 +50,12 @@ class _Meter:
         if self.left > 0:
             return
         self.left = self.events_per_batch
+        self.charge()
+
+    def charge(self):
+        """Charges one batch to the run; raises once its budget (or its deadline) is spent."""
+        if self.active == 0 or self.refuel is None:
+            return
         try:
             self.refuel()
         except JsException:
@@ -76,6 +83,33 @@ _runs = 0
 PRELOADED = ["statistics", "pyodide.http", "csv", "hashlib", "datetime", "uuid", "zoneinfo", "heapq", "bisect", "copy", "enum", "pprint", "html", "urllib.parse", "xml.etree.ElementTree"]
 
 
+_blocking_sleep = time.sleep
+
+
+def _metered_sleep(seconds):
+    """time.sleep as a run may use it: charged to its CPU meter slice by slice.
+
+    Pyodide's time.sleep holds the thread (locally, every isolate's) and runs no monitored event,
+    so a long one stalled every tenant until the runtime's watchdog restarted it. Slept in short
+    slices with a charge after each, it ends the run as cpu_limit (or timeout) once the run's
+    budget is spent, and says what to use instead.
+    """
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    end = time.monotonic() + seconds
+    try:
+        while (left := end - time.monotonic()) > 0:
+            _blocking_sleep(min(left, 0.005))
+            _meter.charge()
+    except CpuLimitExceeded:
+        print(
+            f"time.sleep({seconds:g}) holds the CPU while it waits and went past limits.cpuMs: "
+            f"wait with `await asyncio.sleep({seconds:g})` (in an async def main, or at the top level)",
+            file=sys.stderr,
+        )
+        raise
+
+
 def preload():
     """Imports PRELOADED (before the memory snapshot is made, so children start with them)."""
     for name in PRELOADED:
@@ -91,6 +125,7 @@ def setup(events_per_batch):
 
     random.seed()
     _meter = _Meter(events_per_batch)
+    time.sleep = _metered_sleep
     del sys.monitoring
 
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
-import { keepDotSegments, routeOf, runsIn } from "./routes.ts";
+import { keepDotSegments, originForm, routeOf, runsIn } from "./routes.ts";
 
 const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   perKey: 2,
@@ -141,5 +141,66 @@ describe("keepDotSegments", () => {
 
   it.each(["/files/ns/a.b/..c/...", "/files/ns/%2e%2e/x", "/execute?x=../y", "/"])("leaves %s alone", (path) => {
     expect(keepDotSegments(path)).toBe(path);
+  });
+});
+
+describe("routeOf", () => {
+  // The loader's router (Hono) matches the percent-decoded path, without query or fragment, with
+  // or without one trailing slash: each spelling it runs as a program must take a slot here too.
+  it.each([
+    ["POST", "/execute/"],
+    ["POST", "/execute/?x=1"],
+    ["POST", "/execute#x"],
+    ["POST", "/%65xecute"],
+    ["POST", "/sandboxes/sb_1/execute/"],
+    ["POST", "/sandboxes/sb_1/%65xecute"],
+    ["POST", "/sandboxes/"],
+    ["POST", "/%73andboxes"],
+    ["PUT", "/sandboxes/sb_1/"],
+    ["POST", "/mcp/"],
+    ["POST", "/%6Dcp"],
+    ["GET", "/sandboxes/sb_1/%68ttp/x"],
+  ])("classifies %s %s as the program route the loader runs", (method, path) => {
+    expect(routeOf(method, path).program).toBe(true);
+  });
+
+  it.each([
+    ["POST", "/execute/", "program"],
+    ["PUT", "/%66iles/ns/k", "file"],
+    ["PUT", "/credentials/c1/", "credential"],
+    ["PUT", "/%63redentials/c1", "credential"],
+    ["PUT", "/credentials/c1#x", "credential"],
+  ])("applies the loader's own body cap to %s %s", (method, path, cap) => {
+    expect(routeOf(method, path).loaderBodyCap).toBe(cap);
+  });
+
+  it.each(["/healthz/", "/%68ealthz", "/healthz?x"])("takes %s for the health probe", (path) => {
+    expect(routeOf("GET", path).health).toBe(true);
+  });
+
+  it.each([
+    ["POST", "/execute//"],
+    ["POST", "/EXECUTE"],
+    ["POST", "/%2Fexecute"],
+    ["POST", "/execute%2F"],
+    ["PUT", "/files/%2E%2E/execute"],
+  ])("does not take %s %s, which the loader does not run, for a program", (method, path) => {
+    expect(routeOf(method, path).program).toBe(false);
+  });
+});
+
+describe("originForm", () => {
+  it.each([
+    ["/execute?x=1", "/execute?x=1"],
+    ["http://evil.example/execute", "/execute"],
+    ["HTTPS://evil.example:8443/sandboxes/sb_1/http/a/../b?q", "/sandboxes/sb_1/http/a/../b?q"],
+    ["http://evil.example", "/"],
+    ["http://evil.example?x", "/?x"],
+  ])("takes %s as %s, the path the loader runs", (target, path) => {
+    expect(originForm(target)).toBe(path);
+  });
+
+  it.each(["*", "evil.example:443", ""])("refuses %s, which names no path", (target) => {
+    expect(originForm(target)).toBeUndefined();
   });
 });

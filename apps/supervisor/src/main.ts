@@ -27,7 +27,7 @@ import {
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { keepDotSegments, type LoaderBodyCap, routeOf, runsIn, type Route } from "./routes.ts";
+import { forwardedPath, type LoaderBodyCap, routeOf, runsIn, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import { MAX_CREDENTIAL_BODY_BYTES, programBodyCap, readServerLimits } from "../../loader/src/limits.ts";
@@ -148,6 +148,9 @@ function refusalAnswer(refusal: Refusal): Answer {
   });
 }
 
+/** For a request target that names no path (`*`, `host:port`): the loader serves paths only. */
+const noPath = () => requestError(400, "invalid_request", "the request target names no path (origin or absolute form)");
+
 /**
  * The whole body, or undefined if the client went away or it is over the cap (answered here).
  * Plain listeners rather than an async iterator: this runs for every program request, and the
@@ -231,7 +234,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (ready) await ready;
   if (!supervisor) return;
   const method = req.method ?? "GET";
-  const path = keepDotSegments(req.url ?? "/");
+  const path = forwardedPath(req.url ?? "/");
+  if (path === undefined) {
+    send(res, noPath());
+    req.resume();
+    return;
+  }
   const route = routeOf(method, path);
   const declaredLength = Number(req.headers["content-length"] ?? 0);
   const bodyCap = bodyCapOf(route);
@@ -272,7 +280,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
   await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
-  if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, path, res.statusCode);
+  if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
 /** WebSocket connections relayed now, handshakes included, in all and per admission group. */
@@ -296,7 +304,8 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   if (ready) await ready;
   if (!supervisor) return void socket.destroy();
   const method = req.method ?? "GET";
-  const path = keepDotSegments(req.url ?? "/");
+  const path = forwardedPath(req.url ?? "/");
+  if (path === undefined) return sendOnSocket(socket, noPath());
   if (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined)
     return sendOnSocket(socket, requestError(400, "invalid_request", "an upgrade request carries no body"));
   const route = routeOf(method, path);
@@ -318,8 +327,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";
     const status = await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release);
-    if (keyHash !== undefined && route.authenticated && status !== undefined)
-      verifiedKeys.answered(keyHash, path, status);
+    if (keyHash !== undefined && route.authenticated && status !== undefined) verifiedKeys.answered(keyHash, status);
   } finally {
     openWebSockets--;
     const left = (openWebSocketsByGroup.get(group) ?? 1) - 1;

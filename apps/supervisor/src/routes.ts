@@ -3,6 +3,8 @@
  * What the supervisor needs to know of a request from its method and path alone (the loader's
  * routes: apps/loader/src/index.ts).
  */
+import { routedPath } from "../../loader/src/raw-path.ts";
+
 export interface Route {
   /** The health probe: never queued, never needs a key. */
   health: boolean;
@@ -25,21 +27,26 @@ export interface Route {
 /** The loader's body caps: a program request's JSON, a file upload, a credential. */
 export type LoaderBodyCap = "program" | "file" | "credential";
 
-const EXECUTE = /^\/(execute|sandboxes\/[^/?]+\/execute)(\?|$)/;
-const SANDBOX_HTTP = /^\/sandboxes\/[^/?]+\/http(\/|\?|$)/;
-const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/?]+)?(\?|$)/;
-const MCP = /^\/mcp(\?|$)/;
-const FILE_UPLOAD = /^\/files\/[^/?]+\/[^?]/;
-const CREDENTIAL_PUT = /^\/credentials\/[^/?]+(\?|$)/;
-const AUTHENTICATED = /^\/(execute|files|credentials|sandboxes|mcp)(\/|\?|$)/;
+// Matched against the path the loader's router matches (`routedPath`): decoded, no query, no
+// trailing slash.
+const EXECUTE = /^\/(execute|sandboxes\/[^/]+\/execute)$/;
+const SANDBOX_HTTP = /^\/sandboxes\/[^/]+\/http(\/|$)/;
+const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/]+)?$/;
+const MCP = /^\/mcp$/;
+// The loader's file route takes `/files/:namespace` and anything under it; an empty key is its 400.
+const FILE_UPLOAD = /^\/files\/[^/]+(\/|$)/;
+const CREDENTIAL_PUT = /^\/credentials\/[^/]+$/;
+const AUTHENTICATED = /^\/(execute|files|credentials|sandboxes|mcp)(\/|$)/;
 
-export function routeOf(method: string, path: string): Route {
+/** The route the loader runs for `method` and `target` (origin form, as forwarded). */
+export function routeOf(method: string, target: string): Route {
+  const path = routedPath(`http://loader${target}`);
   const execute = method === "POST" && EXECUTE.test(path);
   const sandboxHttp = SANDBOX_HTTP.test(path);
   const mcpCall = method === "POST" && MCP.test(path);
   const bundles = (method === "POST" || method === "PUT") && SANDBOX_DEFINITION.test(path);
   return {
-    health: path === "/healthz" || path.startsWith("/healthz?"),
+    health: path === "/healthz",
     program: execute || sandboxHttp || mcpCall || bundles,
     reportsEffects: execute || sandboxHttp || mcpCall,
     executionShaped: execute,
@@ -55,6 +62,26 @@ export function routeOf(method: string, path: string): Route {
             ? "credential"
             : undefined,
   };
+}
+
+/**
+ * A request target in origin form (`/path?query`); undefined for one that names no path (`*`,
+ * `host:port`). An HTTP/1.1 server must accept the absolute form (`http://host/path`, RFC 9112
+ * §3.2.2), and workerd runs it by its path: forwarded as it came, it would be classified here as
+ * no route at all. Its authority is dropped (the loader's origin is DWL_PUBLIC_ORIGIN).
+ */
+export function originForm(target: string): string | undefined {
+  if (target.startsWith("/")) return target;
+  const authority = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (!authority) return undefined;
+  const rest = target.slice(authority[0].length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
+/** The target to classify and forward: origin form, dot segments kept (undefined: no path). */
+export function forwardedPath(target: string): string | undefined {
+  const path = originForm(target);
+  return path === undefined ? undefined : keepDotSegments(path);
 }
 
 /** How many runs a request body may start: one, or one per `tools/call` of a JSON-RPC batch. */

@@ -132,6 +132,19 @@ describe("supervised runtime", () => {
     const verdict = await bomb;
     expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
   });
+
+  it.each(["/%65xecute", "/execute/?x"])(
+    "judges a heap bomb sent to %s, which the loader runs as /execute, as one sent to /execute",
+    async (path) => {
+      const res = await server.post(path, {
+        code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+        limits: generous,
+      });
+      expect(res.status).toBe(200);
+      const verdict = ExecuteResponseSchema.parse(await res.json());
+      expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
+    },
+  );
 });
 
 describe("a runtime frozen in native work", () => {

@@ -13,12 +13,6 @@
  */
 export const UNVERIFIED_GROUP = "unverified credentials";
 
-/**
- * The loader's routes behind its auth middleware (apps/loader/src/index.ts): with an unknown key
- * they answer 401 before anything else, so any other answer means the key was accepted.
- */
-const AUTHENTICATED_ROUTE = /^\/(execute|files|credentials|sandboxes|mcp)(\/|\?|$)/;
-
 export class VerifiedKeys {
   private readonly keys = new Set<string>();
   private readonly max: number;
@@ -34,9 +28,13 @@ export class VerifiedKeys {
     return key;
   }
 
-  /** The runtime answered a request for `path` carrying `key` with `status`. */
-  answered(key: string, path: string, status: number): void {
-    if (status === 401 || !AUTHENTICATED_ROUTE.test(path) || this.keys.has(key)) return;
+  /**
+   * The runtime answered a request carrying `key` with `status`, on a route behind the loader's
+   * auth middleware (routes.ts `authenticated`): with an unknown key those answer 401 before
+   * anything else, so any other answer means the key was accepted.
+   */
+  answered(key: string, status: number): void {
+    if (status === 401 || this.keys.has(key)) return;
     this.keys.add(key);
     if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
   }

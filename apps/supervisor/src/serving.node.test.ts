@@ -407,7 +407,56 @@ function rawUpgrade(
   });
 }
 
+/** A masked client text frame (RFC 6455 §5.2), for messages under 126 bytes. */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const masked = Buffer.from(payload.map((byte, i) => byte ^ (mask[i % 4] as number)));
+  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]);
+}
+
 describe("WebSockets", () => {
+  it("closes a WebSocket whose client stops reading, rather than let the runtime buffer for it", async () => {
+    // workerd never holds back a program's send(): without a bound here, it buffers whatever the
+    // client does not take, up to DWL_MAX_RSS_MB and a restart under every tenant.
+    const id = await sandbox(`export default { fetch() {
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      server.addEventListener("message", () => { for (let i = 0; i < 64; i++) server.send("x".repeat(1 << 20)); });
+      return new Response(null, { status: 101, webSocket: client });
+    } };`);
+    const downsBefore = server.output().split("runtime went down").length;
+    const socket = connect(Number(new URL(server.base).port), "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(
+      `GET /sandboxes/${id}/http/ HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer dwl_local_dev\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+    );
+    const head = await new Promise<string>((resolve) =>
+      socket.once("data", (chunk: Buffer) => resolve(chunk.toString())),
+    );
+    expect(head.startsWith("HTTP/1.1 101 ")).toBe(true);
+    // Nothing is read for a while (a paused socket cannot see its end either): 64 MiB come back
+    // for this one message. Then what is left is read, to the connection's end.
+    socket.pause();
+    socket.write(clientTextFrame("flood"));
+    await new Promise((r) => setTimeout(r, 3_000));
+    let received = 0;
+    const ended = new Promise<string>((resolve) => {
+      socket.on("data", (chunk: Buffer) => (received += chunk.length));
+      socket.on("close", () => resolve("closed"));
+      setTimeout(() => resolve("still open"), 10_000);
+    });
+    socket.resume();
+    try {
+      expect(await ended).toBe("closed");
+      expect(received).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      socket.destroy();
+    }
+    expect(server.output().split("runtime went down").length).toBe(downsBefore);
+    expect((await execute({ code: "export default () => 'still serving'" })).body).toMatchObject({ ok: true });
+  }, 30_000);
+
   it("relays a sandbox's WebSocket both ways, text and binary, and an open one holds no slot", async () => {
     const id = await sandbox(ECHO_SANDBOX);
     const sockets = await Promise.all(

@@ -2,7 +2,8 @@
  * @module tunnel
  * One attempt to hand an HTTP upgrade (a WebSocket handshake) to the runtime: the request goes
  * out on a connection of its own, and once the runtime answers 101 the two sockets are joined
- * byte for byte, with backpressure both ways, until either side closes. An answer that is not an
+ * byte for byte until either side closes: the client's bytes with backpressure, the runtime's
+ * read as they come, a client that falls too far behind cut (`fallenBehind`). An answer that is not an
  * upgrade (the program's 426, the loader's 401) reaches the client as it is, and the connection
  * closes after it: requests after an upgrade attempt never bypass admission on a raw pipe.
  */
@@ -30,6 +31,32 @@ function headText(answer: IncomingMessage, keep: ReadonlySet<string>, extra: str
   }
   for (let i = 0; i < extra.length; i += 2) text += `${extra[i]}: ${extra[i + 1]}\r\n`;
   return `${text}\r\n`;
+}
+
+/**
+ * How far behind (bytes the runtime sent that the client has not taken) one WebSocket's client
+ * may fall, and all of them together, before it is cut. workerd never holds back a program's
+ * `send()`: relayed with backpressure, a client that stops reading made the runtime buffer for
+ * it without bound (measured: 512 MB in 0.3 s from an echo of 8 messages), until DWL_MAX_RSS_MB
+ * restarted it under every tenant. So the runtime's side is always read, and a slow client costs
+ * at most this here.
+ */
+export const MAX_CLIENT_LAG_BYTES = 16 * 1024 * 1024;
+export const MAX_TOTAL_CLIENT_LAG_BYTES = 256 * 1024 * 1024;
+/** Below this a client is not taken to be lagging (the lags are summed only past it). */
+const LAG_NOTICED_BYTES = 1024 * 1024;
+
+/** The clients of the open tunnels, whose unsent bytes (`writableLength`) make the total lag. */
+const tunnelClients = new Set<Duplex>();
+
+/** Whether `client` is too far behind: alone, or with the others when it lags at all. */
+function fallenBehind(client: Duplex): boolean {
+  const lag = client.writableLength;
+  if (lag <= LAG_NOTICED_BYTES) return false;
+  if (lag > MAX_CLIENT_LAG_BYTES) return true;
+  let total = 0;
+  for (const other of tunnelClients) total += other.writableLength;
+  return total > MAX_TOTAL_CLIENT_LAG_BYTES;
 }
 
 const UPGRADED_HEADERS: ReadonlySet<string> = new Set(["connection", "upgrade"]);
@@ -93,7 +120,9 @@ export function tunnel(
       onHead();
       client.off("close", onClientClose);
       socket.on("error", () => socket.destroy());
+      tunnelClients.add(client);
       const done = () => {
+        tunnelClients.delete(client);
         socket.destroy();
         client.destroy();
         settle({ kind: "answered", status: answer.statusCode ?? 101 });
@@ -103,7 +132,11 @@ export function tunnel(
       client.write(headText(answer, UPGRADED_HEADERS, []));
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (head.length > 0) socket.write(head);
-      socket.pipe(client);
+      socket.on("data", (chunk: Buffer) => {
+        client.write(chunk);
+        if (fallenBehind(client)) done();
+      });
+      socket.on("end", () => client.end());
       client.pipe(socket);
     });
 

@@ -148,8 +148,22 @@ function refusalAnswer(refusal: Refusal): Answer {
   });
 }
 
-/** For a request target that names no path (`*`, `host:port`): the loader serves paths only. */
+/** For a request target that names no path (`*`, `host:port`, CONNECT's): the loader serves paths only. */
 const noPath = () => requestError(400, "invalid_request", "the request target names no path (origin or absolute form)");
+
+/**
+ * The path to classify and forward (routes.ts `forwardedPath`), or the refusal of a request that
+ * names none or no Host. An HTTP/1.1 request must name its Host (RFC 9112 §3.2); Node's own check
+ * answers a bare 400 without a body, so the server leaves it to this one (the Host is never used:
+ * the loader's origin is DWL_PUBLIC_ORIGIN).
+ */
+function pathOf(req: IncomingMessage): string | Answer {
+  const path = forwardedPath(req.url ?? "/");
+  if (path === undefined) return noPath();
+  if (req.headers.host === undefined && req.httpVersionMinor >= 1)
+    return requestError(400, "invalid_request", "an HTTP/1.1 request names its Host");
+  return path;
+}
 
 /**
  * The whole body, or undefined if the client went away or it is over the cap (answered here).
@@ -234,9 +248,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (ready) await ready;
   if (!supervisor) return;
   const method = req.method ?? "GET";
-  const path = forwardedPath(req.url ?? "/");
-  if (path === undefined) {
-    send(res, noPath());
+  const path = pathOf(req);
+  if (typeof path !== "string") {
+    send(res, path);
     req.resume();
     return;
   }
@@ -304,8 +318,8 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   if (ready) await ready;
   if (!supervisor) return void socket.destroy();
   const method = req.method ?? "GET";
-  const path = forwardedPath(req.url ?? "/");
-  if (path === undefined) return sendOnSocket(socket, noPath());
+  const path = pathOf(req);
+  if (typeof path !== "string") return sendOnSocket(socket, path);
   if (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined)
     return sendOnSocket(socket, requestError(400, "invalid_request", "an upgrade request carries no body"));
   const route = routeOf(method, path);
@@ -336,7 +350,8 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   }
 }
 
-const server = createServer((req, res) => {
+// Node's check for a missing Host answers a bare 400: pathOf answers it in JSON.
+const server = createServer({ requireHostHeader: false }, (req, res) => {
   handle(req, res).catch((error: unknown) => {
     console.error("[dwl supervisor] request failed:", error);
     send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
@@ -348,6 +363,11 @@ server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     console.error("[dwl supervisor] upgrade failed:", error);
     sendOnSocket(socket, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
+});
+// A CONNECT (a tunnel to host:port) names no path; without this listener Node drops the connection unanswered.
+server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+  socket.on("error", () => socket.destroy());
+  sendOnSocket(socket, noPath());
 });
 server.on("clientError", (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
   // Node's own handler answers only while no answer has begun on the socket; so does this one.

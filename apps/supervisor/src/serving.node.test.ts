@@ -171,6 +171,8 @@ describe("requests that are not valid HTTP", () => {
     ["an invalid header", "GET /healthz HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n", 400],
     ["headers over Node's bound", `GET /healthz HTTP/1.1\r\nHost: x\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`, 431],
     ["a request target that names no path", "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400],
+    ["an HTTP/1.1 request without Host", "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 400],
+    ["a CONNECT", "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", 400],
   ])("answers %s with a JSON error and keeps serving", async (_, raw, status) => {
     const answer = await exchange(raw);
     expect(answer.startsWith(`HTTP/1.1 ${status} `)).toBe(true);

@@ -62,6 +62,7 @@ const NOT_LIMITS: Record<string, string> = {
   MAX_POLL_MS: "the admission ledger's polling step",
   MAX_URL_CHARS_IN_MESSAGE: "how much of a URL an egress error message quotes",
   MAX_RULES_IN_MESSAGE: "how many rules an egress error message lists",
+  HEARTBEAT_INTERVAL_MS: "how often a supervised computing run prints its heartbeat",
 };
 
 /**

@@ -168,6 +168,18 @@ describe("a runtime frozen in native work", () => {
     expect(restarts()).toBe(before);
   });
 
+  it("lets several computing runs at once each run to its cpu_limit, without a restart", async () => {
+    // Each run is held to 80 % of the watchdog, but workerd runs them on one thread, back to
+    // back: the runtime answers no probe for their sum (3 × 2.4 s by the clock here).
+    const restarts = () => server.output().split("runtime unresponsive").length;
+    const before = restarts();
+    const computing =
+      "export default () => { const a = Array.from({ length: 1e5 }, (_, i) => i); for (;;) a.slice().reverse(); }";
+    const runs = await Promise.all([1, 2, 3].map(() => execute({ code: computing, limits: generous })));
+    expect(runs.map((r) => (r.ok ? "ok" : r.error.type))).toEqual(["cpu_limit", "cpu_limit", "cpu_limit"]);
+    expect(restarts()).toBe(before);
+  });
+
   it("is restarted, and the run gets cpu_limit", () =>
     // A default sort compares numbers as strings: ~8 s of native work no fuel check can see.
     expectVerdict(

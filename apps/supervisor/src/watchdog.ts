@@ -99,7 +99,9 @@ export class Watchdog {
     } catch {
       // counted below
     }
-    const silentMs = Date.now() - this.lastHealthyAt;
+    // Runs computing one after the other keep the probe waiting for their sum, though each ends
+    // within its budget: their heartbeats show the runtime is not frozen in native work.
+    const silentMs = Date.now() - Math.max(this.lastHealthyAt, this.runtime.lastHeartbeatAt);
     if (this.supervisor.isUp && silentMs > this.options.watchdogMs) {
       // A heap bomb makes V8 collect garbage back to back before it aborts (by itself, with a
       // heap message: "memory"); DWL_WATCHDOG_MS must stay well above that time.

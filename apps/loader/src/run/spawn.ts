@@ -61,6 +61,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     runToken: egress.runToken,
     fuel: isMetered(server) ? limits.cpuMs * FUEL_PER_CPU_MS : null,
     clockBudgetMs: (limits.cpuMs * server.cpuClockPercent) / 100,
+    ...(env.DWL_SUPERVISOR_URL ? { heartbeat: true } : {}),
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,
     maxLogBytes: server.maxLogBytes,

@@ -44,6 +44,8 @@ export interface ChildCall {
   fuel: number | null;
   /** The run's budget by the clock, where it advances during execution (cpuMs × DWL_CPU_CLOCK_PERCENT). */
   clockBudgetMs: number;
+  /** Print the heartbeat (child-globals.ts) while computing: the loader is supervised (DWL_SUPERVISOR_URL). */
+  heartbeat?: boolean;
   maxResultBytes: number;
   maxLogLines: number;
   maxLogBytes: number;

@@ -14,6 +14,7 @@ import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import { HEARTBEAT_LINE } from "../../../loader/src/sandbox/child-globals.ts";
 import type { LoaderBuild } from "./build.ts";
 import { tapWorkerdSpawns } from "./process-tap.ts";
 
@@ -58,6 +59,11 @@ export class Runtime extends EventEmitter<{ going: []; down: [DownCause]; up: []
   private untap: (() => void) | undefined;
   /** The loader's own socket; the same across restarts. */
   origin = "";
+  /**
+   * When the runtime last said it is computing (HEARTBEAT_LINE, printed by metered work of a run
+   * within its budget): alive then, however long its health probe waits behind such runs.
+   */
+  lastHeartbeatAt = 0;
   readonly options: RuntimeOptions;
 
   constructor(options: RuntimeOptions) {
@@ -136,6 +142,10 @@ export class Runtime extends EventEmitter<{ going: []; down: [DownCause]; up: []
   }
 
   private log({ level, message }: { level: string; message: string }): void {
+    if (message === HEARTBEAT_LINE) {
+      this.lastHeartbeatAt = Date.now();
+      return;
+    }
     if (level === "fatal" && HEAP_EXHAUSTED.test(message)) this.heapExhausted = true;
     const sink = level === "error" || level === "fatal" || level === "warn" ? process.stderr : process.stdout;
     sink.write(`${message}\n`);

@@ -3,10 +3,10 @@
  * The CPU meter: the refuel function metered code calls (bundle/rewrite.ts inserts the checks),
  * and the clock's last word when a run returns.
  */
-import { REFUEL_GLOBAL } from "../child-globals.ts";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LINE, REFUEL_GLOBAL } from "../child-globals.ts";
 import { clockCpuMs, closeSlice } from "./clock.ts";
 import { LimitError, timeoutMessage } from "./errors.ts";
-import { mathRound, now } from "./intrinsics.ts";
+import { mathRound, now, runtimeLog } from "./intrinsics.ts";
 import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
 
 /**
@@ -26,6 +26,21 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  * error (try/catch, finally, a loop in the catch) cannot buy more time.
  */
 const FUEL_BATCH = 4_096;
+
+/** When this isolate last printed HEARTBEAT_LINE. */
+let lastHeartbeatAt = 0;
+
+/**
+ * Says the runtime is computing, not frozen. Runs compute one after the other on workerd's one
+ * thread, each within its budget (80 % of the supervisor's watchdog), but the watchdog's health
+ * probe waits for all of them: three at once were taken for a native hang and the runtime was
+ * restarted under every tenant. Only metered work within its budget beats; a native call does not.
+ */
+function heartbeat(run: RunState): void {
+  if (!run.heartbeat || now() - lastHeartbeatAt < HEARTBEAT_INTERVAL_MS) return;
+  lastHeartbeatAt = now();
+  runtimeLog(HEARTBEAT_LINE);
+}
 
 /** The clock allows more than cpuMs: it also counts waiting for a core (limits.ts CPU_CLOCK_PERCENT). */
 const overClockBudget = (run: RunState, clockMs: number): boolean => clockMs > run.clockBudgetMs;
@@ -56,7 +71,10 @@ function refuel(): number {
       "TimeoutError",
       timeoutMessage("the program did not finish", run.limits.timeoutMs),
     );
-  } else return FUEL_BATCH;
+  } else {
+    heartbeat(run);
+    return FUEL_BATCH;
+  }
   failRun(run, run.cpuError);
   throw run.cpuError;
 }

@@ -24,6 +24,8 @@ export const objectIs = Object.is;
 export const toText = String;
 
 export const now = performance.now.bind(performance);
+/** The runtime's own console.log (console.ts gives the program another). */
+export const runtimeLog = console.log.bind(console);
 export const originalFetch = globalThis.fetch.bind(globalThis);
 export const startTimer = setTimeout;
 export const stopTimer = clearTimeout;

@@ -25,6 +25,8 @@ export interface RunState {
   fuelUsed: number;
   /** The clock's budget (ms): cpuMs and the loader's allowance for a busy machine. */
   clockBudgetMs: number;
+  /** Its metered work prints HEARTBEAT_LINE (child-globals.ts): the loader is supervised. */
+  heartbeat: boolean;
   /** CPU time of the clock's closed slices, and the start of the open one (see clock.ts). */
   clockMs: number;
   sliceStart: number | undefined;
@@ -68,6 +70,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     fuel: call.fuel,
     fuelUsed: 0,
     clockBudgetMs: call.clockBudgetMs,
+    heartbeat: call.heartbeat === true,
     clockMs: 0,
     sliceStart: undefined,
     // Python has its own meter (python/runner.py calls refuel); its clock keeps the old rule.

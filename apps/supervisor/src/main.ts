@@ -301,6 +301,13 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 let openWebSockets = 0;
 const openWebSocketsByGroup = new Map<string, number>();
 
+/** Counts one more (`by` 1) or one fewer (-1) WebSocket of `group`. */
+function countWebSocket(group: string, by: 1 | -1): void {
+  const count = (openWebSocketsByGroup.get(group) ?? 0) + by;
+  if (count > 0) openWebSocketsByGroup.set(group, count);
+  else openWebSocketsByGroup.delete(group);
+}
+
 /** Why another WebSocket may not be relayed now, if it may not. */
 function webSocketRefusal(group: string): string | undefined {
   if (openWebSockets >= settings.maxWebSockets)
@@ -328,7 +335,20 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   if (refusal)
     return sendOnSocket(socket, requestError(503, "internal", `${refusal}; retry later`, { "retry-after": "1" }));
   openWebSockets++;
-  openWebSocketsByGroup.set(group, (openWebSocketsByGroup.get(group) ?? 0) + 1);
+  countWebSocket(group, 1);
+  /** The group it counts in: a key not accepted yet moves to its own once the loader accepts it. */
+  let countedIn = group;
+  const answered = (status: number) => {
+    if (keyHash === undefined || !route.authenticated) return;
+    verifiedKeys.answered(keyHash, status);
+    // An open WebSocket lasts: left among the keys not accepted yet, it would hold their group's
+    // place for as long (clients reconnecting after a restart of this server would lock each other out).
+    const own = verifiedKeys.groupOf(keyHash);
+    if (own === countedIn) return;
+    countWebSocket(countedIn, -1);
+    countWebSocket(own, 1);
+    countedIn = own;
+  };
   try {
     let release = () => {};
     if (route.program) {
@@ -340,13 +360,10 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";
-    const status = await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release);
-    if (keyHash !== undefined && route.authenticated && status !== undefined) verifiedKeys.answered(keyHash, status);
+    await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release, answered);
   } finally {
     openWebSockets--;
-    const left = (openWebSocketsByGroup.get(group) ?? 1) - 1;
-    if (left > 0) openWebSocketsByGroup.set(group, left);
-    else openWebSocketsByGroup.delete(group);
+    countWebSocket(countedIn, -1);
   }
 }
 

@@ -18,6 +18,8 @@ const KEY_WEBSOCKETS = KEY_CONCURRENCY + 1;
 const MAX_WEBSOCKETS = KEY_WEBSOCKETS + 2;
 /** A second tenant's key, configured beside the dev key. */
 const OTHER_KEY = "serving-test-other-key";
+/** More keys of that tenant, each used for WebSockets only. */
+const WEBSOCKET_ONLY_KEYS = ["serving-test-websocket-key-1", "serving-test-websocket-key-2"];
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
 const MAX_BODY_BYTES = 6 * 1024 * 1024;
 let server: DevServer;
@@ -30,7 +32,10 @@ beforeAll(async () => {
       DWL_MAX_WEBSOCKETS: String(MAX_WEBSOCKETS),
       DWL_KEY_WEBSOCKETS: String(KEY_WEBSOCKETS),
     },
-    [`--var`, `DWL_API_KEYS:${JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" })}`],
+    [
+      `--var`,
+      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, ...WEBSOCKET_ONLY_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
+    ],
   );
 });
 afterAll(() => server?.stop());
@@ -488,6 +493,22 @@ describe("WebSockets", () => {
     const unauthenticated = await rawUpgrade(`/sandboxes/${id}/http/`, {});
     expect(unauthenticated.status).toBe(401);
     expect(JSON.parse(unauthenticated.body)).toMatchObject({ error: { type: "unauthorized" } });
+  });
+
+  it("counts a WebSocket as its key's once the loader accepted the key, not among keys not accepted yet", async () => {
+    // Keys the loader has not accepted yet share one group; after a restart of this server, the
+    // first requests of clients that reconnect their WebSockets are handshakes.
+    const path = `/sandboxes/${await sandbox(ECHO_SANDBOX, OTHER_KEY)}/http/`;
+    const [first, second] = WEBSOCKET_ONLY_KEYS as [string, string];
+    const sockets: WebSocket[] = [];
+    try {
+      for (let i = 0; i < KEY_WEBSOCKETS; i++) sockets.push(await openWebSocket(path, first));
+      const other = await openWebSocket(path, second);
+      sockets.push(other);
+      expect(await exchange(other, "not refused")).toBe("echo:not refused");
+    } finally {
+      await Promise.all(sockets.map(closed));
+    }
   });
 
   it(`relays at most DWL_KEY_WEBSOCKETS (${KEY_WEBSOCKETS}) per key and DWL_MAX_WEBSOCKETS (${MAX_WEBSOCKETS}) in all, and takes another when one closes`, async () => {

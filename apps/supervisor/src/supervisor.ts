@@ -199,8 +199,8 @@ export class Supervisor {
    * Relays an upgrade request (a WebSocket handshake) and then, once the runtime upgraded it, the
    * connection until either side closes. The handshake runs the program's fetch handler, which may
    * have had an effect, so a handshake lost in a crash is answered, never sent again. `released`
-   * is called once the handshake is answered: an open WebSocket holds no admission slot.
-   * Resolves with the runtime's status, if it answered.
+   * is called once the handshake is answered (an open WebSocket holds no admission slot), and
+   * `answered` then with the runtime's status. Resolves when the connection is over.
    */
   async tunnel(
     flight: Flight,
@@ -208,21 +208,19 @@ export class Supervisor {
     client: Duplex,
     head: Buffer,
     released: () => void,
-  ): Promise<number | undefined> {
+    answered: (status: number) => void,
+  ): Promise<void> {
     this.lastBusyAt = Date.now();
     try {
-      if (this.live && !(await this.waitLive())) {
-        sendOnSocket(client, restarting());
-        return undefined;
-      }
-      if (client.destroyed) return undefined;
+      if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
+      if (client.destroyed) return;
       flight.generation = this.generation;
-      const outcome = await tunnel(this.client.target, upgrade, client, head, () => {
+      const outcome = await tunnel(this.client.target, upgrade, client, head, (status) => {
         flight.answered = true;
         released();
+        answered(status);
       });
       if (outcome.kind === "lost") sendOnSocket(client, outcome.reached ? lost() : notAccepting());
-      return outcome.kind === "answered" ? outcome.status : undefined;
     } finally {
       this.flights.close(flight);
       released();

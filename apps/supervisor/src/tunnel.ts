@@ -65,14 +65,14 @@ const NONE: ReadonlySet<string> = new Set();
 /**
  * Sends `upgrade` to the runtime and relays its answer on `client` (the socket Node's `upgrade`
  * event gave, with `head`: bytes the client sent after its request). `onHead` runs when the
- * runtime's answer begins. Resolves when the tunnel (or the plain answer) is over.
+ * runtime's answer begins, with its status. Resolves when the tunnel (or the plain answer) is over.
  */
 export function tunnel(
   target: RuntimeTarget,
   upgrade: UpgradeRequest,
   client: Duplex,
   head: Buffer,
-  onHead: () => void,
+  onHead: (status: number) => void,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let settled = false;
@@ -117,7 +117,7 @@ export function tunnel(
 
     upstream.on("upgrade", (answer: IncomingMessage, socket: Duplex, upstreamHead: Buffer) => {
       answering = true;
-      onHead();
+      onHead(answer.statusCode ?? 101);
       client.off("close", onClientClose);
       socket.on("error", () => socket.destroy());
       tunnelClients.add(client);
@@ -142,7 +142,7 @@ export function tunnel(
 
     upstream.on("response", (answer: IncomingMessage) => {
       answering = true;
-      onHead();
+      onHead(answer.statusCode ?? 502);
       // Delimited by the connection's end: the client's next request must come through admission.
       client.write(headText(answer, NONE, ["connection", "close"]));
       answer.pipe(client);

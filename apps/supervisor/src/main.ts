@@ -244,7 +244,12 @@ async function slotFor(
   return ticket.release;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * `expectsContinue`: the client waits for `100 Continue` before it sends its body. It gets it once
+ * the body's declared length is within the cap; refused, it sends nothing, and Node closes the
+ * connection after the answer (a body never sent must not be read as the next request).
+ */
+async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue = false): Promise<void> {
   if (ready) await ready;
   if (!supervisor) return;
   const method = req.method ?? "GET";
@@ -262,6 +267,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     req.resume();
     return;
   }
+  if (expectsContinue) res.writeContinue();
   const { keyHash, group } = groupOf(req, route);
   const hasBody =
     method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
@@ -368,12 +374,15 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
 }
 
 // Node's check for a missing Host answers a bare 400: pathOf answers it in JSON.
-const server = createServer({ requireHostHeader: false }, (req, res) => {
-  handle(req, res).catch((error: unknown) => {
+function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+  handle(req, res, expectsContinue).catch((error: unknown) => {
     console.error("[dwl supervisor] request failed:", error);
     send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
-});
+}
+const server = createServer({ requireHostHeader: false }, (req, res) => serve(req, res));
+// Without this listener Node answers 100 Continue at once, and a body over the cap comes for nothing.
+server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => serve(req, res, true));
 server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
   socket.on("error", () => socket.destroy());
   handleUpgrade(req, socket, head).catch((error: unknown) => {

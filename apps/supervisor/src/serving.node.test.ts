@@ -125,6 +125,26 @@ describe("streaming", () => {
     const back = await fetch(`${server.base}/files/uploads/big.bin`, { headers: auth() });
     expect((await back.arrayBuffer()).byteLength).toBe(body.length);
   });
+
+  it("refuses a declared body over the cap before a client that expects 100-continue sends it", async () => {
+    // The client sends headers only and waits: the answer must be the 413, not a 100 Continue
+    // that has it send megabytes for nothing.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(server.base).port), "127.0.0.1");
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      socket.on("close", () => resolve(text));
+      socket.on("error", reject);
+      setTimeout(() => socket.destroy(), 5_000);
+      socket.write(
+        `PUT /files/uploads/expected.bin HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer dwl_local_dev\r\ncontent-length: ${MAX_BODY_BYTES + 1}\r\nexpect: 100-continue\r\n\r\n`,
+      );
+    });
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      error: { type: "payload_too_large" },
+    });
+  });
 });
 
 /** Streams `total` bytes without a content-length (chunked) to PUT (or `method`) `path`. */

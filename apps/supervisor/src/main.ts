@@ -374,7 +374,19 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
 }
 
 // Node's check for a missing Host answers a bare 400: pathOf answers it in JSON.
+/**
+ * Answers still owed on each connection, and what to send once they are all out: pipelined
+ * requests are answered in order, so the answer to a malformed request after them waits.
+ */
+const owed = new WeakMap<Duplex, { count: number; whenAnswered?: () => void }>();
+
 function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
+  const connection = owed.get(req.socket) ?? { count: 0 };
+  owed.set(req.socket, connection);
+  connection.count++;
+  res.once("close", () => {
+    if (--connection.count === 0) connection.whenAnswered?.();
+  });
   handle(req, res, expectsContinue).catch((error: unknown) => {
     console.error("[dwl supervisor] request failed:", error);
     send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
@@ -396,10 +408,14 @@ server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
   sendOnSocket(socket, noPath());
 });
 server.on("clientError", (error: NodeJS.ErrnoException & { reason?: string }, socket: Duplex) => {
-  // Node's own handler answers only while no answer has begun on the socket; so does this one.
-  const answering = (socket as Duplex & { _httpMessage?: ServerResponse })._httpMessage?.headersSent === true;
-  if (error.code === "ECONNRESET" || !socket.writable || answering) return void socket.destroy();
-  sendOnSocket(socket, malformedRequest(error.code, error.reason));
+  if (error.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
+  const answer = malformedRequest(error.code, error.reason);
+  // Node's own handler answers at once, in place of the answer still owed to a request pipelined
+  // before (which the client would take for that request's) and cuts one already begun: this one
+  // answers after them, in order, and then closes the connection.
+  const connection = owed.get(socket);
+  if (connection && connection.count > 0) connection.whenAnswered = () => sendOnSocket(socket, answer);
+  else sendOnSocket(socket, answer);
 });
 // A slow client has this long to send its whole request.
 server.requestTimeout = 120_000;

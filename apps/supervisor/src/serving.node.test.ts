@@ -205,6 +205,20 @@ describe("requests that are not valid HTTP", () => {
     expect(body).toMatchObject({ error: { type: "invalid_request", message: expect.any(String) } });
     expect((await fetch(`${server.base}/healthz`)).status).toBe(200);
   });
+
+  it("answers the requests pipelined before a malformed one first, each with its own answer", async () => {
+    // Answered in their place, the 400 would reach the client as the answer to its valid request
+    // (a run that may have happened would read as refused), and that request's answer would be lost.
+    const run = JSON.stringify({
+      code: "export default async () => { await new Promise((r) => setTimeout(r, 300)); return 'ran'; }",
+    });
+    const answer = await exchange(
+      `POST /execute HTTP/1.1\r\nHost: x\r\nauthorization: Bearer dwl_local_dev\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(run)}\r\n\r\n${run}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n`,
+    );
+    // Each answer's body runs into the next one's status line: no line break between them.
+    expect([...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1])).toEqual(["200", "200", "400"]);
+    expect(answer).toContain('"result":"ran"');
+  });
 });
 
 describe("a program's own answers pass through unchanged", () => {

@@ -78,6 +78,20 @@ export interface RuntimeTarget {
   publicHost: string;
 }
 
+/**
+ * `resolve`, once: an attempt ends by whichever of its events comes first (an answer's end, an
+ * error, the client leaving), and stops listening to the client then.
+ */
+export function settleOnce(resolve: (outcome: Outcome) => void, stopListening: () => void): (outcome: Outcome) => void {
+  let settled = false;
+  return (outcome) => {
+    if (settled) return;
+    settled = true;
+    stopListening();
+    resolve(outcome);
+  };
+}
+
 export class RuntimeClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256 });
   readonly target: RuntimeTarget;
@@ -93,13 +107,7 @@ export class RuntimeClient {
    */
   send(attempt: AttemptRequest, client: ServerResponse, onHead: () => void): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
-      let settled = false;
-      const settle = (outcome: Outcome) => {
-        if (settled) return;
-        settled = true;
-        client.off("close", onClientClose);
-        resolve(outcome);
-      };
+      const settle = settleOnce(resolve, () => client.off("close", onClientClose));
       const upstream = request({
         host: this.target.host,
         port: this.target.port,

@@ -9,7 +9,7 @@
  */
 import { request, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { HOP_BY_HOP, type Outcome, type RuntimeTarget } from "./forward.ts";
+import { HOP_BY_HOP, type Outcome, type RuntimeTarget, settleOnce } from "./forward.ts";
 
 export interface UpgradeRequest {
   method: string;
@@ -75,14 +75,8 @@ export function tunnel(
   onHead: (status: number) => void,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
-    let settled = false;
     let answering = false;
-    const settle = (outcome: Outcome) => {
-      if (settled) return;
-      settled = true;
-      client.off("close", onClientClose);
-      resolve(outcome);
-    };
+    const settle = settleOnce(resolve, () => client.off("close", onClientClose));
     const upstream = request({
       host: target.host,
       port: target.port,

@@ -497,6 +497,7 @@ supervisor = new Supervisor(runtime, runtimeClient, flights, {
   heapLimitMb: settings.heapLimitMb,
   maxResidentMb: settings.maxResidentMb,
   watchdogMs: settings.watchdogMs,
+  webSocketLag: { clientBytes: settings.webSocketLagBytes, totalBytes: settings.webSocketsLagBytes },
 });
 const recycle =
   settings.recycleIdleMs > 0 ? { idleMs: settings.recycleIdleMs, residentMb: settings.recycleResidentMb } : undefined;

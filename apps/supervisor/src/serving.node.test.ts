@@ -31,6 +31,8 @@ beforeAll(async () => {
       DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
       DWL_MAX_WEBSOCKETS: String(MAX_WEBSOCKETS),
       DWL_KEY_WEBSOCKETS: String(KEY_WEBSOCKETS),
+      // Below the default, so the lag test runs at a configured bound.
+      DWL_WEBSOCKET_LAG_BYTES: String(2 * 1024 * 1024),
     },
     [
       `--var`,

@@ -21,6 +21,7 @@ describe("supervisor settings", () => {
     ["DWL_QUEUE_MAX_WAIT_MS", "abc", "≥ 1 (default 30000)"],
     ["DWL_KEY_CONCURRENCY", "0", "≥ 1 (default 16)"],
     ["DWL_RECYCLE_RSS_MB", "1.5", "≥ 1 (default 320)"],
+    ["DWL_WEBSOCKET_LAG_BYTES", "0", "≥ 1 (default 16777216)"],
   ])("stops on %s=%s", (name, value, range) => {
     const run = start({ [name]: value });
     expect(run.status).toBe(2);

@@ -35,6 +35,9 @@ export interface Settings {
   maxWebSockets: number;
   /** The same, per API key (keys not accepted yet share one count). */
   keyWebSockets: number;
+  /** Bytes a WebSocket's client may fall behind the runtime before it is cut; all of them together. */
+  webSocketLagBytes: number;
+  webSocketsLagBytes: number;
   /** Recycle a runtime idle this long (0: never) whose resident memory is above `recycleResidentMb`. */
   recycleIdleMs: number;
   recycleResidentMb: number;
@@ -118,6 +121,20 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     min: 0,
     summary: "WebSocket connections of one key at once, past it 503",
   },
+  // workerd buffers without bound what a client does not read: the supervisor reads it and cuts
+  // the client instead, so a slow reader costs at most this much here.
+  {
+    name: "DWL_WEBSOCKET_LAG_BYTES",
+    fallback: 16 * 1024 * 1024,
+    min: 1,
+    summary: "bytes a WebSocket client may fall behind before it is disconnected",
+  },
+  {
+    name: "DWL_WEBSOCKETS_LAG_BYTES",
+    fallback: 256 * 1024 * 1024,
+    min: 1,
+    summary: "bytes all WebSocket clients together may fall behind; past it a lagging one is disconnected",
+  },
   {
     name: "DWL_RECYCLE_IDLE_MS",
     fallback: 10_000,
@@ -171,6 +188,8 @@ export function readSettings(env: Env = process.env): Settings {
     acceptedKeysMax: whole(env, "DWL_ACCEPTED_KEYS_MAX"),
     maxWebSockets: whole(env, "DWL_MAX_WEBSOCKETS"),
     keyWebSockets: whole(env, "DWL_KEY_WEBSOCKETS"),
+    webSocketLagBytes: whole(env, "DWL_WEBSOCKET_LAG_BYTES"),
+    webSocketsLagBytes: whole(env, "DWL_WEBSOCKETS_LAG_BYTES"),
     recycleIdleMs: whole(env, "DWL_RECYCLE_IDLE_MS"),
     recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB"),
     inspectorPort: whole(env, "DWL_INSPECTOR_PORT"),

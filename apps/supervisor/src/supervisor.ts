@@ -20,12 +20,14 @@ import { bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdi
 import { resendable, type Flight, type Flights } from "./flights.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
 import type { DownCause, Runtime } from "./runtime/runtime.ts";
-import { tunnel, type UpgradeRequest } from "./tunnel.ts";
+import { type LagBounds, tunnel, type UpgradeRequest } from "./tunnel.ts";
 
 export interface SupervisorOptions {
   heapLimitMb: number;
   maxResidentMb: number;
   watchdogMs: number;
+  /** How far a WebSocket's client may fall behind before it is cut (tunnel.ts). */
+  webSocketLag: LagBounds;
   /** How long a request whose connection failed waits to learn whether the runtime went down. */
   downReportWaitMs?: number;
   /** How long a request waits for a runtime that is restarting. */
@@ -215,7 +217,7 @@ export class Supervisor {
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       if (client.destroyed) return;
       flight.generation = this.generation;
-      const outcome = await tunnel(this.client.target, upgrade, client, head, (status) => {
+      const outcome = await tunnel(this.client.target, upgrade, client, head, this.options.webSocketLag, (status) => {
         flight.answered = true;
         released();
         answered(status);

@@ -35,14 +35,16 @@ function headText(answer: IncomingMessage, keep: ReadonlySet<string>, extra: str
 
 /**
  * How far behind (bytes the runtime sent that the client has not taken) one WebSocket's client
- * may fall, and all of them together, before it is cut. workerd never holds back a program's
- * `send()`: relayed with backpressure, a client that stops reading made the runtime buffer for
- * it without bound (measured: 512 MB in 0.3 s from an echo of 8 messages), until DWL_MAX_RSS_MB
- * restarted it under every tenant. So the runtime's side is always read, and a slow client costs
- * at most this here.
+ * may fall, and all of them together, before it is cut (DWL_WEBSOCKET_LAG_BYTES,
+ * DWL_WEBSOCKETS_LAG_BYTES). workerd never holds back a program's `send()`: relayed with
+ * backpressure, a client that stops reading made the runtime buffer for it without bound
+ * (measured: 512 MB in 0.3 s from an echo of 8 messages), until DWL_MAX_RSS_MB restarted it under
+ * every tenant. So the runtime's side is always read, and a slow client costs at most this here.
  */
-export const MAX_CLIENT_LAG_BYTES = 16 * 1024 * 1024;
-export const MAX_TOTAL_CLIENT_LAG_BYTES = 256 * 1024 * 1024;
+export interface LagBounds {
+  clientBytes: number;
+  totalBytes: number;
+}
 /** Below this a client is not taken to be lagging (the lags are summed only past it). */
 const LAG_NOTICED_BYTES = 1024 * 1024;
 
@@ -50,13 +52,13 @@ const LAG_NOTICED_BYTES = 1024 * 1024;
 const tunnelClients = new Set<Duplex>();
 
 /** Whether `client` is too far behind: alone, or with the others when it lags at all. */
-function fallenBehind(client: Duplex): boolean {
+function fallenBehind(client: Duplex, bounds: LagBounds): boolean {
   const lag = client.writableLength;
-  if (lag <= LAG_NOTICED_BYTES) return false;
-  if (lag > MAX_CLIENT_LAG_BYTES) return true;
+  if (lag <= Math.min(LAG_NOTICED_BYTES, bounds.clientBytes)) return false;
+  if (lag > bounds.clientBytes) return true;
   let total = 0;
   for (const other of tunnelClients) total += other.writableLength;
-  return total > MAX_TOTAL_CLIENT_LAG_BYTES;
+  return total > bounds.totalBytes;
 }
 
 const UPGRADED_HEADERS: ReadonlySet<string> = new Set(["connection", "upgrade"]);
@@ -72,6 +74,7 @@ export function tunnel(
   upgrade: UpgradeRequest,
   client: Duplex,
   head: Buffer,
+  lag: LagBounds,
   onHead: (status: number) => void,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
@@ -128,7 +131,7 @@ export function tunnel(
       if (head.length > 0) socket.write(head);
       socket.on("data", (chunk: Buffer) => {
         client.write(chunk);
-        if (fallenBehind(client)) done();
+        if (fallenBehind(client, lag)) done();
       });
       socket.on("end", () => client.end());
       client.pipe(socket);

@@ -7,20 +7,19 @@
  */
 import { getPath } from "hono/utils/url";
 
-/** The path of an absolute URL, from the first `/` after the authority up to `?` or `#`. */
-export function rawPath(url: string): string {
-  const start = url.indexOf("/", url.indexOf("://") + 3);
-  if (start < 0) return "/";
-  const end = url.search(/[?#]/);
-  return url.slice(start, end < start ? undefined : end);
-}
-
 /** The path and query of an absolute URL (`/a/b?x=1`), without the fragment. */
 export function rawPathAndQuery(url: string): string {
   const start = url.indexOf("/", url.indexOf("://") + 3);
   if (start < 0) return "/";
   const hash = url.indexOf("#", start);
   return url.slice(start, hash < 0 ? undefined : hash);
+}
+
+/** The path of an absolute URL, from the first `/` after the authority up to `?` or `#`. */
+export function rawPath(url: string): string {
+  const path = rawPathAndQuery(url);
+  const query = path.indexOf("?");
+  return query < 0 ? path : path.slice(0, query);
 }
 
 /**

@@ -203,7 +203,6 @@ function readBody(req: IncomingMessage, res: ServerResponse, cap: BodyCap): Prom
   });
 }
 
-/** The admission group of a request: the key the loader would accept, or the group of keys not accepted yet. */
 /** The tighter of this server's body cap and the loader's own for the route (set before `ready`). */
 function bodyCapOf(route: Route): BodyCap {
   const loaderCap = route.loaderBodyCap === undefined ? Infinity : loaderBodyCaps[route.loaderBodyCap];
@@ -212,6 +211,7 @@ function bodyCapOf(route: Route): BodyCap {
     : { maxBytes: settings.maxBodyBytes, body: "request" };
 }
 
+/** The admission group of a request: the key the loader would accept, or the group of keys not accepted yet. */
 function groupOf(req: IncomingMessage, route: Route): { keyHash: string | undefined; group: string } {
   const key = route.health ? undefined : apiKeyOf(req.headers.authorization);
   const keyHash = key === undefined ? undefined : hashOf(key);
@@ -373,7 +373,6 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   }
 }
 
-// Node's check for a missing Host answers a bare 400: pathOf answers it in JSON.
 /**
  * Answers still owed on each connection, and what to send once they are all out: pipelined
  * requests are answered in order, so the answer to a malformed request after them waits.
@@ -392,6 +391,7 @@ function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = fals
     send(res, requestError(500, "internal", "the local supervisor failed to relay this request"));
   });
 }
+// Node's check for a missing Host answers a bare 400: pathOf answers it in JSON.
 const server = createServer({ requireHostHeader: false }, (req, res) => serve(req, res));
 // Without this listener Node answers 100 Continue at once, and a body over the cap comes for nothing.
 server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => serve(req, res, true));
@@ -454,6 +454,7 @@ const loaderVars: Record<string, string> = {
 // wrangler.toml's [vars] under these: a bad value there stops the start too, before workerd runs.
 const allLoaderVars = { ...(build.workerOptions.bindings as object | undefined), ...loaderVars };
 checkLoaderVars(allLoaderVars);
+const loaderLimits = readServerLimits(allLoaderVars);
 
 /**
  * A computing run holds the runtime's one thread until its clock budget (cpuMs ×
@@ -462,7 +463,7 @@ checkLoaderVars(allLoaderVars);
  * of the watchdog's time.
  */
 function cpuMsWithinWatchdog(): number {
-  const { maxCpuMs, cpuClockPercent } = readServerLimits(allLoaderVars);
+  const { maxCpuMs, cpuClockPercent } = loaderLimits;
   const cap = Math.max(1, Math.floor((settings.watchdogMs * 0.8 * 100) / cpuClockPercent));
   if (maxCpuMs > cap && "DWL_MAX_CPU_MS" in allLoaderVars) {
     console.log(
@@ -478,10 +479,11 @@ loaderVars.DWL_MAX_CPU_MS = String(cpuMsWithinWatchdog());
  * connection with the rest of the body unread: the reset can reach this process before the 413
  * does, and the request would look lost. Cut there first, with the loader's own answer.
  */
-const loaderBodyCaps: Record<LoaderBodyCap, number> = (() => {
-  const limits = readServerLimits(allLoaderVars);
-  return { program: programBodyCap(limits), file: limits.maxFileBytes, credential: MAX_CREDENTIAL_BODY_BYTES };
-})();
+const loaderBodyCaps: Record<LoaderBodyCap, number> = {
+  program: programBodyCap(loaderLimits),
+  file: loaderLimits.maxFileBytes,
+  credential: MAX_CREDENTIAL_BODY_BYTES,
+};
 const runtime = new Runtime({
   root,
   build,

@@ -37,8 +37,10 @@ let lastHeartbeatAt = 0;
  * restarted under every tenant. Only metered work within its budget beats; a native call does not.
  */
 function heartbeat(run: RunState): void {
-  if (!run.heartbeat || now() - lastHeartbeatAt < HEARTBEAT_INTERVAL_MS) return;
-  lastHeartbeatAt = now();
+  if (!run.heartbeat) return;
+  const at = now();
+  if (at - lastHeartbeatAt < HEARTBEAT_INTERVAL_MS) return;
+  lastHeartbeatAt = at;
   runtimeLog(HEARTBEAT_LINE);
 }
 

@@ -86,7 +86,6 @@ export function newRun(call: ChildCall, started: number): RunState {
   return lastRun;
 }
 
-/** Records the first limit a run hit and ends it now, even if the program swallows the error. */
 /**
  * The run has been answered. Its deadline no longer applies: what it left running (a streamed
  * body, a timer, a WebSocket listener) is bounded by what is left of its budget, not by its
@@ -96,6 +95,7 @@ export function settled(run: RunState): void {
   run.deadline = Infinity;
 }
 
+/** Records the first limit a run hit and ends it now, even if the program swallows the error. */
 export function failRun(run: RunState, err: Error): void {
   run.failure ??= err;
   run.ended?.({ kind: "failed" });

@@ -9,7 +9,7 @@ import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
 import { admitted } from "../fairness/admit.ts";
 import { publicOrigin } from "../public-origin.ts";
-import { rawPathAndQuery } from "../raw-path.ts";
+import { rawPath, rawPathAndQuery } from "../raw-path.ts";
 import type { ExecutionContext } from "../run/context.ts";
 import { readProgramRequest } from "../run/request-check.ts";
 import { replyJson } from "../run/respond.ts";
@@ -40,10 +40,8 @@ const waitUntilOf = (c: Context<AppEnv>) => (p: Promise<unknown>) =>
  * `%2e%2e` segments (and so may no longer start with the prefix) and the id may be encoded.
  */
 export function programPath(url: string): string {
-  const pathAndQuery = rawPathAndQuery(url);
-  const query = pathAndQuery.indexOf("?");
-  const path = query < 0 ? pathAndQuery : pathAndQuery.slice(0, query);
-  return `/${path.split("/").slice(4).join("/")}${query < 0 ? "" : pathAndQuery.slice(query)}`;
+  const path = rawPath(url);
+  return `/${path.split("/").slice(4).join("/")}${rawPathAndQuery(url).slice(path.length)}`;
 }
 
 const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, SandboxDefinitionSchema, c.get("server"));

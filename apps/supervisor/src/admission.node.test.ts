@@ -4,11 +4,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
-import { keepDotSegments, originForm, routeOf, runsIn } from "./routes.ts";
+import { Demands } from "./demand.ts";
+import { keepDotSegments, originForm, routeOf } from "./routes.ts";
 
 const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   perKey: 2,
   total: 3,
+  keyCpuMs: 1_000_000,
   queueMax: 100,
   queueBodyBytes: 1_000,
   maxWaitMs: 30_000,
@@ -100,30 +102,99 @@ describe("admission", () => {
   });
 
   it("counts the runs a request starts: an MCP batch of tools/call takes one slot per call, up to perKey", async () => {
-    const mcp = routeOf("POST", "/mcp");
-    const call = (id: number) => ({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name: "execute", arguments: { code: "1" } },
-    });
-    expect(
-      runsIn(
-        mcp,
-        Buffer.from(JSON.stringify([call(1), call(2), call(3), { jsonrpc: "2.0", id: 4, method: "tools/list" }])),
-      ),
-    ).toBe(3);
-    expect(runsIn(mcp, Buffer.from(JSON.stringify(call(1))))).toBe(1);
-    expect(runsIn(routeOf("POST", "/execute"), Buffer.from("[1,2,3]"))).toBe(1);
-
     const admission = new Admission(limits({ perKey: 4, total: 4 }));
-    const batch = admission.enter("a", 0, 50);
+    const batch = admission.enter("a", 0, { runs: 50, cpuMs: 0 });
     if ("refused" in batch) throw new Error("refused");
     const single = ticket(admission, "b");
     // The batch counts as 4 runs (capped at perKey): nothing else fits until it ends.
     expect(await admittedOf({ batch, single })).toEqual(["batch"]);
     batch.release();
     expect(await admittedOf({ single })).toEqual(["single"]);
+  });
+
+  it("keeps one key's CPU budgets in the runtime within keyCpuMs; a larger run goes alone", async () => {
+    const admission = new Admission(limits({ perKey: 8, total: 8, keyCpuMs: 950 }));
+    const heavy = (key: string) => {
+      const entered = admission.enter(key, 0, { runs: 1, cpuMs: 800 });
+      if ("refused" in entered) throw new Error("refused");
+      return entered;
+    };
+    const light = (key: string) => {
+      const entered = admission.enter(key, 0, { runs: 1, cpuMs: 100 });
+      if ("refused" in entered) throw new Error("refused");
+      return entered;
+    };
+    const huge = admission.enter("a", 0, { runs: 1, cpuMs: 5_000 });
+    if ("refused" in huge) throw new Error("refused");
+    const t = { huge, a2: heavy("a"), a3: light("a"), b1: heavy("b"), b2: light("b"), b3: light("b") };
+    // a's huge run went alone; b's 800 + 100 fit in 950, its second 100 does not.
+    expect(await admittedOf(t)).toEqual(["b1", "b2", "huge"]);
+    huge.release();
+    expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual(["a2", "a3"]);
+    t.b1.release();
+    expect(await admittedOf({ b3: t.b3 })).toEqual(["b3"]);
+  });
+});
+
+describe("Demands", () => {
+  const budgets = { defaultCpuMs: 50, maxCpuMs: 4_000, unknownSandboxCpuMs: 4_000 };
+  const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+  const execute = routeOf("POST", "/execute");
+  const mcp = routeOf("POST", "/mcp");
+  const call = (id: number, args: Record<string, unknown> = { code: "1" }) => ({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: { name: "execute", arguments: args },
+  });
+
+  it("reads a run's CPU budget where the loader does, capped as the loader caps it", () => {
+    const demands = new Demands(budgets);
+    expect(demands.of(execute, "k", json({ code: "1" }))).toEqual({ runs: 1, cpuMs: 50 });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 700 } }))).toEqual({ runs: 1, cpuMs: 700 });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 1e20 } }))).toEqual({ runs: 1, cpuMs: 4_000 });
+    // The key spelled with escapes is the same key to JSON.parse, and so to the loader.
+    const escaped = Buffer.from('{"code":"1","limits":{"\\u0063puMs":3000}}');
+    expect(JSON.parse(escaped.toString()).limits.cpuMs).toBe(3000);
+    expect(demands.of(execute, "k", escaped)).toEqual({ runs: 1, cpuMs: 3_000 });
+    // Not a budget the loader runs with: refused there, so no more than the default here.
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: "9000" } }))).toEqual({ runs: 1, cpuMs: 50 });
+    expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toEqual({ runs: 1, cpuMs: 50 });
+  });
+
+  it("counts one run per tools/call of an MCP batch, each with its own budget", () => {
+    const demands = new Demands(budgets);
+    const batch = [
+      call(1),
+      call(2, { code: "1", limits: { cpuMs: 1_000 } }),
+      call(3),
+      { jsonrpc: "2.0", id: 4, method: "tools/list" },
+    ];
+    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 3, cpuMs: 1_100 });
+    // Whitespace before the batch is still a batch to the loader's JSON parser.
+    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({ runs: 3, cpuMs: 1_100 });
+    expect(demands.of(mcp, "k", json(call(1, { code: "1", limits: { cpuMs: 2_000 } })))).toEqual({
+      runs: 1,
+      cpuMs: 2_000,
+    });
+    expect(demands.of(mcp, "k", json(call(1)))).toEqual({ runs: 1, cpuMs: 50 });
+    expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toEqual({ runs: 1, cpuMs: 50 });
+  });
+
+  it("weighs a sandbox by the budget the loader reported for it to the same key, the whole share until then", () => {
+    const demands = new Demands(budgets);
+    const http = routeOf("GET", "/sandboxes/sb_1/http/x");
+    const run = routeOf("POST", "/sandboxes/sb_1/execute");
+    expect(http.sandbox).toBe("sb_1");
+    expect(run.sandbox).toBe("sb_1");
+    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
+    demands.learn(http, "k", 200);
+    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 200 });
+    expect(demands.of(run, "k", json({ input: { limits: { cpuMs: 1 } } }))).toEqual({ runs: 1, cpuMs: 200 });
+    // Another key's sandbox of that id is not this one.
+    expect(demands.of(http, "other", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
+    expect(demands.of(http, undefined, undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
+    expect(routeOf("POST", "/sandboxes").sandbox).toBeUndefined();
   });
 });
 

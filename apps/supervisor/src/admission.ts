@@ -4,8 +4,10 @@
  * the rest waiting here, served round robin by key.
  *
  * Under workerd every run shares one thread, so a quiet tenant's run waits for every run the
- * runtime already holds. Keeping each key's runs there few (`perKey`) and handing freed slots to
- * the waiting keys in turn keeps one key's flood from slowing another. A burst is queued, not
+ * runtime already holds, and a computing run holds the thread until it ends. Keeping each key's
+ * runs there few (`perKey`) and their CPU budgets small together (`keyCpuMs`: one key's runs
+ * may keep the thread from others for about that long), and handing freed slots to the waiting
+ * keys in turn, keeps one key's flood from slowing another. A burst is queued, not
  * refused: a request is refused only when its expected wait is longer than `maxWaitMs` (it would
  * time out anyway) or when the queue's count or memory bound is reached; the refusal says how
  * long the wait is expected to be.
@@ -13,6 +15,8 @@
 export interface AdmissionLimits {
   perKey: number;
   total: number;
+  /** CPU budget (`limits.cpuMs`) of one key's runs inside the runtime together; a run asking more runs alone. */
+  keyCpuMs: number;
   queueMax: number;
   queueBodyBytes: number;
   maxWaitMs: number;
@@ -23,6 +27,12 @@ export type Refusal = {
   retryAfterSeconds: number;
   expectedWaitMs: number;
 };
+
+/** What a request takes inside the runtime: the runs it starts and their CPU budgets together, ms. */
+export interface Demand {
+  runs: number;
+  cpuMs: number;
+}
 
 export interface Ticket {
   /** Whether it got its slot at once (`admitted` is then already resolved). */
@@ -37,6 +47,7 @@ interface Waiter {
   key: string;
   /** Slots it takes: the runs one request starts (an MCP batch can start several). */
   slots: number;
+  cpuMs: number;
   bodyBytes: number;
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
@@ -45,6 +56,8 @@ interface Waiter {
 
 interface KeyState {
   running: number;
+  /** CPU budgets of its runs inside the runtime, together. */
+  runningCpuMs: number;
   queue: Waiter[];
   /** Time between two of this key's slots coming free while it had requests waiting, ms (the latest ones). */
   gapsMs: number[];
@@ -75,15 +88,16 @@ export class Admission {
   }
 
   /**
-   * A place for one request of `key` that starts `runs` runs (at most `perKey` are counted, so
+   * A place for one request of `key` that takes `demand` (at most `perKey` runs are counted, so
    * that any request can be admitted), holding `bodyBytes` while it waits.
    */
-  enter(key: string, bodyBytes = 0, runs = 1): Ticket | Refusal {
+  enter(key: string, bodyBytes = 0, demand: Demand = { runs: 1, cpuMs: 0 }): Ticket | Refusal {
     const state = this.stateOf(key);
-    const slots = Math.max(1, Math.min(runs, this.limits.perKey, this.limits.total));
-    if (this.fits(state, slots) && state.queue.length === 0) {
-      this.start(state, slots);
-      return this.ticket(key, state, slots, Promise.resolve(), undefined);
+    const slots = Math.max(1, Math.min(demand.runs, this.limits.perKey, this.limits.total));
+    const cpuMs = Math.max(0, demand.cpuMs);
+    if (this.fits(state, slots, cpuMs) && state.queue.length === 0) {
+      this.start(state, slots, cpuMs);
+      return this.ticket(key, state, slots, cpuMs, Promise.resolve(), undefined);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => ({
@@ -96,13 +110,13 @@ export class Admission {
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
-    const waiter: Waiter = { key, slots, bodyBytes, admit, waiting: true };
+    const waiter: Waiter = { key, slots, cpuMs, bodyBytes, admit, waiting: true };
     if (state.queue.length === 0) state.gapFrom = Date.now();
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
     this.waitingBodyBytes += bodyBytes;
-    return this.ticket(key, state, slots, admitted, waiter);
+    return this.ticket(key, state, slots, cpuMs, admitted, waiter);
   }
 
   /** Requests waiting, all keys (for tests and logs). */
@@ -132,6 +146,7 @@ export class Admission {
     key: string,
     state: KeyState,
     slots: number,
+    cpuMs: number,
     admitted: Promise<void>,
     waiter: Waiter | undefined,
   ): Ticket {
@@ -158,6 +173,7 @@ export class Admission {
           state.gapFrom = now;
         }
         state.running -= slots;
+        state.runningCpuMs -= cpuMs;
         this.running -= slots;
         this.next();
         this.forgetIfIdle(key, state);
@@ -165,12 +181,18 @@ export class Admission {
     };
   }
 
-  private fits(state: KeyState, slots: number): boolean {
-    return state.running + slots <= this.limits.perKey && this.running + slots <= this.limits.total;
+  /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget. */
+  private fits(state: KeyState, slots: number, cpuMs: number): boolean {
+    return (
+      state.running + slots <= this.limits.perKey &&
+      this.running + slots <= this.limits.total &&
+      (state.running === 0 || state.runningCpuMs + cpuMs <= this.limits.keyCpuMs)
+    );
   }
 
-  private start(state: KeyState, slots: number): void {
+  private start(state: KeyState, slots: number, cpuMs: number): void {
     state.running += slots;
+    state.runningCpuMs += cpuMs;
     this.running += slots;
   }
 
@@ -186,7 +208,8 @@ export class Admission {
       const key = this.turn.shift() as string;
       const state = this.keys.get(key);
       if (!state || state.queue.length === 0) continue;
-      if (!this.fits(state, (state.queue[0] as Waiter).slots)) {
+      const head = state.queue[0] as Waiter;
+      if (!this.fits(state, head.slots, head.cpuMs)) {
         this.turn.push(key);
         skipped++;
         continue;
@@ -194,7 +217,7 @@ export class Admission {
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
       this.leaveQueue(waiter);
-      this.start(state, waiter.slots);
+      this.start(state, waiter.slots, waiter.cpuMs);
       waiter.admit();
       if (state.queue.length > 0 && !this.turn.includes(key)) this.turn.push(key);
       skipped = 0;
@@ -204,7 +227,10 @@ export class Admission {
   private stateOf(key: string): KeyState {
     let state = this.keys.get(key);
     if (!state)
-      this.keys.set(key, (state = { running: 0, queue: [], gapsMs: [], gapFrom: Date.now(), medianGapMs: undefined }));
+      this.keys.set(
+        key,
+        (state = { running: 0, runningCpuMs: 0, queue: [], gapsMs: [], gapFrom: Date.now(), medianGapMs: undefined }),
+      );
     return state;
   }
 

@@ -25,6 +25,8 @@ export interface Flight {
   effectful: boolean;
   /** The runtime's answer began: the client has seen part of it. */
   answered: boolean;
+  /** The CPU budget of its run, as the loader reported it on the answer (sandboxes only). */
+  runCpuMs: number | undefined;
   startedAt: number;
 }
 
@@ -44,6 +46,7 @@ export class Flights {
       crashes: 0,
       effectful: false,
       answered: false,
+      runCpuMs: undefined,
       startedAt: Date.now(),
     };
     this.byToken.set(flight.token, flight);

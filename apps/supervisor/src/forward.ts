@@ -7,6 +7,7 @@
  */
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
+import { RUN_CPU_BUDGET_HEADER } from "@dwl/protocol";
 import type { BodyCap } from "./answers.ts";
 
 export type Outcome =
@@ -43,6 +44,20 @@ export const HOP_BY_HOP = new Set([
   "expect",
   "host",
 ]);
+
+/** Headers the loader sets on an answer for this process alone: never relayed to the client. */
+export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([RUN_CPU_BUDGET_HEADER]);
+
+/** The CPU budget the loader reported for the answer's run (RUN_CPU_BUDGET_HEADER), if it did. */
+export function reportedRunCpuMs(rawHeaders: string[]): number | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length !== RUN_CPU_BUDGET_HEADER.length || name.toLowerCase() !== RUN_CPU_BUDGET_HEADER) continue;
+    const value = Number(rawHeaders[i + 1]);
+    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+  }
+  return undefined;
+}
 
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
 export const MAX_RESPONSE_HEADER_BYTES = 256 * 1024;
@@ -103,9 +118,14 @@ export class RuntimeClient {
 
   /**
    * Sends `attempt` and relays the answer to `client`. `onHead` runs when the runtime's answer
-   * begins, before its first byte is relayed (from then on the request is never sent again).
+   * begins, before its first byte is relayed (from then on the request is never sent again),
+   * with the run's CPU budget if the loader reported it.
    */
-  send(attempt: AttemptRequest, client: ServerResponse, onHead: () => void): Promise<Outcome> {
+  send(
+    attempt: AttemptRequest,
+    client: ServerResponse,
+    onHead: (runCpuMs: number | undefined) => void,
+  ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       const settle = settleOnce(resolve, () => client.off("close", onClientClose));
       const upstream = request({
@@ -145,8 +165,8 @@ export class RuntimeClient {
 
       upstream.on("response", (answer: IncomingMessage) => {
         answering = true;
-        onHead();
-        client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, NO_SKIP));
+        onHead(reportedRunCpuMs(answer.rawHeaders));
+        client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, FOR_SUPERVISOR_ONLY));
         // A stream's headers go out at once (an SSE client waits for them before any event); an
         // answer of known length sends them with its body, in one write.
         if (!hasContentLength(answer.rawHeaders)) client.flushHeaders();
@@ -195,5 +215,3 @@ export class RuntimeClient {
     this.agent.destroy();
   }
 }
-
-const NO_SKIP: ReadonlySet<string> = new Set();

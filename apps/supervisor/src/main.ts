@@ -14,7 +14,8 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
-import { Admission, type Refusal } from "./admission.ts";
+import { Admission, type Demand, type Refusal } from "./admission.ts";
+import { Demands } from "./demand.ts";
 import {
   type Answer,
   type BodyCap,
@@ -27,7 +28,7 @@ import {
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { forwardedPath, type LoaderBodyCap, routeOf, runsIn, type Route } from "./routes.ts";
+import { forwardedPath, type LoaderBodyCap, routeOf, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
 import { MAX_CREDENTIAL_BODY_BYTES, programBodyCap, readServerLimits } from "../../loader/src/limits.ts";
@@ -103,13 +104,6 @@ const v8Flags = [
 ];
 
 const flights = new Flights();
-const admission = new Admission({
-  perKey: settings.keyConcurrency,
-  total: settings.runtimeConcurrency,
-  queueMax: settings.queueMax,
-  queueBodyBytes: settings.queueBodyBytes,
-  maxWaitMs: settings.queueMaxWaitMs,
-});
 /** Admission groups by the key the loader would accept; keys it has not accepted yet share one group. */
 const verifiedKeys = new VerifiedKeys(settings.acceptedKeysMax);
 /**
@@ -225,11 +219,11 @@ function groupOf(req: IncomingMessage, route: Route): { keyHash: string | undefi
 async function slotFor(
   group: string,
   bodyBytes: number,
-  runs: number,
+  demand: Demand,
   client: { once(event: "close", listener: () => void): unknown },
   refuse: (answer: Answer) => void,
 ): Promise<(() => void) | undefined> {
-  const ticket = admission.enter(group, bodyBytes, runs);
+  const ticket = admission.enter(group, bodyBytes, demand);
   if ("refused" in ticket) {
     refuse(refusalAnswer(ticket));
     return undefined;
@@ -283,7 +277,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   let release = () => {};
   if (route.program) {
     const buffered = Buffer.isBuffer(body) ? body : undefined;
-    const slot = await slotFor(group, buffered?.length ?? 0, runsIn(route, buffered), res, (answer) => {
+    const slot = await slotFor(group, buffered?.length ?? 0, demands.of(route, keyHash, buffered), res, (answer) => {
       if (body === req) req.resume();
       send(res, answer);
     });
@@ -300,6 +294,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
   await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
+  demands.learn(route, keyHash, flight.runCpuMs);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
@@ -358,7 +353,9 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   try {
     let release = () => {};
     if (route.program) {
-      const slot = await slotFor(group, 0, 1, socket, (answer) => sendOnSocket(socket, answer));
+      const slot = await slotFor(group, 0, demands.of(route, keyHash, undefined), socket, (answer) =>
+        sendOnSocket(socket, answer),
+      );
       if (!slot) return;
       release = slot;
     }
@@ -367,6 +364,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";
     await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release, answered);
+    demands.learn(route, keyHash, flight.runCpuMs);
   } finally {
     openWebSockets--;
     countWebSocket(countedIn, -1);
@@ -472,7 +470,19 @@ function cpuMsWithinWatchdog(): number {
   }
   return Math.min(maxCpuMs, cap);
 }
-loaderVars.DWL_MAX_CPU_MS = String(cpuMsWithinWatchdog());
+const maxCpuMs = cpuMsWithinWatchdog();
+loaderVars.DWL_MAX_CPU_MS = String(maxCpuMs);
+
+const keyCpuMs = settings.keyCpuMs ?? maxCpuMs;
+const admission = new Admission({
+  perKey: settings.keyConcurrency,
+  total: settings.runtimeConcurrency,
+  keyCpuMs,
+  queueMax: settings.queueMax,
+  queueBodyBytes: settings.queueBodyBytes,
+  maxWaitMs: settings.queueMaxWaitMs,
+});
+const demands = new Demands({ defaultCpuMs: loaderLimits.defaultCpuMs, maxCpuMs, unknownSandboxCpuMs: keyCpuMs });
 
 /**
  * The loader refuses a body past its own cap as soon as it knows, and workerd may then close the

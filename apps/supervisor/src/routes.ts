@@ -22,6 +22,8 @@ export interface Route {
   jsonRpc: boolean;
   /** Which of the loader's own body caps the loader applies to it, if any. */
   loaderBodyCap: LoaderBodyCap | undefined;
+  /** The stored sandbox whose program it runs (its id as the loader routes it), if any. */
+  sandbox: string | undefined;
 }
 
 /** The loader's body caps: a program request's JSON, a file upload, a credential. */
@@ -32,6 +34,7 @@ export type LoaderBodyCap = "program" | "file" | "credential";
 const EXECUTE = /^\/(execute|sandboxes\/[^/]+\/execute)$/;
 const SANDBOX_HTTP = /^\/sandboxes\/[^/]+\/http(\/|$)/;
 const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/]+)?$/;
+const SANDBOX_RUN = /^\/sandboxes\/([^/]+)\/(execute$|http(\/|$))/;
 const MCP = /^\/mcp$/;
 // The loader's file route takes `/files/:namespace` and anything under it; an empty key is its 400.
 const FILE_UPLOAD = /^\/files\/[^/]+(\/|$)/;
@@ -45,7 +48,9 @@ export function routeOf(method: string, target: string): Route {
   const sandboxHttp = SANDBOX_HTTP.test(path);
   const mcpCall = method === "POST" && MCP.test(path);
   const bundles = (method === "POST" || method === "PUT") && SANDBOX_DEFINITION.test(path);
+  const sandbox = execute || sandboxHttp ? SANDBOX_RUN.exec(path)?.[1] : undefined;
   return {
+    sandbox,
     health: path === "/healthz",
     program: execute || sandboxHttp || mcpCall || bundles,
     reportsEffects: execute || sandboxHttp || mcpCall,
@@ -82,21 +87,6 @@ export function originForm(target: string): string | undefined {
 export function forwardedPath(target: string): string | undefined {
   const path = originForm(target);
   return path === undefined ? undefined : keepDotSegments(path);
-}
-
-/** How many runs a request body may start: one, or one per `tools/call` of a JSON-RPC batch. */
-export function runsIn(route: Route, body: Buffer | undefined): number {
-  if (!route.jsonRpc || !body || body[0] !== 0x5b /* [ */) return 1;
-  try {
-    const batch: unknown = JSON.parse(body.toString("utf8"));
-    if (!Array.isArray(batch)) return 1;
-    return Math.max(
-      1,
-      batch.filter((message: unknown) => (message as { method?: unknown } | null)?.method === "tools/call").length,
-    );
-  } catch {
-    return 1;
-  }
 }
 
 /**

@@ -13,6 +13,8 @@ import { startDevServer, type DevServer } from "../../../test-support/dev-server
 import { upload } from "../../../test-support/upload.ts";
 
 const KEY_CONCURRENCY = 4;
+/** Room for one computing run of the admission test (700 ms) and a quiet one, not two computing ones. */
+const KEY_CPU_MS = 1_000;
 /** One more than the key's slots: open WebSockets must not hold slots. */
 const KEY_WEBSOCKETS = KEY_CONCURRENCY + 1;
 const MAX_WEBSOCKETS = KEY_WEBSOCKETS + 2;
@@ -28,6 +30,7 @@ beforeAll(async () => {
   server = await startDevServer(
     {
       DWL_KEY_CONCURRENCY: String(KEY_CONCURRENCY),
+      DWL_KEY_CPU_MS: String(KEY_CPU_MS),
       DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
       DWL_MAX_WEBSOCKETS: String(MAX_WEBSOCKETS),
       DWL_KEY_WEBSOCKETS: String(KEY_WEBSOCKETS),
@@ -291,6 +294,53 @@ describe("admission", () => {
     );
     expect(runs.filter((r) => r.status === 200 && r.body.ok).length).toBe(1_000);
     expect(runs.map((r) => (r.body.ok ? r.body.result : null))).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
+  });
+
+  it("keeps a quiet key's run from waiting behind all of a computing key's runs", async () => {
+    // Three runs that each compute for their whole budget: together more than the key's share
+    // (DWL_KEY_CPU_MS), so they enter the runtime's one thread one at a time.
+    const sandboxId = await sandbox("export default { fetch: () => new Response('quiet') }", OTHER_KEY);
+    const ended: string[] = [];
+    const spin = async (name: string, answer: Promise<{ body: { ok: boolean; error?: { type: string } } }>) => {
+      const { body } = await answer;
+      ended.push(`${name} ${body.ok ? "ok" : body.error?.type}`);
+    };
+    const computing = {
+      // Native work between fuel checks: it runs until its clock budget, not a step count.
+      code: "export default () => { const a = Array.from({ length: 1e5 }, (_, i) => i); for (;;) a.slice().reverse(); }",
+      limits: { cpuMs: 700, timeoutMs: 20_000 },
+    };
+    const hogs = [1, 2, 3].map((i) => spin(`hog${i}`, execute(computing)));
+    await new Promise((r) => setTimeout(r, 300));
+    await spin("quiet", execute({ code: "export default () => 1" }, auth(OTHER_KEY)));
+    // A sandbox's budget is stored with it: the loader reports it, and the supervisor keeps it to itself.
+    const served = await rawGet(`/sandboxes/${sandboxId}/http/`, auth(OTHER_KEY));
+    expect(served.body).toBe("quiet");
+    expect(Object.keys(served.headers).filter((name) => name.startsWith("x-dwl-run"))).toEqual([]);
+    await Promise.all(hogs);
+    expect(ended.filter((e) => e.startsWith("hog")).map((e) => e.split(" ")[1])).toEqual(Array(3).fill("cpu_limit"));
+    // Behind at most the run computing when it came and the one after it; all three before the key's share.
+    expect(ended.indexOf("quiet ok")).toBeGreaterThanOrEqual(0);
+    expect(ended.indexOf("quiet ok")).toBeLessThan(3);
+  });
+
+  it("weighs a sandbox's requests by the CPU budget stored with it, once the loader has reported it", async () => {
+    // Each request reports how many of the sandbox's requests its warm isolate was serving at once.
+    const id = await sandbox(
+      `let serving = 0;
+      export default { async fetch() {
+        const most = ++serving;
+        ${sleepFor(300)}
+        serving--;
+        return new Response(String(most));
+      } }`,
+    );
+    const together = async () =>
+      (await Promise.all([1, 2, 3].map(() => rawGet(`/sandboxes/${id}/http/`)))).map((r) => r.body).sort();
+    // Its budget not known yet, each of its runs takes the key's whole share: one at a time.
+    expect(await together()).toEqual(["1", "1", "1"]);
+    // Reported now (the default 50 ms each): three fit in the key's share together.
+    expect(await together()).toEqual(["1", "2", "3"]);
   });
 
   it("frees the slots of clients that went away at once", async () => {

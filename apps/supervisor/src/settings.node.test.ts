@@ -20,6 +20,7 @@ describe("supervisor settings", () => {
   it.each([
     ["DWL_QUEUE_MAX_WAIT_MS", "abc", "≥ 1 (default 30000)"],
     ["DWL_KEY_CONCURRENCY", "0", "≥ 1 (default 16)"],
+    ["DWL_KEY_CPU_MS", "-5", "≥ 1 (default DWL_MAX_CPU_MS)"],
     ["DWL_RECYCLE_RSS_MB", "1.5", "≥ 1 (default 320)"],
     ["DWL_WEBSOCKET_LAG_BYTES", "0", "≥ 1 (default 16777216)"],
   ])("stops on %s=%s", (name, value, range) => {

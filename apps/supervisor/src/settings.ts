@@ -21,6 +21,11 @@ export interface Settings {
   maxBodyBytes: number;
   /** Program runs of one API key inside the runtime at once. */
   keyConcurrency: number;
+  /**
+   * CPU budgets (`limits.cpuMs`) of one API key's runs inside the runtime together, ms; a run
+   * asking for more runs alone (unset: the loader's largest budget, DWL_MAX_CPU_MS).
+   */
+  keyCpuMs: number | undefined;
   /** Program runs of all keys inside the runtime at once; the slots go round robin by key. */
   runtimeConcurrency: number;
   /** Requests waiting for a slot, all keys together. */
@@ -58,7 +63,10 @@ export class SettingError extends Error {}
 /** One setting of the supervisor (docs/configuration.md lists these beside the loader's). */
 export interface SupervisorSetting {
   name: string;
-  /** Whole-number settings: their default and smallest value; `DWL_STATE_DIR` and `DWL_LOADER_BUILD` are paths. */
+  /**
+   * Whole-number settings (those with a `min`): their default and smallest value, the default a
+   * name when it follows another setting. `DWL_STATE_DIR` and `DWL_LOADER_BUILD` are paths.
+   */
   fallback: number | string;
   min?: number;
   summary: string;
@@ -96,6 +104,14 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
   // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
   // quiet tenant's run waits behind every one of them.
   { name: "DWL_KEY_CONCURRENCY", fallback: 16, min: 1, summary: "program requests of one key inside the runtime" },
+  // A computing run holds the runtime's one thread: a key's runs together may keep it from
+  // other keys for about this long.
+  {
+    name: "DWL_KEY_CPU_MS",
+    fallback: "DWL_MAX_CPU_MS",
+    min: 1,
+    summary: "CPU budgets (`limits.cpuMs`) of one key's runs inside the runtime together; a run asking more runs alone",
+  },
   { name: "DWL_RUNTIME_CONCURRENCY", fallback: 64, min: 1, summary: "program requests of all keys inside the runtime" },
   { name: "DWL_QUEUE_MAX", fallback: 10_000, min: 0, summary: "requests waiting, all keys" },
   {
@@ -160,9 +176,14 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
 const BY_NAME = new Map(SUPERVISOR_SETTINGS.map((setting) => [setting.name, setting]));
 
 function whole(env: Env, name: string): number {
+  return wholeIfSet(env, name) ?? ((BY_NAME.get(name) as SupervisorSetting).fallback as number);
+}
+
+/** A whole-number setting's value, or undefined when it is not set (its default is not a number). */
+function wholeIfSet(env: Env, name: string): number | undefined {
   const { fallback, min = 1 } = BY_NAME.get(name) as SupervisorSetting;
   const raw = env[name];
-  if (raw === undefined || raw === "") return fallback as number;
+  if (raw === undefined || raw === "") return undefined;
   const value = Number(raw);
   if (Number.isSafeInteger(value) && value >= min) return value;
   throw new SettingError(`${name}=${JSON.stringify(raw)} is not a whole number ≥ ${min} (default ${fallback})`);
@@ -181,6 +202,7 @@ export function readSettings(env: Env = process.env): Settings {
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
     maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES"),
     keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY"),
+    keyCpuMs: wholeIfSet(env, "DWL_KEY_CPU_MS"),
     runtimeConcurrency: whole(env, "DWL_RUNTIME_CONCURRENCY"),
     queueMax: whole(env, "DWL_QUEUE_MAX"),
     queueBodyBytes: whole(env, "DWL_QUEUE_BODY_BYTES"),

@@ -143,8 +143,9 @@ export class Supervisor {
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
-        const outcome: Outcome = await this.client.send(attempt, res, () => {
+        const outcome: Outcome = await this.client.send(attempt, res, (runCpuMs) => {
           flight.answered = true;
+          flight.runCpuMs = runCpuMs;
           released();
           endTurn();
         });
@@ -217,11 +218,19 @@ export class Supervisor {
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       if (client.destroyed) return;
       flight.generation = this.generation;
-      const outcome = await tunnel(this.client.target, upgrade, client, head, this.options.webSocketLag, (status) => {
-        flight.answered = true;
-        released();
-        answered(status);
-      });
+      const outcome = await tunnel(
+        this.client.target,
+        upgrade,
+        client,
+        head,
+        this.options.webSocketLag,
+        (status, runCpuMs) => {
+          flight.answered = true;
+          flight.runCpuMs = runCpuMs;
+          released();
+          answered(status);
+        },
+      );
       if (outcome.kind === "lost") sendOnSocket(client, outcome.reached ? lost() : notAccepting());
     } finally {
       this.flights.close(flight);

@@ -9,7 +9,14 @@
  */
 import { request, type IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { HOP_BY_HOP, type Outcome, type RuntimeTarget, settleOnce } from "./forward.ts";
+import {
+  FOR_SUPERVISOR_ONLY,
+  HOP_BY_HOP,
+  type Outcome,
+  reportedRunCpuMs,
+  type RuntimeTarget,
+  settleOnce,
+} from "./forward.ts";
 
 export interface UpgradeRequest {
   method: string;
@@ -20,14 +27,15 @@ export interface UpgradeRequest {
   protocol: string;
 }
 
-/** The answer's head as HTTP/1.1 text, hop-by-hop headers out unless `keep` names them. */
+/** The answer's head as HTTP/1.1 text, hop-by-hop headers out unless `keep` names them, and the loader's word to this process out. */
 function headText(answer: IncomingMessage, keep: ReadonlySet<string>, extra: string[]): string {
   let text = `HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ""}\r\n`;
   const raw = answer.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (!HOP_BY_HOP.has(lower) || keep.has(lower)) text += `${name}: ${raw[i + 1]}\r\n`;
+    if ((!HOP_BY_HOP.has(lower) || keep.has(lower)) && !FOR_SUPERVISOR_ONLY.has(lower))
+      text += `${name}: ${raw[i + 1]}\r\n`;
   }
   for (let i = 0; i < extra.length; i += 2) text += `${extra[i]}: ${extra[i + 1]}\r\n`;
   return `${text}\r\n`;
@@ -67,7 +75,7 @@ const NONE: ReadonlySet<string> = new Set();
 /**
  * Sends `upgrade` to the runtime and relays its answer on `client` (the socket Node's `upgrade`
  * event gave, with `head`: bytes the client sent after its request). `onHead` runs when the
- * runtime's answer begins, with its status. Resolves when the tunnel (or the plain answer) is over.
+ * runtime's answer begins, with its status and the run's CPU budget if the loader reported it. Resolves when the tunnel (or the plain answer) is over.
  */
 export function tunnel(
   target: RuntimeTarget,
@@ -75,7 +83,7 @@ export function tunnel(
   client: Duplex,
   head: Buffer,
   lag: LagBounds,
-  onHead: (status: number) => void,
+  onHead: (status: number, runCpuMs: number | undefined) => void,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let answering = false;
@@ -114,7 +122,7 @@ export function tunnel(
 
     upstream.on("upgrade", (answer: IncomingMessage, socket: Duplex, upstreamHead: Buffer) => {
       answering = true;
-      onHead(answer.statusCode ?? 101);
+      onHead(answer.statusCode ?? 101, reportedRunCpuMs(answer.rawHeaders));
       client.off("close", onClientClose);
       socket.on("error", () => socket.destroy());
       tunnelClients.add(client);
@@ -139,7 +147,7 @@ export function tunnel(
 
     upstream.on("response", (answer: IncomingMessage) => {
       answering = true;
-      onHead(answer.statusCode ?? 502);
+      onHead(answer.statusCode ?? 502, reportedRunCpuMs(answer.rawHeaders));
       // Delimited by the connection's end: the client's next request must come through admission.
       client.write(headText(answer, NONE, ["connection", "close"]));
       answer.pipe(client);

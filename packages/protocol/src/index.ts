@@ -78,6 +78,7 @@ export type { SandboxDefinition, SandboxInfo, SandboxList, SandboxLogEntry } fro
 export {
   EffectNoticeSchema,
   MAX_TOKENS_PER_NOTICE,
+  RUN_CPU_BUDGET_HEADER,
   SUPERVISED_REQUEST_HEADER,
   SupervisedRequestTokenSchema,
 } from "./supervision.ts";

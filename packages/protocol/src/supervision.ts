@@ -28,3 +28,12 @@ export const EffectNoticeSchema = z.object({
   requests: z.array(SupervisedRequestTokenSchema).min(1).max(MAX_TOKENS_PER_NOTICE),
 });
 export type EffectNotice = z.infer<typeof EffectNoticeSchema>;
+
+/**
+ * Set by the loader on its answer to a supervised sandbox request (`/sandboxes/:id/execute`,
+ * `/sandboxes/:id/http/*`): the CPU budget (`limits.cpuMs`, as clamped) each run of that
+ * sandbox has. The supervisor weighs the sandbox's next requests by it when it admits them (a
+ * sandbox's limits are stored with it, not sent with each request) and removes it from the
+ * answer.
+ */
+export const RUN_CPU_BUDGET_HEADER = "x-dwl-run-cpu-ms";

@@ -25,6 +25,7 @@ import {
   updateSandbox,
 } from "../sandboxes/service.ts";
 import { MAX_SANDBOX_PAGE } from "../limits.ts";
+import { tellRunBudget } from "../supervision/run-budget.ts";
 
 function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
@@ -80,7 +81,9 @@ export const sandboxesRoute = new Hono<AppEnv>()
       () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)),
       waitUntilOf(c),
     );
-    return c.body(replyJson(reply), 200, { "content-type": "application/json; charset=utf-8" });
+    const response = c.body(replyJson(reply), 200, { "content-type": "application/json; charset=utf-8" });
+    tellRunBudget(response.headers, reply.limits.cpuMs, c.env);
+    return response;
   })
   .all("/:id/http/*", async (c) => {
     const id = c.req.param("id");

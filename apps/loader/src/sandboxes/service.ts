@@ -26,6 +26,7 @@ import type { HttpReport } from "../run/serve.ts";
 import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 import { MAX_SANDBOX_BUNDLE_BYTES } from "../limits.ts";
+import { tellRunBudget } from "../supervision/run-budget.ts";
 
 function registry(env: Env, tenant: string) {
   return env.SANDBOXES.get(env.SANDBOXES.idFromName(tenant));
@@ -383,6 +384,7 @@ export async function serveSandboxHttp(
     forwardedRequest(id, request, path, env),
   );
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));
+  tellRunBudget(response.headers, checked.limits.cpuMs, env);
   return response;
 }
 

@@ -14,7 +14,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import { agentFor, request } from "./lib/http.mjs";
-import { freePort, ROOT, runBounded, sleep, spawnServer, stopServer, tempDir } from "./lib/procs.mjs";
+import { freePort, ROOT, runBounded, sleep, startDev, stopServer, tempDir } from "./lib/procs.mjs";
 import { fmt, median, textTable } from "./lib/stats.mjs";
 
 const HOGS = 3;
@@ -22,7 +22,6 @@ const HOGS = 3;
 const HOG_CPU_MS = 2_500;
 const HEAD_START_MS = 300;
 const REQUEST_TIMEOUT_MS = 60_000;
-const STARTUP_TIMEOUT_MS = 120_000;
 const DEADLINE_MS = 5 * 60_000;
 
 const BUSY_KEY = "dwl_local_dev";
@@ -34,38 +33,11 @@ const HOG = JSON.stringify({
   limits: { cpuMs: HOG_CPU_MS, timeoutMs: 30_000 },
 });
 const TRIVIAL = JSON.stringify({ code: "export default () => 1" });
-const READY_LINE = /loader ready on (http:\/\/127\.0\.0\.1:\d+) \(supervised/;
 
 const INSTANCES = [
   { label: "CPU shares (defaults)", env: {} },
   { label: "run count alone (DWL_KEY_CPU_MS=1e9)", env: { DWL_KEY_CPU_MS: "1000000000" } },
 ];
-
-async function start(label, env) {
-  const server = spawnServer(
-    label,
-    process.execPath,
-    [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`],
-    {
-      PORT: String(await freePort()),
-      DWL_STATE_DIR: tempDir("dwl-cpu-share-"),
-      DWL_RECYCLE_IDLE_MS: "0",
-      ...env,
-    },
-  );
-  const ready = new Promise((resolve) =>
-    server.lineListeners.push((line) => {
-      const m = READY_LINE.exec(line);
-      if (m) resolve(m[1]);
-    }),
-  );
-  const failed = Promise.race([server.exit, sleep(STARTUP_TIMEOUT_MS)]).then(() => {
-    throw new Error(`${label}: no ready line\n${server.log.slice(-30).join("\n")}`);
-  });
-  const url = await Promise.race([ready, failed]);
-  failed.catch(() => {});
-  return { server, url };
-}
 
 const run = (agent, url, key, body) =>
   request(agent, `${url}/execute`, {
@@ -120,7 +92,17 @@ async function main() {
   ];
   for (const { label, env } of INSTANCES) {
     console.log(`${label}: starting ...`);
-    const { server, url } = await start(label, env);
+    const { server, url } = await startDev(
+      label,
+      process.execPath,
+      [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`],
+      {
+        PORT: String(await freePort()),
+        DWL_STATE_DIR: tempDir("dwl-cpu-share-"),
+        DWL_RECYCLE_IDLE_MS: "0",
+        ...env,
+      },
+    );
     const m = await measure(url);
     await stopServer(server);
     rows.push([

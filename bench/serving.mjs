@@ -31,7 +31,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { agentFor, request } from "./lib/http.mjs";
-import { freePort, ROOT, runBounded, sleep, spawnServer, stopServer, tempDir } from "./lib/procs.mjs";
+import { freePort, ROOT, runBounded, sleep, spawnServer, startDev, stopServer, tempDir } from "./lib/procs.mjs";
 import { errorSummary, fmt, markdownTable, percentile, textTable, verdict } from "./lib/stats.mjs";
 
 const COMMAND = "sh scripts/bootstrap.sh node bench/serving.mjs";
@@ -67,35 +67,9 @@ const API_KEYS_JSON = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).d
 
 /** The same text every time: after the first run it is a bundle-cache hit in a warm isolate. */
 const TRIVIAL = JSON.stringify({ code: "export default () => 1" });
-const READY_LINE = /loader ready on (http:\/\/127\.0\.0\.1:\d+) \(supervised; runtime on (http:\/\/127\.0\.0\.1:\d+)\)/;
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-/**
- * Starts a dev server (command + args, in its own process group) and waits for the supervisor's
- * ready line; returns both URLs. Supervisor event lines are collected for the report.
- */
-async function startDev(name, command, args, env) {
-  const server = spawnServer(name, command, args, { DWL_STATE_DIR: tempDir(`dwl-serving-${name}-`), ...env });
-  const events = [];
-  const ready = new Promise((resolve) =>
-    server.lineListeners.push((line) => {
-      const m = READY_LINE.exec(line);
-      if (m) resolve({ url: m[1], runtimeUrl: m[2] });
-      if (line.includes("[dwl supervisor]")) events.push(line);
-    }),
-  );
-  const startedAt = performance.now();
-  const failed = Promise.race([server.exit, sleep(STARTUP_TIMEOUT_MS)]).then(() => {
-    throw new Error(
-      `${name}: ${server.exited ? "exited" : `no ready line within ${STARTUP_TIMEOUT_MS} ms`}\n${server.log.slice(-30).join("\n")}`,
-    );
-  });
-  const urls = await Promise.race([ready, failed]);
-  failed.catch(() => {});
-  return { name, server, events, readyMs: performance.now() - startedAt, ...urls };
-}
 
 /** The process tree under `rootPid` (itself included), from /proc: pid, what it is, VmRSS MiB. */
 function processTree(rootPid) {
@@ -134,7 +108,7 @@ function describe(argv) {
 }
 
 async function footprint(name, command, args) {
-  const dev = await startDev(name, command, args, { PORT: "0" });
+  const dev = await startDev(name, command, args, { PORT: "0", DWL_STATE_DIR: tempDir(`dwl-serving-${name}-`) });
   await sleep(FOOTPRINT_IDLE_MS);
   const tree = processTree(dev.server.child.pid);
   await stopServer(dev.server);
@@ -478,7 +452,11 @@ async function main() {
     );
 
   // Instance A: default settings, plus a second key.
-  const a = await startDev("A", process.execPath, serveArgs, { PORT: String(await freePort()), ...benchEnv });
+  const a = await startDev("A", process.execPath, serveArgs, {
+    PORT: String(await freePort()),
+    DWL_STATE_DIR: tempDir("dwl-serving-A-"),
+    ...benchEnv,
+  });
   console.log(`instance A (defaults): supervisor ${a.url}, runtime ${a.runtimeUrl}`);
   await warm(a);
   console.log(`1. hop overhead, concurrency 1, ${HOP_N} requests per target and route, interleaved ...`);
@@ -508,6 +486,7 @@ async function main() {
   const highEnv = { DWL_KEY_CONCURRENCY: "100", DWL_RUNTIME_CONCURRENCY: "100" };
   const b = await startDev("B", process.execPath, serveArgs, {
     PORT: String(await freePort()),
+    DWL_STATE_DIR: tempDir("dwl-serving-B-"),
     ...benchEnv,
     ...highEnv,
   });

@@ -336,3 +336,34 @@ export function sampler(read, intervalMs = 200) {
   };
   return state;
 }
+
+/** The supervisor's ready line (`npm run dev`, scripts/serve.mjs): its public URL and the runtime's. */
+const SUPERVISED_READY_LINE =
+  /loader ready on (http:\/\/127\.0\.0\.1:\d+) \(supervised; runtime on (http:\/\/127\.0\.0\.1:\d+)\)/;
+/** A supervised start builds the loader before it starts the runtime. */
+const SUPERVISED_STARTUP_TIMEOUT_MS = 120_000;
+
+/**
+ * Starts a supervised dev server (command + args, in its own process group) and waits for its
+ * ready line; returns both URLs. Supervisor event lines are collected for the report.
+ */
+export async function startDev(name, command, args, env) {
+  const server = spawnServer(name, command, args, env);
+  const events = [];
+  const ready = new Promise((resolve) =>
+    server.lineListeners.push((line) => {
+      const m = SUPERVISED_READY_LINE.exec(line);
+      if (m) resolve({ url: m[1], runtimeUrl: m[2] });
+      if (line.includes("[dwl supervisor]")) events.push(line);
+    }),
+  );
+  const startedAt = performance.now();
+  const failed = Promise.race([server.exit, sleep(SUPERVISED_STARTUP_TIMEOUT_MS)]).then(() => {
+    throw new Error(
+      `${name}: ${server.exited ? "exited" : `no ready line within ${SUPERVISED_STARTUP_TIMEOUT_MS} ms`}\n${server.log.slice(-30).join("\n")}`,
+    );
+  });
+  const urls = await Promise.race([ready, failed]);
+  failed.catch(() => {});
+  return { name, server, events, readyMs: performance.now() - startedAt, ...urls };
+}

@@ -179,6 +179,13 @@ describe("Demands", () => {
     });
     expect(demands.of(mcp, "k", json(call(1)))).toEqual({ runs: 1, cpuMs: 50 });
     expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toEqual({ runs: 1, cpuMs: 50 });
+    // A byte order mark, which the loader's JSON decoding drops.
+    const bom = (text: string) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
+    expect(demands.of(execute, "k", bom(JSON.stringify({ code: "1", limits: { cpuMs: 3_000 } })))).toEqual({
+      runs: 1,
+      cpuMs: 3_000,
+    });
+    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 3, cpuMs: 1_100 });
   });
 
   it("weighs a sandbox by the budget the loader reported for it to the same key, the whole share until then", () => {
@@ -188,13 +195,39 @@ describe("Demands", () => {
     expect(http.sandbox).toBe("sb_1");
     expect(run.sandbox).toBe("sb_1");
     expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
-    demands.learn(http, "k", 200);
+    demands.learn(http, "k", 200, demands.stamp());
     expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 200 });
     expect(demands.of(run, "k", json({ input: { limits: { cpuMs: 1 } } }))).toEqual({ runs: 1, cpuMs: 200 });
     // Another key's sandbox of that id is not this one.
     expect(demands.of(http, "other", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
     expect(demands.of(http, undefined, undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
     expect(routeOf("POST", "/sandboxes").sandbox).toBeUndefined();
+  });
+
+  it("forgets a sandbox's budget when it is redefined, under every key, and learns nothing from runs begun before", () => {
+    const demands = new Demands(budgets);
+    const run = routeOf("POST", "/sandboxes/sb_1/execute");
+    const put = routeOf("PUT", "/sandboxes/sb_1");
+    expect(put.redefines).toBe("sb_1");
+    expect(routeOf("DELETE", "/sandboxes/sb_1").redefines).toBe("sb_1");
+    expect(routeOf("GET", "/sandboxes/sb_1").redefines).toBeUndefined();
+    expect(run.redefines).toBeUndefined();
+    demands.learn(run, "k", 1, demands.stamp());
+    demands.learn(run, "k2", 1, demands.stamp());
+    expect(demands.of(run, "k", undefined).cpuMs).toBe(1);
+    // A run that read the old definition, answered after the new one was stored.
+    const before = demands.stamp();
+    demands.redefining(put);
+    expect(demands.of(run, "k", undefined).cpuMs).toBe(4_000);
+    expect(demands.of(run, "k2", undefined).cpuMs).toBe(4_000);
+    expect(demands.redefinedSince(run, before)).toBe(true);
+    demands.redefining(put);
+    demands.learn(run, "k", 1, before);
+    expect(demands.of(run, "k", undefined).cpuMs).toBe(4_000);
+    // Runs begun after it learn again; another sandbox is not affected.
+    demands.learn(run, "k", 2_000, demands.stamp());
+    expect(demands.of(run, "k", undefined).cpuMs).toBe(2_000);
+    expect(demands.redefinedSince(routeOf("POST", "/sandboxes/sb_2/execute"), before)).toBe(false);
   });
 });
 

@@ -30,6 +30,12 @@ const isJsonSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte ===
 export class Demands {
   private readonly sandboxBudgets = new Map<string, number>();
   private readonly budgets: CpuBudgets;
+  /** Counts the arrivals and answers of requests that may redefine a sandbox (`Route.redefines`). */
+  private redefinitions = 0;
+  /** For each sandbox id, the count when a request that may redefine it last arrived or was answered. */
+  private readonly redefinedAt = new Map<string, number>();
+  /** The latest count dropped from `redefinedAt`: a sandbox not there may have been redefined then. */
+  private forgottenAt = 0;
 
   constructor(budgets: CpuBudgets) {
     this.budgets = budgets;
@@ -46,9 +52,45 @@ export class Demands {
     return { runs: 1, cpuMs: this.requested(mentionsCpuMs(body) ? limitsOf(parsed(body)) : undefined) };
   }
 
-  /** What the loader reported of a sandbox's runs on its answer to a request with API key `keyHash`. */
-  learn(route: Route, keyHash: string | undefined, runCpuMs: number | undefined): void {
+  /** Where a request stands among redefinitions: taken before its demand, passed to `redefinedSince` and `learn`. */
+  stamp(): number {
+    return this.redefinitions;
+  }
+
+  /**
+   * A request that may change or delete a sandbox's definition (`Route.redefines`), called when
+   * it arrives and again once answered: the sandbox's budget is forgotten under every key (its
+   * limits may change, and another key of the same tenant may change them), and what runs
+   * begun before reported is not learned, since they may have read the old definition.
+   */
+  redefining(route: Route): void {
+    const id = route.redefines;
+    if (id === undefined) return;
+    this.redefinedAt.delete(id);
+    if (this.redefinedAt.size >= SANDBOX_BUDGETS_MAX) {
+      const [oldest, at] = this.redefinedAt.entries().next().value as [string, number];
+      this.redefinedAt.delete(oldest);
+      this.forgottenAt = at;
+    }
+    this.redefinedAt.set(id, ++this.redefinitions);
+    const suffix = `\n${id}`;
+    for (const key of this.sandboxBudgets.keys()) if (key.endsWith(suffix)) this.sandboxBudgets.delete(key);
+  }
+
+  /** Whether the sandbox `route` runs may have been redefined since `stamp`: its demand then may be stale. */
+  redefinedSince(route: Route, stamp: number): boolean {
+    if (route.sandbox === undefined) return false;
+    return (this.redefinedAt.get(route.sandbox) ?? this.forgottenAt) > stamp;
+  }
+
+  /**
+   * What the loader reported of a sandbox's runs on its answer to a request with API key
+   * `keyHash`, which arrived at `stamp`: not learned if the sandbox may have been redefined since
+   * (a run that read the old definition would report its old budget after the new one is stored).
+   */
+  learn(route: Route, keyHash: string | undefined, runCpuMs: number | undefined, stamp: number): void {
     if (route.sandbox === undefined || keyHash === undefined || runCpuMs === undefined) return;
+    if (this.redefinedSince(route, stamp)) return;
     const key = sandboxKey(keyHash, route.sandbox);
     // Re-inserted, so that the oldest answered is the first forgotten.
     this.sandboxBudgets.delete(key);
@@ -94,14 +136,22 @@ function mentionsCpuMs(body: Buffer): boolean {
   return body.includes("cpuMs") || body.includes("\\u");
 }
 
+/** The UTF-8 byte order mark, which the loader's decoding drops (`Request.json()` decodes as `TextDecoder` does). */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** The body as the loader reads it: a leading byte order mark is not part of its JSON. */
+function withoutBom(body: Buffer): Buffer {
+  return body.subarray(0, 3).equals(BOM) ? body.subarray(3) : body;
+}
+
 function firstByte(body: Buffer): number | undefined {
-  for (const byte of body) if (!isJsonSpace(byte)) return byte;
+  for (const byte of withoutBom(body)) if (!isJsonSpace(byte)) return byte;
   return undefined;
 }
 
 function parsed(body: Buffer): unknown {
   try {
-    return JSON.parse(body.toString("utf8"));
+    return JSON.parse(withoutBom(body).toString("utf8"));
   } catch {
     return undefined;
   }

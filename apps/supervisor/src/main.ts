@@ -274,15 +274,25 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
     if (body === undefined) return;
   } else if (hasBody) body = req;
 
+  demands.redefining(route);
   let release = () => {};
+  let stamp = demands.stamp();
   if (route.program) {
     const buffered = Buffer.isBuffer(body) ? body : undefined;
-    const slot = await slotFor(group, buffered?.length ?? 0, demands.of(route, keyHash, buffered), res, (answer) => {
-      if (body === req) req.resume();
-      send(res, answer);
-    });
-    if (!slot) return;
-    release = slot;
+    for (;;) {
+      const slot = await slotFor(group, buffered?.length ?? 0, demands.of(route, keyHash, buffered), res, (answer) => {
+        if (body === req) req.resume();
+        send(res, answer);
+      });
+      if (!slot) return;
+      // Its sandbox was redefined while it waited: weighed by its old budget, it waits again by the new one.
+      if (!demands.redefinedSince(route, stamp)) {
+        release = slot;
+        break;
+      }
+      slot();
+      stamp = demands.stamp();
+    }
   }
 
   const flight = flights.open({
@@ -294,7 +304,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
   await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
-  demands.learn(route, keyHash, flight.runCpuMs);
+  demands.redefining(route);
+  demands.learn(route, keyHash, flight.runCpuMs, stamp);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
@@ -352,19 +363,28 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
   };
   try {
     let release = () => {};
+    let stamp = demands.stamp();
     if (route.program) {
-      const slot = await slotFor(group, 0, demands.of(route, keyHash, undefined), socket, (answer) =>
-        sendOnSocket(socket, answer),
-      );
-      if (!slot) return;
-      release = slot;
+      for (;;) {
+        const slot = await slotFor(group, 0, demands.of(route, keyHash, undefined), socket, (answer) =>
+          sendOnSocket(socket, answer),
+        );
+        if (!slot) return;
+        // As in `handle`: redefined while it waited, it waits again by the new budget.
+        if (!demands.redefinedSince(route, stamp)) {
+          release = slot;
+          break;
+        }
+        slot();
+        stamp = demands.stamp();
+      }
     }
     const flight = flights.open({ method, route, body: undefined, generation: 0 });
     const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";
     await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release, answered);
-    demands.learn(route, keyHash, flight.runCpuMs);
+    demands.learn(route, keyHash, flight.runCpuMs, stamp);
   } finally {
     openWebSockets--;
     countWebSocket(countedIn, -1);

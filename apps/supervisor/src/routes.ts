@@ -24,6 +24,8 @@ export interface Route {
   loaderBodyCap: LoaderBodyCap | undefined;
   /** The stored sandbox whose program it runs (its id as the loader routes it), if any. */
   sandbox: string | undefined;
+  /** The stored sandbox whose definition (and so its runs' budget) it may change or delete, if any. */
+  redefines: string | undefined;
 }
 
 /** The loader's body caps: a program request's JSON, a file upload, a credential. */
@@ -34,6 +36,7 @@ export type LoaderBodyCap = "program" | "file" | "credential";
 const EXECUTE = /^\/(execute|sandboxes\/[^/]+\/execute)$/;
 const SANDBOX_HTTP = /^\/sandboxes\/[^/]+\/http(\/|$)/;
 const SANDBOX_DEFINITION = /^\/sandboxes(\/[^/]+)?$/;
+const SANDBOX_ID = /^\/sandboxes\/([^/]+)$/;
 const SANDBOX_RUN = /^\/sandboxes\/([^/]+)\/(execute$|http(\/|$))/;
 const MCP = /^\/mcp$/;
 // The loader's file route takes `/files/:namespace` and anything under it; an empty key is its 400.
@@ -49,8 +52,11 @@ export function routeOf(method: string, target: string): Route {
   const mcpCall = method === "POST" && MCP.test(path);
   const bundles = (method === "POST" || method === "PUT") && SANDBOX_DEFINITION.test(path);
   const sandbox = execute || sandboxHttp ? SANDBOX_RUN.exec(path)?.[1] : undefined;
+  // Any method but the reads: the loader's PUT and DELETE, and whatever it may route later.
+  const redefines = method === "GET" || method === "HEAD" ? undefined : SANDBOX_ID.exec(path)?.[1];
   return {
     sandbox,
+    redefines,
     health: path === "/healthz",
     program: execute || sandboxHttp || mcpCall || bundles,
     reportsEffects: execute || sandboxHttp || mcpCall,

@@ -324,6 +324,39 @@ describe("admission", () => {
     expect(ended.indexOf("quiet ok")).toBeLessThan(3);
   });
 
+  it("forgets a sandbox's reported budget when its definition changes", async () => {
+    // Reported as 1 ms by its first run; then raised to 700 ms: weighed by the stale 1 ms, all three
+    // computing runs would enter the runtime together and hold the quiet key's run behind them all.
+    const computing =
+      "export default () => { const a = Array.from({ length: 1e5 }, (_, i) => i); for (;;) a.slice().reverse(); }";
+    const res = await server.post("/sandboxes", { code: computing, limits: { cpuMs: 1, timeoutMs: 20_000 } });
+    expect(res.status).toBe(201);
+    const id = SandboxInfoSchema.parse(await res.json()).id;
+    const run = async () => {
+      const answer = await fetch(`${server.base}/sandboxes/${id}/execute`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...auth() },
+        body: JSON.stringify({ input: null }),
+      });
+      return ExecuteResponseSchema.parse(await answer.json());
+    };
+    expect((await run()).ok).toBe(false);
+    await execute({ code: "export default () => 1" }, auth(OTHER_KEY));
+    const put = await fetch(`${server.base}/sandboxes/${id}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json", ...auth() },
+      body: JSON.stringify({ code: computing, limits: { cpuMs: 700, timeoutMs: 20_000 } }),
+    });
+    expect(put.status).toBe(200);
+    const ended: string[] = [];
+    const hogs = [1, 2, 3].map(async (i) => ended.push(`hog${i} ${(await run()).ok}`));
+    await new Promise((r) => setTimeout(r, 300));
+    ended.push(`quiet ${(await execute({ code: "export default () => 1" }, auth(OTHER_KEY))).body.ok}`);
+    await Promise.all(hogs);
+    expect(ended.indexOf("quiet true")).toBeGreaterThanOrEqual(0);
+    expect(ended.indexOf("quiet true")).toBeLessThan(3);
+  });
+
   it("weighs a sandbox's requests by the CPU budget stored with it, once the loader has reported it", async () => {
     // Each request reports how many of the sandbox's requests its warm isolate was serving at once.
     const id = await sandbox(

@@ -239,6 +239,28 @@ async function slotFor(
 }
 
 /**
+ * A slot weighed by the request's demand (demand.ts), with the redefinition stamp it was weighed
+ * at: a request whose sandbox was redefined while it waited was weighed by the old budget, so it
+ * gives the slot back and waits again by the new one.
+ */
+async function weighedSlotFor(
+  route: Route,
+  keyHash: string | undefined,
+  group: string,
+  body: Buffer | undefined,
+  client: { once(event: "close", listener: () => void): unknown },
+  refuse: (answer: Answer) => void,
+): Promise<{ release: () => void; stamp: number } | undefined> {
+  for (;;) {
+    const stamp = demands.stamp();
+    const release = await slotFor(group, body?.length ?? 0, demands.of(route, keyHash, body), client, refuse);
+    if (!release) return undefined;
+    if (!demands.redefinedSince(route, stamp)) return { release, stamp };
+    release();
+  }
+}
+
+/**
  * `expectsContinue`: the client waits for `100 Continue` before it sends its body. It gets it once
  * the body's declared length is within the cap; refused, it sends nothing, and Node closes the
  * connection after the answer (a body never sent must not be read as the next request).
@@ -279,20 +301,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   let stamp = demands.stamp();
   if (route.program) {
     const buffered = Buffer.isBuffer(body) ? body : undefined;
-    for (;;) {
-      const slot = await slotFor(group, buffered?.length ?? 0, demands.of(route, keyHash, buffered), res, (answer) => {
-        if (body === req) req.resume();
-        send(res, answer);
-      });
-      if (!slot) return;
-      // Its sandbox was redefined while it waited: weighed by its old budget, it waits again by the new one.
-      if (!demands.redefinedSince(route, stamp)) {
-        release = slot;
-        break;
-      }
-      slot();
-      stamp = demands.stamp();
-    }
+    const slot = await weighedSlotFor(route, keyHash, group, buffered, res, (answer) => {
+      if (body === req) req.resume();
+      send(res, answer);
+    });
+    if (!slot) return;
+    ({ release, stamp } = slot);
   }
 
   const flight = flights.open({
@@ -365,19 +379,11 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     let release = () => {};
     let stamp = demands.stamp();
     if (route.program) {
-      for (;;) {
-        const slot = await slotFor(group, 0, demands.of(route, keyHash, undefined), socket, (answer) =>
-          sendOnSocket(socket, answer),
-        );
-        if (!slot) return;
-        // As in `handle`: redefined while it waited, it waits again by the new budget.
-        if (!demands.redefinedSince(route, stamp)) {
-          release = slot;
-          break;
-        }
-        slot();
-        stamp = demands.stamp();
-      }
+      const slot = await weighedSlotFor(route, keyHash, group, undefined, socket, (answer) =>
+        sendOnSocket(socket, answer),
+      );
+      if (!slot) return;
+      ({ release, stamp } = slot);
     }
     const flight = flights.open({ method, route, body: undefined, generation: 0 });
     const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);

@@ -38,4 +38,24 @@ describe("authenticate", () => {
       status: 401,
     });
   });
+
+  it("reads hashes in either case, skips entries of another shape, and refuses a configuration that is not JSON", async () => {
+    const upper = JSON.stringify({
+      [(await sha256Hex("key-a")).toUpperCase()]: "tenant-a",
+      short: "x",
+      [await sha256Hex("key-b")]: 7,
+    });
+    expect(await authenticate("Bearer key-a", { DWL_MODE: "production", DWL_API_KEYS: upper })).toBe("tenant-a");
+    expect(await failure(authenticate("Bearer key-b", { DWL_MODE: "production", DWL_API_KEYS: upper }))).toMatchObject({
+      status: 401,
+    });
+    expect(await failure(authenticate("Bearer key-a", { DWL_MODE: "production", DWL_API_KEYS: "null" }))).toMatchObject(
+      {
+        status: 503,
+      },
+    );
+    expect(await failure(authenticate("Bearer key-a", { DWL_MODE: "production", DWL_API_KEYS: "{" }))).toMatchObject({
+      type: "not_configured",
+    });
+  });
 });

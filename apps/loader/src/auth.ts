@@ -4,16 +4,15 @@
  * a Worker secret), so the loader never holds a key in clear; comparison is constant-time.
  * In local mode the documented dev key `dwl_local_dev` maps to tenant `local`.
  */
-import { apiKeyOf } from "@dwl/protocol";
+import { apiKeyOf, configuredApiKeys, DEV_API_KEY } from "@dwl/protocol";
 import { DwlHttpError } from "./errors.ts";
 import { sha256Bytes } from "./hash.ts";
 import { isLocalMode } from "./settings.ts";
 
-export const DEV_API_KEY = "dwl_local_dev";
+export { DEV_API_KEY };
 export const DEV_TENANT = "local";
 
-function hexToBytes(hex: string): Uint8Array | undefined {
-  if (!/^[0-9a-f]{64}$/i.test(hex)) return undefined;
+function hexToBytes(hex: string): Uint8Array {
   const out = new Uint8Array(32);
   for (let i = 0; i < 32; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
   return out;
@@ -31,20 +30,14 @@ let devKeyHash: Promise<Uint8Array> | undefined;
 function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
   if (!env.DWL_API_KEYS) return [];
   if (parsedKeys?.source === env.DWL_API_KEYS) return parsedKeys.entries;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(env.DWL_API_KEYS);
-  } catch {
+  const configured = configuredApiKeys(env.DWL_API_KEYS);
+  if (!configured) {
     throw DwlHttpError.of(
       "not_configured",
       'DWL_API_KEYS is not valid JSON: expected { "<sha256 hex of key>": "<tenant>" }',
     );
   }
-  const entries: KeyEntry[] = [];
-  for (const [hex, tenant] of Object.entries(parsed as Record<string, unknown>)) {
-    const hash = hexToBytes(hex);
-    if (hash && typeof tenant === "string") entries.push({ hash, tenant });
-  }
+  const entries = configured.map(({ hash, tenant }) => ({ hash: hexToBytes(hash), tenant }));
   parsedKeys = { source: env.DWL_API_KEYS, entries };
   return entries;
 }

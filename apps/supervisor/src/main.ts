@@ -13,7 +13,7 @@ import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { apiKeyOf, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
+import { apiKeyOf, configuredApiKeys, DEV_API_KEY, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import { Admission, type Demand, type Refusal } from "./admission.ts";
 import { Demands } from "./demand.ts";
 import {
@@ -479,6 +479,9 @@ const loaderVars: Record<string, string> = {
 const allLoaderVars = { ...(build.workerOptions.bindings as object | undefined), ...loaderVars };
 checkLoaderVars(allLoaderVars);
 const loaderLimits = readServerLimits(allLoaderVars);
+// The loader always runs in local mode here: the dev key is accepted besides the configured ones.
+const configuredKeys = configuredApiKeys(String((allLoaderVars as Record<string, unknown>).DWL_API_KEYS ?? "{}"));
+verifiedKeys.configure([hashOf(DEV_API_KEY), ...(configuredKeys ?? []).map(({ hash }) => hash)]);
 
 /**
  * A computing run holds the runtime's one thread until its clock budget (cpuMs ×

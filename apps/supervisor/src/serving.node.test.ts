@@ -20,6 +20,8 @@ const KEY_WEBSOCKETS = KEY_CONCURRENCY + 1;
 const MAX_WEBSOCKETS = KEY_WEBSOCKETS + 2;
 /** A second tenant's key, configured beside the dev key. */
 const OTHER_KEY = "serving-test-other-key";
+/** Two more keys of that tenant, used by one test only: their first requests come under load. */
+const FIRST_USE_KEYS = ["serving-test-first-use-busy", "serving-test-first-use-quiet"] as const;
 /** More keys of that tenant, each used for WebSockets only. */
 const WEBSOCKET_ONLY_KEYS = ["serving-test-websocket-key-1", "serving-test-websocket-key-2"];
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
@@ -39,7 +41,7 @@ beforeAll(async () => {
     },
     [
       `--var`,
-      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, ...WEBSOCKET_ONLY_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
+      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, ...WEBSOCKET_ONLY_KEYS, ...FIRST_USE_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
     ],
   );
 });
@@ -322,6 +324,23 @@ describe("admission", () => {
     // Behind at most the run computing when it came and the one after it; all three before the key's share.
     expect(ended.indexOf("quiet ok")).toBeGreaterThanOrEqual(0);
     expect(ended.indexOf("quiet ok")).toBeLessThan(3);
+  });
+
+  it("gives configured keys their own share before the loader has answered them", async () => {
+    // Both keys unused so far: sharing one group until their first answer, the quiet key's first
+    // run would queue behind the busy key's computing runs in that group.
+    const [busy, quiet] = FIRST_USE_KEYS;
+    const ended: string[] = [];
+    const computing = {
+      code: "export default () => { const a = Array.from({ length: 1e5 }, (_, i) => i); for (;;) a.slice().reverse(); }",
+      limits: { cpuMs: 700, timeoutMs: 20_000 },
+    };
+    const hogs = [1, 2, 3].map(async (i) => ended.push(`hog${i} ${(await execute(computing, auth(busy))).body.ok}`));
+    await new Promise((r) => setTimeout(r, 300));
+    ended.push(`quiet ${(await execute({ code: "export default () => 2" }, auth(quiet))).body.ok}`);
+    await Promise.all(hogs);
+    expect(ended.indexOf("quiet true")).toBeGreaterThanOrEqual(0);
+    expect(ended.indexOf("quiet true")).toBeLessThan(3);
   });
 
   it("forgets a sandbox's reported budget when its definition changes", async () => {
@@ -615,8 +634,9 @@ describe("WebSockets", () => {
   });
 
   it("counts a WebSocket as its key's once the loader accepted the key, not among keys not accepted yet", async () => {
-    // Keys the loader has not accepted yet share one group; after a restart of this server, the
-    // first requests of clients that reconnect their WebSockets are handshakes.
+    // Keys the loader has not accepted yet share one group (keys its configuration names have
+    // their own from the start); after a restart of this server, the first requests of clients
+    // that reconnect their WebSockets are handshakes.
     const path = `/sandboxes/${await sandbox(ECHO_SANDBOX, OTHER_KEY)}/http/`;
     const [first, second] = WEBSOCKET_ONLY_KEYS as [string, string];
     const sockets: WebSocket[] = [];

@@ -9,20 +9,29 @@
  * the first answer other than 401 to an authenticated route gives a credential its own (public
  * routes, `GET /` and the playground, answer 200 to any key). Bounded: past `max` the least
  * recently seen is forgotten, and shares the unverified group again until its next accepted
- * request.
+ * request. The keys the loader's configuration names (DWL_API_KEYS, the dev key) have their own
+ * group from the start: sharing one until their first answer, a new tenant's first run would
+ * wait behind another new tenant's computing runs.
  */
 export const UNVERIFIED_GROUP = "unverified credentials";
 
 export class VerifiedKeys {
   private readonly keys = new Set<string>();
+  private readonly configured = new Set<string>();
   private readonly max: number;
 
   constructor(max: number) {
     this.max = max;
   }
 
+  /** Credentials (hashed) the loader is configured to accept: never forgotten. */
+  configure(keys: Iterable<string>): void {
+    for (const key of keys) this.configured.add(key);
+  }
+
   /** The admission group of a (hashed) credential; a known one counts as recently seen. */
   groupOf(key: string): string {
+    if (this.configured.has(key)) return key;
     if (!this.keys.delete(key)) return UNVERIFIED_GROUP;
     this.keys.add(key);
     return key;
@@ -34,7 +43,7 @@ export class VerifiedKeys {
    * anything else, so any other answer means the key was accepted.
    */
   answered(key: string, status: number): void {
-    if (status === 401 || this.keys.has(key)) return;
+    if (status === 401 || this.keys.has(key) || this.configured.has(key)) return;
     this.keys.add(key);
     if (this.keys.size > this.max) this.keys.delete(this.keys.values().next().value as string);
   }

@@ -83,6 +83,6 @@ export {
   SupervisedRequestTokenSchema,
 } from "./supervision.ts";
 export type { EffectNotice } from "./supervision.ts";
-export { apiKeyOf } from "./api-key.ts";
+export { apiKeyOf, configuredApiKeys, DEV_API_KEY } from "./api-key.ts";
 export { OWN_HEADER_PREFIX, EXECUTION_ID_HEADER } from "./headers.ts";
 export { MAX_MODEL_RESULT_CHARS, resultForModel } from "./model-text.ts";

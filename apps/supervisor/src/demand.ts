@@ -4,7 +4,8 @@
  * starts and their CPU budgets together. A request says its budget itself (`limits.cpuMs` of
  * POST /execute, of each MCP `tools/call`); a stored sandbox's budget is stored with it, so the
  * loader reports it on each answer (RUN_CPU_BUDGET_HEADER) and the sandbox's next requests are
- * weighed by what it said last.
+ * weighed by what it said last, until a request that may redefine the sandbox makes it unknown
+ * again (unknown, a sandbox's request takes its key's whole share).
  */
 import type { Demand } from "./admission.ts";
 import type { Route } from "./routes.ts";

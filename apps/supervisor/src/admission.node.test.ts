@@ -2,7 +2,7 @@
  * The admission queue in isolation: per-key and total slots, round robin across keys, clients
  * that leave, and refusals only past the expected-wait, count and memory bounds.
  */
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
 import { Demands } from "./demand.ts";
 import { keepDotSegments, originForm, routeOf } from "./routes.ts";
@@ -129,10 +129,71 @@ describe("admission", () => {
     const t = { huge, a2: heavy("a"), a3: light("a"), b1: heavy("b"), b2: light("b"), b3: light("b") };
     // a's huge run went alone; b's 800 + 100 fit in 950, its second 100 does not.
     expect(await admittedOf(t)).toEqual(["b1", "b2", "huge"]);
-    huge.release();
-    expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual(["a2", "a3"]);
     t.b1.release();
     expect(await admittedOf({ b3: t.b3 })).toEqual(["b3"]);
+    // b's runs out of the way first: a would yield to them (below).
+    t.b2.release();
+    t.b3.release();
+    expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual([]);
+    huge.release();
+    expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual(["a2", "a3"]);
+  });
+});
+
+describe("a key yields after each run", () => {
+  /** Which of `tickets` have been admitted, after pending callbacks ran (fake timers). */
+  async function admittedNow(tickets: Record<string, Ticket>): Promise<string[]> {
+    const admitted: string[] = [];
+    for (const [name, t] of Object.entries(tickets)) void t.admitted.then(() => admitted.push(name));
+    await vi.advanceTimersByTimeAsync(0);
+    return admitted.sort();
+  }
+
+  beforeEach(() => void vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] }));
+  afterEach(() => void vi.useRealTimers());
+
+  it("to the other keys' runs that began while its last one ran, until they end", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 4 }));
+    const before = ticket(admission, "c");
+    await vi.advanceTimersByTimeAsync(5);
+    const a1 = ticket(admission, "a");
+    const a2 = ticket(admission, "a");
+    await vi.advanceTimersByTimeAsync(5);
+    const b1 = ticket(admission, "b");
+    await vi.advanceTimersByTimeAsync(1_000);
+    a1.release();
+    // b1 began while a1 ran: a2 waits for it; c's run began before a1 and does not count.
+    expect(await admittedNow({ a2 })).toEqual([]);
+    b1.release();
+    expect(await admittedNow({ a2 })).toEqual(["a2"]);
+    before.release();
+  });
+
+  it("for at most as long as its last run took", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 4 }));
+    const a1 = ticket(admission, "a");
+    const a2 = ticket(admission, "a");
+    const b1 = ticket(admission, "b");
+    await vi.advanceTimersByTimeAsync(100);
+    a1.release();
+    await vi.advanceTimersByTimeAsync(99);
+    expect(await admittedNow({ a2 })).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await admittedNow({ a2 })).toEqual(["a2"]);
+    b1.release();
+  });
+
+  it("not at all when nothing else began meanwhile, or nothing of its own waits", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 4 }));
+    const a1 = ticket(admission, "a");
+    const a2 = ticket(admission, "a");
+    a1.release();
+    expect(await admittedNow({ a2 })).toEqual(["a2"]);
+    const b1 = ticket(admission, "b");
+    a2.release();
+    // Nothing of a's waited when a2 ended: its next request is admitted at once.
+    expect(ticket(admission, "a").immediate).toBe(true);
+    b1.release();
   });
 });
 

@@ -7,7 +7,11 @@
  * runtime already holds, and a computing run holds the thread until it ends. Keeping each key's
  * runs there few (`perKey`) and their CPU budgets small together (`keyCpuMs`: one key's runs
  * may keep the thread from others for about that long), and handing freed slots to the waiting
- * keys in turn, keeps one key's flood from slowing another. A burst is queued, not
+ * keys in turn, keeps one key's flood from slowing another. And a key yields: once one of its runs
+ * ends, its next run waits for the runs of other keys that began while that one ran (for at most
+ * as long as it ran). Such a run, begun while the thread was held, still has its steps to take,
+ * and each gives the thread back: the key's next computing run would otherwise take it between
+ * two of them, and a run with several steps would wait behind all of the key's runs after all. A burst is queued, not
  * refused: a request is refused only when its expected wait is longer than `maxWaitMs` (it would
  * time out anyway) or when the queue's count or memory bound is reached; the refusal says how
  * long the wait is expected to be.
@@ -43,8 +47,17 @@ export interface Ticket {
   release: () => void;
 }
 
+/** A request inside the runtime: whose, and since when (ms). */
+interface Run {
+  key: string;
+  seq: number;
+  at: number;
+}
+
 interface Waiter {
   key: string;
+  /** Its run, once it is admitted. */
+  run: Run | undefined;
   /** Slots it takes: the runs one request starts (an MCP batch can start several). */
   slots: number;
   cpuMs: number;
@@ -65,6 +78,9 @@ interface KeyState {
   gapFrom: number;
   /** The median of `gapsMs`, computed once per new gap rather than for every request that queues. */
   medianGapMs: number | undefined;
+  /** While it yields: the other keys' runs it waits for, and the timer that ends the wait. */
+  yieldingTo: Set<Run> | undefined;
+  yieldTimer: NodeJS.Timeout | undefined;
 }
 
 /**
@@ -79,6 +95,11 @@ export class Admission {
   /** Keys with waiters, in the order they get the next free slot. */
   private readonly turn: string[] = [];
   private running = 0;
+  /** Every run inside the runtime (a request of several runs is one). */
+  private readonly inFlight = new Set<Run>();
+  private admittedRuns = 0;
+  /** Keys yielding now. */
+  private readonly yielding = new Set<string>();
   private waiting = 0;
   private waitingBodyBytes = 0;
   readonly limits: AdmissionLimits;
@@ -96,8 +117,8 @@ export class Admission {
     const slots = Math.max(1, Math.min(demand.runs, this.limits.perKey, this.limits.total));
     const cpuMs = Math.max(0, demand.cpuMs);
     if (this.fits(state, slots, cpuMs) && state.queue.length === 0) {
-      this.start(state, slots, cpuMs);
-      return this.ticket(key, state, slots, cpuMs, Promise.resolve(), undefined);
+      const run = this.start(key, state, slots, cpuMs);
+      return this.ticket(key, state, slots, cpuMs, Promise.resolve(), run);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => ({
@@ -110,7 +131,7 @@ export class Admission {
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
-    const waiter: Waiter = { key, slots, cpuMs, bodyBytes, admit, waiting: true };
+    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true };
     if (state.queue.length === 0) state.gapFrom = Date.now();
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
@@ -148,9 +169,10 @@ export class Admission {
     slots: number,
     cpuMs: number,
     admitted: Promise<void>,
-    waiter: Waiter | undefined,
+    admittedAs: Waiter | Run,
   ): Ticket {
     let released = false;
+    const waiter = "waiting" in admittedAs ? admittedAs : undefined;
     return {
       immediate: waiter === undefined,
       admitted,
@@ -175,6 +197,10 @@ export class Admission {
         state.running -= slots;
         state.runningCpuMs -= cpuMs;
         this.running -= slots;
+        const run = (waiter ? waiter.run : admittedAs) as Run;
+        this.inFlight.delete(run);
+        this.endYieldsTo(run);
+        if (state.queue.length > 0) this.yieldAfter(key, state, run);
         this.next();
         this.forgetIfIdle(key, state);
       },
@@ -184,16 +210,54 @@ export class Admission {
   /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget. */
   private fits(state: KeyState, slots: number, cpuMs: number): boolean {
     return (
+      state.yieldingTo === undefined &&
       state.running + slots <= this.limits.perKey &&
       this.running + slots <= this.limits.total &&
       (state.running === 0 || state.runningCpuMs + cpuMs <= this.limits.keyCpuMs)
     );
   }
 
-  private start(state: KeyState, slots: number, cpuMs: number): void {
+  private start(key: string, state: KeyState, slots: number, cpuMs: number): Run {
     state.running += slots;
     state.runningCpuMs += cpuMs;
     this.running += slots;
+    const run = { key, seq: this.admittedRuns++, at: Date.now() };
+    this.inFlight.add(run);
+    return run;
+  }
+
+  /** `key`'s `run` ended with more of its requests waiting: they wait for the runs begun meanwhile. */
+  private yieldAfter(key: string, state: KeyState, run: Run): void {
+    if (state.yieldingTo) return;
+    let begunSince: Set<Run> | undefined;
+    for (const other of this.inFlight) {
+      if (other.key !== key && other.seq > run.seq) (begunSince ??= new Set()).add(other);
+    }
+    if (!begunSince) return;
+    state.yieldingTo = begunSince;
+    this.yielding.add(key);
+    state.yieldTimer = setTimeout(() => {
+      this.endYield(key, state);
+      this.next();
+    }, Date.now() - run.at);
+    state.yieldTimer.unref();
+  }
+
+  /** `run` ended: keys yielding to it wait for it no longer. */
+  private endYieldsTo(run: Run): void {
+    for (const key of this.yielding) {
+      const state = this.keys.get(key);
+      state?.yieldingTo?.delete(run);
+      if (!state || state.yieldingTo?.size === 0) this.endYield(key, state);
+    }
+  }
+
+  private endYield(key: string, state: KeyState | undefined): void {
+    this.yielding.delete(key);
+    if (!state) return;
+    clearTimeout(state.yieldTimer);
+    state.yieldingTo = undefined;
+    state.yieldTimer = undefined;
   }
 
   private leaveQueue(waiter: Waiter): void {
@@ -217,7 +281,7 @@ export class Admission {
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
       this.leaveQueue(waiter);
-      this.start(state, waiter.slots, waiter.cpuMs);
+      waiter.run = this.start(key, state, waiter.slots, waiter.cpuMs);
       waiter.admit();
       if (state.queue.length > 0 && !this.turn.includes(key)) this.turn.push(key);
       skipped = 0;
@@ -229,12 +293,23 @@ export class Admission {
     if (!state)
       this.keys.set(
         key,
-        (state = { running: 0, runningCpuMs: 0, queue: [], gapsMs: [], gapFrom: Date.now(), medianGapMs: undefined }),
+        (state = {
+          running: 0,
+          runningCpuMs: 0,
+          yieldingTo: undefined,
+          yieldTimer: undefined,
+          queue: [],
+          gapsMs: [],
+          gapFrom: Date.now(),
+          medianGapMs: undefined,
+        }),
       );
     return state;
   }
 
   private forgetIfIdle(key: string, state: KeyState): void {
-    if (state.running === 0 && state.queue.length === 0) this.keys.delete(key);
+    if (state.running !== 0 || state.queue.length !== 0) return;
+    this.endYield(key, state);
+    this.keys.delete(key);
   }
 }

@@ -7,14 +7,16 @@
  * runtime already holds, and a computing run holds the thread until it ends. Keeping each key's
  * runs there few (`perKey`) and their CPU budgets small together (`keyCpuMs`: one key's runs
  * may keep the thread from others for about that long), and handing freed slots to the waiting
- * keys in turn, keeps one key's flood from slowing another. And a key yields: once one of its runs
- * ends, its next run waits for the runs of other keys that began while that one ran (for at most
- * as long as it ran). Such a run, begun while the thread was held, still has its steps to take,
- * and each gives the thread back: the key's next computing run would otherwise take it between
- * two of them, and a run with several steps would wait behind all of the key's runs after all. A burst is queued, not
- * refused: a request is refused only when its expected wait is longer than `maxWaitMs` (it would
- * time out anyway) or when the queue's count or memory bound is reached; the refusal says how
- * long the wait is expected to be.
+ * keys in turn, keeps one key's flood from slowing another. And a key yields: once one of its
+ * runs ends, its next run waits for the runs of other keys that began while that one ran (for at
+ * most as long as it ran). Such a run, begun while the thread was held, still has its steps to
+ * take, and each gives the thread back: the key's next computing run would otherwise take it
+ * between two of them, and a run with several steps would wait behind all of the key's runs
+ * after all.
+ *
+ * A burst is queued, not refused: a request is refused only when its expected wait is longer
+ * than `maxWaitMs` (it would time out anyway) or when the queue's count or memory bound is
+ * reached; the refusal says how long the wait is expected to be.
  */
 export interface AdmissionLimits {
   perKey: number;
@@ -47,7 +49,7 @@ export interface Ticket {
   release: () => void;
 }
 
-/** A request inside the runtime: whose, and since when (ms). */
+/** A request inside the runtime: whose, its place in the order of admission, and since when (ms). */
 interface Run {
   key: string;
   seq: number;

@@ -50,13 +50,8 @@ export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([RUN_CPU_BUDGET_
 
 /** The CPU budget the loader reported for the answer's run (RUN_CPU_BUDGET_HEADER), if it did. */
 export function reportedRunCpuMs(rawHeaders: string[]): number | undefined {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i] as string;
-    if (name.length !== RUN_CPU_BUDGET_HEADER.length || name.toLowerCase() !== RUN_CPU_BUDGET_HEADER) continue;
-    const value = Number(rawHeaders[i + 1]);
-    return Number.isSafeInteger(value) && value > 0 ? value : undefined;
-  }
-  return undefined;
+  const value = Number(rawHeaderValue(rawHeaders, RUN_CPU_BUDGET_HEADER));
+  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
 }
 
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
@@ -76,13 +71,16 @@ export function forwardableHeaders(rawHeaders: string[], skip: ReadonlySet<strin
   return out;
 }
 
-/** From the raw names: `IncomingMessage.headers` is built on first use, a cost per answer. */
-function hasContentLength(rawHeaders: string[]): boolean {
+/**
+ * The first value of header `lowerName` (lower case), from the raw names: `IncomingMessage.headers`
+ * is built on first use, a cost per answer.
+ */
+function rawHeaderValue(rawHeaders: string[], lowerName: string): string | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    if (name.length === 14 && name.toLowerCase() === "content-length") return true;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return rawHeaders[i + 1];
   }
-  return false;
+  return undefined;
 }
 
 /** Where the runtime listens, and the Host it is sent (workerd builds `request.url` from it). */
@@ -169,7 +167,7 @@ export class RuntimeClient {
         client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, FOR_SUPERVISOR_ONLY));
         // A stream's headers go out at once (an SSE client waits for them before any event); an
         // answer of known length sends them with its body, in one write.
-        if (!hasContentLength(answer.rawHeaders)) client.flushHeaders();
+        if (rawHeaderValue(answer.rawHeaders, "content-length") === undefined) client.flushHeaders();
         answer.on("data", (chunk: Buffer) => {
           if (!client.write(chunk)) {
             answer.pause();

@@ -104,7 +104,10 @@ const v8Flags = [
 ];
 
 const flights = new Flights();
-/** Admission groups by the key the loader would accept; keys it has not accepted yet share one group. */
+/**
+ * Admission groups by the key the loader would accept: the configured ones from the start (seeded
+ * below, once the loader's vars are read), others once it has accepted them; the rest share one group.
+ */
 const verifiedKeys = new VerifiedKeys(settings.acceptedKeysMax);
 /**
  * A client sends the same key on every request: its hash is kept for the keys seen last

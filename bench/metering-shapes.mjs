@@ -19,10 +19,10 @@ const refuel = "globalThis.__dwlRefuel";
 const SHAPES = {
   unmetered: ["", ""],
   "number in the module (before)": [`var F_K = 0, R_K = ${refuel};`, "(--F_K < 0 && (F_K = R_K()));"],
-  "field of a module object (now)": [`var F_K = { f: 0 }, R_K = ${refuel};`, "(--F_K.f < 0 && (F_K.f = R_K()));"],
+  "field of a module object (now)": [`var F_K = { f: 0 }, R_K = ${refuel};`, "(--F_K.f < 0 && (F_K.f = R_K(F_K)));"],
   "same, early-call guard": [
     `var F_K = { f: 0 }, R_K = ${refuel};function I_K() { R_K = ${refuel}; return F_K = { f: 0 }; }`,
-    "(--(F_K ?? I_K()).f < 0 && (F_K.f = R_K()));",
+    "(--(F_K ?? I_K()).f < 0 && (F_K.f = R_K(F_K)));",
   ],
 };
 

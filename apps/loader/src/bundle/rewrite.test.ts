@@ -83,7 +83,8 @@ describe("meter", () => {
       { code, fileName: "user.js", source: { name: "user.js" } },
       { wrapScript: false, meter: true, ...(replaceImport ? { replaceImport } : {}) },
     ).code;
-  const CHECK = /\(--__dwl_f_[0-9a-f]{12}\.f < 0 && \(__dwl_f_[0-9a-f]{12}\.f = __dwl_r_[0-9a-f]{12}\(\)\)\)/g;
+  const CHECK =
+    /\(--__dwl_f_[0-9a-f]{12}\.f < 0 && \(__dwl_f_[0-9a-f]{12}\.f = __dwl_r_[0-9a-f]{12}\(__dwl_f_[0-9a-f]{12}\)\)\)/g;
   const EARLY = /\(--\(__dwl_f_[0-9a-f]{12} \?\? __dwl_i_[0-9a-f]{12}\(\)\)\.f < 0 && /g;
 
   it("counts down the field of a module-level object at every loop body and function body", () => {

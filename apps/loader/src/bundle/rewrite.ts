@@ -56,8 +56,9 @@ function randomSuffix(): string {
 
 /**
  * Inserts a fuel check at the top of every loop body and every function body. The names are
- * random per bundle so a program cannot name (and reset) its own counter; `refuel()` throws once
- * the run's budget is spent (sandbox/harness/fuel.ts) and otherwise hands out the next batch.
+ * random per bundle so a program cannot name (and reset) its own counter; `refuel(counter)` throws
+ * once the run's budget is spent (sandbox/harness/fuel.ts) and otherwise hands out the counter's
+ * next batch.
  *
  * The counter is the field `f` of a module-level object (`F.f`), not a module-level number: V8
  * treats a binding assigned once as a constant in optimized code, so a check is one decrement of
@@ -98,8 +99,8 @@ export function meter(
   const fuel = `__dwl_f_${suffix}`;
   const refuel = `__dwl_r_${suffix}`;
   const init = `__dwl_i_${suffix}`;
-  const check = `(--${fuel}.f < 0 && (${fuel}.f = ${refuel}()))`;
-  const earlyCheck = `(--(${fuel} ?? ${init}()).f < 0 && (${fuel}.f = ${refuel}()))`;
+  const check = `(--${fuel}.f < 0 && (${fuel}.f = ${refuel}(${fuel})))`;
+  const earlyCheck = `(--(${fuel} ?? ${init}()).f < 0 && (${fuel}.f = ${refuel}(${fuel})))`;
   const early = mayRunEarly ? exportedFunctionDeclarations(program as Program) : new Set<Node>();
 
   const loopBody = (node: Loop) => {

@@ -105,6 +105,55 @@ describe("native calls that take a run past cpuMs", () => {
   });
 });
 
+describe("loops of native calls", () => {
+  // Each iteration is one native call of a few ms and one fuel check. With a fixed batch of 4,096
+  // checks between two looks at the clock, such a loop ran 4,096 iterations (tens of seconds, the
+  // runtime's one thread held for every tenant) before its first cpu_limit; the batch now shrinks
+  // to keep a look at the clock every few ms (harness/fuel.ts nextBatch).
+  const TEXT = 'const text = "[" + \'{"a":[1,2,3],"b":"xyz"},\'.repeat(4e4) + "1]";';
+  const ITEMS = 'const items = new Array(4e4).fill({ a: [1, 2, 3], b: "xyz" });';
+  const shapes = {
+    "a for loop of JSON.parse": `${TEXT} for (;;) JSON.parse(text);`,
+    "a while loop of structuredClone": `${ITEMS} let copy; while (true) copy = structuredClone(items);`,
+    "recursion around JSON.stringify": `${ITEMS} const again = (n) => (JSON.stringify(items), again(n + 1) + 1); again(0);`,
+    "a loop in another module of the program": "MODULE",
+  } as const;
+
+  /** The clock's total in the cpu_limit message ("it computed for N ms by the clock"). */
+  const clockTotal = (message: string): number => Number(/computed for (\d+) ms by the clock/.exec(message)?.[1]);
+
+  for (const [kind, work] of Object.entries(shapes)) {
+    it(`ends ${kind} at its clock budget, not thousands of iterations later`, async () => {
+      const request =
+        work === "MODULE"
+          ? {
+              files: {
+                "index.js": `import { spin } from "./spin.js";\nexport default () => spin();${fresh()}`,
+                "spin.js": `export function spin() { ${TEXT} for (let i = 0; ; i++) JSON.parse(text); }`,
+              },
+              entry: "index.js",
+            }
+          : { code: `export default () => { ${work} return 1; }${fresh()}` };
+      const started = Date.now();
+      const res = expectFailure(await execute({ ...request, limits: { cpuMs: 100, timeoutMs: 30_000 } }));
+      expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
+      // The clock's budget is 200 ms (cpuMs 100 at DWL_CPU_CLOCK_PERCENT 200); one iteration is a
+      // few ms, a slow machine's at most tens. 4,096 iterations would be seconds.
+      expect(clockTotal(res.error.message)).toBeLessThan(1_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+  }
+
+  it("still counts a fast loop's checks in full: the fuel bound ends it", async () => {
+    // Cheap checks grow the batch to its full size; fuel (cpuMs × 100,000 checks) ends the loop,
+    // whichever budget is reached first.
+    const res = expectFailure(
+      await execute({ code: `export default () => { let n = 0; for (;;) n++; }${fresh()}`, limits: { cpuMs: 50 } }),
+    );
+    expect(res.error).toMatchObject({ type: "cpu_limit", name: "CpuLimitError" });
+  });
+});
+
 describe("the clock's budget (DWL_CPU_CLOCK_PERCENT, 200 by default: twice cpuMs)", () => {
   /** Native work (JSON.stringify, ~1 ms a call) until the clock has seen `ms`: few fuel checks. */
   const nativeFor = (ms: number) =>

@@ -6,12 +6,12 @@
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_LINE, REFUEL_GLOBAL } from "../child-globals.ts";
 import { clockCpuMs, closeSlice } from "./clock.ts";
 import { LimitError, timeoutMessage } from "./errors.ts";
-import { mathRound, now, runtimeLog } from "./intrinsics.ts";
+import { mathFloor, mathMax, mathMin, mathRound, now, runtimeLog, SafeWeakMap } from "./intrinsics.ts";
 import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
 
 /**
- * Metered code (bundle/rewrite.ts) counts down a local counter and calls this every FUEL_BATCH
- * checks. Two budgets, whichever runs out first:
+ * Metered code (bundle/rewrite.ts) counts down a module's counter and calls this when it runs
+ * out; each call hands out the next batch (see nextBatch). Two budgets, whichever runs out first:
  * - fuel: checks executed, converted from cpuMs by FUEL_PER_CPU_MS (deterministic; works where
  *   the clock is frozen during execution, as on Cloudflare);
  * - the clock, where it advances during execution (local workerd): the time of each continuous
@@ -25,7 +25,30 @@ import { currentRun, failRun, orphanRun, type RunState } from "./state.ts";
  * Once one is spent every later check of that run throws again at once, so catching the
  * error (try/catch, finally, a loop in the catch) cannot buy more time.
  */
-const FUEL_BATCH = 4_096;
+const MAX_FUEL_BATCH = 4_096;
+/**
+ * How long, by the clock, a batch of checks should take at most. A fixed batch of 4,096 let a loop
+ * of long native calls (a 7 ms JSON.parse per iteration) run 28 s between two looks at the clock,
+ * holding the runtime's one thread for every tenant, far past its cpuMs.
+ */
+const BATCH_CLOCK_MS = 2;
+
+/**
+ * The size of the run's next batch: it starts at one check, doubles while a batch takes less
+ * than half of BATCH_CLOCK_MS, up to MAX_FUEL_BATCH, and shrinks in proportion when one took
+ * longer, down to one check. Cheap checks reach the full batch within a dozen refuels; checks
+ * each costing a native call's time keep the clock looked at every BATCH_CLOCK_MS plus one
+ * iteration. Where the clock is frozen during execution (deployed) every batch reads 0 ms: full
+ * batches, as before, and the platform's CPU limit bounds native calls.
+ */
+function nextBatch(run: RunState, clockMs: number): number {
+  const took = clockMs - run.clockAtRefuel;
+  run.clockAtRefuel = clockMs;
+  const batch = run.fuelBatch;
+  if (took < BATCH_CLOCK_MS / 2) run.fuelBatch = mathMin(batch * 2, MAX_FUEL_BATCH);
+  else if (took > BATCH_CLOCK_MS) run.fuelBatch = mathMax(1, mathFloor((batch * BATCH_CLOCK_MS) / took));
+  return run.fuelBatch;
+}
 
 /** When this isolate last printed HEARTBEAT_LINE. */
 let lastHeartbeatAt = 0;
@@ -47,11 +70,24 @@ function heartbeat(run: RunState): void {
 /** The clock allows more than cpuMs: it also counts waiting for a core (limits.ts CPU_CLOCK_PERCENT). */
 const overClockBudget = (run: RunState, clockMs: number): boolean => clockMs > run.clockBudgetMs;
 
-function refuel(): number {
+/**
+ * What each module's counter was handed last: its checks down to -1 are what the call charges.
+ * Batches differ in size, so a counter handed a full batch before the run's batch shrank must
+ * still be charged in full.
+ */
+const handedOut = new SafeWeakMap<object, number>();
+
+/**
+ * `counter`: the module's counter object (bundle/rewrite.ts passes it). A call without one
+ * (Python, which counts its own events: python/runner.py) or with an object no batch was handed
+ * to (a program calling refuel itself) is charged a whole batch.
+ */
+function refuel(counter?: object): number {
   const run = currentRun() ?? orphanRun();
-  if (run.fuel === null) return FUEL_BATCH;
+  if (run.fuel === null) return MAX_FUEL_BATCH;
   if (run.cpuError) throw run.cpuError;
-  run.fuelUsed += FUEL_BATCH;
+  const handed = counter === undefined ? undefined : handedOut.get(counter);
+  run.fuelUsed += handed === undefined ? MAX_FUEL_BATCH : handed + 1;
   const clockMs = clockCpuMs(run);
   if (run.fuelUsed > run.fuel || overClockBudget(run, clockMs)) {
     // Say which bound it was: fuel is a count of steps, not a measured time, so a run of cheap
@@ -75,7 +111,9 @@ function refuel(): number {
     );
   } else {
     heartbeat(run);
-    return FUEL_BATCH;
+    const batch = run.clockAtWaits ? nextBatch(run, clockMs) : MAX_FUEL_BATCH;
+    if (counter !== undefined) handedOut.set(counter, batch);
+    return batch;
   }
   failRun(run, run.cpuError);
   throw run.cpuError;

@@ -15,6 +15,7 @@ export const mathRound = Math.round;
 export const mathMax = Math.max;
 export const mathMin = Math.min;
 export const mathCeil = Math.ceil;
+export const mathFloor = Math.floor;
 export const arraySlice = uncurry(Array.prototype.slice) as <T>(array: T[], start?: number) => T[];
 export const arrayPush = uncurry(Array.prototype.push) as <T>(array: T[], item: T) => number;
 export const roundMs = (ms: number): number => mathRound(ms * 100) / 100;
@@ -52,6 +53,20 @@ export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = n
 ) => Promise<R1 | R2>;
 export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => Promise<Awaited<T>>;
 export const parseJson = JSON.parse;
+
+const OriginalWeakMap = WeakMap;
+const weakMapGet = uncurry(WeakMap.prototype.get);
+const weakMapSet = uncurry(WeakMap.prototype.set);
+/** A WeakMap whose methods stay the built-ins whatever a program does to WeakMap.prototype. */
+export class SafeWeakMap<K extends object, V> {
+  readonly #map = new OriginalWeakMap<K, V>();
+  get(key: K): V | undefined {
+    return weakMapGet(this.#map, key) as V | undefined;
+  }
+  set(key: K, value: V): void {
+    weakMapSet(this.#map, key, value);
+  }
+}
 
 /** UTF-8 bytes of `text`; up to 1 KiB an upper bound (3 per UTF-16 unit), which costs nothing. */
 export function byteLength(text: string): number {

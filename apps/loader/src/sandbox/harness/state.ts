@@ -23,6 +23,9 @@ export interface RunState {
   /** Fuel budget (checks), or null when the code is not metered (see fuel.ts). */
   fuel: number | null;
   fuelUsed: number;
+  /** The batch of checks handed out last (fuel.ts nextBatch), and the clock when it was. */
+  fuelBatch: number;
+  clockAtRefuel: number;
   /** The clock's budget (ms): cpuMs and the loader's allowance for a busy machine. */
   clockBudgetMs: number;
   /** Its metered work prints HEARTBEAT_LINE (child-globals.ts): the loader is supervised. */
@@ -69,6 +72,8 @@ export function newRun(call: ChildCall, started: number): RunState {
     runToken: call.runToken,
     fuel: call.fuel,
     fuelUsed: 0,
+    fuelBatch: 1,
+    clockAtRefuel: 0,
     clockBudgetMs: call.clockBudgetMs,
     heartbeat: call.heartbeat === true,
     clockMs: 0,

@@ -61,6 +61,11 @@ export const LOCAL_LOG_FLUSH_MS = 100;
  * supervisor's 2 GB cap. Deployed, the platform evicts them, so there is no bound.
  */
 export const LOCAL_MAX_WARM_ISOLATES = 256;
+/**
+ * Programs remembered as having run once (a one-off isolate, sandbox/load.ts openChild), so that
+ * their second run starts a warm one: ~100 bytes each, ~1 MB in all.
+ */
+export const RAN_ONCE_REMEMBERED = 10_000;
 
 /**
  * A Python child's wasm heap, where Python allocates: past it an allocation fails, and a run that

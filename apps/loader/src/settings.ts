@@ -131,7 +131,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     "DWL_MAX_WARM_ISOLATES",
     "256 local, 0 deployed",
     0,
-    "distinct programs kept warm per loader isolate; 0 = no bound",
+    "distinct programs kept warm per loader isolate, each from its second run (a first run gets a one-off isolate while there is a bound); 0 = no bound, every run `LOADER.get`",
   ),
   int(
     "DWL_PYTHON_HEAP_BYTES",

@@ -53,6 +53,14 @@ export async function warmUp(): Promise<void> {
   expectOk(await execute({ code: "export default () => 1" }));
 }
 
+/**
+ * Runs a program once, whatever its answer, so that its next runs share one warm isolate: a
+ * program's first run gets a one-off isolate (sandbox/load.ts openChild).
+ */
+export async function warmIsolateFor(body: ExecuteRequest | Record<string, unknown>, key?: string): Promise<void> {
+  await execute(body, key);
+}
+
 export function expectOk(res: ExecuteResponse): Extract<ExecuteResponse, { ok: true }> {
   if (!res.ok) throw new Error(`expected ok, got ${JSON.stringify(res.error)}; logs ${JSON.stringify(res.logs)}`);
   return res;

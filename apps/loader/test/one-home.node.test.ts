@@ -63,6 +63,8 @@ const NOT_LIMITS: Record<string, string> = {
   MAX_URL_CHARS_IN_MESSAGE: "how much of a URL an egress error message quotes",
   MAX_RULES_IN_MESSAGE: "how many rules an egress error message lists",
   HEARTBEAT_INTERVAL_MS: "how often a supervised computing run prints its heartbeat",
+  MAX_FUEL_BATCH: "the meter's largest batch of fuel checks between two charges",
+  BATCH_CLOCK_MS: "how often, by the clock, the meter aims to charge a run",
 };
 
 /**

@@ -13,6 +13,7 @@ import {
   CHILD_COMPATIBILITY_DATE,
   CHILD_COMPATIBILITY_FLAGS,
   PYTHON_BOOT_CPU_MS,
+  RAN_ONCE_REMEMBERED,
   type ServerLimits,
 } from "../limits.ts";
 import { PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
@@ -102,6 +103,25 @@ const warmIsolateIds = new Set<string>();
  */
 const warmPythonIds = new Set<string>();
 
+/** Programs that have run once (in a one-off isolate), at most `capacity`, the oldest forgotten first. */
+export class FirstRuns {
+  readonly #ids = new Set<string>();
+  constructor(private readonly capacity: number) {}
+
+  /**
+   * Whether this is the program's first run (now remembered), or its second (forgotten here: it
+   * goes warm). A forgotten program's next run counts as a first one again.
+   */
+  isFirst(isolateId: string): boolean {
+    if (this.#ids.delete(isolateId)) return false;
+    this.#ids.add(isolateId);
+    if (this.#ids.size > this.capacity) this.#ids.delete(this.#ids.values().next().value as string);
+    return true;
+  }
+}
+
+const firstRuns = new FirstRuns(RAN_ONCE_REMEMBERED);
+
 export interface OpenedChild {
   stub: WorkerStub;
   /** A one-off isolate (`LOADER.load`), dropped after the run: nothing of it is warm. */
@@ -110,9 +130,13 @@ export interface OpenedChild {
 
 /**
  * The child for one run: `LOADER.get` (reused while warm) for a pinned program (a stored
- * sandbox), a program seen before, or while fewer than `server.maxWarmIsolates` ids are warm
- * (`server.pythonMaxChildren` for Python); past that bound a new program gets `LOADER.load`, an
- * isolate dropped after the run.
+ * sandbox), a warm program, or a program's second run while fewer than `server.maxWarmIsolates`
+ * ids are warm (`server.pythonMaxChildren` for Python); a program's first run, and every new one
+ * past that bound, gets `LOADER.load`, an isolate dropped after the run. Why the first run is
+ * one-off: most programs (an agent's, a model's) run once; under `wrangler dev` a new isolate by
+ * `load` answers 2–5 ms sooner than one by `get` (docs/performance.md); and a program run once
+ * takes none of the warm places from programs that repeat. A Python child is warm from its first
+ * run: its boot is what warmth saves.
  */
 export function openChild(
   loader: WorkerLoader,
@@ -150,7 +174,8 @@ export function openChild(
     ? [warmPythonIds, server.pythonMaxChildren]
     : [warmIsolateIds, pinned ? 0 : server.maxWarmIsolates];
   if (bound > 0 && !warm.has(isolateId)) {
-    if (warm.size >= bound) return { stub: loader.load(code()), oneOff: true };
+    if (warm.size >= bound || (!bundle.python && firstRuns.isFirst(isolateId)))
+      return { stub: loader.load(code()), oneOff: true };
     warm.add(isolateId);
   }
   return { stub: loader.get(isolateId, code), oneOff: false };

@@ -9,7 +9,16 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEV_ENCRYPTION_KEY } from "../../src/egress/secrets.ts";
-import { call, DEV_KEY, execute, executeRejected, expectFailure, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+import {
+  call,
+  DEV_KEY,
+  execute,
+  executeRejected,
+  expectFailure,
+  expectOk,
+  OTHER_TENANT_KEY,
+  warmIsolateFor,
+} from "../helpers.ts";
 
 type Body = Parameters<typeof execute>[0];
 type ErrorType =
@@ -506,6 +515,7 @@ export default (input, env) => {
   if (mode === "hijack") { globalThis.fetch = async () => new Response("hijacked"); return "done"; }
   try { return await (await fetch("https://api.example.com/")).text(); } catch (e) { return e.name; }
 };${fresh()}`;
+    await warmIsolateFor({ code, input: "probe" });
     expect(expectOk(await execute({ code, input: "hijack" })).result).toBe("done");
     // Same program, same tenant and namespace: the same warm isolate, as documented.
     expect(expectOk(await execute({ code, input: "probe" })).result).toBe("hijacked");
@@ -518,6 +528,7 @@ export default (input, env) => {
 
   it("gives a second namespace of the same tenant fresh module state", async () => {
     const code = `let runs = 0;\nexport default () => ++runs;${fresh()}`;
+    await warmIsolateFor({ code });
     expect(expectOk(await execute({ code })).result).toBe(1);
     expect(expectOk(await execute({ code })).result).toBe(2);
     expect(expectOk(await execute({ code, storage: { namespace: "abuse-second" } })).result).toBe(1);
@@ -527,6 +538,7 @@ export default (input, env) => {
 
   it("never shows Object.prototype pollution to another tenant or namespace", async () => {
     const code = `export default () => { const before = ({}).polluted ?? null; Object.prototype.polluted = 1; return before; };${fresh()}`;
+    await warmIsolateFor({ code });
     expect(expectOk(await execute({ code })).result).toBeNull();
     expect(expectOk(await execute({ code })).result).toBe(1); // the warm isolate keeps it (detectable)
     expect(expectOk(await execute({ code }, OTHER_TENANT_KEY)).result).toBeNull();

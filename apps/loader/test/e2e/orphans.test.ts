@@ -9,7 +9,7 @@
  * as a slow or `ok: true` answer instead of a runtime that never answers again.
  */
 import { beforeAll, describe, expect, it } from "vitest";
-import { execute, expectFailure, expectOk, warmUp } from "../helpers.ts";
+import { execute, expectFailure, expectOk, warmIsolateFor, warmUp } from "../helpers.ts";
 
 /** A comment that makes a program unique, so it gets its own (cold) isolate. */
 const fresh = () => `\n// ${crypto.randomUUID()}`;
@@ -75,6 +75,7 @@ export default async (mode) => {
   setTimeout(() => server.send("go"), 20);
   return "armed";
 };${fresh()}`;
+      await warmIsolateFor({ code, input: "probe" });
       expect(expectOk(await execute({ code, input: "arm", limits: { cpuMs: 50 } })).result).toBe("armed");
       await new Promise((r) => setTimeout(r, 100));
       await expectPromptService();
@@ -120,6 +121,7 @@ export default async (mode) => {
   }
   return state;
 };${fresh()}`;
+    await warmIsolateFor({ code, input: "warm-up" });
     expect(expectOk(await execute({ code, input: "arm", limits: { cpuMs: 50 } })).result).toBe("armed");
     let state = { received: 0, finished: 0 };
     // A collection's cleanup task may come late on a loaded machine: churn until it has run.

@@ -3,24 +3,37 @@ import { describe, expect, it } from "vitest";
 import { readServerLimits } from "../../src/limits.ts";
 import { executeProgram } from "../../src/run/pipeline.ts";
 import { replyObject } from "../../src/run/respond.ts";
-import { warmIsolateCount } from "../../src/sandbox/load.ts";
+import { FirstRuns, warmIsolateCount } from "../../src/sandbox/load.ts";
 import { executeSandbox } from "../../src/sandboxes/service.ts";
-import { call, execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+import { call, execute, expectOk, OTHER_TENANT_KEY, warmIsolateFor } from "../helpers.ts";
 
 describe("warm reuse", () => {
-  it("reuses the bundle and the isolate for the same program (module state persists)", async () => {
+  it("runs a program's first run in a one-off isolate, then reuses one warm isolate (module state persists)", async () => {
     const code = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    const before = warmIsolateCount();
     const first = expectOk(await execute({ code }));
-    const second = expectOk(await execute({ code }));
+    expect(warmIsolateCount()).toBe(before); // nothing kept of the first run's isolate
+    const later = [expectOk(await execute({ code })), expectOk(await execute({ code }))];
+    expect(warmIsolateCount()).toBe(before + 1);
     expect(first.timing.cached).toBe(false);
-    expect(second.timing.cached).toBe(true);
-    expect([first.result, second.result]).toEqual([1, 2]);
+    expect(later.map((res) => res.timing.cached)).toEqual([true, true]);
+    expect([first.result, ...later.map((res) => res.result)]).toEqual([1, 1, 2]);
+  });
+
+  it("runs a program seen once long ago in a one-off isolate again", () => {
+    // Remembering every program that ever ran once would grow without bound.
+    const firstRuns = new FirstRuns(2);
+    expect(["a", "b", "a"].map((id) => firstRuns.isFirst(id))).toEqual([true, true, false]);
+    expect(["c", "d", "b"].map((id) => firstRuns.isFirst(id))).toEqual([true, true, true]);
+    expect(firstRuns.isFirst("d")).toBe(false);
   });
 
   it("never lets another tenant's run land in a warm isolate", async () => {
     const code = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    await warmIsolateFor({ code });
     expect(expectOk(await execute({ code })).result).toBe(1);
     expect(expectOk(await execute({ code })).result).toBe(2);
+    await warmIsolateFor({ code }, OTHER_TENANT_KEY);
     const other = expectOk(await execute({ code }, OTHER_TENANT_KEY));
     expect(other.result).toBe(1);
     expect(other.timing.cached).toBe(true); // same bundle, different isolate
@@ -52,14 +65,15 @@ describe("warm isolate bound (DWL_MAX_WARM_ISOLATES)", () => {
     const bound = warmIsolateCount() + 1;
     const warm = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
     const overflow = `let runs = 0;\nexport default () => ++runs; // ${crypto.randomUUID()}`;
+    expect(expectOk(await runOnce(warm, bound)).result).toBe(1); // a first run: one-off
     expect(expectOk(await runOnce(warm, bound)).result).toBe(1);
     expect(expectOk(await runOnce(warm, bound)).result).toBe(2);
     expect(warmIsolateCount()).toBe(bound);
     // Past the bound: a fresh isolate each run, so module state starts over; the bundle is still cached.
-    const first = expectOk(await runOnce(overflow, bound));
-    const second = expectOk(await runOnce(overflow, bound));
-    expect([first.result, second.result]).toEqual([1, 1]);
-    expect(second.timing.cached).toBe(true);
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(expectOk(await runOnce(overflow, bound)));
+    expect(runs.map((res) => res.result)).toEqual([1, 1, 1]);
+    expect(runs.map((res) => res.timing.cached)).toEqual([false, true, true]);
     expect(warmIsolateCount()).toBe(bound);
     // A program that was warm before the bound was reached stays warm.
     expect(expectOk(await runOnce(warm, bound)).result).toBe(3);

@@ -470,6 +470,28 @@ describe("reaching the loader's bindings and secrets", () => {
     ]);
   });
 
+  it("charges a program calling __dwlRefuel itself a whole batch, whatever it passes, and never throws anything else", async () => {
+    // refuel takes the calling module's counter object (bundle/rewrite.ts); a program can pass
+    // primitives, fakes with an `f` of their own, or nothing. 1e6 calls × 4,096 is far past the
+    // fuel of cpuMs 20 (2·10⁶ checks), so only cpu_limit may end it.
+    const res = await expectRunError(
+      {
+        code: `export default () => {
+  const refuel = "".__dwlRefuel;
+  const seen = new Set();
+  for (const arg of [1, "x", Symbol.for("s"), null, undefined, {}, { f: -1e12 }, () => {}]) seen.add(typeof refuel(arg));
+  console.log([...seen].join(","));
+  const fake = { f: 0 };
+  for (let i = 0; i < 1e6; i++) refuel(fake);
+  return "not stopped";
+};${fresh()}`,
+        limits: { cpuMs: 20 },
+      },
+      "cpu_limit",
+    );
+    expect(res.logs.map((l) => l.message)).toEqual(["number"]);
+  });
+
   it("reveals no credential, key or dev secret through Function.prototype.toString or any reachable value", async () => {
     const name = `abuse-${uid().slice(0, 8)}`;
     const value = `sk_live_${uid()}`;

@@ -221,6 +221,19 @@ describe("I/O-bound runs under a small cpuMs", () => {
     expect(expectOk(res).result).toEqual({ found: 1, tagged: 1, all: 1 });
   });
 
+  it("does not charge an interval's run for what other programs compute between its ticks", async () => {
+    // The other program holds the one thread for 20 ms at a time; a tick's slice left open until
+    // the backstop's macrotask took those 20 ms in, and 10 of them are past the clock's 100 ms.
+    const ticking = `export default async () => { let n = 0; const id = setInterval(() => { n++; }, 1); await new Promise((r) => setTimeout(r, 600)); clearInterval(id); return n > 0; };${fresh()}`;
+    const busy = `export default async () => { for (let round = 0; round < 25; round++) { const end = Date.now() + 20; while (Date.now() < end) {} await new Promise((r) => setTimeout(r, 1)); } return true; };${fresh()}`;
+    const [quiet, other] = await Promise.all([
+      execute({ code: ticking, limits: { cpuMs: 50, timeoutMs: 10_000 } }),
+      execute({ code: busy, limits: { cpuMs: 2_000, timeoutMs: 10_000 } }),
+    ]);
+    expect(expectOk(other).result).toBe(true);
+    expect(expectOk(quiet).result).toBe(true);
+  });
+
   it("stays ok waiting on timers (setTimeout, setInterval, scheduler.wait) far longer than cpuMs", async () => {
     // 20 waits of 20 ms: 400 ms of waiting against 20 ms of CPU.
     const code = `export default async () => {

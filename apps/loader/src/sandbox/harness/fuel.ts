@@ -82,11 +82,13 @@ const handedOut = new SafeWeakMap<object, number>();
  * (Python, which counts its own events: python/runner.py) or with an object no batch was handed
  * to (a program calling refuel itself) is charged a whole batch.
  */
-function refuel(counter?: object): number {
+function refuel(counter?: unknown): number {
   const run = currentRun() ?? orphanRun();
   if (run.fuel === null) return MAX_FUEL_BATCH;
   if (run.cpuError) throw run.cpuError;
-  const handed = counter === undefined ? undefined : handedOut.get(counter);
+  // Metered code passes its counter object; anything else is a program calling refuel itself.
+  const key = typeof counter === "object" && counter !== null ? counter : undefined;
+  const handed = key === undefined ? undefined : handedOut.get(key);
   run.fuelUsed += handed === undefined ? MAX_FUEL_BATCH : handed + 1;
   const clockMs = clockCpuMs(run);
   if (run.fuelUsed > run.fuel || overClockBudget(run, clockMs)) {
@@ -112,7 +114,7 @@ function refuel(counter?: object): number {
   } else {
     heartbeat(run);
     const batch = run.clockAtWaits ? nextBatch(run, clockMs) : MAX_FUEL_BATCH;
-    if (counter !== undefined) handedOut.set(counter, batch);
+    if (key !== undefined) handedOut.set(key, batch);
     return batch;
   }
   failRun(run, run.cpuError);

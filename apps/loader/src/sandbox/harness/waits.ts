@@ -23,9 +23,16 @@ export function installWaits(): void {
         if (run === undefined || !run.clockAtWaits || typeof callback !== "function")
           return reflectApply(original, globalThis, [callback, ...rest]);
         waitStarts(run, false);
+        // The callback's slice ends when it returns (in a microtask, as at any wait): left open
+        // until the backstop's macrotask, an interval's slices also took in the time the thread
+        // spent elsewhere between ticks, and a busy machine's 1 ms interval read as computing.
         const wrapped = function (this: unknown, ...args: unknown[]) {
           if (!run.cpuError) openSlice(run);
-          return reflectApply(callback as AnyFunction, this, args);
+          try {
+            return reflectApply(callback as AnyFunction, this, args);
+          } finally {
+            waitStarts(run, false);
+          }
         };
         return reflectApply(original, globalThis, [wrapped, ...rest]);
       },

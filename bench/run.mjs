@@ -1108,7 +1108,7 @@ function scaleReport(s) {
     "How to read it: `LOADER.load()` isolates are dropped once their request is done, so raw /load's RSS grows only slowly. `LOADER.get(id)` isolates stay cached under `wrangler dev`/workerd for the runtime's lifetime — nothing evicts them — " +
       "so with one per distinct program, their V8 heaps eventually exhaust what the process can reserve and workerd aborts with `V8 fatal error … allocation failed: JavaScript heap out of memory` " +
       "(logged with tiny heap figures: it is the new isolate that cannot get memory, not a big one); miniflare restarts the runtime, in-flight requests fail, and the count starts again: the raw `get(id)` row. " +
-      "The loader in local mode keeps only its first `DWL_MAX_WARM_ISOLATES` (256) distinct programs warm with `LOADER.get` and runs later new ones with `LOADER.load`, so its RSS is those warm isolates (~3 MB each) plus load()'s slow growth, and it never reaches that ceiling.",
+      "The loader in local mode runs a program's first run with `LOADER.load`, and keeps at most `DWL_MAX_WARM_ISOLATES` (256) programs warm with `LOADER.get`, each from its second run; every program here runs once, so its RSS is load()'s slow growth (plus ~3 MB per warm isolate where programs repeat), and it never reaches that ceiling.",
   ].join("\n");
   return {
     text: `${textTable(table)}\nratio (time per program) ${fmt(throughputRatio)}, without restart waits ${fmt(workRatio)}. ${errorsLine}\n${cacheLine}`,

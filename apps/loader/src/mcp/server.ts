@@ -18,6 +18,7 @@ import { checkProgramRequest } from "../run/request-check.ts";
 import { replyObject } from "../run/respond.ts";
 import { validate } from "../validate.ts";
 import { searchCatalog } from "./catalog.ts";
+import { answerInvalidParams } from "./params.ts";
 
 export const SEARCH_DESCRIPTION =
   "Search the TypeScript API available to programs run by `execute`: env.KV, env.FILES, fetch/egress rules and credentials, operator tools, program shapes, limits. Returns matching declarations. Call it before writing code that uses storage, network or tools.";
@@ -191,5 +192,6 @@ export async function handleMcp(request: Request, context: ExecutionContext): Pr
   });
   const server = buildServer(context);
   await server.connect(transport);
+  answerInvalidParams(transport);
   return transport.handleRequest(request);
 }

@@ -133,6 +133,60 @@ describe("MCP server", () => {
     expect(res.result?.structuredContent).toMatchObject({ ok: true, result: ["mcp"] });
   });
 
+  describe("a request whose params do not fit its method", () => {
+    async function post(body: unknown, accept = "application/json, text/event-stream"): Promise<unknown> {
+      const res = await call("/mcp", {
+        method: "POST",
+        headers: { accept, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(200);
+      const answer = await res.text();
+      if (!res.headers.get("content-type")?.includes("text/event-stream")) return JSON.parse(answer);
+      return answer
+        .split("\n")
+        .filter((line) => line.startsWith("data: "))
+        .map((line) => JSON.parse(line.slice(6)));
+    }
+    const request = (id: number, method: string, params?: unknown) => ({ jsonrpc: "2.0", id, method, params });
+
+    it.each([
+      ["arguments that are not an object", { name: "execute", arguments: "x" }, "params.arguments"],
+      ["no tool name", { arguments: {} }, "params.name"],
+      ["a tool name that is not a string", { name: 5, arguments: {} }, "params.name"],
+      ["no params at all", undefined, "params"],
+    ])("answers tools/call with %s as -32602, naming the field", async (_, params, field) => {
+      const answer = await post(request(7, "tools/call", params));
+      expect(answer).toMatchObject({ jsonrpc: "2.0", id: 7, error: { code: -32602 } });
+      const { error } = answer as { error: { message: string; data: { issues: { path: string[] }[] } } };
+      expect(error.message).toContain(`\`${field}\``);
+      expect(error.data.issues.map((issue) => issue.path.join("."))).toEqual([field]);
+    });
+
+    it("answers other methods MCP defines the same way (initialize without its params)", async () => {
+      const answer = await post(request(3, "initialize", { capabilities: {} }));
+      expect(answer).toMatchObject({ id: 3, error: { code: -32602 } });
+      expect((answer as { error: { message: string } }).error.message).toContain("`params.protocolVersion`");
+    });
+
+    it("answers the invalid request of a batch under its id, and runs the others, over SSE too", async () => {
+      const batch = [
+        request(1, "tools/call", { name: "execute", arguments: { code: "export default () => 41 + 1" } }),
+        request(2, "tools/call", { name: "execute", arguments: [] }),
+      ];
+      for (const accept of ["application/json, text/event-stream", "text/event-stream, application/json"]) {
+        const answers = (await post(batch, accept)) as {
+          id: number;
+          result?: RpcResponse["result"];
+          error?: unknown;
+        }[];
+        const byId = new Map(answers.map((answer) => [answer.id, answer]));
+        expect(byId.get(1)?.result?.structuredContent).toMatchObject({ ok: true, result: 42 });
+        expect(byId.get(2)?.error).toMatchObject({ code: -32602 });
+      }
+    });
+  });
+
   it("refuses unauthenticated requests", async () => {
     const res = await call("/mcp", { method: "POST", key: null, body: "{}" });
     expect(res.status).toBe(401);

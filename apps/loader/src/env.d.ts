@@ -46,6 +46,8 @@ interface Env {
   DWL_CPU_ENFORCEMENT?: string;
   /** Locally, the run's budget by the clock in per cent of cpuMs (200 by default). */
   DWL_CPU_CLOCK_PERCENT?: string;
+  /** Locally, the least the run's clock budget exceeds cpuMs by, in ms (100 by default). */
+  DWL_CPU_CLOCK_STALL_MS?: string;
   /** Where per-tenant admission is kept: "isolate" (default in local mode) or "durable-object". */
   DWL_ADMISSION?: string;
   /** Batch interval of the execution log lines in ms; 0 writes each at once (default deployed). */

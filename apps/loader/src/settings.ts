@@ -122,6 +122,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     "local",
   ),
   int(
+    "DWL_CPU_CLOCK_STALL_MS",
+    "100",
+    0,
+    "the least a run's clock budget exceeds its `cpuMs` by, in ms: a stall of the runtime's thread (a GC, the OS giving the core away) lands whole on one run (docs/metering.md)",
+    "local",
+  ),
+  int(
     "DWL_LOG_FLUSH_MS",
     "100 local, 0 deployed",
     0,

@@ -31,7 +31,12 @@ import { forwardableHeaders, RuntimeClient } from "./forward.ts";
 import { forwardedPath, type LoaderBodyCap, routeOf, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
-import { MAX_CREDENTIAL_BODY_BYTES, programBodyCap, readServerLimits } from "../../loader/src/limits.ts";
+import {
+  MAX_CREDENTIAL_BODY_BYTES,
+  maxCpuMsWithinClock,
+  programBodyCap,
+  readServerLimits,
+} from "../../loader/src/limits.ts";
 import {
   checkSettings as checkLoaderSettings,
   SettingError as LoaderSettingError,
@@ -487,14 +492,14 @@ const configuredKeys = configuredApiKeys(String((allLoaderVars as Record<string,
 verifiedKeys.configure([hashOf(DEV_API_KEY), ...(configuredKeys ?? []).map(({ hash }) => hash)]);
 
 /**
- * A computing run holds the runtime's one thread until its clock budget (cpuMs ×
- * DWL_CPU_CLOCK_PERCENT) is spent, and the runtime answers no health check meanwhile: a budget
+ * A computing run holds the runtime's one thread until its clock budget (limits.ts
+ * clockBudgetMs) is spent, and the runtime answers no health check meanwhile: a budget
  * past DWL_WATCHDOG_MS would restart the runtime and cut every other run short. Runs may use 80 %
  * of the watchdog's time.
  */
 function cpuMsWithinWatchdog(): number {
-  const { maxCpuMs, cpuClockPercent } = loaderLimits;
-  const cap = Math.max(1, Math.floor((settings.watchdogMs * 0.8 * 100) / cpuClockPercent));
+  const { maxCpuMs } = loaderLimits;
+  const cap = maxCpuMsWithinClock(settings.watchdogMs * 0.8, loaderLimits);
   if (maxCpuMs > cap && "DWL_MAX_CPU_MS" in allLoaderVars) {
     console.log(
       `[dwl] DWL_MAX_CPU_MS=${maxCpuMs} is lowered to ${cap}: a run computing longer would trip the watchdog (DWL_WATCHDOG_MS=${settings.watchdogMs}); raise DWL_WATCHDOG_MS for more`,

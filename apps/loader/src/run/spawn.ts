@@ -7,7 +7,13 @@
  * (run/serve.ts) both start from what this returns.
  */
 import { runEgress } from "../egress/run-egress.ts";
-import { DEFAULT_NAMESPACE, type EffectiveLimits, FUEL_PER_CPU_MS, type ServerLimits } from "../limits.ts";
+import {
+  clockBudgetMs,
+  DEFAULT_NAMESPACE,
+  type EffectiveLimits,
+  FUEL_PER_CPU_MS,
+  type ServerLimits,
+} from "../limits.ts";
 import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
@@ -60,7 +66,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     secrets: egress.secrets,
     runToken: egress.runToken,
     fuel: isMetered(server) ? limits.cpuMs * FUEL_PER_CPU_MS : null,
-    clockBudgetMs: (limits.cpuMs * server.cpuClockPercent) / 100,
+    clockBudgetMs: clockBudgetMs(limits.cpuMs, server),
     ...(env.DWL_SUPERVISOR_URL ? { heartbeat: true } : {}),
     maxResultBytes: server.maxResultBytes,
     maxLogLines: server.maxLogLines,

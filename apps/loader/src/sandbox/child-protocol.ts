@@ -42,7 +42,7 @@ export interface ChildCall {
   runToken: string | null;
   /** Fuel budget of the run (cpuMs × FUEL_PER_CPU_MS), or null when the code is not metered. */
   fuel: number | null;
-  /** The run's budget by the clock, where it advances during execution (cpuMs × DWL_CPU_CLOCK_PERCENT). */
+  /** The run's budget by the clock, where it advances during execution (limits.ts clockBudgetMs). */
   clockBudgetMs: number;
   /** Print the heartbeat (child-globals.ts) while computing: the loader is supervised (DWL_SUPERVISOR_URL). */
   heartbeat?: boolean;

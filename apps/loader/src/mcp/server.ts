@@ -6,6 +6,7 @@
  * a fresh server per request, since nothing is kept between requests.
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { readRequestBody } from "@modelcontextprotocol/sdk/server/requestBody.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker";
 import { ExecuteRequestSchema, PROGRAM_LANGUAGES, resultForModel, type ExecuteResponse } from "@dwl/protocol";
@@ -18,7 +19,7 @@ import { checkProgramRequest } from "../run/request-check.ts";
 import { replyObject } from "../run/respond.ts";
 import { validate } from "../validate.ts";
 import { searchCatalog } from "./catalog.ts";
-import { answerInvalidParams } from "./params.ts";
+import { answerInvalidParams, invalidRequest } from "./invalid-messages.ts";
 
 export const SEARCH_DESCRIPTION =
   "Search the TypeScript API available to programs run by `execute`: env.KV, env.FILES, fetch/egress rules and credentials, operator tools, program shapes, limits. Returns matching declarations. Call it before writing code that uses storage, network or tools.";
@@ -193,5 +194,23 @@ export async function handleMcp(request: Request, context: ExecutionContext): Pr
   const server = buildServer(context);
   await server.connect(transport);
   answerInvalidParams(transport);
-  return transport.handleRequest(request);
+  // A copy of the body, read again only when the SDK refused it (400) or found no request in it
+  // (202): to tell JSON that is not JSON-RPC (-32600) from JSON that did not parse (-32700).
+  const copy = request.method === "POST" ? request.clone() : undefined;
+  const answer = await transport.handleRequest(request);
+  if (copy === undefined || (answer.status !== 400 && answer.status !== 202)) return answer;
+  return (await notJsonRpc(copy)) ?? answer;
+}
+
+/** The -32600 answer for a body that is JSON but not JSON-RPC; undefined for anything else. */
+async function notJsonRpc(copy: Request): Promise<Response | undefined> {
+  const body = await readRequestBody(copy);
+  if (body.tooLarge) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch {
+    return undefined;
+  }
+  return invalidRequest(parsed);
 }

@@ -169,6 +169,39 @@ describe("MCP server", () => {
       expect((answer as { error: { message: string } }).error.message).toContain("`params.protocolVersion`");
     });
 
+    it.each([
+      ["no method", { jsonrpc: "2.0", id: 1 }, 1, "method"],
+      ['a jsonrpc other than "2.0"', { jsonrpc: "1.0", id: 2, method: "ping" }, 2, "jsonrpc"],
+      ["params that are not an object", { jsonrpc: "2.0", id: 3, method: "tools/call", params: "x" }, 3, "params"],
+      ["an object as id", { jsonrpc: "2.0", id: { a: 1 }, method: "ping" }, null, "id"],
+      ["a number", 5, null, "(message)"],
+      ["an empty batch", [], null, "(message)"],
+      ["a batch with a number in it", [{ jsonrpc: "2.0", id: 4, method: "ping" }, 5], null, "[1]"],
+    ])(
+      "answers JSON that is not JSON-RPC (%s) with -32600 naming the field, not -32700",
+      async (_, body, id, field) => {
+        const res = await call("/mcp", {
+          method: "POST",
+          headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        expect(res.status).toBe(400);
+        const answer = (await res.json()) as { id: unknown; error: { code: number; message: string } };
+        expect(answer).toMatchObject({ jsonrpc: "2.0", id, error: { code: -32600 } });
+        expect(answer.error.message).toContain(`\`${field}\``);
+      },
+    );
+
+    it("still answers a body that is not JSON with -32700", async () => {
+      const res = await call("/mcp", {
+        method: "POST",
+        headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+        body: "{not json",
+      });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ id: null, error: { code: -32700 } });
+    });
+
     it("answers the invalid request of a batch under its id, and runs the others, over SSE too", async () => {
       const batch = [
         request(1, "tools/call", { name: "execute", arguments: { code: "export default () => 41 + 1" } }),

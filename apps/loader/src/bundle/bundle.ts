@@ -10,6 +10,7 @@
  */
 import { env } from "cloudflare:workers";
 import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEnvironment } from "../npm/install.ts";
+import { checkDependencies } from "../npm/resolve.ts";
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
 import { asDefaultExportedFunction, loneFunction } from "./entry-shape.ts";
@@ -161,6 +162,7 @@ export async function bundleProgram(
 ): Promise<Bundle> {
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
+  if (dependencies) checkDependencies(dependencies);
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;

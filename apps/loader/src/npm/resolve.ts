@@ -65,6 +65,14 @@ function checkRange(name: string, range: string, parent: ResolvedPackage | null)
   );
 }
 
+/**
+ * Checks every listed dependency's name and range, without the network: a bad one is the
+ * program's mistake whether or not it imports the package (unimported ones are never resolved).
+ */
+export function checkDependencies(dependencies: Record<string, string>): void {
+  for (const [name, range] of Object.entries(dependencies)) checkRange(name, range, null);
+}
+
 /** The version `range` selects, or undefined. */
 export function pickVersion(
   packument: Packument,

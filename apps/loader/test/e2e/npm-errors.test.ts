@@ -98,4 +98,15 @@ describe("npm dependency errors", () => {
       /"hono": "git\+https:\/\/github\.com\/honojs\/hono\.git" is not a version range DWL can install/,
     );
   });
+
+  it("refuses a listed dependency it could not install even when the program does not import it", async () => {
+    for (const [name, range, why] of [
+      ["left-pad", "not a range", /"left-pad": "not a range" is not a version range DWL can install/],
+      ["../etc", "1", /"\.\.\/etc" is not a valid npm package name/],
+    ] as const) {
+      const res = expectFailure(await execute({ code: "export default () => 1", dependencies: { [name]: range } }));
+      expect(res.error).toMatchObject({ type: "compile", name: "CompileError" });
+      expect(res.error.message).toMatch(why);
+    }
+  });
 });

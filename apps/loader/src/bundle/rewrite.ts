@@ -206,19 +206,53 @@ function wrapScript(
   replaced: Set<Node>,
 ): ScriptWrapper {
   const hoisted: string[] = [];
+  const exported: string[] = [];
   for (const node of program.body) {
     if (node.type === "ImportDeclaration" && !replaced.has(node)) {
       hoisted.push(code.slice(node.start, node.end).replace(/\s*\n\s*/g, " "));
       s.remove(node.start, node.end);
     } else if (node.type === "ExportNamedDeclaration") {
       const declaration = (node as Node & { declaration?: Node | null }).declaration;
+      exported.push(...exportedNames(node));
       if (declaration) s.remove(node.start, declaration.start);
       else s.remove(node.start, node.end);
     } else if (node.type === "ExportAllDeclaration") {
+      exported.push(`everything of ${String((node as Node & { source: { value: unknown } }).source.value)}`);
       s.remove(node.start, node.end);
     }
   }
-  return { imports: hoisted.join(" "), head: "export default async function __dwlScript() {", tail: "\n}\n" };
+  // The warning is bound at module level: inside the function, a `console` the script declares
+  // would shadow the global (and throw, before its declaration).
+  const warning = exportsWarning(exported);
+  return {
+    imports: hoisted.join(" ") + (warning ? `const __dwlExportsWarning = () => console.warn(${warning});` : ""),
+    head: `export default async function __dwlScript() {${warning ? "__dwlExportsWarning();" : ""}`,
+    tail: "\n}\n",
+  };
+}
+
+/** Names a named export declares (`export const a = 1, b = 2`, `export function f`, `export { x as y }`). */
+function exportedNames(node: Node): string[] {
+  const { declaration, specifiers } = node as Node & {
+    declaration?: (Node & { id?: { name?: string }; declarations?: { id: { name?: string } }[] }) | null;
+    specifiers: { exported: { name?: string; value?: string } }[];
+  };
+  if (!declaration) return specifiers.map((sp) => String(sp.exported.name ?? sp.exported.value));
+  const ids = declaration.declarations?.map((d) => d.id) ?? [declaration.id ?? {}];
+  return ids.map((id) => id.name ?? "(a destructured binding)");
+}
+
+/**
+ * A program whose entry exports names but no default runs as a script, and nothing calls its
+ * exports: a model that wrote `export function run(input, env)` would read `ok` with a null
+ * result as success. The run says so in its logs, first.
+ */
+function exportsWarning(exported: string[]): string {
+  if (exported.length === 0) return "";
+  const names = exported.map((name) => `\`${name}\``).join(", ");
+  return JSON.stringify(
+    `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`,
+  );
 }
 
 export type Program = Node & { body: Node[] };

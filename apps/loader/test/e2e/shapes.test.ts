@@ -23,6 +23,38 @@ describe("program shapes", () => {
     expect(res.logs.map((l) => l.message)).toEqual(["a", "b"]);
   });
 
+  describe("a module that exports names but nothing as default", () => {
+    const warning = (names: string) =>
+      `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`;
+
+    it.each([
+      ["a function", { code: "export async function run(input, env) { return 7 }" }, "`run`"],
+      [
+        "constants, beside a `console` of its own",
+        { code: "const console = 1; export const a = 1, b = 2;" },
+        "`a`, `b`",
+      ],
+      [
+        "a name from another file",
+        {
+          files: { "index.ts": 'import { f } from "./f.ts";\nexport { f as g };', "f.ts": "export const f = () => 2;" },
+        },
+        "`g`",
+      ],
+    ])("runs %s as a script and says first in its logs that nothing called its exports", async (_, request, names) => {
+      const res = expectOk(await execute({ ...request, input: 1 }));
+      expect(res.result).toBeNull();
+      expect(res.logs[0]).toMatchObject({ level: "warn", message: warning(names) });
+    });
+
+    it("says nothing for `export {}`, the way to make a file a module, and keeps its lines", async () => {
+      const res = expectOk(await execute({ code: "export {};\nconsole.log(await Promise.resolve('ran'));" }));
+      expect(res.logs.map((l) => l.message)).toEqual(["ran"]);
+      const thrown = await execute({ code: "export const a = 1;\n\nthrow new Error('line 3');" });
+      expect(thrown.ok ? "" : thrown.error.stack).toContain("index.ts:3");
+    });
+  });
+
   it("invokes a fetch handler with the request", async () => {
     const res = expectOk(
       await execute({

@@ -13,7 +13,7 @@ import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEn
 import { checkDependencies } from "../npm/resolve.ts";
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
-import { asDefaultExportedFunction, loneFunction } from "./entry-shape.ts";
+import { asDefaultExportedFunction, asFunctionBody, loneFunction } from "./entry-shape.ts";
 import { BUNDLE_OUTPUT, getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
@@ -166,6 +166,11 @@ export async function bundleProgram(
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
+  // A function body (top-level `return`) fails every path; as the module it stands for, it takes
+  // the fast ones.
+  const body = asFunctionBody(entrySource, loaderFor(entry));
+  if (body !== undefined)
+    return bundleProgram({ files: { ...files, [entry]: body }, entry, meter, dependencies }, npm, options);
   const packagesFor: PackagesFor = async (specifiers) => {
     if (!dependencies || Object.keys(dependencies).length === 0 || options.prebuiltPackages === false) return undefined;
     const installed = await installDependencies(dependencies, npm ?? npmEnvironment(env));

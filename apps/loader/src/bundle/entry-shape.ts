@@ -5,6 +5,7 @@
  * an IIFE such as `(async () => {…})()` stays a script.
  */
 import { parse, type Node } from "acorn";
+import { transform } from "sucrase";
 import { getEsbuild, type Loader } from "./esbuild.ts";
 
 /** Cheap pre-check so ordinary modules never pay for the parse. */
@@ -40,4 +41,43 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
   const [only] = program.body;
   if (program.body.length !== 1 || only?.type !== "ExportDefaultDeclaration") return undefined;
   return FUNCTION_NODES.has(only.declaration.type) ? candidate : undefined;
+}
+
+/**
+ * Cheap pre-checks: a function body has a `return` somewhere, no line opening with import or
+ * export, and does not open like a function expression (asDefaultExportedFunction's case).
+ */
+const MAY_RETURN = /\breturn\b/;
+const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
+
+/**
+ * Returns the source rewritten as `export default async (input, env) => { <source> };` when it is
+ * a function body: top-level statements with a top-level `return` (and `await`), no imports or
+ * exports. The form code-writing models often give; as a module its `return` is a syntax error
+ * (or, without `await`, makes it a CommonJS file whose default export is no function). The prefix
+ * sits on line 1, so line numbers are unchanged; the body sees `input` and `env`. Checked on the
+ * wrapped text (types stripped by sucrase, as modules.ts does: esbuild's transform costs ~100 ms
+ * a call inside the Worker).
+ */
+export function asFunctionBody(source: string, loader: Loader): string | undefined {
+  if (!MAY_RETURN.test(source) || MODULE_SYNTAX.test(source) || MAY_BE_FUNCTION.test(source)) return undefined;
+  if (loader !== "ts" && loader !== "js") return undefined;
+  const candidate = `export default async (input, env) => {${source}\n};\n`;
+  let body: Node[];
+  try {
+    const js =
+      loader === "ts"
+        ? transform(candidate, { transforms: ["typescript"], disableESTransforms: true }).code
+        : candidate;
+    const [only, ...rest] = (parse(js, { ecmaVersion: "latest", sourceType: "module" }) as Node & { body: Node[] })
+      .body;
+    const arrow = (only as (Node & { declaration?: Node & { body?: Node & { body?: unknown } } }) | undefined)
+      ?.declaration;
+    if (rest.length > 0 || only?.type !== "ExportDefaultDeclaration" || !Array.isArray(arrow?.body?.body))
+      return undefined;
+    body = arrow.body.body as Node[];
+  } catch {
+    return undefined;
+  }
+  return body.some((node) => node.type === "ReturnStatement") ? candidate : undefined;
 }

@@ -23,6 +23,43 @@ describe("program shapes", () => {
     expect(res.logs.map((l) => l.message)).toEqual(["a", "b"]);
   });
 
+  describe("a function body: top-level statements with a top-level return", () => {
+    it.each([
+      ["a lone return", "return 5", undefined, 5],
+      ["TypeScript and input", "const n: number = input;\nreturn n + 1", 4, 5],
+      [
+        "await and an early return",
+        "await Promise.resolve();\nif (input > 1) { return 'big'; }\nreturn 'small';",
+        2,
+        "big",
+      ],
+      ["a bare return", "console.log('x');\nreturn;", undefined, null],
+    ])("runs %s as the body of `async (input, env) => { … }`, its value the result", async (_, code, input, result) => {
+      expect(expectOk(await execute({ code, input })).result).toEqual(result);
+    });
+
+    it("reaches env in the body and keeps the body's line numbers in stacks", async () => {
+      const namespace = `body-${crypto.randomUUID().slice(0, 8)}`;
+      const stored = expectOk(
+        await execute({ code: "await env.KV.put('k', 'v');\nreturn await env.KV.get('k');", storage: { namespace } }),
+      );
+      expect(stored.result).toBe("v");
+      const thrown = await execute({ code: "const a = 1;\nthrow new Error('line 2');\nreturn a;" });
+      expect(thrown.ok ? "" : thrown.error.stack).toContain("index.ts:2:");
+    });
+
+    it("still runs a script whose returns are all inside functions as a script (result null)", async () => {
+      const res = expectOk(await execute({ code: "function f() { return 1; }\nconsole.log(f());" }));
+      expect(res.result).toBeNull();
+      expect(res.logs.map((l) => l.message)).toEqual(["1"]);
+    });
+
+    it("keeps a top-level return beside an import a compile error", async () => {
+      const res = await execute({ code: 'import { x } from "./y";\nreturn 1;' });
+      expect(res.ok ? "ok" : res.error.type).toBe("compile");
+    });
+  });
+
   describe("a module that exports names but nothing as default", () => {
     const warning = (names: string) =>
       `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`;

@@ -17,6 +17,8 @@ const PROGRAM_SHAPES = `// A program is one of (JS or TypeScript; \`code\` or \`
 // 3. export default { async fetch(request: Request, env: Env, ctx) { return new Response(...) } }
 //    (invoked with execute's \`request\` { method, path, headers, body }; result { status, headers, body })
 // 4. top-level statements and top-level await: result null, console output captured
+// 5. a function body: top-level statements ending in \`return value\` (no imports); runs as
+//    async (input, env) => { ... }, so input and env are in scope; result: the returned value
 // console.log/info/warn/error/debug are returned as logs (1,000 lines / 64 KiB).
 // npm packages: import them and list them in \`dependencies\` ({ "zod": "^4" }).
 interface Env {
@@ -85,7 +87,7 @@ export function catalog(): CatalogSection[] {
     {
       title: "Program shapes, env, results, limits and errors",
       keywords:
-        "program shape default export function fetch handler script input result env limits errors console logs dependencies npm typescript",
+        "program shape default export function body return fetch handler script input result env limits errors console logs dependencies npm typescript",
       text: PROGRAM_SHAPES,
     },
     {

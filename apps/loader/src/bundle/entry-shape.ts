@@ -56,8 +56,8 @@ const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
  * exports. The form code-writing models often give; as a module its `return` is a syntax error
  * (or, without `await`, makes it a CommonJS file whose default export is no function). The prefix
  * sits on line 1, so line numbers are unchanged; the body sees `input` and `env`. Checked on the
- * wrapped text (types stripped by sucrase, as modules.ts does: esbuild's transform costs ~100 ms
- * a call inside the Worker).
+ * wrapped text, types stripped by sucrase as modules.ts does: inside the Worker, esbuild's
+ * transform took 140-170 ms on such a body and 9-20 ms on the wrapped text.
  */
 export function asFunctionBody(source: string, loader: Loader): string | undefined {
   if (!MAY_RETURN.test(source) || MODULE_SYNTAX.test(source) || MAY_BE_FUNCTION.test(source)) return undefined;

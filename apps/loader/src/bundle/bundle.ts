@@ -13,7 +13,7 @@ import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEn
 import { checkDependencies } from "../npm/resolve.ts";
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
-import { asDefaultExportedFunction, asFunctionBody, loneFunction } from "./entry-shape.ts";
+import { asCommonJsModule, asDefaultExportedFunction, asFunctionBody, loneFunction } from "./entry-shape.ts";
 import { BUNDLE_OUTPUT, getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
@@ -163,6 +163,10 @@ export async function bundleProgram(
   const entrySource = files[entry];
   if (entrySource === undefined) throw new CompileError(`entry "${entry}" is not among the files`);
   if (dependencies) checkDependencies(dependencies);
+  // A CommonJS entry runs as a plain script otherwise, into "module is not defined".
+  const commonJs = asCommonJsModule(entrySource, loaderFor(entry));
+  if (commonJs !== undefined)
+    return bundleProgram({ files: { ...files, [entry]: commonJs }, entry, meter, dependencies }, npm, options);
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;

@@ -81,3 +81,48 @@ export function asFunctionBody(source: string, loader: Loader): string | undefin
   }
   return body.some((node) => node.type === "ReturnStatement") ? candidate : undefined;
 }
+
+const MAY_BE_COMMONJS = /\b(?:module\.)?exports\b/;
+
+/** `module.exports`, `module.exports.x` or `exports.x`, as the target of an assignment. */
+function isCommonJsTarget(node: Node | undefined): boolean {
+  if (node?.type !== "MemberExpression") return false;
+  const { object, property } = node as Node & { object: Node & { name?: string }; property: Node & { name?: string } };
+  if (object.type === "Identifier")
+    return object.name === "exports" || (object.name === "module" && property.name === "exports");
+  return isCommonJsTarget(object) && (object as Node & { object: Node & { name?: string } }).object.name === "module";
+}
+
+/**
+ * Returns the source rewritten as a module whose default export is its `module.exports`, when it
+ * is a CommonJS entry: no imports or exports, and a top-level assignment to `module.exports` or
+ * `exports.x` (what models trained on Node write). Run as it stands, it ends in "module is not
+ * defined". An `__esModule` object (TypeScript's CommonJS output) gives its `default`. The shim
+ * sits on line 1 and the export after the last line, so line numbers are unchanged.
+ */
+export function asCommonJsModule(source: string, loader: Loader): string | undefined {
+  if (!MAY_BE_COMMONJS.test(source) || MODULE_SYNTAX.test(source)) return undefined;
+  if (loader !== "ts" && loader !== "js") return undefined;
+  let body: Node[];
+  try {
+    const js =
+      loader === "ts" ? transform(source, { transforms: ["typescript"], disableESTransforms: true }).code : source;
+    body = (
+      parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as Node & {
+        body: Node[];
+      }
+    ).body;
+  } catch {
+    return undefined;
+  }
+  const assigns = body.some((node) => {
+    const expression = (node as Node & { expression?: Node & { left?: Node } }).expression;
+    return (
+      node.type === "ExpressionStatement" &&
+      expression?.type === "AssignmentExpression" &&
+      isCommonJsTarget(expression.left)
+    );
+  });
+  if (!assigns) return undefined;
+  return `var module = { exports: {} }, exports = module.exports;${source}\nexport default module.exports && module.exports.__esModule ? module.exports.default : module.exports;\n`;
+}

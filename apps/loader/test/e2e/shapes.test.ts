@@ -60,6 +60,30 @@ describe("program shapes", () => {
     });
   });
 
+  describe("a CommonJS entry (module.exports, exports.x)", () => {
+    it.each([
+      ["module.exports = function", "module.exports = async (input) => input * 2;", 21, 42],
+      ["module.exports = a fetch handler", "module.exports = { fetch: () => new Response('hi') };", undefined, "hi"],
+      [
+        "TypeScript's CommonJS output (exports.default beside __esModule)",
+        'Object.defineProperty(exports, "__esModule", { value: true });\nexports.default = (n: number) => n + 1;',
+        1,
+        2,
+      ],
+    ])("runs %s as the module whose default export it is", async (_, code, input, expected) => {
+      const res = expectOk(await execute({ code, input }));
+      const result = res.result as { body?: unknown } | number;
+      expect(typeof result === "object" && result !== null ? result.body : result).toBe(expected);
+    });
+
+    it("keeps its line numbers, and a script that only mentions exports stays a script", async () => {
+      const thrown = await execute({ code: "const a = 1;\nmodule.exports = () => { throw new Error('line 2'); };" });
+      expect(thrown.ok ? "" : thrown.error.stack).toContain("index.ts:2:");
+      const script = expectOk(await execute({ code: "const note = 'module.exports = x';\nconsole.log(note);" }));
+      expect(script.result).toBeNull();
+    });
+  });
+
   describe("a module that exports names but nothing as default", () => {
     const warning = (names: string) =>
       `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`;

@@ -342,7 +342,6 @@ export function readServerLimits(env: SettingVars): ServerLimits {
   return limits;
 }
 
-/** Fills defaults and caps each requested limit at the server maximum (never an error). */
 /** How long a run of `cpuMs` may work by the clock (locally) before `cpu_limit`. */
 export function clockBudgetMs(
   cpuMs: number,
@@ -359,6 +358,7 @@ export function maxCpuMsWithinClock(
   return Math.max(1, Math.floor(Math.min((clockMs * 100) / server.cpuClockPercent, clockMs - server.cpuClockStallMs)));
 }
 
+/** Fills defaults and caps each requested limit at the server maximum (never an error). */
 export function clampLimits(requested: Limits | undefined, server: ServerLimits): EffectiveLimits {
   return {
     cpuMs: Math.min(requested?.cpuMs ?? server.defaultCpuMs, server.maxCpuMs),

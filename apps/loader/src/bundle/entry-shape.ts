@@ -49,6 +49,27 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
  */
 const MAY_RETURN = /\breturn\b/;
 const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
+const MAY_BE_COMMONJS = /\bexports\b/;
+
+/**
+ * The top-level statements of `text` as a module (top-level `await` allowed), its types stripped
+ * by sucrase as modules.ts does: inside the Worker, esbuild's transform took 140-170 ms on a body
+ * with a top-level return and 9-20 ms on the same body wrapped. Undefined for JSX, or when it
+ * does not parse.
+ */
+function topLevelStatements(text: string, loader: Loader): Node[] | undefined {
+  if (loader !== "ts" && loader !== "js") return undefined;
+  try {
+    const js = loader === "ts" ? transform(text, { transforms: ["typescript"], disableESTransforms: true }).code : text;
+    return (
+      parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as Node & {
+        body: Node[];
+      }
+    ).body;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Returns the source rewritten as `export default async (input, env) => { <source> };` when it is
@@ -56,33 +77,16 @@ const MODULE_SYNTAX = /^\s*(?:import|export)\b/m;
  * exports. The form code-writing models often give; as a module its `return` is a syntax error
  * (or, without `await`, makes it a CommonJS file whose default export is no function). The prefix
  * sits on line 1, so line numbers are unchanged; the body sees `input` and `env`. Checked on the
- * wrapped text, types stripped by sucrase as modules.ts does: inside the Worker, esbuild's
- * transform took 140-170 ms on such a body and 9-20 ms on the wrapped text.
+ * wrapped text, which parses where the body alone does not.
  */
 export function asFunctionBody(source: string, loader: Loader): string | undefined {
   if (!MAY_RETURN.test(source) || MODULE_SYNTAX.test(source) || MAY_BE_FUNCTION.test(source)) return undefined;
-  if (loader !== "ts" && loader !== "js") return undefined;
   const candidate = `export default async (input, env) => {${source}\n};\n`;
-  let body: Node[];
-  try {
-    const js =
-      loader === "ts"
-        ? transform(candidate, { transforms: ["typescript"], disableESTransforms: true }).code
-        : candidate;
-    const [only, ...rest] = (parse(js, { ecmaVersion: "latest", sourceType: "module" }) as Node & { body: Node[] })
-      .body;
-    const arrow = (only as (Node & { declaration?: Node & { body?: Node & { body?: unknown } } }) | undefined)
-      ?.declaration;
-    if (rest.length > 0 || only?.type !== "ExportDefaultDeclaration" || !Array.isArray(arrow?.body?.body))
-      return undefined;
-    body = arrow.body.body as Node[];
-  } catch {
-    return undefined;
-  }
-  return body.some((node) => node.type === "ReturnStatement") ? candidate : undefined;
+  const [only, ...rest] = topLevelStatements(candidate, loader) ?? [];
+  if (rest.length > 0 || only?.type !== "ExportDefaultDeclaration") return undefined;
+  const body = (only as Node & { declaration?: Node & { body?: Node & { body?: unknown } } }).declaration?.body?.body;
+  return Array.isArray(body) && body.some((node: Node) => node.type === "ReturnStatement") ? candidate : undefined;
 }
-
-const MAY_BE_COMMONJS = /\b(?:module\.)?exports\b/;
 
 /** `module.exports`, `module.exports.x` or `exports.x`, as the target of an assignment. */
 function isCommonJsTarget(node: Node | undefined): boolean {
@@ -102,20 +106,7 @@ function isCommonJsTarget(node: Node | undefined): boolean {
  */
 export function asCommonJsModule(source: string, loader: Loader): string | undefined {
   if (!MAY_BE_COMMONJS.test(source) || MODULE_SYNTAX.test(source)) return undefined;
-  if (loader !== "ts" && loader !== "js") return undefined;
-  let body: Node[];
-  try {
-    const js =
-      loader === "ts" ? transform(source, { transforms: ["typescript"], disableESTransforms: true }).code : source;
-    body = (
-      parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as Node & {
-        body: Node[];
-      }
-    ).body;
-  } catch {
-    return undefined;
-  }
-  const assigns = body.some((node) => {
+  const assigns = topLevelStatements(source, loader)?.some((node) => {
     const expression = (node as Node & { expression?: Node & { left?: Node } }).expression;
     return (
       node.type === "ExpressionStatement" &&

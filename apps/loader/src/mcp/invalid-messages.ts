@@ -82,16 +82,16 @@ export function answerInvalidParams(transport: Transport): void {
 function messageIssues(message: unknown, prefix: (string | number)[]): MessageIssue[] {
   if (typeof message !== "object" || message === null || Array.isArray(message))
     return [{ path: prefix, message: "a JSON-RPC message must be an object" }];
-  const schema =
-    "method" in message || !("result" in message || "error" in message)
-      ? "id" in message
-        ? JSONRPCRequestSchema
-        : "method" in message
-          ? JSONRPCNotificationSchema
-          : JSONRPCRequestSchema
-      : "error" in message
-        ? JSONRPCErrorResponseSchema
-        : JSONRPCResultResponseSchema;
+  // Without a method, a `result` or an `error` makes it a response; anything else is taken for a
+  // request (so a missing `method` is what its issues name).
+  const response = !("method" in message) && ("result" in message || "error" in message);
+  const schema = response
+    ? "error" in message
+      ? JSONRPCErrorResponseSchema
+      : JSONRPCResultResponseSchema
+    : "method" in message && !("id" in message)
+      ? JSONRPCNotificationSchema
+      : JSONRPCRequestSchema;
   const parsed = schema.safeParse(message);
   return parsed.success ? [] : issuesOf(parsed.error, prefix);
 }

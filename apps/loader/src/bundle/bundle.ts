@@ -97,7 +97,13 @@ function isBuildFailure(err: unknown): err is BuildFailure {
  */
 function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle | undefined {
   const source = files[entry];
-  if (source === undefined || Object.keys(files).length !== 1 || entry.endsWith(".json") || DYNAMIC_IMPORT.test(source))
+  if (
+    source === undefined ||
+    Object.keys(files).length !== 1 ||
+    entry.endsWith(".json") ||
+    DYNAMIC_IMPORT.test(source) ||
+    REQUIRE_CALL.test(source)
+  )
     return undefined;
   let program: Program;
   try {
@@ -143,6 +149,8 @@ export function bundleChars(bundle: Bundle): { code: number; maps: number } {
 
 /** `import(` with any spacing (over-matching, e.g. in a string, only costs the direct path). */
 const DYNAMIC_IMPORT = /\bimport\s*\(/;
+/** `require(`: esbuild resolves it (built-ins, packages, the program's files); shipped as is it is undefined. */
+const REQUIRE_CALL = /\brequire\s*\(/;
 
 /** esbuild's options for every program bundle; the entry and the files come from the plugin. */
 export const BUILD_OPTIONS = {

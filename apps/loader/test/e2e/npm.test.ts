@@ -76,6 +76,13 @@ export default () => {
     expect(expectOk(await execute({ code, dependencies: { semver: "^7" } })).result).toBe("1.5.0");
   });
 
+  it("serves `require` of a listed package in a one-file program, CommonJS and ESM packages alike", async () => {
+    const code = `const semver = require("semver");\nconst { z } = require("zod");\nmodule.exports = (v) => z.string().parse(semver.maxSatisfying(v, "^1"));`;
+    const dependencies = { semver: "^7", zod: "^4.6.0" };
+    const input = ["1.0.0", "1.5.0", "2.0.0"];
+    expect(expectOk(await execute({ code, dependencies, input })).result).toBe("1.5.0");
+  });
+
   it("gives CommonJS code `require` of Node built-ins with Node's semantics", async () => {
     const code = `import ring from "dwl-cjs-builtins";\nexport default () => ring();`;
     expect(expectOk(await execute({ code, dependencies: { "dwl-cjs-builtins": "1" } })).result).toBe(

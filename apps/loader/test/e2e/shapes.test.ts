@@ -84,6 +84,39 @@ describe("program shapes", () => {
     });
   });
 
+  describe("require() of a built-in or of the program's own files, as Node-trained models write", () => {
+    it.each([
+      ["a script", 'const path = require("path");\nconsole.log(path.join("a", "b"));', "log", null],
+      ["a function body", 'const path = require("node:path");\nreturn path.join("a", "b");', "return", "a/b"],
+      [
+        "a CommonJS entry",
+        'const { createHash } = require("node:crypto");\nmodule.exports = (s) => createHash("sha256").update(s).digest("hex").slice(0, 8);',
+        "return",
+        "ca978112",
+      ],
+      [
+        "an ES module",
+        'const util = require("util");\nexport default () => util.format("%s!", "a/b");',
+        "return",
+        "a/b!",
+      ],
+    ])("runs %s that requires a built-in", async (_, code, via, result) => {
+      const res = expectOk(await execute({ code, input: "a" }));
+      if (via === "log") expect(res.logs.map((l) => l.message)).toEqual(["a/b"]);
+      expect(res.result).toEqual(result);
+    });
+
+    it("requires the program's own files, CommonJS and ES modules alike", async () => {
+      const files = {
+        "index.js":
+          'const { twice } = require("./twice.js");\nconst data = require("./data.json");\nmodule.exports = () => twice(data.n);',
+        "twice.js": "exports.twice = (n) => n * 2;",
+        "data.json": '{ "n": 21 }',
+      };
+      expect(expectOk(await execute({ files, entry: "index.js" })).result).toBe(42);
+    });
+  });
+
   describe("a module that exports names but nothing as default", () => {
     const warning = (names: string) =>
       `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`;

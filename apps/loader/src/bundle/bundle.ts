@@ -13,7 +13,14 @@ import { installDependencies, npmEnvironment, type InstalledPackages, type NpmEn
 import { checkDependencies } from "../npm/resolve.ts";
 import { MAX_BUNDLE_BYTES } from "../limits.ts";
 import { CompileError } from "../compile-error.ts";
-import { asCommonJsModule, asDefaultExportedFunction, asFunctionBody, loneFunction } from "./entry-shape.ts";
+import {
+  asCommonJsModule,
+  asDefaultExportedFunction,
+  asFunctionBody,
+  loneFunction,
+  type Wrapped,
+} from "./entry-shape.ts";
+import { unwrapBundle, unwrapCompileError } from "./wrapped-entry.ts";
 import { BUNDLE_OUTPUT, getEsbuild, type BuildFailure } from "./esbuild.ts";
 import type { BuildOptions } from "esbuild-wasm/esm/browser.js";
 import type { Node } from "acorn";
@@ -173,16 +180,14 @@ export async function bundleProgram(
   if (dependencies) checkDependencies(dependencies);
   // A CommonJS entry runs as a plain script otherwise, into "module is not defined".
   const commonJs = asCommonJsModule(entrySource, loaderFor(entry));
-  if (commonJs !== undefined)
-    return bundleProgram({ files: { ...files, [entry]: commonJs }, entry, meter, dependencies }, npm, options);
+  if (commonJs !== undefined) return bundleWrapped({ files, entry, meter, dependencies }, commonJs, npm, options);
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter);
   if (direct) return direct;
   // A function body (top-level `return`) fails every path; as the module it stands for, it takes
   // the fast ones.
   const body = asFunctionBody(entrySource, loaderFor(entry));
-  if (body !== undefined)
-    return bundleProgram({ files: { ...files, [entry]: body }, entry, meter, dependencies }, npm, options);
+  if (body !== undefined) return bundleWrapped({ files, entry, meter, dependencies }, body, npm, options);
   const packagesFor: PackagesFor = async (specifiers) => {
     if (!dependencies || Object.keys(dependencies).length === 0 || options.prebuiltPackages === false) return undefined;
     const installed = await installDependencies(dependencies, npm ?? npmEnvironment(env));
@@ -213,6 +218,26 @@ export async function bundleProgram(
     { wrapScript: shape === "script", meter },
   );
   return { code: rewritten.code, map: rewritten.map, shape };
+}
+
+/** Bundles the program with its entry rewritten to `wrapped`; positions stay the user's text's. */
+async function bundleWrapped(
+  input: BundleInput,
+  wrapped: Wrapped,
+  npm: NpmEnvironment | undefined,
+  options: BundleOptions,
+): Promise<Bundle> {
+  const entry = { entry: input.entry, original: input.files[input.entry] ?? "", headLength: wrapped.headLength };
+  try {
+    const bundle = await bundleProgram(
+      { ...input, files: { ...input.files, [input.entry]: wrapped.source } },
+      npm,
+      options,
+    );
+    return unwrapBundle(bundle, entry);
+  } catch (err) {
+    throw unwrapCompileError(err, entry);
+  }
 }
 
 type Esbuild = Awaited<ReturnType<typeof getEsbuild>>;

@@ -43,6 +43,15 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
   return FUNCTION_NODES.has(only.declaration.type) ? candidate : undefined;
 }
 
+/** An entry rewritten into a module: its new text, and the characters put before its line 1. */
+export interface Wrapped {
+  source: string;
+  headLength: number;
+}
+
+const FUNCTION_BODY_HEAD = "export default async (input, env) => {";
+const COMMONJS_HEAD = "var module = { exports: {} }, exports = module.exports;";
+
 /**
  * Cheap pre-checks: a function body has a `return` somewhere, no line opening with import or
  * export, and does not open like a function expression (asDefaultExportedFunction's case).
@@ -79,13 +88,15 @@ function topLevelStatements(text: string, loader: Loader): Node[] | undefined {
  * sits on line 1, so line numbers are unchanged; the body sees `input` and `env`. Checked on the
  * wrapped text, which parses where the body alone does not.
  */
-export function asFunctionBody(source: string, loader: Loader): string | undefined {
+export function asFunctionBody(source: string, loader: Loader): Wrapped | undefined {
   if (!MAY_RETURN.test(source) || MODULE_SYNTAX.test(source) || MAY_BE_FUNCTION.test(source)) return undefined;
-  const candidate = `export default async (input, env) => {${source}\n};\n`;
+  const candidate = `${FUNCTION_BODY_HEAD}${source}\n};\n`;
   const [only, ...rest] = topLevelStatements(candidate, loader) ?? [];
   if (rest.length > 0 || only?.type !== "ExportDefaultDeclaration") return undefined;
   const body = (only as Node & { declaration?: Node & { body?: Node & { body?: unknown } } }).declaration?.body?.body;
-  return Array.isArray(body) && body.some((node: Node) => node.type === "ReturnStatement") ? candidate : undefined;
+  return Array.isArray(body) && body.some((node: Node) => node.type === "ReturnStatement")
+    ? { source: candidate, headLength: FUNCTION_BODY_HEAD.length }
+    : undefined;
 }
 
 /** `module.exports`, `module.exports.x` or `exports.x`, as the target of an assignment. */
@@ -104,7 +115,7 @@ function isCommonJsTarget(node: Node | undefined): boolean {
  * defined". An `__esModule` object (TypeScript's CommonJS output) gives its `default`. The shim
  * sits on line 1 and the export after the last line, so line numbers are unchanged.
  */
-export function asCommonJsModule(source: string, loader: Loader): string | undefined {
+export function asCommonJsModule(source: string, loader: Loader): Wrapped | undefined {
   if (!MAY_BE_COMMONJS.test(source) || MODULE_SYNTAX.test(source)) return undefined;
   const assigns = topLevelStatements(source, loader)?.some((node) => {
     const expression = (node as Node & { expression?: Node & { left?: Node } }).expression;
@@ -115,5 +126,8 @@ export function asCommonJsModule(source: string, loader: Loader): string | undef
     );
   });
   if (!assigns) return undefined;
-  return `var module = { exports: {} }, exports = module.exports;${source}\nexport default module.exports && module.exports.__esModule ? module.exports.default : module.exports;\n`;
+  return {
+    source: `${COMMONJS_HEAD}${source}\nexport default module.exports && module.exports.__esModule ? module.exports.default : module.exports;\n`,
+    headLength: COMMONJS_HEAD.length,
+  };
 }

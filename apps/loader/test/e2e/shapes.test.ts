@@ -117,6 +117,29 @@ describe("program shapes", () => {
     });
   });
 
+  describe("line 1 of a wrapped entry keeps the user's columns", () => {
+    it.each([
+      ["a function body", "const x = 1; return x.y.z", "index.ts:1:25"],
+      ["a TypeScript function body", "const n: number = 1; return null.x", "index.ts:1:34"],
+      ["a CommonJS entry", "module.exports = () => { null.x }", "index.ts:1:31"],
+    ])("in the stack of %s", async (_, code, where) => {
+      const res = await execute({ code });
+      expect(res.ok ? "" : res.error.stack).toContain(`(${where})`);
+    });
+
+    it.each([
+      ["a function body", 'const x = require("nope"); return x'],
+      ["a CommonJS entry", 'const x = require("nope");\nmodule.exports = () => x;'],
+    ])("in a compile error of %s", async (_, code) => {
+      const res = await execute({ code });
+      expect(res.ok ? undefined : res.error).toMatchObject({
+        type: "compile",
+        message: expect.stringMatching(/^index\.ts:1:19: /),
+        location: { file: "index.ts", line: 1, column: 19, lineText: code.split("\n")[0] },
+      });
+    });
+  });
+
   describe("a module that exports names but nothing as default", () => {
     const warning = (names: string) =>
       `[dwl] this program exports ${names} but nothing as default, so it ran as a script, top to bottom, and nothing called its exports; to have a function called with (input, env), put \`export default\` before it`;

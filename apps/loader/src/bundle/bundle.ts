@@ -39,9 +39,10 @@ import {
   wrapVendor,
 } from "./vendor.ts";
 import {
+  builtinPackageName,
   displaySource,
   loaderFor,
-  SOCKETS_SPECIFIER,
+  servedBy,
   virtualFileHandlers,
   VIRTUAL_NAMESPACE,
   type SourceFiles,
@@ -97,12 +98,17 @@ function isBuildFailure(err: unknown): err is BuildFailure {
 }
 
 /**
- * The direct path: a single plain-JavaScript module that imports nothing but runtime built-ins
- * (other than `cloudflare:sockets`, which the bundler replaces) needs no bundler. acorn parses it (the metering pass needs the AST anyway) and it ships as is,
+ * The direct path: a single plain-JavaScript module that imports nothing but what the runtime
+ * serves as written (virtual-files.ts `servedBy`) needs no bundler. acorn parses it (the metering pass needs the AST anyway) and it ships as is,
  * which saves esbuild's ~20 ms on a cold run. Anything acorn cannot parse (TypeScript, JSX,
  * decorators) or that imports other modules goes through esbuild.
  */
-function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle | undefined {
+function bundleDirect(
+  files: SourceFiles,
+  entry: string,
+  meter: boolean,
+  dependencies: Record<string, string> | undefined,
+): Bundle | undefined {
   const source = files[entry];
   if (
     source === undefined ||
@@ -121,11 +127,7 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   let hasDefault = false;
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (
-      typeof from === "string" &&
-      ((!from.startsWith("node:") && !from.startsWith("cloudflare:")) || from === SOCKETS_SPECIFIER)
-    )
-      return undefined;
+    if (typeof from === "string" && !isRuntimeModule(from, dependencies)) return undefined;
     if (node.type === "ExportDefaultDeclaration") hasDefault = true;
     if (node.type === "ExportNamedDeclaration") {
       const specifiers = (node as Node & { specifiers: { exported: { name?: string; value?: string } }[] }).specifiers;
@@ -140,6 +142,15 @@ function bundleDirect(files: SourceFiles, entry: string, meter: boolean): Bundle
   );
   return { code: rewritten.code, map: rewritten.map, shape };
 }
+
+/** Whether the child's runtime serves `spec` as written, for a program that lists `dependencies`. */
+function isRuntimeModule(spec: string, dependencies: Record<string, string> | undefined): boolean {
+  const server = servedBy(spec);
+  return server === "runtime" || (server === "builtin" && !listsPackage(dependencies, builtinPackageName(spec)));
+}
+
+const listsPackage = (dependencies: Record<string, string> | undefined, name: string): boolean =>
+  dependencies !== undefined && Object.hasOwn(dependencies, name);
 
 /** The entry module of a program linked file by file only re-exports: no frame lands in it. */
 const EMPTY_MAP = JSON.stringify({ version: 3, sources: [], names: [], mappings: "" });
@@ -182,7 +193,7 @@ export async function bundleProgram(
   const commonJs = asCommonJsModule(entrySource, loaderFor(entry));
   if (commonJs !== undefined) return bundleWrapped({ files, entry, meter, dependencies }, commonJs, npm, options);
   // A program that imports no package takes the direct path even when it lists dependencies.
-  const direct = bundleDirect(files, entry, meter);
+  const direct = bundleDirect(files, entry, meter, dependencies);
   if (direct) return direct;
   // A function body (top-level `return`) fails every path; as the module it stands for, it takes
   // the fast ones.
@@ -193,7 +204,10 @@ export async function bundleProgram(
     const installed = await installDependencies(dependencies, npm ?? npmEnvironment(env));
     return packageModules(getEsbuild, installed, specifiers, meter);
   };
-  const modules = options.perFile === false ? undefined : await linkModules(files, entry, meter, packagesFor);
+  const modules =
+    options.perFile === false
+      ? undefined
+      : await linkModules(files, entry, meter, packagesFor, (name) => listsPackage(dependencies, name));
   if (modules) return { code: modules.code, map: EMPTY_MAP, shape: modules.shape, modules: modules.modules };
   let packages: InstalledPackages | undefined;
   if (dependencies && Object.keys(dependencies).length > 0)

@@ -23,6 +23,8 @@ export interface ModuleFile extends ChildModule {
   stars: string[];
   /** Imports the runtime does not serve itself: each specifier and the names it imports (`*` for a namespace). */
   imports: { spec: string; names: string[] }[];
+  /** Node built-ins imported by their bare names (`fs`), left as written for the runtime. */
+  builtins?: string[];
 }
 
 /** Folder of the packages' modules in the child (the program's files are under `user/`). */

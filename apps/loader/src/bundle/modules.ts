@@ -26,10 +26,9 @@ import { transform } from "sucrase";
 import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
-import { nodeBuiltin } from "../npm/node-builtins.ts";
 import { loneFunction } from "./entry-shape.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import { findFile, joinPath, SOCKETS_SPECIFIER, type SourceFiles } from "./virtual-files.ts";
+import { builtinPackageName, findFile, joinPath, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
   emptyMap,
   link,
@@ -87,6 +86,7 @@ export async function linkModules(
   entry: string,
   meter: boolean,
   packagesFor?: PackagesFor,
+  listsPackage: (name: string) => boolean = () => false,
 ): Promise<LinkedProgram | undefined> {
   const byName = new Map<string, ModuleFile>();
   const bare = new Set<string>();
@@ -99,6 +99,8 @@ export async function linkModules(
       meter,
     );
     if (!file) return undefined;
+    // A built-in's bare name that the program also lists as a package is that package: esbuild's.
+    if (file.builtins?.some((spec) => listsPackage(builtinPackageName(spec)))) return undefined;
     byName.set(name, file);
     for (const { spec } of file.imports) {
       if (!isRelative(spec)) bare.add(spec);
@@ -369,10 +371,12 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
     const spec = node.source?.value;
     if (spec !== undefined) {
       if (node.attributes?.length) return undefined;
-      const runtime = isRuntimeModule(spec);
-      if (runtime === undefined) return undefined;
-      if (runtime) {
+      const server = servedBy(spec);
+      if (server === "bundler") return undefined;
+      if (server === "runtime") {
         // Left to the runtime as written.
+      } else if (server === "builtin") {
+        (linking.builtins ??= []).push(spec);
       } else if (node.type === "ImportDeclaration") {
         const names = (node.specifiers ?? []).map((s) =>
           s.type === "ImportNamespaceSpecifier"
@@ -408,19 +412,6 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
 }
 
 const isRelative = (spec: string) => spec.startsWith("./") || spec.startsWith("../");
-
-/**
- * True for a specifier the child's runtime serves as it stands, false for a user file or a
- * package, undefined for what only esbuild serves (`cloudflare:sockets`, a built-in without its
- * `node:` prefix or missing from the runtime, a root-relative path).
- */
-function isRuntimeModule(spec: string): boolean | undefined {
-  if (spec === SOCKETS_SPECIFIER || spec.startsWith("/")) return undefined;
-  if (spec.startsWith("cloudflare:")) return true;
-  const builtin = nodeBuiltin(spec);
-  if (builtin === undefined) return false;
-  return "available" in builtin && builtin.available === spec ? true : undefined;
-}
 
 /** A lone surrogate, which an export name (a string) cannot hold. */
 const LONE_SURROGATE = /\p{Cs}/u;

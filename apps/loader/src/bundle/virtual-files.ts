@@ -39,6 +39,26 @@ const MISSING_NAMESPACE = "dwl-missing";
  * records the attempt. A specifier computed at run time still reaches the runtime's module.
  */
 export const SOCKETS_SPECIFIER = "cloudflare:sockets";
+
+/**
+ * Who serves an import specifier in the child, when nothing is bundled: `runtime`, as written (a
+ * `cloudflare:` module, a Node built-in by its `node:` name); `builtin`, a Node built-in by its
+ * bare name, which the runtime serves as written too unless the program lists a package of that
+ * name (then it is that package, as esbuild resolves it below); `program`, a user file or a
+ * package; `bundler`, what only esbuild serves (`cloudflare:sockets`, which it replaces; a
+ * built-in the runtime lacks, a compile error; a root-relative path).
+ */
+export function servedBy(spec: string): "runtime" | "builtin" | "program" | "bundler" {
+  if (spec === SOCKETS_SPECIFIER || spec.startsWith("/")) return "bundler";
+  if (spec.startsWith("cloudflare:")) return "runtime";
+  const builtin = nodeBuiltin(spec);
+  if (builtin === undefined) return "program";
+  if (!("available" in builtin)) return "bundler";
+  return builtin.available === spec ? "runtime" : "builtin";
+}
+
+/** The package name a built-in's bare specifier would name (`fs/promises` → `fs`). */
+export const builtinPackageName = (spec: string): string => spec.split("/")[0] ?? spec;
 const SOCKETS_NAMESPACE = "dwl-sockets";
 const SOCKETS_SHIM = `export function connect(address) { throw globalThis.${REFUSE_SOCKET_GLOBAL}(address); }
 export default { connect };

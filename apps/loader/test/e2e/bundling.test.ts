@@ -144,6 +144,35 @@ describe("multi-file TypeScript bundling", () => {
   });
 });
 
+describe("Node built-ins", () => {
+  const uses = (from: string) => `import { toASCII } from "${from}";\nexport default () => toASCII("a");`;
+
+  it.each([
+    ["a one-file JavaScript program", (from: string) => ({ code: uses(from) })],
+    [
+      "a multi-file TypeScript program",
+      (from: string) => ({
+        files: { "index.ts": 'export { default } from "./lib.ts";', "lib.ts": uses(from) },
+      }),
+    ],
+  ])("serves them by their bare and node: names in %s, unless a package of the name is listed", async (_, program) => {
+    for (const from of ["punycode", "node:punycode"]) expect(expectOk(await execute(program(from))).result).toBe("a");
+    const listed = { ...program("punycode"), dependencies: { punycode: "2" } };
+    expect(expectOk(await execute(listed)).result).toBe("npm:a");
+    const prefixed = { ...program("node:punycode"), dependencies: { punycode: "2" } };
+    expect(expectOk(await execute(prefixed)).result).toBe("a");
+  });
+
+  it("reports a built-in the runtime lacks as a compile error, in a one-file program too", async () => {
+    const res = await execute({ code: 'import { isSea } from "node:sea";\nexport default () => isSea();' });
+    expect(res.ok ? undefined : res.error).toMatchObject({
+      type: "compile",
+      message: expect.stringContaining('"node:sea", a Node built-in that the runtime lacks'),
+      location: { file: "index.ts", line: 1 },
+    });
+  });
+});
+
 describe("packages from their own pre-built module", () => {
   it("gives every user file the same package instance, with default, named and namespace imports", async () => {
     const files = {

@@ -208,6 +208,13 @@ export function buildFixtures() {
       { "index.js": `import { isSea } from "node:sea";\nexport default isSea;` },
     ),
   );
+  // An npm package named like a Node built-in: listed, the bare name is the package.
+  add(
+    synthetic(
+      { name: "punycode", version: "2.3.1", main: "index.js" },
+      { "index.js": `module.exports = { from: "npm", toASCII: (s) => "npm:" + s };` },
+    ),
+  );
   add(
     synthetic(
       { name: "dwl-spin", version: "1.0.0", type: "module", main: "index.js" },

@@ -182,6 +182,12 @@ export const MIN_ENCRYPTION_KEY_CHARS = 32;
 export const PYTHON_BOOT_CPU_MS = 5_000;
 /** Wall clock a Python child's boot may take before its run is answered with the boot's failure. */
 export const PYTHON_BOOT_TIMEOUT_MS = 60_000;
+/**
+ * Tenant scopes whose Python child this loader isolate replaced after a fatal failure, remembered
+ * (python/generations.ts): past it the oldest scope's count restarts, and its next run on the
+ * failed child is answered with the failure again and replaces it again.
+ */
+export const MAX_REPLACED_PYTHON_SCOPES = 4_096;
 
 // npm dependency installation: resolution, download, unpacking, caching (npm/, bundle/).
 

@@ -365,6 +365,26 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
 
+  it("ends every run of a child whose Pyodide failed fatally at once, and the next run gets a new child", async () => {
+    const overflow = "import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return f(n + 1)\nprint('before')\nf(0)";
+    const waiting = run({ language: "python", code: "import asyncio\nawait asyncio.sleep(8)\n'woke'" });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const culprit = failed(await run({ language: "python", code: overflow, limits: { cpuMs: 2000 } }));
+    expect(culprit.error).toMatchObject({ type: "runtime", name: "PythonFatalError" });
+    expect(culprit.error.message).toMatch(/C stack overflow.*the next one starts a new Python runtime/);
+    // Pyodide's own report of the failure (a C-level stack dump of internal paths) is not logged.
+    expect(culprit.logs.map((l) => l.message)).toEqual(["before"]);
+    const neighbour = failed(await waiting);
+    expect(neighbour.error.name).toBe("PythonFatalError");
+    expect(neighbour.timing.runMs).toBeLessThan(8_000);
+    expect(ok(await run({ language: "python", code: "1 + 1" })).result).toBe(2);
+
+    const exited = failed(await run({ language: "python", code: "import os\nos._exit(3)" }));
+    expect(exited.error).toMatchObject({ type: "runtime", name: "PythonFatalError" });
+    expect(exited.error.message).toContain("ended the Python interpreter (os._exit");
+    expect(ok(await run({ language: "python", code: "2 + 2" })).result).toBe(4);
+  });
+
   it("past DWL_PYTHON_MAX_CHILDREN, runs each program in a one-off child that keeps nothing", async () => {
     // A warm child keeps interpreter state between runs of its scope (docs/python.md)...
     ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'" }));

@@ -25,15 +25,56 @@ async def main(input, env):
     return {"ok": [f(10), (1, 2.5, None, True)]}
 `;
 
+/**
+ * What Pyodide failed with, once it has failed fatally (a C stack overflow, `os._exit`): it can run
+ * nothing more, so every run in progress ends at once, and every later one, with that failure,
+ * which also asks the loader to replace this child (python/generations.ts).
+ */
+let fatal;
+/** Ends a run in progress with the fatal failure. */
+const endOnFatal = new Set();
+let reportingFatal = false;
+
+function fatalFailure(failures) {
+  const cause =
+    typeof fatal?.status === "number"
+      ? "the program ended the Python interpreter (os._exit, or an exit from C code)"
+      : `Python's runtime failed fatally (${fatal?.name ?? "Error"}: ${fatal?.message ?? String(fatal)}); the usual cause is a C stack overflow, from recursion deeper than the runtime's stack after sys.setrecursionlimit was raised, or from printing or serialising a deeply nested value`;
+  return failures.lost(
+    `${cause}. Every Python run in progress in this namespace ended with this error; the next one starts a new Python runtime`,
+  );
+}
+
 let booting;
 function boot() {
   booting ??= (async () => {
     // Each step yields to the event loop before the next: locally every isolate shares one
     // thread, and other tenants' requests get it between the steps of a start.
     const pyodide = await startPyodide({ snapshot: snapshot.byteLength > 0 ? new Uint8Array(snapshot) : undefined });
+    const api = pyodide._api;
+    api.on_fatal = (error) => {
+      fatal = error ?? new Error("unknown");
+      for (const end of endOnFatal) end();
+      endOnFatal.clear();
+    };
+    // Pyodide's own report of a fatal failure (its console lines and a dump of the C-level Python
+    // stack, ~100 lines naming the runtime's internal paths) says nothing the run's error does
+    // not: the run's logs do not get it.
+    const reportFatal = api.fatal_error;
+    api.fatal_error = function (...args) {
+      const { error } = console;
+      reportingFatal = true;
+      console.error = () => {};
+      try {
+        return reportFatal.apply(this, args);
+      } finally {
+        console.error = error;
+        reportingFatal = false;
+      }
+    };
     await yieldThread();
-    pyodide.setStdout({ batched: (line) => console.log(line) });
-    pyodide.setStderr({ batched: (line) => console.error(line) });
+    pyodide.setStdout({ batched: (line) => reportingFatal || console.log(line) });
+    pyodide.setStderr({ batched: (line) => reportingFatal || console.error(line) });
     const runner = loadRunner(pyodide, RUNNER_SOURCE);
     runner.preload();
     runner.setup(EVENTS_PER_BATCH);
@@ -132,16 +173,23 @@ function failureOf(report, failures) {
 
 export default async function runPython(input, env, python) {
   if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
+  if (fatal) throw fatalFailure(python.failures);
   const booted = await boot();
   const { run } = booted;
   if (python?.boot) return null;
-  const answer = await run(
-    JSON.stringify(python.files),
-    python.entry,
-    JSON.stringify(input ?? null),
-    pythonEnv(booted, env),
-    globalThis.__dwlRefuel,
-  );
+  const answer = await new Promise((resolve, reject) => {
+    const end = () => reject(fatalFailure(python.failures));
+    endOnFatal.add(end);
+    run(
+      JSON.stringify(python.files),
+      python.entry,
+      JSON.stringify(input ?? null),
+      pythonEnv(booted, env),
+      globalThis.__dwlRefuel,
+    )
+      .then(resolve, (error) => reject(fatal ? fatalFailure(python.failures) : error))
+      .finally(() => endOnFatal.delete(end));
+  });
   const report = answer.toJs({ dict_converter: Object.fromEntries });
   answer.destroy();
   if (!report.ok) throw failureOf(report, python.failures);

@@ -9,7 +9,9 @@
 import type { ExecuteRequest } from "@dwl/protocol";
 import { CompileError } from "../compile-error.ts";
 import { ensurePythonBooted } from "../python/boot.ts";
+import { replacePythonChild } from "../python/generations.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
+import { forgetPythonChild } from "../sandbox/load.ts";
 import { type CompiledProgram, compileProgram } from "./compile.ts";
 import { type ExecutionContext, startClock } from "./context.ts";
 import { invokeChild } from "./invoke.ts";
@@ -66,5 +68,10 @@ async function invokeSpawned(spawned: SpawnedRun, { compiled, context }: Program
     context.server.pythonConcurrentBoots,
     spawned.platform,
   );
-  return boot.ok ? invokeChild(spawned) : boot;
+  const outcome = boot.ok ? await invokeChild(spawned) : boot;
+  if (!outcome.ok && outcome.replaceChild && !spawned.oneOff) {
+    replacePythonChild(spawned.isolateId);
+    forgetPythonChild(spawned.isolateId);
+  }
+  return outcome;
 }

@@ -14,6 +14,7 @@ import {
   FUEL_PER_CPU_MS,
   type ServerLimits,
 } from "../limits.ts";
+import { pythonChildId } from "../python/generations.ts";
 import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
@@ -53,7 +54,9 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     tools: checked.tools,
   };
   // Python: one booted child per tenant scope runs all of its Python programs.
-  const isolateId = await isolateIdFor(bundle.python ? PYTHON_CHILD_KEY : compiled.key, scope);
+  const isolateId = bundle.python
+    ? pythonChildId(await isolateIdFor(PYTHON_CHILD_KEY, scope))
+    : await isolateIdFor(compiled.key, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
   const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);

@@ -68,7 +68,16 @@ interface ChildReport {
 }
 
 /** `result` is already JSON text, encoded (and size-checked) inside the child. */
-export type ChildOutcome = ChildReport & ({ ok: true; result: string } | { ok: false; error: ExecutionError });
+export type ChildOutcome = ChildReport &
+  (
+    | { ok: true; result: string }
+    | {
+        ok: false;
+        error: ExecutionError;
+        /** The child can serve no further run (a Python child whose Pyodide failed fatally). */
+        replaceChild?: true;
+      }
+  );
 
 /** The props of a sandbox's HTTP call to the harness's fetch (run/serve.ts). */
 export interface ChildServeProps {

@@ -181,6 +181,11 @@ export function openChild(
   return { stub: loader.get(isolateId, code), oneOff: false };
 }
 
+/** Gives up a Python child that can serve no further run (python/generations.ts): its warm place is free. */
+export function forgetPythonChild(isolateId: string): void {
+  warmPythonIds.delete(isolateId);
+}
+
 /** How many program isolates this loader isolate holds warm (bounded ones only). */
 export function warmIsolateCount(): number {
   return warmIsolateIds.size;

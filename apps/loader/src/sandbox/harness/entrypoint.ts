@@ -16,7 +16,7 @@ import {
   REPORT_HEADER,
 } from "../child-protocol.ts";
 import { envFor } from "./capabilities.ts";
-import { timeoutMessage } from "./errors.ts";
+import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
 import { hasFetchHandler, invoke, programContext } from "./program.ts";
@@ -135,7 +135,7 @@ export class Run
   async #settle(
     run: RunState,
     call: ChildCall,
-  ): Promise<{ ok: true; result: string } | { ok: false; error: ExecutionError }> {
+  ): Promise<{ ok: true; result: string } | { ok: false; error: ExecutionError; replaceChild?: true }> {
     let timer: ReturnType<typeof startTimer> | undefined;
     const ended = new Promise<RunEnd>((resolve) => {
       run.ended = resolve;
@@ -163,7 +163,8 @@ export class Run
       }
       return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
     } catch (err) {
-      return { ok: false, error: describeError(run.failure ?? err) };
+      const error = describeError(run.failure ?? err);
+      return err instanceof ChildLostError ? { ok: false, error, replaceChild: true } : { ok: false, error };
     } finally {
       // Set synchronously by the Promise executor above.
       stopTimer(timer!);

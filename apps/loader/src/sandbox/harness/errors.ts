@@ -42,3 +42,13 @@ export class ProgramCompileError extends Error {
     this.location = location;
   }
 }
+
+/**
+ * The child itself can serve no further run (a Python child whose Pyodide failed fatally): the run
+ * fails as `runtime` and the loader replaces the child (python/generations.ts).
+ */
+export class ChildLostError extends LimitError {
+  constructor(name: string, message: string) {
+    super("runtime", name, message);
+  }
+}

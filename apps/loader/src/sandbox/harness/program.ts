@@ -6,7 +6,7 @@
  */
 import type { ProgramRequest } from "@dwl/protocol";
 import type { ChildCall } from "../child-protocol.ts";
-import { LimitError, ProgramCompileError } from "./errors.ts";
+import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
 
 /** What a run's program produced, before encoding (result.ts). */
 export type ProgramOutcome = { kind: "result"; value: unknown } | { kind: "response"; response: unknown };
@@ -46,6 +46,7 @@ export function programContext(): ProgramContext {
 const PYTHON_FAILURES = Object.freeze({
   compile: (message: string, location: ProgramCompileError["location"]) => new ProgramCompileError(message, location),
   memoryLimit: (message: string) => new LimitError("memory_limit", "MemoryLimitError", message),
+  lost: (message: string) => new ChildLostError("PythonFatalError", message),
 });
 
 function toRequest(spec: ProgramRequest | undefined): Request {

@@ -365,6 +365,31 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
 
+  it("calls main once, whether the program guards its own call with __name__ or makes it at the top level", async () => {
+    const main = "async def main(input=None, env=None):\n    print('side effect')\n    return input";
+    const guarded = ok(
+      await run({ language: "python", code: `${main}\n\nif __name__ == "__main__":\n    await main()`, input: 5 }),
+    );
+    expect([guarded.result, guarded.logs.map((l) => l.message)]).toEqual([5, ["side effect"]]);
+    const called = ok(await run({ language: "python", code: `${main}\n\nawait main(6)`, input: 5 }));
+    expect([called.result, called.logs.map((l) => l.message)]).toEqual([6, ["side effect"]]);
+    // A script whose guarded block calls no main still runs it.
+    const script = ok(await run({ language: "python", code: 'if __name__ == "__main__":\n    print("script")' }));
+    expect(script.logs.map((l) => l.message)).toEqual(["script"]);
+  });
+
+  it("says what to write instead of asyncio.run, and names a JS error from env by its own name", async () => {
+    const blocking = failed(
+      await run({ language: "python", code: "import asyncio\nasync def go():\n    return 1\nasyncio.run(go())" }),
+    );
+    expect(blocking.error.message).toContain("Use `await main()` at the top level");
+    const badKey = failed(
+      await run({ language: "python", code: "async def main(input, env):\n    await env.KV.get('')" }),
+    );
+    expect(badKey.error).toMatchObject({ type: "runtime", name: "StorageKeyError" });
+    expect(badKey.error.message).toMatch(/^invalid key/);
+  });
+
   it("ends every run of a child whose Pyodide failed fatally at once, and the next run gets a new child", async () => {
     const overflow = "import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return f(n + 1)\nprint('before')\nf(0)";
     const waiting = run({ language: "python", code: "import asyncio\nawait asyncio.sleep(8)\n'woke'" });

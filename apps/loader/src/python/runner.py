@@ -150,9 +150,24 @@ def _trim_to_user_files(report, root, seen):
         _trim_to_user_files(chained, root, seen)
 
 
+# What Pyodide says when a program blocks on a coroutine (asyncio.run, run_until_complete).
+_BLOCKING_WAIT = "stack switching not supported"
+
+
 def _failure(kind, err, root):
     name = type(err).__name__
     message = str(err)
+    if isinstance(err, RuntimeError) and _BLOCKING_WAIT in message:
+        message = (
+            "asyncio.run() and other blocking waits on a coroutine cannot run here: the program runs"
+            " inside an event loop that the runtime owns. Use `await main()` at the top level, or"
+            " define `async def main(input, env)` and let DWL call and await it"
+        )
+    elif isinstance(err, JsException) and getattr(err, "name", None) not in _HARNESS_ERRORS:
+        # A JavaScript error from env (a bad KV key) or a tool: its own name, not JsException.
+        js_name, js_message = getattr(err, "name", None), getattr(err, "message", None)
+        if isinstance(js_name, str) and js_name and isinstance(js_message, str):
+            name, message = js_name, js_message
     # The whole chain (`raise … from err`, an exception while handling another, groups), as
     # Python prints it: the cause is often what says what went wrong.
     report_tb = traceback.TracebackException.from_exception(err)
@@ -246,6 +261,36 @@ def _call_main(main, program_input, env):
     return main(*(program_input, env)[:count])
 
 
+def _defines_main(tree):
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "main" for node in tree.body
+    )
+
+
+def _is_main_guard(node):
+    """`if __name__ == "__main__":`, either way round."""
+    test = node.test if isinstance(node, ast.If) else None
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, *test.comparators]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def _calls_main(tree):
+    """Whether the module's own top-level code calls `main` (not code inside its functions or classes)."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "main":
+            return True
+        pending.extend(ast.iter_child_nodes(node))
+    return False
+
+
 async def run(files_json, entry, input_json, env, refuel):
     """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
     global _runs
@@ -268,6 +313,11 @@ async def run(files_json, entry, input_json, env, refuel):
                 except SyntaxError as err:
                     return _compile_failure(err, root)
         tree = trees[entry]
+        # main(input, env) is called once, by the runner: a program that defines it and guards a
+        # call of its own with `if __name__ == "__main__":` (as scripts do) runs as an imported
+        # module, so the guard is skipped; one that calls main itself otherwise is not called again.
+        guarded = _defines_main(tree) and any(_is_main_guard(node) for node in tree.body)
+        call_main = guarded or not _calls_main(tree)
         last = None
         if tree.body and isinstance(tree.body[-1], ast.Expr):
             last = ast.Expression(tree.body.pop().value)
@@ -279,14 +329,15 @@ async def run(files_json, entry, input_json, env, refuel):
         except SyntaxError as err:
             return _compile_failure(err, root)
         package = ".".join([PACKAGE, *os.path.dirname(entry).split("/")]).rstrip(".")
-        scope = {"__name__": "__main__", "__file__": entry_path, "__package__": package, "__builtins__": builtins}
+        name = f"{package}.{os.path.splitext(os.path.basename(entry))[0]}" if guarded else "__main__"
+        scope = {"__name__": name, "__file__": entry_path, "__package__": package, "__builtins__": builtins}
         program_input = json.loads(input_json)
         _meter.start(refuel)
         try:
             await _settle(eval(body, scope))
             result = await _settle(eval(tail, scope)) if tail is not None else None
             main = scope.get("main")
-            if callable(main) and getattr(main, "__module__", None) == "__main__":
+            if call_main and callable(main) and getattr(main, "__module__", None) == name:
                 result = await _settle(_call_main(main, program_input, env))
         finally:
             _meter.stop()

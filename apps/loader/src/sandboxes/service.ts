@@ -409,6 +409,9 @@ function forwardedRequest(id: string, request: Request, path: string, env: Env):
   return new Request(`${publicOrigin(env, request.url)}${own}`, {
     method: request.method,
     headers,
+    // The program's redirects are its answer, for the client to follow or not: followed here, a
+    // login's 303 lost its Set-Cookie and a redirect loop ran the program 21 times.
+    redirect: "manual",
     ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
   });
 }

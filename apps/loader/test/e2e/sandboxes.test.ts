@@ -66,6 +66,36 @@ describe("sandboxes", () => {
     }
   });
 
+  it("hands the program's redirects to the client as they are, running the program once per request", async () => {
+    const sandbox = await create({
+      code: `let runs = 0;
+export default {
+  fetch(request) {
+    runs++;
+    const { pathname } = new URL(request.url);
+    if (pathname === "/login") return new Response(null, { status: 303, headers: { location: "/home", "set-cookie": "session=abc; Path=/" } });
+    if (pathname === "/form") return new Response(null, { status: 307, headers: { location: "/elsewhere" } });
+    if (pathname === "/away") return Response.redirect("https://example.com/x", 302);
+    if (pathname === "/loop") return new Response(null, { status: 302, headers: { location: "/loop?" + runs } });
+    return new Response("runs " + runs);
+  },
+};`,
+    });
+    const login = await http(sandbox.id, "/login", { method: "POST", body: "user=ada", redirect: "manual" });
+    expect([login.status, login.headers.get("location"), login.headers.get("set-cookie")]).toEqual([
+      303,
+      "/home",
+      "session=abc; Path=/",
+    ]);
+    const form = await http(sandbox.id, "/form", { method: "POST", body: "abcdef", redirect: "manual" });
+    expect([form.status, form.headers.get("location")]).toEqual([307, "/elsewhere"]);
+    const away = await http(sandbox.id, "/away", { redirect: "manual" });
+    expect([away.status, away.headers.get("location")]).toEqual([302, "https://example.com/x"]);
+    const loop = await http(sandbox.id, "/loop", { redirect: "manual" });
+    expect([loop.status, loop.headers.get("location")]).toEqual([302, "/loop?4"]);
+    expect(await (await http(sandbox.id, "/count")).text()).toBe("runs 5");
+  });
+
   it("round-trips binary and streamed bodies", async () => {
     const sandbox = await create({ code: app });
     const bytes = new Uint8Array(256).map((_, i) => i);

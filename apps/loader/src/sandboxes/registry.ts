@@ -12,6 +12,7 @@
  * concurrent write of the same program either reserved it first (and it is kept) or reserves it
  * after the object is gone (and stores it again).
  */
+import type { ListPosition } from "./cursor.ts";
 import { DurableObject } from "cloudflare:workers";
 import type { SandboxDefinition, SandboxLogEntry } from "@dwl/protocol";
 import { SANDBOX_LOG_RING } from "../limits.ts";
@@ -219,19 +220,19 @@ export class SandboxRegistry extends DurableObject<Env> {
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
-  /** Oldest first, `limit` per page; the cursor is the last id's creation order. */
-  list(limit: number, after?: string): { records: SandboxRecord[]; cursor?: string } {
+  /** Oldest first, `limit` per page, after `after` (sandboxes/cursor.ts); `more` when a page follows. */
+  list(limit: number, after?: ListPosition): { records: SandboxRecord[]; more: boolean } {
     const rows = after
       ? this.sql
           .exec(
-            "SELECT * FROM sandboxes WHERE (created_at, id) > (SELECT created_at, id FROM sandboxes WHERE id = ?) ORDER BY created_at, id LIMIT ?",
-            after,
+            "SELECT * FROM sandboxes WHERE (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
+            after.createdAt,
+            after.id,
             limit + 1,
           )
           .toArray()
       : this.sql.exec("SELECT * FROM sandboxes ORDER BY created_at, id LIMIT ?", limit + 1).toArray();
-    const records = rows.slice(0, limit).map(toRecord);
-    return rows.length > limit ? { records, cursor: records.at(-1)?.id ?? "" } : { records };
+    return { records: rows.slice(0, limit).map(toRecord), more: rows.length > limit };
   }
 
   update(

@@ -24,6 +24,7 @@ import { type CheckedProgram, checkProgramRequest } from "../run/request-check.t
 import { httpErrorResponse, type RunReply } from "../run/respond.ts";
 import type { HttpReport } from "../run/serve.ts";
 import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-store.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 import { MAX_SANDBOX_BUNDLE_BYTES } from "../limits.ts";
 import { tellRunBudget } from "../supervision/run-budget.ts";
@@ -284,7 +285,12 @@ export async function listSandboxes(
   limit: number,
   cursor?: string,
 ): Promise<{ records: SandboxRecord[]; cursor?: string }> {
-  return registry(context.env, context.tenant).list(limit, cursor);
+  const { records, more } = await registry(context.env, context.tenant).list(
+    limit,
+    cursor === undefined ? undefined : decodeCursor(cursor),
+  );
+  const last = records.at(-1);
+  return more && last ? { records, cursor: encodeCursor(last) } : { records };
 }
 
 export async function deleteSandbox(id: string, context: ExecutionContext): Promise<void> {

@@ -150,6 +150,25 @@ export default {
     for (const id of ids) expect(seen).toContain(id);
   });
 
+  it("goes on past a page whose last sandbox was deleted, and refuses a cursor it did not hand out", async () => {
+    const key = OTHER_TENANT_KEY;
+    const ids: string[] = [];
+    for (const name of ["c1", "c2", "c3"]) ids.push((await create({ code: app, name }, key)).id);
+    const page = async (cursor?: string) => {
+      const res = await call(`/sandboxes?limit=1${cursor ? `&cursor=${cursor}` : ""}`, { key });
+      return { status: res.status, body: (await res.json()) as { sandboxes?: { id: string }[]; cursor?: string } };
+    };
+    // One sandbox a page, up to the page that ends with c2.
+    let { body } = await page();
+    while (body.sandboxes?.[0]?.id !== ids[1] && body.cursor) body = (await page(body.cursor)).body;
+    expect(body.sandboxes?.[0]?.id).toBe(ids[1]);
+    expect((await call(`/sandboxes/${ids[1]}`, { method: "DELETE", key })).status).toBe(204);
+    expect((await page(body.cursor)).body.sandboxes?.map((s) => s.id)).toEqual([ids[2]]);
+    const bad = await page("garbage");
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('"path":["cursor"]');
+  });
+
   it("calls the default function with POST /sandboxes/:id/execute", async () => {
     const sandbox = await create({
       code: "let calls = 0; export default (input) => ({ doubled: input * 2, calls: ++calls })",

@@ -31,6 +31,20 @@ function valueType(type: unknown): ValueType {
   throw new TypeError(`unsupported KV value type ${JSON.stringify(name)}: use "text", "json" or "arrayBuffer"`);
 }
 
+/**
+ * A value read as "json": parsed here, not by the KV binding, whose parse error would read as a
+ * failure of the storage service. A value that is not JSON is the program's SyntaxError, as in Workers KV.
+ */
+function parseJsonValue(key: string, text: unknown): unknown {
+  if (typeof text !== "string") return text;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new SyntaxError(`the KV value of ${JSON.stringify(key)} is not JSON (${why}); read it with get(key) as text`);
+  }
+}
+
 function byteLength(value: unknown): number {
   if (typeof value === "string") return new TextEncoder().encode(value).byteLength;
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return value.byteLength;
@@ -50,8 +64,11 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
 
   private async getValue(key: string, type?: ValueType | { type?: ValueType }): Promise<unknown> {
     const full = this.prefix + validateKey(key);
-    const as = valueType(type) as "text";
-    return storageCall("KV", "get", JSON.stringify(key), () => this.env.KV.get(full, as));
+    const as = valueType(type);
+    const value = await storageCall("KV", "get", JSON.stringify(key), () =>
+      this.env.KV.get(full, as === "json" ? "text" : (as as "text")),
+    );
+    return as === "json" ? parseJsonValue(key, value) : value;
   }
 
   private async getValueWithMetadata(
@@ -59,11 +76,11 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     type?: ValueType | { type?: ValueType },
   ): Promise<{ value: unknown; metadata: unknown }> {
     const full = this.prefix + validateKey(key);
-    const as = valueType(type) as "text";
+    const as = valueType(type);
     const { value, metadata } = await storageCall("KV", "getWithMetadata", JSON.stringify(key), () =>
-      this.env.KV.getWithMetadata(full, as),
+      this.env.KV.getWithMetadata(full, as === "json" ? "text" : (as as "text")),
     );
-    return { value, metadata };
+    return { value: as === "json" ? parseJsonValue(key, value) : value, metadata };
   }
 
   private async putValue(

@@ -20,6 +20,21 @@ describe("env.KV", () => {
     ).toEqual(["hello", { a: 1 }, { a: 1 }, { v: 2 }, null]);
   });
 
+  it('reads a value that is not JSON as "json" into the program\'s SyntaxError, not a storage failure', async () => {
+    for (const read of ["env.KV.get('plain', 'json')", "env.KV.getWithMetadata('plain', { type: 'json' })"]) {
+      const res = expectFailure(
+        await execute({
+          code: `export default async (_, env) => { await env.KV.put('plain', 'hello'); return await ${read}; }`,
+          storage: { namespace: ns() },
+        }),
+      );
+      expect(res.error).toMatchObject({ type: "runtime", name: "SyntaxError" });
+      expect(res.error.message).toMatch(
+        /^the KV value of "plain" is not JSON \(.*\); read it with get\(key\) as text$/,
+      );
+    }
+  });
+
   it("lists only the namespace's keys, relative, with prefix, limit and cursor", async () => {
     const namespace = ns();
     await run(

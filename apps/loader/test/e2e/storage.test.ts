@@ -35,6 +35,45 @@ describe("env.KV", () => {
     }
   });
 
+  it("finishes the writes a program left running (ctx.waitUntil, or not awaited) before it answers", async () => {
+    const namespace = ns();
+    const handed = expectOk(
+      await execute({
+        code: "export default { fetch(req, env, ctx) { ctx.waitUntil(env.KV.put('a', '1')); ctx.waitUntil(env.FILES.put('b.txt', 'bb')); return new Response('ok'); } }",
+        storage: { namespace },
+      }),
+    );
+    expect(handed.logs).toEqual([]);
+    const floating = expectOk(
+      await execute({ code: "export default (_, env) => { env.KV.put('c', '3'); return 1; }", storage: { namespace } }),
+    );
+    expect(floating.logs.map((l) => [l.level, l.message])).toEqual([
+      [
+        "warn",
+        "[dwl] the program returned while 1 call to env (storage or tools) was still running; the answer waited for it. Await it, or hand it to ctx.waitUntil()",
+      ],
+    ]);
+    expect(
+      await run(
+        "export default async (_, env) => [await env.KV.get('a'), await (await env.FILES.get('b.txt'))?.text(), await env.KV.get('c')]",
+        namespace,
+      ),
+    ).toEqual(["1", "bb", "3"]);
+  });
+
+  it("answers with the result at timeoutMs when waitUntil work never ends, saying it was cut off", async () => {
+    const res = expectOk(
+      await execute({
+        code: "export default { fetch(req, env, ctx) { ctx.waitUntil(new Promise(() => {})); return new Response('ok'); } }",
+        limits: { timeoutMs: 300 },
+      }),
+    );
+    expect((res.result as { body: string }).body).toBe("ok");
+    expect(res.logs.at(-1)?.message).toContain(
+      "at limits.timeoutMs (300 ms) 0 call(s) to env and 1 ctx.waitUntil promise(s) were still running",
+    );
+  });
+
   it("lists only the namespace's keys, relative, with prefix, limit and cursor", async () => {
     const namespace = ns();
     await run(

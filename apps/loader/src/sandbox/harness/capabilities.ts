@@ -6,6 +6,7 @@
  */
 import type { RpcResult } from "../../bindings/rpc-result.ts";
 import type { ToolNetwork } from "../../tools/tool-entrypoint.ts";
+import { trackCall } from "./background.ts";
 import { awaited } from "./clock.ts";
 import { toolNetwork } from "./network.ts";
 import { currentRun } from "./state.ts";
@@ -31,13 +32,21 @@ async function unwrap(resultPromise: Promise<RpcResult<unknown>>): Promise<unkno
   return result?.value;
 }
 
+/**
+ * The facades' methods, each promise it hands the program counted as the run's work until it
+ * settles: a run's answer waits for calls the program did not await (background.ts).
+ */
+function counted<A extends unknown[], R>(method: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return (...args) => trackCall(currentRun(), method(...args));
+}
+
 function kvFacade(stub: CapabilityStub) {
   return Object.freeze({
-    get: (key: unknown, type: unknown) => unwrap(stub.get!(key, type)),
-    getWithMetadata: (key: unknown, type: unknown) => unwrap(stub.getWithMetadata!(key, type)),
-    put: (key: unknown, value: unknown, options: unknown) => unwrap(stub.put!(key, value, options)),
-    delete: (key: unknown) => unwrap(stub.delete!(key)),
-    list: (options: unknown) => unwrap(stub.list!(options)),
+    get: counted((key: unknown, type: unknown) => unwrap(stub.get!(key, type))),
+    getWithMetadata: counted((key: unknown, type: unknown) => unwrap(stub.getWithMetadata!(key, type))),
+    put: counted((key: unknown, value: unknown, options: unknown) => unwrap(stub.put!(key, value, options))),
+    delete: counted((key: unknown) => unwrap(stub.delete!(key))),
+    list: counted((options: unknown) => unwrap(stub.list!(options))),
   });
 }
 
@@ -47,7 +56,7 @@ function toolFacade(stub: ToolStub) {
     get(_target, method) {
       if (typeof method !== "string" || method === "then") return undefined;
       // Through the tool framework's one entry, handing over this run's network.
-      return (...args: unknown[]) => unwrap(stub.invokeTool(method, args, toolNetwork(currentRun())));
+      return counted((...args: unknown[]) => unwrap(stub.invokeTool(method, args, toolNetwork(currentRun()))));
     },
   });
 }
@@ -103,22 +112,22 @@ function filesFacade(stub: CapabilityStub) {
     return value;
   };
   return Object.freeze({
-    async head(key: unknown) {
+    head: counted(async (key: unknown) => {
       const info = (await unwrap(stub.head!(key))) as FileInfo | null;
       return info && toObject(info);
-    },
-    async get(key: unknown) {
+    }),
+    get: counted(async (key: unknown) => {
       const found = (await unwrap(stub.get!(key))) as { info: FileInfo; body: ReadableStream } | null;
       return found && toObject(found.info, found.body);
-    },
-    async put(key: unknown, value: unknown, options: unknown) {
-      return toObject((await unwrap(stub.put!(key, await toValue(value), options))) as FileInfo);
-    },
-    delete: (keys: unknown) => unwrap(stub.delete!(keys)),
-    async list(options: unknown) {
+    }),
+    put: counted(async (key: unknown, value: unknown, options: unknown) =>
+      toObject((await unwrap(stub.put!(key, await toValue(value), options))) as FileInfo),
+    ),
+    delete: counted((keys: unknown) => unwrap(stub.delete!(keys))),
+    list: counted(async (options: unknown) => {
       const page = (await unwrap(stub.list!(options))) as { objects: FileInfo[] };
       return { ...page, objects: page.objects.map((info) => toObject(info)) };
-    },
+    }),
   });
 }
 

@@ -16,6 +16,7 @@ import {
   REPORT_HEADER,
 } from "../child-protocol.ts";
 import { envFor } from "./capabilities.ts";
+import { backgroundCutWarning, backgroundSettled, unawaitedCallsWarning } from "./background.ts";
 import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
@@ -149,9 +150,9 @@ export class Run
       if (done.kind === "timeout") {
         return { ok: false, error: timeoutError("the program did not finish", call.limits.timeoutMs) };
       }
+      let result: string;
       if (done.kind === "response") {
-        // The body is read under the same deadline (a body that never ends is a timeout), and
-        // waitUntil work keeps running in the isolate but does not hold the response.
+        // The body is read under the same deadline (a body that never ends is a timeout).
         const encoded = await Promise.race([encodeResponse(done.response, call.maxResultBytes), ended]);
         if (run.failure) return { ok: false, error: describeError(run.failure) };
         if ("kind" in encoded) {
@@ -159,9 +160,17 @@ export class Run
           (done.response as Response).body?.cancel().catch(() => {});
           return { ok: false, error: timeoutError("the response body was not complete", call.limits.timeoutMs) };
         }
-        return { ok: true, result: stringify(encoded) };
+        result = stringify(encoded);
+      } else {
+        result = encodeResult(done.value, call.maxResultBytes);
       }
-      return { ok: true, result: encodeResult(done.value, call.maxResultBytes) };
+      // What the program left running (calls to env, waitUntil work) finishes before the answer.
+      const unawaited = run.background.calls;
+      const drained = await Promise.race([backgroundSettled(run), ended]);
+      if (run.failure) return { ok: false, error: describeError(run.failure) };
+      if (drained !== undefined) run.logs.add("warn", [backgroundCutWarning(run, call.limits.timeoutMs)]);
+      else if (unawaited > 0) run.logs.add("warn", [unawaitedCallsWarning(unawaited)]);
+      return { ok: true, result };
     } catch (err) {
       const error = describeError(run.failure ?? err);
       return err instanceof ChildLostError ? { ok: false, error, replaceChild: true } : { ok: false, error };

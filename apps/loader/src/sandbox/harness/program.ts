@@ -6,7 +6,9 @@
  */
 import type { ProgramRequest } from "@dwl/protocol";
 import type { ChildCall } from "../child-protocol.ts";
+import { trackWaitUntil } from "./background.ts";
 import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
+import { currentRun } from "./state.ts";
 
 /** What a run's program produced, before encoding (result.ts). */
 export type ProgramOutcome = { kind: "result"; value: unknown } | { kind: "response"; response: unknown };
@@ -27,11 +29,15 @@ export function hasFetchHandler(program: unknown): program is FetchHandler {
   );
 }
 
-/** The `ctx` a fetch handler gets: waitUntil work keeps running but never fails the run. */
+/**
+ * The `ctx` a fetch handler gets: waitUntil work never fails the run; a run's answer waits for it
+ * (background.ts), a sandbox's HTTP answer does not (its child stays).
+ */
 export function programContext(): ProgramContext {
   return {
     waitUntil(promise) {
       Promise.resolve(promise).catch(() => {});
+      trackWaitUntil(currentRun(), promise);
     },
     passThroughOnException() {},
     props: {},

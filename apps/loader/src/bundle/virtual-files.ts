@@ -142,6 +142,22 @@ export function npmDisplayPath(path: string): string {
 }
 
 function missingDependencyText(spec: string): string {
+  const listIt = (name: string, range: string) =>
+    `list it in \`dependencies\` and import it by name (for example "dependencies": { "${name}": "${range}" } and \`import … from "${name}"\`)`;
+  // The npm CDNs models import from: the package name and version are the URL's first segments.
+  const cdn =
+    /^https?:\/\/(?:esm\.sh|esm\.run|unpkg\.com|cdn\.skypack\.dev|jspm\.dev|cdn\.jsdelivr\.net\/npm)\/(?:v\d+\/)?((?:@[^/@]+\/)?[^/@?#]+)(?:@([^/?#]+))?/.exec(
+      spec,
+    );
+  if (/^https?:/.test(spec)) {
+    const name = cdn?.[1];
+    return `Cannot import "${spec}": URL imports are not supported${name && splitBareSpecifier(name) ? `; if it is the npm package "${name}", ${listIt(name, cdn?.[2] ?? "*")}` : ""}`;
+  }
+  const aliased = /^npm:((?:@[^/@]+\/)?[^/@]+)(?:@([^/]+))?/.exec(spec);
+  if (aliased?.[1])
+    return `Cannot import "${spec}": \`npm:\` specifiers are not supported; ${listIt(aliased[1], aliased[2] ?? "*")}`;
+  if (spec.startsWith("jsr:"))
+    return `Cannot import "${spec}": JSR packages are not supported, only npm packages listed in \`dependencies\``;
   const name = splitBareSpecifier(spec)?.name ?? spec;
   return `Cannot import "${spec}": npm packages must be listed in \`dependencies\` (for example "dependencies": { "${name}": "*" })`;
 }

@@ -36,6 +36,28 @@ describe("npm dependency errors", () => {
     expect(res.error).toMatchObject({ type: "compile", location: { file: "index.ts", line: 2 } });
   });
 
+  it.each([
+    [
+      "https://esm.sh/lodash@4.17.21",
+      'URL imports are not supported; if it is the npm package "lodash", list it in `dependencies` and import it by name (for example "dependencies": { "lodash": "4.17.21" } and `import … from "lodash"`)',
+    ],
+    [
+      "https://cdn.jsdelivr.net/npm/@scope/pkg@1.2/x.js",
+      'if it is the npm package "@scope/pkg", list it in `dependencies` and import it by name (for example "dependencies": { "@scope/pkg": "1.2" }',
+    ],
+    ["https://example.com/a.js", 'Cannot import "https://example.com/a.js": URL imports are not supported'],
+    [
+      "npm:lodash@4",
+      '`npm:` specifiers are not supported; list it in `dependencies` and import it by name (for example "dependencies": { "lodash": "4" }',
+    ],
+    ["jsr:@std/path", "JSR packages are not supported, only npm packages listed in `dependencies`"],
+  ])("says what to do instead of importing %s", async (spec, advice) => {
+    const res = expectFailure(await execute({ code: `import x from "${spec}";\nexport default () => x;` }));
+    expect(res.error.type).toBe("compile");
+    expect(res.error.message).toContain(advice);
+    if (spec.startsWith("https://example.com")) expect(res.error.message).not.toContain("npm package");
+  });
+
   it("names a subpath a package does not export", async () => {
     expect(await compileError("hono/no-such-subpath", "^4", { dependencies: { hono: "^4" } })).toMatch(
       /"hono\/no-such-subpath" is not exported by hono@4\.\d+\.\d+/,

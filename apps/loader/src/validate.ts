@@ -39,15 +39,45 @@ export function parseJson(text: string): unknown {
   }
 }
 
+/** One problem with a request, where it is (`path`) and why. */
+export interface RequestIssue {
+  path: (string | number)[];
+  message: string;
+  code: string;
+}
+
+/**
+ * A zod error's issues as DWL reports them, under `prefix`. A record key zod refuses ("Invalid key
+ * in record") gets its own reason instead, e.g. `files["./index.ts"]`: "the key: must be a relative
+ * path with forward slashes…".
+ */
+export function issuesOf(error: z.core.$ZodError, prefix: (string | number)[] = []): RequestIssue[] {
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
+    const inner = issue.code === "invalid_key" ? issue.issues : [];
+    if (inner.length === 0) return [{ path, message: issue.message, code: issue.code }];
+    return inner.map((keyIssue) => ({ path, message: `the key: ${keyIssue.message}`, code: "invalid_key" }));
+  });
+}
+
+/** `files["./index.ts"]`, `request.headers["bad header"]`, `tools[0]`: a field as a reader finds it. */
+export function fieldName(path: readonly (string | number)[]): string {
+  return path
+    .map((key, i) =>
+      typeof key === "number"
+        ? `[${key}]`
+        : /^[A-Za-z_$][\w$]*$/.test(key)
+          ? `${i === 0 ? "" : "."}${key}`
+          : `[${JSON.stringify(key)}]`,
+    )
+    .join("");
+}
+
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = parsed.error.issues.map((issue) => ({
-    path: issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)),
-    message: issue.message,
-    code: issue.code,
-  }));
+  const issues = issuesOf(parsed.error);
   const first = issues[0];
-  const where = first && first.path.length > 0 ? `\`${first.path.join(".")}\`: ` : "";
+  const where = first && first.path.length > 0 ? `\`${fieldName(first.path)}\`: ` : "";
   throw DwlHttpError.of("invalid_request", `invalid request: ${where}${first?.message ?? "invalid body"}`, issues);
 }

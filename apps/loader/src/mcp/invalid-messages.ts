@@ -20,26 +20,15 @@ import {
   JSONRPCRequestSchema,
   JSONRPCResultResponseSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { z } from "zod";
+import { fieldName, issuesOf } from "../validate.ts";
 
 export interface MessageIssue {
   path: (string | number)[];
   message: string;
 }
 
-function issuesOf(error: z.core.$ZodError, prefix: (string | number)[] = []): MessageIssue[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path.filter((key): key is string | number => typeof key !== "symbol")],
-    message: issue.message,
-  }));
-}
-
 /** `params.name`, `[1].id` (a batch's second message), `(message)` for the message itself. */
-const named = (path: MessageIssue["path"]) =>
-  path
-    .map((key) => (typeof key === "number" ? `[${key}]` : `.${key}`))
-    .join("")
-    .replace(/^\./, "") || "(message)";
+const named = (path: MessageIssue["path"]) => fieldName(path) || "(message)";
 
 const described = (issues: MessageIssue[]) =>
   issues.map((issue) => `\`${named(issue.path)}\`: ${issue.message}`).join("; ");

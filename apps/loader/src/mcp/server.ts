@@ -17,7 +17,7 @@ import type { ExecutionContext } from "../run/context.ts";
 import { executeProgram } from "../run/pipeline.ts";
 import { checkProgramRequest } from "../run/request-check.ts";
 import { replyObject } from "../run/respond.ts";
-import { validate } from "../validate.ts";
+import { fieldName, validate } from "../validate.ts";
 import { searchCatalog } from "./catalog.ts";
 import { answerInvalidParams, invalidRequest } from "./invalid-messages.ts";
 
@@ -108,7 +108,7 @@ export function describeRun(res: ExecuteResponse): string {
  * POST /execute answers with (and its HTTP status), the type also in the text a model reads.
  */
 function refusal(err: DwlHttpError) {
-  const issues = (err.issues ?? []).map((i) => `\n- ${i.path.join(".") || "(arguments)"}: ${i.message}`).join("");
+  const issues = (err.issues ?? []).map((i) => `\n- ${fieldName(i.path) || "(arguments)"}: ${i.message}`).join("");
   return {
     isError: true,
     content: [

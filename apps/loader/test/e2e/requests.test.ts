@@ -32,6 +32,24 @@ describe("request validation", () => {
     expect(body.error.issues?.[0]?.path).toEqual(["files", "../x.ts"]);
   });
 
+  it.each([
+    [{ files: { "./index.ts": "1" } }, '`files["./index.ts"]`: the key: must be a relative path with forward slashes'],
+    [{ files: { "/abs.ts": "1" } }, '`files["/abs.ts"]`: the key: must be a relative path'],
+    [
+      { files: { "README.md": "x" } },
+      '`files["README.md"]`: the key: must end in one of .ts .tsx .js .mjs .jsx .json .py',
+    ],
+    [
+      { code: "export default { fetch: () => new Response('') }", request: { headers: { "bad header": "x" } } },
+      '`request.headers["bad header"]`: the key: header names must be HTTP tokens',
+    ],
+  ])("says why a record key is refused, naming it: %j", async (body, message) => {
+    const { status, body: answer } = await executeRejected(body);
+    expect(status).toBe(400);
+    expect(answer.error.message).toContain(`invalid request: ${message}`);
+    expect(answer.error.issues?.[0]?.message).not.toMatch(/Invalid key in record/);
+  });
+
   it("refuses an entry that is not among the files", async () => {
     const { status, body } = await executeRejected({ files: { "a.ts": "1" }, entry: "b.ts" });
     expect(status).toBe(400);

@@ -245,6 +245,8 @@ export type Timing = z.infer<typeof TimingSchema>;
 export const ProgramResponseSchema = z.object({
   status: z.number().int(),
   headers: z.record(z.string(), z.string()),
+  /** Each Set-Cookie header on its own (present when there is one); `headers["set-cookie"]` joins them with ", ". */
+  setCookies: z.array(z.string()).optional(),
   body: z.string(),
   bodyEncoding: z.enum(["text", "base64"]).optional(),
 });

@@ -96,6 +96,13 @@ export default {
     expect(await (await http(sandbox.id, "/count")).text()).toBe("runs 5");
   });
 
+  it("answers Response.error() as the program's runtime error (500 with its type), not the loader's", async () => {
+    const sandbox = await create({ code: "export default { fetch: () => Response.error() }" });
+    const res = await http(sandbox.id, "/");
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ error: { type: "runtime", name: "TypeError" } });
+  });
+
   it("round-trips binary and streamed bodies", async () => {
     const sandbox = await create({ code: app });
     const bytes = new Uint8Array(256).map((_, i) => i);

@@ -186,4 +186,25 @@ describe("program shapes", () => {
       bodyEncoding: "text",
     });
   });
+
+  it("keeps every Set-Cookie of a fetch handler's response, one by one", async () => {
+    const res = expectOk(
+      await execute({
+        code: "export default { fetch() { const h = new Headers(); h.append('set-cookie', 'a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT'); h.append('set-cookie', 'b=2'); h.append('x', '1'); h.append('x', '2'); return new Response('', { headers: h }); } }",
+      }),
+    );
+    expect(res.result).toMatchObject({
+      headers: { "set-cookie": "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT, b=2", x: "1, 2" },
+      setCookies: ["a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "b=2"],
+    });
+  });
+
+  it("answers Response.error() from a fetch handler with a runtime error that says what to return", async () => {
+    const res = await execute({ code: "export default { fetch: () => Response.error() }" });
+    expect(res.ok ? undefined : res.error).toMatchObject({
+      type: "runtime",
+      name: "TypeError",
+      message: expect.stringContaining("answered Response.error(), a network error with no HTTP status"),
+    });
+  });
 });

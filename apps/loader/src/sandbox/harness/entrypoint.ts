@@ -21,7 +21,7 @@ import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
 import { hasFetchHandler, invoke, programContext } from "./program.ts";
-import { describeError, encodeResponse, encodeResult } from "./result.ts";
+import { describeError, encodeResponse, encodeResult, httpResponse } from "./result.ts";
 import { runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
 
 /**
@@ -104,8 +104,7 @@ export class Run
           );
         }
         const response = await program.fetch(request, envFor(this.env, call.secrets), programContext());
-        if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
-        return { kind: "response" as const, response };
+        return { kind: "response" as const, response: httpResponse(response) };
       })();
       const done = await Promise.race([serve, ended]);
       if (done.kind === "response") endedOverBudget(run);

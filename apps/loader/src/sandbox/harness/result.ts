@@ -88,27 +88,49 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: num
 export interface EncodedResponse {
   status: number;
   headers: Record<string, string>;
+  /** Each Set-Cookie on its own: `headers["set-cookie"]` joins them as Headers.get does. */
+  setCookies?: string[];
   body: string;
   bodyEncoding: "text" | "base64";
+}
+
+/** A Response that can be sent over HTTP: `Response.error()` is a network error, with status 0. */
+export function httpResponse(response: unknown): Response {
+  if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+  if (response.type === "error" || response.status === 0) {
+    throw new TypeError(
+      'the fetch handler answered Response.error(), a network error with no HTTP status to send; answer with one instead, e.g. new Response("upstream failed", { status: 502 })',
+    );
+  }
+  return response;
 }
 
 /**
  * A fetch program's Response as `{ status, headers, body, bodyEncoding }`. Headers and body
  * together count against the result limit, and the body is read under that cap.
  */
-export async function encodeResponse(response: unknown, maxBytes: number): Promise<EncodedResponse> {
-  if (!(response instanceof Response)) throw new TypeError("the fetch handler must return a Response");
+export async function encodeResponse(answer: unknown, maxBytes: number): Promise<EncodedResponse> {
+  const response = httpResponse(answer);
   // No prototype: a program's Object.prototype.toJSON cannot replace the envelope.
   const headers: Record<string, string> = Object.create(null);
+  const setCookies: string[] = [];
   let headerBytes = 0;
   response.headers.forEach((value, name) => {
-    headers[name] = value;
+    // Headers iterates Set-Cookie one by one (each a header of its own), the others joined.
+    if (name === "set-cookie") arrayPush(setCookies, value);
+    headers[name] = name === "set-cookie" ? setCookies.join(", ") : value;
     headerBytes += byteLength(name) + byteLength(value) + 6;
   });
   if (headerBytes > maxBytes) throw tooLarge("headers are", headerBytes, maxBytes);
   const bytes = await readCapped(response.body, maxBytes, maxBytes - headerBytes);
   const envelope = (body: string, bodyEncoding: EncodedResponse["bodyEncoding"]): EncodedResponse =>
-    Object.assign(Object.create(null), { status: response.status, headers, body, bodyEncoding });
+    Object.assign(Object.create(null), {
+      status: response.status,
+      headers,
+      ...(setCookies.length > 0 ? { setCookies } : {}),
+      body,
+      bodyEncoding,
+    });
   const type = response.headers.get("content-type") ?? "text/plain";
   if (TEXT_TYPES.test(type)) {
     try {

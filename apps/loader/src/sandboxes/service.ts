@@ -350,8 +350,7 @@ export async function executeSandbox(
   const clock = startClock("sandbox-execute");
   const record = await getSandbox(id, context);
   const settings = { ...record.settings, input };
-  // The stored settings (a credential may have been deleted since) and this call's input.
-  const checked = await checkProgramRequest(settings, context);
+  const checked = await checkStored(record, settings, context);
   const bundle = await bundleOf(record, context.env, context.tenant);
   const reply = await runCompiled({ compiled: storedProgram(record, bundle), settings, context, checked, clock });
   waitUntil(
@@ -384,7 +383,7 @@ export async function serveSandboxHttp(
     } as const;
     return httpErrorResponse(error, clock.executionId);
   }
-  const checked = await checkProgramRequest(record.settings, context);
+  const checked = await checkStored(record, record.settings, context);
   const { response, served } = await serveCompiled(
     { compiled: storedProgram(record, bundle), settings: record.settings, context, checked, clock },
     forwardedRequest(id, request, path, env),
@@ -392,6 +391,30 @@ export async function serveSandboxHttp(
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));
   tellRunBudget(response.headers, checked.limits.cpuMs, env);
   return response;
+}
+
+/**
+ * The stored settings checked again, with the call's input: what they name may be gone since (a
+ * deleted credential). That is the sandbox's state, not a fault of the caller's request: 409
+ * `not_configured`, naming the stored setting and how to fix it.
+ */
+async function checkStored(
+  record: SandboxRecord,
+  settings: SandboxRecord["settings"] & { input?: unknown },
+  context: ExecutionContext,
+): Promise<CheckedProgram> {
+  try {
+    return await checkProgramRequest(settings, context);
+  } catch (err) {
+    const stored = (err as DwlHttpError).issues?.every((issue) => issue.path[0] !== "input");
+    if (!(err instanceof DwlHttpError) || err.type !== "invalid_request" || !stored) throw err;
+    throw new DwlHttpError(
+      409,
+      "not_configured",
+      `sandbox "${record.id}" cannot run as stored: ${err.message}; update it (PUT /sandboxes/${record.id}) or restore what it names`,
+      err.issues,
+    );
+  }
 }
 
 /** A stored sandbox's program: its stored bundle, always kept warm. */

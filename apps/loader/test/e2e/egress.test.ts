@@ -125,6 +125,31 @@ describe("credentials", () => {
     expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(404);
   });
 
+  it("answers a sandbox whose stored credential was deleted with 409 not_configured, naming the setting", async () => {
+    const name = `c${unique()}`;
+    expect((await putCredential(name, { value: "v", hosts: ["api.example.com"] })).status).toBe(200);
+    const created = await call("/sandboxes", {
+      method: "POST",
+      body: JSON.stringify({
+        code: "export default { fetch: () => new Response('hi'), }",
+        egress: { credentials: [name] },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    expect((await call(`/credentials/${name}`, { method: "DELETE" })).status).toBe(204);
+    for (const res of [
+      await call(`/sandboxes/${id}/http/`),
+      await call(`/sandboxes/${id}/execute`, { method: "POST", body: JSON.stringify({ input: 1 }) }),
+    ]) {
+      expect(res.status).toBe(409);
+      const body = (await res.json()) as { error: { type: string; message: string; issues: { path: unknown[] }[] } };
+      expect(body.error.type).toBe("not_configured");
+      expect(body.error.message).toContain(`sandbox "${id}" cannot run as stored: `);
+      expect(body.error.message).toContain(`update it (PUT /sandboxes/${id})`);
+      expect(body.error.issues[0]?.path).toEqual(["egress", "credentials", 0]);
+    }
+  });
+
   it("rejects bad credential requests naming the field", async () => {
     const res = await putCredential("x", { value: "v", hosts: ["*"] });
     expect(res.status).toBe(400);

@@ -84,6 +84,37 @@ describe("logs", () => {
     expect(res.logs.reduce((n, l) => n + utf8(l.message), 0)).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it("keeps logs of exactly 64 KiB whole, unmarked, and marks them one byte over", async () => {
+    // 63 lines of 1,024 bytes and one of 1,024 - n: 64 KiB - n in all.
+    const logs = async (n: number) =>
+      expectOk(
+        await execute({
+          code: `for (let i = 0; i < 63; i++) console.log("a".repeat(1024)); console.log("b".repeat(${1024 + n}));`,
+          limits: { cpuMs: 1_000 },
+        }),
+      );
+    const exact = await logs(0);
+    expect(exact.logs).toHaveLength(64);
+    expect(exact.logs.at(-1)?.message).toBe("b".repeat(1024));
+    expect(exact.logsTruncated).toBeUndefined();
+    const over = await logs(1);
+    expect(over.logsTruncated).toBe(true);
+    expect(over.logs.reduce((n, l) => n + utf8(l.message), 0)).toBeLessThanOrEqual(64 * 1024);
+    // The last line is cut at the limit, its start kept; nothing else was dropped.
+    expect(over.logs.at(-1)?.message).toMatch(/^b+… \[line cut at \d+ bytes\]$/);
+    expect(over.logs.slice(0, 63).every((l) => l.message === "a".repeat(1024))).toBe(true);
+  });
+
+  it("makes room for the marker of dropped lines by cutting the last whole line", async () => {
+    const res = expectOk(
+      await execute({ code: `console.log("a".repeat(65_534)); console.log("next");`, limits: { cpuMs: 1_000 } }),
+    );
+    expect(res.logs.map((l) => l.level)).toEqual(["log", "warn"]);
+    expect(res.logs[0]?.message).toMatch(/^a{65000,}… \[line cut at \d+ bytes\]$/);
+    expect(res.logs[1]?.message).toContain("1 more line(s) dropped");
+    expect(res.logs.reduce((n, l) => n + utf8(l.message), 0)).toBeLessThanOrEqual(64 * 1024);
+  });
+
   it.each([
     ["中", 100_000],
     ["😀", 20_000],

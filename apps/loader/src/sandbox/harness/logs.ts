@@ -21,12 +21,10 @@ export class LogBuffer {
   entries: LogEntry[];
   bytes: number;
   dropped: number;
-  /** Whether a line was cut to fit. */
+  /** Whether a line was cut to fit; every later line is dropped. */
   cut: boolean;
   maxLines: number;
   maxBytes: number;
-  /** The bytes lines may take: maxBytes less the room of the marker of dropped lines. */
-  lineBytes: number;
   started: number;
 
   constructor(maxLines: number, maxBytes: number, started: number) {
@@ -37,30 +35,29 @@ export class LogBuffer {
     this.maxLines = maxLines;
     this.maxBytes = maxBytes;
     this.started = started;
-    // The lines get what the marker of dropped lines (toJSON) can never need, so that the whole
-    // of the logs, marker included, stays within maxBytes.
-    this.lineBytes = mathMax(0, maxBytes - bytesOf(this.droppedMarker(MAX_SAFE_INTEGER)));
   }
 
   add(level: LogLevel, args: unknown[]): void {
-    if (this.dropped > 0) return void this.dropped++;
+    if (this.dropped > 0 || this.cut) return void this.dropped++;
     let message: string;
     try {
       message = formatLog(args);
     } catch (err) {
       message = `[unprintable log arguments: ${(err as { message?: unknown } | null | undefined)?.message ?? err}]`;
     }
-    const room = this.lineBytes - this.bytes;
+    const room = this.maxBytes - this.bytes;
     if (this.entries.length >= this.maxLines || room <= 0) return void this.dropped++;
     const whole = utf8Prefix(message, room);
     let size = whole.bytes;
     if (whole.chars < message.length) {
-      // One huge line is cut rather than dropped: its start is usually what matters. The marker
-      // counts against the room too (sized for the most digits it can have).
-      const kept = utf8Prefix(message, room - bytesOf(cutMarker(room)));
+      // One huge line is cut rather than dropped: its start is usually what matters. The logs are
+      // full then, so the cut leaves room for its own marker and for that of the lines dropped
+      // after it (both sized for the most digits they can have).
+      const space = room - bytesOf(this.droppedMarker(MAX_SAFE_INTEGER)) - bytesOf(cutMarker(room));
+      const kept = utf8Prefix(message, space);
+      if (space <= 0 || kept.chars === 0) return void this.dropped++;
       const marker = cutMarker(kept.bytes);
       size = kept.bytes + bytesOf(marker);
-      if (size > room) return void this.dropped++;
       message = `${stringSlice(message, 0, kept.chars)}${marker}`;
       this.cut = true;
     }
@@ -78,21 +75,41 @@ export class LogBuffer {
   }
 
   /**
-   * The lines, and when some were dropped a last `warn` entry saying how many. The limits hold
-   * with that entry included: it takes the place of the last line when all `maxLines` are used,
-   * and its bytes were set aside in the constructor.
+   * The lines, and when some were dropped a last `warn` entry saying how many. Logs that fit the
+   * limits come back whole; otherwise the limits hold with that entry included: it takes the
+   * place of the last line when all `maxLines` are used, and when the bytes are full the last
+   * line is cut (or, too short to cut, dropped) to make room for it.
    */
   toJSON(): { logs: LogEntry[]; truncated: boolean } {
     const entries = arraySlice(this.entries);
     let dropped = this.dropped;
+    let cut = this.cut;
     if (dropped > 0) {
       if (entries.length >= this.maxLines) {
         entries.length = mathMax(0, this.maxLines - 1);
         dropped += this.entries.length - entries.length;
       }
+      let bytes = 0;
+      for (const entry of entries) bytes += bytesOf(entry.message);
+      for (let last = entries[entries.length - 1]; last !== undefined; last = entries[entries.length - 1]) {
+        const excess = bytes + bytesOf(this.droppedMarker(dropped + 1)) - this.maxBytes;
+        if (excess <= 0) break;
+        const lastBytes = bytesOf(last.message);
+        const kept = utf8Prefix(last.message, lastBytes - excess - bytesOf(cutMarker(lastBytes)));
+        entries.length -= 1;
+        bytes -= lastBytes;
+        if (kept.chars > 0) {
+          const message = `${stringSlice(last.message, 0, kept.chars)}${cutMarker(kept.bytes)}`;
+          arrayPush(entries, { ...last, message });
+          bytes += bytesOf(message);
+          cut = true;
+          break;
+        }
+        dropped += 1;
+      }
       arrayPush(entries, { level: "warn", message: this.droppedMarker(dropped), time: this.elapsed() });
     }
-    return { logs: entries, truncated: dropped > 0 || this.cut };
+    return { logs: entries, truncated: dropped > 0 || cut };
   }
 
   droppedMarker(dropped: number): string {

@@ -198,15 +198,17 @@ describe("one request check for every program entry point", () => {
 
   describe("a stored sandbox whose credential was deleted", () => {
     const expected: Refusal = { status: 400, type: "invalid_request", path: ["egress", "credentials", 0] };
+    // The same check and the same issue; the sandbox's stored state, not the caller's request, is at fault.
+    const stored: Refusal = { status: 409, type: "not_configured", path: ["egress", "credentials", 0] };
     it("POST /sandboxes/:id/execute", async () => {
       expect(
         await refusalOf(await call(`/sandboxes/${credentialSandboxId}/execute`, { method: "POST", body: "{}" })),
-      ).toEqual(expected);
+      ).toEqual(stored);
     });
     it("ANY /sandboxes/:id/http/*", async () => {
       expect(
         await refusalOf(await call(`/sandboxes/${credentialSandboxId}/http/`, { method: "POST", body: "ping" })),
-      ).toEqual(expected);
+      ).toEqual(stored);
     });
     it("POST /execute and MCP execute, with the same settings", async () => {
       const fields = { code: PROGRAM, egress: { credentials: [credential] } };

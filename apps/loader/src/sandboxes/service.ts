@@ -417,9 +417,13 @@ async function checkStored(
   }
 }
 
-/** A stored sandbox's program: its stored bundle, always kept warm. */
+/**
+ * A stored sandbox's program: its stored bundle, always kept warm, in an isolate of its own. Keyed
+ * by the sandbox too, not by its bundle alone: two sandboxes of one program (an app template, one
+ * per end user) would otherwise share module state, each seeing what the other's requests left.
+ */
 function storedProgram(record: SandboxRecord, bundle: Bundle): CompiledProgram {
-  return { bundle, key: record.bundleKey, cached: true, pinned: true };
+  return { bundle, key: `${record.bundleKey}/${record.id}`, cached: true, pinned: true };
 }
 
 /**

@@ -96,6 +96,15 @@ export default {
     expect(await (await http(sandbox.id, "/count")).text()).toBe("runs 5");
   });
 
+  it("keeps each sandbox's module state its own, even for two sandboxes of the same program", async () => {
+    const code =
+      "const seen = [];\nexport default { fetch(req) { const s = new URL(req.url).searchParams.get('s'); if (s) seen.push(s); return Response.json(seen); } }";
+    const [first, second] = [await create({ code }), await create({ code })];
+    expect(await (await http(first.id, "/?s=secret-of-first")).json()).toEqual(["secret-of-first"]);
+    expect(await (await http(second.id, "/")).json()).toEqual([]);
+    expect(await (await http(first.id, "/")).json()).toEqual(["secret-of-first"]);
+  });
+
   it("answers Response.error() as the program's runtime error (500 with its type), not the loader's", async () => {
     const sandbox = await create({ code: "export default { fetch: () => Response.error() }" });
     const res = await http(sandbox.id, "/");

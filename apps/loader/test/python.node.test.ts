@@ -378,6 +378,17 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(script.logs.map((l) => l.message)).toEqual(["script"]);
   });
 
+  it("gives a script the run's input and env as globals", async () => {
+    const res = ok(
+      await run({
+        language: "python",
+        code: "await env.KV.put('script-key', str(input['n']))\nint(await env.KV.get('script-key')) * 2",
+        input: { n: 21 },
+      }),
+    );
+    expect(res.result).toBe(42);
+  });
+
   it("says what to write instead of asyncio.run, and names a JS error from env by its own name", async () => {
     const blocking = failed(
       await run({ language: "python", code: "import asyncio\nasync def go():\n    return 1\nasyncio.run(go())" }),

@@ -330,8 +330,17 @@ async def run(files_json, entry, input_json, env, refuel):
             return _compile_failure(err, root)
         package = ".".join([PACKAGE, *os.path.dirname(entry).split("/")]).rstrip(".")
         name = f"{package}.{os.path.splitext(os.path.basename(entry))[0]}" if guarded else "__main__"
-        scope = {"__name__": name, "__file__": entry_path, "__package__": package, "__builtins__": builtins}
         program_input = json.loads(input_json)
+        # A script sees the run's `input` and `env` as globals, as a JS function body does (main
+        # gets them as arguments); `input` shadows the builtin, which cannot read anything here.
+        scope = {
+            "__name__": name,
+            "__file__": entry_path,
+            "__package__": package,
+            "__builtins__": builtins,
+            "input": program_input,
+            "env": env,
+        }
         _meter.start(refuel)
         try:
             await _settle(eval(body, scope))

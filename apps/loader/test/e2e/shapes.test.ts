@@ -187,6 +187,21 @@ describe("program shapes", () => {
     });
   });
 
+  it("encodes a Response returned by a default function as a fetch handler's result", async () => {
+    const res = expectOk(await execute({ code: "export default () => Response.json({ a: 1 }, { status: 201 })" }));
+    expect(res.result).toMatchObject({ status: 201, body: '{"a":1}', bodyEncoding: "text" });
+  });
+
+  it("says in the logs when a run's request reaches no fetch handler", async () => {
+    for (const code of ["export default (input) => input", "console.log('script')"]) {
+      const res = expectOk(await execute({ code, input: 1, request: { method: "POST", path: "/x" } }));
+      expect(res.logs[0]).toMatchObject({
+        level: "warn",
+        message: expect.stringContaining("has a `request`, but the program has no fetch handler"),
+      });
+    }
+  });
+
   it("keeps every Set-Cookie of a fetch handler's response, one by one", async () => {
     const res = expectOk(
       await execute({

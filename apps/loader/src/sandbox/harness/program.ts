@@ -55,6 +55,9 @@ const PYTHON_FAILURES = Object.freeze({
   lost: (message: string) => new ChildLostError("PythonFatalError", message),
 });
 
+const REQUEST_IGNORED =
+  "[dwl] this run has a `request`, but the program has no fetch handler, so nothing received it; to receive it, export default { fetch(request, env, ctx) { … } }";
+
 function toRequest(spec: ProgramRequest | undefined): Request {
   // Concatenated, not resolved: a path like "//evil.example/x" must not change the host.
   const url = new URL(`http://localhost${spec?.path ?? "/"}`);
@@ -64,6 +67,7 @@ function toRequest(spec: ProgramRequest | undefined): Request {
 /** Runs the program once: a script, a function `(input, env)`, or a fetch handler given `call.request`. */
 export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutcome> {
   const program: unknown = (await import("./user.js")).default;
+  if (call.request && !call.python && !hasFetchHandler(program)) currentRun()?.logs.add("warn", [REQUEST_IGNORED]);
   if (call.shape === "script") {
     await (program as () => unknown)();
     return { kind: "result", value: null };
@@ -71,12 +75,11 @@ export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutc
   // A Python child's program module takes the run's Python files as a third argument.
   if (typeof program === "function") {
     const run = program as ProgramFunction;
-    return {
-      kind: "result",
-      value: await (call.python
-        ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES })
-        : run(call.input, env)),
-    };
+    const value = await (call.python
+      ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES })
+      : run(call.input, env));
+    // A function that answers a Response (as a fetch handler would) gets a fetch handler's result.
+    return value instanceof Response ? { kind: "response", response: value } : { kind: "result", value };
   }
   if (hasFetchHandler(program)) {
     const response = await program.fetch(toRequest(call.request), env, programContext());

@@ -344,7 +344,11 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
           `DWL_API_KEYS accepting only this key (merge entries to keep several keys):\n  ${JSON.stringify(made.apiKeys)}\n`,
         );
         if (encryptionKey) out(`\nDWL_ENCRYPTION_KEY:\n  ${encryptionKey}\n`);
-        out(p.dim(`\nSet on a deployed loader: npm run wrangler -- secret put DWL_API_KEYS   (paste the JSON)\n`));
+        out(
+          p.dim(
+            `\nSet on a deployed loader: npx wrangler secret put DWL_API_KEYS   (paste the JSON; from a DWL checkout: npm run wrangler -- secret put DWL_API_KEYS)\n`,
+          ),
+        );
         return EXIT_OK;
       },
     },

@@ -261,6 +261,8 @@ describe("Python programs", { timeout: 60_000 }, () => {
       // `(` at column 7 is fine; the `:` at column 8 is where the syntax breaks.
       location: { file: "util.py", line: 1, column: 8, lineText: "def go(:" },
     });
+    const indented = failed(await run({ language: "python", code: "x = 1\n  y = 2" }));
+    expect(indented.error).toMatchObject({ type: "compile", name: "IndentationError", location: { line: 2 } });
     const thrown = failed(
       await run({ files: { "main.py": "import util\nutil.divide(1)", "util.py": "def divide(x):\n    return x / 0" } }),
     );

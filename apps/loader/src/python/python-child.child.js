@@ -156,7 +156,7 @@ function failureOf(report, failures) {
     report.jsError.stack = report.stack;
     return report.jsError;
   }
-  if (report.kind === "compile") return failures.compile(report.message, report.location);
+  if (report.kind === "compile") return failures.compile(report.message, report.location, report.name);
   if (report.kind === "cpu_limit") {
     // The harness has already failed the run with its own cpu_limit error; this one only ends it.
     return Object.assign(new Error(report.message), { name: "CpuLimitError" });

@@ -36,9 +36,10 @@ export class EgressDeniedError extends Error {
  */
 export class ProgramCompileError extends Error {
   declare readonly location: SourceLocation | undefined;
-  constructor(message: string, location: SourceLocation | undefined) {
+  /** `name`: the language's own (Python's IndentationError, TabError), SyntaxError by default. */
+  constructor(message: string, location: SourceLocation | undefined, name = "SyntaxError") {
     super(message);
-    this.name = "SyntaxError";
+    this.name = name;
     this.location = location;
   }
 }

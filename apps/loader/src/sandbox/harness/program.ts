@@ -50,7 +50,8 @@ export function programContext(): ProgramContext {
  * enforces itself.
  */
 const PYTHON_FAILURES = Object.freeze({
-  compile: (message: string, location: ProgramCompileError["location"]) => new ProgramCompileError(message, location),
+  compile: (message: string, location: ProgramCompileError["location"], name?: string) =>
+    new ProgramCompileError(message, location, name),
   memoryLimit: (message: string) => new LimitError("memory_limit", "MemoryLimitError", message),
   lost: (message: string) => new ChildLostError("PythonFatalError", message),
 });

@@ -45,7 +45,24 @@ app.route("/credentials", credentialsRoute);
 app.route("/sandboxes", sandboxesRoute);
 app.route("/mcp", mcpRoute);
 
-app.notFound((c) => c.json(DwlHttpError.of("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** The methods a route of `path` answers (not middleware, which Hono registers for ALL). */
+function allowedMethods(path: string): string[] {
+  return METHODS.filter((method) => app.router.match(method, path)[0].some(([[, route]]) => route.method !== "ALL"));
+}
+
+app.notFound((c) => {
+  const allowed = allowedMethods(c.req.path);
+  if (allowed.length === 0)
+    return c.json(DwlHttpError.of("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404);
+  const refusal = new DwlHttpError(
+    405,
+    "not_found",
+    `${c.req.path} answers ${allowed.join(", ")}, not ${c.req.method}`,
+  );
+  return c.json(refusal.toBody(), 405, { allow: allowed.join(", ") });
+});
 app.onError(renderError);
 
 export default app satisfies ExportedHandler<Env>;

@@ -96,6 +96,23 @@ describe("request validation", () => {
   });
 });
 
+describe("methods", () => {
+  it("answers a known path with another method 405, with Allow naming the methods it takes", async () => {
+    for (const [path, method, allow] of [
+      ["/execute", "GET", "POST"],
+      ["/sandboxes", "DELETE", "GET, POST"],
+      ["/credentials", "POST", "GET"],
+    ] as const) {
+      const res = await call(path, { method });
+      expect([res.status, res.headers.get("allow")], `${method} ${path}`).toEqual([405, allow]);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+        `${path} answers ${allow}, not ${method}`,
+      );
+    }
+    expect((await call("/no-such-route")).status).toBe(404);
+  });
+});
+
 describe("authentication", () => {
   it("answers 401 without a key", async () => {
     const { status, body } = await executeRejected({ code: "1" }, null);

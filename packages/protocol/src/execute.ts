@@ -228,6 +228,10 @@ export const EgressRecordSchema = z.object({
   ms: z.number(),
   credentials: z.array(z.string()).optional(),
   denied: z.string().optional(),
+  /** The redirects followed before `url`, in order: each hop's URL, status and credentials sent. */
+  redirects: z
+    .array(z.object({ url: z.string(), status: z.number().int(), credentials: z.array(z.string()).optional() }))
+    .optional(),
 });
 export type EgressRecord = z.infer<typeof EgressRecordSchema>;
 

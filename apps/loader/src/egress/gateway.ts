@@ -89,6 +89,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
     let payload: ArrayBuffer | undefined = body;
     let url = request.url;
     const used = new Set<string>();
+    /** The hops redirected before the last, for the audit: where each went and what it carried. */
+    const redirects: { url: string; status: number; credentials?: string[] }[] = [];
     for (let hop = 0; ; hop++) {
       const check = checkUrl(url, policy);
       if (!check.ok) return denied(check.reason);
@@ -160,6 +162,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
             [EGRESS_AUDIT_HEADER]: JSON.stringify({
               url: auditUrl(target, used.size > 0),
               credentials: [...used],
+              redirects,
               error: true,
             }),
           },
@@ -167,6 +170,11 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       }
       const location = response.headers.get("location");
       if (REDIRECT_STATUSES.has(response.status) && location && hop < MAX_EGRESS_REDIRECTS) {
+        redirects.push({
+          url: auditUrl(target, used.size > 0),
+          status: response.status,
+          ...(used.size > 0 ? { credentials: [...used] } : {}),
+        });
         url = new URL(location, target).href;
         if (response.status === 303 || ((response.status === 301 || response.status === 302) && method === "POST")) {
           method = "GET";
@@ -191,7 +199,12 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       for (const name of [...headersOut.keys()]) if (name.startsWith(OWN_HEADER_PREFIX)) headersOut.delete(name);
       headersOut.set(
         EGRESS_AUDIT_HEADER,
-        JSON.stringify({ url: auditUrl(target, used.size > 0), credentials: [...used], executionId: run?.executionId }),
+        JSON.stringify({
+          url: auditUrl(target, used.size > 0),
+          credentials: [...used],
+          redirects,
+          executionId: run?.executionId,
+        }),
       );
       return new Response(final.body, { status: final.status, statusText: final.statusText, headers: headersOut });
     }

@@ -289,6 +289,17 @@ describe("credentials", () => {
     const arrived = await seen(final);
     expect(arrived).not.toBeNull();
     expect(arrived?.headers.authorization).toBeUndefined();
+    // The audit names the first hop, which carried the credential, as well as the last, which did not.
+    expect(res.egress).toEqual([
+      expect.objectContaining({
+        url: `http://${otherHost}${final}`,
+        status: 200,
+        redirects: [
+          { url: expect.stringMatching(new RegExp(`^${upstream}/redirect`)), status: 302, credentials: [name] },
+        ],
+      }),
+    ]);
+    expect(res.egress[0]?.credentials).toBeUndefined();
   });
 
   it("refuses a redirect to a host outside the policy", async () => {

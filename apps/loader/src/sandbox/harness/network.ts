@@ -77,9 +77,14 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
     const audit = response.headers.get(EGRESS_AUDIT_HEADER);
     if (audit === null) return response;
     try {
-      const { url, credentials } = JSON.parse(audit) as { url?: unknown; credentials?: unknown };
+      const { url, credentials, redirects } = JSON.parse(audit) as {
+        url?: unknown;
+        credentials?: unknown;
+        redirects?: unknown;
+      };
       if (typeof url === "string") record.url = url;
       if (Array.isArray(credentials) && credentials.length > 0) record.credentials = credentials;
+      if (Array.isArray(redirects) && redirects.length > 0) record.redirects = redirects;
     } catch {
       // a malformed audit header only costs the audit detail
     }

@@ -49,6 +49,15 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     expect(textOf(result)).toContain("interface KV");
   });
 
+  it("tells a model not to rely on module state between runs, in execute's description and in search", async () => {
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === "execute")?.description).toContain(
+      "Keep state in env.KV or env.FILES: module variables may persist between runs of the same program, or not",
+    );
+    const found = await client.callTool({ name: "search", arguments: { query: "keep state between runs" } });
+    expect(textOf(found)).toContain("Module variables may outlive a run");
+  });
+
   it("executes a program, and reports runtime and compile errors as error results", async () => {
     const ok = await client.callTool({ name: "execute", arguments: { code: "async () => 6 * 7" } });
     expect((ok as ToolResult).isError).toBe(false);

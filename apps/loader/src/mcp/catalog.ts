@@ -20,6 +20,8 @@ const PROGRAM_SHAPES = `// A program is one of (JS or TypeScript; \`code\` or \`
 // 5. a function body: top-level statements ending in \`return value\` (no imports); runs as
 //    async (input, env) => { ... }, so input and env are in scope; result: the returned value
 // console.log/info/warn/error/debug are returned as logs (1,000 lines / 64 KiB).
+// State: keep it in env.KV or env.FILES. Module variables may outlive a run (a warm isolate serves
+// the same program again) or not; never rely on them either way.
 // npm packages: import them and list them in \`dependencies\` ({ "zod": "^4" }).
 interface Env {
   KV: KV;            // Workers KV, scoped to this tenant's namespace

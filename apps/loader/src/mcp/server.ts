@@ -25,7 +25,7 @@ export const SEARCH_DESCRIPTION =
   "Search the TypeScript API available to programs run by `execute`: env.KV, env.FILES, fetch/egress rules and credentials, operator tools, program shapes, limits. Returns matching declarations. Call it before writing code that uses storage, network or tools.";
 
 export const EXECUTE_DESCRIPTION =
-  'Run one JavaScript/TypeScript program in a fresh sandbox and get its result, console logs and errors. Write the whole task as one program, e.g. `async (input, env) => { … return value }` or a module with `export default`. Python works too (`language: "python"`, or `.py` files). On failure you get the error type, message and a stack with your own line numbers: fix the code and retry.';
+  'Run one JavaScript/TypeScript program in a sandbox and get its result, console logs and errors. Write the whole task as one program, e.g. `async (input, env) => { … return value }` or a module with `export default`. Python works too (`language: "python"`, or `.py` files). Keep state in env.KV or env.FILES: module variables may persist between runs of the same program, or not. On failure you get the error type, message and a stack with your own line numbers: fix the code and retry.';
 
 /** Told to the client at initialisation: how the two tools are meant to be used together. */
 export const SERVER_INSTRUCTIONS =

@@ -74,6 +74,17 @@ describe("env.KV", () => {
     );
   });
 
+  it("points a failed env call's stack at the program's line that made it", async () => {
+    const res = expectFailure(
+      await execute({
+        code: "export default async (_, env) => {\n  await env.KV.put('a', '1');\n  await env.KV.put('obj', { a: 1 });\n}",
+        storage: { namespace: ns() },
+      }),
+    );
+    expect(res.error.name).toBe("TypeError");
+    expect(res.error.stack).toMatch(/^TypeError: KV values must be a string.*\n {4}at default \(index\.ts:3:\d+\)$/);
+  });
+
   it("lists only the namespace's keys, relative, with prefix, limit and cursor", async () => {
     const namespace = ns();
     await run(

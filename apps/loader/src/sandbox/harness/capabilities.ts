@@ -8,6 +8,7 @@ import type { RpcResult } from "../../bindings/rpc-result.ts";
 import type { ToolNetwork } from "../../tools/tool-entrypoint.ts";
 import { trackCall } from "./background.ts";
 import { awaited } from "./clock.ts";
+import { callStack, promiseThen, stringIndexOf, stringSlice } from "./intrinsics.ts";
 import { toolNetwork } from "./network.ts";
 import { currentRun } from "./state.ts";
 
@@ -37,7 +38,20 @@ async function unwrap(resultPromise: Promise<RpcResult<unknown>>): Promise<unkno
  * settles: a run's answer waits for calls the program did not await (background.ts).
  */
 function counted<A extends unknown[], R>(method: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  return (...args) => trackCall(currentRun(), method(...args));
+  return (...args) => {
+    // Taken now, while the program's own frames are on the stack: the failure comes back after
+    // an await, where they are not, and a model needs the line of the call that failed.
+    const site = callStack();
+    const failed = (err: unknown): never => {
+      if (err instanceof Error)
+        err.stack = `${err.name}: ${err.message}${stringSlice(site, stringIndexOf(site, "\n"))}`;
+      throw err;
+    };
+    return trackCall(
+      currentRun(),
+      promiseThen(method(...args), (value) => value, failed),
+    );
+  };
 }
 
 function kvFacade(stub: CapabilityStub) {

@@ -21,6 +21,7 @@ export const arrayPush = uncurry(Array.prototype.push) as <T>(array: T[], item: 
 export const roundMs = (ms: number): number => mathRound(ms * 100) / 100;
 export const stringIncludes = uncurry(String.prototype.includes);
 export const stringSlice = uncurry(String.prototype.slice);
+export const stringIndexOf = uncurry(String.prototype.indexOf);
 export const objectIs = Object.is;
 export const toText = String;
 
@@ -53,6 +54,9 @@ export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = n
 ) => Promise<R1 | R2>;
 export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => Promise<Awaited<T>>;
 export const parseJson = JSON.parse;
+/** The stack of the current call, as a new Error's (its first line is "Error"). */
+const OriginalError = Error;
+export const callStack = (): string => new OriginalError().stack ?? "";
 
 const OriginalWeakMap = WeakMap;
 const weakMapGet = uncurry(WeakMap.prototype.get);

@@ -9,7 +9,13 @@
 import { OWN_HEADER_PREFIX } from "@dwl/protocol";
 import { WorkerEntrypoint } from "cloudflare:workers";
 // Header names the harness reads and writes too: one home for both sides.
-import { EGRESS_AUDIT_HEADER, EGRESS_DENIED_HEADER, RUN_TOKEN_HEADER } from "../sandbox/child-protocol.ts";
+import {
+  EGRESS_AUDIT_HEADER,
+  EGRESS_DENIED_HEADER,
+  EGRESS_REDIRECT_HEADER,
+  REDIRECT_STATUSES,
+  RUN_TOKEN_HEADER,
+} from "../sandbox/child-protocol.ts";
 import { egressAllowsLoopback } from "../settings.ts";
 import { beforeSideEffect, EffectNoticeError } from "../supervision/effects.ts";
 import { CredentialStore, type OpenCredential } from "./credential-store.ts";
@@ -27,8 +33,6 @@ export interface EgressGatewayProps {
   /** Credential names the program asked for. */
   credentials: string[];
 }
-
-const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 function denied(reason: string): Response {
   return new Response(JSON.stringify({ reason }), {
@@ -80,6 +84,9 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
 
     const baseHeaders = new Headers(request.headers);
     baseHeaders.delete(RUN_TOKEN_HEADER);
+    // "manual" or "error": the program handles (or refuses) the redirect, so it gets the 3xx as it is.
+    const followRedirects = !baseHeaders.has(EGRESS_REDIRECT_HEADER);
+    baseHeaders.delete(EGRESS_REDIRECT_HEADER);
     const body = request.body ? await readCapped(request) : undefined;
     if (body === "too large")
       return denied(`egress refused: request bodies are limited to ${MAX_EGRESS_BODY_BYTES} bytes`);
@@ -169,7 +176,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
         });
       }
       const location = response.headers.get("location");
-      if (REDIRECT_STATUSES.has(response.status) && location && hop < MAX_EGRESS_REDIRECTS) {
+      if (followRedirects && REDIRECT_STATUSES.has(response.status) && location && hop < MAX_EGRESS_REDIRECTS) {
         redirects.push({
           url: auditUrl(target, used.size > 0),
           status: response.status,

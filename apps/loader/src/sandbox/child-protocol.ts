@@ -26,6 +26,13 @@ export const RUN_TOKEN_HEADER = "x-dwl-run";
  * upstream sends under these names. A refusal: the harness throws EgressDeniedError.
  */
 export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
+/**
+ * The program's redirect mode when it is not "follow" ("manual", "error"), from the harness to
+ * the gateway, which otherwise follows redirects itself (dropping credentials across hosts).
+ */
+export const EGRESS_REDIRECT_HEADER = "x-dwl-redirect";
+/** The statuses fetch follows as redirects. */
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** The gateway's audit of a request it passed (final URL, credentials used); the harness removes it. */
 export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
 

@@ -302,6 +302,19 @@ describe("credentials", () => {
     expect(res.egress[0]?.credentials).toBeUndefined();
   });
 
+  it("honours the program's redirect mode: manual hands it the 3xx, error rejects, follow follows", async () => {
+    const target = encodeURIComponent(`${upstream}/final-${unique()}`);
+    const code = `export default async () => {
+      const manual = await fetch("${upstream}/redirect?to=${target}", { redirect: "manual" });
+      let error = null;
+      try { await fetch("${upstream}/redirect?to=${target}", { redirect: "error" }); } catch (e) { error = e.name; }
+      const follow = await fetch("${upstream}/redirect?to=${target}");
+      return [manual.status, manual.headers.get("location"), error, follow.status];
+    }`;
+    const res = expectOk(await execute({ code, egress: { allow: [upstreamHost] } }));
+    expect(res.result).toEqual([302, decodeURIComponent(target), "TypeError", 200]);
+  });
+
   it("refuses a redirect to a host outside the policy", async () => {
     const res = expectFailure(
       await execute({

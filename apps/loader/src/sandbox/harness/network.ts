@@ -7,7 +7,13 @@
 import type { EgressRecord } from "@dwl/protocol";
 import type { ToolNetwork, ToolNetworkResult } from "../../tools/tool-entrypoint.ts";
 import { REFUSE_SOCKET_GLOBAL } from "../child-globals.ts";
-import { EGRESS_AUDIT_HEADER, EGRESS_DENIED_HEADER, RUN_TOKEN_HEADER } from "../child-protocol.ts";
+import {
+  EGRESS_AUDIT_HEADER,
+  EGRESS_DENIED_HEADER,
+  EGRESS_REDIRECT_HEADER,
+  REDIRECT_STATUSES,
+  RUN_TOKEN_HEADER,
+} from "../child-protocol.ts";
 import { awaited } from "./clock.ts";
 import { EgressDeniedError, LimitError } from "./errors.ts";
 import { arrayPush, now, originalFetch, roundMs, stringSlice } from "./intrinsics.ts";
@@ -57,7 +63,9 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
   chargeSubrequest(run);
   const headers = new Headers(request.headers);
   headers.delete(RUN_TOKEN_HEADER);
+  headers.delete(EGRESS_REDIRECT_HEADER);
   if (run?.runToken) headers.set(RUN_TOKEN_HEADER, run.runToken);
+  if (request.redirect !== "follow") headers.set(EGRESS_REDIRECT_HEADER, request.redirect);
   const started = now();
   const record: EgressRecord = { method: request.method, url: request.url, status: 0, ms: 0 };
   run?.egress.push(record);
@@ -74,6 +82,11 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
       throw new EgressDeniedError(reason);
     }
     record.status = response.status;
+    if (request.redirect === "error" && REDIRECT_STATUSES.has(response.status)) {
+      throw new TypeError(
+        `fetch failed: ${request.url} answered a redirect (${response.status}) and redirect is "error"`,
+      );
+    }
     const audit = response.headers.get(EGRESS_AUDIT_HEADER);
     if (audit === null) return response;
     try {

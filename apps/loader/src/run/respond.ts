@@ -19,7 +19,7 @@ import type { CompileError } from "../compile-error.ts";
 import type { EffectiveLimits } from "../limits.ts";
 import { type ExecutionLogLine, logExecution } from "../observability.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
-import { mapErrorStack } from "../sandbox/stack.ts";
+import { mapErrorStack, mapLoggedStacks } from "../sandbox/stack.ts";
 import { compileFailure } from "./compile.ts";
 import type { ExecutionContext, RunClock } from "./context.ts";
 import type { ServedRequest } from "./serve.ts";
@@ -91,6 +91,7 @@ export function runReply(outcome: ChildOutcome, run: ProgramRun, compiledAt: num
     logLines: outcome.logs.length,
     egressCalls: outcome.egress.length,
   });
+  mapLoggedStacks(outcome.logs, bundle);
   const common: ReplyCommon = {
     logs: outcome.logs,
     ...(outcome.logsTruncated ? { logsTruncated: true } : {}),
@@ -108,6 +109,7 @@ export function runReply(outcome: ChildOutcome, run: ProgramRun, compiledAt: num
 export function httpReply(served: ServedRequest, { compiled, clock, context }: ProgramRun): Response {
   const { report } = served;
   if (report.error) mapErrorStack(report.error, compiled.bundle);
+  mapLoggedStacks(report.logs, compiled.bundle);
   logRun(clock, context, { outcome: report.error?.type ?? "ok", runMs: report.runMs, logLines: report.logs.length });
   if (served.response === null) return httpErrorResponse(served.report.error, clock.executionId);
   served.response.headers.set(EXECUTION_ID_HEADER, clock.executionId);

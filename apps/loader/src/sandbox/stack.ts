@@ -26,14 +26,33 @@ function mapOf(bundle: Bundle, file: string): TraceMap | undefined {
   return module && traceMapFor(module, module.map);
 }
 
-function mapStack(stack: string, mapFor: (file: string) => TraceMap | undefined): string {
+/**
+ * Maps the stacks a program printed (`console.error(err)`, `err.stack`) as its errors' are
+ * mapped: its own frames to its files, the harness's and the runtime's dropped. Only lines that
+ * are frames change; the rest of a message stays as it was.
+ */
+export function mapLoggedStacks(logs: { message: string }[], bundle: Bundle): void {
+  if (bundle.python) return;
+  for (const entry of logs)
+    if (STACK_IN_TEXT.test(entry.message))
+      entry.message = mapStack(entry.message, (file) => mapOf(bundle, file), { keepOtherLines: true });
+}
+
+/** A line break, then a frame: `    at name (file:line:column)` or `    at file:line:column`. */
+const STACK_IN_TEXT = /\n\s*at \S/;
+
+function mapStack(
+  stack: string,
+  mapFor: (file: string) => TraceMap | undefined,
+  { keepOtherLines = false } = {},
+): string {
   const lines = stack.split("\n");
   const out: string[] = [];
   for (const line of lines) {
     const frame = FRAME.exec(line);
     if (!frame) {
       // The "Name: message" head (possibly multi-line) comes before the first frame.
-      if (!/^\s*at /.test(line)) out.push(line);
+      if (keepOtherLines || !/^\s*at /.test(line)) out.push(line);
       continue;
     }
     const [, at, fn, file, lineNo, colNo] = frame;

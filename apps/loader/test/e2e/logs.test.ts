@@ -57,6 +57,20 @@ describe("logs", () => {
     expect(res.logs[0]?.time).toBe(0);
   });
 
+  it("maps the stacks a program logs to its own files, as its uncaught errors' are", async () => {
+    const res = expectOk(
+      await execute({
+        code: "export default () => {\n  try {\n    (null as any).x;\n  } catch (e) {\n    console.error(e);\n    console.log('stack: ' + (e as Error).stack);\n  }\n  return 1;\n}",
+      }),
+    );
+    const printed = res.logs.map((l) => l.message).join("\n");
+    expect(printed).toMatch(
+      /TypeError: Cannot read properties of null \(reading 'x'\)\n {4}at default \(index\.ts:3:\d+\)/,
+    );
+    expect(printed).toContain("stack: TypeError");
+    expect(printed).not.toMatch(/harness\.js|user\.js|user\//);
+  });
+
   it("keeps 1,000 lines with the truncation marked among them", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
     expect(res.logs).toHaveLength(1000);

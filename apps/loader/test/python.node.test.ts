@@ -391,6 +391,20 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(res.result).toBe(42);
   });
 
+  it("says to use pyfetch when a program reaches for urllib", async () => {
+    const res = failed(
+      await run({
+        language: "python",
+        code: "import urllib.request\nurllib.request.urlopen('http://127.0.0.1:9/x')",
+        egress: { allow: ["127.0.0.1:9"] },
+        // Importing urllib.request alone takes ~150 ms of CPU here.
+        limits: { cpuMs: 3_000 },
+      }),
+    );
+    expect(res.error.message).toContain("use `from pyodide.http import pyfetch` and `await pyfetch(url)`");
+    expect(res.egress).toEqual([]);
+  });
+
   it("says what to write instead of asyncio.run, and names a JS error from env by its own name", async () => {
     const blocking = failed(
       await run({ language: "python", code: "import asyncio\nasync def go():\n    return 1\nasyncio.run(go())" }),

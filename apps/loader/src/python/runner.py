@@ -126,7 +126,26 @@ def setup(events_per_batch):
     random.seed()
     _meter = _Meter(events_per_batch)
     time.sleep = _metered_sleep
+    _refuse_sockets()
     del sys.monitoring
+
+
+_NO_SOCKETS = (
+    "Python sockets (urllib, http.client, requests) cannot reach the network here: use"
+    " `from pyodide.http import pyfetch` and `await pyfetch(url)`, to a host in egress.allow"
+)
+
+
+def _refuse_sockets():
+    """Sockets would go out as a WebSocket the gateway refuses, after a long wait: say what works instead."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError(_NO_SOCKETS)
+
+    socket.create_connection = refuse
+    socket.socket.connect = refuse
+    socket.socket.connect_ex = refuse
 
 
 def _relative(path, root):

@@ -391,6 +391,22 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(res.result).toBe(42);
   });
 
+  it("answers env's plain data (FILES.list, FILES.head, KV.list) as dicts whose keys read as attributes too", async () => {
+    const code = [
+      "import json",
+      "await env.FILES.put('py/a.txt', 'hello')",
+      "page = await env.FILES.list({'prefix': 'py/'})",
+      "head = await env.FILES.head('py/a.txt')",
+      "keys = await env.KV.list()",
+      "got = await env.FILES.get('py/a.txt')",
+      "[[o['key'] for o in page['objects']], [o.key for o in page.objects], head['size'], head.size, json.loads(json.dumps(head))['key'], keys['list_complete'], keys.list_complete, await got.text()]",
+    ].join("\n");
+    const res = ok(
+      await run({ language: "python", code, storage: { namespace: "py-records" }, limits: { cpuMs: 2000 } }),
+    );
+    expect(res.result).toEqual([["py/a.txt"], ["py/a.txt"], 5, 5, "py/a.txt", true, true, "hello"]);
+  });
+
   it("says to use pyfetch when a program reaches for urllib", async () => {
     const res = failed(
       await run({

@@ -83,7 +83,7 @@ function boot() {
     // JSON) before the first real run, which would otherwise pay for compiling them (~100 ms). Its
     // output goes to the boot call's logs, which nobody reads.
     await runner.run(JSON.stringify({ "main.py": WARM_UP }), "main.py", "null", {}, () => {});
-    return { pyodide, run: runner.run, jsData: runner.js_data };
+    return { pyodide, run: runner.run, jsData: runner.js_data, pyData: runner.py_data };
   })();
   booting.catch(() => {
     booting = undefined;
@@ -115,14 +115,31 @@ function nullsAsUndefined(value) {
   return value;
 }
 
-/** Plain data (no functions, streams or class instances) converts to dicts and lists for Python. */
-function isPlainData(value, depth = 0) {
-  if (value === null || typeof value !== "object") return typeof value !== "function" && typeof value !== "symbol";
-  if (depth > 64) return false;
+const NOT_PLAIN = Symbol("not plain data");
+const LEFT_OUT = Symbol("left out");
+
+/**
+ * `value` as plain data for Python (dicts and lists): methods left out (a FILES.head() answer's
+ * writeHttpMetadata), dates as ISO strings; NOT_PLAIN when it holds anything else (a FILES.get()
+ * answer's stream), which Python then reaches as the JS object it is.
+ */
+function plainCopy(value, depth = 0) {
+  if (typeof value === "function" || typeof value === "symbol") return LEFT_OUT;
+  if (value === null || typeof value !== "object") return value;
+  if (depth > 64) return NOT_PLAIN;
+  if (value instanceof Date) return value.toISOString();
+  const items = Array.isArray(value) ? value : undefined;
   const proto = Object.getPrototypeOf(value);
-  if (Array.isArray(value)) return value.every((item) => isPlainData(item, depth + 1));
-  if (proto !== Object.prototype && proto !== null) return false;
-  return Object.values(value).every((item) => isPlainData(item, depth + 1));
+  if (!items && proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+  const copy = items ? [] : {};
+  for (const [key, item] of Object.entries(value)) {
+    const plain = plainCopy(item, depth + 1);
+    if (plain === NOT_PLAIN) return NOT_PLAIN;
+    if (plain === LEFT_OUT) continue;
+    if (items) copy.push(plain);
+    else copy[key] = plain;
+  }
+  return copy;
 }
 
 /** A capability (`env.KV`, `env.FILES`, a tool) whose methods take Python values and give back Python data. */
@@ -135,7 +152,14 @@ function forPython(python, capability) {
       return async (...args) => {
         const value = await member(...args.map((arg) => toJsArgument(python, arg)));
         if (value === null) return undefined;
-        return isPlainData(value) && typeof value === "object" ? python.pyodide.toPy(nullsAsUndefined(value)) : value;
+        const plain = typeof value === "object" ? plainCopy(value) : NOT_PLAIN;
+        if (plain === NOT_PLAIN) return value;
+        const converted = python.pyodide.toPy(nullsAsUndefined(plain));
+        try {
+          return python.pyData(converted);
+        } finally {
+          converted.destroy?.();
+        }
       };
     },
   });

@@ -239,6 +239,25 @@ def _jsonable(value, depth=0):
     return repr(value)
 
 
+class Record(dict):
+    """A JS object's data in Python: a dict (o["key"], json.dumps) whose keys read as attributes too (o.key), as in JS."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def py_data(value):
+    """Plain data from env (converted by toPy): its dicts, at any depth, as Records."""
+    if isinstance(value, dict):
+        return Record({k: py_data(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [py_data(v) for v in value]
+    return value
+
+
 def js_data(value):
     """Python data handed to a JS method (env.KV, a tool): None inside dicts and lists as null, not undefined."""
     if value is None:

@@ -40,6 +40,10 @@ async function gzipJson(value: unknown): Promise<ReadableStream<Uint8Array>> {
   return new Blob([JSON.stringify(value)]).stream().pipeThrough(new CompressionStream("gzip"));
 }
 
+/** What a model can do about a package over the size limit. */
+const TOO_LARGE_HINT =
+  "; another major version of it may be smaller (date-fns 4 is, where 3 is not), or a smaller package may do";
+
 export class PackageStore {
   constructor(
     private readonly registry: NpmRegistry,
@@ -58,7 +62,9 @@ export class PackageStore {
 
     const { unpackedSize } = pkg.dist;
     if (unpackedSize !== undefined && unpackedSize > MAX_UNPACKED_BYTES) {
-      throw new CompileError(`${pkg.id} is ${unpackedSize} bytes unpacked, over the ${MAX_UNPACKED_BYTES}-byte limit`);
+      throw new CompileError(
+        `${pkg.id} is ${unpackedSize} bytes unpacked, over the ${MAX_UNPACKED_BYTES}-byte limit${TOO_LARGE_HINT}`,
+      );
     }
     const files = await unpacking.run(() => this.download(pkg));
     const bucket = this.bucket;
@@ -76,7 +82,10 @@ export class PackageStore {
     try {
       return await unpackTarball(tarball);
     } catch (err) {
-      if (err instanceof TarError) throw new CompileError(`refusing the tarball of ${pkg.id}: ${err.message}`);
+      if (err instanceof TarError)
+        throw new CompileError(
+          `refusing the tarball of ${pkg.id}: ${err.message}${err.tooLarge ? TOO_LARGE_HINT : ""}`,
+        );
       throw err;
     }
   }

@@ -13,6 +13,13 @@ import { MAX_META_ENTRY_BYTES } from "../limits.ts";
 /** A malformed or over-limit archive; the caller names the package. */
 export class TarError extends Error {
   override name = "TarError";
+  /** Refused for its size, not for its contents. */
+  constructor(
+    message: string,
+    readonly tooLarge = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface TarFile {
@@ -53,7 +60,7 @@ export async function gunzip(gzipped: Uint8Array, maxBytes: number, sink: (chunk
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > maxBytes) throw new TarError(`it unpacks to more than ${maxBytes} bytes`);
+      if (total > maxBytes) throw new TarError(`it unpacks to more than ${maxBytes} bytes`, true);
       sink(value);
     }
   } catch (err) {
@@ -191,7 +198,7 @@ export class TarParser {
       this.finished = true;
       return;
     }
-    if (++this.entries > this.maxEntries) throw new TarError(`it has more than ${this.maxEntries} entries`);
+    if (++this.entries > this.maxEntries) throw new TarError(`it has more than ${this.maxEntries} entries`, true);
     if (!checksumMatches(header)) throw new TarError("a tar header is corrupt (checksum mismatch)");
     const size = octal(header, 124, 12, "size");
     const type = String.fromCharCode(header[156] ?? 0);
@@ -210,7 +217,7 @@ export class TarParser {
       if (type === "0" || type === "\0" || type === "7") {
         keep = this.keep(path);
         if (keep && size > this.maxEntryBytes)
-          throw new TarError(`its file "${path.slice(0, 200)}" is larger than ${this.maxEntryBytes} bytes`);
+          throw new TarError(`its file "${path.slice(0, 200)}" is larger than ${this.maxEntryBytes} bytes`, true);
       }
     }
     const pending: Pending = {

@@ -31,6 +31,8 @@ export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
  * the gateway, which otherwise follows redirects itself (dropping credentials across hosts).
  */
 export const EGRESS_REDIRECT_HEADER = "x-dwl-redirect";
+/** Causes an error's reported stack shows below it, at most: a chain is short; a cycle must end. */
+export const MAX_ERROR_CAUSES = 5;
 /** The statuses fetch follows as redirects. */
 export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** The gateway's audit of a request it passed (final URL, credentials used); the harness removes it. */

@@ -27,6 +27,18 @@ describe("compile errors", () => {
 });
 
 describe("runtime errors", () => {
+  it("shows an error's chain of causes below its stack, each at the user's line", async () => {
+    const res = expectFailure(
+      await execute({
+        code: "export default () => {\n  const root = new Error('email is required');\n  throw new Error('validation failed', { cause: root });\n}",
+      }),
+    );
+    expect(res.error).toMatchObject({ type: "runtime", name: "Error", message: "validation failed" });
+    expect(res.error.stack).toMatch(
+      /^Error: validation failed\n {4}at default \(index\.ts:3:\d+\)\nCaused by: Error: email is required\n {4}at default \(index\.ts:2:\d+\)$/,
+    );
+  });
+
   it("maps stack frames to the user's files and lines", async () => {
     const res = expectFailure(
       await execute({

@@ -4,6 +4,7 @@
  * inside the child), and any failure as an ExecutionError value.
  */
 import type { ExecutionError } from "@dwl/protocol";
+import { MAX_ERROR_CAUSES } from "../child-protocol.ts";
 import { EgressDeniedError, LimitError, ProgramCompileError } from "./errors.ts";
 import { nodeFormat } from "./format.ts";
 import { arrayPush, byteLength, stringify } from "./intrinsics.ts";
@@ -154,6 +155,30 @@ export async function encodeResponse(answer: unknown, maxBytes: number): Promise
 const ENGINE_MEMORY_ERROR = /^(Invalid (string|array|typed array) length|Array buffer allocation failed)/;
 
 /** Any thrown value as the ExecutionError the loader reports (limits keep their own type). */
+/**
+ * The error's stack with its chain of `cause`s below it (`Caused by: …`, each with its own frames),
+ * as Node prints them: the root cause is often what says what went wrong.
+ */
+function stackWithCauses(err: Error): string | undefined {
+  let stack = typeof err.stack === "string" ? err.stack : undefined;
+  try {
+    let cause = (err as { cause?: unknown }).cause;
+    for (let shown = 0; cause !== undefined && shown < MAX_ERROR_CAUSES; shown++) {
+      const text =
+        cause instanceof Error
+          ? typeof cause.stack === "string"
+            ? cause.stack
+            : `${cause.name}: ${cause.message}`
+          : nodeFormat("%o", cause);
+      stack = `${stack ?? `${err.name}: ${err.message}`}\nCaused by: ${text}`;
+      cause = cause instanceof Error ? (cause as { cause?: unknown }).cause : undefined;
+    }
+  } catch {
+    // a cause that cannot be read (a throwing getter) ends the chain
+  }
+  return stack;
+}
+
 export function describeError(err: unknown): ExecutionError {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
   if (err instanceof ProgramCompileError)
@@ -174,12 +199,7 @@ export function describeError(err: unknown): ExecutionError {
     };
   }
   if (err instanceof Error) {
-    return {
-      type: "runtime",
-      name: String(err.name),
-      message: String(err.message),
-      stack: typeof err.stack === "string" ? err.stack : undefined,
-    };
+    return { type: "runtime", name: String(err.name), message: String(err.message), stack: stackWithCauses(err) };
   }
   let message: string;
   try {

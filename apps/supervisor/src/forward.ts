@@ -204,6 +204,13 @@ export class RuntimeClient {
             upstream.destroy(new Error("request body over the cap"));
           }
         });
+        // A body that stops short (its client gone, or its connection refused by the parser) ends
+        // the relay: the runtime would otherwise wait for the rest of it.
+        body.on("close", () => {
+          if (body.readableEnded || answering) return;
+          upstream.destroy();
+          settle({ kind: "client_gone" });
+        });
         body.pipe(upstream);
       }
     });

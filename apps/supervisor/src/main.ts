@@ -409,12 +409,16 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
  * Answers still owed on each connection, and what to send once they are all out: pipelined
  * requests are answered in order, so the answer to a malformed request after them waits.
  */
-const owed = new WeakMap<Duplex, { count: number; whenAnswered?: () => void }>();
+const owed = new WeakMap<
+  Duplex,
+  { count: number; whenAnswered?: () => void; last?: { req: IncomingMessage; res: ServerResponse } }
+>();
 
 function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = false): void {
   const connection = owed.get(req.socket) ?? { count: 0 };
   owed.set(req.socket, connection);
   connection.count++;
+  connection.last = { req, res };
   res.once("close", () => {
     if (--connection.count === 0) connection.whenAnswered?.();
   });
@@ -446,6 +450,14 @@ server.on("clientError", (error: NodeJS.ErrnoException & { reason?: string }, so
   // before (which the client would take for that request's) and cuts one already begun: this one
   // answers after them, in order, and then closes the connection.
   const connection = owed.get(socket);
+  const reading = connection?.last;
+  if (reading && !reading.req.complete && !reading.res.headersSent) {
+    // The request being read (a stalled or malformed body) can never arrive whole now, and it is
+    // owed an answer: this is it. The connection closes after it, which tells whatever waits for
+    // its body (readBody, a relay to the runtime) that it ended.
+    send(reading.res, { ...answer, headers: { ...answer.headers, connection: "close" } });
+    return;
+  }
   if (connection && connection.count > 0) connection.whenAnswered = () => sendOnSocket(socket, answer);
   else sendOnSocket(socket, answer);
 });

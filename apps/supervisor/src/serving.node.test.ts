@@ -227,6 +227,17 @@ describe("requests that are not valid HTTP", () => {
     ["a request target that names no path", "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400],
     ["an HTTP/1.1 request without Host", "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 400],
     ["a CONNECT", "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n", 400],
+    // The body breaks after the request began: it is being read (for admission) or relayed.
+    [
+      "a program request whose chunked body is malformed",
+      "POST /execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dwl_local_dev\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
+      400,
+    ],
+    [
+      "a streamed upload whose chunked body is malformed",
+      "PUT /files/default/broken.txt HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer dwl_local_dev\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZZ\r\n",
+      400,
+    ],
   ])("answers %s with a JSON error and keeps serving", async (_, raw, status) => {
     const answer = await exchange(raw);
     expect(answer.startsWith(`HTTP/1.1 ${status} `)).toBe(true);

@@ -431,6 +431,10 @@ describe("Python programs", { timeout: 60_000 }, () => {
     );
     expect(badKey.error).toMatchObject({ type: "runtime", name: "StorageKeyError" });
     expect(badKey.error.message).toMatch(/^invalid key/);
+    const dict = failed(
+      await run({ language: "python", code: "async def main(input, env):\n    await env.KV.put('k', 5)" }),
+    );
+    expect(dict.error.message).toContain("in Python, json.dumps");
   });
 
   it("ends every run of a child whose Pyodide failed fatally at once, and the next run gets a new child", async () => {

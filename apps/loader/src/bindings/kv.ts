@@ -48,7 +48,9 @@ function parseJsonValue(key: string, text: unknown): unknown {
 function byteLength(value: unknown): number {
   if (typeof value === "string") return new TextEncoder().encode(value).byteLength;
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return value.byteLength;
-  throw new TypeError("KV values must be a string, an ArrayBuffer or a typed array (JSON.stringify objects first)");
+  throw new TypeError(
+    "KV values must be a string, an ArrayBuffer or a typed array (JSON.stringify objects first; in Python, json.dumps)",
+  );
 }
 
 export interface KvListResult {

@@ -71,6 +71,23 @@ describe("logs", () => {
     expect(printed).not.toMatch(/harness\.js|user\.js|user\//);
   });
 
+  it("reports a promise rejected with nothing to handle it as an error line, at the user's line", async () => {
+    const res = expectOk(
+      await execute({
+        code: "export default async () => {\n  (async () => { throw new Error('bg fail'); })();\n  await new Promise((r) => setTimeout(r, 20));\n  return 1;\n}",
+      }),
+    );
+    expect(res.result).toBe(1);
+    expect(res.logs).toEqual([
+      expect.objectContaining({
+        level: "error",
+        message: expect.stringMatching(
+          /^\[dwl\] a promise was rejected and nothing handled it: Error: bg fail\n {4}at index\.ts:2:\d+/,
+        ),
+      }),
+    ]);
+  });
+
   it("keeps 1,000 lines with the truncation marked among them", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
     expect(res.logs).toHaveLength(1000);

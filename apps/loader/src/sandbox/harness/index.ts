@@ -13,6 +13,7 @@ import { installConsole } from "./console.ts";
 import { installRefuel } from "./fuel.ts";
 import { installNetwork } from "./network.ts";
 import { installOrphanPayers } from "./orphans.ts";
+import { installRejectionReport } from "./rejections.ts";
 import { installWaits } from "./waits.ts";
 
 installOrphanPayers();
@@ -20,5 +21,6 @@ installRefuel();
 installConsole();
 installNetwork();
 installWaits();
+installRejectionReport();
 
 export { default, Run } from "./entrypoint.ts";

@@ -407,6 +407,17 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(res.result).toEqual([["py/a.txt"], ["py/a.txt"], 5, 5, "py/a.txt", true, true, "hello"]);
   });
 
+  it("answers dates and times as ISO strings and a Decimal as its digits, as JS answers a Date", async () => {
+    const code =
+      "import datetime, decimal\n[datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5), datetime.time(6, 7), decimal.Decimal('0.10')]";
+    expect(ok(await run({ language: "python", code, limits: { cpuMs: 2000 } })).result).toEqual([
+      "2024-01-02",
+      "2024-01-02T03:04:05",
+      "06:07:00",
+      "0.10",
+    ]);
+  });
+
   it("says to use pyfetch when a program reaches for urllib", async () => {
     const res = failed(
       await run({

@@ -9,6 +9,7 @@ run's budget (limits.cpuMs) is spent. The run reports a JSON object, never raise
 
 import ast
 import builtins
+import datetime
 import inspect
 import json
 import math
@@ -214,7 +215,8 @@ def _compile_failure(err, root):
 
 
 def _jsonable(value, depth=0):
-    """The result as JSON data: tuples and sets become lists, NaN and infinities null, other objects their repr.
+    """The result as JSON data: tuples and sets become lists, NaN and infinities null, dates and
+    times ISO strings, Decimals their digits, other objects their repr.
 
     None becomes `jsnull`, which toJs hands over as null (a bare None would be undefined, and a key
     holding it would vanish from the JSON). A JS value the program got from JS (a FILES object, a
@@ -236,6 +238,11 @@ def _jsonable(value, depth=0):
         return value.decode("utf-8", "replace")
     if isinstance(value, JsProxy):
         return value
+    # As a JS program's Date is: ISO 8601. A Decimal keeps its digits as text (a float would round).
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if type(value).__name__ == "Decimal" and type(value).__module__ in ("decimal", "_decimal", "_pydecimal"):
+        return str(value)
     return repr(value)
 
 

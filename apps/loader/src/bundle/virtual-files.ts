@@ -141,6 +141,13 @@ export function npmDisplayPath(path: string): string {
   return `node_modules/${id.slice(0, id.lastIndexOf("@"))}/${file}`;
 }
 
+/** The program's file names, for a model that misspelled one (a few dozen at most). */
+function fileList(files: SourceFiles): string {
+  const names = Object.keys(files).sort();
+  const shown = names.slice(0, 30).join(", ");
+  return names.length > 30 ? `it has ${shown}, … and ${names.length - 30} more` : `it has ${shown}`;
+}
+
 function missingDependencyText(spec: string): string {
   const listIt = (name: string, range: string) =>
     `list it in \`dependencies\` and import it by name (for example "dependencies": { "${name}": "${range}" } and \`import … from "${name}"\`)`;
@@ -281,7 +288,9 @@ export function virtualFileHandlers({
         if (found === undefined) {
           return {
             errors: [
-              { text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\`` },
+              {
+                text: `Cannot find module "${spec}" imported from ${args.importer}: no such file in \`files\` (${fileList(files)})`,
+              },
             ],
           };
         }

@@ -9,12 +9,19 @@ describe("compile errors", () => {
     expect(res.error).toMatchObject({ location: { file: "index.ts", line: 2, column: 11 } });
   });
 
-  it("names a relative import that matches no file", async () => {
+  it("names a relative import that matches no file, and the files there are", async () => {
     const res = expectFailure(
-      await execute({ files: { "index.ts": "import { x } from './missing';\nexport default () => x;" } }),
+      await execute({
+        files: {
+          "index.ts": "import { x } from './helpers';\nexport default () => x;",
+          "helper.ts": "export const x = 1;",
+        },
+      }),
     );
     expect(res.error.type).toBe("compile");
-    expect(res.error.message).toContain('"./missing"');
+    expect(res.error.message).toContain(
+      'Cannot find module "./helpers" imported from index.ts: no such file in `files` (it has helper.ts, index.ts)',
+    );
   });
 
   it("asks for a dependencies entry for an unlisted npm import", async () => {

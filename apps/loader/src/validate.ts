@@ -51,13 +51,65 @@ export interface RequestIssue {
  * in record") gets its own reason instead, e.g. `files["./index.ts"]`: "the key: must be a relative
  * path with forward slashes…".
  */
-export function issuesOf(error: z.core.$ZodError, prefix: (string | number)[] = []): RequestIssue[] {
+export function issuesOf(
+  error: z.core.$ZodError,
+  prefix: (string | number)[] = [],
+  schema?: z.ZodType,
+): RequestIssue[] {
   return error.issues.flatMap((issue) => {
-    const path = [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
+    const own = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+    const path = [...prefix, ...own];
+    if (issue.code === "unrecognized_keys" && schema) {
+      const known = fieldsAt(schema, own);
+      const hints = issue.keys.map((key) => closest(key, known)).filter((hint) => hint !== undefined);
+      if (hints.length > 0)
+        return [{ path, message: `${issue.message} (did you mean ${hints.join(", ")}?)`, code: issue.code }];
+    }
     const inner = issue.code === "invalid_key" ? issue.issues : [];
     if (inner.length === 0) return [{ path, message: issue.message, code: issue.code }];
     return inner.map((keyIssue) => ({ path, message: `the key: ${keyIssue.message}`, code: "invalid_key" }));
   });
+}
+
+/** The field names of the object `schema` holds at `path` (through optionals), or none. */
+function fieldsAt(schema: z.ZodType, path: readonly (string | number)[]): string[] {
+  const unwrapped = (s: unknown): { shape?: Record<string, unknown> } | undefined => {
+    let current = s as { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined;
+    while (current && !current.shape && typeof current.unwrap === "function")
+      current = current.unwrap() as typeof current;
+    return current;
+  };
+  let current = unwrapped(schema);
+  for (const key of path) current = unwrapped(typeof key === "string" ? current?.shape?.[key] : undefined);
+  return current?.shape ? Object.keys(current.shape) : [];
+}
+
+/** The known field a mistyped `key` most likely meant (`limit` → `limits`), as `"limits"`. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const other = name.toLowerCase();
+    const distance = other.startsWith(lower) || lower.startsWith(other) ? 1 : editDistance(lower, other);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best && `"${best.name}" for "${key}"`;
+}
+
+/** Levenshtein distance of two short field names. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (row[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    previous = row;
+  }
+  return previous[b.length] ?? 0;
 }
 
 /** `files["./index.ts"]`, `request.headers["bad header"]`, `tools[0]`: a field as a reader finds it. */
@@ -76,7 +128,7 @@ export function fieldName(path: readonly (string | number)[]): string {
 export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  const issues = issuesOf(parsed.error);
+  const issues = issuesOf(parsed.error, [], schema);
   const first = issues[0];
   const where = first && first.path.length > 0 ? `\`${fieldName(first.path)}\`: ` : "";
   throw DwlHttpError.of("invalid_request", `invalid request: ${where}${first?.message ?? "invalid body"}`, issues);

@@ -50,6 +50,27 @@ describe("request validation", () => {
     expect(answer.error.issues?.[0]?.message).not.toMatch(/Invalid key in record/);
   });
 
+  it.each([
+    [{ code: "1", limit: { cpuMs: 5 } }, 'Unrecognized key: "limit" (did you mean "limits" for "limit"?)'],
+    [
+      { code: "1", limits: { timeout: 5 } },
+      '`limits`: Unrecognized key: "timeout" (did you mean "timeoutMs" for "timeout"?)',
+    ],
+    [
+      { code: "1", egress: { allowed: ["a.com"] } },
+      '`egress`: Unrecognized key: "allowed" (did you mean "allow" for "allowed"?)',
+    ],
+  ])("suggests the field a mistyped key meant: %j", async (body, message) => {
+    const { status, body: answer } = await executeRejected(body);
+    expect(status).toBe(400);
+    expect(answer.error.message).toBe(`invalid request: ${message}`);
+  });
+
+  it("suggests nothing for a key like no field", async () => {
+    const { body: answer } = await executeRejected({ code: "1", zzz: 1 });
+    expect(answer.error.message).toBe('invalid request: Unrecognized key: "zzz"');
+  });
+
   it("refuses an entry that is not among the files", async () => {
     const { status, body } = await executeRejected({ files: { "a.ts": "1" }, entry: "b.ts" });
     expect(status).toBe(400);

@@ -434,16 +434,28 @@ describe("Python programs", { timeout: 60_000 }, () => {
 
   it("says what to write instead of asyncio.run, and names a JS error from env by its own name", async () => {
     const blocking = failed(
-      await run({ language: "python", code: "import asyncio\nasync def go():\n    return 1\nasyncio.run(go())" }),
+      await run({
+        language: "python",
+        code: "import asyncio\nasync def go():\n    return 1\nasyncio.run(go())",
+        limits: { cpuMs: 2_000 },
+      }),
     );
     expect(blocking.error.message).toContain("Use `await main()` at the top level");
     const badKey = failed(
-      await run({ language: "python", code: "async def main(input, env):\n    await env.KV.get('')" }),
+      await run({
+        language: "python",
+        code: "async def main(input, env):\n    await env.KV.get('')",
+        limits: { cpuMs: 2_000 },
+      }),
     );
     expect(badKey.error).toMatchObject({ type: "runtime", name: "StorageKeyError" });
     expect(badKey.error.message).toMatch(/^invalid key/);
     const dict = failed(
-      await run({ language: "python", code: "async def main(input, env):\n    await env.KV.put('k', 5)" }),
+      await run({
+        language: "python",
+        code: "async def main(input, env):\n    await env.KV.put('k', 5)",
+        limits: { cpuMs: 2_000 },
+      }),
     );
     expect(dict.error.message).toContain("in Python, json.dumps");
   });

@@ -8,7 +8,7 @@ import type { RpcResult } from "../../bindings/rpc-result.ts";
 import type { ToolNetwork } from "../../tools/tool-entrypoint.ts";
 import { trackCall } from "./background.ts";
 import { awaited } from "./clock.ts";
-import { callStack, promiseThen, stringIndexOf, stringSlice } from "./intrinsics.ts";
+import { callSite, promiseThen, stringIndexOf, stringSlice } from "./intrinsics.ts";
 import { toolNetwork } from "./network.ts";
 import { currentRun } from "./state.ts";
 
@@ -41,10 +41,11 @@ function counted<A extends unknown[], R>(method: (...args: A) => Promise<R>): (.
   return (...args) => {
     // Taken now, while the program's own frames are on the stack: the failure comes back after
     // an await, where they are not, and a model needs the line of the call that failed.
-    const site = callStack();
+    const site = callSite();
     const failed = (err: unknown): never => {
+      const frames = site.stack ?? "";
       if (err instanceof Error)
-        err.stack = `${err.name}: ${err.message}${stringSlice(site, stringIndexOf(site, "\n"))}`;
+        err.stack = `${err.name}: ${err.message}${stringSlice(frames, stringIndexOf(frames, "\n"))}`;
       throw err;
     };
     return trackCall(

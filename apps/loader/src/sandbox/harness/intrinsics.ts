@@ -54,9 +54,12 @@ export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = n
 ) => Promise<R1 | R2>;
 export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => Promise<Awaited<T>>;
 export const parseJson = JSON.parse;
-/** The stack of the current call, as a new Error's (its first line is "Error"). */
+/**
+ * The current call's place, as a new Error: V8 records its frames now and formats them only when
+ * `.stack` is read, so taking one costs little until it is used.
+ */
 const OriginalError = Error;
-export const callStack = (): string => new OriginalError().stack ?? "";
+export const callSite = (): Error => new OriginalError();
 
 const OriginalWeakMap = WeakMap;
 const weakMapGet = uncurry(WeakMap.prototype.get);

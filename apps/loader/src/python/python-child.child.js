@@ -105,27 +105,19 @@ function toJsArgument(python, value) {
   }
 }
 
-/** JSON's null as Python's None (toPy makes it `jsnull`, which is not None), in plain data. */
-function nullsAsUndefined(value) {
-  if (value === null) return undefined;
-  if (Array.isArray(value)) return value.map(nullsAsUndefined);
-  if (typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, nullsAsUndefined(item)]));
-  }
-  return value;
-}
-
 const NOT_PLAIN = Symbol("not plain data");
 const LEFT_OUT = Symbol("left out");
 
 /**
  * `value` as plain data for Python (dicts and lists): methods left out (a FILES.head() answer's
- * writeHttpMetadata), dates as ISO strings; NOT_PLAIN when it holds anything else (a FILES.get()
- * answer's stream), which Python then reaches as the JS object it is.
+ * writeHttpMetadata), dates as ISO strings, null as undefined (toPy makes null `jsnull`, which is
+ * not None); NOT_PLAIN when it holds anything else (a FILES.get() answer's stream), which Python
+ * then reaches as the JS object it is.
  */
 function plainCopy(value, depth = 0) {
   if (typeof value === "function" || typeof value === "symbol") return LEFT_OUT;
-  if (value === null || typeof value !== "object") return value;
+  if (value === null) return undefined;
+  if (typeof value !== "object") return value;
   if (depth > 64) return NOT_PLAIN;
   if (value instanceof Date) return value.toISOString();
   const items = Array.isArray(value) ? value : undefined;
@@ -154,7 +146,7 @@ function forPython(python, capability) {
         if (value === null) return undefined;
         const plain = typeof value === "object" ? plainCopy(value) : NOT_PLAIN;
         if (plain === NOT_PLAIN) return value;
-        const converted = python.pyodide.toPy(nullsAsUndefined(plain));
+        const converted = python.pyodide.toPy(plain);
         try {
           return python.pyData(converted);
         } finally {

@@ -31,6 +31,9 @@ function valueType(type: unknown): ValueType {
   throw new TypeError(`unsupported KV value type ${JSON.stringify(name)}: use "text", "json" or "arrayBuffer"`);
 }
 
+/** How the binding reads a value of `type`: JSON as text, which parseJsonValue parses. */
+const storedAs = (type: ValueType): "text" => (type === "json" ? "text" : (type as "text"));
+
 /**
  * A value read as "json": parsed here, not by the KV binding, whose parse error would read as a
  * failure of the storage service. A value that is not JSON is the program's SyntaxError, as in Workers KV.
@@ -67,9 +70,7 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
   private async getValue(key: string, type?: ValueType | { type?: ValueType }): Promise<unknown> {
     const full = this.prefix + validateKey(key);
     const as = valueType(type);
-    const value = await storageCall("KV", "get", JSON.stringify(key), () =>
-      this.env.KV.get(full, as === "json" ? "text" : (as as "text")),
-    );
+    const value = await storageCall("KV", "get", JSON.stringify(key), () => this.env.KV.get(full, storedAs(as)));
     return as === "json" ? parseJsonValue(key, value) : value;
   }
 
@@ -80,7 +81,7 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     const full = this.prefix + validateKey(key);
     const as = valueType(type);
     const { value, metadata } = await storageCall("KV", "getWithMetadata", JSON.stringify(key), () =>
-      this.env.KV.getWithMetadata(full, as === "json" ? "text" : (as as "text")),
+      this.env.KV.getWithMetadata(full, storedAs(as)),
     );
     return { value: as === "json" ? parseJsonValue(key, value) : value, metadata };
   }

@@ -39,10 +39,9 @@ import {
   wrapVendor,
 } from "./vendor.ts";
 import {
-  builtinPackageName,
   displaySource,
   loaderFor,
-  servedBy,
+  servedAsWritten,
   virtualFileHandlers,
   VIRTUAL_NAMESPACE,
   type SourceFiles,
@@ -127,7 +126,8 @@ function bundleDirect(
   let hasDefault = false;
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (typeof from === "string" && !isRuntimeModule(from, dependencies)) return undefined;
+    if (typeof from === "string" && !servedAsWritten(from, (name) => listsPackage(dependencies, name)))
+      return undefined;
     if (node.type === "ExportDefaultDeclaration") hasDefault = true;
     if (node.type === "ExportNamedDeclaration") {
       const specifiers = (node as Node & { specifiers: { exported: { name?: string; value?: string } }[] }).specifiers;
@@ -141,12 +141,6 @@ function bundleDirect(
     { wrapScript: shape === "script", meter, ...(lone ? { exportDefaultAt: lone.start } : {}) },
   );
   return { code: rewritten.code, map: rewritten.map, shape };
-}
-
-/** Whether the child's runtime serves `spec` as written, for a program that lists `dependencies`. */
-function isRuntimeModule(spec: string, dependencies: Record<string, string> | undefined): boolean {
-  const server = servedBy(spec);
-  return server === "runtime" || (server === "builtin" && !listsPackage(dependencies, builtinPackageName(spec)));
 }
 
 const listsPackage = (dependencies: Record<string, string> | undefined, name: string): boolean =>

@@ -28,7 +28,7 @@ import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { loneFunction } from "./entry-shape.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import { builtinPackageName, findFile, joinPath, servedBy, type SourceFiles } from "./virtual-files.ts";
+import { findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
   emptyMap,
   link,
@@ -100,7 +100,7 @@ export async function linkModules(
     );
     if (!file) return undefined;
     // A built-in's bare name that the program also lists as a package is that package: esbuild's.
-    if (file.builtins?.some((spec) => listsPackage(builtinPackageName(spec)))) return undefined;
+    if (file.builtins?.some((spec) => !servedAsWritten(spec, listsPackage))) return undefined;
     byName.set(name, file);
     for (const { spec } of file.imports) {
       if (!isRelative(spec)) bare.add(spec);

@@ -57,8 +57,15 @@ export function servedBy(spec: string): "runtime" | "builtin" | "program" | "bun
   return builtin.available === spec ? "runtime" : "builtin";
 }
 
-/** The package name a built-in's bare specifier would name (`fs/promises` → `fs`). */
-export const builtinPackageName = (spec: string): string => spec.split("/")[0] ?? spec;
+/**
+ * Whether the runtime serves `spec` as written for a program that lists the packages
+ * `listsPackage` says: `runtime` always, a built-in's bare name (`fs/promises`) unless a package
+ * of that name (`fs`) is listed.
+ */
+export function servedAsWritten(spec: string, listsPackage: (name: string) => boolean): boolean {
+  const server = servedBy(spec);
+  return server === "runtime" || (server === "builtin" && !listsPackage(spec.split("/")[0] ?? spec));
+}
 const SOCKETS_NAMESPACE = "dwl-sockets";
 const SOCKETS_SHIM = `export function connect(address) { throw globalThis.${REFUSE_SOCKET_GLOBAL}(address); }
 export default { connect };

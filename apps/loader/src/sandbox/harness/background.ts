@@ -56,8 +56,10 @@ export function backgroundSettled(run: RunState): Promise<void> {
 }
 
 /** The warning a run's logs end with when its program returned while calls to env were running. */
-export const unawaitedCallsWarning = (calls: number): string =>
-  `[dwl] the program returned while ${calls} call${calls === 1 ? "" : "s"} to env (storage or tools) ${calls === 1 ? "was" : "were"} still running; the answer waited for ${calls === 1 ? "it" : "them"}. Await ${calls === 1 ? "it" : "them"}, or hand ${calls === 1 ? "it" : "them"} to ctx.waitUntil()`;
+export function unawaitedCallsWarning(calls: number): string {
+  const [s, was, it] = calls === 1 ? ["", "was", "it"] : ["s", "were", "them"];
+  return `[dwl] the program returned while ${calls} call${s} to env (storage or tools) ${was} still running; the answer waited for ${it}. Await ${it}, or hand ${it} to ctx.waitUntil()`;
+}
 
 /** The warning when the run's deadline came first: the result stands, the rest may not have happened. */
 export const backgroundCutWarning = (run: RunState, timeoutMs: number): string =>

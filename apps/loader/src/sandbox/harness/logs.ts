@@ -89,8 +89,9 @@ export class LogBuffer {
         entries.length = mathMax(0, this.maxLines - 1);
         dropped += this.entries.length - entries.length;
       }
-      let bytes = 0;
-      for (const entry of entries) bytes += bytesOf(entry.message);
+      // The kept lines' bytes: all that were added, less those of the lines just given up.
+      let bytes = this.bytes;
+      for (const entry of arraySlice(this.entries, entries.length)) bytes -= bytesOf(entry.message);
       for (let last = entries[entries.length - 1]; last !== undefined; last = entries[entries.length - 1]) {
         const excess = bytes + bytesOf(this.droppedMarker(dropped + 1)) - this.maxBytes;
         if (excess <= 0) break;

@@ -9,6 +9,7 @@ import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type Se
 import type { Readable } from "node:stream";
 import { RUN_CPU_BUDGET_HEADER } from "@dwl/protocol";
 import type { BodyCap } from "./answers.ts";
+import { HEALTH_PATH } from "./routes.ts";
 
 export type Outcome =
   /** The runtime's answer reached the client whole. */
@@ -213,6 +214,27 @@ export class RuntimeClient {
         });
         body.pipe(upstream);
       }
+    });
+  }
+
+  /**
+   * Resolves once the runtime has answered a health probe, or cannot: workerd runs every isolate
+   * on one thread, so an answer means whatever it was computing when this was called has
+   * stopped. A hung runtime is the watchdog's to kill, which ends the wait.
+   */
+  threadFree(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const probe = request(
+        { host: this.target.host, port: this.target.port, path: HEALTH_PATH, agent: this.agent },
+        (answer) => {
+          answer.resume();
+          answer.on("end", resolve);
+          answer.on("error", resolve);
+          answer.on("aborted", resolve);
+        },
+      );
+      probe.on("error", () => resolve());
+      probe.end();
     });
   }
 

@@ -31,6 +31,9 @@ export interface Route {
 /** The loader's body caps: a program request's JSON, a file upload, a credential. */
 export type LoaderBodyCap = "program" | "file" | "credential";
 
+/** The loader's health probe, which the watchdog and the supervisor send to the runtime too. */
+export const HEALTH_PATH = "/healthz";
+
 // Matched against the path the loader's router matches (`routedPath`): decoded, no query, no
 // trailing slash.
 const EXECUTE = /^\/(execute|sandboxes\/[^/]+\/execute)$/;
@@ -57,7 +60,7 @@ export function routeOf(method: string, target: string): Route {
   return {
     sandbox,
     redefines,
-    health: path === "/healthz",
+    health: path === HEALTH_PATH,
     program: execute || sandboxHttp || mcpCall || bundles,
     reportsEffects: execute || sandboxHttp || mcpCall,
     executionShaped: execute,

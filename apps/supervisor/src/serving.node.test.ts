@@ -425,6 +425,33 @@ describe("admission", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it("keeps a computing run's slot after its client left, until the run stops computing", async () => {
+    const computing = { code: COMPUTING, limits: { cpuMs: 700, timeoutMs: 20_000 } };
+    // What one such run holds the thread for (its clock budget), measured here, on this machine.
+    const alone = Date.now();
+    expect((await execute(computing)).body).toMatchObject({ ok: false, error: { type: "cpu_limit" } });
+    const runMs = Date.now() - alone;
+    // A client that leaves each run 150 ms in and sends the next: had each left run freed its
+    // slot at once, the key would have three computing in the runtime, the quiet key's run
+    // waiting behind them.
+    const leaving = (async () => {
+      for (let i = 0; i < 3; i++) {
+        const controller = new AbortController();
+        const run = execute(computing, auth(), controller.signal).catch(() => "left");
+        await new Promise((r) => setTimeout(r, 150));
+        controller.abort();
+        expect(await run).toBe("left");
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 300));
+    const quietFrom = Date.now();
+    expect((await execute({ code: "export default () => 1" }, auth(OTHER_KEY))).body.ok).toBe(true);
+    const quietMs = Date.now() - quietFrom;
+    await leaving;
+    // It waits for the rest of the first run only.
+    expect(quietMs).toBeLessThan(1.5 * runMs);
+  });
+
   it("counts every spelling of one key as that key", async () => {
     await execute({ code: "export default () => 1" });
     const spellings = [

@@ -110,6 +110,13 @@ export class Supervisor {
     if (work) this.lastBusyAt = Date.now();
     try {
       await this.attempts(flight, attempt, res, released);
+      // Its client left while the run was in the runtime: the run stops at its next wait, but a
+      // computing one goes on until its budget ends, and freeing its slot before that would let
+      // its key start more runs than it may have computing (a client that leaves and sends again
+      // would multiply its share of the thread). Kept open, it is also still a suspect should
+      // the runtime go down meanwhile.
+      if (flight.route.program && !flight.answered && res.destroyed && flight.generation === this.generation)
+        await this.client.threadFree();
     } finally {
       this.fates.delete(flight);
       this.flights.close(flight);

@@ -11,6 +11,7 @@
  *   resident is restarted. That costs the warm isolates and the in-memory bundle cache; stored
  *   state (KV, R2, sandboxes) is on disk and stays.
  */
+import { HEALTH_PATH } from "./routes.ts";
 import type { Runtime } from "./runtime/runtime.ts";
 import type { Supervisor } from "./supervisor.ts";
 
@@ -91,7 +92,7 @@ export class Watchdog {
     }
     try {
       // A busy machine answers a probe late, not never: only a runtime silent for watchdogMs is hung.
-      const res = await fetch(`${this.runtime.origin}/healthz`, {
+      const res = await fetch(`${this.runtime.origin}${HEALTH_PATH}`, {
         signal: AbortSignal.timeout(Math.max(1_000, this.options.watchdogMs / 2)),
       });
       await res.arrayBuffer();

@@ -127,7 +127,20 @@ describe("MCP over wrangler dev with the official SDK client", () => {
     expect(textOf(result)).toContain('"from mcp"');
   });
 
-  it("keeps answering executions while 30 sessions hold their GET streams open (npm run dev)", async () => {
+  it("opens no standalone stream: GET /mcp answers 405 with Allow: POST at once", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      const res = await fetch(`${server.base}/mcp`, {
+        method,
+        headers: { authorization: "Bearer dwl_local_dev", accept: "text/event-stream" },
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(res.status).toBe(405);
+      expect(res.headers.get("allow")).toBe("POST");
+      expect(await res.json()).toMatchObject({ error: { type: "not_found" } });
+    }
+  });
+
+  it("keeps answering executions while 30 sessions are connected (npm run dev)", async () => {
     const clients: Client[] = [];
     try {
       for (let i = 0; i < 30; i++) {

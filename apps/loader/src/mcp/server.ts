@@ -196,9 +196,9 @@ export async function handleMcp(request: Request, context: ExecutionContext): Pr
   answerInvalidParams(transport);
   // A copy of the body, read again only when the SDK refused it (400) or found no request in it
   // (202): to tell JSON that is not JSON-RPC (-32600) from JSON that did not parse (-32700).
-  const copy = request.method === "POST" ? request.clone() : undefined;
+  const copy = request.clone();
   const answer = await transport.handleRequest(request);
-  if (copy === undefined || (answer.status !== 400 && answer.status !== 202)) return answer;
+  if (answer.status !== 400 && answer.status !== 202) return answer;
   return (await notJsonRpc(copy)) ?? answer;
 }
 

@@ -28,6 +28,7 @@ import {
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
+import { OpenConnections, type OpenPlace } from "./open-connections.ts";
 import { forwardedPath, type LoaderBodyCap, routeOf, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
@@ -293,6 +294,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   }
   if (expectsContinue) res.writeContinue();
   const { keyHash, group } = groupOf(req, route);
+  // Counted by key: only a key the loader accepts gets an answer that lasts.
+  const streamGroup = keyHash ?? group;
+  const streamRefusal = route.openEnded ? streams.refusal(streamGroup) : undefined;
+  if (streamRefusal) {
+    send(res, tooManyOpen(streamRefusal));
+    req.resume();
+    return;
+  }
   const hasBody =
     method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
 
@@ -325,31 +334,40 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   });
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
-  await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
+  let stream: OpenPlace | undefined;
+  const released = () => {
+    release();
+    if (route.openEnded && flight.answered) stream ??= streams.take(streamGroup);
+  };
+  try {
+    await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, released);
+  } finally {
+    stream?.close();
+  }
   demands.redefining(route);
   demands.learn(route, keyHash, flight.runCpuMs, stamp);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
-/** WebSocket connections relayed now, handshakes included, in all and per admission group. */
-let openWebSockets = 0;
-const openWebSocketsByGroup = new Map<string, number>();
+/** WebSocket connections relayed now, handshakes included. */
+const webSockets = new OpenConnections({
+  max: settings.maxWebSockets,
+  perGroup: settings.keyWebSockets,
+  what: "WebSocket connections",
+  maxSetting: "DWL_MAX_WEBSOCKETS",
+  perGroupSetting: "DWL_KEY_WEBSOCKETS",
+});
+/** A sandbox's HTTP answers relayed now, from their first byte to their last. */
+const streams = new OpenConnections({
+  max: settings.maxStreams,
+  perGroup: settings.keyStreams,
+  what: "sandbox HTTP answers",
+  maxSetting: "DWL_MAX_STREAMS",
+  perGroupSetting: "DWL_KEY_STREAMS",
+});
 
-/** Counts one more (`by` 1) or one fewer (-1) WebSocket of `group`. */
-function countWebSocket(group: string, by: 1 | -1): void {
-  const count = (openWebSocketsByGroup.get(group) ?? 0) + by;
-  if (count > 0) openWebSocketsByGroup.set(group, count);
-  else openWebSocketsByGroup.delete(group);
-}
-
-/** Why another WebSocket may not be relayed now, if it may not. */
-function webSocketRefusal(group: string): string | undefined {
-  if (openWebSockets >= settings.maxWebSockets)
-    return `this server already relays ${settings.maxWebSockets} WebSocket connections (DWL_MAX_WEBSOCKETS)`;
-  if ((openWebSocketsByGroup.get(group) ?? 0) >= settings.keyWebSockets)
-    return `this API key already has ${settings.keyWebSockets} WebSocket connections open (DWL_KEY_WEBSOCKETS)`;
-  return undefined;
-}
+const tooManyOpen = (refusal: string) =>
+  requestError(503, "internal", `${refusal}; retry later`, { "retry-after": "1" });
 
 /**
  * An upgrade request (a WebSocket handshake, to a sandbox's fetch handler): admitted like any
@@ -365,23 +383,15 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     return sendOnSocket(socket, requestError(400, "invalid_request", "an upgrade request carries no body"));
   const route = routeOf(method, path);
   const { keyHash, group } = groupOf(req, route);
-  const refusal = webSocketRefusal(group);
-  if (refusal)
-    return sendOnSocket(socket, requestError(503, "internal", `${refusal}; retry later`, { "retry-after": "1" }));
-  openWebSockets++;
-  countWebSocket(group, 1);
-  /** The group it counts in: a key not accepted yet moves to its own once the loader accepts it. */
-  let countedIn = group;
+  const refusal = webSockets.refusal(group);
+  if (refusal) return sendOnSocket(socket, tooManyOpen(refusal));
+  const place = webSockets.take(group);
   const answered = (status: number) => {
     if (keyHash === undefined || !route.authenticated) return;
     verifiedKeys.answered(keyHash, status);
     // An open WebSocket lasts: left among the keys not accepted yet, it would hold their group's
     // place for as long (clients reconnecting after a restart of this server would lock each other out).
-    const own = verifiedKeys.groupOf(keyHash);
-    if (own === countedIn) return;
-    countWebSocket(countedIn, -1);
-    countWebSocket(own, 1);
-    countedIn = own;
+    place.moveTo(verifiedKeys.groupOf(keyHash));
   };
   try {
     let release = () => {};
@@ -400,8 +410,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release, answered);
     demands.learn(route, keyHash, flight.runCpuMs, stamp);
   } finally {
-    openWebSockets--;
-    countWebSocket(countedIn, -1);
+    place.close();
   }
 }
 

@@ -22,6 +22,8 @@ export interface Route {
   jsonRpc: boolean;
   /** Which of the loader's own body caps the loader applies to it, if any. */
   loaderBodyCap: LoaderBodyCap | undefined;
+  /** Its answer is a program's own and may stream for as long as the program likes (a sandbox's HTTP). */
+  openEnded: boolean;
   /** The stored sandbox whose program it runs (its id as the loader routes it), if any. */
   sandbox: string | undefined;
   /** The stored sandbox whose definition (and so its runs' budget) it may change or delete, if any. */
@@ -62,6 +64,7 @@ export function routeOf(method: string, target: string): Route {
     redefines,
     health: path === HEALTH_PATH,
     program: execute || sandboxHttp || mcpCall || bundles,
+    openEnded: sandboxHttp,
     reportsEffects: execute || sandboxHttp || mcpCall,
     executionShaped: execute,
     buffersBody: execute || mcpCall || bundles,

@@ -18,6 +18,9 @@ const KEY_CPU_MS = 1_000;
 /** One more than the key's slots: open WebSockets must not hold slots. */
 const KEY_WEBSOCKETS = KEY_CONCURRENCY + 1;
 const MAX_WEBSOCKETS = KEY_WEBSOCKETS + 2;
+/** Open-ended answers (a sandbox's streams) of one key at once, and in all. */
+const KEY_STREAMS = 3;
+const MAX_STREAMS = KEY_STREAMS + 2;
 /** A second tenant's key, configured beside the dev key. */
 const OTHER_KEY = "serving-test-other-key";
 /** Two more keys of that tenant, used by one test only: their first requests come under load. */
@@ -36,6 +39,8 @@ beforeAll(async () => {
       DWL_MAX_BODY_BYTES: String(MAX_BODY_BYTES),
       DWL_MAX_WEBSOCKETS: String(MAX_WEBSOCKETS),
       DWL_KEY_WEBSOCKETS: String(KEY_WEBSOCKETS),
+      DWL_MAX_STREAMS: String(MAX_STREAMS),
+      DWL_KEY_STREAMS: String(KEY_STREAMS),
       // Below the default, so the lag test runs at a configured bound.
       DWL_WEBSOCKET_LAG_BYTES: String(2 * 1024 * 1024),
     },
@@ -134,6 +139,52 @@ describe("streaming", () => {
     expect(rest).toBe("second\n");
     // The first chunk did not wait for the second (1.5 s later).
     expect(endAt - firstAt).toBeGreaterThan(1_000);
+  });
+
+  it(`relays at most DWL_KEY_STREAMS (${KEY_STREAMS}) streaming answers per key and DWL_MAX_STREAMS (${MAX_STREAMS}) in all`, async () => {
+    // A stream that goes on (a heartbeat every 10 s): each holds two sockets here and memory in the runtime.
+    const endless = `export default { fetch: () => new Response(new ReadableStream({ async pull(c) {
+      c.enqueue(new TextEncoder().encode("open\\n"));
+      ${sleepFor(10_000)}
+    } }), { headers: { "content-type": "text/event-stream" } }) };`;
+    const [mine, theirs] = [await sandbox(endless), await sandbox(endless, OTHER_KEY)];
+    const open: AbortController[] = [];
+    const openStream = async (id: string, key?: string) => {
+      const controller = new AbortController();
+      const res = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+        headers: auth(key),
+        signal: controller.signal,
+      });
+      if (res.status !== 200) {
+        const text = await res.text();
+        controller.abort();
+        return { status: res.status, text, retryAfter: res.headers.get("retry-after") };
+      }
+      await (res.body as ReadableStream<Uint8Array>).getReader().read();
+      open.push(controller);
+      return { status: 200, text: "", retryAfter: null };
+    };
+    try {
+      for (let i = 0; i < KEY_STREAMS; i++) expect((await openStream(mine)).status).toBe(200);
+      const refused = await openStream(mine);
+      expect(refused).toMatchObject({ status: 503, retryAfter: "1" });
+      expect(refused.text).toContain("DWL_KEY_STREAMS");
+      // Other routes of that key are not held up.
+      expect((await execute({ code: "export default () => 'runs'" })).body).toMatchObject({ result: "runs" });
+      // Another tenant still gets its own, up to the server's bound.
+      for (let i = KEY_STREAMS; i < MAX_STREAMS; i++) expect((await openStream(theirs, OTHER_KEY)).status).toBe(200);
+      expect((await openStream(theirs, OTHER_KEY)).text).toContain("DWL_MAX_STREAMS");
+      // A client that leaves gives its place back.
+      open.shift()?.abort();
+      let reopened = 0;
+      for (let attempt = 0; reopened !== 200 && attempt < 50; attempt++) {
+        reopened = (await openStream(mine)).status;
+        if (reopened !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(reopened).toBe(200);
+    } finally {
+      for (const controller of open) controller.abort();
+    }
   });
 
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {

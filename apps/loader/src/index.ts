@@ -15,6 +15,7 @@ import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
 import { mcpRoute } from "./routes/mcp.ts";
 import { sandboxesRoute } from "./routes/sandboxes.ts";
+import { drainUnreadBody } from "./supervision/drain-body.ts";
 import { trackSupervisedRequest } from "./supervision/effects.ts";
 
 // Hono's default router falls back to its trie for these routes (the regexp router refuses
@@ -22,6 +23,8 @@ import { trackSupervisedRequest } from "./supervision/effects.ts";
 // `wrangler dev` (docs/performance.md).
 const app = new Hono<AppEnv>({ router: new PatternRouter() });
 
+// First, so that it also sees the answers of the checks below (a 401 before the body is read).
+app.use("*", drainUnreadBody);
 // Healthy only with valid settings: a probe (the local supervisor's, a deploy check) sees a bad var.
 app.get("/healthz", (c) => {
   readServerLimits(c.env);

@@ -187,6 +187,23 @@ describe("streaming", () => {
     }
   });
 
+  it("relays an answer given before a 4 MB upload was read, whoever gave it", async () => {
+    const ignoring = await sandbox("export default { fetch: () => new Response('did not read it') }");
+    const upload = async (path: string) => {
+      const res = await fetch(`${server.base}${path}`, { method: "POST", headers: auth(), body: Buffer.alloc(4e6, 1) });
+      return `${res.status} ${await res.text()}`;
+    };
+    expect(await upload(`/sandboxes/${ignoring}/http/upload`)).toBe("200 did not read it");
+    expect(await upload("/sandboxes/sb_none/http/upload")).toMatch(/^404 .*no sandbox/);
+    expect(await upload("/no-such-route")).toMatch(/^404 .*no route/);
+    const res = await fetch(`${server.base}/sandboxes/${ignoring}/http/upload`, {
+      method: "POST",
+      headers: auth("not-a-key"),
+      body: Buffer.alloc(4e6, 1),
+    });
+    expect(res.status).toBe(401);
+  });
+
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 7);
     const status = await new Promise<number>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { readCapped, TOO_LARGE } from "./read-capped.ts";
 
 /** Reads at most `maxBytes` of the body; a larger body is refused without buffering it all. */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
+  refuseContentEncoding(request);
   const declared = Number(request.headers.get("content-length") ?? "NaN");
   if (declared > maxBytes) throw tooLarge(maxBytes);
   if (!request.body) return "";
@@ -22,6 +23,24 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   const bytes = await readCapped(request.body, maxBytes);
   if (bytes === TOO_LARGE) throw tooLarge(maxBytes);
   return new TextDecoder().decode(bytes);
+}
+
+/**
+ * A compressed body read as JSON failed as "not valid JSON" over its first bytes, which told the
+ * caller nothing. The bodies here are small and the supervisor weighs a run by its JSON (its
+ * `limits.cpuMs`) before the loader sees it, so compression is refused by name (415, RFC 9110
+ * §15.5.16), not decoded.
+ */
+function refuseContentEncoding(request: Request): void {
+  const encoding = request.headers.get("content-encoding");
+  if (encoding === null || /^\s*(identity\s*)?$/i.test(encoding)) return;
+  throw new DwlHttpError(
+    415,
+    "invalid_request",
+    `the body was sent with Content-Encoding: ${encoding.slice(0, 40)}, which this endpoint does not decode; send the JSON uncompressed`,
+    [{ path: [], message: "expected an uncompressed JSON body", code: "unsupported_content_encoding" }],
+    { "accept-encoding": "identity" },
+  );
 }
 
 function tooLarge(maxBytes: number): DwlHttpError {

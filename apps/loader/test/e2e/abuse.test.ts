@@ -915,6 +915,32 @@ describe("malformed and oversized requests", () => {
     await expectStillServing();
   });
 
+  it.each(["gzip", "br", "x-custom"])(
+    "names Content-Encoding: %s instead of calling the body invalid JSON",
+    async (encoding) => {
+      const res = await call("/execute", {
+        method: "POST",
+        body: new Uint8Array([0x1f, 0x8b, 8, 0]),
+        headers: { "content-type": "application/json", "content-encoding": encoding },
+      });
+      expect(res.status).toBe(415);
+      expect(res.headers.get("accept-encoding")).toBe("identity");
+      const { error } = (await res.json()) as { error: { type: string; message: string; issues: unknown[] } };
+      expect(error.type).toBe("invalid_request");
+      expect(error.message).toContain(`Content-Encoding: ${encoding}`);
+      expect(error.issues).toEqual([
+        { path: [], message: "expected an uncompressed JSON body", code: "unsupported_content_encoding" },
+      ]);
+      // "identity" is no encoding at all.
+      const plain = await call("/execute", {
+        method: "POST",
+        body: JSON.stringify({ code: "export default () => 1" }),
+        headers: { "content-type": "application/json", "content-encoding": "identity" },
+      });
+      expect(await plain.json()).toMatchObject({ ok: true, result: 1 });
+    },
+  );
+
   it("answers a 4 MiB body with 413 before parsing it, with or without content-length", async () => {
     const text = JSON.stringify({ code: "1", input: "x".repeat(4 * 1024 * 1024) });
     const declared = await postRaw(text);

@@ -87,7 +87,15 @@ describe("runtime errors", () => {
 
   it("reports a thrown non-Error value", async () => {
     const res = expectFailure(await execute({ code: "export default () => { throw 'plain string' }" }));
-    expect(res.error).toMatchObject({ type: "runtime", message: "Uncaught plain string" });
+    expect(res.error).toMatchObject({
+      type: "runtime",
+      message:
+        "Uncaught plain string (a string was thrown, not an Error: throw new Error(...) to get a stack with its line)",
+    });
+    const object = expectFailure(await execute({ code: "export default () => { throw { code: 42 } }" }));
+    expect(object.error.message).toBe(
+      "Uncaught { code: 42 } (an object was thrown, not an Error: throw new Error(...) to get a stack with its line)",
+    );
   });
 
   it("refuses a default export that is neither a function nor a fetch handler", async () => {

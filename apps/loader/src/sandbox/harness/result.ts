@@ -207,5 +207,18 @@ export function describeError(err: unknown): ExecutionError {
   } catch {
     message = "[unprintable thrown value]";
   }
-  return { type: "runtime", name: "Error", message: `Uncaught ${message}` };
+  // Nothing records where a value that is not an Error was thrown: say how to get the line.
+  const what =
+    err === null || err === undefined
+      ? String(err)
+      : Array.isArray(err)
+        ? "an array"
+        : typeof err === "object"
+          ? "an object"
+          : `a ${typeof err}`;
+  return {
+    type: "runtime",
+    name: "Error",
+    message: `Uncaught ${message} (${what} was thrown, not an Error: throw new Error(...) to get a stack with its line)`,
+  };
 }

@@ -39,6 +39,26 @@ describe("operator tools", () => {
     ]);
   });
 
+  it("says why env.NOTES is undefined when the tool was not granted, and that env is an argument", async () => {
+    const ungranted = expectFailure(
+      await execute({ code: "export default async (_, env) => env.NOTES.add('a', 'b')" }),
+    );
+    expect(ungranted.error).toMatchObject({ type: "runtime", name: "TypeError" });
+    expect(ungranted.error.message).toBe(
+      `Cannot read properties of undefined (reading 'add') (env.NOTES is undefined: this run's env has KV, FILES, SECRETS; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`,
+    );
+    // A made-up binding for a credential: the same hint, for the name the program read.
+    const secret = expectFailure(await execute({ code: "export default async (_, env) => env.OPENAI_API_KEY.trim()" }));
+    expect(secret.error.message).toContain("env.OPENAI_API_KEY is undefined");
+    // A TypeError of the program's own, with every binding it read present, gets no hint.
+    const own = expectFailure(await execute({ code: "export default async (_, env) => { env.KV; return null.x; }" }));
+    expect(own.error.message).toBe("Cannot read properties of null (reading 'x')");
+    const global = expectFailure(await execute({ code: "export default async () => env.KV.get('k')" }));
+    expect(global.error.message).toBe(
+      "env is not defined (env is an argument, not a global: export default async (input, env) => …, or fetch(request, env))",
+    );
+  });
+
   describe("notes", () => {
     it("adds, searches, lists, gets and removes notes that persist between runs", async () => {
       const namespace = ns();

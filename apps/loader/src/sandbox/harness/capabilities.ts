@@ -164,5 +164,19 @@ export function envFor(raw: Record<string, unknown> | undefined, secrets: Record
     for (const [name, value] of Object.entries(raw ?? {}))
       capabilities[name] = (facades[name] ?? (toolFacade as (stub: CapabilityStub) => object))(value as CapabilityStub);
   }
-  return Object.freeze({ ...capabilities, SECRETS: Object.freeze({ ...secrets }) });
+  const env = Object.freeze({ ...capabilities, SECRETS: Object.freeze({ ...secrets }) });
+  return new Proxy(env, {
+    get(target, name, receiver) {
+      // A binding the program expected and this run lacks (a tool not granted, a made-up
+      // `env.OPENAI_API_KEY`) reads as undefined, as in Workers; the error it leads to says why.
+      if (typeof name === "string" && BINDING_NAME.test(name) && !Object.hasOwn(target, name)) {
+        const run = currentRun();
+        if (run && !run.missingBinding) run.missingBinding = { name, present: Object.keys(target) };
+      }
+      return Reflect.get(target, name, receiver);
+    },
+  });
 }
+
+/** Names written as bindings are (`NOTES`, `JSON_API`, `DB`): not `then` or `toJSON`, which are probed. */
+const BINDING_NAME = /^[A-Z][A-Z0-9_]*$/;

@@ -109,13 +109,13 @@ export class Run
       const done = await Promise.race([serve, ended]);
       if (done.kind === "response") endedOverBudget(run);
       // A "failed" end always comes with run.failure set (state.ts failRun).
-      if (run.failure || done.kind === "failed") return { error: describeError(run.failure) };
+      if (run.failure || done.kind === "failed") return { error: describeError(run.failure, run) };
       if (done.kind === "timeout") {
         return { error: timeoutError("the request was not answered", call.limits.timeoutMs) };
       }
       return { response: done.response };
     } catch (err) {
-      return { error: describeError(run.failure ?? err) };
+      return { error: describeError(run.failure ?? err, run) };
     } finally {
       // Set synchronously by the Promise executor above.
       stopTimer(timer!);
@@ -145,7 +145,7 @@ export class Run
       const done = await Promise.race([invoke(call, envFor(this.env, call.secrets)), ended]);
       if (done.kind !== "timeout") endedOverBudget(run);
       // A "failed" end always comes with run.failure set (state.ts failRun).
-      if (run.failure || done.kind === "failed") return { ok: false, error: describeError(run.failure) };
+      if (run.failure || done.kind === "failed") return { ok: false, error: describeError(run.failure, run) };
       if (done.kind === "timeout") {
         return { ok: false, error: timeoutError("the program did not finish", call.limits.timeoutMs) };
       }
@@ -153,7 +153,7 @@ export class Run
       if (done.kind === "response") {
         // The body is read under the same deadline (a body that never ends is a timeout).
         const encoded = await Promise.race([encodeResponse(done.response, call.maxResultBytes), ended]);
-        if (run.failure) return { ok: false, error: describeError(run.failure) };
+        if (run.failure) return { ok: false, error: describeError(run.failure, run) };
         if ("kind" in encoded) {
           // A "failed" end always comes with run.failure set, so this is the deadline.
           (done.response as Response).body?.cancel().catch(() => {});
@@ -166,12 +166,12 @@ export class Run
       // What the program left running (calls to env, waitUntil work) finishes before the answer.
       const unawaited = run.background.calls;
       const drained = await Promise.race([backgroundSettled(run), ended]);
-      if (run.failure) return { ok: false, error: describeError(run.failure) };
+      if (run.failure) return { ok: false, error: describeError(run.failure, run) };
       if (drained !== undefined) run.logs.add("warn", [backgroundCutWarning(run, call.limits.timeoutMs)]);
       else if (unawaited > 0) run.logs.add("warn", [unawaitedCallsWarning(unawaited)]);
       return { ok: true, result };
     } catch (err) {
-      const error = describeError(run.failure ?? err);
+      const error = describeError(run.failure ?? err, run);
       return err instanceof ChildLostError ? { ok: false, error, replaceChild: true } : { ok: false, error };
     } finally {
       // Set synchronously by the Promise executor above.

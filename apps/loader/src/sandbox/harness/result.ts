@@ -8,6 +8,7 @@ import { MAX_ERROR_CAUSES } from "../child-protocol.ts";
 import { EgressDeniedError, LimitError, ProgramCompileError } from "./errors.ts";
 import { nodeFormat } from "./format.ts";
 import { arrayPush, byteLength, stringify } from "./intrinsics.ts";
+import type { RunState } from "./state.ts";
 
 function toJsonValue(_key: string, value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
@@ -179,7 +180,22 @@ function stackWithCauses(err: Error): string | undefined {
   return stack;
 }
 
-export function describeError(err: unknown): ExecutionError {
+/**
+ * Why a program's `env.X.method()` failed, when `X` is what it lacked: the TypeError alone
+ * ("Cannot read properties of undefined") does not say that the tool was never granted, or that
+ * credentials are not environment variables.
+ */
+function bindingHint(err: Error, run: RunState | undefined): string {
+  const missing = run?.missingBinding;
+  if (!missing || !(err instanceof TypeError) || !/\bof undefined\b|is not a function/.test(err.message)) return "";
+  return ` (env.${missing.name} is undefined: this run's env has ${missing.present.join(", ")}; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`;
+}
+
+/** A ReferenceError for `env` itself: programs get it as an argument. */
+const ENV_NOT_DEFINED =
+  " (env is an argument, not a global: export default async (input, env) => …, or fetch(request, env))";
+
+export function describeError(err: unknown, run?: RunState): ExecutionError {
   if (err instanceof LimitError) return { type: err.type, name: err.name, message: err.message };
   if (err instanceof ProgramCompileError)
     return {
@@ -199,7 +215,10 @@ export function describeError(err: unknown): ExecutionError {
     };
   }
   if (err instanceof Error) {
-    return { type: "runtime", name: String(err.name), message: String(err.message), stack: stackWithCauses(err) };
+    let message = String(err.message);
+    if (err instanceof ReferenceError && message === "env is not defined") message += ENV_NOT_DEFINED;
+    else message += bindingHint(err, run);
+    return { type: "runtime", name: String(err.name), message, stack: stackWithCauses(err) };
   }
   let message: string;
   try {

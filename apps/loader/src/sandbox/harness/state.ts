@@ -46,6 +46,8 @@ export interface RunState {
   failure: Error | undefined;
   /** Ends the run now (set while the run is being settled). */
   ended: ((end: RunEnd) => void) | undefined;
+  /** The first name the program read from `env` that is not there, and the names that are (result.ts hint). */
+  missingBinding: { name: string; present: string[] } | undefined;
   /** Calls to env and ctx.waitUntil work still running (background.ts), and who waits for none. */
   background: { calls: number; waitUntil: number; settled: (() => void) | undefined };
 }
@@ -89,6 +91,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     cpuError: undefined,
     failure: undefined,
     ended: undefined,
+    missingBinding: undefined,
     background: { calls: 0, waitUntil: 0, settled: undefined },
   };
   return lastRun;

@@ -187,12 +187,50 @@ function failureOf(report, failures) {
   return err;
 }
 
+/**
+ * Runs take the interpreter one at a time. It has one working directory, one `sys.path` and one
+ * `sys.modules` (where every run's files are the package `dwl_program`): two runs of this
+ * namespace interleaved at their awaits read each other's files and modules, and the first to
+ * end deleted the other's directory, failing a run that had finished (FileNotFoundError) and
+ * leaving the interpreter with a working directory that no longer existed.
+ */
+let last = { ended: Promise.resolve(), deadlineAt: 0 };
+
+/**
+ * Waits for the run before this one to end, or to reach its own deadline (a run that awaits
+ * forever was answered as a timeout then, and must not hold the rest for good). The wait for
+ * that deadline is this run's own timer: workerd cancels a run's timers once it is answered.
+ * Resolves with the function that ends this run's turn.
+ */
+async function takeTurn(timeoutMs) {
+  const previous = last;
+  let end;
+  last = { ended: new Promise((resolve) => (end = resolve)), deadlineAt: Date.now() + timeoutMs };
+  let timer;
+  const deadline = new Promise(
+    (resolve) => (timer = setTimeout(resolve, Math.max(0, previous.deadlineAt - Date.now()))),
+  );
+  await Promise.race([previous.ended, deadline]);
+  clearTimeout(timer);
+  return end;
+}
+
 export default async function runPython(input, env, python) {
   if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
   if (fatal) throw fatalFailure(python.failures);
   const booted = await boot();
   const { run } = booted;
   if (python?.boot) return null;
+  const endTurn = await takeTurn(python.timeoutMs);
+  try {
+    return await runInTurn(input, env, python, booted, run);
+  } finally {
+    endTurn();
+  }
+}
+
+async function runInTurn(input, env, python, booted, run) {
+  if (fatal) throw fatalFailure(python.failures);
   const answer = await new Promise((resolve, reject) => {
     const end = () => reject(fatalFailure(python.failures));
     endOnFatal.add(end);

@@ -284,11 +284,14 @@ def _write_files(root, files):
             handle.write(source)
 
 
-def _forget_modules(base):
+def _forget_programs():
+    """Every run's files out of sys.modules and sys.path: also those of a run that never got to
+    its own clean-up (answered at its deadline while it awaited, it may never resume)."""
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None) or ""
-        if path.startswith(base + "/") or name == PACKAGE or name.startswith(PACKAGE + "."):
+        if path.startswith(ROOT + "/") or name == PACKAGE or name.startswith(PACKAGE + "."):
             del sys.modules[name]
+    sys.path[:] = [entry for entry in sys.path if not entry.startswith(ROOT + "/")]
 
 
 async def _settle(value):
@@ -345,9 +348,9 @@ async def run(files_json, entry, input_json, env, refuel):
     base = f"{ROOT}/r{_runs}"
     root = f"{base}/{PACKAGE}"
     files = json.loads(files_json)
+    _forget_programs()
     _write_files(root, files)
     sys.path[:0] = [root, base]
-    cwd = os.getcwd()
     os.chdir(root)
     try:
         trees = {}
@@ -411,8 +414,6 @@ async def run(files_json, entry, input_json, env, refuel):
                 os.fsync(stream.fileno())
             except Exception:
                 pass
-        os.chdir(cwd)
-        sys.path.remove(root)
-        sys.path.remove(base)
-        _forget_modules(base)
+        os.chdir(ROOT)
+        _forget_programs()
         shutil.rmtree(base, ignore_errors=True)

@@ -77,7 +77,7 @@ export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutc
   if (typeof program === "function") {
     const run = program as ProgramFunction;
     const value = await (call.python
-      ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES })
+      ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES, timeoutMs: call.limits.timeoutMs })
       : run(call.input, env));
     // A function that answers a Response (as a fetch handler would) gets a fetch handler's result.
     return value instanceof Response ? { kind: "response", response: value } : { kind: "result", value };

@@ -433,14 +433,27 @@ describe("Python programs", { timeout: 60_000 }, () => {
       "await env.FILES.put('py/a.txt', 'hello')",
       "page = await env.FILES.list({'prefix': 'py/'})",
       "head = await env.FILES.head('py/a.txt')",
+      "await env.KV.put('k1', 'v')",
       "keys = await env.KV.list()",
       "got = await env.FILES.get('py/a.txt')",
-      "[[o['key'] for o in page['objects']], [o.key for o in page.objects], head['size'], head.size, json.loads(json.dumps(head))['key'], keys['list_complete'], keys.list_complete, await got.text()]",
+      "try:\n    head.sizee\nexcept AttributeError as err:\n    missing = str(err)",
+      "[[o['key'] for o in page['objects']], [o.key for o in page.objects], head['size'], head.size, json.loads(json.dumps(head))['key'], keys['list_complete'], keys.list_complete, await got.text(), [k.name for k in keys.keys], missing.split(' (')[0]]",
     ].join("\n");
     const res = ok(
       await run({ language: "python", code, storage: { namespace: "py-records" }, limits: { cpuMs: 2000 } }),
     );
-    expect(res.result).toEqual([["py/a.txt"], ["py/a.txt"], 5, 5, "py/a.txt", true, true, "hello"]);
+    expect(res.result).toEqual([
+      ["py/a.txt"],
+      ["py/a.txt"],
+      5,
+      5,
+      "py/a.txt",
+      true,
+      true,
+      "hello",
+      ["k1"],
+      "'sizee': this answer has no such key",
+    ]);
   });
 
   it("answers dates and times as ISO strings and a Decimal as its digits, as JS answers a Date", async () => {

@@ -247,13 +247,20 @@ def _jsonable(value, depth=0):
 
 
 class Record(dict):
-    """A JS object's data in Python: a dict (o["key"], json.dumps) whose keys read as attributes too (o.key), as in JS."""
+    """A JS object's data in Python: a dict (o["key"], json.dumps) whose keys read as attributes too (o.key), as in JS.
+
+    A key wins over a dict method of the same name: a KV list answer's `page.keys` is its keys, as
+    in JS (it was the bound method `dict.keys`, "not iterable"); `page["keys"]` reads the same."""
+
+    def __getattribute__(self, name):
+        if not name.startswith("__") and dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        return dict.__getattribute__(self, name)
 
     def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        raise AttributeError(
+            f"{name!r}: this answer has no such key (it has {', '.join(map(repr, dict.keys(self))) or 'none'})"
+        )
 
 
 def py_data(value):

@@ -228,6 +228,8 @@ export const EgressRecordSchema = z.object({
   ms: z.number(),
   credentials: z.array(z.string()).optional(),
   denied: z.string().optional(),
+  /** The request left but got no answer (DNS, connection or TLS failed): why; `status` is then 0. */
+  error: z.string().optional(),
   /** The redirects followed before `url`, in order: each hop's URL, status and credentials sent. */
   redirects: z
     .array(z.object({ url: z.string(), status: z.number().int(), credentials: z.array(z.string()).optional() }))

@@ -163,7 +163,8 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
           redirect: "manual",
         });
       } catch (err) {
-        return new Response(JSON.stringify({ reason: `egress to ${check.host} failed: ${(err as Error).message}` }), {
+        const reason = `the request to ${check.host} got no answer (DNS, connection or TLS failed: ${(err as Error).message})`;
+        return new Response(JSON.stringify({ reason }), {
           status: 502,
           headers: {
             [EGRESS_AUDIT_HEADER]: JSON.stringify({

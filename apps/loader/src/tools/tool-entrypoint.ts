@@ -19,7 +19,7 @@ import { beforeSideEffect } from "../supervision/effects.ts";
 import type { ToolProps } from "./tool-props.ts";
 
 /** What the harness's network function answers (sandbox/harness/network.ts `toolNetwork`). */
-export type ToolNetworkResult = { response: Response } | { denied: string } | { limit: string };
+export type ToolNetworkResult = { response: Response } | { denied: string } | { limit: string } | { failed: string };
 /** The calling run's fetch, handed over by the harness with every tool call. */
 export type ToolNetwork = (request: Request) => Promise<ToolNetworkResult>;
 
@@ -80,6 +80,8 @@ export abstract class ToolEntrypoint extends WorkerEntrypoint<Env, ToolProps> {
     const result = await network(request);
     if ("denied" in result) throw new EgressDeniedByGateway(result.denied);
     if ("limit" in result) throw new ToolSubrequestLimitError(result.limit);
+    // As fetch fails: no answer came (the message says why).
+    if ("failed" in result) throw new TypeError(result.failed);
     return result.response;
   }
 }

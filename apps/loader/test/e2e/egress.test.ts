@@ -48,6 +48,30 @@ describe("egress policy", () => {
     expect(res.egress).toEqual([expect.objectContaining({ method: "POST", url: `${upstream}${path}`, status: 200 })]);
   });
 
+  it("rejects with a TypeError, as fetch does, when an allowed host gives no answer", async () => {
+    // A port nothing listens on: the connection is refused.
+    const closed = "127.0.0.1:9";
+    const res = expectOk(
+      await execute({
+        code: `export default async () => { try { await fetch("http://${closed}/x"); return "answered"; } catch (err) { return [err.name, err.message]; } }`,
+        egress: { allow: [closed] },
+      }),
+    );
+    expect(res.result).toEqual([
+      "TypeError",
+      expect.stringMatching(
+        /^fetch failed: the request to 127\.0\.0\.1 got no answer \(DNS, connection or TLS failed: /,
+      ),
+    ]);
+    expect(res.egress).toEqual([
+      expect.objectContaining({
+        url: `http://${closed}/x`,
+        status: 0,
+        error: expect.stringContaining("got no answer"),
+      }),
+    ]);
+  });
+
   it("refuses a port the rule does not name", async () => {
     const res = expectFailure(
       await execute({ code: `export default () => fetch("${upstream}/")`, egress: { allow: ["127.0.0.1"] } }),

@@ -89,17 +89,32 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
     }
     const audit = response.headers.get(EGRESS_AUDIT_HEADER);
     if (audit === null) return response;
+    let unanswered = false;
     try {
-      const { url, credentials, redirects } = JSON.parse(audit) as {
+      const { url, credentials, redirects, error } = JSON.parse(audit) as {
         url?: unknown;
         credentials?: unknown;
         redirects?: unknown;
+        error?: unknown;
       };
       if (typeof url === "string") record.url = url;
       if (Array.isArray(credentials) && credentials.length > 0) record.credentials = credentials;
       if (Array.isArray(redirects) && redirects.length > 0) record.redirects = redirects;
+      unanswered = error === true;
     } catch {
       // a malformed audit header only costs the audit detail
+    }
+    if (unanswered) {
+      // As fetch does when no response comes: a TypeError, never a response the upstream did not send.
+      let reason = "the request got no answer";
+      try {
+        reason = (await response.json<{ reason?: string }>()).reason ?? reason;
+      } catch {
+        // keep the generic reason
+      }
+      record.status = 0;
+      record.error = reason;
+      throw new TypeError(`fetch failed: ${reason}`);
     }
     const clean = new Response(response.body, response);
     clean.headers.delete(EGRESS_AUDIT_HEADER);
@@ -123,6 +138,7 @@ export function toolNetwork(run: RunState | undefined): ToolNetwork {
       } catch (err) {
         if (err instanceof EgressDeniedError) return { denied: err.message };
         if (err instanceof LimitError) return { limit: err.message };
+        if (err instanceof TypeError) return { failed: err.message };
         throw err;
       }
     });

@@ -88,6 +88,23 @@ describe("logs", () => {
     ]);
   });
 
+  it("reports what a timer's callback threw as an error line, at the user's line, and the run goes on", async () => {
+    const res = expectOk(
+      await execute({
+        code: "export default async () => {\n  setTimeout(() => { throw new Error('timer fail'); }, 0);\n  await new Promise((r) => setTimeout(r, 20));\n  return 1;\n}",
+      }),
+    );
+    expect(res.result).toBe(1);
+    expect(res.logs).toEqual([
+      expect.objectContaining({
+        level: "error",
+        message: expect.stringMatching(
+          /^\[dwl\] a setTimeout callback threw and nothing caught it: Error: timer fail\n {4}at index\.ts:2:\d+/,
+        ),
+      }),
+    ]);
+  });
+
   it("keeps 1,000 lines with the truncation marked among them", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
     expect(res.logs).toHaveLength(1000);

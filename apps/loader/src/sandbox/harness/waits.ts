@@ -7,6 +7,7 @@
  */
 import { awaited, openSlice, waitStarts } from "./clock.ts";
 import { parseJson, promiseThen, reflectApply } from "./intrinsics.ts";
+import { reportTimerThrow } from "./rejections.ts";
 import { currentRun } from "./state.ts";
 
 type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
@@ -30,6 +31,9 @@ export function installWaits(): void {
           if (!run.cpuError) openSlice(run);
           try {
             return reflectApply(callback as AnyFunction, this, args);
+          } catch (thrown) {
+            reportTimerThrow(run, name, thrown);
+            throw thrown;
           } finally {
             waitStarts(run, false);
           }

@@ -28,6 +28,25 @@ describe("result encoding", () => {
     });
   });
 
+  it("says in a warn line that a Promise in the result was encoded as {}", async () => {
+    const res = expectOk(
+      await execute({ code: "export default (input) => input.map(async (n) => n * 2)", input: [1, 2] }),
+    );
+    expect(res.result).toEqual([{}, {}]);
+    expect(res.logs).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        message:
+          'the result contains a Promise (under key "0"), which JSON encodes as {}: await it (Promise.all for an array of them)',
+      }),
+    ]);
+    // An awaited one is its value, with nothing to say.
+    const awaited = expectOk(
+      await execute({ code: "export default (input) => Promise.all(input.map(async (n) => n * 2))", input: [1, 2] }),
+    );
+    expect([awaited.result, awaited.logs]).toEqual([[2, 4], []]);
+  });
+
   it("refuses a circular result with a clear runtime error", async () => {
     const res = expectFailure(await execute({ code: "export default () => { const a = { }; a.self = a; return a; }" }));
     expect(res.error).toMatchObject({ type: "runtime", name: "ResultError" });

@@ -161,7 +161,7 @@ export class Run
         }
         result = stringify(encoded);
       } else {
-        result = encodeResult(done.value, call.maxResultBytes);
+        result = encodeResult(done.value, call.maxResultBytes, (message) => run.logs.add("warn", [message]));
       }
       // What the program left running (calls to env, waitUntil work) finishes before the answer.
       const unawaited = run.background.calls;

@@ -24,11 +24,26 @@ function toJsonValue(_key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * What a Promise in the result is encoded as ({}, as JSON.stringify does), said once in a `warn`
+ * line: `input.map(async …)` without Promise.all answered `[{}, {}]` and nothing more.
+ */
+const PROMISE_IN_RESULT = (key: string) =>
+  `the result contains a Promise${key === "" ? "" : ` (under key "${key}")`}, which JSON encodes as {}: await it (Promise.all for an array of them)`;
+
 /** The documented encoding of results (README "Results"); throws LimitError or a plain Error. */
-export function encodeResult(value: unknown, maxBytes: number): string {
+export function encodeResult(value: unknown, maxBytes: number, warn?: (message: string) => void): string {
   let json: string | undefined;
+  let warned = false;
+  const replacer = (key: string, item: unknown): unknown => {
+    if (item instanceof Promise && !warned) {
+      warned = true;
+      warn?.(PROMISE_IN_RESULT(key));
+    }
+    return toJsonValue(key, item);
+  };
   try {
-    json = stringify(value, toJsonValue);
+    json = stringify(value, replacer);
   } catch (err) {
     if (err instanceof LimitError) throw err;
     const why =

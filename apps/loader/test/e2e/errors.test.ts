@@ -98,10 +98,33 @@ describe("runtime errors", () => {
     );
   });
 
-  it("refuses a default export that is neither a function nor a fetch handler", async () => {
+  it("refuses a default export that is neither a function nor a fetch handler, saying what it is", async () => {
     const res = expectFailure(await execute({ code: "export default 42" }));
     expect(res.error.type).toBe("runtime");
-    expect(res.error.message).toContain("default export must be a function");
+    expect(res.error.message).toBe(
+      "the default export is 42 (number); it must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method",
+    );
+    const object = expectFailure(await execute({ code: "export default { run: () => 1, scheduled() {} }" }));
+    expect(object.error.message).toMatch(
+      /^the default export is an object with keys run, scheduled and no fetch method; it must be/,
+    );
+    const commonJs = expectFailure(await execute({ code: "exports.handler = async () => 1;" }));
+    expect(commonJs.error.message).toMatch(/^the default export is an object with key handler and no fetch method/);
+  });
+
+  it("says a default export that is a class must be an instance, and a class instance with fetch serves", async () => {
+    const res = expectFailure(
+      await execute({ code: "export default class Handler { fetch() { return new Response('x'); } }" }),
+    );
+    expect(res.error.message).toBe(
+      "the default export is a class (Handler), which cannot be called: export an instance whose fetch(request, env, ctx) answers (export default new Handler()), or a function (input, env) => result",
+    );
+    const instance = expectOk(
+      await execute({
+        code: "class Handler { fetch() { return new Response('served'); } }\nexport default new Handler();",
+      }),
+    );
+    expect(instance.result).toMatchObject({ status: 200, body: "served" });
   });
 });
 

@@ -16,7 +16,7 @@ export const mathMax = Math.max;
 export const mathMin = Math.min;
 export const mathCeil = Math.ceil;
 export const mathFloor = Math.floor;
-export const arraySlice = uncurry(Array.prototype.slice) as <T>(array: T[], start?: number) => T[];
+export const arraySlice = uncurry(Array.prototype.slice) as <T>(array: T[], start?: number, end?: number) => T[];
 export const arrayPush = uncurry(Array.prototype.push) as <T>(array: T[], item: T) => number;
 export const roundMs = (ms: number): number => mathRound(ms * 100) / 100;
 export const stringIncludes = uncurry(String.prototype.includes);
@@ -54,6 +54,8 @@ export const promiseThen = uncurry(Promise.prototype.then) as <T, R1 = T, R2 = n
 ) => Promise<R1 | R2>;
 export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => Promise<Awaited<T>>;
 export const parseJson = JSON.parse;
+export const functionSource = uncurry(Function.prototype.toString) as (fn: unknown) => string;
+export const objectKeys = Object.keys;
 /**
  * The current call's place, as a new Error: V8 records its frames now and formats them only when
  * `.stack` is read, so taking one costs little until it is used.

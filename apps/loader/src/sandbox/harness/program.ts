@@ -8,6 +8,7 @@ import type { ProgramRequest } from "@dwl/protocol";
 import type { ChildCall } from "../child-protocol.ts";
 import { trackWaitUntil } from "./background.ts";
 import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
+import { arraySlice, functionSource, objectKeys, toText } from "./intrinsics.ts";
 import { currentRun } from "./state.ts";
 
 /** What a run's program produced, before encoding (result.ts). */
@@ -73,6 +74,13 @@ export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutc
     await (program as () => unknown)();
     return { kind: "result", value: null };
   }
+  if (typeof program === "function" && /^class\b/.test(functionSource(program))) {
+    // Called, it throws "Class constructor X cannot be invoked without 'new'", with no line.
+    const name = program.name || "Program";
+    throw new TypeError(
+      `the default export is a class (${name}), which cannot be called: export an instance whose fetch(request, env, ctx) answers (export default new ${name}()), or a function (input, env) => result`,
+    );
+  }
   // A Python child's program module takes the run's Python files as a third argument.
   if (typeof program === "function") {
     const run = program as ProgramFunction;
@@ -87,6 +95,16 @@ export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutc
     return { kind: "response", response };
   }
   throw new TypeError(
-    "the default export must be a function `(input, env) => result` or an object with a `fetch(request, env, ctx)` method",
+    `the default export is ${describeExport(program)}; it must be a function \`(input, env) => result\` or an object with a \`fetch(request, env, ctx)\` method`,
   );
+}
+
+/** What a default export that cannot run is, for the error: a model fixes what it can see. */
+function describeExport(program: unknown): string {
+  if (program === undefined) return "missing (the program has no `export default`)";
+  if (program === null || typeof program !== "object") return `${toText(program)} (${typeof program})`;
+  const keys = objectKeys(program);
+  if (keys.length === 0) return "an empty object";
+  const shown = keys.length > 5 ? [...arraySlice(keys, 0, 5), "…"] : keys;
+  return `an object with ${keys.length === 1 ? "key" : "keys"} ${shown.join(", ")} and no fetch method`;
 }

@@ -150,8 +150,9 @@ export class RuntimeClient {
       let answering = false;
       let tooLarge = false;
 
+      // Once this relay has ended the answer it stops listening: a close before that means the
+      // client is gone, or was answered elsewhere (a malformed body's 400).
       const onClientClose = () => {
-        if (client.writableFinished) return;
         upstream.destroy();
         settle({ kind: "client_gone" });
       };
@@ -172,6 +173,13 @@ export class RuntimeClient {
       });
 
       upstream.on("response", (answer: IncomingMessage) => {
+        if (client.headersSent || client.destroyed) {
+          // The client was answered meanwhile (its body broke off: the malformed-request 400) or
+          // is gone: this answer has nowhere to go, and writing its head would throw.
+          answer.resume();
+          upstream.destroy();
+          return settle({ kind: "client_gone" });
+        }
         answering = true;
         onHead(reportedRunCpuMs(answer.rawHeaders));
         client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, FOR_SUPERVISOR_ONLY));

@@ -465,6 +465,9 @@ server.on("clientError", (error: NodeJS.ErrnoException & { reason?: string }, so
     // owed an answer: this is it. The connection closes after it, which tells whatever waits for
     // its body (readBody, a relay to the runtime) that it ended.
     send(reading.res, { ...answer, headers: { ...answer.headers, connection: "close" } });
+    // Answered here, it is over wherever else it is: waiting for a slot, or relayed to the runtime
+    // with a body that will never end (held there until the run's timeout, its slot with it).
+    reading.res.once("finish", () => reading.res.destroy());
     return;
   }
   if (connection && connection.count > 0) connection.whenAnswered = () => sendOnSocket(socket, answer);

@@ -204,6 +204,42 @@ describe("streaming", () => {
     expect(res.status).toBe(401);
   });
 
+  it("keeps serving when 20 clients stop halfway through streaming uploads to a sandbox that reads them", async () => {
+    const reader = await sandbox(
+      "export default { fetch: async (r) => new Response(String((await r.arrayBuffer()).byteLength)) }",
+    );
+    const { port } = new URL(server.base);
+    const chunk = Buffer.alloc(16 * 1024, 1);
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const socket = connect(Number(port), "127.0.0.1");
+        socket.on("error", () => {});
+        socket.write(
+          `POST /sandboxes/${reader}/http/ HTTP/1.1\r\nhost: x\r\nauthorization: Bearer dwl_local_dev\r\ntransfer-encoding: chunked\r\n\r\n`,
+        );
+        for (let i = 0; i < 10; i++) {
+          socket.write(`${chunk.length.toString(16)}\r\n`);
+          socket.write(chunk);
+          socket.write("\r\n");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        // Gone halfway: the body never ends.
+        socket.end();
+        await new Promise((r) => setTimeout(r, 500));
+        socket.destroy();
+      }),
+    );
+    const res = await fetch(`${server.base}/sandboxes/${reader}/http/`, {
+      method: "POST",
+      headers: auth(),
+      body: "12345",
+    });
+    expect(await res.text()).toBe("5");
+    expect((await execute({ code: "export default () => 'still serving'" })).body).toMatchObject({
+      result: "still serving",
+    });
+  });
+
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 7);
     const status = await new Promise<number>((resolve, reject) => {

@@ -302,8 +302,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
     req.resume();
     return;
   }
-  const hasBody =
-    method !== "GET" && method !== "HEAD" && (declaredLength > 0 || req.headers["transfer-encoding"] !== undefined);
+  // Whatever the method: a GET that declares a body and is forwarded without it keeps the
+  // runtime waiting for bytes that never come (and its slot held), with nothing to time it out.
+  const hasBody = declaredLength > 0 || req.headers["transfer-encoding"] !== undefined;
 
   // A program request waits for its slot only once its whole body is here: idle connections
   // that send headers and nothing else hold no slot. A key not accepted yet streams nothing.

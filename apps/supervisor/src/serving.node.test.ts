@@ -240,6 +240,33 @@ describe("streaming", () => {
     });
   });
 
+  it("answers a GET or HEAD that carries a body, on every kind of route", async () => {
+    const id = await sandbox("export default { fetch: (r) => new Response(r.method) }");
+    const { port } = new URL(server.base);
+    const ask = (method: string, path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1");
+        let text = "";
+        socket.on("data", (d: Buffer) => {
+          text += d.toString();
+          if (text.includes("\r\n\r\n")) {
+            socket.destroy();
+            resolve(text.split("\r\n")[0] as string);
+          }
+        });
+        socket.on("error", reject);
+        socket.setTimeout(10_000, () => reject(new Error(`${method} ${path}: no answer in 10 s`)));
+        socket.write(
+          `${method} ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer dwl_local_dev\r\ncontent-length: 5\r\n\r\nhello`,
+        );
+      });
+    for (const method of ["GET", "HEAD"]) {
+      expect(await ask(method, "/healthz")).toBe("HTTP/1.1 200 OK");
+      expect(await ask(method, `/sandboxes/${id}/http/`)).toBe("HTTP/1.1 200 OK");
+      expect(await ask(method, "/files/default")).toBe("HTTP/1.1 200 OK");
+    }
+  });
+
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 7);
     const status = await new Promise<number>((resolve, reject) => {

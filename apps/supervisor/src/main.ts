@@ -294,14 +294,6 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   }
   if (expectsContinue) res.writeContinue();
   const { keyHash, group } = groupOf(req, route);
-  // Counted by key: only a key the loader accepts gets an answer that lasts.
-  const streamGroup = keyHash ?? group;
-  const streamRefusal = route.openEnded ? streams.refusal(streamGroup) : undefined;
-  if (streamRefusal) {
-    send(res, tooManyOpen(streamRefusal));
-    req.resume();
-    return;
-  }
   // Whatever the method: a GET that declares a body and is forwarded without it keeps the
   // runtime waiting for bytes that never come (and its slot held), with nothing to time it out.
   const hasBody = declaredLength > 0 || req.headers["transfer-encoding"] !== undefined;
@@ -326,6 +318,21 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
     if (!slot) return;
     ({ release, stamp } = slot);
   }
+  // A place among open-ended answers is taken as the request goes to the runtime, not when its
+  // answer begins: requests admitted together all passed a check made before any was counted
+  // (300 of one key were open at once past DWL_KEY_STREAMS 100). Counted by key: only a key
+  // the loader accepts gets an answer that lasts.
+  let stream: OpenPlace | undefined;
+  if (route.openEnded) {
+    const refusal = streams.refusal(keyHash ?? group);
+    if (refusal) {
+      release();
+      if (body === req) req.resume();
+      send(res, tooManyOpen(refusal));
+      return;
+    }
+    stream = streams.take(keyHash ?? group);
+  }
 
   const flight = flights.open({
     method,
@@ -335,13 +342,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   });
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
-  let stream: OpenPlace | undefined;
-  const released = () => {
-    release();
-    if (route.openEnded && flight.answered) stream ??= streams.take(streamGroup);
-  };
   try {
-    await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, released);
+    await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
   } finally {
     stream?.close();
   }

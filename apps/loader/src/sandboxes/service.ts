@@ -27,6 +27,7 @@ import { bundleObjectKey, encodeBundle, loadBundle, saveBundle } from "./bundle-
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { SandboxRecord, WriteQuota, WriteRefusal } from "./registry.ts";
 import { MAX_SANDBOX_BUNDLE_BYTES } from "../limits.ts";
+import { drainedAfterAnswer } from "../supervision/drain-body.ts";
 import { tellRunBudget } from "../supervision/run-budget.ts";
 
 function registry(env: Env, tenant: string) {
@@ -384,13 +385,15 @@ export async function serveSandboxHttp(
     return httpErrorResponse(error, clock.executionId);
   }
   const checked = await checkStored(record, record.settings, context);
+  const upload = drainedAfterAnswer(request);
   const { response, served } = await serveCompiled(
     { compiled: storedProgram(record, bundle), settings: record.settings, context, checked, clock },
-    forwardedRequest(id, request, path, env),
+    forwardedRequest(id, request, path, env, upload.body),
   );
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));
-  tellRunBudget(response.headers, checked.limits.cpuMs, env);
-  return response;
+  const answer = await upload.answered(response);
+  tellRunBudget(answer.headers, checked.limits.cpuMs, env);
+  return answer;
 }
 
 /**
@@ -431,7 +434,13 @@ function storedProgram(record: SandboxRecord, bundle: Bundle): CompiledProgram {
  * public origin. Joined as text, not resolved against the origin: `new URL("//evil.com/x", origin)`
  * is a protocol-relative reference that would put evil.com in the host.
  */
-function forwardedRequest(id: string, request: Request, path: string, env: Env): Request {
+function forwardedRequest(
+  id: string,
+  request: Request,
+  path: string,
+  env: Env,
+  body: ReadableStream<Uint8Array> | null,
+): Request {
   const headers = new Headers(request.headers);
   // The tenant's API key authorises the call to the loader, and the supervisor's token names the
   // request to the supervisor; neither is the program's to see.
@@ -445,6 +454,6 @@ function forwardedRequest(id: string, request: Request, path: string, env: Env):
     // The program's redirects are its answer, for the client to follow or not: followed here, a
     // login's 303 lost its Set-Cookie and a redirect loop ran the program 21 times.
     redirect: "manual",
-    ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
+    ...(request.method === "GET" || request.method === "HEAD" ? {} : { body }),
   });
 }

@@ -276,6 +276,27 @@ describe("streaming", () => {
     }
   });
 
+  it("answers a HEAD to a sandbox that streams for long with its status and headers at once", async () => {
+    const id = await sandbox(`export default { fetch() {
+      let ticks = 0;
+      return new Response(new ReadableStream({ async pull(c) {
+        if (ticks++ === 10) return c.close();
+        ${sleepFor(2_000)}
+        c.enqueue(new TextEncoder().encode("tick\\n"));
+      } }), { headers: { "content-type": "text/event-stream", "x-app": "streamer" } });
+    } };`);
+    const res = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+      method: "HEAD",
+      headers: auth(),
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect([res.status, res.headers.get("content-type"), res.headers.get("x-app")]).toEqual([
+      200,
+      "text/event-stream",
+      "streamer",
+    ]);
+  });
+
   it("relays a 4 MB upload sent with Expect: 100-continue", async () => {
     const body = Buffer.alloc(4 * 1024 * 1024, 7);
     const status = await new Promise<number>((resolve, reject) => {

@@ -75,7 +75,11 @@ export class Run
     const { logs } = run.logs.toJSON();
     const runMs = roundMs(now() - started);
     if (outcome.response) {
-      const response = new Response(outcome.response.body, outcome.response);
+      // A HEAD's answer has no body: handed one, the runtime read it to its end before the
+      // headers went (a 10 s stream held a HEAD for 10 s; longer ones ended as timeouts).
+      const head = request.method === "HEAD";
+      if (head) outcome.response.body?.cancel().catch(() => {});
+      const response = new Response(head ? null : outcome.response.body, outcome.response);
       response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
       return response;
     }

@@ -416,6 +416,28 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(after.error.stack).toMatch(/^Traceback \(most recent call last\):\n {2}File "main\.py", line 1/);
   });
 
+  it("ends a script that exits with 0 or None as ok, and shows warnings at the program's own path", async () => {
+    for (const code of ["import sys\nprint('bye')\nsys.exit(0)", "exit()", "import sys\nsys.exit()"]) {
+      expect(ok(await run({ language: "python", code })).result, code).toBeNull();
+    }
+    const exited = failed(await run({ language: "python", code: "import sys\nsys.exit(2)" }));
+    expect(exited.error).toMatchObject({ type: "runtime", name: "SystemExit", message: "2" });
+    const warned = ok(
+      await run({
+        language: "python",
+        code: "import os, warnings\nwarnings.warn('careful')\nsorted(k for k, v in os.environ.items() if '/tmp' in v or '/work' in v or k == '_')",
+      }),
+    );
+    expect(warned.result).toEqual([]);
+    expect(warned.logs.map((l) => l.message).join("\n")).toMatch(/^main\.py:2: UserWarning: careful/);
+    // asyncio.run fails with its own message, without the runner's warning about the coroutine it left.
+    const blocking = failed(
+      await run({ language: "python", code: "import asyncio\nasync def work():\n    return 1\nasyncio.run(work())" }),
+    );
+    expect(blocking.error.message).toContain("asyncio.run() and other blocking waits");
+    expect(blocking.logs.map((l) => l.message).join("\n")).not.toMatch(/dwl runner|tracemalloc/);
+  });
+
   it("gives a script the run's input and env as globals", async () => {
     const res = ok(
       await run({

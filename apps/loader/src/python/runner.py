@@ -14,10 +14,12 @@ import inspect
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import time
 import traceback
+import warnings
 
 from pyodide.ffi import JsException, JsProxy, jsnull
 
@@ -152,6 +154,26 @@ def _refuse_sockets():
 def _relative(path, root):
     return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
+
+# The name this file was compiled under (pyodide-boot.child.js), which its frames carry.
+RUNNER_FILENAME = sys._getframe().f_code.co_filename
+# Where a run's files live: `ROOT/r<n>/dwl_program/<path>`; a program sees only `<path>`.
+_RUN_FILE = re.compile(re.escape(ROOT) + r"/r\d+/" + re.escape(PACKAGE) + "/")
+_format_warning = warnings.formatwarning
+
+
+def _warning_text(message, category, filename, lineno, line=None):
+    """A warning as Python prints it, at the program's own path; one about the runner's own frame
+    (a coroutine that asyncio.run never awaited, before it failed) says nothing the program can use."""
+    if filename == RUNNER_FILENAME:
+        return ""
+    return _format_warning(message, category, _RUN_FILE.sub("", filename), lineno, line)
+
+
+warnings.formatwarning = _warning_text
+# The shell that built the interpreter's snapshot left its own path here.
+os.environ.pop("_", None)
+os.environ.pop("OLDPWD", None)
 
 # JS errors the harness classifies itself (egress_denied); they go back to it as they are.
 _HARNESS_ERRORS = ("EgressDeniedError",)
@@ -410,6 +432,11 @@ async def run(files_json, entry, input_json, env, refuel):
         return {"ok": False, "kind": "cpu_limit", "name": "CpuLimitError", "message": str(err)}
     except MemoryError as err:
         return _failure("memory_limit", err, root)
+    except SystemExit as err:
+        # sys.exit() / exit() with 0 or None ends a script successfully, as it does in CPython.
+        if err.code is None or err.code == 0:
+            return {"ok": True, "result": None}
+        return _failure("runtime", err, root)
     except BaseException as err:
         return _failure("runtime", err, root)
     finally:

@@ -33,11 +33,23 @@ export class CompileError extends Error {
     const file = loc.file.startsWith(`${namespace}:`) ? loc.file.slice(namespace.length + 1) : loc.file;
     const where = `${file}:${loc.line}:${loc.column + 1}`;
     const more = messages.length > 1 ? ` (and ${messages.length - 1} more error${messages.length > 2 ? "s" : ""})` : "";
-    return new CompileError(`${where}: ${first.text}${more}`, {
+    return new CompileError(`${where}: ${first.text}${jsxHint(file, loc.lineText)}${more}`, {
       file,
       line: loc.line,
       column: loc.column + 1,
       lineText: loc.lineText,
     });
   }
+}
+
+/** A closing or self-closing JSX tag (an opening one alone reads like a TypeScript type argument). */
+const JSX_TAG = /<\/[A-Za-z][\w.:-]*>|<[A-Za-z][\w.:-]*(\s[^<>]*)?\/>/;
+
+/**
+ * JSX in a .ts or .js file (what `code` is compiled as: index.ts) fails as a regular expression
+ * or an unexpected "<", which says nothing of the file's name being the cause.
+ */
+function jsxHint(file: string, lineText: string): string {
+  if (!/\.(ts|js|mjs)$/.test(file) || !JSX_TAG.test(lineText)) return "";
+  return ` (JSX is compiled only in .tsx and .jsx files; \`code\` is compiled as index.ts: send files: { "index.tsx": … } instead)`;
 }

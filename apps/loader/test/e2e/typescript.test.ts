@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { execute, expectOk } from "../helpers.ts";
+import { execute, expectFailure, expectOk } from "../helpers.ts";
 
 describe("TypeScript and multi-file programs", () => {
   it("bundles enums, generics, satisfies and decorators", async () => {
@@ -67,5 +67,18 @@ export default (): unknown => [Color.Green, first([7, 8]), config.retries, new G
       }),
     );
     expect(res.result).toEqual({ t: "b", c: ["hi"] });
+  });
+
+  it("says that JSX in `code` needs a .tsx file, and not for a type argument", async () => {
+    const jsx = expectFailure(await execute({ code: "export default () => <b>hi</b>;" }));
+    expect(jsx.error.type).toBe("compile");
+    expect(jsx.error.message).toContain(
+      '(JSX is compiled only in .tsx and .jsx files; `code` is compiled as index.ts: send files: { "index.tsx": … } instead)',
+    );
+    const generic = expectFailure(
+      await execute({ code: "const f = <T>(x: T) => x;\nexport default () => f(1) +* 2;" }),
+    );
+    expect(generic.error.type).toBe("compile");
+    expect(generic.error.message).not.toContain("JSX");
   });
 });

@@ -3,6 +3,7 @@
  * The loader Worker: a Hono app (auth → routes) plus the top-level exports of every entrypoint
  * class handed to child isolates.
  */
+import { CANCEL_PATH } from "@dwl/protocol";
 import { Hono } from "hono";
 import { PatternRouter } from "hono/router/pattern-router";
 import type { AppEnv } from "./app-env.ts";
@@ -15,6 +16,7 @@ import { executeRoute } from "./routes/execute.ts";
 import { filesRoute } from "./routes/files.ts";
 import { mcpRoute } from "./routes/mcp.ts";
 import { sandboxesRoute } from "./routes/sandboxes.ts";
+import { cancelSupervisedRequest } from "./supervision/cancel.ts";
 import { drainUnreadBody } from "./supervision/drain-body.ts";
 import { trackSupervisedRequest } from "./supervision/effects.ts";
 
@@ -30,6 +32,8 @@ app.get("/healthz", (c) => {
   readServerLimits(c.env);
   return c.json({ ok: true });
 });
+// The supervisor's notice that a request's client went away (its own secret, not an API key).
+app.post(`${CANCEL_PATH}/:token`, cancelSupervisedRequest);
 // The browser playground: GET / and its assets, public (the key stays in the browser).
 app.route("/", playgroundRoute);
 

@@ -15,6 +15,8 @@ const MAX_NOTICE_BYTES = 64 * 1024;
 export interface ControlEndpoint {
   /** What the loader gets as DWL_SUPERVISOR_URL. */
   url: string;
+  /** Its secret path segment, which the supervisor also shows the loader (SUPERVISOR_SECRET_HEADER). */
+  secret: string;
   server: Server;
 }
 
@@ -52,5 +54,5 @@ export async function startControlEndpoint(flights: Flights): Promise<ControlEnd
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   if (!address || typeof address !== "object") throw new Error("the control endpoint has no address");
-  return { url: `http://127.0.0.1:${address.port}/${secret}`, server };
+  return { url: `http://127.0.0.1:${address.port}/${secret}`, secret, server };
 }

@@ -7,7 +7,7 @@
  */
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { RUN_CPU_BUDGET_HEADER } from "@dwl/protocol";
+import { CANCEL_PATH, RUN_CPU_BUDGET_HEADER, SUPERVISOR_SECRET_HEADER } from "@dwl/protocol";
 import type { BodyCap } from "./answers.ts";
 import { HEALTH_PATH } from "./routes.ts";
 
@@ -31,6 +31,12 @@ export interface AttemptRequest {
   /** A buffered body can be sent again; a client's stream only once. */
   body: Buffer | Readable | undefined;
   bodyCap: BodyCap;
+  /**
+   * Called when the client goes away before the answer begins, for a request whose body was all
+   * sent: the connection to the runtime then stays open until the runtime answers (the answer is
+   * dropped), so that the request's runs can be stopped (this call) and their end is seen.
+   */
+  outlivesClient?: () => void;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and those this hop sets itself. */
@@ -152,7 +158,12 @@ export class RuntimeClient {
 
       // Once this relay has ended the answer it stops listening: a close before that means the
       // client is gone, or was answered elsewhere (a malformed body's 400).
+      const bodySent = attempt.body === undefined || Buffer.isBuffer(attempt.body);
       const onClientClose = () => {
+        if (attempt.outlivesClient && bodySent && !answering) {
+          client.off("close", onClientClose);
+          return attempt.outlivesClient();
+        }
         upstream.destroy();
         settle({ kind: "client_gone" });
       };
@@ -231,6 +242,34 @@ export class RuntimeClient {
         });
         body.pipe(upstream);
       }
+    });
+  }
+
+  /**
+   * Tells the loader that the client of request `token` went away (CANCEL_PATH), so that it stops
+   * that request's runs; resolves once it has answered, or cannot (a runtime going down stops
+   * them anyway).
+   */
+  cancel(token: string, secret: string): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const notice = request(
+        {
+          host: this.target.host,
+          port: this.target.port,
+          method: "POST",
+          path: `${CANCEL_PATH}/${token}`,
+          agent: this.agent,
+          headers: { [SUPERVISOR_SECRET_HEADER]: secret },
+        },
+        (answer) => {
+          answer.resume();
+          answer.on("end", resolve);
+          answer.on("error", resolve);
+          answer.on("aborted", resolve);
+        },
+      );
+      notice.on("error", () => resolve());
+      notice.end();
     });
   }
 

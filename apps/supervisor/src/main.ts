@@ -570,6 +570,7 @@ const runtime = new Runtime({
 await runtime.start();
 runtimeClient = new RuntimeClient(runtime.origin, publicHost);
 supervisor = new Supervisor(runtime, runtimeClient, flights, {
+  secret: control.secret,
   heapLimitMb: settings.heapLimitMb,
   maxResidentMb: settings.maxResidentMb,
   watchdogMs: settings.watchdogMs,

@@ -586,6 +586,32 @@ describe("admission", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  it("stops the run of a client that went away: what it would still do never happens", async () => {
+    const namespace = `left-${Date.now()}`;
+    const controller = new AbortController();
+    const left = execute(
+      {
+        code: `export default async (_, env) => { ${sleepFor(1_500)} await env.KV.put("after", "written"); await fetch("http://127.0.0.1:9/"); }`,
+        storage: { namespace },
+        limits: { timeoutMs: 20_000 },
+      },
+      auth(),
+      controller.signal,
+    ).catch(() => "left");
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    expect(await left).toBe("left");
+    await new Promise((r) => setTimeout(r, 2_500));
+    const { body } = await execute({
+      code: "export default (_, env) => env.KV.get('after')",
+      storage: { namespace },
+    });
+    expect(body).toMatchObject({ ok: true, result: null });
+    // Only the supervisor may stop a request's runs.
+    const forged = await fetch(`${server.base}/_dwl/cancel/abcdefgh12`, { method: "POST", headers: auth() });
+    expect(forged.status).toBe(404);
+  });
+
   it("keeps a computing run's slot after its client left, until the run stops computing", async () => {
     const computing = { code: COMPUTING, limits: { cpuMs: 700, timeoutMs: 20_000 } };
     // What one such run holds the thread for (its clock budget), measured here, on this machine.

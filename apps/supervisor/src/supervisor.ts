@@ -28,6 +28,8 @@ export interface SupervisorOptions {
   watchdogMs: number;
   /** How far a WebSocket's client may fall behind before it is cut (tunnel.ts). */
   webSocketLag: LagBounds;
+  /** What the loader takes as the supervisor's (control.ts): it signs notices to stop a request's runs. */
+  secret: string;
   /** How long a request whose connection failed waits to learn whether the runtime went down. */
   downReportWaitMs?: number;
   /** How long a request waits for a runtime that is restarting. */
@@ -110,11 +112,12 @@ export class Supervisor {
     if (work) this.lastBusyAt = Date.now();
     try {
       await this.attempts(flight, attempt, res, released);
-      // Its client left while the run was in the runtime: the run stops at its next wait, but a
-      // computing one goes on until its budget ends, and freeing its slot before that would let
-      // its key start more runs than it may have computing (a client that leaves and sends again
-      // would multiply its share of the thread). Kept open, it is also still a suspect should
-      // the runtime go down meanwhile.
+      // Its client left while the run was in the runtime and the connection was cut (its body
+      // broke off), so the run could not be told to stop: it goes on, at least until its next
+      // wait, and freeing its slot before the runtime's thread is free would let its key start
+      // more runs than it may have computing (a client that leaves and sends again would
+      // multiply its share of the thread). Kept open, it is also still a suspect should the
+      // runtime go down meanwhile.
       if (flight.route.program && !flight.answered && res.destroyed && flight.generation === this.generation)
         await this.client.threadFree();
     } finally {
@@ -150,7 +153,12 @@ export class Supervisor {
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
-        const outcome: Outcome = await this.client.send(attempt, res, (runCpuMs) => {
+        // A program's run goes on in the runtime when its client leaves: the loader is told to
+        // stop it, and the connection stays open until it has (its end frees the slot).
+        const outlivesClient = flight.route.program
+          ? () => void this.client.cancel(flight.token, this.options.secret)
+          : undefined;
+        const outcome: Outcome = await this.client.send({ ...attempt, outlivesClient }, res, (runCpuMs) => {
           flight.answered = true;
           flight.runCpuMs = runCpuMs;
           released();

@@ -76,10 +76,12 @@ export {
 } from "./sandbox.ts";
 export type { SandboxDefinition, SandboxInfo, SandboxList, SandboxLogEntry } from "./sandbox.ts";
 export {
+  CANCEL_PATH,
   EffectNoticeSchema,
   MAX_TOKENS_PER_NOTICE,
   RUN_CPU_BUDGET_HEADER,
   SUPERVISED_REQUEST_HEADER,
+  SUPERVISOR_SECRET_HEADER,
   SupervisedRequestTokenSchema,
 } from "./supervision.ts";
 export type { EffectNotice } from "./supervision.ts";

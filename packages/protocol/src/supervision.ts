@@ -37,3 +37,12 @@ export type EffectNotice = z.infer<typeof EffectNoticeSchema>;
  * answer.
  */
 export const RUN_CPU_BUDGET_HEADER = "x-dwl-run-cpu-ms";
+
+/**
+ * `POST <CANCEL_PATH>/<token>` on the runtime, from the supervisor: the client of that request
+ * went away before its answer began, so the loader stops the request's runs (their next check
+ * throws; what they would still do never happens). Only the supervisor may send it: the
+ * SUPERVISOR_SECRET_HEADER carries the secret path segment of DWL_SUPERVISOR_URL.
+ */
+export const CANCEL_PATH = "/_dwl/cancel";
+export const SUPERVISOR_SECRET_HEADER = "x-dwl-supervisor-secret";

@@ -17,6 +17,7 @@ const silentChild = {
 
 const call = {
   callerKey: "k",
+  runId: "run-1",
   shape: "module",
   input: null,
   limits: { cpuMs: 50, subRequests: 5, timeoutMs: TIMEOUT_MS },

@@ -10,6 +10,7 @@ import {
   HARNESS_ENTRYPOINT,
   type HarnessEntrypoint,
 } from "../sandbox/child-protocol.ts";
+import { whileRunning } from "../supervision/cancel.ts";
 import { withParentDeadline } from "./deadline.ts";
 
 /** Per-run limits the Worker Loader applies with the entrypoint. */
@@ -38,6 +39,9 @@ export async function invokeChild({ stub, call, platform }: ChildRun): Promise<C
     HARNESS_ENTRYPOINT,
     platform ? { limits: platform } : {},
   ) as unknown as HarnessEntrypoint & Partial<Disposable>;
+  const unregister = whileRunning(
+    () => void Promise.resolve(entrypoint.cancel(call.callerKey, call.runId)).catch(() => {}),
+  );
   try {
     return await withParentDeadline(entrypoint.run(call), call.limits.timeoutMs, () => ({
       ok: false,
@@ -52,6 +56,7 @@ export async function invokeChild({ stub, call, platform }: ChildRun): Promise<C
   } catch (err) {
     return { ok: false, error: isolateFailure(err), ...EMPTY_REPORT };
   } finally {
+    unregister();
     entrypoint[Symbol.dispose]?.();
   }
 }

@@ -6,7 +6,13 @@
  * read (and removed) here, the one place that parses it.
  */
 import type { ExecutionError, LogEntry } from "@dwl/protocol";
-import { type ChildServeProps, HARNESS_ENTRYPOINT, REPORT_HEADER } from "../sandbox/child-protocol.ts";
+import {
+  type ChildServeProps,
+  HARNESS_ENTRYPOINT,
+  type HarnessEntrypoint,
+  REPORT_HEADER,
+} from "../sandbox/child-protocol.ts";
+import { whileRunning } from "../supervision/cancel.ts";
 import { withParentDeadline } from "./deadline.ts";
 import type { ChildRun } from "./invoke.ts";
 
@@ -28,7 +34,15 @@ export async function serveChild({ stub, call, platform }: ChildRun, request: Re
     props: { call, callerKey: call.callerKey } satisfies ChildServeProps,
     ...(platform ? { limits: platform } : {}),
   });
-  const response = await withParentDeadline(entrypoint.fetch(request), timeoutMs, () => null);
+  // Until the answer begins: from then on the client is reading it, and a client that goes away
+  // cancels the program's stream itself.
+  const unregister = whileRunning(
+    () =>
+      void Promise.resolve((entrypoint as unknown as HarnessEntrypoint).cancel(call.callerKey, call.runId)).catch(
+        () => {},
+      ),
+  );
+  const response = await withParentDeadline(entrypoint.fetch(request), timeoutMs, () => null).finally(unregister);
   if (response === null) return { report: { logs: [], runMs: 0, error: timedOut(timeoutMs) }, response: null };
   // A 504 whose report cannot be read is taken for a timeout too.
   const { error, ...report } = readReport(response) ?? {

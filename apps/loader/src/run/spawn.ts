@@ -62,6 +62,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
   const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
   const call: ChildCall = {
     callerKey,
+    runId: crypto.randomUUID(),
     shape: bundle.shape,
     input: settings.input ?? null,
     ...(settings.request ? { request: settings.request } : {}),

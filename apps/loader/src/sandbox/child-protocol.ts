@@ -41,6 +41,8 @@ export const EGRESS_AUDIT_HEADER = "x-dwl-egress";
 export interface ChildCall {
   /** Proves the call comes from the loader (sandbox/load.ts callerKeyFor). */
   callerKey: string;
+  /** Names the run to `HarnessEntrypoint.cancel`. */
+  runId: string;
   shape: ProgramShape;
   input: unknown;
   request?: ProgramRequest;
@@ -97,4 +99,6 @@ export interface ChildServeProps {
 /** The harness's RPC surface, as the loader sees it. */
 export interface HarnessEntrypoint {
   run(call: ChildCall): Promise<ChildOutcome>;
+  /** Stops run `runId` of this isolate, if it is still going: its client went away. */
+  cancel(callerKey: string, runId: string): void;
 }

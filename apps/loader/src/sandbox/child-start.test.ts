@@ -32,6 +32,7 @@ const rawChild = (tag: string, prelude = "", body = "return 42;") =>
 
 const call = (callerKey: string): ChildCall => ({
   callerKey,
+  runId: "run-1",
   shape: "module",
   input: null,
   limits: { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 },

@@ -26,6 +26,7 @@ import {
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { EFFECT_NOTICE_TIMEOUT_MS } from "../limits.ts";
+import { supervisedRequest } from "./cancel.ts";
 
 /** Thrown instead of performing an effect the supervisor has not recorded. */
 export class EffectNoticeError extends Error {
@@ -81,7 +82,7 @@ export const trackSupervisedRequest: MiddlewareHandler<AppEnv> = async (c, next)
   if (!tokens) active.set(tenant, (tokens = new Set()));
   tokens.add(token.data);
   try {
-    await next();
+    await supervisedRequest.run(token.data, next);
   } finally {
     tokens.delete(token.data);
     if (tokens.size === 0 && active.get(tenant) === tokens) active.delete(tenant);

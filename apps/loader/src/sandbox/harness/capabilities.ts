@@ -39,6 +39,9 @@ async function unwrap(resultPromise: Promise<RpcResult<unknown>>): Promise<unkno
  */
 function counted<A extends unknown[], R>(method: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
   return (...args) => {
+    // A run that has failed (out of CPU, or stopped because its client went away) does nothing more.
+    const ended = currentRun()?.cpuError;
+    if (ended) return Promise.reject(ended);
     // Taken now, while the program's own frames are on the stack: the failure comes back after
     // an await, where they are not, and a model needs the line of the call that failed.
     const site = callSite();

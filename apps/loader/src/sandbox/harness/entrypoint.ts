@@ -22,7 +22,7 @@ import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
 import { hasFetchHandler, invoke, programContext } from "./program.ts";
 import { describeError, encodeResponse, encodeResult, httpResponse } from "./result.ts";
-import { runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
+import { cancelRun, runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
 
 /**
  * Only the loader may start a run: it bakes this per-isolate key into the module text (see
@@ -125,6 +125,11 @@ export class Run
       stopTimer(timer!);
       settled(run);
     }
+  }
+
+  cancel(callerKey: string, runId: string): void {
+    if (callerKey !== CALLER_KEY) throw new TypeError("runs are stopped by the loader only");
+    cancelRun(runId);
   }
 
   async run(call: ChildCall | undefined): Promise<ChildOutcome> {

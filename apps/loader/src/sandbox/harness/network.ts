@@ -59,6 +59,8 @@ function chargeSubrequest(run: RunState | undefined): void {
 
 async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const run = currentRun();
+  // A run that has failed (out of CPU, or stopped because its client went away) sends nothing more.
+  if (run?.cpuError) throw run.cpuError;
   const request = new Request(input, init);
   chargeSubrequest(run);
   const headers = new Headers(request.headers);

@@ -67,6 +67,9 @@ export const runWith = AsyncLocalStorage.prototype.run.bind(runs) as <R, A exten
 export let lastRun: RunState | undefined;
 let noRunError: LimitError | undefined;
 
+/** The runs of this isolate not answered yet, by `ChildCall.runId` (for cancelRun). */
+const unanswered = new Map<string, RunState>();
+
 export function newRun(call: ChildCall, started: number): RunState {
   lastRun = {
     limits: call.limits,
@@ -94,7 +97,27 @@ export function newRun(call: ChildCall, started: number): RunState {
     missingBinding: undefined,
     background: { calls: 0, waitUntil: 0, settled: undefined },
   };
+  unanswered.set(call.runId, lastRun);
+  runIds.set(lastRun, call.runId);
   return lastRun;
+}
+
+const runIds = new WeakMap<RunState, string>();
+
+/**
+ * Stops run `runId` (its client went away): it ends now, its next fuel check throws, and so does
+ * its next call to env or fetch, so what it would still do never happens.
+ */
+export function cancelRun(runId: string): void {
+  const run = unanswered.get(runId);
+  if (!run) return;
+  const err = new LimitError(
+    "runtime",
+    "ClientGoneError",
+    "the client went away before the answer; the run was stopped",
+  );
+  run.cpuError ??= err;
+  failRun(run, err);
 }
 
 /**
@@ -104,6 +127,8 @@ export function newRun(call: ChildCall, started: number): RunState {
  */
 export function settled(run: RunState): void {
   run.deadline = Infinity;
+  const id = runIds.get(run);
+  if (id !== undefined) unanswered.delete(id);
 }
 
 /** Records the first limit a run hit and ends it now, even if the program swallows the error. */

@@ -1,0 +1,61 @@
+/**
+ * @module supervision/cancel
+ * Stops the runs of a supervised request whose client went away (the supervisor says so:
+ * CANCEL_PATH). Cutting the connection to the runtime does not stop them: workerd goes on with a
+ * run its caller dropped, to its end, effects and all. Each run of a supervised request registers
+ * how to stop it while it is in the child (invoke.ts, serve.ts); the supervisor's notice calls
+ * those of its token. Deployed, there is no supervisor and nothing registers.
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+import { SUPERVISOR_SECRET_HEADER, SupervisedRequestTokenSchema } from "@dwl/protocol";
+import type { Context } from "hono";
+import type { AppEnv } from "../app-env.ts";
+
+/** The token of the supervised request being handled (set by trackSupervisedRequest). */
+export const supervisedRequest = new AsyncLocalStorage<string>();
+
+/** Per token, how to stop each of its runs in a child now. */
+const stoppers = new Map<string, Set<() => void>>();
+
+/**
+ * Calls `stop` (in the current request's context, where its stubs belong: the supervisor's notice
+ * arrives as a request of its own, whose context may not use them) if the current supervised
+ * request is cancelled before what it returns is called.
+ */
+export function whileRunning(stop: () => void): () => void {
+  const token = supervisedRequest.getStore();
+  if (token === undefined) return () => {};
+  let set = stoppers.get(token);
+  if (!set) stoppers.set(token, (set = new Set()));
+  let resolve!: () => void;
+  let done = false;
+  new Promise<void>((r) => (resolve = r)).then(() => {
+    if (!done) stop();
+  });
+  set.add(resolve);
+  return () => {
+    done = true;
+    set.delete(resolve);
+    if (set.size === 0 && stoppers.get(token) === set) stoppers.delete(token);
+  };
+}
+
+/** The secret path segment of DWL_SUPERVISOR_URL, which only the supervisor knows. */
+function supervisorSecret(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  try {
+    return new URL(raw).pathname.replace(/^\/+|\/+$/g, "") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** POST CANCEL_PATH/:token — 204 once the token's runs were told to stop; 404 to anyone but the supervisor. */
+export function cancelSupervisedRequest(c: Context<AppEnv>): Response {
+  const secret = supervisorSecret(c.env.DWL_SUPERVISOR_URL);
+  const token = SupervisedRequestTokenSchema.safeParse(c.req.param("token"));
+  if (secret === undefined || c.req.header(SUPERVISOR_SECRET_HEADER) !== secret || !token.success)
+    return c.json({ error: { type: "not_found", message: `no route for POST ${c.req.path}` } }, 404);
+  for (const stop of stoppers.get(token.data) ?? []) stop();
+  return c.body(null, 204);
+}

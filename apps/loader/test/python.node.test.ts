@@ -430,6 +430,12 @@ describe("Python programs", { timeout: 60_000 }, () => {
     );
     expect(warned.result).toEqual([]);
     expect(warned.logs.map((l) => l.message).join("\n")).toMatch(/^main\.py:2: UserWarning: careful/);
+    // A circular result is named as a JS program's is, not taken for depth.
+    const circular = failed(await run({ language: "python", code: "a = []\na.append(a)\na" }));
+    expect(circular.error).toMatchObject({
+      name: "ResultError",
+      message: "the result cannot be serialised to JSON: it contains a circular reference",
+    });
     // asyncio.run fails with its own message, without the runner's warning about the coroutine it left.
     const blocking = failed(
       await run({ language: "python", code: "import asyncio\nasync def work():\n    return 1\nasyncio.run(work())" }),

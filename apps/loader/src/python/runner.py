@@ -236,7 +236,11 @@ def _compile_failure(err, root):
     return {"ok": False, "kind": "compile", "name": type(err).__name__, "message": message, "location": location}
 
 
-def _jsonable(value, depth=0):
+class ResultError(ValueError):
+    """The result cannot be encoded as JSON (named as a JS program's result error is)."""
+
+
+def _jsonable(value, depth=0, path=None):
     """The result as JSON data: tuples and sets become lists, NaN and infinities null, dates and
     times ISO strings, Decimals their digits, other objects their repr.
 
@@ -245,17 +249,25 @@ def _jsonable(value, depth=0):
     Date) goes back as it is, for the harness to encode as it encodes a JS program's result.
     """
     if depth > 200:
-        raise ValueError("the result is nested more than 200 levels deep")
+        raise ResultError("the result cannot be serialised to JSON: it is nested more than 200 levels deep")
     if value is None or value is jsnull:
         return jsnull
     if isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else jsnull
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v, depth + 1) for v in value]
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        # The containers on the way here: meeting one again is a cycle, not depth.
+        path = path or set()
+        if id(value) in path:
+            raise ResultError("the result cannot be serialised to JSON: it contains a circular reference")
+        path.add(id(value))
+        try:
+            if isinstance(value, dict):
+                return {str(k): _jsonable(v, depth + 1, path) for k, v in value.items()}
+            return [_jsonable(v, depth + 1, path) for v in value]
+        finally:
+            path.discard(id(value))
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", "replace")
     if isinstance(value, JsProxy):

@@ -98,6 +98,16 @@ describe("runtime errors", () => {
     );
   });
 
+  it("names the errors an AggregateError gathers", async () => {
+    const res = expectFailure(
+      await execute({
+        code: "export default () => Promise.any([Promise.reject(new TypeError('first')), Promise.reject(new RangeError('second'))])",
+      }),
+    );
+    expect(res.error).toMatchObject({ type: "runtime", name: "AggregateError" });
+    expect(res.error.message).toBe("All promises were rejected (2 errors: TypeError: first; RangeError: second)");
+  });
+
   it("refuses a default export that is neither a function nor a fetch handler, saying what it is", async () => {
     const res = expectFailure(await execute({ code: "export default 42" }));
     expect(res.error.type).toBe("runtime");

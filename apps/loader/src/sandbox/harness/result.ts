@@ -206,6 +206,23 @@ function bindingHint(err: Error, run: RunState | undefined): string {
   return ` (env.${missing.name} is undefined: this run's env has ${missing.present.join(", ")}; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`;
 }
 
+/**
+ * The errors an AggregateError gathers (Promise.any, a program's own): its message alone ("All
+ * promises were rejected") names none of them.
+ */
+function aggregated(err: Error): string {
+  if (!(err instanceof AggregateError) || !Array.isArray(err.errors) || err.errors.length === 0) return "";
+  const shown = err.errors.slice(0, MAX_ERROR_CAUSES).map((inner: unknown) => {
+    try {
+      return inner instanceof Error ? `${inner.name}: ${inner.message}` : nodeFormat("%o", inner);
+    } catch {
+      return "[unprintable]";
+    }
+  });
+  const more = err.errors.length > shown.length ? `; and ${err.errors.length - shown.length} more` : "";
+  return ` (${err.errors.length} error${err.errors.length === 1 ? "" : "s"}: ${shown.join("; ")}${more})`;
+}
+
 /** A ReferenceError for `env` itself: programs get it as an argument. */
 const ENV_NOT_DEFINED =
   " (env is an argument, not a global: export default async (input, env) => …, or fetch(request, env))";
@@ -232,7 +249,7 @@ export function describeError(err: unknown, run?: RunState): ExecutionError {
   if (err instanceof Error) {
     let message = String(err.message);
     if (err instanceof ReferenceError && message === "env is not defined") message += ENV_NOT_DEFINED;
-    else message += bindingHint(err, run);
+    else message += bindingHint(err, run) + aggregated(err);
     return { type: "runtime", name: String(err.name), message, stack: stackWithCauses(err) };
   }
   let message: string;

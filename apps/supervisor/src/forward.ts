@@ -251,26 +251,7 @@ export class RuntimeClient {
    * them anyway).
    */
   cancel(token: string, secret: string): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const notice = request(
-        {
-          host: this.target.host,
-          port: this.target.port,
-          method: "POST",
-          path: `${CANCEL_PATH}/${token}`,
-          agent: this.agent,
-          headers: { [SUPERVISOR_SECRET_HEADER]: secret },
-        },
-        (answer) => {
-          answer.resume();
-          answer.on("end", resolve);
-          answer.on("error", resolve);
-          answer.on("aborted", resolve);
-        },
-      );
-      notice.on("error", () => resolve());
-      notice.end();
-    });
+    return this.exchange("POST", `${CANCEL_PATH}/${token}`, { [SUPERVISOR_SECRET_HEADER]: secret });
   }
 
   /**
@@ -279,9 +260,14 @@ export class RuntimeClient {
    * stopped. A hung runtime is the watchdog's to kill, which ends the wait.
    */
   threadFree(): Promise<void> {
+    return this.exchange("GET", HEALTH_PATH, {});
+  }
+
+  /** Sends a request of this process's own, without a body; resolves once it is answered (the answer dropped) or failed. */
+  private exchange(method: string, path: string, headers: OutgoingHttpHeaders): Promise<void> {
     return new Promise<void>((resolve) => {
-      const probe = request(
-        { host: this.target.host, port: this.target.port, path: HEALTH_PATH, agent: this.agent },
+      const own = request(
+        { host: this.target.host, port: this.target.port, method, path, headers, agent: this.agent },
         (answer) => {
           answer.resume();
           answer.on("end", resolve);
@@ -289,8 +275,8 @@ export class RuntimeClient {
           answer.on("aborted", resolve);
         },
       );
-      probe.on("error", () => resolve());
-      probe.end();
+      own.on("error", () => resolve());
+      own.end();
     });
   }
 

@@ -140,6 +140,31 @@ describe("supervised runtime", () => {
     expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
   });
 
+  it("does not judge a lone innocent run the cause when a sandbox's stream crashed the runtime", async () => {
+    const created = await server.post("/sandboxes", {
+      code: `export default { fetch() {
+        let sent = 0;
+        return new Response(new ReadableStream({ async pull(c) {
+          await new Promise((r) => setTimeout(r, 300));
+          if (++sent === 4) { const a = []; for (let i = 0; ; i++) a.push(new Array(1e6).fill(i)); }
+          c.enqueue(new TextEncoder().encode("chunk\\n"));
+        } }));
+      } }`,
+      limits: generous,
+    });
+    const { id } = (await created.json()) as { id: string };
+    const innocent = execute({
+      code: "export default async () => { await new Promise((r) => setTimeout(r, 4000)); return 'innocent'; }",
+      limits: generous,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const stream = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+      headers: { authorization: "Bearer dwl_local_dev" },
+    });
+    await stream.text().catch(() => "cut");
+    expect(await innocent).toMatchObject({ ok: true, result: "innocent" });
+  });
+
   it.each(["/%65xecute", "/execute/?x"])(
     "judges a heap bomb sent to %s, which the loader runs as /execute, as one sent to /execute",
     async (path) => {

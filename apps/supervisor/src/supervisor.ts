@@ -16,7 +16,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdict } from "./answers.ts";
+import { type Answer, bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdict } from "./answers.ts";
 import { resendable, type Flight, type Flights } from "./flights.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
 import type { DownCause, Runtime } from "./runtime/runtime.ts";
@@ -51,6 +51,12 @@ function deferred<T>(): Deferred<T> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** Sends `it` as the request's answer; the connection did not break. */
+const answer = (res: ServerResponse, it: Answer): false => {
+  send(res, it);
+  return false;
+};
+
 /** The generation of a request that is in no runtime (its last attempt was refused). */
 const NOT_SENT = -1;
 
@@ -78,6 +84,8 @@ export class Supervisor {
   private readonly fates = new Map<Flight, Deferred<Fate>>();
   /** Resends after a crash go one at a time, so that a second crash names its cause. */
   private resendTurn: Promise<void> = Promise.resolve();
+  /** Called when the runtime goes down (see downOrQuiet). */
+  private readonly downWaiters = new Set<() => void>();
   /** When a request (other than the health probe) last entered or left the runtime. */
   lastBusyAt = Date.now();
   private readonly client: RuntimeClient;
@@ -110,8 +118,9 @@ export class Supervisor {
   async relay(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
     const work = !flight.route.health;
     if (work) this.lastBusyAt = Date.now();
+    let broke = false;
     try {
-      await this.attempts(flight, attempt, res, released);
+      broke = await this.attempts(flight, attempt, res, released);
       // Its client left while the run was in the runtime and the connection was cut (its body
       // broke off), so the run could not be told to stop: it goes on, at least until its next
       // wait, and freeing its slot before the runtime's thread is free would let its key start
@@ -122,10 +131,19 @@ export class Supervisor {
         await this.client.threadFree();
     } finally {
       this.fates.delete(flight);
-      this.flights.close(flight);
+      // The runtime's side broke off mid-answer (a stream whose program crashed the runtime): the
+      // request stays among the suspects until the crash is known, or is no longer expected. Gone
+      // from them at once, a lone innocent run was judged the cause of that crash.
+      if (broke) this.closeWhenNoSuspect(flight);
+      else this.flights.close(flight);
       released();
       if (work) this.lastBusyAt = Date.now();
     }
+  }
+
+  /** Closes `flight` once a crash of its runtime is known or no longer expected (it stays a suspect until then). */
+  private closeWhenNoSuspect(flight: Flight): void {
+    void this.downOrQuiet(flight.generation).then(() => this.flights.close(flight));
   }
 
   /**
@@ -133,12 +151,13 @@ export class Supervisor {
    * until its answer begins (a streamed answer must not hold up the other resends for as long
    * as it streams), or until it ends whatever way.
    */
+  /** Resolves true when the connection to the runtime broke mid-answer. */
   private async attempts(
     flight: Flight,
     attempt: AttemptRequest,
     res: ServerResponse,
     released: () => void,
-  ): Promise<void> {
+  ): Promise<boolean> {
     let turn: (() => void) | undefined;
     const endTurn = () => {
       turn?.();
@@ -148,8 +167,8 @@ export class Supervisor {
       let unreached = 0;
       for (;;) {
         // A client that left while its request waited for the runtime or for its resend turn.
-        if (res.destroyed) return;
-        if (this.live && !(await this.waitLive())) return send(res, restarting());
+        if (res.destroyed) return false;
+        if (this.live && !(await this.waitLive())) return answer(res, restarting());
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
@@ -168,20 +187,21 @@ export class Supervisor {
         // lost in a crash keeps it until the crash is known (below).
         if (outcome.kind !== "lost") endTurn();
         switch (outcome.kind) {
-          case "answered":
           case "broken":
+            return true;
+          case "answered":
           case "client_gone":
-            return;
+            return false;
           case "too_large":
-            return send(res, bodyTooLarge(attempt.bodyCap));
+            return answer(res, bodyTooLarge(attempt.bodyCap));
           case "unrelayable":
-            return send(res, requestError(502, "internal", outcome.message));
+            return answer(res, requestError(502, "internal", outcome.message));
         }
         if (!outcome.reached) {
           // Refused: nothing was received, so sending again cannot run anything twice; and the
           // request was in no runtime, so a crash meanwhile does not make it a suspect.
           flight.generation = NOT_SENT;
-          if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") return send(res, notAccepting());
+          if (++unreached >= MAX_UNREACHED_ATTEMPTS || flight.body === "streamed") return answer(res, notAccepting());
           await sleep(100);
           continue;
         }
@@ -193,9 +213,9 @@ export class Supervisor {
         // connection's loss and the report of the crash, it would reach the dying runtime and be
         // counted among that crash's suspects (a second crash makes a suspect the culprit).
         endTurn();
-        if (decided === undefined) return send(res, lost());
+        if (decided === undefined) return answer(res, lost());
         if (decided.kind === "verdict") {
-          return send(
+          return answer(
             res,
             verdict(flight.route.executionShaped, {
               ...this.options,
@@ -205,7 +225,7 @@ export class Supervisor {
           );
         }
         if (decided.kind === "restarted")
-          return send(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+          return answer(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
         turn = await this.takeResendTurn();
       }
     } finally {
@@ -229,6 +249,7 @@ export class Supervisor {
     answered: (status: number) => void,
   ): Promise<void> {
     this.lastBusyAt = Date.now();
+    let keepSuspect = false;
     try {
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       if (client.destroyed) return;
@@ -247,11 +268,34 @@ export class Supervisor {
         },
       );
       if (outcome.kind === "lost") sendOnSocket(client, outcome.reached ? lost() : notAccepting());
+      // An open WebSocket's program may have crashed the runtime (its listener runs there): the
+      // runtime's side closes before the crash is known, so the request stays among the
+      // suspects until then.
+      else if (outcome.kind !== "client_gone") keepSuspect = true;
     } finally {
-      this.flights.close(flight);
+      if (keepSuspect) this.closeWhenNoSuspect(flight);
+      else this.flights.close(flight);
       released();
       this.lastBusyAt = Date.now();
     }
+  }
+
+  /**
+   * Resolves once runtime generation `generation` is known to have gone down, or when the report
+   * of such a crash is no longer expected.
+   */
+  private downOrQuiet(generation: number): Promise<void> {
+    if (generation !== this.generation) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        this.downWaiters.delete(done);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(done, this.options.downReportWaitMs ?? 3_000);
+      timer.unref();
+      this.downWaiters.add(done);
+    });
   }
 
   /** Waits for the previous resend to begin answering; the returned function ends this turn (once is enough). */
@@ -281,11 +325,12 @@ export class Supervisor {
     console.error(
       `[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`,
     );
+    for (const flight of victims) flight.crashes++;
     for (const flight of victims) {
-      flight.crashes++;
       const fate = this.fateOf(flight, programs, cause);
       this.fates.get(flight)?.resolve(fate);
     }
+    for (const waiter of [...this.downWaiters]) waiter();
   }
 
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {

@@ -246,6 +246,11 @@ export async function updateSandbox(
     sandboxes.admitWrite(quotaOf(context), id),
   );
   if (refusal) throw refused(refusal, context, id);
+  // Settings the update does not name keep their stored values, as its name does: "new code for
+  // my app" kept the name but silently moved the app to the default namespace and dropped its
+  // egress, credentials, tools and limits. Dependencies belong to the code and come with it.
+  const { dependencies: _kept, ...stored } = (await getSandbox(id, context)).settings;
+  definition = { ...stored, ...definition };
   const checked = await checkProgramRequest(definition, context);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
   // The bundle first: the sandbox keeps running its current version until the row points here.

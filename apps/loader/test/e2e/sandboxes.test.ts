@@ -138,6 +138,36 @@ export default {
     expect((await call(`/sandboxes/${sandbox.id}`)).status).toBe(404);
   });
 
+  it("keeps the settings an update does not name: new code for an app keeps its namespace, limits and name", async () => {
+    const namespace = `kept-${crypto.randomUUID().slice(0, 8)}`;
+    const sandbox = await create({
+      name: "app",
+      code: "export default async (_, env) => { await env.KV.put('k', 'data'); return 'v1'; }",
+      storage: { namespace },
+      limits: { cpuMs: 100 },
+    });
+    expect((await (await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: "{}" })).json()).result).toBe(
+      "v1",
+    );
+    const updated = await call(`/sandboxes/${sandbox.id}`, {
+      method: "PUT",
+      body: JSON.stringify({ code: "export default async (_, env) => env.KV.get('k')" }),
+    });
+    const info = SandboxInfoSchema.parse(await updated.json());
+    expect(info).toMatchObject({ version: 2, name: "app", storage: { namespace }, limits: { cpuMs: 100 } });
+    const read = await (await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: "{}" })).json();
+    expect(read).toMatchObject({ ok: true, result: "data" });
+    // A setting the update names replaces the stored one.
+    const moved = await call(`/sandboxes/${sandbox.id}`, {
+      method: "PUT",
+      body: JSON.stringify({
+        code: "export default async (_, env) => env.KV.get('k')",
+        storage: { namespace: "elsewhere" },
+      }),
+    });
+    expect(SandboxInfoSchema.parse(await moved.json()).storage).toEqual({ namespace: "elsewhere" });
+  });
+
   it("answers another tenant's sandbox with 404, never 403", async () => {
     const sandbox = await create({ code: app });
     for (const res of [

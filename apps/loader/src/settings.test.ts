@@ -3,7 +3,13 @@ import { describe, expect, it } from "vitest";
 import app from "./index.ts";
 import { readServerLimits } from "./limits.ts";
 import { call } from "../test/helpers.ts";
-import { checkSettings, SettingError, SETTINGS, settingsFromEnvironment } from "./settings.ts";
+import {
+  checkSettings,
+  SettingError,
+  SETTINGS,
+  settingsFromEnvironment,
+  testSettingsInEnvironment,
+} from "./settings.ts";
 
 describe("loader settings", () => {
   it.each([
@@ -62,6 +68,10 @@ describe("loader settings", () => {
       HOME: "/root",
     });
     expect(vars).toEqual({ DWL_MAX_SANDBOXES: "5" });
+    // Not taken, but not in silence either.
+    expect(testSettingsInEnvironment({ DWL_EGRESS_ALLOW_LOOPBACK: "true", DWL_MAX_SANDBOXES: "5" })).toEqual([
+      { name: "DWL_EGRESS_ALLOW_LOOPBACK", value: "true" },
+    ]);
     expect(
       SETTINGS.filter((s) => s.setBySupervisor)
         .map((s) => s.name)

@@ -223,6 +223,20 @@ export function settingsFromEnvironment(
   return vars;
 }
 
+/**
+ * The tests' own settings set in `npm run dev`'s environment, which it does not take from there
+ * (a shell that happens to export one must not open loopback egress): named in a warning, with
+ * the `--var` that sets them, rather than ignored in silence.
+ */
+export function testSettingsInEnvironment(
+  environment: Readonly<Record<string, string | undefined>>,
+): { name: string; value: string }[] {
+  return SETTINGS.filter((s) => s.scope === "tests" && environment[s.name]).map((s) => ({
+    name: s.name,
+    value: environment[s.name] as string,
+  }));
+}
+
 /** Worker vars as the runtime gives them: strings, or numbers and booleans from `[vars]` TOML. */
 export type SettingVars = object;
 

@@ -42,6 +42,7 @@ import {
   checkSettings as checkLoaderSettings,
   SettingError as LoaderSettingError,
   settingsFromEnvironment,
+  testSettingsInEnvironment,
 } from "../../loader/src/settings.ts";
 import { readSettings, SettingError, type Settings } from "./settings.ts";
 import { Supervisor } from "./supervisor.ts";
@@ -86,6 +87,12 @@ try {
 }
 /** The loader's own settings (apps/loader/src/settings.ts): from the environment, then `--var`. */
 const extraVars = { ...settingsFromEnvironment(process.env), ...workerVars(process.argv.slice(2)) };
+for (const { name, value } of testSettingsInEnvironment(process.env)) {
+  if (name in extraVars) continue;
+  console.error(
+    `[dwl supervisor] ${name} is set in the environment, which npm run dev does not read for a setting of the tests (a shell that exports one must not change the loader): pass it as npm run dev -- --var ${name}:${value}`,
+  );
+}
 
 /** Stops the start on a loader setting the loader would refuse, with the loader's own words. */
 function checkLoaderVars(vars: object): void {

@@ -315,6 +315,21 @@ describe("credentials", () => {
     expect(placeholder.error.message).toContain("over https");
   });
 
+  it("gives a response its url and redirected, as fetch does", async () => {
+    const final = `/final-${unique()}`;
+    const res = expectOk(
+      await execute({
+        code: `export default async () => {
+          const direct = await fetch("${upstream}${final}?q=1");
+          const moved = await fetch("${upstream}/redirect?to=${encodeURIComponent(final)}");
+          return [direct.url, direct.redirected, moved.url, moved.redirected];
+        }`,
+        egress: { allow: [upstreamHost] },
+      }),
+    );
+    expect(res.result).toEqual([`${upstream}${final}?q=1`, false, `${upstream}${final}`, true]);
+  });
+
   it("drops the credential when a redirect leads to another host", async () => {
     const name = `rd${unique()}`;
     await putCredential(name, { value: "redirect-secret", hosts: [upstreamHost] });

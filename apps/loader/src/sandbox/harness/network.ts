@@ -120,6 +120,11 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
     }
     const clean = new Response(response.body, response);
     clean.headers.delete(EGRESS_AUDIT_HEADER);
+    // As fetch gives them: the gateway's answer is a new Response with neither (url "", never
+    // redirected), and code that resolves links or pages against res.url went wrong.
+    const redirected = (record.redirects?.length ?? 0) > 0;
+    Object.defineProperty(clean, "url", { value: redirected ? record.url : request.url, enumerable: true });
+    Object.defineProperty(clean, "redirected", { value: redirected, enumerable: true });
     return clean;
   } finally {
     record.ms = roundMs(now() - started);

@@ -184,6 +184,15 @@ describe("request and usage errors exit 2", () => {
     expect(run.stderr).toContain("error: unauthorized (401): ");
   });
 
+  it("an empty key or one with a space: a usage error, before any request", async () => {
+    for (const key of ["", "two words"]) {
+      const run = await dwl(["exec", "ok.ts", "--key", key]);
+      expect(run.code, key).toBe(2);
+      expect(run.stderr, key).toMatch(/key (is required|may hold only printable ASCII)/);
+      expect(run.stderr, key).not.toContain("at ");
+    }
+  });
+
   it("a 400 lists the fields at fault; --json prints the error as JSON", async () => {
     const human = await dwl(["exec", "ok.ts", "--ns", "bad namespace!"]);
     expect(human.code).toBe(2);

@@ -288,8 +288,12 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       if (ctx.args[0]) {
         try {
           client = new DwlClient({ url: arg(ctx, 0), key: ctx.key });
-        } catch {
-          throw new UsageError(`${arg(ctx, 0)} is not an http(s) URL`);
+        } catch (err) {
+          throw new UsageError(
+            err instanceof TypeError && /key/.test(err.message)
+              ? err.message.replace(/^DwlClient: /, "")
+              : `${arg(ctx, 0)} is not an http(s) URL`,
+          );
         }
       }
       const spinner = startSpinner(`checking ${client.url}`);
@@ -796,7 +800,13 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   }
   const values = parsed.values as Values;
   const key = (values.key as string | undefined) ?? process.env.DWL_KEY ?? DEFAULT_KEY;
-  const client = new DwlClient({ url: (values.url as string | undefined) ?? process.env.DWL_URL ?? DEFAULT_URL, key });
+  let client: DwlClient;
+  try {
+    client = new DwlClient({ url: (values.url as string | undefined) ?? process.env.DWL_URL ?? DEFAULT_URL, key });
+  } catch (err) {
+    // A bad --url or --key (or DWL_URL, DWL_KEY): a usage error, not a crash.
+    throw new UsageError((err as Error).message.replace(/^DwlClient: /, ""));
+  }
   const json = values.json === true;
   try {
     return await command.run({ args: parsed.positionals, values, client, key, json, paint, signal });

@@ -73,6 +73,15 @@ describe("request errors", () => {
     expect(err).toMatchObject({ status: 401, type: "unauthorized" });
   });
 
+  it("refuses a missing or malformed key when the client is made, before any request", () => {
+    for (const key of [undefined, "", "  ", "dwl\nkey", "two words"]) {
+      expect(() => new DwlClient({ url: server.base, key: key as string }), JSON.stringify(key)).toThrow(
+        /^DwlClient: key (is required|may hold only printable ASCII)/,
+      );
+    }
+    expect(() => new DwlClient({ url: server.base, key: " dwl_local_dev\n" })).not.toThrow();
+  });
+
   it("throws payload_too_large (413) with the field at fault", async () => {
     const err = await rejection(dwl.execute({ code: "export default () => 1", input: "x".repeat(1024 * 1024 + 10) }));
     expect(err).toMatchObject({ status: 413, type: "payload_too_large" });

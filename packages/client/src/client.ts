@@ -203,7 +203,13 @@ export class DwlClient {
     url.search = "";
     url.hash = "";
     this.url = url.href.replace(/\/+$/, "");
-    this.#key = options.key;
+    // Checked here, where the mistake is: unchecked, a missing key went out as "Bearer undefined"
+    // (a 401 from the server) and one with a line break failed inside fetch's Headers.
+    if (typeof options.key !== "string" || options.key.trim() === "")
+      throw new TypeError("DwlClient: key is required (the API key, e.g. dwl_local_dev for a local loader)");
+    if (!/^[\x21-\x7e]+$/.test(options.key.trim()))
+      throw new TypeError("DwlClient: key may hold only printable ASCII characters without spaces or line breaks");
+    this.#key = options.key.trim();
     this.#fetch = options.fetch;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#retries = Math.max(0, Math.floor(options.retries ?? DEFAULT_RETRIES));

@@ -300,6 +300,16 @@ describe("dwl sandbox", () => {
     while (!logs.stdout.includes("n is 5") && Date.now() < until);
     expect(logs.stdout).toMatch(/execute [0-9a-f]{8} log {3}n is 5/);
 
+    // A failed run's entry is shown once, as the error.
+    await dwl(["sandbox", "update", info.id, "fail.ts"]);
+    expect((await dwl(["sandbox", "exec", info.id])).code).toBe(1);
+    const untilError = Date.now() + 10_000;
+    do logs = await dwl(["sandbox", "logs", info.id]);
+    while (!logs.stdout.includes("✗ runtime") && Date.now() < untilError);
+    expect(logs.stdout.split("\n").filter((line) => line.includes("Cannot read properties of undefined"))).toHaveLength(
+      1,
+    );
+
     expect((await dwl(["sandbox", "delete", info.id])).stdout).toBe(`✓ deleted sandbox ${info.id}\n`);
     const gone = await dwl(["sandbox", "get", info.id]);
     expect(gone.code).toBe(2);

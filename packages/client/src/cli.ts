@@ -459,10 +459,11 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         if (entries.length === 0) out(ctx.paint.dim("no logs yet\n"));
         for (const entry of entries) {
           const prefix = ctx.paint.dim(`${entry.time} ${entry.kind.padEnd(7)} ${entry.executionId.slice(0, 8)}`);
-          const [line] = renderLogs([{ level: entry.level, message: entry.message, time: 0 }], ctx.paint);
-          out(`${prefix} ${line}\n`);
+          // An error's entry carries its message too: shown once, as the error.
           if (entry.error)
             out(`${prefix} ${ctx.paint.red(`✗ ${entry.error.type}`)} ${entry.error.name}: ${entry.error.message}\n`);
+          else
+            out(`${prefix} ${renderLogs([{ level: entry.level, message: entry.message, time: 0 }], ctx.paint)[0]}\n`);
         }
         return EXIT_OK;
       },

@@ -157,6 +157,15 @@ describe("dwl exec", () => {
     const piped = await dwl(["exec", "-", "--language", "python", "--json"], { stdin: "print('hi')\n6 * 7" });
     expect(JSON.parse(piped.stdout)).toMatchObject({ ok: true, result: 42, logs: [{ level: "log", message: "hi" }] });
     expect((await dwl(["exec", "-", "--language", "cobol"], { stdin: "1" })).code).toBe(2);
+    // A Python error points at the program's own line, as a JS one does.
+    write(
+      "raise.py",
+      "def check(n):\n    if n < 0:\n        raise ValueError('negative')\n\ndef main(input, env):\n    check(-1)\n",
+    );
+    const failed = await dwl(["exec", "raise.py"], { env: { NO_COLOR: "1" } });
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain("--> raise.py:3:9");
+    expect(failed.stdout).toContain("raise ValueError('negative')");
   });
 
   it("passes limits: --timeout-ms ends a slow program with `timeout`", async () => {

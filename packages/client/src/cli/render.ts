@@ -67,8 +67,18 @@ export function userLine(
     const text = sources[file]?.split("\n")[Number(line) - 1];
     if (text !== undefined) return { file, line: Number(line), column: Number(column), text };
   }
-  return undefined;
+  // A Python traceback lists the innermost frame last, without a column: the line's first word.
+  let python: { file: string; line: number; column: number; text: string } | undefined;
+  for (const match of (error.stack ?? "").matchAll(PYTHON_FRAME)) {
+    const [, file = "", line = "0"] = match;
+    const text = sources[file]?.split("\n")[Number(line) - 1];
+    if (text !== undefined) python = { file, line: Number(line), column: text.search(/\S|$/) + 1, text };
+  }
+  return python;
 }
+
+/** A frame of a Python traceback: `File "main.py", line 3, in main`. */
+const PYTHON_FRAME = /^\s*File "([^"]+)", line (\d+)/gm;
 
 /** `type · Name: message`, the user's line with a caret, then the stack frames. */
 export function renderExecutionError(error: ExecutionError, sources: Record<string, string>, paint: Paint): string[] {
@@ -84,7 +94,7 @@ export function renderExecutionError(error: ExecutionError, sources: Record<stri
       Math.max(0, at.column - 1) + (at.text.slice(0, Math.max(0, at.column - 1)).match(/\t/g)?.length ?? 0);
     lines.push(`  ${gutter} ${paint.dim("|")} ${" ".repeat(caretAt)}${paint.red("^")}`);
   }
-  const frames = (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
+  const frames = (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line) || /^\s*File "/.test(line));
   for (const frame of frames) lines.push(paint.dim(`  ${frame.trim()}`));
   return lines;
 }

@@ -127,6 +127,11 @@ describe("the JSON-schema function tool (OpenAI, Anthropic)", () => {
 
     const notJson = await runCodeModeCall(dwl, "{code:");
     expect(notJson).toMatchObject({ isError: true, result: { ok: false, error: { type: "invalid_request" } } });
+
+    // A denied fetch: the model is told it cannot widen egress, not to edit a field it has not got.
+    const denied = await runCodeModeCall(dwl, { code: "async () => (await fetch('https://api.example.com/')).status" });
+    expect(denied.isError).toBe(true);
+    expect(denied.content).toContain("(this tool cannot change what it may reach: it has no network access)");
   });
 
   it("DwlClient.mcp answers JSON-RPC results, and rejects a JSON-RPC error as invalid_request", async () => {

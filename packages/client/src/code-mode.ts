@@ -245,7 +245,14 @@ export async function runCodeMode(
   }
   const logs = response.logs.map((l) => `[${l.level}] ${l.message}`);
   if (response.ok) return { ok: true, result: response.result, logs };
-  const { type, name, message, stack } = response.error;
+  const { type, name, stack } = response.error;
+  let { message } = response.error;
+  // The loader's advice ("add it to egress.allow") is for whoever sets the request's egress: here
+  // the developer, not the model, whose tool takes only `code` and `input`.
+  if (type === "egress_denied") {
+    const allowed = options.egress?.allow ?? [];
+    message += ` (this tool cannot change what it may reach: ${allowed.length > 0 ? `fetch only ${allowed.join(", ")}` : "it has no network access"})`;
+  }
   const location = "location" in response.error ? response.error.location : undefined;
   const at = location
     ? `${location.file}:${location.line}:${location.column}${location.lineText ? `: ${location.lineText.trim()}` : ""}`

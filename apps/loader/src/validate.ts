@@ -44,8 +44,8 @@ function refuseContentEncoding(request: Request): void {
 }
 
 function tooLarge(maxBytes: number): DwlHttpError {
-  const { type, message } = bodyTooLargeError(maxBytes, "request");
-  return DwlHttpError.of(type, message);
+  const { type, message, issues } = bodyTooLargeError(maxBytes, "request");
+  return DwlHttpError.of(type, message, issues);
 }
 
 export function parseJson(text: string): unknown {

@@ -97,5 +97,10 @@ export function bodyTooLargeError(maxBytes: number, body: "request" | "file"): R
         message: `the file is over the ${maxBytes}-byte limit`,
         issues: [{ path: ["body"], message: `at most ${maxBytes} bytes` }],
       }
-    : { type: "payload_too_large", message: `the request body is over ${maxBytes} bytes` };
+    : {
+        type: "payload_too_large",
+        message: `the request body is over ${maxBytes} bytes`,
+        // The whole body: the per-field limits (code, input) name their field instead.
+        issues: [{ path: [], message: `at most ${maxBytes} bytes` }],
+      };
 }

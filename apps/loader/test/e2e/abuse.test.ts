@@ -946,6 +946,8 @@ describe("malformed and oversized requests", () => {
     const declared = await postRaw(text);
     expect(declared.status).toBe(413);
     expect(declared.json.error.type).toBe("payload_too_large");
+    // The whole body is what is too large: issues[0].path is empty (a field's limit names the field).
+    expect(declared.json.error.issues).toEqual([{ path: [], message: expect.stringMatching(/^at most \d+ bytes$/) }]);
     const bytes = new TextEncoder().encode(text);
     const stream = new ReadableStream<Uint8Array>({
       start(c) {

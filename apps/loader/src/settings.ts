@@ -64,7 +64,12 @@ export const SETTINGS: readonly SettingSpec[] = [
     summary: "secret: seals stored credentials and signs run tokens (at least 32 random characters)",
   },
   int("DWL_DEFAULT_CPU_MS", "50", 1, "CPU budget of a run that asks for none (`limits.cpuMs`)"),
-  int("DWL_MAX_CPU_MS", "30000", 1, "largest `limits.cpuMs`; a larger request is capped"),
+  int(
+    "DWL_MAX_CPU_MS",
+    "30000",
+    1,
+    "largest `limits.cpuMs`; a larger request is capped (under npm run dev also to what the watchdog allows: 4,000 by default)",
+  ),
   int("DWL_DEFAULT_SUBREQUESTS", "50", 0, "outbound requests of a run that asks for no `limits.subRequests`"),
   int("DWL_MAX_SUBREQUESTS", "50", 0, "largest `limits.subRequests`; a larger request is capped"),
   int("DWL_DEFAULT_TIMEOUT_MS", "10000", 1, "wall-clock budget of a run that asks for none (`limits.timeoutMs`)"),

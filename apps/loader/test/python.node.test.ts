@@ -382,9 +382,10 @@ describe("Python programs", { timeout: 60_000 }, () => {
 
   it("runs overlapping programs of one namespace each with its own files, and each once", async () => {
     // Each awaits while the others start: one interpreter per namespace, one working directory.
+    // The default namespace, whose child beforeAll started: past DWL_PYTHON_MAX_CHILDREN a new
+    // scope's runs each get a one-off child, and share nothing to begin with.
     const program = (tag: string) => ({
       language: "python",
-      storage: { namespace: "py-overlap" },
       files: {
         "main.py": `import asyncio, json\nfrom helper import TAG\nasync def main(input):\n    await asyncio.sleep(0.05)\n    with open("data.json") as f:\n        data = json.load(f)\n    await asyncio.sleep(0.05)\n    return [input, TAG, data]\n`,
         "helper.py": `TAG = "${tag}"\n`,
@@ -409,10 +410,26 @@ describe("Python programs", { timeout: 60_000 }, () => {
     const next = ok(await run({ ...program("next"), input: "after" }));
     expect(next.result).toEqual(["after", "next", "data of next"]);
     expect(failed(await stuck).error.type).toBe("timeout");
+    // A run whose deadline passes while it waits does not let the one behind it start beside the
+    // run that has the interpreter.
+    const holding = run({
+      ...program("holding"),
+      files: {
+        ...program("holding").files,
+        "main.py": "import asyncio, json\nawait asyncio.sleep(3)\njson.load(open('data.json'))",
+      },
+      limits: { cpuMs: 2_000, timeoutMs: 15_000 },
+    });
+    // Well after it has the interpreter (it sleeps 3 s there).
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const expiring = run({ ...program("expiring"), limits: { cpuMs: 2_000, timeoutMs: 300 } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const behind = run({ ...program("behind"), input: "behind" });
+    expect(ok(await holding).result).toBe("data of holding");
+    expect(failed(await expiring).error.type).toBe("timeout");
+    expect(ok(await behind).result).toEqual(["behind", "behind", "data of behind"]);
     // The interpreter is left as it was: a later error's traceback is the program's own.
-    const after = failed(
-      await run({ language: "python", storage: { namespace: "py-overlap" }, code: "{}['missing']" }),
-    );
+    const after = failed(await run({ language: "python", code: "{}['missing']" }));
     expect(after.error.stack).toMatch(/^Traceback \(most recent call last\):\n {2}File "main\.py", line 1/);
   });
 

@@ -192,27 +192,46 @@ function failureOf(report, failures) {
  * `sys.modules` (where every run's files are the package `dwl_program`): two runs of this
  * namespace interleaved at their awaits read each other's files and modules, and the first to
  * end deleted the other's directory, failing a run that had finished (FileNotFoundError) and
- * leaving the interpreter with a working directory that no longer existed.
+ * leaving the interpreter with a working directory that no longer existed. `holder` has the
+ * interpreter; `waiting` are those after it, in order (each `{ deadlineAt, poke }`).
  */
-let last = { ended: Promise.resolve(), deadlineAt: 0 };
+let holder;
+const waiting = [];
 
 /**
- * Waits for the run before this one to end, or to reach its own deadline (a run that awaits
- * forever was answered as a timeout then, and must not hold the rest for good). The wait for
- * that deadline is this run's own timer: workerd cancels a run's timers once it is answered.
- * Resolves with the function that ends this run's turn.
+ * Waits for this run's turn: first in line, and the interpreter free. A holder past its deadline
+ * holds it no longer (answered as a timeout, it may await forever), and a waiter past its own is
+ * skipped (answered as a timeout, it will never take its turn): either would otherwise hold the
+ * rest for good, and a run behind an expired waiter ran beside the holder. Every wait is on this
+ * run's own timer or poke: workerd cancels a run's timers once it is answered. Resolves with the
+ * function that ends this run's turn, or undefined when its own deadline passed first.
  */
 async function takeTurn(timeoutMs) {
-  const previous = last;
-  let end;
-  last = { ended: new Promise((resolve) => (end = resolve)), deadlineAt: Date.now() + timeoutMs };
-  let timer;
-  const deadline = new Promise(
-    (resolve) => (timer = setTimeout(resolve, Math.max(0, previous.deadlineAt - Date.now()))),
-  );
-  await Promise.race([previous.ended, deadline]);
-  clearTimeout(timer);
-  return end;
+  const me = { deadlineAt: Date.now() + timeoutMs, poke: undefined };
+  waiting.push(me);
+  for (;;) {
+    const now = Date.now();
+    if (me.deadlineAt <= now) {
+      waiting.splice(waiting.indexOf(me), 1);
+      return undefined;
+    }
+    if (holder && holder.deadlineAt <= now) holder = undefined;
+    while (waiting[0] !== me && waiting[0].deadlineAt <= now) waiting.shift();
+    if (!holder && waiting[0] === me) {
+      waiting.shift();
+      holder = me;
+      return () => {
+        if (holder !== me) return;
+        holder = undefined;
+        const next = waiting.find((w) => w.deadlineAt > Date.now());
+        next?.poke?.();
+      };
+    }
+    await new Promise((resolve) => {
+      me.poke = resolve;
+      setTimeout(resolve, Math.max(1, Math.min(me.deadlineAt, holder ? holder.deadlineAt : now + 50) - now));
+    });
+  }
 }
 
 export default async function runPython(input, env, python) {
@@ -222,6 +241,8 @@ export default async function runPython(input, env, python) {
   const { run } = booted;
   if (python?.boot) return null;
   const endTurn = await takeTurn(python.timeoutMs);
+  // Its deadline passed while it waited: it has been answered as a timeout, and runs nothing.
+  if (endTurn === undefined) throw new Error("the run's timeoutMs passed while it waited for its turn");
   try {
     return await runInTurn(input, env, python, booted, run);
   } finally {

@@ -220,6 +220,23 @@ describe("request and usage errors exit 2", () => {
     expect(run.stderr).toContain("error: network: cannot reach http://127.0.0.1:9");
   });
 
+  it("a connection lost mid-request: says the program may have run, not that nothing listens", async () => {
+    // A server that takes the request and closes without answering.
+    const { createServer } = await import("node:net");
+    const closer = createServer((socket) => socket.once("data", () => socket.destroy()));
+    await new Promise<void>((resolve) => closer.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (closer.address() as { port: number }).port;
+      const run = await dwl(["exec", "ok.ts", "--url", `http://127.0.0.1:${port}`]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain("was lost before the answer");
+      expect(run.stderr).toContain("may have been received and run");
+      expect(run.stderr).not.toContain("is the loader running");
+    } finally {
+      closer.close();
+    }
+  });
+
   it("bad flags, arguments and inputs never send a request", async () => {
     for (const args of [
       ["exec", "ok.ts", "--bogus"],

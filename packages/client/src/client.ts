@@ -550,14 +550,24 @@ export class DwlClient {
           ? `${err.message}: ${err.cause.message}`
           : err.message
         : String(err);
+    // Refused or unresolved: nothing was sent. Anything else (a connection closed mid-answer) may
+    // have come after the loader received the request, so the call may have happened.
+    const cause = err instanceof Error ? (err.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+    // fetch refuses a blocked port ("bad port") without connecting at all.
+    const unsent = (typeof cause?.code === "string" && NOT_SENT_CODES.has(cause.code)) || cause?.message === "bad port";
     return new DwlRequestError({
       status: 0,
       type: "network",
-      message: `cannot reach ${this.url}: ${detail}`,
+      message: unsent
+        ? `cannot reach ${this.url}: ${detail}`
+        : `the connection to ${this.url} was lost before the answer (${detail}); the request may have been received and run`,
       cause: err,
     });
   }
 }
+
+/** Connection errors that mean the request never left this machine. */
+const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 /**
  * Percent-encodes one path segment. `.` and `..` are refused before sending: URL parsing would

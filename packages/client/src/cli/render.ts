@@ -138,7 +138,7 @@ export function renderRequestError(err: DwlRequestError, paint: Paint): string {
   const lines = [`${paint.red(paint.bold("error:"))} ${err.type}${status}: ${err.message}`];
   for (const issue of err.issues ?? []) lines.push(`  ${paint.bold(issuePath(issue))}: ${issue.message}`);
   if (err.type === "unauthorized") lines.push(paint.dim("  set DWL_KEY or pass --key"));
-  if (err.type === "network")
+  if (err.type === "network" && err.message.startsWith("cannot reach"))
     lines.push(paint.dim("  is the loader running? start it with `npm run dev`, or set DWL_URL / --url"));
   return `${lines.join("\n")}\n`;
 }

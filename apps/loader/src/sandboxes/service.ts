@@ -391,10 +391,18 @@ export async function serveSandboxHttp(
   }
   const checked = await checkStored(record, record.settings, context);
   const upload = drainedAfterAnswer(request);
-  const { response, served } = await serveCompiled(
-    { compiled: storedProgram(record, bundle), settings: record.settings, context, checked, clock },
-    forwardedRequest(id, request, path, env, upload.body),
-  );
+  let outcome: Awaited<ReturnType<typeof serveCompiled>>;
+  try {
+    outcome = await serveCompiled(
+      { compiled: storedProgram(record, bundle), settings: record.settings, context, checked, clock },
+      forwardedRequest(id, request, path, env, upload.body),
+    );
+  } catch (err) {
+    // The loader's own error answer goes out once the upload is read, as the program's would.
+    await upload.answered(new Response(null, { status: 204 }));
+    throw err;
+  }
+  const { response, served } = outcome;
   waitUntil(registry(env, tenant).appendLogs(id, logEntries(clock.executionId, "request", served.report)));
   const answer = await upload.answered(response);
   tellRunBudget(answer.headers, checked.limits.cpuMs, env);

@@ -54,8 +54,16 @@ function supervisorSecret(raw: string | undefined): string | undefined {
 export function cancelSupervisedRequest(c: Context<AppEnv>): Response {
   const secret = supervisorSecret(c.env.DWL_SUPERVISOR_URL);
   const token = SupervisedRequestTokenSchema.safeParse(c.req.param("token"));
-  if (secret === undefined || c.req.header(SUPERVISOR_SECRET_HEADER) !== secret || !token.success)
+  if (secret === undefined || !sameText(c.req.header(SUPERVISOR_SECRET_HEADER) ?? "", secret) || !token.success)
     return c.json({ error: { type: "not_found", message: `no route for POST ${c.req.path}` } }, 404);
   for (const stop of stoppers.get(token.data) ?? []) stop();
   return c.body(null, 204);
+}
+
+/** Compares in time that does not depend on where the texts differ (the secret is guessed otherwise). */
+function sameText(given: string, expected: string): boolean {
+  const encoder = new TextEncoder();
+  const a = encoder.encode(given);
+  const b = encoder.encode(expected);
+  return a.byteLength === b.byteLength && crypto.subtle.timingSafeEqual(a, b);
 }

@@ -7,5 +7,6 @@ declare module "node:async_hooks" {
   export class AsyncLocalStorage<T> {
     run<R>(store: T, fn: () => R): R;
     getStore(): T | undefined;
+    exit<R>(fn: () => R): R;
   }
 }

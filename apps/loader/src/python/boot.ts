@@ -7,6 +7,7 @@
  * children at once (DWL_PYTHON_CONCURRENT_BOOTS, default 1): other tenants' requests get the
  * thread between boots instead of after a pile of them.
  */
+import { supervisedRequest } from "../supervision/cancel.ts";
 import { invokeChild } from "../run/invoke.ts";
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
 import { PYTHON_BOOT_CPU_MS, PYTHON_BOOT_TIMEOUT_MS } from "../limits.ts";
@@ -50,14 +51,18 @@ export function ensurePythonBooted(
       fuel: null,
       limits: { ...call.limits, timeoutMs: PYTHON_BOOT_TIMEOUT_MS },
     };
+    // Outside the request's supervision: every run of the child waits for this one boot, so one
+    // client that leaves must not stop it for the others (supervision/cancel.ts).
     boot = bootSlot(maxConcurrentBoots, () =>
-      invokeChild({
-        stub,
-        call: bootCall,
-        ...(platformLimits && {
-          platform: { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) },
+      supervisedRequest.exit(() =>
+        invokeChild({
+          stub,
+          call: bootCall,
+          ...(platformLimits && {
+            platform: { ...platformLimits, cpuMs: Math.max(platformLimits.cpuMs, PYTHON_BOOT_CPU_MS) },
+          }),
         }),
-      }),
+      ),
     );
     // A one-off child (no id) is booted for its one run and forgotten.
     if (isolateId === undefined) return boot;

@@ -418,7 +418,8 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
     },
     update: {
       usage: "<id> <file|dir|-> [options]",
-      summary: "Replace a sandbox's program and settings. Its version goes up by one.",
+      summary:
+        "Replace a sandbox's program, and the settings given as options (the others keep their values). Its version goes up by one.",
       args: [2, 2],
       options: { name: { type: "string", arg: "<name>", help: "display name" }, ...PROGRAM_OPTIONS },
       async run(ctx) {

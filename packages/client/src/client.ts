@@ -105,7 +105,11 @@ export interface SandboxesApi {
   /** `GET /sandboxes`: one page; pass `cursor` back for the next. */
   list(options?: SandboxListOptions): Promise<SandboxList>;
   get(id: string, options?: RequestOptions): Promise<SandboxInfo>;
-  /** `PUT /sandboxes/:id`: replaces the definition; `version` goes up by one. */
+  /**
+   * `PUT /sandboxes/:id`: replaces the program and the settings `definition` names; the others
+   * keep their values (`egress: {}`, `tools: []`, `storage: {}`, `limits: {}` clear one).
+   * `version` goes up by one.
+   */
   update(id: string, definition: SandboxDefinition, options?: RequestOptions): Promise<SandboxInfo>;
   delete(id: string, options?: RequestOptions): Promise<void>;
   /**

@@ -165,6 +165,12 @@ export default {
       }),
     });
     expect(SandboxInfoSchema.parse(await moved.json()).storage).toEqual({ namespace: "elsewhere" });
+    // An empty setting clears the stored one.
+    const cleared = await call(`/sandboxes/${sandbox.id}`, {
+      method: "PUT",
+      body: JSON.stringify({ code: "export default () => 1", limits: {} }),
+    });
+    expect(SandboxInfoSchema.parse(await cleared.json()).limits?.cpuMs).not.toBe(100);
   });
 
   it("answers another tenant's sandbox with 404, never 403", async () => {

@@ -302,6 +302,29 @@ describe("dwl files and creds", () => {
 });
 
 describe("dwl sandbox", () => {
+  it("keeps a sandbox's settings on update, and clears one with --reset", async () => {
+    const created = await dwl([
+      "sandbox",
+      "create",
+      "server.ts",
+      "--allow",
+      "api.example.com",
+      "--ns",
+      "kept",
+      "--json",
+    ]);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const kept = JSON.parse((await dwl(["sandbox", "update", id, "server.ts", "--json"])).stdout);
+    expect(kept).toMatchObject({ egress: { allow: ["api.example.com"] }, storage: { namespace: "kept" } });
+    const reset = await dwl(["sandbox", "update", id, "server.ts", "--reset", "egress", "--json"]);
+    const info = JSON.parse(reset.stdout) as { egress?: { allow?: string[] }; storage?: { namespace?: string } };
+    expect([info.egress?.allow, info.storage?.namespace]).toEqual([undefined, "kept"]);
+    const wrong = await dwl(["sandbox", "update", id, "server.ts", "--reset", "name"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("--reset name: expected one of egress, storage, limits");
+    await dwl(["sandbox", "delete", id]);
+  });
+
   it("creates, shows, updates, executes, logs and deletes a sandbox", async () => {
     const created = await dwl(["sandbox", "create", "server.ts", "--name", "cli-api", "--json"]);
     expect(created.code).toBe(0);

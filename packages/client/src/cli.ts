@@ -120,6 +120,9 @@ const PROGRAM_OPTIONS: Record<string, OptionSpec> = {
   "timeout-ms": { type: "string", arg: "<ms>", help: "wall-clock limit per run" },
 };
 
+/** What `sandbox update --reset <setting>` sends: the empty value that clears the stored one. */
+const CLEARED: Record<string, unknown> = { egress: {}, storage: {}, limits: {} };
+
 const INPUT_OPTION: Record<string, OptionSpec> = {
   input: { type: "string", arg: "<json|@file>", help: "input as JSON, or @file / @- to read it" },
 };
@@ -421,9 +424,23 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       summary:
         "Replace a sandbox's program, and the settings given as options (the others keep their values). Its version goes up by one.",
       args: [2, 2],
-      options: { name: { type: "string", arg: "<name>", help: "display name" }, ...PROGRAM_OPTIONS },
+      options: {
+        name: { type: "string", arg: "<name>", help: "display name" },
+        ...PROGRAM_OPTIONS,
+        reset: {
+          type: "string",
+          multiple: true,
+          arg: "<setting>",
+          help: `clear a stored setting instead of keeping it: ${Object.keys(CLEARED).join(", ")} (repeatable)`,
+        },
+      },
       async run(ctx) {
         const { label, body } = await definition(arg(ctx, 1), ctx.values);
+        for (const setting of (ctx.values.reset as string[] | undefined) ?? []) {
+          if (!Object.hasOwn(CLEARED, setting))
+            throw new UsageError(`--reset ${setting}: expected one of ${Object.keys(CLEARED).join(", ")}`);
+          Object.assign(body, { [setting]: CLEARED[setting] });
+        }
         const spinner = startSpinner(`bundling ${label}`);
         const info = await ctx.client.sandboxes
           .update(arg(ctx, 0), body, { signal: ctx.signal })

@@ -114,6 +114,11 @@ describe("dwl exec", () => {
     expect(run.stdout).toContain("✗ compile");
     expect(run.stdout).toContain("  --> broken.ts:2:");
     expect(run.stdout).toContain("  2 |   const x = [;");
+    // An unlisted package: the loader's advice is JSON; the CLI's is the flag.
+    write("unlisted.ts", 'import { z } from "zod";\nexport default () => typeof z;\n');
+    const unlisted = await dwl(["exec", "unlisted.ts"], { env: { NO_COLOR: "1" } });
+    expect(unlisted.code).toBe(1);
+    expect(unlisted.stdout).toContain("with the CLI: --dep zod@*");
   });
 
   it("runs a directory as a multi-file program, with --input @file and --json", async () => {

@@ -96,6 +96,10 @@ export function renderExecutionError(error: ExecutionError, sources: Record<stri
   }
   const frames = (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line) || /^\s*File "/.test(line));
   for (const frame of frames) lines.push(paint.dim(`  ${frame.trim()}`));
+  // The loader's advice is the request's JSON; on the command line a dependency is a flag.
+  const listed = /"dependencies": \{ "([^"]+)": "([^"]+)" \}/.exec(error.message);
+  if (listed)
+    lines.push(paint.dim(`  with the CLI: --dep ${listed[1]}@${listed[2]} (or a package.json beside the program)`));
   return lines;
 }
 

@@ -318,7 +318,9 @@ describe("Python programs", { timeout: 60_000 }, () => {
   it("refuses a program mixing languages, or npm dependencies for Python, naming the field", async () => {
     const mixed = await server.post("/execute", { files: { "main.py": "1", "index.js": "1" } });
     expect(mixed.status).toBe(400);
-    expect(JSON.stringify(await mixed.json())).toContain("index.js");
+    expect(((await mixed.json()) as { error: { message: string } }).error.message).toContain(
+      'a program is JavaScript/TypeScript or Python, not both: index.js and main.py are mixed (set "language" to say which',
+    );
     const noEntry = await server.post("/execute", { files: { "a.py": "1", "b.py": "2" } });
     expect(noEntry.status).toBe(400);
     expect(((await noEntry.json()) as { error: { message: string } }).error.message).toContain("add main.py");

@@ -56,11 +56,16 @@ export function checkProgramLanguage(
   const python = isPythonProgram(body);
   if (python) {
     const foreign = paths.find((path) => !path.endsWith(".py") && !path.endsWith(".json"));
+    const py = paths.find((path) => path.endsWith(".py"));
     if (foreign !== undefined)
       ctx.addIssue({
         code: "custom",
         path: ["files", foreign],
-        message: "a Python program has only .py (and .json data) files",
+        // Taken for Python only because of a .py file: say that the two are mixed, not which is wrong.
+        message:
+          body.language === undefined && py !== undefined
+            ? `a program is JavaScript/TypeScript or Python, not both: ${foreign} and ${py} are mixed (set "language" to say which, and leave out the other's files)`
+            : "a Python program has only .py (and .json data) files",
       });
     if (body.dependencies !== undefined)
       ctx.addIssue({

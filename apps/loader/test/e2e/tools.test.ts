@@ -45,11 +45,11 @@ describe("operator tools", () => {
     );
     expect(ungranted.error).toMatchObject({ type: "runtime", name: "TypeError" });
     expect(ungranted.error.message).toBe(
-      `Cannot read properties of undefined (reading 'add') (env.NOTES is undefined: this run's env has KV, FILES, SECRETS; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`,
+      `Cannot read properties of undefined (reading 'add') (the program read env.NOTES, which this run does not have: its env has KV, FILES, SECRETS; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`,
     );
     // A made-up binding for a credential: the same hint, for the name the program read.
     const secret = expectFailure(await execute({ code: "export default async (_, env) => env.OPENAI_API_KEY.trim()" }));
-    expect(secret.error.message).toContain("env.OPENAI_API_KEY is undefined");
+    expect(secret.error.message).toContain("the program read env.OPENAI_API_KEY, which this run does not have");
     // A TypeError of the program's own, with every binding it read present, gets no hint.
     const own = expectFailure(await execute({ code: "export default async (_, env) => { env.KV; return null.x; }" }));
     expect(own.error.message).toBe("Cannot read properties of null (reading 'x')");

@@ -203,7 +203,9 @@ function stackWithCauses(err: Error): string | undefined {
 function bindingHint(err: Error, run: RunState | undefined): string {
   const missing = run?.missingBinding;
   if (!missing || !(err instanceof TypeError) || !/\bof undefined\b|is not a function/.test(err.message)) return "";
-  return ` (env.${missing.name} is undefined: this run's env has ${missing.present.join(", ")}; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`;
+  // Said as what happened (the read), not as the cause: an optional read (`env.X ?? fallback`)
+  // may come before an unrelated error.
+  return ` (the program read env.${missing.name}, which this run does not have: its env has ${missing.present.join(", ")}; an operator tool is granted by its name in "tools", and a credential is used through env.SECRETS)`;
 }
 
 /**

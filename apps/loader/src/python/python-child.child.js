@@ -243,6 +243,10 @@ export default async function runPython(input, env, python) {
   const endTurn = await takeTurn(python.timeoutMs);
   // Its deadline passed while it waited: it has been answered as a timeout, and runs nothing.
   if (endTurn === undefined) throw new Error("the run's timeoutMs passed while it waited for its turn");
+  // A run answered early (cpu_limit, a timeout) gives up the interpreter then: its Python may
+  // never resume (workerd cancels an answered run's timers), and held until its deadline it
+  // kept the next runs waiting past theirs (3 of 16 runs timed out beside a computing tenant).
+  python.ended?.then(endTurn, endTurn);
   try {
     return await runInTurn(input, env, python, booted, run);
   } finally {

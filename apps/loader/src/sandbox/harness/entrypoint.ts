@@ -151,7 +151,7 @@ export class Run
       timer = startTimer(() => resolve({ kind: "timeout" }), call.limits.timeoutMs);
     });
     try {
-      const done = await Promise.race([invoke(call, envFor(this.env, call.secrets)), ended]);
+      const done = await Promise.race([invoke(call, envFor(this.env, call.secrets), ended), ended]);
       if (done.kind !== "timeout") endedOverBudget(run);
       // A "failed" end always comes with run.failure set (state.ts failRun).
       if (run.failure || done.kind === "failed") return { ok: false, error: describeError(run.failure, run) };

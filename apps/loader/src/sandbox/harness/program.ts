@@ -66,8 +66,11 @@ function toRequest(spec: ProgramRequest | undefined): Request {
   return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
 }
 
-/** Runs the program once: a script, a function `(input, env)`, or a fetch handler given `call.request`. */
-export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutcome> {
+/**
+ * Runs the program once: a script, a function `(input, env)`, or a fetch handler given
+ * `call.request`. `ended` settles when the run is answered early (a limit, its deadline).
+ */
+export async function invoke(call: ChildCall, env: unknown, ended: Promise<unknown>): Promise<ProgramOutcome> {
   const program: unknown = (await import("./user.js")).default;
   if (call.request && !call.python && !hasFetchHandler(program)) currentRun()?.logs.add("warn", [REQUEST_IGNORED]);
   if (call.shape === "script") {
@@ -85,7 +88,7 @@ export async function invoke(call: ChildCall, env: unknown): Promise<ProgramOutc
   if (typeof program === "function") {
     const run = program as ProgramFunction;
     const value = await (call.python
-      ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES, timeoutMs: call.limits.timeoutMs })
+      ? run(call.input, env, { ...call.python, failures: PYTHON_FAILURES, timeoutMs: call.limits.timeoutMs, ended })
       : run(call.input, env));
     // A function that answers a Response (as a fetch handler would) gets a fetch handler's result.
     return value instanceof Response ? { kind: "response", response: value } : { kind: "result", value };

@@ -85,8 +85,10 @@ export function newRun(call: ChildCall, started: number): RunState {
     heartbeat: call.heartbeat === true,
     clockMs: 0,
     sliceStart: undefined,
-    // Python has its own meter (python/runner.py calls refuel); its clock keeps the old rule.
-    clockAtWaits: call.python === undefined,
+    // Python too (its meter calls refuel from python/runner.py): with slices left open across its
+    // awaits, a Python run was charged what other tenants computed meanwhile (1 of 20 runs of
+    // five 10 ms sleeps ended cpu_limit, "355 ms by the clock", beside a computing JS run).
+    clockAtWaits: true,
     pendingWaits: 0,
     backstopPending: false,
     closeQueued: false,

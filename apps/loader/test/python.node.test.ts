@@ -430,6 +430,26 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(ok(await holding).result).toBe("data of holding");
     expect(failed(await expiring).error.type).toBe("timeout");
     expect(ok(await behind).result).toEqual(["behind", "behind", "data of behind"]);
+    // A holder that expires while others wait behind it hands the interpreter on at its deadline.
+    const queued = [
+      run({ ...program("first"), input: "first" }),
+      run({
+        language: "python",
+        code: "import asyncio\nawait asyncio.sleep(5)",
+        limits: { cpuMs: 2_000, timeoutMs: 600 },
+      }),
+      run({ language: "python", code: "raise ValueError('own error')", limits: { cpuMs: 2_000, timeoutMs: 20_000 } }),
+      run({ language: "python", code: "'last'", limits: { cpuMs: 2_000, timeoutMs: 20_000 } }),
+    ];
+    const queuedFrom = Date.now();
+    const answers = await Promise.all(queued);
+    const [expired, own, last] = answers.slice(1) as [ExecuteResponse, ExecuteResponse, ExecuteResponse];
+    expect([failed(expired).error.type, failed(own).error.name, ok(last).result]).toEqual([
+      "timeout",
+      "ValueError",
+      "last",
+    ]);
+    expect(Date.now() - queuedFrom).toBeLessThan(8_000);
     // The interpreter is left as it was: a later error's traceback is the program's own.
     const after = failed(await run({ language: "python", code: "{}['missing']" }));
     expect(after.error.stack).toMatch(/^Traceback \(most recent call last\):\n {2}File "main\.py", line 1/);

@@ -220,6 +220,9 @@ async function takeTurn(timeoutMs) {
     if (!holder && waiting[0] === me) {
       waiting.shift();
       holder = me;
+      // The others wait on timers set for the previous holder's deadline: they set new ones for
+      // this one's (left alone, they slept on while this holder expired: 20 s stalls).
+      for (const other of waiting) other.poke?.();
       return () => {
         if (holder !== me) return;
         holder = undefined;

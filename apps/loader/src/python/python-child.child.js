@@ -212,7 +212,9 @@ async function takeTurn(timeoutMs) {
   for (;;) {
     const now = Date.now();
     if (me.deadlineAt <= now) {
-      waiting.splice(waiting.indexOf(me), 1);
+      // Another waiter may have skipped it already (splice(-1) would drop the last one instead).
+      const at = waiting.indexOf(me);
+      if (at !== -1) waiting.splice(at, 1);
       return undefined;
     }
     if (holder && holder.deadlineAt <= now) holder = undefined;

@@ -5,9 +5,8 @@
  * connection, and Node's HTTP client, still writing the body, fails with EPIPE without reading
  * the answer that had already arrived: an early answer (a 401, a 404, a program's fetch handler
  * that ignores an upload or reads part of it) to a body over 1 MiB reached the client as a lost
- * connection. The local
- * supervisor caps the body (DWL_MAX_BODY_BYTES), so this reads a bounded amount; deployed there is
- * no supervisor, and Cloudflare's front line answers such requests itself.
+ * connection. The local supervisor caps the body (DWL_MAX_BODY_BYTES), so this reads a bounded
+ * amount; deployed there is no supervisor, and Cloudflare's front line answers such requests itself.
  */
 import { SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
 import type { MiddlewareHandler } from "hono";
@@ -20,8 +19,17 @@ export const drainUnreadBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (body === null || body.locked || c.req.header(SUPERVISED_REQUEST_HEADER) === undefined) return;
   // Before the answer goes out: read in the background, it raced workerd's own discarding and
   // lost about half the time.
-  await body.pipeTo(new WritableStream()).catch(() => {});
+  await readRest(body.getReader());
 };
+
+/** Reads and drops what is left of a body (one that broke off has nothing left). */
+async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    while (!(await reader.read()).done);
+  } catch {
+    // a body that broke off: there is nothing left to read
+  }
+}
 
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
 
@@ -46,13 +54,7 @@ export function drainedAfterAnswer(request: Request): {
     },
     // The program gave the body up: the rest is read at the answer's end.
   });
-  const drain = async () => {
-    try {
-      while (!(await reader.read()).done);
-    } catch {
-      // a body that broke off: there is nothing left to read
-    }
-  };
+  const drain = () => readRest(reader);
   return {
     body,
     async answered(response) {

@@ -10,6 +10,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { SUPERVISOR_SECRET_HEADER, SupervisedRequestTokenSchema } from "@dwl/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { supervisorEndpoint } from "./supervisor-url.ts";
 
 /** The token of the supervised request being handled (set by trackSupervisedRequest). */
 export const supervisedRequest = new AsyncLocalStorage<string>();
@@ -40,21 +41,12 @@ export function whileRunning(stop: () => void): () => void {
   };
 }
 
-/** The secret path segment of DWL_SUPERVISOR_URL, which only the supervisor knows. */
-function supervisorSecret(raw: string | undefined): string | undefined {
-  if (!raw) return undefined;
-  try {
-    return new URL(raw).pathname.replace(/^\/+|\/+$/g, "") || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** POST CANCEL_PATH/:token — 204 once the token's runs were told to stop; 404 to anyone but the supervisor. */
 export function cancelSupervisedRequest(c: Context<AppEnv>): Response {
-  const secret = supervisorSecret(c.env.DWL_SUPERVISOR_URL);
+  const endpoint = c.env.DWL_SUPERVISOR_URL ? supervisorEndpoint(c.env.DWL_SUPERVISOR_URL) : undefined;
+  const secret = endpoint instanceof Error ? "" : (endpoint?.secret ?? "");
   const token = SupervisedRequestTokenSchema.safeParse(c.req.param("token"));
-  if (secret === undefined || !sameText(c.req.header(SUPERVISOR_SECRET_HEADER) ?? "", secret) || !token.success)
+  if (secret === "" || !sameText(c.req.header(SUPERVISOR_SECRET_HEADER) ?? "", secret) || !token.success)
     return c.json({ error: { type: "not_found", message: `no route for POST ${c.req.path}` } }, 404);
   for (const stop of stoppers.get(token.data) ?? []) stop();
   return c.body(null, 204);

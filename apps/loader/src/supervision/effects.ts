@@ -27,6 +27,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { EFFECT_NOTICE_TIMEOUT_MS } from "../limits.ts";
 import { supervisedRequest } from "./cancel.ts";
+import { supervisorEndpoint } from "./supervisor-url.ts";
 
 /** Thrown instead of performing an effect the supervisor has not recorded. */
 export class EffectNoticeError extends Error {
@@ -40,32 +41,6 @@ export class EffectNoticeError extends Error {
 const active = new Map<string, Set<string>>();
 /** Per token, the notice that reports it (pending or done): a token is reported at most once. */
 const notices = new Map<string, Promise<void>>();
-
-let parsed: { raw: string; url: string | Error } | undefined;
-
-/**
- * `${DWL_SUPERVISOR_URL}/effects`, or an Error when the variable is not a loopback http URL.
- * An invalid value fails every effect rather than being ignored: ignoring it would let effects
- * happen unreported, and the supervisor would then replay requests that already had them.
- */
-function effectsUrl(raw: string): string | Error {
-  if (parsed?.raw === raw) return parsed.url;
-  let url: string | Error;
-  try {
-    const u = new URL(raw);
-    const loopback = u.hostname === "127.0.0.1" || u.hostname === "localhost";
-    if (u.protocol !== "http:" || !loopback || u.username || u.password || u.search || u.hash)
-      throw new Error("not a loopback http URL");
-    url = `${u.origin}${u.pathname.replace(/\/+$/, "")}/effects`;
-  } catch {
-    url = new Error(
-      `DWL_SUPERVISOR_URL must be an http://127.0.0.1:<port> or http://localhost:<port> URL, got ${JSON.stringify(raw)}`,
-    );
-    console.error(`[dwl] ${url.message}: every side effect of a supervised request will fail`);
-  }
-  parsed = { raw, url };
-  return url;
-}
 
 /**
  * Middleware (after auth): the request's supervisor token, if any, is active for its tenant
@@ -119,8 +94,9 @@ export async function beforeSideEffect(env: Pick<Env, "DWL_SUPERVISOR_URL">, ten
   if (!raw) return;
   const tokens = active.get(tenant);
   if (!tokens || tokens.size === 0) return;
-  const url = effectsUrl(raw);
-  if (url instanceof Error) throw new EffectNoticeError(url.message);
+  const endpoint = supervisorEndpoint(raw);
+  if (endpoint instanceof Error) throw new EffectNoticeError(endpoint.message);
+  const url = endpoint.effectsUrl;
   const waits: Promise<void>[] = [];
   const fresh: string[] = [];
   for (const token of tokens) {

@@ -18,7 +18,8 @@ export type Outcome =
   | { kind: "lost"; reached: boolean }
   /** The answer had begun when the connection failed: the client's connection was cut. */
   | { kind: "broken" }
-  | { kind: "client_gone" }
+  /** The client went away. `cut`: the connection to the runtime was cut, so what the request started may go on. */
+  | { kind: "client_gone"; cut: boolean }
   | { kind: "too_large" }
   /** The runtime answered something this process cannot relay (headers over the size bound). */
   | { kind: "unrelayable"; message: string };
@@ -165,7 +166,7 @@ export class RuntimeClient {
           return attempt.outlivesClient();
         }
         upstream.destroy();
-        settle({ kind: "client_gone" });
+        settle({ kind: "client_gone", cut: true });
       };
       client.on("close", onClientClose);
 
@@ -189,7 +190,7 @@ export class RuntimeClient {
           // is gone: this answer has nowhere to go, and writing its head would throw.
           answer.resume();
           upstream.destroy();
-          return settle({ kind: "client_gone" });
+          return settle({ kind: "client_gone", cut: false });
         }
         answering = true;
         onHead(reportedRunCpuMs(answer.rawHeaders));
@@ -238,7 +239,7 @@ export class RuntimeClient {
         body.on("close", () => {
           if (body.readableEnded || answering) return;
           upstream.destroy();
-          settle({ kind: "client_gone" });
+          settle({ kind: "client_gone", cut: true });
         });
         body.pipe(upstream);
       }

@@ -51,10 +51,16 @@ function deferred<T>(): Deferred<T> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
-/** Sends `it` as the request's answer; the connection did not break. */
-const answer = (res: ServerResponse, it: Answer): false => {
+/**
+ * How a request's attempts ended: the runtime's side broke off mid-answer; its client left and
+ * the connection was cut (what it started may go on); or anything else.
+ */
+type AttemptsEnd = "broken" | "cut" | "done";
+
+/** Sends `it` as the request's answer. */
+const answer = (res: ServerResponse, it: Answer): AttemptsEnd => {
   send(res, it);
-  return false;
+  return "done";
 };
 
 /** The generation of a request that is in no runtime (its last attempt was refused). */
@@ -118,23 +124,23 @@ export class Supervisor {
   async relay(flight: Flight, attempt: AttemptRequest, res: ServerResponse, released: () => void): Promise<void> {
     const work = !flight.route.health;
     if (work) this.lastBusyAt = Date.now();
-    let broke = false;
+    let end: AttemptsEnd = "done";
     try {
-      broke = await this.attempts(flight, attempt, res, released);
+      end = await this.attempts(flight, attempt, res, released);
       // Its client left while the run was in the runtime and the connection was cut (its body
       // broke off), so the run could not be told to stop: it goes on, at least until its next
       // wait, and freeing its slot before the runtime's thread is free would let its key start
       // more runs than it may have computing (a client that leaves and sends again would
       // multiply its share of the thread). Kept open, it is also still a suspect should the
       // runtime go down meanwhile.
-      if (flight.route.program && !flight.answered && res.destroyed && flight.generation === this.generation)
+      if (end === "cut" && flight.route.program && !flight.answered && flight.generation === this.generation)
         await this.client.threadFree();
     } finally {
       this.fates.delete(flight);
       // The runtime's side broke off mid-answer (a stream whose program crashed the runtime): the
       // request stays among the suspects until the crash is known, or is no longer expected. Gone
       // from them at once, a lone innocent run was judged the cause of that crash.
-      if (broke) this.closeWhenNoSuspect(flight);
+      if (end === "broken") this.closeWhenNoSuspect(flight);
       else this.flights.close(flight);
       released();
       if (work) this.lastBusyAt = Date.now();
@@ -151,13 +157,12 @@ export class Supervisor {
    * until its answer begins (a streamed answer must not hold up the other resends for as long
    * as it streams), or until it ends whatever way.
    */
-  /** Resolves true when the connection to the runtime broke mid-answer. */
   private async attempts(
     flight: Flight,
     attempt: AttemptRequest,
     res: ServerResponse,
     released: () => void,
-  ): Promise<boolean> {
+  ): Promise<AttemptsEnd> {
     let turn: (() => void) | undefined;
     const endTurn = () => {
       turn?.();
@@ -167,7 +172,7 @@ export class Supervisor {
       let unreached = 0;
       for (;;) {
         // A client that left while its request waited for the runtime or for its resend turn.
-        if (res.destroyed) return false;
+        if (res.destroyed) return "done";
         if (this.live && !(await this.waitLive())) return answer(res, restarting());
         flight.generation = this.generation;
         const fate = deferred<Fate>();
@@ -188,10 +193,11 @@ export class Supervisor {
         if (outcome.kind !== "lost") endTurn();
         switch (outcome.kind) {
           case "broken":
-            return true;
-          case "answered":
+            return "broken";
           case "client_gone":
-            return false;
+            return outcome.cut ? "cut" : "done";
+          case "answered":
+            return "done";
           case "too_large":
             return answer(res, bodyTooLarge(attempt.bodyCap));
           case "unrelayable":

@@ -108,7 +108,7 @@ export function tunnel(
     });
     const onClientClose = () => {
       upstream.destroy();
-      settle({ kind: "client_gone" });
+      settle({ kind: "client_gone", cut: true });
     };
     client.on("close", onClientClose);
 

@@ -367,7 +367,7 @@ const webSockets = new OpenConnections({
   maxSetting: "DWL_MAX_WEBSOCKETS",
   perGroupSetting: "DWL_KEY_WEBSOCKETS",
 });
-/** A sandbox's HTTP answers relayed now, from their first byte to their last. */
+/** A sandbox's HTTP requests, from when one goes to the runtime to its answer's last byte. */
 const streams = new OpenConnections({
   max: settings.maxStreams,
   perGroup: settings.keyStreams,

@@ -71,38 +71,25 @@ describe("logs", () => {
     expect(printed).not.toMatch(/harness\.js|user\.js|user\//);
   });
 
-  it("reports a promise rejected with nothing to handle it as an error line, at the user's line", async () => {
+  it.each([
+    [
+      "a promise rejected with nothing to handle it",
+      "(async () => { throw new Error('bg fail'); })();",
+      /^\[dwl\] a promise was rejected and nothing handled it: Error: bg fail\n {4}at index\.ts:2:\d+/,
+    ],
+    [
+      "what a timer's callback threw",
+      "setTimeout(() => { throw new Error('timer fail'); }, 0);",
+      /^\[dwl\] a setTimeout callback threw and nothing caught it: Error: timer fail\n {4}at index\.ts:2:\d+/,
+    ],
+  ])("reports %s as an error line, at the user's line, and the run goes on", async (_what, line, message) => {
     const res = expectOk(
       await execute({
-        code: "export default async () => {\n  (async () => { throw new Error('bg fail'); })();\n  await new Promise((r) => setTimeout(r, 20));\n  return 1;\n}",
+        code: `export default async () => {\n  ${line}\n  await new Promise((r) => setTimeout(r, 20));\n  return 1;\n}`,
       }),
     );
     expect(res.result).toBe(1);
-    expect(res.logs).toEqual([
-      expect.objectContaining({
-        level: "error",
-        message: expect.stringMatching(
-          /^\[dwl\] a promise was rejected and nothing handled it: Error: bg fail\n {4}at index\.ts:2:\d+/,
-        ),
-      }),
-    ]);
-  });
-
-  it("reports what a timer's callback threw as an error line, at the user's line, and the run goes on", async () => {
-    const res = expectOk(
-      await execute({
-        code: "export default async () => {\n  setTimeout(() => { throw new Error('timer fail'); }, 0);\n  await new Promise((r) => setTimeout(r, 20));\n  return 1;\n}",
-      }),
-    );
-    expect(res.result).toBe(1);
-    expect(res.logs).toEqual([
-      expect.objectContaining({
-        level: "error",
-        message: expect.stringMatching(
-          /^\[dwl\] a setTimeout callback threw and nothing caught it: Error: timer fail\n {4}at index\.ts:2:\d+/,
-        ),
-      }),
-    ]);
+    expect(res.logs).toEqual([expect.objectContaining({ level: "error", message: expect.stringMatching(message) })]);
   });
 
   it("keeps 1,000 lines with the truncation marked among them", async () => {

@@ -57,6 +57,15 @@ function chargeSubrequest(run: RunState | undefined): void {
   }
 }
 
+/** The `reason` of the gateway's JSON answer (a refusal, a request that got no answer), or `fallback`. */
+async function gatewayReason(response: Response, fallback: string): Promise<string> {
+  try {
+    return (await response.json<{ reason?: string }>()).reason ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
 async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const run = currentRun();
   // A run that has failed (out of CPU, or stopped because its client went away) sends nothing more.
@@ -74,12 +83,7 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
   try {
     const response = await awaited(originalFetch(new Request(request, { headers })));
     if (response.headers.get(EGRESS_DENIED_HEADER)) {
-      let reason = "egress refused by the gateway";
-      try {
-        reason = (await response.json<{ reason?: string }>()).reason ?? reason;
-      } catch {
-        // keep the generic reason
-      }
+      const reason = await gatewayReason(response, "egress refused by the gateway");
       record.denied = reason;
       throw new EgressDeniedError(reason);
     }
@@ -108,12 +112,7 @@ async function harnessFetch(input: RequestInfo | URL, init?: RequestInit): Promi
     }
     if (unanswered) {
       // As fetch does when no response comes: a TypeError, never a response the upstream did not send.
-      let reason = "the request got no answer";
-      try {
-        reason = (await response.json<{ reason?: string }>()).reason ?? reason;
-      } catch {
-        // keep the generic reason
-      }
+      const reason = await gatewayReason(response, "the request got no answer");
       record.status = 0;
       record.error = reason;
       throw new TypeError(`fetch failed: ${reason}`);

@@ -15,6 +15,8 @@ import { LogBuffer } from "./logs.ts";
 export type RunEnd = { kind: "failed" } | { kind: "timeout" };
 
 export interface RunState {
+  /** `ChildCall.runId`: what the loader names it by to stop it (cancelRun). */
+  runId: string;
   limits: EffectiveLimits;
   logs: LogBuffer;
   egress: EgressRecord[];
@@ -72,6 +74,7 @@ const unanswered = new Map<string, RunState>();
 
 export function newRun(call: ChildCall, started: number): RunState {
   lastRun = {
+    runId: call.runId,
     limits: call.limits,
     logs: new LogBuffer(call.maxLogLines, call.maxLogBytes, started),
     egress: [],
@@ -100,11 +103,8 @@ export function newRun(call: ChildCall, started: number): RunState {
     background: { calls: 0, waitUntil: 0, settled: undefined },
   };
   unanswered.set(call.runId, lastRun);
-  runIds.set(lastRun, call.runId);
   return lastRun;
 }
-
-const runIds = new WeakMap<RunState, string>();
 
 /**
  * Stops run `runId` (its client went away): it ends now, its next fuel check throws, and so does
@@ -129,8 +129,7 @@ export function cancelRun(runId: string): void {
  */
 export function settled(run: RunState): void {
   run.deadline = Infinity;
-  const id = runIds.get(run);
-  if (id !== undefined) unanswered.delete(id);
+  unanswered.delete(run.runId);
 }
 
 /** Records the first limit a run hit and ends it now, even if the program swallows the error. */

@@ -57,6 +57,7 @@ interface Env {
   DWL_PYTHON_HEAP_BYTES?: string;
   DWL_PYTHON_CONCURRENT_BOOTS?: string;
   DWL_PYTHON_MAX_CHILDREN?: string;
+  DWL_PYTHON_MAX_ONE_OFF?: string;
   /**
    * Set only by the local supervisor: its loopback base URL (http://127.0.0.1:<port> or
    * http://localhost:<port>), where effect notices go (supervision/effects.ts). Unset deployed.

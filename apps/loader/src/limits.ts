@@ -85,10 +85,18 @@ export const PYTHON_HEAP_BYTES = 128 * 1024 * 1024;
 /** One start at a time: each holds the local runtime's one thread (python/boot.ts). */
 export const PYTHON_CONCURRENT_BOOTS = 1;
 /**
- * Python children kept started in local mode: each holds ~130 MB (bench: python), so 8 stay
- * near 1 GB, under the supervisor's RSS cap. Deployed, the platform evicts them.
+ * Python children kept started in local mode. Each holds ~130 MB (the first ~230 MB: Pyodide's
+ * compiled code) and its heap only grows, and workerd under wrangler dev never gives a started
+ * child back, not even one replaced after a fatal failure. With the one-off places below and
+ * LOCAL_MAX_WARM_ISOLATES of JS, the runtime stays near 1.8 GB at most, under the supervisor's
+ * 2,048 MB cap (docs/python.md). Deployed, the platform evicts them.
  */
-export const LOCAL_PYTHON_MAX_CHILDREN = 8;
+export const LOCAL_PYTHON_MAX_CHILDREN = 4;
+/**
+ * One-off Python children (scopes past LOCAL_PYTHON_MAX_CHILDREN) alive at once in local mode,
+ * ~130 MB each until their run ends; more runs wait their turn (python/places.ts).
+ */
+export const LOCAL_PYTHON_MAX_ONE_OFF = 2;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /**
@@ -295,6 +303,8 @@ export interface ServerLimits {
   pythonConcurrentBoots: number;
   /** Python children kept started per loader isolate; 0 = no bound (sandbox/load.ts). */
   pythonMaxChildren: number;
+  /** One-off Python children alive at once per loader isolate; 0 = no bound (python/places.ts). */
+  pythonMaxOneOff: number;
 }
 
 /** Limits of one run after clamping to the server maxima. */
@@ -343,6 +353,7 @@ export function readServerLimits(env: SettingVars): ServerLimits {
     pythonHeapBytes: int("DWL_PYTHON_HEAP_BYTES", PYTHON_HEAP_BYTES),
     pythonConcurrentBoots: int("DWL_PYTHON_CONCURRENT_BOOTS", PYTHON_CONCURRENT_BOOTS),
     pythonMaxChildren: int("DWL_PYTHON_MAX_CHILDREN", local ? LOCAL_PYTHON_MAX_CHILDREN : 0),
+    pythonMaxOneOff: int("DWL_PYTHON_MAX_ONE_OFF", local ? LOCAL_PYTHON_MAX_ONE_OFF : 0),
   };
   parsedLimits.set(env, limits);
   return limits;

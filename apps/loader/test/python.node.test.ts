@@ -13,7 +13,7 @@ import { startEchoServer, type EchoServer } from "../../../test-support/echo-ser
 const OTHER_KEY = "dwl_python_other_tenant";
 /** DWL_PYTHON_HEAP_BYTES of the server: 64 MiB, of which a started child uses ~31 MB. */
 const HEAP_BYTES = 64 * 1024 * 1024;
-/** DWL_PYTHON_MAX_CHILDREN of the server: the tests before the last one start four children. */
+/** DWL_PYTHON_MAX_CHILDREN of the server: the tests before the last two start four children. */
 const MAX_CHILDREN = 4;
 let server: DevServer;
 let upstream: EchoServer;
@@ -30,6 +30,8 @@ beforeAll(async () => {
     `DWL_PYTHON_HEAP_BYTES:${HEAP_BYTES}`,
     "--var",
     `DWL_PYTHON_MAX_CHILDREN:${MAX_CHILDREN}`,
+    "--var",
+    "DWL_PYTHON_MAX_ONE_OFF:1",
   ]);
   // The first Python run of a tenant starts its child; later tests measure runs, not that.
   await run({ language: "python", code: "None" });
@@ -600,21 +602,51 @@ describe("Python programs", { timeout: 60_000 }, () => {
 
   it("past DWL_PYTHON_MAX_CHILDREN, runs each program in a one-off child that keeps nothing", async () => {
     // A warm child keeps interpreter state between runs of its scope (docs/python.md)...
-    ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'" }));
-    expect(ok(await run({ language: "python", code: "import builtins\ngetattr(builtins, 'mark', None)" })).result).toBe(
-      "kept",
-    );
+    const mark = "import builtins\nbuiltins.mark = 'kept'";
+    const read = "import builtins\nprint('ran')\ngetattr(builtins, 'mark', None)";
+    ok(await run({ language: "python", code: mark }, OTHER_KEY));
+    expect(ok(await run({ language: "python", code: read }, OTHER_KEY)).result).toBe("kept");
     // ...a scope past the bound gets a new child for every run.
     const over = { storage: { namespace: "py-over-bound" } };
-    ok(await run({ language: "python", code: "import builtins\nbuiltins.mark = 'kept'", ...over }));
-    const again = ok(
-      await run({
-        language: "python",
-        code: "import builtins\nprint('ran')\ngetattr(builtins, 'mark', None)",
-        ...over,
-      }),
-    );
+    ok(await run({ language: "python", code: mark, ...over }));
+    const again = ok(await run({ language: "python", code: read, ...over }));
     expect(again.result).toBeNull();
     expect(again.logs.map((l) => l.message)).toEqual(["ran"]);
+    // A child replaced after a fatal failure (the test above) keeps its place: workerd keeps the
+    // isolate and its memory, so its scope's replacement found none free and runs one-off too.
+    ok(await run({ language: "python", code: mark }));
+    expect(ok(await run({ language: "python", code: read })).result).toBeNull();
+  });
+
+  it("runs one-off children DWL_PYTHON_MAX_ONE_OFF at a time, and refuses a run that waited its whole timeoutMs with 429", async () => {
+    // Each run reads a counter, awaits, then writes it back: runs that overlap lose increments.
+    const increment = {
+      language: "python",
+      code: "import asyncio\nn = int(await env.KV.get('count') or 0)\nawait asyncio.sleep(1)\nawait env.KV.put('count', str(n + 1))\nn + 1",
+      storage: { namespace: "py-one-off-turns" },
+      limits: { cpuMs: 2_000, timeoutMs: 20_000 },
+    };
+    const counts = await Promise.all([run(increment), run(increment), run(increment)]);
+    expect(counts.map((r) => ok(r).result).sort()).toEqual([1, 2, 3]);
+
+    const holder = run({
+      language: "python",
+      code: "import asyncio\nawait asyncio.sleep(3)\n'held'",
+      storage: { namespace: "py-one-off-holder" },
+      limits: { cpuMs: 2_000, timeoutMs: 20_000 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const refused = await server.post("/execute", {
+      language: "python",
+      code: "'never runs'",
+      storage: { namespace: "py-one-off-refused" },
+      limits: { timeoutMs: 1_000 },
+    });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const body = (await refused.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe("rate_limited");
+    expect(body.error.message).toContain("DWL_PYTHON_MAX_ONE_OFF");
+    expect(ok(await holder).result).toBe("held");
   });
 });

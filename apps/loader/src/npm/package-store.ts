@@ -10,7 +10,7 @@ import { CompileError } from "../compile-error.ts";
 import { sha256Hex } from "../hash.ts";
 import { writeInBackground } from "./cache-writes.ts";
 import { integrityProblem } from "./integrity.ts";
-import { Slots } from "./concurrency.ts";
+import { Slots } from "../slots.ts";
 import { MAX_UNPACKED_BYTES, PACKAGE_MEMORY_CACHE_BYTES, TARBALL_CONCURRENCY } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import type { NpmRegistry } from "./registry.ts";

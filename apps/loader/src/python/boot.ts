@@ -11,24 +11,20 @@ import { supervisedRequest } from "../supervision/cancel.ts";
 import { invokeChild } from "../run/invoke.ts";
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
 import { PYTHON_BOOT_CPU_MS, PYTHON_BOOT_TIMEOUT_MS } from "../limits.ts";
+import { Slots } from "../slots.ts";
 
 /** Compatibility flags of a Python child (see sandbox/load.ts). */
 export const PYTHON_CHILD_COMPATIBILITY_FLAGS = ["nodejs_als"];
 
 /** Isolate ids this loader isolate has booted (or is booting): their runs need no boot call. */
 const booted = new Map<string, Promise<ChildOutcome>>();
-let bootsRunning = 0;
-const waitingForBoot: Array<() => void> = [];
+/** Starts in flight, by the bound they were made for (one setting per loader isolate). */
+const bootSlots = new Map<number, Slots>();
 
-async function bootSlot<T>(maxConcurrent: number, work: () => Promise<T>): Promise<T> {
-  if (bootsRunning >= maxConcurrent) await new Promise<void>((resolve) => waitingForBoot.push(resolve));
-  bootsRunning += 1;
-  try {
-    return await work();
-  } finally {
-    bootsRunning -= 1;
-    waitingForBoot.shift()?.();
-  }
+function bootSlot<T>(maxConcurrent: number, work: () => Promise<T>): Promise<T> {
+  let slots = bootSlots.get(maxConcurrent);
+  if (!slots) bootSlots.set(maxConcurrent, (slots = new Slots(maxConcurrent)));
+  return slots.run(work);
 }
 
 /**

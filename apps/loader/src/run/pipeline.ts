@@ -10,8 +10,8 @@ import type { ExecuteRequest } from "@dwl/protocol";
 import { CompileError } from "../compile-error.ts";
 import { ensurePythonBooted } from "../python/boot.ts";
 import { replacePythonChild } from "../python/generations.ts";
+import { inOneOffPlace } from "../python/places.ts";
 import type { ChildOutcome } from "../sandbox/child-protocol.ts";
-import { forgetPythonChild } from "../sandbox/load.ts";
 import { type CompiledProgram, compileProgram } from "./compile.ts";
 import { type ExecutionContext, startClock } from "./context.ts";
 import { invokeChild } from "./invoke.ts";
@@ -58,20 +58,25 @@ export async function serveCompiled(
   return { response: httpReply(served, run), served };
 }
 
-/** A Python child boots Pyodide in a call of its own first (python/boot.ts); a failed boot is the run's answer. */
+/**
+ * A Python child boots Pyodide in a call of its own first (python/boot.ts); a failed boot is the
+ * run's answer. A one-off child waits for a place (python/places.ts).
+ */
 async function invokeSpawned(spawned: SpawnedRun, { compiled, context }: ProgramRun): Promise<ChildOutcome> {
   if (!compiled.bundle.python) return invokeChild(spawned);
-  const boot = await ensurePythonBooted(
-    spawned.oneOff ? undefined : spawned.isolateId,
-    spawned.stub,
-    spawned.call,
-    context.server.pythonConcurrentBoots,
-    spawned.platform,
-  );
-  const outcome = boot.ok ? await invokeChild(spawned) : boot;
-  if (!outcome.ok && outcome.replaceChild && !spawned.oneOff) {
-    replacePythonChild(spawned.isolateId);
-    forgetPythonChild(spawned.isolateId);
-  }
+  const bootAndRun = async (): Promise<ChildOutcome> => {
+    const boot = await ensurePythonBooted(
+      spawned.oneOff ? undefined : spawned.isolateId,
+      spawned.stub,
+      spawned.call,
+      context.server.pythonConcurrentBoots,
+      spawned.platform,
+    );
+    return boot.ok ? await invokeChild(spawned) : boot;
+  };
+  if (spawned.oneOff) return inOneOffPlace(context.server, spawned.call.limits.timeoutMs, bootAndRun);
+  const outcome = await bootAndRun();
+  // The failed child keeps its warm place: workerd keeps the isolate, and its memory, regardless.
+  if (!outcome.ok && outcome.replaceChild) replacePythonChild(spawned.isolateId);
   return outcome;
 }

@@ -99,7 +99,8 @@ const warmIsolateIds = new Set<string>();
 /**
  * Python children started by this loader isolate, bounded separately (`server.pythonMaxChildren`):
  * each holds ~130 MB locally (bench: python), against ~3 MB for a JS program. Pinned or not: a
- * Python sandbox shares its tenant scope's child.
+ * Python sandbox shares its tenant scope's child. A child replaced after a fatal failure
+ * (python/generations.ts) stays counted: workerd keeps it, and its memory, for the runtime's life.
  */
 const warmPythonIds = new Set<string>();
 
@@ -179,11 +180,6 @@ export function openChild(
     warm.add(isolateId);
   }
   return { stub: loader.get(isolateId, code), oneOff: false };
-}
-
-/** Gives up a Python child that can serve no further run (python/generations.ts): its warm place is free. */
-export function forgetPythonChild(isolateId: string): void {
-  warmPythonIds.delete(isolateId);
 }
 
 /** How many program isolates this loader isolate holds warm (bounded ones only). */

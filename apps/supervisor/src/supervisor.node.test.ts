@@ -177,6 +177,36 @@ describe("supervised runtime", () => {
       expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
     },
   );
+
+  it("closes a WebSocket open through a crash with 1012 (service restart), not an abnormal 1006", async () => {
+    const created = await server.post("/sandboxes", {
+      code: `export default { fetch() {
+        const [client, server] = Object.values(new WebSocketPair());
+        server.accept();
+        server.addEventListener("message", (event) => server.send("echo:" + event.data));
+        return new Response(null, { status: 101, webSocket: client });
+      } };`,
+    });
+    const { id } = (await created.json()) as { id: string };
+    const url = `${server.base.replace(/^http/, "ws")}/sandboxes/${id}/http/`;
+    // Node's WebSocket (undici) takes request headers, which browsers' does not.
+    const ws = new WebSocket(url, { headers: { authorization: "Bearer dwl_local_dev" } } as unknown as string[]);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error("the WebSocket did not open"));
+    });
+    const echoed = new Promise((resolve) => ws.addEventListener("message", (e) => resolve(e.data), { once: true }));
+    ws.send("hi");
+    expect(await echoed).toBe("echo:hi");
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      ws.addEventListener("close", ({ code, reason }) => resolve({ code, reason })),
+    );
+    await execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
+    expect(await closed).toEqual({ code: 1012, reason: "the runtime restarted; connect again" });
+  });
 });
 
 describe("a runtime frozen in native work", () => {

@@ -17,6 +17,7 @@ import {
   type RuntimeTarget,
   settleOnce,
 } from "./forward.ts";
+import { closeFrame, FrameBoundaries, SERVICE_RESTART } from "./ws-frames.ts";
 
 export interface UpgradeRequest {
   method: string;
@@ -68,6 +69,11 @@ function fallenBehind(client: Duplex, bounds: LagBounds): boolean {
   for (const other of tunnelClients) total += other.writableLength;
   return total > bounds.totalBytes;
 }
+
+/** The close frame for a runtime that went down while the WebSocket was open. */
+const RUNTIME_WENT_DOWN = closeFrame(SERVICE_RESTART, "the runtime restarted; connect again");
+/** How long a client has to close after that close frame before its connection is cut. */
+const CLOSE_GRACE_MS = 5_000;
 
 const UPGRADED_HEADERS: ReadonlySet<string> = new Set(["connection", "upgrade"]);
 const NONE: ReadonlySet<string> = new Set();
@@ -126,22 +132,39 @@ export function tunnel(
       client.off("close", onClientClose);
       socket.on("error", () => socket.destroy());
       tunnelClients.add(client);
+      const frames = new FrameBoundaries();
       const done = () => {
         tunnelClients.delete(client);
         socket.destroy();
-        client.destroy();
         settle({ kind: "answered", status: answer.statusCode ?? 101 });
       };
-      socket.once("close", done);
+      // The runtime's side ended: as a WebSocket ends (its close frame relayed), or by going down
+      // mid-conversation, which the client then hears as a restart rather than an abnormal drop.
+      const endClient = () => {
+        if (client.writableEnded || client.destroyed) return;
+        client.end(frames.closeSeen || !frames.atBoundary ? undefined : RUNTIME_WENT_DOWN);
+        setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
+      };
+      socket.once("close", () => {
+        endClient();
+        done();
+      });
       client.once("close", done);
       client.write(headText(answer, UPGRADED_HEADERS, []));
-      if (upstreamHead.length > 0) client.write(upstreamHead);
+      if (upstreamHead.length > 0) {
+        frames.feed(upstreamHead);
+        client.write(upstreamHead);
+      }
       if (head.length > 0) socket.write(head);
       socket.on("data", (chunk: Buffer) => {
+        frames.feed(chunk);
         client.write(chunk);
-        if (fallenBehind(client, lag)) done();
+        if (fallenBehind(client, lag)) {
+          client.destroy();
+          done();
+        }
       });
-      socket.on("end", () => client.end());
+      socket.on("end", endClient);
       client.pipe(socket);
     });
 

@@ -134,15 +134,17 @@ export const RESTART_RETRY_AFTER_SECONDS = 1;
 
 const RESTARTED_MESSAGE =
   "this run was cut short when another run took the local runtime down; it may have partly happened (a storage write, an outbound request, a tool call or part of its response), so it was not run again: retry only if it is safe to run twice";
+const RESTARTED_AGAIN_MESSAGE =
+  "this run was cut short: the local runtime went down several times while it ran beside other runs (one of them keeps taking it down), so it is not sent again; it had done nothing yet (no storage write, outbound request, tool call or response), so retrying it is safe";
 
-/** For a run that was in flight when another run took the runtime down, and may have had an effect. */
-export function runtimeRestarted(executionShaped: boolean, elapsedMs: number): Answer {
+/**
+ * For a run that was in flight when another run took the runtime down: one that may have had an
+ * effect, or (`unsent`) one that had not but met too many crashes to be sent again.
+ */
+export function runtimeRestarted(executionShaped: boolean, elapsedMs: number, unsent = false): Answer {
   const headers = { "retry-after": String(RESTART_RETRY_AFTER_SECONDS) };
+  const message = unsent ? RESTARTED_AGAIN_MESSAGE : RESTARTED_MESSAGE;
   if (executionShaped)
-    return failedRun(
-      { type: "runtime_restarted", name: "RuntimeRestarted", message: RESTARTED_MESSAGE },
-      elapsedMs,
-      headers,
-    );
-  return requestError(503, "runtime_restarted", RESTARTED_MESSAGE, headers);
+    return failedRun({ type: "runtime_restarted", name: "RuntimeRestarted", message }, elapsedMs, headers);
+  return requestError(503, "runtime_restarted", message, headers);
 }

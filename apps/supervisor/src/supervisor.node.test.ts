@@ -140,6 +140,33 @@ describe("supervised runtime", () => {
     expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
   });
 
+  it("does not judge a resent innocent run the cause of a crash that a newer run caused", async () => {
+    // Another tenant's bombs keep coming: a run resent after the first crash is in flight at the
+    // second too, beside the newer bomb. Being there twice makes it no more likely the culprit.
+    const downs = () => server.output().split("runtime went down").length;
+    const until = async (done: () => boolean | Promise<boolean>) => {
+      for (const start = Date.now(); !(await done()); ) {
+        if (Date.now() - start > 30_000) throw new Error("waited 30 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const bomb = "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }";
+    const before = downs();
+    const sleeper = execute({
+      code: "export default async () => { await new Promise((r) => setTimeout(r, 5000)); return 'innocent'; }",
+      limits: generous,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const first = execute({ code: bomb, limits: generous });
+    await until(() => downs() > before);
+    await until(async () => (await fetch(`${server.base}/healthz`).catch(() => undefined))?.ok === true);
+    // The sleeper was in flight beside the bomb: it is resent and sleeps in the new runtime.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const second = execute({ code: bomb, limits: generous });
+    const answers = await Promise.all([sleeper, first, second]);
+    expect(answers.map((r) => (r.ok ? r.result : r.error.type))).toEqual(["innocent", "memory_limit", "memory_limit"]);
+  });
+
   it("does not judge a lone innocent run the cause when a sandbox's stream crashed the runtime", async () => {
     const created = await server.post("/sandboxes", {
       code: `export default { fetch() {

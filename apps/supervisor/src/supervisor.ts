@@ -11,7 +11,7 @@
  *   request or a tool call; part of its answer was sent; its body was streamed, not kept; or it
  *   writes by its very route) is never sent again: it gets `runtime_restarted`;
  * - every other one is sent again, one at a time, as soon as the runtime is back (invisible:
- *   it had done nothing yet); one that is in flight at a second crash is judged the cause.
+ *   it had done nothing yet), until it is alone at a crash (judged) or has met MAX_CRASHES_RESENT.
  * New requests never wait for those resends, only for the runtime to be back (about a second).
  */
 import type { ServerResponse } from "node:http";
@@ -66,6 +66,13 @@ const answer = (res: ServerResponse, it: Answer): AttemptsEnd => {
 /** The generation of a request that is in no runtime (its last attempt was refused). */
 const NOT_SENT = -1;
 
+/**
+ * A request in flight at this many crashes, never alone (so never judged their cause), gets
+ * runtime_restarted instead of being sent again: a bound on how often one request can meet a
+ * crash, whoever causes them.
+ */
+const MAX_CRASHES_RESENT = 3;
+
 /** A request that could not reach a live runtime this many times in a row gets 503. */
 const MAX_UNREACHED_ATTEMPTS = 5;
 
@@ -88,7 +95,7 @@ export class Supervisor {
   private generation = 0;
   private live: Deferred<void> | undefined;
   private readonly fates = new Map<Flight, Deferred<Fate>>();
-  /** Resends after a crash go one at a time, so that a second crash names its cause. */
+  /** Resends after a crash go one at a time, so that a culprit among them crashes alone. */
   private resendTurn: Promise<void> = Promise.resolve();
   /** Called when the runtime goes down (see downOrQuiet). */
   private readonly downWaiters = new Set<() => void>();
@@ -217,7 +224,7 @@ export class Supervisor {
         ]);
         // Only now, with the runtime known to be down, may the next resend go: sent between this
         // connection's loss and the report of the crash, it would reach the dying runtime and be
-        // counted among that crash's suspects (a second crash makes a suspect the culprit).
+        // counted among that crash's suspects (and keep the culprit from being alone).
         endTurn();
         if (decided === undefined) return answer(res, lost());
         if (decided.kind === "verdict") {
@@ -231,7 +238,10 @@ export class Supervisor {
           );
         }
         if (decided.kind === "restarted")
-          return answer(res, runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt));
+          return answer(
+            res,
+            runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt, resendable(flight)),
+          );
         turn = await this.takeResendTurn();
       }
     } finally {
@@ -339,13 +349,17 @@ export class Supervisor {
     for (const waiter of [...this.downWaiters]) waiter();
   }
 
+  /**
+   * A program run alone in flight took the runtime down. With others beside it, any of them may
+   * have: the ones that could have done nothing yet are sent again (one at a time, so that the
+   * culprit is soon alone), the rest are cut short. Being in flight at several crashes proves
+   * nothing: while another tenant keeps sending bombs, an innocent resend is in flight at each
+   * of them. A request in flight at `MAX_CRASHES_RESENT` crashes none of which it was alone for
+   * is not sent again: it is cut short too.
+   */
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {
-    const culprit =
-      cause !== "recycle" &&
-      flight.route.program &&
-      (programs.length === 1 || (flight.crashes >= 2 && resendable(flight)));
-    if (culprit) return { kind: "verdict", cause };
-    return resendable(flight) ? { kind: "resend" } : { kind: "restarted" };
+    if (cause !== "recycle" && flight.route.program && programs.length === 1) return { kind: "verdict", cause };
+    return resendable(flight) && flight.crashes < MAX_CRASHES_RESENT ? { kind: "resend" } : { kind: "restarted" };
   }
 
   private onUp(): void {

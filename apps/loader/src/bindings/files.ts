@@ -23,7 +23,7 @@ export class ScopedFiles extends WorkerEntrypoint<Env, ScopedStorageProps> {
   private get files(): TenantFiles {
     const { tenant, namespace } = this.ctx.props;
     return new TenantFiles(this.env.FILES, tenant, namespace, readServerLimits(this.env).maxFileBytes, () =>
-      beforeSideEffect(this.env, tenant),
+      beforeSideEffect(this.env, tenant, this.ctx),
     );
   }
 

@@ -118,13 +118,13 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
       ...(options?.expiration !== undefined ? { expiration: options.expiration } : {}),
       ...(metadata !== undefined ? { metadata } : {}),
     };
-    await beforeSideEffect(this.env, this.ctx.props.tenant);
+    await beforeSideEffect(this.env, this.ctx.props.tenant, this.ctx);
     await storageCall("KV", "put", JSON.stringify(key), () => this.env.KV.put(full, value as string, putOptions));
   }
 
   private async deleteKey(key: string): Promise<void> {
     const full = this.prefix + validateKey(key);
-    await beforeSideEffect(this.env, this.ctx.props.tenant);
+    await beforeSideEffect(this.env, this.ctx.props.tenant, this.ctx);
     await storageCall("KV", "delete", JSON.stringify(key), () => this.env.KV.delete(full));
   }
 

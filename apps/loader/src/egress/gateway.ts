@@ -151,7 +151,7 @@ export class EgressGateway extends WorkerEntrypoint<Env, EgressGatewayProps> {
       // Every hop that leaves is an effect (a GET may still change something upstream); refused
       // ones never leave, so they are not reported.
       try {
-        await beforeSideEffect(this.env, tenant);
+        await beforeSideEffect(this.env, tenant, this.ctx);
       } catch (err) {
         if (err instanceof EffectNoticeError) return denied(`egress to ${check.host} refused: ${err.message}`);
         throw err;

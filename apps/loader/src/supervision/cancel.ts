@@ -5,6 +5,12 @@
  * run its caller dropped, to its end, effects and all. Each run of a supervised request registers
  * how to stop it while it is in the child (invoke.ts, serve.ts); the supervisor's notice calls
  * those of its token. Deployed, there is no supervisor and nothing registers.
+ *
+ * A notice may come before the run it is about registers (a client that leaves as it sends: the
+ * notice and the request race to the loader on two connections), so a cancelled token is
+ * remembered for TOMBSTONE_MS, and a run that registers under it is stopped at once. A notice
+ * reaches the loader only when workerd reads its sockets, which a run of in-process calls can put
+ * off for as long as it lasts: effects let it read them every so often (io-turn.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { SUPERVISOR_SECRET_HEADER, SupervisedRequestTokenSchema } from "@dwl/protocol";
@@ -17,6 +23,27 @@ export const supervisedRequest = new AsyncLocalStorage<string>();
 
 /** Per token, how to stop each of its runs in a child now. */
 const stoppers = new Map<string, Set<() => void>>();
+
+/** How long a cancelled token is remembered: longer than a request takes to reach its first run. */
+const TOMBSTONE_MS = 60_000;
+/** Cancelled tokens, oldest first, with when they were cancelled. */
+const cancelled = new Map<string, number>();
+/** Cancel notices received so far (io-turn.ts gives one that came in a turn to act). */
+let notices = 0;
+
+/** How many cancel notices the loader has taken in (it only grows). */
+export function cancelNotices(): number {
+  return notices;
+}
+
+function remember(token: string, now: number): void {
+  for (const [old, at] of cancelled) {
+    if (now - at < TOMBSTONE_MS) break;
+    cancelled.delete(old);
+  }
+  cancelled.delete(token);
+  cancelled.set(token, now);
+}
 
 /**
  * Calls `stop` (in the current request's context, where its stubs belong: the supervisor's notice
@@ -34,6 +61,9 @@ export function whileRunning(stop: () => void): () => void {
     if (!done) stop();
   });
   set.add(resolve);
+  // Its request was cancelled before this run began: it is stopped as it starts (the harness
+  // remembers a run stopped before it began: state.ts cancelRun).
+  if (cancelled.has(token)) resolve();
   return () => {
     done = true;
     set.delete(resolve);
@@ -48,6 +78,8 @@ export function cancelSupervisedRequest(c: Context<AppEnv>): Response {
   const token = SupervisedRequestTokenSchema.safeParse(c.req.param("token"));
   if (secret === "" || !sameText(c.req.header(SUPERVISOR_SECRET_HEADER) ?? "", secret) || !token.success)
     return c.json({ error: { type: "not_found", message: `no route for POST ${c.req.path}` } }, 404);
+  notices++;
+  remember(token.data, Date.now());
   for (const stop of stoppers.get(token.data) ?? []) stop();
   return c.body(null, 204);
 }

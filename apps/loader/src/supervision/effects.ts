@@ -27,6 +27,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { EFFECT_NOTICE_TIMEOUT_MS } from "../limits.ts";
 import { supervisedRequest } from "./cancel.ts";
+import { ioTurn } from "./io-turn.ts";
 import { supervisorEndpoint } from "./supervisor-url.ts";
 
 /** Thrown instead of performing an effect the supervisor has not recorded. */
@@ -87,13 +88,21 @@ async function postNotice(url: string, requests: string[]): Promise<void> {
  * returns once the supervisor has recorded every supervised request of the tenant in flight, and
  * throws EffectNoticeError when it could not, so the caller does not perform the effect.
  * Concurrent callers share one notice per token; a failed notice is forgotten, so the next effect
- * asks again rather than failing for the rest of the request.
+ * asks again rather than failing for the rest of the request. An effect that comes after a long
+ * chain of in-process calls first lets the runtime read its sockets (io-turn.ts), where a cancel
+ * of its request may be waiting; `ctx` (the caller's) keeps the timer that tells alive.
  */
-export async function beforeSideEffect(env: Pick<Env, "DWL_SUPERVISOR_URL">, tenant: string): Promise<void> {
+export async function beforeSideEffect(
+  env: Pick<Env, "DWL_SUPERVISOR_URL">,
+  tenant: string,
+  ctx?: Pick<ExecutionContext, "waitUntil">,
+): Promise<void> {
   const raw = env.DWL_SUPERVISOR_URL;
   if (!raw) return;
   const tokens = active.get(tenant);
   if (!tokens || tokens.size === 0) return;
+  const turn = ioTurn(ctx);
+  if (turn) await turn;
   const endpoint = supervisorEndpoint(raw);
   if (endpoint instanceof Error) throw new EffectNoticeError(endpoint.message);
   const url = endpoint.effectsUrl;

@@ -68,7 +68,7 @@ export abstract class ToolEntrypoint extends WorkerEntrypoint<Env, ToolProps> {
 
   protected toolCall<T>(work: () => Promise<T>): Promise<RpcResult<T>> {
     return asRpcResult(async () => {
-      await beforeSideEffect(this.env, this.ctx.props.tenant);
+      await beforeSideEffect(this.env, this.ctx.props.tenant, this.ctx);
       return work();
     });
   }

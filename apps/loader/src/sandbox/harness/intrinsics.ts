@@ -23,6 +23,9 @@ export const stringIncludes = uncurry(String.prototype.includes);
 export const stringSlice = uncurry(String.prototype.slice);
 export const stringIndexOf = uncurry(String.prototype.indexOf);
 export const objectIs = Object.is;
+export const setAdd = uncurry(Set.prototype.add) as <T>(set: Set<T>, value: T) => Set<T>;
+export const setDelete = uncurry(Set.prototype.delete) as <T>(set: Set<T>, value: T) => boolean;
+export const setClear = uncurry(Set.prototype.clear) as <T>(set: Set<T>) => void;
 export const toText = String;
 
 export const now = performance.now.bind(performance);

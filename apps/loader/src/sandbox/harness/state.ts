@@ -9,6 +9,7 @@ import type { EgressRecord } from "@dwl/protocol";
 import type { EffectiveLimits } from "../../limits.ts";
 import type { ChildCall } from "../child-protocol.ts";
 import { LimitError } from "./errors.ts";
+import { setAdd, setClear, setDelete } from "./intrinsics.ts";
 import { LogBuffer } from "./logs.ts";
 
 /** How a run ended before the program returned: a limit failed it, or its deadline passed. */
@@ -71,6 +72,18 @@ let noRunError: LimitError | undefined;
 
 /** The runs of this isolate not answered yet, by `ChildCall.runId` (for cancelRun). */
 const unanswered = new Map<string, RunState>();
+/**
+ * Runs stopped before they began (the loader's cancel and its run are two calls, which need not
+ * arrive in order), oldest first; a run that begins under one of these ids is stopped at once.
+ */
+const cancelledEarly = new Set<string>();
+/** Ids added to cancelledEarly since it was last cleared (a bound on its size; its own methods are the program's to replace). */
+let cancelledEarlyAdded = 0;
+const MAX_CANCELLED_EARLY = 64;
+
+function clientGone(): LimitError {
+  return new LimitError("runtime", "ClientGoneError", "the client went away before the answer; the run was stopped");
+}
 
 export function newRun(call: ChildCall, started: number): RunState {
   lastRun = {
@@ -103,6 +116,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     background: { calls: 0, waitUntil: 0, settled: undefined },
   };
   unanswered.set(call.runId, lastRun);
+  if (setDelete(cancelledEarly, call.runId)) lastRun.cpuError = lastRun.failure = clientGone();
   return lastRun;
 }
 
@@ -112,12 +126,16 @@ export function newRun(call: ChildCall, started: number): RunState {
  */
 export function cancelRun(runId: string): void {
   const run = unanswered.get(runId);
-  if (!run) return;
-  const err = new LimitError(
-    "runtime",
-    "ClientGoneError",
-    "the client went away before the answer; the run was stopped",
-  );
+  if (!run) {
+    // Kept only until its run begins, microseconds later: the set is bounded by forgetting them all.
+    if (++cancelledEarlyAdded > MAX_CANCELLED_EARLY) {
+      setClear(cancelledEarly);
+      cancelledEarlyAdded = 1;
+    }
+    setAdd(cancelledEarly, runId);
+    return;
+  }
+  const err = clientGone();
   run.cpuError ??= err;
   failRun(run, err);
 }

@@ -586,21 +586,28 @@ describe("admission", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
-  it("stops the run of a client that went away: what it would still do never happens", async () => {
-    const namespace = `left-${Date.now()}`;
+  /** Runs `code` in `namespace` and leaves (aborts) `ms` later; answers when it left. */
+  async function leaveAfter(ms: number, code: string, namespace: string): Promise<number> {
     const controller = new AbortController();
     const left = execute(
-      {
-        code: `export default async (_, env) => { ${sleepFor(1_500)} await env.KV.put("after", "written"); await fetch("http://127.0.0.1:9/"); }`,
-        storage: { namespace },
-        limits: { timeoutMs: 20_000 },
-      },
+      { code, storage: { namespace }, limits: { timeoutMs: 20_000 } },
       auth(),
       controller.signal,
     ).catch(() => "left");
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, ms));
+    const leftAt = Date.now();
     controller.abort();
     expect(await left).toBe("left");
+    return leftAt;
+  }
+
+  it("stops the run of a client that went away: what it would still do never happens", async () => {
+    const namespace = `left-${Date.now()}`;
+    await leaveAfter(
+      300,
+      `export default async (_, env) => { ${sleepFor(1_500)} await env.KV.put("after", "written"); await fetch("http://127.0.0.1:9/"); }`,
+      namespace,
+    );
     await new Promise((r) => setTimeout(r, 2_500));
     const { body } = await execute({
       code: "export default (_, env) => env.KV.get('after')",
@@ -617,20 +624,11 @@ describe("admission", () => {
     // socket until it ends, so the supervisor's notice waited for all 400 writes (~250 after the
     // client left) unless an effect lets the runtime read its sockets.
     const namespace = `loop-${Date.now()}`;
-    const controller = new AbortController();
-    const left = execute(
-      {
-        code: "export default async (_, env) => { for (let i = 0; i < 400; i++) await env.KV.put('k' + String(i).padStart(3, '0'), String(Date.now())); }",
-        storage: { namespace },
-        limits: { timeoutMs: 20_000 },
-      },
-      auth(),
-      controller.signal,
-    ).catch(() => "left");
-    await new Promise((r) => setTimeout(r, 150));
-    const leftAt = Date.now();
-    controller.abort();
-    expect(await left).toBe("left");
+    const leftAt = await leaveAfter(
+      150,
+      "export default async (_, env) => { for (let i = 0; i < 400; i++) await env.KV.put('k' + String(i).padStart(3, '0'), String(Date.now())); }",
+      namespace,
+    );
     await new Promise((r) => setTimeout(r, 1_500));
     const { body } = await execute({
       code: "export default async (_, env) => { const out = []; let cursor; do { const page = await env.KV.list({ cursor }); for (const k of page.keys) out.push(Number(await env.KV.get(k.name))); cursor = page.list_complete ? undefined : page.cursor; } while (cursor); return out; }",

@@ -12,15 +12,18 @@ export interface Flight {
   token: string;
   method: string;
   route: Route;
+  /** Its admission group (main.ts groupOf): the key it came with, resent round robin by it. */
+  group: string;
   /** The body kept for a resend; undefined when there is none, "streamed" when it was not kept. */
   body: Buffer | "streamed" | undefined;
   /** The runtime generation this attempt was sent to. */
   generation: number;
   /**
-   * How many runtime crashes it was in flight for. Attempts the runtime refused (it was not
-   * listening yet) do not count: a request first sent after a crash is not a repeat suspect.
+   * The runtime generations it was in flight for when they went down. Attempts the runtime
+   * refused (it was not listening yet) do not count: a request first sent after a crash was not
+   * in it.
    */
-  crashes: number;
+  crashedIn: number[];
   /** The loader reported a side effect of this request (or one of its tenant's, conservatively). */
   effectful: boolean;
   /** The runtime's answer began: the client has seen part of it. */
@@ -39,11 +42,11 @@ export class Flights {
   private readonly prefix = randomBytes(6).toString("base64url");
   private sequence = 0;
 
-  open(fields: Pick<Flight, "method" | "route" | "body" | "generation">): Flight {
+  open(fields: Pick<Flight, "method" | "route" | "group" | "body" | "generation">): Flight {
     const flight: Flight = {
       ...fields,
       token: `${this.prefix}${(this.sequence++).toString(36)}`,
-      crashes: 0,
+      crashedIn: [],
       effectful: false,
       answered: false,
       runCpuMs: undefined,

@@ -344,6 +344,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   const flight = flights.open({
     method,
     route,
+    group,
     body: Buffer.isBuffer(body) ? body : body ? "streamed" : undefined,
     generation: 0,
   });
@@ -413,7 +414,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
       if (!slot) return;
       ({ release, stamp } = slot);
     }
-    const flight = flights.open({ method, route, body: undefined, generation: 0 });
+    const flight = flights.open({ method, route, group, body: undefined, generation: 0 });
     const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";

@@ -4,11 +4,15 @@
  * when they had done nothing yet, are never run twice when they had, and the loader serves
  * again right after.
  */
+import { createHash } from "node:crypto";
 import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 
 let server: DevServer;
+/** Two more tenants' keys, for the order of resends across keys. */
+const BUSY_KEY = "supervisor-test-busy-tenant";
+const QUIET_KEY = "supervisor-test-quiet-tenant";
 
 beforeAll(async () => {
   // The watchdog stays far above the seconds a bomb needs to reach V8's heap limit (it then
@@ -18,12 +22,17 @@ beforeAll(async () => {
   // growth's verdict: 2.1 s against 4.0 s, quiet). The frozen runtime below gets a server of its own.
   // The bombs share the dev key with the runs they crash, and ask for far more CPU than those:
   // a CPU share as large as the budgets lets them in beside those runs (admission.ts).
-  server = await startDevServer({
-    DWL_WATCHDOG_MS: "60000",
-    DWL_MAX_RSS_MB: "1024",
-    DWL_HEAP_MB: "128",
-    DWL_KEY_CPU_MS: "1000000",
-  });
+  const sha256 = (key: string) => createHash("sha256").update(key).digest("hex");
+  const keys = JSON.stringify({ [sha256(BUSY_KEY)]: "busy", [sha256(QUIET_KEY)]: "quiet" });
+  server = await startDevServer(
+    {
+      DWL_WATCHDOG_MS: "60000",
+      DWL_MAX_RSS_MB: "1024",
+      DWL_HEAP_MB: "128",
+      DWL_KEY_CPU_MS: "1000000",
+    },
+    ["--var", `DWL_API_KEYS:${keys}`],
+  );
 });
 afterAll(() => server?.stop());
 
@@ -165,6 +174,38 @@ describe("supervised runtime", () => {
     const second = execute({ code: bomb, limits: generous });
     const answers = await Promise.all([sleeper, first, second]);
     expect(answers.map((r) => (r.ok ? r.result : r.error.type))).toEqual(["innocent", "memory_limit", "memory_limit"]);
+  });
+
+  it("resends the runs a crash cut short round robin by key, and the rest at once when its culprit is judged", async () => {
+    const start = Date.now();
+    const sleeper = async (key: string, ms: number, tag: string) => {
+      const code = `export default async () => { await new Promise((r) => setTimeout(r, ${ms})); return "${tag}"; }`;
+      const res = await server.post("/execute", { code, limits: generous }, key);
+      return { answer: ExecuteResponseSchema.parse(await res.json()), at: Date.now() - start };
+    };
+    const busy = [1, 2, 3, 4].map((i) => sleeper(BUSY_KEY, 3_000, `busy ${i}`));
+    await new Promise((r) => setTimeout(r, 300));
+    const quiet = sleeper(QUIET_KEY, 1_000, "quiet");
+    await new Promise((r) => setTimeout(r, 50));
+    const bomb = execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
+    const [q, ...b] = await Promise.all([quiet, ...busy]);
+    const verdict = await bomb;
+    expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
+    expect([q, ...b].map(({ answer }) => (answer.ok ? answer.result : answer.error.type))).toEqual([
+      "quiet",
+      "busy 1",
+      "busy 2",
+      "busy 3",
+      "busy 4",
+    ]);
+    const [, second, , fourth] = b.map(({ at }) => at).sort((x, y) => x - y) as [number, number, number, number];
+    // The quiet tenant's run is resent after one of the busy tenant's, not after all four...
+    expect(q.at).toBeLessThan(second);
+    // ...and the busy tenant's last three, cleared once the bomb was judged alone, run side by side.
+    expect(fourth - second).toBeLessThan(1_500);
   });
 
   it("does not judge a lone innocent run the cause when a sandbox's stream crashed the runtime", async () => {

@@ -18,6 +18,7 @@ import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { type Answer, bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdict } from "./answers.ts";
 import { resendable, type Flight, type Flights } from "./flights.ts";
+import { ResendTurns } from "./resend-turns.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
 import type { DownCause, Runtime } from "./runtime/runtime.ts";
 import { type LagBounds, tunnel, type UpgradeRequest } from "./tunnel.ts";
@@ -73,6 +74,9 @@ const NOT_SENT = -1;
  */
 const MAX_CRASHES_RESENT = 3;
 
+/** Explained crashes remembered, counted in runtime generations back from the current one. */
+const EXPLAINED_KEPT = 1_000;
+
 /** A request that could not reach a live runtime this many times in a row gets 503. */
 const MAX_UNREACHED_ATTEMPTS = 5;
 
@@ -96,7 +100,12 @@ export class Supervisor {
   private live: Deferred<void> | undefined;
   private readonly fates = new Map<Flight, Deferred<Fate>>();
   /** Resends after a crash go one at a time, so that a culprit among them crashes alone. */
-  private resendTurn: Promise<void> = Promise.resolve();
+  private readonly resendTurns = new ResendTurns();
+  /**
+   * Runtime generations whose crash is explained: a run that was in flight at it was later
+   * judged the cause of a crash it was alone for. The others of that crash need not go alone.
+   */
+  private readonly explained = new Set<number>();
   /** Called when the runtime goes down (see downOrQuiet). */
   private readonly downWaiters = new Set<() => void>();
   /** When a request (other than the health probe) last entered or left the runtime. */
@@ -242,7 +251,9 @@ export class Supervisor {
             res,
             runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt, resendable(flight)),
           );
-        turn = await this.takeResendTurn();
+        turn = await this.resendTurns.take(flight.group, () =>
+          flight.crashedIn.every((generation) => this.explained.has(generation)),
+        );
       }
     } finally {
       endTurn();
@@ -314,15 +325,6 @@ export class Supervisor {
     });
   }
 
-  /** Waits for the previous resend to begin answering; the returned function ends this turn (once is enough). */
-  private async takeResendTurn(): Promise<() => void> {
-    const turn = deferred<void>();
-    const previous = this.resendTurn;
-    this.resendTurn = previous.then(() => turn.promise);
-    await previous;
-    return () => turn.resolve();
-  }
-
   private async waitLive(): Promise<boolean> {
     const live = this.live;
     if (!live) return true;
@@ -341,9 +343,10 @@ export class Supervisor {
     console.error(
       `[dwl supervisor] runtime went down (${cause}) with ${victims.length} request${victims.length === 1 ? "" : "s"} in flight; restarting it`,
     );
-    for (const flight of victims) flight.crashes++;
+    for (const flight of victims) flight.crashedIn.push(generation);
     for (const flight of victims) {
       const fate = this.fateOf(flight, programs, cause);
+      if (fate.kind === "verdict") this.explain(flight.crashedIn);
       this.fates.get(flight)?.resolve(fate);
     }
     for (const waiter of [...this.downWaiters]) waiter();
@@ -359,7 +362,17 @@ export class Supervisor {
    */
   private fateOf(flight: Flight, programs: Flight[], cause: DownCause): Fate {
     if (cause !== "recycle" && flight.route.program && programs.length === 1) return { kind: "verdict", cause };
-    return resendable(flight) && flight.crashes < MAX_CRASHES_RESENT ? { kind: "resend" } : { kind: "restarted" };
+    return resendable(flight) && flight.crashedIn.length < MAX_CRASHES_RESENT
+      ? { kind: "resend" }
+      : { kind: "restarted" };
+  }
+
+  /** Marks the crashes a judged run was in as explained, and excuses the resends they alone held back. */
+  private explain(generations: readonly number[]): void {
+    for (const generation of generations) this.explained.add(generation);
+    // Only the recent ones can still matter: a resend meets at most MAX_CRASHES_RESENT crashes.
+    for (const old of this.explained) if (old < this.generation - EXPLAINED_KEPT) this.explained.delete(old);
+    this.resendTurns.excuse();
   }
 
   private onUp(): void {

@@ -251,32 +251,32 @@ export class RuntimeClient {
    * that request's runs; resolves once it has answered, or cannot (a runtime going down stops
    * them anyway).
    */
-  cancel(token: string, secret: string): Promise<void> {
+  cancel(token: string, secret: string): Promise<boolean> {
     return this.exchange("POST", `${CANCEL_PATH}/${token}`, { [SUPERVISOR_SECRET_HEADER]: secret });
   }
 
   /**
-   * Resolves once the runtime has answered a health probe, or cannot: workerd runs every isolate
-   * on one thread, so an answer means whatever it was computing when this was called has
-   * stopped. A hung runtime is the watchdog's to kill, which ends the wait.
+   * Resolves once the runtime has answered a health probe (true), or cannot (false): workerd runs
+   * every isolate on one thread, so an answer means whatever it was computing when this was
+   * called has stopped. A hung runtime is the watchdog's to kill, which ends the wait.
    */
-  threadFree(): Promise<void> {
+  threadFree(): Promise<boolean> {
     return this.exchange("GET", HEALTH_PATH, {});
   }
 
-  /** Sends a request of this process's own, without a body; resolves once it is answered (the answer dropped) or failed. */
-  private exchange(method: string, path: string, headers: OutgoingHttpHeaders): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /** Sends a request of this process's own, without a body; resolves once it is answered (true, the answer dropped) or failed (false). */
+  private exchange(method: string, path: string, headers: OutgoingHttpHeaders): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
       const own = request(
         { host: this.target.host, port: this.target.port, method, path, headers, agent: this.agent },
         (answer) => {
           answer.resume();
-          answer.on("end", resolve);
-          answer.on("error", resolve);
-          answer.on("aborted", resolve);
+          answer.on("end", () => resolve(true));
+          answer.on("error", () => resolve(false));
+          answer.on("aborted", () => resolve(false));
         },
       );
-      own.on("error", () => resolve());
+      own.on("error", () => resolve(false));
       own.end();
     });
   }

@@ -163,6 +163,16 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Whether runtime generation `generation` went down: it does not answer a probe, and its
+   * crash is reported (within the wait for such reports).
+   */
+  private async wentDown(generation: number): Promise<boolean> {
+    if (generation === this.generation && (await this.client.threadFree())) return false;
+    await this.downOrQuiet(generation);
+    return generation !== this.generation;
+  }
+
   /** Closes `flight` once a crash of its runtime is known or no longer expected (it stays a suspect until then). */
   private closeWhenNoSuspect(flight: Flight): void {
     void this.downOrQuiet(flight.generation).then(() => this.flights.close(flight));
@@ -293,6 +303,7 @@ export class Supervisor {
           released();
           answered(status);
         },
+        () => this.wentDown(flight.generation),
       );
       if (outcome.kind === "lost") sendOnSocket(client, outcome.reached ? lost() : notAccepting());
       // An open WebSocket's program may have crashed the runtime (its listener runs there): the

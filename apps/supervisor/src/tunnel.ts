@@ -90,6 +90,7 @@ export function tunnel(
   head: Buffer,
   lag: LagBounds,
   onHead: (status: number, runCpuMs: number | undefined) => void,
+  restarted: () => Promise<boolean>,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let answering = false;
@@ -138,15 +139,20 @@ export function tunnel(
         socket.destroy();
         settle({ kind: "answered", status: answer.statusCode ?? 101 });
       };
-      // The runtime's side ended: as a WebSocket ends (its close frame relayed), or by going down
+      // The runtime's side ended: as a WebSocket ends (its close frame relayed); dropped by the
+      // runtime (a handler that threw or ran out of CPU), as it was; or by going down
       // mid-conversation, which the client then hears as a restart rather than an abnormal drop.
-      const endClient = () => {
+      let ending = false;
+      const endClient = async () => {
+        if (ending) return;
+        ending = true;
+        const restart = !frames.closeSeen && frames.atBoundary && (await restarted());
         if (client.writableEnded || client.destroyed) return;
-        client.end(frames.closeSeen || !frames.atBoundary ? undefined : RUNTIME_WENT_DOWN);
+        client.end(restart ? RUNTIME_WENT_DOWN : undefined);
         setTimeout(() => client.destroy(), CLOSE_GRACE_MS).unref();
       };
       socket.once("close", () => {
-        endClient();
+        void endClient();
         done();
       });
       client.once("close", done);
@@ -164,7 +170,7 @@ export function tunnel(
           done();
         }
       });
-      socket.on("end", endClient);
+      socket.on("end", () => void endClient());
       client.pipe(socket);
     });
 

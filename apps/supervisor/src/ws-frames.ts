@@ -62,8 +62,9 @@ function payloadLength(header: readonly number[]): number {
   return bytes.reduce((total, byte) => total * 256 + byte, 0);
 }
 
-/** An unmasked close frame (a server's) with `code` and a UTF-8 `reason` of at most 123 bytes. */
+/** An unmasked close frame (a server's) with `code` and a UTF-8 `reason` of at most 123 bytes (RFC 6455 §5.5). */
 export function closeFrame(code: number, reason: string): Buffer {
-  const text = Buffer.from(reason).subarray(0, 123);
+  const text = Buffer.from(reason);
+  if (text.length > 123) throw new RangeError(`a close frame's reason is at most 123 bytes, not ${text.length}`);
   return Buffer.concat([Buffer.from([0x88, 2 + text.length, code >> 8, code & 0xff]), text]);
 }

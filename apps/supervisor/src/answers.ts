@@ -135,7 +135,7 @@ export const RESTART_RETRY_AFTER_SECONDS = 1;
 const RESTARTED_MESSAGE =
   "this run was cut short when another run took the local runtime down; it may have partly happened (a storage write, an outbound request, a tool call or part of its response), so it was not run again: retry only if it is safe to run twice";
 const RESTARTED_AGAIN_MESSAGE =
-  "this run was cut short: the local runtime went down several times while it ran beside other runs (one of them keeps taking it down), so it is not sent again; it had done nothing yet (no storage write, outbound request, tool call or response), so retrying it is safe";
+  "this run was cut short: the local runtime went down three times while it was in flight beside other runs, and which run took it down could not be told apart, so it is not sent again; it had no side effect yet (no storage write, outbound request, tool call or response), so running it again duplicates nothing, though if it is the run that takes the runtime down it will again";
 
 /**
  * For a run that was in flight when another run took the runtime down: one that may have had an

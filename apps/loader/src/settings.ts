@@ -161,13 +161,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     "DWL_PYTHON_MAX_CHILDREN",
     "4 local, 0 deployed",
     0,
-    "Python children (one per tenant scope, ~130 MB each locally) kept started per loader isolate, replaced ones included; past it a run gets a one-off child; 0 = no bound",
+    "Python children (one per tenant scope, ~130 MB each locally) kept started per loader isolate, replaced ones included, one tenant at most half; past it a run gets a one-off child; 0 = no bound",
   ),
   int(
     "DWL_PYTHON_MAX_ONE_OFF",
     "2 local, 0 deployed",
     0,
-    "one-off Python children alive at once per loader isolate; more runs wait their turn, a run that waits its whole timeoutMs gets 429; 0 = no bound",
+    "one-off Python children alive at once per loader isolate, one tenant at most half; more runs wait their turn, a run that waits its whole timeoutMs gets 429; 0 = no bound",
   ),
   {
     name: "DWL_NPM_REGISTRY",

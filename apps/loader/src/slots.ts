@@ -59,3 +59,14 @@ export class Slots {
     else this.#active -= 1;
   }
 }
+
+/** Slots by what they bound and their size (one setting per loader isolate, read per request). */
+const named = new Map<string, Slots>();
+
+/** The one Slots of `size` for `what` (e.g. "python boots"), made on first use. */
+export function slotsOf(what: string, size: number): Slots {
+  const key = `${what}|${size}`;
+  let slots = named.get(key);
+  if (!slots) named.set(key, (slots = new Slots(size)));
+  return slots;
+}

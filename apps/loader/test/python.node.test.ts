@@ -31,7 +31,7 @@ beforeAll(async () => {
     "--var",
     `DWL_PYTHON_MAX_CHILDREN:${MAX_CHILDREN}`,
     "--var",
-    "DWL_PYTHON_MAX_ONE_OFF:1",
+    "DWL_PYTHON_MAX_ONE_OFF:2",
   ]);
   // The first Python run of a tenant starts its child; later tests measure runs, not that.
   await run({ language: "python", code: "None" });
@@ -618,8 +618,9 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(ok(await run({ language: "python", code: read })).result).toBeNull();
   });
 
-  it("runs one-off children DWL_PYTHON_MAX_ONE_OFF at a time, and refuses a run that waited its whole timeoutMs with 429", async () => {
+  it("runs a tenant's one-off children its share of DWL_PYTHON_MAX_ONE_OFF at a time, and refuses a run that waited its whole timeoutMs with 429", async () => {
     // Each run reads a counter, awaits, then writes it back: runs that overlap lose increments.
+    // Of the server's 2 one-off places, one tenant holds at most 1.
     const increment = {
       language: "python",
       code: "import asyncio\nn = int(await env.KV.get('count') or 0)\nawait asyncio.sleep(1)\nawait env.KV.put('count', str(n + 1))\nn + 1",
@@ -636,6 +637,12 @@ describe("Python programs", { timeout: 60_000 }, () => {
       limits: { cpuMs: 2_000, timeoutMs: 20_000 },
     });
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Another tenant's run takes the other place at once.
+    const other = await run(
+      { language: "python", code: "'other tenant'", storage: { namespace: "py-one-off-other" } },
+      OTHER_KEY,
+    );
+    expect(ok(other).result).toBe("other tenant");
     const refused = await server.post("/execute", {
       language: "python",
       code: "'never runs'",

@@ -11,22 +11,13 @@ import { supervisedRequest } from "../supervision/cancel.ts";
 import { invokeChild } from "../run/invoke.ts";
 import type { ChildCall, ChildOutcome } from "../sandbox/child-protocol.ts";
 import { PYTHON_BOOT_CPU_MS, PYTHON_BOOT_TIMEOUT_MS } from "../limits.ts";
-import { Slots } from "../slots.ts";
+import { slotsOf } from "../slots.ts";
 
 /** Compatibility flags of a Python child (see sandbox/load.ts). */
 export const PYTHON_CHILD_COMPATIBILITY_FLAGS = ["nodejs_als"];
 
 /** Isolate ids this loader isolate has booted (or is booting): their runs need no boot call. */
 const booted = new Map<string, Promise<ChildOutcome>>();
-/** Starts in flight, by the bound they were made for (one setting per loader isolate). */
-const bootSlots = new Map<number, Slots>();
-
-function bootSlot<T>(maxConcurrent: number, work: () => Promise<T>): Promise<T> {
-  let slots = bootSlots.get(maxConcurrent);
-  if (!slots) bootSlots.set(maxConcurrent, (slots = new Slots(maxConcurrent)));
-  return slots.run(work);
-}
-
 /**
  * Boots the child of `isolateId` unless this loader isolate did already (a one-off child, with no
  * id, every time). Answers the boot's
@@ -49,7 +40,7 @@ export function ensurePythonBooted(
     };
     // Outside the request's supervision: every run of the child waits for this one boot, so one
     // client that leaves must not stop it for the others (supervision/cancel.ts).
-    boot = bootSlot(maxConcurrentBoots, () =>
+    boot = slotsOf("python boots", maxConcurrentBoots).run(() =>
       supervisedRequest.exit(() =>
         invokeChild({
           stub,

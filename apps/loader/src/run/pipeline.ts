@@ -74,7 +74,7 @@ async function invokeSpawned(spawned: SpawnedRun, { compiled, context }: Program
     );
     return boot.ok ? await invokeChild(spawned) : boot;
   };
-  if (spawned.oneOff) return inOneOffPlace(context.server, spawned.call.limits.timeoutMs, bootAndRun);
+  if (spawned.oneOff) return inOneOffPlace(context.server, context.tenant, spawned.call.limits.timeoutMs, bootAndRun);
   const outcome = await bootAndRun();
   // The failed child keeps its warm place: workerd keeps the isolate, and its memory, regardless.
   if (!outcome.ok && outcome.replaceChild) replacePythonChild(spawned.isolateId);

@@ -17,6 +17,7 @@ import {
   type ServerLimits,
 } from "../limits.ts";
 import { PYTHON_CHILD_COMPATIBILITY_FLAGS } from "../python/boot.ts";
+import { tenantShare } from "../python/places.ts";
 import { toolDefinition } from "../tools/registry.ts";
 import { CALLER_KEY_PLACEHOLDER } from "./child-protocol.ts";
 // The harness (sandbox/harness/) bundled into one minified text module by
@@ -101,8 +102,9 @@ const warmIsolateIds = new Set<string>();
  * each holds ~130 MB locally (bench: python), against ~3 MB for a JS program. Pinned or not: a
  * Python sandbox shares its tenant scope's child. A child replaced after a fatal failure
  * (python/generations.ts) stays counted: workerd keeps it, and its memory, for the runtime's life.
+ * By isolate id, the tenant holding it: one tenant holds at most its share (python/places.ts).
  */
-const warmPythonIds = new Set<string>();
+const warmPythonIds = new Map<string, string>();
 
 /** Programs that have run once (in a one-off isolate), at most `capacity`, the oldest forgotten first. */
 export class FirstRuns {
@@ -171,15 +173,22 @@ export function openChild(
     globalOutbound: exports.EgressGateway({ props: { tenant: scope.tenant, ...scope.egress } }),
     ...(platformLimits ? { limits: platformLimits } : {}),
   });
-  const [warm, bound] = bundle.python
-    ? [warmPythonIds, server.pythonMaxChildren]
-    : [warmIsolateIds, pinned ? 0 : server.maxWarmIsolates];
-  if (bound > 0 && !warm.has(isolateId)) {
-    if (warm.size >= bound || (!bundle.python && firstRuns.isFirst(isolateId)))
-      return { stub: loader.load(code()), oneOff: true };
-    warm.add(isolateId);
+  const bound = bundle.python ? server.pythonMaxChildren : pinned ? 0 : server.maxWarmIsolates;
+  if (bound > 0 && !(bundle.python ? warmPythonIds : warmIsolateIds).has(isolateId)) {
+    const full = bundle.python
+      ? warmPythonIds.size >= bound || heldBy(warmPythonIds, scope.tenant) >= tenantShare(bound)
+      : warmIsolateIds.size >= bound || firstRuns.isFirst(isolateId);
+    if (full) return { stub: loader.load(code()), oneOff: true };
+    if (bundle.python) warmPythonIds.set(isolateId, scope.tenant);
+    else warmIsolateIds.add(isolateId);
   }
   return { stub: loader.get(isolateId, code), oneOff: false };
+}
+
+function heldBy(places: Map<string, string>, tenant: string): number {
+  let held = 0;
+  for (const holder of places.values()) if (holder === tenant) held += 1;
+  return held;
 }
 
 /** How many program isolates this loader isolate holds warm (bounded ones only). */

@@ -45,6 +45,12 @@ function remember(token: string, now: number): void {
   cancelled.set(token, now);
 }
 
+/** Whether the current supervised request was cancelled (its client left): work for it may be skipped. */
+export function currentRequestCancelled(): boolean {
+  const token = supervisedRequest.getStore();
+  return token !== undefined && cancelled.has(token);
+}
+
 /**
  * Calls `stop` (in the current request's context, where its stubs belong: the supervisor's notice
  * arrives as a request of its own, whose context may not use them) if the current supervised

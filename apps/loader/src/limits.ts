@@ -82,6 +82,18 @@ export const RAN_ONCE_REMEMBERED = 10_000;
  * the isolate's 128 MB bound (which also holds Pyodide's JS and compiled code) may come first.
  */
 export const PYTHON_HEAP_BYTES = 128 * 1024 * 1024;
+/**
+ * How long a cancelled supervised request is remembered (supervision/cancel.ts): longer than a
+ * request takes to reach its first run, which a cancel may come before.
+ */
+export const CANCELLED_TOKEN_KEPT_MS = 60_000;
+/**
+ * How long a chain of effects may keep the local runtime from reading its sockets before one
+ * waits for it to (supervision/io-turn.ts): ~1 ms per this long of unbroken in-process writes.
+ */
+export const IO_STARVED_MS = 10;
+/** Turns of the runtime's loop an effect waits at most: one, and one more for each cancel taken in meanwhile. */
+export const MAX_IO_TURNS = 3;
 /** One start at a time: each holds the local runtime's one thread (python/boot.ts). */
 export const PYTHON_CONCURRENT_BOOTS = 1;
 /**

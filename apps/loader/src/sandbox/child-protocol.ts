@@ -33,6 +33,11 @@ export const EGRESS_DENIED_HEADER = "x-dwl-egress-denied";
 export const EGRESS_REDIRECT_HEADER = "x-dwl-redirect";
 /** Causes an error's reported stack shows below it, at most: a chain is short; a cycle must end. */
 export const MAX_ERROR_CAUSES = 5;
+/**
+ * Runs a child remembers as stopped before they began (the loader's cancel and its run are two
+ * calls, which need not arrive in order): past this the remembered ones are all forgotten.
+ */
+export const MAX_CANCELLED_EARLY = 64;
 /** The statuses fetch follows as redirects. */
 export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** The gateway's audit of a request it passed (final URL, credentials used); the harness removes it. */

@@ -8,7 +8,7 @@
  *
  * A notice may come before the run it is about registers (a client that leaves as it sends: the
  * notice and the request race to the loader on two connections), so a cancelled token is
- * remembered for TOMBSTONE_MS, and a run that registers under it is stopped at once. A notice
+ * remembered for CANCELLED_TOKEN_KEPT_MS, and a run that registers under it is stopped at once. A notice
  * reaches the loader only when workerd reads its sockets, which a run of in-process calls can put
  * off for as long as it lasts: effects let it read them every so often (io-turn.ts).
  */
@@ -16,6 +16,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { SUPERVISOR_SECRET_HEADER, SupervisedRequestTokenSchema } from "@dwl/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
+import { CANCELLED_TOKEN_KEPT_MS } from "../limits.ts";
 import { supervisorEndpoint } from "./supervisor-url.ts";
 
 /** The token of the supervised request being handled (set by trackSupervisedRequest). */
@@ -24,8 +25,6 @@ export const supervisedRequest = new AsyncLocalStorage<string>();
 /** Per token, how to stop each of its runs in a child now. */
 const stoppers = new Map<string, Set<() => void>>();
 
-/** How long a cancelled token is remembered: longer than a request takes to reach its first run. */
-const TOMBSTONE_MS = 60_000;
 /** Cancelled tokens, oldest first, with when they were cancelled. */
 const cancelled = new Map<string, number>();
 /** Cancel notices received so far (io-turn.ts gives one that came in a turn to act). */
@@ -38,7 +37,7 @@ export function cancelNotices(): number {
 
 function remember(token: string, now: number): void {
   for (const [old, at] of cancelled) {
-    if (now - at < TOMBSTONE_MS) break;
+    if (now - at < CANCELLED_TOKEN_KEPT_MS) break;
     cancelled.delete(old);
   }
   cancelled.delete(token);

@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { EgressRecord } from "@dwl/protocol";
 import type { EffectiveLimits } from "../../limits.ts";
-import type { ChildCall } from "../child-protocol.ts";
+import { type ChildCall, MAX_CANCELLED_EARLY } from "../child-protocol.ts";
 import { LimitError } from "./errors.ts";
 import { setAdd, setClear, setDelete } from "./intrinsics.ts";
 import { LogBuffer } from "./logs.ts";
@@ -79,7 +79,6 @@ const unanswered = new Map<string, RunState>();
 const cancelledEarly = new Set<string>();
 /** Ids added to cancelledEarly since it was last cleared (a bound on its size; its own methods are the program's to replace). */
 let cancelledEarlyAdded = 0;
-const MAX_CANCELLED_EARLY = 64;
 
 function clientGone(): LimitError {
   return new LimitError("runtime", "ClientGoneError", "the client went away before the answer; the run was stopped");

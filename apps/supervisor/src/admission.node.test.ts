@@ -223,7 +223,7 @@ describe("Demands", () => {
     expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toEqual({ runs: 1, cpuMs: 50 });
   });
 
-  it("counts one run per tools/call of an MCP batch, each with its own budget", () => {
+  it("counts an MCP batch of tools/call as one run (the loader runs them in turn) with the largest budget", () => {
     const demands = new Demands(budgets);
     const batch = [
       call(1),
@@ -231,9 +231,9 @@ describe("Demands", () => {
       call(3),
       { jsonrpc: "2.0", id: 4, method: "tools/list" },
     ];
-    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 3, cpuMs: 1_100 });
+    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 1, cpuMs: 1_000 });
     // Whitespace before the batch is still a batch to the loader's JSON parser.
-    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({ runs: 3, cpuMs: 1_100 });
+    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({ runs: 1, cpuMs: 1_000 });
     expect(demands.of(mcp, "k", json(call(1, { code: "1", limits: { cpuMs: 2_000 } })))).toEqual({
       runs: 1,
       cpuMs: 2_000,
@@ -246,7 +246,7 @@ describe("Demands", () => {
       runs: 1,
       cpuMs: 3_000,
     });
-    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 3, cpuMs: 1_100 });
+    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 1, cpuMs: 1_000 });
   });
 
   it("weighs a sandbox by the budget the loader reported for it to the same key, the whole share until then", () => {

@@ -101,8 +101,9 @@ export class Demands {
   }
 
   /**
-   * One run per `tools/call` of a batch (at least one), each with its `arguments.limits.cpuMs`.
-   * Parsed only when it is a batch or mentions a budget: a plain call costs no parse here.
+   * One run however many `tools/call` a batch has (the loader runs them one after another), with
+   * the largest `arguments.limits.cpuMs` among them. Parsed only when it is a batch or mentions a
+   * budget: a plain call costs no parse here.
    */
   private ofJsonRpc(body: Buffer): Demand {
     const batch = firstByte(body) === BRACKET;
@@ -113,8 +114,8 @@ export class Demands {
     ) as { params?: { arguments?: unknown } }[];
     if (calls.length === 0) return { runs: 1, cpuMs: this.budgets.defaultCpuMs };
     let cpuMs = 0;
-    for (const call of calls) cpuMs += this.requested(limitsOf(call.params?.arguments));
-    return { runs: calls.length, cpuMs };
+    for (const call of calls) cpuMs = Math.max(cpuMs, this.requested(limitsOf(call.params?.arguments)));
+    return { runs: 1, cpuMs };
   }
 
   /** The budget the loader gives a run asking for `limits.cpuMs` (or nothing usable). */

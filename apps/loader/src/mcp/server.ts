@@ -154,10 +154,17 @@ function buildServer(context: ExecutionContext): McpServer {
     idempotentHint: false,
     openWorldHint: true,
   };
+  // The calls of one JSON-RPC batch run one after another: each holds the runtime's thread as a
+  // request of its own would, and the supervisor admits a batch as one run (the largest budget).
+  let previousCall: Promise<unknown> = Promise.resolve();
   server.registerTool(
     "execute",
     { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeInput },
     async (args) => {
+      const turn = previousCall;
+      let done!: () => void;
+      previousCall = new Promise<void>((resolve) => (done = resolve));
+      await turn;
       try {
         const body = validate(ExecuteRequestSchema, args);
         const checked = await checkProgramRequest(body, context);
@@ -172,6 +179,8 @@ function buildServer(context: ExecutionContext): McpServer {
       } catch (err) {
         if (err instanceof DwlHttpError) return refusal(err);
         throw err;
+      } finally {
+        done();
       }
     },
   );

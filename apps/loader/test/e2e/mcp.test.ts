@@ -123,6 +123,26 @@ describe("MCP server", () => {
     expect(text(res)).toContain("at index.ts:2:");
   });
 
+  it("runs the execute calls of one batch one after another, as separate requests would hold the runtime", async () => {
+    const program =
+      "export default async () => { const start = Date.now(); await new Promise((r) => setTimeout(r, 200)); return [start, Date.now()]; }";
+    const batch = [1, 2].map((id) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "execute", arguments: { code: program } },
+    }));
+    const res = await call("/mcp", {
+      method: "POST",
+      headers: { accept: "application/json, text/event-stream", "content-type": "application/json" },
+      body: JSON.stringify(batch),
+    });
+    const answers = (await res.json()) as { id: number; result: { structuredContent: { result: [number, number] } } }[];
+    const spans = answers.sort((a, b) => a.id - b.id).map((a) => a.result.structuredContent.result);
+    const [[, firstEnd], [secondStart]] = spans as [[number, number], [number, number]];
+    expect(secondStart).toBeGreaterThanOrEqual(firstEnd);
+  });
+
   it("execute calls an operator tool", async () => {
     const res = await callTool("execute", {
       code: "export default async (_, env) => { await env.NOTES.add('mcp', 'written by a model'); return (await env.NOTES.search('model')).map((n) => n.title); }",

@@ -79,9 +79,19 @@ export function malformedRequest(code: string | undefined, reason: string | unde
 export const bodyTooLarge = ({ maxBytes, body }: BodyCap): Answer =>
   errorAnswer(413, bodyTooLargeError(maxBytes, body));
 
-/** A failed run, shaped as POST /execute answers one: HTTP 200, `ok: false`. */
-function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<string, string> = {}): Answer {
-  const body: ExecuteResponse = {
+/**
+ * How a route answers a failed run: POST /execute's body (HTTP 200, `ok: false`); a sandbox's
+ * HTTP error (500, `{ error, executionId }`); an MCP request's JSON-RPC answer, each call of it a
+ * failed `execute` result (the JSON-RPC body is needed to answer its ids); or a request error.
+ */
+export type RunShape =
+  | { kind: "execution" }
+  | { kind: "sandbox" }
+  | { kind: "jsonRpc"; body: Buffer }
+  | { kind: "request"; status: number; type: RequestErrorType };
+
+function failedRunBody(error: ExecutionError, elapsedMs: number): ExecuteResponse {
+  return {
     ok: false,
     error,
     logs: [],
@@ -89,7 +99,63 @@ function failedRun(error: ExecutionError, elapsedMs: number, headers: Record<str
     timing: { totalMs: elapsedMs, bundleMs: 0, startMs: 0, runMs: elapsedMs, cached: false },
     executionId: randomUUID(),
   };
-  return { status: 200, headers: { "content-type": JSON_TYPE, ...headers }, body: JSON.stringify(body) };
+}
+
+/** A failed run, answered as its route answers one. */
+function failedRun(
+  shape: RunShape,
+  error: ExecutionError,
+  elapsedMs: number,
+  headers: Record<string, string> = {},
+): Answer {
+  const json = (status: number, body: unknown): Answer => ({
+    status,
+    headers: { "content-type": JSON_TYPE, ...headers },
+    body: JSON.stringify(body),
+  });
+  switch (shape.kind) {
+    case "execution":
+      return json(200, failedRunBody(error, elapsedMs));
+    case "sandbox":
+      return json(error.type === "runtime_restarted" ? 503 : 500, { error, executionId: randomUUID() });
+    case "jsonRpc": {
+      const answers = jsonRpcFailures(shape.body, error, failedRunBody(error, elapsedMs));
+      return answers === undefined ? { status: 202, headers, body: "" } : json(200, answers);
+    }
+    case "request":
+      return errorAnswer(shape.status, { type: shape.type, message: `${error.message} (${error.type})` }, headers);
+  }
+}
+
+/**
+ * The JSON-RPC answer to `body` when none of its calls could answer: an `execute` call gets its
+ * tool result, failed (what the loader's MCP server answers for a failed run); any other request
+ * an internal error; notifications nothing. Undefined when nothing is to be answered.
+ */
+function jsonRpcFailures(body: Buffer, error: ExecutionError, run: ExecuteResponse): unknown {
+  let message: unknown;
+  try {
+    message = JSON.parse(body.toString("utf8").replace(/^\uFEFF/, ""));
+  } catch {
+    return undefined;
+  }
+  const answerTo = (request: unknown) => {
+    const { id, method, params } = (request ?? {}) as { id?: unknown; method?: unknown; params?: { name?: unknown } };
+    if (id === undefined || id === null) return undefined;
+    if (method === "tools/call" && params?.name === "execute") {
+      // As the loader's MCP server words a failed run (mcp/server.ts describeRun).
+      const text = `error (${error.type}): ${error.name}: ${error.message}`;
+      return {
+        jsonrpc: "2.0",
+        id,
+        result: { isError: true, content: [{ type: "text", text }], structuredContent: run },
+      };
+    }
+    return { jsonrpc: "2.0", id, error: { code: -32603, message: error.message } };
+  };
+  if (!Array.isArray(message)) return answerTo(message);
+  const answers = message.map(answerTo).filter((answer) => answer !== undefined);
+  return answers.length > 0 ? answers : undefined;
 }
 
 export interface VerdictContext {
@@ -123,10 +189,8 @@ function describe({ cause, heapLimitMb, maxResidentMb, watchdogMs }: VerdictCont
 }
 
 /** For the run judged to have taken the runtime down. */
-export function verdict(executionShaped: boolean, context: VerdictContext): Answer {
-  const error = describe(context);
-  if (executionShaped) return failedRun(error, context.elapsedMs);
-  return requestError(502, "internal", `${error.message} (${error.type})`);
+export function verdict(shape: RunShape, context: VerdictContext): Answer {
+  return failedRun(shape, describe(context), context.elapsedMs);
 }
 
 /** Seconds a client should wait before retrying a run cut short by a restart: it takes ~1 s. */
@@ -141,10 +205,13 @@ const RESTARTED_AGAIN_MESSAGE =
  * For a run that was in flight when another run took the runtime down: one that may have had an
  * effect, or (`unsent`) one that had not but met too many crashes to be sent again.
  */
-export function runtimeRestarted(executionShaped: boolean, elapsedMs: number, unsent = false): Answer {
+export function runtimeRestarted(shape: RunShape, elapsedMs: number, unsent = false): Answer {
   const headers = { "retry-after": String(RESTART_RETRY_AFTER_SECONDS) };
   const message = unsent ? RESTARTED_AGAIN_MESSAGE : RESTARTED_MESSAGE;
-  if (executionShaped)
-    return failedRun({ type: "runtime_restarted", name: "RuntimeRestarted", message }, elapsedMs, headers);
-  return requestError(503, "runtime_restarted", message, headers);
+  return failedRun(
+    shape.kind === "request" ? { ...shape, status: 503, type: "runtime_restarted" } : shape,
+    { type: "runtime_restarted", name: "RuntimeRestarted", message },
+    elapsedMs,
+    headers,
+  );
 }

@@ -239,6 +239,52 @@ describe("supervised runtime", () => {
     expect(fourth - second).toBeLessThan(1_500);
   });
 
+  it("answers an MCP execute call and a sandbox's HTTP request that took the runtime down as their routes answer failures", async () => {
+    const bomb = "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }";
+    // MCP: each call of the request gets a failed tool result, as the loader's MCP server gives
+    // one; another method of the batch a JSON-RPC error; a notification nothing.
+    const call = (id: number) => ({
+      jsonrpc: "2.0",
+      id,
+      method: "tools/call",
+      params: { name: "execute", arguments: { code: bomb, limits: generous } },
+    });
+    const mcp = await fetch(`${server.base}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: "Bearer dwl_local_dev",
+        accept: "application/json, text/event-stream",
+        "content-type": "application/json",
+      },
+      body: JSON.stringify([
+        call(1),
+        { jsonrpc: "2.0", id: "list", method: "tools/list" },
+        { jsonrpc: "2.0", method: "notifications/initialized" },
+      ]),
+    });
+    expect(mcp.status).toBe(200);
+    const answers = (await mcp.json()) as { id: unknown; result?: Record<string, unknown>; error?: unknown }[];
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatchObject({
+      jsonrpc: "2.0",
+      id: 1,
+      result: { isError: true, structuredContent: { ok: false, error: { type: "memory_limit" } } },
+    });
+    expect(JSON.stringify(answers[0]?.result?.content)).toContain("error (memory_limit): MemoryLimitError");
+    expect(answers[1]).toMatchObject({ jsonrpc: "2.0", id: "list", error: { code: -32603 } });
+    // A sandbox's HTTP request: 500 with the error, as a failure of its program is answered.
+    const created = await server.post("/sandboxes", {
+      code: `export default { fetch() { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); } }`,
+      limits: generous,
+    });
+    const { id } = (await created.json()) as { id: string };
+    const res = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+      headers: { authorization: "Bearer dwl_local_dev" },
+    });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toMatchObject({ error: { type: "memory_limit", name: "MemoryLimitError" } });
+  });
+
   it("does not judge a lone innocent run the cause when a sandbox's stream crashed the runtime", async () => {
     const created = await server.post("/sandboxes", {
       code: `export default { fetch() {

@@ -16,7 +16,16 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { type Answer, bodyTooLarge, requestError, runtimeRestarted, send, sendOnSocket, verdict } from "./answers.ts";
+import {
+  type Answer,
+  bodyTooLarge,
+  requestError,
+  type RunShape,
+  runtimeRestarted,
+  send,
+  sendOnSocket,
+  verdict,
+} from "./answers.ts";
 import { resendable, type Flight, type Flights } from "./flights.ts";
 import { ResendTurns } from "./resend-turns.ts";
 import type { AttemptRequest, Outcome, RuntimeClient } from "./forward.ts";
@@ -76,6 +85,14 @@ const MAX_CRASHES_RESENT = 3;
 
 /** Explained crashes remembered, counted in runtime generations back from the current one. */
 const EXPLAINED_KEPT = 1_000;
+
+/** How `flight`'s route answers a run that failed (answers.ts). */
+function shapeOf({ route, body }: Flight): RunShape {
+  if (route.executionShaped) return { kind: "execution" };
+  if (route.jsonRpc && Buffer.isBuffer(body)) return { kind: "jsonRpc", body };
+  if (route.sandbox !== undefined) return { kind: "sandbox" };
+  return { kind: "request", status: 502, type: "internal" };
+}
 
 /** A request that could not reach a live runtime this many times in a row gets 503. */
 const MAX_UNREACHED_ATTEMPTS = 5;
@@ -249,7 +266,7 @@ export class Supervisor {
         if (decided.kind === "verdict") {
           return answer(
             res,
-            verdict(flight.route.executionShaped, {
+            verdict(shapeOf(flight), {
               ...this.options,
               cause: decided.cause,
               elapsedMs: Date.now() - flight.startedAt,
@@ -257,10 +274,7 @@ export class Supervisor {
           );
         }
         if (decided.kind === "restarted")
-          return answer(
-            res,
-            runtimeRestarted(flight.route.executionShaped, Date.now() - flight.startedAt, resendable(flight)),
-          );
+          return answer(res, runtimeRestarted(shapeOf(flight), Date.now() - flight.startedAt, resendable(flight)));
         turn = await this.resendTurns.take(flight.group, () =>
           flight.crashedIn.every((generation) => this.explained.has(generation)),
         );

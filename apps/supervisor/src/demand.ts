@@ -92,7 +92,23 @@ export class Demands {
   learn(route: Route, keyHash: string | undefined, runCpuMs: number | undefined, stamp: number): void {
     if (route.sandbox === undefined || keyHash === undefined || runCpuMs === undefined) return;
     if (this.redefinedSince(route, stamp)) return;
-    const key = sandboxKey(keyHash, route.sandbox);
+    this.remember(sandboxKey(keyHash, route.sandbox), runCpuMs);
+  }
+
+  /**
+   * What the loader reported on its answer to a request of API key `keyHash` that created or
+   * updated sandbox `id`: the budget of its runs, known before the first of them answers (unknown,
+   * each of the sandbox's requests would take the key's whole share, so a new sandbox's
+   * concurrent requests ran one at a time). Called after the answer, once `redefining` forgot
+   * the old budget.
+   */
+  learnDefinition(keyHash: string | undefined, id: string | undefined, runCpuMs: number | undefined): void {
+    if (keyHash === undefined || id === undefined || runCpuMs === undefined) return;
+    this.remember(sandboxKey(keyHash, id), runCpuMs);
+  }
+
+  /** Remembers a sandbox's budget, the oldest answered forgotten first past SANDBOX_BUDGETS_MAX. */
+  private remember(key: string, runCpuMs: number): void {
     // Re-inserted, so that the oldest answered is the first forgotten.
     this.sandboxBudgets.delete(key);
     if (this.sandboxBudgets.size >= SANDBOX_BUDGETS_MAX)

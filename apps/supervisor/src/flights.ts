@@ -30,6 +30,8 @@ export interface Flight {
   answered: boolean;
   /** The CPU budget of its run, as the loader reported it on the answer (sandboxes only). */
   runCpuMs: number | undefined;
+  /** The sandbox it created or updated, as the loader reported it on the answer (`runCpuMs` its runs' budget). */
+  definedSandbox: string | undefined;
   startedAt: number;
 }
 
@@ -50,6 +52,7 @@ export class Flights {
       effectful: false,
       answered: false,
       runCpuMs: undefined,
+      definedSandbox: undefined,
       startedAt: Date.now(),
     };
     this.byToken.set(flight.token, flight);

@@ -7,7 +7,7 @@
  */
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { CANCEL_PATH, RUN_CPU_BUDGET_HEADER, SUPERVISOR_SECRET_HEADER } from "@dwl/protocol";
+import { CANCEL_PATH, DEFINED_SANDBOX_HEADER, RUN_CPU_BUDGET_HEADER, SUPERVISOR_SECRET_HEADER } from "@dwl/protocol";
 import type { BodyCap } from "./answers.ts";
 import { HEALTH_PATH } from "./routes.ts";
 
@@ -54,12 +54,17 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers the loader sets on an answer for this process alone: never relayed to the client. */
-export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([RUN_CPU_BUDGET_HEADER]);
+export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([RUN_CPU_BUDGET_HEADER, DEFINED_SANDBOX_HEADER]);
 
 /** The CPU budget the loader reported for the answer's run (RUN_CPU_BUDGET_HEADER), if it did. */
 export function reportedRunCpuMs(rawHeaders: string[]): number | undefined {
   const value = Number(rawHeaderValue(rawHeaders, RUN_CPU_BUDGET_HEADER));
   return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+}
+
+/** The sandbox the answer's request created or updated (DEFINED_SANDBOX_HEADER), if the loader reported one. */
+export function reportedDefinedSandbox(rawHeaders: string[]): string | undefined {
+  return rawHeaderValue(rawHeaders, DEFINED_SANDBOX_HEADER) || undefined;
 }
 
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
@@ -139,7 +144,7 @@ export class RuntimeClient {
   send(
     attempt: AttemptRequest,
     client: ServerResponse,
-    onHead: (runCpuMs: number | undefined) => void,
+    onHead: (runCpuMs: number | undefined, definedSandbox: string | undefined) => void,
   ): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       const settle = settleOnce(resolve, () => client.off("close", onClientClose));
@@ -193,7 +198,7 @@ export class RuntimeClient {
           return settle({ kind: "client_gone", cut: false });
         }
         answering = true;
-        onHead(reportedRunCpuMs(answer.rawHeaders));
+        onHead(reportedRunCpuMs(answer.rawHeaders), reportedDefinedSandbox(answer.rawHeaders));
         client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, FOR_SUPERVISOR_ONLY));
         // A stream's headers go out at once (an SSE client waits for them before any event); an
         // answer of known length sends them with its body, in one write.

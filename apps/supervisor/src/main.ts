@@ -28,7 +28,7 @@ import {
 import { startControlEndpoint } from "./control.ts";
 import { Flights } from "./flights.ts";
 import { forwardableHeaders, RuntimeClient } from "./forward.ts";
-import { OpenConnections, type OpenPlace } from "./open-connections.ts";
+import { OpenConnections, type OpenPlace, type OpenRefusal } from "./open-connections.ts";
 import { forwardedPath, type LoaderBodyCap, routeOf, type Route } from "./routes.ts";
 import { buildLoader, type LoaderBuild, readBuild } from "./runtime/build.ts";
 import { Runtime } from "./runtime/runtime.ts";
@@ -357,6 +357,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   }
   demands.redefining(route);
   demands.learn(route, keyHash, flight.runCpuMs, stamp);
+  demands.learnDefinition(keyHash, flight.definedSandbox, flight.runCpuMs);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
@@ -377,8 +378,11 @@ const streams = new OpenConnections({
   perGroupSetting: "DWL_KEY_STREAMS",
 });
 
-const tooManyOpen = (refusal: string) =>
-  requestError(503, "internal", `${refusal}; retry later`, { "retry-after": "1" });
+/** A key past its own bound is rate limited (429); the server past its bound is busy (503). */
+const tooManyOpen = ({ whose, why }: OpenRefusal) =>
+  whose === "key"
+    ? requestError(429, "rate_limited", `${why}; retry when one closes`, { "retry-after": "1" })
+    : requestError(503, "internal", `${why}; retry later`, { "retry-after": "1" });
 
 /**
  * An upgrade request (a WebSocket handshake, to a sandbox's fetch handler): admitted like any

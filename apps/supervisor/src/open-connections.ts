@@ -17,6 +17,12 @@ export interface ConnectionBound {
   perGroupSetting: string;
 }
 
+/** Why a connection may not open: the server's bound is reached, or its key's. */
+export interface OpenRefusal {
+  whose: "server" | "key";
+  why: string;
+}
+
 /** One open connection's place: `moveTo` when its group changes, `close` once (more is a no-op). */
 export interface OpenPlace {
   moveTo(group: string): void;
@@ -33,11 +39,11 @@ export class OpenConnections {
   }
 
   /** Why another one of `group` may not open now, if it may not. */
-  refusal(group: string): string | undefined {
+  refusal(group: string): OpenRefusal | undefined {
     const { max, perGroup, what, maxSetting, perGroupSetting } = this.bound;
-    if (this.open >= max) return `this server already relays ${max} ${what} (${maxSetting})`;
+    if (this.open >= max) return { whose: "server", why: `this server already relays ${max} ${what} (${maxSetting})` };
     if ((this.byGroup.get(group) ?? 0) >= perGroup)
-      return `this API key already has ${perGroup} ${what} open (${perGroupSetting})`;
+      return { whose: "key", why: `this API key already has ${perGroup} ${what} open (${perGroupSetting})` };
     return undefined;
   }
 

@@ -167,15 +167,18 @@ describe("streaming", () => {
     try {
       // Sent together: those admitted together are counted before any of their answers begins.
       const together = await Promise.all(Array.from({ length: KEY_STREAMS + 2 }, () => openStream(mine)));
-      expect(together.map((r) => r.status).sort()).toEqual([...Array(KEY_STREAMS).fill(200), 503, 503]);
+      expect(together.map((r) => r.status).sort()).toEqual([...Array(KEY_STREAMS).fill(200), 429, 429]);
       const refused = await openStream(mine);
-      expect(refused).toMatchObject({ status: 503, retryAfter: "1" });
+      expect(refused).toMatchObject({ status: 429, retryAfter: "1" });
+      expect(JSON.parse(refused.text)).toMatchObject({ error: { type: "rate_limited" } });
       expect(refused.text).toContain("DWL_KEY_STREAMS");
       // Other routes of that key are not held up.
       expect((await execute({ code: "export default () => 'runs'" })).body).toMatchObject({ result: "runs" });
       // Another tenant still gets its own, up to the server's bound.
       for (let i = KEY_STREAMS; i < MAX_STREAMS; i++) expect((await openStream(theirs, OTHER_KEY)).status).toBe(200);
-      expect((await openStream(theirs, OTHER_KEY)).text).toContain("DWL_MAX_STREAMS");
+      const serverFull = await openStream(theirs, OTHER_KEY);
+      expect(serverFull.status).toBe(503);
+      expect(serverFull.text).toContain("DWL_MAX_STREAMS");
       // A client that leaves gives its place back.
       open.shift()?.abort();
       let reopened = 0;
@@ -548,7 +551,7 @@ describe("admission", () => {
     expect(await quietPlaceAmongComputingRuns(OTHER_KEY, run)).toBeLessThan(3);
   });
 
-  it("weighs a sandbox's requests by the CPU budget stored with it, once the loader has reported it", async () => {
+  it("weighs a sandbox's requests by the CPU budget stored with it, reported by the loader when it was defined", async () => {
     // Each request reports how many of the sandbox's requests its warm isolate was serving at once.
     const id = await sandbox(
       `let serving = 0;
@@ -561,10 +564,13 @@ describe("admission", () => {
     );
     const together = async () =>
       (await Promise.all([1, 2, 3].map(() => rawGet(`/sandboxes/${id}/http/`)))).map((r) => r.body).sort();
-    // Its budget not known yet, each of its runs takes the key's whole share: one at a time.
-    expect(await together()).toEqual(["1", "1", "1"]);
-    // Reported now (the default 50 ms each): three fit in the key's share together.
+    // Reported with the sandbox's definition (the default 50 ms each): three fit in the key's
+    // share together from its first requests. Unknown, each took the key's whole share: one at a
+    // time, so a new sandbox's concurrent requests waited for each other.
     expect(await together()).toEqual(["1", "2", "3"]);
+    // The loader's word to the supervisor is not passed on.
+    const created = await server.post("/sandboxes", { code: "export default { fetch: () => new Response('x') };" });
+    expect([...created.headers.keys()].filter((name) => name.startsWith("x-dwl-"))).toEqual([]);
   });
 
   it("frees the slots of clients that went away at once", async () => {
@@ -908,18 +914,18 @@ describe("WebSockets", () => {
   it(`relays at most DWL_KEY_WEBSOCKETS (${KEY_WEBSOCKETS}) per key and DWL_MAX_WEBSOCKETS (${MAX_WEBSOCKETS}) in all, and takes another when one closes`, async () => {
     const path = `/sandboxes/${await sandbox(ECHO_SANDBOX)}/http/`;
     const otherPath = `/sandboxes/${await sandbox(ECHO_SANDBOX, OTHER_KEY)}/http/`;
-    const refusal = async (key: string) => {
+    const refusal = async (key: string, status: number) => {
       const answer = await rawUpgrade(key === OTHER_KEY ? otherPath : path, auth(key));
-      expect(answer.status).toBe(503);
+      expect(answer.status).toBe(status);
       expect(answer.head.toLowerCase()).toContain("retry-after: 1");
       return (JSON.parse(answer.body) as { error: { message: string } }).error.message;
     };
     const sockets = await Promise.all(Array.from({ length: KEY_WEBSOCKETS }, () => openWebSocket(path)));
     try {
-      expect(await refusal("dwl_local_dev")).toContain("DWL_KEY_WEBSOCKETS");
+      expect(await refusal("dwl_local_dev", 429)).toContain("DWL_KEY_WEBSOCKETS");
       // Another tenant still gets its own, up to the server's bound.
       for (let i = KEY_WEBSOCKETS; i < MAX_WEBSOCKETS; i++) sockets.push(await openWebSocket(otherPath, OTHER_KEY));
-      expect(await refusal(OTHER_KEY)).toContain("DWL_MAX_WEBSOCKETS");
+      expect(await refusal(OTHER_KEY, 503)).toContain("DWL_MAX_WEBSOCKETS");
       await closed(sockets.shift() as WebSocket);
       let reopened: WebSocket | undefined;
       for (let attempt = 0; !reopened && attempt < 50; attempt++) {

@@ -138,7 +138,7 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     name: "DWL_KEY_WEBSOCKETS",
     fallback: 100,
     min: 0,
-    summary: "WebSocket connections of one key at once, past it 503",
+    summary: "WebSocket connections of one key at once, past it 429",
   },
   // A sandbox's streamed answer holds two sockets here and ~42 KB in the runtime (measured:
   // 1,000 open took workerd from 293 to 335 MB) for as long as the program streams.
@@ -152,7 +152,7 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     name: "DWL_KEY_STREAMS",
     fallback: 100,
     min: 0,
-    summary: "sandbox HTTP answers of one key relayed at once, past it 503",
+    summary: "sandbox HTTP answers of one key relayed at once, past it 429",
   },
   // workerd buffers without bound what a client does not read: the supervisor reads it and cuts
   // the client instead, so a slow reader costs at most this much here.

@@ -225,12 +225,17 @@ export class Supervisor {
         const outlivesClient = flight.route.program
           ? () => void this.client.cancel(flight.token, this.options.secret)
           : undefined;
-        const outcome: Outcome = await this.client.send({ ...attempt, outlivesClient }, res, (runCpuMs) => {
-          flight.answered = true;
-          flight.runCpuMs = runCpuMs;
-          released();
-          endTurn();
-        });
+        const outcome: Outcome = await this.client.send(
+          { ...attempt, outlivesClient },
+          res,
+          (runCpuMs, definedSandbox) => {
+            flight.answered = true;
+            flight.runCpuMs = runCpuMs;
+            flight.definedSandbox = definedSandbox;
+            released();
+            endTurn();
+          },
+        );
         // A resend refused by a runtime not listening yet keeps its turn while it tries again; one
         // lost in a crash keeps it until the crash is known (below).
         if (outcome.kind !== "lost") endTurn();

@@ -39,6 +39,14 @@ export type EffectNotice = z.infer<typeof EffectNoticeSchema>;
 export const RUN_CPU_BUDGET_HEADER = "x-dwl-run-cpu-ms";
 
 /**
+ * Set by the loader, beside RUN_CPU_BUDGET_HEADER, on its answer to a supervised request that
+ * created or updated a sandbox: that sandbox's id. Its next requests are weighed by the budget
+ * from the start (unknown, each would take its key's whole share: one at a time). Removed from
+ * the answer by the supervisor.
+ */
+export const DEFINED_SANDBOX_HEADER = "x-dwl-defined-sandbox";
+
+/**
  * `POST <CANCEL_PATH>/<token>` on the runtime, from the supervisor: the client of that request
  * went away before its answer began, so the loader stops the request's runs (their next check
  * throws; what they would still do never happens). Only the supervisor may send it: the

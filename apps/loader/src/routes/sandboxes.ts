@@ -3,7 +3,7 @@
  * Persistent sandboxes over HTTP (docs/api.md, "Sandboxes"). Another tenant's id answers 404, never
  * 403: existence does not leak.
  */
-import { SandboxDefinitionSchema, SandboxExecuteSchema } from "@dwl/protocol";
+import { SandboxDefinitionSchema, SandboxExecuteSchema, type SandboxInfo } from "@dwl/protocol";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
@@ -24,8 +24,8 @@ import {
   serveSandboxHttp,
   updateSandbox,
 } from "../sandboxes/service.ts";
-import { MAX_SANDBOX_PAGE } from "../limits.ts";
-import { tellRunBudget } from "../supervision/run-budget.ts";
+import { clampLimits, MAX_SANDBOX_PAGE } from "../limits.ts";
+import { tellDefinedSandbox, tellRunBudget } from "../supervision/run-budget.ts";
 
 function contextOf(c: Context<AppEnv>): ExecutionContext {
   return { env: c.env, tenant: c.get("tenant"), server: c.get("server") };
@@ -45,10 +45,17 @@ export function programPath(url: string): string {
   return `/${path.split("/").slice(4).join("/")}${rawPathAndQuery(url).slice(path.length)}`;
 }
 
+/** The answer to a request that defined a sandbox, telling the supervisor its runs' budget. */
+function defined(c: Context<AppEnv>, info: SandboxInfo, status: 200 | 201): Response {
+  const response = c.json(info, status);
+  tellDefinedSandbox(response.headers, info.id, clampLimits(info.limits, c.get("server")).cpuMs, c.env);
+  return response;
+}
+
 const definitionOf = (c: Context<AppEnv>) => readProgramRequest(c.req.raw, SandboxDefinitionSchema, c.get("server"));
 
 export const sandboxesRoute = new Hono<AppEnv>()
-  .post("/", async (c) => c.json(await createSandbox(await definitionOf(c), contextOf(c), originOf(c)), 201))
+  .post("/", async (c) => defined(c, await createSandbox(await definitionOf(c), contextOf(c), originOf(c)), 201))
   .get("/", async (c) => {
     const limit = Number(c.req.query("limit") ?? MAX_SANDBOX_PAGE);
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SANDBOX_PAGE) {
@@ -64,7 +71,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => c.json(sandboxInfo(await getSandbox(c.req.param("id"), contextOf(c)), originOf(c))))
   .put("/:id", async (c) =>
-    c.json(await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c))),
+    defined(c, await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c)), 200),
   )
   .delete("/:id", async (c) => {
     await deleteSandbox(c.req.param("id"), contextOf(c));

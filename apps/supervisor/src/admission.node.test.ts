@@ -79,11 +79,41 @@ describe("admission", () => {
     expect(admission.enter("c", 0)).toMatchObject({ refused: "queue_full" });
   });
 
-  it("refuses when the wait predicted from measured gaps exceeds maxWaitMs, with that wait as Retry-After", async () => {
+  it("predicts the wait of runs that end together from how long they run, not from the gaps between them", async () => {
+    const admission = new Admission(limits({ perKey: 4, total: 4, maxWaitMs: 1_000 }));
+    // Eight rounds of four runs of ~40 ms that end at once: the gaps between slots coming free
+    // are ~0 but for one in four, and their median predicted no wait at all.
+    for (let round = 0; round < 8; round++) {
+      const runs = Array.from({ length: 4 }, () => ticket(admission, "a"));
+      await new Promise((r) => setTimeout(r, 40));
+      for (const run of runs) run.release();
+    }
+    const running = Array.from({ length: 4 }, () => ticket(admission, "a"));
+    // Four at a time, ~40 ms each: 100 waiting take ~1 s.
+    const answers = Array.from({ length: 120 }, () => admission.enter("a"));
+    const refused = answers.filter((answer) => "refused" in answer);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]).toMatchObject({ refused: "expected_wait" });
+    for (const answer of [...running, ...answers]) if (!("refused" in answer)) answer.release();
+  });
+
+  it("refuses a request that waited maxWaitMs without its turn, which then never gets a slot", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 50 }));
+    const first = ticket(admission, "a");
+    const second = ticket(admission, "a");
+    expect(await second.outwaited).toMatchObject({ refused: "waited", retryAfterSeconds: 1 });
+    expect(admission.queued).toBe(0);
+    first.release();
+    expect(await admittedOf({ second })).toEqual([]);
+    second.release();
+    expect(admission.size).toBe(0);
+  });
+
+  it("refuses when the wait predicted from measured runs exceeds maxWaitMs, with that wait as Retry-After", async () => {
     const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 2_000 }));
     let current = ticket(admission, "a");
     const waiting = Array.from({ length: 40 }, () => ticket(admission, "a"));
-    // 31 gaps of ~20 ms each: a prediction exists from then on.
+    // 31 runs of ~20 ms each: a prediction exists from then on.
     for (const next of waiting.slice(0, 32)) {
       await new Promise((r) => setTimeout(r, 20));
       current.release();

@@ -29,7 +29,8 @@ export interface AdmissionLimits {
 }
 
 export type Refusal = {
-  refused: "expected_wait" | "queue_full" | "queue_memory";
+  /** `waited`: it was queued, and waited `maxWaitMs` without a slot (a prediction can be wrong). */
+  refused: "expected_wait" | "waited" | "queue_full" | "queue_memory";
   retryAfterSeconds: number;
   expectedWaitMs: number;
 };
@@ -45,6 +46,8 @@ export interface Ticket {
   immediate: boolean;
   /** Resolves once the request may go to the runtime. */
   admitted: Promise<void>;
+  /** Resolves if it waited `maxWaitMs` without a slot: it has left the queue, refused. */
+  outwaited: Promise<Refusal>;
   /** Gives the slot back (or leaves the queue); safe to call more than once. */
   release: () => void;
 }
@@ -67,6 +70,8 @@ interface Waiter {
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
   waiting: boolean;
+  /** Ends its wait with a refusal at `maxWaitMs`. */
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface KeyState {
@@ -74,26 +79,33 @@ interface KeyState {
   /** CPU budgets of its runs inside the runtime, together. */
   runningCpuMs: number;
   queue: Waiter[];
-  /** Time between two of this key's slots coming free while it had requests waiting, ms (the latest ones). */
-  gapsMs: number[];
-  /** When the key's last slot came free, or its queue last began: where the next gap starts. */
-  gapFrom: number;
-  /** The median of `gapsMs`, computed once per new gap rather than for every request that queues. */
-  medianGapMs: number | undefined;
+  /** How long its runs take (kept while the key is idle too). */
+  runs: RunTimes;
   /** While it yields: the other keys' runs it waits for, and the timer that ends the wait. */
   yieldingTo: Set<Run> | undefined;
   yieldTimer: NodeJS.Timeout | undefined;
 }
 
 /**
- * Gaps measured before a wait is predicted from them. Their median is the prediction: a key's
+ * Runs measured before a wait is predicted from them. Their median is the prediction: a key's
  * first run in a burst is slow (its program is bundled and its isolate started), and one such
- * gap must not make the whole burst look long.
+ * run must not make the whole burst look long.
  */
-const GAP_SAMPLES = 31;
+const RUN_SAMPLES = 31;
+/** Keys whose run times are kept (the most recently used; ~300 bytes each). */
+const RUN_TIMES_KEPT = 10_000;
+
+/** How long a key's latest runs held their slots, ms. */
+interface RunTimes {
+  samples: number[];
+  /** Their median, computed once per new run rather than for every request that queues. */
+  median: number | undefined;
+}
 
 export class Admission {
   private readonly keys = new Map<string, KeyState>();
+  /** Each key's run times, kept past its idle moments: a key's next burst is predicted at once. */
+  private readonly runTimes = new Map<string, RunTimes>();
   /** Keys with waiters, in the order they get the next free slot. */
   private readonly turn: string[] = [];
   private running = 0;
@@ -120,7 +132,14 @@ export class Admission {
     const cpuMs = Math.max(0, demand.cpuMs);
     if (this.fits(state, slots, cpuMs) && state.queue.length === 0) {
       const run = this.start(key, state, slots, cpuMs);
-      return this.ticket(key, state, slots, cpuMs, Promise.resolve(), run);
+      return this.ticket(
+        key,
+        state,
+        slots,
+        cpuMs,
+        { admitted: Promise.resolve(), outwaited: new Promise(() => {}) },
+        run,
+      );
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => ({
@@ -133,13 +152,25 @@ export class Admission {
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
     const admitted = new Promise<void>((resolve) => (admit = resolve));
-    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true };
-    if (state.queue.length === 0) state.gapFrom = Date.now();
+    let refuseLate!: (refusal: Refusal) => void;
+    const outwaited = new Promise<Refusal>((resolve) => (refuseLate = resolve));
+    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true, timer: undefined };
+    waiter.timer = setTimeout(() => {
+      if (!waiter.waiting) return;
+      this.dropWaiter(key, state, waiter);
+      const waitMs = this.expectedWaitMs(state) ?? this.limits.maxWaitMs;
+      refuseLate({
+        refused: "waited",
+        expectedWaitMs: waitMs,
+        retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+      });
+    }, this.limits.maxWaitMs);
+    waiter.timer.unref();
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
     this.waitingBodyBytes += bodyBytes;
-    return this.ticket(key, state, slots, cpuMs, admitted, waiter);
+    return this.ticket(key, state, slots, cpuMs, { admitted, outwaited }, waiter);
   }
 
   /** Requests waiting, all keys (for tests and logs). */
@@ -153,16 +184,29 @@ export class Admission {
   }
 
   /**
-   * One measured gap for each request ahead and this one; undefined until enough gaps were
-   * measured (until then only the count and memory bounds refuse).
+   * The requests ahead and this one, as many at a time as the key runs now, each for a measured
+   * run's time; undefined until enough runs were measured (until then only the count and memory
+   * bounds refuse). Runs, not the gaps between slots coming free: runs of one burst end
+   * together, and a median gap of ~0 predicted no wait at all (200 runs of 5 s, 16 at a time:
+   * 120 answered after more than 30 s, none refused).
    */
   private expectedWaitMs(state: KeyState): number | undefined {
-    if (state.gapsMs.length < GAP_SAMPLES) return undefined;
-    if (state.medianGapMs === undefined) {
-      const sorted = [...state.gapsMs].sort((a, b) => a - b);
-      state.medianGapMs = sorted[sorted.length >> 1] as number;
+    const { runs } = state;
+    if (runs.samples.length < RUN_SAMPLES) return undefined;
+    if (runs.median === undefined) {
+      const sorted = [...runs.samples].sort((a, b) => a - b);
+      runs.median = sorted[sorted.length >> 1] as number;
     }
-    return (state.queue.length + 1) * state.medianGapMs;
+    return Math.ceil((state.queue.length + 1) / Math.max(1, state.running)) * runs.median;
+  }
+
+  /** Takes `waiter` out of `key`'s queue: it never held a slot. */
+  private dropWaiter(key: string, state: KeyState, waiter: Waiter): void {
+    waiter.waiting = false;
+    clearTimeout(waiter.timer);
+    this.leaveQueue(waiter);
+    state.queue.splice(state.queue.indexOf(waiter), 1);
+    this.forgetIfIdle(key, state);
   }
 
   private ticket(
@@ -170,7 +214,7 @@ export class Admission {
     state: KeyState,
     slots: number,
     cpuMs: number,
-    admitted: Promise<void>,
+    { admitted, outwaited }: Pick<Ticket, "admitted" | "outwaited">,
     admittedAs: Waiter | Run,
   ): Ticket {
     let released = false;
@@ -178,28 +222,24 @@ export class Admission {
     return {
       immediate: waiter === undefined,
       admitted,
+      outwaited,
       release: () => {
         if (released) return;
         released = true;
         if (waiter?.waiting) {
           // Left before its turn: it never held a slot.
-          waiter.waiting = false;
-          this.leaveQueue(waiter);
-          state.queue.splice(state.queue.indexOf(waiter), 1);
-          this.forgetIfIdle(key, state);
+          this.dropWaiter(key, state, waiter);
           return;
         }
-        if (state.queue.length > 0) {
-          const now = Date.now();
-          state.gapsMs.push(now - state.gapFrom);
-          if (state.gapsMs.length > GAP_SAMPLES) state.gapsMs.shift();
-          state.medianGapMs = undefined;
-          state.gapFrom = now;
-        }
+        // Refused after a long wait: it never held a slot either.
+        if (waiter && waiter.run === undefined) return;
+        const run = (waiter ? waiter.run : admittedAs) as Run;
+        state.runs.samples.push(Date.now() - run.at);
+        if (state.runs.samples.length > RUN_SAMPLES) state.runs.samples.shift();
+        state.runs.median = undefined;
         state.running -= slots;
         state.runningCpuMs -= cpuMs;
         this.running -= slots;
-        const run = (waiter ? waiter.run : admittedAs) as Run;
         this.inFlight.delete(run);
         this.endYieldsTo(run);
         if (state.queue.length > 0) this.yieldAfter(key, state, run);
@@ -282,6 +322,7 @@ export class Admission {
       }
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
+      clearTimeout(waiter.timer);
       this.leaveQueue(waiter);
       waiter.run = this.start(key, state, waiter.slots, waiter.cpuMs);
       waiter.admit();
@@ -301,12 +342,19 @@ export class Admission {
           yieldingTo: undefined,
           yieldTimer: undefined,
           queue: [],
-          gapsMs: [],
-          gapFrom: Date.now(),
-          medianGapMs: undefined,
+          runs: this.runTimesOf(key),
         }),
       );
     return state;
+  }
+
+  /** `key`'s run times, made the most recently used (the least recently used forgotten past RUN_TIMES_KEPT). */
+  private runTimesOf(key: string): RunTimes {
+    const runs = this.runTimes.get(key) ?? { samples: [], median: undefined };
+    this.runTimes.delete(key);
+    this.runTimes.set(key, runs);
+    if (this.runTimes.size > RUN_TIMES_KEPT) this.runTimes.delete(this.runTimes.keys().next().value as string);
+    return runs;
   }
 
   private forgetIfIdle(key: string, state: KeyState): void {

@@ -150,6 +150,7 @@ function refusalAnswer(refusal: Refusal): Answer {
   const wait = `${Math.ceil(refusal.expectedWaitMs / 1000)} s`;
   const why = {
     expected_wait: `the expected wait in this API key's queue (about ${wait}) is longer than a run may wait (DWL_QUEUE_MAX_WAIT_MS, ${settings.queueMaxWaitMs} ms)`,
+    waited: `this request waited as long as a run may wait (DWL_QUEUE_MAX_WAIT_MS, ${settings.queueMaxWaitMs} ms) in this API key's queue without its turn (about ${wait} more expected)`,
     queue_full: `the local queue is full (DWL_QUEUE_MAX, ${settings.queueMax} requests waiting)`,
     queue_memory: `the local queue holds as many request bodies as it may (DWL_QUEUE_BODY_BYTES, ${settings.queueBodyBytes} bytes)`,
   }[refusal.refused];
@@ -245,11 +246,12 @@ async function slotFor(
     return undefined;
   }
   if (!ticket.immediate) {
-    const left = new Promise<boolean>((resolve) => client.once("close", () => resolve(true)));
-    if (await Promise.race([ticket.admitted.then(() => false), left])) {
-      ticket.release();
-      return undefined;
-    }
+    const left = new Promise<"left">((resolve) => client.once("close", () => resolve("left")));
+    const end = await Promise.race([ticket.admitted.then(() => "admitted" as const), ticket.outwaited, left]);
+    if (end === "admitted") return ticket.release;
+    ticket.release();
+    if (end !== "left") refuse(refusalAnswer(end));
+    return undefined;
   }
   return ticket.release;
 }

@@ -109,6 +109,11 @@ export const LOCAL_PYTHON_MAX_CHILDREN = 4;
  * ~130 MB each until their run ends; more runs wait their turn (python/places.ts).
  */
 export const LOCAL_PYTHON_MAX_ONE_OFF = 2;
+/**
+ * The largest `expiration` and `expirationTtl` a KV put takes, in seconds: the local store refuses
+ * anything past a signed 32-bit number (measured: 2,147,483,647 stored, 2,147,483,648 refused).
+ */
+export const MAX_KV_EXPIRATION_SECONDS = 2_147_483_647;
 /** Executions one tenant may have running at once. */
 export const MAX_CONCURRENT_EXECUTIONS = 50;
 /**

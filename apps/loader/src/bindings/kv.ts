@@ -4,7 +4,7 @@
  * loopback stub of this entrypoint (props fixed by the loader), never the KV binding itself.
  */
 import { WorkerEntrypoint } from "cloudflare:workers";
-import { MAX_LIST_LIMIT, readServerLimits } from "../limits.ts";
+import { MAX_KV_EXPIRATION_SECONDS, MAX_LIST_LIMIT, readServerLimits } from "../limits.ts";
 import { beforeSideEffect } from "../supervision/effects.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
 import { asRpcResult, type RpcResult } from "./rpc-result.ts";
@@ -95,21 +95,8 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     const max = readServerLimits(this.env).maxKvValueBytes;
     const size = byteLength(value);
     if (size > max) throw new StorageLimitError(`KV value for "${key}" is ${size} bytes, over the ${max}-byte limit`);
-    if (
-      options?.expirationTtl !== undefined &&
-      !(Number.isInteger(options.expirationTtl) && options.expirationTtl >= 60)
-    ) {
-      throw new RangeError("expirationTtl must be an integer number of seconds, at least 60");
-    }
     // Checked here because KV's own refusal would reach the program as a StorageError.
-    if (
-      options?.expiration !== undefined &&
-      !(Number.isInteger(options.expiration) && options.expiration >= Date.now() / 1000 + 60)
-    ) {
-      throw new RangeError(
-        "expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now",
-      );
-    }
+    checkExpiration(options);
     const metadata = options?.metadata;
     if (metadata !== undefined && JSON.stringify(metadata).length > 1024)
       throw new RangeError("KV metadata must serialise to at most 1024 bytes of JSON");
@@ -171,4 +158,25 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
   list(options?: KvListOptions): Promise<RpcResult<KvListResult>> {
     return asRpcResult(() => this.listKeys(options));
   }
+}
+
+/**
+ * KV's rules for a value's lifetime, both in whole seconds: `expirationTtl` at least 60, and
+ * `expiration` (since the UNIX epoch) at least 60 s from now; neither past MAX_KV_EXPIRATION_SECONDS.
+ * A model often passes `Date.now()` (milliseconds): the message says so.
+ */
+function checkExpiration(options: KvPutOptions | undefined): void {
+  const ttl = options?.expirationTtl;
+  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 60 && ttl <= MAX_KV_EXPIRATION_SECONDS))
+    throw new RangeError(
+      `expirationTtl must be an integer number of seconds from 60 to ${MAX_KV_EXPIRATION_SECONDS}, not ${ttl}`,
+    );
+  const at = options?.expiration;
+  if (at === undefined) return;
+  const millisecondsHint =
+    typeof at === "number" && at > 1e11 ? " (this looks like milliseconds, as Date.now() gives: divide by 1000)" : "";
+  if (!(Number.isInteger(at) && at >= Date.now() / 1000 + 60 && at <= MAX_KV_EXPIRATION_SECONDS))
+    throw new RangeError(
+      `expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now and at most ${MAX_KV_EXPIRATION_SECONDS}, not ${at}${millisecondsHint}`,
+    );
 }

@@ -98,12 +98,27 @@ describe("storage errors inside a program", () => {
     );
   });
 
-  it("refuses a KV expiration in the past itself, instead of passing KV's refusal on as a storage failure", async () => {
-    await expectProgramError(
-      "export default async (_, env) => env.KV.put('k', 'v', { expiration: 5 })",
-      ns(),
-      "RangeError",
-      "expiration must be an integer number of seconds since the UNIX epoch, at least 60 seconds from now",
+  it("refuses a KV expiration KV would refuse itself (past, too far, in milliseconds), instead of passing its refusal on as a storage failure", async () => {
+    const refused = (options: string, message: string) =>
+      expectProgramError(
+        `export default async (_, env) => env.KV.put('k', 'v', ${options})`,
+        ns(),
+        "RangeError",
+        expect.stringContaining(message) as unknown as string,
+      );
+    await refused("{ expiration: 5 }", "expiration must be an integer number of seconds since the UNIX epoch");
+    await refused("{ expiration: Date.now() }", "this looks like milliseconds, as Date.now() gives: divide by 1000");
+    await refused("{ expiration: 2147483648 }", "at most 2147483647, not 2147483648");
+    await refused(
+      "{ expirationTtl: 2147483648 }",
+      "expirationTtl must be an integer number of seconds from 60 to 2147483647",
+    );
+    await refused("{ expirationTtl: 59 }", "not 59");
+    expectOk(
+      await execute({
+        code: "export default async (_, env) => env.KV.put('k', 'v', { expirationTtl: 2147483647 })",
+        storage: { namespace: ns() },
+      }),
     );
     const later = Math.floor(Date.now() / 1000) + 3600;
     expectOk(

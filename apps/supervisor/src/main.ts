@@ -457,6 +457,14 @@ function serve(req: IncomingMessage, res: ServerResponse, expectsContinue = fals
 const server = createServer({ requireHostHeader: false }, (req, res) => serve(req, res));
 // Without this listener Node answers 100 Continue at once, and a body over the cap comes for nothing.
 server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => serve(req, res, true));
+// Any other expectation: RFC 9110 §10.1.1 allows 417; without this listener Node sends it bare.
+server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+  req.resume();
+  send(
+    res,
+    requestError(417, "invalid_request", `the expectation "${req.headers.expect}" cannot be met: only 100-continue is`),
+  );
+});
 server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
   socket.on("error", () => socket.destroy());
   handleUpgrade(req, socket, head).catch((error: unknown) => {

@@ -322,23 +322,39 @@ describe("streaming", () => {
   it("refuses a declared body over the cap before a client that expects 100-continue sends it", async () => {
     // The client sends headers only and waits: the answer must be the 413, not a 100 Continue
     // that has it send megabytes for nothing.
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(new URL(server.base).port), "127.0.0.1");
-      let text = "";
-      socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
-      socket.on("close", () => resolve(text));
-      socket.on("error", reject);
-      setTimeout(() => socket.destroy(), 5_000);
-      socket.write(
-        `PUT /files/uploads/expected.bin HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer dwl_local_dev\r\ncontent-length: ${MAX_BODY_BYTES + 1}\r\nexpect: 100-continue\r\n\r\n`,
-      );
-    });
+    const answer = await rawExchange(
+      `PUT /files/uploads/expected.bin HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer dwl_local_dev\r\ncontent-length: ${MAX_BODY_BYTES + 1}\r\nexpect: 100-continue\r\n\r\n`,
+    );
     expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 413 Payload Too Large");
     expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
       error: { type: "payload_too_large" },
     });
   });
+
+  it("answers an expectation other than 100-continue with 417 in JSON", async () => {
+    // undici refuses to send an Expect header: a raw request.
+    const answer = await rawExchange(
+      "GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\nexpect: something-else\r\nconnection: close\r\n\r\n",
+    );
+    expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 417 Expectation Failed");
+    expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      error: { type: "invalid_request" },
+    });
+  });
 });
+
+/** Writes `request` on a raw connection and answers all the server sent until it closed (5 s at most). */
+function rawExchange(request: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(Number(new URL(server.base).port), "127.0.0.1");
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    socket.on("close", () => resolve(text));
+    socket.on("error", reject);
+    setTimeout(() => socket.destroy(), 5_000);
+    socket.write(request);
+  });
+}
 
 /** Streams `total` bytes without a content-length (chunked) to PUT (or `method`) `path`. */
 const streamedPut = (path: string, total: number, method = "PUT") =>

@@ -15,14 +15,21 @@ const REPS = Number(process.env.REPS ?? 8);
 const fibBody = "return n < 2 ? n : fib_K(n - 1) + fib_K(n - 2);";
 const loopBody = "s = (s + i * 31) | 0;";
 const refuel = "globalThis.__dwlRefuel";
-/** name → [declarations, check]; `F_K`, `fib_K` get the shape's index. */
+/** name → [declarations, check, fib's body if not fibBody]; `F_K`, `fib_K` get the shape's index. */
 const SHAPES = {
   unmetered: ["", ""],
   "number in the module (before)": [`var F_K = 0, R_K = ${refuel};`, "(--F_K < 0 && (F_K = R_K()));"],
-  "field of a module object (now)": [`var F_K = { f: 0 }, R_K = ${refuel};`, "(--F_K.f < 0 && (F_K.f = R_K(F_K)));"],
+  "field of a module object": [`var F_K = { f: 0 }, R_K = ${refuel};`, "(--F_K.f < 0 && (F_K.f = R_K(F_K)));"],
   "same, early-call guard": [
     `var F_K = { f: 0 }, R_K = ${refuel};function I_K() { R_K = ${refuel}; return F_K = { f: 0 }; }`,
     "(--(F_K ?? I_K()).f < 0 && (F_K.f = R_K(F_K)));",
+  ],
+  // bundle/direct-calls.ts: fib is only called by name, so no check at its entry; the path
+  // that calls pays for both calls (the leaves, half of fib's calls, run no check).
+  "field, calls pay (now)": [
+    `var F_K = { f: 0 }, R_K = ${refuel};`,
+    "(--F_K.f < 0 && (F_K.f = R_K(F_K)));",
+    "return n < 2 ? n : (((F_K.f -= 2) < 0 && (F_K.f = R_K(F_K))), fib_K(n - 1) + fib_K(n - 2));",
   ],
 };
 
@@ -30,8 +37,9 @@ function program(tag) {
   const names = Object.keys(SHAPES);
   let code = "";
   names.forEach((name, k) => {
-    const [declarations, check] = SHAPES[name].map((t) => t.replaceAll("_K", `_${k}`));
-    code += `${declarations}\nfunction fib_${k}(n) {${check} ${fibBody.replaceAll("_K", `_${k}`)} }\n`;
+    const [declarations, check, paidFib] = SHAPES[name].map((t) => t.replaceAll("_K", `_${k}`));
+    const fib = paidFib ?? `${check} ${fibBody.replaceAll("_K", `_${k}`)}`;
+    code += `${declarations}\nfunction fib_${k}(n) {${fib} }\n`;
     code += `const loop_${k} = (n) => {${check} let s = 0; for (let i = 0; i < n; i++) {${check}${loopBody}} return s; };\n`;
   });
   code += `const fibs = [${names.map((_, k) => `fib_${k}`)}], loops = [${names.map((_, k) => `loop_${k}`)}];

@@ -528,7 +528,7 @@ function classicReport({ cold, warm, ts, cpu, meterCheck, warmRps }) {
     "",
     "### d. Metering overhead",
     "",
-    `Two loader instances in the same run: the default (\`DWL_CPU_ENFORCEMENT=instrument\`: fuel checks at every loop body and function entry) and a second one started with \`--var DWL_CPU_ENFORCEMENT:platform\` (no instrumentation). ` +
+    `Two loader instances in the same run: the default (\`DWL_CPU_ENFORCEMENT=instrument\`: fuel checks at every loop body and function entry, or paid by the calls of a function only called by name) and a second one started with \`--var DWL_CPU_ENFORCEMENT:platform\` (no instrumentation). ` +
       `Each program is sent with the same text every time and \`limits: ${JSON.stringify(CPU_LIMITS)}\`: ${CPU_WARMUP} warm-up runs per instance, then ${CPU_ITERATIONS} measured runs each, instances alternating, all bundle-cache hits in a warm isolate. ` +
       '`runMs` is the child\'s own time for the call (the harness\'s `performance.now()` around the program); client latency is the whole POST /execute. In the main table, "loader" is the metered instance and "baseline" the unmetered one.',
     "",

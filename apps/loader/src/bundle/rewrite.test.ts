@@ -4,7 +4,7 @@ import { decode } from "@jridgewell/sourcemap-codec";
 import MagicString from "magic-string";
 import { describe, expect, it } from "vitest";
 import { getEsbuild } from "./esbuild.ts";
-import { type Insertion, type RewriteOptions, rewriteBundle, shiftMap } from "./rewrite.ts";
+import { type Insertion, parseModule, type RewriteOptions, rewriteBundle, shiftMap } from "./rewrite.ts";
 
 const SOURCE = [
   'import { x } from "./x";',
@@ -85,7 +85,8 @@ describe("meter", () => {
     ).code;
   const CHECK =
     /\(--__dwl_f_[0-9a-f]{12}\.f < 0 && \(__dwl_f_[0-9a-f]{12}\.f = __dwl_r_[0-9a-f]{12}\(__dwl_f_[0-9a-f]{12}\)\)\)/g;
-  const EARLY = /\(--\(__dwl_f_[0-9a-f]{12} \?\? __dwl_i_[0-9a-f]{12}\(\)\)\.f < 0 && /g;
+  // One unit (`--`) or several, when the check also pays for direct calls (direct-calls.ts).
+  const EARLY = /\((?:--|\()\(__dwl_f_[0-9a-f]{12} \?\? __dwl_i_[0-9a-f]{12}\(\)\)\.f(?: -= \d+\))? < 0 && /g;
 
   it("counts down the field of a module-level object at every loop body and function body", () => {
     const code = metered(
@@ -111,9 +112,12 @@ describe("meter", () => {
       ].join("\n"),
     );
     // A cyclic import reaches a (exported as alias), b and the default export before the first
-    // line ran; e only through b, after b's check, and the arrow in a, c and D.m not at all.
+    // line ran; e only through b, whose check pays for it (e has none), and the arrow in a, c and
+    // D.m not at all.
     expect(code.match(EARLY)).toHaveLength(3);
-    expect(code.match(CHECK)).toHaveLength(4);
+    expect(code).toMatch(/export function b\(\) \{\(\(\(__dwl_f_\w+ \?\? __dwl_i_\w+\(\)\)\.f -= 2\) < 0 && /);
+    expect(code).toContain("function e() {}");
+    expect(code.match(CHECK)).toHaveLength(3);
     expect(code).toMatch(
       /function (__dwl_i_[0-9a-f]{12})\(\) \{ (__dwl_r_[0-9a-f]{12}) = ""\.__dwlRefuel; return __dwl_f_[0-9a-f]{12} = \{ f: 0 \}; \}/,
     );
@@ -134,6 +138,92 @@ describe("meter", () => {
     );
     expect(code).not.toMatch(EARLY);
     expect(code.match(CHECK)).toHaveLength(1);
+  });
+});
+
+describe("meter: functions only called by name (direct-calls.ts)", () => {
+  const metered = (code: string) =>
+    rewriteBundle({ code, fileName: "user.js", source: { name: "user.js" } }, { wrapScript: false, meter: true }).code;
+  /** The metered code with the counter's names and the checks written short: `C` counts one, `C2` two. */
+  const short = (code: string) =>
+    metered(code)
+      .replace(/^var __dwl_f_\w+ = \{ f: 0 \}, __dwl_r_\w+ = ""\.__dwlRefuel;/, "")
+      .replace(/\(--(__dwl_f_\w+)\.f < 0 && \(\1\.f = __dwl_r_\w+\(\1\)\)\)/g, "C")
+      .replace(/\(\((__dwl_f_\w+)\.f -= (\d+)\) < 0 && \(\1\.f = __dwl_r_\w+\(\1\)\)\)/g, "C$2");
+  const FIB = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }";
+
+  it("checks before a path's calls, counting them, instead of at the entry; calls from elsewhere count one each", () => {
+    expect(short(`${FIB}\nexport default (n) => fib(n);`)).toBe(
+      "function fib(n) { return n < 2 ? n : (C2, fib(n - 1) + fib(n - 2)); }\nexport default (n) => (C2, fib(n));",
+    );
+    expect(short("function f(t) { if (!t) return 0; const l = f(t.l), r = f(t.r); return l + r; }\nf(null);\n")).toBe(
+      "function f(t) { if (!t) return 0; const l = (C2, f(t.l)), r = f(t.r); return l + r; }\n;(C, f(null));\n",
+    );
+    // What runs after the check counts too, by the path with the most calls.
+    expect(short("function g(x) { if (x) g(x - 1); else return 0; return g(x - 2) + g(x - 3); }")).toBe(
+      "function g(x) { if ((C3, x)) g(x - 1); else return 0; return g(x - 2) + g(x - 3); }",
+    );
+    // A parameter's default and a class field run outside the body's checks: their calls pay.
+    expect(short(`${FIB}\nfunction p(a = fib(1)) { return a; }\nclass K { v = fib(2); }`)).toBe(
+      `function fib(n) { return n < 2 ? n : (C2, fib(n - 1) + fib(n - 2)); }\nfunction p(a = (C, fib(1))) {C; return a; }\nclass K { v = (C, fib(2)); }`,
+    );
+  });
+
+  it("lets the entry check of any body without loops pay for its direct calls too", () => {
+    const sq = "function sq(x) { return x * x; }";
+    expect(
+      short(`${sq}\n[1].map((x) => sq(x));\nconst h = function (a) { if (a) return 0; return sq(a) + sq(a); };`),
+    ).toBe(
+      `${sq}\n[1].map((x) => (C2, sq(x)));\nconst h = function (a) {C3; if (a) return 0; return sq(a) + sq(a); };`,
+    );
+    // Called only where no such body pays (a loop), a declaration keeps its entry check: a check
+    // at each call site instead would cost the same at run time and repeat it in the code.
+    expect(short(`${sq}\nexport default (n) => { for (;;) sq(n); };`)).toBe(
+      "function sq(x) {C; return x * x; }\nexport default (n) => {C; for (;;) {C;sq(n);} };",
+    );
+  });
+
+  it.each([
+    ["read as a value", "const g = fib;"],
+    ["passed to native code", "[1].map(fib);"],
+    ["exported", "export { fib };"],
+    ["constructed", "new fib(1);"],
+    ["a method of it called", "fib.call(null, 1);"],
+    ["reassigned", "fib = null;"],
+    ["a name in a direct eval's reach", 'eval("1");'],
+  ])("keeps the entry check of a function %s", (_, use) => {
+    expect(short(`${FIB}\n${use}`)).toMatch(
+      /^function fib\(n\) \{C; return n < 2 \? n : fib\(n - 1\) \+ fib\(n - 2\); \}/,
+    );
+  });
+
+  it.each([
+    ["a loop", "function f(n) { for (;;) f(n); }"],
+    ["a try", "function f(n) { try { return f(n); } catch { return 0; } }"],
+    ["a switch", "function f(n) { switch (n) { default: return f(n); } }"],
+    ["async", "async function f(n) { return f(n); }"],
+    ["a generator", "function* f(n) { yield f(n); }"],
+    ["exported", "export function f(n) { return f(n); }"],
+  ])("keeps the entry check of a function with %s", (_, code) => {
+    expect(short(code)).toMatch(/\{C; /);
+  });
+
+  it("keeps a call that starts a statement from joining the line before", () => {
+    const code = short(`${FIB}\nlet x = 1\nfib(2)\nif (x) fib(3)\nfor (;;) fib(4)\n`);
+    expect(code).toContain("let x = 1\n;(C, fib(2))\nif (x) {(C, fib(3))}\nfor (;;) {C;{(C, fib(4))}}\n");
+    const body = parseModule(metered(`${FIB}\nlet x = 1\nfib(2)\nif (x) fib(3)\n`)).body;
+    expect(body.map((node) => node.type)).toEqual([
+      "VariableDeclaration",
+      "FunctionDeclaration",
+      "VariableDeclaration", // `let x = 1` ends at the inserted `;`
+      "ExpressionStatement",
+      "IfStatement",
+    ]);
+  });
+
+  it("lets a parameter of an exported function in a module that imports others create the counter", () => {
+    const code = metered(`import "./x.js";\n${FIB}\nexport function e(a = fib(1)) { return a; }`);
+    expect(code).toMatch(/function e\(a = \(\(--\(__dwl_f_\w+ \?\? __dwl_i_\w+\(\)\)\.f < 0 && /);
   });
 });
 

@@ -3,7 +3,8 @@
  * Post-bundle source edits, done on one acorn AST with magic-string and a composed source map so
  * stack traces still land on the user's lines:
  * - metering: a fuel check at the top of every loop body and every function body (README
- *   "Security model"), covering the user's code and every bundled dependency;
+ *   "Security model"), covering the user's code and every bundled dependency; a declaration
+ *   only ever called by name has none at its entry, its calls pay instead (direct-calls.ts);
  * - scripts (no default export) become the body of `export default async function`, so they run
  *   on every call (a module body runs once per isolate, and workerd forbids I/O in module scope;
  *   top-level await keeps working).
@@ -14,9 +15,9 @@
 import remapping from "@jridgewell/remapping";
 import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { parse, type Node } from "acorn";
-import { simple } from "acorn-walk";
 import MagicString from "magic-string";
 import { REFUEL_GLOBAL } from "../sandbox/child-globals.ts";
+import { CallCounter, directCalls } from "./direct-calls.ts";
 
 export interface RewriteOptions {
   wrapScript: boolean;
@@ -48,6 +49,7 @@ export interface Rewritten {
 }
 
 type Loop = Node & { body: Node };
+const FUNCTION_TYPES = new Set(["FunctionDeclaration", "FunctionExpression", "ArrowFunctionExpression"]);
 type FunctionNode = Node & { body: Node & { body?: (Node & { directive?: string })[] }; expression?: boolean };
 
 function randomSuffix(): string {
@@ -76,6 +78,15 @@ function randomSuffix(): string {
  * nothing else of the module can run before its first line or before one of those entry checks.
  * `mayRunEarly` says whether the module imports another of the program's modules
  * (`importsOthers`); the packages' module of vendor.ts never does.
+ *
+ * Recursion pays a check per call, fib(32) 7 million of them. A function declaration only ever
+ * called by name, with no loops in its body, has no check at its entry: each call of it pays
+ * (direct-calls.ts). A call from the body of a function without loops is paid by that body's
+ * check, which counts the most calls any path from it can make (`F.f -= n`); inside such a
+ * declaration the check goes before the first call of each path, so a path that calls nothing
+ * (fib's leaves, half its calls) runs none; any other call gets a check of its own. A run is
+ * charged what it was before, one unit per call and per iteration, at about half the checks for
+ * fib (in-isolate and loader A/B figures: docs/performance.md, "Metering overhead").
  */
 export function meter(
   s: MagicString,
@@ -83,6 +94,7 @@ export function meter(
   code: string,
   inserted: Insertion[] | undefined,
   mayRunEarly: boolean,
+  exportDefaultAt?: number,
 ): string {
   // Every metering edit inserts text before one character of `code` (appendLeft and prependRight
   // differ only in which chunk owns the text); `shiftMap` needs where and how much.
@@ -101,7 +113,74 @@ export function meter(
   const init = `__dwl_i_${suffix}`;
   const check = `(--${fuel}.f < 0 && (${fuel}.f = ${refuel}(${fuel})))`;
   const earlyCheck = `(--(${fuel} ?? ${init}()).f < 0 && (${fuel}.f = ${refuel}(${fuel})))`;
-  const early = mayRunEarly ? exportedFunctionDeclarations(program as Program) : new Set<Node>();
+  /** A check that counts `units` invocations at once (its own and the direct calls it pays for). */
+  const checkOf = (units: number, early = false) => {
+    const counter = early ? `(${fuel} ?? ${init}())` : fuel;
+    if (units === 1) return early ? earlyCheck : check;
+    return `((${counter}.f -= ${units}) < 0 && (${fuel}.f = ${refuel}(${fuel})))`;
+  };
+  const exported = exportedFunctionDeclarations(program as Program);
+  const early = mayRunEarly ? exported : new Set<Node>();
+  const direct = directCalls(program, (node) => exported.has(node) || node.start === exportDefaultAt);
+  /** Counts the direct calls of the function being metered (set by functionBody). */
+  let counter = new CallCounter([]);
+  /** `(check, expr)`: only where a `(` cannot continue what comes before (after `return`, `=`, `?`, …). */
+  const wrap = (expression: Node, units: number) => {
+    left(expression.start, `(${checkOf(units)}, `);
+    right(expression.end, ")");
+  };
+  /** A check before statement `node`, which counts `units`. */
+  const before = (node: Node, units: number, inList: boolean) => {
+    if (inList) left(node.start, `;${checkOf(units)};`);
+    else {
+      left(node.start, `{${checkOf(units)};`);
+      right(node.end, "}");
+    }
+  };
+  // A paid-for body (direct-calls.ts): the first statement with a direct call on each path gets
+  // a check counting every direct call from there to the return; paths without one run none.
+  const payList = (list: Node[], after: number) => {
+    const k = list.findIndex((node) => counter.sites(node) > 0);
+    if (k !== -1) payStatement(list[k]!, counter.listMax(list, k + 1, after), true);
+  };
+  const payStatement = (node: Node, after: number, inList: boolean) => {
+    const n = node as Node & {
+      body?: Node[];
+      test?: Node;
+      consequent?: Node;
+      alternate?: Node | null;
+      argument?: Node | null;
+      declarations?: (Node & { init?: Node | null })[];
+    };
+    if (counter.sites(node) === 0) return;
+    if (node.type === "BlockStatement") payList(n.body ?? [], after);
+    else if (node.type === "IfStatement") {
+      if (after === 0 && counter.sites(n.test!) === 0) {
+        payStatement(n.consequent!, 0, false);
+        if (n.alternate) payStatement(n.alternate, 0, false);
+      } else wrap(n.test!, counter.statementMax(node, after));
+    } else if (node.type === "ReturnStatement") payReturned(n.argument!);
+    else if (node.type === "ThrowStatement") wrap(n.argument!, counter.maxCalls(n.argument!));
+    else if (node.type === "VariableDeclaration") {
+      // The initializer runs before its declarator's pattern (and its defaults).
+      const declarations = n.declarations ?? [];
+      const k = declarations.findIndex((d) => counter.sites(d) > 0);
+      const from = declarations.slice(k).reduce((sum, d) => sum + counter.maxCalls(d), 0);
+      const init = declarations[k]!.init;
+      if (init) wrap(init, from + after);
+      else before(node, from + after, inList);
+    } else before(node, counter.statementMax(node, after), inList);
+  };
+  /** A returned expression: nothing runs after it, so each branch of `?:` and `&&` pays for itself. */
+  const payReturned = (node: Node) => {
+    if (counter.sites(node) === 0) return;
+    const n = node as Node & { test?: Node; consequent?: Node; alternate?: Node; left?: Node; right?: Node };
+    if (node.type === "ConditionalExpression" && counter.sites(n.test!) === 0) {
+      payReturned(n.consequent!);
+      payReturned(n.alternate!);
+    } else if (node.type === "LogicalExpression" && counter.sites(n.left!) === 0) payReturned(n.right!);
+    else wrap(node, counter.maxCalls(node));
+  };
 
   const loopBody = (node: Loop) => {
     const body = node.body;
@@ -113,30 +192,45 @@ export function meter(
   };
   const functionBody = (node: FunctionNode) => {
     const body = node.body;
+    // The entry check of a body without loops also pays for its direct calls (direct-calls.ts).
+    const calls = direct.callsIn.get(node);
+    const covers = calls !== undefined;
+    if (covers) counter = new CallCounter(calls);
     if (body.type !== "BlockStatement") {
       // Expression-bodied arrow: `x => expr` becomes `x => (check, expr)`.
-      left(body.start, `(${check}, `);
+      left(body.start, `(${checkOf(covers ? 1 + counter.maxCalls(body) : 1)}, `);
       right(body.end, ")");
       return;
     }
+    if (direct.paid.has(node)) {
+      if (covers) payList(body.body ?? [], 0);
+      return;
+    }
+    const units = covers ? 1 + counter.listMax(body.body ?? [], 0, 0) : 1;
     // After any directive prologue ("use strict" must stay first to stay a directive).
     let at = body.start + 1;
     for (const statement of body.body ?? []) {
       if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
       else break;
     }
-    left(at, `${early.has(node) ? earlyCheck : check};`);
+    left(at, `${checkOf(units, early.has(node))};`);
   };
-  simple(program, {
-    ForStatement: loopBody,
-    ForInStatement: loopBody,
-    ForOfStatement: loopBody,
-    WhileStatement: loopBody,
-    DoWhileStatement: loopBody,
-    FunctionDeclaration: functionBody,
-    FunctionExpression: functionBody,
-    ArrowFunctionExpression: functionBody,
-  } as Parameters<typeof simple>[1]);
+  for (const node of direct.metered) {
+    if (FUNCTION_TYPES.has(node.type)) functionBody(node as FunctionNode);
+    else loopBody(node as Loop);
+  }
+  // Direct calls outside paid-for bodies pay for their callee, after the checks above (an
+  // insertion at the same offset lands after theirs, inside a loop body's new braces).
+  for (const site of direct.sites) {
+    const units = site.inParamsOf !== undefined && early.has(site.inParamsOf) ? earlyCheck : check;
+    const start = site.startsStatement;
+    if (start?.inList) left(site.call.start, ";");
+    else if (start) left(start.statement.start, "{");
+    left(site.call.start, `(${units}, `);
+    // At one offset a later prependRight lands first: the brace before the parenthesis would close too early.
+    if (start && !start.inList) right(start.statement.end, "}");
+    right(site.call.end, ")");
+  }
   const declaration = `var ${fuel} = { f: 0 }, ${refuel} = "".${REFUEL_GLOBAL};`;
   if (early.size === 0) return declaration;
   return `${declaration}function ${init}() { ${refuel} = "".${REFUEL_GLOBAL}; return ${fuel} = { f: 0 }; }`;
@@ -431,7 +525,14 @@ export function rewriteBundle(input: RewriteInput, options: RewriteOptions): Rew
     const imports = replaceImports(s, program, code, options.replaceImport, replaced);
     // Metering first: it only inserts, so the script wrapper's removals stay valid.
     const fuelDeclaration = options.meter
-      ? meter(s, program, code, undefined, importsOthers(program, replaced, options.bareImportsMayCycle))
+      ? meter(
+          s,
+          program,
+          code,
+          undefined,
+          importsOthers(program, replaced, options.bareImportsMayCycle),
+          options.exportDefaultAt,
+        )
       : "";
     const wrapper = options.wrapScript ? wrapScript(s, program, code, replaced) : { imports: "", head: "", tail: "" };
     // Everything added lands on line 1 (or after the last line): the bundle's line numbers hold.

@@ -51,6 +51,40 @@ describe("CPU metering (instrumented code)", () => {
   it("stops exponential recursion that swallows stack overflows", () =>
     expectCpuLimit("function f() { try { f(); } catch { f(); } }\nexport default () => f();"));
 
+  // bundle/direct-calls.ts: a declaration only ever called by name has no check at its entry;
+  // each call of it pays instead (inside such a declaration, one check per path pays for all).
+  it.each([
+    [
+      "exponential recursion",
+      "function f(n) { return n < 1 ? 0 : f(n - 1) + f(n - 1); }\nexport default () => f(200);",
+    ],
+    [
+      "mutual recursion",
+      "function a(n) { return n < 1 ? 0 : b(n - 1) + b(n - 1); }\nfunction b(n) { if (n < 1) return 0; const l = a(n - 1); return l + a(n - 1); }\nexport default () => a(200);",
+    ],
+    [
+      "recursion in a default parameter",
+      "function f(n, a = n < 1 ? 0 : f(n - 1) + f(n - 1)) { return a; }\nexport default () => f(200);",
+    ],
+    [
+      "recursion in a class field",
+      "function f(n) { return n < 1 ? 0 : new C(n).v; }\nclass B { constructor(n) { this.n = n; } }\nclass C extends B { v = f(this.n - 1) + f(this.n - 1); }\nexport default () => f(200);",
+    ],
+  ])("stops %s in functions only called by name", (_, code) => expectCpuLimit(code));
+
+  it("gives functions only called by name the results they had", async () => {
+    const code = lines(
+      "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }",
+      "function ack(m, n) { return m === 0 ? n + 1 : n === 0 ? ack(m - 1, 1) : ack(m - 1, ack(m, n - 1)); }",
+      "function walk(t) { if (!t) return 0; const l = walk(t.l), r = walk(t.r); return l + r + 1; }",
+      "function tree(d) { return d === 0 ? null : { l: tree(d - 1), r: tree(d - 1) }; }",
+      "function even(n) { if (n === 0) return true; else return odd(n - 1); }",
+      "function odd(n) { return n !== 0 && even(n - 1); }",
+      "export default () => [fib(20), ack(2, 3), walk(tree(10)), even(101), odd(101)];",
+    );
+    expect(expectOk(await execute({ code })).result).toEqual([6765, 9, 1023, false, true]);
+  });
+
   it("stops a loop in module scope, where workerd forbids timers (fuel alone)", () =>
     expectCpuLimit("let n = 0;\nwhile (true) n++;\nexport default () => n;"));
 

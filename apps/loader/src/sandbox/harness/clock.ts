@@ -11,7 +11,7 @@
 import { now, promiseThen, queueTask, resolvePromise, startTimer } from "./intrinsics.ts";
 import { currentRun, type RunState } from "./state.ts";
 
-export function openSlice(run: RunState): void {
+export function openSlice(run: RunState, at?: number): void {
   if (run.sliceStart !== undefined) return;
   if (!run.backstopPending) {
     try {
@@ -26,7 +26,7 @@ export function openSlice(run: RunState): void {
     }
     run.backstopPending = true;
   }
-  run.sliceStart = now();
+  run.sliceStart = at ?? now();
 }
 
 export function closeSlice(run: RunState): void {
@@ -35,9 +35,10 @@ export function closeSlice(run: RunState): void {
   run.sliceStart = undefined;
 }
 
-export function clockCpuMs(run: RunState): number {
-  openSlice(run);
-  return run.clockMs + (run.sliceStart === undefined ? 0 : now() - run.sliceStart);
+/** The run's clock total at `at` (now by default): refuel reads the clock once for all its uses. */
+export function clockCpuMs(run: RunState, at: number = now()): number {
+  openSlice(run, at);
+  return run.clockMs + (run.sliceStart === undefined ? 0 : at - run.sliceStart);
 }
 
 /**

@@ -207,13 +207,14 @@ export function meter(
       return;
     }
     const units = covers ? 1 + counter.listMax(body.body ?? [], 0, 0) : 1;
-    // After any directive prologue ("use strict" must stay first to stay a directive).
+    // After any directive prologue ("use strict" must stay first to stay a directive), and after
+    // a semicolon of its own: a directive without one would take the check as its call's arguments.
     let at = body.start + 1;
     for (const statement of body.body ?? []) {
       if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
       else break;
     }
-    left(at, `${checkOf(units, early.has(node))};`);
+    left(at, `${at === body.start + 1 ? "" : ";"}${checkOf(units, early.has(node))};`);
   };
   for (const node of direct.metered) {
     if (FUNCTION_TYPES.has(node.type)) functionBody(node as FunctionNode);

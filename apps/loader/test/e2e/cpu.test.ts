@@ -171,4 +171,16 @@ describe("CPU metering (instrumented code)", () => {
     expect(res.error.stack).toMatch(/index\.ts:2:\d+/);
     expect(res.error.stack).not.toContain("__dwl");
   });
+
+  it("keeps a function's directive without a semicolon a directive, and the function callable", async () => {
+    // The entry check once followed the directive's string directly: `"use strict"(check)`.
+    const code = lines(
+      "function strict() {",
+      '  "use strict"',
+      "  return this === undefined;",
+      "}",
+      "export default () => [strict.call(undefined), strict.call(42)];",
+    );
+    expect(expectOk(await execute({ code })).result).toEqual([true, false]);
+  });
 });

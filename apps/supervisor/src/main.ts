@@ -308,9 +308,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   const hasBody = declaredLength > 0 || req.headers["transfer-encoding"] !== undefined;
 
   // A program request waits for its slot only once its whole body is here: idle connections
-  // that send headers and nothing else hold no slot. A key not accepted yet streams nothing.
+  // that send headers and nothing else hold no slot. A key not accepted yet streams nothing. A
+  // sandbox's upload streams, unless it declares a small body: that one is read first too, so
+  // that uploads which stall hold no slot of their key.
   let body: Buffer | IncomingMessage | undefined;
-  if (hasBody && route.program && (route.buffersBody || group === UNVERIFIED_GROUP)) {
+  const smallUpload = route.sandbox !== undefined && declaredLength > 0 && declaredLength <= settings.smallUploadBytes;
+  if (hasBody && route.program && (route.buffersBody || smallUpload || group === UNVERIFIED_GROUP)) {
     body = await readBody(req, res, bodyCap);
     if (body === undefined) return;
   } else if (hasBody) body = req;

@@ -567,6 +567,36 @@ describe("admission", () => {
     expect(await quietPlaceAmongComputingRuns(OTHER_KEY, run)).toBeLessThan(3);
   });
 
+  it("reads a small upload to a sandbox whole before it takes a slot, so a stalled one holds none", async () => {
+    // Its budget is the key's whole CPU share: a request of it in the runtime leaves no room.
+    const created = await server.post("/sandboxes", {
+      code: "export default { async fetch(request) { return new Response(await request.text()); } };",
+      limits: { cpuMs: KEY_CPU_MS, timeoutMs: 20_000 },
+    });
+    const { id } = SandboxInfoSchema.parse(await created.json());
+    // It declares 100 bytes and sends 3: it waits for the rest here, not in the runtime.
+    const stalled = connect(Number(new URL(server.base).port), "127.0.0.1");
+    stalled.on("error", () => {});
+    stalled.write(
+      `POST /sandboxes/${id}/http/ HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer dwl_local_dev\r\ncontent-length: 100\r\n\r\nabc`,
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      expect((await execute({ code: "export default () => 'not held'" })).body).toMatchObject({ result: "not held" });
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // A small upload that arrives whole is served as before.
+      const echoed = await fetch(`${server.base}/sandboxes/${id}/http/`, {
+        method: "POST",
+        headers: auth(),
+        body: "whole",
+      });
+      expect(await echoed.text()).toBe("whole");
+    } finally {
+      stalled.destroy();
+    }
+  });
+
   it("weighs a sandbox's requests by the CPU budget stored with it, reported by the loader when it was defined", async () => {
     // Each request reports how many of the sandbox's requests its warm isolate was serving at once.
     const id = await sandbox(

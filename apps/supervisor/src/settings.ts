@@ -19,6 +19,8 @@ export interface Settings {
   maxResidentMb: number;
   /** A request body larger than this is refused (413), counted while it streams. */
   maxBodyBytes: number;
+  /** A sandbox request declaring a body up to this size is read whole before it takes a slot. */
+  smallUploadBytes: number;
   /** Program runs of one API key inside the runtime at once. */
   keyConcurrency: number;
   /**
@@ -103,6 +105,16 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     fallback: 16 * 1024 * 1024,
     min: 1,
     summary: "request body cap (413), counted while it streams",
+  },
+  // A stalled upload that holds a slot holds its key's runs: 16 of them locked a key for 19.5 s.
+  // Read whole first, each waiting upload costs at most this much here (bounded in all by
+  // DWL_QUEUE_BODY_BYTES once it waits).
+  {
+    name: "DWL_SMALL_UPLOAD_BYTES",
+    fallback: 1024 * 1024,
+    min: 0,
+    summary:
+      "a sandbox request declaring a body up to this size is read whole before it takes a slot; larger ones stream",
   },
   // 16 per key keeps a flood's runs few inside the runtime, which interleaves all it holds: a
   // quiet tenant's run waits behind every one of them.
@@ -218,6 +230,7 @@ export function readSettings(env: Env = process.env): Settings {
     watchdogMs: whole(env, "DWL_WATCHDOG_MS"),
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
     maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES"),
+    smallUploadBytes: whole(env, "DWL_SMALL_UPLOAD_BYTES"),
     keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY"),
     keyCpuMs: wholeIfSet(env, "DWL_KEY_CPU_MS"),
     runtimeConcurrency: whole(env, "DWL_RUNTIME_CONCURRENCY"),

@@ -42,6 +42,10 @@ function configuredKeys(env: Pick<Env, "DWL_API_KEYS">): KeyEntry[] {
   return entries;
 }
 
+/** A 401 with the challenge HTTP requires of one (RFC 9110 §11.6.1). */
+const unauthorized = (message: string) =>
+  DwlHttpError.of("unauthorized", message, undefined, { "www-authenticate": 'Bearer realm="dwl"' });
+
 /** Resolves the tenant of a request or throws 401 (bad key) / 503 (no keys configured). */
 export async function authenticate(
   header: string | undefined,
@@ -59,7 +63,11 @@ export async function authenticate(
   }
   const presentedKey = apiKeyOf(header);
   if (!presentedKey) {
-    throw DwlHttpError.of("unauthorized", "missing API key: send `Authorization: Bearer <key>`");
+    const scheme = header?.trim().split(/\s+/)[0];
+    const why = !header?.trim()
+      ? "missing API key"
+      : `the Authorization header is not a Bearer key${scheme && scheme !== header?.trim() ? ` (its scheme is ${JSON.stringify(scheme.slice(0, 20))})` : ""}`;
+    throw unauthorized(`${why}: send \`Authorization: Bearer <key>\``);
   }
   const presented = await sha256Bytes(presentedKey);
   let tenant: string | undefined;
@@ -67,6 +75,6 @@ export async function authenticate(
   for (const key of keys) {
     if (crypto.subtle.timingSafeEqual(key.hash, presented) && tenant === undefined) tenant = key.tenant;
   }
-  if (tenant === undefined) throw DwlHttpError.of("unauthorized", "invalid API key");
+  if (tenant === undefined) throw unauthorized("invalid API key");
   return tenant;
 }

@@ -146,6 +146,28 @@ describe("authentication", () => {
     expect(status).toBe(401);
   });
 
+  it("challenges every 401 for a Bearer key, and says when the header holds another scheme or a bare key", async () => {
+    const refused = async (authorization: string) => {
+      const res = await call("/execute", {
+        method: "POST",
+        key: null,
+        headers: { authorization, "content-type": "application/json" },
+        body: JSON.stringify({ code: "1" }),
+      });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="dwl"');
+      return ((await res.json()) as { error: { message: string } }).error.message;
+    };
+    expect(await refused("Basic ZHdsOmR3bA==")).toBe(
+      'the Authorization header is not a Bearer key (its scheme is "Basic"): send `Authorization: Bearer <key>`',
+    );
+    // A bare key is not echoed back.
+    const bare = await refused("dwl_local_dev");
+    expect(bare).toContain("is not a Bearer key");
+    expect(bare).not.toContain("dwl_local_dev");
+    expect(await refused("Bearer dwl_wrong")).toBe("invalid API key");
+  });
+
   it("serves /healthz without a key", async () => {
     const res = await call("/healthz", { key: null });
     expect(res.status).toBe(200);

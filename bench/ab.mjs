@@ -6,19 +6,15 @@
 //   sh scripts/bootstrap.sh node bench/ab.mjs --trees=/tmp/before,. --program=ts --n=200
 // Identical trees differ by ~0.15 ms p50 this way on the reference machine. Bounded: n + 20
 // requests per server; every server is stopped on exit.
-import { resolve } from "node:path";
 import { agentFor, request } from "./lib/http.mjs";
+import { arg, treesArg } from "./lib/args.mjs";
 import { BENCH_LOADER_VARS, cleanup, installExitHandlers, startWrangler, waitReady } from "./lib/procs.mjs";
 import { threeFileTs } from "./lib/programs.mjs";
 import { median } from "./lib/stats.mjs";
 
 installExitHandlers();
 
-const arg = (name, fallback) =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
-const trees = arg("trees", ".")
-  .split(",")
-  .map((tree) => resolve(tree));
+const trees = treesArg();
 const program = arg("program", "js");
 const n = Number(arg("n", "200"));
 const WARMUP = 20;

@@ -4,15 +4,11 @@
 // and its runs interleaved across servers. Prints each round's p50/mean runMs, then the totals.
 //   git clone -q . /tmp/before && git -C /tmp/before checkout <commit> && (cd /tmp/before && sh scripts/bootstrap.sh true)
 //   sh scripts/bootstrap.sh node bench/metering-ab.mjs --trees=/tmp/before,. --rounds=8 --runs=15
-import { resolve } from "node:path";
+import { arg, treesArg } from "./lib/args.mjs";
 import { BENCH_LOADER_VARS, cleanup, installExitHandlers, startWrangler, waitReady } from "./lib/procs.mjs";
 import { mean, median } from "./lib/stats.mjs";
 installExitHandlers();
-const arg = (name, fallback) =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
-const trees = arg("trees", ".")
-  .split(",")
-  .map((t) => resolve(t));
+const trees = treesArg();
 const ROUNDS = Number(arg("rounds", "6"));
 const RUNS = Number(arg("runs", "15"));
 const N = Number(arg("n", "32"));

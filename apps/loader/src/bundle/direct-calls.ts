@@ -211,6 +211,17 @@ function childNodes(node: Node): Node[] {
   return out;
 }
 
+/** The parts of a statement the call counting reads, whatever its type. */
+export type StatementParts = Node & {
+  body?: Node[];
+  test?: Node;
+  consequent?: Node;
+  alternate?: Node | null;
+  argument?: Node | null;
+  expression?: Node;
+  declarations?: (Node & { init?: Node | null })[];
+};
+
 /**
  * Counts of the direct calls one function's checks pay for (`DirectCalls.callsIn`): where they
  * lie is known, so a subtree is only looked into when it holds two or more of them.
@@ -256,15 +267,7 @@ export class CallCounter {
 
   /** The most direct calls from the start of statement `node` to the function's return, `after` being that bound after it. */
   statementMax(node: Node, after: number): number {
-    const n = node as Node & {
-      body?: Node[];
-      test?: Node;
-      consequent?: Node;
-      alternate?: Node | null;
-      argument?: Node | null;
-      expression?: Node;
-      declarations?: Node[];
-    };
+    const n = node as StatementParts;
     switch (node.type) {
       case "BlockStatement":
         return this.listMax(n.body ?? [], 0, after);

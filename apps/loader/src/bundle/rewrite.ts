@@ -17,7 +17,7 @@ import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { parse, type Node } from "acorn";
 import MagicString from "magic-string";
 import { REFUEL_GLOBAL } from "../sandbox/child-globals.ts";
-import { CallCounter, directCalls } from "./direct-calls.ts";
+import { CallCounter, directCalls, type StatementParts } from "./direct-calls.ts";
 
 export interface RewriteOptions {
   wrapScript: boolean;
@@ -144,14 +144,7 @@ export function meter(
     if (k !== -1) payStatement(list[k]!, counter.listMax(list, k + 1, after), true);
   };
   const payStatement = (node: Node, after: number, inList: boolean) => {
-    const n = node as Node & {
-      body?: Node[];
-      test?: Node;
-      consequent?: Node;
-      alternate?: Node | null;
-      argument?: Node | null;
-      declarations?: (Node & { init?: Node | null })[];
-    };
+    const n = node as StatementParts;
     if (counter.sites(node) === 0) return;
     if (node.type === "BlockStatement") payList(n.body ?? [], after);
     else if (node.type === "IfStatement") {

@@ -21,7 +21,23 @@
  * call). Any `eval` in the module turns the whole scheme off (a direct eval can read any name).
  */
 import type { Node } from "acorn";
-import { ancestor } from "acorn-walk";
+import { ancestor, base } from "acorn-walk";
+
+/**
+ * acorn-walk's walkers with the children it skips walked too: `import(x, options)` (acorn 8.19
+ * parses the options, acorn-walk 8.3.4 visits only the specifier). An unvisited subtree has no
+ * fuel checks and its direct calls are not counted: a loop or a recursion there ran unmetered.
+ */
+export const COMPLETE_BASE: typeof base = {
+  ...base,
+  ImportExpression(node, state, callback) {
+    const { source, options } = node as Node & { source: Node; options?: Node | null };
+    // At run time the walker's callback takes the node type to walk it as (its typing omits it).
+    const walk = callback as (child: Node, state: unknown, as: string) => void;
+    walk(source, state, "Expression");
+    if (options) walk(options, state, "Expression");
+  },
+};
 
 type Named = Node & { name?: string };
 type FunctionNode = Node & {
@@ -80,28 +96,32 @@ export function directCalls(program: Node, exclude: (node: Node) => boolean): Di
   const visit = (node: Node) => {
     metered.push(node);
   };
-  ancestor(program, {
-    Identifier: (node: Node, _state: unknown, ancestors: Node[]) => reference(node, ancestors),
-    // The walker's name for an identifier a pattern binds or assigns (acorn-walk's `base.Pattern`).
-    VariablePattern: (node: Node, _state: unknown, ancestors: Node[]) => reference(node, ancestors),
-    FunctionDeclaration(node: Node) {
-      declarations.push(node as FunctionNode);
-      metered.push(node);
-    },
-    FunctionExpression: visit,
-    ArrowFunctionExpression: visit,
-    ...Object.fromEntries(LOOP_TYPES.map((type) => [type, visit])),
-    ExportNamedDeclaration(node: Node) {
-      // `export { f }` and `export { f as g }`: the walker does not visit specifiers.
-      for (const specifier of (node as Node & { specifiers?: { local: Named }[] }).specifiers ?? [])
-        escaped.add(specifier.local.name ?? "");
-    },
-    CallExpression(node: Node, _state: unknown, ancestors: Node[]) {
-      const callee = (node as Node & { callee: Named }).callee;
-      if (callee.type !== "Identifier") return;
-      calls.push({ name: callee.name ?? "", ...siteOf(node, ancestors) });
-    },
-  } as Parameters<typeof ancestor>[1]);
+  ancestor(
+    program,
+    {
+      Identifier: (node: Node, _state: unknown, ancestors: Node[]) => reference(node, ancestors),
+      // The walker's name for an identifier a pattern binds or assigns (acorn-walk's `base.Pattern`).
+      VariablePattern: (node: Node, _state: unknown, ancestors: Node[]) => reference(node, ancestors),
+      FunctionDeclaration(node: Node) {
+        declarations.push(node as FunctionNode);
+        metered.push(node);
+      },
+      FunctionExpression: visit,
+      ArrowFunctionExpression: visit,
+      ...Object.fromEntries(LOOP_TYPES.map((type) => [type, visit])),
+      ExportNamedDeclaration(node: Node) {
+        // `export { f }` and `export { f as g }`: the walker does not visit specifiers.
+        for (const specifier of (node as Node & { specifiers?: { local: Named }[] }).specifiers ?? [])
+          escaped.add(specifier.local.name ?? "");
+      },
+      CallExpression(node: Node, _state: unknown, ancestors: Node[]) {
+        const callee = (node as Node & { callee: Named }).callee;
+        if (callee.type !== "Identifier") return;
+        calls.push({ name: callee.name ?? "", ...siteOf(node, ancestors) });
+      },
+    } as Parameters<typeof ancestor>[1],
+    COMPLETE_BASE,
+  );
   // A body whose entry check (or, paid for, whose checks before its calls) can pay for its direct calls.
   const covering = new Set<Node>(hasEval ? [] : metered.filter(coveringFunction));
   // A declaration saves a check only where such a body calls it: called from elsewhere alone,

@@ -183,4 +183,14 @@ describe("CPU metering (instrumented code)", () => {
     );
     expect(expectOk(await execute({ code })).result).toEqual([true, false]);
   });
+
+  it("stops loops and recursion in the options of import(), which the walker once skipped", async () => {
+    await expectCpuLimit(
+      'export default () => { import/**/("x", (() => { let i = 0; while (i < 2e10) i++; })()).catch(() => {}); return 0; }',
+    );
+    const calls = Array.from({ length: 16 }, () => "f(n - 1)").join(", ");
+    await expectCpuLimit(
+      `function f(n) { return n ? import/**/("x", [${calls}]) && 1 : 1; }\nexport default () => { f(8); return 0; }`,
+    );
+  });
 });

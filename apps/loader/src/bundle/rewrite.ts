@@ -203,11 +203,13 @@ export function meter(
     // After any directive prologue ("use strict" must stay first to stay a directive), and after
     // a semicolon of its own: a directive without one would take the check as its call's arguments.
     let at = body.start + 1;
+    let separator = "";
     for (const statement of body.body ?? []) {
-      if (statement.type === "ExpressionStatement" && typeof statement.directive === "string") at = statement.end;
-      else break;
+      if (statement.type !== "ExpressionStatement" || typeof statement.directive !== "string") break;
+      at = statement.end;
+      separator = code[at - 1] === ";" ? "" : ";";
     }
-    left(at, `${at === body.start + 1 ? "" : ";"}${checkOf(units, early.has(node))};`);
+    left(at, `${separator}${checkOf(units, early.has(node))};`);
   };
   for (const node of direct.metered) {
     if (FUNCTION_TYPES.has(node.type)) functionBody(node as FunctionNode);

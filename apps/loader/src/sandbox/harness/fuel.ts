@@ -70,7 +70,8 @@ function heartbeat(run: RunState, at: number): void {
 const overClockBudget = (run: RunState, clockMs: number): boolean => clockMs > run.clockBudgetMs;
 
 /**
- * What each module's counter was handed last: its checks down to -1 are what the call charges.
+ * What each module's counter was handed last: its checks down to where it stands now (-1, or
+ * lower after a check of several units) are what the call charges.
  * Batches differ in size, so a counter handed a full batch before the run's batch shrank must
  * still be charged in full.
  */
@@ -88,7 +89,11 @@ function refuel(counter?: unknown): number {
   // Metered code passes its counter object; anything else is a program calling refuel itself.
   const key = typeof counter === "object" && counter !== null ? counter : undefined;
   const handed = key === undefined ? undefined : handedOut.get(key);
-  run.fuelUsed += handed === undefined ? MAX_FUEL_BATCH : handed + 1;
+  // A check that charges several units at once (`(F.f -= n) < 0`, bundle/direct-calls.ts) takes
+  // the counter below -1: what it went below zero by was spent too.
+  const below = (key as { f?: unknown } | undefined)?.f;
+  const overdrawn = typeof below === "number" && below < -1 ? -below : 1;
+  run.fuelUsed += handed === undefined ? MAX_FUEL_BATCH : handed + overdrawn;
   // One clock read for the slice, the deadline and the heartbeat: each read is a call into the
   // runtime, and metered code calls refuel every batch (fib(32): ~1,700 times).
   const at = now();

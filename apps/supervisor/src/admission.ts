@@ -70,8 +70,10 @@ interface Waiter {
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
   waiting: boolean;
-  /** Ends its wait with a refusal at `maxWaitMs`. */
-  timer: NodeJS.Timeout | undefined;
+  /** When it began to wait (ms): past `maxWaitMs` the sweep refuses it. */
+  since: number;
+  /** Ends its wait with a refusal. */
+  refuseLate: (refusal: Refusal) => void;
 }
 
 interface KeyState {
@@ -102,6 +104,9 @@ interface RunTimes {
   median: number | undefined;
 }
 
+/** The `outwaited` of a request admitted at once. */
+const NEVER = new Promise<Refusal>(() => {});
+
 export class Admission {
   private readonly keys = new Map<string, KeyState>();
   /** Each key's run times, kept past its idle moments: a key's next burst is predicted at once. */
@@ -115,6 +120,8 @@ export class Admission {
   /** Keys yielding now. */
   private readonly yielding = new Set<string>();
   private waiting = 0;
+  /** Refuses requests that waited too long, while any wait. */
+  private sweep: NodeJS.Timeout | undefined;
   private waitingBodyBytes = 0;
   readonly limits: AdmissionLimits;
 
@@ -132,14 +139,7 @@ export class Admission {
     const cpuMs = Math.max(0, demand.cpuMs);
     if (this.fits(state, slots, cpuMs) && state.queue.length === 0) {
       const run = this.start(key, state, slots, cpuMs);
-      return this.ticket(
-        key,
-        state,
-        slots,
-        cpuMs,
-        { admitted: Promise.resolve(), outwaited: new Promise(() => {}) },
-        run,
-      );
+      return this.ticket(key, state, slots, cpuMs, { admitted: Promise.resolve(), outwaited: NEVER }, run);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => ({
@@ -154,22 +154,13 @@ export class Admission {
     const admitted = new Promise<void>((resolve) => (admit = resolve));
     let refuseLate!: (refusal: Refusal) => void;
     const outwaited = new Promise<Refusal>((resolve) => (refuseLate = resolve));
-    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true, timer: undefined };
-    waiter.timer = setTimeout(() => {
-      if (!waiter.waiting) return;
-      this.dropWaiter(key, state, waiter);
-      const waitMs = this.expectedWaitMs(state) ?? this.limits.maxWaitMs;
-      refuseLate({
-        refused: "waited",
-        expectedWaitMs: waitMs,
-        retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-      });
-    }, this.limits.maxWaitMs);
-    waiter.timer.unref();
+    const since = Date.now();
+    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true, since, refuseLate };
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
     this.waitingBodyBytes += bodyBytes;
+    this.sweepWhileWaiting();
     return this.ticket(key, state, slots, cpuMs, { admitted, outwaited }, waiter);
   }
 
@@ -200,10 +191,39 @@ export class Admission {
     return Math.ceil((state.queue.length + 1) / Math.max(1, state.running)) * runs.median;
   }
 
+  /**
+   * Refuses, every tenth of `maxWaitMs` (at most a second), the requests that have waited
+   * `maxWaitMs`: the oldest of each key's queue come first. One timer while anything waits, not
+   * one per waiter (one per waiter cost ~10 % of the throughput at c=100).
+   */
+  private sweepWhileWaiting(): void {
+    if (this.sweep || this.waiting === 0) return;
+    const period = Math.max(1, Math.min(1_000, Math.floor(this.limits.maxWaitMs / 10)));
+    this.sweep = setInterval(() => {
+      const late = Date.now() - this.limits.maxWaitMs;
+      for (const [key, state] of [...this.keys]) {
+        while (state.queue.length > 0 && (state.queue[0] as Waiter).since <= late) {
+          const waiter = state.queue[0] as Waiter;
+          this.dropWaiter(key, state, waiter);
+          const waitMs = this.expectedWaitMs(state) ?? this.limits.maxWaitMs;
+          waiter.refuseLate({
+            refused: "waited",
+            expectedWaitMs: waitMs,
+            retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+          });
+        }
+      }
+      if (this.waiting === 0) {
+        clearInterval(this.sweep);
+        this.sweep = undefined;
+      }
+    }, period);
+    this.sweep.unref();
+  }
+
   /** Takes `waiter` out of `key`'s queue: it never held a slot. */
   private dropWaiter(key: string, state: KeyState, waiter: Waiter): void {
     waiter.waiting = false;
-    clearTimeout(waiter.timer);
     this.leaveQueue(waiter);
     state.queue.splice(state.queue.indexOf(waiter), 1);
     this.forgetIfIdle(key, state);
@@ -322,7 +342,6 @@ export class Admission {
       }
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
-      clearTimeout(waiter.timer);
       this.leaveQueue(waiter);
       waiter.run = this.start(key, state, waiter.slots, waiter.cpuMs);
       waiter.admit();

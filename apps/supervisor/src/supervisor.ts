@@ -10,8 +10,10 @@
  * - a request that may have had an effect (the loader reported a storage write, an egress
  *   request or a tool call; part of its answer was sent; its body was streamed, not kept; or it
  *   writes by its very route) is never sent again: it gets `runtime_restarted`;
- * - every other one is sent again, one at a time, as soon as the runtime is back (invisible:
- *   it had done nothing yet), until it is alone at a crash (judged) or has met MAX_CRASHES_RESENT.
+ * - every other one is sent again as soon as the runtime is back (invisible: it had done
+ *   nothing yet): one at a time, round robin by key (resend-turns.ts), until it is alone at a
+ *   crash (judged) or has met MAX_CRASHES_RESENT; all at once when every crash it was in has had
+ *   its culprit judged.
  * New requests never wait for those resends, only for the runtime to be back (about a second).
  */
 import type { ServerResponse } from "node:http";

@@ -109,6 +109,29 @@ describe("admission", () => {
     expect(admission.size).toBe(0);
   });
 
+  it("refuses the last of a first burst once its runs are measured, before they wait the bound out", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 3_000, queueMax: 1_000 }));
+    let current = ticket(admission, "a");
+    // Queued before any run of the key was measured: nothing predicts their wait yet.
+    const burst = Array.from({ length: 200 }, () => ticket(admission, "a"));
+    const refusedAt: number[] = [];
+    const started = Date.now();
+    for (const waiter of burst) void waiter.outwaited.then(() => refusedAt.push(Date.now() - started));
+    // 32 runs of ~20 ms: measured from then on, 168 more at ~20 ms each outlast the 3 s bound.
+    for (const next of burst.slice(0, 32)) {
+      await new Promise((r) => setTimeout(r, 20));
+      current.release();
+      await next.admitted;
+      current = next;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(refusedAt.length).toBeGreaterThan(0);
+    expect(Math.max(...refusedAt)).toBeLessThan(3_000);
+    expect(await burst.at(-1)?.outwaited).toMatchObject({ refused: "expected_wait" });
+    current.release();
+    for (const waiter of burst) waiter.release();
+  });
+
   it("refuses when the wait predicted from measured runs exceeds maxWaitMs, with that wait as Retry-After", async () => {
     const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 2_000 }));
     let current = ticket(admission, "a");

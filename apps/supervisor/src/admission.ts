@@ -181,36 +181,48 @@ export class Admission {
    * together, and a median gap of ~0 predicted no wait at all (200 runs of 5 s, 16 at a time:
    * 120 answered after more than 30 s, none refused).
    */
-  private expectedWaitMs(state: KeyState): number | undefined {
+  private expectedWaitMs(state: KeyState, position = state.queue.length): number | undefined {
     const { runs } = state;
     if (runs.samples.length < RUN_SAMPLES) return undefined;
     if (runs.median === undefined) {
       const sorted = [...runs.samples].sort((a, b) => a - b);
       runs.median = sorted[sorted.length >> 1] as number;
     }
-    return Math.ceil((state.queue.length + 1) / Math.max(1, state.running)) * runs.median;
+    return Math.ceil((position + 1) / Math.max(1, state.running)) * runs.median;
   }
 
   /**
    * Refuses, every tenth of `maxWaitMs` (at most a second), the requests that have waited
-   * `maxWaitMs`: the oldest of each key's queue come first. One timer while anything waits, not
-   * one per waiter (one per waiter cost ~10 % of the throughput at c=100).
+   * `maxWaitMs` (the oldest of each key's queue come first), and those whose wait so far and
+   * expected wait together pass it. One timer while anything waits, not one per waiter (one
+   * per waiter cost ~10 % of the throughput at c=100).
    */
   private sweepWhileWaiting(): void {
     if (this.sweep || this.waiting === 0) return;
     const period = Math.max(1, Math.min(1_000, Math.floor(this.limits.maxWaitMs / 10)));
     this.sweep = setInterval(() => {
-      const late = Date.now() - this.limits.maxWaitMs;
+      const now = Date.now();
       for (const [key, state] of [...this.keys]) {
-        while (state.queue.length > 0 && (state.queue[0] as Waiter).since <= late) {
-          const waiter = state.queue[0] as Waiter;
-          this.dropWaiter(key, state, waiter);
-          const waitMs = this.expectedWaitMs(state) ?? this.limits.maxWaitMs;
+        const refuse = (at: number, refused: Refusal["refused"], waitMs: number) => {
+          const waiter = state.queue[at] as Waiter;
+          this.dropWaiter(key, state, waiter, at);
           waiter.refuseLate({
-            refused: "waited",
+            refused,
             expectedWaitMs: waitMs,
             retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
           });
+        };
+        while (state.queue.length > 0 && (state.queue[0] as Waiter).since <= now - this.limits.maxWaitMs) {
+          refuse(0, "waited", this.expectedWaitMs(state) ?? this.limits.maxWaitMs);
+        }
+        // Queued before the key's runs were measured (a first burst): once they are, the last in
+        // line whose wait so far and expected wait together pass the bound are refused now, not
+        // when they have waited it out.
+        for (let at = state.queue.length - 1; at >= 0; at--) {
+          const expected = this.expectedWaitMs(state, at);
+          if (expected === undefined || now - (state.queue[at] as Waiter).since + expected <= this.limits.maxWaitMs)
+            break;
+          refuse(at, "expected_wait", expected);
         }
       }
       if (this.waiting === 0) {
@@ -221,11 +233,11 @@ export class Admission {
     this.sweep.unref();
   }
 
-  /** Takes `waiter` out of `key`'s queue: it never held a slot. */
-  private dropWaiter(key: string, state: KeyState, waiter: Waiter): void {
+  /** Takes `waiter` (at `at` in `key`'s queue) out of the queue: it never held a slot. */
+  private dropWaiter(key: string, state: KeyState, waiter: Waiter, at = state.queue.indexOf(waiter)): void {
     waiter.waiting = false;
     this.leaveQueue(waiter);
-    state.queue.splice(state.queue.indexOf(waiter), 1);
+    state.queue.splice(at, 1);
     this.forgetIfIdle(key, state);
   }
 

@@ -104,6 +104,13 @@ interface RunTimes {
   median: number | undefined;
 }
 
+/** A refusal whose `Retry-After` is the expected wait, in whole seconds (at least 1). */
+const refusal = (refused: Refusal["refused"], expectedWaitMs: number): Refusal => ({
+  refused,
+  expectedWaitMs,
+  retryAfterSeconds: Math.max(1, Math.ceil(expectedWaitMs / 1000)),
+});
+
 /** The `outwaited` of a request admitted at once. */
 const NEVER = new Promise<Refusal>(() => {});
 
@@ -142,11 +149,7 @@ export class Admission {
       return this.ticket(key, state, slots, cpuMs, { admitted: Promise.resolve(), outwaited: NEVER }, run);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
-    const refuse = (refused: Refusal["refused"]): Refusal => ({
-      refused,
-      expectedWaitMs: expectedWaitMs ?? 0,
-      retryAfterSeconds: Math.max(1, Math.ceil((expectedWaitMs ?? 0) / 1000)),
-    });
+    const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0);
     if (expectedWaitMs !== undefined && expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
     if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
@@ -206,11 +209,7 @@ export class Admission {
         const refuse = (at: number, refused: Refusal["refused"], waitMs: number) => {
           const waiter = state.queue[at] as Waiter;
           this.dropWaiter(key, state, waiter, at);
-          waiter.refuseLate({
-            refused,
-            expectedWaitMs: waitMs,
-            retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-          });
+          waiter.refuseLate(refusal(refused, waitMs));
         };
         while (state.queue.length > 0 && (state.queue[0] as Waiter).since <= now - this.limits.maxWaitMs) {
           refuse(0, "waited", this.expectedWaitMs(state) ?? this.limits.maxWaitMs);

@@ -12,6 +12,7 @@ import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validatio
 import { ExecuteRequestSchema, PROGRAM_LANGUAGES, resultForModel, type ExecuteResponse } from "@dwl/protocol";
 import { z } from "zod";
 import { DwlHttpError } from "../errors.ts";
+import { Slots } from "../slots.ts";
 import { admitted } from "../fairness/admit.ts";
 import type { ExecutionContext } from "../run/context.ts";
 import { executeProgram } from "../run/pipeline.ts";
@@ -156,33 +157,28 @@ function buildServer(context: ExecutionContext): McpServer {
   };
   // The calls of one JSON-RPC batch run one after another: each holds the runtime's thread as a
   // request of its own would, and the supervisor admits a batch as one run (the largest budget).
-  let previousCall: Promise<unknown> = Promise.resolve();
+  const oneCallAtATime = new Slots(1);
   server.registerTool(
     "execute",
     { description: EXECUTE_DESCRIPTION, annotations: executeAnnotations, inputSchema: executeInput },
-    async (args) => {
-      const turn = previousCall;
-      let done!: () => void;
-      previousCall = new Promise<void>((resolve) => (done = resolve));
-      await turn;
-      try {
-        const body = validate(ExecuteRequestSchema, args);
-        const checked = await checkProgramRequest(body, context);
-        const response = replyObject(
-          await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked)),
-        );
-        return {
-          isError: !response.ok,
-          content: [{ type: "text" as const, text: describeRun(response) }],
-          structuredContent: response,
-        };
-      } catch (err) {
-        if (err instanceof DwlHttpError) return refusal(err);
-        throw err;
-      } finally {
-        done();
-      }
-    },
+    (args) =>
+      oneCallAtATime.run(async () => {
+        try {
+          const body = validate(ExecuteRequestSchema, args);
+          const checked = await checkProgramRequest(body, context);
+          const response = replyObject(
+            await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked)),
+          );
+          return {
+            isError: !response.ok,
+            content: [{ type: "text" as const, text: describeRun(response) }],
+            structuredContent: response,
+          };
+        } catch (err) {
+          if (err instanceof DwlHttpError) return refusal(err);
+          throw err;
+        }
+      }),
   );
   // The tool list is fixed: there is never a change to announce.
   server.server.registerCapabilities({ tools: { listChanged: false } });

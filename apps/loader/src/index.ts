@@ -19,6 +19,7 @@ import { sandboxesRoute } from "./routes/sandboxes.ts";
 import { cancelSupervisedRequest } from "./supervision/cancel.ts";
 import { drainUnreadBody } from "./supervision/drain-body.ts";
 import { trackSupervisedRequest } from "./supervision/effects.ts";
+import { reportThreadUse } from "./supervision/thread-use.ts";
 
 // Hono's default router falls back to its trie for these routes (the regexp router refuses
 // "/playground/:asset"); the pattern router matches them ~0.35 ms faster per request under
@@ -45,6 +46,7 @@ app.use("*", async (c, next) => {
 });
 // After auth: a supervised request's effects are attributed to its tenant.
 app.use("*", trackSupervisedRequest);
+app.use("*", reportThreadUse);
 
 app.route("/execute", executeRoute);
 app.route("/files", filesRoute);

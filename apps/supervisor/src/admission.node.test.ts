@@ -11,6 +11,7 @@ const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   perKey: 2,
   total: 3,
   keyCpuMs: 1_000_000,
+  keyThreadMs: 1_000_000,
   queueMax: 100,
   queueBodyBytes: 1_000,
   maxWaitMs: 30_000,
@@ -190,6 +191,39 @@ describe("admission", () => {
     expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual([]);
     huge.release();
     expect(await admittedOf({ a2: t.a2, a3: t.a3 })).toEqual(["a2", "a3"]);
+  });
+
+  it("keeps the thread time a key's runs are expected to take within keyThreadMs, from what its recent runs took", async () => {
+    const admission = new Admission(limits({ perKey: 8, total: 16, keyThreadMs: 50 }));
+    const tickets = (key: string, count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, i) => [`${key}${i + 1}`, ticket(admission, key)]));
+    // Nothing reported yet: a key's runs are counted by number alone.
+    const first = tickets("a", 3);
+    expect(await admittedOf(first)).toEqual(["a1", "a2", "a3"]);
+    for (const t of Object.values(first)) t.release(20);
+    // Each took 20 ms of the thread: two fit in 50 ms together, a third does not; another key,
+    // whose runs took little, is not held back by it.
+    const computing = tickets("a", 3);
+    const quiet = tickets("b", 5);
+    for (const t of Object.values(quiet)) t.release(1);
+    const again = tickets("b", 5);
+    expect(await admittedOf({ ...computing, ...again })).toEqual(["a1", "a2", "b1", "b2", "b3", "b4", "b5"]);
+    for (const t of Object.values(again)) t.release(1);
+    computing.a1?.release(20);
+    expect(await admittedOf({ a3: computing.a3 as Ticket })).toEqual(["a3"]);
+    computing.a2?.release(20);
+    computing.a3?.release(20);
+    // A key whose runs take more than the whole of it runs one at a time.
+    const heavy = tickets("c", 1);
+    heavy.c1?.release(80);
+    const alone = tickets("c", 2);
+    expect(await admittedOf(alone)).toEqual(["c1"]);
+    alone.c1?.release(80);
+    expect(await admittedOf({ c2: alone.c2 as Ticket })).toEqual(["c2"]);
+    alone.c2?.release(80);
+    // It is an average of the last few runs: once they take little, the key runs as many as before.
+    for (let i = 0; i < 8; i++) ticket(admission, "c").release(1);
+    expect(await admittedOf(tickets("c", 8))).toHaveLength(8);
   });
 });
 

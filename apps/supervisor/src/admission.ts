@@ -5,9 +5,11 @@
  *
  * Under workerd every run shares one thread, so a quiet tenant's run waits for every run the
  * runtime already holds, and a computing run holds the thread until it ends. Keeping each key's
- * runs there few (`perKey`) and their CPU budgets small together (`keyCpuMs`: one key's runs
- * may keep the thread from others for about that long), and handing freed slots to the waiting
- * keys in turn, keeps one key's flood from slowing another. And a key yields: once one of its
+ * runs there few (`perKey`), their CPU budgets small together (`keyCpuMs`: one key's runs may
+ * keep the thread from others for about that long at most) and the thread time they are expected
+ * to take small together (`keyThreadMs`, from what the key's recent runs took as the loader
+ * measured it: a flood of runs computing 20 ms each held another key's trivial runs ~300 ms), and
+ * handing freed slots to the waiting keys in turn, keeps one key's flood from slowing another. And a key yields: once one of its
  * runs ends, its next run waits for the runs of other keys that began while that one ran (for at
  * most as long as it ran). Such a run, begun while the thread was held, still has its steps to
  * take, and each gives the thread back: the key's next computing run would otherwise take it
@@ -23,6 +25,12 @@ export interface AdmissionLimits {
   total: number;
   /** CPU budget (`limits.cpuMs`) of one key's runs inside the runtime together; a run asking more runs alone. */
   keyCpuMs: number;
+  /**
+   * Thread time one key's runs inside the runtime are expected to take together, ms, each
+   * expected to take what the key's recent runs took on average (as the loader reported them);
+   * a key whose runs take more runs one at a time.
+   */
+  keyThreadMs: number;
   queueMax: number;
   queueBodyBytes: number;
   maxWaitMs: number;
@@ -48,8 +56,11 @@ export interface Ticket {
   admitted: Promise<void>;
   /** Resolves if it waited `maxWaitMs` without a slot: it has left the queue, refused. */
   outwaited: Promise<Refusal>;
-  /** Gives the slot back (or leaves the queue); safe to call more than once. */
-  release: () => void;
+  /**
+   * Gives the slot back (or leaves the queue), with the thread time the request's work took if
+   * the loader reported it; safe to call more than once.
+   */
+  release: (threadMs?: number) => void;
 }
 
 /** A request inside the runtime: whose, its place in the order of admission, and since when (ms). */
@@ -94,14 +105,22 @@ interface KeyState {
  * run must not make the whole burst look long.
  */
 const RUN_SAMPLES = 31;
-/** Keys whose run times are kept (the most recently used; ~300 bytes each). */
+/** Keys whose run times are kept (the most recently used; ~500 bytes each). */
 const RUN_TIMES_KEPT = 10_000;
+/**
+ * Runs whose thread time is averaged: few, so that a key whose runs start computing is held back
+ * after a handful of them. An average, not a median: one run in ten computing for 200 ms holds
+ * the thread as long as ten computing for 20 ms each.
+ */
+const THREAD_SAMPLES = 8;
 
-/** How long a key's latest runs held their slots, ms. */
+/** How long a key's latest runs held their slots, and the runtime's thread, ms. */
 interface RunTimes {
   samples: number[];
   /** Their median, computed once per new run rather than for every request that queues. */
   median: number | undefined;
+  threadSamples: number[];
+  threadSum: number;
 }
 
 /** A refusal whose `Retry-After` is the expected wait, in whole seconds (at least 1). */
@@ -254,7 +273,7 @@ export class Admission {
       immediate: waiter === undefined,
       admitted,
       outwaited,
-      release: () => {
+      release: (threadMs?: number) => {
         if (released) return;
         released = true;
         if (waiter?.waiting) {
@@ -265,9 +284,7 @@ export class Admission {
         // Refused after a long wait: it never held a slot either.
         if (waiter && waiter.run === undefined) return;
         const run = (waiter ? waiter.run : admittedAs) as Run;
-        state.runs.samples.push(Date.now() - run.at);
-        if (state.runs.samples.length > RUN_SAMPLES) state.runs.samples.shift();
-        state.runs.median = undefined;
+        recordRun(state.runs, Date.now() - run.at, threadMs);
         state.running -= slots;
         state.runningCpuMs -= cpuMs;
         this.running -= slots;
@@ -280,13 +297,15 @@ export class Admission {
     };
   }
 
-  /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget. */
+  /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget and thread time. */
   private fits(state: KeyState, slots: number, cpuMs: number): boolean {
     return (
       state.yieldingTo === undefined &&
       state.running + slots <= this.limits.perKey &&
       this.running + slots <= this.limits.total &&
-      (state.running === 0 || state.runningCpuMs + cpuMs <= this.limits.keyCpuMs)
+      (state.running === 0 ||
+        (state.runningCpuMs + cpuMs <= this.limits.keyCpuMs &&
+          (state.running + slots) * threadMsPerRun(state.runs) <= this.limits.keyThreadMs))
     );
   }
 
@@ -380,7 +399,7 @@ export class Admission {
 
   /** `key`'s run times, made the most recently used (the least recently used forgotten past RUN_TIMES_KEPT). */
   private runTimesOf(key: string): RunTimes {
-    const runs = this.runTimes.get(key) ?? { samples: [], median: undefined };
+    const runs = this.runTimes.get(key) ?? { samples: [], median: undefined, threadSamples: [], threadSum: 0 };
     this.runTimes.delete(key);
     this.runTimes.set(key, runs);
     if (this.runTimes.size > RUN_TIMES_KEPT) this.runTimes.delete(this.runTimes.keys().next().value as string);
@@ -392,4 +411,20 @@ export class Admission {
     this.endYield(key, state);
     this.keys.delete(key);
   }
+}
+
+/** Records a run that held its slot `heldMs`, and the runtime's thread `threadMs` if the loader reported it. */
+function recordRun(runs: RunTimes, heldMs: number, threadMs: number | undefined): void {
+  runs.samples.push(heldMs);
+  if (runs.samples.length > RUN_SAMPLES) runs.samples.shift();
+  runs.median = undefined;
+  if (threadMs === undefined || !Number.isFinite(threadMs) || threadMs < 0) return;
+  runs.threadSamples.push(threadMs);
+  runs.threadSum += threadMs;
+  if (runs.threadSamples.length > THREAD_SAMPLES) runs.threadSum -= runs.threadSamples.shift() as number;
+}
+
+/** The thread time a run of the key is expected to take: its recent runs' average (0 before any was reported). */
+function threadMsPerRun(runs: RunTimes): number {
+  return runs.threadSamples.length === 0 ? 0 : Math.max(0, runs.threadSum / runs.threadSamples.length);
 }

@@ -5,6 +5,7 @@
  * again without anyone being able to tell.
  */
 import { randomBytes } from "node:crypto";
+import type { LoaderReport } from "./forward.ts";
 import type { Route } from "./routes.ts";
 
 export interface Flight {
@@ -28,10 +29,8 @@ export interface Flight {
   effectful: boolean;
   /** The runtime's answer began: the client has seen part of it. */
   answered: boolean;
-  /** The CPU budget of its run, as the loader reported it on the answer (sandboxes only). */
-  runCpuMs: number | undefined;
-  /** The sandbox it created or updated, as the loader reported it on the answer (`runCpuMs` its runs' budget). */
-  definedSandbox: string | undefined;
+  /** What the loader reported on its answer's head (empty until it began). */
+  report: LoaderReport;
   startedAt: number;
 }
 
@@ -51,8 +50,7 @@ export class Flights {
       crashedIn: [],
       effectful: false,
       answered: false,
-      runCpuMs: undefined,
-      definedSandbox: undefined,
+      report: {},
       startedAt: Date.now(),
     };
     this.byToken.set(flight.token, flight);

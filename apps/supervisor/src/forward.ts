@@ -7,7 +7,13 @@
  */
 import { Agent, request, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
-import { CANCEL_PATH, DEFINED_SANDBOX_HEADER, RUN_CPU_BUDGET_HEADER, SUPERVISOR_SECRET_HEADER } from "@dwl/protocol";
+import {
+  CANCEL_PATH,
+  DEFINED_SANDBOX_HEADER,
+  RUN_CPU_BUDGET_HEADER,
+  SUPERVISOR_SECRET_HEADER,
+  THREAD_USE_HEADER,
+} from "@dwl/protocol";
 import type { BodyCap } from "./answers.ts";
 import { HEALTH_PATH } from "./routes.ts";
 
@@ -54,17 +60,33 @@ export const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers the loader sets on an answer for this process alone: never relayed to the client. */
-export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([RUN_CPU_BUDGET_HEADER, DEFINED_SANDBOX_HEADER]);
+export const FOR_SUPERVISOR_ONLY: ReadonlySet<string> = new Set([
+  RUN_CPU_BUDGET_HEADER,
+  DEFINED_SANDBOX_HEADER,
+  THREAD_USE_HEADER,
+]);
 
-/** The CPU budget the loader reported for the answer's run (RUN_CPU_BUDGET_HEADER), if it did. */
-export function reportedRunCpuMs(rawHeaders: string[]): number | undefined {
-  const value = Number(rawHeaderValue(rawHeaders, RUN_CPU_BUDGET_HEADER));
-  return Number.isSafeInteger(value) && value > 0 ? value : undefined;
+/** What the loader reported on an answer's head, for this process alone (FOR_SUPERVISOR_ONLY). */
+export interface LoaderReport {
+  /** The CPU budget of the answer's run (RUN_CPU_BUDGET_HEADER; sandboxes only). */
+  runCpuMs?: number;
+  /** The sandbox the request created or updated (DEFINED_SANDBOX_HEADER; `runCpuMs` its runs' budget). */
+  definedSandbox?: string;
+  /** How long the request's work held the runtime's thread before its answer began, ms (THREAD_USE_HEADER). */
+  threadMs?: number;
 }
 
-/** The sandbox the answer's request created or updated (DEFINED_SANDBOX_HEADER), if the loader reported one. */
-export function reportedDefinedSandbox(rawHeaders: string[]): string | undefined {
-  return rawHeaderValue(rawHeaders, DEFINED_SANDBOX_HEADER) || undefined;
+/** The loader's report on an answer with `rawHeaders`: what it did not report, or reported unreadably, is absent. */
+export function loaderReportOf(rawHeaders: string[]): LoaderReport {
+  const report: LoaderReport = {};
+  const runCpuMs = Number(rawHeaderValue(rawHeaders, RUN_CPU_BUDGET_HEADER));
+  if (Number.isSafeInteger(runCpuMs) && runCpuMs > 0) report.runCpuMs = runCpuMs;
+  const definedSandbox = rawHeaderValue(rawHeaders, DEFINED_SANDBOX_HEADER);
+  if (definedSandbox) report.definedSandbox = definedSandbox;
+  const thread = rawHeaderValue(rawHeaders, THREAD_USE_HEADER);
+  const threadMs = thread ? Number(thread) : Number.NaN;
+  if (Number.isFinite(threadMs) && threadMs >= 0) report.threadMs = threadMs;
+  return report;
 }
 
 /** Response headers larger than this are refused by the HTTP parser; the answer says so. */
@@ -139,13 +161,9 @@ export class RuntimeClient {
   /**
    * Sends `attempt` and relays the answer to `client`. `onHead` runs when the runtime's answer
    * begins, before its first byte is relayed (from then on the request is never sent again),
-   * with the run's CPU budget if the loader reported it.
+   * with what the loader reported on it.
    */
-  send(
-    attempt: AttemptRequest,
-    client: ServerResponse,
-    onHead: (runCpuMs: number | undefined, definedSandbox: string | undefined) => void,
-  ): Promise<Outcome> {
+  send(attempt: AttemptRequest, client: ServerResponse, onHead: (report: LoaderReport) => void): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       const settle = settleOnce(resolve, () => client.off("close", onClientClose));
       const upstream = request({
@@ -198,7 +216,7 @@ export class RuntimeClient {
           return settle({ kind: "client_gone", cut: false });
         }
         answering = true;
-        onHead(reportedRunCpuMs(answer.rawHeaders), reportedDefinedSandbox(answer.rawHeaders));
+        onHead(loaderReportOf(answer.rawHeaders));
         client.writeHead(answer.statusCode ?? 502, forwardableHeaders(answer.rawHeaders, FOR_SUPERVISOR_ONLY));
         // A stream's headers go out at once (an SSE client waits for them before any event); an
         // answer of known length sends them with its body, in one write.

@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { apiKeyOf, configuredApiKeys, DEV_API_KEY, SUPERVISED_REQUEST_HEADER } from "@dwl/protocol";
-import { Admission, type Demand, type Refusal } from "./admission.ts";
+import { Admission, type Demand, type Refusal, type Ticket } from "./admission.ts";
 import { Demands } from "./demand.ts";
 import {
   type Answer,
@@ -239,7 +239,7 @@ async function slotFor(
   demand: Demand,
   client: { once(event: "close", listener: () => void): unknown },
   refuse: (answer: Answer) => void,
-): Promise<(() => void) | undefined> {
+): Promise<Ticket["release"] | undefined> {
   const ticket = admission.enter(group, bodyBytes, demand);
   if ("refused" in ticket) {
     refuse(refusalAnswer(ticket));
@@ -268,7 +268,7 @@ async function weighedSlotFor(
   body: Buffer | undefined,
   client: { once(event: "close", listener: () => void): unknown },
   refuse: (answer: Answer) => void,
-): Promise<{ release: () => void; stamp: number } | undefined> {
+): Promise<{ release: Ticket["release"]; stamp: number } | undefined> {
   for (;;) {
     const stamp = demands.stamp();
     const release = await slotFor(group, body?.length ?? 0, demands.of(route, keyHash, body), client, refuse);
@@ -319,7 +319,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   } else if (hasBody) body = req;
 
   demands.redefining(route);
-  let release = () => {};
+  let release: Ticket["release"] = () => {};
   let stamp = demands.stamp();
   if (route.program) {
     const buffered = Buffer.isBuffer(body) ? body : undefined;
@@ -356,13 +356,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, expectsContinue
   const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
   headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
   try {
-    await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, release);
+    await supervisor.relay(flight, { method, path, headers, body, bodyCap }, res, () =>
+      release(flight.report.threadMs),
+    );
   } finally {
     stream?.close();
   }
   demands.redefining(route);
-  demands.learn(route, keyHash, flight.runCpuMs, stamp);
-  demands.learnDefinition(keyHash, flight.definedSandbox, flight.runCpuMs);
+  demands.learn(route, keyHash, flight.report.runCpuMs, stamp);
+  demands.learnDefinition(keyHash, flight.report.definedSandbox, flight.report.runCpuMs);
   if (keyHash !== undefined && route.authenticated) verifiedKeys.answered(keyHash, res.statusCode);
 }
 
@@ -414,7 +416,7 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     place.moveTo(verifiedKeys.groupOf(keyHash));
   };
   try {
-    let release = () => {};
+    let release: Ticket["release"] = () => {};
     let stamp = demands.stamp();
     if (route.program) {
       const slot = await weighedSlotFor(route, keyHash, group, undefined, socket, (answer) =>
@@ -427,8 +429,9 @@ async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer)
     const headers = forwardableHeaders(req.rawHeaders, CLIENT_MAY_NOT_SET);
     headers.push(SUPERVISED_REQUEST_HEADER, flight.token);
     const protocol = req.headers.upgrade ?? "";
-    await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, release, answered);
-    demands.learn(route, keyHash, flight.runCpuMs, stamp);
+    const released = () => release(flight.report.threadMs);
+    await supervisor.tunnel(flight, { method, path, headers, protocol }, socket, head, released, answered);
+    demands.learn(route, keyHash, flight.report.runCpuMs, stamp);
   } finally {
     place.close();
   }
@@ -567,6 +570,7 @@ const admission = new Admission({
   perKey: settings.keyConcurrency,
   total: settings.runtimeConcurrency,
   keyCpuMs,
+  keyThreadMs: settings.keyThreadMs,
   queueMax: settings.queueMax,
   queueBodyBytes: settings.queueBodyBytes,
   maxWaitMs: settings.queueMaxWaitMs,

@@ -7,7 +7,13 @@
 import { createHash } from "node:crypto";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
-import { ExecuteResponseSchema, SandboxInfoSchema } from "@dwl/protocol";
+import {
+  EXECUTION_ID_HEADER,
+  ExecuteResponseSchema,
+  RUN_CPU_BUDGET_HEADER,
+  SandboxInfoSchema,
+  THREAD_USE_HEADER,
+} from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
 import { upload } from "../../../test-support/upload.ts";
@@ -25,6 +31,8 @@ const MAX_STREAMS = KEY_STREAMS + 2;
 const OTHER_KEY = "serving-test-other-key";
 /** Two more keys of that tenant, used by one test only: their first requests come under load. */
 const FIRST_USE_KEYS = ["serving-test-first-use-busy", "serving-test-first-use-quiet"] as const;
+/** A key of that tenant whose runs compute, used by one test only (its run history is its own). */
+const COMPUTING_KEY = "serving-test-computing-key";
 /** More keys of that tenant, each used for WebSockets only. */
 const WEBSOCKET_ONLY_KEYS = ["serving-test-websocket-key-1", "serving-test-websocket-key-2"];
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
@@ -46,7 +54,7 @@ beforeAll(async () => {
     },
     [
       `--var`,
-      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, ...WEBSOCKET_ONLY_KEYS, ...FIRST_USE_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
+      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, COMPUTING_KEY, ...WEBSOCKET_ONLY_KEYS, ...FIRST_USE_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
     ],
   );
 });
@@ -97,16 +105,20 @@ const COMPUTING =
   "export default () => { const a = Array.from({ length: 1e5 }, (_, i) => i); for (;;) a.slice().reverse(); }";
 
 /**
- * Where (0–3) a trivial run of `quietKey`, sent 300 ms after three runs of `computingRun` began,
- * ends among them: 3 when it waited behind all three.
+ * Where (0–`runs`) a trivial run of `quietKey`, sent `afterMs` after `runs` runs of
+ * `computingRun` began, ends among them: `runs` when it waited behind all of them.
  */
-async function quietPlaceAmongComputingRuns(quietKey: string, computingRun: () => Promise<unknown>): Promise<number> {
+async function quietPlaceAmongComputingRuns(
+  quietKey: string,
+  computingRun: () => Promise<unknown>,
+  { runs: count = 3, afterMs = 300 } = {},
+): Promise<number> {
   const ended: string[] = [];
-  const runs = [1, 2, 3].map(async () => {
+  const runs = Array.from({ length: count }, async () => {
     await computingRun();
     ended.push("computing");
   });
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, afterMs));
   const quiet = await execute({ code: "export default () => 1" }, auth(quietKey));
   expect(quiet.body.ok).toBe(true);
   ended.push("quiet");
@@ -531,7 +543,26 @@ describe("admission", () => {
     // A sandbox's budget is stored with it: the loader reports it, and the supervisor keeps it to itself.
     const served = await rawGet(`/sandboxes/${sandboxId}/http/`, auth(OTHER_KEY));
     expect(served.body).toBe("quiet");
-    expect(Object.keys(served.headers).filter((name) => name.startsWith("x-dwl-run"))).toEqual([]);
+    expect(served.headers).not.toHaveProperty(RUN_CPU_BUDGET_HEADER);
+    expect(served.headers).not.toHaveProperty(THREAD_USE_HEADER);
+    expect(served.headers).toHaveProperty(EXECUTION_ID_HEADER);
+  });
+
+  it("holds a key whose recent runs computed to the thread time they took, whatever their budgets", async () => {
+    // 300 ms of work each, within budgets the key's share holds four of: by budgets, all four
+    // enter the runtime together and a quiet run sent meanwhile waits behind them all.
+    const computing = {
+      code: "export default () => { const end = Date.now() + 300; let n = 0; while (Date.now() < end) n++; return n > 0; }",
+      limits: { cpuMs: 250, timeoutMs: 20_000 },
+    };
+    const run = async () => {
+      const { body } = await execute(computing, auth(COMPUTING_KEY));
+      expect(body.ok).toBe(true);
+    };
+    // The loader reports what each took (and the supervisor keeps that to itself).
+    for (let i = 0; i < 3; i++) await run();
+    const place = await quietPlaceAmongComputingRuns(OTHER_KEY, run, { runs: 4, afterMs: 100 });
+    expect(place).toBeLessThan(3);
   });
 
   it("gives configured keys their own share before the loader has answered them", async () => {

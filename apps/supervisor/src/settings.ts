@@ -28,6 +28,12 @@ export interface Settings {
    * asking for more runs alone (unset: the loader's largest budget, DWL_MAX_CPU_MS).
    */
   keyCpuMs: number | undefined;
+  /**
+   * Thread time one API key's runs inside the runtime are expected to take together, ms, each
+   * expected to take what the key's recent runs took (the loader measures it); a key whose runs
+   * take more runs one at a time.
+   */
+  keyThreadMs: number;
   /** Program runs of all keys inside the runtime at once; the slots go round robin by key. */
   runtimeConcurrency: number;
   /** Requests waiting for a slot, all keys together. */
@@ -126,6 +132,14 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     fallback: "DWL_MAX_CPU_MS",
     min: 1,
     summary: "CPU budgets (`limits.cpuMs`) of one key's runs inside the runtime together; a run asking more runs alone",
+  },
+  // What another key's run waits for behind a flood of computing runs: about this, plus one run.
+  {
+    name: "DWL_KEY_THREAD_MS",
+    fallback: 50,
+    min: 1,
+    summary:
+      "thread time one key's runs inside the runtime are expected to take together, from what its recent runs took; more runs alone",
   },
   { name: "DWL_RUNTIME_CONCURRENCY", fallback: 64, min: 1, summary: "program requests of all keys inside the runtime" },
   { name: "DWL_QUEUE_MAX", fallback: 10_000, min: 0, summary: "requests waiting, all keys" },
@@ -233,6 +247,7 @@ export function readSettings(env: Env = process.env): Settings {
     smallUploadBytes: whole(env, "DWL_SMALL_UPLOAD_BYTES"),
     keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY"),
     keyCpuMs: wholeIfSet(env, "DWL_KEY_CPU_MS"),
+    keyThreadMs: whole(env, "DWL_KEY_THREAD_MS"),
     runtimeConcurrency: whole(env, "DWL_RUNTIME_CONCURRENCY"),
     queueMax: whole(env, "DWL_QUEUE_MAX"),
     queueBodyBytes: whole(env, "DWL_QUEUE_BODY_BYTES"),

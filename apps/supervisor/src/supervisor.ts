@@ -227,17 +227,12 @@ export class Supervisor {
         const outlivesClient = flight.route.program
           ? () => void this.client.cancel(flight.token, this.options.secret)
           : undefined;
-        const outcome: Outcome = await this.client.send(
-          { ...attempt, outlivesClient },
-          res,
-          (runCpuMs, definedSandbox) => {
-            flight.answered = true;
-            flight.runCpuMs = runCpuMs;
-            flight.definedSandbox = definedSandbox;
-            released();
-            endTurn();
-          },
-        );
+        const outcome: Outcome = await this.client.send({ ...attempt, outlivesClient }, res, (report) => {
+          flight.answered = true;
+          flight.report = report;
+          released();
+          endTurn();
+        });
         // A resend refused by a runtime not listening yet keeps its turn while it tries again; one
         // lost in a crash keeps it until the crash is known (below).
         if (outcome.kind !== "lost") endTurn();
@@ -318,9 +313,9 @@ export class Supervisor {
         client,
         head,
         this.options.webSocketLag,
-        (status, runCpuMs) => {
+        (status, report) => {
           flight.answered = true;
-          flight.runCpuMs = runCpuMs;
+          flight.report = report;
           released();
           answered(status);
         },

@@ -13,7 +13,8 @@ import {
   FOR_SUPERVISOR_ONLY,
   HOP_BY_HOP,
   type Outcome,
-  reportedRunCpuMs,
+  loaderReportOf,
+  type LoaderReport,
   type RuntimeTarget,
   settleOnce,
 } from "./forward.ts";
@@ -89,7 +90,7 @@ export function tunnel(
   client: Duplex,
   head: Buffer,
   lag: LagBounds,
-  onHead: (status: number, runCpuMs: number | undefined) => void,
+  onHead: (status: number, report: LoaderReport) => void,
   restarted: () => Promise<boolean>,
 ): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
@@ -129,7 +130,7 @@ export function tunnel(
 
     upstream.on("upgrade", (answer: IncomingMessage, socket: Duplex, upstreamHead: Buffer) => {
       answering = true;
-      onHead(answer.statusCode ?? 101, reportedRunCpuMs(answer.rawHeaders));
+      onHead(answer.statusCode ?? 101, loaderReportOf(answer.rawHeaders));
       client.off("close", onClientClose);
       socket.on("error", () => socket.destroy());
       tunnelClients.add(client);
@@ -176,7 +177,7 @@ export function tunnel(
 
     upstream.on("response", (answer: IncomingMessage) => {
       answering = true;
-      onHead(answer.statusCode ?? 502, reportedRunCpuMs(answer.rawHeaders));
+      onHead(answer.statusCode ?? 502, loaderReportOf(answer.rawHeaders));
       // Delimited by the connection's end: the client's next request must come through admission.
       client.write(headText(answer, NONE, ["connection", "close"]));
       answer.pipe(client);

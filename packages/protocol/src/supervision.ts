@@ -47,6 +47,16 @@ export const RUN_CPU_BUDGET_HEADER = "x-dwl-run-cpu-ms";
 export const DEFINED_SANDBOX_HEADER = "x-dwl-defined-sandbox";
 
 /**
+ * Set by the loader on its answer to every supervised request that did work on the runtime's
+ * thread: how long, in ms, that work held it before the answer began (bundling a program that
+ * was not cached, and each run's time by the harness's clock). Under workerd every isolate shares
+ * one thread, so the supervisor admits a key's runs by what its recent ones took (a flood of
+ * computing runs would otherwise hold another key's run behind all of them). Removed from the
+ * answer by the supervisor.
+ */
+export const THREAD_USE_HEADER = "x-dwl-thread-ms";
+
+/**
  * `POST <CANCEL_PATH>/<token>` on the runtime, from the supervisor: the client of that request
  * went away before its answer began, so the loader stops the request's runs (their next check
  * throws; what they would still do never happens). Only the supervisor may send it: the

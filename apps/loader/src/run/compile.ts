@@ -11,6 +11,7 @@ import { BundleCache } from "../bundle/cache.ts";
 import type { CompileError } from "../compile-error.ts";
 import type { ServerLimits } from "../limits.ts";
 import { programSource } from "../program-source.ts";
+import { countThreadUse } from "../supervision/thread-use.ts";
 import { pythonBundle, pythonProgram, pythonProgramKey } from "../python/program.ts";
 
 /** One per loader isolate: bundles are reused across requests and tenants (same code, same bundle). */
@@ -40,8 +41,17 @@ export async function compileProgram(
     return { bundle: pythonBundle(program), key: await pythonProgramKey(program), cached: true };
   }
   const source = await programSource(body, isMetered(server));
-  const { bundle, cached } = await bundles.getOrBuild(source.key, () => bundleProgram(source));
-  return { bundle, key: source.key, cached };
+  const started = performance.now();
+  let built = false;
+  try {
+    const { bundle, cached } = await bundles.getOrBuild(source.key, () => {
+      built = true;
+      return bundleProgram(source);
+    });
+    return { bundle, key: source.key, cached };
+  } finally {
+    if (built) countThreadUse(performance.now() - started);
+  }
 }
 
 /** A CompileError as the run's `error`. */

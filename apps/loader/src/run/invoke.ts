@@ -11,6 +11,7 @@ import {
   type HarnessEntrypoint,
 } from "../sandbox/child-protocol.ts";
 import { whileRunning } from "../supervision/cancel.ts";
+import { countThreadUse } from "../supervision/thread-use.ts";
 import { withParentDeadline } from "./deadline.ts";
 
 /** Per-run limits the Worker Loader applies with the entrypoint. */
@@ -43,16 +44,22 @@ export async function invokeChild({ stub, call, platform }: ChildRun): Promise<C
     () => void Promise.resolve(entrypoint.cancel(call.callerKey, call.runId)).catch(() => {}),
   );
   try {
-    return await withParentDeadline(entrypoint.run(call), call.limits.timeoutMs, () => ({
-      ok: false,
-      error: {
-        type: "timeout",
-        name: "TimeoutError",
-        message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
-      },
-      ...EMPTY_REPORT,
-      runMs: call.limits.timeoutMs,
-    }));
+    const outcome = await withParentDeadline(
+      entrypoint.run(call),
+      call.limits.timeoutMs,
+      (): ChildOutcome => ({
+        ok: false,
+        error: {
+          type: "timeout",
+          name: "TimeoutError",
+          message: `the program did not finish within ${call.limits.timeoutMs} ms (limits.timeoutMs)`,
+        },
+        ...EMPTY_REPORT,
+        runMs: call.limits.timeoutMs,
+      }),
+    );
+    countThreadUse(outcome.clockMs);
+    return outcome;
   } catch (err) {
     return { ok: false, error: isolateFailure(err), ...EMPTY_REPORT };
   } finally {

@@ -13,6 +13,7 @@ import {
   REPORT_HEADER,
 } from "../sandbox/child-protocol.ts";
 import { whileRunning } from "../supervision/cancel.ts";
+import { countThreadUse } from "../supervision/thread-use.ts";
 import { withParentDeadline } from "./deadline.ts";
 import type { ChildRun } from "./invoke.ts";
 
@@ -20,6 +21,8 @@ import type { ChildRun } from "./invoke.ts";
 export interface HttpReport {
   logs: LogEntry[];
   runMs: number;
+  /** The program's time by the clock until it answered (ChildReport `clockMs`). */
+  clockMs?: number;
   error?: ExecutionError;
 }
 
@@ -50,6 +53,7 @@ export async function serveChild({ stub, call, platform }: ChildRun, request: Re
     runMs: 0,
     ...(response.status === 504 ? { error: timedOut(timeoutMs) } : {}),
   };
+  countThreadUse(report.clockMs);
   if (error) return { report: { ...report, error }, response: null };
   const out = new Response(response.body, response);
   out.headers.delete(REPORT_HEADER);

@@ -81,6 +81,11 @@ interface ChildReport {
   logsTruncated: boolean;
   egress: EgressRecord[];
   runMs: number;
+  /**
+   * The program's time by the clock (harness/clock.ts: working, not waiting), ms; absent when the
+   * child did not report (it did not run, or did not answer).
+   */
+  clockMs?: number;
 }
 
 /** `result` is already JSON text, encoded (and size-checked) inside the child. */

@@ -5,7 +5,12 @@
  * vitest.config.ts points DWL_SUPERVISOR_URL at the echo upstream; `fetch` is watched here (the
  * test shares the loader's isolate) to count notices and, for the failure cases, to refuse them.
  */
-import { ExecuteResponseSchema, SUPERVISED_REQUEST_HEADER, type ExecuteResponse } from "@dwl/protocol";
+import {
+  ExecuteResponseSchema,
+  SUPERVISED_REQUEST_HEADER,
+  THREAD_USE_HEADER,
+  type ExecuteResponse,
+} from "@dwl/protocol";
 import { env } from "cloudflare:workers";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -270,5 +275,71 @@ describe("DWL_SUPERVISOR_URL", () => {
     });
     expect(await effectUnder("http://localhost:9/base/")).toBe("performed");
     expect(calls).toEqual(["http://localhost:9/base/effects"]);
+  });
+});
+
+describe("thread use", () => {
+  /** The thread time the loader reports on a supervised answer (absent: null). */
+  async function threadMsOf(token: string | null, path: string, init: RequestInit = {}): Promise<number | null> {
+    const headers = new Headers(init.headers);
+    if (token !== null) headers.set(SUPERVISED_REQUEST_HEADER, token);
+    const res = await call(path, { ...init, headers });
+    await res.arrayBuffer();
+    const value = res.headers.get(THREAD_USE_HEADER);
+    return value === null ? null : Number(value);
+  }
+  const executing = (code: string, extra: object = {}): RequestInit => ({
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code, ...extra }),
+  });
+  const COMPUTE_40_MS =
+    "export default () => { const end = Date.now() + 40; let n = 0; while (Date.now() < end) n++; return n > 0; }";
+
+  it("reports what a run computed, not what it waited for, on supervised answers only", async () => {
+    const compute = executing(COMPUTE_40_MS, { limits: { cpuMs: 200 } });
+    // Warm first: the first run of a program also bundles it.
+    await threadMsOf(unique(), "/execute", compute);
+    expect(await threadMsOf(unique(), "/execute", compute)).toBeGreaterThanOrEqual(35);
+    const waiting = executing("export default async () => { await new Promise((r) => setTimeout(r, 200)); return 1; }");
+    await threadMsOf(unique(), "/execute", waiting);
+    expect(await threadMsOf(unique(), "/execute", waiting)).toBeLessThan(20);
+    expect(await threadMsOf(null, "/execute", compute)).toBeNull();
+  });
+
+  it("counts the bundling of a program not cached yet", async () => {
+    const files = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [
+        `m${i}.ts`,
+        `export const v${i}: number = ${i};\nexport function f${i}(x: number): number { return x * ${i} + v${i}; }\n`,
+      ]),
+    );
+    const entry = `${Object.keys(files)
+      .map((name, i) => `import { f${i} } from "./${name}";`)
+      .join("\n")}\nexport default (): number => ${Object.keys(files)
+      .map((_, i) => `f${i}(1)`)
+      .join(" + ")} + ${Date.now()};`;
+    const init: RequestInit = {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ files: { "index.ts": entry, ...files } }),
+    };
+    const first = await threadMsOf(unique(), "/execute", init);
+    const cached = await threadMsOf(unique(), "/execute", init);
+    expect(first).toBeGreaterThan(cached as number);
+  });
+
+  it("reports what a sandbox's handler computed before it answered", async () => {
+    const created = await call("/sandboxes", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        code: `export default { fetch() { const end = Date.now() + 40; let n = 0; while (Date.now() < end) n++; return new Response(String(n > 0)); } }`,
+        limits: { cpuMs: 200 },
+      }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    await threadMsOf(unique(), `/sandboxes/${id}/http/`);
+    expect(await threadMsOf(unique(), `/sandboxes/${id}/http/`)).toBeGreaterThanOrEqual(35);
   });
 });

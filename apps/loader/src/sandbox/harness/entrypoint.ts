@@ -16,6 +16,7 @@ import {
   REPORT_HEADER,
 } from "../child-protocol.ts";
 import { envFor } from "./capabilities.ts";
+import { closeSlice } from "./clock.ts";
 import { backgroundCutWarning, backgroundSettled, unawaitedCallsWarning } from "./background.ts";
 import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
@@ -37,6 +38,7 @@ interface ServeReport {
   logs: LogEntry[];
   egress: EgressRecord[];
   runMs: number;
+  clockMs: number;
   error?: ExecutionError;
 }
 
@@ -47,6 +49,12 @@ function reportHeader(report: ServeReport): string {
     if (encoded.length <= MAX_REPORT_CHARS || logs.length === 0) return encoded.slice(0, MAX_REPORT_CHARS);
     logs = arraySlice(logs, mathCeil(logs.length / 2));
   }
+}
+
+/** The run's time by the clock (clock.ts), its slices closed: what it held the thread for so far. */
+function clockTotal(run: RunState): number {
+  closeSlice(run);
+  return roundMs(run.clockMs);
 }
 
 const timeoutError = (what: string, timeoutMs: number): ExecutionError => ({
@@ -74,18 +82,19 @@ export class Run
     const outcome = await runWith(run, () => this.#serve(run, call, request));
     const { logs } = run.logs.toJSON();
     const runMs = roundMs(now() - started);
+    const clockMs = clockTotal(run);
     if (outcome.response) {
       // A HEAD's answer has no body: handed one, the runtime read it to its end before the
       // headers went (a 10 s stream held a HEAD for 10 s; longer ones ended as timeouts).
       const head = request.method === "HEAD";
       if (head) outcome.response.body?.cancel().catch(() => {});
       const response = new Response(head ? null : outcome.response.body, outcome.response);
-      response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs }));
+      response.headers.set(REPORT_HEADER, reportHeader({ logs, egress: run.egress, runMs, clockMs }));
       return response;
     }
     return new Response(null, {
       status: 500,
-      headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, error: outcome.error }) },
+      headers: { [REPORT_HEADER]: reportHeader({ logs, egress: run.egress, runMs, clockMs, error: outcome.error }) },
     });
   }
 
@@ -138,7 +147,8 @@ export class Run
     const run = newRun(call, started);
     const outcome = await runWith(run, () => this.#settle(run, call));
     const { logs, truncated } = run.logs.toJSON();
-    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs: roundMs(now() - started) };
+    const runMs = roundMs(now() - started);
+    return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs, clockMs: clockTotal(run) };
   }
 
   async #settle(

@@ -21,7 +21,10 @@ let upstream: EchoServer;
 beforeAll(async () => {
   upstream = await startEchoServer();
   const keys = JSON.stringify({ [createHash("sha256").update(OTHER_KEY).digest("hex")]: "other" });
-  server = await startDevServer({}, [
+  // The tests here are about the loader's Python turns and places, which a key's concurrent runs
+  // must reach together: the supervisor would otherwise admit a key whose Python runs took the
+  // thread long one run at a time (DWL_KEY_THREAD_MS).
+  server = await startDevServer({ DWL_KEY_THREAD_MS: "1000000" }, [
     "--var",
     "DWL_EGRESS_ALLOW_LOOPBACK:true",
     "--var",

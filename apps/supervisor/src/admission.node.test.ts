@@ -221,9 +221,27 @@ describe("admission", () => {
     alone.c1?.release(80);
     expect(await admittedOf({ c2: alone.c2 as Ticket })).toEqual(["c2"]);
     alone.c2?.release(80);
-    // It is an average of the last few runs: once they take little, the key runs as many as before.
+    // It is the median of the last few runs: once they take little, the key runs as many as before.
     for (let i = 0; i < 8; i++) ticket(admission, "c").release(1);
     expect(await admittedOf(tickets("c", 8))).toHaveLength(8);
+  });
+
+  it("predicts a stored sandbox's thread time from that sandbox's own runs, not the key's others", async () => {
+    const admission = new Admission(limits({ perKey: 8, total: 8, keyThreadMs: 50 }));
+    const of = (program?: string) => {
+      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, ...(program ? { program } : {}) });
+      if ("refused" in entered) throw new Error("refused");
+      return entered;
+    };
+    for (let i = 0; i < 3; i++) of("computing").release(200);
+    for (let i = 0; i < 3; i++) of("waiting").release(0.5);
+    // Half the key's runs computed: predicted from all of them, each would go alone.
+    const waiting = { w1: of("waiting"), w2: of("waiting"), w3: of("waiting"), w4: of("waiting") };
+    expect(await admittedOf(waiting)).toEqual(["w1", "w2", "w3", "w4"]);
+    for (const t of Object.values(waiting)) t.release(0.5);
+    // The key's runs together still count: beside a computing run, nothing else of the key goes.
+    const t = { c1: of("computing"), w5: of("waiting") };
+    expect(await admittedOf(t)).toEqual(["c1"]);
   });
 });
 
@@ -342,13 +360,17 @@ describe("Demands", () => {
     const run = routeOf("POST", "/sandboxes/sb_1/execute");
     expect(http.sandbox).toBe("sb_1");
     expect(run.sandbox).toBe("sb_1");
-    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
+    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 4_000, program: "sb_1" });
     demands.learn(http, "k", 200, demands.stamp());
-    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 200 });
-    expect(demands.of(run, "k", json({ input: { limits: { cpuMs: 1 } } }))).toEqual({ runs: 1, cpuMs: 200 });
+    expect(demands.of(http, "k", undefined)).toEqual({ runs: 1, cpuMs: 200, program: "sb_1" });
+    expect(demands.of(run, "k", json({ input: { limits: { cpuMs: 1 } } }))).toEqual({
+      runs: 1,
+      cpuMs: 200,
+      program: "sb_1",
+    });
     // Another key's sandbox of that id is not this one.
-    expect(demands.of(http, "other", undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
-    expect(demands.of(http, undefined, undefined)).toEqual({ runs: 1, cpuMs: 4_000 });
+    expect(demands.of(http, "other", undefined)).toEqual({ runs: 1, cpuMs: 4_000, program: "sb_1" });
+    expect(demands.of(http, undefined, undefined)).toEqual({ runs: 1, cpuMs: 4_000, program: "sb_1" });
     expect(routeOf("POST", "/sandboxes").sandbox).toBeUndefined();
   });
 

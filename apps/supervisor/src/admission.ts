@@ -47,6 +47,11 @@ export type Refusal = {
 export interface Demand {
   runs: number;
   cpuMs: number;
+  /**
+   * The program it runs, when it is known apart from the key's other requests (a stored
+   * sandbox's id): its thread time is predicted from that program's runs, not the key's others.
+   */
+  program?: string;
 }
 
 export interface Ticket {
@@ -68,15 +73,23 @@ interface Run {
   key: string;
   seq: number;
   at: number;
+  /** The thread time it was expected to take when admitted (ms), counted in its key's until it ends. */
+  threadMs: number;
+}
+
+/** What one request weighs in its key's share: slots, CPU budget, and whose thread times predict its own. */
+interface Weight {
+  /** Slots it takes: the runs one request starts (an MCP batch can start several). */
+  slots: number;
+  cpuMs: number;
+  thread: ThreadTimes;
 }
 
 interface Waiter {
   key: string;
   /** Its run, once it is admitted. */
   run: Run | undefined;
-  /** Slots it takes: the runs one request starts (an MCP batch can start several). */
-  slots: number;
-  cpuMs: number;
+  weight: Weight;
   bodyBytes: number;
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
@@ -91,6 +104,8 @@ interface KeyState {
   running: number;
   /** CPU budgets of its runs inside the runtime, together. */
   runningCpuMs: number;
+  /** The thread time its runs inside the runtime were expected to take, together. */
+  runningThreadMs: number;
   queue: Waiter[];
   /** How long its runs take (kept while the key is idle too). */
   runs: RunTimes;
@@ -105,22 +120,27 @@ interface KeyState {
  * run must not make the whole burst look long.
  */
 const RUN_SAMPLES = 31;
-/** Keys whose run times are kept (the most recently used; ~500 bytes each). */
+/** Keys (and keys' programs) whose run times and thread times are kept (the most recently used; ~300 bytes each). */
 const RUN_TIMES_KEPT = 10_000;
 /**
- * Runs whose thread time is averaged: few, so that a key whose runs start computing is held back
- * after a handful of them. An average, not a median: one run in ten computing for 200 ms holds
- * the thread as long as ten computing for 20 ms each.
+ * Runs whose thread time is the median: few, so that a key whose runs start computing is held
+ * back after a handful of them. A median, not an average: a key's first run of each program also
+ * bundles it, and a few such runs would hold back the many that only wait on I/O after them.
  */
 const THREAD_SAMPLES = 8;
 
-/** How long a key's latest runs held their slots, and the runtime's thread, ms. */
+/** How long a key's latest runs held their slots, ms. */
 interface RunTimes {
   samples: number[];
   /** Their median, computed once per new run rather than for every request that queues. */
   median: number | undefined;
-  threadSamples: number[];
-  threadSum: number;
+}
+
+/** How long the latest runs of a key (or of one of its programs) held the runtime's thread, ms. */
+interface ThreadTimes {
+  samples: number[];
+  /** Their median (0 before any was reported), computed once per new sample. */
+  median: number;
 }
 
 /** A refusal whose `Retry-After` is the expected wait, in whole seconds (at least 1). */
@@ -137,6 +157,8 @@ export class Admission {
   private readonly keys = new Map<string, KeyState>();
   /** Each key's run times, kept past its idle moments: a key's next burst is predicted at once. */
   private readonly runTimes = new Map<string, RunTimes>();
+  /** Thread times by key and program (`Demand.program`), kept the same way. */
+  private readonly threadTimes = new Map<string, ThreadTimes>();
   /** Keys with waiters, in the order they get the next free slot. */
   private readonly turn: string[] = [];
   private running = 0;
@@ -161,11 +183,14 @@ export class Admission {
    */
   enter(key: string, bodyBytes = 0, demand: Demand = { runs: 1, cpuMs: 0 }): Ticket | Refusal {
     const state = this.stateOf(key);
-    const slots = Math.max(1, Math.min(demand.runs, this.limits.perKey, this.limits.total));
-    const cpuMs = Math.max(0, demand.cpuMs);
-    if (this.fits(state, slots, cpuMs) && state.queue.length === 0) {
-      const run = this.start(key, state, slots, cpuMs);
-      return this.ticket(key, state, slots, cpuMs, { admitted: Promise.resolve(), outwaited: NEVER }, run);
+    const weight: Weight = {
+      slots: Math.max(1, Math.min(demand.runs, this.limits.perKey, this.limits.total)),
+      cpuMs: Math.max(0, demand.cpuMs),
+      thread: this.threadTimesOf(`${key}\n${demand.program ?? ""}`),
+    };
+    if (this.fits(state, weight) && state.queue.length === 0) {
+      const run = this.start(key, state, weight);
+      return this.ticket(key, state, weight, { admitted: Promise.resolve(), outwaited: NEVER }, run);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0);
@@ -177,13 +202,13 @@ export class Admission {
     let refuseLate!: (refusal: Refusal) => void;
     const outwaited = new Promise<Refusal>((resolve) => (refuseLate = resolve));
     const since = Date.now();
-    const waiter: Waiter = { key, run: undefined, slots, cpuMs, bodyBytes, admit, waiting: true, since, refuseLate };
+    const waiter: Waiter = { key, run: undefined, weight, bodyBytes, admit, waiting: true, since, refuseLate };
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
     this.waitingBodyBytes += bodyBytes;
     this.sweepWhileWaiting();
-    return this.ticket(key, state, slots, cpuMs, { admitted, outwaited }, waiter);
+    return this.ticket(key, state, weight, { admitted, outwaited }, waiter);
   }
 
   /** Requests waiting, all keys (for tests and logs). */
@@ -262,8 +287,7 @@ export class Admission {
   private ticket(
     key: string,
     state: KeyState,
-    slots: number,
-    cpuMs: number,
+    weight: Weight,
     { admitted, outwaited }: Pick<Ticket, "admitted" | "outwaited">,
     admittedAs: Waiter | Run,
   ): Ticket {
@@ -284,10 +308,12 @@ export class Admission {
         // Refused after a long wait: it never held a slot either.
         if (waiter && waiter.run === undefined) return;
         const run = (waiter ? waiter.run : admittedAs) as Run;
-        recordRun(state.runs, Date.now() - run.at, threadMs);
-        state.running -= slots;
-        state.runningCpuMs -= cpuMs;
-        this.running -= slots;
+        recordRun(state.runs, Date.now() - run.at);
+        recordThread(weight.thread, threadMs);
+        state.running -= weight.slots;
+        state.runningCpuMs -= weight.cpuMs;
+        state.runningThreadMs -= run.threadMs;
+        this.running -= weight.slots;
         this.inFlight.delete(run);
         this.endYieldsTo(run);
         if (state.queue.length > 0) this.yieldAfter(key, state, run);
@@ -298,22 +324,25 @@ export class Admission {
   }
 
   /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget and thread time. */
-  private fits(state: KeyState, slots: number, cpuMs: number): boolean {
+  private fits(state: KeyState, { slots, cpuMs, thread }: Weight): boolean {
     return (
       state.yieldingTo === undefined &&
       state.running + slots <= this.limits.perKey &&
       this.running + slots <= this.limits.total &&
       (state.running === 0 ||
         (state.runningCpuMs + cpuMs <= this.limits.keyCpuMs &&
-          (state.running + slots) * threadMsPerRun(state.runs) <= this.limits.keyThreadMs))
+          state.runningThreadMs + thread.median * slots <= this.limits.keyThreadMs))
     );
   }
 
-  private start(key: string, state: KeyState, slots: number, cpuMs: number): Run {
+  /** Admits a request: its weight counts in its key's until it ends (the thread time as predicted now). */
+  private start(key: string, state: KeyState, { slots, cpuMs, thread }: Weight): Run {
+    const threadMs = thread.median * slots;
     state.running += slots;
     state.runningCpuMs += cpuMs;
+    state.runningThreadMs += threadMs;
     this.running += slots;
-    const run = { key, seq: this.admittedRuns++, at: Date.now() };
+    const run = { key, seq: this.admittedRuns++, at: Date.now(), threadMs };
     this.inFlight.add(run);
     return run;
   }
@@ -365,7 +394,7 @@ export class Admission {
       const state = this.keys.get(key);
       if (!state || state.queue.length === 0) continue;
       const head = state.queue[0] as Waiter;
-      if (!this.fits(state, head.slots, head.cpuMs)) {
+      if (!this.fits(state, head.weight)) {
         this.turn.push(key);
         skipped++;
         continue;
@@ -373,7 +402,7 @@ export class Admission {
       const waiter = state.queue.shift() as Waiter;
       waiter.waiting = false;
       this.leaveQueue(waiter);
-      waiter.run = this.start(key, state, waiter.slots, waiter.cpuMs);
+      waiter.run = this.start(key, state, waiter.weight);
       waiter.admit();
       if (state.queue.length > 0 && !this.turn.includes(key)) this.turn.push(key);
       skipped = 0;
@@ -388,6 +417,7 @@ export class Admission {
         (state = {
           running: 0,
           runningCpuMs: 0,
+          runningThreadMs: 0,
           yieldingTo: undefined,
           yieldTimer: undefined,
           queue: [],
@@ -399,11 +429,12 @@ export class Admission {
 
   /** `key`'s run times, made the most recently used (the least recently used forgotten past RUN_TIMES_KEPT). */
   private runTimesOf(key: string): RunTimes {
-    const runs = this.runTimes.get(key) ?? { samples: [], median: undefined, threadSamples: [], threadSum: 0 };
-    this.runTimes.delete(key);
-    this.runTimes.set(key, runs);
-    if (this.runTimes.size > RUN_TIMES_KEPT) this.runTimes.delete(this.runTimes.keys().next().value as string);
-    return runs;
+    return mostRecentlyUsed(this.runTimes, key, () => ({ samples: [], median: undefined }));
+  }
+
+  /** The thread times of `name` (a key and a program), kept as run times are. */
+  private threadTimesOf(name: string): ThreadTimes {
+    return mostRecentlyUsed(this.threadTimes, name, () => ({ samples: [], median: 0 }));
   }
 
   private forgetIfIdle(key: string, state: KeyState): void {
@@ -413,18 +444,27 @@ export class Admission {
   }
 }
 
-/** Records a run that held its slot `heldMs`, and the runtime's thread `threadMs` if the loader reported it. */
-function recordRun(runs: RunTimes, heldMs: number, threadMs: number | undefined): void {
+/** `map`'s entry for `name` (made by `fresh` if absent), now the most recently used; the least recently used past RUN_TIMES_KEPT is forgotten. */
+function mostRecentlyUsed<T>(map: Map<string, T>, name: string, fresh: () => T): T {
+  const entry = map.get(name) ?? fresh();
+  map.delete(name);
+  map.set(name, entry);
+  if (map.size > RUN_TIMES_KEPT) map.delete(map.keys().next().value as string);
+  return entry;
+}
+
+/** Records a run that held its slot `heldMs`. */
+function recordRun(runs: RunTimes, heldMs: number): void {
   runs.samples.push(heldMs);
   if (runs.samples.length > RUN_SAMPLES) runs.samples.shift();
   runs.median = undefined;
-  if (threadMs === undefined || !Number.isFinite(threadMs) || threadMs < 0) return;
-  runs.threadSamples.push(threadMs);
-  runs.threadSum += threadMs;
-  if (runs.threadSamples.length > THREAD_SAMPLES) runs.threadSum -= runs.threadSamples.shift() as number;
 }
 
-/** The thread time a run of the key is expected to take: its recent runs' average (0 before any was reported). */
-function threadMsPerRun(runs: RunTimes): number {
-  return runs.threadSamples.length === 0 ? 0 : Math.max(0, runs.threadSum / runs.threadSamples.length);
+/** Records the runtime's thread time of a run, `threadMs`, if the loader reported it. */
+function recordThread(thread: ThreadTimes, threadMs: number | undefined): void {
+  if (threadMs === undefined || !Number.isFinite(threadMs) || threadMs < 0) return;
+  thread.samples.push(threadMs);
+  if (thread.samples.length > THREAD_SAMPLES) thread.samples.shift();
+  const sorted = [...thread.samples].sort((a, b) => a - b);
+  thread.median = sorted[sorted.length >> 1] as number;
 }

@@ -46,7 +46,7 @@ export class Demands {
   of(route: Route, keyHash: string | undefined, body: Buffer | undefined): Demand {
     if (route.sandbox !== undefined) {
       const known = keyHash === undefined ? undefined : this.sandboxBudgets.get(sandboxKey(keyHash, route.sandbox));
-      return { runs: 1, cpuMs: known ?? this.budgets.unknownSandboxCpuMs };
+      return { runs: 1, cpuMs: known ?? this.budgets.unknownSandboxCpuMs, program: route.sandbox };
     }
     if (!body || !route.buffersBody) return { runs: 1, cpuMs: this.budgets.defaultCpuMs };
     if (route.jsonRpc) return this.ofJsonRpc(body);

@@ -11,12 +11,13 @@ let server: DevServer;
 let dwl: DwlClient;
 beforeAll(async () => {
   // The loader must refuse past its own per-tenant limit (50 at once) for the 429 tests below:
-  // the supervisor's per-key slots (16 by default) would queue the flood before the loader sees
-  // it, and the loader itself queues rather than refuses unless its admission queue is 0.
-  server = await startDevServer({ DWL_KEY_CONCURRENCY: "64", DWL_RUNTIME_CONCURRENCY: "64" }, [
-    "--var",
-    "DWL_ADMISSION_QUEUE:0",
-  ]);
+  // the supervisor's per-key slots (16 by default) and thread time (50 ms: fifty runs of ~1 ms
+  // each) would queue the flood before the loader sees it, and the loader itself queues rather
+  // than refuses unless its admission queue is 0.
+  server = await startDevServer(
+    { DWL_KEY_CONCURRENCY: "64", DWL_RUNTIME_CONCURRENCY: "64", DWL_KEY_THREAD_MS: "1000000" },
+    ["--var", "DWL_ADMISSION_QUEUE:0"],
+  );
   dwl = new DwlClient({ url: server.base, key: "dwl_local_dev" });
 });
 afterAll(() => server?.stop());

@@ -604,6 +604,7 @@ supervisor = new Supervisor(runtime, runtimeClient, flights, {
   maxResidentMb: settings.maxResidentMb,
   watchdogMs: settings.watchdogMs,
   webSocketLag: { clientBytes: settings.webSocketLagBytes, totalBytes: settings.webSocketsLagBytes },
+  suspectAloneMs: settings.suspectAloneMs,
 });
 const recycle =
   settings.recycleIdleMs > 0 ? { idleMs: settings.recycleIdleMs, residentMb: settings.recycleResidentMb } : undefined;

@@ -15,6 +15,11 @@ export interface Settings {
   heapLimitMb: number;
   /** The runtime is declared hung after this long without a healthy answer. */
   watchdogMs: number;
+  /**
+   * How long a resend on its last chance (in flight at two crashes, never alone) keeps other
+   * requests from being sent while it goes alone, ms.
+   */
+  suspectAloneMs: number;
   /** The runtime is killed (as a memory crash) when its resident memory passes this, MB. */
   maxResidentMb: number;
   /** A request body larger than this is refused (413), counted while it streams. */
@@ -103,6 +108,15 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     fallback: 10_000,
     min: 1,
     summary: "runtime silent this long → restarted, the run gets `cpu_limit`",
+  },
+  // A heap bomb takes the runtime down within a second or two of starting; an innocent resend
+  // that runs longer holds the others back this long at most, once.
+  {
+    name: "DWL_SUSPECT_ALONE_MS",
+    fallback: 5_000,
+    min: 1,
+    summary:
+      "a run in flight at two crashes goes alone once more: other requests wait until it answers, at most this long",
   },
   { name: "DWL_MAX_RSS_MB", fallback: 2048, min: 1, summary: "runtime resident memory cap, MB" },
   // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
@@ -242,6 +256,7 @@ export function readSettings(env: Env = process.env): Settings {
     loaderBuild: env.DWL_LOADER_BUILD || undefined,
     heapLimitMb: whole(env, "DWL_HEAP_MB"),
     watchdogMs: whole(env, "DWL_WATCHDOG_MS"),
+    suspectAloneMs: whole(env, "DWL_SUSPECT_ALONE_MS"),
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
     maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES"),
     smallUploadBytes: whole(env, "DWL_SMALL_UPLOAD_BYTES"),

@@ -207,6 +207,31 @@ describe("supervised runtime", () => {
     expect(answers.map((r) => (r.ok ? r.result : r.error.type))).toEqual(["innocent", "memory_limit", "memory_limit"]);
   });
 
+  it("judges a bomb sent among another tenant's steady traffic, whose runs all complete", async () => {
+    // Six loops of short runs: at every crash some are in flight beside the bomb, which is then
+    // never alone unless its last resend goes alone.
+    let flowing = true;
+    const traffic: string[] = [];
+    const loop = async (n: number) => {
+      for (let i = 0; flowing; i++) {
+        const code = `export default async () => { await new Promise((r) => setTimeout(r, 20)); return "${n}.${i}"; }`;
+        const res = await server.post("/execute", { code, limits: generous }, QUIET_KEY);
+        const answer = ExecuteResponseSchema.parse(await res.json());
+        traffic.push(answer.ok ? "ok" : answer.error.type);
+      }
+    };
+    const loops = [1, 2, 3, 4, 5, 6].map(loop);
+    await new Promise((r) => setTimeout(r, 300));
+    const verdict = await execute({
+      code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
+    flowing = false;
+    await Promise.all(loops);
+    expect(verdict.ok ? "ok" : verdict.error.type).toBe("memory_limit");
+    expect(traffic.filter((outcome) => outcome !== "ok")).toEqual([]);
+  });
+
   it("resends the runs a crash cut short round robin by key, and the rest at once when its culprit is judged", async () => {
     const start = Date.now();
     const sleeper = async (key: string, ms: number, tag: string) => {

@@ -13,8 +13,10 @@
  * - every other one is sent again as soon as the runtime is back (invisible: it had done
  *   nothing yet): one at a time, round robin by key (resend-turns.ts), until it is alone at a
  *   crash (judged) or has met MAX_CRASHES_RESENT; all at once when every crash it was in has had
- *   its culprit judged.
- * New requests never wait for those resends, only for the runtime to be back (about a second).
+ *   its culprit judged. Its last resend goes alone: the runs in flight end first, and new
+ *   requests wait until it is answered (or `suspectAloneMs` passed), so that a culprit among
+ *   another tenant's steady traffic is judged, not cut short with everyone else.
+ * New requests never wait for the other resends, only for the runtime to be back (about a second).
  */
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -46,6 +48,8 @@ export interface SupervisorOptions {
   downReportWaitMs?: number;
   /** How long a request waits for a runtime that is restarting. */
   restartWaitMs?: number;
+  /** How long a resend on its last chance keeps other requests from being sent while it goes alone. */
+  suspectAloneMs: number;
 }
 
 type Fate = { kind: "verdict"; cause: DownCause } | { kind: "restarted" } | { kind: "resend" };
@@ -84,6 +88,16 @@ const NOT_SENT = -1;
  * crash, whoever causes them.
  */
 const MAX_CRASHES_RESENT = 3;
+
+/** How often a resend going alone looks whether the runs in flight before it have ended, ms. */
+const ALONE_POLL_MS = 10;
+
+/** A resend going alone (Supervisor.goAlone): other requests wait for `opened`. */
+interface AloneGate {
+  flight: Flight;
+  opened: Promise<void>;
+  open: () => void;
+}
 
 /** Explained crashes remembered, counted in runtime generations back from the current one. */
 const EXPLAINED_KEPT = 1_000;
@@ -125,6 +139,8 @@ export class Supervisor {
    * judged the cause of a crash it was alone for. The others of that crash need not go alone.
    */
   private readonly explained = new Set<number>();
+  /** The resend going alone now, if one is. */
+  private alone: AloneGate | undefined;
   /** Called when the runtime goes down (see downOrQuiet). */
   private readonly downWaiters = new Set<() => void>();
   /** When a request (other than the health probe) last entered or left the runtime. */
@@ -209,7 +225,10 @@ export class Supervisor {
     released: () => void,
   ): Promise<AttemptsEnd> {
     let turn: (() => void) | undefined;
+    let openGate: (() => void) | undefined;
     const endTurn = () => {
+      openGate?.();
+      openGate = undefined;
       turn?.();
       turn = undefined;
     };
@@ -219,6 +238,14 @@ export class Supervisor {
         // A client that left while its request waited for the runtime or for its resend turn.
         if (res.destroyed) return "done";
         if (this.live && !(await this.waitLive())) return answer(res, restarting());
+        if (this.alone && this.alone.flight !== flight) {
+          await this.alone.opened;
+          continue;
+        }
+        if (turn && !openGate && flight.crashedIn.length === MAX_CRASHES_RESENT - 1) {
+          openGate = await this.goAlone(flight);
+          continue;
+        }
         flight.generation = this.generation;
         const fate = deferred<Fate>();
         this.fates.set(flight, fate);
@@ -392,6 +419,34 @@ export class Supervisor {
     return resendable(flight) && flight.crashedIn.length < MAX_CRASHES_RESENT
       ? { kind: "resend" }
       : { kind: "restarted" };
+  }
+
+  /**
+   * Keeps other requests from being sent (they wait for the gate to open) and waits until the
+   * program runs in flight have begun to answer or ended, so that `flight` goes alone: a culprit
+   * among another tenant's steady traffic was never alone at a crash, and its crashes were
+   * answered `runtime_restarted` instead of a verdict. Both waits end after `suspectAloneMs`;
+   * the returned function opens the gate (at the flight's answer or decision).
+   */
+  private async goAlone(flight: Flight): Promise<() => void> {
+    let open!: () => void;
+    const gate: AloneGate = { flight, opened: new Promise<void>((resolve) => (open = resolve)), open: () => {} };
+    let isOpen = false;
+    const timer = setTimeout(() => gate.open(), this.options.suspectAloneMs);
+    timer.unref();
+    gate.open = () => {
+      isOpen = true;
+      clearTimeout(timer);
+      if (this.alone === gate) this.alone = undefined;
+      open();
+    };
+    this.alone = gate;
+    const runningBeside = () =>
+      this.flights
+        .inGeneration(this.generation)
+        .some((other) => other !== flight && other.route.program && !other.answered);
+    while (!isOpen && this.isUp && runningBeside()) await sleep(ALONE_POLL_MS);
+    return gate.open;
   }
 
   /** Marks the crashes a judged run was in as explained, and excuses the resends they alone held back. */

@@ -93,7 +93,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     "DWL_ADMISSION_MAX_WAIT_MS",
     "`DWL_MAX_TIMEOUT_MS`",
     0,
-    "longest wait for a turn; a longer expected wait is refused (429)",
+    "longest wait for a turn (a run's own shorter limits.timeoutMs, when known, is its bound); a longer expected wait is refused (429)",
   ),
   {
     name: "DWL_ADMISSION",

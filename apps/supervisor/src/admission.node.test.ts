@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
 import { Demands } from "./demand.ts";
-import { keepDotSegments, originForm, routeOf } from "./routes.ts";
+import { keepDotSegments, originForm, type Route, routeOf } from "./routes.ts";
 
 const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   perKey: 2,
@@ -153,6 +153,30 @@ describe("admission", () => {
       expect(refused.expectedWaitMs).toBeGreaterThan(2_000);
       expect(refused.retryAfterSeconds).toBe(Math.ceil(refused.expectedWaitMs / 1000));
     }
+  });
+
+  it("waits no longer than a request's own timeout: refused once past it, or at once when its expected wait is longer", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 30_000, queueMax: 1_000 }));
+    const within = (timeoutMs: number) => {
+      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, timeoutMs });
+      if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
+      return entered;
+    };
+    let current = ticket(admission, "a");
+    const hasty = within(100);
+    expect(await hasty.outwaited).toMatchObject({ refused: "waited" });
+    const waiting = Array.from({ length: 60 }, () => ticket(admission, "a"));
+    // 31 runs of ~20 ms each: a prediction exists from then on (~29 waiting, ~20 ms each).
+    for (const next of waiting.slice(0, 32)) {
+      await new Promise((r) => setTimeout(r, 20));
+      current.release();
+      await next.admitted;
+      current = next;
+    }
+    expect(admission.enter("a", 0, { runs: 1, cpuMs: 0, timeoutMs: 200 })).toMatchObject({ refused: "expected_wait" });
+    expect("refused" in within(10_000)).toBe(false);
+    current.release();
+    for (const waiter of waiting) waiter.release();
   });
 
   it("counts the runs a request starts: an MCP batch of tools/call takes one slot per call, up to perKey", async () => {
@@ -303,7 +327,13 @@ describe("a key yields after each run", () => {
 });
 
 describe("Demands", () => {
-  const budgets = { defaultCpuMs: 50, maxCpuMs: 4_000, unknownSandboxCpuMs: 4_000 };
+  const budgets = {
+    defaultCpuMs: 50,
+    maxCpuMs: 4_000,
+    unknownSandboxCpuMs: 4_000,
+    defaultTimeoutMs: 10_000,
+    maxTimeoutMs: 30_000,
+  };
   const json = (value: unknown) => Buffer.from(JSON.stringify(value));
   const execute = routeOf("POST", "/execute");
   const mcp = routeOf("POST", "/mcp");
@@ -316,16 +346,40 @@ describe("Demands", () => {
 
   it("reads a run's CPU budget where the loader does, capped as the loader caps it", () => {
     const demands = new Demands(budgets);
-    expect(demands.of(execute, "k", json({ code: "1" }))).toEqual({ runs: 1, cpuMs: 50 });
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 700 } }))).toEqual({ runs: 1, cpuMs: 700 });
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 1e20 } }))).toEqual({ runs: 1, cpuMs: 4_000 });
+    expect(demands.of(execute, "k", json({ code: "1" }))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 700 } }))).toEqual({
+      runs: 1,
+      cpuMs: 700,
+      timeoutMs: 10_000,
+    });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 1e20 } }))).toEqual({
+      runs: 1,
+      cpuMs: 4_000,
+      timeoutMs: 10_000,
+    });
     // The key spelled with escapes is the same key to JSON.parse, and so to the loader.
     const escaped = Buffer.from('{"code":"1","limits":{"\\u0063puMs":3000}}');
     expect(JSON.parse(escaped.toString()).limits.cpuMs).toBe(3000);
-    expect(demands.of(execute, "k", escaped)).toEqual({ runs: 1, cpuMs: 3_000 });
+    expect(demands.of(execute, "k", escaped)).toEqual({ runs: 1, cpuMs: 3_000, timeoutMs: 10_000 });
     // Not a budget the loader runs with: refused there, so no more than the default here.
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: "9000" } }))).toEqual({ runs: 1, cpuMs: 50 });
-    expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toEqual({ runs: 1, cpuMs: 50 });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: "9000" } }))).toEqual({
+      runs: 1,
+      cpuMs: 50,
+      timeoutMs: 10_000,
+    });
+    expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+  });
+
+  it("reads a run's timeout where the loader does, capped as the loader caps it; a batch's largest", () => {
+    const demands = new Demands(budgets);
+    const timeoutOf = (route: Route, body: unknown) => demands.of(route, "k", json(body)).timeoutMs;
+    expect(timeoutOf(execute, { code: "1", limits: { timeoutMs: 2_000 } })).toBe(2_000);
+    expect(timeoutOf(execute, { code: "1", limits: { timeoutMs: 1e9 } })).toBe(30_000);
+    expect(timeoutOf(execute, { code: "1", limits: { timeoutMs: 0.5 } })).toBe(10_000);
+    expect(timeoutOf(mcp, [call(1, { code: "1", limits: { timeoutMs: 3_000 } }), call(2)])).toBe(10_000);
+    expect(timeoutOf(mcp, [call(1, { code: "1", limits: { timeoutMs: 20_000 } }), call(2)])).toBe(20_000);
+    // A stored sandbox's timeout is stored with it: not known here.
+    expect(demands.of(routeOf("GET", "/sandboxes/sb_1/http/"), "k", undefined).timeoutMs).toBeUndefined();
   });
 
   it("counts an MCP batch of tools/call as one run (the loader runs them in turn) with the largest budget", () => {
@@ -336,22 +390,28 @@ describe("Demands", () => {
       call(3),
       { jsonrpc: "2.0", id: 4, method: "tools/list" },
     ];
-    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 1, cpuMs: 1_000 });
+    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 1, cpuMs: 1_000, timeoutMs: 10_000 });
     // Whitespace before the batch is still a batch to the loader's JSON parser.
-    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({ runs: 1, cpuMs: 1_000 });
+    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({
+      runs: 1,
+      cpuMs: 1_000,
+      timeoutMs: 10_000,
+    });
     expect(demands.of(mcp, "k", json(call(1, { code: "1", limits: { cpuMs: 2_000 } })))).toEqual({
       runs: 1,
       cpuMs: 2_000,
+      timeoutMs: 10_000,
     });
-    expect(demands.of(mcp, "k", json(call(1)))).toEqual({ runs: 1, cpuMs: 50 });
-    expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toEqual({ runs: 1, cpuMs: 50 });
+    expect(demands.of(mcp, "k", json(call(1)))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
     // A byte order mark, which the loader's JSON decoding drops.
     const bom = (text: string) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
     expect(demands.of(execute, "k", bom(JSON.stringify({ code: "1", limits: { cpuMs: 3_000 } })))).toEqual({
       runs: 1,
       cpuMs: 3_000,
+      timeoutMs: 10_000,
     });
-    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 1, cpuMs: 1_000 });
+    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 1, cpuMs: 1_000, timeoutMs: 10_000 });
   });
 
   it("weighs a sandbox by the budget the loader reported for it to the same key, the whole share until then", () => {

@@ -17,8 +17,8 @@
  * after all.
  *
  * A burst is queued, not refused: a request is refused only when its expected wait is longer
- * than `maxWaitMs` (it would time out anyway) or when the queue's count or memory bound is
- * reached; the refusal says how long the wait is expected to be.
+ * than its own timeout or `maxWaitMs` (it would time out anyway), or when the queue's count or
+ * memory bound is reached; the refusal says how long the wait is expected to be.
  */
 export interface AdmissionLimits {
   perKey: number;
@@ -37,7 +37,7 @@ export interface AdmissionLimits {
 }
 
 export type Refusal = {
-  /** `waited`: it was queued, and waited `maxWaitMs` without a slot (a prediction can be wrong). */
+  /** `waited`: it was queued, and waited its longest wait without a slot (a prediction can be wrong). */
   refused: "expected_wait" | "waited" | "queue_full" | "queue_memory";
   retryAfterSeconds: number;
   expectedWaitMs: number;
@@ -47,6 +47,11 @@ export type Refusal = {
 export interface Demand {
   runs: number;
   cpuMs: number;
+  /**
+   * Its runs' wall-clock timeout (`limits.timeoutMs` as the loader gives it), when known: it
+   * waits no longer than that for a slot (nor longer than `maxWaitMs`).
+   */
+  timeoutMs?: number;
   /**
    * The program it runs, when it is known apart from the key's other requests (a stored
    * sandbox's id): its thread time is predicted from that program's runs, not the key's others.
@@ -59,7 +64,7 @@ export interface Ticket {
   immediate: boolean;
   /** Resolves once the request may go to the runtime. */
   admitted: Promise<void>;
-  /** Resolves if it waited `maxWaitMs` without a slot: it has left the queue, refused. */
+  /** Resolves if it waited its longest wait without a slot: it has left the queue, refused. */
   outwaited: Promise<Refusal>;
   /**
    * Gives the slot back (or leaves the queue), with the thread time the request's work took if
@@ -96,6 +101,8 @@ interface Waiter {
   waiting: boolean;
   /** When it began to wait (ms): past `maxWaitMs` the sweep refuses it. */
   since: number;
+  /** The longest it may wait (ms): its own timeout, at most `maxWaitMs`. */
+  maxWaitMs: number;
   /** Ends its wait with a refusal. */
   refuseLate: (refusal: Refusal) => void;
 }
@@ -120,6 +127,8 @@ interface KeyState {
  * run must not make the whole burst look long.
  */
 const RUN_SAMPLES = 31;
+/** How often waiting requests are checked against their longest wait, at most (ms). */
+const SWEEP_MS = 250;
 /** Keys (and keys' programs) whose run times and thread times are kept (the most recently used; ~300 bytes each). */
 const RUN_TIMES_KEPT = 10_000;
 /**
@@ -194,7 +203,8 @@ export class Admission {
     }
     const expectedWaitMs = this.expectedWaitMs(state);
     const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0);
-    if (expectedWaitMs !== undefined && expectedWaitMs > this.limits.maxWaitMs) return refuse("expected_wait");
+    const maxWaitMs = Math.min(this.limits.maxWaitMs, demand.timeoutMs ?? Number.POSITIVE_INFINITY);
+    if (expectedWaitMs !== undefined && expectedWaitMs > maxWaitMs) return refuse("expected_wait");
     if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
     let admit!: () => void;
@@ -202,7 +212,17 @@ export class Admission {
     let refuseLate!: (refusal: Refusal) => void;
     const outwaited = new Promise<Refusal>((resolve) => (refuseLate = resolve));
     const since = Date.now();
-    const waiter: Waiter = { key, run: undefined, weight, bodyBytes, admit, waiting: true, since, refuseLate };
+    const waiter: Waiter = {
+      key,
+      run: undefined,
+      weight,
+      bodyBytes,
+      admit,
+      waiting: true,
+      since,
+      maxWaitMs,
+      refuseLate,
+    };
     state.queue.push(waiter);
     if (!this.turn.includes(key)) this.turn.push(key);
     this.waiting++;
@@ -239,33 +259,32 @@ export class Admission {
   }
 
   /**
-   * Refuses, every tenth of `maxWaitMs` (at most a second), the requests that have waited
-   * `maxWaitMs` (the oldest of each key's queue come first), and those whose wait so far and
-   * expected wait together pass it. One timer while anything waits, not one per waiter (one
-   * per waiter cost ~10 % of the throughput at c=100).
+   * Refuses, every SWEEP_MS at most, the requests that have waited their longest wait, and those
+   * whose wait so far and expected wait together pass it: queued before the key's runs were
+   * measured (a first burst), they are refused once they are, not when they have waited it out.
+   * One timer while anything waits, not one per waiter (one per waiter cost ~10 % of the
+   * throughput at c=100).
    */
   private sweepWhileWaiting(): void {
     if (this.sweep || this.waiting === 0) return;
-    const period = Math.max(1, Math.min(1_000, Math.floor(this.limits.maxWaitMs / 10)));
+    const period = Math.max(1, Math.min(SWEEP_MS, Math.floor(this.limits.maxWaitMs / 10)));
     this.sweep = setInterval(() => {
       const now = Date.now();
       for (const [key, state] of [...this.keys]) {
-        const refuse = (at: number, refused: Refusal["refused"], waitMs: number) => {
-          const waiter = state.queue[at] as Waiter;
-          this.dropWaiter(key, state, waiter, at);
-          waiter.refuseLate(refusal(refused, waitMs));
-        };
-        while (state.queue.length > 0 && (state.queue[0] as Waiter).since <= now - this.limits.maxWaitMs) {
-          refuse(0, "waited", this.expectedWaitMs(state) ?? this.limits.maxWaitMs);
-        }
-        // Queued before the key's runs were measured (a first burst): once they are, the last in
-        // line whose wait so far and expected wait together pass the bound are refused now, not
-        // when they have waited it out.
+        // From the back: refusing one moves only those behind it, already swept.
         for (let at = state.queue.length - 1; at >= 0; at--) {
+          const waiter = state.queue[at] as Waiter;
+          const waited = now - waiter.since;
           const expected = this.expectedWaitMs(state, at);
-          if (expected === undefined || now - (state.queue[at] as Waiter).since + expected <= this.limits.maxWaitMs)
-            break;
-          refuse(at, "expected_wait", expected);
+          const refused =
+            waited >= waiter.maxWaitMs
+              ? "waited"
+              : expected !== undefined && waited + expected > waiter.maxWaitMs
+                ? "expected_wait"
+                : undefined;
+          if (refused === undefined) continue;
+          this.dropWaiter(key, state, waiter, at);
+          waiter.refuseLate(refusal(refused, expected ?? waiter.maxWaitMs));
         }
       }
       if (this.waiting === 0) {

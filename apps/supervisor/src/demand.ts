@@ -1,7 +1,8 @@
 /**
  * @module demand
  * What a program request will take inside the runtime, for admission (admission.ts): the runs it
- * starts and their CPU budgets together. A request says its budget itself (`limits.cpuMs` of
+ * starts, their CPU budgets together, and how long they may take by the wall clock (a request
+ * waits no longer than that for its turn). A request says its budget itself (`limits.cpuMs` of
  * POST /execute, of each MCP `tools/call`); a stored sandbox's budget is stored with it, so the
  * loader reports it on each answer (RUN_CPU_BUDGET_HEADER) and the sandbox's next requests are
  * weighed by what it said last, until a request that may redefine the sandbox makes it unknown
@@ -10,13 +11,18 @@
 import type { Demand } from "./admission.ts";
 import type { Route } from "./routes.ts";
 
-export interface CpuBudgets {
+/** The loader's limits that a request's demand is read with (as the loader applies them). */
+export interface RunLimits {
   /** The loader's budget for a run that asks for none (DWL_DEFAULT_CPU_MS). */
   defaultCpuMs: number;
   /** The loader's largest budget (DWL_MAX_CPU_MS): a larger request is capped to it. */
   maxCpuMs: number;
   /** A sandbox's budget before the loader reported it: taken as this (the key's whole share). */
   unknownSandboxCpuMs: number;
+  /** The loader's wall-clock timeout for a run that asks for none (DWL_DEFAULT_TIMEOUT_MS)… */
+  defaultTimeoutMs: number;
+  /** …and its largest (DWL_MAX_TIMEOUT_MS): a larger request is capped to it. */
+  maxTimeoutMs: number;
 }
 
 /**
@@ -30,7 +36,7 @@ const isJsonSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte ===
 
 export class Demands {
   private readonly sandboxBudgets = new Map<string, number>();
-  private readonly budgets: CpuBudgets;
+  private readonly budgets: RunLimits;
   /** Counts the arrivals and answers of requests that may redefine a sandbox (`Route.redefines`). */
   private redefinitions = 0;
   /** For each sandbox id, the count when a request that may redefine it last arrived or was answered. */
@@ -38,7 +44,7 @@ export class Demands {
   /** The latest count dropped from `redefinedAt`: a sandbox not there may have been redefined then. */
   private forgottenAt = 0;
 
-  constructor(budgets: CpuBudgets) {
+  constructor(budgets: RunLimits) {
     this.budgets = budgets;
   }
 
@@ -48,9 +54,9 @@ export class Demands {
       const known = keyHash === undefined ? undefined : this.sandboxBudgets.get(sandboxKey(keyHash, route.sandbox));
       return { runs: 1, cpuMs: known ?? this.budgets.unknownSandboxCpuMs, program: route.sandbox };
     }
-    if (!body || !route.buffersBody) return { runs: 1, cpuMs: this.budgets.defaultCpuMs };
+    if (!body || !route.buffersBody) return this.ofLimits(undefined);
     if (route.jsonRpc) return this.ofJsonRpc(body);
-    return { runs: 1, cpuMs: this.requested(mentionsCpuMs(body) ? limitsOf(parsed(body)) : undefined) };
+    return this.ofLimits(mentionsLimits(body) ? limitsOf(parsed(body)) : undefined);
   }
 
   /** Where a request stands among redefinitions: taken before its demand, passed to `redefinedSince` and `learn`. */
@@ -118,40 +124,51 @@ export class Demands {
 
   /**
    * One run however many `tools/call` a batch has (the loader runs them one after another), with
-   * the largest `arguments.limits.cpuMs` among them. Parsed only when it is a batch or mentions a
-   * budget: a plain call costs no parse here.
+   * the largest `arguments.limits.cpuMs` among them, and the largest timeout. Parsed only when
+   * it is a batch or mentions a limit: a plain call costs no parse here.
    */
   private ofJsonRpc(body: Buffer): Demand {
     const batch = firstByte(body) === BRACKET;
-    if (!batch && !mentionsCpuMs(body)) return { runs: 1, cpuMs: this.budgets.defaultCpuMs };
+    if (!batch && !mentionsLimits(body)) return this.ofLimits(undefined);
     const message = parsed(body);
     const calls = (Array.isArray(message) ? message : [message]).filter(
       (m: unknown) => (m as { method?: unknown } | null)?.method === "tools/call",
     ) as { params?: { arguments?: unknown } }[];
-    if (calls.length === 0) return { runs: 1, cpuMs: this.budgets.defaultCpuMs };
-    let cpuMs = 0;
-    for (const call of calls) cpuMs = Math.max(cpuMs, this.requested(limitsOf(call.params?.arguments)));
-    return { runs: 1, cpuMs };
+    if (calls.length === 0) return this.ofLimits(undefined);
+    const demand: Required<Pick<Demand, "runs" | "cpuMs" | "timeoutMs">> = { runs: 1, cpuMs: 0, timeoutMs: 0 };
+    for (const call of calls) {
+      const { cpuMs, timeoutMs } = this.ofLimits(limitsOf(call.params?.arguments));
+      demand.cpuMs = Math.max(demand.cpuMs, cpuMs);
+      demand.timeoutMs = Math.max(demand.timeoutMs, timeoutMs ?? 0);
+    }
+    return demand;
   }
 
-  /** The budget the loader gives a run asking for `limits.cpuMs` (or nothing usable). */
-  private requested(limits: unknown): number {
-    const cpuMs = (limits as { cpuMs?: unknown } | undefined)?.cpuMs;
-    // Anything but a whole number ≥ 1 is refused by the loader's request check: it never runs.
-    if (typeof cpuMs !== "number" || !Number.isInteger(cpuMs) || cpuMs < 1) return this.budgets.defaultCpuMs;
-    return Math.min(cpuMs, this.budgets.maxCpuMs);
+  /** The demand of one run asking for `limits` (or nothing usable): its budget and timeout as the loader gives them. */
+  private ofLimits(limits: unknown): Demand {
+    const { cpuMs, timeoutMs } = (limits ?? {}) as { cpuMs?: unknown; timeoutMs?: unknown };
+    return {
+      runs: 1,
+      cpuMs: Math.min(wholeAtLeastOne(cpuMs) ?? this.budgets.defaultCpuMs, this.budgets.maxCpuMs),
+      timeoutMs: Math.min(wholeAtLeastOne(timeoutMs) ?? this.budgets.defaultTimeoutMs, this.budgets.maxTimeoutMs),
+    };
   }
 }
 
 /** Sandbox ids are the tenant's: the same id under another key is another sandbox, or none. */
 const sandboxKey = (keyHash: string, sandbox: string) => `${keyHash}\n${sandbox}`;
 
+/** A limit as the loader's request check takes it: anything but a whole number ≥ 1 is refused there, and never runs. */
+function wholeAtLeastOne(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 ? value : undefined;
+}
+
 /**
- * Whether a JSON text may set `cpuMs`: the key written out, or any `\u` escape (JSON has no other
- * way to spell the key's letters). Without either no parse is needed: the budget is the default.
+ * Whether a JSON text may set `cpuMs` or `timeoutMs`: a key written out, or any `\u` escape (JSON
+ * has no other way to spell the keys' letters). Without one no parse is needed: the defaults hold.
  */
-function mentionsCpuMs(body: Buffer): boolean {
-  return body.includes("cpuMs") || body.includes("\\u");
+function mentionsLimits(body: Buffer): boolean {
+  return body.includes("cpuMs") || body.includes("timeoutMs") || body.includes("\\u");
 }
 
 /** The UTF-8 byte order mark, which the loader's decoding drops (`Request.json()` decodes as `TextDecoder` does). */

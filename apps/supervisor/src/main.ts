@@ -575,7 +575,13 @@ const admission = new Admission({
   queueBodyBytes: settings.queueBodyBytes,
   maxWaitMs: settings.queueMaxWaitMs,
 });
-const demands = new Demands({ defaultCpuMs: loaderLimits.defaultCpuMs, maxCpuMs, unknownSandboxCpuMs: keyCpuMs });
+const demands = new Demands({
+  defaultCpuMs: loaderLimits.defaultCpuMs,
+  maxCpuMs,
+  unknownSandboxCpuMs: keyCpuMs,
+  defaultTimeoutMs: loaderLimits.defaultTimeoutMs,
+  maxTimeoutMs: loaderLimits.maxTimeoutMs,
+});
 
 /**
  * The loader refuses a body past its own cap as soon as it knows, and workerd may then close the

@@ -164,7 +164,12 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     summary: "bytes of bodies held by waiting requests",
   },
   // The longest timeoutMs a run may ask for: a wait longer than that outlives any run.
-  { name: "DWL_QUEUE_MAX_WAIT_MS", fallback: 30_000, min: 1, summary: "a longer expected wait is refused (429)" },
+  {
+    name: "DWL_QUEUE_MAX_WAIT_MS",
+    fallback: 30_000,
+    min: 1,
+    summary: "a longer expected wait is refused (429); a run's own shorter limits.timeoutMs, when known, is its bound",
+  },
   { name: "DWL_ACCEPTED_KEYS_MAX", fallback: 10_000, min: 1, summary: "accepted keys remembered for admission" },
   // Each holds two sockets (file descriptors) and at most a stream buffer each way.
   {

@@ -31,28 +31,39 @@ function gateFor(env: Env, tenant: string, server: ServerLimits): Gate {
   return env.TENANT_GATES.get(env.TENANT_GATES.idFromName(tenant));
 }
 
-/**
- * `waitUntil` (the request's) lets the release finish after the response is sent instead of
- * holding it for another Durable Object round trip; without it the release is awaited.
- */
+export interface AdmittedOptions {
+  /**
+   * The request's own: lets the release finish after the response is sent instead of holding it
+   * for another Durable Object round trip; without it the release is awaited.
+   */
+  waitUntil?: (p: Promise<unknown>) => void;
+  /**
+   * The run's wall-clock timeout, when known before it starts (`limits.timeoutMs`): it waits no
+   * longer than that for its turn, and a longer expected wait is refused at once.
+   */
+  timeoutMs?: number;
+}
+
 export async function admitted<T>(
   env: Env,
   tenant: string,
   server: ServerLimits,
   work: () => Promise<T>,
-  waitUntil?: (p: Promise<unknown>) => void,
+  { waitUntil, timeoutMs }: AdmittedOptions = {},
 ): Promise<T> {
   const gate = gateFor(env, tenant, server);
+  const ownTimeout = timeoutMs !== undefined && timeoutMs < server.admissionMaxWaitMs;
+  const maxWaitMs = ownTimeout ? timeoutMs : server.admissionMaxWaitMs;
   const admission = await gate.acquire({
     perMinute: server.ratePerMinute,
     concurrent: server.maxConcurrent,
     leaseMs: server.maxTimeoutMs + PARENT_TIMEOUT_GRACE_MS * 2,
-    maxWaitMs: server.admissionMaxWaitMs,
+    maxWaitMs,
     queueMax: server.admissionQueue,
   });
   if (!admission.ok) {
     const seconds = Math.max(1, Math.ceil(admission.retryAfterMs / 1000));
-    const wait = `the wait for a turn would be longer than ${server.admissionMaxWaitMs} ms`;
+    const wait = `the wait for a turn would be longer than ${ownTimeout ? `the run's limits.timeoutMs (${maxWaitMs} ms)` : `${maxWaitMs} ms`}`;
     const why = {
       rate: `this tenant is starting more than ${server.ratePerMinute} executions per minute and ${wait}`,
       concurrency: `this tenant is running more than ${server.maxConcurrent} executions at once and ${wait}`,

@@ -113,6 +113,21 @@ describe.each(["durable-object", "isolate"] as const)("admitted() with %s admiss
     expect(await admitted(env, `other-${tenant}`, server, async () => "other")).toBe("other");
   });
 
+  it("waits for a turn no longer than the run's own timeout", async () => {
+    const tenant = `t-${crypto.randomUUID()}`;
+    const server = { ...readServerLimits({}), maxConcurrent: 1, admission };
+    let release!: () => void;
+    const holding = admitted(env, tenant, server, () => new Promise<string>((r) => (release = () => r("held"))));
+    const started = Date.now();
+    const hasty = await admitted(env, tenant, server, async () => "ran", { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(hasty).toMatchObject({ status: 429, type: "rate_limited" });
+    expect((hasty as Error).message).toContain("limits.timeoutMs (100 ms)");
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const patient = admitted(env, tenant, server, async () => "ran", { timeoutMs: 10_000 });
+    release();
+    expect(await Promise.all([holding, patient])).toEqual(["held", "ran"]);
+  });
+
   it("releases the lease when the work fails", async () => {
     const tenant = `t-${crypto.randomUUID()}`;
     const server = { ...readServerLimits({}), maxConcurrent: 1, admission };

@@ -167,7 +167,9 @@ function buildServer(context: ExecutionContext): McpServer {
           const body = validate(ExecuteRequestSchema, args);
           const checked = await checkProgramRequest(body, context);
           const response = replyObject(
-            await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked)),
+            await admitted(context.env, context.tenant, context.server, () => executeProgram(body, context, checked), {
+              timeoutMs: checked.limits.timeoutMs,
+            }),
           );
           return {
             isError: !response.ok,

@@ -16,12 +16,9 @@ export const executeRoute = new Hono<AppEnv>().post("/", async (c) => {
   const body = await readProgramRequest(c.req.raw, ExecuteRequestSchema, context.server);
   // Refused requests are answered before they wait for a turn.
   const checked = await checkProgramRequest(body, context);
-  const reply = await admitted(
-    c.env,
-    context.tenant,
-    context.server,
-    () => executeProgram(body, context, checked),
-    (p) => c.executionCtx.waitUntil(p),
-  );
+  const reply = await admitted(c.env, context.tenant, context.server, () => executeProgram(body, context, checked), {
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    timeoutMs: checked.limits.timeoutMs,
+  });
   return c.body(replyJson(reply), 200, { "content-type": "application/json; charset=utf-8" });
 });

@@ -86,7 +86,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
       c.get("tenant"),
       server,
       () => executeSandbox(c.req.param("id"), body.input, contextOf(c), waitUntilOf(c)),
-      waitUntilOf(c),
+      { waitUntil: waitUntilOf(c) },
     );
     const response = c.body(replyJson(reply), 200, { "content-type": "application/json; charset=utf-8" });
     tellRunBudget(response.headers, reply.limits.cpuMs, c.env);
@@ -100,7 +100,7 @@ export const sandboxesRoute = new Hono<AppEnv>()
       c.get("tenant"),
       c.get("server"),
       () => serveSandboxHttp(id, c.req.raw, path, contextOf(c), waitUntilOf(c)),
-      waitUntilOf(c),
+      { waitUntil: waitUntilOf(c) },
     );
   })
   .all("/:id/http", (c) => c.redirect(`${new URL(c.req.url).pathname}/`, 308));

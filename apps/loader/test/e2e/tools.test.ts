@@ -148,7 +148,8 @@ describe("operator tools", () => {
           tools: ["json-api"],
         }),
       );
-      expect(res.error.name).toBe("EgressDeniedError");
+      // The same error type as the program's own fetch: a model branches on it.
+      expect(res.error).toMatchObject({ type: "egress_denied", name: "EgressDeniedError" });
       expect(res.egress).toEqual([
         expect.objectContaining({
           method: "GET",

@@ -8,6 +8,7 @@ import type { RpcResult } from "../../bindings/rpc-result.ts";
 import type { ToolNetwork } from "../../tools/tool-entrypoint.ts";
 import { trackCall } from "./background.ts";
 import { awaited } from "./clock.ts";
+import { EgressDeniedError } from "./errors.ts";
 import { callSite, promiseThen, stringIndexOf, stringSlice } from "./intrinsics.ts";
 import { toolNetwork } from "./network.ts";
 import { currentRun } from "./state.ts";
@@ -26,6 +27,8 @@ async function unwrap(resultPromise: Promise<RpcResult<unknown>>): Promise<unkno
   const result = await awaited(resultPromise);
   if (result && typeof result === "object" && "error" in result) {
     const { name, message } = result.error;
+    // A tool's request refused by the gateway is the program's refusal, as its own fetch's is.
+    if (name === "EgressDeniedError") throw new EgressDeniedError(message);
     const err = new (ERROR_CLASSES[name] ?? Error)(message);
     if (!(name in ERROR_CLASSES)) err.name = name;
     throw err;

@@ -10,9 +10,10 @@
 // HOG_CPU_MS; HEAD_START_MS later key "quiet" sends a run of a program it never ran (its isolate
 // cold), then a warm trivial run after another until the busy key's runs have all ended. Reported:
 // when each busy run ended, the cold run's wait, and the warm runs' waits.
-// Then two floods on each instance (DWL_KEY_THREAD_MS, "Thread time" in docs/local-serving.md):
+// Then three floods on each instance (DWL_KEY_THREAD_MS, "Thread time" in docs/local-serving.md):
 // the busy key sends FLOOD_RUNS runs at once that compute FLOOD_CPU_MS each (by the clock, within
-// budgets a share holds many of), then MIXED_RUNS that compute as long and then wait MIXED_WAIT_MS;
+// budgets a share holds many of), then MIXED_RUNS that compute as long and then wait MIXED_WAIT_MS,
+// then FLOOD_RUNS of two programs, three computing twice as long among five trivial ones;
 // meanwhile the quiet key sends a trivial run every QUIET_GAP_MS. Reported: when the flood ended,
 // and the quiet runs' p50 / p95 / max. A third instance turns the thread-time bound off.
 // Bounded: DEADLINE_MS overall, REQUEST_TIMEOUT_MS per request; loopback only; every process it
@@ -47,14 +48,19 @@ const QUIET_GAP_MS = 50;
 const computeFor = (ms, waitMs = 0) =>
   JSON.stringify({
     code: `export default async () => { const end = Date.now() + ${ms}; let n = 0; while (Date.now() < end) n++; ${waitMs ? `await new Promise((r) => setTimeout(r, ${waitMs}));` : ""} return n > 0; }`,
-    limits: { cpuMs: 200 },
+    limits: { cpuMs: 200, timeoutMs: 30_000 },
   });
 const FLOODS = [
-  { label: `${FLOOD_RUNS} × ${FLOOD_CPU_MS} ms computing`, runs: FLOOD_RUNS, body: computeFor(FLOOD_CPU_MS) },
+  { label: `${FLOOD_RUNS} × ${FLOOD_CPU_MS} ms computing`, runs: FLOOD_RUNS, bodies: [computeFor(FLOOD_CPU_MS)] },
   {
     label: `${MIXED_RUNS} × (${FLOOD_CPU_MS} ms computing, then ${MIXED_WAIT_MS} ms waiting)`,
     runs: MIXED_RUNS,
-    body: computeFor(FLOOD_CPU_MS, MIXED_WAIT_MS),
+    bodies: [computeFor(FLOOD_CPU_MS, MIXED_WAIT_MS)],
+  },
+  {
+    label: `${FLOOD_RUNS} runs, 3 of every 8 computing ${2 * FLOOD_CPU_MS} ms, the rest trivial`,
+    runs: FLOOD_RUNS,
+    bodies: [0, 1, 2].map(() => computeFor(2 * FLOOD_CPU_MS)).concat([3, 4, 5, 6, 7].map(() => computeFor(0))),
   },
 ];
 
@@ -108,15 +114,15 @@ async function measure(url) {
 }
 
 /** One flood of the busy key, and the quiet key's trivial runs while it lasts. */
-async function flood(url, { runs, body }) {
+async function flood(url, { runs, bodies }) {
   const agent = agentFor(runs + 2);
-  await run(agent, url, BUSY_KEY, body);
+  for (const body of new Set(bodies)) await run(agent, url, BUSY_KEY, body);
   const t0 = performance.now();
   let failed = 0;
   let ended = false;
   const floodRuns = Promise.all(
-    Array.from({ length: runs }, () =>
-      run(agent, url, BUSY_KEY, body).then((r) => {
+    Array.from({ length: runs }, (_, i) =>
+      run(agent, url, BUSY_KEY, bodies[i % bodies.length]).then((r) => {
         if (r.status !== 200) failed++;
       }),
     ),
@@ -161,7 +167,17 @@ async function main() {
     const { server, url } = await startDev(
       label,
       process.execPath,
-      [`${ROOT}scripts/serve.mjs`, "--var", `DWL_API_KEYS:${API_KEYS_JSON}`],
+      // The loader's own per-tenant limits (1,200 runs a minute, 50 at once) would refuse the
+      // floods on every instance alike.
+      [
+        `${ROOT}scripts/serve.mjs`,
+        "--var",
+        `DWL_API_KEYS:${API_KEYS_JSON}`,
+        "--var",
+        "DWL_RATE_PER_MINUTE:1000000",
+        "--var",
+        "DWL_MAX_CONCURRENT:2000",
+      ],
       {
         PORT: String(await freePort()),
         DWL_STATE_DIR: tempDir("dwl-cpu-share-"),

@@ -24,6 +24,20 @@ function ticket(admission: Admission, key: string, bodyBytes = 0): Ticket {
   return entered;
 }
 
+/**
+ * Runs `next` one after another behind `current` (perKey 1), each for ~20 ms: 32 runs make the
+ * key's run times measured. Returns the last one, still running.
+ */
+async function runInTurn(current: Ticket, next: Ticket[]): Promise<Ticket> {
+  for (const ticket of next) {
+    await new Promise((r) => setTimeout(r, 20));
+    current.release();
+    await ticket.admitted;
+    current = ticket;
+  }
+  return current;
+}
+
 /** Which of `tickets` have been admitted, after pending promise callbacks ran. */
 async function admittedOf(tickets: Record<string, Ticket>): Promise<string[]> {
   const admitted: string[] = [];
@@ -119,12 +133,7 @@ describe("admission", () => {
     const started = Date.now();
     for (const waiter of burst) void waiter.outwaited.then(() => refusedAt.push(Date.now() - started));
     // 32 runs of ~20 ms: measured from then on, 168 more at ~20 ms each outlast the 3 s bound.
-    for (const next of burst.slice(0, 32)) {
-      await new Promise((r) => setTimeout(r, 20));
-      current.release();
-      await next.admitted;
-      current = next;
-    }
+    current = await runInTurn(current, burst.slice(0, 32));
     await new Promise((r) => setTimeout(r, 300));
     expect(refusedAt.length).toBeGreaterThan(0);
     expect(Math.max(...refusedAt)).toBeLessThan(3_000);
@@ -138,12 +147,7 @@ describe("admission", () => {
     let current = ticket(admission, "a");
     const waiting = Array.from({ length: 40 }, () => ticket(admission, "a"));
     // 31 runs of ~20 ms each: a prediction exists from then on.
-    for (const next of waiting.slice(0, 32)) {
-      await new Promise((r) => setTimeout(r, 20));
-      current.release();
-      await next.admitted;
-      current = next;
-    }
+    current = await runInTurn(current, waiting.slice(0, 32));
     // 8 waiting + this one, ~20 ms each: well under 2 s.
     expect("refused" in admission.enter("a")).toBe(false);
     for (let i = 0; i < 100; i++) admission.enter("a");
@@ -167,12 +171,7 @@ describe("admission", () => {
     expect(await hasty.outwaited).toMatchObject({ refused: "waited" });
     const waiting = Array.from({ length: 60 }, () => ticket(admission, "a"));
     // 31 runs of ~20 ms each: a prediction exists from then on (~29 waiting, ~20 ms each).
-    for (const next of waiting.slice(0, 32)) {
-      await new Promise((r) => setTimeout(r, 20));
-      current.release();
-      await next.admitted;
-      current = next;
-    }
+    current = await runInTurn(current, waiting.slice(0, 32));
     expect(admission.enter("a", 0, { runs: 1, cpuMs: 0, timeoutMs: 200 })).toMatchObject({ refused: "expected_wait" });
     expect("refused" in within(10_000)).toBe(false);
     current.release();
@@ -245,7 +244,7 @@ describe("admission", () => {
     alone.c1?.release(80);
     expect(await admittedOf({ c2: alone.c2 as Ticket })).toEqual(["c2"]);
     alone.c2?.release(80);
-    // It is the median of the last few runs: once they take little, the key runs as many as before.
+    // It is the average of the last few runs: once they take little, the key runs as many as before.
     for (let i = 0; i < 8; i++) ticket(admission, "c").release(1);
     expect(await admittedOf(tickets("c", 8))).toHaveLength(8);
   });
@@ -266,6 +265,20 @@ describe("admission", () => {
     // The key's runs together still count: beside a computing run, nothing else of the key goes.
     const t = { c1: of("computing"), w5: of("waiting") };
     expect(await admittedOf(t)).toEqual(["c1"]);
+    t.c1.release(200);
+    t.w5.release(0.5);
+    // A program not seen yet is expected to take what the key's runs took on average (~100 ms).
+    const unseen = { n1: of("new"), n2: of("new") };
+    expect(await admittedOf(unseen)).toEqual(["n1"]);
+    unseen.n1.release(0.5);
+    unseen.n2.release(0.5);
+    // Definitions (bundling) are kept apart: however long they took, the key's runs are not held back.
+    for (let i = 0; i < 8; i++) {
+      const defined = admission.enter("b", 0, { runs: 1, cpuMs: 0, program: `def${i}`, definition: true });
+      if (!("refused" in defined)) defined.release(100);
+    }
+    const fresh = { f1: ticket(admission, "b"), f2: ticket(admission, "b"), f3: ticket(admission, "b") };
+    expect(await admittedOf(fresh)).toEqual(["f1", "f2", "f3"]);
   });
 });
 
@@ -346,13 +359,13 @@ describe("Demands", () => {
 
   it("reads a run's CPU budget where the loader does, capped as the loader caps it", () => {
     const demands = new Demands(budgets);
-    expect(demands.of(execute, "k", json({ code: "1" }))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 700 } }))).toEqual({
+    expect(demands.of(execute, "k", json({ code: "1" }))).toMatchObject({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 700 } }))).toMatchObject({
       runs: 1,
       cpuMs: 700,
       timeoutMs: 10_000,
     });
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 1e20 } }))).toEqual({
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: 1e20 } }))).toMatchObject({
       runs: 1,
       cpuMs: 4_000,
       timeoutMs: 10_000,
@@ -360,14 +373,18 @@ describe("Demands", () => {
     // The key spelled with escapes is the same key to JSON.parse, and so to the loader.
     const escaped = Buffer.from('{"code":"1","limits":{"\\u0063puMs":3000}}');
     expect(JSON.parse(escaped.toString()).limits.cpuMs).toBe(3000);
-    expect(demands.of(execute, "k", escaped)).toEqual({ runs: 1, cpuMs: 3_000, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", escaped)).toMatchObject({ runs: 1, cpuMs: 3_000, timeoutMs: 10_000 });
     // Not a budget the loader runs with: refused there, so no more than the default here.
-    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: "9000" } }))).toEqual({
+    expect(demands.of(execute, "k", json({ code: "1", limits: { cpuMs: "9000" } }))).toMatchObject({
       runs: 1,
       cpuMs: 50,
       timeoutMs: 10_000,
     });
-    expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", Buffer.from("{not json cpuMs"))).toMatchObject({
+      runs: 1,
+      cpuMs: 50,
+      timeoutMs: 10_000,
+    });
   });
 
   it("reads a run's timeout where the loader does, capped as the loader caps it; a batch's largest", () => {
@@ -382,6 +399,20 @@ describe("Demands", () => {
     expect(demands.of(routeOf("GET", "/sandboxes/sb_1/http/"), "k", undefined).timeoutMs).toBeUndefined();
   });
 
+  it("names what a program request runs: the same body alike, another program or input apart", () => {
+    const demands = new Demands(budgets);
+    const name = (body: unknown) => demands.of(execute, "k", json(body)).program;
+    expect(name({ code: "export default () => 1" })).toBe(name({ code: "export default () => 1" }));
+    expect(name({ code: "export default () => 1" })).not.toBe(name({ code: "export default () => 2" }));
+    expect(name({ code: "export default (n) => n", input: 1 })).not.toBe(
+      name({ code: "export default (n) => n", input: 2 }),
+    );
+    expect(demands.of(routeOf("GET", "/sandboxes/sb_1/http/"), "k", undefined).program).toBe("sb_1");
+    // A sandbox's definition bundles a program and runs none: it is kept apart from the runs.
+    expect(demands.of(routeOf("POST", "/sandboxes"), "k", json({ code: "1" })).definition).toBe(true);
+    expect(demands.of(execute, "k", json({ code: "1" })).definition).toBeUndefined();
+  });
+
   it("counts an MCP batch of tools/call as one run (the loader runs them in turn) with the largest budget", () => {
     const demands = new Demands(budgets);
     const batch = [
@@ -390,28 +421,32 @@ describe("Demands", () => {
       call(3),
       { jsonrpc: "2.0", id: 4, method: "tools/list" },
     ];
-    expect(demands.of(mcp, "k", json(batch))).toEqual({ runs: 1, cpuMs: 1_000, timeoutMs: 10_000 });
+    expect(demands.of(mcp, "k", json(batch))).toMatchObject({ runs: 1, cpuMs: 1_000, timeoutMs: 10_000 });
     // Whitespace before the batch is still a batch to the loader's JSON parser.
-    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toEqual({
+    expect(demands.of(mcp, "k", Buffer.from(` \n\t${JSON.stringify(batch)}`))).toMatchObject({
       runs: 1,
       cpuMs: 1_000,
       timeoutMs: 10_000,
     });
-    expect(demands.of(mcp, "k", json(call(1, { code: "1", limits: { cpuMs: 2_000 } })))).toEqual({
+    expect(demands.of(mcp, "k", json(call(1, { code: "1", limits: { cpuMs: 2_000 } })))).toMatchObject({
       runs: 1,
       cpuMs: 2_000,
       timeoutMs: 10_000,
     });
-    expect(demands.of(mcp, "k", json(call(1)))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
-    expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toEqual({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(mcp, "k", json(call(1)))).toMatchObject({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
+    expect(demands.of(execute, "k", Buffer.from("[1,2,3]"))).toMatchObject({ runs: 1, cpuMs: 50, timeoutMs: 10_000 });
     // A byte order mark, which the loader's JSON decoding drops.
     const bom = (text: string) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]);
-    expect(demands.of(execute, "k", bom(JSON.stringify({ code: "1", limits: { cpuMs: 3_000 } })))).toEqual({
+    expect(demands.of(execute, "k", bom(JSON.stringify({ code: "1", limits: { cpuMs: 3_000 } })))).toMatchObject({
       runs: 1,
       cpuMs: 3_000,
       timeoutMs: 10_000,
     });
-    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toEqual({ runs: 1, cpuMs: 1_000, timeoutMs: 10_000 });
+    expect(demands.of(mcp, "k", bom(JSON.stringify(batch)))).toMatchObject({
+      runs: 1,
+      cpuMs: 1_000,
+      timeoutMs: 10_000,
+    });
   });
 
   it("weighs a sandbox by the budget the loader reported for it to the same key, the whole share until then", () => {

@@ -41,6 +41,8 @@ export type Refusal = {
   refused: "expected_wait" | "waited" | "queue_full" | "queue_memory";
   retryAfterSeconds: number;
   expectedWaitMs: number;
+  /** The longest the request could wait: its own timeout, at most `maxWaitMs`. */
+  maxWaitMs: number;
 };
 
 /** What a request takes inside the runtime: the runs it starts and their CPU budgets together, ms. */
@@ -53,10 +55,16 @@ export interface Demand {
    */
   timeoutMs?: number;
   /**
-   * The program it runs, when it is known apart from the key's other requests (a stored
-   * sandbox's id): its thread time is predicted from that program's runs, not the key's others.
+   * What it runs, when it can be told apart from the key's other requests (a stored sandbox's
+   * id; a hash of a program request's body): its thread time is predicted from the earlier runs
+   * of the same, and from all the key's runs until there are some.
    */
   program?: string;
+  /**
+   * It defines a program rather than runs one (a sandbox's creation, which bundles it): its
+   * thread time says nothing of the key's runs, so it is predicted and kept apart from theirs.
+   */
+  definition?: boolean;
 }
 
 export interface Ticket {
@@ -87,7 +95,9 @@ interface Weight {
   /** Slots it takes: the runs one request starts (an MCP batch can start several). */
   slots: number;
   cpuMs: number;
-  thread: ThreadTimes;
+  /** The thread times of the key's runs, and of its runs of this program (Demand.program). */
+  keyThread: ThreadTimes;
+  programThread: ThreadTimes | undefined;
 }
 
 interface Waiter {
@@ -132,9 +142,10 @@ const SWEEP_MS = 250;
 /** Keys (and keys' programs) whose run times and thread times are kept (the most recently used; ~300 bytes each). */
 const RUN_TIMES_KEPT = 10_000;
 /**
- * Runs whose thread time is the median: few, so that a key whose runs start computing is held
- * back after a handful of them. A median, not an average: a key's first run of each program also
- * bundles it, and a few such runs would hold back the many that only wait on I/O after them.
+ * Runs whose thread time is averaged: few, so that a key whose runs start computing is held back
+ * after a handful of them. An average, not a median or another quantile: a key that sends three
+ * runs computing 40 ms among five trivial ones kept a median near 0 and another key's p95 at
+ * 318 ms; it takes the thread for what its runs take together.
  */
 const THREAD_SAMPLES = 8;
 
@@ -148,14 +159,15 @@ interface RunTimes {
 /** How long the latest runs of a key (or of one of its programs) held the runtime's thread, ms. */
 interface ThreadTimes {
   samples: number[];
-  /** Their median (0 before any was reported), computed once per new sample. */
-  median: number;
+  /** Their average (0 before any was reported), computed once per new sample. */
+  mean: number;
 }
 
 /** A refusal whose `Retry-After` is the expected wait, in whole seconds (at least 1). */
-const refusal = (refused: Refusal["refused"], expectedWaitMs: number): Refusal => ({
+const refusal = (refused: Refusal["refused"], expectedWaitMs: number, maxWaitMs: number): Refusal => ({
   refused,
   expectedWaitMs,
+  maxWaitMs,
   retryAfterSeconds: Math.max(1, Math.ceil(expectedWaitMs / 1000)),
 });
 
@@ -195,15 +207,16 @@ export class Admission {
     const weight: Weight = {
       slots: Math.max(1, Math.min(demand.runs, this.limits.perKey, this.limits.total)),
       cpuMs: Math.max(0, demand.cpuMs),
-      thread: this.threadTimesOf(`${key}\n${demand.program ?? ""}`),
+      keyThread: this.threadTimesOf(demand.definition ? `${key}\n\0definitions` : `${key}\n`),
+      programThread: demand.program === undefined ? undefined : this.threadTimesOf(`${key}\n${demand.program}`),
     };
     if (this.fits(state, weight) && state.queue.length === 0) {
       const run = this.start(key, state, weight);
       return this.ticket(key, state, weight, { admitted: Promise.resolve(), outwaited: NEVER }, run);
     }
     const expectedWaitMs = this.expectedWaitMs(state);
-    const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0);
     const maxWaitMs = Math.min(this.limits.maxWaitMs, demand.timeoutMs ?? Number.POSITIVE_INFINITY);
+    const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0, maxWaitMs);
     if (expectedWaitMs !== undefined && expectedWaitMs > maxWaitMs) return refuse("expected_wait");
     if (this.waiting >= this.limits.queueMax) return refuse("queue_full");
     if (this.waitingBodyBytes + bodyBytes > this.limits.queueBodyBytes) return refuse("queue_memory");
@@ -284,7 +297,7 @@ export class Admission {
                 : undefined;
           if (refused === undefined) continue;
           this.dropWaiter(key, state, waiter, at);
-          waiter.refuseLate(refusal(refused, expected ?? waiter.maxWaitMs));
+          waiter.refuseLate(refusal(refused, expected ?? waiter.maxWaitMs, waiter.maxWaitMs));
         }
       }
       if (this.waiting === 0) {
@@ -328,7 +341,8 @@ export class Admission {
         if (waiter && waiter.run === undefined) return;
         const run = (waiter ? waiter.run : admittedAs) as Run;
         recordRun(state.runs, Date.now() - run.at);
-        recordThread(weight.thread, threadMs);
+        recordThread(weight.keyThread, threadMs);
+        if (weight.programThread) recordThread(weight.programThread, threadMs);
         state.running -= weight.slots;
         state.runningCpuMs -= weight.cpuMs;
         state.runningThreadMs -= run.threadMs;
@@ -343,20 +357,22 @@ export class Admission {
   }
 
   /** Whether a request fits beside what runs now; a key running nothing fits any CPU budget and thread time. */
-  private fits(state: KeyState, { slots, cpuMs, thread }: Weight): boolean {
+  private fits(state: KeyState, weight: Weight): boolean {
+    const { slots, cpuMs } = weight;
     return (
       state.yieldingTo === undefined &&
       state.running + slots <= this.limits.perKey &&
       this.running + slots <= this.limits.total &&
       (state.running === 0 ||
         (state.runningCpuMs + cpuMs <= this.limits.keyCpuMs &&
-          state.runningThreadMs + thread.median * slots <= this.limits.keyThreadMs))
+          state.runningThreadMs + predictedThreadMs(weight) <= this.limits.keyThreadMs))
     );
   }
 
   /** Admits a request: its weight counts in its key's until it ends (the thread time as predicted now). */
-  private start(key: string, state: KeyState, { slots, cpuMs, thread }: Weight): Run {
-    const threadMs = thread.median * slots;
+  private start(key: string, state: KeyState, weight: Weight): Run {
+    const { slots, cpuMs } = weight;
+    const threadMs = predictedThreadMs(weight);
     state.running += slots;
     state.runningCpuMs += cpuMs;
     state.runningThreadMs += threadMs;
@@ -453,7 +469,7 @@ export class Admission {
 
   /** The thread times of `name` (a key and a program), kept as run times are. */
   private threadTimesOf(name: string): ThreadTimes {
-    return mostRecentlyUsed(this.threadTimes, name, () => ({ samples: [], median: 0 }));
+    return mostRecentlyUsed(this.threadTimes, name, () => ({ samples: [], mean: 0 }));
   }
 
   private forgetIfIdle(key: string, state: KeyState): void {
@@ -484,6 +500,13 @@ function recordThread(thread: ThreadTimes, threadMs: number | undefined): void {
   if (threadMs === undefined || !Number.isFinite(threadMs) || threadMs < 0) return;
   thread.samples.push(threadMs);
   if (thread.samples.length > THREAD_SAMPLES) thread.samples.shift();
-  const sorted = [...thread.samples].sort((a, b) => a - b);
-  thread.median = sorted[sorted.length >> 1] as number;
+  let sum = 0;
+  for (const sample of thread.samples) sum += sample;
+  thread.mean = sum / thread.samples.length;
+}
+
+/** The thread time a request is expected to take: its program's runs' average, or its key's until there are some. */
+function predictedThreadMs({ slots, keyThread, programThread }: Weight): number {
+  const from = programThread && programThread.samples.length > 0 ? programThread : keyThread;
+  return from.mean * slots;
 }

@@ -8,6 +8,7 @@
  * weighed by what it said last, until a request that may redefine the sandbox makes it unknown
  * again (unknown, a sandbox's request takes its key's whole share).
  */
+import { createHash } from "node:crypto";
 import type { Demand } from "./admission.ts";
 import type { Route } from "./routes.ts";
 
@@ -55,8 +56,10 @@ export class Demands {
       return { runs: 1, cpuMs: known ?? this.budgets.unknownSandboxCpuMs, program: route.sandbox };
     }
     if (!body || !route.buffersBody) return this.ofLimits(undefined);
-    if (route.jsonRpc) return this.ofJsonRpc(body);
-    return this.ofLimits(mentionsLimits(body) ? limitsOf(parsed(body)) : undefined);
+    const demand = route.jsonRpc
+      ? this.ofJsonRpc(body)
+      : this.ofLimits(mentionsLimits(body) ? limitsOf(parsed(body)) : undefined);
+    return { ...demand, program: programOf(body), ...(route.reportsEffects ? {} : { definition: true }) };
   }
 
   /** Where a request stands among redefinitions: taken before its demand, passed to `redefinedSince` and `learn`. */
@@ -153,6 +156,17 @@ export class Demands {
       timeoutMs: Math.min(wholeAtLeastOne(timeoutMs) ?? this.budgets.defaultTimeoutMs, this.budgets.maxTimeoutMs),
     };
   }
+}
+
+/** Bytes of a body that name what it runs: the same program with another input is another name, which costs nothing but a guess from the key's runs. */
+const PROGRAM_NAME_BYTES = 64 * 1024;
+
+/** A name for what a program request runs (admission predicts its thread time from earlier runs of the same). */
+function programOf(body: Buffer): string {
+  return createHash("sha1")
+    .update(body.subarray(0, PROGRAM_NAME_BYTES))
+    .update(String(body.length))
+    .digest("base64url");
 }
 
 /** Sandbox ids are the tenant's: the same id under another key is another sandbox, or none. */

@@ -148,9 +148,13 @@ let ready: Promise<void> | undefined = new Promise<void>((resolve) => (markReady
 
 function refusalAnswer(refusal: Refusal): Answer {
   const wait = `${Math.ceil(refusal.expectedWaitMs / 1000)} s`;
+  const bound =
+    refusal.maxWaitMs < settings.queueMaxWaitMs
+      ? `its own limits.timeoutMs, ${refusal.maxWaitMs} ms`
+      : `DWL_QUEUE_MAX_WAIT_MS, ${refusal.maxWaitMs} ms`;
   const why = {
-    expected_wait: `the expected wait in this API key's queue (about ${wait}) is longer than a run may wait (DWL_QUEUE_MAX_WAIT_MS, ${settings.queueMaxWaitMs} ms)`,
-    waited: `this request waited as long as a run may wait (DWL_QUEUE_MAX_WAIT_MS, ${settings.queueMaxWaitMs} ms) in this API key's queue without its turn (about ${wait} more expected)`,
+    expected_wait: `the expected wait in this API key's queue (about ${wait}) is longer than this run may wait (${bound})`,
+    waited: `this request waited as long as it may (${bound}) in this API key's queue without its turn (about ${wait} more expected)`,
     queue_full: `the local queue is full (DWL_QUEUE_MAX, ${settings.queueMax} requests waiting)`,
     queue_memory: `the local queue holds as many request bodies as it may (DWL_QUEUE_BODY_BYTES, ${settings.queueBodyBytes} bytes)`,
   }[refusal.refused];

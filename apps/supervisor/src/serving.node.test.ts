@@ -33,6 +33,8 @@ const OTHER_KEY = "serving-test-other-key";
 const FIRST_USE_KEYS = ["serving-test-first-use-busy", "serving-test-first-use-quiet"] as const;
 /** A key of that tenant whose runs compute, used by one test only (its run history is its own). */
 const COMPUTING_KEY = "serving-test-computing-key";
+/** A key of that tenant whose runs only wait, for a test whose runs must not be held back by the thread time of others'. */
+const WAITING_KEY = "serving-test-waiting-key";
 /** More keys of that tenant, each used for WebSockets only. */
 const WEBSOCKET_ONLY_KEYS = ["serving-test-websocket-key-1", "serving-test-websocket-key-2"];
 /** Below the loader's own file limit (10 MiB), so that a 413 here can only be the supervisor's. */
@@ -54,7 +56,7 @@ beforeAll(async () => {
     },
     [
       `--var`,
-      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, COMPUTING_KEY, ...WEBSOCKET_ONLY_KEYS, ...FIRST_USE_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
+      `DWL_API_KEYS:${JSON.stringify(Object.fromEntries([OTHER_KEY, COMPUTING_KEY, WAITING_KEY, ...WEBSOCKET_ONLY_KEYS, ...FIRST_USE_KEYS].map((key) => [createHash("sha256").update(key).digest("hex"), "other"])))}`,
     ],
   );
 });
@@ -520,10 +522,33 @@ describe("a program's own answers pass through unchanged", () => {
 });
 
 describe("admission", () => {
+  it("refuses a run whose turn would come later than its own timeoutMs, naming that bound", async () => {
+    // 32 runs of 200 ms measured first (the key's wait is predicted from them); then 40 ahead,
+    // KEY_CONCURRENCY at a time: the next one's turn is ~2 s away.
+    const sleeping = { code: `export default async () => { ${sleepFor(200)} return 1; }` };
+    await Promise.all(Array.from({ length: 32 }, () => execute(sleeping, auth(COMPUTING_KEY))));
+    const ahead = Array.from({ length: 40 }, () => execute(sleeping, auth(COMPUTING_KEY)));
+    await new Promise((r) => setTimeout(r, 100));
+    const hasty = await fetch(`${server.base}/execute`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...auth(COMPUTING_KEY) },
+      body: JSON.stringify({ ...sleeping, limits: { timeoutMs: 1_500 } }),
+    });
+    expect(hasty.status).toBe(429);
+    expect(hasty.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(((await hasty.json()) as { error: { message: string } }).error.message).toContain(
+      "its own limits.timeoutMs, 1500 ms",
+    );
+    expect((await Promise.all(ahead)).every((r) => r.body.ok)).toBe(true);
+  });
+
   it("queues a burst of 1,000 runs from one key and completes them all", async () => {
-    // A batch evaluation: one program, a thousand inputs, all sent at once.
+    // A batch evaluation: one program, a thousand inputs, all sent at once. Each may wait its
+    // whole timeout for its turn (alone, the burst takes 1-2 s; beside the other test files, on
+    // two cores, the wait was predicted at 11 s, past the default 10 s).
+    const limits = { timeoutMs: 30_000 };
     const runs = await Promise.all(
-      Array.from({ length: 1_000 }, (_, i) => execute({ code: "export default (i) => i", input: i })),
+      Array.from({ length: 1_000 }, (_, i) => execute({ code: "export default (i) => i", input: i, limits })),
     );
     expect(runs.filter((r) => r.status !== 200 || !r.body.ok)).toEqual([]);
     expect(runs.map((r) => (r.body.ok ? r.body.result : null))).toEqual(Array.from({ length: 1_000 }, (_, i) => i));
@@ -638,9 +663,12 @@ describe("admission", () => {
         serving--;
         return new Response(String(most));
       } }`,
+      WAITING_KEY,
     );
     const together = async () =>
-      (await Promise.all([1, 2, 3].map(() => rawGet(`/sandboxes/${id}/http/`)))).map((r) => r.body).sort();
+      (await Promise.all([1, 2, 3].map(() => rawGet(`/sandboxes/${id}/http/`, auth(WAITING_KEY)))))
+        .map((r) => r.body)
+        .sort();
     // Reported with the sandbox's definition (the default 50 ms each): three fit in the key's
     // share together from its first requests. Unknown, each took the key's whole share: one at a
     // time, so a new sandbox's concurrent requests waited for each other.

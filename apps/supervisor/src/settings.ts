@@ -110,10 +110,11 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     summary: "runtime silent this long → restarted, the run gets `cpu_limit`",
   },
   // A heap bomb takes the runtime down within a second or two of starting; an innocent resend
-  // that runs longer holds the others back this long at most, once.
+  // that runs longer holds the others back this long at most, once (the runs in flight before it
+  // end within the same time).
   {
     name: "DWL_SUSPECT_ALONE_MS",
-    fallback: 5_000,
+    fallback: 3_000,
     min: 1,
     summary:
       "a run in flight at two crashes goes alone once more: other requests wait until it answers, at most this long",

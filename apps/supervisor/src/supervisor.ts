@@ -332,6 +332,9 @@ export class Supervisor {
     let keepSuspect = false;
     try {
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
+      // A handshake runs the program's fetch handler: it waits for a resend going alone too.
+      while (this.alone) await this.alone.opened;
+      if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       if (client.destroyed) return;
       flight.generation = this.generation;
       const outcome = await tunnel(

@@ -26,6 +26,20 @@ export interface ChildRun {
   call: ChildCall;
   /** Absent when only the harness meters CPU (`DWL_CPU_ENFORCEMENT=instrument`). */
   platform?: PlatformLimits;
+  /** Whether the child's isolate was started for this call (sandbox/load.ts); absent: it was not. */
+  startedForRun?: () => boolean;
+}
+
+/**
+ * The thread time of one call to a child, for the supervisor (supervision/thread-use.ts): the
+ * program's time by the harness's clock, and when its isolate was started for the call, the
+ * start too (`callMs` less the harness's `runMs`: creating the isolate and evaluating its
+ * modules, which the clock does not see; by the clock, so on a busy thread it counts long).
+ */
+export function countCallThreadUse(child: ChildRun, callMs: number, report: { runMs: number; clockMs?: number }): void {
+  if (typeof report.clockMs !== "number") return;
+  const start = child.startedForRun?.() ? Math.max(0, callMs - report.runMs) : 0;
+  countThreadUse(report.clockMs + start);
 }
 
 const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
@@ -35,7 +49,8 @@ const EMPTY_REPORT = { logs: [], logsTruncated: false, egress: [], runMs: 0 };
  * per run (Cloudflare applies the lower of these and the WorkerCode's; open-source workerd
  * ignores both).
  */
-export async function invokeChild({ stub, call, platform }: ChildRun): Promise<ChildOutcome> {
+export async function invokeChild(child: ChildRun): Promise<ChildOutcome> {
+  const { stub, call, platform } = child;
   const entrypoint = stub.getEntrypoint(
     HARNESS_ENTRYPOINT,
     platform ? { limits: platform } : {},
@@ -43,6 +58,7 @@ export async function invokeChild({ stub, call, platform }: ChildRun): Promise<C
   const unregister = whileRunning(
     () => void Promise.resolve(entrypoint.cancel(call.callerKey, call.runId)).catch(() => {}),
   );
+  const sent = performance.now();
   try {
     const outcome = await withParentDeadline(
       entrypoint.run(call),
@@ -58,7 +74,7 @@ export async function invokeChild({ stub, call, platform }: ChildRun): Promise<C
         runMs: call.limits.timeoutMs,
       }),
     );
-    countThreadUse(outcome.clockMs);
+    countCallThreadUse(child, performance.now() - sent, outcome);
     return outcome;
   } catch (err) {
     return { ok: false, error: isolateFailure(err), ...EMPTY_REPORT };

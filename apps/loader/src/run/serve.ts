@@ -13,9 +13,8 @@ import {
   REPORT_HEADER,
 } from "../sandbox/child-protocol.ts";
 import { whileRunning } from "../supervision/cancel.ts";
-import { countThreadUse } from "../supervision/thread-use.ts";
 import { withParentDeadline } from "./deadline.ts";
-import type { ChildRun } from "./invoke.ts";
+import { type ChildRun, countCallThreadUse } from "./invoke.ts";
 
 /** The end of one HTTP request in the child, as the harness reports it. */
 export interface HttpReport {
@@ -31,7 +30,8 @@ export type ServedRequest =
   | { report: HttpReport & { error: ExecutionError }; response: null }
   | { report: HttpReport & { error?: undefined }; response: Response };
 
-export async function serveChild({ stub, call, platform }: ChildRun, request: Request): Promise<ServedRequest> {
+export async function serveChild(child: ChildRun, request: Request): Promise<ServedRequest> {
+  const { stub, call, platform } = child;
   const { timeoutMs } = call.limits;
   const entrypoint = stub.getEntrypoint(HARNESS_ENTRYPOINT, {
     props: { call, callerKey: call.callerKey } satisfies ChildServeProps,
@@ -45,6 +45,7 @@ export async function serveChild({ stub, call, platform }: ChildRun, request: Re
         () => {},
       ),
   );
+  const sent = performance.now();
   const response = await withParentDeadline(entrypoint.fetch(request), timeoutMs, () => null).finally(unregister);
   if (response === null) return { report: { logs: [], runMs: 0, error: timedOut(timeoutMs) }, response: null };
   // A 504 whose report cannot be read is taken for a timeout too.
@@ -53,7 +54,7 @@ export async function serveChild({ stub, call, platform }: ChildRun, request: Re
     runMs: 0,
     ...(response.status === 504 ? { error: timedOut(timeoutMs) } : {}),
   };
-  countThreadUse(report.clockMs);
+  countCallThreadUse(child, performance.now() - sent, report);
   if (error) return { report: { ...report, error }, response: null };
   const out = new Response(response.body, response);
   out.headers.delete(REPORT_HEADER);

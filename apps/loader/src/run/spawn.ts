@@ -59,7 +59,16 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     : await isolateIdFor(compiled.key, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
-  const { stub, oneOff } = openChild(env.LOADER, isolateId, bundle, scope, server, callerKey, pinned, runtimeModules);
+  const { stub, oneOff, startedForRun } = openChild(
+    env.LOADER,
+    isolateId,
+    bundle,
+    scope,
+    server,
+    callerKey,
+    pinned,
+    runtimeModules,
+  );
   const call: ChildCall = {
     callerKey,
     runId: crypto.randomUUID(),
@@ -78,7 +87,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: server.pythonHeapBytes } } : {}),
   };
   const platform = platformLimits(limits, server);
-  return { stub, call, ...(platform ? { platform } : {}), isolateId, oneOff };
+  return { stub, call, ...(platform ? { platform } : {}), isolateId, oneOff, startedForRun };
 }
 
 /**

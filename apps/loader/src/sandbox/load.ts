@@ -129,6 +129,11 @@ export interface OpenedChild {
   stub: WorkerStub;
   /** A one-off isolate (`LOADER.load`), dropped after the run: nothing of it is warm. */
   oneOff: boolean;
+  /**
+   * Whether the isolate was started for this run (asked once its call was made): its start,
+   * the isolate's creation and its modules' evaluation, was then this run's work.
+   */
+  startedForRun: () => boolean;
 }
 
 /**
@@ -178,11 +183,17 @@ export function openChild(
     const full = bundle.python
       ? warmPythonIds.size >= bound || heldBy(warmPythonIds, scope.tenant) >= tenantShare(bound)
       : warmIsolateIds.size >= bound || firstRuns.isFirst(isolateId);
-    if (full) return { stub: loader.load(code()), oneOff: true };
+    if (full) return { stub: loader.load(code()), oneOff: true, startedForRun: () => true };
     if (bundle.python) warmPythonIds.set(isolateId, scope.tenant);
     else warmIsolateIds.add(isolateId);
   }
-  return { stub: loader.get(isolateId, code), oneOff: false };
+  // The Worker Loader asks for the code only when it has no isolate of that id.
+  let started = false;
+  const stub = loader.get(isolateId, () => {
+    started = true;
+    return code();
+  });
+  return { stub, oneOff: false, startedForRun: () => started };
 }
 
 function heldBy(places: Map<string, string>, tenant: string): number {

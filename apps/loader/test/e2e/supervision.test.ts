@@ -307,6 +307,21 @@ describe("thread use", () => {
     expect(await threadMsOf(null, "/execute", compute)).toBeNull();
   });
 
+  it("counts the start of an isolate started for the run: its modules' evaluation too", async () => {
+    // Work at a module's top level runs as the isolate starts, before the harness's clock can run
+    // (and with the clock standing still: a count, not a time, bounds this loop).
+    const topLevel = (count: number) =>
+      executing(
+        `let n = 0; for (let i = 0; i < ${count}; i++) n += i % 7;\nexport default () => n >= 0 && ${Math.random()};`,
+        {
+          limits: { cpuMs: 5_000 },
+        },
+      );
+    const light = await threadMsOf(unique(), "/execute", topLevel(1));
+    const heavy = await threadMsOf(unique(), "/execute", topLevel(3e7));
+    expect((heavy as number) - (light as number)).toBeGreaterThanOrEqual(30);
+  });
+
   it("counts the bundling of a program not cached yet", async () => {
     const files = Object.fromEntries(
       Array.from({ length: 30 }, (_, i) => [

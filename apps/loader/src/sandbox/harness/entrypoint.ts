@@ -21,7 +21,7 @@ import { backgroundCutWarning, backgroundSettled, unawaitedCallsWarning } from "
 import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
-import { hasFetchHandler, invoke, programContext } from "./program.ts";
+import { hasFetchHandler, invoke, programContext, programModule } from "./program.ts";
 import { describeError, encodeResponse, encodeResult, httpResponse } from "./result.ts";
 import { cancelRun, runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
 
@@ -51,10 +51,13 @@ function reportHeader(report: ServeReport): string {
   }
 }
 
-/** The run's time by the clock (clock.ts), its slices closed: what it held the thread for so far. */
+/**
+ * What the run held the thread for so far: its time by the clock (clock.ts), its slices closed,
+ * and its program module's evaluation if it imported it first.
+ */
 function clockTotal(run: RunState): number {
   closeSlice(run);
-  return roundMs(run.clockMs);
+  return roundMs(run.clockMs + run.moduleMs);
 }
 
 const timeoutError = (what: string, timeoutMs: number): ExecutionError => ({
@@ -110,7 +113,7 @@ export class Run
     });
     try {
       const serve = (async () => {
-        const program: unknown = (await import("./user.js")).default;
+        const program = await programModule();
         if (!hasFetchHandler(program)) {
           throw new TypeError(
             "this sandbox's program has no fetch handler: export default { fetch(request, env, ctx) { … } }",

@@ -8,8 +8,26 @@ import type { ProgramRequest } from "@dwl/protocol";
 import type { ChildCall } from "../child-protocol.ts";
 import { trackWaitUntil } from "./background.ts";
 import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
-import { arraySlice, functionSource, objectKeys, toText } from "./intrinsics.ts";
+import { arraySlice, functionSource, now, objectKeys, toText } from "./intrinsics.ts";
 import { currentRun } from "./state.ts";
+
+let moduleEvaluated = false;
+
+/**
+ * The program's default export. Its module is evaluated by the first import, synchronously within
+ * it: that run records how long it took (its top-level work, outside the clock: `moduleMs`).
+ */
+export async function programModule(): Promise<unknown> {
+  if (moduleEvaluated) return (await import("./user.js")).default;
+  const started = now();
+  try {
+    return (await import("./user.js")).default;
+  } finally {
+    moduleEvaluated = true;
+    const run = currentRun();
+    if (run) run.moduleMs = now() - started;
+  }
+}
 
 /** What a run's program produced, before encoding (result.ts). */
 export type ProgramOutcome = { kind: "result"; value: unknown } | { kind: "response"; response: unknown };
@@ -71,7 +89,7 @@ function toRequest(spec: ProgramRequest | undefined): Request {
  * `call.request`. `ended` settles when the run is answered early (a limit, its deadline).
  */
 export async function invoke(call: ChildCall, env: unknown, ended: Promise<unknown>): Promise<ProgramOutcome> {
-  const program: unknown = (await import("./user.js")).default;
+  const program = await programModule();
   if (call.request && !call.python && !hasFetchHandler(program)) currentRun()?.logs.add("warn", [REQUEST_IGNORED]);
   if (call.shape === "script") {
     await (program as () => unknown)();

@@ -35,6 +35,11 @@ export interface RunState {
   heartbeat: boolean;
   /** CPU time of the clock's closed slices, and the start of the open one (see clock.ts). */
   clockMs: number;
+  /**
+   * How long the program's module took to evaluate, when this run imported it first (program.ts
+   * programModule): top-level work, which only fuel bounds, told to the loader beside the clock.
+   */
+  moduleMs: number;
   sliceStart: number | undefined;
   /** Waits the harness mediates close the clock's slice (not for Python, which meters itself). */
   clockAtWaits: boolean;
@@ -99,6 +104,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     clockBudgetMs: call.clockBudgetMs,
     heartbeat: call.heartbeat === true,
     clockMs: 0,
+    moduleMs: 0,
     sliceStart: undefined,
     // Python too (its meter calls refuel from python/runner.py): with slices left open across its
     // awaits, a Python run was charged what other tenants computed meanwhile (1 of 20 runs of

@@ -66,7 +66,10 @@ export async function authenticate(
     const scheme = header?.trim().split(/\s+/)[0];
     const why = !header?.trim()
       ? "missing API key"
-      : `the Authorization header is not a Bearer key${scheme && scheme !== header?.trim() ? ` (its scheme is ${JSON.stringify(scheme.slice(0, 20))})` : ""}`;
+      : /^Bearer\s/i.test(header.trim())
+        ? // Two headers joined (`Bearer a, Bearer b`), or a key with spaces: not one key.
+          "the Authorization header holds more than one word after Bearer (two keys, or a key with spaces)"
+        : `the Authorization header is not a Bearer key${scheme && scheme !== header?.trim() ? ` (its scheme is ${JSON.stringify(scheme.slice(0, 20))})` : ""}`;
     throw unauthorized(`${why}: send \`Authorization: Bearer <key>\``);
   }
   const presented = await sha256Bytes(presentedKey);

@@ -166,6 +166,10 @@ describe("authentication", () => {
     expect(bare).toContain("is not a Bearer key");
     expect(bare).not.toContain("dwl_local_dev");
     expect(await refused("Bearer dwl_wrong")).toBe("invalid API key");
+    // Two Authorization headers, which HTTP joins with a comma: one key is expected.
+    expect(await refused("Bearer dwl_local_dev, Bearer other")).toBe(
+      "the Authorization header holds more than one word after Bearer (two keys, or a key with spaces): send `Authorization: Bearer <key>`",
+    );
   });
 
   it("serves /healthz without a key", async () => {

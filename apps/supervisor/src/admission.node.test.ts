@@ -159,6 +159,29 @@ describe("admission", () => {
     }
   });
 
+  it("predicts a program's wait from its own runs: a key's slow runs of another program refuse none of its burst", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 2_000, queueMax: 1_000 }));
+    const of = (program: string) => {
+      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, program });
+      if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
+      return entered;
+    };
+    let current = of("slow");
+    current = await runInTurn(
+      current,
+      Array.from({ length: 32 }, () => of("slow")),
+    );
+    // The slow program's runs (~20 ms each, one at a time) predict 100 more of it past 2 s...
+    const slow = Array.from({ length: 100 }, () => of("slow"));
+    expect(admission.enter("a", 0, { runs: 1, cpuMs: 0, program: "slow" })).toMatchObject({ refused: "expected_wait" });
+    current.release();
+    for (const t of slow) t.release();
+    // ...but say nothing of another program's: its burst is queued.
+    const fast = Array.from({ length: 150 }, () => admission.enter("a", 0, { runs: 1, cpuMs: 0, program: "fast" }));
+    expect(fast.filter((t) => "refused" in t)).toEqual([]);
+    for (const t of fast) if (!("refused" in t)) t.release();
+  });
+
   it("waits no longer than a request's own timeout: refused once past it, or at once when its expected wait is longer", async () => {
     const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 30_000, queueMax: 1_000 }));
     const within = (timeoutMs: number) => {
@@ -399,14 +422,16 @@ describe("Demands", () => {
     expect(demands.of(routeOf("GET", "/sandboxes/sb_1/http/"), "k", undefined).timeoutMs).toBeUndefined();
   });
 
-  it("names what a program request runs: the same body alike, another program or input apart", () => {
+  it("names what a program request runs: the same program alike whatever its input, another apart", () => {
     const demands = new Demands(budgets);
     const name = (body: unknown) => demands.of(execute, "k", json(body)).program;
     expect(name({ code: "export default () => 1" })).toBe(name({ code: "export default () => 1" }));
     expect(name({ code: "export default () => 1" })).not.toBe(name({ code: "export default () => 2" }));
-    expect(name({ code: "export default (n) => n", input: 1 })).not.toBe(
+    expect(name({ code: "export default (n) => n", input: 1 })).toBe(
       name({ code: "export default (n) => n", input: 2 }),
     );
+    const mcpName = (id: number, input: unknown) => demands.of(mcp, "k", json(call(id, { code: "x", input }))).program;
+    expect(mcpName(1, "a")).toBe(mcpName(2, "b"));
     expect(demands.of(routeOf("GET", "/sandboxes/sb_1/http/"), "k", undefined).program).toBe("sb_1");
     // A sandbox's definition bundles a program and runs none: it is kept apart from the runs.
     expect(demands.of(routeOf("POST", "/sandboxes"), "k", json({ code: "1" })).definition).toBe(true);

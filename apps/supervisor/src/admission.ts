@@ -98,6 +98,8 @@ interface Weight {
   /** The thread times of the key's runs, and of its runs of this program (Demand.program). */
   keyThread: ThreadTimes;
   programThread: ThreadTimes | undefined;
+  /** How long its program's runs (the key's, when it names none) held their slots: its wait is predicted from them. */
+  runs: RunTimes;
 }
 
 interface Waiter {
@@ -209,12 +211,13 @@ export class Admission {
       cpuMs: Math.max(0, demand.cpuMs),
       keyThread: this.threadTimesOf(demand.definition ? `${key}\n\0definitions` : `${key}\n`),
       programThread: demand.program === undefined ? undefined : this.threadTimesOf(`${key}\n${demand.program}`),
+      runs: demand.program === undefined ? state.runs : this.runTimesOf(`${key}\n${demand.program}`),
     };
     if (this.fits(state, weight) && state.queue.length === 0) {
       const run = this.start(key, state, weight);
       return this.ticket(key, state, weight, { admitted: Promise.resolve(), outwaited: NEVER }, run);
     }
-    const expectedWaitMs = this.expectedWaitMs(state);
+    const expectedWaitMs = this.expectedWaitMs(state, weight.runs);
     const maxWaitMs = Math.min(this.limits.maxWaitMs, demand.timeoutMs ?? Number.POSITIVE_INFINITY);
     const refuse = (refused: Refusal["refused"]): Refusal => refusal(refused, expectedWaitMs ?? 0, maxWaitMs);
     if (expectedWaitMs !== undefined && expectedWaitMs > maxWaitMs) return refuse("expected_wait");
@@ -256,13 +259,15 @@ export class Admission {
 
   /**
    * The requests ahead and this one, as many at a time as the key runs now, each for a measured
-   * run's time; undefined until enough runs were measured (until then only the count and memory
-   * bounds refuse). Runs, not the gaps between slots coming free: runs of one burst end
-   * together, and a median gap of ~0 predicted no wait at all (200 runs of 5 s, 16 at a time:
-   * 120 answered after more than 30 s, none refused).
+   * run's time: of the same program (`runs`), since a key's runs of another program say nothing
+   * of these (a key whose last runs waited 300 ms had its next burst of trivial runs refused, a
+   * 46 s wait predicted for a burst that took 1.6 s); undefined until enough runs were measured
+   * (until then only the count and memory bounds refuse, and a request's own longest wait). Runs,
+   * not the gaps between slots coming free: runs of one burst end together, and a median gap of
+   * ~0 predicted no wait at all (200 runs of 5 s, 16 at a time: 120 answered after more than
+   * 30 s, none refused).
    */
-  private expectedWaitMs(state: KeyState, position = state.queue.length): number | undefined {
-    const { runs } = state;
+  private expectedWaitMs(state: KeyState, runs: RunTimes, position = state.queue.length): number | undefined {
     if (runs.samples.length < RUN_SAMPLES) return undefined;
     if (runs.median === undefined) {
       const sorted = [...runs.samples].sort((a, b) => a - b);
@@ -288,7 +293,7 @@ export class Admission {
         for (let at = state.queue.length - 1; at >= 0; at--) {
           const waiter = state.queue[at] as Waiter;
           const waited = now - waiter.since;
-          const expected = this.expectedWaitMs(state, at);
+          const expected = this.expectedWaitMs(state, waiter.weight.runs, at);
           const refused =
             waited >= waiter.maxWaitMs
               ? "waited"
@@ -340,7 +345,9 @@ export class Admission {
         // Refused after a long wait: it never held a slot either.
         if (waiter && waiter.run === undefined) return;
         const run = (waiter ? waiter.run : admittedAs) as Run;
-        recordRun(state.runs, Date.now() - run.at);
+        const heldMs = Date.now() - run.at;
+        recordRun(state.runs, heldMs);
+        if (weight.runs !== state.runs) recordRun(weight.runs, heldMs);
         recordThread(weight.keyThread, threadMs);
         if (weight.programThread) recordThread(weight.programThread, threadMs);
         state.running -= weight.slots;

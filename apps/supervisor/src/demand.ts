@@ -159,14 +159,33 @@ export class Demands {
 }
 
 /** Bytes of a body that name what it runs: the same program with another input is another name, which costs nothing but a guess from the key's runs. */
+/**
+ * Bodies up to this size are read to name their program without their input; a larger one is
+ * named by its first bytes and its length (another input, another name: its predictions then
+ * come from the key's runs, or wait for its own).
+ */
 const PROGRAM_NAME_BYTES = 64 * 1024;
 
-/** A name for what a program request runs (admission predicts its thread time from earlier runs of the same). */
+/**
+ * A name for what a program request runs: admission predicts its thread time and its wait from
+ * earlier runs of the same. Its input is not part of it (a batch evaluation, one program with a
+ * thousand inputs, is one program), nor a JSON-RPC id.
+ */
 function programOf(body: Buffer): string {
-  return createHash("sha1")
-    .update(body.subarray(0, PROGRAM_NAME_BYTES))
-    .update(String(body.length))
-    .digest("base64url");
+  const hash = createHash("sha1");
+  const message = body.length <= PROGRAM_NAME_BYTES ? parsed(body) : undefined;
+  if (message !== undefined) return hash.update(JSON.stringify(withoutInputs(message)) ?? "").digest("base64url");
+  return hash.update(body.subarray(0, PROGRAM_NAME_BYTES)).update(String(body.length)).digest("base64url");
+}
+
+/** A request (or JSON-RPC message, or batch) without its `input`s and JSON-RPC ids. */
+function withoutInputs(message: unknown): unknown {
+  if (Array.isArray(message)) return message.map(withoutInputs);
+  if (typeof message !== "object" || message === null) return message;
+  const { input: _input, id: _id, params, ...rest } = message as Record<string, unknown>;
+  if (typeof params !== "object" || params === null) return params === undefined ? rest : { ...rest, params };
+  const { arguments: args, ...otherParams } = params as Record<string, unknown>;
+  return { ...rest, params: { ...otherParams, arguments: withoutInputs(args) } };
 }
 
 /** Sandbox ids are the tenant's: the same id under another key is another sandbox, or none. */

@@ -21,7 +21,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import os from "node:os";
 import { agentFor, request } from "./lib/http.mjs";
-import { freePort, ROOT, runBounded, sleep, startDev, stopServer, tempDir } from "./lib/procs.mjs";
+import { floodServeArgs, freePort, runBounded, sleep, startDev, stopServer, tempDir } from "./lib/procs.mjs";
 import { fmt, median, textTable } from "./lib/stats.mjs";
 
 const HOGS = 3;
@@ -164,27 +164,12 @@ async function main() {
   ];
   for (const { label, env } of INSTANCES) {
     console.log(`${label}: starting ...`);
-    const { server, url } = await startDev(
-      label,
-      process.execPath,
-      // The loader's own per-tenant limits (1,200 runs a minute, 50 at once) would refuse the
-      // floods on every instance alike.
-      [
-        `${ROOT}scripts/serve.mjs`,
-        "--var",
-        `DWL_API_KEYS:${API_KEYS_JSON}`,
-        "--var",
-        "DWL_RATE_PER_MINUTE:1000000",
-        "--var",
-        "DWL_MAX_CONCURRENT:2000",
-      ],
-      {
-        PORT: String(await freePort()),
-        DWL_STATE_DIR: tempDir("dwl-cpu-share-"),
-        DWL_RECYCLE_IDLE_MS: "0",
-        ...env,
-      },
-    );
+    const { server, url } = await startDev(label, process.execPath, floodServeArgs(API_KEYS_JSON), {
+      PORT: String(await freePort()),
+      DWL_STATE_DIR: tempDir("dwl-cpu-share-"),
+      DWL_RECYCLE_IDLE_MS: "0",
+      ...env,
+    });
     const m = await measure(url);
     for (const f of FLOODS) {
       const r = await flood(url, f);

@@ -31,7 +31,17 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { agentFor, request } from "./lib/http.mjs";
-import { freePort, ROOT, runBounded, sleep, spawnServer, startDev, stopServer, tempDir } from "./lib/procs.mjs";
+import {
+  floodServeArgs,
+  freePort,
+  ROOT,
+  runBounded,
+  sleep,
+  spawnServer,
+  startDev,
+  stopServer,
+  tempDir,
+} from "./lib/procs.mjs";
 import { errorSummary, fmt, markdownTable, percentile, textTable, verdict } from "./lib/stats.mjs";
 
 const COMMAND = "sh scripts/bootstrap.sh node bench/serving.mjs";
@@ -421,19 +431,10 @@ async function fairness(url) {
 async function main() {
   const startedAt = new Date();
   const loadAtStart = os.loadavg()[0].toFixed(2);
-  // The loader's own per-tenant limits (default 1,200 runs/min, 50 at once) would answer most of
-  // this bench with 429 on both ports alike (as bench/run.mjs, raised): the serving layer is what
-  // is measured here. No idle recycling: the supervisor counts only its own traffic, so it would
-  // restart the runtime in the middle of a flood sent straight to the runtime's port.
-  const serveArgs = [
-    `${ROOT}scripts/serve.mjs`,
-    "--var",
-    `DWL_API_KEYS:${API_KEYS_JSON}`,
-    "--var",
-    "DWL_RATE_PER_MINUTE:1000000",
-    "--var",
-    "DWL_MAX_CONCURRENT:2000",
-  ];
+  // The serving layer is what is measured here, not the loader's own per-tenant limits (raised,
+  // as bench/run.mjs does). No idle recycling: the supervisor counts only its own traffic, so it
+  // would restart the runtime in the middle of a flood sent straight to the runtime's port.
+  const serveArgs = floodServeArgs(API_KEYS_JSON);
   const benchEnv = { DWL_RECYCLE_IDLE_MS: "0" };
 
   // 0. Footprint, each started alone (nothing else of this bench running).

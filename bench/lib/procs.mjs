@@ -11,6 +11,21 @@ import { buildHarness } from "../../apps/loader/build-harness.mjs";
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const WRANGLER = `${ROOT}node_modules/wrangler/bin/wrangler.js`;
 
+/**
+ * Arguments of `node`: scripts/serve.mjs (`npm run dev`'s supervisor) with `apiKeysJson` as
+ * DWL_API_KEYS and the loader's own per-tenant limits (1,200 runs a minute, 50 at once) raised:
+ * they would answer a bench's floods with 429 on every instance and port alike.
+ */
+export const floodServeArgs = (apiKeysJson) => [
+  `${ROOT}scripts/serve.mjs`,
+  "--var",
+  `DWL_API_KEYS:${apiKeysJson}`,
+  "--var",
+  "DWL_RATE_PER_MINUTE:1000000",
+  "--var",
+  "DWL_MAX_CONCURRENT:2000",
+];
+
 const STARTUP_TIMEOUT_MS = 90_000;
 /** Between SIGTERM to a server's process group and SIGKILL. */
 const KILL_GRACE_MS = 4_000;

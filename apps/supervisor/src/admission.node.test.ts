@@ -3,7 +3,7 @@
  * that leave, and refusals only past the expected-wait, count and memory bounds.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Admission, type AdmissionLimits, type Ticket } from "./admission.ts";
+import { Admission, type AdmissionLimits, type Demand, type Ticket } from "./admission.ts";
 import { Demands } from "./demand.ts";
 import { keepDotSegments, originForm, type Route, routeOf } from "./routes.ts";
 
@@ -18,8 +18,8 @@ const limits = (overrides: Partial<AdmissionLimits> = {}): AdmissionLimits => ({
   ...overrides,
 });
 
-function ticket(admission: Admission, key: string, bodyBytes = 0): Ticket {
-  const entered = admission.enter(key, bodyBytes);
+function ticket(admission: Admission, key: string, bodyBytes = 0, demand?: Demand): Ticket {
+  const entered = admission.enter(key, bodyBytes, demand);
   if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
   return entered;
 }
@@ -161,11 +161,7 @@ describe("admission", () => {
 
   it("predicts a program's wait from its own runs: a key's slow runs of another program refuse none of its burst", async () => {
     const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 2_000, queueMax: 1_000 }));
-    const of = (program: string) => {
-      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, program });
-      if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
-      return entered;
-    };
+    const of = (program: string) => ticket(admission, "a", 0, { runs: 1, cpuMs: 0, program });
     let current = of("slow");
     current = await runInTurn(
       current,
@@ -193,11 +189,7 @@ describe("admission", () => {
 
   it("waits no longer than a request's own timeout: refused once past it, or at once when its expected wait is longer", async () => {
     const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 30_000, queueMax: 1_000 }));
-    const within = (timeoutMs: number) => {
-      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, timeoutMs });
-      if ("refused" in entered) throw new Error(`refused: ${entered.refused}`);
-      return entered;
-    };
+    const within = (timeoutMs: number) => ticket(admission, "a", 0, { runs: 1, cpuMs: 0, timeoutMs });
     let current = ticket(admission, "a");
     const hasty = within(100);
     expect(await hasty.outwaited).toMatchObject({ refused: "waited" });
@@ -223,18 +215,9 @@ describe("admission", () => {
 
   it("keeps one key's CPU budgets in the runtime within keyCpuMs; a larger run goes alone", async () => {
     const admission = new Admission(limits({ perKey: 8, total: 8, keyCpuMs: 950 }));
-    const heavy = (key: string) => {
-      const entered = admission.enter(key, 0, { runs: 1, cpuMs: 800 });
-      if ("refused" in entered) throw new Error("refused");
-      return entered;
-    };
-    const light = (key: string) => {
-      const entered = admission.enter(key, 0, { runs: 1, cpuMs: 100 });
-      if ("refused" in entered) throw new Error("refused");
-      return entered;
-    };
-    const huge = admission.enter("a", 0, { runs: 1, cpuMs: 5_000 });
-    if ("refused" in huge) throw new Error("refused");
+    const heavy = (key: string) => ticket(admission, key, 0, { runs: 1, cpuMs: 800 });
+    const light = (key: string) => ticket(admission, key, 0, { runs: 1, cpuMs: 100 });
+    const huge = ticket(admission, "a", 0, { runs: 1, cpuMs: 5_000 });
     const t = { huge, a2: heavy("a"), a3: light("a"), b1: heavy("b"), b2: light("b"), b3: light("b") };
     // a's huge run went alone; b's 800 + 100 fit in 950, its second 100 does not.
     expect(await admittedOf(t)).toEqual(["b1", "b2", "huge"]);
@@ -283,11 +266,7 @@ describe("admission", () => {
 
   it("predicts a stored sandbox's thread time from that sandbox's own runs, not the key's others", async () => {
     const admission = new Admission(limits({ perKey: 8, total: 8, keyThreadMs: 50 }));
-    const of = (program?: string) => {
-      const entered = admission.enter("a", 0, { runs: 1, cpuMs: 0, ...(program ? { program } : {}) });
-      if ("refused" in entered) throw new Error("refused");
-      return entered;
-    };
+    const of = (program?: string) => ticket(admission, "a", 0, { runs: 1, cpuMs: 0, ...(program ? { program } : {}) });
     for (let i = 0; i < 3; i++) of("computing").release(200);
     for (let i = 0; i < 3; i++) of("waiting").release(0.5);
     // Half the key's runs computed: predicted from all of them, each would go alone.

@@ -293,6 +293,38 @@ describe("admission", () => {
   });
 });
 
+describe("a wait predicted in line", () => {
+  beforeEach(
+    () => void vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"] }),
+  );
+  afterEach(() => void vi.useRealTimers());
+
+  it("counts what the run inside has run already: a request is not refused for a wait it has half done", async () => {
+    const admission = new Admission(limits({ perKey: 1, total: 1, maxWaitMs: 30_000 }));
+    const demand = { runs: 1, cpuMs: 0, program: "p", timeoutMs: 3_000 };
+    // 32 runs of 2 s, one after another: the program's runs are measured.
+    const turnOf = (t: Ticket) => Promise.race([t.admitted.then(() => "admitted"), t.outwaited.then(() => "refused")]);
+    let current = ticket(admission, "a", 0, demand);
+    for (let i = 0; i < 32; i++) {
+      const next = ticket(admission, "a", 0, demand);
+      await vi.advanceTimersByTimeAsync(2_000);
+      current.release();
+      expect(await turnOf(next)).toBe("admitted");
+      current = next;
+    }
+    // Its turn comes in 2 s, within its 3 s; 1.5 s on (six sweeps later), 0.5 s are left, not 2 s.
+    const waiting = ticket(admission, "a", 0, demand);
+    let refused = false;
+    void waiting.outwaited.then(() => (refused = true));
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(refused).toBe(false);
+    await vi.advanceTimersByTimeAsync(500);
+    current.release();
+    expect(await turnOf(waiting)).toBe("admitted");
+    waiting.release();
+  });
+});
+
 describe("a key yields after each run", () => {
   /** Which of `tickets` have been admitted, after pending callbacks ran (fake timers). */
   async function admittedNow(tickets: Record<string, Ticket>): Promise<string[]> {

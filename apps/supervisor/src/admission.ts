@@ -125,6 +125,8 @@ interface KeyState {
   runningCpuMs: number;
   /** The thread time its runs inside the runtime were expected to take, together. */
   runningThreadMs: number;
+  /** Its runs inside the runtime, oldest first. */
+  inRuntime: Set<Run>;
   queue: Waiter[];
   /** How long its runs take (kept while the key is idle too). */
   runs: RunTimes;
@@ -267,13 +269,23 @@ export class Admission {
    * ~0 predicted no wait at all (200 runs of 5 s, 16 at a time: 120 answered after more than
    * 30 s, none refused).
    */
-  private expectedWaitMs(state: KeyState, runs: RunTimes, position = state.queue.length): number | undefined {
+  private expectedWaitMs(
+    state: KeyState,
+    runs: RunTimes,
+    position = state.queue.length,
+    now = Date.now(),
+  ): number | undefined {
     if (runs.samples.length < RUN_SAMPLES) return undefined;
     if (runs.median === undefined) {
       const sorted = [...runs.samples].sort((a, b) => a - b);
       runs.median = sorted[sorted.length >> 1] as number;
     }
-    return Math.ceil((position + 1) / Math.max(1, state.running)) * runs.median;
+    // The first slot comes free when the oldest run inside ends: what it has run already is not
+    // waited again (counted whole, a run of 2 s with a 3 s timeout was refused after 1 s in line,
+    // when its turn came at 2 s).
+    const oldest = state.inRuntime.values().next().value;
+    const begun = oldest === undefined ? 0 : Math.min(runs.median, Math.max(0, now - oldest.at));
+    return Math.ceil((position + 1) / Math.max(1, state.running)) * runs.median - begun;
   }
 
   /**
@@ -293,7 +305,7 @@ export class Admission {
         for (let at = state.queue.length - 1; at >= 0; at--) {
           const waiter = state.queue[at] as Waiter;
           const waited = now - waiter.since;
-          const expected = this.expectedWaitMs(state, waiter.weight.runs, at);
+          const expected = this.expectedWaitMs(state, waiter.weight.runs, at, now);
           const refused =
             waited >= waiter.maxWaitMs
               ? "waited"
@@ -355,6 +367,7 @@ export class Admission {
         state.runningThreadMs -= run.threadMs;
         this.running -= weight.slots;
         this.inFlight.delete(run);
+        state.inRuntime.delete(run);
         this.endYieldsTo(run);
         if (state.queue.length > 0) this.yieldAfter(key, state, run);
         this.next();
@@ -386,6 +399,7 @@ export class Admission {
     this.running += slots;
     const run = { key, seq: this.admittedRuns++, at: Date.now(), threadMs };
     this.inFlight.add(run);
+    state.inRuntime.add(run);
     return run;
   }
 
@@ -460,6 +474,7 @@ export class Admission {
           running: 0,
           runningCpuMs: 0,
           runningThreadMs: 0,
+          inRuntime: new Set(),
           yieldingTo: undefined,
           yieldTimer: undefined,
           queue: [],

@@ -323,6 +323,21 @@ describe("a wait predicted in line", () => {
     expect(await turnOf(waiting)).toBe("admitted");
     waiting.release();
   });
+
+  it("scales the runs measured beside more of the key's runs to as many as it runs now", async () => {
+    const admission = new Admission(limits({ perKey: 32, total: 32, keyThreadMs: 50 }));
+    const demand = { runs: 1, cpuMs: 0, program: "p", timeoutMs: 10_000 };
+    // 32 at once, 1.2 s each (they shared the thread), each reporting 100 ms of it.
+    const burst = Array.from({ length: 32 }, () => ticket(admission, "a", 0, demand));
+    await vi.advanceTimersByTimeAsync(1_200);
+    for (const t of burst) t.release(100);
+    // Now one at a time (100 ms of thread each): 20 waiting are ~20 runs of ~40 ms, not of 1.2 s.
+    const running = ticket(admission, "a", 0, demand);
+    const waiting = Array.from({ length: 20 }, () => admission.enter("a", 0, demand));
+    expect(waiting.filter((t) => "refused" in t)).toEqual([]);
+    running.release(100);
+    for (const t of waiting) if (!("refused" in t)) t.release(100);
+  });
 });
 
 describe("a key yields after each run", () => {

@@ -88,6 +88,8 @@ interface Run {
   at: number;
   /** The thread time it was expected to take when admitted (ms), counted in its key's until it ends. */
   threadMs: number;
+  /** The most runs its key had inside the runtime while it was there, itself included. */
+  beside: number;
 }
 
 /** What one request weighs in its key's share: slots, CPU budget, and whose thread times predict its own. */
@@ -156,8 +158,10 @@ const THREAD_SAMPLES = 8;
 /** How long a key's latest runs held their slots, ms. */
 interface RunTimes {
   samples: number[];
-  /** Their median, computed once per new run rather than for every request that queues. */
-  median: number | undefined;
+  /** With each, its key's runs inside the runtime while it ran (Run.beside). */
+  beside: number[];
+  /** Their median as the key runs now (`running`), computed once per new run or change of it. */
+  median: { running: number; ms: number } | undefined;
 }
 
 /** How long the latest runs of a key (or of one of its programs) held the runtime's thread, ms. */
@@ -276,16 +280,14 @@ export class Admission {
     now = Date.now(),
   ): number | undefined {
     if (runs.samples.length < RUN_SAMPLES) return undefined;
-    if (runs.median === undefined) {
-      const sorted = [...runs.samples].sort((a, b) => a - b);
-      runs.median = sorted[sorted.length >> 1] as number;
-    }
+    const running = Math.max(1, state.running);
+    const median = medianAt(runs, running);
     // The first slot comes free when the oldest run inside ends: what it has run already is not
     // waited again (counted whole, a run of 2 s with a 3 s timeout was refused after 1 s in line,
     // when its turn came at 2 s).
     const oldest = state.inRuntime.values().next().value;
-    const begun = oldest === undefined ? 0 : Math.min(runs.median, Math.max(0, now - oldest.at));
-    return Math.ceil((position + 1) / Math.max(1, state.running)) * runs.median - begun;
+    const begun = oldest === undefined ? 0 : Math.min(median, Math.max(0, now - oldest.at));
+    return Math.ceil((position + 1) / running) * median - begun;
   }
 
   /**
@@ -358,8 +360,8 @@ export class Admission {
         if (waiter && waiter.run === undefined) return;
         const run = (waiter ? waiter.run : admittedAs) as Run;
         const heldMs = Date.now() - run.at;
-        recordRun(state.runs, heldMs);
-        if (weight.runs !== state.runs) recordRun(weight.runs, heldMs);
+        recordRun(state.runs, heldMs, run.beside);
+        if (weight.runs !== state.runs) recordRun(weight.runs, heldMs, run.beside);
         recordThread(weight.keyThread, threadMs);
         if (weight.programThread) recordThread(weight.programThread, threadMs);
         state.running -= weight.slots;
@@ -397,9 +399,10 @@ export class Admission {
     state.runningCpuMs += cpuMs;
     state.runningThreadMs += threadMs;
     this.running += slots;
-    const run = { key, seq: this.admittedRuns++, at: Date.now(), threadMs };
+    const run = { key, seq: this.admittedRuns++, at: Date.now(), threadMs, beside: state.running };
     this.inFlight.add(run);
     state.inRuntime.add(run);
+    for (const other of state.inRuntime) other.beside = Math.max(other.beside, state.running);
     return run;
   }
 
@@ -486,7 +489,7 @@ export class Admission {
 
   /** `key`'s run times, made the most recently used (the least recently used forgotten past RUN_TIMES_KEPT). */
   private runTimesOf(key: string): RunTimes {
-    return mostRecentlyUsed(this.runTimes, key, () => ({ samples: [], median: undefined }));
+    return mostRecentlyUsed(this.runTimes, key, () => ({ samples: [], beside: [], median: undefined }));
   }
 
   /** The thread times of `name` (a key and a program), kept as run times are. */
@@ -511,10 +514,32 @@ function mostRecentlyUsed<T>(map: Map<string, T>, name: string, fresh: () => T):
 }
 
 /** Records a run that held its slot `heldMs`. */
-function recordRun(runs: RunTimes, heldMs: number): void {
+function recordRun(runs: RunTimes, heldMs: number, beside: number): void {
   runs.samples.push(heldMs);
-  if (runs.samples.length > RUN_SAMPLES) runs.samples.shift();
+  runs.beside.push(beside);
+  if (runs.samples.length > RUN_SAMPLES) {
+    runs.samples.shift();
+    runs.beside.shift();
+  }
   runs.median = undefined;
+}
+
+/**
+ * The median time a run holds its slot while its key runs `running` at once. A run that shared the
+ * thread with more of its key's runs than that held its slot longer than it will now, by at most
+ * that many times (for computing runs; a waiting one takes as long either way, and such a key is
+ * not held to fewer runs than it ran): its time counts scaled down. The first runs of a Python
+ * burst, 16 at once behind Pyodide's start, held their slots ~1.2 s; held to one at a time by
+ * their thread time, the next ones' waits were predicted at 19 s, past their 10 s timeout, and
+ * 95 of 408 were refused where each took ~60 ms.
+ */
+function medianAt(runs: RunTimes, running: number): number {
+  if (runs.median?.running === running) return runs.median.ms;
+  const scaled = runs.samples.map((ms, i) => ms * Math.min(1, running / Math.max(1, runs.beside[i] as number)));
+  scaled.sort((a, b) => a - b);
+  const ms = scaled[scaled.length >> 1] as number;
+  runs.median = { running, ms };
+  return ms;
 }
 
 /** Records the runtime's thread time of a run, `threadMs`, if the loader reported it. */

@@ -27,8 +27,8 @@ export interface AdmissionLimits {
   keyCpuMs: number;
   /**
    * Thread time one key's runs inside the runtime are expected to take together, ms, each
-   * expected to take what the key's recent runs took on average (as the loader reported them);
-   * a key whose runs take more runs one at a time.
+   * expected to take what the recent runs of its program took on average (as the loader reported
+   * them; the key's, until its program has some); a key whose runs take more runs one at a time.
    */
   keyThreadMs: number;
   queueMax: number;
@@ -113,7 +113,7 @@ interface Waiter {
   admit: () => void;
   /** Whether it still waits (a client that left is skipped). */
   waiting: boolean;
-  /** When it began to wait (ms): past `maxWaitMs` the sweep refuses it. */
+  /** When it began to wait (ms): past its `maxWaitMs` the sweep refuses it. */
   since: number;
   /** The longest it may wait (ms): its own timeout, at most `maxWaitMs`. */
   maxWaitMs: number;

@@ -32,9 +32,6 @@ export interface RunLimits {
  */
 const SANDBOX_BUDGETS_MAX = 10_000;
 
-const BRACKET = 0x5b;
-const isJsonSpace = (byte: number) => byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-
 export class Demands {
   private readonly sandboxBudgets = new Map<string, number>();
   private readonly budgets: RunLimits;
@@ -56,10 +53,11 @@ export class Demands {
       return { runs: 1, cpuMs: known ?? this.budgets.unknownSandboxCpuMs, program: route.sandbox };
     }
     if (!body || !route.buffersBody) return this.ofLimits(undefined);
-    const demand = route.jsonRpc
-      ? this.ofJsonRpc(body)
-      : this.ofLimits(mentionsLimits(body) ? limitsOf(parsed(body)) : undefined);
-    return { ...demand, program: programOf(body), ...(route.reportsEffects ? {} : { definition: true }) };
+    // Parsed once: to name its program (a body up to PROGRAM_NAME_BYTES), or when it may set a
+    // limit; a larger body that sets none costs no parse here.
+    const message = body.length <= PROGRAM_NAME_BYTES || mentionsLimits(body) ? parsed(body) : undefined;
+    const demand = route.jsonRpc ? this.ofJsonRpc(message) : this.ofLimits(limitsOf(message));
+    return { ...demand, program: programOf(body, message), ...(route.reportsEffects ? {} : { definition: true }) };
   }
 
   /** Where a request stands among redefinitions: taken before its demand, passed to `redefinedSince` and `learn`. */
@@ -127,13 +125,10 @@ export class Demands {
 
   /**
    * One run however many `tools/call` a batch has (the loader runs them one after another), with
-   * the largest `arguments.limits.cpuMs` among them, and the largest timeout. Parsed only when
-   * it is a batch or mentions a limit: a plain call costs no parse here.
+   * the largest `arguments.limits.cpuMs` among them, and the largest timeout (`message`: the
+   * body parsed, or undefined when it sets no limit).
    */
-  private ofJsonRpc(body: Buffer): Demand {
-    const batch = firstByte(body) === BRACKET;
-    if (!batch && !mentionsLimits(body)) return this.ofLimits(undefined);
-    const message = parsed(body);
+  private ofJsonRpc(message: unknown): Demand {
     const calls = (Array.isArray(message) ? message : [message]).filter(
       (m: unknown) => (m as { method?: unknown } | null)?.method === "tools/call",
     ) as { params?: { arguments?: unknown } }[];
@@ -158,7 +153,6 @@ export class Demands {
   }
 }
 
-/** Bytes of a body that name what it runs: the same program with another input is another name, which costs nothing but a guess from the key's runs. */
 /**
  * Bodies up to this size are read to name their program without their input; a larger one is
  * named by its first bytes and its length (another input, another name: its predictions then
@@ -171,10 +165,10 @@ const PROGRAM_NAME_BYTES = 64 * 1024;
  * earlier runs of the same. Its input is not part of it (a batch evaluation, one program with a
  * thousand inputs, is one program), nor a JSON-RPC id.
  */
-function programOf(body: Buffer): string {
+function programOf(body: Buffer, message: unknown): string {
   const hash = createHash("sha1");
-  const message = body.length <= PROGRAM_NAME_BYTES ? parsed(body) : undefined;
-  if (message !== undefined) return hash.update(JSON.stringify(withoutInputs(message)) ?? "").digest("base64url");
+  if (body.length <= PROGRAM_NAME_BYTES && message !== undefined)
+    return hash.update(JSON.stringify(withoutInputs(message)) ?? "").digest("base64url");
   return hash.update(body.subarray(0, PROGRAM_NAME_BYTES)).update(String(body.length)).digest("base64url");
 }
 
@@ -210,11 +204,6 @@ const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 /** The body as the loader reads it: a leading byte order mark is not part of its JSON. */
 function withoutBom(body: Buffer): Buffer {
   return body.subarray(0, 3).equals(BOM) ? body.subarray(3) : body;
-}
-
-function firstByte(body: Buffer): number | undefined {
-  for (const byte of withoutBom(body)) if (!isJsonSpace(byte)) return byte;
-  return undefined;
 }
 
 function parsed(body: Buffer): unknown {

@@ -432,23 +432,25 @@ export class Supervisor {
    * the returned function opens the gate (at the flight's answer or decision).
    */
   private async goAlone(flight: Flight): Promise<() => void> {
-    let open!: () => void;
-    const gate: AloneGate = { flight, opened: new Promise<void>((resolve) => (open = resolve)), open: () => {} };
-    let isOpen = false;
-    const timer = setTimeout(() => gate.open(), this.options.suspectAloneMs);
-    timer.unref();
-    gate.open = () => {
-      isOpen = true;
-      clearTimeout(timer);
-      if (this.alone === gate) this.alone = undefined;
-      open();
+    let resolve!: () => void;
+    const gate: AloneGate = {
+      flight,
+      opened: new Promise<void>((r) => (resolve = r)),
+      open: () => {
+        clearTimeout(timer);
+        if (this.alone === gate) this.alone = undefined;
+        resolve();
+      },
     };
+    const timer = setTimeout(gate.open, this.options.suspectAloneMs);
+    timer.unref();
     this.alone = gate;
     const runningBeside = () =>
       this.flights
         .inGeneration(this.generation)
         .some((other) => other !== flight && other.route.program && !other.answered);
-    while (!isOpen && this.isUp && runningBeside()) await sleep(ALONE_POLL_MS);
+    // The gate is open once it is no longer `this.alone`.
+    while (this.alone === gate && this.isUp && runningBeside()) await sleep(ALONE_POLL_MS);
     return gate.open;
   }
 

@@ -8,6 +8,7 @@ import { MAX_KV_EXPIRATION_SECONDS, MAX_LIST_LIMIT, readServerLimits } from "../
 import { beforeSideEffect } from "../supervision/effects.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
 import { asRpcResult, type RpcResult } from "./rpc-result.ts";
+import { unwrapCursor, wrapCursor } from "./list-cursor.ts";
 import { storageCall } from "./storage-error.ts";
 import type { ScopedStorageProps } from "./scoped-storage-props.ts";
 
@@ -120,10 +121,11 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
       throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     const prefix = this.prefix;
+    const listing = ["KV", prefix + validatePrefix(options.prefix)];
     const listOptions = {
-      prefix: prefix + validatePrefix(options.prefix),
+      prefix: listing[1],
       limit,
-      ...(options.cursor ? { cursor: options.cursor } : {}),
+      ...(options.cursor ? { cursor: unwrapCursor("KV", listing, options.cursor) } : {}),
     };
     const page = await storageCall("KV", "list", undefined, () => this.env.KV.list(listOptions));
     return {
@@ -132,7 +134,7 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
         .filter((k) => k.name.startsWith(prefix))
         .map((k) => ({ ...k, name: k.name.slice(prefix.length) })),
       list_complete: page.list_complete,
-      ...(page.list_complete ? {} : { cursor: page.cursor }),
+      ...(page.list_complete ? {} : { cursor: wrapCursor(listing, page.cursor) }),
     };
   }
 

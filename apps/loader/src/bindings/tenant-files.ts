@@ -6,6 +6,7 @@
 import { MAX_LIST_LIMIT } from "../limits.ts";
 import { readCapped, TOO_LARGE } from "../read-capped.ts";
 import { scopePrefix, StorageLimitError, validateKey, validatePrefix } from "./keys.ts";
+import { unwrapCursor, wrapCursor } from "./list-cursor.ts";
 import { storageCall } from "./storage-error.ts";
 
 /** What a program or client sees of a stored object: R2's fields, key relative to the namespace. */
@@ -175,11 +176,13 @@ export class TenantFiles {
   async list(options: FileListOptions = {}): Promise<FileList> {
     const limit = listLimit(options.limit);
     listDelimiter(options.delimiter);
+    const prefix = this.prefix + validatePrefix(options.prefix);
+    const listing = ["FILES", prefix, options.delimiter ?? ""];
     const listOptions: R2ListOptions = {
-      prefix: this.prefix + validatePrefix(options.prefix),
+      prefix,
       limit,
       include: ["httpMetadata", "customMetadata"],
-      ...(options.cursor ? { cursor: options.cursor } : {}),
+      ...(options.cursor ? { cursor: unwrapCursor("FILES", listing, options.cursor) } : {}),
       ...(options.delimiter ? { delimiter: options.delimiter } : {}),
     };
     const page = await storageCall("FILES", "list", undefined, () => this.bucket.list(listOptions));
@@ -187,7 +190,7 @@ export class TenantFiles {
       // R2 filters by our prefix; the check keeps that an invariant rather than an assumption.
       objects: page.objects.filter((o) => o.key.startsWith(this.prefix)).map((o) => this.info(o)),
       truncated: page.truncated,
-      ...(page.truncated ? { cursor: page.cursor } : {}),
+      ...(page.truncated ? { cursor: wrapCursor(listing, page.cursor) } : {}),
       delimitedPrefixes: page.delimitedPrefixes
         .filter((p) => p.startsWith(this.prefix))
         .map((p) => p.slice(this.prefix.length)),

@@ -9,6 +9,7 @@ import { bodyTooLargeError } from "@dwl/protocol";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { StorageKeyError, StorageLimitError, validateNamespace } from "../bindings/keys.ts";
+import { ListCursorError } from "../bindings/list-cursor.ts";
 import { listDelimiter, listLimit, TenantFiles, type FileInfo } from "../bindings/tenant-files.ts";
 import { DwlHttpError } from "../errors.ts";
 import { rawPath } from "../raw-path.ts";
@@ -55,6 +56,8 @@ async function scoped<T>(
   } catch (err) {
     if (err instanceof StorageLimitError)
       throw DwlHttpError.of("payload_too_large", err.message, [{ path: [field], message: err.message }]);
+    if (err instanceof ListCursorError)
+      throw DwlHttpError.of("invalid_request", err.message, [{ path: [err.field], message: err.message }]);
     if (err instanceof StorageKeyError || err instanceof RangeError || err instanceof TypeError) {
       throw DwlHttpError.of("invalid_request", err.message, [{ path: [field], message: err.message }]);
     }

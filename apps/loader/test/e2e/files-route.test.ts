@@ -37,6 +37,34 @@ describe("/files", () => {
     expect(await gone.json()).toMatchObject({ error: { type: "not_found" } });
   });
 
+  it("pages a listing with its cursor and refuses one it did not hand out, naming cursor", async () => {
+    const namespace = ns();
+    for (const key of ["p/1", "p/2", "q/1"])
+      expect((await call(`/files/${namespace}/${key}`, { method: "PUT", body: key })).status).toBe(201);
+    const first = (await (await call(`/files/${namespace}?prefix=p/&limit=1`)).json()) as {
+      objects: { key: string }[];
+      cursor: string;
+    };
+    const rest = (await (
+      await call(`/files/${namespace}?prefix=p/&cursor=${encodeURIComponent(first.cursor)}`)
+    ).json()) as {
+      objects: { key: string }[];
+      truncated: boolean;
+    };
+    expect([first.objects.map((o) => o.key), rest.objects.map((o) => o.key), rest.truncated]).toEqual([
+      ["p/1"],
+      ["p/2"],
+      false,
+    ]);
+    for (const query of ["cursor=garbage", `prefix=q/&cursor=${encodeURIComponent(first.cursor)}`]) {
+      const refused = await call(`/files/${namespace}?${query}`);
+      expect(refused.status).toBe(400);
+      const body = RequestErrorBodySchema.parse(await refused.json());
+      expect(body.error.type).toBe("invalid_request");
+      expect(body.error.issues?.[0]?.path).toEqual(["cursor"]);
+    }
+  });
+
   it("shares the namespace with env.FILES in programs", async () => {
     const namespace = ns();
     await call(`/files/${namespace}/from-http.txt`, { method: "PUT", body: "uploaded" });

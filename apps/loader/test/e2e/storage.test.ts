@@ -99,6 +99,35 @@ describe("env.KV", () => {
     expect(page).toEqual([["a/1", "a/2"], false, ["a/3"], true, 4]);
   });
 
+  it("refuses a list cursor it did not hand out for that listing, for KV and FILES alike", async () => {
+    const namespace = ns();
+    const outcome = (await run(
+      `export default async (_, env) => {
+        for (const k of ['a/1', 'a/2', 'b/1']) { await env.KV.put(k, k); await env.FILES.put(k, k); }
+        const kv = await env.KV.list({ prefix: 'a/', limit: 1 });
+        const files = await env.FILES.list({ prefix: 'a/', limit: 1 });
+        const attempt = async (call) => { try { await call(); return 'listed'; } catch (e) { return e.name + ': ' + e.message; } };
+        return {
+          pages: [(await env.KV.list({ prefix: 'a/', cursor: kv.cursor })).keys.map((k) => k.name),
+                  (await env.FILES.list({ prefix: 'a/', cursor: files.cursor })).objects.map((o) => o.key)],
+          refused: [
+            await attempt(() => env.KV.list({ cursor: 'garbage' })),
+            await attempt(() => env.FILES.list({ cursor: 'garbage' })),
+            await attempt(() => env.KV.list({ prefix: 'b/', cursor: kv.cursor })),
+            await attempt(() => env.FILES.list({ prefix: 'a/', delimiter: '/', cursor: files.cursor })),
+            await attempt(() => env.FILES.list({ prefix: 'a/', cursor: kv.cursor })),
+          ],
+        };
+      }`,
+      namespace,
+    )) as { pages: string[][]; refused: string[] };
+    expect(outcome.pages).toEqual([["a/2"], ["a/2"]]);
+    expect(outcome.refused).toHaveLength(5);
+    for (const refusal of outcome.refused)
+      expect(refusal).toMatch(/^RangeError: cursor is not one that (KV|FILES)\.list handed out/);
+    expect(outcome.refused[1]).toContain("FILES.list");
+  });
+
   it("deletes keys", async () => {
     const namespace = ns();
     expect(

@@ -10,11 +10,16 @@
 //                       themselves cannot be put in a child's env; the loader hands over ScopedKv /
 //                       ScopedFiles stubs the same way, plus key scoping and limits)
 //   GET /egress?url=<u> warm child fetching <u> through the parent's network (no gateway)
+//   GET /load?child=harness   the same, with the loader's harness as the child's main module
+//                       (bench/cold-cost.mjs): what the harness alone adds to an isolate start
+//   GET /load?child=run the same, and a run of a one-line program through the harness, as the
+//                       loader calls it (its own call settings, no metering)
 //   GET /healthz
 // Children get the loader's child compatibility settings (apps/loader/src/limits.ts) and no
 // network unless the route is about network, so both sides pay for the same runtime features.
 
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
+import HARNESS from "../../apps/loader/src/sandbox/harness.min.child.js";
 
 /** The unscoped counterpart of the loader's ScopedKv / ScopedFiles. */
 export class Store extends WorkerEntrypoint {
@@ -56,6 +61,36 @@ const EGRESS_BODY =
 
 let loads = 0;
 
+/** The caller-key placeholder the loader fills in (apps/loader/src/sandbox/child-protocol.ts). */
+const CALLER_KEY_PLACEHOLDER = "__DWL_CALLER_KEY__";
+
+/** A child with the loader's harness, and the call that runs its program (`run`) or none. */
+function harnessChild(tag, run) {
+  const code = {
+    ...CHILD,
+    mainModule: "harness.js",
+    modules: {
+      "harness.js": HARNESS.replace(CALLER_KEY_PLACEHOLDER, tag),
+      "user.js": `export default () => 42; // ${tag}\n`,
+    },
+  };
+  const call = {
+    callerKey: tag,
+    runId: crypto.randomUUID(),
+    shape: "module",
+    input: null,
+    limits: { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 },
+    secrets: {},
+    runToken: null,
+    fuel: null,
+    clockBudgetMs: 100,
+    maxResultBytes: 1_000_000,
+    maxLogLines: 1_000,
+    maxLogBytes: 1_000_000,
+  };
+  return { code, call: run ? call : undefined };
+}
+
 async function callChild(stub, input) {
   const entrypoint = stub.getEntrypoint("Run");
   try {
@@ -69,6 +104,19 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const { pathname, searchParams } = url;
+    if (pathname === "/load" && searchParams.has("child")) {
+      const child = searchParams.get("child");
+      const { code, call } = harnessChild(`cold ${++loads} ${crypto.randomUUID()}`, child === "run");
+      let answer;
+      try {
+        const outcome = await callChild(env.LOADER.load(code), call);
+        answer = outcome.ok ? outcome.result : JSON.stringify(outcome.error);
+      } catch (err) {
+        // Without a call the harness refuses the run: it has been loaded, which is what is measured.
+        answer = call === undefined && /loader only/.test(err.message) ? "42" : `error: ${err.message}`;
+      }
+      return new Response(answer, { status: answer === "42" ? 200 : 500 });
+    }
     if (pathname === "/load") {
       // A distinct source per call, as the bench does for the loader's cold path.
       const stub = env.LOADER.load({

@@ -20,6 +20,7 @@
 
 import { exports, WorkerEntrypoint } from "cloudflare:workers";
 import HARNESS from "../../apps/loader/src/sandbox/harness.min.child.js";
+import { probeCall } from "../../apps/loader/src/sandbox/probe-call.ts";
 
 /** The unscoped counterpart of the loader's ScopedKv / ScopedFiles. */
 export class Store extends WorkerEntrypoint {
@@ -74,21 +75,7 @@ function harnessChild(tag, run) {
       "user.js": `export default () => 42; // ${tag}\n`,
     },
   };
-  const call = {
-    callerKey: tag,
-    runId: crypto.randomUUID(),
-    shape: "module",
-    input: null,
-    limits: { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 },
-    secrets: {},
-    runToken: null,
-    fuel: null,
-    clockBudgetMs: 100,
-    maxResultBytes: 1_000_000,
-    maxLogLines: 1_000,
-    maxLogBytes: 1_000_000,
-  };
-  return { code, call: run ? call : undefined };
+  return { code, call: run ? probeCall(tag) : undefined };
 }
 
 async function callChild(stub, input) {

@@ -11,8 +11,9 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { measureInterleaved, trimmedMean } from "../../../../test-support/interleaved.ts";
 import { CHILD_COMPATIBILITY_DATE, CHILD_COMPATIBILITY_FLAGS } from "../limits.ts";
-import { CALLER_KEY_PLACEHOLDER, type ChildCall, HARNESS_ENTRYPOINT } from "./child-protocol.ts";
+import { CALLER_KEY_PLACEHOLDER, HARNESS_ENTRYPOINT } from "./child-protocol.ts";
 import HARNESS_SOURCE from "./harness.min.child.js";
+import { probeCall } from "./probe-call.ts";
 
 const SAMPLES = 200;
 const WARMUP = 20;
@@ -30,20 +31,7 @@ const base = {
 const rawChild = (tag: string, prelude = "", body = "return 42;") =>
   `import { WorkerEntrypoint } from "cloudflare:workers";\n${prelude}\nexport class Run extends WorkerEntrypoint { async run() { ${body} } }\n// ${tag}\n`;
 
-const call = (callerKey: string): ChildCall => ({
-  callerKey,
-  runId: "run-1",
-  shape: "module",
-  input: null,
-  limits: { cpuMs: 50, subRequests: 50, timeoutMs: 10_000 },
-  secrets: {},
-  runToken: null,
-  fuel: null,
-  clockBudgetMs: 100,
-  maxResultBytes: 1024 * 1024,
-  maxLogLines: 1_000,
-  maxLogBytes: 64 * 1024,
-});
+const call = probeCall;
 
 /** The harness with a trivial program, as the loader builds its WorkerCode (sandbox/load.ts). */
 const harnessChild = (tag: string) => ({

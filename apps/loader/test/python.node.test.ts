@@ -374,6 +374,44 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(((await http.json()) as { error: { message: string } }).error.message).toContain("no fetch handler");
   });
 
+  it("refuses a sandbox whose Python does not compile, as a JavaScript one, without running any of it", async () => {
+    const refusals: [Record<string, unknown>, string[]][] = [
+      [{ language: "python", code: "def f(:\n    pass" }, ["code"]],
+      [{ files: { "main.py": "import util\nprint(util.x)", "util.py": "x = (1,\n" } }, ["files", "util.py"]],
+      [{ files: { "main.py": "def main(input, env):\n    return input\nreturn 1" } }, ["files", "main.py"]],
+    ];
+    for (const [definition, path] of refusals) {
+      const res = await server.post("/sandboxes", definition);
+      expect(res.status).toBe(400);
+      const { error } = (await res.json()) as {
+        error: { type: string; message: string; issues: { path: string[]; code: string }[] };
+      };
+      expect(error.type).toBe("invalid_request");
+      expect(error.message).toMatch(/^the program does not compile: /);
+      expect(error.issues[0]).toMatchObject({ path, code: "compile" });
+    }
+    // Compiled, not run: top-level await and a name error at run time are no compile errors, and
+    // the top-level write has not happened when the sandbox is created.
+    const key = `check-${crypto.randomUUID()}`;
+    const created = await server.post("/sandboxes", {
+      files: { "main.py": `await env.KV.put(${JSON.stringify(key)}, "ran")\nundefined_name` },
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const probe = ok(await run({ language: "python", code: `await env.KV.get(${JSON.stringify(key)})` }));
+    expect(probe.result).toBeNull();
+    // An update that does not compile is refused and leaves the sandbox as it was.
+    const update = await fetch(`${server.base}/sandboxes/${id}`, {
+      method: "PUT",
+      headers: { authorization: "Bearer dwl_local_dev", "content-type": "application/json" },
+      body: JSON.stringify({ files: { "main.py": "while True print(1)" } }),
+    });
+    expect(update.status).toBe(400);
+    const after = ExecuteResponseSchema.parse(await (await server.post(`/sandboxes/${id}/execute`, {})).json());
+    expect(after).toMatchObject({ ok: false, error: { type: "runtime", name: "NameError" } });
+    expect(ok(await run({ language: "python", code: `await env.KV.get(${JSON.stringify(key)})` })).result).toBe("ran");
+  });
+
   it("calls main once, whether the program guards its own call with __name__ or makes it at the top level", async () => {
     const main = "async def main(input=None, env=None):\n    print('side effect')\n    return input";
     const guarded = ok(

@@ -83,7 +83,7 @@ function boot() {
     // JSON) before the first real run, which would otherwise pay for compiling them (~100 ms). Its
     // output goes to the boot call's logs, which nobody reads.
     await runner.run(JSON.stringify({ "main.py": WARM_UP }), "main.py", "null", {}, () => {});
-    return { pyodide, run: runner.run, jsData: runner.js_data, pyData: runner.py_data };
+    return { pyodide, run: runner.run, check: runner.check, jsData: runner.js_data, pyData: runner.py_data };
   })();
   booting.catch(() => {
     booting = undefined;
@@ -245,6 +245,14 @@ export default async function runPython(input, env, python) {
   const booted = await boot();
   const { run } = booted;
   if (python?.boot) return null;
+  if (python?.check) {
+    // Compiling runs no Python of the program's and takes no turn: one synchronous call.
+    const answer = booted.check(JSON.stringify(python.files), python.entry);
+    const report = answer.toJs({ dict_converter: Object.fromEntries });
+    answer.destroy();
+    if (!report.ok) throw failureOf(report, python.failures);
+    return null;
+  }
   const endTurn = await takeTurn(python.timeoutMs);
   // Its deadline passed while it waited: it has been answered as a timeout, and runs nothing.
   if (endTurn === undefined) throw new Error("the run's timeoutMs passed while it waited for its turn");

@@ -380,6 +380,21 @@ def _calls_main(tree):
     return False
 
 
+def check(files_json, entry):
+    """Compiles the program's files as `run` does and runs nothing: {"ok": true} or its compile failure."""
+    root = f"{ROOT}/check/{PACKAGE}"
+    try:
+        for path, source in json.loads(files_json).items():
+            if path.endswith(".py"):
+                filename = os.path.join(root, path)
+                tree = ast.parse(source, filename=filename)
+                if path == entry:
+                    compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except SyntaxError as err:
+        return _compile_failure(err, root)
+    return {"ok": True, "result": None}
+
+
 async def run(files_json, entry, input_json, env, refuel):
     """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
     global _runs

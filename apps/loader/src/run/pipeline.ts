@@ -6,7 +6,7 @@
  * POST /execute and MCP `execute` start at the top; stored sandboxes start from their stored
  * bundle (sandboxes/service.ts).
  */
-import type { ExecuteRequest } from "@dwl/protocol";
+import type { ExecuteRequest, ExecutionError } from "@dwl/protocol";
 import { CompileError } from "../compile-error.ts";
 import { ensurePythonBooted } from "../python/boot.ts";
 import { replacePythonChild } from "../python/generations.ts";
@@ -56,6 +56,23 @@ export async function serveCompiled(
 ): Promise<{ response: Response; served: ServedRequest }> {
   const served = await serveChild(await spawnRun(run), request);
   return { response: httpReply(served, run), served };
+}
+
+/**
+ * A Python program's compile failure, found by compiling its files in its child without running
+ * anything (a sandbox's definition: the loader cannot parse Python itself); undefined when it
+ * compiles, or when the check could not be made (the program's runs then report it).
+ */
+export async function pythonCompileFailure(
+  run: ProgramRun,
+): Promise<Extract<ExecutionError, { type: "compile" }> | undefined> {
+  const python = run.compiled.bundle.python;
+  if (!python) return undefined;
+  const spawned = await spawnRun(run);
+  if (!spawned.call.python) return undefined;
+  spawned.call.python = { ...spawned.call.python, check: true };
+  const outcome = await invokeSpawned(spawned, run);
+  return !outcome.ok && outcome.error.type === "compile" ? outcome.error : undefined;
 }
 
 /**

@@ -74,6 +74,8 @@ export interface PythonCall extends PythonProgram {
   heapLimitBytes: number;
   /** Only boot Pyodide (python/boot.ts); no program runs. */
   boot?: boolean;
+  /** Only compile the program's files (a sandbox's definition, run/pipeline.ts); nothing runs. */
+  check?: boolean;
 }
 
 interface ChildReport {

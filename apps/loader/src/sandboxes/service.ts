@@ -19,7 +19,7 @@ import { DwlHttpError } from "../errors.ts";
 import { publicOrigin } from "../public-origin.ts";
 import { type CompiledProgram, compileProgram } from "../run/compile.ts";
 import { type ExecutionContext, startClock } from "../run/context.ts";
-import { runCompiled, serveCompiled } from "../run/pipeline.ts";
+import { pythonCompileFailure, runCompiled, serveCompiled } from "../run/pipeline.ts";
 import { type CheckedProgram, checkProgramRequest } from "../run/request-check.ts";
 import { httpErrorResponse, type RunReply } from "../run/respond.ts";
 import type { HttpReport } from "../run/serve.ts";
@@ -139,15 +139,27 @@ async function compileDefinition(
   context: ExecutionContext,
 ): Promise<{ compiled: CompiledProgram; entry: string }> {
   let compiled;
+  const notCompiling = (message: string, file: string | undefined) =>
+    DwlHttpError.of("invalid_request", `the program does not compile: ${message}`, [
+      { path: file && definition.files ? ["files", file] : ["code"], message, code: "compile" },
+    ]);
   try {
     compiled = await compileProgram(definition, context.server);
   } catch (err) {
     if (!(err instanceof CompileError)) throw err;
-    const field = err.location?.file && definition.files ? ["files", err.location.file] : ["code"];
-    throw DwlHttpError.of("invalid_request", `the program does not compile: ${err.message}`, [
-      { path: field, message: err.message, code: "compile" },
-    ]);
+    throw notCompiling(err.message, err.location?.file);
   }
+  // Python compiles in its child (the loader cannot parse it), so that a Python definition with
+  // a syntax error is refused here as a JavaScript one is, not created to fail at every run.
+  const failure = await pythonCompileFailure({
+    compiled,
+    settings: definition,
+    context,
+    checked,
+    // Its clock only names the check's egress token: the check answers nothing and logs no run.
+    clock: startClock("sandbox-execute"),
+  });
+  if (failure) throw notCompiling(failure.message, failure.location?.file);
   const size = bundleChars(compiled.bundle).code;
   if (size > MAX_SANDBOX_BUNDLE_BYTES) {
     throw DwlHttpError.of(

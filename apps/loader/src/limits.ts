@@ -49,6 +49,11 @@ export const MAX_KV_VALUE_BYTES = 1024 * 1024;
 export const MAX_FILE_BYTES = 10 * 1024 * 1024;
 /** Largest page of a KV or FILES listing (also the default page size). */
 export const MAX_LIST_LIMIT = 1_000;
+/**
+ * Longest list cursor the loader decodes (bindings/list-cursor.ts); those it hands out are well
+ * under a kilobyte, and decoding a program's megabytes of "cursor" would be the loader's work.
+ */
+export const MAX_LIST_CURSOR_CHARS = 4_096;
 export const DEFAULT_NAMESPACE = "default";
 /** Executions one tenant may start per minute (token bucket; bursts up to the same number). */
 export const RATE_PER_MINUTE = 1_200;

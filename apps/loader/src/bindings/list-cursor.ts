@@ -10,6 +10,8 @@
  * nothing of the storage's key layout. It only tells cursors apart: it is no security boundary,
  * since the storage filters every listing by the caller's own prefix whatever the cursor says.
  */
+import { MAX_LIST_CURSOR_CHARS } from "../limits.ts";
+
 export class ListCursorError extends RangeError {
   override name = "RangeError";
   readonly field = "cursor";
@@ -52,6 +54,7 @@ export function wrapCursor(listing: readonly string[], cursor: string): string {
 
 /** The storage's cursor behind a page cursor of `listing`; a `ListCursorError` for any other. */
 export function unwrapCursor(store: "KV" | "FILES", listing: readonly string[], pageCursor: string): string {
+  if (typeof pageCursor !== "string" || pageCursor.length > MAX_LIST_CURSOR_CHARS) throw new ListCursorError(store);
   const decoded = fromBase64Url(pageCursor);
   let parts: unknown;
   try {

@@ -18,7 +18,7 @@ import { invokeChild } from "./invoke.ts";
 import { type CheckedProgram, checkProgramRequest } from "./request-check.ts";
 import { compileFailureReply, httpReply, type RunReply, runReply } from "./respond.ts";
 import { type ServedRequest, serveChild } from "./serve.ts";
-import { type ProgramRun, type SpawnedRun, spawnRun } from "./spawn.ts";
+import { type ProgramRun, type SpawnedRun, spawnRun, warmPythonChild } from "./spawn.ts";
 
 /**
  * Runs one program from its request. `checked`: the request check's verdict when the caller ran
@@ -61,13 +61,15 @@ export async function serveCompiled(
 /**
  * A Python program's compile failure, found by compiling its files in its child without running
  * anything (a sandbox's definition: the loader cannot parse Python itself); undefined when it
- * compiles, or when the check could not be made (the program's runs then report it).
+ * compiles, or when the check could not be made (the program's runs then report it). Only in
+ * the scope's warm child, booted once for all its programs: past the warm places a check would
+ * boot a one-off child (~1.6 s of the runtime's thread) for every sandbox write, outside the
+ * admission that bounds runs.
  */
 export async function pythonCompileFailure(
   run: ProgramRun,
 ): Promise<Extract<ExecutionError, { type: "compile" }> | undefined> {
-  const python = run.compiled.bundle.python;
-  if (!python) return undefined;
+  if (!(await warmPythonChild(run))) return undefined;
   const spawned = await spawnRun(run);
   if (!spawned.call.python) return undefined;
   spawned.call.python = { ...spawned.call.python, check: true };

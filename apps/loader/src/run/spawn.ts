@@ -18,7 +18,7 @@ import { pythonChildId } from "../python/generations.ts";
 import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
-import { type ChildScope, callerKeyFor, isolateIdFor, openChild } from "../sandbox/load.ts";
+import { type ChildScope, callerKeyFor, isolateIdFor, openChild, pythonChildWarm } from "../sandbox/load.ts";
 import { type CompiledProgram, isMetered } from "./compile.ts";
 import type { ExecutionContext, RunClock, RunSettings } from "./context.ts";
 import type { ChildRun, PlatformLimits } from "./invoke.ts";
@@ -41,22 +41,42 @@ export interface SpawnedRun extends ChildRun {
   oneOff: boolean;
 }
 
+/** What the run's child is created with besides its code (part of its isolate id). */
+function childScopeOf({
+  settings,
+  context,
+  checked,
+}: Pick<ProgramRun, "settings" | "context" | "checked">): ChildScope {
+  return {
+    tenant: context.tenant,
+    namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE,
+    egress: checked.egress,
+    tools: checked.tools,
+  };
+}
+
+/** The isolate id of the run's child. Python: one booted child per tenant scope runs all of its Python programs. */
+async function childIdOf(compiled: CompiledProgram, scope: ChildScope): Promise<string> {
+  return compiled.bundle.python
+    ? pythonChildId(await isolateIdFor(PYTHON_CHILD_KEY, scope))
+    : await isolateIdFor(compiled.key, scope);
+}
+
+/** Whether the run's child is a Python child that is warm or would be made warm by this run. */
+export async function warmPythonChild(run: ProgramRun): Promise<boolean> {
+  if (!run.compiled.bundle.python) return false;
+  const scope = childScopeOf(run);
+  return pythonChildWarm(await childIdOf(run.compiled, scope), scope.tenant, run.context.server);
+}
+
 /** Spawns (or reuses) the child of a compiled program for one run. */
 export async function spawnRun({ compiled, settings, context, checked, clock }: ProgramRun): Promise<SpawnedRun> {
-  const { env, tenant, server } = context;
+  const { env, server } = context;
   const { bundle, pinned } = compiled;
   const { limits } = checked;
   const egress = await runEgress(checked.egress, env, clock.executionId);
-  const scope: ChildScope = {
-    tenant,
-    namespace: settings.storage?.namespace ?? DEFAULT_NAMESPACE,
-    egress: egress.scope,
-    tools: checked.tools,
-  };
-  // Python: one booted child per tenant scope runs all of its Python programs.
-  const isolateId = bundle.python
-    ? pythonChildId(await isolateIdFor(PYTHON_CHILD_KEY, scope))
-    : await isolateIdFor(compiled.key, scope);
+  const scope = childScopeOf({ settings, context, checked });
+  const isolateId = await childIdOf(compiled, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
   const { stub, oneOff, startedForRun } = openChild(

@@ -181,7 +181,7 @@ export function openChild(
   const bound = bundle.python ? server.pythonMaxChildren : pinned ? 0 : server.maxWarmIsolates;
   if (bound > 0 && !(bundle.python ? warmPythonIds : warmIsolateIds).has(isolateId)) {
     const full = bundle.python
-      ? warmPythonIds.size >= bound || heldBy(warmPythonIds, scope.tenant) >= tenantShare(bound)
+      ? !pythonPlaceFree(scope.tenant, bound)
       : warmIsolateIds.size >= bound || firstRuns.isFirst(isolateId);
     if (full) return { stub: loader.load(code()), oneOff: true, startedForRun: () => true };
     if (bundle.python) warmPythonIds.set(isolateId, scope.tenant);
@@ -194,6 +194,17 @@ export function openChild(
     return code();
   });
   return { stub, oneOff: false, startedForRun: () => started };
+}
+
+/** Whether `tenant` may make one more Python child warm: a place is free, within its share. */
+function pythonPlaceFree(tenant: string, bound: number): boolean {
+  return warmPythonIds.size < bound && heldBy(warmPythonIds, tenant) < tenantShare(bound);
+}
+
+/** Whether the Python child `isolateId` of `tenant` is warm, or its next run would make it so. */
+export function pythonChildWarm(isolateId: string, tenant: string, server: ServerLimits): boolean {
+  const bound = server.pythonMaxChildren;
+  return bound <= 0 || warmPythonIds.has(isolateId) || pythonPlaceFree(tenant, bound);
 }
 
 function heldBy(places: Map<string, string>, tenant: string): number {

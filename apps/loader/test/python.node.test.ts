@@ -379,6 +379,13 @@ describe("Python programs", { timeout: 60_000 }, () => {
       [{ language: "python", code: "def f(:\n    pass" }, ["code"]],
       [{ files: { "main.py": "import util\nprint(util.x)", "util.py": "x = (1,\n" } }, ["files", "util.py"]],
       [{ files: { "main.py": "def main(input, env):\n    return input\nreturn 1" } }, ["files", "main.py"]],
+      // Fails only when compiled, at its import: still this file's error.
+      [{ files: { "main.py": "import util\n", "util.py": "return 5\n" } }, ["files", "util.py"]],
+      [{ files: { "main.py": "x = 1\n", "util.py": "y = 1\u0000\n" } }, ["files", "util.py"]],
+      // A scope with no warm child of its own (this tenant's places are taken by now): another of
+      // the tenant's children compiles it, and no place is taken for it.
+      [{ language: "python", code: "x = = 1", storage: { namespace: "py-check-elsewhere" } }, ["code"]],
+      [{ language: "python", code: "x = = 1", egress: { allow: ["example.com"] } }, ["code"]],
     ];
     for (const [definition, path] of refusals) {
       const res = await server.post("/sandboxes", definition);
@@ -387,7 +394,7 @@ describe("Python programs", { timeout: 60_000 }, () => {
         error: { type: string; message: string; issues: { path: string[]; code: string }[] };
       };
       expect(error.type).toBe("invalid_request");
-      expect(error.message).toMatch(/^the program does not compile: /);
+      expect(error.message).toMatch(/^the program does not compile: (main|util)\.py:\d+:\d+: /);
       expect(error.issues[0]).toMatchObject({ path, code: "compile" });
     }
     // Compiled, not run: top-level await and a name error at run time are no compile errors, and

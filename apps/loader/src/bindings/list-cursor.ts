@@ -6,9 +6,10 @@
  * out the storage's cursor wrapped with a mark of the listing it belongs to (store, scope,
  * prefix, delimiter) and refuses any other with a `ListCursorError`, which names `cursor`.
  *
- * The mark is a 32-bit FNV-1a hash of the listing, not the listing itself, so a cursor shows
- * nothing of the storage's key layout. It only tells cursors apart: it is no security boundary,
- * since the storage filters every listing by the caller's own prefix whatever the cursor says.
+ * The mark is a 32-bit FNV-1a hash of the listing, not the listing itself, so it adds nothing of
+ * the storage's key layout to what the storage's own cursor shows. It only tells cursors apart:
+ * it is no security boundary, since the storage filters every listing by the caller's own
+ * prefix whatever the cursor says.
  */
 import { MAX_LIST_CURSOR_CHARS } from "../limits.ts";
 

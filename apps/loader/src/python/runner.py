@@ -381,17 +381,25 @@ def _calls_main(tree):
 
 
 def check(files_json, entry):
-    """Compiles the program's files as `run` does and runs nothing: {"ok": true} or its compile failure."""
+    """Compiles the program's files and runs nothing: {"ok": true} or the first compile failure.
+
+    The entry as `run` compiles it (top-level await allowed), every other file as its import
+    would (`return` or `break` at module level fail there too).
+    """
     root = f"{ROOT}/check/{PACKAGE}"
-    try:
-        for path, source in json.loads(files_json).items():
-            if path.endswith(".py"):
-                filename = os.path.join(root, path)
-                tree = ast.parse(source, filename=filename)
-                if path == entry:
-                    compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    except SyntaxError as err:
-        return _compile_failure(err, root)
+    for path, source in json.loads(files_json).items():
+        if not path.endswith(".py"):
+            continue
+        filename = os.path.join(root, path)
+        try:
+            tree = ast.parse(source, filename=filename)
+            compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT if path == entry else 0)
+        except SyntaxError as err:
+            # Some (a NUL byte in the source) carry no file or line: they are still this file's.
+            err.filename = err.filename or filename
+            err.lineno = err.lineno or 1
+            err.offset = err.offset or 1
+            return _compile_failure(err, root)
     return {"ok": True, "result": None}
 
 

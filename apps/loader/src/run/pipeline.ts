@@ -18,7 +18,7 @@ import { invokeChild } from "./invoke.ts";
 import { type CheckedProgram, checkProgramRequest } from "./request-check.ts";
 import { compileFailureReply, httpReply, type RunReply, runReply } from "./respond.ts";
 import { type ServedRequest, serveChild } from "./serve.ts";
-import { type ProgramRun, type SpawnedRun, spawnRun, warmPythonChild } from "./spawn.ts";
+import { type ProgramRun, type SpawnedRun, spawnRun, pythonCheckRun } from "./spawn.ts";
 
 /**
  * Runs one program from its request. `checked`: the request check's verdict when the caller ran
@@ -59,21 +59,23 @@ export async function serveCompiled(
 }
 
 /**
- * A Python program's compile failure, found by compiling its files in its child without running
- * anything (a sandbox's definition: the loader cannot parse Python itself); undefined when it
- * compiles, or when the check could not be made (the program's runs then report it). Only in
- * the scope's warm child, booted once for all its programs: past the warm places a check would
- * boot a one-off child (~1.6 s of the runtime's thread) for every sandbox write, outside the
- * admission that bounds runs.
+ * A Python program's compile failure, found by compiling its files in a Python child without
+ * running anything (a sandbox's definition: the loader cannot parse Python itself); undefined when
+ * it compiles, or when the check could not be made (the program's runs then report it). Only in
+ * a warm child of the tenant (spawn.ts pythonCheckRun), booted once for all its programs: a write
+ * neither boots a one-off child (~1.6 s of the runtime's thread, for up to 60 writes a minute,
+ * outside the admission that bounds runs) nor takes a warm place its runs may never use.
  */
 export async function pythonCompileFailure(
   run: ProgramRun,
 ): Promise<Extract<ExecutionError, { type: "compile" }> | undefined> {
-  if (!(await warmPythonChild(run))) return undefined;
-  const spawned = await spawnRun(run);
-  if (!spawned.call.python) return undefined;
+  const checkRun = await pythonCheckRun(run);
+  if (checkRun === undefined) return undefined;
+  const spawned = await spawnRun(checkRun);
+  // A child that became one-off meanwhile (its tenant's places taken) is started but not asked.
+  if (!spawned.call.python || spawned.oneOff) return undefined;
   spawned.call.python = { ...spawned.call.python, check: true };
-  const outcome = await invokeSpawned(spawned, run);
+  const outcome = await invokeSpawned(spawned, checkRun);
   return !outcome.ok && outcome.error.type === "compile" ? outcome.error : undefined;
 }
 

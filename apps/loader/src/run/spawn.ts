@@ -18,7 +18,7 @@ import { pythonChildId } from "../python/generations.ts";
 import { PYTHON_CHILD_KEY } from "../python/program.ts";
 import { pythonChildModules } from "../python/runtime-files.ts";
 import type { ChildCall } from "../sandbox/child-protocol.ts";
-import { type ChildScope, callerKeyFor, isolateIdFor, openChild, pythonChildWarm } from "../sandbox/load.ts";
+import { type ChildScope, callerKeyFor, isolateIdFor, openChild, pythonCheckScope } from "../sandbox/load.ts";
 import { type CompiledProgram, isMetered } from "./compile.ts";
 import type { ExecutionContext, RunClock, RunSettings } from "./context.ts";
 import type { ChildRun, PlatformLimits } from "./invoke.ts";
@@ -62,11 +62,21 @@ async function childIdOf(compiled: CompiledProgram, scope: ChildScope): Promise<
     : await isolateIdFor(compiled.key, scope);
 }
 
-/** Whether the run's child is a Python child that is warm or would be made warm by this run. */
-export async function warmPythonChild(run: ProgramRun): Promise<boolean> {
-  if (!run.compiled.bundle.python) return false;
-  const scope = childScopeOf(run);
-  return pythonChildWarm(await childIdOf(run.compiled, scope), scope.tenant, run.context.server);
+/**
+ * The run that compiles a Python program in a warm child of its tenant (sandbox/load.ts
+ * pythonCheckScope): the run itself, or the same in the scope of another of the tenant's warm
+ * children; undefined when there is none to ask without taking a place.
+ */
+export async function pythonCheckRun(run: ProgramRun): Promise<ProgramRun | undefined> {
+  if (!run.compiled.bundle.python) return undefined;
+  const own = childScopeOf(run);
+  const scope = await pythonCheckScope(own, (s) => childIdOf(run.compiled, s), run.context.server);
+  if (scope === undefined || scope === own) return scope && run;
+  return {
+    ...run,
+    settings: { ...run.settings, storage: { namespace: scope.namespace } },
+    checked: { ...run.checked, egress: scope.egress, tools: scope.tools },
+  };
 }
 
 /** Spawns (or reuses) the child of a compiled program for one run. */

@@ -102,9 +102,9 @@ const warmIsolateIds = new Set<string>();
  * each holds ~130 MB locally (bench: python), against ~3 MB for a JS program. Pinned or not: a
  * Python sandbox shares its tenant scope's child. A child replaced after a fatal failure
  * (python/generations.ts) stays counted: workerd keeps it, and its memory, for the runtime's life.
- * By isolate id, the tenant holding it: one tenant holds at most its share (python/places.ts).
+ * By isolate id, the scope it was started for: one tenant holds at most its share (python/places.ts).
  */
-const warmPythonIds = new Map<string, string>();
+const warmPythonIds = new Map<string, ChildScope>();
 
 /** Programs that have run once (in a one-off isolate), at most `capacity`, the oldest forgotten first. */
 export class FirstRuns {
@@ -184,7 +184,7 @@ export function openChild(
       ? !pythonPlaceFree(scope.tenant, bound)
       : warmIsolateIds.size >= bound || firstRuns.isFirst(isolateId);
     if (full) return { stub: loader.load(code()), oneOff: true, startedForRun: () => true };
-    if (bundle.python) warmPythonIds.set(isolateId, scope.tenant);
+    if (bundle.python) warmPythonIds.set(isolateId, scope);
     else warmIsolateIds.add(isolateId);
   }
   // The Worker Loader asks for the code only when it has no isolate of that id.
@@ -201,15 +201,28 @@ function pythonPlaceFree(tenant: string, bound: number): boolean {
   return warmPythonIds.size < bound && heldBy(warmPythonIds, tenant) < tenantShare(bound);
 }
 
-/** Whether the Python child `isolateId` of `tenant` is warm, or its next run would make it so. */
-export function pythonChildWarm(isolateId: string, tenant: string, server: ServerLimits): boolean {
+/**
+ * The scope whose Python child may compile a program of scope `own` without running it (a sandbox
+ * write's check: python/… `check` runs nothing of the program, so any child of the same tenant
+ * will do): `own` when its child is warm, else the scope of another warm child of the tenant,
+ * else `own` when the tenant holds none and a place is free (its first Python child, as its first
+ * run would start); undefined when asking would take another place. `idOf`: a scope's child id.
+ */
+export async function pythonCheckScope(
+  own: ChildScope,
+  idOf: (scope: ChildScope) => Promise<string>,
+  server: ServerLimits,
+): Promise<ChildScope | undefined> {
   const bound = server.pythonMaxChildren;
-  return bound <= 0 || warmPythonIds.has(isolateId) || pythonPlaceFree(tenant, bound);
+  if (bound <= 0) return own;
+  const held = [...warmPythonIds.values()].filter((scope) => scope.tenant === own.tenant);
+  for (const scope of [own, ...held]) if (warmPythonIds.has(await idOf(scope))) return scope;
+  return held.length === 0 && pythonPlaceFree(own.tenant, bound) ? own : undefined;
 }
 
-function heldBy(places: Map<string, string>, tenant: string): number {
+function heldBy(places: Map<string, ChildScope>, tenant: string): number {
   let held = 0;
-  for (const holder of places.values()) if (holder === tenant) held += 1;
+  for (const holder of places.values()) if (holder.tenant === tenant) held += 1;
   return held;
 }
 

@@ -202,11 +202,12 @@ function pythonPlaceFree(tenant: string, bound: number): boolean {
 }
 
 /**
- * The scope whose Python child may compile a program of scope `own` without running it (a sandbox
- * write's check: python/runner.py `check` runs nothing of the program, so any child of the same tenant
- * will do): `own` when its child is warm, else the scope of another warm child of the tenant,
- * else `own` when the tenant holds none and a place is free (its first Python child, as its first
- * run would start); undefined when asking would take another place. `idOf`: a scope's child id.
+ * The scope whose Python child may compile a program of scope `own` without running it (a
+ * sandbox write's check: python/runner.py `check` runs nothing of the program, so any child of
+ * the same tenant will do): `own` when its child is warm, else the scope of another warm child
+ * of the tenant, else `own` when the tenant holds none and a place is free (its first Python
+ * child, as its first run would start); undefined when asking would take another place.
+ * `idOf`: a scope's child id.
  */
 export async function pythonCheckScope(
   own: ChildScope,

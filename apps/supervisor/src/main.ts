@@ -44,7 +44,7 @@ import {
   settingsFromEnvironment,
   testSettingsInEnvironment,
 } from "../../loader/src/settings.ts";
-import { readSettings, SettingError, type Settings } from "./settings.ts";
+import { readSettings, SettingError, type Settings, v8FlagsOf } from "./settings.ts";
 import { Supervisor } from "./supervisor.ts";
 import { UNVERIFIED_GROUP, VerifiedKeys } from "./verified-keys.ts";
 import { Watchdog } from "./watchdog.ts";
@@ -105,16 +105,7 @@ function checkLoaderVars(vars: object): void {
 }
 checkLoaderVars(extraVars);
 
-/**
- * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
- * linear-time engine instead of freezing the runtime; a smaller heap makes a memory bomb abort
- * in ~1 s instead of ~6 s.
- */
-const v8Flags = [
-  "--enable-experimental-regexp-engine-on-excessive-backtracks",
-  "--regexp-backtracks-before-fallback=10000",
-  `--max-old-space-size=${settings.heapLimitMb}`,
-];
+const v8Flags = v8FlagsOf(settings);
 
 const flights = new Flights();
 /**

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { readSettings, v8FlagsOf } from "./settings.ts";
 
 const root = new URL("../../../", import.meta.url).pathname;
 
@@ -75,5 +76,23 @@ describe("supervisor settings", () => {
     });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain('unknown argument "--persist-to"');
+  });
+
+  it("sets the regular-expression fallback flags from DWL_REGEXP_BACKTRACKS, none at 0", () => {
+    const flags = (env: Record<string, string>) => v8FlagsOf(readSettings({ PORT: "0", ...env }));
+    expect(flags({})).toEqual([
+      "--enable-experimental-regexp-engine-on-excessive-backtracks",
+      "--regexp-backtracks-before-fallback=10000",
+      "--max-old-space-size=256",
+    ]);
+    expect(flags({ DWL_REGEXP_BACKTRACKS: "1", DWL_HEAP_MB: "128" })).toEqual([
+      "--enable-experimental-regexp-engine-on-excessive-backtracks",
+      "--regexp-backtracks-before-fallback=1",
+      "--max-old-space-size=128",
+    ]);
+    expect(flags({ DWL_REGEXP_BACKTRACKS: "0" })).toEqual(["--max-old-space-size=256"]);
+    expect(() => flags({ DWL_REGEXP_BACKTRACKS: "-1" })).toThrow(
+      'DWL_REGEXP_BACKTRACKS="-1" is not a whole number ≥ 0 (default 10000)',
+    );
   });
 });

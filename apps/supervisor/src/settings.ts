@@ -13,6 +13,8 @@ export interface Settings {
   loaderBuild: string | undefined;
   /** V8 heap per isolate, MB. */
   heapLimitMb: number;
+  /** Backtracks before a regular expression falls back to V8's linear-time engine; 0: never. */
+  regexpBacktracks: number;
   /** The runtime is declared hung after this long without a healthy answer. */
   watchdogMs: number;
   /**
@@ -103,6 +105,13 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
     summary: "serve the build an earlier start left (its `<DWL_STATE_DIR>/dwl-build`) as it is, unchecked",
   },
   { name: "DWL_HEAP_MB", fallback: 256, min: 1, summary: "V8 heap per isolate, MB" },
+  {
+    name: "DWL_REGEXP_BACKTRACKS",
+    fallback: 10_000,
+    min: 0,
+    summary:
+      "backtracks before a regular expression falls back to V8's linear-time engine; 0: no fallback and no V8 flag for it (each new isolate starts ~2 ms sooner; a catastrophic pattern then holds the runtime until the watchdog)",
+  },
   {
     name: "DWL_WATCHDOG_MS",
     fallback: 10_000,
@@ -261,6 +270,7 @@ export function readSettings(env: Env = process.env): Settings {
     stateDir: env.DWL_STATE_DIR || ".wrangler/state",
     loaderBuild: env.DWL_LOADER_BUILD || undefined,
     heapLimitMb: whole(env, "DWL_HEAP_MB"),
+    regexpBacktracks: whole(env, "DWL_REGEXP_BACKTRACKS"),
     watchdogMs: whole(env, "DWL_WATCHDOG_MS"),
     suspectAloneMs: whole(env, "DWL_SUSPECT_ALONE_MS"),
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
@@ -290,4 +300,25 @@ export function readSettings(env: Env = process.env): Settings {
     );
   }
   return settings;
+}
+
+/**
+ * V8 flags for workerd (facts.md, measured): catastrophic regular expressions fall back to a
+ * linear-time engine instead of freezing the runtime; a smaller heap makes a memory bomb abort
+ * in ~1 s instead of ~6 s. Any regexp flag costs every new isolate ~2 ms: workerd's built-in
+ * code cache is made for V8's default flags (docs/local-serving.md), so 0 backtracks sets none.
+ */
+export function v8FlagsOf({
+  heapLimitMb,
+  regexpBacktracks,
+}: Pick<Settings, "heapLimitMb" | "regexpBacktracks">): string[] {
+  return [
+    ...(regexpBacktracks > 0
+      ? [
+          "--enable-experimental-regexp-engine-on-excessive-backtracks",
+          `--regexp-backtracks-before-fallback=${regexpBacktracks}`,
+        ]
+      : []),
+    `--max-old-space-size=${heapLimitMb}`,
+  ];
 }

@@ -121,9 +121,10 @@ export class ScopedKv extends WorkerEntrypoint<Env, ScopedStorageProps> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT)
       throw new RangeError(`list limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
     const prefix = this.prefix;
-    const listing = ["KV", prefix + validatePrefix(options.prefix)];
+    const listPrefix = prefix + validatePrefix(options.prefix);
+    const listing = ["KV", listPrefix];
     const listOptions = {
-      prefix: listing[1],
+      prefix: listPrefix,
       limit,
       ...(options.cursor ? { cursor: unwrapCursor("KV", listing, options.cursor) } : {}),
     };

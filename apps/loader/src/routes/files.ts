@@ -56,10 +56,10 @@ async function scoped<T>(
   } catch (err) {
     if (err instanceof StorageLimitError)
       throw DwlHttpError.of("payload_too_large", err.message, [{ path: [field], message: err.message }]);
-    if (err instanceof ListCursorError)
-      throw DwlHttpError.of("invalid_request", err.message, [{ path: [err.field], message: err.message }]);
     if (err instanceof StorageKeyError || err instanceof RangeError || err instanceof TypeError) {
-      throw DwlHttpError.of("invalid_request", err.message, [{ path: [field], message: err.message }]);
+      // A list cursor is checked inside the listing, but it is the cursor that is wrong.
+      const path = [err instanceof ListCursorError ? err.field : field];
+      throw DwlHttpError.of("invalid_request", err.message, [{ path, message: err.message }]);
     }
     throw err;
   }

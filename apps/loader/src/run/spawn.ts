@@ -71,7 +71,8 @@ export async function pythonCheckRun(run: ProgramRun): Promise<ProgramRun | unde
   if (!run.compiled.bundle.python) return undefined;
   const own = childScopeOf(run);
   const scope = await pythonCheckScope(own, (s) => childIdOf(run.compiled, s), run.context.server);
-  if (scope === undefined || scope === own) return scope && run;
+  if (scope === undefined) return undefined;
+  if (scope === own) return run;
   return {
     ...run,
     settings: { ...run.settings, storage: { namespace: scope.namespace } },

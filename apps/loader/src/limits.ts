@@ -144,6 +144,12 @@ export const MAX_BUNDLE_CACHE_BYTES = 64 * 1024 * 1024;
 /** Bytes of transformed files (the program's and its packages') kept in the loader isolate's memory (bundle/modules.ts). */
 export const MAX_MODULE_CACHE_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Characters of texts whose SHA-256 the loader remembers (hash.ts): a program run again skips
+ * hashing its key material. A text over a sixteenth of this is not remembered.
+ */
+export const MAX_HASH_MEMO_CHARS = 4 * 1024 * 1024;
+
 /** Bytes of a PAX or GNU long-name record in a tarball: they are small; anything bigger is hostile. */
 export const MAX_META_ENTRY_BYTES = 64 * 1024;
 

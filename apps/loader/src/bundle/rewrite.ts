@@ -17,6 +17,7 @@ import { decode, encode } from "@jridgewell/sourcemap-codec";
 import { parse, type Node } from "acorn";
 import MagicString from "magic-string";
 import { REFUEL_GLOBAL } from "../sandbox/child-globals.ts";
+import { randomHex } from "../hash.ts";
 import { CallCounter, directCalls, type StatementParts } from "./direct-calls.ts";
 
 export interface RewriteOptions {
@@ -53,7 +54,7 @@ const FUNCTION_TYPES = new Set(["FunctionDeclaration", "FunctionExpression", "Ar
 type FunctionNode = Node & { body: Node & { body?: (Node & { directive?: string })[] }; expression?: boolean };
 
 function randomSuffix(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return randomHex(6);
 }
 
 /**

@@ -24,6 +24,7 @@ import type { Node } from "acorn";
 import type { InstalledPackages } from "../npm/install.ts";
 import { meter, parseModule, shiftMap, type ImportDeclaration, type Insertion, type Program } from "./rewrite.ts";
 import { VENDOR_PREFIX } from "./virtual-files.ts";
+import { randomHex } from "../hash.ts";
 import { MAX_VENDOR_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 
@@ -63,7 +64,7 @@ export interface VendorBuildOutput {
 }
 
 function randomSuffix(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return randomHex(6);
 }
 
 /** The entry module of the packages' build: each specifier's namespace, exported as e<i>. */

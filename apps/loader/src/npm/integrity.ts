@@ -4,6 +4,7 @@
  * `sha512-<base64>`, possibly several space-separated hashes) or, for packages published before
  * npm 5, the hex SHA-1 `dist.shasum`. Uses crypto.subtle: no Node APIs.
  */
+import { hex } from "../hash.ts";
 
 /** Strongest first; SRI says to use the strongest algorithm present. */
 const ALGORITHMS = [
@@ -24,10 +25,6 @@ function toBase64(bytes: ArrayBuffer): string {
   return btoa(binary);
 }
 
-function toHex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * Returns undefined when `data` matches, else why not. Metadata with neither an integrity nor a
  * shasum is refused: an unverifiable tarball is not installed.
@@ -43,7 +40,7 @@ export async function integrityProblem(data: Uint8Array, dist: Dist): Promise<st
     return expected.includes(actual) ? undefined : `its ${prefix} digest does not match the registry's integrity`;
   }
   if (dist.shasum) {
-    const actual = toHex(await crypto.subtle.digest("SHA-1", data));
+    const actual = hex(new Uint8Array(await crypto.subtle.digest("SHA-1", data)));
     return actual === dist.shasum.toLowerCase() ? undefined : "its SHA-1 does not match the registry's shasum";
   }
   return "the registry gives no integrity hash for it";

@@ -8,7 +8,7 @@
 import { exports } from "cloudflare:workers";
 import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
-import { sha256Hex } from "../hash.ts";
+import { randomHex, sha256Hex } from "../hash.ts";
 import {
   CHILD_COMPATIBILITY_DATE,
   CHILD_COMPATIBILITY_FLAGS,
@@ -69,7 +69,7 @@ function childEnv(scope: ChildScope): Record<string, unknown> {
  */
 let localSalt: string | undefined;
 function localSaltOnce(): string {
-  localSalt ??= Array.from(crypto.getRandomValues(new Uint8Array(32)), (b) => b.toString(16).padStart(2, "0")).join("");
+  localSalt ??= randomHex(32);
   return localSalt;
 }
 

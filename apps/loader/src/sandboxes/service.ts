@@ -16,6 +16,7 @@ import { storageOperation } from "../bindings/storage-error.ts";
 import { bundleChars, type Bundle } from "../bundle/bundle.ts";
 import { CompileError } from "../compile-error.ts";
 import { DwlHttpError } from "../errors.ts";
+import { randomHex } from "../hash.ts";
 import { publicOrigin } from "../public-origin.ts";
 import { type CompiledProgram, compileProgram } from "../run/compile.ts";
 import { type ExecutionContext, startClock } from "../run/context.ts";
@@ -198,7 +199,7 @@ export async function createSandbox(
   );
   if (refusal) throw refused(refusal, context, undefined);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
-  const id = `sb_${Array.from(crypto.getRandomValues(new Uint8Array(10)), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const id = `sb_${randomHex(10)}`;
   // The bundle first, then the row: until the row commits, the registry's reservation keeps the
   // bundle from collection, and a failed create leaves at most an unused bundle the next sweep takes.
   await storeBundle(sandboxes, compiled, context, notCreated);

@@ -17,7 +17,7 @@ import {
   asCommonJsModule,
   asDefaultExportedFunction,
   asFunctionBody,
-  loneFunction,
+  entryFunction,
   type Wrapped,
 } from "./entry-shape.ts";
 import { unwrapBundle, unwrapCompileError } from "./wrapped-entry.ts";
@@ -134,7 +134,7 @@ function bundleDirect(
       if (specifiers.some((sp) => (sp.exported.name ?? sp.exported.value) === "default")) hasDefault = true;
     }
   }
-  const lone = loneFunction(program.body);
+  const lone = hasDefault ? undefined : entryFunction(program.body);
   const shape: ProgramShape = hasDefault || lone ? "module" : "script";
   const rewritten = rewriteBundle(
     { code: source, fileName: USER_MODULE, source: { name: entry }, program },

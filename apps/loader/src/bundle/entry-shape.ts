@@ -1,46 +1,120 @@
 /**
  * @module entry-shape
- * Recognises a bare function expression (`async (input, env) => …`, the form Code Mode models
- * write) and turns it into a module whose default export is that function. Parsed, not guessed:
- * an IIFE such as `(async () => {…})()` stays a script.
+ * Recognises a program whose entry is a bare function (`async (input, env) => …`, the form Code
+ * Mode models write, alone or after the imports and helpers it uses) and makes that function the
+ * module's default export. Parsed, not guessed: an IIFE such as `(async () => {…})()` stays a
+ * script.
  */
 import { parse, type Node } from "acorn";
 import { transform } from "sucrase";
+import { generatedPositionFor, originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
 import { getEsbuild, type Loader } from "./esbuild.ts";
 
 /** Cheap pre-check so ordinary modules never pay for the parse. */
 const MAY_BE_FUNCTION = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:async\b|function\b|\()/;
+/** Cheap pre-check for a function anywhere, the last statement included. */
+const MAY_END_IN_FUNCTION = /=>|\bfunction\b/;
 const FUNCTION_NODES = new Set(["ArrowFunctionExpression", "FunctionExpression", "FunctionDeclaration"]);
+const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
+
+const expressionOf = (node: Node): Node | undefined =>
+  node.type === "ExpressionStatement" ? (node as Node & { expression: Node }).expression : undefined;
+/** A prologue directive (`"use strict";`): acorn marks it on its statement. */
+const isDirective = (node: Node): boolean => typeof (node as Node & { directive?: unknown }).directive === "string";
 
 /**
- * The program's only statement when it is a function (a declaration, or an arrow or function
- * expression standing alone): an entry of that shape is the program's default export.
+ * The statement whose function is the program (a module without a default export):
+ * - its only statement, directives aside, when that is a function: a declaration, or an arrow or
+ *   function expression;
+ * - its last statement when that is an arrow or function expression standing alone after others
+ *   (the imports, constants and helpers the function uses): as a statement it does nothing, so it
+ *   can only be meant as the program. A declaration written last is not: scripts often call a
+ *   hoisted function declared at their end, which would then run twice.
  */
-export function loneFunction(body: Node[]): Node | undefined {
-  const [only] = body;
-  if (body.length !== 1 || !only) return undefined;
-  const node = only.type === "ExpressionStatement" ? (only as Node & { expression: Node }).expression : only;
-  return FUNCTION_NODES.has(node.type) ? only : undefined;
+export function entryFunction(body: Node[]): Node | undefined {
+  const statements = body.filter((node) => !isDirective(node));
+  const [only] = statements;
+  if (statements.length === 1 && only) {
+    const node = expressionOf(only) ?? only;
+    if (FUNCTION_NODES.has(node.type)) return only;
+  }
+  const last = statements.at(-1);
+  const expression = last && expressionOf(last);
+  return last && expression && FUNCTION_EXPRESSIONS.has(expression.type) ? last : undefined;
 }
 
 /**
- * Returns the source rewritten as `export default (<fn>);` when it is exactly one function
- * expression, otherwise undefined. The prefix sits on line 1, so line numbers are unchanged.
+ * Returns the source rewritten so its function is the default export: the whole of it wrapped as
+ * `export default (<fn>);` when it is one function expression (an anonymous `function` is no
+ * statement), else `export default ` put before the function that ends it (entryFunction), found
+ * in the text as esbuild transformed it and taken back to the source by its map. Undefined when
+ * the entry is not such a program. Nothing moves to another line, so stacks keep their lines.
  */
 export async function asDefaultExportedFunction(source: string, loader: Loader): Promise<string | undefined> {
-  if (!MAY_BE_FUNCTION.test(source)) return undefined;
-  const candidate = `export default (${source.replace(/[\s;]+$/, "")}\n);\n`;
+  if (!MAY_END_IN_FUNCTION.test(source)) return undefined;
   const esbuild = await getEsbuild();
-  let js: string;
+  if (MAY_BE_FUNCTION.test(source)) {
+    const candidate = `export default (${source.replace(/[\s;]+$/, "")}\n);\n`;
+    try {
+      const { code } = await esbuild.transform(candidate, { loader, target: "es2022", logLevel: "silent" });
+      const [only, ...rest] = parse(code, { ecmaVersion: "latest", sourceType: "module" }).body;
+      if (rest.length === 0 && only?.type === "ExportDefaultDeclaration" && FUNCTION_NODES.has(only.declaration.type))
+        return candidate;
+    } catch {
+      // Not one expression: it may still end in one.
+    }
+  }
+  let code: string;
+  let map: string;
   try {
-    js = (await esbuild.transform(candidate, { loader, target: "es2022", logLevel: "silent" })).code;
+    ({ code, map } = await esbuild.transform(source, {
+      loader,
+      target: "es2022",
+      logLevel: "silent",
+      sourcemap: "external",
+    }));
   } catch {
     return undefined;
   }
-  const program = parse(js, { ecmaVersion: "latest", sourceType: "module" });
-  const [only] = program.body;
-  if (program.body.length !== 1 || only?.type !== "ExportDefaultDeclaration") return undefined;
-  return FUNCTION_NODES.has(only.declaration.type) ? candidate : undefined;
+  let body: Node[];
+  try {
+    body = parse(code, {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      allowAwaitOutsideFunction: true,
+      locations: true,
+    }).body;
+  } catch {
+    return undefined;
+  }
+  if (body.some((node) => node.type === "ExportDefaultDeclaration")) return undefined;
+  const found = entryFunction(body);
+  // The function's own first character: esbuild maps no parenthesis put around it.
+  const start = found && (expressionOf(found) ?? found).loc?.start;
+  if (!start) return undefined;
+  const { line, column } = start;
+  const traced = new TraceMap(map);
+  const at = originalPositionFor(traced, { line, column });
+  if (at.source === null) return undefined;
+  // Only a mapping of that very character (the map's nearest one could be a statement before).
+  const back = generatedPositionFor(traced, { source: at.source, line: at.line, column: at.column });
+  if (back.line !== line || back.column !== column) return undefined;
+  let offset = offsetOf(source, at.line, at.column);
+  if (offset < 0) return undefined;
+  // Before the parentheses the source may have put around it: `(function (input) { … })`.
+  for (let before = source.slice(0, offset).trimEnd(); before.endsWith("("); before = before.slice(0, -1).trimEnd())
+    offset = before.length - 1;
+  return `${source.slice(0, offset)}export default ${source.slice(offset)}`;
+}
+
+/** The offset of 1-based `line`, 0-based `column` in `text`, or -1 past its end. */
+function offsetOf(text: string, line: number, column: number): number {
+  let offset = 0;
+  for (let n = 1; n < line; n++) {
+    offset = text.indexOf("\n", offset) + 1;
+    if (offset === 0) return -1;
+  }
+  return offset + column <= text.length ? offset + column : -1;
 }
 
 /** An entry rewritten into a module: its new text, and the characters put before its line 1. */

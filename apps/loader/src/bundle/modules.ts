@@ -26,7 +26,7 @@ import { transform } from "sucrase";
 import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
-import { loneFunction } from "./entry-shape.ts";
+import { entryFunction } from "./entry-shape.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
@@ -220,7 +220,7 @@ function transformFile(
   let exportDefaultAt: number | undefined;
   let wrapScript = false;
   if (isEntry && !linking.exports.includes("default")) {
-    const lone = loneFunction(program.body);
+    const lone = entryFunction(program.body);
     if (lone) exportDefaultAt = lone.start;
     else if (linking.imports.length > 0) return undefined;
     else wrapScript = true;

@@ -15,6 +15,67 @@ describe("program shapes", () => {
     expect(res.logs.map((l) => l.message)).toEqual(["hi"]);
   });
 
+  describe("a bare function after what it uses", () => {
+    // Each throws on its last line when input is 0, so the stack shows whose lines it kept.
+    it.each([
+      [
+        "a directive",
+        { code: "'use strict';\nasync (input) => {\n  if (!input) throw new Error('no');\n  return input * 2 }" },
+      ],
+      [
+        "a constant",
+        { code: "const k = 2;\nasync (input) => {\n  if (!input) throw new Error('no');\n  return input * k }" },
+      ],
+      [
+        "an import",
+        {
+          code: "import { basename } from 'node:path';\nasync (input) => {\n  if (!input) throw new Error('no');\n  return Number(basename('/a/2')) * input }",
+        },
+      ],
+      [
+        "TypeScript helpers",
+        {
+          code: "type N = number;\nconst twice = (n: N): N => n * 2;\nasync (input: N) => {\n  if (!input) throw new Error('no');\n  return twice(input) }",
+        },
+      ],
+      [
+        "a require, which esbuild bundles",
+        {
+          code: "const { basename } = require('node:path');\n(function (input) {\n  if (!input) throw new Error('no');\n  return Number(basename('/a/2')) * input })",
+        },
+      ],
+      [
+        "a TSX helper",
+        {
+          files: {
+            "index.tsx":
+              "const k: number = 2;\nasync (input: number) => {\n  if (!input) throw new Error('no');\n  return input * k }",
+          },
+        },
+      ],
+    ])("calls the function that ends a program with %s, with its lines", async (_, program) => {
+      expect(expectOk(await execute({ ...program, input: 21 })).result).toBe(42);
+      const thrown = await execute({ ...program, input: 0 });
+      const file = "files" in program ? "index.tsx" : "index.ts";
+      const line = ("code" in program ? program.code : program.files["index.tsx"]).split("\n").length - 1;
+      expect(thrown.ok ? "" : thrown.error.stack).toContain(`${file}:${line}:`);
+    });
+
+    it.each([
+      ["a function declared last, which the script calls", "console.log(f());\nfunction f() { return 1 }", ["1"]],
+      ["an IIFE", "const k = 2;\n(async () => { console.log(k) })()", ["2"]],
+    ])("still runs %s as a script (result null, called once)", async (_, code, logs) => {
+      const res = expectOk(await execute({ code, input: 21 }));
+      expect(res.result).toBeNull();
+      expect(res.logs.map((l) => l.message)).toEqual(logs);
+    });
+
+    it("keeps a module's own default export when a function expression ends it", async () => {
+      const res = expectOk(await execute({ code: "export default () => 'mine';\n(() => 'not the entry')" }));
+      expect(res.result).toBe("mine");
+    });
+  });
+
   it("runs a plain script with top-level await and returns null", async () => {
     const res = expectOk(
       await execute({ code: "console.log('a'); await new Promise(r => setTimeout(r, 5)); console.log('b');" }),

@@ -33,7 +33,9 @@ export class CompileError extends Error {
     const file = loc.file.startsWith(`${namespace}:`) ? loc.file.slice(namespace.length + 1) : loc.file;
     const where = `${file}:${loc.line}:${loc.column + 1}`;
     const more = messages.length > 1 ? ` (and ${messages.length - 1} more error${messages.length > 2 ? "s" : ""})` : "";
-    return new CompileError(`${where}: ${first.text}${jsxHint(file, loc.lineText)}${more}`, {
+    // esbuild names the program's other files by namespace in its text too ("No matching export in \"dwl:a.ts\"").
+    const text = first.text.replaceAll(`"${namespace}:`, '"');
+    return new CompileError(`${where}: ${text}${jsxHint(file, loc.lineText)}${more}`, {
       file,
       line: loc.line,
       column: loc.column + 1,

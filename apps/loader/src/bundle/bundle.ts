@@ -29,6 +29,7 @@ import { IncrementalBuilder } from "./incremental.ts";
 import type { ChildModule } from "./link.ts";
 import { linkModules, type PackagesFor } from "./modules.ts";
 import { packageModules } from "./package-modules.ts";
+import { checkRuntimeImports, type RuntimeImport, runtimeImport } from "./runtime-modules.ts";
 import {
   externalImport,
   joinVendor,
@@ -107,7 +108,7 @@ function bundleDirect(
   entry: string,
   meter: boolean,
   dependencies: Record<string, string> | undefined,
-): Bundle | undefined {
+): { bundle: Bundle; runtime: RuntimeImport[] } | undefined {
   const source = files[entry];
   if (
     source === undefined ||
@@ -124,10 +125,13 @@ function bundleDirect(
     return undefined;
   }
   let hasDefault = false;
+  const runtime: RuntimeImport[] = [];
   for (const node of program.body) {
     const from = (node as Node & { source?: { value?: unknown } | null }).source?.value;
-    if (typeof from === "string" && !servedAsWritten(from, (name) => listsPackage(dependencies, name)))
-      return undefined;
+    if (typeof from === "string") {
+      if (!servedAsWritten(from, (name) => listsPackage(dependencies, name))) return undefined;
+      runtime.push(runtimeImport(node, from, source));
+    }
     if (node.type === "ExportDefaultDeclaration") hasDefault = true;
     if (node.type === "ExportNamedDeclaration") {
       const specifiers = (node as Node & { specifiers: { exported: { name?: string; value?: string } }[] }).specifiers;
@@ -140,7 +144,7 @@ function bundleDirect(
     { code: source, fileName: USER_MODULE, source: { name: entry }, program },
     { wrapScript: shape === "script", meter, ...(lone ? { exportDefaultAt: lone.start } : {}) },
   );
-  return { code: rewritten.code, map: rewritten.map, shape };
+  return { bundle: { code: rewritten.code, map: rewritten.map, shape }, runtime };
 }
 
 const listsPackage = (dependencies: Record<string, string> | undefined, name: string): boolean =>
@@ -188,7 +192,10 @@ export async function bundleProgram(
   if (commonJs !== undefined) return bundleWrapped({ files, entry, meter, dependencies }, commonJs, npm, options);
   // A program that imports no package takes the direct path even when it lists dependencies.
   const direct = bundleDirect(files, entry, meter, dependencies);
-  if (direct) return direct;
+  if (direct) {
+    await checkRuntimeImports(direct.runtime, entry, entrySource);
+    return direct.bundle;
+  }
   // A function body (top-level `return`) fails every path; as the module it stands for, it takes
   // the fast ones.
   const body = asFunctionBody(entrySource, loaderFor(entry));

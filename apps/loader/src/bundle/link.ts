@@ -8,6 +8,7 @@
  * module of that name re-exports the target. The runtime resolves every specifier as a URL
  * against its importer's module name, a bare one too, as if it were relative.
  */
+import type { RuntimeImport } from "./runtime-modules.ts";
 
 /** A module of the child besides the entry alias: its code and its source map. */
 export interface ChildModule {
@@ -25,6 +26,8 @@ export interface ModuleFile extends ChildModule {
   imports: { spec: string; names: string[] }[];
   /** Node built-ins imported by their bare names (`fs`), left as written for the runtime. */
   builtins?: string[];
+  /** Imports of modules the runtime serves (`node:*`, `cloudflare:*`, bare built-ins), checked by name. */
+  runtime?: RuntimeImport[];
 }
 
 /** Folder of the packages' modules in the child (the program's files are under `user/`). */

@@ -27,6 +27,7 @@ import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { entryFunction } from "./entry-shape.ts";
+import { checkRuntimeImports, runtimeImport } from "./runtime-modules.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
@@ -99,6 +100,7 @@ export async function linkModules(
       meter,
     );
     if (!file) return undefined;
+    await checkRuntimeImports(file.runtime ?? [], path, files[path] ?? "");
     // A built-in's bare name that the program also lists as a package is that package: esbuild's.
     if (file.builtins?.some((spec) => !servedAsWritten(spec, listsPackage))) return undefined;
     byName.set(name, file);
@@ -215,7 +217,7 @@ function transformFile(
   }
   if (needsBundler(program)) return undefined;
   if (typescript && (hasParameterProperties(program) || hasEnumStringGuess(program))) return undefined;
-  const linking = linkingOf(program);
+  const linking = linkingOf(program, code);
   if (!linking) return undefined;
   let exportDefaultAt: number | undefined;
   let wrapScript = false;
@@ -365,7 +367,7 @@ type Declaration = Node & {
 const nameOf = (id: { name?: string; value?: string } | null | undefined) => id?.name ?? id?.value ?? "";
 
 /** A module's imports and exports, or undefined when one of them needs esbuild. */
-function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefined {
+function linkingOf(program: Program, code: string): Omit<ModuleFile, "code" | "map"> | undefined {
   const linking: Omit<ModuleFile, "code" | "map"> = { exports: [], stars: [], imports: [] };
   for (const node of program.body as Declaration[]) {
     const spec = node.source?.value;
@@ -373,10 +375,10 @@ function linkingOf(program: Program): Omit<ModuleFile, "code" | "map"> | undefin
       if (node.attributes?.length) return undefined;
       const server = servedBy(spec);
       if (server === "bundler") return undefined;
-      if (server === "runtime") {
-        // Left to the runtime as written.
-      } else if (server === "builtin") {
-        (linking.builtins ??= []).push(spec);
+      if (server === "runtime" || server === "builtin") {
+        // Left to the runtime as written; the names it takes are checked (runtime-modules.ts).
+        (linking.runtime ??= []).push(runtimeImport(node, spec, code));
+        if (server === "builtin") (linking.builtins ??= []).push(spec);
       } else if (node.type === "ImportDeclaration") {
         const names = (node.specifiers ?? []).map((s) =>
           s.type === "ImportNamespaceSpecifier"

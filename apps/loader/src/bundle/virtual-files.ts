@@ -11,6 +11,7 @@
  * built-in's default export, which is what `require` returns in Node.
  */
 import { nodeBuiltin } from "../npm/node-builtins.ts";
+import { CLOUDFLARE_MODULES } from "./runtime-modules.ts";
 import { REFUSE_SOCKET_GLOBAL } from "../sandbox/child-globals.ts";
 import {
   joinPackagePath,
@@ -50,7 +51,7 @@ export const SOCKETS_SPECIFIER = "cloudflare:sockets";
  */
 export function servedBy(spec: string): "runtime" | "builtin" | "program" | "bundler" {
   if (spec === SOCKETS_SPECIFIER || spec.startsWith("/")) return "bundler";
-  if (spec.startsWith("cloudflare:")) return "runtime";
+  if (spec.startsWith("cloudflare:")) return CLOUDFLARE_MODULES.has(spec) ? "runtime" : "bundler";
   const builtin = nodeBuiltin(spec);
   if (builtin === undefined) return "program";
   if (!("available" in builtin)) return "bundler";
@@ -172,6 +173,9 @@ function missingDependencyText(spec: string): string {
     return `Cannot import "${spec}": \`npm:\` specifiers are not supported; ${listIt(aliased[1], aliased[2] ?? "*")}`;
   if (spec.startsWith("jsr:"))
     return `Cannot import "${spec}": JSR packages are not supported, only npm packages listed in \`dependencies\``;
+  const scheme = /^([a-z][a-z\d+.-]*):/i.exec(spec)?.[1];
+  if (scheme)
+    return `Cannot import "${spec.slice(0, 80)}": \`${scheme}:\` imports are not supported; put the module in \`files\` and import it by its path, or list an npm package in \`dependencies\``;
   const name = splitBareSpecifier(spec)?.name ?? spec;
   return `Cannot import "${spec}": npm packages must be listed in \`dependencies\` (for example "dependencies": { "${name}": "*" })`;
 }
@@ -271,7 +275,13 @@ export function virtualFileHandlers({
       const spec = args.path;
       if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
       if (spec === SOCKETS_SPECIFIER) return { path: spec, namespace: SOCKETS_NAMESPACE };
-      if (spec.startsWith("cloudflare:")) return { path: spec, external: true };
+      if (spec.startsWith("cloudflare:")) {
+        if (CLOUDFLARE_MODULES.has(spec)) return { path: spec, external: true };
+        return unresolvable(
+          args.kind,
+          `No such module "${spec}": a program can import ${[...CLOUDFLARE_MODULES].map((name) => `"${name}"`).join(", ")}`,
+        );
+      }
 
       const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;
       const from = importer ? resolver?.packageById(importer.id) : undefined;

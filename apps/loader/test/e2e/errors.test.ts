@@ -31,6 +31,126 @@ describe("compile errors", () => {
     expect(res.error.type).toBe("compile");
     expect(res.error.message).toContain('"dependencies": { "hono"');
   });
+
+  describe("an import of a runtime module or name the runtime lacks", () => {
+    // Every bundling path: one JS module as written, TypeScript file by file, a folder's file
+    // re-exporting, and esbuild's (a TSX entry).
+    it.each([
+      [
+        "a cloudflare: module that does not exist",
+        { code: "import x from 'cloudflare:nope';\nexport default () => String(x)" },
+        "index.ts",
+        1,
+        'No such module "cloudflare:nope"',
+      ],
+      [
+        "cloudflare:email, which dynamic workers lack",
+        {
+          files: {
+            "index.js": "import { EmailMessage } from 'cloudflare:email';\nexport default () => String(EmailMessage)",
+          },
+        },
+        "index.js",
+        1,
+        'No such module "cloudflare:email"',
+      ],
+      [
+        "a name cloudflare:workers does not export",
+        {
+          files: {
+            "index.js": "import { DurableObject, Nope } from 'cloudflare:workers';\nexport default () => String(Nope)",
+          },
+        },
+        "index.js",
+        1,
+        '"cloudflare:workers" has no export named "Nope"',
+      ],
+      [
+        "a default cloudflare:workers does not have",
+        { code: "import cf from 'cloudflare:workers';\nexport default () => String(cf)" },
+        "index.ts",
+        1,
+        '"cloudflare:workers" has no default export',
+      ],
+      [
+        "a name node:path does not export, from TypeScript",
+        {
+          code: "type T = string;\nimport { basename, nope } from 'node:path';\nexport default (): T => nope + basename('/a')",
+        },
+        "index.ts",
+        2,
+        '"node:path" has no export named "nope"',
+      ],
+      [
+        "a built-in by its bare name",
+        { code: "import { joinn } from 'path';\nexport default () => joinn" },
+        "index.ts",
+        1,
+        '"path" has no export named "joinn"',
+      ],
+      [
+        "a re-export in another file",
+        {
+          files: {
+            "index.ts": "export { h } from './lib/h';\nexport default () => 1",
+            "lib/h.ts": "\nexport { nope as h } from 'node:path';",
+          },
+        },
+        "lib/h.ts",
+        2,
+        '"node:path" has no export named "nope"',
+      ],
+      [
+        "a TSX entry (bundled by esbuild)",
+        { files: { "index.tsx": "import { nope } from 'node:path';\nexport default () => String(nope)" } },
+        "index.tsx",
+        1,
+        '"node:path" has no export named "nope"',
+      ],
+    ])("reports %s as a compile error at its line", async (_, program, file, line, message) => {
+      const res = expectFailure(await execute(program));
+      expect(res.error).toMatchObject({ type: "compile", location: { file, line } });
+      expect(res.error.message).toContain(message);
+    });
+
+    it("reports one the bundler cannot see (beside a require) as compile, without the child's module names", async () => {
+      const res = expectFailure(
+        await execute({
+          code: "import { nope } from 'node:path';\nconst p = require('node:path');\nexport default () => String(nope) + p.sep",
+        }),
+      );
+      expect(res.error).toMatchObject({ type: "compile", name: "SyntaxError" });
+      expect(res.error.message).toBe("The requested module 'node:path' does not provide an export named 'nope'");
+    });
+
+    it("runs what the runtime has: every cloudflare: module a program may import, by name and as a namespace", async () => {
+      const res = expectOk(
+        await execute({
+          code: [
+            "import * as ai from 'cloudflare:ai'; import * as node from 'cloudflare:node'; import * as pipelines from 'cloudflare:pipelines';",
+            "import { connect } from 'cloudflare:sockets'; import { WorkerEntrypoint, env } from 'cloudflare:workers'; import { NonRetryableError } from 'cloudflare:workflows';",
+            "import path, { basename } from 'node:path';",
+            "export default () => [ai, node, pipelines, connect, WorkerEntrypoint, env, NonRetryableError, path.sep].every(Boolean) && basename('/a/b')",
+          ].join("\n"),
+        }),
+      );
+      expect(res.result).toBe("b");
+    });
+
+    it("refuses a sandbox that imports one, when it is written", async () => {
+      const res = await call("/sandboxes", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          code: "import { Nope } from 'cloudflare:workers';\nexport default { fetch: () => new Response(String(Nope)) }",
+        }),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+        '"cloudflare:workers" has no export named "Nope"',
+      );
+    });
+  });
 });
 
 describe("runtime errors", () => {

@@ -59,6 +59,7 @@ export const resolvePromise = Promise.resolve.bind(Promise) as <T>(value: T) => 
 export const parseJson = JSON.parse;
 export const functionSource = uncurry(Function.prototype.toString) as (fn: unknown) => string;
 export const objectKeys = Object.keys;
+export const ownPropertyDescriptor = Object.getOwnPropertyDescriptor;
 /**
  * The current call's place, as a new Error: V8 records its frames now and formats them only when
  * `.stack` is read, so taking one costs little until it is used.

@@ -8,7 +8,17 @@ import type { ProgramRequest } from "@dwl/protocol";
 import type { ChildCall } from "../child-protocol.ts";
 import { trackWaitUntil } from "./background.ts";
 import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
-import { arraySlice, functionSource, now, objectKeys, toText } from "./intrinsics.ts";
+import {
+  arraySlice,
+  functionSource,
+  now,
+  objectKeys,
+  ownPropertyDescriptor,
+  stringIncludes,
+  stringIndexOf,
+  stringSlice,
+  toText,
+} from "./intrinsics.ts";
 import { currentRun } from "./state.ts";
 
 let moduleEvaluated = false;
@@ -22,11 +32,35 @@ export async function programModule(): Promise<unknown> {
   const started = now();
   try {
     return (await import("./user.js")).default;
+  } catch (err) {
+    throw linkFailure(err) ?? err;
   } finally {
     moduleEvaluated = true;
     const run = currentRun();
     if (run) run.moduleMs = now() - started;
   }
+}
+
+/**
+ * The runtime's words when the program's modules do not link: an import of a module or a name it
+ * lacks that bundling could not see (bundle/runtime-modules.ts checks those it can). Nothing of the
+ * program has run: a `compile` error, its message without the child's module names.
+ */
+const NO_SUCH_MODULE = 'No such module "';
+const REQUESTED_MODULE = "The requested module '";
+const NO_EXPORT = "' does not provide an export named '";
+
+function linkFailure(err: unknown): ProgramCompileError | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const message: unknown = ownPropertyDescriptor(err, "message")?.value;
+  if (typeof message !== "string") return undefined;
+  const noModule = stringIndexOf(message, NO_SUCH_MODULE) === 0;
+  if (!noModule && !(stringIndexOf(message, REQUESTED_MODULE) === 0 && stringIncludes(message, NO_EXPORT)))
+    return undefined;
+  // Its first line: the next names the child's module that imported it.
+  const end = stringIndexOf(message, "\n");
+  const what = end < 0 ? message : stringSlice(message, 0, end);
+  return new ProgramCompileError(what, undefined, noModule ? "Error" : "SyntaxError");
 }
 
 /** What a run's program produced, before encoding (result.ts). */

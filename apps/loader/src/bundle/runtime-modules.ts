@@ -1,0 +1,109 @@
+/**
+ * @module runtime-modules
+ * What the runtime serves a child by name: its `cloudflare:` modules, and the names each module it
+ * serves exports. An import of a module or a name it lacks would otherwise pass bundling and fail
+ * as the child links the program ("No such module", "does not provide an export named"), a
+ * `runtime` error without a location, and a sandbox with one would be stored, then fail every run.
+ */
+import type { SourceLocation } from "@dwl/protocol";
+import { CompileError } from "../compile-error.ts";
+
+/**
+ * The `cloudflare:` modules a child can import at CHILD_COMPATIBILITY_DATE. `cloudflare:email`
+ * is not one: it needs a module the runtime does not give dynamic workers.
+ * runtime-modules.test.ts imports each in a real child.
+ */
+export const CLOUDFLARE_MODULES: ReadonlySet<string> = new Set([
+  "cloudflare:ai",
+  "cloudflare:node",
+  "cloudflare:pipelines",
+  "cloudflare:sockets",
+  "cloudflare:workers",
+  "cloudflare:workflows",
+]);
+
+const exportsOf = new Map<string, Promise<ReadonlySet<string> | undefined>>();
+
+/**
+ * The names `spec` exports, learned by importing it here: the loader runs with the children's
+ * compatibility date and flags (limits.ts CHILD_COMPATIBILITY_*, wrangler.toml), so its
+ * built-in modules are theirs. Undefined when it cannot be imported here; callers then leave
+ * the import to the runtime. Only asked for specifiers the runtime serves (virtual-files.ts
+ * `servedBy`), a fixed set, so the map stays small.
+ */
+function runtimeExports(spec: string): Promise<ReadonlySet<string> | undefined> {
+  let names = exportsOf.get(spec);
+  if (!names) {
+    names = import(/* @vite-ignore */ spec).then(
+      (namespace: object) => new Set(Object.keys(namespace)),
+      () => undefined,
+    );
+    exportsOf.set(spec, names);
+  }
+  return names;
+}
+
+/** One import of a module the runtime serves: the names it takes (`*` for a namespace) and where. */
+export interface RuntimeImport {
+  spec: string;
+  names: string[];
+  /** 1-based line of the import in the file, as the user wrote it. */
+  line: number;
+}
+
+const NAMES_SHOWN = 40;
+
+/**
+ * Throws a CompileError at the first of `imports` (of `file`, whose text is `source`) that takes a
+ * name its module does not export.
+ */
+export async function checkRuntimeImports(imports: RuntimeImport[], file: string, source: string): Promise<void> {
+  for (const { spec, names, line } of imports) {
+    const exported = names.some((name) => name !== "*") ? await runtimeExports(spec) : undefined;
+    const missing = exported && names.find((name) => name !== "*" && !exported.has(name));
+    if (missing === undefined || exported === undefined) continue;
+    const available = [...exported].filter((name) => name !== "default").sort();
+    const list = available.slice(0, NAMES_SHOWN).join(", ") + (available.length > NAMES_SHOWN ? ", …" : "");
+    const what = missing === "default" ? "no default export" : `no export named "${missing}"`;
+    const location = locate(source, file, line, missing === "default" ? spec : missing);
+    throw new CompileError(
+      `${file}:${location.line}:${location.column}: "${spec}" has ${what} (it exports: ${list})`,
+      location,
+    );
+  }
+}
+
+/** Where `word` is on `line` of `source` (its start when the line does not hold it). */
+function locate(source: string, file: string, line: number, word: string): SourceLocation {
+  const lineText = source.split("\n")[line - 1] ?? "";
+  const at = lineText.search(new RegExp(`(?<![\\w$])${word.replace(/[$.*+?^()[\]{}|\\/:-]/g, "\\$&")}(?![\\w$])`));
+  return { file, line, column: Math.max(at, 0) + 1, lineText };
+}
+
+interface ModuleDeclaration {
+  type: string;
+  start: number;
+  specifiers?: { type: string; imported?: NameNode; local?: NameNode }[];
+}
+type NameNode = { name?: string; value?: string } | null;
+const nameOf = (node: NameNode | undefined) => node?.name ?? node?.value ?? "";
+
+/**
+ * The runtime import that `node` of `code` is: an `import`, `export … from` or `export * from`
+ * of a module the runtime serves, the names it takes from it.
+ */
+export function runtimeImport(node: ModuleDeclaration, spec: string, code: string): RuntimeImport {
+  const names =
+    node.type === "ExportAllDeclaration"
+      ? ["*"]
+      : (node.specifiers ?? []).map((s) =>
+          s.type === "ImportNamespaceSpecifier"
+            ? "*"
+            : s.type === "ImportDefaultSpecifier"
+              ? "default"
+              : nameOf(node.type === "ImportDeclaration" ? s.imported : s.local),
+        );
+  let line = 1;
+  for (let at = code.indexOf("\n"); at !== -1 && at < node.start; at = code.indexOf("\n", at + 1)) line++;
+  return { spec, names, line };
+}

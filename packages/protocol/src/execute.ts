@@ -130,6 +130,9 @@ export const StorageSchema = z.strictObject({
   namespace: NamespaceSchema.optional(),
 });
 
+/** Standard base64 with its padding, as `atob` reads it strictly. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
 const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** For programs that export a `fetch` handler: the request they are invoked with. */
@@ -151,11 +154,20 @@ export const ProgramRequestSchema = z
       )
       .optional(),
     body: z.string().optional(),
+    /** How `body` is written: `text` (the default, sent as UTF-8) or `base64` (binary bytes). */
+    bodyEncoding: z.enum(["text", "base64"]).optional(),
   })
   .superRefine((request, ctx) => {
     const method = (request.method ?? "GET").toUpperCase();
     if (request.body !== undefined && (method === "GET" || method === "HEAD")) {
       ctx.addIssue({ code: "custom", path: ["body"], message: `a ${method} request cannot have a body` });
+    }
+    if (request.bodyEncoding === "base64" && request.body !== undefined && !BASE64.test(request.body)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["body"],
+        message: "bodyEncoding is base64, but body is not base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4)",
+      });
     }
   });
 export type ProgramRequest = z.infer<typeof ProgramRequestSchema>;

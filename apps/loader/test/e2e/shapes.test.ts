@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { execute, expectOk } from "../helpers.ts";
+import { execute, executeRejected, expectOk } from "../helpers.ts";
 
 describe("program shapes", () => {
   it("calls a default-export function with input", async () => {
@@ -247,6 +247,36 @@ describe("program shapes", () => {
       bodyEncoding: "text",
     });
   });
+
+  it("sends a fetch handler a binary body given as base64, byte for byte, and echoes it back as base64", async () => {
+    const bytes = [255, 0, 1, 128, 10, 200];
+    const res = expectOk(
+      await execute({
+        code: "export default { async fetch(req) { return new Response(await req.arrayBuffer(), { headers: { 'content-type': 'application/octet-stream' } }) } }",
+        request: { method: "PUT", path: "/blob", body: btoa(String.fromCharCode(...bytes)), bodyEncoding: "base64" },
+      }),
+    );
+    expect(res.result).toMatchObject({ bodyEncoding: "base64", body: btoa(String.fromCharCode(...bytes)) });
+    const text = expectOk(
+      await execute({
+        code: "export default { async fetch(req) { return new Response(await req.text()) } }",
+        request: { method: "POST", body: "aGk=", bodyEncoding: "text" },
+      }),
+    );
+    expect(text.result).toMatchObject({ body: "aGk=" });
+  });
+
+  it.each([["not base64!"], ["aGk"], ["a=Gk"]])(
+    "refuses a request body %j that bodyEncoding says is base64, naming body",
+    async (body) => {
+      const res = await executeRejected({
+        code: "export default { fetch: () => new Response('x') }",
+        request: { method: "POST", body, bodyEncoding: "base64" },
+      });
+      expect(res.status).toBe(400);
+      expect(res.body.error.issues?.[0]?.path).toEqual(["request", "body"]);
+    },
+  );
 
   it("encodes a Response returned by a default function as a fetch handler's result", async () => {
     const res = expectOk(await execute({ code: "export default () => Response.json({ a: 1 }, { status: 201 })" }));

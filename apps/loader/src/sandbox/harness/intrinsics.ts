@@ -22,6 +22,8 @@ export const roundMs = (ms: number): number => mathRound(ms * 100) / 100;
 export const stringIncludes = uncurry(String.prototype.includes);
 export const stringSlice = uncurry(String.prototype.slice);
 export const stringIndexOf = uncurry(String.prototype.indexOf);
+export const stringCharCodeAt = uncurry(String.prototype.charCodeAt);
+export const decodeBase64 = atob;
 export const objectIs = Object.is;
 export const setAdd = uncurry(Set.prototype.add) as <T>(set: Set<T>, value: T) => Set<T>;
 export const setDelete = uncurry(Set.prototype.delete) as <T>(set: Set<T>, value: T) => boolean;

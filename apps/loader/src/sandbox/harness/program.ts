@@ -10,10 +10,12 @@ import { trackWaitUntil } from "./background.ts";
 import { ChildLostError, LimitError, ProgramCompileError } from "./errors.ts";
 import {
   arraySlice,
+  decodeBase64,
   functionSource,
   now,
   objectKeys,
   ownPropertyDescriptor,
+  stringCharCodeAt,
   stringIncludes,
   stringIndexOf,
   stringSlice,
@@ -112,10 +114,19 @@ const PYTHON_FAILURES = Object.freeze({
 const REQUEST_IGNORED =
   "[dwl] this run has a `request`, but the program has no fetch handler, so nothing received it; to receive it, export default { fetch(request, env, ctx) { … } }";
 
+/** The bytes `text` (base64, checked by the request schema) stands for. */
+function base64Bytes(text: string): Uint8Array {
+  const binary = decodeBase64(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = stringCharCodeAt(binary, i);
+  return bytes;
+}
+
 function toRequest(spec: ProgramRequest | undefined): Request {
   // Concatenated, not resolved: a path like "//evil.example/x" must not change the host.
   const url = new URL(`http://localhost${spec?.path ?? "/"}`);
-  return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body: spec?.body });
+  const body = spec?.body !== undefined && spec.bodyEncoding === "base64" ? base64Bytes(spec.body) : spec?.body;
+  return new Request(url, { method: spec?.method ?? "GET", headers: spec?.headers, body });
 }
 
 /**

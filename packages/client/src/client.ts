@@ -18,6 +18,7 @@ import {
   type ExecuteResponse,
   type RequestIssue,
   type SandboxDefinition,
+  type SandboxUpdate,
   type SandboxInfo,
   type SandboxList,
   type SandboxLogEntry,
@@ -106,11 +107,11 @@ export interface SandboxesApi {
   list(options?: SandboxListOptions): Promise<SandboxList>;
   get(id: string, options?: RequestOptions): Promise<SandboxInfo>;
   /**
-   * `PUT /sandboxes/:id`: replaces the program and the settings `definition` names; the others
-   * keep their values (`egress: {}`, `tools: []`, `storage: {}`, `limits: {}` clear one).
-   * `version` goes up by one.
+   * `PUT /sandboxes/:id`: replaces the program (when `update` has `code` or `files`) and the
+   * settings `update` names; the others keep their values (`egress: {}`, `tools: []`,
+   * `storage: {}`, `limits: {}` clear one). `version` goes up by one.
    */
-  update(id: string, definition: SandboxDefinition, options?: RequestOptions): Promise<SandboxInfo>;
+  update(id: string, update: SandboxUpdate, options?: RequestOptions): Promise<SandboxInfo>;
   delete(id: string, options?: RequestOptions): Promise<void>;
   /**
    * `ANY /sandboxes/:id/http/<path>`: the program's fetch handler answers. The raw `Response` is

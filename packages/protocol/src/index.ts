@@ -67,6 +67,7 @@ export {
 export type { CredentialInfo, CredentialPut } from "./credentials.ts";
 export {
   SandboxDefinitionSchema,
+  SandboxUpdateSchema,
   SandboxExecuteSchema,
   SandboxInfoSchema,
   SandboxListSchema,
@@ -74,7 +75,7 @@ export {
   SandboxLogsSchema,
   SandboxNameSchema,
 } from "./sandbox.ts";
-export type { SandboxDefinition, SandboxInfo, SandboxList, SandboxLogEntry } from "./sandbox.ts";
+export type { SandboxDefinition, SandboxInfo, SandboxUpdate, SandboxList, SandboxLogEntry } from "./sandbox.ts";
 export {
   CANCEL_PATH,
   EffectNoticeSchema,

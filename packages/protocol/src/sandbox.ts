@@ -19,6 +19,29 @@ export const SandboxDefinitionSchema = z
   .superRefine(checkProgramSource);
 export type SandboxDefinition = z.infer<typeof SandboxDefinitionSchema>;
 
+/** What belongs to the program itself: given only with `code` or `files`. */
+const PROGRAM_FIELDS = ["language", "entry", "dependencies"] as const;
+
+/**
+ * `PUT /sandboxes/:id`: a definition, or settings alone (`name`, `limits`, `egress`, `storage`,
+ * `tools`) for the stored program: a sandbox whose credential was deleted is repaired without
+ * its code, which `GET` does not give back.
+ */
+export const SandboxUpdateSchema = z
+  .strictObject({ ...ProgramSourceShape, name: SandboxNameSchema.optional() })
+  .superRefine((update, ctx) => {
+    if (update.code !== undefined || update.files !== undefined) return checkProgramSource(update, ctx);
+    for (const field of PROGRAM_FIELDS) {
+      if (update[field] !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `\`${field}\` belongs to the program: send it with \`code\` or \`files\` (without them, an update changes settings only)`,
+        });
+    }
+  });
+export type SandboxUpdate = z.infer<typeof SandboxUpdateSchema>;
+
 export const SandboxInfoSchema = z.object({
   id: z.string(),
   name: z.string().optional(),

@@ -3,7 +3,7 @@
  * Persistent sandboxes over HTTP (docs/api.md, "Sandboxes"). Another tenant's id answers 404, never
  * 403: existence does not leak.
  */
-import { SandboxDefinitionSchema, SandboxExecuteSchema, type SandboxInfo } from "@dwl/protocol";
+import { SandboxDefinitionSchema, SandboxExecuteSchema, type SandboxInfo, SandboxUpdateSchema } from "@dwl/protocol";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.ts";
 import { DwlHttpError } from "../errors.ts";
@@ -71,7 +71,16 @@ export const sandboxesRoute = new Hono<AppEnv>()
   })
   .get("/:id", async (c) => c.json(sandboxInfo(await getSandbox(c.req.param("id"), contextOf(c)), originOf(c))))
   .put("/:id", async (c) =>
-    defined(c, await updateSandbox(c.req.param("id"), await definitionOf(c), contextOf(c), originOf(c)), 200),
+    defined(
+      c,
+      await updateSandbox(
+        c.req.param("id"),
+        await readProgramRequest(c.req.raw, SandboxUpdateSchema, c.get("server")),
+        contextOf(c),
+        originOf(c),
+      ),
+      200,
+    ),
   )
   .delete("/:id", async (c) => {
     await deleteSandbox(c.req.param("id"), contextOf(c));

@@ -254,6 +254,20 @@ export class SandboxRegistry extends DurableObject<Env> {
     return this.get(id);
   }
 
+  /** A new version of `id` with other settings and the same program (entry and bundle): null if it is gone. */
+  updateSettings(id: string, change: Pick<SandboxRecord, "settings"> & { name?: string }): SandboxRecord | null {
+    const existing = this.get(id);
+    if (!existing) return null;
+    this.sql.exec(
+      "UPDATE sandboxes SET version = version + 1, updated_at = ?, settings = ?, name = ? WHERE id = ?",
+      new Date().toISOString(),
+      JSON.stringify(change.settings),
+      change.name ?? existing.name ?? null,
+      id,
+    );
+    return this.get(id);
+  }
+
   delete(id: string): boolean {
     const existed = this.get(id) !== null;
     this.sql.exec("DELETE FROM sandboxes WHERE id = ?", id);

@@ -11,6 +11,7 @@ import {
   type SandboxDefinition,
   type SandboxInfo,
   type SandboxLogEntry,
+  type SandboxUpdate,
 } from "@dwl/protocol";
 import { storageOperation } from "../bindings/storage-error.ts";
 import { bundleChars, type Bundle } from "../bundle/bundle.ts";
@@ -249,7 +250,7 @@ async function forgetRow(sandboxes: Registry, id: string): Promise<boolean> {
 
 export async function updateSandbox(
   id: string,
-  definition: SandboxDefinition,
+  update: SandboxUpdate,
   context: ExecutionContext,
   origin: string,
 ): Promise<SandboxInfo> {
@@ -262,8 +263,10 @@ export async function updateSandbox(
   // Settings the update does not name keep their stored values, as its name does: "new code for
   // my app" kept the name but silently moved the app to the default namespace and dropped its
   // egress, credentials, tools and limits. Dependencies belong to the code and come with it.
-  const { dependencies: _kept, ...stored } = (await getSandbox(id, context)).settings;
-  definition = { ...stored, ...definition };
+  const { dependencies, ...stored } = (await getSandbox(id, context)).settings;
+  if (update.code === undefined && update.files === undefined)
+    return updateSettings(id, { ...stored, ...(dependencies ? { dependencies } : {}), ...update }, context, origin);
+  const definition: SandboxDefinition = { ...stored, ...update };
   const checked = await checkProgramRequest(definition, context);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
   // The bundle first: the sandbox keeps running its current version until the row points here.
@@ -290,6 +293,26 @@ export async function updateSandbox(
   }
   // The previous version's bundle, if no other sandbox of the tenant uses it.
   await collect(sandboxes);
+  return sandboxInfo(record, origin);
+}
+
+/** An update without code: the stored program under the settings given, checked as a definition's are. */
+async function updateSettings(
+  id: string,
+  settings: SandboxRecord["settings"] & { name?: string },
+  context: ExecutionContext,
+  origin: string,
+): Promise<SandboxInfo> {
+  await checkProgramRequest(settings, context);
+  const record = await storageOperation(
+    `the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`,
+    () =>
+      registry(context.env, context.tenant).updateSettings(id, {
+        settings: settingsOf(settings),
+        ...(settings.name !== undefined ? { name: settings.name } : {}),
+      }),
+  );
+  if (!record) throw notFound(id);
   return sandboxInfo(record, origin);
 }
 

@@ -172,6 +172,10 @@ describe("credentials", () => {
       expect(body.error.message).toContain(`update it (PUT /sandboxes/${id})`);
       expect(body.error.issues[0]?.path).toEqual(["egress", "credentials", 0]);
     }
+    // Repaired as the answer says, without the code (GET does not give it back): settings alone.
+    const repaired = await call(`/sandboxes/${id}`, { method: "PUT", body: JSON.stringify({ egress: {} }) });
+    expect(repaired.status).toBe(200);
+    expect(await (await call(`/sandboxes/${id}/http/`)).text()).toBe("hi");
   });
 
   it("rejects bad credential requests naming the field", async () => {

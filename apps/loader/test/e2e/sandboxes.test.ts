@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { readServerLimits } from "../../src/limits.ts";
 import { bundleObjectKey, forgetLoadedBundles, loadBundle } from "../../src/sandboxes/bundle-store.ts";
 import { createSandbox, deleteSandbox, getSandbox, updateSandbox } from "../../src/sandboxes/service.ts";
-import { call, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
+import { call, execute, expectOk, OTHER_TENANT_KEY } from "../helpers.ts";
 import { ExecuteResponseSchema } from "@dwl/protocol";
 
 const app = `
@@ -171,6 +171,43 @@ export default {
       body: JSON.stringify({ code: "export default () => 1", limits: {} }),
     });
     expect(SandboxInfoSchema.parse(await cleared.json()).limits?.cpuMs).not.toBe(100);
+  });
+
+  it("changes settings alone when an update has no code, keeping the program; refuses program fields without it", async () => {
+    const namespace = `set-${crypto.randomUUID().slice(0, 8)}`;
+    const sandbox = await create({
+      name: "app",
+      files: { "main.ts": "export default async (_: unknown, env: any) => (await env.KV.get('k')) ?? 'none'" },
+      entry: "main.ts",
+      limits: { cpuMs: 100 },
+    });
+    expectOk(await execute({ code: "export default (_, env) => env.KV.put('k', 'moved')", storage: { namespace } }));
+    const put = (body: object, id = sandbox.id) =>
+      call(`/sandboxes/${id}`, { method: "PUT", body: JSON.stringify(body) });
+    const updated = await put({ storage: { namespace }, name: "renamed" });
+    expect(updated.status).toBe(200);
+    const info = SandboxInfoSchema.parse(await updated.json());
+    expect(info).toMatchObject({
+      version: 2,
+      name: "renamed",
+      entry: "main.ts",
+      storage: { namespace },
+      limits: { cpuMs: 100 },
+    });
+    const run = await (await call(`/sandboxes/${sandbox.id}/execute`, { method: "POST", body: "{}" })).json();
+    expect(run).toMatchObject({ ok: true, result: "moved" });
+    for (const field of ["entry", "dependencies", "language"] as const) {
+      const value = { entry: "main.ts", dependencies: { zod: "*" }, language: "javascript" }[field];
+      const res = await put({ [field]: value });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: { issues: { path: unknown[] }[] } }).error.issues[0]?.path).toEqual([
+        field,
+      ]);
+    }
+    const bad = await put({ egress: { allow: ["not a host"] } });
+    expect(bad.status).toBe(400);
+    expect((await put({ name: "x" }, "sb_00000000000000000000")).status).toBe(404);
+    expect(SandboxInfoSchema.parse(await (await call(`/sandboxes/${sandbox.id}`)).json()).version).toBe(2);
   });
 
   it("answers another tenant's sandbox with 404, never 403", async () => {

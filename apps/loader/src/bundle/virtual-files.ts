@@ -143,6 +143,12 @@ export function displaySource(source: string): string {
   return source;
 }
 
+/** The modules the loader writes into a bundle (a built-in's require shim, the sockets shim): no frame of a stack. */
+export const isLoaderShim = (source: string): boolean =>
+  [NODE_REQUIRE_NAMESPACE, NODE_IMPORT_NAMESPACE, MISSING_NAMESPACE, SOCKETS_NAMESPACE].some((namespace) =>
+    source.startsWith(`${namespace}:`),
+  );
+
 /** How a package file shows in source maps, stacks and errors. */
 export function npmDisplayPath(path: string): string {
   const { id, file } = splitNpmPath(path);

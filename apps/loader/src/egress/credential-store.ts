@@ -28,7 +28,11 @@ export interface OpenCredential {
 }
 
 export class CredentialHostError extends Error {
-  constructor(message: string) {
+  constructor(
+    /** The host entry refused. */
+    readonly text: string,
+    message: string,
+  ) {
     super(message);
     this.name = "CredentialHostError";
   }
@@ -39,7 +43,7 @@ export function credentialRules(hosts: readonly string[]): EgressRule[] {
   return hosts.map((text) => {
     const rule = parseAllowRule(text);
     if (rule.host === ANY_HOST)
-      throw new CredentialHostError(`a credential cannot be bound to "${text}": name the hosts it is for`);
+      throw new CredentialHostError(text, `a credential cannot be bound to "${text}": name the hosts it is for`);
     return rule;
   });
 }

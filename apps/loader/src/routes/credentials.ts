@@ -38,7 +38,11 @@ export const credentialsRoute = new Hono<AppEnv>()
       return c.json(await storeFor(c).put(name, body), 200);
     } catch (err) {
       if (err instanceof EgressRuleError || err instanceof CredentialHostError) {
-        throw DwlHttpError.of("invalid_request", err.message, [{ path: ["hosts"], message: err.message }]);
+        // The entry's index, as every other list field's issue names it (`egress.allow[i]`).
+        const index = body.hosts.indexOf(err.text);
+        throw DwlHttpError.of("invalid_request", err.message, [
+          { path: index < 0 ? ["hosts"] : ["hosts", index], message: err.message },
+        ]);
       }
       throw err;
     }

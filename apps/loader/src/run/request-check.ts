@@ -12,6 +12,7 @@ import {
   defaultEntry,
   type ExecuteRequest,
   isPythonProgram,
+  DEFAULT_ENTRIES,
   PYTHON_DEFAULT_ENTRY,
   type RequestIssue,
 } from "@dwl/protocol";
@@ -165,12 +166,15 @@ function checkTools(names: readonly string[] | undefined): string[] {
   return [...new Set(names ?? [])].sort();
 }
 
+/** The default entries of a JavaScript or TypeScript program, as a sentence names them. */
+const JAVASCRIPT_ENTRIES = DEFAULT_ENTRIES.filter((name) => name !== PYTHON_DEFAULT_ENTRY)
+  .join(", ")
+  .replace(/, ([^,]*)$/, " or $1");
+
 function checkedDefaultEntry(files: Record<string, string>): string {
   const entry = defaultEntry(files);
   if (entry !== undefined) return entry;
-  const expected = Object.keys(files).some((path) => path.endsWith(".py"))
-    ? PYTHON_DEFAULT_ENTRY
-    : "index.ts (or index.js)";
+  const expected = Object.keys(files).some((path) => path.endsWith(".py")) ? PYTHON_DEFAULT_ENTRY : JAVASCRIPT_ENTRIES;
   const issue: RequestIssue = {
     path: ["entry"],
     message: `required when \`files\` has no ${expected}`,

@@ -600,6 +600,9 @@ export default async () => { try { ${connectAndRead} } catch (e) { return e.name
       "EgressDeniedError",
     );
     expect(uncaught.egress).toHaveLength(1);
+    // Its stack is the program's own: no frame of the loader's shim that refused it.
+    expect(uncaught.error.stack).toContain("index.ts:1:");
+    expect(uncaught.error.stack).not.toMatch(/dwl-|cloudflare:sockets:/);
     // `import (` with a space: still bundled, still refused.
     const spaced = await expectRunOk({
       code: `export default async () => { const { connect } = await import ("cloudflare:sockets"); try { connect("${upstreamHost}"); } catch (e) { return e.name; } };${fresh()}`,

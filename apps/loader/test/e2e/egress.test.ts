@@ -181,8 +181,15 @@ describe("credentials", () => {
   it("rejects bad credential requests naming the field", async () => {
     const res = await putCredential("x", { value: "v", hosts: ["*"] });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: { issues: { path: string[] }[] } }).error.issues[0]?.path).toEqual([
+    expect(((await res.json()) as { error: { issues: { path: unknown[] }[] } }).error.issues[0]?.path).toEqual([
       "hosts",
+      0,
+    ]);
+    // The entry at fault, by its index, for a rule that does not parse as for one too wide.
+    const third = await putCredential("x", { value: "v", hosts: ["a.com", "b.com", "https://c.com/path"] });
+    expect(((await third.json()) as { error: { issues: { path: unknown[] }[] } }).error.issues[0]?.path).toEqual([
+      "hosts",
+      2,
     ]);
     expect((await putCredential("bad name", { value: "v", hosts: ["a.com"] })).status).toBe(400);
     expect((await putCredential("x", { value: "line\nbreak", hosts: ["a.com"] })).status).toBe(400);

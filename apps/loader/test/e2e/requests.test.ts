@@ -77,6 +77,16 @@ describe("request validation", () => {
     expect(body.error.issues?.[0]?.path).toEqual(["entry"]);
   });
 
+  it("names every default entry when files have none of them", async () => {
+    const { status, body } = await executeRejected({ files: { "a.ts": "1", "b.ts": "2" } });
+    expect(status).toBe(400);
+    expect(body.error.message).toBe(
+      "no entry file: add index.ts, index.js, index.tsx, index.jsx or index.mjs to `files`, or set `entry`",
+    );
+    const python = await executeRejected({ files: { "a.py": "1", "b.py": "2" } });
+    expect(python.body.error.message).toBe("no entry file: add main.py to `files`, or set `entry`");
+  });
+
   it("accepts code of exactly 1 MiB and answers 413 one byte over", async () => {
     const limit = 1024 * 1024;
     const head = "export default () => 1;\n//";

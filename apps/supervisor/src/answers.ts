@@ -11,6 +11,7 @@ import {
   bodyTooLargeError,
   type ExecuteResponse,
   type ExecutionError,
+  type LogEntry,
   type RequestErrorBody,
   type RequestErrorType,
 } from "@dwl/protocol";
@@ -90,11 +91,11 @@ export type RunShape =
   | { kind: "jsonRpc"; body: Buffer }
   | { kind: "request"; status: number; type: RequestErrorType };
 
-function failedRunBody(error: ExecutionError, elapsedMs: number): ExecuteResponse {
+function failedRunBody(error: ExecutionError, elapsedMs: number, logs: LogEntry[] = []): ExecuteResponse {
   return {
     ok: false,
     error,
-    logs: [],
+    logs,
     egress: [],
     timing: { totalMs: elapsedMs, bundleMs: 0, startMs: 0, runMs: elapsedMs, cached: false },
     executionId: randomUUID(),
@@ -107,6 +108,7 @@ function failedRun(
   error: ExecutionError,
   elapsedMs: number,
   headers: Record<string, string> = {},
+  logs: LogEntry[] = [],
 ): Answer {
   const json = (status: number, body: unknown): Answer => ({
     status,
@@ -115,11 +117,11 @@ function failedRun(
   });
   switch (shape.kind) {
     case "execution":
-      return json(200, failedRunBody(error, elapsedMs));
+      return json(200, failedRunBody(error, elapsedMs, logs));
     case "sandbox":
       return json(error.type === "runtime_restarted" ? 503 : 500, { error, executionId: randomUUID() });
     case "jsonRpc": {
-      const answers = jsonRpcFailures(shape.body, error, failedRunBody(error, elapsedMs));
+      const answers = jsonRpcFailures(shape.body, error, failedRunBody(error, elapsedMs, logs));
       return answers === undefined ? { status: 202, headers, body: "" } : json(200, answers);
     }
     case "request":
@@ -160,6 +162,8 @@ function jsonRpcFailures(body: Buffer, error: ExecutionError, run: ExecuteRespon
 
 export interface VerdictContext {
   cause: DownCause;
+  /** The loader reported a side effect while the run was in flight (its own, or its tenant's). */
+  effectful: boolean;
   heapLimitMb: number;
   maxResidentMb: number;
   watchdogMs: number;
@@ -188,9 +192,26 @@ function describe({ cause, heapLimitMb, maxResidentMb, watchdogMs }: VerdictCont
   };
 }
 
+/**
+ * What the answer of a run judged to have taken the runtime down says of its logs and egress
+ * audit: both are kept in the runtime until the run answers, so they went down with it. Said,
+ * rather than answered empty as if the run had logged and reached nothing.
+ */
+function lostReport(effectful: boolean, elapsedMs: number): LogEntry {
+  return {
+    level: "warn",
+    message: `[dwl] this run's logs and egress audit were lost with the runtime, which holds them until a run answers; ${
+      effectful
+        ? "side effects may have happened: it, or another run of its tenant in flight then, began a storage write, an outbound request or a tool call"
+        : "it began no storage write, outbound request or tool call"
+    }`,
+    time: elapsedMs,
+  };
+}
+
 /** For the run judged to have taken the runtime down. */
 export function verdict(shape: RunShape, context: VerdictContext): Answer {
-  return failedRun(shape, describe(context), context.elapsedMs);
+  return failedRun(shape, describe(context), context.elapsedMs, {}, [lostReport(context.effectful, context.elapsedMs)]);
 }
 
 /** Seconds a client should wait before retrying a run cut short by a restart: it takes ~1 s. */

@@ -52,6 +52,15 @@ async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): 
   const res = await guilty;
   expect(res.ok).toBe(false);
   if (!res.ok) expect(res.error.type).toBe(type);
+  // A verdict of the supervisor (not a limit the isolate caught): the run's logs went down with
+  // the runtime, and the answer says so rather than showing none.
+  if (!res.ok && /was restarted$/.test(res.error.message))
+    expect(res.logs).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        message: expect.stringMatching(/logs and egress audit were lost with the runtime.*it began no storage write/),
+      }),
+    ]);
   expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2]);
   expect(await execute({ code: "export default () => 'serving again'" })).toMatchObject({
     ok: true,
@@ -100,7 +109,21 @@ describe("supervised runtime", () => {
     const verdict = await bomb;
     expect(verdict.ok).toBe(false);
     if (!verdict.ok) expect(verdict.error).toMatchObject({ type: "memory_limit", name: "MemoryLimitError" });
+    expect(verdict.logs.map((l) => l.message)).toEqual([
+      expect.stringMatching(/logs and egress audit were lost with the runtime.*it began no storage write/),
+    ]);
     expect((await Promise.all(innocents)).map((r) => (r.ok ? r.result : r.error.type))).toEqual([1, 2, 3]);
+  });
+
+  it("says of a heap bomb alone in flight that wrote first that side effects may have happened", async () => {
+    const verdict = await execute({
+      code: "export default async (_, env) => { console.log('before'); await env.KV.put('bomb', '1'); const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
+      limits: generous,
+    });
+    expect(verdict).toMatchObject({ ok: false, error: { type: "memory_limit" } });
+    expect(verdict.logs.map((l) => l.message)).toEqual([
+      expect.stringMatching(/logs and egress audit were lost with the runtime.*side effects may have happened/),
+    ]);
   });
 
   it("answers Map growth with memory_limit (innocents complete)", () =>

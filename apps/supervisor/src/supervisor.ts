@@ -298,6 +298,7 @@ export class Supervisor {
             verdict(shapeOf(flight), {
               ...this.options,
               cause: decided.cause,
+              effectful: flight.effectful,
               elapsedMs: Date.now() - flight.startedAt,
             }),
           );

@@ -260,7 +260,7 @@ describe("credentials", () => {
   it("throws invalid_request naming `hosts` for a refused host", async () => {
     const err = await rejection(dwl.credentials.set("bad", { value: "v", hosts: ["*"] }));
     expect(err.type).toBe("invalid_request");
-    expect(err.issues?.[0]?.path).toEqual(["hosts"]);
+    expect(err.issues?.[0]?.path).toEqual(["hosts", 0]);
   });
 });
 

@@ -327,6 +327,10 @@ describe("dwl sandbox", () => {
     const wrong = await dwl(["sandbox", "update", id, "server.ts", "--reset", "name"]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain("--reset name: expected one of egress, storage, limits");
+    // Without a program: the settings alone, the stored program kept.
+    const settings = await dwl(["sandbox", "update", id, "--ns", "moved", "--name", "renamed", "--json"]);
+    expect(settings.code).toBe(0);
+    expect(JSON.parse(settings.stdout)).toMatchObject({ name: "renamed", storage: { namespace: "moved" }, version: 4 });
     await dwl(["sandbox", "delete", id]);
   });
 

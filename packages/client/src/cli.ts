@@ -8,7 +8,7 @@
  * sources stay erasable TypeScript (no enums, namespaces or parameter properties) so that Node's
  * type stripping can run them too.
  */
-import type { ExecuteResponse, SandboxDefinition, SandboxInfo } from "@dwl/protocol";
+import type { ExecuteResponse, SandboxDefinition, SandboxInfo, SandboxUpdate } from "@dwl/protocol";
 import { createWriteStream, readFileSync, realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
@@ -166,6 +166,15 @@ async function definition(target: string, values: Values): Promise<{ label: stri
   return {
     label: program.label,
     body: { ...programSettings(values as ProgramFlags, program.source), ...(name !== undefined ? { name } : {}) },
+  };
+}
+
+/** An update's body without a program: the settings its options give (the stored program stays). */
+function settingsOnly(values: Values): { label: string; body: SandboxUpdate } {
+  const name = values.name as string | undefined;
+  return {
+    label: "settings",
+    body: { ...programSettings(values as ProgramFlags, {}), ...(name !== undefined ? { name } : {}) },
   };
 }
 
@@ -420,10 +429,10 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
       },
     },
     update: {
-      usage: "<id> <file|dir|-> [options]",
+      usage: "<id> [file|dir|-] [options]",
       summary:
-        "Replace a sandbox's program, and the settings given as options (the others keep their values). Its version goes up by one.",
-      args: [2, 2],
+        "Replace a sandbox's program, and the settings given as options (the others keep their values); without a program, the settings alone. Its version goes up by one.",
+      args: [1, 2],
       options: {
         name: { type: "string", arg: "<name>", help: "display name" },
         ...PROGRAM_OPTIONS,
@@ -435,7 +444,8 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         },
       },
       async run(ctx) {
-        const { label, body } = await definition(arg(ctx, 1), ctx.values);
+        const { label, body } =
+          ctx.args.length > 1 ? await definition(arg(ctx, 1), ctx.values) : settingsOnly(ctx.values);
         for (const setting of (ctx.values.reset as string[] | undefined) ?? []) {
           if (!Object.hasOwn(CLEARED, setting))
             throw new UsageError(`--reset ${setting}: expected one of ${Object.keys(CLEARED).join(", ")}`);

@@ -256,6 +256,20 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(res.error.type).toBe("timeout");
   });
 
+  it("starts every run with no exception being handled, after runs cut off at their deadline and at their CPU limit", async () => {
+    const asleep = { language: "python", code: "import asyncio\nawait asyncio.sleep(30)", limits: { timeoutMs: 300 } };
+    expect(failed(await run(asleep)).error.type).toBe("timeout");
+    for (let i = 0; i < 2; i++)
+      expect(failed(await run({ language: "python", code: "while True: pass" })).error.type).toBe("cpu_limit");
+    const probe = failed(
+      await run({ language: "python", code: "import sys\nprint(repr(sys.exception()))\n{}['missing']" }),
+    );
+    expect(probe.logs.map(({ message }) => message)).toEqual(["None"]);
+    expect(probe.error.stack).toBe(
+      "Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n    {}['missing']\n    ~~^^^^^^^^^^^\nKeyError: 'missing'\n",
+    );
+  });
+
   it("reports a SyntaxError as compile with the file and line, and an exception with a traceback of the user's files only", async () => {
     const syntax = failed(
       await run({ files: { "main.py": "import util\nutil.go()", "util.py": "def go(:\n    pass" } }),

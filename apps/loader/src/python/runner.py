@@ -9,6 +9,7 @@ run's budget (limits.cpuMs) is spent. The run reports a JSON object, never raise
 
 import ast
 import builtins
+import contextvars
 import datetime
 import inspect
 import json
@@ -32,15 +33,33 @@ class CpuLimitExceeded(BaseException):
     """Raised at a fuel check once the run's CPU budget is spent (BaseException: `except Exception` does not swallow it)."""
 
 
+# What a task charges its monitored events to (_Meter.charge): nothing, while the runner works
+# for a run (setting up, cleaning up, reporting).
+_UNCHARGED = object()
+
+
 class _Meter:
-    """Counts monitored events and charges the harness once per batch."""
+    """Counts monitored events and charges the harness once per batch.
+
+    Whom a batch is charged to is per asyncio task (each run is one): a run's program to that run's
+    refuel hook; the runner's own work around it to nobody, so a spent budget cannot cut the
+    runner's clean-up short (CpuLimitExceeded escaped to Pyodide, whose report of it, cut short in
+    turn inside linecache, left a NotADirectoryError as the exception being handled in every later
+    run); Python that JS calls outside any run's task (a callback a program handed to JS) to the
+    program that started last and has not stopped. A run cut off while it awaited (answered at its
+    deadline, it may never resume) never stops: one refuel for the whole child kept it in force.
+    """
 
     def __init__(self, events_per_batch):
         self.events_per_batch = events_per_batch
         self.left = events_per_batch
-        self.refuel = None
+        # A run's refuel hook in the task running its program; _UNCHARGED in the runner's own work.
+        self.refuel = contextvars.ContextVar("dwl_refuel", default=None)
+        # (token, refuel) of the program started last and not stopped: what other Python pays.
+        self.holder = None
+        # Programs started and not stopped: events stay on while any (a cut-off run's, which may
+        # resume, included) can still run code.
         self.active = 0
-        self.spent = False
         self.monitoring = sys.monitoring
         self.tool = self.monitoring.OPTIMIZER_ID
         self.monitoring.use_tool_id(self.tool, "dwl-meter")
@@ -56,22 +75,36 @@ class _Meter:
         self.charge()
 
     def charge(self):
-        """Charges one batch to the run; raises once its budget (or its deadline) is spent."""
-        if self.active == 0 or self.refuel is None:
+        """Charges one batch (see the class); raises once that run's budget (or its deadline) is spent."""
+        refuel = self.refuel.get()
+        if refuel is None and self.holder is not None:
+            refuel = self.holder[1]
+        if refuel is None or refuel is _UNCHARGED:
             return
         try:
-            self.refuel()
+            refuel()
         except JsException:
             raise CpuLimitExceeded("CPU limit reached") from None
 
+    def uncharged(self):
+        """The runner works for this task's run: what it runs is charged to nobody."""
+        self.refuel.set(_UNCHARGED)
+
     def start(self, refuel):
-        self.refuel = refuel
+        """Charges this task's Python to `refuel` until `stop(token)`; answers the token."""
+        token = object()
+        self.refuel.set(refuel)
+        self.holder = (token, refuel)
         if self.active == 0:
             events = self.monitoring.events
             self.monitoring.set_events(self.tool, events.PY_START | events.JUMP)
         self.active += 1
+        return token
 
-    def stop(self):
+    def stop(self, token):
+        self.refuel.set(_UNCHARGED)
+        if self.holder is not None and self.holder[0] is token:
+            self.holder = None
         self.active -= 1
         if self.active == 0:
             self.monitoring.set_events(self.tool, 0)
@@ -407,6 +440,7 @@ async def run(files_json, entry, input_json, env, refuel):
     """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
     global _runs
     _runs += 1
+    _meter.uncharged()
     # The files live in a package, so relative imports (`from .util import f`) work beside plain
     # ones (`import util`, from the program's own folder, first on sys.path).
     base = f"{ROOT}/r{_runs}"
@@ -453,7 +487,7 @@ async def run(files_json, entry, input_json, env, refuel):
             "input": program_input,
             "env": env,
         }
-        _meter.start(refuel)
+        metered = _meter.start(refuel)
         try:
             await _settle(eval(body, scope))
             result = await _settle(eval(tail, scope)) if tail is not None else None
@@ -461,7 +495,7 @@ async def run(files_json, entry, input_json, env, refuel):
             if call_main and callable(main) and getattr(main, "__module__", None) == name:
                 result = await _settle(_call_main(main, program_input, env))
         finally:
-            _meter.stop()
+            _meter.stop(metered)
         return {"ok": True, "result": _jsonable(result)}
     except CpuLimitExceeded as err:
         return {"ok": False, "kind": "cpu_limit", "name": "CpuLimitError", "message": str(err)}

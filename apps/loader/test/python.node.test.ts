@@ -718,4 +718,14 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(body.error.message).toContain("DWL_PYTHON_MAX_ONE_OFF");
     expect(ok(await holder).result).toBe("held");
   });
+
+  it("answers a run that reached its CPU limit and then failed Pyodide fatally with that failure, and the next run gets a new child", async () => {
+    // The other tenant's scope still has its warm child (the tests above): the culprit and the
+    // next run meet in it, as they do not in one-off children.
+    const deep = "import sys\nsys.setrecursionlimit(10**6)\ndef f(n): return f(n + 1)\nf(0)";
+    const culprit = failed(await run({ language: "python", code: deep, limits: { cpuMs: 50 } }, OTHER_KEY));
+    expect(culprit.error).toMatchObject({ type: "runtime", name: "PythonFatalError" });
+    expect(culprit.error.message).toContain("C stack overflow");
+    expect(ok(await run({ language: "python", code: "1 + 1" }, OTHER_KEY)).result).toBe(2);
+  });
 });

@@ -46,7 +46,8 @@ function fatalFailure(failures) {
 }
 
 let booting;
-function boot() {
+/** `failures`: the harness's failure types (every call hands over the same ones). */
+function boot(failures) {
   booting ??= (async () => {
     // Each step yields to the event loop before the next: locally every isolate shares one
     // thread, and other tenants' requests get it between the steps of a start.
@@ -54,6 +55,10 @@ function boot() {
     const api = pyodide._api;
     api.on_fatal = (error) => {
       fatal = error ?? new Error("unknown");
+      // Told to the harness now, not only to the runs in progress: the run that caused it may
+      // have been answered already (a limit it reached on the way), and is answered with this
+      // instead, so that the loader replaces the child before giving it another run.
+      if (failures) fatalFailure(failures);
       for (const end of endOnFatal) end();
       endOnFatal.clear();
     };
@@ -242,7 +247,7 @@ async function takeTurn(timeoutMs) {
 export default async function runPython(input, env, python) {
   if (python?.heapLimitBytes) setHeapLimit(python.heapLimitBytes);
   if (fatal) throw fatalFailure(python.failures);
-  const booted = await boot();
+  const booted = await boot(python?.failures);
   const { run } = booted;
   if (python?.boot) return null;
   if (python?.check) {

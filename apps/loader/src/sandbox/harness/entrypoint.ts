@@ -21,7 +21,7 @@ import { backgroundCutWarning, backgroundSettled, unawaitedCallsWarning } from "
 import { ChildLostError, timeoutMessage } from "./errors.ts";
 import { endedOverBudget } from "./fuel.ts";
 import { arraySlice, mathCeil, now, roundMs, startTimer, stopTimer, stringify } from "./intrinsics.ts";
-import { hasFetchHandler, invoke, programContext, programModule } from "./program.ts";
+import { childLostBy, hasFetchHandler, invoke, programContext, programModule } from "./program.ts";
 import { describeError, encodeResponse, encodeResult, httpResponse } from "./result.ts";
 import { cancelRun, runWith, newRun, type RunEnd, type RunState, settled } from "./state.ts";
 
@@ -59,6 +59,9 @@ function clockTotal(run: RunState): number {
   closeSlice(run);
   return roundMs(run.clockMs + run.moduleMs);
 }
+
+/** A run's answer, before its logs and timings are added (ChildOutcome). */
+type SettledRun = { ok: true; result: string } | { ok: false; error: ExecutionError; replaceChild?: true };
 
 const timeoutError = (what: string, timeoutMs: number): ExecutionError => ({
   type: "timeout",
@@ -154,10 +157,17 @@ export class Run
     return { ...outcome, logs, logsTruncated: truncated, egress: run.egress, runMs, clockMs: clockTotal(run) };
   }
 
-  async #settle(
-    run: RunState,
-    call: ChildCall,
-  ): Promise<{ ok: true; result: string } | { ok: false; error: ExecutionError; replaceChild?: true }> {
+  async #settle(run: RunState, call: ChildCall): Promise<SettledRun> {
+    const answer = await this.#answer(run, call);
+    // The child died during this run after the run had failed some other way (its deep recursion
+    // reached the CPU limit first, then overflowed the C stack): this run gets that failure, and
+    // the loader replaces the child before the next run, which was failed by it otherwise.
+    const lost = childLostBy();
+    if (lost === undefined || (!answer.ok && answer.replaceChild)) return answer;
+    return { ok: false, error: describeError(lost, run), replaceChild: true };
+  }
+
+  async #answer(run: RunState, call: ChildCall): Promise<SettledRun> {
     let timer: ReturnType<typeof startTimer> | undefined;
     const ended = new Promise<RunEnd>((resolve) => {
       run.ended = resolve;

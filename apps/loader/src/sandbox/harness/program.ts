@@ -108,8 +108,25 @@ const PYTHON_FAILURES = Object.freeze({
   compile: (message: string, location: ProgramCompileError["location"], name?: string) =>
     new ProgramCompileError(message, location, name),
   memoryLimit: (message: string) => new LimitError("memory_limit", "MemoryLimitError", message),
-  lost: (message: string) => new ChildLostError("PythonFatalError", message),
+  lost: (message: string) => {
+    const lost = new ChildLostError("PythonFatalError", message);
+    lostBy ??= lost;
+    return lost;
+  },
 });
+
+/**
+ * What lost this child, once its Pyodide failed fatally (the child reports it the moment it
+ * happens, whether or not a run is waiting for it): module state, as it is the isolate's, not a
+ * run's. A run already answered some other way (a deep recursion that reached its CPU limit,
+ * then overflowed the C stack) is answered with it instead (entrypoint.ts).
+ */
+let lostBy: ChildLostError | undefined;
+
+/** The failure that lost this child, if one did. */
+export function childLostBy(): ChildLostError | undefined {
+  return lostBy;
+}
 
 const REQUEST_IGNORED =
   "[dwl] this run has a `request`, but the program has no fetch handler, so nothing received it; to receive it, export default { fetch(request, env, ctx) { … } }";

@@ -100,6 +100,24 @@ describe("Python programs", { timeout: 60_000 }, () => {
     expect(ok(await run({ files: packaged })).result).toBe(42);
   });
 
+  it("puts the entry's own folder first on sys.path, as CPython does for a script, for that run only", async () => {
+    const files = {
+      "src/app.py":
+        "import m3\nfrom lib import shared\nwith open('data.json') as f:\n    data = f.read()\n[m3.Z, shared.S, data]",
+      "src/m3.py": "Z = 'beside the entry'",
+      "lib/shared.py": "S = 'from the root'",
+      "data.json": '"read from the root"',
+    };
+    expect(ok(await run({ files, entry: "src/app.py" })).result).toEqual([
+      "beside the entry",
+      "from the root",
+      '"read from the root"',
+    ]);
+    // An entry at the root does not see into src/, this run's or the last one's.
+    const rooted = failed(await run({ files: { "main.py": "import m3", "src/m3.py": "Z = 1" } }));
+    expect(rooted.error).toMatchObject({ type: "runtime", name: "ModuleNotFoundError" });
+  });
+
   it("reaches env.KV and env.FILES, scoped like JS, and a saved file downloads from /files", async () => {
     const code = [
       "async def main(input, env):",

@@ -442,13 +442,15 @@ async def run(files_json, entry, input_json, env, refuel):
     _runs += 1
     _meter.uncharged()
     # The files live in a package, so relative imports (`from .util import f`) work beside plain
-    # ones (`import util`, from the program's own folder, first on sys.path).
+    # ones (`import util`, from the program's own folder, first on sys.path). The entry's own
+    # folder comes before it, as CPython puts a script's: `src/app.py` imports `src/m.py` as `m`.
     base = f"{ROOT}/r{_runs}"
     root = f"{base}/{PACKAGE}"
     files = json.loads(files_json)
     _forget_programs()
     _write_files(root, files)
-    sys.path[:0] = [root, base]
+    entry_folder = os.path.dirname(os.path.join(root, entry))
+    sys.path[:0] = [entry_folder, root, base] if entry_folder != root else [root, base]
     os.chdir(root)
     try:
         trees = {}

@@ -25,7 +25,7 @@ const FILES = {
  */
 const PRELUDE = `Object.defineProperty(globalThis, "process", { value: undefined, writable: true, configurable: true });`;
 
-/** A Pyodide memory snapshot (gzip, ~7 MB; ~31 MB raw) made by build-pyodide.mjs, and its module name in a child. */
+/** A Pyodide memory snapshot (gzip, ~7.8 MB; ~31 MB raw) made by build-pyodide.mjs, and its module name in a child. */
 const SNAPSHOT_FILE = "snapshot.bin.gz";
 const SNAPSHOT_MODULE = "dwl_snapshot.bin";
 

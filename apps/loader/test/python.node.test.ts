@@ -288,6 +288,30 @@ describe("Python programs", { timeout: 60_000 }, () => {
     );
   });
 
+  it("meters the program's code its report runs (a result's __repr__, an exception's __str__), and keeps a failing __str__ the program's error", async () => {
+    // Uncharged, this loop took ~1-2 s past a 50 ms budget; `while True` there held the thread for good.
+    const spin = "        n = 0\n        while n < 20_000_000:\n            n += 1\n";
+    const repr = failed(
+      await run({ language: "python", code: `class R:\n    def __repr__(self):\n${spin}        return 'r'\nR()` }),
+    );
+    expect(repr.error.type).toBe("cpu_limit");
+    const str = failed(
+      await run({
+        language: "python",
+        code: `class E(Exception):\n    def __str__(self):\n${spin}        return 'e'\nraise E()`,
+      }),
+    );
+    expect(str.error.type).toBe("cpu_limit");
+    const broken = failed(
+      await run({
+        language: "python",
+        code: "class E(Exception):\n    def __str__(self):\n        raise ValueError('no')\nraise E()",
+      }),
+    );
+    expect(broken.error).toMatchObject({ type: "runtime", name: "E", message: "<exception str() failed>" });
+    expect(broken.error.stack).not.toMatch(/dwl runner|\/home\/pyodide|_pyodide/);
+  });
+
   it("reports a SyntaxError as compile with the file and line, and an exception with a traceback of the user's files only", async () => {
     const syntax = failed(
       await run({ files: { "main.py": "import util\nutil.go()", "util.py": "def go(:\n    pass" } }),

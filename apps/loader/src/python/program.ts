@@ -11,7 +11,7 @@ import { sha256Hex } from "../hash.ts";
 import PYTHON_CHILD_SOURCE from "./python-child.child.js";
 
 /** Part of every Python child's isolate id: a new runtime or runner gets new children. */
-const PYTHON_RUNTIME_VERSION = "pyodide-314.0.8/runner-6";
+const PYTHON_RUNTIME_VERSION = "pyodide-314.0.8/runner-7";
 
 export function pythonProgram(body: Pick<ExecuteRequest, "code" | "files" | "entry">): PythonProgram {
   const files = body.code !== undefined ? { [PYTHON_DEFAULT_ENTRY]: body.code } : (body.files ?? {});

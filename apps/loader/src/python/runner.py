@@ -234,7 +234,11 @@ _BLOCKING_WAIT = "stack switching not supported"
 
 def _failure(kind, err, root):
     name = type(err).__name__
-    message = str(err)
+    try:
+        message = str(err)
+    except Exception:
+        # As Python's own traceback says it; the program's error, not the runner's.
+        message = "<exception str() failed>"
     if isinstance(err, RuntimeError) and _BLOCKING_WAIT in message:
         message = (
             "asyncio.run() and other blocking waits on a coroutine cannot run here: the program runs"
@@ -439,6 +443,26 @@ def check(files_json, entry):
     return {"ok": True, "result": None}
 
 
+_CPU_LIMIT = {"ok": False, "kind": "cpu_limit", "name": "CpuLimitError", "message": "CPU limit reached"}
+
+
+def _reported(err, root):
+    """The report of a run that raised `err`, made while the run's meter still runs: the result's
+    __repr__, an exception's __str__ and a SystemExit's code are the program's code, which ran
+    uncharged after the program and held the thread for as long as it looped."""
+    try:
+        if isinstance(err, CpuLimitExceeded):
+            return dict(_CPU_LIMIT)
+        if isinstance(err, MemoryError):
+            return _failure("memory_limit", err, root)
+        # sys.exit() / exit() with 0 or None ends a script successfully, as it does in CPython.
+        if isinstance(err, SystemExit) and (err.code is None or err.code == 0):
+            return {"ok": True, "result": None}
+        return _failure("runtime", err, root)
+    except CpuLimitExceeded:
+        return dict(_CPU_LIMIT)
+
+
 async def run(files_json, entry, input_json, env, refuel):
     """Runs `entry` of the program's files; answers {"ok": true, "result"} or {"ok": false, "kind", ...}."""
     global _runs
@@ -455,6 +479,7 @@ async def run(files_json, entry, input_json, env, refuel):
     entry_folder = os.path.dirname(os.path.join(root, entry))
     sys.path[:0] = [entry_folder, root, base] if entry_folder != root else [root, base]
     os.chdir(root)
+    metered = None
     try:
         trees = {}
         for path, source in files.items():
@@ -493,27 +518,17 @@ async def run(files_json, entry, input_json, env, refuel):
             "env": env,
         }
         metered = _meter.start(refuel)
-        try:
-            await _settle(eval(body, scope))
-            result = await _settle(eval(tail, scope)) if tail is not None else None
-            main = scope.get("main")
-            if call_main and callable(main) and getattr(main, "__module__", None) == name:
-                result = await _settle(_call_main(main, program_input, env))
-        finally:
-            _meter.stop(metered)
+        await _settle(eval(body, scope))
+        result = await _settle(eval(tail, scope)) if tail is not None else None
+        main = scope.get("main")
+        if call_main and callable(main) and getattr(main, "__module__", None) == name:
+            result = await _settle(_call_main(main, program_input, env))
         return {"ok": True, "result": _jsonable(result)}
-    except CpuLimitExceeded as err:
-        return {"ok": False, "kind": "cpu_limit", "name": "CpuLimitError", "message": str(err)}
-    except MemoryError as err:
-        return _failure("memory_limit", err, root)
-    except SystemExit as err:
-        # sys.exit() / exit() with 0 or None ends a script successfully, as it does in CPython.
-        if err.code is None or err.code == 0:
-            return {"ok": True, "result": None}
-        return _failure("runtime", err, root)
     except BaseException as err:
-        return _failure("runtime", err, root)
+        return _reported(err, root)
     finally:
+        if metered is not None:
+            _meter.stop(metered)
         # A last line without a newline is still buffered (by Python, then by Pyodide's line
         # writer, which only fsync empties): it belongs to this run's logs, not the next run's.
         for stream in (sys.stdout, sys.stderr):

@@ -9,7 +9,7 @@
  * shown when the server fails to start.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +31,8 @@ export interface DevServerClient {
 export interface DevServer extends DevServerClient {
   /** Everything the server printed so far (stdout and stderr). */
   output(): string;
+  /** Resident memory of the server's runtime (its workerd process) now, MB; 0 while there is none. */
+  runtimeResidentMb(): number;
   stop(): void;
 }
 
@@ -71,6 +73,40 @@ async function untilHealthy(base: string, describe: () => string): Promise<void>
     }
     if (Date.now() > until) throw new Error(`the dev server at ${base} did not become healthy:\n${describe()}`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The workerd process among `root`'s descendants (Linux /proc), as the supervisor's memory cap reads it. */
+function workerdUnder(root: number): number | undefined {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // The command name in parentheses may hold spaces: the parent pid is the 2nd field after it.
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const [pid] of parentOf) {
+    let up = parentOf.get(pid);
+    while (up !== undefined && up !== root && up > 1) up = parentOf.get(up);
+    if (up !== root) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "workerd") return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+function residentMb(pid: number): number {
+  try {
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
   }
 }
 
@@ -116,11 +152,15 @@ export async function spawnDevServer(
     }
     rmSync(dir, { recursive: true, force: true });
   };
+  const runtimeResidentMb = () => {
+    const pid = child.pid === undefined ? undefined : workerdUnder(child.pid);
+    return pid === undefined ? 0 : residentMb(pid);
+  };
   const healthy = untilHealthy(base, output).catch((err: unknown) => {
     stop();
     throw err;
   });
-  return { ...client(base), log, output, stop, healthy };
+  return { ...client(base), log, output, runtimeResidentMb, stop, healthy };
 }
 
 /**

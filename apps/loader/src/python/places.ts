@@ -24,8 +24,9 @@ export function tenantShare(bound: number): number {
 const holderDeadlines = new Set<{ at: number }>();
 
 /**
- * Runs `work` (a one-off child's boot and run) in a place, waiting at most `timeoutMs` for one;
- * answers without running it when its client left meanwhile.
+ * Runs `work` (a one-off child's creation, boot and run) in a place, waiting at most `timeoutMs`
+ * for one; answers without running it when its client left meanwhile. The child must be created
+ * inside `work`: one created before (~90 MB at once) would be held by a run the places do not count.
  */
 export async function inOneOffPlace(
   server: Pick<ServerLimits, "pythonMaxOneOff">,

@@ -18,7 +18,7 @@ import { invokeChild } from "./invoke.ts";
 import { type CheckedProgram, checkProgramRequest } from "./request-check.ts";
 import { compileFailureReply, httpReply, type RunReply, runReply } from "./respond.ts";
 import { type ServedRequest, serveChild } from "./serve.ts";
-import { type ProgramRun, type SpawnedRun, spawnRun, pythonCheckRun } from "./spawn.ts";
+import { childRunOf, type ProgramRun, type SpawnedRun, spawnRun, pythonCheckRun } from "./spawn.ts";
 
 /**
  * Runs one program from its request. `checked`: the request check's verdict when the caller ran
@@ -54,7 +54,7 @@ export async function serveCompiled(
   run: ProgramRun,
   request: Request,
 ): Promise<{ response: Response; served: ServedRequest }> {
-  const served = await serveChild(await spawnRun(run), request);
+  const served = await serveChild(childRunOf(await spawnRun(run)), request);
   return { response: httpReply(served, run), served };
 }
 
@@ -72,7 +72,7 @@ export async function pythonCompileFailure(
   const checkRun = await pythonCheckRun(run);
   if (checkRun === undefined) return undefined;
   const spawned = await spawnRun(checkRun);
-  // A child that became one-off meanwhile (its tenant's places taken) is started but not asked.
+  // A child that became one-off meanwhile (its tenant's places taken) is neither created nor asked.
   if (!spawned.call.python || spawned.oneOff) return undefined;
   spawned.call.python = { ...spawned.call.python, check: true };
   const outcome = await invokeSpawned(spawned, checkRun);
@@ -84,16 +84,18 @@ export async function pythonCompileFailure(
  * run's answer. A one-off child waits for a place (python/places.ts).
  */
 async function invokeSpawned(spawned: SpawnedRun, { compiled, context }: ProgramRun): Promise<ChildOutcome> {
-  if (!compiled.bundle.python) return invokeChild(spawned);
+  if (!compiled.bundle.python) return invokeChild(childRunOf(spawned));
+  // Inside the one-off place, for a one-off child: it is created only then.
   const bootAndRun = async (): Promise<ChildOutcome> => {
+    const child = childRunOf(spawned);
     const boot = await ensurePythonBooted(
       spawned.oneOff ? undefined : spawned.isolateId,
-      spawned.stub,
-      spawned.call,
+      child.stub,
+      child.call,
       context.server.pythonConcurrentBoots,
-      spawned.platform,
+      child.platform,
     );
-    return boot.ok ? await invokeChild(spawned) : boot;
+    return boot.ok ? await invokeChild(child) : boot;
   };
   if (spawned.oneOff) return inOneOffPlace(context.server, context.tenant, spawned.call.limits.timeoutMs, bootAndRun);
   const outcome = await bootAndRun();

@@ -34,11 +34,18 @@ export interface ProgramRun {
   clock: RunClock;
 }
 
-/** A run with its child spawned. */
-export interface SpawnedRun extends ChildRun {
+/** A run with its child chosen. */
+export interface SpawnedRun extends Omit<ChildRun, "stub"> {
   isolateId: string;
   /** A one-off isolate (`LOADER.load`), dropped after the run. */
   oneOff: boolean;
+  /** The child's stub; a one-off child is created by this call (sandbox/load.ts OpenedChild). */
+  open: () => WorkerStub;
+}
+
+/** The spawned run with its child's stub, made now when it was not yet (a one-off child: created now). */
+export function childRunOf({ open, ...run }: SpawnedRun): ChildRun {
+  return { ...run, stub: open() };
 }
 
 /** What the run's child is created with besides its code (part of its isolate id). */
@@ -90,7 +97,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
   const isolateId = await childIdOf(compiled, scope);
   const callerKey = await callerKeyFor(env, isolateId);
   const runtimeModules = bundle.python ? await pythonChildModules(env) : undefined;
-  const { stub, oneOff, startedForRun } = openChild(
+  const { open, oneOff, startedForRun } = openChild(
     env.LOADER,
     isolateId,
     bundle,
@@ -118,7 +125,7 @@ export async function spawnRun({ compiled, settings, context, checked, clock }: 
     ...(bundle.python ? { python: { ...bundle.python, heapLimitBytes: server.pythonHeapBytes } } : {}),
   };
   const platform = platformLimits(limits, server);
-  return { stub, call, ...(platform ? { platform } : {}), isolateId, oneOff, startedForRun };
+  return { open, call, ...(platform ? { platform } : {}), isolateId, oneOff, startedForRun };
 }
 
 /**

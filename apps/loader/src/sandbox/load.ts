@@ -126,7 +126,13 @@ export class FirstRuns {
 const firstRuns = new FirstRuns(RAN_ONCE_REMEMBERED);
 
 export interface OpenedChild {
-  stub: WorkerStub;
+  /**
+   * The child's stub, made by the first call. For a one-off isolate that call is `LOADER.load`,
+   * which starts creating the isolate at once (a Python child's is ~90 MB before it boots,
+   * measured under npm run dev): a run that must wait for a one-off place (python/places.ts)
+   * makes it only once it holds one, or every waiting run holds a child the bound never counts.
+   */
+  open: () => WorkerStub;
   /** A one-off isolate (`LOADER.load`), dropped after the run: nothing of it is warm. */
   oneOff: boolean;
   /**
@@ -183,17 +189,25 @@ export function openChild(
     const full = bundle.python
       ? !pythonPlaceFree(scope.tenant, bound)
       : warmIsolateIds.size >= bound || firstRuns.isFirst(isolateId);
-    if (full) return { stub: loader.load(code()), oneOff: true, startedForRun: () => true };
+    if (full) return { open: once(() => loader.load(code())), oneOff: true, startedForRun: () => true };
     if (bundle.python) warmPythonIds.set(isolateId, scope);
     else warmIsolateIds.add(isolateId);
   }
   // The Worker Loader asks for the code only when it has no isolate of that id.
   let started = false;
-  const stub = loader.get(isolateId, () => {
-    started = true;
-    return code();
-  });
-  return { stub, oneOff: false, startedForRun: () => started };
+  const open = once(() =>
+    loader.get(isolateId, () => {
+      started = true;
+      return code();
+    }),
+  );
+  return { open, oneOff: false, startedForRun: () => started };
+}
+
+/** `make`, called at most once: every call answers the first one's stub. */
+function once(make: () => WorkerStub): () => WorkerStub {
+  let stub: WorkerStub | undefined;
+  return () => (stub ??= make());
 }
 
 /** Whether `tenant` may make one more Python child warm: a place is free, within its share. */

@@ -613,6 +613,9 @@ const watchdog = new Watchdog(runtime, supervisor, {
   watchdogMs: settings.watchdogMs,
   maxResidentMb: settings.maxResidentMb,
   recycle,
+  ...(settings.drainResidentMb > 0 && {
+    drain: { residentMb: settings.drainResidentMb, waitMs: settings.drainWaitMs },
+  }),
 });
 watchdog.start();
 releaseStartupGarbage();

@@ -64,6 +64,9 @@ export interface Settings {
   /** Recycle a runtime idle this long (0: never) whose resident memory is above `recycleResidentMb`. */
   recycleIdleMs: number;
   recycleResidentMb: number;
+  /** Restart a runtime past this resident memory once drained, at most `drainWaitMs` later (0: never). */
+  drainResidentMb: number;
+  drainWaitMs: number;
   /** A port for the Chrome DevTools inspector of the loader (0: none). */
   inspectorPort: number;
 }
@@ -129,6 +132,25 @@ export const SUPERVISOR_SETTINGS: readonly SupervisorSetting[] = [
       "a run in flight at two crashes goes alone once more: other requests wait until it answers, at most this long",
   },
   { name: "DWL_MAX_RSS_MB", fallback: 2048, min: 1, summary: "runtime resident memory cap, MB" },
+  // The runtime's memory only grows under load (each one-off Python child leaves ~3–7 MB behind
+  // for good, docs/python.md): restarted when drained, not at the cap with every run in it cut
+  // short. The room above it is for what the runs in flight may still add: 4 kept and 2 one-off
+  // Python children started from none add ~900 MB (measured), and a runtime this full holds most
+  // of its kept ones already.
+  {
+    name: "DWL_DRAIN_RSS_MB",
+    fallback: "¾ of DWL_MAX_RSS_MB",
+    min: 0,
+    summary:
+      "resident memory past which the runtime is restarted once the requests in it end (new ones wait), MB; 0: never",
+  },
+  // The default limits.timeoutMs (DWL_DEFAULT_TIMEOUT_MS): most runs in flight end within it.
+  {
+    name: "DWL_DRAIN_WAIT_MS",
+    fallback: 10_000,
+    min: 0,
+    summary: "longest wait for the requests in a draining runtime to end; past it, it is restarted under them",
+  },
   // Room for the largest upload the loader takes (PUT /files: 10 MiB) and its request line.
   {
     name: "DWL_MAX_BODY_BYTES",
@@ -274,6 +296,8 @@ export function readSettings(env: Env = process.env): Settings {
     watchdogMs: whole(env, "DWL_WATCHDOG_MS"),
     suspectAloneMs: whole(env, "DWL_SUSPECT_ALONE_MS"),
     maxResidentMb: whole(env, "DWL_MAX_RSS_MB"),
+    drainResidentMb: wholeIfSet(env, "DWL_DRAIN_RSS_MB") ?? Math.floor((whole(env, "DWL_MAX_RSS_MB") * 3) / 4),
+    drainWaitMs: whole(env, "DWL_DRAIN_WAIT_MS"),
     maxBodyBytes: whole(env, "DWL_MAX_BODY_BYTES"),
     smallUploadBytes: whole(env, "DWL_SMALL_UPLOAD_BYTES"),
     keyConcurrency: whole(env, "DWL_KEY_CONCURRENCY"),
@@ -294,6 +318,11 @@ export function readSettings(env: Env = process.env): Settings {
     recycleResidentMb: whole(env, "DWL_RECYCLE_RSS_MB"),
     inspectorPort: whole(env, "DWL_INSPECTOR_PORT"),
   };
+  if (settings.drainResidentMb >= settings.maxResidentMb) {
+    throw new SettingError(
+      `DWL_DRAIN_RSS_MB (${settings.drainResidentMb}) is not below DWL_MAX_RSS_MB (${settings.maxResidentMb}): the runtime would meet the cap before it drains (0: never drain)`,
+    );
+  }
   if (settings.keyConcurrency > settings.runtimeConcurrency) {
     throw new SettingError(
       `DWL_KEY_CONCURRENCY (${settings.keyConcurrency}) is above DWL_RUNTIME_CONCURRENCY (${settings.runtimeConcurrency})`,

@@ -131,6 +131,8 @@ export class Supervisor {
   /** Counts runtime processes: a request sent to one generation dies with it. */
   private generation = 0;
   private live: Deferred<void> | undefined;
+  /** Closed while the runtime drains for a restart (holdForRestart): new requests wait until it is back. */
+  private drainGate: Deferred<void> | undefined;
   private readonly fates = new Map<Flight, Deferred<Fate>>();
   /** Resends after a crash go one at a time, so that a culprit among them crashes alone. */
   private readonly resendTurns = new ResendTurns();
@@ -153,7 +155,13 @@ export class Supervisor {
     this.client = client;
     this.options = options;
     // New requests wait from the moment the runtime is known to be going, not from its report.
-    runtime.on("going", () => (this.live ??= deferred<void>()));
+    runtime.on("going", () => {
+      this.live ??= deferred<void>();
+      // Held requests now wait for the runtime to be back, as long as any request does.
+      const drainGate = this.drainGate;
+      this.drainGate = undefined;
+      drainGate?.resolve();
+    });
     runtime.on("down", (cause) => this.onDown(cause));
     runtime.on("up", () => this.onUp());
   }
@@ -161,6 +169,24 @@ export class Supervisor {
   /** Whether the runtime is serving (not between a crash and its restart). */
   get isUp(): boolean {
     return this.live === undefined;
+  }
+
+  /**
+   * Keeps requests not sent yet from being sent until the runtime has restarted (the watchdog's
+   * drain, DWL_DRAIN_RSS_MB): those in it end first, so that the restart cuts none short.
+   */
+  holdForRestart(): void {
+    if (this.isUp) this.drainGate ??= deferred<void>();
+  }
+
+  /** Whether requests are held for a restart (holdForRestart). */
+  get holding(): boolean {
+    return this.drainGate !== undefined;
+  }
+
+  /** Nothing sent to the running runtime is unfinished: a restart now would cut nothing short. */
+  get drained(): boolean {
+    return this.flights.inGeneration(this.generation).length === 0;
   }
 
   /** Nothing in flight, the runtime up: a restart now would cut nothing short. */
@@ -240,6 +266,12 @@ export class Supervisor {
         if (this.live && !(await this.waitLive())) return answer(res, restarting());
         if (this.alone && this.alone.flight !== flight) {
           await this.alone.opened;
+          continue;
+        }
+        if (this.drainGate) {
+          // Not in the runtime that drains: it must not wait for this request.
+          flight.generation = NOT_SENT;
+          await this.drainGate.promise;
           continue;
         }
         if (turn && !openGate && flight.crashedIn.length === MAX_CRASHES_RESENT - 1) {
@@ -335,6 +367,10 @@ export class Supervisor {
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       // A handshake runs the program's fetch handler: it waits for a resend going alone too.
       while (this.alone) await this.alone.opened;
+      while (this.drainGate) {
+        flight.generation = NOT_SENT;
+        await this.drainGate.promise;
+      }
       if (this.live && !(await this.waitLive())) return sendOnSocket(client, restarting());
       if (client.destroyed) return;
       flight.generation = this.generation;

@@ -5,6 +5,11 @@
  *   does not cover ArrayBuffers, so a typed-array bomb is caught here);
  * - /healthz probes: a runtime silent for `watchdogMs` is killed as a hang (native work that
  *   the fuel checks cannot interrupt);
+ * - draining: a runtime past `drain.residentMb` is restarted once the requests in it have ended
+ *   (at most `drain.waitMs`), new ones held meanwhile. Its memory only grows under load (freed
+ *   isolates' memory stays with workerd's allocator, and each one-off Python child leaves ~3–7 MB
+ *   behind for good: docs/python.md), so a busy runtime would otherwise meet the cap, and every
+ *   run in it would be cut short;
  * - idle recycling: workerd keeps the high-water mark of a burst (its allocator and idle
  *   isolates' heaps hold freed memory; nothing inside the Worker can make it give that back),
  *   so a runtime that ran nothing for `recycle.idleMs` with more than `recycle.residentMb`
@@ -25,6 +30,7 @@ export interface WatchdogOptions {
   watchdogMs: number;
   maxResidentMb: number;
   recycle?: { idleMs: number; residentMb: number };
+  drain?: { residentMb: number; waitMs: number };
   probeIntervalMs?: number;
 }
 
@@ -33,6 +39,11 @@ export class Watchdog {
   private lastHealthyAt = Date.now();
   private warnedFreshAboveRecycle = false;
   private recycledAt = 0;
+  /** When the supervisor began holding requests for a drain (0: it is not). */
+  private drainingSince = 0;
+  private warnedFreshAboveDrain = false;
+  /** The runtime's first reading since it came up: its size fresh. */
+  private freshMb: number | undefined;
   /** When the current runtime began serving: a fresh one must stay idle a full period too. */
   private upAt = Date.now();
   private readonly runtime: Runtime;
@@ -46,6 +57,8 @@ export class Watchdog {
     runtime.on("up", () => {
       this.lastHealthyAt = Date.now();
       this.upAt = Date.now();
+      this.drainingSince = 0;
+      this.freshMb = undefined;
       if (this.recycledAt > 0) this.warnIfFreshAboveThreshold();
     });
   }
@@ -84,11 +97,50 @@ export class Watchdog {
       this.runtime.kill("recycle");
       return;
     }
+    if (this.drainIfDue(residentMb)) return;
     if (residentMb <= maxResidentMb) return;
     console.error(
       `[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${maxResidentMb} MB: restarting it`,
     );
     this.runtime.kill("memory");
+  }
+
+  /** Holds new requests once past `drain.residentMb`, and restarts the runtime once drained; true when it did. */
+  private drainIfDue(residentMb: number): boolean {
+    const { drain } = this.options;
+    if (!drain) return false;
+    if (this.drainingSince === 0) {
+      if (this.freshAboveDrain(residentMb, drain.residentMb) || residentMb <= drain.residentMb) return false;
+      console.error(
+        `[dwl supervisor] runtime resident memory ${Math.round(residentMb)} MB > ${drain.residentMb} MB (DWL_DRAIN_RSS_MB): holding new requests until the ones in it end, then restarting it`,
+      );
+      this.drainingSince = Date.now();
+      this.supervisor.holdForRestart();
+    }
+    const waitedMs = Date.now() - this.drainingSince;
+    if (!this.supervisor.drained && waitedMs < drain.waitMs) return false;
+    console.error(
+      `[dwl supervisor] runtime drained in ${waitedMs} ms with ${Math.round(residentMb)} MB resident: restarting it to give that memory back`,
+    );
+    this.drainingSince = 0;
+    this.recycledAt = Date.now();
+    this.runtime.kill("recycle");
+    return true;
+  }
+
+  /**
+   * Whether the runtime was above `thresholdMb` when it came up (its first reading): drained, it
+   * would be restarted after every request. It is not, and the setting is named once.
+   */
+  private freshAboveDrain(residentMb: number, thresholdMb: number): boolean {
+    this.freshMb ??= residentMb;
+    if (this.freshMb <= thresholdMb) return false;
+    if (!this.warnedFreshAboveDrain)
+      console.error(
+        `[dwl supervisor] a fresh runtime already holds ${Math.round(this.freshMb)} MB, above DWL_DRAIN_RSS_MB (${thresholdMb}): it is never drained; raise DWL_DRAIN_RSS_MB`,
+      );
+    this.warnedFreshAboveDrain = true;
+    return true;
   }
 
   private async probe(): Promise<void> {

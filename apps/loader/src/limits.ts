@@ -105,8 +105,9 @@ export const PYTHON_CONCURRENT_BOOTS = 1;
  * Python children kept started in local mode. Each holds ~130 MB (the first ~230 MB: Pyodide's
  * compiled code) and its heap only grows, and workerd under wrangler dev never gives a started
  * child back, not even one replaced after a fatal failure. With the one-off places below and
- * LOCAL_MAX_WARM_ISOLATES of JS, the runtime stays near 1.8 GB at most, under the supervisor's
- * 2,048 MB cap (docs/python.md). Deployed, the platform evicts them.
+ * LOCAL_MAX_WARM_ISOLATES of JS, a runtime held ~1.4 GB (docs/python.md), under the supervisor's
+ * 2,048 MB cap; what one-off children leave behind grows it further until the supervisor drains
+ * and restarts it (DWL_DRAIN_RSS_MB). Deployed, the platform evicts them.
  */
 export const LOCAL_PYTHON_MAX_CHILDREN = 4;
 /**

@@ -78,6 +78,17 @@ describe("supervisor settings", () => {
     expect(run.stderr).toContain('unknown argument "--persist-to"');
   });
 
+  it("drains below the cap: ¾ of DWL_MAX_RSS_MB by default, a threshold just below it, never one at it (0: off)", () => {
+    const drain = (env: Record<string, string>) => readSettings({ PORT: "0", ...env }).drainResidentMb;
+    expect(drain({})).toBe(1536);
+    expect(drain({ DWL_MAX_RSS_MB: "1000" })).toBe(750);
+    expect(drain({ DWL_DRAIN_RSS_MB: "2047" })).toBe(2047);
+    expect(drain({ DWL_DRAIN_RSS_MB: "0" })).toBe(0);
+    expect(() => drain({ DWL_DRAIN_RSS_MB: "2048" })).toThrow(
+      "DWL_DRAIN_RSS_MB (2048) is not below DWL_MAX_RSS_MB (2048): the runtime would meet the cap before it drains (0: never drain)",
+    );
+  });
+
   it("sets the regular-expression fallback flags from DWL_REGEXP_BACKTRACKS, none at 0", () => {
     const flags = (env: Record<string, string>) => v8FlagsOf(readSettings({ PORT: "0", ...env }));
     expect(flags({})).toEqual([

@@ -28,7 +28,8 @@ export const randomHex = (bytes: number): string => hex(crypto.getRandomValues(n
  * Recent texts and their hex digests. A program run again (the warm path) hashes the same texts
  * for its program key and its isolate id on every request; the digest's promise, its buffer and
  * the hex formatting were a tenth of that request's loader CPU. Keyed by the whole text, so a hit
- * is exact; least recently used first out, bounded by the texts' total length.
+ * is exact; least recently used first out, bounded by the texts' total length. A text that holds
+ * a secret is hashed with sha256Bytes instead, so that the memo keeps none.
  */
 const memo = new Map<string, Promise<string>>();
 let memoChars = 0;

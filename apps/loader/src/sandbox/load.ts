@@ -8,7 +8,7 @@
 import { exports } from "cloudflare:workers";
 import type { Bundle } from "../bundle/bundle.ts";
 import { USER_MODULE } from "../bundle/bundle.ts";
-import { randomHex, sha256Hex } from "../hash.ts";
+import { hex, randomHex, sha256Bytes, sha256Hex } from "../hash.ts";
 import {
   CHILD_COMPATIBILITY_DATE,
   CHILD_COMPATIBILITY_FLAGS,
@@ -86,7 +86,8 @@ export async function callerKeyFor(
     env.DWL_MODE !== "local" && (env.DWL_API_KEYS || env.DWL_ENCRYPTION_KEY)
       ? `${env.DWL_API_KEYS ?? ""}|${env.DWL_ENCRYPTION_KEY ?? ""}`
       : localSaltOnce();
-  return sha256Hex(`dwl/caller-key/v1|${secret}|${isolateId}`);
+  // Not through sha256Hex's memo: the text holds the server's secrets, and it is hashed once per isolate.
+  return hex(await sha256Bytes(`dwl/caller-key/v1|${secret}|${isolateId}`));
 }
 
 /**

@@ -14,6 +14,8 @@ import { getEsbuild, type Loader } from "./esbuild.ts";
 const MAY_BE_FUNCTION = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:async\b|function\b|\()/;
 /** Cheap pre-check for a function anywhere, the last statement included. */
 const MAY_END_IN_FUNCTION = /=>|\bfunction\b/;
+/** A default export (or what may be one): such a module's function is never the one that ends it. */
+const MAY_EXPORT_DEFAULT = /\bexport\s+default\b|\bas\s+default\b|\bmodule\.exports\b/;
 const FUNCTION_NODES = new Set(["ArrowFunctionExpression", "FunctionExpression", "FunctionDeclaration"]);
 const FUNCTION_EXPRESSIONS = new Set(["ArrowFunctionExpression", "FunctionExpression"]);
 
@@ -46,12 +48,11 @@ export function entryFunction(body: Node[]): Node | undefined {
 /**
  * Returns the source rewritten so its function is the default export: the whole of it wrapped as
  * `export default (<fn>);` when it is one function expression (an anonymous `function` is no
- * statement), else `export default ` put before the function that ends it (entryFunction), found
- * in the text as esbuild transformed it and taken back to the source by its map. Undefined when
- * the entry is not such a program. Nothing moves to another line, so stacks keep their lines.
+ * statement), else `export default ` put before the function that ends it (entryFunction, found
+ * by trailingFunctionStart). Undefined when the entry is not such a program. Nothing moves to another line, so stacks keep their lines.
  */
 export async function asDefaultExportedFunction(source: string, loader: Loader): Promise<string | undefined> {
-  if (!MAY_END_IN_FUNCTION.test(source)) return undefined;
+  if (!MAY_END_IN_FUNCTION.test(source) || MAY_EXPORT_DEFAULT.test(source)) return undefined;
   const esbuild = await getEsbuild();
   if (MAY_BE_FUNCTION.test(source)) {
     const candidate = `export default (${source.replace(/[\s;]+$/, "")}\n);\n`;
@@ -64,6 +65,38 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
       // Not one expression: it may still end in one.
     }
   }
+  const fast = trailingFunctionStart(source, loader);
+  let offset = fast === null ? await mappedFunctionStart(source, loader) : fast;
+  if (offset === undefined) return undefined;
+  // Before the parentheses the source may have put around it: `(function (input) { … })`.
+  for (let before = source.slice(0, offset).trimEnd(); before.endsWith("("); before = before.slice(0, -1).trimEnd())
+    offset = before.length - 1;
+  return `${source.slice(0, offset)}export default ${source.slice(offset)}`;
+}
+
+/**
+ * Where the function that ends `source` starts (entryFunction), found without esbuild (whose
+ * transform costs the entry ~4 ms more on a bundle-cache miss): JavaScript parsed as it is,
+ * TypeScript as sucrase strips it, which keeps every line where it was, so the function is at
+ * its column of the source's line unless something before it on that line was stripped. Undefined:
+ * no such function; null: this cannot tell (JSX, that line changed before the function).
+ */
+function trailingFunctionStart(source: string, loader: Loader): number | undefined | null {
+  const module = parsedModule(source, loader, true);
+  if (module === null) return null;
+  if (!module || module.body.some((node) => node.type === "ExportDefaultDeclaration")) return undefined;
+  const found = entryFunction(module.body);
+  const node = found && (expressionOf(found) ?? found);
+  if (!node?.loc) return undefined;
+  if (module.js === source) return node.start;
+  const at = offsetOf(source, node.loc.start.line, node.loc.start.column);
+  const token = module.js.slice(node.start, node.start + 8);
+  return at >= 0 && source.startsWith(token, at) ? at : null;
+}
+
+/** As trailingFunctionStart, through esbuild's transform and its map: for JSX, and what sucrase moved. */
+async function mappedFunctionStart(source: string, loader: Loader): Promise<number | undefined> {
+  const esbuild = await getEsbuild();
   let code: string;
   let map: string;
   try {
@@ -99,12 +132,8 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
   // Only a mapping of that very character (the map's nearest one could be a statement before).
   const back = generatedPositionFor(traced, { source: at.source, line: at.line, column: at.column });
   if (back.line !== line || back.column !== column) return undefined;
-  let offset = offsetOf(source, at.line, at.column);
-  if (offset < 0) return undefined;
-  // Before the parentheses the source may have put around it: `(function (input) { … })`.
-  for (let before = source.slice(0, offset).trimEnd(); before.endsWith("("); before = before.slice(0, -1).trimEnd())
-    offset = before.length - 1;
-  return `${source.slice(0, offset)}export default ${source.slice(offset)}`;
+  const offset = offsetOf(source, at.line, at.column);
+  return offset < 0 ? undefined : offset;
 }
 
 /** The offset of 1-based `line`, 0-based `column` in `text`, or -1 past its end. */
@@ -141,14 +170,28 @@ const MAY_BE_COMMONJS = /\bexports\b/;
  * does not parse.
  */
 function topLevelStatements(text: string, loader: Loader): Node[] | undefined {
-  if (loader !== "ts" && loader !== "js") return undefined;
+  return parsedModule(text, loader, false)?.body;
+}
+
+/**
+ * `text` as JavaScript (TypeScript stripped by sucrase, lines kept) and its top-level statements;
+ * undefined when it does not parse, null for JSX (sucrase is not asked to compile it).
+ */
+function parsedModule(
+  text: string,
+  loader: Loader,
+  locations: boolean,
+): { js: string; body: Node[] } | undefined | null {
+  if (loader !== "ts" && loader !== "js") return null;
   try {
     const js = loader === "ts" ? transform(text, { transforms: ["typescript"], disableESTransforms: true }).code : text;
-    return (
-      parse(js, { ecmaVersion: "latest", sourceType: "module", allowAwaitOutsideFunction: true }) as Node & {
-        body: Node[];
-      }
-    ).body;
+    const program = parse(js, {
+      ecmaVersion: "latest",
+      sourceType: "module",
+      allowAwaitOutsideFunction: true,
+      locations,
+    });
+    return { js, body: program.body as Node[] };
   } catch {
     return undefined;
   }

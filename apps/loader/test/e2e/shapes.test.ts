@@ -45,6 +45,12 @@ describe("program shapes", () => {
         },
       ],
       [
+        "TypeScript beside a require, types before the function on its line",
+        {
+          code: "const { sep } = require('node:path');\nconst k: number = sep.length * 2; async (input: number) => {\n  if (!input) throw new Error('no');\n  return input * k }",
+        },
+      ],
+      [
         "a TSX helper",
         {
           files: {

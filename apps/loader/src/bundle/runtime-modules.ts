@@ -9,34 +9,51 @@ import type { SourceLocation } from "@dwl/protocol";
 import { CompileError } from "../compile-error.ts";
 
 /**
- * The `cloudflare:` modules a child can import at CHILD_COMPATIBILITY_DATE. `cloudflare:email`
- * is not one: it needs a module the runtime does not give dynamic workers.
- * runtime-modules.test.ts imports each in a real child.
+ * `cloudflare:` modules a child can import at CHILD_COMPATIBILITY_DATE, named when one it lacks
+ * is imported. A hint, not the test: that is whether the module imports (runtimeExports).
  */
-export const CLOUDFLARE_MODULES: ReadonlySet<string> = new Set([
+export const CLOUDFLARE_MODULES = [
   "cloudflare:ai",
+  "cloudflare:br",
+  "cloudflare:durable-objects",
   "cloudflare:node",
   "cloudflare:pipelines",
   "cloudflare:sockets",
+  "cloudflare:vectorize",
   "cloudflare:workers",
   "cloudflare:workflows",
-]);
+];
 
+/** What a program is told when it imports a `cloudflare:` module the runtime lacks. */
+export const noSuchModule = (spec: string): string =>
+  `No such module "${spec}": the runtime's cloudflare: modules include ${CLOUDFLARE_MODULES.map((name) => `"${name}"`).join(", ")}`;
+
+/**
+ * Modules the loader has and a child does not: `cloudflare:email` needs an internal module the
+ * runtime gives Workers but not dynamic workers (a child's import of it fails to link).
+ */
+const NOT_IN_CHILDREN: ReadonlySet<string> = new Set(["cloudflare:email"]);
+
+/** Modules the loader could import, by specifier. Only those: a program may name any other. */
 const exportsOf = new Map<string, Promise<ReadonlySet<string> | undefined>>();
 
 /**
  * The names `spec` exports, learned by importing it here: the loader runs with the children's
  * compatibility date and flags (limits.ts CHILD_COMPATIBILITY_*, wrangler.toml), so its
- * built-in modules are theirs. Undefined when it cannot be imported here; callers then leave
- * the import to the runtime. Only asked for specifiers the runtime serves (virtual-files.ts
- * `servedBy`), a fixed set, so the map stays small.
+ * built-in modules are theirs. Undefined when the runtime has no such module. Only asked for
+ * specifiers the runtime serves (virtual-files.ts `servedBy`); a failed import is not kept, so
+ * programs naming made-up `cloudflare:` modules cannot grow the map.
  */
-function runtimeExports(spec: string): Promise<ReadonlySet<string> | undefined> {
+export function runtimeExports(spec: string): Promise<ReadonlySet<string> | undefined> {
+  if (NOT_IN_CHILDREN.has(spec)) return Promise.resolve(undefined);
   let names = exportsOf.get(spec);
   if (!names) {
     names = import(/* @vite-ignore */ spec).then(
       (namespace: object) => new Set(Object.keys(namespace)),
-      () => undefined,
+      () => {
+        exportsOf.delete(spec);
+        return undefined;
+      },
     );
     exportsOf.set(spec, names);
   }
@@ -54,12 +71,16 @@ export interface RuntimeImport {
 const NAMES_SHOWN = 40;
 
 /**
- * Throws a CompileError at the first of `imports` (of `file`, whose text is `source`) that takes a
- * name its module does not export.
+ * Throws a CompileError at the first of `imports` (of `file`, whose text is `source`) of a
+ * `cloudflare:` module the runtime lacks, or that takes a name its module does not export.
  */
 export async function checkRuntimeImports(imports: RuntimeImport[], file: string, source: string): Promise<void> {
   for (const { spec, names, line } of imports) {
-    const exported = names.some((name) => name !== "*") ? await runtimeExports(spec) : undefined;
+    const exported = await runtimeExports(spec);
+    if (exported === undefined && spec.startsWith("cloudflare:")) {
+      const location = locate(source, file, line, spec);
+      throw new CompileError(`${file}:${location.line}:${location.column}: ${noSuchModule(spec)}`, location);
+    }
     const missing = exported && names.find((name) => name !== "*" && !exported.has(name));
     if (missing === undefined || exported === undefined) continue;
     const available = [...exported].filter((name) => name !== "default").sort();

@@ -11,7 +11,7 @@
  * built-in's default export, which is what `require` returns in Node.
  */
 import { nodeBuiltin } from "../npm/node-builtins.ts";
-import { CLOUDFLARE_MODULES } from "./runtime-modules.ts";
+import { noSuchModule, runtimeExports } from "./runtime-modules.ts";
 import { REFUSE_SOCKET_GLOBAL } from "../sandbox/child-globals.ts";
 import {
   joinPackagePath,
@@ -51,7 +51,7 @@ export const SOCKETS_SPECIFIER = "cloudflare:sockets";
  */
 export function servedBy(spec: string): "runtime" | "builtin" | "program" | "bundler" {
   if (spec === SOCKETS_SPECIFIER || spec.startsWith("/")) return "bundler";
-  if (spec.startsWith("cloudflare:")) return CLOUDFLARE_MODULES.has(spec) ? "runtime" : "bundler";
+  if (spec.startsWith("cloudflare:")) return "runtime";
   const builtin = nodeBuiltin(spec);
   if (builtin === undefined) return "program";
   if (!("available" in builtin)) return "bundler";
@@ -191,7 +191,7 @@ const styleOf = (kind: ImportKind): ImportStyle =>
 
 /** The plugin's two callbacks, as plain functions: bundle/incremental.ts swaps them per build. */
 export interface VirtualFileHandlers {
-  resolve(args: OnResolveArgs): OnResolveResult;
+  resolve(args: OnResolveArgs): OnResolveResult | Promise<OnResolveResult>;
   load(args: OnLoadArgs): OnLoadResult | undefined;
 }
 
@@ -281,13 +281,10 @@ export function virtualFileHandlers({
       const spec = args.path;
       if (args.namespace === NODE_REQUIRE_NAMESPACE) return { path: spec, namespace: NODE_IMPORT_NAMESPACE };
       if (spec === SOCKETS_SPECIFIER) return { path: spec, namespace: SOCKETS_NAMESPACE };
-      if (spec.startsWith("cloudflare:")) {
-        if (CLOUDFLARE_MODULES.has(spec)) return { path: spec, external: true };
-        return unresolvable(
-          args.kind,
-          `No such module "${spec}": a program can import ${[...CLOUDFLARE_MODULES].map((name) => `"${name}"`).join(", ")}`,
+      if (spec.startsWith("cloudflare:"))
+        return runtimeExports(spec).then((names) =>
+          names ? { path: spec, external: true } : unresolvable(args.kind, noSuchModule(spec)),
         );
-      }
 
       const importer = args.namespace === NPM_NAMESPACE ? splitNpmPath(args.importer) : undefined;
       const from = importer ? resolver?.packageById(importer.id) : undefined;

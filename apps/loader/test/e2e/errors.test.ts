@@ -128,9 +128,10 @@ describe("compile errors", () => {
         await execute({
           code: [
             "import * as ai from 'cloudflare:ai'; import * as node from 'cloudflare:node'; import * as pipelines from 'cloudflare:pipelines';",
+            "import { BrowserRendering } from 'cloudflare:br'; import * as objects from 'cloudflare:durable-objects'; import { DistanceMetric } from 'cloudflare:vectorize';",
             "import { connect } from 'cloudflare:sockets'; import { WorkerEntrypoint, env } from 'cloudflare:workers'; import { NonRetryableError } from 'cloudflare:workflows';",
             "import path, { basename } from 'node:path';",
-            "export default () => [ai, node, pipelines, connect, WorkerEntrypoint, env, NonRetryableError, path.sep].every(Boolean) && basename('/a/b')",
+            "export default () => [ai, node, pipelines, BrowserRendering, objects, DistanceMetric, connect, WorkerEntrypoint, env, NonRetryableError, path.sep].every(Boolean) && basename('/a/b')",
           ].join("\n"),
         }),
       );

@@ -235,33 +235,43 @@ export class SandboxRegistry extends DurableObject<Env> {
     return { records: rows.slice(0, limit).map(toRecord), more: rows.length > limit };
   }
 
+  /**
+   * A new version of `id` with another program. `change.settings` are the settings the update
+   * names, merged here with those stored now (the update's dependencies replace the stored ones:
+   * they belong to the program); null if it is gone.
+   */
   update(
     id: string,
     change: Pick<SandboxRecord, "entry" | "bundleKey" | "settings"> & { name?: string },
   ): SandboxRecord | null {
     const existing = this.get(id);
     if (!existing) return null;
+    const { dependencies: _replaced, ...kept } = existing.settings;
+    const settings = { ...kept, ...change.settings };
     this.commitBundle(change.bundleKey);
     this.sql.exec(
       "UPDATE sandboxes SET version = version + 1, updated_at = ?, entry = ?, bundle_key = ?, settings = ?, name = ? WHERE id = ?",
       new Date().toISOString(),
       change.entry,
       change.bundleKey,
-      JSON.stringify(change.settings),
+      JSON.stringify(settings),
       change.name ?? existing.name ?? null,
       id,
     );
     return this.get(id);
   }
 
-  /** A new version of `id` with other settings and the same program (entry and bundle): null if it is gone. */
+  /**
+   * A new version of `id` with the same program (entry and bundle) and the settings `change`
+   * names, merged here with those stored now; null if it is gone.
+   */
   updateSettings(id: string, change: Pick<SandboxRecord, "settings"> & { name?: string }): SandboxRecord | null {
     const existing = this.get(id);
     if (!existing) return null;
     this.sql.exec(
       "UPDATE sandboxes SET version = version + 1, updated_at = ?, settings = ?, name = ? WHERE id = ?",
       new Date().toISOString(),
-      JSON.stringify(change.settings),
+      JSON.stringify({ ...existing.settings, ...change.settings }),
       change.name ?? existing.name ?? null,
       id,
     );

@@ -174,7 +174,7 @@ async function compileDefinition(
   return { compiled, entry: checked.entry ?? "index.ts" };
 }
 
-function settingsOf(definition: SandboxDefinition): SandboxRecord["settings"] {
+function settingsOf(definition: SandboxDefinition | SandboxUpdate): SandboxRecord["settings"] {
   const { dependencies, limits, egress, storage, tools } = definition;
   return {
     ...(dependencies ? { dependencies } : {}),
@@ -263,9 +263,18 @@ export async function updateSandbox(
   // Settings the update does not name keep their stored values, as its name does: "new code for
   // my app" kept the name but silently moved the app to the default namespace and dropped its
   // egress, credentials, tools and limits. Dependencies belong to the code and come with it.
+  // What it is checked and compiled with; what is written is only what it names (settingsOf), merged
+  // by the registry with what is stored then: a settings update that lands while this one compiles
+  // (npm downloads take seconds) is kept, not overwritten with what was read here.
   const { dependencies, ...stored } = (await getSandbox(id, context)).settings;
   if (update.code === undefined && update.files === undefined)
-    return updateSettings(id, { ...stored, ...(dependencies ? { dependencies } : {}), ...update }, context, origin);
+    return updateSettings(
+      id,
+      update,
+      { ...stored, ...(dependencies ? { dependencies } : {}), ...update },
+      context,
+      origin,
+    );
   const definition: SandboxDefinition = { ...stored, ...update };
   const checked = await checkProgramRequest(definition, context);
   const { compiled, entry } = await compileDefinition(definition, checked, context);
@@ -279,8 +288,8 @@ export async function updateSandbox(
         sandboxes.update(id, {
           entry,
           bundleKey: compiled.key,
-          settings: settingsOf(definition),
-          ...(definition.name !== undefined ? { name: definition.name } : {}),
+          settings: settingsOf(update),
+          ...(update.name !== undefined ? { name: update.name } : {}),
         }),
     );
   } catch (err) {
@@ -296,20 +305,24 @@ export async function updateSandbox(
   return sandboxInfo(record, origin);
 }
 
-/** An update without code: the stored program under the settings given, checked as a definition's are. */
+/**
+ * An update without code: the stored program under the settings `update` names, checked as a
+ * definition's are (`merged`: with the stored ones).
+ */
 async function updateSettings(
   id: string,
-  settings: SandboxRecord["settings"] & { name?: string },
+  update: SandboxUpdate,
+  merged: SandboxRecord["settings"],
   context: ExecutionContext,
   origin: string,
 ): Promise<SandboxInfo> {
-  await checkProgramRequest(settings, context);
+  await checkProgramRequest(merged, context);
   const record = await storageOperation(
     `the sandbox registry failed to record the update: GET /sandboxes/${id} shows which version is current; retry the request`,
     () =>
       registry(context.env, context.tenant).updateSettings(id, {
-        settings: settingsOf(settings),
-        ...(settings.name !== undefined ? { name: settings.name } : {}),
+        settings: settingsOf(update),
+        ...(update.name !== undefined ? { name: update.name } : {}),
       }),
   );
   if (!record) throw notFound(id);

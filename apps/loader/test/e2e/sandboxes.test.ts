@@ -210,6 +210,21 @@ export default {
     expect(SandboxInfoSchema.parse(await (await call(`/sandboxes/${sandbox.id}`)).json()).version).toBe(2);
   });
 
+  it("keeps a settings update that lands while a code update compiles: the registry merges what each names", async () => {
+    const sandbox = await create({
+      code: "export default () => 1",
+      limits: { cpuMs: 100 },
+      egress: { allow: ["a.example.com"] },
+    });
+    const registry = env.SANDBOXES.get(env.SANDBOXES.idFromName("local"));
+    const before = await getSandbox(sandbox.id, { env, tenant: "local" } as never);
+    // The settings update lands first; the code update, which named no settings, writes after it.
+    await registry.updateSettings(sandbox.id, { settings: { limits: { cpuMs: 777 }, egress: {} } });
+    await registry.update(sandbox.id, { entry: before.entry, bundleKey: before.bundleKey, settings: {} });
+    const info = SandboxInfoSchema.parse(await (await call(`/sandboxes/${sandbox.id}`)).json());
+    expect(info).toMatchObject({ version: 3, limits: { cpuMs: 777 }, egress: {} });
+  });
+
   it("answers another tenant's sandbox with 404, never 403", async () => {
     const sandbox = await create({ code: app });
     for (const res of [

@@ -34,7 +34,7 @@ const isDirective = (node: Node): boolean => typeof (node as Node & { directive?
  *   hoisted function declared at their end, which would then run twice.
  */
 export function entryFunction(body: Node[]): Node | undefined {
-  const statements = body.filter((node) => !isDirective(node));
+  const statements = body.filter((node) => !isDirective(node) && node.type !== "EmptyStatement");
   const [only] = statements;
   if (statements.length === 1 && only) {
     const node = expressionOf(only) ?? only;
@@ -65,32 +65,45 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
       // Not one expression: it may still end in one.
     }
   }
-  const fast = trailingFunctionStart(source, loader);
-  let offset = fast === null ? await mappedFunctionStart(source, loader) : fast;
-  if (offset === undefined) return undefined;
-  // Before the parentheses the source may have put around it: `(function (input) { … })`.
-  for (let before = source.slice(0, offset).trimEnd(); before.endsWith("("); before = before.slice(0, -1).trimEnd())
-    offset = before.length - 1;
-  return `${source.slice(0, offset)}export default ${source.slice(offset)}`;
+  const exported = (at: number) => `${source.slice(0, at)}export default ${source.slice(at)}`;
+  const fast = trailingStatementStart(source, loader);
+  if (fast !== null) return fast === undefined ? undefined : exported(fast);
+  const mapped = await mappedFunctionStart(source, loader);
+  if (mapped === undefined) return undefined;
+  // Before the parentheses and comments the source may have put around it: `(/* c */ (input) => …)`.
+  let offset = mapped;
+  for (let before = source.slice(0, offset).trimEnd(); ; before = source.slice(0, offset).trimEnd()) {
+    if (before.endsWith("(")) offset = before.length - 1;
+    else if (before.endsWith("*/") && before.includes("/*")) offset = before.lastIndexOf("/*");
+    else break;
+  }
+  // A place the walk back cannot see past (a line comment) gives text that does not parse: a script.
+  const candidate = exported(offset);
+  try {
+    await esbuild.transform(candidate, { loader, target: "es2022", logLevel: "silent" });
+  } catch {
+    return undefined;
+  }
+  return candidate;
 }
 
 /**
- * Where the function that ends `source` starts (entryFunction), found without esbuild (whose
- * transform costs the entry ~4 ms more on a bundle-cache miss): JavaScript parsed as it is,
- * TypeScript as sucrase strips it, which keeps every line where it was, so the function is at
- * its column of the source's line unless something before it on that line was stripped. Undefined:
- * no such function; null: this cannot tell (JSX, that line changed before the function).
+ * Where the statement whose function ends `source` starts (entryFunction), parentheses and
+ * comments around the function included, found without esbuild (whose transform costs the entry
+ * ~4 ms more on a bundle-cache miss): JavaScript parsed as it is, TypeScript as sucrase strips it,
+ * which keeps every line where it was, so the statement is at its column of the source's line
+ * unless something before it on that line was stripped. Undefined: no such function; null: this
+ * cannot tell (JSX, decorators, that line changed before the statement).
  */
-function trailingFunctionStart(source: string, loader: Loader): number | undefined | null {
+function trailingStatementStart(source: string, loader: Loader): number | undefined | null {
   const module = parsedModule(source, loader, true);
-  if (module === null) return null;
-  if (!module || module.body.some((node) => node.type === "ExportDefaultDeclaration")) return undefined;
+  if (!module) return null;
+  if (module.body.some((node) => node.type === "ExportDefaultDeclaration")) return undefined;
   const found = entryFunction(module.body);
-  const node = found && (expressionOf(found) ?? found);
-  if (!node?.loc) return undefined;
-  if (module.js === source) return node.start;
-  const at = offsetOf(source, node.loc.start.line, node.loc.start.column);
-  const token = module.js.slice(node.start, node.start + 8);
+  if (!found?.loc) return undefined;
+  if (module.js === source) return found.start;
+  const at = offsetOf(source, found.loc.start.line, found.loc.start.column);
+  const token = module.js.slice(found.start, found.start + 8);
   return at >= 0 && source.startsWith(token, at) ? at : null;
 }
 

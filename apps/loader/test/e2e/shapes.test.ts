@@ -68,6 +68,28 @@ describe("program shapes", () => {
     });
 
     it.each([
+      ["empty statements after it", { code: "const k = 1;\n(input) => input + k;;\n;" }],
+      [
+        "a comment inside its parentheses",
+        { code: "const { sep } = require('node:path');\n(/* entry */ (input) => input + sep.length)" },
+      ],
+      [
+        "a line comment inside its parentheses",
+        { code: "const { sep } = require('node:path');\n(\n  // entry\n  (input) => input + sep.length\n)" },
+      ],
+      [
+        "a decorated class before it",
+        { code: "function d(c: any) { return c }\n@d class A { static k = 1 }\n(input: number) => input + A.k" },
+      ],
+      [
+        "TSX, a comment inside its parentheses",
+        { files: { "index.tsx": "const k: number = 1; (/* c */ (input: number) => input + k)" } },
+      ],
+    ])("calls the function that ends a program with %s", async (_, program) => {
+      expect(expectOk(await execute({ ...program, input: 1 })).result).toBe(2);
+    });
+
+    it.each([
       ["a function declared last, which the script calls", "console.log(f());\nfunction f() { return 1 }", ["1"]],
       ["an IIFE", "const k = 2;\n(async () => { console.log(k) })()", ["2"]],
     ])("still runs %s as a script (result null, called once)", async (_, code, logs) => {

@@ -222,13 +222,21 @@ const RESTARTED_MESSAGE =
 const RESTARTED_AGAIN_MESSAGE =
   "this run was cut short: the local runtime went down three times while it was in flight beside other runs, and which run took it down could not be told apart, so it is not sent again; it had no side effect yet (no storage write, outbound request, tool call or response), so running it again duplicates nothing, though if it is the run that takes the runtime down it will again";
 
+const RECYCLED_MESSAGE =
+  "this run was cut short when the local runtime was restarted to give back its memory (DWL_DRAIN_RSS_MB), after waiting DWL_DRAIN_WAIT_MS for the runs in it to end; it may have partly happened (a storage write, an outbound request, a tool call or part of its response), so it was not run again: retry only if it is safe to run twice";
+
 /**
  * For a run that was in flight when another run took the runtime down: one that may have had an
- * effect, or (`unsent`) one that had not but met too many crashes to be sent again.
+ * effect, or (`unsent`) one that had not but met too many crashes to be sent again; `recycled`:
+ * no run took it down, the supervisor restarted it (a drain).
  */
-export function runtimeRestarted(shape: RunShape, elapsedMs: number, unsent = false): Answer {
+export function runtimeRestarted(
+  shape: RunShape,
+  elapsedMs: number,
+  { unsent = false, recycled = false }: { unsent?: boolean; recycled?: boolean } = {},
+): Answer {
   const headers = { "retry-after": String(RESTART_RETRY_AFTER_SECONDS) };
-  const message = unsent ? RESTARTED_AGAIN_MESSAGE : RESTARTED_MESSAGE;
+  const message = recycled ? RECYCLED_MESSAGE : unsent ? RESTARTED_AGAIN_MESSAGE : RESTARTED_MESSAGE;
   return failedRun(
     shape.kind === "request" ? { ...shape, status: 503, type: "runtime_restarted" } : shape,
     { type: "runtime_restarted", name: "RuntimeRestarted", message },

@@ -21,6 +21,8 @@ beforeAll(async () => {
     DWL_DRAIN_RSS_MB: "300",
     DWL_KEY_THREAD_MS: "1000000",
     DWL_RECYCLE_IDLE_MS: "0",
+    // Longer than the tests' timeout: a drain that waited its whole wait would fail them.
+    DWL_DRAIN_WAIT_MS: "120000",
   });
 }, 120_000);
 
@@ -55,5 +57,30 @@ describe("draining", { timeout: 60_000 }, () => {
     );
     expect(server.output()).toContain("(DWL_DRAIN_RSS_MB): holding new requests");
     expect(server.output()).not.toContain("> 560 MB: restarting it");
+  });
+
+  it("does not wait for an open WebSocket, which it closes with 1012", async () => {
+    const created = await server.post("/sandboxes", {
+      code: `export default { fetch() {
+        const [client, peer] = Object.values(new WebSocketPair());
+        peer.accept();
+        peer.addEventListener("message", (event) => peer.send("echo:" + event.data));
+        return new Response(null, { status: 101, webSocket: client });
+      } };`,
+    });
+    const { id } = (await created.json()) as { id: string };
+    const url = `${server.base.replace(/^http/, "ws")}/sandboxes/${id}/http/`;
+    // Node's WebSocket (undici) takes request headers, which browsers' does not.
+    const ws = new WebSocket(url, { headers: { authorization: "Bearer dwl_local_dev" } } as unknown as string[]);
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error("the WebSocket did not open"));
+    });
+    const closed = new Promise<number>((resolve) => ws.addEventListener("close", ({ code }) => resolve(code)));
+    const drainsBefore = server.output().split("runtime drained in").length;
+    const runs = Array.from({ length: BATCH }, (_, i) => server.post("/execute", holder(100 + i)));
+    expect((await Promise.all(runs)).map((res) => res.status)).toEqual(Array(BATCH).fill(200));
+    expect(await closed).toBe(1012);
+    expect(server.output().split("runtime drained in").length).toBe(drainsBefore + 1);
   });
 });

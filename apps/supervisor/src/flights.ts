@@ -29,6 +29,8 @@ export interface Flight {
   effectful: boolean;
   /** The runtime's answer began: the client has seen part of it. */
   answered: boolean;
+  /** A WebSocket, open: its handshake was answered 101. */
+  tunneled?: boolean;
   /** What the loader reported on its answer's head (empty until it began). */
   report: LoaderReport;
   startedAt: number;

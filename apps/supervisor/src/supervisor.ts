@@ -52,7 +52,8 @@ export interface SupervisorOptions {
   suspectAloneMs: number;
 }
 
-type Fate = { kind: "verdict"; cause: DownCause } | { kind: "restarted" } | { kind: "resend" };
+/** `recycled`: the supervisor restarted the runtime itself (a drain, idle recycling), no run took it down. */
+type Fate = { kind: "verdict"; cause: DownCause } | { kind: "restarted"; recycled: boolean } | { kind: "resend" };
 
 interface Deferred<T> {
   promise: Promise<T>;
@@ -186,7 +187,8 @@ export class Supervisor {
 
   /** Nothing sent to the running runtime is unfinished: a restart now would cut nothing short. */
   get drained(): boolean {
-    return this.flights.inGeneration(this.generation).length === 0;
+    // An open WebSocket may stay for hours: it is closed with 1012 (restart, connect again).
+    return this.flights.inGeneration(this.generation).every((flight) => flight.tunneled);
   }
 
   /** Nothing in flight, the runtime up: a restart now would cut nothing short. */
@@ -336,7 +338,13 @@ export class Supervisor {
           );
         }
         if (decided.kind === "restarted")
-          return answer(res, runtimeRestarted(shapeOf(flight), Date.now() - flight.startedAt, resendable(flight)));
+          return answer(
+            res,
+            runtimeRestarted(shapeOf(flight), Date.now() - flight.startedAt, {
+              unsent: resendable(flight),
+              recycled: decided.recycled,
+            }),
+          );
         turn = await this.resendTurns.take(flight.group, () =>
           flight.crashedIn.every((generation) => this.explained.has(generation)),
         );
@@ -382,6 +390,7 @@ export class Supervisor {
         this.options.webSocketLag,
         (status, report) => {
           flight.answered = true;
+          flight.tunneled = status === 101;
           flight.report = report;
           released();
           answered(status);
@@ -458,7 +467,7 @@ export class Supervisor {
     if (cause !== "recycle" && flight.route.program && programs.length === 1) return { kind: "verdict", cause };
     return resendable(flight) && flight.crashedIn.length < MAX_CRASHES_RESENT
       ? { kind: "resend" }
-      : { kind: "restarted" };
+      : { kind: "restarted", recycled: cause === "recycle" };
   }
 
   /**

@@ -52,6 +52,7 @@ const executeArguments = z.strictObject({
       path: z.string().optional(),
       headers: z.record(z.string(), z.string()).optional(),
       body: z.string().optional(),
+      bodyEncoding: z.enum(["text", "base64"]).optional(),
     })
     .optional()
     .describe("for a `fetch` handler"),

@@ -1,4 +1,4 @@
-import { ExecuteRequestSchema } from "@dwl/protocol";
+import { EgressSchema, ExecuteRequestSchema, LimitsSchema, ProgramRequestSchema, StorageSchema } from "@dwl/protocol";
 import { describe, expect, it } from "vitest";
 import { call } from "../helpers.ts";
 
@@ -67,7 +67,7 @@ describe("MCP server", () => {
     const tools = (await rpc("tools/list", {})).result?.tools ?? [];
     const schema = tools.find((t) => t.name === "execute")?.inputSchema as {
       type?: string;
-      properties?: Record<string, { type?: string; additionalProperties?: unknown }>;
+      properties?: Record<string, { type?: string; additionalProperties?: unknown; properties?: object }>;
       additionalProperties?: unknown;
     };
     expect(schema.type).toBe("object");
@@ -75,6 +75,17 @@ describe("MCP server", () => {
     expect(schema.additionalProperties).toBe(false);
     expect(schema.properties?.code?.type).toBe("string");
     expect(schema.properties?.limits?.additionalProperties).toBe(false);
+    // The objects' fields too: a field missing there is one a schema-checking client refuses.
+    for (const [field, object] of Object.entries({
+      request: ProgramRequestSchema,
+      limits: LimitsSchema,
+      egress: EgressSchema,
+      storage: StorageSchema,
+    })) {
+      expect(Object.keys(schema.properties?.[field]?.properties ?? {}).sort(), field).toEqual(
+        Object.keys(object.shape).sort(),
+      );
+    }
   });
 
   it("answers over text/event-stream when the client prefers it", async () => {

@@ -331,6 +331,15 @@ describe("dwl sandbox", () => {
     const settings = await dwl(["sandbox", "update", id, "--ns", "moved", "--name", "renamed", "--json"]);
     expect(settings.code).toBe(0);
     expect(JSON.parse(settings.stdout)).toMatchObject({ name: "renamed", storage: { namespace: "moved" }, version: 4 });
+    for (const option of [
+      ["--entry", "x.ts"],
+      ["--dep", "zod@3"],
+      ["--language", "python"],
+    ]) {
+      const refused = await dwl(["sandbox", "update", id, ...option]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(`${option[0]} belongs to the program`);
+    }
     await dwl(["sandbox", "delete", id]);
   });
 

@@ -171,6 +171,13 @@ async function definition(target: string, values: Values): Promise<{ label: stri
 
 /** An update's body without a program: the settings its options give (the stored program stays). */
 function settingsOnly(values: Values): { label: string; body: SandboxUpdate } {
+  // As the API refuses them without code: they belong to the program, and dropping one silently
+  // would answer "updated" for what was not.
+  for (const option of ["entry", "dep", "language"])
+    if (values[option] !== undefined && !(Array.isArray(values[option]) && values[option].length === 0))
+      throw new UsageError(
+        `--${option} belongs to the program: give the program too (dwl sandbox update <id> <file|dir|->)`,
+      );
   const name = values.name as string | undefined;
   return {
     label: "settings",

@@ -35,6 +35,9 @@ describe("splitBareSpecifier", () => {
     expect(splitBareSpecifier("hono/cors")).toEqual({ name: "hono", subpath: "./cors" });
     expect(splitBareSpecifier("@scope/pkg/a/b.js")).toEqual({ name: "@scope/pkg", subpath: "./a/b.js" });
     expect(splitBareSpecifier("@scope")).toBeUndefined();
+    expect(splitBareSpecifier("string_decoder/")).toEqual({ name: "string_decoder", subpath: "." });
+    expect(splitBareSpecifier("@scope/pkg/lib/")).toEqual({ name: "@scope/pkg", subpath: "./lib" });
+    expect(splitBareSpecifier("/")).toBeUndefined();
   });
 });
 

@@ -24,9 +24,13 @@ const EXTENSIONS = [".js", ".mjs", ".cjs", ".json"];
 
 export type Resolution = { pkg: InstalledPackage; path: string } | { error: string };
 
-/** `@scope/name/sub/path` → name `@scope/name`, subpath `./sub/path` (`.` for none). */
+/**
+ * `@scope/name/sub/path` → name `@scope/name`, subpath `./sub/path` (`.` for none). A trailing
+ * slash names the folder, as Node resolves it: `string_decoder/` is the package (its main),
+ * which readable-stream requires that way to get the package rather than the built-in.
+ */
 export function splitBareSpecifier(spec: string): { name: string; subpath: string } | undefined {
-  const parts = spec.split("/");
+  const parts = (spec.endsWith("/") ? spec.slice(0, -1) : spec).split("/");
   const nameParts = spec.startsWith("@") ? 2 : 1;
   if (parts.length < nameParts || parts.slice(0, nameParts).some((p) => p === "")) return undefined;
   const rest = parts.slice(nameParts);

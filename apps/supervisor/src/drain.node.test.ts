@@ -8,6 +8,7 @@
 import { ExecuteResponseSchema } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DevServer, startDevServer } from "../../../test-support/dev-server.ts";
+import { openEchoWebSocket } from "../../../test-support/echo-websocket.ts";
 
 /** Runs per batch: one batch's memory stays under the cap, two batches' pass it. */
 const BATCH = 5;
@@ -60,22 +61,7 @@ describe("draining", { timeout: 60_000 }, () => {
   });
 
   it("does not wait for an open WebSocket, which it closes with 1012", async () => {
-    const created = await server.post("/sandboxes", {
-      code: `export default { fetch() {
-        const [client, peer] = Object.values(new WebSocketPair());
-        peer.accept();
-        peer.addEventListener("message", (event) => peer.send("echo:" + event.data));
-        return new Response(null, { status: 101, webSocket: client });
-      } };`,
-    });
-    const { id } = (await created.json()) as { id: string };
-    const url = `${server.base.replace(/^http/, "ws")}/sandboxes/${id}/http/`;
-    // Node's WebSocket (undici) takes request headers, which browsers' does not.
-    const ws = new WebSocket(url, { headers: { authorization: "Bearer dwl_local_dev" } } as unknown as string[]);
-    await new Promise((resolve, reject) => {
-      ws.onopen = resolve;
-      ws.onerror = () => reject(new Error("the WebSocket did not open"));
-    });
+    const ws = await openEchoWebSocket(server);
     const closed = new Promise<number>((resolve) => ws.addEventListener("close", ({ code }) => resolve(code)));
     const drainsBefore = server.output().split("runtime drained in").length;
     const runs = Array.from({ length: BATCH }, (_, i) => server.post("/execute", holder(100 + i)));

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { ExecuteResponseSchema, type ExecuteResponse } from "@dwl/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDevServer, type DevServer } from "../../../test-support/dev-server.ts";
+import { openEchoWebSocket } from "../../../test-support/echo-websocket.ts";
 
 let server: DevServer;
 /** Two more tenants' keys, for the order of resends across keys. */
@@ -66,33 +67,6 @@ async function expectVerdict(code: string, type: "memory_limit" | "cpu_limit"): 
     ok: true,
     result: "serving again",
   });
-}
-
-/** A WebSocket to a new sandbox that echoes each message, and throws on "throw". */
-async function openEchoWebSocket(): Promise<WebSocket> {
-  const created = await server.post("/sandboxes", {
-    code: `export default { fetch() {
-      const [client, server] = Object.values(new WebSocketPair());
-      server.accept();
-      server.addEventListener("message", (event) => {
-        if (event.data === "throw") throw new Error("the handler failed");
-        server.send("echo:" + event.data);
-      });
-      return new Response(null, { status: 101, webSocket: client });
-    } };`,
-  });
-  const { id } = (await created.json()) as { id: string };
-  const url = `${server.base.replace(/^http/, "ws")}/sandboxes/${id}/http/`;
-  // Node's WebSocket (undici) takes request headers, which browsers' does not.
-  const ws = new WebSocket(url, { headers: { authorization: "Bearer dwl_local_dev" } } as unknown as string[]);
-  await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = () => reject(new Error("the WebSocket did not open"));
-  });
-  const echoed = new Promise((resolve) => ws.addEventListener("message", (e) => resolve(e.data), { once: true }));
-  ws.send("hi");
-  expect(await echoed).toBe("echo:hi");
-  return ws;
 }
 
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
@@ -372,7 +346,7 @@ describe("supervised runtime", () => {
   );
 
   it("closes a WebSocket open through a crash with 1012 (service restart), not an abnormal 1006", async () => {
-    const ws = await openEchoWebSocket();
+    const ws = await openEchoWebSocket(server);
     const closed = closeOf(ws);
     await execute({
       code: "export default () => { const a = []; for (;;) a.push(new Array(1e5).fill(Math.random())); }",
@@ -384,7 +358,7 @@ describe("supervised runtime", () => {
   it("does not tell a WebSocket the runtime restarted when its own handler threw", async () => {
     const downs = () => server.output().split("runtime went down").length;
     const before = downs();
-    const ws = await openEchoWebSocket();
+    const ws = await openEchoWebSocket(server);
     const closed = closeOf(ws);
     ws.send("throw");
     expect((await closed).code).not.toBe(1012);

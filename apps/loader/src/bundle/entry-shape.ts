@@ -14,6 +14,8 @@ import { getEsbuild, type Loader } from "./esbuild.ts";
 const MAY_BE_FUNCTION = /^(?:\s|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/)*(?:async\b|function\b|\()/;
 /** Cheap pre-check for a function anywhere, the last statement included. */
 const MAY_END_IN_FUNCTION = /=>|\bfunction\b/;
+/** What the function that ends a program is bound to where only its own start is known (stacks name it `default`). */
+export const ENTRY_BINDING = "__dwlEntry";
 /** A default export (or what may be one): such a module's function is never the one that ends it. */
 const MAY_EXPORT_DEFAULT = /\bexport\s+default\b|\bas\s+default\b|\bmodule\.exports\b/;
 const FUNCTION_NODES = new Set(["ArrowFunctionExpression", "FunctionExpression", "FunctionDeclaration"]);
@@ -70,15 +72,10 @@ export async function asDefaultExportedFunction(source: string, loader: Loader):
   if (fast !== null) return fast === undefined ? undefined : exported(fast);
   const mapped = await mappedFunctionStart(source, loader);
   if (mapped === undefined) return undefined;
-  // Before the parentheses and comments the source may have put around it: `(/* c */ (input) => …)`.
-  let offset = mapped;
-  for (let before = source.slice(0, offset).trimEnd(); ; before = source.slice(0, offset).trimEnd()) {
-    if (before.endsWith("(")) offset = before.length - 1;
-    else if (before.endsWith("*/") && before.includes("/*")) offset = before.lastIndexOf("/*");
-    else break;
-  }
-  // A place the walk back cannot see past (a line comment) gives text that does not parse: a script.
-  const candidate = exported(offset);
+  // The statement's start is not in the map (nor its parentheses, comments or decorators before
+  // the function), the function's is: the function is assigned there, in place, and exported
+  // after the last line. Lines stay where they were.
+  const candidate = `${source.slice(0, mapped)}${ENTRY_BINDING} = ${source.slice(mapped)}\nvar ${ENTRY_BINDING};\nexport default ${ENTRY_BINDING};\n`;
   try {
     await esbuild.transform(candidate, { loader, target: "es2022", logLevel: "silent" });
   } catch {

@@ -8,6 +8,7 @@
  */
 import { originalPositionFor, TraceMap } from "@jridgewell/trace-mapping";
 import { type Bundle, USER_MODULE } from "../bundle/bundle.ts";
+import { ENTRY_BINDING } from "../bundle/entry-shape.ts";
 import { isLoaderShim } from "../bundle/virtual-files.ts";
 
 const FRAME = /^(\s*at )(?:(.*?) \()?([^()\s]+):(\d+):(\d+)\)?$/;
@@ -62,7 +63,8 @@ function mapStack(
     const pos = originalPositionFor(map, { line: Number(lineNo), column: Number(colNo) - 1 });
     if (pos.source === null || pos.line === null || isLoaderShim(pos.source)) continue;
     const where = `${pos.source}:${pos.line}:${(pos.column ?? 0) + 1}`;
-    const name = fn && fn !== "__dwlScript" ? fn.replace(/^async /, "async ") : undefined;
+    const name =
+      fn === ENTRY_BINDING ? "default" : fn && fn !== "__dwlScript" ? fn.replace(/^async /, "async ") : undefined;
     out.push(name ? `${at}${name} (${where})` : `${at}${where}`);
   }
   return out.join("\n");

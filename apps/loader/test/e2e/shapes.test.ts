@@ -65,6 +65,7 @@ describe("program shapes", () => {
       const file = "files" in program ? "index.tsx" : "index.ts";
       const line = ("code" in program ? program.code : program.files["index.tsx"]).split("\n").length - 1;
       expect(thrown.ok ? "" : thrown.error.stack).toContain(`${file}:${line}:`);
+      expect(thrown.ok ? "" : thrown.error.stack).not.toContain("__dwl");
     });
 
     it.each([
@@ -84,6 +85,27 @@ describe("program shapes", () => {
       [
         "TSX, a comment inside its parentheses",
         { files: { "index.tsx": "const k: number = 1; (/* c */ (input: number) => input + k)" } },
+      ],
+      [
+        "a decorated class, then a line comment in its parentheses",
+        {
+          code: "function d(c: any) { return c }\n@d class A { static k = 1 }\n( // the entry\n  (input: number) => input + A.k)",
+        },
+      ],
+      [
+        "a decorated class, then a comment that holds /*",
+        {
+          code: "function d(c: any) { return c }\n@d class A { static k = 1 }\n/* a /* b */ (input: number) => input + A.k",
+        },
+      ],
+      [
+        "JSX, then a line comment in its parentheses",
+        {
+          files: {
+            "index.jsx":
+              "const React = { createElement: () => 1 };\nconst k = <div />;\n( // entry\n  (input) => input + k)",
+          },
+        },
       ],
     ])("calls the function that ends a program with %s", async (_, program) => {
       expect(expectOk(await execute({ ...program, input: 1 })).result).toBe(2);

@@ -83,6 +83,16 @@ describe("Python programs", { timeout: 60_000 }, () => {
       await run({ files: { "main.py": "def main(input, env):\n    return input['n'] * 2" }, input: { n: 21 } }),
     );
     expect(sync.result).toBe(42);
+    // A `request` reaches no Python program: said, as for a JS program without a fetch handler.
+    const requested = ok(
+      await run({ files: { "main.py": "def main(input):\n    return 1" }, request: { path: "/x" } }),
+    );
+    expect(requested.logs).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        message: expect.stringContaining("a Python program has no fetch handler"),
+      }),
+    ]);
     const files = {
       "main.py": "import helpers\nasync def main(input):\n    return helpers.double(input)",
       "helpers.py": "def double(x):\n    return [x, x]",

@@ -130,6 +130,8 @@ export function childLostBy(): ChildLostError | undefined {
 
 const REQUEST_IGNORED =
   "[dwl] this run has a `request`, but the program has no fetch handler, so nothing received it; to receive it, export default { fetch(request, env, ctx) { … } }";
+const REQUEST_IGNORED_PYTHON =
+  "[dwl] this run has a `request`, but a Python program has no fetch handler, so nothing received it; pass what it needs in `input`";
 
 /** The bytes `text` (base64, checked by the request schema) stands for. */
 function base64Bytes(text: string): Uint8Array {
@@ -152,7 +154,8 @@ function toRequest(spec: ProgramRequest | undefined): Request {
  */
 export async function invoke(call: ChildCall, env: unknown, ended: Promise<unknown>): Promise<ProgramOutcome> {
   const program = await programModule();
-  if (call.request && !call.python && !hasFetchHandler(program)) currentRun()?.logs.add("warn", [REQUEST_IGNORED]);
+  if (call.request && (call.python || !hasFetchHandler(program)))
+    currentRun()?.logs.add("warn", [call.python ? REQUEST_IGNORED_PYTHON : REQUEST_IGNORED]);
   if (call.shape === "script") {
     await (program as () => unknown)();
     return { kind: "result", value: null };

@@ -10,7 +10,7 @@ import type { SourceFiles } from "./bundle/virtual-files.ts";
 /** The name a single `code` module gets in stack traces and compile errors. */
 export const SINGLE_MODULE_NAME = "index.ts";
 /** Bumped whenever bundling or rewriting changes its output for the same input. */
-const BUNDLE_FORMAT_VERSION = "2";
+const BUNDLE_FORMAT_VERSION = "3";
 
 export interface ProgramSource {
   files: SourceFiles;

@@ -67,6 +67,12 @@ export function servedAsWritten(spec: string, listsPackage: (name: string) => bo
   const server = servedBy(spec);
   return server === "runtime" || (server === "builtin" && !listsPackage(spec.split("/")[0] ?? spec));
 }
+/**
+ * `util.debuglog` as Node has it without NODE_DEBUG (there is none here): a logger that logs
+ * nothing. workerd's logs every call, so a CommonJS package that debugs as it goes
+ * (readable-stream@3: ~50 `STREAM:` lines a run) filled the program's logs.
+ */
+const QUIET_DEBUGLOG = `const quiet = (section, cb) => { const debug = () => {}; debug.enabled = false; if (typeof cb === "function") cb(debug); return debug; };`;
 const SOCKETS_NAMESPACE = "dwl-sockets";
 const SOCKETS_SHIM = `export function connect(address) { throw globalThis.${REFUSE_SOCKET_GLOBAL}(address); }
 export default { connect };
@@ -266,7 +272,10 @@ export function virtualFileHandlers({
       loader: "js",
     }),
     [NODE_IMPORT_NAMESPACE]: (path) => ({
-      contents: `import * as m from ${JSON.stringify(path)};\nexport const value = m.default ?? m;`,
+      contents:
+        path === "node:util"
+          ? `import * as m from "node:util";\n${QUIET_DEBUGLOG}\nexport const value = Object.assign(Object.create(Object.getPrototypeOf(m.default)), m.default, { debuglog: quiet, debug: quiet });`
+          : `import * as m from ${JSON.stringify(path)};\nexport const value = m.default ?? m;`,
       loader: "js",
     }),
     [MISSING_NAMESPACE]: (path) => ({ contents: `throw new Error(${JSON.stringify(path)});`, loader: "js" }),

@@ -217,6 +217,16 @@ describe("program shapes", () => {
       expect(res.result).toEqual(result);
     });
 
+    it("gives a required util a debuglog that logs nothing, as Node does without NODE_DEBUG", async () => {
+      const res = expectOk(
+        await execute({
+          code: "const util = require('node:util');\nconst debug = util.debuglog('stream');\ndebug('noise');\nmodule.exports = () => [debug.enabled, typeof util.inspect, util.format('%s!', 'a')];",
+        }),
+      );
+      expect(res.result).toEqual([false, "function", "a!"]);
+      expect(res.logs).toEqual([]);
+    });
+
     it("requires the program's own files, CommonJS and ES modules alike", async () => {
       const files = {
         "index.js":

@@ -28,6 +28,8 @@ export interface ModuleFile extends ChildModule {
   builtins?: string[];
   /** Imports of modules the runtime serves (`node:*`, `cloudflare:*`, bare built-ins), checked by name. */
   runtime?: RuntimeImport[];
+  /** Relative imports TypeScript dropped (names used only as types, or not at all): must still resolve. */
+  elided?: string[];
 }
 
 /** Folder of the packages' modules in the child (the program's files are under `user/`). */

@@ -27,9 +27,10 @@ import { sha256Hex } from "../hash.ts";
 import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { entryFunction } from "./entry-shape.ts";
+import { elidedRelativeImports, refuseUnresolvedImport } from "./elided-imports.ts";
 import { checkRuntimeImports, runtimeImport } from "./runtime-modules.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
-import { findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
+import { fileList, findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
   emptyMap,
   link,
@@ -101,6 +102,9 @@ export async function linkModules(
     );
     if (!file) return undefined;
     await checkRuntimeImports(file.runtime ?? [], path, files[path] ?? "");
+    for (const spec of file.elided ?? [])
+      if (resolve(files, path, spec) === undefined && !declares(files, path, spec))
+        refuseUnresolvedImport(path, files[path] ?? "", spec, fileList(files));
     // A built-in's bare name that the program also lists as a package is that package: esbuild's.
     if (file.builtins?.some((spec) => !servedAsWritten(spec, listsPackage))) return undefined;
     byName.set(name, file);
@@ -155,6 +159,12 @@ function resolve(files: SourceFiles, importer: string, spec: string): string | u
   const joined = joinPath(importer, spec);
   const found = joined === null ? undefined : findFile(files, joined);
   return found !== undefined && PLAIN_PATH.test(found) ? found : undefined;
+}
+
+/** Whether `spec` names a declaration file (`./types` → `types.d.ts`), which only types come from. */
+function declares(files: SourceFiles, importer: string, spec: string): boolean {
+  const joined = joinPath(importer, spec.replace(/\.js$/, ""));
+  return joined !== null && [`${joined}.d.ts`, `${joined}/index.d.ts`].some((name) => Object.hasOwn(files, name));
 }
 
 /** A file to make a module of. */
@@ -239,7 +249,8 @@ function transformFile(
       ...(exportDefaultAt !== undefined ? { exportDefaultAt } : {}),
     },
   );
-  return { code: rewritten.code, map: rewritten.map, ...linking };
+  const elided = typescript ? elidedRelativeImports(source, new Set(linking.imports.map(({ spec }) => spec))) : [];
+  return { code: rewritten.code, map: rewritten.map, ...linking, ...(elided.length > 0 ? { elided } : {}) };
 }
 
 /**

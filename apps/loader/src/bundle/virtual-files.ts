@@ -162,7 +162,7 @@ export function npmDisplayPath(path: string): string {
 }
 
 /** The program's file names, for a model that misspelled one (a few dozen at most). */
-function fileList(files: SourceFiles): string {
+export function fileList(files: SourceFiles): string {
   const names = Object.keys(files).sort();
   const shown = names.slice(0, 30).join(", ");
   return names.length > 30 ? `it has ${shown}, … and ${names.length - 30} more` : `it has ${shown}`;

@@ -33,6 +33,35 @@ export default (): unknown => [Color.Green, first([7, 8]), config.retries, new G
     expect(res.result).toBe(10);
   });
 
+  it("refuses an unused or type-only import of a file that does not exist, as tsc does, and keeps the ones that resolve", async () => {
+    for (const [code, line] of [
+      ["import x from './nope';\nexport default () => 1;", 1],
+      ["const a = 1;\nimport { Shape } from './shapes';\nexport default (s: Shape) => a;", 2],
+    ] as const) {
+      const res = expectFailure(await execute({ files: { "index.ts": code, "other.ts": "export {}" } }));
+      expect(res.error).toMatchObject({ type: "compile", location: { file: "index.ts", line } });
+      expect(res.error.message).toContain("no such file in `files` (it has index.ts, other.ts)");
+    }
+    // Resolving, a declaration file, `import type`, and one in a comment or a string all run.
+    const fine = expectOk(
+      await execute({
+        files: {
+          "index.ts": [
+            "import { Shape } from './shapes';",
+            "import { Decl } from './decl';",
+            "import type { Gone } from './gone';",
+            "// import x from './commented';",
+            "const s = \"import y from './quoted'\";",
+            "export default (x: Shape | Decl | Gone) => s.length;",
+          ].join("\n"),
+          "shapes.ts": "export interface Shape { n: number }",
+          "decl.d.ts": "export interface Decl { m: number }",
+        },
+      }),
+    );
+    expect(fine.result).toBe(24);
+  });
+
   it("picks index.js as the entry when there is no index.ts", async () => {
     const res = expectOk(
       await execute({

@@ -92,6 +92,35 @@ describe("logs", () => {
     expect(res.logs).toEqual([expect.objectContaining({ level: "error", message: expect.stringMatching(message) })]);
   });
 
+  it.each([
+    ["returns at once", ""],
+    ["waits before it returns", "await new Promise((r) => setTimeout(r, 30));\n  "],
+  ])("logs a failed call to env the program did not await, when it %s", async (_, wait) => {
+    const res = expectOk(
+      await execute({
+        code: `export default async (_, env) => {\n  env.KV.put("big", "y".repeat(2_000_000));\n  ${wait}return "saved";\n}`,
+      }),
+    );
+    expect(res.result).toBe("saved");
+    expect(res.logs).toContainEqual(
+      expect.objectContaining({
+        level: "error",
+        message: expect.stringMatching(
+          /^\[dwl\] a promise was rejected and nothing handled it: .*StorageLimitError.*\n {4}at default \(index\.ts:2:\d+\)/s,
+        ),
+      }),
+    );
+  });
+
+  it("logs nothing for a failed call to env the program caught", async () => {
+    const res = expectOk(
+      await execute({
+        code: 'export default async (_, env) => { try { await env.KV.put("big", "y".repeat(2_000_000)); } catch { return "caught"; } }',
+      }),
+    );
+    expect(res).toMatchObject({ result: "caught", logs: [] });
+  });
+
   it("keeps 1,000 lines with the truncation marked among them", async () => {
     const res = expectOk(await execute({ code: "for (let i = 0; i < 1500; i++) console.log('line', i);" }));
     expect(res.logs).toHaveLength(1000);

@@ -12,20 +12,33 @@ import type { RunState } from "./state.ts";
 /** Calls to env still running, each with whether it has been handed to ctx.waitUntil since. */
 const runningCalls = new SafeWeakMap<object, { handedOver: boolean }>();
 
-/** `promise`, a call to env made in `run`, counted until it settles. */
+/**
+ * `promise`, a call to env made in `run`, counted until it settles. The program gets a promise of
+ * its own, derived from it: the counting handles `promise`, so one the program neither awaits nor
+ * catches still rejects unhandled, and its failure is logged (rejections.ts) instead of lost.
+ */
 export function trackCall<T>(run: RunState | undefined, promise: Promise<T>): Promise<T> {
   if (run === undefined) return promise;
+  const programs = promiseThen(promise, passValue, rethrow) as Promise<T>;
   const call = { handedOver: false };
-  runningCalls.set(promise, call);
+  runningCalls.set(programs, call);
   run.background.calls += 1;
   const done = (): void => {
     if (!call.handedOver) run.background.calls -= 1;
     call.handedOver = true;
     settleIfIdle(run);
   };
-  promiseThen(promise, done, done);
-  return promise;
+  promiseThen(promise, done, () => {
+    run.background.failed += 1;
+    done();
+  });
+  return programs;
 }
+
+const passValue = <T>(value: T): T => value;
+const rethrow = (err: unknown): never => {
+  throw err;
+};
 
 /** A promise the program handed to `ctx.waitUntil` in `run`: a call to env in it is waited for, not warned about. */
 export function trackWaitUntil(run: RunState | undefined, promise: unknown): void {

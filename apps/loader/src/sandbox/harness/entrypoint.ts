@@ -201,6 +201,10 @@ export class Run
       if (run.failure) return { ok: false, error: describeError(run.failure, run) };
       if (drained !== undefined) run.logs.add("warn", [backgroundCutWarning(run, call.limits.timeoutMs)]);
       else if (unawaited > 0) run.logs.add("warn", [unawaitedCallsWarning(unawaited)]);
+      // A call to env failed: the runtime reports a rejection nothing handled only after a
+      // macrotask, and one the program did not await must reach its logs (rejections.ts), not
+      // vanish with a result that looks like success. Only then: a turn costs a run 1–3 ms.
+      if (run.background.failed > 0) await new Promise((resolve) => startTimer(resolve, 0));
       return { ok: true, result };
     } catch (err) {
       const error = describeError(run.failure ?? err, run);

@@ -57,7 +57,8 @@ export interface RunState {
   /** The first name the program read from `env` that is not there, and the names that are (result.ts hint). */
   missingBinding: { name: string; present: string[] } | undefined;
   /** Calls to env and ctx.waitUntil work still running (background.ts), and who waits for none. */
-  background: { calls: number; waitUntil: number; settled: (() => void) | undefined };
+  /** `failed`: calls to env that rejected (background.ts trackCall). */
+  background: { calls: number; waitUntil: number; failed: number; settled: (() => void) | undefined };
 }
 
 const runs = new AsyncLocalStorage<RunState>();
@@ -118,7 +119,7 @@ export function newRun(call: ChildCall, started: number): RunState {
     failure: undefined,
     ended: undefined,
     missingBinding: undefined,
-    background: { calls: 0, waitUntil: 0, settled: undefined },
+    background: { calls: 0, waitUntil: 0, failed: 0, settled: undefined },
   };
   unanswered.set(call.runId, lastRun);
   if (setDelete(cancelledEarly, call.runId)) lastRun.cpuError = lastRun.failure = clientGone();

@@ -4,7 +4,7 @@
  * failing program, read the error, fix it and answer; and the plain JSON-schema function tool as
  * OpenAI's and Anthropic's SDKs take it.
  */
-import { generateText, isStepCount } from "ai";
+import { generateText, stepCountIs } from "ai";
 import { MockLanguageModelV4 } from "ai/test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DevServerClient, sharedDevServer } from "../../../test-support/dev-server.ts";
@@ -69,7 +69,7 @@ describe("codeModeTool with the Vercel AI SDK", () => {
     const result = await generateText({
       model,
       tools: { [CODE_MODE_TOOL_NAME]: await codeModeTool(dwl, { storage: { namespace: "ai-sdk-test" } }) },
-      stopWhen: isStepCount(5),
+      stopWhen: stepCountIs(5),
       prompt: "Double 21 and keep it in KV.",
     });
 

@@ -28,7 +28,7 @@ import {
  * const result = await generateText({
  *   model,
  *   tools: { execute_program: await codeModeTool(dwl, { egress: { allow: ["api.github.com"] } }) },
- *   stopWhen: isStepCount(5),
+ *   stopWhen: stepCountIs(5),
  *   prompt: "How many stars do the three newest cloudflare repositories have?",
  * });
  */

@@ -250,6 +250,7 @@ describe("request and usage errors exit 2", () => {
       ["exec", "ok.ts", "--input", "{nope"],
       ["exec", "ok.ts", "--cpu-ms", "-1"],
       ["nope"],
+      ["--frobnicate"],
     ]) {
       const run = await dwl(args);
       expect(run.code, args.join(" ")).toBe(2);
@@ -331,6 +332,14 @@ describe("dwl sandbox", () => {
     const settings = await dwl(["sandbox", "update", id, "--ns", "moved", "--name", "renamed", "--json"]);
     expect(settings.code).toBe(0);
     expect(JSON.parse(settings.stdout)).toMatchObject({ name: "renamed", storage: { namespace: "moved" }, version: 4 });
+    for (const [options, message] of [
+      [["--reset", "storage", "--ns", "x"], "--reset storage clears what the other options set for it"],
+      [[], "nothing to update"],
+    ] as const) {
+      const refused = await dwl(["sandbox", "update", id, ...options]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(message);
+    }
     for (const option of [
       ["--entry", "x.ts"],
       ["--dep", "zod@3"],

@@ -169,6 +169,11 @@ async function definition(target: string, values: Values): Promise<{ label: stri
   };
 }
 
+/** Ctrl-C at a prompt: the process ends as interrupted (130), as during a call. */
+class Interrupted extends Error {
+  override name = "Interrupted";
+}
+
 /** An update's body without a program: the settings its options give (the stored program stays). */
 function settingsOnly(values: Values): { label: string; body: SandboxUpdate } {
   // As the API refuses them without code: they belong to the program, and dropping one silently
@@ -259,7 +264,7 @@ async function secretValue(flag: string | undefined, name: string): Promise<stri
     const onData = (chunk: string) => {
       for (const ch of chunk) {
         if (ch === "\r" || ch === "\n") return (finish(), resolve(value));
-        if (ch === "\u0003") return (finish(), reject(new UsageError("cancelled")));
+        if (ch === "\u0003") return (finish(), reject(new Interrupted()));
         value = ch === "\u007f" || ch === "\b" ? value.slice(0, -1) : value + ch;
       }
     };
@@ -456,8 +461,13 @@ const COMMANDS: Record<string, Command | Record<string, Command>> = {
         for (const setting of (ctx.values.reset as string[] | undefined) ?? []) {
           if (!Object.hasOwn(CLEARED, setting))
             throw new UsageError(`--reset ${setting}: expected one of ${Object.keys(CLEARED).join(", ")}`);
+          // Cleared, a value given for it too would be dropped without a word.
+          if (body[setting as keyof typeof body] !== undefined)
+            throw new UsageError(`--reset ${setting} clears what the other options set for it: give one or the other`);
           Object.assign(body, { [setting]: CLEARED[setting] });
         }
+        if (Object.keys(body).length === 0)
+          throw new UsageError("nothing to update: give a program, or options for the settings to change");
         const spinner = startSpinner(`bundling ${label}`);
         const info = await ctx.client.sandboxes
           .update(arg(ctx, 0), body, { signal: ctx.signal })
@@ -785,8 +795,11 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   const [first, second] = positionals;
   if (!first) {
     if (loose.values.version) return (out(`${version()}\n`), EXIT_OK);
-    out(mainHelp());
-    return loose.values.help ? EXIT_OK : EXIT_REQUEST_ERROR;
+    if (loose.values.help) return (out(mainHelp()), EXIT_OK);
+    const unknown = loose.tokens.find((t) => t.kind === "option" && !Object.hasOwn(GLOBAL_OPTIONS, t.name));
+    if (unknown?.kind === "option") throw new UsageError(`unknown option '${unknown.rawName}'; run \`dwl --help\``);
+    process.stderr.write(mainHelp());
+    return EXIT_REQUEST_ERROR;
   }
   const groupName = GROUP_ALIASES[first.value] ?? first.value;
   const entry = COMMANDS[groupName];
@@ -890,6 +903,10 @@ export function runProcess(argv: string[] = process.argv.slice(2)): Promise<void
     },
     (err: unknown) => {
       const paint = paintFor(process.stderr);
+      if (err instanceof Interrupted) {
+        process.exitCode = EXIT_INTERRUPTED;
+        return;
+      }
       if (err instanceof UsageError) process.stderr.write(`${paint.red(paint.bold("error:"))} ${err.message}\n`);
       else process.stderr.write(`${paint.red(paint.bold("dwl crashed:"))} ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = err instanceof UsageError ? EXIT_REQUEST_ERROR : EXIT_INTERNAL;

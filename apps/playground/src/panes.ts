@@ -192,7 +192,11 @@ const TIMING_PARTS = [
 
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
-/** Where an error points: a compile error's location, else the first stack frame in one of `files`. */
+/**
+ * Where an error points: a compile error's location, else the first frame of a JS stack in one
+ * of `files`, else the last `File "…", line N` of a Python traceback in one of them (Python lists
+ * the innermost frame last).
+ */
 export function locate(
   error: ExecutionError | { name: string; message: string; stack?: string | undefined },
   files: readonly string[],
@@ -205,5 +209,10 @@ export function locate(
     const file = match[1]!.replace(/^\.\//, "");
     if (files.includes(file)) return { file, line: Number(match[2]), column: Number(match[3]), message };
   }
-  return null;
+  let innermost: ErrorMark | null = null;
+  for (const match of (error.stack ?? "").matchAll(/File "([^"]+\.py)", line (\d+)/g)) {
+    const file = match[1]!.replace(/^\.\//, "");
+    if (files.includes(file)) innermost = { file, line: Number(match[2]), column: 1, message };
+  }
+  return innermost;
 }

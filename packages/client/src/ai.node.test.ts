@@ -125,6 +125,11 @@ describe("the JSON-schema function tool (OpenAI, Anthropic)", () => {
     expect(compile.content).toMatch(/^error \(compile\): /);
     expect(compile.content).toContain("at index.ts:1:");
 
+    // A field the schema does not have is refused, not dropped: the run would not be the one asked.
+    const extra = await runCodeModeCall(dwl, { code: "print('hi')", language: "python", egress: { allow: ["*"] } });
+    expect(extra).toMatchObject({ isError: true, result: { ok: false, error: { type: "invalid_request" } } });
+    expect(extra.content).toContain("unknown arguments `language`, `egress`");
+
     const notJson = await runCodeModeCall(dwl, "{code:");
     expect(notJson).toMatchObject({ isError: true, result: { ok: false, error: { type: "invalid_request" } } });
 

@@ -220,6 +220,19 @@ export async function runCodeMode(
       logs: [],
     };
   }
+  // The schema allows no other field; one run without it would do something else than asked
+  // (`language: "python"` ran as JavaScript) and leave the model believing it had.
+  const unknown = Object.keys(input).filter((key) => key !== "code" && key !== "input");
+  if (unknown.length > 0) {
+    return {
+      ok: false,
+      error: {
+        type: "invalid_request",
+        message: `unknown argument${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `\`${k}\``).join(", ")}: this tool takes \`code\` (one JavaScript/TypeScript program) and \`input\` only; what the program may reach is set for it, not by the call`,
+      },
+      logs: [],
+    };
+  }
   const body: ExecuteRequest = {
     code: input.code,
     ...(input.input !== undefined ? { input: input.input } : {}),

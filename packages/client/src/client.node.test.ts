@@ -83,6 +83,14 @@ describe("request errors", () => {
     expect(() => new DwlClient({ url: server.base, key: " dwl_local_dev\n" })).not.toThrow();
   });
 
+  it("names a url that is none, and says what one looks like", () => {
+    for (const url of ["notaurl", "", undefined])
+      expect(() => new DwlClient({ url: url as string, key: "k" }), String(url)).toThrow(
+        /^DwlClient: url must be the loader's URL, e.g. http:\/\/127\.0\.0\.1:8787, got /,
+      );
+    expect(() => new DwlClient({ url: "notaurl", key: "k" })).toThrow('got "notaurl"');
+  });
+
   it("throws payload_too_large (413) with the field at fault", async () => {
     const err = await rejection(dwl.execute({ code: "export default () => 1", input: "x".repeat(1024 * 1024 + 10) }));
     expect(err).toMatchObject({ status: 413, type: "payload_too_large" });

@@ -202,7 +202,14 @@ export class DwlClient {
   readonly #retries: number;
 
   constructor(options: DwlClientOptions) {
-    const url = new URL(options.url);
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new TypeError(
+        `DwlClient: url must be the loader's URL, e.g. http://127.0.0.1:8787, got ${JSON.stringify(options.url) ?? "nothing"}`,
+      );
+    }
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new TypeError(`DwlClient: url must be http(s), got ${url.protocol}`);
     url.search = "";

@@ -99,7 +99,7 @@ export function describeRun(res: ExecuteResponse): string {
   if (res.logs.length > 0) lines.push(`logs:\n${res.logs.map((l) => `[${l.level}] ${l.message}`).join("\n")}`);
   if (res.egress.length > 0)
     lines.push(
-      `egress:\n${res.egress.map((e) => `${e.method} ${e.url} → ${e.denied ? `denied: ${e.denied}` : e.status}`).join("\n")}`,
+      `egress:\n${res.egress.map((e) => `${e.method} ${e.url} → ${e.denied ? `denied: ${e.denied}` : e.error ? `failed: ${e.error}` : e.status}`).join("\n")}`,
     );
   lines.push(`timing: ${res.timing.totalMs} ms total (${res.timing.runMs} ms running)`);
   return lines.join("\n\n");

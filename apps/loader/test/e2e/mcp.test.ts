@@ -118,6 +118,15 @@ describe("MCP server", () => {
     expect(res.result?.structuredContent).toMatchObject({ ok: true, result: 6 });
   });
 
+  it("execute says why an outbound request got no answer, in the text a model reads", async () => {
+    const closed = "127.0.0.1:9";
+    const res = await callTool("execute", {
+      code: `async () => { try { await fetch("http://${closed}/x"); } catch { return "no answer"; } }`,
+      egress: { allow: [closed] },
+    });
+    expect(text(res)).toMatch(/egress:\nGET http:\/\/127\.0\.0\.1:9\/x → failed: .*got no answer/);
+  });
+
   it("execute reports a runtime error with the user's line, as an error result", async () => {
     const res = await callTool("execute", {
       code: "export default () => {\n  const user = undefined;\n  return user.name;\n}",

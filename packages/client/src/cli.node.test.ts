@@ -119,6 +119,11 @@ describe("dwl exec", () => {
     const unlisted = await dwl(["exec", "unlisted.ts"], { env: { NO_COLOR: "1" } });
     expect(unlisted.code).toBe(1);
     expect(unlisted.stdout).toContain("with the CLI: --dep zod@*");
+    // A host the run may not reach: the loader's advice names egress.allow; the CLI's, the flag.
+    write("egress.ts", 'export default () => fetch("https://api.example.com/x");\n');
+    const denied = await dwl(["exec", "egress.ts"], { env: { NO_COLOR: "1" } });
+    expect(denied.code).toBe(1);
+    expect(denied.stdout).toContain("with the CLI: --allow api.example.com");
   });
 
   it("runs a directory as a multi-file program, with --input @file and --json", async () => {

@@ -100,6 +100,8 @@ export function renderExecutionError(error: ExecutionError, sources: Record<stri
   const listed = /"dependencies": \{ "([^"]+)": "([^"]+)" \}/.exec(error.message);
   if (listed)
     lines.push(paint.dim(`  with the CLI: --dep ${listed[1]}@${listed[2]} (or a package.json beside the program)`));
+  const allow = /add "([^"]+)" to egress\.allow/.exec(error.message);
+  if (allow) lines.push(paint.dim(`  with the CLI: --allow ${allow[1]}`));
   return lines;
 }
 

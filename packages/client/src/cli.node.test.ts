@@ -124,6 +124,10 @@ describe("dwl exec", () => {
     const denied = await dwl(["exec", "egress.ts"], { env: { NO_COLOR: "1" } });
     expect(denied.code).toBe(1);
     expect(denied.stdout).toContain("with the CLI: --allow api.example.com");
+    // A credential that does not exist: the loader's advice is the route; the CLI's, the command.
+    const noCredential = await dwl(["exec", "egress.ts", "--cred", "nosuchcred"], { env: { NO_COLOR: "1" } });
+    expect(noCredential.code).toBe(2);
+    expect(noCredential.stderr).toContain("with the CLI: dwl creds set nosuchcred");
   });
 
   it("runs a directory as a multi-file program, with --input @file and --json", async () => {

@@ -146,6 +146,9 @@ export function renderRequestError(err: DwlRequestError, paint: Paint): string {
   if (err.type === "unauthorized") lines.push(paint.dim("  set DWL_KEY or pass --key"));
   if (err.type === "network" && err.message.startsWith("cannot reach"))
     lines.push(paint.dim("  is the loader running? start it with `npm run dev`, or set DWL_URL / --url"));
+  // The loader's advice is the HTTP route; on the command line it is a command.
+  const credential = /create it with PUT \/credentials\/(\S+)/.exec(err.message);
+  if (credential) lines.push(paint.dim(`  with the CLI: dwl creds set ${credential[1]}`));
   return `${lines.join("\n")}\n`;
 }
 

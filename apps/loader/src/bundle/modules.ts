@@ -28,7 +28,7 @@ import { MAX_BUNDLE_BYTES, MAX_MODULE_CACHE_BYTES } from "../limits.ts";
 import { MemoryCache } from "../memory-cache.ts";
 import { entryFunction } from "./entry-shape.ts";
 import { elidedRelativeImports, refuseUnresolvedImport } from "./elided-imports.ts";
-import { checkRuntimeImports, runtimeImport } from "./runtime-modules.ts";
+import { checkRuntimeImports, importedNames, nameOf, runtimeImport } from "./runtime-modules.ts";
 import { parseModule, rewriteBundle, type Program } from "./rewrite.ts";
 import { fileList, findFile, joinPath, servedAsWritten, servedBy, type SourceFiles } from "./virtual-files.ts";
 import {
@@ -375,8 +375,6 @@ type Declaration = Node & {
   attributes?: unknown[];
 };
 
-const nameOf = (id: { name?: string; value?: string } | null | undefined) => id?.name ?? id?.value ?? "";
-
 /** A module's imports and exports, or undefined when one of them needs esbuild. */
 function linkingOf(program: Program, code: string): Omit<ModuleFile, "code" | "map"> | undefined {
   const linking: Omit<ModuleFile, "code" | "map"> = { exports: [], stars: [], imports: [] };
@@ -390,23 +388,14 @@ function linkingOf(program: Program, code: string): Omit<ModuleFile, "code" | "m
         // Left to the runtime as written; the names it takes are checked (runtime-modules.ts).
         (linking.runtime ??= []).push(runtimeImport(node, spec, code));
         if (server === "builtin") (linking.builtins ??= []).push(spec);
-      } else if (node.type === "ImportDeclaration") {
-        const names = (node.specifiers ?? []).map((s) =>
-          s.type === "ImportNamespaceSpecifier"
-            ? "*"
-            : s.type === "ImportDefaultSpecifier"
-              ? "default"
-              : nameOf(s.imported),
-        );
-        linking.imports.push({ spec, names });
-      } else if (node.type === "ExportAllDeclaration") {
-        // `export *` of a package would need the package's names to check a program's imports.
-        if (!isRelative(spec) && !node.exported) return undefined;
-        linking.imports.push({ spec, names: ["*"] });
-        if (node.exported) linking.exports.push(nameOf(node.exported));
-        else linking.stars.push(spec);
       } else {
-        linking.imports.push({ spec, names: (node.specifiers ?? []).map((s) => nameOf(s.local)) });
+        // `export *` of a package would need the package's names to check a program's imports.
+        if (node.type === "ExportAllDeclaration" && !isRelative(spec) && !node.exported) return undefined;
+        linking.imports.push({ spec, names: importedNames(node) });
+        if (node.type === "ExportAllDeclaration") {
+          if (node.exported) linking.exports.push(nameOf(node.exported));
+          else linking.stars.push(spec);
+        }
       }
     }
     if (node.type === "ExportDefaultDeclaration") linking.exports.push("default");

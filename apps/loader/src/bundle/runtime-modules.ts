@@ -107,24 +107,27 @@ interface ModuleDeclaration {
   specifiers?: { type: string; imported?: NameNode; local?: NameNode }[];
 }
 type NameNode = { name?: string; value?: string } | null;
-const nameOf = (node: NameNode | undefined) => node?.name ?? node?.value ?? "";
+/** An identifier's name, or a string export name's value (`export { x as "a b" }`). */
+export const nameOf = (node: NameNode | undefined) => node?.name ?? node?.value ?? "";
 
 /**
- * The runtime import that `node` of `code` is: an `import`, `export … from` or `export * from`
- * of a module the runtime serves, the names it takes from it.
+ * The names an `import`, `export … from` or `export * from` takes from its module: `*` for a
+ * namespace (and for `export *`), `default` for a default import.
  */
+export function importedNames(node: ModuleDeclaration): string[] {
+  if (node.type === "ExportAllDeclaration") return ["*"];
+  return (node.specifiers ?? []).map((s) =>
+    s.type === "ImportNamespaceSpecifier"
+      ? "*"
+      : s.type === "ImportDefaultSpecifier"
+        ? "default"
+        : nameOf(node.type === "ImportDeclaration" ? s.imported : s.local),
+  );
+}
+
+/** The runtime import that `node` of `code` is: of a module the runtime serves, the names it takes. */
 export function runtimeImport(node: ModuleDeclaration, spec: string, code: string): RuntimeImport {
-  const names =
-    node.type === "ExportAllDeclaration"
-      ? ["*"]
-      : (node.specifiers ?? []).map((s) =>
-          s.type === "ImportNamespaceSpecifier"
-            ? "*"
-            : s.type === "ImportDefaultSpecifier"
-              ? "default"
-              : nameOf(node.type === "ImportDeclaration" ? s.imported : s.local),
-        );
   let line = 1;
   for (let at = code.indexOf("\n"); at !== -1 && at < node.start; at = code.indexOf("\n", at + 1)) line++;
-  return { spec, names, line };
+  return { spec, names: importedNames(node), line };
 }

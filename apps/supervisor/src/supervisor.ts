@@ -180,11 +180,6 @@ export class Supervisor {
     if (this.isUp) this.drainGate ??= deferred<void>();
   }
 
-  /** Whether requests are held for a restart (holdForRestart). */
-  get holding(): boolean {
-    return this.drainGate !== undefined;
-  }
-
   /** Nothing sent to the running runtime is unfinished: a restart now would cut nothing short. */
   get drained(): boolean {
     // An open WebSocket may stay for hours: it is closed with 1012 (restart, connect again).

@@ -50,8 +50,10 @@ export function entryFunction(body: Node[]): Node | undefined {
 /**
  * Returns the source rewritten so its function is the default export: the whole of it wrapped as
  * `export default (<fn>);` when it is one function expression (an anonymous `function` is no
- * statement), else `export default ` put before the function that ends it (entryFunction, found
- * by trailingFunctionStart). Undefined when the entry is not such a program. Nothing moves to another line, so stacks keep their lines.
+ * statement), else `export default ` put before the statement that ends it (entryFunction, found
+ * by trailingStatementStart), or, where only the function's own start is known
+ * (mappedFunctionStart), the function bound there and exported after the last line. Undefined
+ * when the entry is not such a program. Nothing moves to another line, so stacks keep their lines.
  */
 export async function asDefaultExportedFunction(source: string, loader: Loader): Promise<string | undefined> {
   if (!MAY_END_IN_FUNCTION.test(source) || MAY_EXPORT_DEFAULT.test(source)) return undefined;
@@ -104,7 +106,10 @@ function trailingStatementStart(source: string, loader: Loader): number | undefi
   return at >= 0 && source.startsWith(token, at) ? at : null;
 }
 
-/** As trailingFunctionStart, through esbuild's transform and its map: for JSX, and what sucrase moved. */
+/**
+ * Where the function that ends `source` starts, through esbuild's transform and its map: for JSX,
+ * decorators, and what sucrase moved (trailingStatementStart's null).
+ */
 async function mappedFunctionStart(source: string, loader: Loader): Promise<number | undefined> {
   const esbuild = await getEsbuild();
   let code: string;
